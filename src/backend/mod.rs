@@ -1,0 +1,1 @@
+//! Per-core backend state: servers, balancing, connection slots, queue.

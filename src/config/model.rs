@@ -1,0 +1,134 @@
+//! The validated, typed configuration. Everything downstream of `config::load`
+//! sees only these types: no raw TOML, no unresolved names, no missing values
+//! that the data path would have to default on its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Index into `Config::backends`; resolved once at load time so the data path
+/// never looks a backend up by name.
+pub type BackendId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this configuration was read from (for messages only).
+    pub source: PathBuf,
+    pub global: Global,
+    pub frontends: Vec<Frontend>,
+    pub backends: Vec<Backend>,
+    /// Non-fatal findings (e.g. a missing timeout), printed at start like
+    /// HAProxy's `[WARNING]` lines.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Threads {
+    /// One executor per CPU in the process affinity mask.
+    Auto,
+    /// This many executors, on the first N CPUs of the affinity mask.
+    Count(usize),
+    /// One executor on each listed CPU id.
+    Cpus(Vec<usize>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub threads: Threads,
+    /// Process-wide connection limit (HAProxy `maxconn`), shared out across
+    /// cores at start.
+    pub maxconn: u32,
+    /// Grace period after SIGTERM/SIGINT before remaining connections are
+    /// cut (HAProxy `hard-stop-after`).
+    pub hard_stop_after: Duration,
+    pub tune: Tune,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tune {
+    /// Forward tunnel bytes with splice(2) (HAProxy: on unless `nosplice`).
+    pub splice: bool,
+    /// Pipe capacity in bytes for splice (HAProxy `tune.pipesize`).
+    pub pipesize: usize,
+    /// Per-core cap on pooled pipes (HAProxy `maxpipes`, per core here).
+    pub maxpipes: usize,
+    /// Buffer size for the copy path and, later, HTTP heads (`tune.bufsize`).
+    pub bufsize: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Tcp,
+    Http,
+}
+
+/// Timeouts after `[defaults]` were applied. `None` means "no timeout",
+/// which HAProxy allows but warns about; the loader adds that warning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+    pub tunnel: Option<Duration>,
+    pub queue: Option<Duration>,
+    pub http_request: Option<Duration>,
+    pub http_keep_alive: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    pub name: String,
+    pub mode: Mode,
+    pub binds: Vec<SocketAddr>,
+    pub default_backend: BackendId,
+    /// Per-frontend connection limit (HAProxy frontend `maxconn`), if set.
+    pub maxconn: Option<u32>,
+    /// listen(2) backlog for this frontend's sockets.
+    pub backlog: u32,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+    Random,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub mode: Mode,
+    pub balance: Balance,
+    pub servers: Vec<Server>,
+    /// Extra connection attempts after the first one fails (HAProxy `retries`).
+    pub retries: u32,
+    /// Retry on another server instead of the same one (`option redispatch`).
+    pub redispatch: bool,
+    /// Use every backup server at once instead of only the first
+    /// (`option allbackups`).
+    pub allbackups: bool,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// 0..=256 as in HAProxy; 0 means the server takes no new traffic
+    /// from load balancing.
+    pub weight: u32,
+    /// Concurrent connection limit for this server, process wide.
+    pub maxconn: Option<u32>,
+    pub backup: bool,
+    pub disabled: bool,
+}
+
+impl Config {
+    pub fn backend(&self, id: BackendId) -> &Backend {
+        &self.backends[id]
+    }
+}

@@ -1,0 +1,15 @@
+//! percore: a thread-per-core, io_uring L4/L7 load-balancing proxy.
+//!
+//! Module ownership and dependency direction are described in
+//! `docs/architecture.md`. In short: `config` knows nothing of the runtime;
+//! `net` knows nothing of config; `backend` owns per-core server state and
+//! balancing; `proxy` ties a accepted connection to a backend through `net`;
+//! `runtime` starts the executors and owns process lifecycle.
+
+pub mod backend;
+pub mod config;
+pub mod http;
+pub mod net;
+pub mod proxy;
+pub mod runtime;
+pub mod stats;

@@ -1,0 +1,1 @@
+//! Socket plumbing: listeners, connects, splice and copy tunnels.

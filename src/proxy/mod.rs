@@ -1,0 +1,1 @@
+//! Per-connection sessions: what happens between accept and close.

@@ -1,0 +1,1 @@
+//! Executors, CPU placement, signals and process lifecycle.
