@@ -106,8 +106,10 @@ pub struct Backend {
     pub servers: Vec<Server>,
     /// Extra connection attempts after the first one fails (HAProxy `retries`).
     pub retries: u32,
-    /// Retry on another server instead of the same one (`option redispatch`).
-    pub redispatch: bool,
+    /// `option redispatch <interval>`: `None` = off; a positive P redispatches
+    /// every Pth retry, a negative -N the Nth retry before the last (HAProxy's
+    /// default, `option redispatch` alone, is -1: the last retry).
+    pub redispatch: Option<i32>,
     /// Use every backup server at once instead of only the first
     /// (`option allbackups`).
     pub allbackups: bool,

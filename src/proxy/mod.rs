@@ -1,1 +1,48 @@
 //! Per-connection sessions: what happens between accept and close.
+//!
+//! A session borrows everything it needs from its core's [`CoreContext`]:
+//! the validated config (read-only), the core's backend states, its pipe pool
+//! and its counters. Nothing here is shared with another core.
+
+pub mod connect;
+pub mod tcp;
+
+use crate::backend::BackendRuntime;
+use crate::config::Config;
+use crate::net::pipe::PipePool;
+use crate::stats::CoreStats;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub struct CoreContext {
+    /// Position of this core among the executors (0-based).
+    pub core_index: usize,
+    pub core_count: usize,
+    pub config: Arc<Config>,
+    /// One per `config.backends`, same order.
+    pub backends: Vec<Rc<RefCell<BackendRuntime>>>,
+    pub pipes: PipePool,
+    pub stats: RefCell<CoreStats>,
+}
+
+impl CoreContext {
+    pub fn new(config: Arc<Config>, core_index: usize, core_count: usize) -> Self {
+        let backends = config
+            .backends
+            .iter()
+            .map(|b| Rc::new(RefCell::new(BackendRuntime::new(b, core_index, core_count))))
+            .collect();
+        let tune = &config.global.tune;
+        let pipes = PipePool::new(tune.pipesize, tune.maxpipes);
+        let stats = RefCell::new(CoreStats::for_config(&config));
+        CoreContext {
+            core_index,
+            core_count,
+            config,
+            backends,
+            pipes,
+            stats,
+        }
+    }
+}

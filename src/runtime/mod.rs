@@ -1,1 +1,153 @@
 //! Executors, CPU placement, signals and process lifecycle.
+//!
+//! The main thread resolves CPUs, checks the descriptor budget, starts one
+//! pinned glommio executor per CPU, waits until every core has bound its
+//! listeners (or one failed), then waits for them to stop. Signals reach the
+//! cores through per-core control pipes (see [`stop`]).
+
+pub mod core;
+pub mod cpus;
+pub mod limits;
+pub mod listener;
+pub mod stop;
+
+use crate::config::{Config, Mode};
+use crate::stats::CoreStats;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::Arc;
+use thiserror::Error;
+
+pub use self::core::CoreReport;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Cpus(#[from] cpus::CpuError),
+    #[error(transparent)]
+    FdLimit(#[from] limits::FdLimitError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot set up signal handling: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start the executor for CPU {cpu}: {reason}")]
+    Executor { cpu: usize, reason: String },
+    #[error("{0}")]
+    Bind(String),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub cores: Vec<CoreReport>,
+}
+
+impl RunSummary {
+    pub fn total(&self) -> CoreStats {
+        let mut iter = self.cores.iter();
+        let mut total = iter.next().map(|c| c.stats.clone()).unwrap_or_default();
+        for c in iter {
+            total.merge(&c.stats);
+        }
+        total
+    }
+}
+
+/// glommio allocates `io_memory` for file DMA only; a proxy never does file
+/// DMA, so keep it small (its default is 10 MiB per executor).
+const IO_MEMORY: usize = 512 << 10;
+
+pub fn run(config: Config) -> Result<RunSummary, StartError> {
+    for fe in &config.frontends {
+        if fe.mode == Mode::Http {
+            return Err(StartError::Unsupported(format!(
+                "frontend \"{}\": mode = \"http\" is not implemented yet in this build; use mode = \"tcp\"",
+                fe.name
+            )));
+        }
+    }
+    let allowed = cpus::allowed_cpus()?;
+    let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
+    let count = cpu_list.len();
+    let listeners: u64 = config.frontends.iter().map(|f| f.binds.len() as u64).sum();
+    let needed = limits::fds_needed(
+        config.global.maxconn,
+        (config.global.tune.maxpipes * count) as u64,
+        listeners * count as u64,
+    );
+    limits::ensure_fd_limit(config.global.maxconn, needed)?;
+
+    let config = Arc::new(config);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut controls = Vec::with_capacity(count);
+    let mut handles = Vec::with_capacity(count);
+    for (index, &cpu) in cpu_list.iter().enumerate() {
+        let pipe = stop::control_pipe().map_err(StartError::Signals)?;
+        controls.push(pipe.write);
+        let start = core::CoreStart {
+            index,
+            cpu,
+            count,
+            config: Arc::clone(&config),
+            control: pipe.read,
+            ready: ready_tx.clone(),
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("percore-{index}"))
+            .io_memory(IO_MEMORY)
+            .spawn(move || core::run_core(start))
+            .map_err(|e| StartError::Executor {
+                cpu,
+                reason: e.to_string(),
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+
+    let mut failure = None;
+    for _ in 0..count {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(line)) => {
+                failure.get_or_insert(line);
+            }
+            Err(_) => {
+                failure.get_or_insert_with(|| "an executor died during start-up".into());
+                break;
+            }
+        }
+    }
+    if failure.is_some() {
+        // Two bytes: soft then hard stop, so cores that did start exit now.
+        for mut c in &controls {
+            let _ = c.write_all(&[1, 1]);
+        }
+    } else {
+        let addrs: Vec<String> = config
+            .frontends
+            .iter()
+            .flat_map(|f| f.binds.iter().map(move |a| format!("{}={a}", f.name)))
+            .collect();
+        eprintln!(
+            "[NOTICE] percore {} started: {count} core(s) on CPU(s) {cpu_list:?}; listening {}",
+            env!("CARGO_PKG_VERSION"),
+            addrs.join(" ")
+        );
+    }
+
+    let mut cores = Vec::with_capacity(count);
+    for (handle, &cpu) in handles.into_iter().zip(&cpu_list) {
+        match handle.join() {
+            Ok(report) => cores.push(report),
+            Err(e) => {
+                failure.get_or_insert_with(|| format!("executor on CPU {cpu} failed: {e}"));
+            }
+        }
+    }
+    drop(controls);
+    if let Some(line) = failure {
+        return Err(StartError::Bind(line));
+    }
+    Ok(RunSummary { cores })
+}

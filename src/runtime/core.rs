@@ -1,0 +1,258 @@
+//! One executor's life: bind this core's listeners, accept until told to
+//! stop, drain, report.
+
+use super::listener::bind_reuseport;
+use super::stop::{watch_control, Stop};
+use crate::proxy::{tcp, CoreContext};
+use crate::stats::CoreStats;
+use glommio::net::TcpListener;
+use glommio::sync::{Gate, Semaphore};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, Mode};
+
+/// Everything a core needs to start, handed over from the main thread.
+pub struct CoreStart {
+    pub index: usize,
+    pub cpu: usize,
+    pub count: usize,
+    pub config: Arc<Config>,
+    pub control: OwnedFd,
+    /// Start-up result: `Err` carries the one line explaining why this core
+    /// could not start (e.g. a port already in use).
+    pub ready: Sender<Result<(), String>>,
+}
+
+/// What a core reports when it has stopped.
+#[derive(Debug)]
+pub struct CoreReport {
+    pub index: usize,
+    pub cpu: usize,
+    pub stats: CoreStats,
+    /// Connections still open when the grace period ran out.
+    pub cut: usize,
+}
+
+/// Per-core share of a process-wide limit: cores share nothing, so each
+/// gets floor(limit / cores) plus one of the remainder, and at least 1.
+pub fn core_share(limit: u32, index: usize, count: usize) -> u64 {
+    let count = count.max(1) as u64;
+    let limit = u64::from(limit);
+    let share = limit / count + u64::from((index as u64) < limit % count);
+    share.max(1)
+}
+
+pub async fn run_core(start: CoreStart) -> CoreReport {
+    let CoreStart {
+        index,
+        cpu,
+        count,
+        config,
+        control,
+        ready,
+    } = start;
+    let ctx = Rc::new(CoreContext::new(Arc::clone(&config), index, count));
+
+    let mut listeners = Vec::new();
+    for (fe_index, fe) in config.frontends.iter().enumerate() {
+        for addr in &fe.binds {
+            match bind_reuseport(*addr, fe.backlog) {
+                Ok(l) => listeners.push((fe_index, l)),
+                Err(e) => {
+                    let _ = ready.send(Err(format!(
+                        "frontend \"{}\": cannot bind {addr}: {}",
+                        fe.name,
+                        describe_bind_error(&e)
+                    )));
+                    return report(index, cpu, &ctx, 0);
+                }
+            }
+        }
+    }
+    let _ = ready.send(Ok(()));
+
+    let stop = Rc::new(Stop::new());
+    {
+        let stop = Rc::clone(&stop);
+        glommio::spawn_local(async move { watch_control(control, &stop).await }).detach();
+    }
+
+    let gate = Gate::new();
+    let process_slots = Rc::new(Semaphore::new(core_share(
+        config.global.maxconn,
+        index,
+        count,
+    )));
+    let mut accept_loops = Vec::new();
+    for (fe_index, listener) in listeners {
+        let fe = &config.frontends[fe_index];
+        let frontend_slots = fe
+            .maxconn
+            .map(|m| Rc::new(Semaphore::new(core_share(m, index, count))));
+        let task = glommio::spawn_local(accept_loop(
+            listener,
+            fe_index,
+            Rc::clone(&ctx),
+            gate.clone(),
+            Rc::clone(&stop),
+            Rc::clone(&process_slots),
+            frontend_slots,
+        ));
+        accept_loops.push(task);
+    }
+    for task in accept_loops {
+        task.await;
+    }
+
+    // Listeners are closed: drain established connections until they end,
+    // the grace period runs out, or a second signal asks for a hard stop.
+    let grace = config.global.hard_stop_after;
+    let drained = futures_lite::future::or(
+        async {
+            let _ = gate.close().await;
+            true
+        },
+        async {
+            futures_lite::future::or(stop.hard.wait(), glommio::timer::sleep(grace)).await;
+            false
+        },
+    )
+    .await;
+    let cut = if drained {
+        0
+    } else {
+        ctx.stats
+            .borrow()
+            .frontends
+            .iter()
+            .map(|f| f.sessions_cur as usize)
+            .sum()
+    };
+    report(index, cpu, &ctx, cut)
+}
+
+fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport {
+    CoreReport {
+        index,
+        cpu,
+        stats: ctx.stats.borrow().clone(),
+        cut,
+    }
+}
+
+fn describe_bind_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => "address already in use (another process listens there)".into(),
+        Some(libc::EACCES) => {
+            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".into()
+        }
+        Some(libc::EADDRNOTAVAIL) => "address not available on this machine".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Pause after an accept error that will not clear by itself right away
+/// (out of descriptors or memory), so the loop neither spins nor exits.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+async fn accept_loop(
+    listener: TcpListener,
+    fe_index: usize,
+    ctx: Rc<CoreContext>,
+    gate: Gate,
+    stop: Rc<Stop>,
+    process_slots: Rc<Semaphore>,
+    frontend_slots: Option<Rc<Semaphore>>,
+) {
+    let mode = ctx.config.frontends[fe_index].mode;
+    loop {
+        // Take the connection slots before accepting: at the limit we stop
+        // accepting and the kernel backlog holds new clients, as in HAProxy.
+        let slots = futures_lite::future::or(
+            async {
+                let p = process_slots.acquire_static_permit(1).await.ok()?;
+                let f = match &frontend_slots {
+                    Some(s) => Some(s.acquire_static_permit(1).await.ok()?),
+                    None => None,
+                };
+                Some((p, f))
+            },
+            async {
+                stop.soft.wait().await;
+                None
+            },
+        )
+        .await;
+        let Some(slots) = slots else { return };
+        let accepted = futures_lite::future::or(
+            async { Some(listener.accept().await) },
+            async {
+                stop.soft.wait().await;
+                None
+            },
+        )
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                let e = io::Error::from(e);
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) {
+                    eprintln!(
+                        "[WARNING] frontend \"{}\": accept failed: {e}; pausing accepts",
+                        ctx.config.frontends[fe_index].name
+                    );
+                    glommio::timer::sleep(ACCEPT_BACKOFF).await;
+                }
+                continue;
+            }
+        };
+        let peer = match stream.peer_addr() {
+            Ok(p) => p,
+            Err(_) => continue, // already gone
+        };
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            let fc = &mut stats.frontends[fe_index];
+            fc.sessions_total += 1;
+            fc.sessions_cur += 1;
+            fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
+        }
+        let ctx = Rc::clone(&ctx);
+        let session = async move {
+            match mode {
+                Mode::Tcp | Mode::Http => tcp::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
+            }
+            ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
+            drop(slots);
+        };
+        match gate.spawn(session) {
+            Ok(task) => task.detach(),
+            Err(_) => return, // gate closed: we are stopping
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::core_share;
+
+    #[test]
+    fn shares_add_up_to_the_limit() {
+        for limit in [1u32, 2, 3, 7, 100, 50_000] {
+            for count in 1..=5 {
+                let total: u64 = (0..count).map(|i| core_share(limit, i, count)).sum();
+                assert!(total >= u64::from(limit), "{limit}/{count}");
+                assert!(total <= u64::from(limit).max(count as u64), "{limit}/{count}");
+            }
+        }
+    }
+}

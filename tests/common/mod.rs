@@ -1,0 +1,309 @@
+//! Test harness: starts the real `percore` binary on loopback against real
+//! backend servers run by the test. No mocks of the network.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything a test waits for: a hung test fails instead of
+/// blocking CI. Never used to assert speed.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An address where nothing listens: connecting to it is refused.
+pub fn closed_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}
+
+pub struct Proxy {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    stderr_path: PathBuf,
+}
+
+impl Proxy {
+    /// Writes `config` (with `{port}` replaced by a free port) and starts
+    /// percore on it, returning once the frontend accepts connections.
+    pub fn start(config: &str) -> Proxy {
+        let port = free_port();
+        let config = config.replace("{port}", &port.to_string());
+        let mut p = Proxy::spawn(&config, &[]);
+        p.port = port;
+        p.wait_listening(port);
+        p
+    }
+
+    /// Starts percore with `config` as is, without waiting for anything.
+    pub fn spawn(config: &str, extra_args: &[&str]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("percore.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_percore"))
+            .arg("-c")
+            .arg(&cfg)
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Proxy {
+            child,
+            port: 0,
+            dir,
+            stderr_path,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        format!("127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn wait_listening(&mut self, port: u16) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("percore exited early ({status}):\n{}", self.stderr());
+            }
+            // The start-up notice is printed once every core has bound.
+            if self.stderr().contains("started:")
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "percore did not start:\n{}", self.stderr());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to exit by itself (bounded).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "percore did not exit:\n{}", self.stderr());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then wait for the exit; returns the status and stderr.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit();
+        (status, self.stderr())
+    }
+
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `percore -c <config> [args]` to completion and returns
+/// (status, stdout, stderr). Bounded: a hang kills it.
+pub fn run_percore(config: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("percore.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .arg("-c")
+        .arg(&cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("percore did not exit");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A threaded TCP server on 127.0.0.1 that runs `handler` per connection.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+}
+
+impl Backend {
+    pub fn start<F>(handler: F) -> Backend
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        let handler = Arc::new(handler);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let h = Arc::clone(&handler);
+                thread::spawn(move || h(stream));
+            }
+        });
+        Backend { addr, accepted }
+    }
+
+    /// Echoes every byte back; on EOF from the client, shuts down its write
+    /// side (so half-close is visible end to end).
+    pub fn echo() -> Backend {
+        Backend::start(|mut s| {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = s.shutdown(Shutdown::Write);
+        })
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+/// Sends `msg` and reads back exactly as many bytes.
+pub fn roundtrip(s: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
+    s.write_all(msg).unwrap();
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    back
+}
+
+/// Reads until EOF or error; returns what was read and whether it ended with
+/// an error (e.g. a reset) rather than a clean EOF.
+pub fn read_to_end_or_error(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::Error>) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, None),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), cheap enough to stream GiBs.
+pub struct Pattern(u64);
+
+impl Pattern {
+    pub fn new(seed: u64) -> Self {
+        Pattern(seed | 1)
+    }
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            let bytes = x.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// A minimal config with one tcp frontend on `{port}` and one backend.
+pub fn tcp_config(extra_global: &str, backend_body: &str) -> String {
+    format!(
+        r#"
+[global]
+threads = 1
+maxconn = 1000
+{extra_global}
+
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+
+[[backend]]
+name = "be"
+{backend_body}
+"#
+    )
+}
+
+pub fn servers(addrs: &[SocketAddr]) -> String {
+    let list: Vec<String> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{{ name = \"s{}\", addr = \"{a}\" }}", i + 1))
+        .collect();
+    format!("servers = [{}]", list.join(", "))
+}
