@@ -79,13 +79,13 @@ async fn connect_with_retries(
     peer: SocketAddr,
 ) -> Option<(TcpStream, ServerSlot)> {
     let backend = &ctx.backends[backend_id];
-    let queue_timeout = be.timeouts.queue.or(be.timeouts.connect);
+    let queue_timeout = backend.borrow().queue_timeout();
     let mut failed: Vec<usize> = Vec::new();
     let mut retry = 0u32;
     let mut pinned: Option<usize> = None;
     loop {
         let acquired = match pinned {
-            Some(server) => acquire_server(backend, server, queue_timeout).await,
+            Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
             None => acquire(backend, peer, &failed, queue_timeout).await,
         };
         let slot = match acquired {

@@ -1,0 +1,424 @@
+//! [`BackendRuntime`]: one backend as one core sees it — server health and
+//! weights, the balance algorithm's state, connection counts against this
+//! core's `maxconn` shares, and the queue of connections waiting for a slot.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::config::{self, Balance};
+
+use super::select::{hash_client_ip, weight_map, Rng};
+use super::server::{ServerCounters, ServerState};
+use super::slot::{Outcome, Waiter};
+
+/// Result of running the balance algorithm once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    Server(usize),
+    /// Servers are usable but none this connection may use has a free slot.
+    Full,
+    /// No server is usable at all.
+    NoServer,
+}
+
+/// Per-core state of one configured backend. Owned by one executor (wrap it
+/// in `Rc<RefCell<_>>` and share it between that core's connection tasks);
+/// nothing in it is shared with other cores.
+///
+/// Server indexes are positions in the configured `servers` list.
+#[derive(Debug)]
+pub struct BackendRuntime {
+    name: String,
+    balance: Balance,
+    allbackups: bool,
+    retries: u32,
+    redispatch: Option<i32>,
+    queue_timeout: Option<Duration>,
+    pub(crate) servers: Vec<ServerState>,
+    /// The servers balancing draws from right now, in declaration order:
+    /// the usable primaries or, when there are none, the usable backups
+    /// (only the first unless `allbackups`). Recomputed on every health or
+    /// weight change, never per pick.
+    active: Vec<usize>,
+    /// Weight map of `active` (`static-rr`, `source`).
+    map: Vec<usize>,
+    /// `static-rr`: next position in `map`; `leastconn`: position in
+    /// `active` where the tie-breaking scan starts.
+    cursor: usize,
+    rng: Rng,
+    pub(crate) queue: VecDeque<Rc<Waiter>>,
+    queue_max: usize,
+}
+
+impl BackendRuntime {
+    /// `core_index` in `0..core_count` decides this core's share of each
+    /// server's `maxconn` (see [`super::maxconn_share`]).
+    pub fn new(cfg: &config::Backend, core_index: usize, core_count: usize) -> Self {
+        let servers = cfg
+            .servers
+            .iter()
+            .map(|s| ServerState::new(s, core_index, core_count))
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (core_index as u64).rotate_right(7);
+        let mut rt = BackendRuntime {
+            name: cfg.name.clone(),
+            balance: cfg.balance,
+            allbackups: cfg.allbackups,
+            retries: cfg.retries,
+            redispatch: cfg.redispatch,
+            // HAProxy: "If unspecified, the same value as the backend's
+            // connection timeout is used".
+            queue_timeout: cfg.timeouts.queue.or(cfg.timeouts.connect),
+            servers,
+            active: Vec::new(),
+            map: Vec::new(),
+            cursor: 0,
+            rng: Rng::new(seed),
+            queue: VecDeque::new(),
+            queue_max: 0,
+        };
+        rt.recompute_active();
+        rt
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn balance(&self) -> Balance {
+        self.balance
+    }
+
+    /// Extra connection attempts after a failed one (`retries`).
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// `option redispatch <interval>`; `None` when retries stay on the server
+    /// that failed.
+    pub fn redispatch(&self) -> Option<i32> {
+        self.redispatch
+    }
+
+    /// How long a connection may wait in the queue: `timeout queue`, or
+    /// `timeout connect` when unset, as in HAProxy. `None`: forever.
+    pub fn queue_timeout(&self) -> Option<Duration> {
+        self.queue_timeout
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Panics if `idx >= server_count()` (indexes come from this backend).
+    pub fn server_addr(&self, idx: usize) -> SocketAddr {
+        self.servers[idx].addr
+    }
+
+    pub fn server_name(&self, idx: usize) -> &str {
+        &self.servers[idx].name
+    }
+
+    pub fn server_index(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| s.name == name)
+    }
+
+    pub fn server_weight(&self, idx: usize) -> u32 {
+        self.servers[idx].weight
+    }
+
+    pub fn is_server_up(&self, idx: usize) -> bool {
+        self.servers[idx].up
+    }
+
+    /// This core's connection limit on the server; `None`: unlimited.
+    pub fn server_slot_limit(&self, idx: usize) -> Option<u32> {
+        self.servers[idx].slots
+    }
+
+    pub fn server_counters(&self, idx: usize) -> ServerCounters {
+        self.servers[idx].counters
+    }
+
+    /// Connections waiting in this core's queue for a slot.
+    pub fn queue_current(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Highest `queue_current` seen.
+    pub fn queue_max(&self) -> usize {
+        self.queue_max
+    }
+
+    /// Not disabled, up, and weight > 0. A usable backup takes traffic only
+    /// while no primary is usable.
+    pub fn is_usable(&self, idx: usize) -> bool {
+        self.servers[idx].is_usable()
+    }
+
+    /// Health state (for the health checks). Marking the last usable server
+    /// down fails every queued connection with `NoServer`; bringing one up
+    /// lets queued connections use it.
+    pub fn set_server_up(&mut self, idx: usize, up: bool) {
+        self.servers[idx].up = up;
+        self.server_set_changed();
+    }
+
+    /// Administrative maintenance (HAProxy `disable server`).
+    pub fn set_server_disabled(&mut self, idx: usize, disabled: bool) {
+        self.servers[idx].disabled = disabled;
+        self.server_set_changed();
+    }
+
+    /// Runtime weight change (HAProxy `set weight`); 0 drains the server.
+    pub fn set_server_weight(&mut self, idx: usize, weight: u32) {
+        self.servers[idx].weight = weight;
+        self.server_set_changed();
+    }
+
+    fn server_set_changed(&mut self) {
+        self.recompute_active();
+        if self.active.is_empty() {
+            for waiter in std::mem::take(&mut self.queue) {
+                waiter.settle(Outcome::NoServer);
+            }
+        } else {
+            self.dispatch_queue();
+        }
+    }
+
+    fn recompute_active(&mut self) {
+        let usable = |backup: bool| {
+            self.servers
+                .iter()
+                .enumerate()
+                .filter(move |(_, s)| s.backup == backup && s.is_usable())
+                .map(|(i, _)| i)
+        };
+        let mut active: Vec<usize> = usable(false).collect();
+        if active.is_empty() {
+            let backups = usable(true);
+            active = if self.allbackups {
+                backups.collect()
+            } else {
+                backups.take(1).collect()
+            };
+        }
+        let weighted: Vec<(usize, u32)> = active
+            .iter()
+            .map(|&i| (i, self.servers[i].weight))
+            .collect();
+        self.map = weight_map(&weighted);
+        self.active = active;
+        // A new set starts a fresh smooth round robin cycle.
+        for s in &mut self.servers {
+            s.swrr_current = 0;
+        }
+    }
+
+    /// Runs the balance algorithm for one connection from `client`, skipping
+    /// servers in `avoid` unless that would leave nothing usable. Does not
+    /// take the slot.
+    pub(crate) fn pick(&mut self, client: IpAddr, avoid: &[usize]) -> Pick {
+        if self.active.is_empty() {
+            return Pick::NoServer;
+        }
+        // Redispatch may land on a server that already failed when it is
+        // the only one left, as in HAProxy.
+        let avoid = if self.active.iter().all(|s| avoid.contains(s)) {
+            &[][..]
+        } else {
+            avoid
+        };
+        let chosen = match self.balance {
+            Balance::RoundRobin => self.pick_smooth_rr(avoid),
+            Balance::StaticRr => self.pick_static_rr(avoid),
+            Balance::LeastConn => self.pick_leastconn(avoid),
+            Balance::First => self.pick_first(avoid),
+            Balance::Source => self.pick_source(client, avoid),
+            Balance::Random => self.pick_random(avoid),
+        };
+        chosen.map_or(Pick::Full, Pick::Server)
+    }
+
+    fn eligible(&self, idx: usize, avoid: &[usize]) -> bool {
+        !avoid.contains(&idx) && self.servers[idx].has_free_slot()
+    }
+
+    /// Smooth weighted round robin: every eligible server gains its weight,
+    /// the highest total wins and pays back the sum. Spreads a heavy server's
+    /// turns through the cycle instead of running them back to back, and
+    /// adapts immediately when a server is full or excluded.
+    fn pick_smooth_rr(&mut self, avoid: &[usize]) -> Option<usize> {
+        let mut total = 0i64;
+        let mut best: Option<usize> = None;
+        for pos in 0..self.active.len() {
+            let idx = self.active[pos];
+            if !self.eligible(idx, avoid) {
+                continue;
+            }
+            let s = &mut self.servers[idx];
+            s.swrr_current += i64::from(s.weight);
+            total += i64::from(s.weight);
+            let current = s.swrr_current;
+            if best.is_none_or(|b| current > self.servers[b].swrr_current) {
+                best = Some(idx);
+            }
+        }
+        let idx = best?;
+        self.servers[idx].swrr_current -= total;
+        Some(idx)
+    }
+
+    /// Walks the precomputed weight map; a full or excluded server loses its
+    /// turn.
+    fn pick_static_rr(&mut self, avoid: &[usize]) -> Option<usize> {
+        let len = self.map.len();
+        for step in 0..len {
+            let pos = (self.cursor + step) % len;
+            let idx = self.map[pos];
+            if self.eligible(idx, avoid) {
+                self.cursor = (pos + 1) % len;
+                return Some(idx);
+            }
+        }
+        None
+    }
+
+    /// Lowest `(conns + 1) / weight` (HAProxy's leastconn key, so weight
+    /// still matters when servers are idle); the scan starts after the last
+    /// pick so ties rotate.
+    fn pick_leastconn(&mut self, avoid: &[usize]) -> Option<usize> {
+        let len = self.active.len();
+        let start = self.cursor % len;
+        let mut best: Option<(usize, usize)> = None;
+        for step in 0..len {
+            let pos = (start + step) % len;
+            let idx = self.active[pos];
+            if !self.eligible(idx, avoid) {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| self.less_loaded(idx, b)) {
+                best = Some((pos, idx));
+            }
+        }
+        let (pos, idx) = best?;
+        self.cursor = pos + 1;
+        Some(idx)
+    }
+
+    fn less_loaded(&self, a: usize, b: usize) -> bool {
+        let key = |i: usize| {
+            let s = &self.servers[i];
+            (u64::from(s.counters.current_conns) + 1, u64::from(s.weight))
+        };
+        let ((ca, wa), (cb, wb)) = (key(a), key(b));
+        ca * wb < cb * wa
+    }
+
+    /// First server in declaration order with a free slot; weights only
+    /// matter in that weight 0 excludes a server.
+    fn pick_first(&self, avoid: &[usize]) -> Option<usize> {
+        self.active
+            .iter()
+            .copied()
+            .find(|&idx| self.eligible(idx, avoid))
+    }
+
+    /// The client's IP hash indexes the weight map. A full server keeps its
+    /// clients (they queue), so stickiness survives overload; an avoided one
+    /// hands them to the next server in the map.
+    fn pick_source(&self, client: IpAddr, avoid: &[usize]) -> Option<usize> {
+        let len = self.map.len();
+        let start = (hash_client_ip(client) % len as u64) as usize;
+        let idx = (0..len)
+            .map(|step| self.map[(start + step) % len])
+            .find(|idx| !avoid.contains(idx))?;
+        self.servers[idx].has_free_slot().then_some(idx)
+    }
+
+    fn pick_random(&mut self, avoid: &[usize]) -> Option<usize> {
+        let total: u64 = self
+            .active
+            .iter()
+            .filter(|&&idx| self.eligible(idx, avoid))
+            .map(|&idx| u64::from(self.servers[idx].weight))
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let mut r = self.rng.below(total);
+        for &idx in &self.active {
+            if !self.eligible(idx, avoid) {
+                continue;
+            }
+            let w = u64::from(self.servers[idx].weight);
+            if r < w {
+                return Some(idx);
+            }
+            r -= w;
+        }
+        None
+    }
+
+    pub(crate) fn has_free_slot(&self, idx: usize) -> bool {
+        self.servers[idx].has_free_slot()
+    }
+
+    pub(crate) fn take_slot(&mut self, idx: usize) {
+        self.servers[idx].take_slot();
+    }
+
+    pub(crate) fn release_slot(&mut self, idx: usize) {
+        self.servers[idx].release_slot();
+        self.dispatch_queue();
+    }
+
+    pub(crate) fn enqueue(&mut self, client: IpAddr, avoid: &[usize]) -> Rc<Waiter> {
+        let waiter = Rc::new(Waiter::new(client, avoid.to_vec()));
+        self.queue.push_back(Rc::clone(&waiter));
+        self.queue_max = self.queue_max.max(self.queue.len());
+        waiter
+    }
+
+    pub(crate) fn dequeue(&mut self, waiter: &Rc<Waiter>) {
+        if let Some(pos) = self.queue.iter().position(|w| Rc::ptr_eq(w, waiter)) {
+            self.queue.remove(pos);
+        }
+    }
+
+    /// Hands free slots to queued connections, oldest first, taking the slot
+    /// on the waiter's behalf so a newcomer cannot overtake it between the
+    /// wake-up and the waiter's next poll (HAProxy also assigns the server
+    /// when it dequeues). A waiter that cannot use any free slot (its
+    /// `source` server is full, or it avoids the free one) keeps its place
+    /// and the scan moves on.
+    fn dispatch_queue(&mut self) {
+        let mut pos = 0;
+        while pos < self.queue.len() {
+            let waiter = Rc::clone(&self.queue[pos]);
+            match self.pick(waiter.client, &waiter.avoid) {
+                Pick::Server(idx) => {
+                    self.take_slot(idx);
+                    self.queue.remove(pos);
+                    waiter.settle(Outcome::Granted(idx));
+                }
+                Pick::Full => {
+                    let constrained = !waiter.avoid.is_empty() || self.balance == Balance::Source;
+                    if !constrained {
+                        // Every slot open to this waiter is taken, and nobody
+                        // queued after it has more options.
+                        return;
+                    }
+                    pos += 1;
+                }
+                Pick::NoServer => return,
+            }
+        }
+    }
+}
