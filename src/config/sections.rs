@@ -1,0 +1,696 @@
+//! Reading each section of the document into the typed model, one problem
+//! reported per bad value, without stopping at the first.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::error::{quoted_list, Diagnostics, Reported, Span};
+use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
+use super::reader::{Located, Node, TableView};
+use super::values::{self, Invalid, Resolver};
+
+pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend"];
+const GLOBAL_KEYS: &[&str] = &["threads", "maxconn", "hard-stop-after", "tune", "maxpipes"];
+const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "mode",
+    "retries",
+    "redispatch",
+    "timeout",
+    "balance",
+    "backlog",
+];
+const FRONTEND_KEYS: &[&str] = &[
+    "name",
+    "mode",
+    "bind",
+    "default_backend",
+    "maxconn",
+    "backlog",
+    "timeout",
+];
+const BACKEND_KEYS: &[&str] = &[
+    "name",
+    "mode",
+    "balance",
+    "retries",
+    "redispatch",
+    "allbackups",
+    "timeout",
+    "servers",
+];
+const SERVER_KEYS: &[&str] = &["name", "addr", "weight", "maxconn", "backup", "disabled"];
+pub(crate) const TIMEOUT_KEYS: [&str; 7] = [
+    "connect",
+    "client",
+    "server",
+    "tunnel",
+    "queue",
+    "http-request",
+    "http-keep-alive",
+];
+
+/// HAProxy's default `maxconn` when the fd limit does not decide it.
+pub(crate) const DEFAULT_MAXCONN: u32 = 4096;
+pub(crate) const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_PIPESIZE: usize = 65536;
+pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
+pub(crate) const DEFAULT_MAXPIPES: usize = 1024;
+pub(crate) const DEFAULT_RETRIES: u32 = 3;
+pub(crate) const DEFAULT_WEIGHT: u32 = 1;
+const MAX_WEIGHT: i64 = 256;
+
+/// Where a name was written, for duplicate and reference checks.
+pub(crate) struct NameAt {
+    pub name: String,
+    pub span: Option<Span>,
+}
+
+fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, invalid: Invalid) -> Reported {
+    diag.error(
+        node.span.as_ref(),
+        &node.path,
+        invalid.message,
+        invalid.hint,
+    )
+}
+
+/// Turns an absent key into `Ok(None)`, keeping reported errors apart.
+fn optional<'a, T>(
+    table: &TableView<'a>,
+    key: &str,
+    read: impl FnOnce(&Node<'a>) -> Result<T, Reported>,
+) -> Result<Option<T>, Reported> {
+    table.get(key).map(|node| read(&node)).transpose()
+}
+
+fn duration(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Result<Duration, Reported> {
+    let parsed = if node.is_string() {
+        let text = node.string(diag)?.value;
+        values::parse_duration(&text)
+    } else if node.is_integer() {
+        values::duration_from_millis(node.integer(diag)?.value)
+    } else {
+        return Err(diag.error(
+            node.span.as_ref(),
+            &node.path,
+            format!(
+                "expected a duration such as \"5s\", found {}",
+                node.describe()
+            ),
+            Some(values::DURATION_HINT.into()),
+        ));
+    };
+    parsed.map_err(|invalid| report(diag, node, invalid))
+}
+
+fn keyword<T: Copy>(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    what: &str,
+    table: &[(&str, T)],
+) -> Result<T, Reported> {
+    let text = node.string(diag)?.value;
+    values::keyword(&text, what, table).map_err(|invalid| report(diag, node, invalid))
+}
+
+/// Reads `name` and renames the section's path after it, so every later
+/// error in the section says `backend "pg"` rather than `backend[0]`.
+fn section_name(
+    diag: &mut Diagnostics<'_>,
+    table: &mut TableView<'_>,
+    kind: &str,
+) -> Option<NameAt> {
+    let Some(node) = table.get("name") else {
+        diag.error(
+            table.span.as_ref(),
+            &table.path,
+            format!("{kind} has no name"),
+            Some(format!("add name = \"...\"; {}", values::NAME_HINT)),
+        );
+        return None;
+    };
+    let name = node.string(diag).ok()?;
+    if !values::is_valid_name(&name.value) {
+        diag.error(
+            name.span.as_ref(),
+            &node.path,
+            format!("invalid {kind} name {:?}", name.value),
+            Some(values::NAME_HINT.into()),
+        );
+        return None;
+    }
+    table.rename(format!("{kind} \"{}\"", name.value));
+    Some(NameAt {
+        name: name.value,
+        span: name.span,
+    })
+}
+
+pub(crate) fn read_global(
+    diag: &mut Diagnostics<'_>,
+    node: Option<Node<'_>>,
+    cpus: &[usize],
+) -> Global {
+    let mut global = Global {
+        threads: Threads::Auto,
+        maxconn: DEFAULT_MAXCONN,
+        hard_stop_after: DEFAULT_HARD_STOP_AFTER,
+        tune: Tune {
+            splice: true,
+            pipesize: DEFAULT_PIPESIZE,
+            maxpipes: DEFAULT_MAXPIPES,
+            bufsize: DEFAULT_BUFSIZE,
+        },
+    };
+    let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
+        return global;
+    };
+    table.check_keys(diag, GLOBAL_KEYS);
+    if let Ok(Some(threads)) = optional(&table, "threads", |n| read_threads(diag, n, cpus)) {
+        global.threads = threads;
+    }
+    if let Ok(Some(maxconn)) = optional(&table, "maxconn", |n| {
+        n.integer_in(diag, 1..=i64::from(u32::MAX))
+    }) {
+        global.maxconn = maxconn.value;
+    }
+    if let Ok(Some(grace)) = optional(&table, "hard-stop-after", |n| duration(diag, n)) {
+        global.hard_stop_after = grace;
+    }
+    if let Ok(Some(maxpipes)) = optional(&table, "maxpipes", |n| n.integer_in(diag, 0..=1_000_000))
+    {
+        global.tune.maxpipes = maxpipes.value;
+    }
+    if let Some(Ok(tune)) = table.get("tune").map(|n| n.table(diag)) {
+        tune.check_keys(diag, TUNE_KEYS);
+        if let Ok(Some(splice)) = optional(&tune, "splice", |n| n.bool(diag)) {
+            global.tune.splice = splice.value;
+        }
+        if let Ok(Some(size)) = optional(&tune, "pipesize", |n| {
+            n.integer_in::<usize>(diag, 4096..=1 << 20)
+        }) {
+            if size.value.is_power_of_two() {
+                global.tune.pipesize = size.value;
+            } else if let Some(node) = tune.get("pipesize") {
+                diag.error(
+                    size.span.as_ref(),
+                    &node.path,
+                    format!("pipe size {} is not a power of two", size.value),
+                    Some(
+                        "the kernel rounds pipe sizes up to a power of two; use e.g. 65536".into(),
+                    ),
+                );
+            }
+        }
+        if let Ok(Some(size)) = optional(&tune, "bufsize", |n| n.integer_in(diag, 1024..=1 << 20)) {
+            global.tune.bufsize = size.value;
+        }
+    }
+    global
+}
+
+const THREADS_HINT: &str =
+    "threads is \"auto\" (one per available CPU), a count such as 2, or a list of CPU ids such as [0, 1]";
+
+fn read_threads(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    cpus: &[usize],
+) -> Result<Threads, Reported> {
+    let available = || {
+        let ids: Vec<String> = cpus.iter().map(ToString::to_string).collect();
+        format!("CPUs available to this process: {}", ids.join(", "))
+    };
+    if node.is_string() {
+        let text = node.string(diag)?.value;
+        if text == "auto" {
+            return Ok(Threads::Auto);
+        }
+        return Err(diag.error(
+            node.span.as_ref(),
+            &node.path,
+            format!("invalid threads \"{text}\""),
+            Some(THREADS_HINT.into()),
+        ));
+    }
+    if node.is_integer() {
+        let count = node.integer(diag)?.value;
+        if count < 1 {
+            return Err(diag.error(
+                node.span.as_ref(),
+                &node.path,
+                format!("threads = {count}: at least one thread is needed"),
+                Some(THREADS_HINT.into()),
+            ));
+        }
+        return match usize::try_from(count) {
+            Ok(n) if n <= cpus.len() => Ok(Threads::Count(n)),
+            _ => Err(diag.error(
+                node.span.as_ref(),
+                &node.path,
+                format!(
+                    "threads = {count} but only {} CPUs are available: percore runs one pinned executor per CPU",
+                    cpus.len()
+                ),
+                Some(format!("use threads = \"auto\"; {}", available())),
+            )),
+        };
+    }
+    if !node.is_array() {
+        return Err(diag.error(
+            node.span.as_ref(),
+            &node.path,
+            format!(
+                "expected \"auto\", a count or a list of CPU ids, found {}",
+                node.describe()
+            ),
+            Some(THREADS_HINT.into()),
+        ));
+    }
+    let elements = node.array(diag)?;
+    if elements.is_empty() {
+        return Err(diag.error(
+            node.span.as_ref(),
+            &node.path,
+            "threads is an empty list of CPUs",
+            Some(THREADS_HINT.into()),
+        ));
+    }
+    let mut ids: Vec<usize> = Vec::new();
+    let mut failed = false;
+    for element in &elements {
+        let Ok(id) = element.integer_in::<usize>(diag, 0..=i64::from(u32::MAX)) else {
+            failed = true;
+            continue;
+        };
+        if ids.contains(&id.value) {
+            diag.error(
+                id.span.as_ref(),
+                &element.path,
+                format!("CPU {} is listed twice", id.value),
+                Some("each CPU runs one executor; list it once".into()),
+            );
+            failed = true;
+        } else if !cpus.contains(&id.value) {
+            diag.error(
+                id.span.as_ref(),
+                &element.path,
+                format!(
+                    "CPU {} does not exist or is not available to this process",
+                    id.value
+                ),
+                Some(available()),
+            );
+            failed = true;
+        }
+        ids.push(id.value);
+    }
+    if failed {
+        Err(Reported)
+    } else {
+        Ok(Threads::Cpus(ids))
+    }
+}
+
+/// Timeouts as written in one section: absent, set, or set to zero
+/// (explicitly no timeout, as `0` means in HAProxy).
+#[derive(Default, Clone)]
+pub(crate) struct TimeoutSettings {
+    values: [Option<Located<Option<Duration>>>; 7],
+}
+
+impl TimeoutSettings {
+    pub(crate) fn read(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Self {
+        let mut settings = TimeoutSettings::default();
+        let Some(Ok(timeouts)) = table.get("timeout").map(|n| n.table(diag)) else {
+            return settings;
+        };
+        timeouts.check_keys(diag, &TIMEOUT_KEYS);
+        for (slot, key) in settings.values.iter_mut().zip(TIMEOUT_KEYS) {
+            if let Some(node) = timeouts.get(key) {
+                if let Ok(d) = duration(diag, &node) {
+                    *slot = Some(node.located((!d.is_zero()).then_some(d)));
+                }
+            }
+        }
+        settings
+    }
+
+    /// Where `key` was set in this section, if it was.
+    pub(crate) fn span_of(&self, key: &str) -> Option<Option<Span>> {
+        let index = TIMEOUT_KEYS.iter().position(|k| *k == key)?;
+        self.values[index].as_ref().map(|l| l.span.clone())
+    }
+
+    /// This section's settings over `defaults`, key by key.
+    pub(crate) fn over(&self, defaults: &TimeoutSettings) -> Timeouts {
+        let pick = |i: usize| {
+            self.values[i]
+                .as_ref()
+                .or(defaults.values[i].as_ref())
+                .and_then(|l| l.value)
+        };
+        Timeouts {
+            connect: pick(0),
+            client: pick(1),
+            server: pick(2),
+            tunnel: pick(3),
+            queue: pick(4),
+            http_request: pick(5),
+            http_keep_alive: pick(6),
+        }
+    }
+}
+
+/// `[defaults]`: values every frontend and backend inherits per key.
+pub(crate) struct Defaults {
+    /// `Err` when the defaults' own mode was invalid: sections inheriting it
+    /// then have an unknown mode and skip mode checks.
+    pub mode: Result<Option<Mode>, Reported>,
+    pub retries: Option<u32>,
+    pub redispatch: Option<bool>,
+    pub balance: Option<Balance>,
+    pub backlog: Option<u32>,
+    pub timeouts: TimeoutSettings,
+}
+
+pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Defaults {
+    let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
+        return Defaults {
+            mode: Ok(None),
+            retries: None,
+            redispatch: None,
+            balance: None,
+            backlog: None,
+            timeouts: TimeoutSettings::default(),
+        };
+    };
+    table.check_keys(diag, DEFAULTS_KEYS);
+    Defaults {
+        mode: optional(&table, "mode", |n| keyword(diag, n, "mode", &values::MODES)),
+        retries: optional(&table, "retries", |n| n.integer_in(diag, 0..=1000))
+            .ok()
+            .flatten()
+            .map(|l| l.value),
+        redispatch: optional(&table, "redispatch", |n| n.bool(diag))
+            .ok()
+            .flatten()
+            .map(|l| l.value),
+        balance: optional(&table, "balance", |n| {
+            keyword(diag, n, "balance", &values::BALANCES)
+        })
+        .ok()
+        .flatten(),
+        backlog: optional(&table, "backlog", |n| {
+            n.integer_in(diag, 1..=i64::from(u32::MAX))
+        })
+        .ok()
+        .flatten()
+        .map(|l| l.value),
+        timeouts: TimeoutSettings::read(diag, &table),
+    }
+}
+
+/// A section's mode: its own, else the defaults', else tcp (HAProxy's
+/// default). `None` if a mode involved was invalid (already reported).
+fn effective_mode(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    defaults: &Defaults,
+) -> Option<Mode> {
+    match optional(table, "mode", |n| keyword(diag, n, "mode", &values::MODES)) {
+        Ok(Some(mode)) => Some(mode),
+        Ok(None) => defaults.mode.ok().map(|m| m.unwrap_or(Mode::Tcp)),
+        Err(Reported) => None,
+    }
+}
+
+/// A frontend before its backend reference is resolved.
+pub(crate) struct PendingFrontend {
+    pub name: Option<NameAt>,
+    pub path: String,
+    pub span: Option<Span>,
+    pub mode: Option<Mode>,
+    pub binds: Vec<Located<SocketAddr>>,
+    pub default_backend: Result<Option<Located<String>>, Reported>,
+    pub default_backend_path: String,
+    pub maxconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub timeouts: Timeouts,
+    pub own_timeouts: TimeoutSettings,
+}
+
+pub(crate) fn read_frontend(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    defaults: &Defaults,
+) -> Option<PendingFrontend> {
+    let mut table = node.table(diag).ok()?;
+    let name = section_name(diag, &mut table, "frontend");
+    table.check_keys(diag, FRONTEND_KEYS);
+    let mode = effective_mode(diag, &table, defaults);
+    let binds = read_binds(diag, &table);
+    let own_timeouts = TimeoutSettings::read(diag, &table);
+    Some(PendingFrontend {
+        mode,
+        binds,
+        default_backend: optional(&table, "default_backend", |n| n.string(diag)),
+        default_backend_path: format!("{}.default_backend", table.path),
+        maxconn: optional(&table, "maxconn", |n| {
+            n.integer_in(diag, 1..=i64::from(u32::MAX))
+        })
+        .ok()
+        .flatten()
+        .map(|l| l.value),
+        backlog: optional(&table, "backlog", |n| {
+            n.integer_in(diag, 1..=i64::from(u32::MAX))
+        })
+        .ok()
+        .flatten()
+        .map(|l| l.value)
+        .or(defaults.backlog),
+        timeouts: own_timeouts.over(&defaults.timeouts),
+        own_timeouts,
+        name,
+        path: table.path.clone(),
+        span: table.span.clone(),
+    })
+}
+
+fn read_binds(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Vec<Located<SocketAddr>> {
+    let Some(node) = table.get("bind") else {
+        diag.error(
+            table.span.as_ref(),
+            &table.path,
+            "frontend has no bind address",
+            Some("add bind = [\"127.0.0.1:8000\"] (HAProxy `bind`)".into()),
+        );
+        return Vec::new();
+    };
+    let elements = if node.is_array() {
+        match node.array(diag) {
+            Ok(elements) => elements,
+            Err(Reported) => return Vec::new(),
+        }
+    } else {
+        vec![node.clone()]
+    };
+    if elements.is_empty() {
+        diag.error(
+            node.span.as_ref(),
+            &node.path,
+            "bind is an empty list",
+            Some("give at least one address, e.g. bind = \"127.0.0.1:8000\"".into()),
+        );
+    }
+    elements
+        .iter()
+        .filter_map(|element| {
+            let text = element.string(diag).ok()?;
+            match values::parse_bind(&text.value) {
+                Ok(addr) => Some(element.located(addr)),
+                Err(invalid) => {
+                    report(diag, element, invalid);
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Backend with where its parts were written.
+pub(crate) struct ReadBackend {
+    pub backend: Backend,
+    pub name: Option<NameAt>,
+    pub path: String,
+    pub span: Option<Span>,
+    /// `None` if the mode was invalid (already reported).
+    pub mode: Option<Mode>,
+    pub own_timeouts: TimeoutSettings,
+    pub server_names: Vec<(NameAt, String)>,
+    /// Servers without maxconn, for the `balance first` warning.
+    pub servers_without_maxconn: Vec<String>,
+    pub servers_path: String,
+    pub servers_span: Option<Span>,
+    /// Where `balance` was set, else the section header.
+    pub balance_span: Option<Span>,
+}
+
+pub(crate) fn read_backend(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    defaults: &Defaults,
+    resolve: Resolver<'_>,
+) -> Option<ReadBackend> {
+    let mut table = node.table(diag).ok()?;
+    let name = section_name(diag, &mut table, "backend");
+    table.check_keys(diag, BACKEND_KEYS);
+    let mode = effective_mode(diag, &table, defaults);
+    let balance = optional(&table, "balance", |n| {
+        keyword(diag, n, "balance", &values::BALANCES)
+    })
+    .ok()
+    .flatten()
+    .or(defaults.balance)
+    .unwrap_or(Balance::RoundRobin);
+    let retries = optional(&table, "retries", |n| n.integer_in(diag, 0..=1000))
+        .ok()
+        .flatten()
+        .map(|l| l.value)
+        .or(defaults.retries)
+        .unwrap_or(DEFAULT_RETRIES);
+    let redispatch = optional(&table, "redispatch", |n| n.bool(diag))
+        .ok()
+        .flatten()
+        .map(|l| l.value)
+        .or(defaults.redispatch)
+        .unwrap_or(false);
+    let allbackups = optional(&table, "allbackups", |n| n.bool(diag))
+        .ok()
+        .flatten()
+        .is_some_and(|l| l.value);
+    let own_timeouts = TimeoutSettings::read(diag, &table);
+
+    let mut servers = Vec::new();
+    let mut server_names = Vec::new();
+    let mut servers_without_maxconn = Vec::new();
+    let servers_path = format!("{}.servers", table.path);
+    let servers_node = table.get("servers");
+    let servers_span = servers_node.as_ref().and_then(|n| n.span.clone());
+    if let Some(Ok(elements)) = servers_node.map(|n| n.array(diag)) {
+        for element in &elements {
+            let (name, server) = read_server(diag, element, &table.path, resolve);
+            if let Some(name) = name {
+                let path = format!("{}.server \"{}\"", table.path, name.name);
+                server_names.push((name, path));
+            }
+            if let Some(server) = server {
+                if server.maxconn.is_none() {
+                    servers_without_maxconn.push(server.name.clone());
+                }
+                servers.push(server);
+            }
+        }
+    }
+
+    Some(ReadBackend {
+        backend: Backend {
+            name: name.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
+            mode: mode.unwrap_or(Mode::Tcp),
+            balance,
+            servers,
+            retries,
+            redispatch,
+            allbackups,
+            timeouts: own_timeouts.over(&defaults.timeouts),
+        },
+        name,
+        path: table.path.clone(),
+        span: table.span.clone(),
+        mode,
+        own_timeouts,
+        server_names,
+        servers_without_maxconn,
+        servers_path,
+        servers_span,
+        balance_span: table
+            .get("balance")
+            .and_then(|n| n.span)
+            .or(table.span.clone()),
+    })
+}
+
+/// The server's name is returned even when another of its keys is bad, so
+/// duplicate names are still found.
+fn read_server(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    backend_path: &str,
+    resolve: Resolver<'_>,
+) -> (Option<NameAt>, Option<Server>) {
+    let Ok(mut table) = node.table(diag) else {
+        return (None, None);
+    };
+    let name = section_name(diag, &mut table, "server");
+    // `server "x"` alone would lose which backend it is in.
+    table.rename(format!("{backend_path}.{}", table.path));
+    table.check_keys(diag, SERVER_KEYS);
+    let addr = match table.get("addr") {
+        Some(addr_node) => addr_node.string(diag).ok().and_then(|text| {
+            values::parse_server_addr(&text.value, resolve)
+                .map_err(|invalid| report(diag, &addr_node, invalid))
+                .ok()
+        }),
+        None => {
+            diag.error(
+                table.span.as_ref(),
+                &table.path,
+                "server has no address",
+                Some("add addr = \"host:port\"".into()),
+            );
+            None
+        }
+    };
+    let weight = optional(&table, "weight", |n| {
+        let weight = n.integer(diag)?;
+        if (0..=MAX_WEIGHT).contains(&weight.value) {
+            Ok(u32::try_from(weight.value).unwrap_or(DEFAULT_WEIGHT))
+        } else {
+            Err(diag.error(
+                weight.span.as_ref(),
+                &n.path,
+                format!("weight {} is out of range", weight.value),
+                Some(format!(
+                    "weights go from 0 (no new traffic) to {MAX_WEIGHT}, as in HAProxy"
+                )),
+            ))
+        }
+    });
+    // HAProxy: a server maxconn of 0 means no limit.
+    let maxconn = optional(&table, "maxconn", |n| {
+        n.integer_in::<u32>(diag, 0..=i64::from(u32::MAX))
+    });
+    let backup = optional(&table, "backup", |n| n.bool(diag));
+    let disabled = optional(&table, "disabled", |n| n.bool(diag));
+    let server = (|| {
+        Some(Server {
+            name: name.as_ref()?.name.clone(),
+            addr: addr?,
+            weight: weight.ok()?.unwrap_or(DEFAULT_WEIGHT),
+            maxconn: maxconn.ok()?.map(|l| l.value).filter(|&m| m > 0),
+            backup: backup.ok()?.is_some_and(|l| l.value),
+            disabled: disabled.ok()?.is_some_and(|l| l.value),
+        })
+    })();
+    (name, server)
+}
+
+/// `"a", "b"` or `none` for hints listing defined names.
+pub(crate) fn names_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        quoted_list(names)
+    }
+}

@@ -1,0 +1,1008 @@
+//! Every kind of configuration error, checked for file, line, key path, the
+//! bad value and the hint; plus the shipped and documented configurations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use percore::config::{load, load_str, Balance, Config, ConfigError, Mode, Threads};
+
+const FILE: &str = "test.toml";
+
+/// A valid configuration the tests break one piece at a time.
+const BASE: &str = r#"
+[global]
+threads = "auto"
+maxconn = 1000
+
+[defaults]
+mode = "tcp"
+timeout = { connect = "5s", client = "30s", server = "30s" }
+
+[[frontend]]
+name = "db"
+bind = ["127.0.0.1:15432"]
+default_backend = "pg"
+
+[[backend]]
+name = "pg"
+servers = [
+  { name = "pg1", addr = "127.0.0.1:5432" },
+]
+"#;
+
+fn ok(text: &str) -> Config {
+    match load_str(text, Path::new(FILE)) {
+        Ok(config) => config,
+        Err(errors) => panic!("expected success, got:\n{errors}\n--- config:\n{text}"),
+    }
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match load_str(text, Path::new(FILE)) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(errors) => errors.0,
+    }
+}
+
+/// 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in config"))
+        + 1
+}
+
+/// 1-based line of the last line containing `needle`.
+fn last_line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .last()
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in config"))
+}
+
+/// `BASE` with `from` replaced by `to` (which must change something).
+fn base_with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from:?} not in BASE");
+    BASE.replacen(from, to, 1)
+}
+
+/// Asserts exactly one error, at the line holding `at`, with the key path,
+/// every `values` in the message and `hint` in the hint. Returns it.
+#[track_caller]
+fn expect_one(text: &str, at: &str, key_path: &str, values: &[&str], hint: &str) -> ConfigError {
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "expected one error, got: {errs:#?}");
+    let err = errs.into_iter().next().unwrap();
+    check(&err, text, at, key_path, values, hint);
+    err
+}
+
+/// Asserts that among the errors one matches (for files with several).
+#[track_caller]
+fn expect_among(text: &str, at: &str, key_path: &str, values: &[&str], hint: &str) {
+    let errs = errors(text);
+    let line = line_of(text, at);
+    let found = errs
+        .iter()
+        .find(|e| e.line == Some(line) && e.key_path == key_path);
+    match found {
+        Some(err) => check(err, text, at, key_path, values, hint),
+        None => panic!("no error at line {line} for {key_path}; got: {errs:#?}"),
+    }
+}
+
+#[track_caller]
+fn check(err: &ConfigError, text: &str, at: &str, key_path: &str, values: &[&str], hint: &str) {
+    let line = line_of(text, at);
+    assert_eq!(err.file, PathBuf::from(FILE));
+    assert_eq!(err.line, Some(line), "{err}");
+    assert!(err.column.is_some(), "{err}");
+    assert_eq!(err.key_path, key_path, "{err}");
+    for value in values {
+        assert!(
+            err.message.contains(value),
+            "{value:?} not in message of: {err}"
+        );
+    }
+    let err_hint = err.hint.as_deref().unwrap_or_default();
+    assert!(err_hint.contains(hint), "{hint:?} not in hint of: {err}");
+    let shown = err.to_string();
+    let prefix = format!("{FILE}:{line}:{}: {key_path}: ", err.column.unwrap_or(0));
+    assert!(
+        shown.starts_with(&prefix),
+        "{shown:?} should start with {prefix:?}"
+    );
+    assert!(shown.ends_with(&format!("(hint: {err_hint})")) || err.hint.is_none());
+}
+
+// ---------------------------------------------------------------- syntax
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let text = base_with("maxconn = 1000", "maxconn = = 1000");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(line_of(&text, "maxconn = =")));
+    assert!(errs[0].column.is_some());
+    assert!(errs[0].message.contains("TOML syntax error"), "{}", errs[0]);
+}
+
+#[test]
+fn duplicate_toml_key_is_a_syntax_error_with_line() {
+    let text = base_with("name = \"db\"", "name = \"db\"\nname = \"db2\"");
+    let errs = errors(&text);
+    assert_eq!(
+        errs[0].line,
+        Some(line_of(&text, "name = \"db2\"")),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].message.contains("duplicate key"), "{}", errs[0]);
+}
+
+#[test]
+fn unreadable_file_names_file_and_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.toml");
+    let errs = load(&missing).expect_err("missing file").0;
+    assert_eq!(errs.len(), 1);
+    let shown = errs[0].to_string();
+    assert!(shown.contains("absent.toml"), "{shown}");
+    assert!(shown.contains("No such file"), "{shown}");
+    assert_eq!(errs[0].line, None);
+}
+
+#[test]
+fn load_reads_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("percore.toml");
+    std::fs::write(&path, BASE).unwrap();
+    let config = load(&path).unwrap();
+    assert_eq!(config.source, path);
+    std::fs::write(&path, base_with("maxconn = 1000", "maxconn = 0")).unwrap();
+    let shown = load(&path).expect_err("bad maxconn").to_string();
+    let prefix = format!("{}:4:11: global.maxconn: 0 ", path.display());
+    assert!(shown.starts_with(&prefix), "{shown}");
+}
+
+// ---------------------------------------------------------- unknown keys
+
+#[test]
+fn unknown_top_level_key() {
+    let text = format!("[frontends]\nx = 1\n{BASE}");
+    expect_one(
+        &text,
+        "[frontends]",
+        "frontends",
+        &["`frontends`"],
+        "did you mean `frontend`?",
+    );
+}
+
+#[test]
+fn unknown_global_key_suggests_the_near_one() {
+    let text = base_with("maxconn = 1000", "maxconn = 1000\nmaxpipe = 3");
+    let err = expect_one(
+        &text,
+        "maxpipe",
+        "global.maxpipe",
+        &["`maxpipe`"],
+        "did you mean `maxpipes`?",
+    );
+    assert!(err
+        .hint
+        .unwrap()
+        .contains("threads, maxconn, hard-stop-after, tune, maxpipes"));
+}
+
+#[test]
+fn unknown_dotted_tune_key() {
+    let text = base_with("maxconn = 1000", "maxconn = 1000\ntune.spice = true");
+    expect_one(
+        &text,
+        "tune.spice",
+        "global.tune.spice",
+        &["`spice`"],
+        "did you mean `splice`?",
+    );
+}
+
+#[test]
+fn unknown_timeout_key_lists_all_timeouts() {
+    let text = base_with("client = \"30s\"", "clinet = \"30s\"");
+    let errs = errors(&text);
+    let err = errs
+        .iter()
+        .find(|e| e.key_path == "defaults.timeout.clinet")
+        .expect("unknown key error");
+    check(
+        err,
+        &text,
+        "clinet",
+        "defaults.timeout.clinet",
+        &["`clinet`"],
+        "did you mean `client`?",
+    );
+    assert!(err.hint.as_deref().unwrap().contains("http-keep-alive"));
+}
+
+#[test]
+fn unknown_frontend_backend_and_server_keys() {
+    let text = base_with(
+        "default_backend = \"pg\"",
+        "default_backend = \"pg\"\nuse_backend = \"pg\"",
+    );
+    expect_one(
+        &text,
+        "use_backend",
+        "frontend \"db\".use_backend",
+        &["`use_backend`"],
+        "default_backend",
+    );
+
+    let text = base_with("name = \"pg\"", "name = \"pg\"\nbalanse = \"first\"");
+    expect_one(
+        &text,
+        "balanse",
+        "backend \"pg\".balanse",
+        &["`balanse`"],
+        "did you mean `balance`?",
+    );
+
+    let text = base_with(
+        "addr = \"127.0.0.1:5432\"",
+        "addr = \"127.0.0.1:5432\", wieght = 3",
+    );
+    expect_one(
+        &text,
+        "wieght",
+        "backend \"pg\".server \"pg1\".wieght",
+        &["`wieght`"],
+        "did you mean `weight`?",
+    );
+}
+
+// ---------------------------------------------------------- value types
+
+#[test]
+fn wrong_type_names_expected_and_found() {
+    let text = base_with("maxconn = 1000", "maxconn = \"many\"");
+    expect_one(
+        &text,
+        "maxconn",
+        "global.maxconn",
+        &["expected an integer", "\"many\""],
+        "",
+    );
+}
+
+#[test]
+fn bad_duration_lists_units() {
+    let text = base_with("connect = \"5s\"", "connect = \"5 sec\"");
+    expect_one(
+        &text,
+        "5 sec",
+        "defaults.timeout.connect",
+        &["\"5 sec\""],
+        "us, ms, s, m, h, d",
+    );
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nhard-stop-after = \"1.5s\"",
+    );
+    expect_one(
+        &text,
+        "hard-stop-after",
+        "global.hard-stop-after",
+        &["\"1.5s\""],
+        "bare number means milliseconds",
+    );
+}
+
+#[test]
+fn negative_duration_is_rejected() {
+    let text = base_with("server = \"30s\"", "server = -30");
+    expect_one(
+        &text,
+        "server = -30",
+        "defaults.timeout.server",
+        &["-30", "negative"],
+        "us, ms",
+    );
+}
+
+#[test]
+fn out_of_range_integer() {
+    let text = base_with("maxconn = 1000", "maxconn = -5");
+    expect_one(
+        &text,
+        "maxconn",
+        "global.maxconn",
+        &["-5", "out of range"],
+        "",
+    );
+}
+
+#[test]
+fn pipesize_must_be_a_power_of_two() {
+    let text = base_with("maxconn = 1000", "maxconn = 1000\ntune.pipesize = 5000");
+    expect_one(
+        &text,
+        "pipesize",
+        "global.tune.pipesize",
+        &["5000", "power of two"],
+        "65536",
+    );
+}
+
+#[test]
+fn bad_mode_and_balance_list_the_keywords() {
+    let text = base_with("mode = \"tcp\"", "mode = \"udp\"");
+    expect_one(
+        &text,
+        "udp",
+        "defaults.mode",
+        &["\"udp\""],
+        "\"tcp\", \"http\"",
+    );
+    let text = base_with("name = \"pg\"", "name = \"pg\"\nbalance = \"least_conn\"");
+    expect_one(
+        &text,
+        "least_conn",
+        "backend \"pg\".balance",
+        &["\"least_conn\""],
+        "\"leastconn\"",
+    );
+}
+
+// -------------------------------------------------------------- threads
+
+#[test]
+fn threads_garbage_string() {
+    let text = base_with("threads = \"auto\"", "threads = \"all\"");
+    expect_one(&text, "threads", "global.threads", &["\"all\""], "\"auto\"");
+}
+
+#[test]
+fn threads_zero() {
+    let text = base_with("threads = \"auto\"", "threads = 0");
+    expect_one(
+        &text,
+        "threads",
+        "global.threads",
+        &["threads = 0"],
+        "\"auto\"",
+    );
+}
+
+#[test]
+fn threads_more_than_cpus() {
+    let text = base_with("threads = \"auto\"", "threads = 100000");
+    expect_one(
+        &text,
+        "threads",
+        "global.threads",
+        &["100000", "CPUs are available"],
+        "CPUs available",
+    );
+}
+
+#[test]
+fn threads_list_with_duplicate_cpu() {
+    let cpu = percore::config::cpus::available_cpus()[0];
+    let text = base_with("threads = \"auto\"", &format!("threads = [{cpu}, {cpu}]"));
+    expect_one(
+        &text,
+        "threads",
+        "global.threads[1]",
+        &[&format!("CPU {cpu} is listed twice")],
+        "once",
+    );
+}
+
+#[test]
+fn threads_list_with_missing_cpu_names_it() {
+    let text = base_with("threads = \"auto\"", "threads = [100000]");
+    let available = percore::config::cpus::available_cpus();
+    let err = expect_one(
+        &text,
+        "threads",
+        "global.threads[0]",
+        &["CPU 100000", "not available"],
+        "CPUs available",
+    );
+    assert!(err.hint.unwrap().contains(&available[0].to_string()));
+}
+
+#[test]
+fn threads_empty_list() {
+    let text = base_with("threads = \"auto\"", "threads = []");
+    expect_one(&text, "threads", "global.threads", &["empty"], "\"auto\"");
+}
+
+#[test]
+fn threads_forms_that_load() {
+    let cpus = percore::config::cpus::available_cpus();
+    let list = cpus
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = ok(&base_with(
+        "threads = \"auto\"",
+        &format!("threads = [{list}]"),
+    ));
+    assert_eq!(config.global.threads, Threads::Cpus(cpus.clone()));
+    let config = ok(&base_with("threads = \"auto\"", "threads = 1"));
+    assert_eq!(config.global.threads, Threads::Count(1));
+    assert_eq!(ok(BASE).global.threads, Threads::Auto);
+}
+
+// ------------------------------------------------- names and references
+
+#[test]
+fn undefined_default_backend_lists_defined_ones() {
+    let text = base_with("default_backend = \"pg\"", "default_backend = \"app\"");
+    let err = expect_one(
+        &text,
+        "default_backend",
+        "frontend \"db\".default_backend",
+        &["backend \"app\" used by frontend \"db\" is not defined"],
+        "defined backends: \"pg\"",
+    );
+    assert_eq!(err.column, Some(19));
+}
+
+#[test]
+fn near_miss_default_backend_is_suggested() {
+    let text = base_with("default_backend = \"pg\"", "default_backend = \"pq\"");
+    expect_one(
+        &text,
+        "default_backend",
+        "frontend \"db\".default_backend",
+        &["\"pq\""],
+        "did you mean \"pg\"?",
+    );
+}
+
+#[test]
+fn frontend_without_default_backend() {
+    let text = base_with("default_backend = \"pg\"\n", "");
+    expect_one(
+        &text,
+        "[[frontend]]",
+        "frontend \"db\"",
+        &["no default_backend"],
+        "defined backends: \"pg\"",
+    );
+}
+
+#[test]
+fn mode_mismatch_between_frontend_and_backend() {
+    let text = base_with("name = \"pg\"", "name = \"pg\"\nmode = \"http\"");
+    expect_one(
+        &text,
+        "default_backend",
+        "frontend \"db\".default_backend",
+        &["mode tcp", "\"pg\" is mode http"],
+        "same mode",
+    );
+}
+
+#[test]
+fn duplicate_frontend_names() {
+    let text = format!(
+        "{BASE}\n[[frontend]]\nname = \"db\"\nbind = \":9999\"\ndefault_backend = \"pg\"\n"
+    );
+    let second = last_line_of(&text, "name = \"db\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(second));
+    assert_eq!(errs[0].key_path, "frontend \"db\".name");
+    assert!(errs[0].message.contains("duplicate frontend name \"db\""));
+    let first = line_of(&text, "name = \"db\"");
+    assert!(errs[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains(&format!("first defined at line {first}")));
+}
+
+#[test]
+fn duplicate_backend_names() {
+    let text = format!("{BASE}\n[[backend]]\nname = \"pg\"\nservers = [{{ name = \"a\", addr = \"127.0.0.1:1\" }}]\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key_path, "backend \"pg\".name");
+    assert_eq!(errs[0].line, Some(text.lines().count() - 1));
+    assert!(errs[0].message.contains("duplicate backend name \"pg\""));
+    assert!(errs[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("first defined at line"));
+}
+
+#[test]
+fn duplicate_server_names() {
+    let text = base_with(
+        "  { name = \"pg1\", addr = \"127.0.0.1:5432\" },",
+        "  { name = \"pg1\", addr = \"127.0.0.1:5432\" },\n  { name = \"pg1\", addr = \"127.0.0.1:5433\" },",
+    );
+    expect_one(
+        &text,
+        "5433",
+        "backend \"pg\".server \"pg1\".name",
+        &["duplicate server name \"pg1\""],
+        &format!(
+            "first defined at line {}",
+            line_of(&text, "\"127.0.0.1:5432\"")
+        ),
+    );
+}
+
+#[test]
+fn missing_and_invalid_names() {
+    let text = base_with("name = \"pg\"\n", "");
+    expect_among(
+        &text,
+        "[[backend]]",
+        "backend[0]",
+        &["backend has no name"],
+        "name = ",
+    );
+    let text = base_with("name = \"db\"", "name = \"my db\"");
+    expect_one(
+        &text,
+        "my db",
+        "frontend[0].name",
+        &["\"my db\""],
+        "letters, digits",
+    );
+}
+
+#[test]
+fn frontend_written_as_single_table() {
+    let text = BASE.replace("[[frontend]]", "[frontend]");
+    expect_among(
+        &text,
+        "[frontend]",
+        "frontend",
+        &["expected an array of frontend sections"],
+        "[[frontend]]",
+    );
+}
+
+#[test]
+fn no_frontend_at_all() {
+    let errs = errors("[global]\nmaxconn = 10\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key_path, "frontend");
+    assert!(errs[0].message.contains("no frontend"));
+    assert!(errs[0].hint.as_deref().unwrap().contains("[[frontend]]"));
+}
+
+// -------------------------------------------------------------- servers
+
+#[test]
+fn weight_over_256() {
+    let text = base_with(
+        "addr = \"127.0.0.1:5432\"",
+        "addr = \"127.0.0.1:5432\", weight = 300",
+    );
+    expect_one(
+        &text,
+        "weight",
+        "backend \"pg\".server \"pg1\".weight",
+        &["300"],
+        "256",
+    );
+}
+
+#[test]
+fn server_address_unparsable() {
+    let text = base_with("127.0.0.1:5432", "127.0.0.1");
+    expect_one(
+        &text,
+        "pg1",
+        "backend \"pg\".server \"pg1\".addr",
+        &["\"127.0.0.1\""],
+        "host:port",
+    );
+}
+
+#[test]
+fn server_host_that_does_not_resolve() {
+    let text = base_with("127.0.0.1:5432", "no-such-host.invalid:5432");
+    expect_one(
+        &text,
+        "pg1",
+        "backend \"pg\".server \"pg1\".addr",
+        &["cannot resolve", "\"no-such-host.invalid\""],
+        "resolved once",
+    );
+}
+
+#[test]
+fn server_without_address() {
+    let text = base_with(", addr = \"127.0.0.1:5432\"", "");
+    expect_one(
+        &text,
+        "pg1",
+        "backend \"pg\".server \"pg1\"",
+        &["no address"],
+        "addr = ",
+    );
+}
+
+#[test]
+fn server_host_name_resolves_once_at_load() {
+    let config = ok(&base_with("127.0.0.1:5432", "localhost:5432"));
+    let addr = config.backends[0].servers[0].addr;
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_eq!(addr.port(), 5432);
+}
+
+// ---------------------------------------------------------------- binds
+
+#[test]
+fn bind_unparsable() {
+    let text = base_with("127.0.0.1:15432", "localhost:15432");
+    expect_one(
+        &text,
+        "bind",
+        "frontend \"db\".bind[0]",
+        &["\"localhost:15432\""],
+        "[IPv6]:port",
+    );
+}
+
+#[test]
+fn bind_port_zero() {
+    let text = base_with("127.0.0.1:15432", "127.0.0.1:0");
+    expect_one(
+        &text,
+        "bind",
+        "frontend \"db\".bind[0]",
+        &["port 0"],
+        "port",
+    );
+}
+
+#[test]
+fn bind_missing_or_empty() {
+    let text = base_with("bind = [\"127.0.0.1:15432\"]\n", "");
+    expect_one(
+        &text,
+        "[[frontend]]",
+        "frontend \"db\"",
+        &["no bind address"],
+        "bind = ",
+    );
+    let text = base_with("[\"127.0.0.1:15432\"]", "[]");
+    expect_one(
+        &text,
+        "bind",
+        "frontend \"db\".bind",
+        &["empty"],
+        "at least one",
+    );
+}
+
+#[test]
+fn duplicate_bind_across_frontends() {
+    let text = format!(
+        "{BASE}\n[[frontend]]\nname = \"other\"\nbind = \"127.0.0.1:15432\"\ndefault_backend = \"pg\"\n"
+    );
+    let at = last_line_of(&text, "127.0.0.1:15432");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(at));
+    assert_eq!(errs[0].key_path, "frontend \"other\".bind");
+    assert!(errs[0].message.contains("127.0.0.1:15432"));
+    assert!(errs[0].message.contains("frontend \"db\""));
+}
+
+#[test]
+fn bind_spellings_that_load() {
+    let config = ok(&base_with(
+        "[\"127.0.0.1:15432\"]",
+        "[\":80\", \"[::1]:81\", \"*:82\"]",
+    ));
+    let binds: Vec<String> = config.frontends[0]
+        .binds
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(binds, ["0.0.0.0:80", "[::1]:81", "0.0.0.0:82"]);
+    let config = ok(&base_with("[\"127.0.0.1:15432\"]", "\"127.0.0.1:15432\""));
+    assert_eq!(config.frontends[0].binds.len(), 1);
+}
+
+// ---------------------------------------------------- all errors at once
+
+#[test]
+fn all_errors_are_reported_in_file_order() {
+    let text = r#"
+[global]
+threads = "many"
+maxconn = 0
+
+[[frontend]]
+name = "web"
+bind = "nonsense"
+default_backend = "app"
+
+[[backend]]
+name = "pg"
+servers = [ { name = "a", addr = "127.0.0.1:1", weight = 999 }, { name = "a", addr = "bad" } ]
+"#;
+    let errs = errors(text);
+    let lines: Vec<usize> = errs.iter().filter_map(|e| e.line).collect();
+    assert_eq!(errs.len(), 7, "{errs:#?}");
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    let shown = percore::config::ConfigErrors(errs).to_string();
+    assert_eq!(shown.lines().count(), 7);
+    for needle in [
+        "\"many\"",
+        "maxconn",
+        "\"nonsense\"",
+        "\"app\"",
+        "999",
+        "duplicate server",
+        "\"bad\"",
+    ] {
+        assert!(shown.contains(needle), "{needle} missing from:\n{shown}");
+    }
+}
+
+// ------------------------------------------------------------- warnings
+
+#[test]
+fn missing_timeouts_warn_like_haproxy() {
+    let text = BASE.replace(
+        "timeout = { connect = \"5s\", client = \"30s\", server = \"30s\" }\n",
+        "",
+    );
+    let config = ok(&text);
+    let fe_line = line_of(&text, "[[frontend]]");
+    let be_line = line_of(&text, "[[backend]]");
+    assert_eq!(config.warnings.len(), 2, "{:#?}", config.warnings);
+    assert!(config.warnings[0].starts_with(&format!(
+        "{FILE}:{fe_line}:1: frontend \"db\": missing timeouts for frontend: 'client'"
+    )));
+    assert!(config.warnings[1].starts_with(&format!(
+        "{FILE}:{be_line}:1: backend \"pg\": missing timeouts for backend: 'connect', 'server'"
+    )));
+    assert!(config.warnings[1].contains("while not properly invalid"));
+    assert_eq!(config.frontends[0].timeouts.client, None);
+}
+
+#[test]
+fn zero_timeout_means_none_and_warns() {
+    let text = base_with(
+        "default_backend = \"pg\"",
+        "default_backend = \"pg\"\ntimeout = { client = 0 }",
+    );
+    let config = ok(&text);
+    assert_eq!(config.frontends[0].timeouts.client, None);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].contains("'client'"));
+}
+
+#[test]
+fn backend_without_servers_warns() {
+    let text = base_with("  { name = \"pg1\", addr = \"127.0.0.1:5432\" },\n", "");
+    let config = ok(&text);
+    assert!(config.backends[0].servers.is_empty());
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].contains("backend \"pg\".servers: backend has no server"));
+    assert!(config.warnings[0].starts_with(&format!("{FILE}:{}:", line_of(&text, "servers"))));
+}
+
+#[test]
+fn balance_first_without_maxconn_warns() {
+    let text = base_with("name = \"pg\"", "name = \"pg\"\nbalance = \"first\"");
+    let config = ok(&text);
+    assert_eq!(config.backends[0].balance, Balance::First);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].contains("balance first without server maxconn on \"pg1\""));
+    let at = format!(
+        "{FILE}:{}:11: backend \"pg\".balance: ",
+        line_of(&text, "first")
+    );
+    assert!(
+        config.warnings[0].starts_with(&at),
+        "{}",
+        config.warnings[0]
+    );
+    let with_maxconn = text.replace("5432\" }", "5432\", maxconn = 10 }");
+    assert!(ok(&with_maxconn).warnings.is_empty());
+}
+
+#[test]
+fn backend_timeout_in_frontend_warns_as_ignored() {
+    let text = base_with(
+        "default_backend = \"pg\"",
+        "default_backend = \"pg\"\ntimeout = { server = \"1s\" }",
+    );
+    let config = ok(&text);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0]
+        .contains("frontend \"db\".timeout.server: timeout server will be ignored"));
+}
+
+// ------------------------------------------------------------ semantics
+
+#[test]
+fn defaults_apply_per_key_and_sections_override() {
+    let text = r#"
+[global]
+maxconn = 2000
+hard-stop-after = "1m"
+tune.splice = false
+tune.pipesize = 131072
+tune.bufsize = 32768
+maxpipes = 64
+
+[defaults]
+mode = "tcp"
+retries = 5
+redispatch = true
+balance = "leastconn"
+timeout = { connect = "5s", client = "30s", server = "30s", tunnel = "1h" }
+
+[[frontend]]
+name = "a"
+bind = "127.0.0.1:7001"
+default_backend = "one"
+maxconn = 100
+timeout = { client = "1m" }
+
+[[frontend]]
+name = "b"
+bind = "127.0.0.1:7002"
+default_backend = "two"
+
+[[backend]]
+name = "one"
+retries = 0
+timeout = { server = "250", tunnel = 0 }
+servers = [ { name = "s", addr = "127.0.0.1:1", weight = 0, maxconn = 0, backup = true, disabled = true } ]
+
+[[backend]]
+name = "two"
+balance = "source"
+redispatch = false
+allbackups = true
+"#;
+    let config = ok(text);
+    let g = &config.global;
+    assert_eq!(
+        (g.maxconn, g.hard_stop_after),
+        (2000, Duration::from_secs(60))
+    );
+    assert!(!g.tune.splice);
+    assert_eq!(
+        (g.tune.pipesize, g.tune.bufsize, g.tune.maxpipes),
+        (131072, 32768, 64)
+    );
+
+    let (a, b) = (&config.frontends[0], &config.frontends[1]);
+    assert_eq!(a.timeouts.client, Some(Duration::from_secs(60)));
+    assert_eq!(a.timeouts.connect, Some(Duration::from_secs(5)));
+    assert_eq!(b.timeouts.client, Some(Duration::from_secs(30)));
+    assert_eq!((a.maxconn, a.backlog), (Some(100), 100));
+    assert_eq!((b.maxconn, b.backlog), (None, 2000));
+    assert_eq!(a.mode, Mode::Tcp);
+    assert_eq!(config.backend(a.default_backend).name, "one");
+    assert_eq!(config.backend(b.default_backend).name, "two");
+
+    let (one, two) = (&config.backends[0], &config.backends[1]);
+    assert_eq!(
+        (one.retries, one.redispatch, one.balance),
+        (0, true, Balance::LeastConn)
+    );
+    assert_eq!(
+        (two.retries, two.redispatch, two.balance),
+        (5, false, Balance::Source)
+    );
+    assert!(!one.allbackups && two.allbackups);
+    assert_eq!(one.timeouts.server, Some(Duration::from_millis(250)));
+    assert_eq!(one.timeouts.tunnel, None);
+    assert_eq!(two.timeouts.tunnel, Some(Duration::from_secs(3600)));
+    let s = &one.servers[0];
+    assert_eq!(
+        (s.weight, s.maxconn, s.backup, s.disabled),
+        (0, None, true, true)
+    );
+    // Only the empty backend "two" is worth a warning.
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+}
+
+#[test]
+fn haproxy_defaults_when_keys_are_absent() {
+    let text = r#"
+[defaults]
+timeout = { connect = "5s", client = "30s", server = "30s" }
+[[frontend]]
+name = "f"
+bind = "127.0.0.1:7000"
+default_backend = "b"
+[[backend]]
+name = "b"
+servers = [ { name = "s", addr = "127.0.0.1:1" } ]
+"#;
+    let config = ok(text);
+    let g = &config.global;
+    assert_eq!(g.threads, Threads::Auto);
+    assert_eq!(g.maxconn, 4096);
+    assert_eq!(g.hard_stop_after, Duration::from_secs(30));
+    assert!(g.tune.splice);
+    assert_eq!(
+        (g.tune.pipesize, g.tune.bufsize, g.tune.maxpipes),
+        (65536, 16384, 1024)
+    );
+    let b = &config.backends[0];
+    assert_eq!(
+        (b.mode, b.balance, b.retries, b.redispatch),
+        (Mode::Tcp, Balance::RoundRobin, 3, false)
+    );
+    assert_eq!(b.servers[0].weight, 1);
+    assert_eq!(config.frontends[0].backlog, 4096);
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+// ------------------------------------------------ shipped configurations
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+#[test]
+fn shipped_config_loads_cleanly() {
+    let config = load(&repo_file("config.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    assert_eq!(config.global.threads, Threads::Auto);
+    assert_eq!(config.frontends.len(), 1);
+    let fe = &config.frontends[0];
+    assert_eq!(fe.mode, Mode::Tcp);
+    assert_eq!(fe.binds, ["127.0.0.1:8000".parse().unwrap()]);
+    let be = config.backend(fe.default_backend);
+    assert_eq!(be.mode, Mode::Tcp);
+    let addrs: Vec<_> = be.servers.iter().map(|s| s.addr).collect();
+    assert_eq!(addrs, ["127.0.0.1:8080".parse().unwrap()]);
+}
+
+#[test]
+fn documented_examples_load_cleanly_and_are_referenced() {
+    let guide = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
+    let mut count = 0;
+    for entry in std::fs::read_dir(repo_file("docs/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        count += 1;
+        let config = load(&path).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+        assert!(
+            config.warnings.is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            config.warnings
+        );
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            guide.contains(&format!("examples/{name}")),
+            "docs/configuration.md does not reference {name}"
+        );
+    }
+    assert!(
+        count >= 2,
+        "expected example configurations in docs/examples"
+    );
+}
