@@ -905,11 +905,11 @@ allbackups = true
     let (one, two) = (&config.backends[0], &config.backends[1]);
     assert_eq!(
         (one.retries, one.redispatch, one.balance),
-        (0, true, Balance::LeastConn)
+        (0, Some(-1), Balance::LeastConn)
     );
     assert_eq!(
         (two.retries, two.redispatch, two.balance),
-        (5, false, Balance::Source)
+        (5, None, Balance::Source)
     );
     assert!(!one.allbackups && two.allbackups);
     assert_eq!(one.timeouts.server, Some(Duration::from_millis(250)));
@@ -950,7 +950,7 @@ servers = [ { name = "s", addr = "127.0.0.1:1" } ]
     let b = &config.backends[0];
     assert_eq!(
         (b.mode, b.balance, b.retries, b.redispatch),
-        (Mode::Tcp, Balance::RoundRobin, 3, false)
+        (Mode::Tcp, Balance::RoundRobin, 3, None)
     );
     assert_eq!(b.servers[0].weight, 1);
     assert_eq!(config.frontends[0].backlog, 4096);

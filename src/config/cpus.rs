@@ -6,22 +6,19 @@
 /// (containers, `taskset`) CPU 0 may not be usable while CPU 5 is, and an
 /// executor pinned outside the mask would fail at start.
 pub fn available_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain bits, so a zeroed value is valid; the
-    // kernel writes at most size_of::<cpu_set_t>() bytes into it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        // Only fails for masks wider than cpu_set_t (> 1024 CPUs); fall back
-        // to the count the standard library reports.
+    // core_affinity reads the mask with sched_getaffinity(2).
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if ids.is_empty() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        return (0..n).collect();
+        ids = (0..n).collect();
     }
-    let setsize = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-    // SAFETY: every index is below CPU_SETSIZE, the size of the set.
-    (0..setsize)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 #[cfg(test)]

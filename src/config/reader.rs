@@ -187,6 +187,23 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// `redispatch`: `true` is HAProxy's bare `option redispatch` (interval
+    /// -1: the last retry), `false` turns it off, an integer is the
+    /// interval of `option redispatch <interval>` (0 = off).
+    pub(crate) fn redispatch(
+        &self,
+        diag: &mut Diagnostics<'_>,
+    ) -> Result<Located<Option<i32>>, Reported> {
+        match self.value() {
+            Some(Value::Boolean(b)) => Ok(self.located(b.value().then_some(-1))),
+            Some(Value::Integer(_)) => {
+                let n = self.integer_in::<i32>(diag, -1000..=1000)?;
+                Ok(self.located((n.value != 0).then_some(n.value)))
+            }
+            _ => Err(self.type_error(diag, "true, false or a retry interval (e.g. 1 or -1)")),
+        }
+    }
+
     /// An integer within `range`, reported with `what` if outside it.
     pub(crate) fn integer_in<T>(
         &self,

@@ -369,7 +369,7 @@ pub(crate) struct Defaults {
     /// then have an unknown mode and skip mode checks.
     pub mode: Result<Option<Mode>, Reported>,
     pub retries: Option<u32>,
-    pub redispatch: Option<bool>,
+    pub redispatch: Option<Option<i32>>,
     pub balance: Option<Balance>,
     pub backlog: Option<u32>,
     pub timeouts: TimeoutSettings,
@@ -393,7 +393,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
             .ok()
             .flatten()
             .map(|l| l.value),
-        redispatch: optional(&table, "redispatch", |n| n.bool(diag))
+        redispatch: optional(&table, "redispatch", |n| n.redispatch(diag))
             .ok()
             .flatten()
             .map(|l| l.value),
@@ -560,12 +560,12 @@ pub(crate) fn read_backend(
         .map(|l| l.value)
         .or(defaults.retries)
         .unwrap_or(DEFAULT_RETRIES);
-    let redispatch = optional(&table, "redispatch", |n| n.bool(diag))
+    let redispatch = optional(&table, "redispatch", |n| n.redispatch(diag))
         .ok()
         .flatten()
         .map(|l| l.value)
         .or(defaults.redispatch)
-        .unwrap_or(false);
+        .unwrap_or(None);
     let allbackups = optional(&table, "allbackups", |n| n.bool(diag))
         .ok()
         .flatten()

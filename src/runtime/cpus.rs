@@ -1,12 +1,12 @@
-//! Which CPUs get an executor.
+//! Which CPUs get an executor. The loader has already checked `threads`
+//! against the affinity mask; this re-checks because the mask can differ
+//! between `--check` and the real start.
 
 use crate::config::Threads;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CpuError {
-    #[error("cannot read the process CPU affinity mask")]
-    NoAffinity,
     #[error("global.threads = {requested} but the process may only run on {available} CPU(s) ({cpus:?}); lower threads or widen the affinity mask (taskset)")]
     TooMany {
         requested: usize,
@@ -15,23 +15,6 @@ pub enum CpuError {
     },
     #[error("global.threads lists CPU {cpu}, which this process may not run on; allowed CPUs: {allowed:?}")]
     NotAllowed { cpu: usize, allowed: Vec<usize> },
-}
-
-/// CPUs this process may run on, in ascending order. Unlike glommio's
-/// `CpuSet::online()`, this honours the affinity mask set by `taskset` or a
-/// cgroup cpuset.
-pub fn allowed_cpus() -> Result<Vec<usize>, CpuError> {
-    let mut ids: Vec<usize> = core_affinity::get_core_ids()
-        .ok_or(CpuError::NoAffinity)?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(CpuError::NoAffinity);
-    }
-    Ok(ids)
 }
 
 /// Resolves `global.threads` to the CPU ids that each get one pinned executor.
@@ -90,8 +73,4 @@ mod tests {
         assert!(err.to_string().contains("CPU 0"), "{err}");
     }
 
-    #[test]
-    fn allowed_cpus_is_never_empty() {
-        assert!(!allowed_cpus().unwrap().is_empty());
-    }
 }

@@ -67,7 +67,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             )));
         }
     }
-    let allowed = cpus::allowed_cpus()?;
+    let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();
     let listeners: u64 = config.frontends.iter().map(|f| f.binds.len() as u64).sum();
