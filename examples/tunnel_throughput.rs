@@ -3,6 +3,10 @@
 //!
 //! cargo run --release --example tunnel_throughput -- <splice|copy> [GiB] [bufsize] [pipesize]
 //!
+//! With `PINGPONG=<n>` in the environment it instead does n round trips of
+//! 64 bytes through an echoing server and reports executor CPU per round
+//! trip (the small-message cost the adaptive splice must not worsen).
+//!
 //! The executor is pinned to the last CPU, the peers to CPU 0. Prints wall
 //! time, throughput and the executor thread's CPU seconds per GiB.
 
@@ -36,7 +40,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(16 * 1024);
     let pipesize: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let total = gib << 30;
+    let pingpong: Option<u64> = std::env::var("PINGPONG").ok().and_then(|v| v.parse().ok());
+    let total = if pingpong.is_some() { 0 } else { gib << 30 };
     let ncpu = thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -47,6 +52,13 @@ fn main() {
         pin(0);
         let (mut s, _) = backend.accept().unwrap();
         let mut buf = vec![0u8; 1 << 20];
+        if pingpong.is_some() {
+            let mut msg = [0u8; 64];
+            while s.read_exact(&mut msg).is_ok() {
+                s.write_all(&msg).unwrap();
+            }
+            return 0;
+        }
         let mut got = 0u64;
         loop {
             let n = s.read(&mut buf).unwrap();
@@ -67,6 +79,15 @@ fn main() {
         let source = thread::spawn(move || {
             pin(0);
             let mut s = StdStream::connect(addr).unwrap();
+            if let Some(n) = pingpong {
+                s.set_nodelay(true).unwrap();
+                let mut msg = [7u8; 64];
+                for _ in 0..n {
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut msg).unwrap();
+                }
+                return;
+            }
             let buf = vec![0x5au8; 1 << 20];
             let mut left = total;
             while left > 0 {
@@ -77,6 +98,8 @@ fn main() {
         });
         let client = listener.accept().await.unwrap();
         let server = TcpStream::connect(backend_addr).await.unwrap();
+        client.set_nodelay(true).unwrap();
+        server.set_nodelay(true).unwrap();
         let pipes = PipePool::new(pipesize, 16);
         let settings = TunnelSettings {
             idle_timeout: Some(std::time::Duration::from_secs(30)),
@@ -93,6 +116,15 @@ fn main() {
     });
     let got = sink.join().unwrap();
     assert_eq!(got, total);
+    if let Some(n) = pingpong {
+        println!(
+            "pingpong {}: {n} round trips in {secs:.2}s, executor CPU {:.2} us per round trip, {:?}",
+            if splice { "splice" } else { "copy" },
+            cpu * 1e6 / n as f64,
+            report.end
+        );
+        return;
+    }
     let gibs = total as f64 / (1u64 << 30) as f64;
     println!(
         "{} bufsize={} pipesize={}: {:.2} GiB in {:.2}s = {:.2} GiB/s; executor CPU {:.3}s = {:.3} s/GiB; spliced {:.1}%; end {:?}",
