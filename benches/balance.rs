@@ -26,7 +26,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
             })
             .collect(),
         retries: 3,
-        redispatch: true,
+        redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
     }

@@ -12,7 +12,11 @@ use std::time::Duration;
 
 fn one_line_alert(stderr: &str) -> &str {
     let alerts: Vec<&str> = stderr.lines().filter(|l| l.contains("[ALERT]")).collect();
-    assert_eq!(alerts.len(), 1, "expected exactly one alert line:\n{stderr}");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "expected exactly one alert line:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
     alerts[0]
@@ -68,7 +72,10 @@ fn version_and_help() {
         .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("--check") && help.contains("--config"), "{help}");
+    assert!(
+        help.contains("--check") && help.contains("--config"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -81,7 +88,10 @@ fn too_few_descriptors_for_maxconn_is_refused() {
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, config).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_percore"));
-    cmd.arg("-c").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg("-c")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; runs in the child before exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -105,7 +115,10 @@ fn too_few_descriptors_for_maxconn_is_refused() {
 #[test]
 fn sigterm_drains_established_connections_then_exits_0() {
     let backend = Backend::echo();
-    let proxy = Proxy::start(&tcp_config("hard-stop-after = \"30s\"", &servers(&[backend.addr])));
+    let proxy = Proxy::start(&tcp_config(
+        "hard-stop-after = \"30s\"",
+        &servers(&[backend.addr]),
+    ));
     let mut c = connect(proxy.addr());
     assert_eq!(roundtrip(&mut c, b"before"), b"before");
     proxy.signal(libc::SIGTERM);
@@ -115,7 +128,10 @@ fn sigterm_drains_established_connections_then_exits_0() {
         if TcpStream::connect(proxy.addr()).is_err() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still accepting after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
         thread::sleep(Duration::from_millis(20));
     }
     // ...but the established one keeps working until it ends.
@@ -129,7 +145,10 @@ fn sigterm_drains_established_connections_then_exits_0() {
 #[test]
 fn grace_period_cuts_remaining_connections() {
     let backend = Backend::echo();
-    let proxy = Proxy::start(&tcp_config("hard-stop-after = \"300ms\"", &servers(&[backend.addr])));
+    let proxy = Proxy::start(&tcp_config(
+        "hard-stop-after = \"300ms\"",
+        &servers(&[backend.addr]),
+    ));
     let mut c = connect(proxy.addr());
     assert_eq!(roundtrip(&mut c, b"hi"), b"hi");
     let (status, log) = proxy.stop();
@@ -156,7 +175,10 @@ fn global_maxconn_is_enforced() {
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let mut buf = [0u8; 1];
-    assert!(third.read(&mut buf).is_err(), "third connection served beyond maxconn");
+    assert!(
+        third.read(&mut buf).is_err(),
+        "third connection served beyond maxconn"
+    );
     assert_eq!(backend.accepted(), 2);
     drop(a);
     third.set_read_timeout(Some(PATIENCE)).unwrap();

@@ -50,7 +50,10 @@ fn refused_server_is_retried_on_the_next_then_the_client_is_closed() {
     assert_eq!(live.accepted(), 4);
 
     // With every server refusing, the client connection is closed.
-    let body = format!("retries = 2\nredispatch = true\n{}", servers(&[closed_addr(), closed_addr()]));
+    let body = format!(
+        "retries = 2\nredispatch = true\n{}",
+        servers(&[closed_addr(), closed_addr()])
+    );
     let proxy2 = Proxy::start(&tcp_config("", &body));
     let mut c = connect(proxy2.addr());
     let _ = c.write_all(b"anyone?");
@@ -122,10 +125,8 @@ fn half_close_propagates_each_way() {
 #[test]
 fn idle_client_is_closed_after_timeout_client() {
     let backend = Backend::echo();
-    let config = tcp_config("", &servers(&[backend.addr])).replace(
-        r#"client = "30s""#,
-        r#"client = "300ms""#,
-    );
+    let config = tcp_config("", &servers(&[backend.addr]))
+        .replace(r#"client = "30s""#, r#"client = "300ms""#);
     let proxy = Proxy::start(&config);
     let mut c = connect(proxy.addr());
     assert_eq!(roundtrip(&mut c, b"x"), b"x");
@@ -213,9 +214,8 @@ fn bulk_both_ways(extra_global: &str, total: usize) {
     wr.shutdown(Shutdown::Write).unwrap();
     let client_sent = h.finalize().to_vec();
     let (client_got_len, client_got) = reader.join().unwrap();
-    let ((server_got_len, server_got), server_sent) = to_server_rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap();
+    let ((server_got_len, server_got), server_sent) =
+        to_server_rx.recv_timeout(Duration::from_secs(120)).unwrap();
     assert_eq!(server_got_len, total);
     assert_eq!(client_got_len, total);
     assert_eq!(server_got, client_sent, "client -> server bytes differ");
@@ -261,14 +261,18 @@ fn two_thousand_connections_leave_no_descriptor_behind() {
         // odd ones close without sending anything
     }
     let after = settle(before + 8);
-    assert!(after <= before + 8, "descriptors leaked: {before} before, {after} after");
+    assert!(
+        after <= before + 8,
+        "descriptors leaked: {before} before, {after} after"
+    );
 }
 
 #[test]
 fn every_core_accepts_connections() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let backend = Backend::echo();
-    let config = tcp_config("", &servers(&[backend.addr])).replace("threads = 1", "threads = \"auto\"");
+    let config =
+        tcp_config("", &servers(&[backend.addr])).replace("threads = 1", "threads = \"auto\"");
     let proxy = Proxy::start(&config);
     // SO_REUSEPORT hashes the 4-tuple: with enough distinct client ports
     // every core's listener gets some.
@@ -287,6 +291,9 @@ fn every_core_accepts_connections() {
         })
         .collect();
     assert_eq!(per_core.len(), cpus, "one line per core expected:\n{log}");
-    assert!(per_core.iter().all(|&n| n > 0), "a core accepted nothing: {per_core:?}\n{log}");
+    assert!(
+        per_core.iter().all(|&n| n > 0),
+        "a core accepted nothing: {per_core:?}\n{log}"
+    );
     assert_eq!(per_core.iter().sum::<u64>(), 200, "{log}");
 }

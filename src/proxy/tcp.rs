@@ -64,10 +64,10 @@ pub fn tunnel_idle_timeout(fe: &Timeouts, be: &Timeouts) -> Option<Duration> {
 pub fn should_redispatch(interval: Option<i32>, retry: u32, retries: u32) -> bool {
     match interval {
         None | Some(0) => false,
-        Some(p) if p > 0 => retry % p.unsigned_abs() == 0,
+        Some(p) if p > 0 => retry.is_multiple_of(p.unsigned_abs()),
         Some(n) => {
             let period = i64::from(retries) + 1 - i64::from(n.unsigned_abs());
-            period > 0 && i64::from(retry) % period == 0
+            period > 0 && i64::from(retry).rem_euclid(period) == 0
         }
     }
 }

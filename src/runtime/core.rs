@@ -189,13 +189,10 @@ async fn accept_loop(
         )
         .await;
         let Some(slots) = slots else { return };
-        let accepted = futures_lite::future::or(
-            async { Some(listener.accept().await) },
-            async {
-                stop.soft.wait().await;
-                None
-            },
-        )
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stop.soft.wait().await;
+            None
+        })
         .await;
         let stream = match accepted {
             None => return,
@@ -251,7 +248,10 @@ mod tests {
             for count in 1..=5 {
                 let total: u64 = (0..count).map(|i| core_share(limit, i, count)).sum();
                 assert!(total >= u64::from(limit), "{limit}/{count}");
-                assert!(total <= u64::from(limit).max(count as u64), "{limit}/{count}");
+                assert!(
+                    total <= u64::from(limit).max(count as u64),
+                    "{limit}/{count}"
+                );
             }
         }
     }

@@ -65,12 +65,8 @@ mod tests {
 
     #[test]
     fn list_must_be_within_the_affinity_mask() {
-        assert_eq!(
-            resolve(&Threads::Cpus(vec![3]), &[2, 3]).unwrap(),
-            vec![3]
-        );
+        assert_eq!(resolve(&Threads::Cpus(vec![3]), &[2, 3]).unwrap(), vec![3]);
         let err = resolve(&Threads::Cpus(vec![0]), &[2, 3]).unwrap_err();
         assert!(err.to_string().contains("CPU 0"), "{err}");
     }
-
 }

@@ -95,7 +95,11 @@ impl Proxy {
             if self.stderr().contains("started:") {
                 return;
             }
-            assert!(Instant::now() < deadline, "percore did not start:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "percore did not start:\n{}",
+                self.stderr()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -114,7 +118,11 @@ impl Proxy {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "percore did not exit:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "percore did not exit:\n{}",
+                self.stderr()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
