@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use sha2::{Digest, Sha256};
 use std::io::{ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -141,66 +141,27 @@ fn idle_client_is_closed_after_timeout_client() {
     }
 }
 
-/// Pushes `total` bytes each way at once through the proxy and compares
-/// SHA-256 digests computed at both ends.
-fn bulk_both_ways(extra_global: &str, total: usize) {
-    let (to_server_tx, to_server_rx) = std::sync::mpsc::channel();
-    let backend = Backend::start(move |s| {
-        let mut rd = s.try_clone().unwrap();
-        let reader = thread::spawn(move || {
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut n = 0usize;
-            loop {
-                match rd.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => {
-                        h.update(&buf[..k]);
-                        n += k;
-                    }
-                }
+/// Reads to EOF, returning the byte count and SHA-256 of what arrived.
+fn drain_and_hash(mut rd: TcpStream) -> (usize, Vec<u8>) {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0usize;
+    loop {
+        match rd.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k;
             }
-            (n, h.finalize().to_vec())
-        });
-        let mut wr = s;
-        let mut pat = Pattern::new(2);
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut left = total;
-        while left > 0 {
-            let k = left.min(buf.len());
-            pat.fill(&mut buf[..k]);
-            h.update(&buf[..k]);
-            wr.write_all(&buf[..k]).unwrap();
-            left -= k;
+            Err(e) => panic!("read failed after {n} bytes: {e}"),
         }
-        wr.shutdown(Shutdown::Write).unwrap();
-        let received = reader.join().unwrap();
-        to_server_tx
-            .send((received, h.finalize().to_vec()))
-            .unwrap();
-    });
-    let proxy = Proxy::start(&tcp_config(extra_global, &servers(&[backend.addr])));
-    let c = connect(proxy.addr());
-    let mut rd = c.try_clone().unwrap();
-    let reader = thread::spawn(move || {
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut n = 0usize;
-        loop {
-            match rd.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => {
-                    h.update(&buf[..k]);
-                    n += k;
-                }
-                Err(e) => panic!("client read failed after {n} bytes: {e}"),
-            }
-        }
-        (n, h.finalize().to_vec())
-    });
-    let mut wr = c;
-    let mut pat = Pattern::new(1);
+    }
+    (n, h.finalize().to_vec())
+}
+
+/// Writes `total` pattern bytes then FIN; returns the SHA-256 of what was sent.
+fn send_pattern_and_hash(mut wr: TcpStream, seed: u64, total: usize) -> Vec<u8> {
+    let mut pat = Pattern::new(seed);
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = total;
@@ -212,7 +173,25 @@ fn bulk_both_ways(extra_global: &str, total: usize) {
         left -= k;
     }
     wr.shutdown(Shutdown::Write).unwrap();
-    let client_sent = h.finalize().to_vec();
+    h.finalize().to_vec()
+}
+
+/// Pushes `total` bytes each way at once through the proxy and compares
+/// SHA-256 digests computed at both ends.
+fn bulk_both_ways(extra_global: &str, total: usize) {
+    let (to_server_tx, to_server_rx) = std::sync::mpsc::channel();
+    let backend = Backend::start(move |s| {
+        let rd = s.try_clone().unwrap();
+        let reader = thread::spawn(move || drain_and_hash(rd));
+        let sent = send_pattern_and_hash(s, 2, total);
+        let received = reader.join().unwrap();
+        to_server_tx.send((received, sent)).unwrap();
+    });
+    let proxy = Proxy::start(&tcp_config(extra_global, &servers(&[backend.addr])));
+    let c = connect(proxy.addr());
+    let rd = c.try_clone().unwrap();
+    let reader = thread::spawn(move || drain_and_hash(rd));
+    let client_sent = send_pattern_and_hash(c, 1, total);
     let (client_got_len, client_got) = reader.join().unwrap();
     let ((server_got_len, server_got), server_sent) =
         to_server_rx.recv_timeout(Duration::from_secs(120)).unwrap();
