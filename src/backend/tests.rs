@@ -20,6 +20,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         maxconn: None,
         backup: false,
         disabled: false,
+        check: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
+        check: Default::default(),
     }
 }
 
