@@ -574,3 +574,44 @@ servers = [
         assert_eq!(exchange(proxy.addr(), b"x").as_deref(), Some(&b"gx"[..]));
     }
 }
+
+#[test]
+fn http_check_matches_the_body_even_when_chunked() {
+    let ready = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ready);
+    let web = Server::start(move |mut s| {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let reply: &[u8] = if flag.load(Ordering::SeqCst) {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nall \r\na\r\nsystems go\r\n0\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nbooting"
+        };
+        let _ = s.write_all(reply);
+    });
+    let proxy = Proxy::start(&config(
+        "",
+        &format!(
+            r#"http-check = [ "send uri /health", "expect status 200", "expect rstring all\\ systems?\\ go" ]
+servers = [ {{ name = "w", addr = "{}", check = true, inter = "100ms", rise = 1, fall = 1 }} ]"#,
+            web.addr
+        ),
+    ));
+    let down = wait_for_line(&proxy, &["Server be/w is DOWN"]);
+    assert!(
+        down.contains("reason: Layer7 invalid response, code: 200, info: \"HTTP content check did not match (rstring all systems? go)\""),
+        "{down}"
+    );
+    ready.store(true, Ordering::SeqCst);
+    let up = wait_for_line(&proxy, &["Server be/w is UP"]);
+    assert!(
+        up.contains("reason: Layer7 check passed, code: 200"),
+        "{up}"
+    );
+}
