@@ -23,12 +23,14 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 maxconn: Some(1_000),
                 backup: false,
                 disabled: false,
+                check: None,
             })
             .collect(),
         retries: 3,
         redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
+        check: Default::default(),
     }
 }
 

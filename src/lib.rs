@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod net;
 pub mod proxy;

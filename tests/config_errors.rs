@@ -1006,3 +1006,287 @@ fn documented_examples_load_cleanly_and_are_referenced() {
         "expected example configurations in docs/examples"
     );
 }
+
+// --------------------------------------------------------- health checks
+
+/// BASE with `backend_extra` added to the backend and `server_extra` to its
+/// server.
+fn with_checks(backend_extra: &str, server_extra: &str) -> String {
+    let text = base_with(
+        "name = \"pg\"\n",
+        &format!("name = \"pg\"\n{backend_extra}\n"),
+    );
+    text.replacen(
+        "addr = \"127.0.0.1:5432\" }",
+        &format!("addr = \"127.0.0.1:5432\"{server_extra} }}"),
+        1,
+    )
+}
+
+#[test]
+fn health_check_settings_resolve_through_default_server() {
+    let text = base_with(
+        "mode = \"tcp\"\n",
+        "mode = \"tcp\"\ndefault-server = { inter = \"3s\", rise = 4, fall = 5, observe = \"layer4\" }\n",
+    )
+    .replace(
+        "name = \"pg\"\n",
+        "name = \"pg\"\ndefault-server = { check = true, fall = 6, error-limit = 2 }\ntimeout = { check = \"1s\" }\n",
+    )
+    .replace(
+        "{ name = \"pg1\", addr = \"127.0.0.1:5432\" }",
+        "{ name = \"pg1\", addr = \"127.0.0.1:5432\", port = 9000, check-addr = \"127.0.0.2\", fastinter = \"500ms\", on-error = \"mark-down\" },\n  { name = \"pg2\", addr = \"127.0.0.1:5433\", check = false }",
+    );
+    let config = ok(&text);
+    let be = &config.backends[0];
+    assert_eq!(be.timeouts.check, Some(Duration::from_secs(1)));
+    let check = be.servers[0].check.as_ref().expect("check on");
+    assert_eq!(check.inter, Duration::from_secs(3));
+    assert_eq!(check.fastinter, Duration::from_millis(500));
+    assert_eq!(
+        check.downinter,
+        Duration::from_secs(3),
+        "downinter defaults to inter"
+    );
+    assert_eq!((check.rise, check.fall), (4, 6));
+    assert_eq!(check.addr.to_string(), "127.0.0.2:9000");
+    let observe = check.observe.expect("observe from [defaults]");
+    assert_eq!(observe.error_limit, 2);
+    assert_eq!(observe.on_error, percore::config::OnError::MarkDown);
+    assert!(be.servers[1].check.is_none());
+    assert!(matches!(be.check, percore::config::CheckKind::Connect));
+}
+
+#[test]
+fn tcp_check_and_http_check_rules_load() {
+    let text = with_checks(
+        "tcp-check = [\"connect port 1080\", \"send-binary 05020001\", \"expect binary 0500\", \"send PING\\\\r\\\\n\", \"expect string +PONG\", \"expect rstring ^\\\\+OK\"]",
+        ", check = true",
+    );
+    match &ok(&text).backends[0].check {
+        percore::config::CheckKind::TcpScript(rules) => assert_eq!(rules.len(), 6),
+        other => panic!("{other:?}"),
+    }
+    let text = with_checks(
+        "http-check = [\"send meth GET uri /generate_204 ver HTTP/1.1 hdr Host example.com\", \"expect status 204\"]",
+        ", check = true",
+    );
+    match &ok(&text).backends[0].check {
+        percore::config::CheckKind::Http(http) => {
+            assert_eq!(http.uri, "/generate_204");
+            assert_eq!(http.expects.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_default_server_key() {
+    let text = with_checks("default-server = { check = true, intr = \"1s\" }", "");
+    expect_one(
+        &text,
+        "intr",
+        "backend \"pg\".default-server.intr",
+        &["unknown key `intr`"],
+        "did you mean `inter`?",
+    );
+}
+
+#[test]
+fn zero_check_interval() {
+    let text = with_checks("", ", check = true, inter = \"0s\"");
+    expect_one(
+        &text,
+        "inter",
+        "backend \"pg\".server \"pg1\".inter",
+        &["interval of 0"],
+        "positive duration",
+    );
+}
+
+#[test]
+fn bad_check_interval_lists_units() {
+    let text = with_checks("default-server = { fastinter = \"fast\" }", "");
+    expect_one(
+        &text,
+        "fastinter",
+        "backend \"pg\".default-server.fastinter",
+        &["\"fast\""],
+        "us, ms, s",
+    );
+}
+
+#[test]
+fn rise_of_zero() {
+    let text = with_checks("", ", check = true, rise = 0");
+    expect_one(
+        &text,
+        "rise",
+        "backend \"pg\".server \"pg1\".rise",
+        &["0 is out of range"],
+        "",
+    );
+}
+
+#[test]
+fn check_port_out_of_range() {
+    let text = with_checks("", ", check = true, port = 70000");
+    expect_one(
+        &text,
+        "port",
+        "backend \"pg\".server \"pg1\".port",
+        &["70000", "65535"],
+        "",
+    );
+}
+
+#[test]
+fn check_addr_must_be_an_ip() {
+    let text = with_checks("", ", check = true, check-addr = \"10.0.0.1:80\"");
+    expect_one(
+        &text,
+        "check-addr",
+        "backend \"pg\".server \"pg1\".check-addr",
+        &["\"10.0.0.1:80\""],
+        "without port",
+    );
+}
+
+#[test]
+fn bad_observe_and_on_error_keywords() {
+    let text = with_checks("", ", check = true, observe = \"layer5\"");
+    expect_one(
+        &text,
+        "observe",
+        "backend \"pg\".server \"pg1\".observe",
+        &["unknown observe \"layer5\""],
+        "\"layer4\"",
+    );
+    let text = with_checks("default-server = { on-error = \"panic\" }", "");
+    expect_one(
+        &text,
+        "on-error",
+        "backend \"pg\".default-server.on-error",
+        &["unknown on-error \"panic\""],
+        "\"mark-down\"",
+    );
+}
+
+#[test]
+fn observe_needs_check() {
+    let text = with_checks("", ", observe = \"layer4\"");
+    expect_one(
+        &text,
+        "observe",
+        "backend \"pg\".server \"pg1\".observe",
+        &["needs active health checks"],
+        "check = true",
+    );
+}
+
+#[test]
+fn observe_layer7_needs_mode_http() {
+    let text = with_checks("", ", check = true, observe = \"layer7\"");
+    expect_one(
+        &text,
+        "observe",
+        "backend \"pg\".server \"pg1\".observe",
+        &["layer7 needs mode http"],
+        "layer4",
+    );
+}
+
+#[test]
+fn tcp_check_and_http_check_exclude_each_other() {
+    let text = with_checks("tcp-check = [\"send x\"]\nhttp-check = []", "");
+    expect_one(
+        &text,
+        "http-check",
+        "backend \"pg\".http-check",
+        &["not both"],
+        "exclude each other",
+    );
+}
+
+#[test]
+fn tcp_check_rule_errors_point_at_the_rule() {
+    let text = with_checks(
+        "tcp-check = [\n  \"connect\",\n  \"send-binary 0502001\",\n  \"expect rstring (\",\n  \"snd PING\",\n]",
+        "",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    check(
+        &errs[0],
+        &text,
+        "send-binary",
+        "backend \"pg\".tcp-check[1]",
+        &["odd number of digits"],
+        "pairs of hex digits",
+    );
+    check(
+        &errs[1],
+        &text,
+        "expect rstring",
+        "backend \"pg\".tcp-check[2]",
+        &["invalid regular expression \"(\""],
+        "regex",
+    );
+    check(
+        &errs[2],
+        &text,
+        "snd PING",
+        "backend \"pg\".tcp-check[3]",
+        &["unknown tcp-check action `snd`"],
+        "did you mean `send`?",
+    );
+}
+
+#[test]
+fn tcp_check_must_be_a_list_of_strings() {
+    let text = with_checks("tcp-check = [\"connect\", 5]", "");
+    expect_one(
+        &text,
+        "tcp-check",
+        "backend \"pg\".tcp-check[1]",
+        &["expected a string"],
+        "",
+    );
+}
+
+#[test]
+fn http_check_bad_status_and_version() {
+    let text = with_checks("http-check = [\"expect status 2xx\"]", "");
+    expect_one(
+        &text,
+        "http-check",
+        "backend \"pg\".http-check[0]",
+        &["invalid status \"2xx\""],
+        "200-399",
+    );
+    let text = with_checks("http-check = [\"send ver HTTP/2.0\"]", "");
+    expect_one(
+        &text,
+        "http-check",
+        "backend \"pg\".http-check[0]",
+        &["unsupported HTTP version \"HTTP/2.0\""],
+        "HTTP/1.1",
+    );
+}
+
+#[test]
+fn timeout_check_in_a_frontend_is_ignored_with_a_warning() {
+    let text = base_with(
+        "default_backend = \"pg\"",
+        "default_backend = \"pg\"\ntimeout = { client = \"30s\", check = \"1s\" }",
+    );
+    let config = ok(&text);
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("timeout check will be ignored")),
+        "{:#?}",
+        config.warnings
+    );
+}

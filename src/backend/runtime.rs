@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{self, Balance};
 
@@ -136,6 +136,22 @@ impl BackendRuntime {
         self.servers[idx].up
     }
 
+    /// When the server's health state last changed on this core (when this
+    /// runtime was built, if it never did). For stats ("last change").
+    pub fn server_up_since(&self, idx: usize) -> Instant {
+        self.servers[idx].up_since
+    }
+
+    pub fn is_server_backup(&self, idx: usize) -> bool {
+        self.servers[idx].backup
+    }
+
+    /// Whether any server (a backup included) can take traffic now; when
+    /// not, `acquire` fails with `NoServer`.
+    pub fn has_usable_server(&self) -> bool {
+        !self.active.is_empty()
+    }
+
     /// This core's connection limit on the server; `None`: unlimited.
     pub fn server_slot_limit(&self, idx: usize) -> Option<u32> {
         self.servers[idx].slots
@@ -165,7 +181,11 @@ impl BackendRuntime {
     /// down fails every queued connection with `NoServer`; bringing one up
     /// lets queued connections use it.
     pub fn set_server_up(&mut self, idx: usize, up: bool) {
-        self.servers[idx].up = up;
+        let server = &mut self.servers[idx];
+        if server.up != up {
+            server.up = up;
+            server.up_since = Instant::now();
+        }
         self.server_set_changed();
     }
 

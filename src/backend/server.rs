@@ -2,6 +2,7 @@
 //! share of its `maxconn`, and its counters.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::config;
 
@@ -45,6 +46,8 @@ pub(crate) struct ServerState {
     pub(crate) backup: bool,
     pub(crate) disabled: bool,
     pub(crate) up: bool,
+    /// When `up` last changed (creation time until the first change).
+    pub(crate) up_since: Instant,
     /// This core's slot limit; `None` = unlimited.
     pub(crate) slots: Option<u32>,
     pub(crate) counters: ServerCounters,
@@ -62,6 +65,7 @@ impl ServerState {
             disabled: cfg.disabled,
             // Servers start up, as in HAProxy before the first check result.
             up: true,
+            up_since: Instant::now(),
             // `maxconn 0` means "no limit" in HAProxy.
             slots: cfg
                 .maxconn

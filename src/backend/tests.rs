@@ -20,6 +20,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         maxconn: None,
         backup: false,
         disabled: false,
+        check: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
+        check: Default::default(),
     }
 }
 
@@ -716,4 +718,26 @@ fn waiter_avoiding_the_free_server_lets_the_next_one_through() {
         drop(b);
         assert_eq!(w1.await.unwrap().server(), ib);
     });
+}
+
+#[test]
+fn health_changes_record_when_and_empty_the_backend() {
+    let mut rt = runtime(Balance::RoundRobin, vec![server("a", 1), backup("b")]);
+    let born = rt.server_up_since(0);
+    assert!(rt.has_usable_server());
+    rt.set_server_up(0, true);
+    assert_eq!(rt.server_up_since(0), born, "no change, no new time");
+    rt.set_server_up(0, false);
+    let down_at = rt.server_up_since(0);
+    assert!(down_at >= born);
+    assert!(rt.has_usable_server(), "the backup takes over");
+    assert!(rt.is_server_backup(1) && !rt.is_server_backup(0));
+    rt.set_server_up(1, false);
+    assert!(!rt.has_usable_server());
+    assert_eq!(
+        rt.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), &[]),
+        Pick::NoServer
+    );
+    rt.set_server_up(0, false);
+    assert_eq!(rt.server_up_since(0), down_at);
 }

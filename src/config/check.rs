@@ -227,7 +227,7 @@ fn frontend_warnings(diag: &mut Diagnostics<'_>, fe: &PendingFrontend) {
             Some(MISSING_TIMEOUTS_HINT.into()),
         );
     }
-    for key in ["connect", "server", "queue", "tunnel"] {
+    for key in ["connect", "server", "queue", "tunnel", "check"] {
         if let Some(span) = fe.own_timeouts.span_of(key) {
             diag.warn(
                 span.as_ref(),

@@ -7,6 +7,9 @@
 mod check;
 pub mod cpus;
 mod error;
+pub mod health;
+mod health_lines;
+mod health_read;
 pub mod model;
 mod reader;
 mod sections;

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::health::*;
+
 /// Index into `Config::backends`; resolved once at load time so the data path
 /// never looks a backend up by name.
 pub type BackendId = usize;
@@ -73,6 +75,9 @@ pub struct Timeouts {
     pub queue: Option<Duration>,
     pub http_request: Option<Duration>,
     pub http_keep_alive: Option<Duration>,
+    /// `timeout check`: how long each check step (after the connect) may
+    /// wait; `None` uses `inter`, as HAProxy does.
+    pub check: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +119,8 @@ pub struct Backend {
     /// (`option allbackups`).
     pub allbackups: bool,
     pub timeouts: Timeouts,
+    /// How servers with `check` are checked (`tcp-check` / `http-check`).
+    pub check: CheckKind,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +134,8 @@ pub struct Server {
     pub maxconn: Option<u32>,
     pub backup: bool,
     pub disabled: bool,
+    /// Active health checks (`check = true`); `None` when off.
+    pub check: Option<ServerCheck>,
 }
 
 impl Config {

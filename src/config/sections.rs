@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::{quoted_list, Diagnostics, Reported, Span};
+use super::health_read::{
+    read_check_kind, read_server_check, CheckSettings, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS,
+};
 use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
@@ -19,6 +22,7 @@ const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "balance",
     "backlog",
+    "default-server",
 ];
 const FRONTEND_KEYS: &[&str] = &[
     "name",
@@ -38,9 +42,12 @@ const BACKEND_KEYS: &[&str] = &[
     "allbackups",
     "timeout",
     "servers",
+    "default-server",
+    "tcp-check",
+    "http-check",
 ];
 const SERVER_KEYS: &[&str] = &["name", "addr", "weight", "maxconn", "backup", "disabled"];
-pub(crate) const TIMEOUT_KEYS: [&str; 7] = [
+pub(crate) const TIMEOUT_KEYS: [&str; 8] = [
     "connect",
     "client",
     "server",
@@ -48,6 +55,7 @@ pub(crate) const TIMEOUT_KEYS: [&str; 7] = [
     "queue",
     "http-request",
     "http-keep-alive",
+    "check",
 ];
 
 /// HAProxy's default `maxconn` when the fd limit does not decide it.
@@ -66,7 +74,7 @@ pub(crate) struct NameAt {
     pub span: Option<Span>,
 }
 
-fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, invalid: Invalid) -> Reported {
+pub(crate) fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, invalid: Invalid) -> Reported {
     diag.error(
         node.span.as_ref(),
         &node.path,
@@ -76,7 +84,7 @@ fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, invalid: Invalid) -> Repo
 }
 
 /// Turns an absent key into `Ok(None)`, keeping reported errors apart.
-fn optional<'a, T>(
+pub(crate) fn optional<'a, T>(
     table: &TableView<'a>,
     key: &str,
     read: impl FnOnce(&Node<'a>) -> Result<T, Reported>,
@@ -84,7 +92,7 @@ fn optional<'a, T>(
     table.get(key).map(|node| read(&node)).transpose()
 }
 
-fn duration(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Result<Duration, Reported> {
+pub(crate) fn duration(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Result<Duration, Reported> {
     let parsed = if node.is_string() {
         let text = node.string(diag)?.value;
         values::parse_duration(&text)
@@ -104,7 +112,7 @@ fn duration(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Result<Duration, Rep
     parsed.map_err(|invalid| report(diag, node, invalid))
 }
 
-fn keyword<T: Copy>(
+pub(crate) fn keyword<T: Copy>(
     diag: &mut Diagnostics<'_>,
     node: &Node<'_>,
     what: &str,
@@ -317,7 +325,7 @@ fn read_threads(
 /// (explicitly no timeout, as `0` means in HAProxy).
 #[derive(Default, Clone)]
 pub(crate) struct TimeoutSettings {
-    values: [Option<Located<Option<Duration>>>; 7],
+    values: [Option<Located<Option<Duration>>>; 8],
 }
 
 impl TimeoutSettings {
@@ -359,6 +367,7 @@ impl TimeoutSettings {
             queue: pick(4),
             http_request: pick(5),
             http_keep_alive: pick(6),
+            check: pick(7),
         }
     }
 }
@@ -373,6 +382,8 @@ pub(crate) struct Defaults {
     pub balance: Option<Balance>,
     pub backlog: Option<u32>,
     pub timeouts: TimeoutSettings,
+    /// `default-server` check settings.
+    pub checks: CheckSettings,
 }
 
 pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Defaults {
@@ -384,6 +395,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
             balance: None,
             backlog: None,
             timeouts: TimeoutSettings::default(),
+            checks: CheckSettings::default(),
         };
     };
     table.check_keys(diag, DEFAULTS_KEYS);
@@ -409,6 +421,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
         .flatten()
         .map(|l| l.value),
         timeouts: TimeoutSettings::read(diag, &table),
+        checks: CheckSettings::read_default_server(diag, &table),
     }
 }
 
@@ -571,6 +584,8 @@ pub(crate) fn read_backend(
         .flatten()
         .is_some_and(|l| l.value);
     let own_timeouts = TimeoutSettings::read(diag, &table);
+    let check_settings = CheckSettings::read_default_server(diag, &table).over(&defaults.checks);
+    let check = read_check_kind(diag, &table);
 
     let mut servers = Vec::new();
     let mut server_names = Vec::new();
@@ -580,7 +595,8 @@ pub(crate) fn read_backend(
     let servers_span = servers_node.as_ref().and_then(|n| n.span.clone());
     if let Some(Ok(elements)) = servers_node.map(|n| n.array(diag)) {
         for element in &elements {
-            let (name, server) = read_server(diag, element, &table.path, resolve);
+            let (name, server) =
+                read_server(diag, element, &table.path, resolve, &check_settings, mode);
             if let Some(name) = name {
                 let path = format!("{}.server \"{}\"", table.path, name.name);
                 server_names.push((name, path));
@@ -604,6 +620,7 @@ pub(crate) fn read_backend(
             redispatch,
             allbackups,
             timeouts: own_timeouts.over(&defaults.timeouts),
+            check,
         },
         name,
         path: table.path.clone(),
@@ -628,6 +645,8 @@ fn read_server(
     node: &Node<'_>,
     backend_path: &str,
     resolve: Resolver<'_>,
+    check_settings: &CheckSettings,
+    mode: Option<Mode>,
 ) -> (Option<NameAt>, Option<Server>) {
     let Ok(mut table) = node.table(diag) else {
         return (None, None);
@@ -635,7 +654,9 @@ fn read_server(
     let name = section_name(diag, &mut table, "server");
     // `server "x"` alone would lose which backend it is in.
     table.rename(format!("{backend_path}.{}", table.path));
-    table.check_keys(diag, SERVER_KEYS);
+    let server_keys: Vec<&str> =
+        [SERVER_KEYS, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS].concat();
+    table.check_keys(diag, &server_keys);
     let addr = match table.get("addr") {
         Some(addr_node) => addr_node.string(diag).ok().and_then(|text| {
             values::parse_server_addr(&text.value, resolve)
@@ -673,6 +694,7 @@ fn read_server(
     });
     let backup = optional(&table, "backup", |n| n.bool(diag));
     let disabled = optional(&table, "disabled", |n| n.bool(diag));
+    let check = read_server_check(diag, &table, check_settings, addr, mode);
     let server = (|| {
         Some(Server {
             name: name.as_ref()?.name.clone(),
@@ -681,6 +703,7 @@ fn read_server(
             maxconn: maxconn.ok()?.map(|l| l.value).filter(|&m| m > 0),
             backup: backup.ok()?.is_some_and(|l| l.value),
             disabled: disabled.ok()?.is_some_and(|l| l.value),
+            check: check.ok()?,
         })
     })();
     (name, server)

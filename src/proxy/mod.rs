@@ -9,6 +9,7 @@ pub mod tcp;
 
 use crate::backend::BackendRuntime;
 use crate::config::Config;
+use crate::health::Observer;
 use crate::net::pipe::PipePool;
 use crate::stats::CoreStats;
 use std::cell::RefCell;
@@ -24,6 +25,8 @@ pub struct CoreContext {
     pub backends: Vec<Rc<RefCell<BackendRuntime>>>,
     pub pipes: PipePool,
     pub stats: RefCell<CoreStats>,
+    /// Passive health checks: where sessions report server errors.
+    pub health: Observer,
 }
 
 impl CoreContext {
@@ -36,6 +39,7 @@ impl CoreContext {
         let tune = &config.global.tune;
         let pipes = PipePool::new(tune.pipesize, tune.maxpipes);
         let stats = RefCell::new(CoreStats::for_config(&config));
+        let health = Observer::new(&config, core_count);
         CoreContext {
             core_index,
             core_count,
@@ -43,6 +47,7 @@ impl CoreContext {
             backends,
             pipes,
             stats,
+            health,
         }
     }
 }

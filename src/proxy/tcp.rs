@@ -23,6 +23,9 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
     let Some((server, slot)) = connect_with_retries(&ctx, backend_id, be, peer).await else {
         // Nothing to say to a TCP client: closing is the answer (HAProxy
         // closes the client connection too).
+        if !ctx.backends[backend_id].borrow().has_usable_server() {
+            ctx.health.no_server(&fe.name, backend_id, &be.name, peer);
+        }
         return;
     };
     {
@@ -100,10 +103,14 @@ async fn connect_with_retries(
             }
         };
         match connect(slot.addr(), be.timeouts.connect).await {
-            Ok(stream) => return Some((stream, slot)),
+            Ok(stream) => {
+                ctx.health.connect_succeeded(backend_id, slot.server());
+                return Some((stream, slot));
+            }
             Err(_) => {
                 let server = slot.server();
                 drop(slot);
+                ctx.health.connect_failed(backend_id, server);
                 {
                     let mut stats = ctx.stats.borrow_mut();
                     stats.backends[backend_id].conn_errors += 1;

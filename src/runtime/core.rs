@@ -26,6 +26,9 @@ pub struct CoreStart {
     /// Start-up result: `Err` carries the one line explaining why this core
     /// could not start (e.g. a port already in use).
     pub ready: Sender<Result<(), String>>,
+    /// This core's ends of the health channels (one per core, made by
+    /// `health::mesh`); `None` runs without health checks.
+    pub health: Option<crate::health::CoreLinks>,
 }
 
 /// What a core reports when it has stopped.
@@ -55,6 +58,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         config,
         control,
         ready,
+        health,
     } = start;
     let ctx = Rc::new(CoreContext::new(Arc::clone(&config), index, count));
 
@@ -73,6 +77,11 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
                 }
             }
         }
+    }
+    // Before reporting ready, so that every core is connected and checks
+    // are scheduled once percore says it started.
+    if let Some(links) = health {
+        crate::health::start(&ctx, links).await;
     }
     let _ = ready.send(Ok(()));
 

@@ -82,6 +82,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
+    let mut health_links = crate::health::mesh(count).into_iter();
     for (index, &cpu) in cpu_list.iter().enumerate() {
         let pipe = stop::control_pipe().map_err(StartError::Signals)?;
         controls.push(pipe.write);
@@ -92,6 +93,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             config: Arc::clone(&config),
             control: pipe.read,
             ready: ready_tx.clone(),
+            health: health_links.next(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("percore-{index}"))

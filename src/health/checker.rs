@@ -1,0 +1,156 @@
+//! The check loop of one server, on the core that checks its backend:
+//! check, count the result, change and announce the state, wait.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::local_channel::LocalReceiver;
+
+use super::log::{no_server_line, transition_line, Remaining};
+use super::outcome::{CheckOutcome, Status};
+use super::probe::Probe;
+use super::router::{PassiveReport, Router};
+use super::state::{Health, Transition};
+use crate::config::{Config, OnError};
+use crate::proxy::CoreContext;
+
+enum Event {
+    Due,
+    Passive(PassiveReport),
+    Stopped,
+}
+
+/// Runs forever (until the core stops) for server `server` of backend
+/// `backend`, which must have `check` configured.
+pub async fn check_server(
+    ctx: Rc<CoreContext>,
+    router: Rc<Router>,
+    backend: usize,
+    server: usize,
+    inbox: LocalReceiver<PassiveReport>,
+) {
+    let config: Arc<Config> = Arc::clone(&ctx.config);
+    let be = &config.backends[backend];
+    let srv = &be.servers[server];
+    let Some(check) = srv.check.as_ref() else {
+        return;
+    };
+    let probe = Probe {
+        kind: &be.check,
+        check,
+        timeouts: &be.timeouts,
+        bufsize: config.global.tune.bufsize,
+    };
+    let mut health = Health::new(check.rise, check.fall);
+    let mut generation = 0u64;
+    // Spread the first checks over one interval so that servers (and
+    // backends on other cores) are not all checked in the same instant.
+    let mut delay = spread(check.inter, backend, server);
+    loop {
+        let event = futures_lite::future::or(
+            async {
+                match inbox.recv().await {
+                    Some(report) => Event::Passive(report),
+                    None => Event::Stopped,
+                }
+            },
+            async {
+                glommio::timer::sleep(delay).await;
+                Event::Due
+            },
+        )
+        .await;
+        let (transition, outcome, hurry) = match event {
+            Event::Stopped => return,
+            Event::Due => {
+                let outcome = probe.run().await;
+                (health.record(outcome.passed()), outcome, false)
+            }
+            Event::Passive(report) => {
+                let observe = check.observe.map_or(OnError::FailCheck, |o| o.on_error);
+                let outcome = CheckOutcome::new(Status::Analyze).with_info(format!(
+                    "Detected {} consecutive errors, last one was: {}",
+                    report.count,
+                    report.error.description()
+                ));
+                let transition = match observe {
+                    OnError::FastInter => None,
+                    OnError::FailCheck => health.record(false),
+                    OnError::SuddenDeath => health.sudden_death(),
+                    OnError::MarkDown => health.mark_down(),
+                };
+                (transition, outcome, true)
+            }
+        };
+        if let Some(transition) = transition {
+            generation += 1;
+            announce(
+                &ctx, &router, backend, server, transition, &outcome, generation,
+            )
+            .await;
+        }
+        delay = health.interval(check);
+        if hurry {
+            delay = delay.min(check.fastinter);
+        }
+    }
+}
+
+/// Applies a change on this core, waits until every other core applied it,
+/// then logs it, so that after the log line no core uses the old state.
+async fn announce(
+    ctx: &CoreContext,
+    router: &Rc<Router>,
+    backend: usize,
+    server: usize,
+    transition: Transition,
+    outcome: &CheckOutcome,
+    generation: u64,
+) {
+    let up = transition == Transition::Up;
+    ctx.backends[backend].borrow_mut().set_server_up(server, up);
+    router
+        .broadcast_state(backend, server, up, generation)
+        .await;
+    let rt = ctx.backends[backend].borrow();
+    let mut remaining = Remaining {
+        active: 0,
+        backup: 0,
+    };
+    for idx in (0..rt.server_count()).filter(|&i| rt.is_usable(i)) {
+        if rt.is_server_backup(idx) {
+            remaining.backup += 1;
+        } else {
+            remaining.active += 1;
+        }
+    }
+    eprintln!(
+        "{}",
+        transition_line(
+            rt.name(),
+            rt.server_name(server),
+            rt.is_server_backup(server),
+            transition,
+            outcome,
+            remaining,
+        )
+    );
+    if !up && !rt.has_usable_server() {
+        eprintln!("{}", no_server_line(rt.name()));
+    }
+}
+
+/// A pseudo-random start offset in `[0, inter)`, different per server and
+/// per run.
+fn spread(inter: Duration, backend: usize, server: usize) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut x = u64::from(nanos) ^ ((backend as u64) << 32) ^ (server as u64).rotate_left(17) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let span = inter.as_micros().max(1) as u64;
+    Duration::from_micros(x % span)
+}

@@ -1,0 +1,71 @@
+//! Health checks, HAProxy style.
+//!
+//! - Active checks: every backend is checked by exactly one core
+//!   ([`owner_core`]), which runs one loop per server with `check = true`
+//!   ([`checker`]): a TCP connect, a `tcp-check` script or an HTTP request
+//!   ([`probe`]), counted with `rise`/`fall` ([`state`]) and paced by
+//!   `inter`/`fastinter`/`downinter`.
+//! - A state change is applied on the checking core, sent to every other
+//!   core over glommio shared channels ([`links`], [`router`]) and logged
+//!   once all cores have applied it ([`log`]); each core applies it with
+//!   `BackendRuntime::set_server_up`, so `acquire` stops handing out a down
+//!   server, backups take over when no primary is left, and with no server
+//!   at all `acquire` fails with `NoServer`.
+//! - Passive checks (`observe`): sessions report connection failures (and,
+//!   in HTTP mode, 5xx answers) through the core's [`Observer`]; reaching
+//!   `error-limit` sends one report to the checking core, which applies
+//!   `on-error`.
+//!
+//! Nothing here is shared between cores except the channels.
+
+pub mod checker;
+pub mod links;
+pub mod log;
+pub mod observer;
+pub mod outcome;
+pub mod probe;
+pub mod router;
+pub mod state;
+
+use std::rc::Rc;
+
+pub use links::{mesh, CoreLinks};
+pub use observer::Observer;
+
+use crate::proxy::CoreContext;
+
+/// The core that checks backend `backend` when `core_count` cores run.
+pub fn owner_core(backend: usize, core_count: usize) -> usize {
+    backend % core_count.max(1)
+}
+
+/// Connects this core's health channels, starts applying what other cores
+/// send, and starts the checks of the backends this core owns. Returns once
+/// the channels are up (every core must call it, or the others wait until
+/// its ends are dropped).
+pub async fn start(ctx: &Rc<CoreContext>, links: CoreLinks) {
+    let connected = links.connect().await;
+    let router = router::Router::start(ctx, connected);
+    ctx.health.attach(Rc::clone(&router));
+    let count = router.core_count();
+    for (b, backend) in ctx.config.backends.iter().enumerate() {
+        if owner_core(b, count) != router.core_index() {
+            continue;
+        }
+        for (s, server) in backend.servers.iter().enumerate() {
+            // A server in maintenance is not checked (HAProxy neither).
+            if server.check.is_none() || server.disabled {
+                continue;
+            }
+            let inbox = router.inbox(b, s);
+            glommio::spawn_local(checker::check_server(
+                Rc::clone(ctx),
+                Rc::clone(&router),
+                b,
+                s,
+                inbox,
+            ))
+            .detach();
+        }
+    }
+}

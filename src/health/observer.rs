@@ -1,0 +1,194 @@
+//! Passive checks (`observe`): the proxy reports what live traffic sees,
+//! per core, with one counter update per connection; only when a server
+//! reaches `error-limit` consecutive errors on this core is a report sent
+//! to the core that checks it.
+//!
+//! Calls for the session code:
+//! - [`Observer::connect_failed`] / [`Observer::connect_succeeded`] after
+//!   each connection attempt to a server (layer4 and layer7 modes);
+//! - [`Observer::http_status`] with each response status from a server
+//!   (layer7 mode: 5xx except 501 and 505 count as errors, anything else
+//!   clears the count), and [`Observer::http_failed`] when no valid
+//!   response came (invalid, timed out or closed early).
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::links::PassiveError;
+use super::owner_core;
+use super::router::{PassiveReport, Router};
+use crate::config::{Config, Observe, ObserveLayer};
+
+/// Per-backend pause between two "no server available" lines of one core.
+const NO_SERVER_LOG_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Observer {
+    /// `[backend][server]`: what is observed; empty for a backend where
+    /// nothing is.
+    watch: Vec<Vec<Option<Observe>>>,
+    /// `[backend][server]`: consecutive errors seen by this core.
+    errors: Vec<Vec<Cell<u32>>>,
+    router: RefCell<Option<Rc<Router>>>,
+    core_count: usize,
+    no_server_log: Vec<NoServerLog>,
+}
+
+#[derive(Default)]
+struct NoServerLog {
+    last: Cell<Option<Instant>>,
+    suppressed: Cell<u64>,
+}
+
+impl Observer {
+    pub fn new(config: &Config, core_count: usize) -> Self {
+        let watch: Vec<Vec<Option<Observe>>> = config
+            .backends
+            .iter()
+            .map(|b| {
+                let observed: Vec<Option<Observe>> = b
+                    .servers
+                    .iter()
+                    .map(|s| s.check.as_ref().and_then(|c| c.observe))
+                    .collect();
+                if observed.iter().any(Option::is_some) {
+                    observed
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let errors = watch
+            .iter()
+            .map(|servers| servers.iter().map(|_| Cell::new(0)).collect())
+            .collect();
+        Observer {
+            watch,
+            errors,
+            router: RefCell::new(None),
+            core_count: core_count.max(1),
+            no_server_log: config
+                .backends
+                .iter()
+                .map(|_| NoServerLog::default())
+                .collect(),
+        }
+    }
+
+    /// Called once the core's health channels are up; reports made before
+    /// are dropped.
+    pub(crate) fn attach(&self, router: Rc<Router>) {
+        *self.router.borrow_mut() = Some(router);
+    }
+
+    fn observed(&self, backend: usize, server: usize) -> Option<(Observe, &Cell<u32>)> {
+        let observe = (*self.watch.get(backend)?.get(server)?)?;
+        Some((observe, &self.errors[backend][server]))
+    }
+
+    fn clear(&self, backend: usize, server: usize) {
+        if let Some((_, count)) = self.observed(backend, server) {
+            count.set(0);
+        }
+    }
+
+    fn error(&self, backend: usize, server: usize, error: PassiveError) {
+        let Some((observe, count)) = self.observed(backend, server) else {
+            return;
+        };
+        let seen = count.get() + 1;
+        if seen < observe.error_limit {
+            count.set(seen);
+            return;
+        }
+        // HAProxy starts counting again after acting on the limit.
+        count.set(0);
+        if let Some(router) = self.router.borrow().as_ref() {
+            router.report_passive(
+                owner_core(backend, self.core_count),
+                backend,
+                server,
+                PassiveReport { error, count: seen },
+            );
+        }
+    }
+
+    /// A connection to the server could not be established.
+    pub fn connect_failed(&self, backend: usize, server: usize) {
+        self.error(backend, server, PassiveError::Layer4);
+    }
+
+    /// A connection to the server was established. Clears the count in
+    /// `observe layer4` (in layer7 mode only HTTP answers clear it).
+    pub fn connect_succeeded(&self, backend: usize, server: usize) {
+        if let Some((observe, count)) = self.observed(backend, server) {
+            if observe.layer == ObserveLayer::Layer4 {
+                count.set(0);
+            }
+        }
+    }
+
+    /// The status of a response from the server (`observe layer7`).
+    pub fn http_status(&self, backend: usize, server: usize, status: u16) {
+        let Some((observe, _)) = self.observed(backend, server) else {
+            return;
+        };
+        if observe.layer != ObserveLayer::Layer7 {
+            return;
+        }
+        if (500..600).contains(&status) && status != 501 && status != 505 {
+            self.error(backend, server, PassiveError::Status(status));
+        } else {
+            self.clear(backend, server);
+        }
+    }
+
+    /// No valid response came from the server (`observe layer7`).
+    pub fn http_failed(&self, backend: usize, server: usize) {
+        if let Some((observe, _)) = self.observed(backend, server) {
+            if observe.layer == ObserveLayer::Layer7 {
+                self.error(backend, server, PassiveError::Response);
+            }
+        }
+    }
+
+    /// A client was turned away because the backend has no usable server.
+    /// Logged at most once a second per backend and core, with how many
+    /// were not logged in between.
+    pub fn no_server(
+        &self,
+        frontend: &str,
+        backend: usize,
+        backend_name: &str,
+        client: SocketAddr,
+    ) {
+        let Some(log) = self.no_server_log.get(backend) else {
+            return;
+        };
+        let now = Instant::now();
+        if log
+            .last
+            .get()
+            .is_some_and(|t| now.duration_since(t) < NO_SERVER_LOG_EVERY)
+        {
+            log.suppressed.set(log.suppressed.get() + 1);
+            return;
+        }
+        let more = log.suppressed.replace(0);
+        log.last.set(Some(now));
+        let more = if more > 0 {
+            format!(" ({more} more since the last message)")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "[WARNING] frontend {frontend}: backend {backend_name} has no server available; closed the connection from {client}{more}"
+        );
+    }
+
+    /// Consecutive errors this core has counted for a server (for stats).
+    pub fn consecutive_errors(&self, backend: usize, server: usize) -> u32 {
+        self.observed(backend, server).map_or(0, |(_, c)| c.get())
+    }
+}
