@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::{quoted_list, Diagnostics, Reported, Span};
+use super::http::{ErrorfileContext, HttpKeys};
 use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
@@ -19,6 +20,12 @@ const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "balance",
     "backlog",
+    "forwardfor",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "http-server-close",
+    "http-reuse",
+    "errorfile",
 ];
 const FRONTEND_KEYS: &[&str] = &[
     "name",
@@ -28,6 +35,11 @@ const FRONTEND_KEYS: &[&str] = &[
     "maxconn",
     "backlog",
     "timeout",
+    "forwardfor",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "http-server-close",
+    "errorfile",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -38,6 +50,10 @@ const BACKEND_KEYS: &[&str] = &[
     "allbackups",
     "timeout",
     "servers",
+    "forwardfor",
+    "http-server-close",
+    "http-reuse",
+    "errorfile",
 ];
 const SERVER_KEYS: &[&str] = &["name", "addr", "weight", "maxconn", "backup", "disabled"];
 pub(crate) const TIMEOUT_KEYS: [&str; 7] = [
@@ -373,9 +389,14 @@ pub(crate) struct Defaults {
     pub balance: Option<Balance>,
     pub backlog: Option<u32>,
     pub timeouts: TimeoutSettings,
+    pub http: HttpKeys,
 }
 
-pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Defaults {
+pub(crate) fn read_defaults(
+    diag: &mut Diagnostics<'_>,
+    node: Option<Node<'_>>,
+    files: &ErrorfileContext<'_>,
+) -> Defaults {
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return Defaults {
             mode: Ok(None),
@@ -384,6 +405,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
             balance: None,
             backlog: None,
             timeouts: TimeoutSettings::default(),
+            http: HttpKeys::default(),
         };
     };
     table.check_keys(diag, DEFAULTS_KEYS);
@@ -409,6 +431,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
         .flatten()
         .map(|l| l.value),
         timeouts: TimeoutSettings::read(diag, &table),
+        http: HttpKeys::read(diag, &table, files),
     }
 }
 
@@ -439,12 +462,15 @@ pub(crate) struct PendingFrontend {
     pub backlog: Option<u32>,
     pub timeouts: Timeouts,
     pub own_timeouts: TimeoutSettings,
+    /// HTTP keys, merged over `[defaults]`.
+    pub http: HttpKeys,
 }
 
 pub(crate) fn read_frontend(
     diag: &mut Diagnostics<'_>,
     node: &Node<'_>,
     defaults: &Defaults,
+    files: &ErrorfileContext<'_>,
 ) -> Option<PendingFrontend> {
     let mut table = node.table(diag).ok()?;
     let name = section_name(diag, &mut table, "frontend");
@@ -452,7 +478,9 @@ pub(crate) fn read_frontend(
     let mode = effective_mode(diag, &table, defaults);
     let binds = read_binds(diag, &table);
     let own_timeouts = TimeoutSettings::read(diag, &table);
+    let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
     Some(PendingFrontend {
+        http,
         mode,
         binds,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
@@ -542,6 +570,7 @@ pub(crate) fn read_backend(
     node: &Node<'_>,
     defaults: &Defaults,
     resolve: Resolver<'_>,
+    files: &ErrorfileContext<'_>,
 ) -> Option<ReadBackend> {
     let mut table = node.table(diag).ok()?;
     let name = section_name(diag, &mut table, "backend");
@@ -571,6 +600,9 @@ pub(crate) fn read_backend(
         .flatten()
         .is_some_and(|l| l.value);
     let own_timeouts = TimeoutSettings::read(diag, &table);
+    let http = HttpKeys::read(diag, &table, files)
+        .over(&defaults.http)
+        .backend();
 
     let mut servers = Vec::new();
     let mut server_names = Vec::new();
@@ -604,6 +636,7 @@ pub(crate) fn read_backend(
             redispatch,
             allbackups,
             timeouts: own_timeouts.over(&defaults.timeouts),
+            http,
         },
         name,
         path: table.path.clone(),
