@@ -29,6 +29,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
         redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
+        http: Default::default(),
     }
 }
 

@@ -47,6 +47,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         redispatch: Some(-1),
         allbackups: false,
         timeouts: Timeouts::default(),
+        http: Default::default(),
     }
 }
 

@@ -58,7 +58,9 @@ impl HttpKeys {
         let reuse = table.get("http-reuse").and_then(|n| {
             let text = n.string(diag).ok()?.value;
             super::values::keyword(&text, "http-reuse", &REUSE)
-                .map_err(|invalid| diag.error(n.span.as_ref(), &n.path, invalid.message, invalid.hint))
+                .map_err(|invalid| {
+                    diag.error(n.span.as_ref(), &n.path, invalid.message, invalid.hint)
+                })
                 .ok()
         });
         let forward_for = table
@@ -198,7 +200,10 @@ fn read_forwardfor(
                         text.span.as_ref(),
                         &element.path,
                         format!("invalid network {:?}: {e}", text.value),
-                        Some("write an address or address/prefix, e.g. \"10.0.0.0/8\" or \"::1\"".into()),
+                        Some(
+                            "write an address or address/prefix, e.g. \"10.0.0.0/8\" or \"::1\""
+                                .into(),
+                        ),
                     );
                     failed = true;
                 }
@@ -213,9 +218,9 @@ fn read_forwardfor(
 
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn read_errorfiles(

@@ -88,7 +88,9 @@ pub(crate) fn load_with(
     }
     let mut backends = Vec::new();
     for node in section_list(&mut diag, &root, "backend") {
-        backends.extend(sections::read_backend(&mut diag, &node, &defaults, resolve, &files));
+        backends.extend(sections::read_backend(
+            &mut diag, &node, &defaults, resolve, &files,
+        ));
     }
     let (frontends, backends) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);

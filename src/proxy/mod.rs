@@ -5,6 +5,7 @@
 //! and its counters. Nothing here is shared with another core.
 
 pub mod connect;
+pub mod http;
 pub mod tcp;
 
 use crate::backend::BackendRuntime;
@@ -24,6 +25,8 @@ pub struct CoreContext {
     pub backends: Vec<Rc<RefCell<BackendRuntime>>>,
     pub pipes: PipePool,
     pub stats: RefCell<CoreStats>,
+    /// Idle server connections for `mode = "http"` (`http-reuse`).
+    pub http_pool: Rc<http::IdlePool>,
 }
 
 impl CoreContext {
@@ -43,6 +46,7 @@ impl CoreContext {
             backends,
             pipes,
             stats,
+            http_pool: Rc::new(http::IdlePool::new()),
         }
     }
 }
