@@ -75,7 +75,10 @@ fn forwardfor_except_and_if_none() {
     ));
     let mut c = client(&proxy);
     ask(&mut c, &get("/a"));
-    ask(&mut c, "GET /b HTTP/1.1\r\nHost: t\r\nX-Client: 1.2.3.4\r\n\r\n");
+    ask(
+        &mut c,
+        "GET /b HTTP/1.1\r\nHost: t\r\nX-Client: 1.2.3.4\r\n\r\n",
+    );
     let got = be.received();
     assert_eq!(got[0].headers_named("x-client"), ["127.0.0.1"]);
     assert_eq!(got[1].headers_named("x-client"), ["1.2.3.4"], "if-none");
@@ -148,7 +151,10 @@ fn http10_closes_unless_keep_alive_is_asked() {
     for _ in 0..2 {
         let (status, head, _) = ask(&mut c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         assert_eq!(status, 200);
-        assert!(head.to_ascii_lowercase().contains("connection: keep-alive"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{head}"
+        );
     }
 }
 
@@ -198,13 +204,18 @@ fn bodiless_responses_keep_framing() {
 #[test]
 fn close_delimited_response_reaches_the_client() {
     let be = HttpBackend::start(|_| {
-        Reply::RawClose(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end".to_vec())
+        Reply::RawClose(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end".to_vec(),
+        )
     });
     let proxy = Proxy::start(&http_config("", &servers_of(&[&be])));
     let mut c = client(&proxy);
     let (s, head, body) = ask(&mut c, &get("/"));
     assert_eq!((s, body.as_slice()), (200, &b"until the end"[..]));
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
 }
 
 #[test]
@@ -248,7 +259,10 @@ fn hop_by_hop_headers_are_removed_and_the_rest_kept_in_order() {
     let r = &be.received()[0];
     let names: Vec<&str> = r.headers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["host", "x-lower", "X-UPPER"], "{:?}", r.headers);
-    assert!(!head.contains("Keep-Alive") && !head.contains("X-Secret"), "{head}");
+    assert!(
+        !head.contains("Keep-Alive") && !head.contains("X-Secret"),
+        "{head}"
+    );
     let b = head.find("X-B: 1").unwrap();
     let a = head.find("x-a: 2").unwrap();
     assert!(b < a, "{head}");
@@ -257,7 +271,10 @@ fn hop_by_hop_headers_are_removed_and_the_rest_kept_in_order() {
 #[test]
 fn http_server_close_closes_the_server_side_each_time() {
     let be = HttpBackend::ok();
-    let proxy = Proxy::start(&http_config("", &format!("http-server-close = true\n{}", servers_of(&[&be]))));
+    let proxy = Proxy::start(&http_config(
+        "",
+        &format!("http-server-close = true\n{}", servers_of(&[&be])),
+    ));
     let mut c = client(&proxy);
     for _ in 0..3 {
         assert_eq!(ask(&mut c, &get("/")).0, 200);
@@ -300,7 +317,9 @@ fn http_reuse_modes() {
 fn dead_idle_connection_is_replaced_transparently() {
     // The server closes each connection right after answering, without
     // saying so: the proxy's next request on it must go on a new one.
-    let be = HttpBackend::start(|_| Reply::RawClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()));
+    let be = HttpBackend::start(|_| {
+        Reply::RawClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec())
+    });
     let proxy = Proxy::start(&http_config("", &servers_of(&[&be])));
     let mut c = client(&proxy);
     for _ in 0..3 {
@@ -349,7 +368,9 @@ fn retries_redispatch_and_balancing_work_per_request() {
 fn malformed_response_is_502_and_the_connection_discarded() {
     let be = HttpBackend::start(|r| {
         if r.target == "/bad" {
-            Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx".to_vec())
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx".to_vec(),
+            )
         } else {
             ok("fine")
         }
@@ -370,7 +391,10 @@ fn server_timeout_is_504() {
         thread::sleep(Duration::from_secs(3));
         ok("late")
     });
-    let cfg = http_config("", &format!("timeout = {{ server = \"300ms\" }}\n{}", servers_of(&[&be])));
+    let cfg = http_config(
+        "",
+        &format!("timeout = {{ server = \"300ms\" }}\n{}", servers_of(&[&be])),
+    );
     let proxy = Proxy::start(&cfg);
     let mut c = client(&proxy);
     let (s, _, body) = ask(&mut c, &get("/"));
@@ -387,15 +411,23 @@ fn slowloris_gets_408_and_idle_keep_alive_is_closed_quietly() {
     );
     let proxy = Proxy::start(&cfg);
     let mut c = connect(proxy.addr());
-    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ").unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .unwrap();
     let (got, _) = read_to_end_or_error(&mut c);
-    assert!(got.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"HTTP/1.1 408 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
     assert_eq!(be.accepted(), 0);
 
     let mut c = client(&proxy);
     assert_eq!(ask(&mut c, &get("/")).0, 200);
     let (rest, _) = read_to_end_or_error(c.get_mut());
-    assert!(rest.is_empty(), "closed without a 408 after an idle keep-alive");
+    assert!(
+        rest.is_empty(),
+        "closed without a 408 after an idle keep-alive"
+    );
 }
 
 #[test]
@@ -409,7 +441,10 @@ fn errorfile_replaces_the_default_page() {
     .unwrap();
     let cfg = http_config(
         "",
-        &format!("errorfile = {{ 503 = \"{}\" }}\nservers = []", page.display()),
+        &format!(
+            "errorfile = {{ 503 = \"{}\" }}\nservers = []",
+            page.display()
+        ),
     );
     let proxy = Proxy::start(&cfg);
     let mut c = client(&proxy);
@@ -420,12 +455,16 @@ fn errorfile_replaces_the_default_page() {
 
 #[test]
 fn large_bodies_stream_both_ways() {
-    let be = HttpBackend::start(|r| Reply::Full(200, vec![], r.body.iter().rev().copied().collect()));
+    let be =
+        HttpBackend::start(|r| Reply::Full(200, vec![], r.body.iter().rev().copied().collect()));
     let proxy = Proxy::start(&http_config("", &servers_of(&[&be])));
     let mut c = client(&proxy);
     let mut body = vec![0u8; 3 << 20];
     Pattern::new(7).fill(&mut body);
-    let head = format!("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     c.get_mut().write_all(head.as_bytes()).unwrap();
     c.get_mut().write_all(&body).unwrap();
     let (s, _, back) = read_response(&mut c, false).unwrap();
@@ -433,6 +472,11 @@ fn large_bodies_stream_both_ways() {
     body.reverse();
     assert!(back == body);
     let mut rest = [0u8; 1];
-    c.get_mut().set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-    assert!(c.get_mut().read(&mut rest).is_err(), "connection still open");
+    c.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(
+        c.get_mut().read(&mut rest).is_err(),
+        "connection still open"
+    );
 }

@@ -80,13 +80,20 @@ impl HttpBackend {
         let received = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         {
-            let (accepted, bytes, received) =
-                (Arc::clone(&accepted), Arc::clone(&bytes), Arc::clone(&received));
+            let (accepted, bytes, received) = (
+                Arc::clone(&accepted),
+                Arc::clone(&bytes),
+                Arc::clone(&received),
+            );
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     let Ok(stream) = stream else { continue };
                     let conn = accepted.fetch_add(1, Ordering::SeqCst);
-                    let (h, b, r) = (Arc::clone(&handler), Arc::clone(&bytes), Arc::clone(&received));
+                    let (h, b, r) = (
+                        Arc::clone(&handler),
+                        Arc::clone(&bytes),
+                        Arc::clone(&received),
+                    );
                     thread::spawn(move || serve_conn(stream, conn, &*h, &b, &r));
                 }
             });

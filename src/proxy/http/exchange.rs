@@ -77,6 +77,10 @@ pub(super) struct Exchange<'a> {
     pub parser: &'a mut ResponseParser,
     pub out: &'a mut Vec<u8>,
     pub req: RequestInfo,
+    /// The request body's state, with `claimed` bytes at the start of
+    /// `client_buf` already checked and to be sent with the head.
+    pub progress: BodyProgress,
+    pub claimed: usize,
     pub timeouts: ExchangeTimeouts,
     pub server_close: bool,
     /// Bytes sent to the server and to the client, for the counters.
@@ -114,6 +118,8 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         parser,
         out,
         req,
+        mut progress,
+        claimed,
         timeouts,
         server_close,
         bytes_up,
@@ -121,18 +127,8 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
-    let mut progress = BodyProgress::new(req.framing);
     out.clear();
     out.extend_from_slice(head);
-    let claimed = match progress.claim(client_buf.filled()) {
-        Ok(n) => n,
-        Err(_) => {
-            return Outcome::Failed {
-                status: Some(400),
-                retryable: false,
-            }
-        }
-    };
     out.extend_from_slice(&client_buf.filled()[..claimed]);
     client_buf.consume(claimed);
     if send(&mut Shared(server), out, timeouts.server)

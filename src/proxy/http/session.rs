@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_lite::io::AsyncWriteExt;
 use glommio::net::TcpStream;
 
+use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
 use crate::backend::ServerSlot;
@@ -233,6 +234,13 @@ impl Session<'_> {
     /// decides what becomes of both connections.
     async fn exchange(&mut self, req: RequestInfo) -> Next {
         let ctx = self.ctx;
+        // Body bytes that came with the head are checked before any server
+        // is involved: a request with bad chunked framing never leaves.
+        let mut progress = BodyProgress::new(req.framing);
+        let Ok(mut claimed) = progress.claim(self.client_buf.filled()) else {
+            self.send_error(400, false).await;
+            return Next::Close;
+        };
         let reuse = self.fe.http.reuse;
         let server_close = self.fe.http.server_close;
         // http-reuse safe: the first request of a client connection never
@@ -291,6 +299,8 @@ impl Session<'_> {
                     parser: &mut self.response_parser,
                     out: &mut self.out,
                     req,
+                    progress,
+                    claimed,
                     timeouts,
                     server_close,
                     bytes_up: &self.bytes_in,
@@ -325,6 +335,9 @@ impl Session<'_> {
                     // it: send the request again on a new one, once.
                     drop(server);
                     self.server_buf.consume(self.server_buf.len());
+                    // Replayable: no body, so nothing was consumed.
+                    progress = BodyProgress::new(req.framing);
+                    claimed = 0;
                     match crate::proxy::connect::connect(slot.addr(), be.timeouts.connect).await {
                         Ok(s) => {
                             stream = s;
