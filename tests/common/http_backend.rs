@@ -184,7 +184,7 @@ fn serve_conn(
                     head.push_str("\r\n");
                 }
                 let bodiless = req.method == "HEAD" || status == 204 || status == 304;
-                if !framed && !(status == 204 || status == 304) {
+                if !(framed || status == 204 || status == 304) {
                     head.push_str(&format!("Content-Length: {}\r\n", body.len()));
                 }
                 head.push_str("\r\n");
