@@ -31,6 +31,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
         allbackups: false,
         timeouts: Timeouts::default(),
         check: Default::default(),
+        http: Default::default(),
     }
 }
 

@@ -957,6 +957,195 @@ servers = [ { name = "s", addr = "127.0.0.1:1" } ]
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
 }
 
+// ------------------------------------------------ HTTP keys
+
+/// BASE switched to mode http, with `extra` added to the backend.
+fn http_base(extra_backend: &str) -> String {
+    BASE.replace("mode = \"tcp\"", "mode = \"http\"").replacen(
+        "name = \"pg\"\n",
+        &format!("name = \"pg\"\n{extra_backend}\n"),
+        1,
+    )
+}
+
+fn errorfile(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn http_keys_merge_defaults_frontend_and_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let d503 = errorfile(dir.path(), "d503.http", "HTTP/1.1 503 Busy\r\n\r\ndefaults");
+    let b503 = errorfile(dir.path(), "b503.http", "HTTP/1.1 503 Busy\r\n\r\nbackend");
+    let f400 = errorfile(dir.path(), "f400.http", "HTTP/1.1 400 Bad\r\n\r\nfrontend");
+    let text = BASE
+        .replace("mode = \"tcp\"", &format!(
+            "mode = \"http\"\nforwardfor = true\nhttp-reuse = \"always\"\nerrorfile = {{ 503 = \"{d503}\" }}"
+        ))
+        .replace(
+            "default_backend = \"pg\"",
+            &format!("default_backend = \"pg\"\nx-forwarded-proto = true\nerrorfile = {{ 400 = \"{f400}\" }}"),
+        )
+        .replace(
+            "name = \"pg\"\n",
+            &format!("name = \"pg\"\nhttp-server-close = true\nforwardfor = {{ header = \"X-Real-IP\", except = [\"10.0.0.0/8\"], if-none = true }}\nerrorfile = {{ 503 = \"{b503}\" }}\n"),
+        );
+    let config = ok(&text);
+    let http = &config.frontends[0].http;
+    let ff = http.rewrite.forward_for.as_ref().unwrap();
+    assert_eq!(ff.header, "X-Real-IP", "the backend's forwardfor wins");
+    assert!(ff.if_none);
+    assert_eq!(ff.except.len(), 1);
+    assert!(http.rewrite.forwarded_proto);
+    assert!(!http.rewrite.forwarded_port);
+    assert!(http.server_close);
+    assert_eq!(http.reuse, percore::config::HttpReuse::Always);
+    let body = |p: &percore::http::ErrorPages, s| {
+        String::from_utf8_lossy(p.get(s).bytes(true)).into_owned()
+    };
+    assert!(body(&http.errors, 400).ends_with("frontend"));
+    assert!(body(&http.errors, 503).ends_with("defaults"));
+    assert!(body(&http.backend_errors, 503).ends_with("backend"));
+    assert!(body(&http.backend_errors, 502).contains("Bad Gateway"));
+}
+
+#[test]
+fn unknown_http_reuse_lists_the_modes() {
+    let text = http_base("http-reuse = \"aggressive\"");
+    expect_one(
+        &text,
+        "http-reuse",
+        "backend \"pg\".http-reuse",
+        &["aggressive"],
+        "\"never\", \"safe\"",
+    );
+}
+
+#[test]
+fn http_server_close_must_be_a_boolean() {
+    let text = http_base("http-server-close = \"yes\"");
+    expect_one(
+        &text,
+        "http-server-close",
+        "backend \"pg\".http-server-close",
+        &["true or false"],
+        "",
+    );
+}
+
+#[test]
+fn forwardfor_of_the_wrong_type() {
+    let text = http_base("forwardfor = \"on\"");
+    expect_one(
+        &text,
+        "forwardfor",
+        "backend \"pg\".forwardfor",
+        &["string"],
+        "if-none",
+    );
+}
+
+#[test]
+fn forwardfor_bad_network_header_and_key() {
+    let text = http_base("forwardfor = { except = \"10.0.0.0/33\" }");
+    expect_one(
+        &text,
+        "forwardfor",
+        "backend \"pg\".forwardfor.except",
+        &["10.0.0.0/33"],
+        "10.0.0.0/8",
+    );
+    let text = http_base("forwardfor = { header = \"X Bad\" }");
+    expect_one(
+        &text,
+        "forwardfor",
+        "backend \"pg\".forwardfor.header",
+        &["X Bad"],
+        "token",
+    );
+    let text = http_base("forwardfor = { excpet = \"10.0.0.0/8\" }");
+    expect_one(
+        &text,
+        "forwardfor",
+        "backend \"pg\".forwardfor.excpet",
+        &["excpet"],
+        "except",
+    );
+}
+
+#[test]
+fn missing_errorfile_names_the_file() {
+    let text = http_base("errorfile = { 503 = \"/nonexistent/percore/503.http\" }");
+    expect_one(
+        &text,
+        "errorfile",
+        "backend \"pg\".errorfile.503",
+        &["/nonexistent/percore/503.http", "cannot read"],
+        "complete HTTP response",
+    );
+}
+
+#[test]
+fn malformed_errorfiles_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "nohead.http",
+            "HTTP/1.1 503 Busy\r\nContent-Type: text/html\r\n",
+            "no complete response head",
+        ),
+        ("garbage.http", "this is not HTTP\r\n\r\n", "invalid"),
+        ("other.http", "HTTP/1.1 502 Bad\r\n\r\n", "does not match"),
+        (
+            "length.http",
+            "HTTP/1.1 503 Busy\r\nContent-Length: 99\r\n\r\nshort",
+            "Content-Length",
+        ),
+        ("empty.http", "", "empty"),
+    ];
+    for (name, content, message) in cases {
+        let path = errorfile(dir.path(), name, content);
+        let text = http_base(&format!("errorfile = {{ 503 = \"{path}\" }}"));
+        expect_one(
+            &text,
+            "errorfile",
+            "backend \"pg\".errorfile.503",
+            &[message, &path],
+            "",
+        );
+    }
+}
+
+#[test]
+fn errorfile_for_a_status_haproxy_has_no_page_for() {
+    let text = http_base("errorfile = { 418 = \"/tmp/x.http\" }");
+    expect_one(
+        &text,
+        "errorfile",
+        "backend \"pg\".errorfile.418",
+        &["418"],
+        "400, 401",
+    );
+}
+
+#[test]
+fn relative_errorfile_is_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("errors")).unwrap();
+    errorfile(
+        &dir.path().join("errors"),
+        "503.http",
+        "HTTP/1.1 503 Busy\r\n\r\nrelative",
+    );
+    let cfg = dir.path().join("percore.toml");
+    std::fs::write(&cfg, http_base("errorfile = { 503 = \"errors/503.http\" }")).unwrap();
+    let config = load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let page = config.frontends[0].http.backend_errors.get(503).bytes(true);
+    assert!(page.ends_with(b"relative"));
+}
+
 // ------------------------------------------------ shipped configurations
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -968,14 +1157,19 @@ fn shipped_config_loads_cleanly() {
     let config = load(&repo_file("config.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
     assert_eq!(config.global.threads, Threads::Auto);
-    assert_eq!(config.frontends.len(), 1);
-    let fe = &config.frontends[0];
-    assert_eq!(fe.mode, Mode::Tcp);
-    assert_eq!(fe.binds, ["127.0.0.1:8000".parse().unwrap()]);
-    let be = config.backend(fe.default_backend);
-    assert_eq!(be.mode, Mode::Tcp);
+    assert_eq!(config.frontends.len(), 2);
+    let web = &config.frontends[0];
+    assert_eq!(web.mode, Mode::Http);
+    assert_eq!(web.binds, ["127.0.0.1:8000".parse().unwrap()]);
+    assert!(web.http.rewrite.forward_for.is_some());
+    let be = config.backend(web.default_backend);
+    assert_eq!(be.mode, Mode::Http);
     let addrs: Vec<_> = be.servers.iter().map(|s| s.addr).collect();
-    assert_eq!(addrs, ["127.0.0.1:8080".parse().unwrap()]);
+    assert_eq!(addrs, ["127.0.0.1:9000".parse().unwrap()]);
+    let tcp = &config.frontends[1];
+    assert_eq!(tcp.mode, Mode::Tcp);
+    assert_eq!(tcp.binds, ["127.0.0.1:8001".parse().unwrap()]);
+    assert_eq!(config.backend(tcp.default_backend).mode, Mode::Tcp);
 }
 
 #[test]

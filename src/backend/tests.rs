@@ -49,6 +49,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         allbackups: false,
         timeouts: Timeouts::default(),
         check: Default::default(),
+        http: Default::default(),
     }
 }
 

@@ -159,6 +159,7 @@ pub(crate) fn frontends_and_backends(
             // defaults to the global one; the kernel caps it at somaxconn.
             backlog: fe.backlog.or(fe.maxconn).unwrap_or(global.maxconn),
             timeouts: fe.timeouts.clone(),
+            http: fe.http.frontend(&backend.backend.http),
         });
     }
     let backends = read.into_iter().map(|b| b.backend).collect();

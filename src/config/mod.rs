@@ -10,6 +10,7 @@ mod error;
 pub mod health;
 mod health_lines;
 mod health_read;
+mod http;
 pub mod model;
 mod reader;
 mod sections;
@@ -66,7 +67,12 @@ pub(crate) fn load_with(
     let root = TableView::root(document.as_table());
     root.check_keys(&mut diag, sections::ROOT_KEYS);
     let global = sections::read_global(&mut diag, root.get("global"), cpus);
-    let defaults = sections::read_defaults(&mut diag, root.get("defaults"));
+    let base_dir = source.parent().unwrap_or(Path::new("."));
+    let files = http::ErrorfileContext {
+        base_dir,
+        bufsize: global.tune.bufsize,
+    };
+    let defaults = sections::read_defaults(&mut diag, root.get("defaults"), &files);
 
     let errors_before = diag.errors.len();
     let frontend_nodes = section_list(&mut diag, &root, "frontend");
@@ -81,11 +87,13 @@ pub(crate) fn load_with(
     }
     let mut frontends = Vec::new();
     for node in frontend_nodes {
-        frontends.extend(sections::read_frontend(&mut diag, &node, &defaults));
+        frontends.extend(sections::read_frontend(&mut diag, &node, &defaults, &files));
     }
     let mut backends = Vec::new();
     for node in section_list(&mut diag, &root, "backend") {
-        backends.extend(sections::read_backend(&mut diag, &node, &defaults, resolve));
+        backends.extend(sections::read_backend(
+            &mut diag, &node, &defaults, resolve, &files,
+        ));
     }
     let (frontends, backends) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);

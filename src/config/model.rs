@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::health::*;
+use crate::http::{ErrorPages, ErrorResponse, ForwardFor, RequestRewrite};
 
 /// Index into `Config::backends`; resolved once at load time so the data path
 /// never looks a backend up by name.
@@ -91,6 +92,52 @@ pub struct Frontend {
     /// listen(2) backlog for this frontend's sockets.
     pub backlog: u32,
     pub timeouts: Timeouts,
+    /// What `mode = "http"` sessions of this frontend do, with its default
+    /// backend's settings already folded in.
+    pub http: FrontendHttp,
+}
+
+/// HAProxy `http-reuse`: which requests may use an idle server connection
+/// that another client connection opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    /// Server connections stay private to the client connection that
+    /// opened them and are closed with it.
+    Never,
+    /// The first request of a client connection gets its own server
+    /// connection; later ones may use idle connections of other clients.
+    #[default]
+    Safe,
+    /// Any request may use any idle connection to the chosen server.
+    Always,
+}
+
+/// Effective HTTP settings of a frontend and its default backend.
+#[derive(Debug, Clone, Default)]
+pub struct FrontendHttp {
+    /// X-Forwarded-For (frontend or backend `forwardfor`, the backend's
+    /// parameters first, as HAProxy), X-Forwarded-Proto/Port.
+    pub rewrite: RequestRewrite,
+    /// `option http-server-close` on the frontend or the backend.
+    pub server_close: bool,
+    /// The backend's `http-reuse`.
+    pub reuse: HttpReuse,
+    /// Pages for errors found before a backend is involved (400, 408):
+    /// HAProxy's defaults with the frontend's `errorfile`s.
+    pub errors: ErrorPages,
+    /// Pages for errors once the backend is involved (502, 503, 504): the
+    /// backend's `errorfile`s over the frontend's.
+    pub backend_errors: ErrorPages,
+}
+
+/// HTTP settings of a backend as configured (see `FrontendHttp` for the
+/// effective ones).
+#[derive(Debug, Clone, Default)]
+pub struct BackendHttp {
+    pub forward_for: Option<ForwardFor>,
+    pub server_close: bool,
+    pub reuse: HttpReuse,
+    pub errorfiles: Vec<ErrorResponse>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +168,7 @@ pub struct Backend {
     pub timeouts: Timeouts,
     /// How servers with `check` are checked (`tcp-check` / `http-check`).
     pub check: CheckKind,
+    pub http: BackendHttp,
 }
 
 #[derive(Debug, Clone)]

@@ -103,6 +103,15 @@ impl<'a> TableView<'a> {
         })
     }
 
+    /// Every key with its value, in document order (for tables whose keys
+    /// are data, such as `errorfile = { 503 = "..." }`).
+    pub(crate) fn entries(&self) -> Vec<(String, Node<'a>)> {
+        self.table
+            .iter()
+            .filter_map(|(key, _)| Some((key.to_string(), self.get(key)?)))
+            .collect()
+    }
+
     /// Replaces the path prefix, e.g. `frontend[0]` by `frontend "web"` once
     /// the name is known.
     pub(crate) fn rename(&mut self, path: String) {
@@ -164,6 +173,18 @@ impl<'a> Node<'a> {
     pub(crate) fn is_array(&self) -> bool {
         matches!(self.value(), Some(Value::Array(_)))
             || matches!(self.node, NodeRef::Item(Item::ArrayOfTables(_)))
+    }
+
+    pub(crate) fn is_table(&self) -> bool {
+        self.table_like().is_some()
+    }
+
+    /// The boolean, if the value is one (nothing reported otherwise).
+    pub(crate) fn as_bool(&self) -> Option<bool> {
+        match self.value() {
+            Some(Value::Boolean(b)) => Some(*b.value()),
+            _ => None,
+        }
     }
 
     pub(crate) fn string(&self, diag: &mut Diagnostics<'_>) -> Result<Located<String>, Reported> {

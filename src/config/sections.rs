@@ -8,6 +8,7 @@ use super::error::{quoted_list, Diagnostics, Reported, Span};
 use super::health_read::{
     read_check_kind, read_server_check, CheckSettings, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS,
 };
+use super::http::{ErrorfileContext, HttpKeys};
 use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
@@ -23,6 +24,12 @@ const DEFAULTS_KEYS: &[&str] = &[
     "balance",
     "backlog",
     "default-server",
+    "forwardfor",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "http-server-close",
+    "http-reuse",
+    "errorfile",
 ];
 const FRONTEND_KEYS: &[&str] = &[
     "name",
@@ -32,6 +39,11 @@ const FRONTEND_KEYS: &[&str] = &[
     "maxconn",
     "backlog",
     "timeout",
+    "forwardfor",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "http-server-close",
+    "errorfile",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -45,6 +57,10 @@ const BACKEND_KEYS: &[&str] = &[
     "default-server",
     "tcp-check",
     "http-check",
+    "forwardfor",
+    "http-server-close",
+    "http-reuse",
+    "errorfile",
 ];
 const SERVER_KEYS: &[&str] = &["name", "addr", "weight", "maxconn", "backup", "disabled"];
 pub(crate) const TIMEOUT_KEYS: [&str; 8] = [
@@ -384,9 +400,14 @@ pub(crate) struct Defaults {
     pub timeouts: TimeoutSettings,
     /// `default-server` check settings.
     pub checks: CheckSettings,
+    pub http: HttpKeys,
 }
 
-pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Defaults {
+pub(crate) fn read_defaults(
+    diag: &mut Diagnostics<'_>,
+    node: Option<Node<'_>>,
+    files: &ErrorfileContext<'_>,
+) -> Defaults {
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return Defaults {
             mode: Ok(None),
@@ -396,6 +417,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
             backlog: None,
             timeouts: TimeoutSettings::default(),
             checks: CheckSettings::default(),
+            http: HttpKeys::default(),
         };
     };
     table.check_keys(diag, DEFAULTS_KEYS);
@@ -422,6 +444,7 @@ pub(crate) fn read_defaults(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) 
         .map(|l| l.value),
         timeouts: TimeoutSettings::read(diag, &table),
         checks: CheckSettings::read_default_server(diag, &table),
+        http: HttpKeys::read(diag, &table, files),
     }
 }
 
@@ -452,12 +475,15 @@ pub(crate) struct PendingFrontend {
     pub backlog: Option<u32>,
     pub timeouts: Timeouts,
     pub own_timeouts: TimeoutSettings,
+    /// HTTP keys, merged over `[defaults]`.
+    pub http: HttpKeys,
 }
 
 pub(crate) fn read_frontend(
     diag: &mut Diagnostics<'_>,
     node: &Node<'_>,
     defaults: &Defaults,
+    files: &ErrorfileContext<'_>,
 ) -> Option<PendingFrontend> {
     let mut table = node.table(diag).ok()?;
     let name = section_name(diag, &mut table, "frontend");
@@ -465,7 +491,9 @@ pub(crate) fn read_frontend(
     let mode = effective_mode(diag, &table, defaults);
     let binds = read_binds(diag, &table);
     let own_timeouts = TimeoutSettings::read(diag, &table);
+    let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
     Some(PendingFrontend {
+        http,
         mode,
         binds,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
@@ -555,6 +583,7 @@ pub(crate) fn read_backend(
     node: &Node<'_>,
     defaults: &Defaults,
     resolve: Resolver<'_>,
+    files: &ErrorfileContext<'_>,
 ) -> Option<ReadBackend> {
     let mut table = node.table(diag).ok()?;
     let name = section_name(diag, &mut table, "backend");
@@ -586,6 +615,9 @@ pub(crate) fn read_backend(
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let check_settings = CheckSettings::read_default_server(diag, &table).over(&defaults.checks);
     let check = read_check_kind(diag, &table);
+    let http = HttpKeys::read(diag, &table, files)
+        .over(&defaults.http)
+        .backend();
 
     let mut servers = Vec::new();
     let mut server_names = Vec::new();
@@ -621,6 +653,7 @@ pub(crate) fn read_backend(
             allbackups,
             timeouts: own_timeouts.over(&defaults.timeouts),
             check,
+            http,
         },
         name,
         path: table.path.clone(),

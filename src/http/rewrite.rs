@@ -221,7 +221,11 @@ pub fn write_response_head(
     client_version: Version,
     conn: ConnectionMode,
 ) {
-    out.extend_from_slice(head.version.as_str().as_bytes());
+    // Always HTTP/1.1, as HAProxy: the proxy speaks 1.1 to the client
+    // whatever the server's version (a 1.0 status line would make a 1.1
+    // client drop a keep-alive connection the proxy can keep).
+    let _ = head.version;
+    out.extend_from_slice(b"HTTP/1.1");
     let _ = write!(out, " {:03} ", head.status);
     out.extend_from_slice(head.reason);
     out.extend_from_slice(b"\r\n");

@@ -1,9 +1,16 @@
-//! Outbound connections to servers.
+//! Outbound connections to servers: one connect, and the balancing, retry
+//! and redispatch loop that both modes use.
 
+use super::CoreContext;
+use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
 use glommio::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// HAProxy waits min(timeout connect, 1s) before retrying the same server so
+/// that a restarting server is not hammered; a redispatch goes at once.
+const TURNAROUND_MAX: Duration = Duration::from_secs(1);
 
 /// Connects through io_uring (glommio links a LINK_TIMEOUT to the CONNECT
 /// when a timeout is set) and disables Nagle: a proxy must not add latency to
@@ -16,4 +23,137 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<
     .map_err(io::Error::from)?;
     stream.set_nodelay(true).map_err(io::Error::from)?;
     Ok(stream)
+}
+
+/// Why no server connection could be had. HTTP answers 503 for each (as
+/// HAProxy does, a connect timeout included); TCP closes the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectFailure {
+    #[error("no server available")]
+    NoServer,
+    #[error("timed out in the backend queue")]
+    QueueTimeout,
+    #[error("connection to the server failed after all retries")]
+    Connect,
+}
+
+/// Picks a server (waiting in the queue if they are all full), then gets a
+/// connection to it: `reuse` may hand over an existing idle one for the
+/// slot's server, else a new one is connected with `timeout connect`. A
+/// failed connect is retried up to `retries` times, on the same server or,
+/// per `option redispatch`, on another. Returns the stream, the slot (hold
+/// it while the connection is in use) and whether the stream was reused.
+pub async fn server_connection(
+    ctx: &CoreContext,
+    backend_id: usize,
+    peer: SocketAddr,
+    mut reuse: impl FnMut(&ServerSlot) -> Option<TcpStream>,
+) -> Result<(TcpStream, ServerSlot, bool), ConnectFailure> {
+    let be = &ctx.config.backends[backend_id];
+    let backend = &ctx.backends[backend_id];
+    let queue_timeout = backend.borrow().queue_timeout();
+    let mut failed: Vec<usize> = Vec::new();
+    let mut retry = 0u32;
+    let mut pinned: Option<usize> = None;
+    loop {
+        let acquired = match pinned {
+            Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
+            None => acquire(backend, peer, &failed, queue_timeout).await,
+        };
+        let slot = match acquired {
+            Ok(slot) => slot,
+            Err(err) => {
+                let mut stats = ctx.stats.borrow_mut();
+                return Err(match err {
+                    AcquireError::NoServer => {
+                        stats.backends[backend_id].no_server += 1;
+                        ConnectFailure::NoServer
+                    }
+                    AcquireError::QueueTimeout => {
+                        stats.backends[backend_id].queue_timeouts += 1;
+                        ConnectFailure::QueueTimeout
+                    }
+                });
+            }
+        };
+        if let Some(stream) = reuse(&slot) {
+            return Ok((stream, slot, true));
+        }
+        match connect(slot.addr(), be.timeouts.connect).await {
+            Ok(stream) => {
+                ctx.health.connect_succeeded(backend_id, slot.server());
+                return Ok((stream, slot, false));
+            }
+            Err(_) => {
+                let server = slot.server();
+                drop(slot);
+                ctx.health.connect_failed(backend_id, server);
+                {
+                    let mut stats = ctx.stats.borrow_mut();
+                    stats.backends[backend_id].conn_errors += 1;
+                    stats.servers[backend_id][server].conn_errors += 1;
+                }
+                if retry >= be.retries {
+                    return Err(ConnectFailure::Connect);
+                }
+                retry += 1;
+                ctx.stats.borrow_mut().backends[backend_id].retries += 1;
+                if !failed.contains(&server) {
+                    failed.push(server);
+                }
+                if should_redispatch(be.redispatch, retry, be.retries) {
+                    ctx.stats.borrow_mut().backends[backend_id].redispatches += 1;
+                    pinned = None;
+                } else {
+                    pinned = Some(server);
+                    let pause = be
+                        .timeouts
+                        .connect
+                        .map_or(TURNAROUND_MAX, |c| c.min(TURNAROUND_MAX));
+                    glommio::timer::sleep(pause).await;
+                }
+            }
+        }
+    }
+}
+
+/// Whether retry number `retry` (1-based) of `retries` goes to another
+/// server, following HAProxy's `option redispatch <interval>`: a positive
+/// interval P redispatches every Pth retry, a negative one -N the Nth retry
+/// before the last (the default -1 is the last retry).
+pub fn should_redispatch(interval: Option<i32>, retry: u32, retries: u32) -> bool {
+    match interval {
+        None | Some(0) => false,
+        Some(p) if p > 0 => retry.is_multiple_of(p.unsigned_abs()),
+        Some(n) => {
+            let period = i64::from(retries) + 1 - i64::from(n.unsigned_abs());
+            period > 0 && i64::from(retry).rem_euclid(period) == 0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_redispatch_is_the_last_retry() {
+        assert!(!should_redispatch(Some(-1), 1, 3));
+        assert!(!should_redispatch(Some(-1), 2, 3));
+        assert!(should_redispatch(Some(-1), 3, 3));
+        assert!(should_redispatch(Some(-1), 1, 1));
+    }
+
+    #[test]
+    fn positive_interval_redispatches_every_pth_retry() {
+        assert!(should_redispatch(Some(1), 1, 3));
+        assert!(should_redispatch(Some(1), 2, 3));
+        assert!(!should_redispatch(Some(2), 1, 3));
+        assert!(should_redispatch(Some(2), 2, 3));
+    }
+
+    #[test]
+    fn no_redispatch_when_off() {
+        assert!(!should_redispatch(None, 3, 3));
+    }
 }

@@ -5,6 +5,7 @@
 //! and its counters. Nothing here is shared with another core.
 
 pub mod connect;
+pub mod http;
 pub mod tcp;
 
 use crate::backend::BackendRuntime;
@@ -27,6 +28,8 @@ pub struct CoreContext {
     pub stats: RefCell<CoreStats>,
     /// Passive health checks: where sessions report server errors.
     pub health: Observer,
+    /// Idle server connections for `mode = "http"` (`http-reuse`).
+    pub http_pool: Rc<http::IdlePool>,
 }
 
 impl CoreContext {
@@ -48,6 +51,7 @@ impl CoreContext {
             pipes,
             stats,
             health,
+            http_pool: Rc::new(http::IdlePool::new()),
         }
     }
 }

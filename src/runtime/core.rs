@@ -3,7 +3,7 @@
 
 use super::listener::bind_reuseport;
 use super::stop::{watch_control, Stop};
-use crate::proxy::{tcp, CoreContext};
+use crate::proxy::{http, tcp, CoreContext};
 use crate::stats::CoreStats;
 use glommio::net::TcpListener;
 use glommio::sync::{Gate, Semaphore};
@@ -235,7 +235,8 @@ async fn accept_loop(
         let ctx = Rc::clone(&ctx);
         let session = async move {
             match mode {
-                Mode::Tcp | Mode::Http => tcp::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
+                Mode::Tcp => tcp::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
+                Mode::Http => http::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
             }
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);

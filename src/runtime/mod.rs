@@ -11,7 +11,7 @@ pub mod limits;
 pub mod listener;
 pub mod stop;
 
-use crate::config::{Config, Mode};
+use crate::config::Config;
 use crate::stats::CoreStats;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::io::Write;
@@ -59,14 +59,6 @@ impl RunSummary {
 const IO_MEMORY: usize = 512 << 10;
 
 pub fn run(config: Config) -> Result<RunSummary, StartError> {
-    for fe in &config.frontends {
-        if fe.mode == Mode::Http {
-            return Err(StartError::Unsupported(format!(
-                "frontend \"{}\": mode = \"http\" is not implemented yet in this build; use mode = \"tcp\"",
-                fe.name
-            )));
-        }
-    }
     let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();

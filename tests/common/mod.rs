@@ -2,6 +2,8 @@
 //! backend servers run by the test. No mocks of the network.
 #![allow(dead_code)]
 
+pub mod http_backend;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,0 +1,24 @@
+//! `mode = "http"` sessions: HTTP/1.1 reverse proxying on top of the
+//! I/O-free message layer in `crate::http`.
+//!
+//! - [`session`]: one task per client connection: heads, keep-alive,
+//!   pipelining, error pages, the switch to a tunnel (WebSocket).
+//! - `exchange`: one request/response with a server, body up and response
+//!   down concurrently.
+//! - `body`: streamed bodies (Content-Length, chunked, close-delimited).
+//! - [`pool`]: the per-core idle server connection pool (`http-reuse`).
+//! - `io`: receive buffers, shared stream halves, timeouts.
+//!
+//! Server slots (`maxconn`) are held while a request is being served and
+//! given back when its response has been delivered: idle connections, kept
+//! by a client connection or pooled, hold none (HAProxy counts requests
+//! against `maxconn`, not idle connections).
+
+mod body;
+mod exchange;
+mod io;
+pub mod pool;
+pub mod session;
+
+pub use pool::IdlePool;
+pub use session::serve;

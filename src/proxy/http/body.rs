@@ -1,0 +1,176 @@
+//! Message bodies, streamed: a body moves through the receiving side's
+//! buffer one read at a time (never more than `tune.bufsize` per
+//! connection side), forwarded as framed — Content-Length counted,
+//! chunked checked by `ChunkedScanner` and passed through unchanged
+//! (trailers included), close-delimited until end of stream.
+
+use std::time::Duration;
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+
+use super::io::{send, timed, IoFail, RecvBuf};
+use crate::http::{BodyFraming, ChunkedError, ChunkedScanner};
+
+/// Where a body stands.
+#[derive(Debug)]
+pub(super) enum BodyProgress {
+    Done,
+    Length(u64),
+    Chunked(ChunkedScanner),
+    UntilClose,
+}
+
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// Reading the sender failed or timed out.
+    Read(IoFail),
+    /// Writing the receiver failed or timed out.
+    Write,
+    /// The sender closed before the end of a framed body.
+    Truncated,
+    /// Invalid chunked framing: nothing after it may be forwarded.
+    Framing,
+}
+
+impl BodyProgress {
+    pub(super) fn new(framing: BodyFraming) -> Self {
+        match framing {
+            BodyFraming::None | BodyFraming::ContentLength(0) => BodyProgress::Done,
+            BodyFraming::ContentLength(n) => BodyProgress::Length(n),
+            BodyFraming::Chunked => BodyProgress::Chunked(ChunkedScanner::default()),
+            BodyFraming::UntilClose => BodyProgress::UntilClose,
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        matches!(self, BodyProgress::Done)
+    }
+
+    /// How many bytes at the start of `avail` belong to this body; the
+    /// state moves past them.
+    pub(super) fn claim(&mut self, avail: &[u8]) -> Result<usize, ChunkedError> {
+        let (n, done) = match self {
+            BodyProgress::Done => (0, true),
+            BodyProgress::Length(left) => {
+                let n = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(avail.len());
+                *left -= n as u64;
+                (n, *left == 0)
+            }
+            BodyProgress::Chunked(scanner) => {
+                let scan = scanner.scan(avail)?;
+                (scan.consumed, scan.done)
+            }
+            BodyProgress::UntilClose => (avail.len(), false),
+        };
+        if done {
+            *self = BodyProgress::Done;
+        }
+        Ok(n)
+    }
+
+    /// The sender closed: fine for a close-delimited body only.
+    fn end_of_stream(&mut self) -> Result<(), BodyError> {
+        match self {
+            BodyProgress::UntilClose | BodyProgress::Done => {
+                *self = BodyProgress::Done;
+                Ok(())
+            }
+            _ => Err(BodyError::Truncated),
+        }
+    }
+}
+
+/// Timeouts of one direction: `read` waits on the sender, `write` on the
+/// receiver (HAProxy's `timeout client` / `timeout server`, by side).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waits {
+    pub read: Option<Duration>,
+    pub write: Option<Duration>,
+}
+
+/// Forwards the rest of a body from `src` (bytes already in `buf` first)
+/// to `dst`. Bytes after the body stay in `buf`. Returns the bytes
+/// forwarded.
+pub(super) async fn pump<R, W>(
+    progress: &mut BodyProgress,
+    src: &mut R,
+    buf: &mut RecvBuf,
+    dst: &mut W,
+    waits: Waits,
+) -> Result<u64, BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut moved = 0u64;
+    loop {
+        if progress.is_done() {
+            return Ok(moved);
+        }
+        if buf.is_empty() {
+            let n = timed(waits.read, buf.read_from(src))
+                .await
+                .map_err(BodyError::Read)?;
+            if n == 0 {
+                progress.end_of_stream()?;
+                return Ok(moved);
+            }
+        }
+        let n = progress
+            .claim(buf.filled())
+            .map_err(|_| BodyError::Framing)?;
+        send(dst, &buf.filled()[..n], waits.write)
+            .await
+            .map_err(|_| BodyError::Write)?;
+        buf.consume(n);
+        moved += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_claims_only_its_bytes() {
+        let mut p = BodyProgress::new(BodyFraming::ContentLength(5));
+        assert_eq!(p.claim(b"abc").unwrap(), 3);
+        assert!(!p.is_done());
+        assert_eq!(p.claim(b"deGET /").unwrap(), 2);
+        assert!(p.is_done());
+        assert_eq!(p.claim(b"more").unwrap(), 0);
+    }
+
+    #[test]
+    fn chunked_stops_at_the_end_of_the_message() {
+        let mut p = BodyProgress::new(BodyFraming::Chunked);
+        let wire = b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\n";
+        let n = p.claim(wire).unwrap();
+        assert_eq!(&wire[..n], b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+        assert!(p.is_done());
+    }
+
+    #[test]
+    fn bad_chunk_size_is_an_error() {
+        let mut p = BodyProgress::new(BodyFraming::Chunked);
+        assert!(p.claim(b"zz\r\n").is_err());
+    }
+
+    #[test]
+    fn bodiless_framings_are_done_at_once() {
+        assert!(BodyProgress::new(BodyFraming::None).is_done());
+        assert!(BodyProgress::new(BodyFraming::ContentLength(0)).is_done());
+        assert!(!BodyProgress::new(BodyFraming::UntilClose).is_done());
+    }
+
+    #[test]
+    fn close_delimited_ends_at_end_of_stream_only() {
+        let mut p = BodyProgress::new(BodyFraming::UntilClose);
+        assert_eq!(p.claim(b"anything").unwrap(), 8);
+        assert!(p.end_of_stream().is_ok());
+        let mut l = BodyProgress::new(BodyFraming::ContentLength(3));
+        assert!(matches!(l.end_of_stream(), Err(BodyError::Truncated)));
+    }
+}

@@ -1,0 +1,378 @@
+//! One request/response exchange with a server, once the request head has
+//! been parsed and rewritten: the request body goes up while the response
+//! comes down, in the same task (a server may answer before it has read
+//! the whole body, or stream its answer while reading).
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use glommio::net::TcpStream;
+
+use super::body::{pump, BodyError, BodyProgress, Waits};
+use super::io::{send, timed, IoFail, RecvBuf, Shared};
+use crate::http::{
+    write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
+};
+
+/// What the session knows about the request being served.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RequestInfo {
+    pub method: Method,
+    pub version: Version,
+    pub framing: BodyFraming,
+    /// The client may send another request afterwards.
+    pub keep_alive: bool,
+    /// The request asks for a protocol switch (forwarded with its Upgrade).
+    pub upgrade: bool,
+}
+
+impl RequestInfo {
+    /// Can be sent again on another connection if the first one turns out
+    /// to be dead before answering: nothing of the client's body was
+    /// consumed.
+    pub fn replayable(&self) -> bool {
+        matches!(
+            self.framing,
+            BodyFraming::None | BodyFraming::ContentLength(0)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ExchangeTimeouts {
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+}
+
+/// How an exchange ended.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// A complete response was delivered.
+    Done {
+        /// The client connection may carry another request.
+        client_keep: bool,
+        /// The server connection may carry another request.
+        server_keep: bool,
+    },
+    /// The server switched protocols (101, or 2xx to CONNECT): the
+    /// connection becomes a tunnel; leftover bytes stay in the buffers.
+    Tunnel,
+    /// The exchange failed; `status` is the error page to send if nothing
+    /// of the response reached the client yet (`None`: just close).
+    Failed {
+        status: Option<u16>,
+        retryable: bool,
+    },
+}
+
+/// Everything an exchange borrows from its session.
+pub(super) struct Exchange<'a> {
+    pub client: &'a RefCell<TcpStream>,
+    pub server: &'a RefCell<TcpStream>,
+    pub client_buf: &'a mut RecvBuf,
+    pub server_buf: &'a mut RecvBuf,
+    pub parser: &'a mut ResponseParser,
+    pub out: &'a mut Vec<u8>,
+    pub req: RequestInfo,
+    /// The request body's state, with `claimed` bytes at the start of
+    /// `client_buf` already checked and to be sent with the head.
+    pub progress: BodyProgress,
+    pub claimed: usize,
+    pub timeouts: ExchangeTimeouts,
+    pub server_close: bool,
+    /// Bytes sent to the server and to the client, for the counters.
+    pub bytes_up: &'a Cell<u64>,
+    pub bytes_down: &'a Cell<u64>,
+}
+
+/// Why the response side stopped early.
+enum Down {
+    /// Nothing came back: end of stream or reset before any byte.
+    Empty,
+    /// An invalid or truncated response head → 502.
+    Bad,
+    /// No response head within `timeout server` → 504.
+    Timeout,
+    /// Broke after the response head went out: close, no page.
+    Broken,
+}
+
+/// Why the request body stopped early.
+enum Up {
+    /// The client went away or broke the framing, or was too slow.
+    Client(Option<u16>),
+    /// The server stopped reading; its answer may still come.
+    Server,
+}
+
+/// Sends the request (`head` + body) and relays the response.
+pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
+    let Exchange {
+        client,
+        server,
+        client_buf,
+        server_buf,
+        parser,
+        out,
+        req,
+        mut progress,
+        claimed,
+        timeouts,
+        server_close,
+        bytes_up,
+        bytes_down,
+    } = x;
+
+    // The head and whatever body bytes already arrived go in one write.
+    out.clear();
+    out.extend_from_slice(head);
+    out.extend_from_slice(&client_buf.filled()[..claimed]);
+    client_buf.consume(claimed);
+    if send(&mut Shared(server), out, timeouts.server)
+        .await
+        .is_err()
+    {
+        return Outcome::Failed {
+            status: Some(502),
+            retryable: req.replayable(),
+        };
+    }
+    bytes_up.set(bytes_up.get() + out.len() as u64);
+
+    let upload_done = Cell::new(progress.is_done());
+    let responded = Cell::new(false);
+    let waits_up = Waits {
+        read: timeouts.client,
+        write: timeouts.server,
+    };
+    let up = async {
+        let r = pump(
+            &mut progress,
+            &mut Shared(client),
+            client_buf,
+            &mut Shared(server),
+            waits_up,
+        )
+        .await;
+        upload_done.set(true);
+        match r {
+            Ok(n) => {
+                bytes_up.set(bytes_up.get() + n);
+                Ok(())
+            }
+            Err(BodyError::Write) => Err(Up::Server),
+            Err(BodyError::Framing) => Err(Up::Client(Some(400))),
+            Err(BodyError::Read(IoFail::Timeout)) => Err(Up::Client(Some(408))),
+            Err(BodyError::Read(_) | BodyError::Truncated) => Err(Up::Client(None)),
+        }
+    };
+    let down = response(
+        client,
+        server,
+        server_buf,
+        parser,
+        out,
+        req,
+        timeouts,
+        server_close,
+        &upload_done,
+        &responded,
+        bytes_down,
+    );
+    let (down, up) = race(up, down).await;
+
+    let up_ok = matches!(up, Some(Ok(())));
+    match (down, up) {
+        (_, Some(Err(Up::Client(status)))) => Outcome::Failed {
+            status: if responded.get() { None } else { status },
+            retryable: false,
+        },
+        (
+            Some(Ok(Outcome::Done {
+                client_keep,
+                server_keep,
+            })),
+            _,
+        ) => Outcome::Done {
+            client_keep: client_keep && up_ok,
+            server_keep: server_keep && up_ok,
+        },
+        (Some(Ok(outcome)), _) => outcome,
+        (Some(Err(down)), _) => {
+            let sent = responded.get();
+            let page = |s| (!sent).then_some(s);
+            match down {
+                Down::Empty => Outcome::Failed {
+                    status: page(502),
+                    retryable: req.replayable() && !sent,
+                },
+                Down::Bad => Outcome::Failed {
+                    status: page(502),
+                    retryable: false,
+                },
+                Down::Timeout => Outcome::Failed {
+                    status: page(504),
+                    retryable: false,
+                },
+                Down::Broken => Outcome::Failed {
+                    status: None,
+                    retryable: false,
+                },
+            }
+        }
+        (None, _) => Outcome::Failed {
+            status: None,
+            retryable: false,
+        },
+    }
+}
+
+/// Polls both halves; the exchange ends when the response side ends, or
+/// when the client side fails (nothing more can be delivered then).
+/// Returns the response result (if it ended) and the upload result (if it
+/// ended).
+async fn race<U, D>(up: U, down: D) -> (Option<Result<Outcome, Down>>, Option<Result<(), Up>>)
+where
+    U: Future<Output = Result<(), Up>>,
+    D: Future<Output = Result<Outcome, Down>>,
+{
+    let mut up = pin!(up);
+    let mut down = pin!(down);
+    let mut up_result: Option<Result<(), Up>> = None;
+    let down_result = poll_fn(|cx| {
+        if up_result.is_none() {
+            if let Poll::Ready(r) = up.as_mut().poll(cx) {
+                let client_failed = matches!(r, Err(Up::Client(_)));
+                up_result = Some(r);
+                if client_failed {
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        down.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    (down_result, up_result)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn response(
+    client: &RefCell<TcpStream>,
+    server: &RefCell<TcpStream>,
+    buf: &mut RecvBuf,
+    parser: &mut ResponseParser,
+    out: &mut Vec<u8>,
+    req: RequestInfo,
+    timeouts: ExchangeTimeouts,
+    server_close: bool,
+    upload_done: &Cell<bool>,
+    responded: &Cell<bool>,
+    bytes_down: &Cell<u64>,
+) -> Result<Outcome, Down> {
+    loop {
+        // Read until a complete head is there.
+        let head = loop {
+            if !buf.is_empty() {
+                match parser.parse(buf.filled(), req.method) {
+                    ParseStatus::Complete(h) => break h,
+                    ParseStatus::Error(_) => return Err(Down::Bad),
+                    ParseStatus::Partial => {}
+                }
+            }
+            let had_bytes = !buf.is_empty();
+            let n = loop {
+                match timed(timeouts.server, buf.read_from(&mut Shared(server))).await {
+                    Ok(n) => break n,
+                    // While the body is still going up the server is busy
+                    // reading it: `timeout server` counts from the end.
+                    Err(IoFail::Timeout) if !upload_done.get() => continue,
+                    Err(IoFail::Timeout) => return Err(Down::Timeout),
+                    Err(IoFail::Io) if had_bytes => return Err(Down::Bad),
+                    Err(IoFail::Io) => return Err(Down::Empty),
+                }
+            };
+            if n == 0 {
+                return Err(if had_bytes { Down::Bad } else { Down::Empty });
+            }
+        };
+
+        let head_len = head.head_len;
+        if head.is_informational() && !head.is_switching_protocols() {
+            // 100 Continue, 103 Early Hints: relayed to 1.1 clients only.
+            if req.version == Version::Http11 {
+                out.clear();
+                write_response_head(out, &head, req.version, ConnectionMode::KeepAlive);
+                buf.consume(head_len);
+                send(&mut Shared(client), out, timeouts.client)
+                    .await
+                    .map_err(|_| Down::Broken)?;
+            } else {
+                buf.consume(head_len);
+            }
+            continue;
+        }
+        if head.starts_tunnel(req.method) {
+            if head.is_switching_protocols() && !req.upgrade {
+                return Err(Down::Bad);
+            }
+            let mode = if head.is_switching_protocols() {
+                ConnectionMode::Upgrade
+            } else {
+                ConnectionMode::KeepAlive
+            };
+            out.clear();
+            write_response_head(out, &head, req.version, mode);
+            buf.consume(head_len);
+            responded.set(true);
+            send(&mut Shared(client), out, timeouts.client)
+                .await
+                .map_err(|_| Down::Broken)?;
+            return Ok(Outcome::Tunnel);
+        }
+
+        let client_keep = req.keep_alive && head.framing != BodyFraming::UntilClose;
+        let server_keep = head.keep_alive && !server_close;
+        let mode = if client_keep {
+            ConnectionMode::KeepAlive
+        } else {
+            ConnectionMode::Close
+        };
+        let mut progress = BodyProgress::new(head.framing);
+        out.clear();
+        write_response_head(out, &head, req.version, mode);
+        buf.consume(head_len);
+        let claimed = progress.claim(buf.filled()).map_err(|_| Down::Bad)?;
+        out.extend_from_slice(&buf.filled()[..claimed]);
+        buf.consume(claimed);
+        responded.set(true);
+        send(&mut Shared(client), out, timeouts.client)
+            .await
+            .map_err(|_| Down::Broken)?;
+        let mut moved = out.len() as u64;
+        let waits = Waits {
+            read: timeouts.server,
+            write: timeouts.client,
+        };
+        moved += pump(
+            &mut progress,
+            &mut Shared(server),
+            buf,
+            &mut Shared(client),
+            waits,
+        )
+        .await
+        .map_err(|_| Down::Broken)?;
+        bytes_down.set(bytes_down.get() + moved);
+        // Bytes after the response were never asked for: the connection
+        // cannot be trusted with another request.
+        let clean = buf.is_empty();
+        buf.consume(buf.len());
+        return Ok(Outcome::Done {
+            client_keep,
+            server_keep: server_keep && clean,
+        });
+    }
+}

@@ -1,0 +1,415 @@
+//! One client connection in `mode = "http"`: read a request head, pick a
+//! server connection, run the exchange, and loop while both sides keep the
+//! connection alive. Pipelined requests wait in the receive buffer and are
+//! served one after the other, so their responses go out in order.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::io::AsyncWriteExt;
+use glommio::net::TcpStream;
+
+use super::body::BodyProgress;
+use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
+use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
+use crate::backend::ServerSlot;
+use crate::config::{Frontend, HttpReuse};
+use crate::http::{
+    write_request_head, ClientSide, ConnectionMode, HeadLimits, ParseStatus, RequestParser,
+    ResponseParser, DEFAULT_MAX_HEADERS,
+};
+use crate::net::tunnel::{self, TunnelSettings};
+use crate::proxy::connect::server_connection;
+use crate::proxy::tcp::tunnel_idle_timeout;
+use crate::proxy::CoreContext;
+
+/// After an error page, how long and how much of the client's remaining
+/// input is read and dropped before closing, so that the close does not
+/// turn into a reset that destroys the page before the client reads it.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 << 10;
+
+/// A server connection kept by the client connection between requests.
+struct Attached {
+    stream: TcpStream,
+    server: usize,
+}
+
+/// How the request head wait ended.
+enum Head {
+    Request(RequestInfo),
+    /// The client closed, or stayed idle between requests: close quietly.
+    Closed,
+    /// Answer with this status and close.
+    Reject(u16),
+}
+
+/// What the session does after an exchange.
+enum Next {
+    KeepAlive,
+    Close,
+    Tunnel(TcpStream, ServerSlot),
+}
+
+struct Session<'c> {
+    ctx: &'c Rc<CoreContext>,
+    be_id: usize,
+    fe: &'c Frontend,
+    peer: SocketAddr,
+    side: ClientSide,
+    client: RefCell<TcpStream>,
+    client_buf: RecvBuf,
+    server_buf: RecvBuf,
+    parser: RequestParser,
+    response_parser: ResponseParser,
+    /// The rewritten request head.
+    head: Vec<u8>,
+    out: Vec<u8>,
+    attached: Option<Attached>,
+    requests: u64,
+    accepted: Instant,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+    let fe = &ctx.config.frontends[frontend];
+    let bufsize = ctx.config.global.tune.bufsize;
+    let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
+    let local_port = client.local_addr().map_or(0, |a| a.port());
+    let _ = client.set_nodelay(true);
+    let mut s = Session {
+        ctx: &ctx,
+        be_id: fe.default_backend,
+        fe,
+        peer,
+        side: ClientSide {
+            addr: peer.ip(),
+            local_port,
+            tls: false,
+        },
+        client: RefCell::new(client),
+        client_buf: RecvBuf::new(bufsize),
+        server_buf: RecvBuf::new(bufsize),
+        parser: RequestParser::new(limits),
+        response_parser: ResponseParser::new(limits),
+        head: Vec::with_capacity(1024),
+        out: Vec::with_capacity(1024),
+        attached: None,
+        requests: 0,
+        accepted: Instant::now(),
+        bytes_in: Cell::new(0),
+        bytes_out: Cell::new(0),
+    };
+    let tunnel = s.run().await;
+    s.park_attached();
+    {
+        let mut stats = ctx.stats.borrow_mut();
+        let fc = &mut stats.frontends[frontend];
+        fc.bytes_in += s.bytes_in.get();
+        fc.bytes_out += s.bytes_out.get();
+    }
+    if let Some((server, slot)) = tunnel {
+        let be = &ctx.config.backends[s.be_id];
+        let settings = TunnelSettings {
+            idle_timeout: tunnel_idle_timeout(&fe.timeouts, &be.timeouts),
+            splice: ctx.config.global.tune.splice,
+            bufsize,
+        };
+        let client = s.client.into_inner();
+        let report = tunnel::run(
+            client,
+            server,
+            s.client_buf.filled(),
+            s.server_buf.filled(),
+            &settings,
+            &ctx.pipes,
+        )
+        .await;
+        let mut stats = ctx.stats.borrow_mut();
+        let fc = &mut stats.frontends[frontend];
+        fc.bytes_in += report.client_to_server;
+        fc.bytes_out += report.server_to_client;
+        drop(slot);
+    }
+}
+
+impl Session<'_> {
+    /// Serves requests until the connection is done; returns the server
+    /// side of a tunnel if the last exchange switched protocols.
+    async fn run(&mut self) -> Option<(TcpStream, ServerSlot)> {
+        loop {
+            let req = match self.read_head().await {
+                Head::Request(req) => req,
+                Head::Closed => return None,
+                Head::Reject(status) => {
+                    self.send_error(status, false).await;
+                    return None;
+                }
+            };
+            self.requests += 1;
+            match self.exchange(req).await {
+                Next::KeepAlive => {}
+                Next::Close => return None,
+                Next::Tunnel(server, slot) => return Some((server, slot)),
+            }
+        }
+    }
+
+    /// Waits for a complete request head (HAProxy: `timeout http-request`
+    /// for the head, `timeout http-keep-alive` for the wait before a
+    /// following request; each falls back as HAProxy's do), validates it
+    /// and writes the rewritten head into `self.head`.
+    async fn read_head(&mut self) -> Head {
+        let t = &self.fe.timeouts;
+        let head_time = t.http_request.or(t.client);
+        let idle_time = t.http_keep_alive.or(t.http_request).or(t.client);
+        let first = self.requests == 0;
+        let mut deadline = if first {
+            head_time.map(|d| self.accepted + d)
+        } else {
+            None
+        };
+        loop {
+            if !self.client_buf.is_empty() {
+                if deadline.is_none() {
+                    deadline = head_time.map(|d| Instant::now() + d);
+                }
+                match self.parser.parse(self.client_buf.filled()) {
+                    ParseStatus::Complete(head) => {
+                        let upgrade = head.upgrade.is_some();
+                        let mode = if upgrade {
+                            ConnectionMode::Upgrade
+                        } else if self.fe.http.server_close {
+                            ConnectionMode::Close
+                        } else {
+                            ConnectionMode::KeepAlive
+                        };
+                        self.head.clear();
+                        write_request_head(
+                            &mut self.head,
+                            &head,
+                            &self.fe.http.rewrite,
+                            &self.side,
+                            mode,
+                        );
+                        let info = RequestInfo {
+                            method: head.method_kind,
+                            version: head.version,
+                            framing: head.framing,
+                            keep_alive: head.keep_alive,
+                            upgrade,
+                        };
+                        let len = head.head_len;
+                        self.client_buf.consume(len);
+                        self.bytes_in.set(self.bytes_in.get() + len as u64);
+                        return Head::Request(info);
+                    }
+                    ParseStatus::Error(_) => return Head::Reject(400),
+                    ParseStatus::Partial => {}
+                }
+            }
+            let waiting_idle = !first && self.client_buf.is_empty();
+            let mut client = Shared(&self.client);
+            let read = self.client_buf.read_from(&mut client);
+            let got = if waiting_idle {
+                timed(idle_time, read).await
+            } else {
+                until(deadline, read).await
+            };
+            match got {
+                Ok(0) | Err(IoFail::Io) => return Head::Closed,
+                Ok(_) => {}
+                Err(IoFail::Timeout) if waiting_idle => return Head::Closed,
+                Err(IoFail::Timeout) => return Head::Reject(408),
+            }
+        }
+    }
+
+    /// Gets a server connection for the request, runs the exchange (again
+    /// on a new connection if a reused one turned out to be closed), and
+    /// decides what becomes of both connections.
+    async fn exchange(&mut self, req: RequestInfo) -> Next {
+        let ctx = self.ctx;
+        // Body bytes that came with the head are checked before any server
+        // is involved: a request with bad chunked framing never leaves.
+        let mut progress = BodyProgress::new(req.framing);
+        let Ok(mut claimed) = progress.claim(self.client_buf.filled()) else {
+            self.send_error(400, false).await;
+            return Next::Close;
+        };
+        let reuse = self.fe.http.reuse;
+        let server_close = self.fe.http.server_close;
+        // http-reuse safe: the first request of a client connection never
+        // takes another client's connection (a failure could not be
+        // retried transparently by the client); later ones may.
+        let may_take_idle = !server_close
+            && match reuse {
+                HttpReuse::Never => false,
+                HttpReuse::Safe => self.requests > 1,
+                HttpReuse::Always => true,
+            };
+        let mut attached = self.attached.take();
+        let be_id = self.be_id;
+        let got = server_connection(ctx, be_id, self.peer, |slot| {
+            if let Some(a) = attached.take() {
+                if a.server == slot.server() {
+                    return Some(a.stream);
+                }
+                park(ctx, be_id, reuse, server_close, a);
+            }
+            if may_take_idle {
+                ctx.http_pool.take(be_id, slot.server())
+            } else {
+                None
+            }
+        })
+        .await;
+        if let Some(a) = attached.take() {
+            park(ctx, be_id, reuse, server_close, a);
+        }
+        let (mut stream, slot, mut reused) = match got {
+            Ok(got) => got,
+            Err(_) => {
+                self.send_error(503, true).await;
+                return Next::Close;
+            }
+        };
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            stats.backends[be_id].sessions_total += 1;
+            stats.servers[be_id][slot.server()].sessions_total += 1;
+        }
+        let be = &ctx.config.backends[be_id];
+        let timeouts = ExchangeTimeouts {
+            client: self.fe.timeouts.client,
+            server: be.timeouts.server,
+        };
+        loop {
+            let server = RefCell::new(stream);
+            let outcome = exchange::run(
+                Exchange {
+                    client: &self.client,
+                    server: &server,
+                    client_buf: &mut self.client_buf,
+                    server_buf: &mut self.server_buf,
+                    parser: &mut self.response_parser,
+                    out: &mut self.out,
+                    req,
+                    progress,
+                    claimed,
+                    timeouts,
+                    server_close,
+                    bytes_up: &self.bytes_in,
+                    bytes_down: &self.bytes_out,
+                },
+                &self.head,
+            )
+            .await;
+            let server = server.into_inner();
+            match outcome {
+                Outcome::Done {
+                    client_keep,
+                    server_keep,
+                } => {
+                    if server_keep {
+                        self.attached = Some(Attached {
+                            stream: server,
+                            server: slot.server(),
+                        });
+                    }
+                    return if client_keep {
+                        Next::KeepAlive
+                    } else {
+                        Next::Close
+                    };
+                }
+                Outcome::Tunnel => return Next::Tunnel(server, slot),
+                Outcome::Failed {
+                    retryable: true, ..
+                } if reused => {
+                    // The server closed the idle connection as we reused
+                    // it: send the request again on a new one, once.
+                    drop(server);
+                    self.server_buf.consume(self.server_buf.len());
+                    // Replayable: no body, so nothing was consumed.
+                    progress = BodyProgress::new(req.framing);
+                    claimed = 0;
+                    match crate::proxy::connect::connect(slot.addr(), be.timeouts.connect).await {
+                        Ok(s) => {
+                            stream = s;
+                            reused = false;
+                        }
+                        Err(_) => {
+                            ctx.stats.borrow_mut().backends[be_id].conn_errors += 1;
+                            self.send_error(503, true).await;
+                            return Next::Close;
+                        }
+                    }
+                }
+                Outcome::Failed { status, .. } => {
+                    drop(server);
+                    self.server_buf.consume(self.server_buf.len());
+                    if let Some(status) = status {
+                        self.send_error(status, true).await;
+                    }
+                    return Next::Close;
+                }
+            }
+        }
+    }
+
+    /// Sends an error page with `connection: close`, then closes after
+    /// reading off what the client still sends (bounded). `backend`: the
+    /// backend's errorfiles apply.
+    async fn send_error(&mut self, status: u16, backend: bool) {
+        let pages = if backend {
+            &self.fe.http.backend_errors
+        } else {
+            &self.fe.http.errors
+        };
+        let page = pages.get(status).bytes(true);
+        let limit = self.fe.timeouts.client;
+        let mut client = Shared(&self.client);
+        if send(&mut client, page, limit).await.is_err() {
+            return;
+        }
+        self.bytes_out.set(self.bytes_out.get() + page.len() as u64);
+        let _ = client.close().await;
+        let deadline = Some(Instant::now() + LINGER_TIME);
+        let mut drained = 0;
+        self.client_buf.consume(self.client_buf.len());
+        while drained < LINGER_BYTES {
+            match until(deadline, self.client_buf.read_from(&mut client)).await {
+                Ok(n) if n > 0 => {
+                    drained += n;
+                    self.client_buf.consume(n);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// At the end of the client connection, its server connection goes to
+    /// the core's idle pool if it may be shared.
+    fn park_attached(&mut self) {
+        if let Some(a) = self.attached.take() {
+            park(
+                self.ctx,
+                self.be_id,
+                self.fe.http.reuse,
+                self.fe.http.server_close,
+                a,
+            );
+        }
+    }
+}
+
+fn park(ctx: &Rc<CoreContext>, be_id: usize, reuse: HttpReuse, server_close: bool, a: Attached) {
+    if reuse != HttpReuse::Never && !server_close {
+        ctx.http_pool.put(be_id, a.server, a.stream);
+    }
+}
