@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod config;
 pub mod http;
+pub mod log;
 pub mod net;
 pub mod proxy;
 pub mod runtime;

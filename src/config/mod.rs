@@ -8,6 +8,7 @@ mod check;
 pub mod cpus;
 mod error;
 pub mod model;
+mod observe;
 mod reader;
 mod sections;
 mod values;
@@ -16,6 +17,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use observe::METRICS_PATH;
 
 use error::{sort_by_position, Diagnostics};
 use reader::TableView;
@@ -64,6 +66,7 @@ pub(crate) fn load_with(
     root.check_keys(&mut diag, sections::ROOT_KEYS);
     let global = sections::read_global(&mut diag, root.get("global"), cpus);
     let defaults = sections::read_defaults(&mut diag, root.get("defaults"));
+    let stats = observe::read_stats(&mut diag, root.get("stats"));
 
     let errors_before = diag.errors.len();
     let frontend_nodes = section_list(&mut diag, &root, "frontend");
@@ -86,6 +89,9 @@ pub(crate) fn load_with(
     }
     let (frontends, backends) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
+    if let Some(stats) = &stats {
+        observe::check_stats_bind(&mut diag, stats, &frontends);
+    }
 
     sort_by_position(&mut diag.errors);
     if !diag.errors.is_empty() {
@@ -97,6 +103,7 @@ pub(crate) fn load_with(
         global,
         frontends,
         backends,
+        stats: stats.map(|s| s.page),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })
 }

@@ -5,12 +5,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::{quoted_list, Diagnostics, Reported, Span};
-use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
+use super::model::{Backend, Balance, FrontendLog, Global, Mode, Server, Threads, Timeouts, Tune};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend"];
-const GLOBAL_KEYS: &[&str] = &["threads", "maxconn", "hard-stop-after", "tune", "maxpipes"];
+pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend", "stats"];
+const GLOBAL_KEYS: &[&str] = &[
+    "threads",
+    "maxconn",
+    "hard-stop-after",
+    "tune",
+    "maxpipes",
+    "log",
+];
 const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
 const DEFAULTS_KEYS: &[&str] = &[
     "mode",
@@ -28,6 +35,10 @@ const FRONTEND_KEYS: &[&str] = &[
     "maxconn",
     "backlog",
     "timeout",
+    "log",
+    "log-format",
+    "dontlognull",
+    "capture-request-header",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -162,11 +173,13 @@ pub(crate) fn read_global(
             maxpipes: DEFAULT_MAXPIPES,
             bufsize: DEFAULT_BUFSIZE,
         },
+        log: Vec::new(),
     };
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return global;
     };
     table.check_keys(diag, GLOBAL_KEYS);
+    global.log = super::observe::read_log_targets(diag, table.get("log"));
     if let Ok(Some(threads)) = optional(&table, "threads", |n| read_threads(diag, n, cpus)) {
         global.threads = threads;
     }
@@ -439,6 +452,9 @@ pub(crate) struct PendingFrontend {
     pub backlog: Option<u32>,
     pub timeouts: Timeouts,
     pub own_timeouts: TimeoutSettings,
+    pub log: FrontendLog,
+    /// Where `log` was set, if it was.
+    pub log_span: Option<Span>,
 }
 
 pub(crate) fn read_frontend(
@@ -452,7 +468,10 @@ pub(crate) fn read_frontend(
     let mode = effective_mode(diag, &table, defaults);
     let binds = read_binds(diag, &table);
     let own_timeouts = TimeoutSettings::read(diag, &table);
+    let (log, log_span) = super::observe::read_frontend_log(diag, &table, mode);
     Some(PendingFrontend {
+        log,
+        log_span,
         mode,
         binds,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),

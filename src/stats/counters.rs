@@ -136,6 +136,9 @@ mod tests {
         c.session_started();
         c.sessions_cur -= 1;
         c.session_started();
-        assert_eq!((c.sessions_cur, c.sessions_max, c.sessions_total), (2, 2, 3));
+        assert_eq!(
+            (c.sessions_cur, c.sessions_max, c.sessions_total),
+            (2, 2, 3)
+        );
     }
 }

@@ -32,7 +32,10 @@ pub enum ServerStatus {
     Down,
     Maint,
     /// Cores disagree (a health change is still propagating).
-    Partial { up: u32, of: u32 },
+    Partial {
+        up: u32,
+        of: u32,
+    },
 }
 
 impl ServerStatus {
