@@ -136,6 +136,21 @@ impl BackendRuntime {
         self.servers[idx].up
     }
 
+    /// In maintenance (`disabled`).
+    pub fn is_server_disabled(&self, idx: usize) -> bool {
+        self.servers[idx].disabled
+    }
+
+    pub fn is_server_backup(&self, idx: usize) -> bool {
+        self.servers[idx].backup
+    }
+
+    /// When the server last went up, down, into or out of maintenance
+    /// (start time if it never did).
+    pub fn server_last_change(&self, idx: usize) -> std::time::Instant {
+        self.servers[idx].last_change
+    }
+
     /// This core's connection limit on the server; `None`: unlimited.
     pub fn server_slot_limit(&self, idx: usize) -> Option<u32> {
         self.servers[idx].slots
@@ -165,12 +180,18 @@ impl BackendRuntime {
     /// down fails every queued connection with `NoServer`; bringing one up
     /// lets queued connections use it.
     pub fn set_server_up(&mut self, idx: usize, up: bool) {
+        if self.servers[idx].up != up {
+            self.servers[idx].last_change = std::time::Instant::now();
+        }
         self.servers[idx].up = up;
         self.server_set_changed();
     }
 
     /// Administrative maintenance (HAProxy `disable server`).
     pub fn set_server_disabled(&mut self, idx: usize, disabled: bool) {
+        if self.servers[idx].disabled != disabled {
+            self.servers[idx].last_change = std::time::Instant::now();
+        }
         self.servers[idx].disabled = disabled;
         self.server_set_changed();
     }

@@ -50,6 +50,8 @@ pub(crate) struct ServerState {
     pub(crate) counters: ServerCounters,
     /// Smooth weighted round-robin accumulator (`roundrobin` only).
     pub(crate) swrr_current: i64,
+    /// Last up/down or maintenance change (start if none), for the stats.
+    pub(crate) last_change: std::time::Instant,
 }
 
 impl ServerState {
@@ -69,6 +71,7 @@ impl ServerState {
                 .map(|m| maxconn_share(m, core_index, core_count)),
             counters: ServerCounters::default(),
             swrr_current: 0,
+            last_change: std::time::Instant::now(),
         }
     }
 

@@ -8,7 +8,11 @@ use std::cell::{Cell, RefCell};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Duration;
 
+use super::date::Clock;
+use super::format::format_record;
+use super::record::LogRecord;
 use super::writer::Batch;
+use crate::config::LogFormat;
 
 /// Hand the buffer over once it holds this much.
 pub const FLUSH_AT: usize = 32 << 10;
@@ -24,6 +28,7 @@ pub struct CoreLog {
     pending_lines: Cell<u64>,
     sent: Cell<u64>,
     dropped: Cell<u64>,
+    clock: Cell<Option<Clock>>,
 }
 
 impl CoreLog {
@@ -33,8 +38,15 @@ impl CoreLog {
         CoreLog::default()
     }
 
-    pub fn attach(&self, sender: SyncSender<Batch>) {
+    pub fn attach(&self, sender: SyncSender<Batch>, clock: Clock) {
         *self.sender.borrow_mut() = Some(sender);
+        self.clock.set(Some(clock));
+    }
+
+    /// Formats `record` as `format` and queues it.
+    pub fn log(&self, format: LogFormat, record: &LogRecord<'_>) {
+        let clock = self.clock.get().unwrap_or(Clock::utc());
+        self.emit(|out| format_record(out, format, record, clock));
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -114,7 +126,7 @@ mod tests {
         let (tx, rx) = sync_channel(4);
         let log = CoreLog::disabled();
         log.emit(|s| s.push_str("ignored"));
-        log.attach(tx);
+        log.attach(tx, Clock::utc());
         log.emit(|s| s.push_str("one"));
         log.emit(|s| s.push_str("two\nlines"));
         log.flush();
@@ -128,7 +140,7 @@ mod tests {
     fn a_full_channel_drops_and_counts_instead_of_waiting() {
         let (tx, rx) = sync_channel(1);
         let log = CoreLog::disabled();
-        log.attach(tx);
+        log.attach(tx, Clock::utc());
         log.emit(|s| s.push_str("a"));
         log.flush();
         log.emit(|s| s.push_str("b"));
@@ -144,7 +156,7 @@ mod tests {
         // to a channel of one, and later lines are dropped, never blocking.
         let (tx, _rx) = sync_channel(1);
         let log = CoreLog::disabled();
-        log.attach(tx);
+        log.attach(tx, Clock::utc());
         let line = "x".repeat(1000);
         for _ in 0..2000 {
             log.emit(|s| s.push_str(&line));

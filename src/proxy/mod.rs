@@ -4,11 +4,13 @@
 //! the validated config (read-only), the core's backend states, its pipe pool
 //! and its counters. Nothing here is shared with another core.
 
+pub mod accesslog;
 pub mod connect;
 pub mod tcp;
 
 use crate::backend::BackendRuntime;
 use crate::config::Config;
+use crate::log::CoreLog;
 use crate::net::pipe::PipePool;
 use crate::stats::CoreStats;
 use std::cell::RefCell;
@@ -24,6 +26,8 @@ pub struct CoreContext {
     pub backends: Vec<Rc<RefCell<BackendRuntime>>>,
     pub pipes: PipePool,
     pub stats: RefCell<CoreStats>,
+    /// Access-log buffer; disabled unless the runtime attaches a writer.
+    pub log: CoreLog,
 }
 
 impl CoreContext {
@@ -43,6 +47,7 @@ impl CoreContext {
             backends,
             pipes,
             stats,
+            log: CoreLog::disabled(),
         }
     }
 }
