@@ -6,6 +6,7 @@
 //! balancing; `proxy` ties a accepted connection to a backend through `net`;
 //! `runtime` starts the executors and owns process lifecycle.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod http;

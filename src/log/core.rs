@@ -141,10 +141,10 @@ mod tests {
         let (tx, rx) = sync_channel(1);
         let log = CoreLog::disabled();
         log.attach(tx, Clock::utc());
-        log.emit(|s| s.push_str("a"));
+        log.emit(|s| s.push('a'));
         log.flush();
-        log.emit(|s| s.push_str("b"));
-        log.emit(|s| s.push_str("c"));
+        log.emit(|s| s.push('b'));
+        log.emit(|s| s.push('c'));
         log.flush(); // channel full: both lines dropped
         assert_eq!(log.counters(), (1, 2));
         assert_eq!(rx.try_recv().unwrap().text, "a\n");

@@ -1,11 +1,11 @@
 //! `mode = "tcp"` sessions: pick a server, connect with retries and
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
+use super::accesslog;
 use super::connect::connect;
 use super::CoreContext;
 use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
 use crate::config::{Backend, Timeouts};
-use super::accesslog;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use glommio::net::TcpStream;
@@ -76,9 +76,8 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
     let report = tunnel::run(client, server, &[], &[], &settings, &ctx.pipes).await;
     let t_total = accepted.elapsed();
     let termination = termination_of(&report.end);
-    let conns = accept_date.map(|_| {
-        accesslog::conn_counts(&ctx, frontend, backend_id, Some(server_index))
-    });
+    let conns =
+        accept_date.map(|_| accesslog::conn_counts(&ctx, frontend, backend_id, Some(server_index)));
     count_session_end(&ctx, frontend, backend_id, server_index, &report);
     {
         let mut stats = ctx.stats.borrow_mut();

@@ -26,6 +26,8 @@ pub struct CoreStart {
     /// Start-up result: `Err` carries the one line explaining why this core
     /// could not start (e.g. a port already in use).
     pub ready: Sender<Result<(), String>>,
+    /// Stats mesh, log writer, start time.
+    pub observe: crate::admin::ObserveStart,
 }
 
 /// What a core reports when it has stopped.
@@ -55,6 +57,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         config,
         control,
         ready,
+        observe,
     } = start;
     let ctx = Rc::new(CoreContext::new(Arc::clone(&config), index, count));
 
@@ -74,6 +77,13 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
             }
         }
     }
+    let stats_listener = match super::observe::bind_stats(&ctx) {
+        Ok(l) => l,
+        Err(line) => {
+            let _ = ready.send(Err(line));
+            return report(index, cpu, &ctx, 0);
+        }
+    };
     let _ = ready.send(Ok(()));
 
     let stop = Rc::new(Stop::new());
@@ -81,6 +91,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         let stop = Rc::clone(&stop);
         glommio::spawn_local(async move { watch_control(control, &stop).await }).detach();
     }
+    super::observe::start(&ctx, observe, stats_listener, &stop);
 
     let gate = Gate::new();
     let process_slots = Rc::new(Semaphore::new(core_share(
@@ -133,6 +144,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
             .map(|f| f.sessions_cur as usize)
             .sum()
     };
+    super::observe::finish(&ctx);
     report(index, cpu, &ctx, cut)
 }
 
@@ -145,7 +157,7 @@ fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport
     }
 }
 
-fn describe_bind_error(e: &io::Error) -> String {
+pub(crate) fn describe_bind_error(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => "address already in use (another process listens there)".into(),
         Some(libc::EACCES) => {
