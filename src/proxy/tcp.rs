@@ -38,7 +38,9 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
                     accept_date: date,
                     frontend: &fe.name,
                     backend: &be.name,
-                    server: None,
+                    // HAProxy names the server that refused; <NOSRV> when
+                    // none was picked.
+                    server: attempts.last_server.map(|s| be.servers[s].name.as_str()),
                     t_queue: attempts.t_queue,
                     t_connect: None,
                     t_total: accepted.elapsed(),
@@ -172,6 +174,8 @@ struct Attempts {
     last_connect: Option<Duration>,
     retries: u32,
     redispatched: bool,
+    /// The last server a connection was attempted to.
+    last_server: Option<usize>,
 }
 
 /// Why a session got no server.
@@ -270,6 +274,7 @@ async fn connect_with_retries(
             Err(e) => {
                 connect_spent += connecting.elapsed();
                 let server = slot.server();
+                attempts.last_server = Some(server);
                 drop(slot);
                 {
                     let mut stats = ctx.stats.borrow_mut();
