@@ -6,10 +6,12 @@
 //! balancing; `proxy` ties a accepted connection to a backend through `net`;
 //! `runtime` starts the executors and owns process lifecycle.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod log;
 pub mod net;
 pub mod proxy;
 pub mod runtime;

@@ -1484,3 +1484,314 @@ fn timeout_check_in_a_frontend_is_ignored_with_a_warning() {
         config.warnings
     );
 }
+
+// ------------------------------------------------- logging and [stats]
+
+fn with_global_log(entries: &str) -> String {
+    base_with(
+        "maxconn = 1000",
+        &format!("maxconn = 1000\nlog = [{entries}]"),
+    )
+}
+
+fn with_frontend(keys: &str) -> String {
+    base_with(
+        "default_backend = \"pg\"",
+        &format!("default_backend = \"pg\"\n{keys}"),
+    )
+}
+
+fn with_stats(body: &str) -> String {
+    format!("{BASE}\n[stats]\n{body}\n")
+}
+
+#[test]
+fn log_targets_load_with_haproxy_defaults() {
+    use percore::config::{LogDest, LogFormat, LogFraming};
+    let text = with_frontend("log = true\ndontlognull = true").replace(
+        "maxconn = 1000",
+        "maxconn = 1000\nlog = [\"stdout\", { target = \"file:/var/log/percore.log\", format = \"rfc5424\" }, { target = \"udp://127.0.0.1\", facility = \"local7\", tag = \"lb1\" }]",
+    );
+    let config = ok(&text);
+    let log = &config.global.log;
+    assert_eq!(log.len(), 3);
+    assert_eq!(
+        (&log[0].dest, log[0].framing),
+        (&LogDest::Stdout, LogFraming::Raw)
+    );
+    assert_eq!(log[1].framing, LogFraming::Rfc5424);
+    assert_eq!(log[2].dest, LogDest::Udp("127.0.0.1:514".parse().unwrap()));
+    assert_eq!(
+        (log[2].framing, log[2].facility, log[2].tag.as_str()),
+        (LogFraming::Rfc3164, 23, "lb1")
+    );
+    let fe = &config.frontends[0].log;
+    assert!(fe.enabled && fe.dontlognull);
+    assert_eq!(fe.format, LogFormat::Tcp);
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+#[test]
+fn log_target_unknown() {
+    expect_one(
+        &with_global_log("{ target = \"syslog\" }"),
+        "syslog",
+        "global.log[0].target",
+        &["unknown log target \"syslog\""],
+        "udp://IP:port",
+    );
+}
+
+#[test]
+fn log_target_relative_file() {
+    expect_one(
+        &with_global_log("\"file:logs/a.log\""),
+        "file:logs",
+        "global.log[0]",
+        &["\"logs/a.log\" is not an absolute path"],
+        "file:/absolute/path",
+    );
+}
+
+#[test]
+fn log_target_bad_udp_address() {
+    expect_one(
+        &with_global_log("{ target = \"udp://loghost:514\" }"),
+        "udp://",
+        "global.log[0].target",
+        &["invalid syslog address \"loghost:514\""],
+        "udp://IP:port",
+    );
+}
+
+#[test]
+fn log_target_missing() {
+    expect_one(
+        &with_global_log("{ format = \"raw\" }"),
+        "log = [",
+        "global.log[0]",
+        &["log entry has no target"],
+        "add target",
+    );
+}
+
+#[test]
+fn log_format_facility_and_tag_invalid() {
+    expect_one(
+        &with_global_log("{ target = \"stdout\", format = \"rfc5425\" }"),
+        "rfc5425",
+        "global.log[0].format",
+        &["unknown log format \"rfc5425\""],
+        "\"rfc3164\", \"rfc5424\", \"raw\"",
+    );
+    expect_one(
+        &with_global_log("{ target = \"stdout\", facility = \"local8\" }"),
+        "local8",
+        "global.log[0].facility",
+        &["unknown syslog facility \"local8\""],
+        "\"local7\"",
+    );
+    expect_one(
+        &with_global_log("{ target = \"stdout\", tag = \"my tag\" }"),
+        "my tag",
+        "global.log[0].tag",
+        &["invalid log tag \"my tag\""],
+        "RFC 3164",
+    );
+}
+
+#[test]
+fn frontend_log_must_be_a_bool() {
+    expect_one(
+        &with_frontend("log = \"global\""),
+        "log = \"global\"",
+        "frontend \"db\".log",
+        &["expected true or false"],
+        "",
+    );
+}
+
+#[test]
+fn frontend_log_format_unknown() {
+    expect_one(
+        &with_frontend("log-format = \"clf\""),
+        "clf",
+        "frontend \"db\".log-format",
+        &["unknown log-format \"clf\""],
+        "\"tcplog\", \"httplog\", \"json\"",
+    );
+}
+
+#[test]
+fn httplog_on_tcp_falls_back_with_a_warning() {
+    let config = ok(&with_frontend("log-format = \"httplog\""));
+    assert_eq!(
+        config.frontends[0].log.format,
+        percore::config::LogFormat::Tcp
+    );
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].contains("falling back to \"tcplog\""));
+}
+
+#[test]
+fn logging_without_global_targets_warns() {
+    let text = with_frontend("log = true");
+    let config = ok(&text);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].starts_with(&format!("{FILE}:{}:", line_of(&text, "log = true"))));
+    assert!(config.warnings[0].contains("nothing will be logged"));
+}
+
+#[test]
+fn capture_request_header_errors() {
+    expect_one(
+        &with_frontend("capture-request-header = [{ name = \"Host Name\", len = 64 }]"),
+        "capture-request-header",
+        "frontend \"db\".capture-request-header[0].name",
+        &["invalid header name \"Host Name\""],
+        "\"User-Agent\"",
+    );
+    expect_one(
+        &with_frontend("capture-request-header = [{ name = \"Host\" }]"),
+        "capture-request-header",
+        "frontend \"db\".capture-request-header[0]",
+        &["capture has no len"],
+        "HAProxy requires `len`",
+    );
+    expect_one(
+        &with_frontend("capture-request-header = [{ len = 3 }]"),
+        "capture-request-header",
+        "frontend \"db\".capture-request-header[0]",
+        &["capture has no header name"],
+        "name = \"Host\"",
+    );
+    expect_one(
+        &with_frontend("capture-request-header = [{ name = \"Host\", len = 0 }]"),
+        "capture-request-header",
+        "frontend \"db\".capture-request-header[0].len",
+        &["0 is out of range"],
+        "",
+    );
+}
+
+#[test]
+fn captures_load_and_warn_in_tcp_mode() {
+    let text = with_frontend("capture-request-header = [{ name = \"Host\", len = 64 }]");
+    let config = ok(&text);
+    assert_eq!(config.frontends[0].log.captures[0].name, "Host");
+    assert_eq!(config.frontends[0].log.captures[0].len, 64);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].contains("ignored in mode tcp"));
+}
+
+#[test]
+fn stats_section_loads_with_defaults() {
+    let config = ok(&with_stats("bind = \"127.0.0.1:8404\""));
+    let stats = config.stats.expect("stats");
+    assert_eq!(stats.bind, "127.0.0.1:8404".parse().unwrap());
+    assert_eq!(stats.uri, "/stats");
+    assert_eq!(
+        (stats.auth, stats.hide_version, stats.refresh),
+        (None, false, None)
+    );
+    let config = ok(&with_stats(
+        "bind = \":8404\"\nuri = \"/lb\"\nauth = \"ops:pa:ss\"\nhide-version = true\nrefresh = \"10s\"",
+    ));
+    let stats = config.stats.expect("stats");
+    assert_eq!(stats.auth, Some(("ops".into(), "pa:ss".into())));
+    assert_eq!(stats.refresh, Some(Duration::from_secs(10)));
+    assert!(stats.hide_version);
+}
+
+#[test]
+fn stats_without_bind() {
+    expect_one(
+        &with_stats("uri = \"/stats\""),
+        "[stats]",
+        "stats",
+        &["stats has no bind address"],
+        "127.0.0.1:8404",
+    );
+}
+
+#[test]
+fn stats_bad_bind() {
+    expect_one(
+        &with_stats("bind = \"localhost:8404\""),
+        "localhost:8404",
+        "stats.bind",
+        &["invalid bind address \"localhost:8404\""],
+        "IPv4:port",
+    );
+}
+
+#[test]
+fn stats_bind_overlapping_a_frontend() {
+    expect_one(
+        &with_stats("bind = \"0.0.0.0:15432\""),
+        "0.0.0.0:15432",
+        "stats.bind",
+        &["overlaps frontend \"db\" bind 127.0.0.1:15432"],
+        "its own port",
+    );
+}
+
+#[test]
+fn stats_uri_invalid_or_taken() {
+    expect_one(
+        &with_stats("bind = \"127.0.0.1:8404\"\nuri = \"stats\""),
+        "uri =",
+        "stats.uri",
+        &["invalid stats uri \"stats\""],
+        "starting with '/'",
+    );
+    expect_one(
+        &with_stats("bind = \"127.0.0.1:8404\"\nuri = \"/metrics\""),
+        "uri =",
+        "stats.uri",
+        &["taken by the Prometheus metrics"],
+        "choose another path",
+    );
+}
+
+#[test]
+fn stats_auth_needs_user_and_colon() {
+    for bad in ["admin", ":secret", "ad min:x"] {
+        expect_one(
+            &with_stats(&format!("bind = \"127.0.0.1:8404\"\nauth = \"{bad}\"")),
+            "auth =",
+            "stats.auth",
+            &["must be \"user:password\""],
+            "stats auth",
+        );
+    }
+}
+
+#[test]
+fn stats_refresh_invalid() {
+    expect_one(
+        &with_stats("bind = \"127.0.0.1:8404\"\nrefresh = \"500ms\""),
+        "refresh",
+        "stats.refresh",
+        &["at least 1s"],
+        "whole seconds",
+    );
+    expect_one(
+        &with_stats("bind = \"127.0.0.1:8404\"\nrefresh = \"soon\""),
+        "refresh",
+        "stats.refresh",
+        &["invalid duration \"soon\""],
+        "us, ms, s",
+    );
+}
+
+#[test]
+fn stats_unknown_key() {
+    expect_one(
+        &with_stats("bind = \"127.0.0.1:8404\"\nrealm = \"x\""),
+        "realm",
+        "stats.realm",
+        &["unknown key `realm`"],
+        "valid keys here: bind, uri, auth, hide-version, refresh",
+    );
+}

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{self, Balance};
 
@@ -136,10 +136,9 @@ impl BackendRuntime {
         self.servers[idx].up
     }
 
-    /// When the server's health state last changed on this core (when this
-    /// runtime was built, if it never did). For stats ("last change").
-    pub fn server_up_since(&self, idx: usize) -> Instant {
-        self.servers[idx].up_since
+    /// In maintenance (`disabled`).
+    pub fn is_server_disabled(&self, idx: usize) -> bool {
+        self.servers[idx].disabled
     }
 
     pub fn is_server_backup(&self, idx: usize) -> bool {
@@ -150,6 +149,12 @@ impl BackendRuntime {
     /// not, `acquire` fails with `NoServer`.
     pub fn has_usable_server(&self) -> bool {
         !self.active.is_empty()
+    }
+
+    /// When the server last went up, down, into or out of maintenance
+    /// (start time if it never did).
+    pub fn server_last_change(&self, idx: usize) -> std::time::Instant {
+        self.servers[idx].last_change
     }
 
     /// This core's connection limit on the server; `None`: unlimited.
@@ -181,16 +186,18 @@ impl BackendRuntime {
     /// down fails every queued connection with `NoServer`; bringing one up
     /// lets queued connections use it.
     pub fn set_server_up(&mut self, idx: usize, up: bool) {
-        let server = &mut self.servers[idx];
-        if server.up != up {
-            server.up = up;
-            server.up_since = Instant::now();
+        if self.servers[idx].up != up {
+            self.servers[idx].last_change = std::time::Instant::now();
         }
+        self.servers[idx].up = up;
         self.server_set_changed();
     }
 
     /// Administrative maintenance (HAProxy `disable server`).
     pub fn set_server_disabled(&mut self, idx: usize, disabled: bool) {
+        if self.servers[idx].disabled != disabled {
+            self.servers[idx].last_change = std::time::Instant::now();
+        }
         self.servers[idx].disabled = disabled;
         self.server_set_changed();
     }

@@ -2,7 +2,6 @@
 //! share of its `maxconn`, and its counters.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::config;
 
@@ -46,13 +45,13 @@ pub(crate) struct ServerState {
     pub(crate) backup: bool,
     pub(crate) disabled: bool,
     pub(crate) up: bool,
-    /// When `up` last changed (creation time until the first change).
-    pub(crate) up_since: Instant,
     /// This core's slot limit; `None` = unlimited.
     pub(crate) slots: Option<u32>,
     pub(crate) counters: ServerCounters,
     /// Smooth weighted round-robin accumulator (`roundrobin` only).
     pub(crate) swrr_current: i64,
+    /// Last up/down or maintenance change (start if none), for the stats.
+    pub(crate) last_change: std::time::Instant,
 }
 
 impl ServerState {
@@ -65,7 +64,6 @@ impl ServerState {
             disabled: cfg.disabled,
             // Servers start up, as in HAProxy before the first check result.
             up: true,
-            up_since: Instant::now(),
             // `maxconn 0` means "no limit" in HAProxy.
             slots: cfg
                 .maxconn
@@ -73,6 +71,7 @@ impl ServerState {
                 .map(|m| maxconn_share(m, core_index, core_count)),
             counters: ServerCounters::default(),
             swrr_current: 0,
+            last_change: std::time::Instant::now(),
         }
     }
 

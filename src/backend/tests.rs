@@ -724,12 +724,12 @@ fn waiter_avoiding_the_free_server_lets_the_next_one_through() {
 #[test]
 fn health_changes_record_when_and_empty_the_backend() {
     let mut rt = runtime(Balance::RoundRobin, vec![server("a", 1), backup("b")]);
-    let born = rt.server_up_since(0);
+    let born = rt.server_last_change(0);
     assert!(rt.has_usable_server());
     rt.set_server_up(0, true);
-    assert_eq!(rt.server_up_since(0), born, "no change, no new time");
+    assert_eq!(rt.server_last_change(0), born, "no change, no new time");
     rt.set_server_up(0, false);
-    let down_at = rt.server_up_since(0);
+    let down_at = rt.server_last_change(0);
     assert!(down_at >= born);
     assert!(rt.has_usable_server(), "the backup takes over");
     assert!(rt.is_server_backup(1) && !rt.is_server_backup(0));
@@ -740,5 +740,5 @@ fn health_changes_record_when_and_empty_the_backend() {
         Pick::NoServer
     );
     rt.set_server_up(0, false);
-    assert_eq!(rt.server_up_since(0), down_at);
+    assert_eq!(rt.server_last_change(0), down_at);
 }

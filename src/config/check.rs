@@ -88,6 +88,14 @@ pub(crate) fn frontends_and_backends(
     let mut frontends = Vec::new();
     for fe in pending {
         frontend_warnings(diag, &fe);
+        if fe.log.enabled && global.log.is_empty() {
+            diag.warn(
+                fe.log_span.as_ref(),
+                &format!("{}.log", fe.path),
+                "frontend logs but global has no log target: nothing will be logged",
+                Some("add global log = [{ target = \"stdout\" }] (HAProxy `log global` needs a global `log` line)".into()),
+            );
+        }
         let fe_name = fe.name.as_ref().map_or("?", |n| n.name.as_str());
         let target = match &fe.default_backend {
             Err(_) => None,
@@ -160,6 +168,7 @@ pub(crate) fn frontends_and_backends(
             backlog: fe.backlog.or(fe.maxconn).unwrap_or(global.maxconn),
             timeouts: fe.timeouts.clone(),
             http: fe.http.frontend(&backend.backend.http),
+            log: fe.log.clone(),
         });
     }
     let backends = read.into_iter().map(|b| b.backend).collect();

@@ -12,6 +12,7 @@ mod health_lines;
 mod health_read;
 mod http;
 pub mod model;
+mod observe;
 mod reader;
 mod sections;
 mod values;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use observe::METRICS_PATH;
 
 use error::{sort_by_position, Diagnostics};
 use reader::TableView;
@@ -73,6 +75,7 @@ pub(crate) fn load_with(
         bufsize: global.tune.bufsize,
     };
     let defaults = sections::read_defaults(&mut diag, root.get("defaults"), &files);
+    let stats = observe::read_stats(&mut diag, root.get("stats"));
 
     let errors_before = diag.errors.len();
     let frontend_nodes = section_list(&mut diag, &root, "frontend");
@@ -97,6 +100,9 @@ pub(crate) fn load_with(
     }
     let (frontends, backends) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
+    if let Some(stats) = &stats {
+        observe::check_stats_bind(&mut diag, stats, &frontends);
+    }
 
     sort_by_position(&mut diag.errors);
     if !diag.errors.is_empty() {
@@ -108,6 +114,7 @@ pub(crate) fn load_with(
         global,
         frontends,
         backends,
+        stats: stats.map(|s| s.page),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })
 }

@@ -20,6 +20,8 @@ pub struct Config {
     pub global: Global,
     pub frontends: Vec<Frontend>,
     pub backends: Vec<Backend>,
+    /// The `[stats]` section: the stats page and `/metrics` listener.
+    pub stats: Option<StatsPage>,
     /// Non-fatal findings (e.g. a missing timeout), printed at start like
     /// HAProxy's `[WARNING]` lines.
     pub warnings: Vec<String>,
@@ -45,6 +47,8 @@ pub struct Global {
     /// cut (HAProxy `hard-stop-after`).
     pub hard_stop_after: Duration,
     pub tune: Tune,
+    /// Where access logs go (HAProxy global `log` lines).
+    pub log: Vec<LogTarget>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +99,8 @@ pub struct Frontend {
     /// What `mode = "http"` sessions of this frontend do, with its default
     /// backend's settings already folded in.
     pub http: FrontendHttp,
+    /// Access logging for this frontend.
+    pub log: FrontendLog,
 }
 
 /// HAProxy `http-reuse`: which requests may use an idle server connection
@@ -190,4 +196,88 @@ impl Config {
     pub fn backend(&self, id: BackendId) -> &Backend {
         &self.backends[id]
     }
+}
+
+/// One global log destination (HAProxy `log <target> [format <fmt>] <facility>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub dest: LogDest,
+    pub framing: LogFraming,
+    /// Syslog facility code (local0 = 16).
+    pub facility: u8,
+    /// Program name in syslog headers (HAProxy `log-tag`).
+    pub tag: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDest {
+    Stdout,
+    Stderr,
+    /// Appended to; created if missing.
+    File(std::path::PathBuf),
+    /// Syslog over UDP.
+    Udp(SocketAddr),
+}
+
+/// How each line is framed on the wire (HAProxy `format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFraming {
+    Rfc3164,
+    Rfc5424,
+    /// The log line alone.
+    Raw,
+}
+
+/// The access-log line layout of a frontend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// HAProxy `option tcplog`.
+    Tcp,
+    /// HAProxy `option httplog`.
+    Http,
+    /// One JSON object per line, every field named.
+    Json,
+}
+
+/// A frontend's logging (HAProxy `log global`, `option tcplog|httplog`,
+/// `option dontlognull`, `capture request header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendLog {
+    pub enabled: bool,
+    pub format: LogFormat,
+    /// Skip sessions that carried no data from the client.
+    pub dontlognull: bool,
+    pub captures: Vec<HeaderCapture>,
+}
+
+impl FrontendLog {
+    pub fn off() -> Self {
+        FrontendLog {
+            enabled: false,
+            format: LogFormat::Tcp,
+            dontlognull: false,
+            captures: Vec::new(),
+        }
+    }
+}
+
+/// `capture request header <name> len <len>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCapture {
+    pub name: String,
+    pub len: usize,
+}
+
+/// The `[stats]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsPage {
+    pub bind: SocketAddr,
+    /// Path of the HTML page (`;csv`, `;json` select other formats).
+    pub uri: String,
+    /// Basic auth credentials (HAProxy `stats auth user:pass`).
+    pub auth: Option<(String, String)>,
+    /// Leave the version out of the page (HAProxy `stats hide-version`).
+    pub hide_version: bool,
+    /// HTML auto-refresh period (HAProxy `stats refresh`).
+    pub refresh: Option<Duration>,
 }

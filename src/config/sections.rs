@@ -9,12 +9,19 @@ use super::health_read::{
     read_check_kind, read_server_check, CheckSettings, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS,
 };
 use super::http::{ErrorfileContext, HttpKeys};
-use super::model::{Backend, Balance, Global, Mode, Server, Threads, Timeouts, Tune};
+use super::model::{Backend, Balance, FrontendLog, Global, Mode, Server, Threads, Timeouts, Tune};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend"];
-const GLOBAL_KEYS: &[&str] = &["threads", "maxconn", "hard-stop-after", "tune", "maxpipes"];
+pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend", "stats"];
+const GLOBAL_KEYS: &[&str] = &[
+    "threads",
+    "maxconn",
+    "hard-stop-after",
+    "tune",
+    "maxpipes",
+    "log",
+];
 const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
 const DEFAULTS_KEYS: &[&str] = &[
     "mode",
@@ -44,6 +51,10 @@ const FRONTEND_KEYS: &[&str] = &[
     "x-forwarded-port",
     "http-server-close",
     "errorfile",
+    "log",
+    "log-format",
+    "dontlognull",
+    "capture-request-header",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -186,11 +197,13 @@ pub(crate) fn read_global(
             maxpipes: DEFAULT_MAXPIPES,
             bufsize: DEFAULT_BUFSIZE,
         },
+        log: Vec::new(),
     };
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return global;
     };
     table.check_keys(diag, GLOBAL_KEYS);
+    global.log = super::observe::read_log_targets(diag, table.get("log"));
     if let Ok(Some(threads)) = optional(&table, "threads", |n| read_threads(diag, n, cpus)) {
         global.threads = threads;
     }
@@ -477,6 +490,9 @@ pub(crate) struct PendingFrontend {
     pub own_timeouts: TimeoutSettings,
     /// HTTP keys, merged over `[defaults]`.
     pub http: HttpKeys,
+    pub log: FrontendLog,
+    /// Where `log` was set, if it was.
+    pub log_span: Option<Span>,
 }
 
 pub(crate) fn read_frontend(
@@ -492,8 +508,11 @@ pub(crate) fn read_frontend(
     let binds = read_binds(diag, &table);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
+    let (log, log_span) = super::observe::read_frontend_log(diag, &table, mode);
     Some(PendingFrontend {
         http,
+        log,
+        log_span,
         mode,
         binds,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),

@@ -30,6 +30,9 @@ pub struct Meter<'a> {
     delivered: Cell<u64>,
     spliced: Cell<u64>,
     last_activity: Option<&'a Cell<Instant>>,
+    /// When the first byte was delivered (for response-time statistics):
+    /// one clock read per direction, not per chunk.
+    first_delivery: Cell<Option<Instant>>,
 }
 
 impl<'a> Meter<'a> {
@@ -40,6 +43,7 @@ impl<'a> Meter<'a> {
             delivered: Cell::new(0),
             spliced: Cell::new(0),
             last_activity,
+            first_delivery: Cell::new(None),
         }
     }
 
@@ -59,7 +63,15 @@ impl<'a> Meter<'a> {
         }
     }
 
+    /// When the first byte went through this direction, if any did.
+    pub fn first_delivery(&self) -> Option<Instant> {
+        self.first_delivery.get()
+    }
+
     pub(crate) fn on_delivered(&self, n: usize, spliced: bool) {
+        if self.delivered.get() == 0 && n > 0 {
+            self.first_delivery.set(Some(Instant::now()));
+        }
         self.delivered.set(self.delivered.get() + n as u64);
         if spliced {
             self.spliced.set(self.spliced.get() + n as u64);

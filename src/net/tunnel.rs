@@ -38,6 +38,8 @@ pub struct TunnelReport {
     pub server_to_client: u64,
     /// Of both counts, the bytes that went through a pipe.
     pub spliced: u64,
+    /// When the first byte reached the client (server prefix included).
+    pub first_to_client: Option<Instant>,
     pub end: TunnelEnd,
 }
 
@@ -178,6 +180,7 @@ pub async fn run(
         client_to_server: up.delivered(),
         server_to_client: down.delivered(),
         spliced: up.spliced() + down.spliced(),
+        first_to_client: down.first_delivery(),
         end,
     }
 }

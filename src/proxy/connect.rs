@@ -3,10 +3,11 @@
 
 use super::CoreContext;
 use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
+use crate::log::Termination;
 use glommio::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// HAProxy waits min(timeout connect, 1s) before retrying the same server so
 /// that a restarting server is not hammered; a redispatch goes at once.
@@ -33,8 +34,37 @@ pub enum ConnectFailure {
     NoServer,
     #[error("timed out in the backend queue")]
     QueueTimeout,
-    #[error("connection to the server failed after all retries")]
-    Connect,
+    #[error("the server refused the connection, after all retries")]
+    Refused,
+    #[error("connecting to the server timed out, after all retries")]
+    TimedOut,
+}
+
+impl ConnectFailure {
+    /// HAProxy's termination state for the access log.
+    pub fn termination(self) -> Termination {
+        match self {
+            ConnectFailure::NoServer | ConnectFailure::Refused => Termination::SERVER_REFUSED,
+            ConnectFailure::QueueTimeout => Termination::QUEUE_TIMEOUT,
+            ConnectFailure::TimedOut => Termination::CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// Timings and retry facts of getting a session to a server (for the
+/// access log and the connect-time histogram).
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Time spent waiting for a slot (queue), all attempts.
+    pub t_queue: Option<Duration>,
+    /// Time from the first connect attempt to success, retries included.
+    pub t_connect: Option<Duration>,
+    /// Duration of the successful attempt alone.
+    pub last_connect: Option<Duration>,
+    pub retries: u32,
+    pub redispatched: bool,
+    /// The last server a connection was attempted to.
+    pub last_server: Option<usize>,
 }
 
 /// Picks a server (waiting in the queue if they are all full), then gets a
@@ -42,11 +72,13 @@ pub enum ConnectFailure {
 /// slot's server, else a new one is connected with `timeout connect`. A
 /// failed connect is retried up to `retries` times, on the same server or,
 /// per `option redispatch`, on another. Returns the stream, the slot (hold
-/// it while the connection is in use) and whether the stream was reused.
+/// it while the connection is in use) and whether the stream was reused;
+/// `attempts` records what it took.
 pub async fn server_connection(
     ctx: &CoreContext,
     backend_id: usize,
     peer: SocketAddr,
+    attempts: &mut Attempts,
     mut reuse: impl FnMut(&ServerSlot) -> Option<TcpStream>,
 ) -> Result<(TcpStream, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
@@ -55,11 +87,17 @@ pub async fn server_connection(
     let mut failed: Vec<usize> = Vec::new();
     let mut retry = 0u32;
     let mut pinned: Option<usize> = None;
+    // Connect attempts and the pauses between them (HAProxy's Tc covers
+    // retries); queue waits go to t_queue.
+    let mut connect_spent = Duration::ZERO;
     loop {
+        let waiting = Instant::now();
         let acquired = match pinned {
             Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
             None => acquire(backend, peer, &failed, queue_timeout).await,
         };
+        let connecting = Instant::now();
+        attempts.t_queue = Some(attempts.t_queue.unwrap_or_default() + (connecting - waiting));
         let slot = match acquired {
             Ok(slot) => slot,
             Err(err) => {
@@ -77,15 +115,21 @@ pub async fn server_connection(
             }
         };
         if let Some(stream) = reuse(&slot) {
+            attempts.t_connect = Some(Duration::ZERO);
             return Ok((stream, slot, true));
         }
         match connect(slot.addr(), be.timeouts.connect).await {
             Ok(stream) => {
                 ctx.health.connect_succeeded(backend_id, slot.server());
+                let took = connecting.elapsed();
+                attempts.last_connect = Some(took);
+                attempts.t_connect = Some(connect_spent + took);
                 return Ok((stream, slot, false));
             }
-            Err(_) => {
+            Err(e) => {
+                connect_spent += connecting.elapsed();
                 let server = slot.server();
+                attempts.last_server = Some(server);
                 drop(slot);
                 ctx.health.connect_failed(backend_id, server);
                 {
@@ -94,15 +138,29 @@ pub async fn server_connection(
                     stats.servers[backend_id][server].conn_errors += 1;
                 }
                 if retry >= be.retries {
-                    return Err(ConnectFailure::Connect);
+                    return Err(if e.kind() == io::ErrorKind::TimedOut {
+                        ConnectFailure::TimedOut
+                    } else {
+                        ConnectFailure::Refused
+                    });
                 }
                 retry += 1;
-                ctx.stats.borrow_mut().backends[backend_id].retries += 1;
+                attempts.retries = retry;
+                {
+                    let mut stats = ctx.stats.borrow_mut();
+                    stats.backends[backend_id].retries += 1;
+                    stats.servers[backend_id][server].retries += 1;
+                }
                 if !failed.contains(&server) {
                     failed.push(server);
                 }
                 if should_redispatch(be.redispatch, retry, be.retries) {
-                    ctx.stats.borrow_mut().backends[backend_id].redispatches += 1;
+                    {
+                        let mut stats = ctx.stats.borrow_mut();
+                        stats.backends[backend_id].redispatches += 1;
+                        stats.servers[backend_id][server].redispatches += 1;
+                    }
+                    attempts.redispatched = true;
                     pinned = None;
                 } else {
                     pinned = Some(server);
@@ -111,6 +169,7 @@ pub async fn server_connection(
                         .connect
                         .map_or(TURNAROUND_MAX, |c| c.min(TURNAROUND_MAX));
                     glommio::timer::sleep(pause).await;
+                    connect_spent += pause;
                 }
             }
         }

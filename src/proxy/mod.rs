@@ -4,6 +4,7 @@
 //! the validated config (read-only), the core's backend states, its pipe pool
 //! and its counters. Nothing here is shared with another core.
 
+pub mod accesslog;
 pub mod connect;
 pub mod http;
 pub mod tcp;
@@ -11,6 +12,7 @@ pub mod tcp;
 use crate::backend::BackendRuntime;
 use crate::config::Config;
 use crate::health::Observer;
+use crate::log::CoreLog;
 use crate::net::pipe::PipePool;
 use crate::stats::CoreStats;
 use std::cell::RefCell;
@@ -30,6 +32,8 @@ pub struct CoreContext {
     pub health: Observer,
     /// Idle server connections for `mode = "http"` (`http-reuse`).
     pub http_pool: Rc<http::IdlePool>,
+    /// Access-log buffer; disabled unless the runtime attaches a writer.
+    pub log: CoreLog,
 }
 
 impl CoreContext {
@@ -52,6 +56,7 @@ impl CoreContext {
             stats,
             health,
             http_pool: Rc::new(http::IdlePool::new()),
+            log: CoreLog::disabled(),
         }
     }
 }

@@ -1,32 +1,71 @@
 //! `mode = "tcp"` sessions: pick a server, connect with retries and
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
-use super::connect::server_connection;
+use super::accesslog;
+use super::connect::{server_connection, Attempts};
 use super::CoreContext;
 use crate::config::Timeouts;
-use crate::net::tunnel::{self, TunnelSettings};
+use crate::log::{LogRecord, Termination};
+use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+    let accepted = Instant::now();
+    let logging = accesslog::enabled(&ctx, frontend);
+    let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
     let backend_id = fe.default_backend;
     let be = &ctx.config.backends[backend_id];
 
-    let Ok((server, slot, _)) = server_connection(&ctx, backend_id, peer, |_| None).await else {
-        // Nothing to say to a TCP client: closing is the answer (HAProxy
-        // closes the client connection too).
-        if !ctx.backends[backend_id].borrow().has_usable_server() {
-            ctx.health.no_server(&fe.name, backend_id, &be.name, peer);
+    let mut attempts = Attempts::default();
+    let connected = server_connection(&ctx, backend_id, peer, &mut attempts, |_| None).await;
+    let (server, slot) = match connected {
+        Ok((server, slot, _)) => (server, slot),
+        Err(failure) => {
+            // Nothing to say to a TCP client: closing is the answer (HAProxy
+            // closes the client connection too).
+            if !ctx.backends[backend_id].borrow().has_usable_server() {
+                ctx.health.no_server(&fe.name, backend_id, &be.name, peer);
+            }
+            if let Some(date) = accept_date {
+                let record = LogRecord {
+                    client: peer,
+                    accept_date: date,
+                    frontend: &fe.name,
+                    backend: &be.name,
+                    // HAProxy names the server that refused; <NOSRV> when
+                    // none was picked.
+                    server: attempts.last_server.map(|s| be.servers[s].name.as_str()),
+                    t_queue: attempts.t_queue,
+                    t_connect: None,
+                    t_total: accepted.elapsed(),
+                    bytes_read: 0,
+                    bytes_uploaded: 0,
+                    termination: failure.termination(),
+                    conns: accesslog::conn_counts(&ctx, frontend, backend_id, None),
+                    retries: attempts.retries,
+                    redispatched: attempts.redispatched,
+                    srv_queue: 0,
+                    backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
+                    http: None,
+                };
+                accesslog::emit(&ctx, frontend, &record);
+            }
+            return;
         }
-        return;
     };
+    let server_index = slot.server();
+    let connected_at = Instant::now();
     {
         let mut stats = ctx.stats.borrow_mut();
-        stats.backends[backend_id].sessions_total += 1;
-        stats.servers[backend_id][slot.server()].sessions_total += 1;
+        stats.backends[backend_id].session_started();
+        stats.servers[backend_id][server_index].session_started();
+        if let Some(t) = attempts.last_connect {
+            stats.timings[backend_id].connect.record(t);
+        }
     }
 
     let settings = TunnelSettings {
@@ -35,11 +74,91 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
         bufsize: ctx.config.global.tune.bufsize,
     };
     let report = tunnel::run(client, server, &[], &[], &settings, &ctx.pipes).await;
-    let mut stats = ctx.stats.borrow_mut();
+    let t_total = accepted.elapsed();
+    let termination = termination_of(&report.end);
+    let conns =
+        accept_date.map(|_| accesslog::conn_counts(&ctx, frontend, backend_id, Some(server_index)));
+    count_session_end(&ctx, frontend, backend_id, server_index, &report);
+    {
+        let mut stats = ctx.stats.borrow_mut();
+        let timings = &mut stats.timings[backend_id];
+        if let Some(first) = report.first_to_client {
+            timings
+                .response
+                .record(first.saturating_duration_since(connected_at));
+        }
+        timings.total.record(t_total);
+    }
+    if let (Some(date), Some(conns)) = (accept_date, conns) {
+        let record = LogRecord {
+            client: peer,
+            accept_date: date,
+            frontend: &fe.name,
+            backend: &be.name,
+            server: Some(&be.servers[server_index].name),
+            t_queue: attempts.t_queue,
+            t_connect: attempts.t_connect,
+            t_total,
+            bytes_read: report.server_to_client,
+            bytes_uploaded: report.client_to_server,
+            termination,
+            conns,
+            retries: attempts.retries,
+            redispatched: attempts.redispatched,
+            srv_queue: 0,
+            backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
+            http: None,
+        };
+        accesslog::emit(&ctx, frontend, &record);
+    }
+    drop(slot);
+}
+
+/// Bytes, current sessions and abort counters at the end of a tunnel.
+fn count_session_end(
+    ctx: &CoreContext,
+    frontend: usize,
+    backend: usize,
+    server: usize,
+    report: &TunnelReport,
+) {
+    let mut guard = ctx.stats.borrow_mut();
+    let stats = &mut *guard;
     let fc = &mut stats.frontends[frontend];
     fc.bytes_in += report.client_to_server;
     fc.bytes_out += report.server_to_client;
-    drop(slot);
+    let bc = &mut stats.backends[backend];
+    let sc = &mut stats.servers[backend][server];
+    bc.bytes_in += report.client_to_server;
+    bc.bytes_out += report.server_to_client;
+    sc.bytes_in += report.client_to_server;
+    sc.bytes_out += report.server_to_client;
+    bc.sessions_cur = bc.sessions_cur.saturating_sub(1);
+    sc.sessions_cur = sc.sessions_cur.saturating_sub(1);
+    match report.end {
+        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => {
+            bc.client_aborts += 1;
+            sc.client_aborts += 1;
+        }
+        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => {
+            bc.server_aborts += 1;
+            sc.server_aborts += 1;
+            bc.response_errors += 1;
+            sc.response_errors += 1;
+        }
+        TunnelEnd::Closed | TunnelEnd::LocalError(_) | TunnelEnd::IdleTimeout => {}
+    }
+}
+
+/// HAProxy's termination state for how a tunnel ended.
+pub fn termination_of(end: &TunnelEnd) -> Termination {
+    match end {
+        TunnelEnd::Closed => Termination::NORMAL,
+        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => Termination::CLIENT_ABORT,
+        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => Termination::SERVER_ABORT,
+        TunnelEnd::LocalError(_) => Termination::PROXY_ERROR,
+        TunnelEnd::IdleTimeout => Termination::CLIENT_TIMEOUT,
+    }
 }
 
 /// In TCP mode HAProxy lets `timeout tunnel` supersede client and server

@@ -29,6 +29,8 @@ pub struct CoreStart {
     /// This core's ends of the health channels (one per core, made by
     /// `health::mesh`); `None` runs without health checks.
     pub health: Option<crate::health::CoreLinks>,
+    /// Stats mesh, log writer, start time.
+    pub observe: crate::admin::ObserveStart,
 }
 
 /// What a core reports when it has stopped.
@@ -59,6 +61,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         control,
         ready,
         health,
+        observe,
     } = start;
     let ctx = Rc::new(CoreContext::new(Arc::clone(&config), index, count));
 
@@ -83,6 +86,13 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     if let Some(links) = health {
         crate::health::start(&ctx, links).await;
     }
+    let stats_listener = match super::observe::bind_stats(&ctx) {
+        Ok(l) => l,
+        Err(line) => {
+            let _ = ready.send(Err(line));
+            return report(index, cpu, &ctx, 0);
+        }
+    };
     let _ = ready.send(Ok(()));
 
     let stop = Rc::new(Stop::new());
@@ -90,6 +100,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         let stop = Rc::clone(&stop);
         glommio::spawn_local(async move { watch_control(control, &stop).await }).detach();
     }
+    super::observe::start(&ctx, observe, stats_listener, &stop);
 
     let gate = Gate::new();
     let process_slots = Rc::new(Semaphore::new(core_share(
@@ -142,6 +153,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
             .map(|f| f.sessions_cur as usize)
             .sum()
     };
+    super::observe::finish(&ctx);
     report(index, cpu, &ctx, cut)
 }
 
@@ -154,7 +166,7 @@ fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport
     }
 }
 
-fn describe_bind_error(e: &io::Error) -> String {
+pub(crate) fn describe_bind_error(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => "address already in use (another process listens there)".into(),
         Some(libc::EACCES) => {

@@ -9,6 +9,7 @@ pub mod core;
 pub mod cpus;
 pub mod limits;
 pub mod listener;
+mod observe;
 pub mod stop;
 
 use crate::config::Config;
@@ -35,6 +36,8 @@ pub enum StartError {
     Executor { cpu: usize, reason: String },
     #[error("{0}")]
     Bind(String),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogStartError),
 }
 
 /// How a run ended.
@@ -70,6 +73,21 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     );
     limits::ensure_fd_limit(config.global.maxconn, needed)?;
 
+    let clock = crate::log::Clock::local();
+    let logs_needed =
+        config.frontends.iter().any(|f| f.log.enabled) && !config.global.log.is_empty();
+    let log_writer = if logs_needed {
+        Some(crate::log::LogWriter::start(
+            &config.global.log,
+            count,
+            clock,
+        )?)
+    } else {
+        None
+    };
+    let stats_mesh = crate::admin::mesh(count);
+    let started = std::time::Instant::now();
+
     let config = Arc::new(config);
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
@@ -86,6 +104,12 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             control: pipe.read,
             ready: ready_tx.clone(),
             health: health_links.next(),
+            observe: crate::admin::ObserveStart {
+                mesh: stats_mesh.clone(),
+                log: log_writer.as_ref().map(crate::log::LogWriter::sender),
+                clock,
+                started,
+            },
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("percore-{index}"))
@@ -98,6 +122,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
         handles.push(handle);
     }
     drop(ready_tx);
+    drop(stats_mesh);
 
     let mut failure = None;
     for _ in 0..count {
@@ -140,6 +165,9 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
         }
     }
     drop(controls);
+    if let Some(writer) = log_writer {
+        writer.finish();
+    }
     if let Some(line) = failure {
         return Err(StartError::Bind(line));
     }

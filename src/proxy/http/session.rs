@@ -21,7 +21,7 @@ use crate::http::{
     ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::server_connection;
+use crate::proxy::connect::{server_connection, Attempts};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::proxy::CoreContext;
 
@@ -254,7 +254,8 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let be_id = self.be_id;
-        let got = server_connection(ctx, be_id, self.peer, |slot| {
+        let mut attempts = Attempts::default();
+        let got = server_connection(ctx, be_id, self.peer, &mut attempts, |slot| {
             if let Some(a) = attached.take() {
                 if a.server == slot.server() {
                     return Some(a.stream);

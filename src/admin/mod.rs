@@ -1,0 +1,22 @@
+//! Observability endpoints: the stats page (HTML, CSV, JSON) and
+//! Prometheus `/metrics`, served by every core on its own SO_REUSEPORT
+//! listener, with counters merged from all cores over a glommio channel
+//! mesh ([`collect`]).
+
+pub mod collect;
+pub mod http;
+pub mod render;
+
+pub use collect::{capture, mesh, Collector, StatsMesh, StatsMsg};
+pub use http::StatsService;
+
+use std::time::Instant;
+
+/// What the main thread hands each core for observability: the stats mesh
+/// to join, the log writer's sender, and the process start time.
+pub struct ObserveStart {
+    pub mesh: StatsMesh,
+    pub log: Option<std::sync::mpsc::SyncSender<crate::log::Batch>>,
+    pub clock: crate::log::Clock,
+    pub started: Instant,
+}

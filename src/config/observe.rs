@@ -1,0 +1,502 @@
+//! The observability keys: global `log` targets, a frontend's access-log
+//! settings, and the `[stats]` section. Vocabulary is HAProxy's (`log`,
+//! `option tcplog|httplog|dontlognull`, `capture request header`, `stats
+//! uri|auth|refresh|hide-version`), spelled as TOML keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::error::{Diagnostics, Reported, Span};
+use super::model::{
+    Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming, LogTarget, Mode,
+    StatsPage,
+};
+use super::reader::{Node, TableView};
+use super::values;
+
+const LOG_TARGET_KEYS: &[&str] = &["target", "format", "facility", "tag"];
+const CAPTURE_KEYS: &[&str] = &["name", "len"];
+const STATS_KEYS: &[&str] = &["bind", "uri", "auth", "hide-version", "refresh"];
+
+/// Longest capture HAProxy's default buffers make useful.
+const MAX_CAPTURE_LEN: i64 = 16384;
+const DEFAULT_STATS_URI: &str = "/stats";
+/// Served next to the stats page; a stats `uri` may not take it.
+pub const METRICS_PATH: &str = "/metrics";
+pub(crate) const DEFAULT_LOG_TAG: &str = "percore";
+
+const FACILITIES: [(&str, u8); 24] = [
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("auth2", 10),
+    ("ftp", 11),
+    ("ntp", 12),
+    ("audit", 13),
+    ("alert", 14),
+    ("cron2", 15),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+const FRAMINGS: [(&str, LogFraming); 3] = [
+    ("rfc3164", LogFraming::Rfc3164),
+    ("rfc5424", LogFraming::Rfc5424),
+    ("raw", LogFraming::Raw),
+];
+
+const LOG_FORMATS: [(&str, LogFormat); 3] = [
+    ("tcplog", LogFormat::Tcp),
+    ("httplog", LogFormat::Http),
+    ("json", LogFormat::Json),
+];
+
+const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\" or \
+     \"udp://IP:port\" (syslog; port 514 if left out)";
+
+fn keyword<T: Copy>(
+    diag: &mut Diagnostics<'_>,
+    node: &Node<'_>,
+    what: &str,
+    table: &[(&str, T)],
+) -> Result<T, Reported> {
+    let text = node.string(diag)?.value;
+    values::keyword(&text, what, table).map_err(|invalid| {
+        diag.error(
+            node.span.as_ref(),
+            &node.path,
+            invalid.message,
+            invalid.hint,
+        )
+    })
+}
+
+fn parse_target(text: &str) -> Result<LogDest, String> {
+    match text {
+        "stdout" => return Ok(LogDest::Stdout),
+        "stderr" => return Ok(LogDest::Stderr),
+        _ => {}
+    }
+    if let Some(path) = text.strip_prefix("file:") {
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(format!(
+                "log file \"{}\" is not an absolute path",
+                path.display()
+            ));
+        }
+        return Ok(LogDest::File(path));
+    }
+    if let Some(addr) = text.strip_prefix("udp://") {
+        let parsed = addr
+            .parse::<SocketAddr>()
+            .or_else(|_| format!("{addr}:514").parse::<SocketAddr>())
+            .or_else(|_| format!("[{addr}]:514").parse::<SocketAddr>());
+        return match parsed {
+            Ok(a) if a.port() != 0 => Ok(LogDest::Udp(a)),
+            _ => Err(format!("invalid syslog address \"{addr}\"")),
+        };
+    }
+    Err(format!("unknown log target \"{text}\""))
+}
+
+fn read_log_target(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogTarget> {
+    // A bare string is the target with every other setting defaulted.
+    let (target_node, table) = if node.is_string() {
+        (node.clone(), None)
+    } else {
+        let table = node.table(diag).ok()?;
+        table.check_keys(diag, LOG_TARGET_KEYS);
+        let Some(target) = table.get("target") else {
+            diag.error(
+                table.span.as_ref(),
+                &table.path,
+                "log entry has no target",
+                Some(format!("add target = \"...\"; {TARGET_HINT}")),
+            );
+            return None;
+        };
+        (target, Some(table))
+    };
+    let text = target_node.string(diag).ok()?;
+    let dest = match parse_target(&text.value) {
+        Ok(dest) => Some(dest),
+        Err(message) => {
+            diag.error(
+                text.span.as_ref(),
+                &target_node.path,
+                message,
+                Some(TARGET_HINT.into()),
+            );
+            None
+        }
+    };
+    let mut framing = match dest {
+        Some(LogDest::Udp(_)) => LogFraming::Rfc3164,
+        _ => LogFraming::Raw,
+    };
+    let mut facility = 16;
+    let mut tag = DEFAULT_LOG_TAG.to_string();
+    let mut failed = false;
+    if let Some(table) = table {
+        if let Some(n) = table.get("format") {
+            match keyword(diag, &n, "log format", &FRAMINGS) {
+                Ok(f) => framing = f,
+                Err(Reported) => failed = true,
+            }
+        }
+        if let Some(n) = table.get("facility") {
+            match keyword(diag, &n, "syslog facility", &FACILITIES) {
+                Ok(f) => facility = f,
+                Err(Reported) => failed = true,
+            }
+        }
+        if let Some(n) = table.get("tag") {
+            match n.string(diag) {
+                Ok(t) if is_valid_tag(&t.value) => tag = t.value,
+                Ok(t) => {
+                    diag.error(
+                        t.span.as_ref(),
+                        &n.path,
+                        format!("invalid log tag {:?}", t.value),
+                        Some(
+                            "1 to 32 printable ASCII characters, no spaces or ':' (RFC 3164 TAG)"
+                                .into(),
+                        ),
+                    );
+                    failed = true;
+                }
+                Err(Reported) => failed = true,
+            }
+        }
+    }
+    if failed {
+        return None;
+    }
+    Some(LogTarget {
+        dest: dest?,
+        framing,
+        facility,
+        tag,
+    })
+}
+
+/// RFC 9110 token characters (header field names).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_valid_tag(tag: &str) -> bool {
+    (1..=32).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+}
+
+/// Global `log`: a list of targets, each a table or a bare target string.
+pub(crate) fn read_log_targets(
+    diag: &mut Diagnostics<'_>,
+    node: Option<Node<'_>>,
+) -> Vec<LogTarget> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    let elements = if node.is_array() {
+        match node.array(diag) {
+            Ok(e) => e,
+            Err(Reported) => return Vec::new(),
+        }
+    } else {
+        vec![node]
+    };
+    elements
+        .iter()
+        .filter_map(|e| read_log_target(diag, e))
+        .collect()
+}
+
+/// A frontend's logging keys; also returns where `log` was set, for the
+/// "nothing will be logged" warning made once the global targets are known.
+pub(crate) fn read_frontend_log(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    mode: Option<Mode>,
+) -> (FrontendLog, Option<Span>) {
+    let mut log = FrontendLog::off();
+    if mode == Some(Mode::Http) {
+        log.format = LogFormat::Http;
+    }
+    let log_node = table.get("log");
+    if let Some(n) = &log_node {
+        if let Ok(b) = n.bool(diag) {
+            log.enabled = b.value;
+        }
+    }
+    if let Some(n) = table.get("log-format") {
+        if let Ok(format) = keyword(diag, &n, "log-format", &LOG_FORMATS) {
+            if format == LogFormat::Http && mode == Some(Mode::Tcp) {
+                // HAProxy: "option httplog not usable with proxy ... (needs
+                // 'mode http'). Falling back to 'option tcplog'."
+                diag.warn(
+                    n.span.as_ref(),
+                    &n.path,
+                    "log-format \"httplog\" needs mode http; falling back to \"tcplog\"",
+                    Some("use log-format = \"tcplog\" on a tcp frontend".into()),
+                );
+                log.format = LogFormat::Tcp;
+            } else {
+                log.format = format;
+            }
+        }
+    }
+    if let Some(n) = table.get("dontlognull") {
+        if let Ok(b) = n.bool(diag) {
+            log.dontlognull = b.value;
+        }
+    }
+    if let Some(n) = table.get("capture-request-header") {
+        log.captures = read_captures(diag, &n);
+        if mode == Some(Mode::Tcp) && !log.captures.is_empty() {
+            diag.warn(
+                n.span.as_ref(),
+                &n.path,
+                "header captures are ignored in mode tcp",
+                Some("captures apply to mode http frontends".into()),
+            );
+        }
+    }
+    (log, log_node.and_then(|n| n.span))
+}
+
+fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCapture> {
+    let Ok(elements) = node.array(diag) else {
+        return Vec::new();
+    };
+    let mut captures = Vec::new();
+    for element in &elements {
+        let Ok(table) = element.table(diag) else {
+            continue;
+        };
+        table.check_keys(diag, CAPTURE_KEYS);
+        let name = match table.get("name") {
+            Some(n) => n.string(diag).ok().and_then(|name| {
+                if !name.value.is_empty() && name.value.bytes().all(is_tchar) {
+                    Some(name.value)
+                } else {
+                    diag.error(
+                        name.span.as_ref(),
+                        &n.path,
+                        format!("invalid header name {:?}", name.value),
+                        Some("a header field name such as \"Host\" or \"User-Agent\"".into()),
+                    );
+                    None
+                }
+            }),
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "capture has no header name",
+                    Some("write { name = \"Host\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        let len = match table.get("len") {
+            Some(n) => n
+                .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
+                .ok()
+                .map(|l| l.value),
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "capture has no len",
+                    Some("HAProxy requires `len`: write { name = \"Host\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        if let (Some(name), Some(len)) = (name, len) {
+            captures.push(HeaderCapture { name, len });
+        }
+    }
+    captures
+}
+
+/// `[stats]` as read, with where its bind was written.
+pub(crate) struct ReadStats {
+    pub page: StatsPage,
+    pub bind_span: Option<Span>,
+    pub bind_path: String,
+}
+
+pub(crate) fn read_stats(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Option<ReadStats> {
+    let table = node?.table(diag).ok()?;
+    table.check_keys(diag, STATS_KEYS);
+    let bind_path = format!("{}.bind", table.path);
+    let (bind, bind_span) = match table.get("bind") {
+        Some(n) => {
+            let text = n.string(diag).ok();
+            let addr = text
+                .as_ref()
+                .and_then(|t| match values::parse_bind(&t.value) {
+                    Ok(a) => Some(a),
+                    Err(invalid) => {
+                        diag.error(n.span.as_ref(), &n.path, invalid.message, invalid.hint);
+                        None
+                    }
+                });
+            (addr, n.span.clone())
+        }
+        None => {
+            diag.error(
+                table.span.as_ref(),
+                &table.path,
+                "stats has no bind address",
+                Some("add bind = \"127.0.0.1:8404\"".into()),
+            );
+            (None, None)
+        }
+    };
+    let mut failed = false;
+    let mut uri = DEFAULT_STATS_URI.to_string();
+    if let Some(n) = table.get("uri") {
+        match n.string(diag) {
+            Ok(u) => {
+                let bad = !u.value.starts_with('/')
+                    || u.value
+                        .bytes()
+                        .any(|b| !b.is_ascii_graphic() || matches!(b, b'?' | b';' | b'#'));
+                if bad {
+                    diag.error(
+                        u.span.as_ref(),
+                        &n.path,
+                        format!("invalid stats uri {:?}", u.value),
+                        Some("a path starting with '/', without spaces, '?', ';' or '#', e.g. \"/stats\"".into()),
+                    );
+                    failed = true;
+                } else if u.value == METRICS_PATH {
+                    diag.error(
+                        u.span.as_ref(),
+                        &n.path,
+                        format!("stats uri {METRICS_PATH:?} is taken by the Prometheus metrics"),
+                        Some("choose another path, e.g. \"/stats\"".into()),
+                    );
+                    failed = true;
+                } else {
+                    uri = u.value;
+                }
+            }
+            Err(Reported) => failed = true,
+        }
+    }
+    let mut auth = None;
+    if let Some(n) = table.get("auth") {
+        match n.string(diag) {
+            Ok(a) => match a.value.split_once(':') {
+                Some((user, pass))
+                    if !user.is_empty() && !a.value.contains(char::is_whitespace) =>
+                {
+                    auth = Some((user.to_string(), pass.to_string()));
+                }
+                _ => {
+                    diag.error(
+                        a.span.as_ref(),
+                        &n.path,
+                        "stats auth must be \"user:password\"",
+                        Some(
+                            "HAProxy `stats auth <user>:<passwd>`; no spaces, user not empty"
+                                .into(),
+                        ),
+                    );
+                    failed = true;
+                }
+            },
+            Err(Reported) => failed = true,
+        }
+    }
+    let mut hide_version = false;
+    if let Some(n) = table.get("hide-version") {
+        match n.bool(diag) {
+            Ok(b) => hide_version = b.value,
+            Err(Reported) => failed = true,
+        }
+    }
+    let mut refresh = None;
+    if let Some(n) = table.get("refresh") {
+        let parsed = n.string(diag).and_then(|t| {
+            values::parse_duration(&t.value).map_err(|invalid| {
+                diag.error(n.span.as_ref(), &n.path, invalid.message, invalid.hint)
+            })
+        });
+        match parsed {
+            Ok(d) if d.as_secs() >= 1 => refresh = Some(d),
+            Ok(_) => {
+                diag.error(
+                    n.span.as_ref(),
+                    &n.path,
+                    "stats refresh must be at least 1s",
+                    Some("browsers refresh in whole seconds; e.g. \"10s\"".into()),
+                );
+                failed = true;
+            }
+            Err(Reported) => failed = true,
+        }
+    }
+    if failed {
+        return None;
+    }
+    Some(ReadStats {
+        page: StatsPage {
+            bind: bind?,
+            uri,
+            auth,
+            hide_version,
+            refresh,
+        },
+        bind_span,
+        bind_path,
+    })
+}
+
+/// The stats listener may not share an address with a frontend: with
+/// SO_REUSEPORT both would bind and the kernel would split connections.
+pub(crate) fn check_stats_bind(
+    diag: &mut Diagnostics<'_>,
+    stats: &ReadStats,
+    frontends: &[Frontend],
+) {
+    let bind = stats.page.bind;
+    for fe in frontends {
+        for addr in &fe.binds {
+            let overlap = addr.port() == bind.port()
+                && (addr.ip() == bind.ip()
+                    || addr.ip().is_unspecified()
+                    || bind.ip().is_unspecified())
+                && addr.is_ipv4() == bind.is_ipv4();
+            if overlap {
+                diag.error(
+                    stats.bind_span.as_ref(),
+                    &stats.bind_path,
+                    format!(
+                        "stats bind {bind} overlaps frontend \"{}\" bind {addr}",
+                        fe.name
+                    ),
+                    Some("give the stats page its own port".into()),
+                );
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! What one access-log line says, independent of its layout. Mode tcp fills
+//! the session part; mode http adds [`HttpLog`].
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+/// HAProxy's two-character session termination state: the first says what
+/// ended the session (`C` client, `S` server, `P` proxy, `K` killed, `-`
+/// normal; lower case for a timeout), the second in which phase (`R`
+/// request, `Q` queue, `C` connect, `H` headers, `D` data, `-` normal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Termination(pub [u8; 2]);
+
+impl Termination {
+    pub const NORMAL: Termination = Termination(*b"--");
+    /// The client aborted (reset) while data flowed.
+    pub const CLIENT_ABORT: Termination = Termination(*b"CD");
+    /// An idle timeout expired while data flowed.
+    pub const CLIENT_TIMEOUT: Termination = Termination(*b"cD");
+    /// The server aborted while data flowed.
+    pub const SERVER_ABORT: Termination = Termination(*b"SD");
+    /// The server refused the connection, or no server was usable.
+    pub const SERVER_REFUSED: Termination = Termination(*b"SC");
+    /// Connecting to the server timed out.
+    pub const CONNECT_TIMEOUT: Termination = Termination(*b"sC");
+    /// Waiting in the queue timed out.
+    pub const QUEUE_TIMEOUT: Termination = Termination(*b"sQ");
+    /// The proxy itself failed (e.g. out of pipes) while data flowed.
+    pub const PROXY_ERROR: Termination = Termination(*b"PD");
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+/// Connection counts at log time (HAProxy `%ac/%fc/%bc/%sc`). percore
+/// reports the logging core's own counts: cores share nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnCounts {
+    pub actconn: u64,
+    pub feconn: u64,
+    pub beconn: u64,
+    pub srv_conn: u64,
+}
+
+/// The HTTP part of a record (filled by mode http).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLog<'a> {
+    /// When the first byte of the request arrived (`%tr`).
+    pub request_date: SystemTime,
+    /// Time to receive the full request head (`%TR`).
+    pub t_request: Option<Duration>,
+    /// Time from the request sent to the response head (`%Tr`).
+    pub t_response: Option<Duration>,
+    /// Active time of the request, received to response end (`%Ta`).
+    pub t_active: Duration,
+    /// Status sent to the client (`%ST`); `None` logs -1.
+    pub status: Option<u16>,
+    /// The request line as received (`%r`), e.g. `GET / HTTP/1.1`.
+    pub request_line: &'a str,
+    /// Values of the `capture-request-header` entries, in config order;
+    /// empty strings for absent headers.
+    pub captured_request_headers: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord<'a> {
+    pub client: SocketAddr,
+    pub accept_date: SystemTime,
+    pub frontend: &'a str,
+    pub backend: &'a str,
+    /// `None` logs `<NOSRV>`.
+    pub server: Option<&'a str>,
+    /// Time spent waiting in the queue (`%Tw`); `None` logs -1.
+    pub t_queue: Option<Duration>,
+    /// Time to connect to the server, retries included (`%Tc`).
+    pub t_connect: Option<Duration>,
+    /// Session total, accept to close (`%Tt`).
+    pub t_total: Duration,
+    /// Bytes sent to the client (`%B`).
+    pub bytes_read: u64,
+    /// Bytes received from the client (`%U`).
+    pub bytes_uploaded: u64,
+    pub termination: Termination,
+    pub conns: ConnCounts,
+    /// Connection retries (`%rc`), shown with `+` if redispatched.
+    pub retries: u32,
+    pub redispatched: bool,
+    pub srv_queue: u64,
+    pub backend_queue: u64,
+    pub http: Option<HttpLog<'a>>,
+}

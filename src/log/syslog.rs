@@ -1,0 +1,104 @@
+//! Framing of one log line for its target: raw, RFC 3164 or RFC 5424.
+
+use super::date::Date;
+use crate::config::LogFraming;
+use std::fmt::Write;
+
+/// Syslog severity of access-log lines (HAProxy logs traffic at `info`).
+const SEVERITY_INFO: u8 = 6;
+
+/// What stays the same for every line of one target.
+#[derive(Debug, Clone)]
+pub struct Framer {
+    pub framing: LogFraming,
+    pub facility: u8,
+    pub tag: String,
+    pub hostname: String,
+    pub pid: u32,
+}
+
+impl Framer {
+    /// Appends `line` framed for this target to `out` (no trailing newline).
+    /// RFC 3164 follows HAProxy: `<PRI>TIMESTAMP TAG[PID]: MSG`, without
+    /// the HOSTNAME (the syslog server records the sender). RFC 5424:
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`.
+    pub fn frame(&self, out: &mut String, line: &str, date: &Date) {
+        let pri = u16::from(self.facility) * 8 + u16::from(SEVERITY_INFO);
+        match self.framing {
+            LogFraming::Raw => {}
+            LogFraming::Rfc3164 => {
+                let _ = write!(
+                    out,
+                    "<{pri}>{} {}[{}]: ",
+                    date.rfc3164(),
+                    self.tag,
+                    self.pid
+                );
+            }
+            LogFraming::Rfc5424 => {
+                let host = if self.hostname.is_empty() {
+                    "-"
+                } else {
+                    &self.hostname
+                };
+                let _ = write!(
+                    out,
+                    "<{pri}>1 {} {host} {} {} - - ",
+                    date.rfc3339(),
+                    self.tag,
+                    self.pid
+                );
+            }
+        }
+        out.push_str(line);
+    }
+}
+
+/// This machine's name for RFC 5424 headers ("" if unknown).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end])
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::date::Clock;
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn framer(framing: LogFraming) -> Framer {
+        Framer {
+            framing,
+            facility: 16,
+            tag: "percore".into(),
+            hostname: "lb1".into(),
+            pid: 42,
+        }
+    }
+
+    #[test]
+    fn frames_each_format() {
+        let date = Clock::utc().date(UNIX_EPOCH + Duration::from_millis(1_233_922_454_655));
+        let mut out = String::new();
+        framer(LogFraming::Rfc3164).frame(&mut out, "hello", &date);
+        assert_eq!(out, "<134>Feb  6 12:14:14 percore[42]: hello");
+        out.clear();
+        framer(LogFraming::Rfc5424).frame(&mut out, "hello", &date);
+        assert_eq!(
+            out,
+            "<134>1 2009-02-06T12:14:14.655000+00:00 lb1 percore 42 - - hello"
+        );
+        out.clear();
+        framer(LogFraming::Raw).frame(&mut out, "hello", &date);
+        assert_eq!(out, "hello");
+    }
+}

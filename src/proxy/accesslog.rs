@@ -1,0 +1,41 @@
+//! What a session needs to write its access-log line: whether its frontend
+//! logs, and the core's connection counts at that moment.
+
+use super::CoreContext;
+use crate::config::BackendId;
+use crate::log::{ConnCounts, LogRecord};
+
+/// True when `frontend` logs and the core has a log writer; sessions check
+/// this once at accept so a non-logging frontend pays nothing more.
+pub fn enabled(ctx: &CoreContext, frontend: usize) -> bool {
+    ctx.config.frontends[frontend].log.enabled && ctx.log.is_enabled()
+}
+
+/// `%ac/%fc/%bc/%sc` as this core sees them.
+pub fn conn_counts(
+    ctx: &CoreContext,
+    frontend: usize,
+    backend: BackendId,
+    server: Option<usize>,
+) -> ConnCounts {
+    let stats = ctx.stats.borrow();
+    ConnCounts {
+        actconn: stats.current_sessions(),
+        feconn: stats.frontends[frontend].sessions_cur,
+        beconn: stats.backends[backend].sessions_cur,
+        srv_conn: server.map_or(0, |s| stats.servers[backend][s].sessions_cur),
+    }
+}
+
+/// Queues the line in the frontend's format, unless `option dontlognull`
+/// applies: no byte from the client and a normal end (errors are logged).
+pub fn emit(ctx: &CoreContext, frontend: usize, record: &LogRecord<'_>) {
+    let log = &ctx.config.frontends[frontend].log;
+    if log.dontlognull
+        && record.bytes_uploaded == 0
+        && record.termination == crate::log::Termination::NORMAL
+    {
+        return;
+    }
+    ctx.log.log(log.format, record);
+}

@@ -1,0 +1,68 @@
+//! A core's observability at start and stop: attach the log writer, bind
+//! the stats listener, join the stats mesh, run the log flush timer. Kept
+//! out of `core.rs` so that file only calls in.
+
+use std::rc::Rc;
+
+use glommio::net::TcpListener;
+
+use super::listener::bind_reuseport;
+use super::stop::Stop;
+use crate::admin::{Collector, ObserveStart, StatsService};
+use crate::proxy::CoreContext;
+
+/// listen(2) backlog of the stats socket: scrapes are few.
+const STATS_BACKLOG: u32 = 128;
+
+/// Binds this core's stats listener if `[stats]` is configured; `Err` is
+/// the one line for the start-up failure report.
+pub fn bind_stats(ctx: &CoreContext) -> Result<Option<TcpListener>, String> {
+    let Some(page) = &ctx.config.stats else {
+        return Ok(None);
+    };
+    bind_reuseport(page.bind, STATS_BACKLOG)
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "stats: cannot bind {}: {}",
+                page.bind,
+                super::core::describe_bind_error(&e)
+            )
+        })
+}
+
+/// Starts this core's observability tasks (call once the core is ready).
+pub fn start(
+    ctx: &Rc<CoreContext>,
+    observe: ObserveStart,
+    listener: Option<TcpListener>,
+    stop: &Rc<Stop>,
+) {
+    if let Some(sender) = observe.log {
+        ctx.log.attach(sender, observe.clock);
+        let ctx = Rc::clone(ctx);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(crate::log::FLUSH_EVERY).await;
+                ctx.log.flush();
+            }
+        })
+        .detach();
+    }
+    let collector = Rc::new(Collector::default());
+    glommio::spawn_local(Rc::clone(&collector).run(observe.mesh, Rc::clone(ctx))).detach();
+    if let (Some(listener), Some(page)) = (listener, ctx.config.stats.clone()) {
+        let service = Rc::new(StatsService::new(
+            page,
+            Rc::clone(ctx),
+            collector,
+            observe.started,
+        ));
+        glommio::spawn_local(service.serve(listener, Rc::clone(stop))).detach();
+    }
+}
+
+/// Hands the last log lines to the writer and lets go of it.
+pub fn finish(ctx: &CoreContext) {
+    ctx.log.close();
+}

@@ -1,0 +1,184 @@
+//! A core's counters plus the live state of its backends, as sent to the
+//! core that serves a stats request. Everything here is `Send`: snapshots
+//! are the only stats data that crosses cores.
+
+use super::CoreStats;
+use std::time::Duration;
+
+/// One server as the merged cores see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    /// How many of the merged cores have the server up (health).
+    pub up_cores: u32,
+    /// How many have it in maintenance (`disabled`).
+    pub disabled_cores: u32,
+    pub cores: u32,
+    /// Weight as configured or set at run time (the first core's).
+    pub weight: u32,
+    pub backup: bool,
+    /// Time since the last up/down/maintenance change (the most recent over
+    /// the merged cores); since start if it never changed.
+    pub since_change: Duration,
+    /// Connection slots held right now (includes connects in progress).
+    pub slots_used: u64,
+    /// Times load balancing picked this server (csv: lbtot).
+    pub lbtot: u64,
+}
+
+/// How to show a server: HAProxy's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerStatus {
+    Up,
+    Down,
+    Maint,
+    /// Cores disagree (a health change is still propagating).
+    Partial {
+        up: u32,
+        of: u32,
+    },
+}
+
+impl ServerStatus {
+    pub fn word(self) -> String {
+        match self {
+            ServerStatus::Up => "UP".into(),
+            ServerStatus::Down => "DOWN".into(),
+            ServerStatus::Maint => "MAINT".into(),
+            ServerStatus::Partial { up, of } => format!("UP {up}/{of}"),
+        }
+    }
+}
+
+impl ServerState {
+    pub fn status(&self) -> ServerStatus {
+        if self.cores > 0 && self.disabled_cores == self.cores {
+            ServerStatus::Maint
+        } else if self.up_cores >= self.cores {
+            ServerStatus::Up
+        } else if self.up_cores == 0 {
+            ServerStatus::Down
+        } else {
+            ServerStatus::Partial {
+                up: self.up_cores,
+                of: self.cores,
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &ServerState) {
+        self.up_cores += other.up_cores;
+        self.disabled_cores += other.disabled_cores;
+        self.cores += other.cores;
+        self.since_change = self.since_change.min(other.since_change);
+        self.slots_used += other.slots_used;
+        self.lbtot += other.lbtot;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendState {
+    /// Connections waiting for a server slot (csv: qcur).
+    pub queue_cur: u64,
+    /// Sum of per-core queue peaks (csv: qmax).
+    pub queue_max: u64,
+    pub servers: Vec<ServerState>,
+}
+
+impl BackendState {
+    /// Servers usable for traffic: (active, backup) counts.
+    pub fn usable_servers(&self) -> (u32, u32) {
+        let mut counts = (0, 0);
+        for s in &self.servers {
+            if s.status() == ServerStatus::Up && s.weight > 0 {
+                if s.backup {
+                    counts.1 += 1;
+                } else {
+                    counts.0 += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Cores merged into this snapshot.
+    pub cores: u32,
+    pub stats: CoreStats,
+    pub backends: Vec<BackendState>,
+    /// Access-log lines handed to the log writer.
+    pub log_lines: u64,
+    /// Access-log lines dropped because a buffer was full.
+    pub log_dropped: u64,
+}
+
+impl Snapshot {
+    pub fn merge(&mut self, other: &Snapshot) {
+        self.cores += other.cores;
+        self.stats.merge(&other.stats);
+        for (a, b) in self.backends.iter_mut().zip(&other.backends) {
+            a.queue_cur += b.queue_cur;
+            a.queue_max += b.queue_max;
+            for (sa, sb) in a.servers.iter_mut().zip(&b.servers) {
+                sa.merge(sb);
+            }
+        }
+        self.log_lines += other.log_lines;
+        self.log_dropped += other.log_dropped;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(up: bool, disabled: bool, secs: u64) -> ServerState {
+        ServerState {
+            up_cores: u32::from(up),
+            disabled_cores: u32::from(disabled),
+            cores: 1,
+            weight: 1,
+            backup: false,
+            since_change: Duration::from_secs(secs),
+            slots_used: 1,
+            lbtot: 5,
+        }
+    }
+
+    fn snapshot(s: ServerState) -> Snapshot {
+        Snapshot {
+            cores: 1,
+            stats: CoreStats::default(),
+            backends: vec![BackendState {
+                queue_cur: 1,
+                queue_max: 3,
+                servers: vec![s],
+            }],
+            log_lines: 10,
+            log_dropped: 1,
+        }
+    }
+
+    #[test]
+    fn merged_status_follows_the_cores() {
+        let mut a = snapshot(server(true, false, 50));
+        a.merge(&snapshot(server(true, false, 20)));
+        let s = &a.backends[0].servers[0];
+        assert_eq!(s.status(), ServerStatus::Up);
+        assert_eq!(s.since_change, Duration::from_secs(20));
+        assert_eq!((s.slots_used, s.lbtot), (2, 10));
+        assert_eq!((a.backends[0].queue_cur, a.backends[0].queue_max), (2, 6));
+        assert_eq!((a.cores, a.log_lines, a.log_dropped), (2, 20, 2));
+
+        let mut mixed = snapshot(server(true, false, 1));
+        mixed.merge(&snapshot(server(false, false, 1)));
+        assert_eq!(mixed.backends[0].servers[0].status().word(), "UP 1/2");
+        let mut down = snapshot(server(false, false, 1));
+        down.merge(&snapshot(server(false, false, 1)));
+        assert_eq!(down.backends[0].servers[0].status(), ServerStatus::Down);
+        assert_eq!(down.backends[0].usable_servers(), (0, 0));
+        let maint = snapshot(server(true, true, 1));
+        assert_eq!(maint.backends[0].servers[0].status(), ServerStatus::Maint);
+    }
+}
