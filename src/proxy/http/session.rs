@@ -160,12 +160,14 @@ impl Session<'_> {
                 Head::Request(req) => req,
                 Head::Closed => {
                     if !self.client_buf.is_empty() {
+                        self.count_unparsed();
                         self.trace.aborted_head();
                         self.finish_request();
                     }
                     return None;
                 }
                 Head::Reject(status) => {
+                    self.count_unparsed();
                     self.trace.refused(status);
                     self.send_error(status, false).await;
                     self.finish_request();
@@ -183,6 +185,13 @@ impl Session<'_> {
                 Next::Tunnel(server, slot) => return Some((server, slot)),
             }
         }
+    }
+
+    /// Bytes of a head that will never be parsed were received all the
+    /// same (and make the request not null for `dontlognull`).
+    fn count_unparsed(&mut self) {
+        let len = self.client_buf.len() as u64;
+        self.bytes_in.set(self.bytes_in.get() + len);
     }
 
     /// Counts and logs the request just served (a tunnel's is finished
