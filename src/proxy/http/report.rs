@@ -232,12 +232,11 @@ impl RequestTrace {
                 if let Some(s) = self.seen.status.get() {
                     stats.servers[b][server].responses[response_class(s)] += 1;
                 }
-                match tunnel {
-                    Some(t) => count::tunnel_end(stats, b, server, t),
-                    None => {
-                        count::transfer(stats, b, server, up, down);
-                        count_failure(stats, b, server, self.end);
-                    }
+                count::transfer(stats, b, server, up, down);
+                match tunnel.and_then(|t| Abort::of_tunnel(&t.end)) {
+                    Some(who) => count::abort(stats, b, server, who),
+                    None if tunnel.is_none() => count_failure(stats, b, server, self.end),
+                    None => {}
                 }
                 let timings = &mut stats.timings[b];
                 if let (Some(at), Some(sent)) = (self.seen.at.get(), self.connected_at) {
