@@ -44,6 +44,8 @@ impl ResponseSeen {
 /// One request's facts, reused from request to request of a connection.
 pub(super) struct RequestTrace {
     frontend: usize,
+    /// The backend the request went to (the frontend's default until
+    /// then).
     backend: usize,
     peer: SocketAddr,
     /// The connection's accept date; `Some` only when the frontend logs.
@@ -161,16 +163,24 @@ impl RequestTrace {
         self.error_status = Some(status);
     }
 
-    /// No server connection could be had (the client gets a 503).
-    pub(super) fn connect_failed(&mut self, ctx: &CoreContext, failure: ConnectFailure) {
+    /// No server connection could be had in `backend` (the client gets a
+    /// 503).
+    pub(super) fn connect_failed(
+        &mut self,
+        ctx: &CoreContext,
+        backend: usize,
+        failure: ConnectFailure,
+    ) {
+        self.backend = backend;
         self.reached_backend = true;
         self.end = failure.termination();
         warn_if_no_server(ctx, self.frontend, self.backend, self.peer);
     }
 
-    /// The request goes out to `server` (on a new connection if
-    /// `attempts.last_connect` says so, else a reused one).
-    pub(super) fn connected(&mut self, ctx: &CoreContext, server: usize) {
+    /// The request goes out to `server` of `backend` (on a new connection
+    /// if `attempts.last_connect` says so, else a reused one).
+    pub(super) fn connected(&mut self, ctx: &CoreContext, backend: usize, server: usize) {
+        self.backend = backend;
         self.reached_backend = true;
         self.server = Some(server);
         self.connected_at = Some(Instant::now());

@@ -319,12 +319,12 @@ impl Session<'_> {
         let (mut stream, slot, mut reused) = match got {
             Ok(got) => got,
             Err(failure) => {
-                self.trace.connect_failed(ctx, failure);
+                self.trace.connect_failed(ctx, be_id, failure);
                 self.send_error(503, true).await;
                 return Next::Close;
             }
         };
-        self.trace.connected(ctx, slot.server());
+        self.trace.connected(ctx, be_id, slot.server());
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
