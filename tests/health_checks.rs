@@ -615,3 +615,171 @@ servers = [ {{ name = "w", addr = "{}", check = true, inter = "100ms", rise = 1,
         "{up}"
     );
 }
+
+/// Mode http, every core, a stats endpoint and an httplog file.
+fn http_config(log: &std::path::Path, stats_port: u16, backend: &str) -> String {
+    format!(
+        r#"
+[global]
+threads = "auto"
+maxconn = 1000
+log = [{{ target = "file:{}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+log = true
+log-format = "httplog"
+
+[[backend]]
+name = "be"
+{backend}
+
+[stats]
+bind = "127.0.0.1:{stats_port}"
+"#,
+        log.display()
+    )
+}
+
+/// One GET over its own connection: (status, body), `None` if the proxy
+/// closed without an answer.
+fn http_get(proxy: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
+    let s = TcpStream::connect(proxy).ok()?;
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut w = s.try_clone().ok()?;
+    write!(
+        w,
+        "GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut rd = std::io::BufReader::new(s);
+    let (status, _, body) = common::http_backend::read_response(&mut rd, false)?;
+    Some((status, body))
+}
+
+/// Merged server status from the stats endpoint (UP only when every core
+/// agrees, DOWN when none has it up).
+fn server_status(stats_port: u16, server: usize) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", stats_port)).unwrap();
+    write!(s, "GET /stats;json HTTP/1.1\r\nHost: s\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (_, body) = raw.split_once("\r\n\r\n").unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["backends"][0]["servers"][server]["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn passive_layer7_errors_mark_a_server_answering_500_down() {
+    use common::http_backend::{ok, HttpBackend, Reply};
+    // Active checks (TCP connect) pass: only the answers to real requests
+    // show that `bad` is broken.
+    let bad = HttpBackend::start(|_| Reply::Full(500, vec![], b"broken".to_vec()));
+    let good = HttpBackend::start(|_| ok("good"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let stats_port = common::free_port();
+    let proxy = Proxy::start(&http_config(
+        &log,
+        stats_port,
+        &format!(
+            r#"servers = [
+  {{ name = "bad", addr = "{}", check = true, inter = "30s", observe = "layer7", error-limit = 2, on-error = "mark-down" }},
+  {{ name = "good", addr = "{}" }},
+]"#,
+            bad.addr, good.addr
+        ),
+    ));
+    wait_until("passive layer7 mark-down", || {
+        let answer = http_get(proxy.addr(), "/");
+        assert!(answer.is_some(), "every request gets an answer");
+        count_lines(&proxy, "Server be/bad is DOWN") > 0
+    });
+    let down = wait_for_line(&proxy, &["Server be/bad is DOWN"]);
+    assert!(
+        down.contains("reason: Health analyze, info: \"Detected 2 consecutive errors, last one was: Wrong http response\"."),
+        "{down}"
+    );
+    assert!(
+        down.ends_with("1 active and 0 backup servers left."),
+        "{down}"
+    );
+    // Once every core knows, traffic goes to `good` only.
+    wait_until("every core has bad DOWN", || {
+        server_status(stats_port, 0) == "DOWN"
+    });
+    let reached_bad = bad.received().len();
+    assert!(reached_bad >= 2, "{reached_bad}");
+    for _ in 0..20 {
+        assert_eq!(http_get(proxy.addr(), "/"), Some((200, b"good".to_vec())));
+    }
+    assert_eq!(bad.received().len(), reached_bad, "traffic after DOWN");
+    // The 500s were logged as the server's answers.
+    wait_until("a logged 500 from bad", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(" fe be/bad ") && l.contains(" 500 "))
+    });
+}
+
+#[test]
+fn http_answers_503_and_logs_when_every_server_is_down() {
+    let dead = closed_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let stats_port = common::free_port();
+    let proxy = Proxy::start(&http_config(
+        &log,
+        stats_port,
+        &format!(
+            "retries = 0\nservers = [ {{ name = \"s1\", addr = \"{dead}\", check = true, inter = \"100ms\", rise = 1, fall = 1 }} ]"
+        ),
+    ));
+    wait_for_line(&proxy, &["[ALERT] backend be has no server available!"]);
+    wait_until("every core has s1 DOWN", || {
+        server_status(stats_port, 0) == "DOWN"
+    });
+    for _ in 0..5 {
+        let (status, body) = http_get(proxy.addr(), "/page").expect("an answer");
+        assert_eq!(status, 503);
+        assert!(
+            String::from_utf8_lossy(&body).contains("No server is available"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let refused = wait_for_line(
+        &proxy,
+        &["backend be has no server available; closed the connection from"],
+    );
+    assert!(refused.starts_with("[WARNING] frontend fe:"), "{refused}");
+    // One access-log line per refused request, without a server.
+    let deadline = Instant::now() + PATIENCE;
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= 5 {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "log:\n{text}");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    for line in &lines {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(&f[2..4], ["fe", "be/<NOSRV>"], "{line}");
+        assert_eq!(f[5], "503", "{line}");
+        assert_eq!(f[9], "SC--", "{line}");
+        assert!(line.ends_with(" \"GET /page HTTP/1.1\""), "{line}");
+    }
+}

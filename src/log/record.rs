@@ -27,6 +27,19 @@ impl Termination {
     pub const QUEUE_TIMEOUT: Termination = Termination(*b"sQ");
     /// The proxy itself failed (e.g. out of pipes) while data flowed.
     pub const PROXY_ERROR: Termination = Termination(*b"PD");
+    /// HTTP: the proxy refused an invalid request (400).
+    pub const BAD_REQUEST: Termination = Termination(*b"PR");
+    /// HTTP: the request head did not arrive within `timeout http-request`
+    /// (408).
+    pub const REQUEST_TIMEOUT: Termination = Termination(*b"cR");
+    /// HTTP: the client closed in the middle of a request head.
+    pub const REQUEST_ABORT: Termination = Termination(*b"CR");
+    /// HTTP: the server closed or failed before a response head (502).
+    pub const SERVER_HEADERS_ABORT: Termination = Termination(*b"SH");
+    /// HTTP: the server's response head was invalid (502).
+    pub const BAD_RESPONSE: Termination = Termination(*b"PH");
+    /// HTTP: no response head within `timeout server` (504).
+    pub const RESPONSE_TIMEOUT: Termination = Termination(*b"sH");
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("??")

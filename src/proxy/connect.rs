@@ -51,6 +51,16 @@ impl ConnectFailure {
     }
 }
 
+/// After a failed [`server_connection`]: says so on stderr (rate-limited
+/// by the health observer) when the backend has no usable server left.
+pub fn warn_if_no_server(ctx: &CoreContext, frontend: usize, backend: usize, peer: SocketAddr) {
+    if !ctx.backends[backend].borrow().has_usable_server() {
+        let fe = &ctx.config.frontends[frontend].name;
+        let be = &ctx.config.backends[backend].name;
+        ctx.health.no_server(fe, backend, be, peer);
+    }
+}
+
 /// Timings and retry facts of getting a session to a server (for the
 /// access log and the connect-time histogram).
 #[derive(Debug, Default)]

@@ -8,6 +8,8 @@
 //! - `body`: streamed bodies (Content-Length, chunked, close-delimited).
 //! - [`pool`]: the per-core idle server connection pool (`http-reuse`).
 //! - `io`: receive buffers, shared stream halves, timeouts.
+//! - `report`: per-request counters, latency, passive health and the
+//!   access-log line.
 //!
 //! Server slots (`maxconn`) are held while a request is being served and
 //! given back when its response has been delivered: idle connections, kept
@@ -18,6 +20,7 @@ mod body;
 mod exchange;
 mod io;
 pub mod pool;
+mod report;
 pub mod session;
 
 pub use pool::IdlePool;

@@ -6,6 +6,7 @@
 
 pub mod accesslog;
 pub mod connect;
+pub mod count;
 pub mod http;
 pub mod tcp;
 

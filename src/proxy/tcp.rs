@@ -2,7 +2,8 @@
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
 use super::accesslog;
-use super::connect::{server_connection, Attempts};
+use super::connect::{server_connection, warn_if_no_server, Attempts};
+use super::count;
 use super::CoreContext;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
@@ -27,9 +28,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
         Err(failure) => {
             // Nothing to say to a TCP client: closing is the answer (HAProxy
             // closes the client connection too).
-            if !ctx.backends[backend_id].borrow().has_usable_server() {
-                ctx.health.no_server(&fe.name, backend_id, &be.name, peer);
-            }
+            warn_if_no_server(&ctx, frontend, backend_id, peer);
             if let Some(date) = accept_date {
                 let record = LogRecord {
                     client: peer,
@@ -59,14 +58,12 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
     };
     let server_index = slot.server();
     let connected_at = Instant::now();
-    {
-        let mut stats = ctx.stats.borrow_mut();
-        stats.backends[backend_id].session_started();
-        stats.servers[backend_id][server_index].session_started();
-        if let Some(t) = attempts.last_connect {
-            stats.timings[backend_id].connect.record(t);
-        }
-    }
+    count::server_session_started(
+        &mut ctx.stats.borrow_mut(),
+        backend_id,
+        server_index,
+        attempts.last_connect,
+    );
 
     let settings = TunnelSettings {
         idle_timeout: tunnel_idle_timeout(&fe.timeouts, &be.timeouts),
@@ -122,32 +119,12 @@ fn count_session_end(
     server: usize,
     report: &TunnelReport,
 ) {
-    let mut guard = ctx.stats.borrow_mut();
-    let stats = &mut *guard;
+    let mut stats = ctx.stats.borrow_mut();
     let fc = &mut stats.frontends[frontend];
     fc.bytes_in += report.client_to_server;
     fc.bytes_out += report.server_to_client;
-    let bc = &mut stats.backends[backend];
-    let sc = &mut stats.servers[backend][server];
-    bc.bytes_in += report.client_to_server;
-    bc.bytes_out += report.server_to_client;
-    sc.bytes_in += report.client_to_server;
-    sc.bytes_out += report.server_to_client;
-    bc.sessions_cur = bc.sessions_cur.saturating_sub(1);
-    sc.sessions_cur = sc.sessions_cur.saturating_sub(1);
-    match report.end {
-        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => {
-            bc.client_aborts += 1;
-            sc.client_aborts += 1;
-        }
-        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => {
-            bc.server_aborts += 1;
-            sc.server_aborts += 1;
-            bc.response_errors += 1;
-            sc.response_errors += 1;
-        }
-        TunnelEnd::Closed | TunnelEnd::LocalError(_) | TunnelEnd::IdleTimeout => {}
-    }
+    count::tunnel_end(&mut stats, backend, server, report);
+    count::server_session_ended(&mut stats, backend, server);
 }
 
 /// HAProxy's termination state for how a tunnel ended.

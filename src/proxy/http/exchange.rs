@@ -13,9 +13,11 @@ use glommio::net::TcpStream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
 use super::io::{send, timed, IoFail, RecvBuf, Shared};
+use super::report::ResponseSeen;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
+use crate::log::Termination;
 
 /// What the session knows about the request being served.
 #[derive(Debug, Clone, Copy)]
@@ -61,10 +63,12 @@ pub(super) enum Outcome {
     /// connection becomes a tunnel; leftover bytes stay in the buffers.
     Tunnel,
     /// The exchange failed; `status` is the error page to send if nothing
-    /// of the response reached the client yet (`None`: just close).
+    /// of the response reached the client yet (`None`: just close); `end`
+    /// says who failed and when, for the log.
     Failed {
         status: Option<u16>,
         retryable: bool,
+        end: Termination,
     },
 }
 
@@ -86,6 +90,8 @@ pub(super) struct Exchange<'a> {
     /// Bytes sent to the server and to the client, for the counters.
     pub bytes_up: &'a Cell<u64>,
     pub bytes_down: &'a Cell<u64>,
+    /// Where the final response head's status and time are noted.
+    pub seen: &'a ResponseSeen,
 }
 
 /// Why the response side stopped early.
@@ -96,8 +102,11 @@ enum Down {
     Bad,
     /// No response head within `timeout server` → 504.
     Timeout,
-    /// Broke after the response head went out: close, no page.
-    Broken,
+    /// Broke after the response head went out: close, no page. The
+    /// client could not be written to.
+    ClientGone,
+    /// Same, the server failed or cut the body short.
+    ServerBroke,
 }
 
 /// Why the request body stopped early.
@@ -124,6 +133,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         server_close,
         bytes_up,
         bytes_down,
+        seen,
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
@@ -138,9 +148,12 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         return Outcome::Failed {
             status: Some(502),
             retryable: req.replayable(),
+            end: Termination::SERVER_HEADERS_ABORT,
         };
     }
-    bytes_up.set(bytes_up.get() + out.len() as u64);
+    // The head was counted as received; the body bytes sent with it are
+    // counted here.
+    bytes_up.set(bytes_up.get() + claimed as u64);
 
     let upload_done = Cell::new(progress.is_done());
     let responded = Cell::new(false);
@@ -181,6 +194,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         &upload_done,
         &responded,
         bytes_down,
+        seen,
     );
     let (down, up) = race(up, down).await;
 
@@ -189,6 +203,11 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         (_, Some(Err(Up::Client(status)))) => Outcome::Failed {
             status: if responded.get() { None } else { status },
             retryable: false,
+            end: match status {
+                Some(408) => Termination::CLIENT_TIMEOUT,
+                Some(_) => Termination::PROXY_ERROR,
+                None => Termination::CLIENT_ABORT,
+            },
         },
         (
             Some(Ok(Outcome::Done {
@@ -208,24 +227,34 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
                 Down::Empty => Outcome::Failed {
                     status: page(502),
                     retryable: req.replayable() && !sent,
+                    end: Termination::SERVER_HEADERS_ABORT,
                 },
                 Down::Bad => Outcome::Failed {
                     status: page(502),
                     retryable: false,
+                    end: Termination::BAD_RESPONSE,
                 },
                 Down::Timeout => Outcome::Failed {
                     status: page(504),
                     retryable: false,
+                    end: Termination::RESPONSE_TIMEOUT,
                 },
-                Down::Broken => Outcome::Failed {
+                Down::ClientGone => Outcome::Failed {
                     status: None,
                     retryable: false,
+                    end: Termination::CLIENT_ABORT,
+                },
+                Down::ServerBroke => Outcome::Failed {
+                    status: None,
+                    retryable: false,
+                    end: Termination::SERVER_ABORT,
                 },
             }
         }
         (None, _) => Outcome::Failed {
             status: None,
             retryable: false,
+            end: Termination::CLIENT_ABORT,
         },
     }
 }
@@ -271,6 +300,7 @@ async fn response(
     upload_done: &Cell<bool>,
     responded: &Cell<bool>,
     bytes_down: &Cell<u64>,
+    seen: &ResponseSeen,
 ) -> Result<Outcome, Down> {
     loop {
         // Read until a complete head is there.
@@ -308,12 +338,13 @@ async fn response(
                 buf.consume(head_len);
                 send(&mut Shared(client), out, timeouts.client)
                     .await
-                    .map_err(|_| Down::Broken)?;
+                    .map_err(|_| Down::ClientGone)?;
             } else {
                 buf.consume(head_len);
             }
             continue;
         }
+        seen.final_head(head.status);
         if head.starts_tunnel(req.method) {
             if head.is_switching_protocols() && !req.upgrade {
                 return Err(Down::Bad);
@@ -329,7 +360,7 @@ async fn response(
             responded.set(true);
             send(&mut Shared(client), out, timeouts.client)
                 .await
-                .map_err(|_| Down::Broken)?;
+                .map_err(|_| Down::ClientGone)?;
             return Ok(Outcome::Tunnel);
         }
 
@@ -350,7 +381,7 @@ async fn response(
         responded.set(true);
         send(&mut Shared(client), out, timeouts.client)
             .await
-            .map_err(|_| Down::Broken)?;
+            .map_err(|_| Down::ClientGone)?;
         let mut moved = out.len() as u64;
         let waits = Waits {
             read: timeouts.server,
@@ -364,7 +395,10 @@ async fn response(
             waits,
         )
         .await
-        .map_err(|_| Down::Broken)?;
+        .map_err(|e| match e {
+            BodyError::Write => Down::ClientGone,
+            _ => Down::ServerBroke,
+        })?;
         bytes_down.set(bytes_down.get() + moved);
         // Bytes after the response were never asked for: the connection
         // cannot be trusted with another request.

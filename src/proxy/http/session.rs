@@ -14,6 +14,7 @@ use glommio::net::TcpStream;
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
+use super::report::RequestTrace;
 use crate::backend::ServerSlot;
 use crate::config::{Frontend, HttpReuse};
 use crate::http::{
@@ -21,7 +22,7 @@ use crate::http::{
     ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::{server_connection, Attempts};
+use crate::proxy::connect::server_connection;
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::proxy::CoreContext;
 
@@ -72,6 +73,8 @@ struct Session<'c> {
     accepted: Instant,
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
+    /// The current request's counters, timings and log facts.
+    trace: RequestTrace,
 }
 
 /// Serves one client connection until it closes.
@@ -81,6 +84,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     let local_port = client.local_addr().map_or(0, |a| a.port());
     let _ = client.set_nodelay(true);
+    let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
         be_id: fe.default_backend,
@@ -100,9 +104,10 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
         out: Vec::with_capacity(1024),
         attached: None,
         requests: 0,
-        accepted: Instant::now(),
+        accepted,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
+        trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
     };
     let tunnel = s.run().await;
     s.park_attached();
@@ -129,10 +134,14 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
             &ctx.pipes,
         )
         .await;
-        let mut stats = ctx.stats.borrow_mut();
-        let fc = &mut stats.frontends[frontend];
-        fc.bytes_in += report.client_to_server;
-        fc.bytes_out += report.server_to_client;
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            let fc = &mut stats.frontends[frontend];
+            fc.bytes_in += report.client_to_server;
+            fc.bytes_out += report.server_to_client;
+        }
+        s.trace
+            .finish(&ctx, s.bytes_in.get(), s.bytes_out.get(), Some(&report));
         drop(slot);
     }
 }
@@ -142,21 +151,54 @@ impl Session<'_> {
     /// side of a tunnel if the last exchange switched protocols.
     async fn run(&mut self) -> Option<(TcpStream, ServerSlot)> {
         loop {
+            self.trace.begin(
+                self.requests == 0,
+                self.bytes_in.get(),
+                self.bytes_out.get(),
+            );
             let req = match self.read_head().await {
                 Head::Request(req) => req,
-                Head::Closed => return None,
+                Head::Closed => {
+                    if !self.client_buf.is_empty() {
+                        self.count_unparsed();
+                        self.trace.aborted_head();
+                        self.finish_request();
+                    }
+                    return None;
+                }
                 Head::Reject(status) => {
+                    self.count_unparsed();
+                    self.trace.refused(status);
                     self.send_error(status, false).await;
+                    self.finish_request();
                     return None;
                 }
             };
             self.requests += 1;
-            match self.exchange(req).await {
+            let next = self.exchange(req).await;
+            if !matches!(next, Next::Tunnel(..)) {
+                self.finish_request();
+            }
+            match next {
                 Next::KeepAlive => {}
                 Next::Close => return None,
                 Next::Tunnel(server, slot) => return Some((server, slot)),
             }
         }
+    }
+
+    /// Bytes of a head that will never be parsed were received all the
+    /// same (and make the request not null for `dontlognull`).
+    fn count_unparsed(&mut self) {
+        let len = self.client_buf.len() as u64;
+        self.bytes_in.set(self.bytes_in.get() + len);
+    }
+
+    /// Counts and logs the request just served (a tunnel's is finished
+    /// when the tunnel ends).
+    fn finish_request(&mut self) {
+        self.trace
+            .finish(self.ctx, self.bytes_in.get(), self.bytes_out.get(), None);
     }
 
     /// Waits for a complete request head (HAProxy: `timeout http-request`
@@ -175,11 +217,13 @@ impl Session<'_> {
         };
         loop {
             if !self.client_buf.is_empty() {
+                self.trace.data_arrived();
                 if deadline.is_none() {
                     deadline = head_time.map(|d| Instant::now() + d);
                 }
                 match self.parser.parse(self.client_buf.filled()) {
                     ParseStatus::Complete(head) => {
+                        self.trace.head(&head, &self.fe.log.captures);
                         let upgrade = head.upgrade.is_some();
                         let mode = if upgrade {
                             ConnectionMode::Upgrade
@@ -238,6 +282,7 @@ impl Session<'_> {
         // is involved: a request with bad chunked framing never leaves.
         let mut progress = BodyProgress::new(req.framing);
         let Ok(mut claimed) = progress.claim(self.client_buf.filled()) else {
+            self.trace.refused(400);
             self.send_error(400, false).await;
             return Next::Close;
         };
@@ -254,8 +299,7 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let be_id = self.be_id;
-        let mut attempts = Attempts::default();
-        let got = server_connection(ctx, be_id, self.peer, &mut attempts, |slot| {
+        let got = server_connection(ctx, be_id, self.peer, &mut self.trace.attempts, |slot| {
             if let Some(a) = attached.take() {
                 if a.server == slot.server() {
                     return Some(a.stream);
@@ -274,16 +318,13 @@ impl Session<'_> {
         }
         let (mut stream, slot, mut reused) = match got {
             Ok(got) => got,
-            Err(_) => {
+            Err(failure) => {
+                self.trace.connect_failed(ctx, be_id, failure);
                 self.send_error(503, true).await;
                 return Next::Close;
             }
         };
-        {
-            let mut stats = ctx.stats.borrow_mut();
-            stats.backends[be_id].sessions_total += 1;
-            stats.servers[be_id][slot.server()].sessions_total += 1;
-        }
+        self.trace.connected(ctx, be_id, slot.server());
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
@@ -306,6 +347,7 @@ impl Session<'_> {
                     server_close,
                     bytes_up: &self.bytes_in,
                     bytes_down: &self.bytes_out,
+                    seen: &self.trace.seen,
                 },
                 &self.head,
             )
@@ -346,12 +388,14 @@ impl Session<'_> {
                         }
                         Err(_) => {
                             ctx.stats.borrow_mut().backends[be_id].conn_errors += 1;
+                            self.trace.failed(crate::log::Termination::SERVER_REFUSED);
                             self.send_error(503, true).await;
                             return Next::Close;
                         }
                     }
                 }
-                Outcome::Failed { status, .. } => {
+                Outcome::Failed { status, end, .. } => {
+                    self.trace.failed(end);
                     drop(server);
                     self.server_buf.consume(self.server_buf.len());
                     if let Some(status) = status {
@@ -372,6 +416,7 @@ impl Session<'_> {
         } else {
             &self.fe.http.errors
         };
+        self.trace.error_page(status);
         let page = pages.get(status).bytes(true);
         let limit = self.fe.timeouts.client;
         let mut client = Shared(&self.client);

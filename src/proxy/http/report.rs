@@ -1,0 +1,367 @@
+//! What each HTTP request leaves behind: its frontend, backend and server
+//! counters, the backend's latency histograms, the passive health report
+//! (`observe layer7`) and its access-log line.
+//!
+//! The session notes facts in its [`RequestTrace`] as a request goes
+//! (plain field writes, an `Instant` per phase) and calls
+//! [`RequestTrace::finish`] once per request; strings for the log (request
+//! line, captured headers) are only built when the frontend logs.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use crate::config::HeaderCapture;
+use crate::http::RequestHead;
+use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
+use crate::net::tunnel::TunnelReport;
+use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
+use crate::proxy::count::{self, Abort};
+use crate::proxy::tcp::termination_of;
+use crate::proxy::{accesslog, CoreContext};
+use crate::stats::response_class;
+
+/// The final response head as the exchange saw it (1xx interim heads
+/// excluded, 101 included).
+#[derive(Debug, Default)]
+pub(super) struct ResponseSeen {
+    status: Cell<Option<u16>>,
+    at: Cell<Option<Instant>>,
+}
+
+impl ResponseSeen {
+    pub(super) fn final_head(&self, status: u16) {
+        self.status.set(Some(status));
+        self.at.set(Some(Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.status.set(None);
+        self.at.set(None);
+    }
+}
+
+/// One request's facts, reused from request to request of a connection.
+pub(super) struct RequestTrace {
+    frontend: usize,
+    /// The backend the request went to (the frontend's default until
+    /// then).
+    backend: usize,
+    peer: SocketAddr,
+    /// The connection's accept date; `Some` only when the frontend logs.
+    accept_date: Option<SystemTime>,
+    accepted: Instant,
+    /// End of the previous request (the accept for the first): HAProxy's
+    /// `Tt` of a keep-alive request counts the idle time before it.
+    previous_end: Instant,
+    /// First byte of the request.
+    started: Option<Instant>,
+    /// Request head complete.
+    head_done: Option<Instant>,
+    request_line: String,
+    captured: Vec<String>,
+    pub(super) attempts: Attempts,
+    /// The request was handed to the backend (HAProxy's backend `req_tot`).
+    reached_backend: bool,
+    /// The server connection the request went out on.
+    server: Option<usize>,
+    connected_at: Option<Instant>,
+    pub(super) seen: ResponseSeen,
+    /// An error page's status, when one was sent instead of a response.
+    error_status: Option<u16>,
+    end: Termination,
+    /// Connection byte counts when the request started.
+    bytes_in_at: u64,
+    bytes_out_at: u64,
+}
+
+impl RequestTrace {
+    pub(super) fn new(
+        ctx: &CoreContext,
+        frontend: usize,
+        backend: usize,
+        peer: SocketAddr,
+        accepted: Instant,
+    ) -> Self {
+        RequestTrace {
+            frontend,
+            backend,
+            peer,
+            accept_date: accesslog::enabled(ctx, frontend).then(SystemTime::now),
+            accepted,
+            previous_end: accepted,
+            started: None,
+            head_done: None,
+            request_line: String::new(),
+            captured: Vec::new(),
+            attempts: Attempts::default(),
+            reached_backend: false,
+            server: None,
+            connected_at: None,
+            seen: ResponseSeen::default(),
+            error_status: None,
+            end: Termination::NORMAL,
+            bytes_in_at: 0,
+            bytes_out_at: 0,
+        }
+    }
+
+    /// A new request may come: forget the previous one. `first`: the
+    /// connection's first request, which starts at the accept.
+    pub(super) fn begin(&mut self, first: bool, bytes_in: u64, bytes_out: u64) {
+        self.started = first.then_some(self.accepted);
+        self.head_done = None;
+        self.attempts = Attempts::default();
+        self.reached_backend = false;
+        self.server = None;
+        self.connected_at = None;
+        self.seen.clear();
+        self.error_status = None;
+        self.end = Termination::NORMAL;
+        self.bytes_in_at = bytes_in;
+        self.bytes_out_at = bytes_out;
+    }
+
+    /// Request bytes are in the buffer (the request starts with the first).
+    pub(super) fn data_arrived(&mut self) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+    }
+
+    /// The request head is complete and valid.
+    pub(super) fn head(&mut self, head: &RequestHead<'_>, captures: &[HeaderCapture]) {
+        self.head_done = Some(Instant::now());
+        if self.accept_date.is_some() {
+            self.request_line.clear();
+            self.request_line.push_str(head.method);
+            self.request_line.push(' ');
+            self.request_line.push_str(head.target);
+            self.request_line.push(' ');
+            self.request_line.push_str(head.version.as_str());
+            self.captured = capture_request_headers(&head.headers, captures);
+        }
+    }
+
+    /// The request is refused for the client's fault before any server is
+    /// involved: 400 (invalid) or 408 (too slow).
+    pub(super) fn refused(&mut self, status: u16) {
+        self.end = if status == 408 {
+            Termination::REQUEST_TIMEOUT
+        } else {
+            Termination::BAD_REQUEST
+        };
+    }
+
+    /// The client closed in the middle of a request head.
+    pub(super) fn aborted_head(&mut self) {
+        self.end = Termination::REQUEST_ABORT;
+    }
+
+    /// An error page with `status` went (or was meant to go) to the client.
+    pub(super) fn error_page(&mut self, status: u16) {
+        self.error_status = Some(status);
+    }
+
+    /// No server connection could be had in `backend` (the client gets a
+    /// 503).
+    pub(super) fn connect_failed(
+        &mut self,
+        ctx: &CoreContext,
+        backend: usize,
+        failure: ConnectFailure,
+    ) {
+        self.backend = backend;
+        self.reached_backend = true;
+        self.end = failure.termination();
+        warn_if_no_server(ctx, self.frontend, self.backend, self.peer);
+    }
+
+    /// The request goes out to `server` of `backend` (on a new connection
+    /// if `attempts.last_connect` says so, else a reused one).
+    pub(super) fn connected(&mut self, ctx: &CoreContext, backend: usize, server: usize) {
+        self.backend = backend;
+        self.reached_backend = true;
+        self.server = Some(server);
+        self.connected_at = Some(Instant::now());
+        count::server_session_started(
+            &mut ctx.stats.borrow_mut(),
+            self.backend,
+            server,
+            self.attempts.last_connect,
+        );
+    }
+
+    /// The exchange ended early; `end` says who failed and when.
+    pub(super) fn failed(&mut self, end: Termination) {
+        self.end = end;
+    }
+
+    /// The request is over (after its tunnel, if the protocol switched):
+    /// counts it, reports the server's answer to the health observer and
+    /// logs it. `bytes_in`/`bytes_out`: the connection's counts so far.
+    pub(super) fn finish(
+        &mut self,
+        ctx: &CoreContext,
+        bytes_in: u64,
+        bytes_out: u64,
+        tunnel: Option<&TunnelReport>,
+    ) {
+        let now = Instant::now();
+        let mut up = bytes_in - self.bytes_in_at;
+        let mut down = bytes_out - self.bytes_out_at;
+        if let Some(t) = tunnel {
+            up += t.client_to_server;
+            down += t.server_to_client;
+            self.end = termination_of(&t.end);
+        }
+        let status = self.error_status.or(self.seen.status.get());
+        let started = self.started.unwrap_or(self.previous_end);
+        let (b, f) = (self.backend, self.frontend);
+        {
+            let mut guard = ctx.stats.borrow_mut();
+            let stats = &mut *guard;
+            let fc = &mut stats.frontends[f];
+            fc.requests_total += 1;
+            if let Some(s) = status {
+                fc.responses[response_class(s)] += 1;
+            }
+            if matches!(self.error_status, Some(400 | 408))
+                || self.end == Termination::REQUEST_ABORT
+            {
+                fc.request_errors += 1;
+            }
+            if self.reached_backend {
+                let bc = &mut stats.backends[b];
+                bc.requests_total += 1;
+                if let Some(s) = status {
+                    bc.responses[response_class(s)] += 1;
+                }
+            }
+            if let Some(server) = self.server {
+                if let Some(s) = self.seen.status.get() {
+                    stats.servers[b][server].responses[response_class(s)] += 1;
+                }
+                count::transfer(stats, b, server, up, down);
+                match tunnel.and_then(|t| Abort::of_tunnel(&t.end)) {
+                    Some(who) => count::abort(stats, b, server, who),
+                    None if tunnel.is_none() => count_failure(stats, b, server, self.end),
+                    None => {}
+                }
+                let timings = &mut stats.timings[b];
+                if let (Some(at), Some(sent)) = (self.seen.at.get(), self.connected_at) {
+                    timings.response.record(at.saturating_duration_since(sent));
+                }
+                timings.total.record(now.saturating_duration_since(started));
+            }
+        }
+        if let Some(server) = self.server {
+            match self.seen.status.get() {
+                Some(s) => ctx.health.http_status(b, server, s),
+                None if server_failed(self.end) => ctx.health.http_failed(b, server),
+                None => {}
+            }
+        }
+        if let Some(date) = self.accept_date {
+            self.log(ctx, date, status, started, now, up, down);
+        }
+        if let Some(server) = self.server {
+            count::server_session_ended(&mut ctx.stats.borrow_mut(), b, server);
+        }
+        self.previous_end = now;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        ctx: &CoreContext,
+        accept_date: SystemTime,
+        status: Option<u16>,
+        started: Instant,
+        now: Instant,
+        up: u64,
+        down: u64,
+    ) {
+        let fe_log = &ctx.config.frontends[self.frontend].log;
+        // HAProxy's dontlognull: nothing came from the client (in HTTP
+        // mode only a connection that timed out empty).
+        if fe_log.dontlognull && up == 0 {
+            return;
+        }
+        let fe = &ctx.config.frontends[self.frontend];
+        let be = &ctx.config.backends[self.backend];
+        let server = self.server.or(self.attempts.last_server);
+        let request_line = match self.head_done {
+            Some(_) => self.request_line.as_str(),
+            None => "<BADREQ>",
+        };
+        let record = LogRecord {
+            client: self.peer,
+            accept_date,
+            frontend: &fe.name,
+            // HAProxy names the frontend when no backend was reached.
+            backend: if self.reached_backend {
+                &be.name
+            } else {
+                &fe.name
+            },
+            server: server.map(|s| be.servers[s].name.as_str()),
+            t_queue: self.attempts.t_queue,
+            t_connect: self.attempts.t_connect,
+            t_total: now.saturating_duration_since(self.previous_end),
+            bytes_read: down,
+            bytes_uploaded: up,
+            termination: self.end,
+            conns: accesslog::conn_counts(ctx, self.frontend, self.backend, self.server),
+            retries: self.attempts.retries,
+            redispatched: self.attempts.redispatched,
+            srv_queue: 0,
+            backend_queue: ctx.backends[self.backend].borrow().queue_current() as u64,
+            http: Some(HttpLog {
+                request_date: accept_date + started.saturating_duration_since(self.accepted),
+                t_request: self.head_done.map(|h| h.saturating_duration_since(started)),
+                t_response: match (self.seen.at.get(), self.connected_at) {
+                    (Some(at), Some(sent)) => Some(at.saturating_duration_since(sent)),
+                    _ => None,
+                },
+                t_active: now.saturating_duration_since(started),
+                status,
+                request_line,
+                captured_request_headers: if self.head_done.is_some() {
+                    &self.captured
+                } else {
+                    &[]
+                },
+            }),
+        };
+        accesslog::emit(ctx, self.frontend, &record);
+    }
+}
+
+/// The server let the request down before a valid response head: what
+/// `observe layer7` counts besides 5xx statuses.
+fn server_failed(end: Termination) -> bool {
+    matches!(
+        end,
+        Termination::SERVER_HEADERS_ABORT
+            | Termination::BAD_RESPONSE
+            | Termination::RESPONSE_TIMEOUT
+            | Termination::SERVER_ABORT
+    )
+}
+
+/// Abort and response-error counters for how an exchange with a server
+/// ended (a tunnel's are counted from its report).
+fn count_failure(stats: &mut crate::stats::CoreStats, b: usize, s: usize, end: Termination) {
+    match end {
+        Termination::CLIENT_ABORT => count::abort(stats, b, s, Abort::Client),
+        Termination::SERVER_ABORT | Termination::SERVER_HEADERS_ABORT => {
+            count::abort(stats, b, s, Abort::Server)
+        }
+        Termination::BAD_RESPONSE | Termination::RESPONSE_TIMEOUT => {
+            stats.backends[b].response_errors += 1;
+            stats.servers[b][s].response_errors += 1;
+        }
+        _ => {}
+    }
+}
