@@ -1,0 +1,466 @@
+//! The Markdown report: machine, versions, exact commands, one table per
+//! direction, percore/HAProxy ratios. It is written between markers in the
+//! target file so hand-written text around it (the interpretation) survives
+//! a rerun that regenerates the numbers.
+
+use crate::bulk_tcp::{Options, Outcome, Row, Variant};
+use crate::client::Direction;
+use crate::units::{format_bytes, format_duration, GIB};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BEGIN: &str = "<!-- loadtest:bulk-tcp:begin (generated; rerun to update) -->";
+pub const END: &str = "<!-- loadtest:bulk-tcp:end -->";
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub cpus_online: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub memory: String,
+    pub haproxy_version: Option<String>,
+    pub percore_version: Option<String>,
+    pub loadtest_commit: Option<String>,
+    pub date: Option<String>,
+}
+
+impl Environment {
+    pub fn detect(o: &Options) -> Environment {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        // SAFETY: sysconf has no preconditions. Not available_parallelism():
+        // that honours our own affinity mask, which is one CPU by now.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        let haproxy_version = crate::bulk_tcp::resolve(&o.haproxy).and_then(|haproxy| {
+            first_line_of(Command::new(haproxy).arg("-v"), Duration::from_secs(5))
+        });
+        let percore_version = o.percore.is_file().then(|| {
+            let reported = first_line_of(
+                Command::new(&o.percore).arg("--version"),
+                Duration::from_secs(3),
+            );
+            let commit = o.percore.parent().and_then(|dir| {
+                first_line_of(
+                    Command::new("git")
+                        .arg("-C")
+                        .arg(dir)
+                        .args(["log", "-1", "--format=%h %s"]),
+                    Duration::from_secs(5),
+                )
+            });
+            match (reported, commit) {
+                (Some(v), Some(c)) => format!("{v} (checkout at {c})"),
+                (Some(v), None) => v,
+                (None, Some(c)) => format!("checkout at {c}"),
+                (None, None) => "unknown".into(),
+            }
+        });
+        Environment {
+            cpus_online: online.max(0) as usize,
+            cpu_model: field(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+            memory: field(&meminfo, "MemTotal").unwrap_or_else(|| "unknown".into()),
+            haproxy_version,
+            percore_version,
+            loadtest_commit: first_line_of(
+                Command::new("git").args(["log", "-1", "--format=%h %s"]),
+                Duration::from_secs(5),
+            ),
+            date: first_line_of(
+                Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]),
+                Duration::from_secs(5),
+            ),
+        }
+    }
+}
+
+/// `key : value` from /proc/cpuinfo or /proc/meminfo.
+pub fn field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+/// First line a short-lived command prints (stdout, else stderr); None if it
+/// fails to start or outlives `limit` (then it is killed).
+fn first_line_of(command: &mut Command, limit: Duration) -> Option<String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let output = child.wait_with_output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = if output.stdout.is_empty() {
+        output.stderr
+    } else {
+        output.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// Medians of one row, in report units.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub gib_per_second: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Proxy CPU seconds per GiB moved.
+    pub proxy_cpu_per_gib: Option<f64>,
+    /// Proxy CPU time over wall time: near 100% means the proxy's core is
+    /// the bottleneck, well below means the load side is.
+    pub proxy_busy: Option<f64>,
+    pub load_cpu_per_gib: f64,
+    /// The proxy core's busy fraction from /proc/stat, all processes.
+    pub core_busy: f64,
+}
+
+pub fn summarize(row: &Row) -> Option<Summary> {
+    let gib = |s: &crate::bulk_tcp::Sample| s.transfer.bytes as f64 / GIB as f64;
+    let mut rates: Vec<f64> = row
+        .samples
+        .iter()
+        .map(|s| s.transfer.gib_per_second())
+        .collect();
+    let gib_per_second = median(&mut rates)?;
+    let mut proxy: Vec<f64> = row
+        .samples
+        .iter()
+        .filter_map(|s| Some(s.proxy_cpu?.as_secs_f64() / gib(s)))
+        .collect();
+    let mut busy: Vec<f64> = row
+        .samples
+        .iter()
+        .filter_map(|s| Some(s.proxy_cpu?.as_secs_f64() / s.transfer.elapsed.as_secs_f64()))
+        .collect();
+    let mut load: Vec<f64> = row
+        .samples
+        .iter()
+        .map(|s| s.load_cpu.as_secs_f64() / gib(s))
+        .collect();
+    let mut core: Vec<f64> = row.samples.iter().map(|s| s.proxy_core_busy).collect();
+    Some(Summary {
+        gib_per_second,
+        min: rates.first().copied().unwrap_or(gib_per_second),
+        max: rates.last().copied().unwrap_or(gib_per_second),
+        proxy_cpu_per_gib: median(&mut proxy),
+        proxy_busy: median(&mut busy),
+        load_cpu_per_gib: median(&mut load).unwrap_or(0.0),
+        core_busy: median(&mut core).unwrap_or(0.0),
+    })
+}
+
+/// Pairs compared in the ratio table: (ours, reference).
+const RATIOS: [(Variant, Variant); 3] = [
+    (Variant::PercoreSplice, Variant::Haproxy),
+    (Variant::PercoreCopy, Variant::HaproxyNosplice),
+    (Variant::PercoreCopy, Variant::Haproxy),
+];
+
+pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "{BEGIN}");
+    let _ = writeln!(w, "## Bulk TCP: throughput and proxy CPU per GiB\n");
+    if let Some(date) = &env.date {
+        let _ = writeln!(w, "Run: {date}.\n");
+    }
+    let _ = writeln!(w, "### Machine and versions\n");
+    let _ = writeln!(w, "- CPUs online: {} ({})", env.cpus_online, env.cpu_model);
+    let _ = writeln!(w, "- Kernel: {}", env.kernel);
+    let _ = writeln!(w, "- Memory: {}", env.memory);
+    let _ = writeln!(
+        w,
+        "- HAProxy: {}",
+        env.haproxy_version.as_deref().unwrap_or("not installed")
+    );
+    let _ = writeln!(
+        w,
+        "- percore: {}",
+        env.percore_version
+            .as_deref()
+            .unwrap_or("binary not found (rows pending)")
+    );
+    if let Some(commit) = &env.loadtest_commit {
+        let _ = writeln!(w, "- loadtest: built at {commit}");
+    }
+    let _ = writeln!(w, "\n### Command\n");
+    let _ = writeln!(w, "```sh\n{command}\n```\n");
+    let _ = writeln!(
+        w,
+        "Each run moves {} over {} parallel TCP connections in one direction \
+         (capped at {} wall clock); {} rounds, variants alternating within each round. \
+         Proxy alone on CPU {}; client and backend (`loadtest serve`, blocking \
+         threads, 256 KiB reads/writes) on CPU {}. Proxy settings: one thread, \
+         `bufsize` {}, `pipesize` {}, `maxconn` {}. Medians over rounds; \
+         proxy CPU = utime+stime of the proxy process from `/proc/<pid>/stat` \
+         over the run; proxy busy = proxy CPU / wall time; CPU {} busy (all) = that \
+         core's non-idle share in `/proc/stat`, every process included (above proxy busy \
+         means something else ran there: softirq work or other tenants). Load average \
+         before / after: {} / {}.\n",
+        format_bytes(o.bytes),
+        o.streams,
+        format_duration(o.time_limit),
+        o.rounds,
+        o.proxy_cpu,
+        o.load_cpu,
+        o.bufsize,
+        o.pipesize,
+        o.maxconn,
+        o.proxy_cpu,
+        outcome.loadavg_before,
+        outcome.loadavg_after,
+    );
+    let _ = writeln!(
+        w,
+        "Processes, with configs in `{}`:\n",
+        o.config_dir.display()
+    );
+    let _ = writeln!(w, "```sh");
+    if !outcome.backend_command.is_empty() {
+        let _ = writeln!(w, "{}", outcome.backend_command);
+    }
+    for (_, command) in &outcome.proxy_commands {
+        let _ = writeln!(w, "{command}");
+    }
+    let _ = writeln!(w, "```\n");
+
+    for direction in [Direction::Upload, Direction::Download] {
+        let _ = writeln!(w, "### {}\n", capitalize(direction.label()));
+        let _ = writeln!(
+            w,
+            "| variant | GiB/s (median) | GiB/s min–max | proxy CPU s/GiB | proxy busy | CPU {} busy (all) | client+backend CPU s/GiB | runs |",
+            o.proxy_cpu
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for variant in &o.variants {
+            let Some(row) = outcome
+                .rows
+                .iter()
+                .find(|r| r.variant == *variant && r.direction == direction)
+            else {
+                let _ = writeln!(
+                    w,
+                    "| {} | pending / skipped | | | | | | 0/{} |",
+                    variant.name(),
+                    o.rounds
+                );
+                continue;
+            };
+            let runs = format!("{}/{}", row.samples.len(), o.rounds);
+            match summarize(row) {
+                Some(s) => {
+                    let _ = writeln!(
+                        w,
+                        "| {} | {:.3} | {:.3}–{:.3} | {} | {} | {:.0}% | {:.3} | {runs} |",
+                        variant.name(),
+                        s.gib_per_second,
+                        s.min,
+                        s.max,
+                        s.proxy_cpu_per_gib
+                            .map(|c| format!("{c:.3}"))
+                            .unwrap_or_else(|| "–".into()),
+                        s.proxy_busy
+                            .map(|b| format!("{:.0}%", b * 100.0))
+                            .unwrap_or_else(|| "–".into()),
+                        s.core_busy * 100.0,
+                        s.load_cpu_per_gib,
+                    );
+                }
+                None => {
+                    let _ = writeln!(w, "| {} | failed | | | | | | {runs} |", variant.name());
+                }
+            }
+        }
+        let _ = writeln!(w);
+        let ratio_lines: Vec<String> = RATIOS
+            .iter()
+            .filter_map(|&(ours, reference)| {
+                let a = summary_of(outcome, ours, direction)?;
+                let b = summary_of(outcome, reference, direction)?;
+                let cpu = match (a.proxy_cpu_per_gib, b.proxy_cpu_per_gib) {
+                    (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
+                    _ => "–".into(),
+                };
+                Some(format!(
+                    "| {} / {} | {:.2} | {cpu} |",
+                    ours.name(),
+                    reference.name(),
+                    a.gib_per_second / b.gib_per_second
+                ))
+            })
+            .collect();
+        if !ratio_lines.is_empty() {
+            let _ = writeln!(
+                w,
+                "| ratio | throughput (higher is better) | proxy CPU per GiB (lower is better) |"
+            );
+            let _ = writeln!(w, "|---|---:|---:|");
+            for line in ratio_lines {
+                let _ = writeln!(w, "{line}");
+            }
+            let _ = writeln!(w);
+        }
+    }
+
+    let _ = writeln!(w, "Variants:\n");
+    for variant in &o.variants {
+        let _ = writeln!(w, "- `{}`: {}", variant.name(), variant.describe());
+    }
+    let _ = writeln!(w);
+    if !outcome.skipped.is_empty() {
+        let _ = writeln!(w, "**Not run** (rows pending):\n");
+        for (variant, reason) in &outcome.skipped {
+            let _ = writeln!(w, "- `{}`: {reason}", variant.name());
+        }
+        let _ = writeln!(w);
+    }
+    let failures: Vec<_> = outcome
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.failures
+                .iter()
+                .map(move |f| format!("- `{}` {:?}: {f}", r.variant.name(), r.direction))
+        })
+        .chain(outcome.warnings.iter().map(|w| format!("- {w}")))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(w, "**Failed runs and warnings:**\n");
+        for line in failures {
+            let _ = writeln!(w, "{line}");
+        }
+        let _ = writeln!(w);
+    }
+    let _ = writeln!(w, "{END}");
+    out
+}
+
+fn summary_of(outcome: &Outcome, variant: Variant, direction: Direction) -> Option<Summary> {
+    outcome
+        .rows
+        .iter()
+        .find(|r| r.variant == variant && r.direction == direction)
+        .and_then(summarize)
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Replaces the generated section of `existing` (between the markers) with
+/// `section`, or appends it when there is none; text outside is kept.
+pub fn splice_section(existing: &str, section: &str) -> String {
+    let begin_key = BEGIN.split(" (").next().unwrap_or(BEGIN);
+    if let (Some(begin), Some(end)) = (existing.find(begin_key), existing.find(END)) {
+        if begin < end {
+            let after = &existing[end + END.len()..];
+            let after = after.strip_prefix('\n').unwrap_or(after);
+            return format!("{}{section}{after}", &existing[..begin]);
+        }
+    }
+    let mut out = existing.to_string();
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+    }
+    out.push_str(section);
+    out
+}
+
+pub fn write_into(path: &Path, section: &str) -> anyhow::Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, splice_section(&existing, section))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn proc_fields_are_found_by_key() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n";
+        assert_eq!(
+            field(cpuinfo, "model name").as_deref(),
+            Some("AMD EPYC 7B13")
+        );
+        assert_eq!(field(cpuinfo, "missing"), None);
+    }
+
+    #[test]
+    fn the_generated_section_is_replaced_and_hand_text_kept() {
+        let first = format!("{BEGIN}\nold numbers\n{END}\n");
+        let doc = format!("# Benchmarks\n\nintro\n\n{first}\n## Interpretation\nkept\n");
+        let second = format!("{BEGIN}\nnew numbers\n{END}\n");
+        let updated = splice_section(&doc, &second);
+        assert!(updated.contains("new numbers"));
+        assert!(!updated.contains("old numbers"));
+        assert!(updated.starts_with("# Benchmarks\n\nintro\n\n"));
+        assert!(updated.ends_with("\n## Interpretation\nkept\n"));
+        assert_eq!(updated.matches(END).count(), 1);
+        // Idempotent.
+        assert_eq!(splice_section(&updated, &second), updated);
+    }
+
+    #[test]
+    fn a_document_without_a_section_gets_it_appended() {
+        let section = format!("{BEGIN}\nnumbers\n{END}\n");
+        let updated = splice_section("# Benchmarks\n", &section);
+        assert_eq!(updated, format!("# Benchmarks\n\n{section}"));
+    }
+}
