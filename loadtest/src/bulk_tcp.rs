@@ -317,6 +317,9 @@ pub fn run(o: &Options) -> Result<Outcome> {
 
     for round in 1..=o.rounds {
         for &variant in &runnable {
+            if crate::procs::stopping() {
+                bail!("interrupted");
+            }
             let mut proxy = None;
             let target = if variant == Variant::Direct {
                 o.backend_addr

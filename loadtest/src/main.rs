@@ -100,8 +100,16 @@ struct BulkTcpArgs {
     log_dir: PathBuf,
 }
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("loadtest: error: {e:#}");
+        // 130 like a shell for an interrupted run, so scripts can tell.
+        std::process::exit(if procs::stopping() { 130 } else { 1 });
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Commands::Serve { listen } => {
             let listener =
@@ -144,6 +152,9 @@ fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
 
     let environment = report::Environment::detect(&options);
     let outcome = bulk_tcp::run(&options)?;
+    if procs::stopping() {
+        anyhow::bail!("interrupted; no report written");
+    }
     let section = report::render(&options, &environment, &outcome, &invocation());
     match &args.out {
         Some(path) => {

@@ -10,12 +10,21 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// PIDs of live children, for the signal handler (which cannot reach the
 /// `Spawned` values owned by the main thread).
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Set by the signal handler: the main thread must not start anything new
+/// nor write a report from a run that was cut short.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst)
+}
 
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -84,6 +93,11 @@ impl Spawned {
         }
 
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock the signal handler takes, so a child is
+        // either refused here or seen (and stopped) by the handler.
+        if stopping() {
+            bail!("interrupted");
+        }
         let child = command
             .spawn()
             .with_context(|| format!("starting {command_line}"))?;
@@ -180,16 +194,23 @@ pub fn install_signal_handler() -> Result<()> {
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 eprintln!("loadtest: signal {signal}, stopping children");
-                let pids: Vec<u32> = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let pids: Vec<u32> = {
+                    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                    STOPPING.store(true, Ordering::SeqCst);
+                    live.clone()
+                };
                 for &pid in &pids {
                     // SAFETY: see `terminate`; a pid is removed from LIVE
                     // before its child is reaped.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
                 }
                 std::thread::sleep(Duration::from_millis(500));
-                for &pid in &pids {
+                // Only those the main thread has not stopped and reaped
+                // meanwhile: a reaped pid may already belong to someone else.
+                let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                for pid in pids.iter().filter(|pid| live.contains(pid)) {
                     // SAFETY: as above.
-                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
                 }
                 std::process::exit(130);
             }
