@@ -193,6 +193,32 @@ fn unavailable(o: &Options, variant: Variant) -> Option<String> {
     }
 }
 
+/// percore's own verdict on the generated config (`percore --check`), so a
+/// contract mismatch is reported as such rather than as a failed start.
+fn rejected_config(o: &Options, variant: Variant) -> Option<String> {
+    if !matches!(variant, Variant::PercoreSplice | Variant::PercoreCopy) {
+        return None;
+    }
+    let config = o.config_dir.join(variant.config_file()?);
+    let mut command = std::process::Command::new(&o.percore);
+    command.arg("--check").arg("-c").arg(&config);
+    match crate::procs::output_within(&mut command, Duration::from_secs(10)) {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let first: Vec<&str> = stderr.lines().take(5).collect();
+            Some(format!(
+                "`{} --check -c {}` rejected the generated config ({}): {}",
+                o.percore.display(),
+                config.display(),
+                out.status,
+                first.join(" / ")
+            ))
+        }
+        Err(e) => Some(format!("{e:#}")),
+    }
+}
+
 /// A bare program name is looked up in PATH; a path is taken as is.
 pub fn resolve(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
@@ -293,7 +319,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
     };
     let mut runnable = Vec::new();
     for &variant in &o.variants {
-        match unavailable(o, variant) {
+        match unavailable(o, variant).or_else(|| rejected_config(o, variant)) {
             Some(reason) => {
                 eprintln!("loadtest: skipping {}: {reason}", variant.name());
                 outcome.skipped.push((variant, reason));

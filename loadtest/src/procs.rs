@@ -233,6 +233,28 @@ pub fn pin_current_thread(cpu: usize) -> Result<()> {
     Ok(())
 }
 
+/// Runs a short-lived command to completion and returns its output; it is
+/// killed if it outlives `limit` (a binary that ignores `--version` and
+/// starts serving instead must not hang the benchmark).
+pub fn output_within(command: &mut Command, limit: Duration) -> Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", shell_words(command)))?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{} did not finish within {limit:?}", shell_words(command));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child.wait_with_output()?)
+}
+
 /// Finds a program in PATH, the way a shell would.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -306,6 +328,15 @@ mod tests {
                 Ok(()) => std::thread::sleep(Duration::from_millis(10)),
             }
         }
+    }
+
+    #[test]
+    fn short_commands_return_output_and_long_ones_are_cut() {
+        let out = output_within(Command::new("echo").arg("hi"), Duration::from_secs(30)).unwrap();
+        assert_eq!(out.stdout, b"hi\n");
+        let err = output_within(Command::new("sleep").arg("300"), Duration::from_millis(200))
+            .unwrap_err();
+        assert!(format!("{err}").contains("did not finish"), "{err}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::client::Direction;
 use crate::units::{format_bytes, format_duration, GIB};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 pub const BEGIN: &str = "<!-- loadtest:bulk-tcp:begin (generated; rerun to update) -->";
 pub const END: &str = "<!-- loadtest:bulk-tcp:end -->";
@@ -86,28 +86,10 @@ pub fn field(text: &str, key: &str) -> Option<String> {
     })
 }
 
-/// First line a short-lived command prints (stdout, else stderr); None if it
-/// fails to start or outlives `limit` (then it is killed).
+/// First line a short-lived command prints (stdout, else stderr); None if
+/// it fails, cannot start, or outlives `limit`.
 fn first_line_of(command: &mut Command, limit: Duration) -> Option<String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-    let output = child.wait_with_output().ok()?;
+    let output = crate::procs::output_within(command, limit).ok()?;
     if !output.status.success() {
         return None;
     }
