@@ -98,6 +98,11 @@ pub struct Options {
     pub maxconn: u32,
     pub config_dir: PathBuf,
     pub log_dir: PathBuf,
+    /// Before each proxy start, wait at most this long for both cores to
+    /// be quiet (zero disables).
+    pub quiet_wait: Duration,
+    /// "Quiet" means every core busy below this fraction over 1 s.
+    pub quiet_below: f64,
 }
 
 /// One completed run.
@@ -110,6 +115,12 @@ pub struct Sample {
     pub load_cpu: Duration,
     /// How busy the proxy's core was, counting every process on it.
     pub proxy_core_busy: f64,
+    /// Busy time of the proxy's core: the proxy plus the softirq network
+    /// work it triggers there, which tick accounting charges to no process
+    /// (plus anything else that ran on that core).
+    pub proxy_core_time: Duration,
+    /// Whether the cores were quiet just before the run (None: not checked).
+    pub quiet: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -346,6 +357,22 @@ pub fn run(o: &Options) -> Result<Outcome> {
             if crate::procs::stopping() {
                 bail!("interrupted");
             }
+            let quiet = if o.quiet_wait.is_zero() {
+                None
+            } else {
+                Some(cpustat::wait_for_quiet(
+                    &[o.load_cpu, o.proxy_cpu],
+                    o.quiet_below,
+                    Duration::from_secs(1),
+                    o.quiet_wait,
+                )?)
+            };
+            if quiet == Some(false) {
+                eprintln!(
+                    "loadtest: CPUs {} and {} not quiet after {:?}; running anyway",
+                    o.load_cpu, o.proxy_cpu, o.quiet_wait
+                );
+            }
             let mut proxy = None;
             let target = if variant == Variant::Direct {
                 o.backend_addr
@@ -380,7 +407,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
             };
 
             for row in outcome.rows.iter_mut().filter(|r| r.variant == variant) {
-                let result = measure(o, target, row.direction, proxy.as_ref(), &backend);
+                let result = measure(o, target, row.direction, proxy.as_ref(), &backend, quiet);
                 match result {
                     Ok(sample) => {
                         eprintln!(
@@ -433,6 +460,7 @@ fn measure(
     direction: Direction,
     proxy: Option<&Spawned>,
     backend: &Spawned,
+    quiet: Option<bool>,
 ) -> Result<Sample> {
     let proxy_before = proxy.map(|p| cpustat::read_pid(p.pid())).transpose()?;
     let client_before = cpustat::read_self()?;
@@ -447,11 +475,13 @@ fn measure(
     };
     let load_cpu = cpustat::read_self()?.since(client_before)
         + cpustat::read_pid(backend.pid())?.since(backend_before);
-    let proxy_core_busy = cpustat::read_core(o.proxy_cpu)?.busy_since(core_before);
+    let core_after = cpustat::read_core(o.proxy_cpu)?;
     Ok(Sample {
         transfer,
         proxy_cpu,
         load_cpu,
-        proxy_core_busy,
+        proxy_core_busy: core_after.busy_since(core_before),
+        proxy_core_time: core_after.busy_time_since(core_before),
+        quiet,
     })
 }

@@ -78,6 +78,13 @@ pub struct CoreTicks {
 }
 
 impl CoreTicks {
+    /// Busy time between `earlier` and `self`, every process and softirq
+    /// included.
+    pub fn busy_time_since(self, earlier: CoreTicks) -> Duration {
+        let ticks = self.busy.saturating_sub(earlier.busy);
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+    }
+
     /// Fraction of the interval the core was busy (0.0..=1.0).
     pub fn busy_since(self, earlier: CoreTicks) -> f64 {
         let total = self.total.saturating_sub(earlier.total);
@@ -120,6 +127,36 @@ pub fn read_core(cpu: usize) -> Result<CoreTicks> {
     parse_core(&content, cpu)
 }
 
+/// Waits, at most `max_wait`, for a `window` in which every CPU in `cpus`
+/// was busy less than `threshold` (0.0..=1.0) of the time: on a shared
+/// machine, other tenants' work on these cores skews both throughput and
+/// CPU per GiB. Returns whether such a window was seen.
+pub fn wait_for_quiet(
+    cpus: &[usize],
+    threshold: f64,
+    window: Duration,
+    max_wait: Duration,
+) -> Result<bool> {
+    let deadline = std::time::Instant::now() + max_wait;
+    loop {
+        let before = cpus
+            .iter()
+            .map(|&c| read_core(c))
+            .collect::<Result<Vec<_>>>()?;
+        std::thread::sleep(window);
+        let mut quiet = true;
+        for (&cpu, earlier) in cpus.iter().zip(before) {
+            quiet &= read_core(cpu)?.busy_since(earlier) < threshold;
+        }
+        if quiet {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +197,12 @@ mod tests {
         };
         assert!((b.busy_since(a) - 0.3).abs() < 1e-9);
         assert_eq!(a.busy_since(a), 0.0);
+        let hz = clock_ticks_per_second();
+        let c = CoreTicks {
+            busy: 10 + 3 * hz,
+            total: 100 + 4 * hz,
+        };
+        assert_eq!(c.busy_time_since(a), Duration::from_secs(3));
     }
 
     #[test]

@@ -31,7 +31,7 @@ struct Cli {
 enum Commands {
     /// Bulk TCP throughput and proxy CPU seconds per GiB: percore splice,
     /// percore copy, HAProxy (splice-auto and nosplice), direct.
-    BulkTcp(BulkTcpArgs),
+    BulkTcp(Box<BulkTcpArgs>),
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {
         #[arg(long, default_value = "127.0.0.1:24002")]
@@ -95,6 +95,13 @@ struct BulkTcpArgs {
     /// <out without .md>/bulk-tcp, else target/loadtest/bulk-tcp].
     #[arg(long)]
     config_dir: Option<PathBuf>,
+    /// Before each proxy start, wait at most this long for both CPUs to be
+    /// quiet (the machine may be shared); 0 disables the check.
+    #[arg(long, default_value = "60s", value_parser = parse_wait)]
+    quiet_wait: Duration,
+    /// Busy percentage under which a CPU counts as quiet.
+    #[arg(long, default_value_t = 10.0)]
+    quiet_below: f64,
     /// Proxy logs (stdout/stderr of each run).
     #[arg(long, default_value = "target/loadtest/logs")]
     log_dir: PathBuf,
@@ -119,7 +126,7 @@ fn run(cli: Cli) -> Result<()> {
             stdout.flush()?;
             backend::serve(listener)
         }
-        Commands::BulkTcp(args) => bulk_tcp_main(args),
+        Commands::BulkTcp(args) => bulk_tcp_main(*args),
     }
 }
 
@@ -145,6 +152,8 @@ fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
         maxconn: args.maxconn,
         config_dir,
         log_dir: args.log_dir,
+        quiet_wait: args.quiet_wait,
+        quiet_below: (args.quiet_below / 100.0).clamp(0.0, 1.0),
     };
     procs::install_signal_handler()?;
     // Before any stream thread exists, so they all inherit the mask.
@@ -165,6 +174,14 @@ fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
         None => print!("{section}"),
     }
     Ok(())
+}
+
+/// Like `units::parse_duration`, but "0" (disabled) is allowed.
+fn parse_wait(text: &str) -> Result<Duration> {
+    if text.trim().trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    units::parse_duration(text)
 }
 
 /// This invocation as a user would type it from the workspace root.

@@ -132,6 +132,11 @@ pub struct Summary {
     pub load_cpu_per_gib: f64,
     /// The proxy core's busy fraction from /proc/stat, all processes.
     pub core_busy: f64,
+    /// Busy seconds of the proxy core per GiB (proxy + its softirq work +
+    /// anything else that ran there).
+    pub core_cpu_per_gib: f64,
+    /// Runs that started on quiet cores, when that was checked.
+    pub quiet_runs: Option<usize>,
 }
 
 pub fn summarize(row: &Row) -> Option<Summary> {
@@ -158,6 +163,13 @@ pub fn summarize(row: &Row) -> Option<Summary> {
         .map(|s| s.load_cpu.as_secs_f64() / gib(s))
         .collect();
     let mut core: Vec<f64> = row.samples.iter().map(|s| s.proxy_core_busy).collect();
+    let mut core_time: Vec<f64> = row
+        .samples
+        .iter()
+        .map(|s| s.proxy_core_time.as_secs_f64() / gib(s))
+        .collect();
+    let checked: Vec<bool> = row.samples.iter().filter_map(|s| s.quiet).collect();
+    let quiet_runs = (!checked.is_empty()).then(|| checked.iter().filter(|q| **q).count());
     Some(Summary {
         gib_per_second,
         min: rates.first().copied().unwrap_or(gib_per_second),
@@ -166,6 +178,8 @@ pub fn summarize(row: &Row) -> Option<Summary> {
         proxy_busy: median(&mut busy),
         load_cpu_per_gib: median(&mut load).unwrap_or(0.0),
         core_busy: median(&mut core).unwrap_or(0.0),
+        core_cpu_per_gib: median(&mut core_time).unwrap_or(0.0),
+        quiet_runs,
     })
 }
 
@@ -205,18 +219,24 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
     }
     let _ = writeln!(w, "\n### Command\n");
     let _ = writeln!(w, "```sh\n{command}\n```\n");
+    let quiet = if o.quiet_wait.is_zero() {
+        "not checked".to_string()
+    } else {
+        format!(
+            "before each proxy start, waited up to {} for a 1 s window with both CPUs \
+             under {:.0}% busy",
+            format_duration(o.quiet_wait),
+            o.quiet_below * 100.0
+        )
+    };
     let _ = writeln!(
         w,
         "Each run moves {} over {} parallel TCP connections in one direction \
          (capped at {} wall clock); {} rounds, variants alternating within each round. \
          Proxy alone on CPU {}; client and backend (`loadtest serve`, blocking \
          threads, 256 KiB reads/writes) on CPU {}. Proxy settings: one thread, \
-         `bufsize` {}, `pipesize` {}, `maxconn` {}. Medians over rounds; \
-         proxy CPU = utime+stime of the proxy process from `/proc/<pid>/stat` \
-         over the run; proxy busy = proxy CPU / wall time; CPU {} busy (all) = that \
-         core's non-idle share in `/proc/stat`, every process included (above proxy busy \
-         means something else ran there: softirq work or other tenants). Load average \
-         before / after: {} / {}.\n",
+         `bufsize` {}, `pipesize` {}, `maxconn` {}. Quiet check: {quiet}. \
+         Load average before / after: {} / {}.\n",
         format_bytes(o.bytes),
         o.streams,
         format_duration(o.time_limit),
@@ -226,9 +246,37 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         o.bufsize,
         o.pipesize,
         o.maxconn,
-        o.proxy_cpu,
         outcome.loadavg_before,
         outcome.loadavg_after,
+    );
+    let cpu = o.proxy_cpu;
+    let _ = writeln!(w, "Columns (medians over rounds):\n");
+    let _ = writeln!(
+        w,
+        "- *proxy CPU s/GiB*: utime+stime of the proxy process (`/proc/<pid>/stat`) \
+         per GiB moved. Excludes softirq time: with tick accounting (no \
+         `CONFIG_IRQ_TIME_ACCOUNTING`) the loopback receive work a proxy's sends \
+         trigger on its core is charged to no process."
+    );
+    let _ = writeln!(
+        w,
+        "- *CPU {cpu} s/GiB*: busy time of the proxy's core (`/proc/stat`: everything \
+         but idle and iowait) per GiB: the proxy plus that softirq work, plus any \
+         other tenant that ran there (see *CPU {cpu} busy* vs *proxy busy*)."
+    );
+    let _ = writeln!(
+        w,
+        "- *proxy busy* / *CPU {cpu} busy*: the same two, as a share of wall time. \
+         Near 100% means the proxy's core is the bottleneck."
+    );
+    let _ = writeln!(
+        w,
+        "- *client+backend CPU s/GiB*: the load side (CPU {}), for scale.",
+        o.load_cpu
+    );
+    let _ = writeln!(
+        w,
+        "- *runs*: completed runs / rounds, and how many started on quiet cores.\n"
     );
     let _ = writeln!(
         w,
@@ -248,10 +296,10 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         let _ = writeln!(w, "### {}\n", capitalize(direction.label()));
         let _ = writeln!(
             w,
-            "| variant | GiB/s (median) | GiB/s min–max | proxy CPU s/GiB | proxy busy | CPU {} busy (all) | client+backend CPU s/GiB | runs |",
-            o.proxy_cpu
+            "| variant | GiB/s | GiB/s min–max | proxy CPU s/GiB | CPU {cpu} s/GiB | \
+             proxy busy | CPU {cpu} busy | client+backend CPU s/GiB | runs |"
         );
-        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for variant in &o.variants {
             let Some(row) = outcome
                 .rows
@@ -260,34 +308,43 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
             else {
                 let _ = writeln!(
                     w,
-                    "| {} | pending / skipped | | | | | | 0/{} |",
+                    "| {} | pending | | | | | | | 0/{} |",
                     variant.name(),
                     o.rounds
                 );
                 continue;
             };
-            let runs = format!("{}/{}", row.samples.len(), o.rounds);
+            let mut runs = format!("{}/{}", row.samples.len(), o.rounds);
             match summarize(row) {
                 Some(s) => {
+                    if let Some(quiet) = s.quiet_runs {
+                        let _ = write!(runs, " ({quiet} quiet)");
+                    }
+                    let dash = || "–".to_string();
                     let _ = writeln!(
                         w,
-                        "| {} | {:.3} | {:.3}–{:.3} | {} | {} | {:.0}% | {:.3} | {runs} |",
+                        "| {} | {:.3} | {:.3}–{:.3} | {} | {} | {} | {:.0}% | {:.3} | {runs} |",
                         variant.name(),
                         s.gib_per_second,
                         s.min,
                         s.max,
                         s.proxy_cpu_per_gib
                             .map(|c| format!("{c:.3}"))
-                            .unwrap_or_else(|| "–".into()),
+                            .unwrap_or_else(dash),
+                        if *variant == Variant::Direct {
+                            dash()
+                        } else {
+                            format!("{:.3}", s.core_cpu_per_gib)
+                        },
                         s.proxy_busy
                             .map(|b| format!("{:.0}%", b * 100.0))
-                            .unwrap_or_else(|| "–".into()),
+                            .unwrap_or_else(dash),
                         s.core_busy * 100.0,
                         s.load_cpu_per_gib,
                     );
                 }
                 None => {
-                    let _ = writeln!(w, "| {} | failed | | | | | | {runs} |", variant.name());
+                    let _ = writeln!(w, "| {} | failed | | | | | | | {runs} |", variant.name());
                 }
             }
         }
@@ -297,12 +354,17 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
             .filter_map(|&(ours, reference)| {
                 let a = summary_of(outcome, ours, direction)?;
                 let b = summary_of(outcome, reference, direction)?;
-                let cpu = match (a.proxy_cpu_per_gib, b.proxy_cpu_per_gib) {
+                let proxy_cpu = match (a.proxy_cpu_per_gib, b.proxy_cpu_per_gib) {
                     (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
                     _ => "–".into(),
                 };
+                let core_cpu = if b.core_cpu_per_gib > 0.0 {
+                    format!("{:.2}", a.core_cpu_per_gib / b.core_cpu_per_gib)
+                } else {
+                    "–".into()
+                };
                 Some(format!(
-                    "| {} / {} | {:.2} | {cpu} |",
+                    "| {} / {} | {:.2} | {proxy_cpu} | {core_cpu} |",
                     ours.name(),
                     reference.name(),
                     a.gib_per_second / b.gib_per_second
@@ -312,9 +374,10 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         if !ratio_lines.is_empty() {
             let _ = writeln!(
                 w,
-                "| ratio | throughput (higher is better) | proxy CPU per GiB (lower is better) |"
+                "| ratio | throughput (higher is better) | proxy CPU s/GiB (lower is better) \
+                 | CPU {cpu} s/GiB (lower is better) |"
             );
-            let _ = writeln!(w, "|---|---:|---:|");
+            let _ = writeln!(w, "|---|---:|---:|---:|");
             for line in ratio_lines {
                 let _ = writeln!(w, "{line}");
             }
@@ -406,6 +469,130 @@ pub fn write_into(path: &Path, section: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::bulk_tcp::Sample;
+    use crate::client::Transfer;
+    use std::path::PathBuf;
+
+    fn options() -> Options {
+        Options {
+            bytes: 4 * GIB,
+            streams: 4,
+            rounds: 2,
+            variants: Variant::ALL.to_vec(),
+            percore: PathBuf::from("target/release/percore"),
+            haproxy: PathBuf::from("haproxy"),
+            proxy_cpu: 1,
+            load_cpu: 0,
+            proxy_addr: "127.0.0.1:24001".parse().unwrap(),
+            backend_addr: "127.0.0.1:24002".parse().unwrap(),
+            time_limit: Duration::from_secs(60),
+            bufsize: 16384,
+            pipesize: 65536,
+            maxconn: 5000,
+            config_dir: PathBuf::from("docs/benchmarks/bulk-tcp"),
+            log_dir: PathBuf::from("target/loadtest/logs"),
+            quiet_wait: Duration::from_secs(60),
+            quiet_below: 0.1,
+        }
+    }
+
+    /// A run of 4 GiB taking `seconds`, with `proxy` CPU seconds.
+    fn sample(seconds: f64, proxy: Option<f64>) -> Sample {
+        Sample {
+            transfer: Transfer {
+                bytes: 4 * GIB,
+                elapsed: Duration::from_secs_f64(seconds),
+            },
+            proxy_cpu: proxy.map(Duration::from_secs_f64),
+            load_cpu: Duration::from_secs(2),
+            proxy_core_busy: 1.0,
+            proxy_core_time: Duration::from_secs_f64(proxy.unwrap_or(0.0) * 1.5),
+            quiet: Some(true),
+        }
+    }
+
+    fn row(variant: Variant, direction: Direction, samples: Vec<Sample>) -> Row {
+        Row {
+            variant,
+            direction,
+            samples,
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tables_ratios_and_pending_rows() {
+        let mut rows = Vec::new();
+        for direction in [Direction::Upload, Direction::Download] {
+            // haproxy: 1 GiB/s, 4 s CPU per 4 GiB = 1.0 s/GiB.
+            rows.push(row(
+                Variant::Haproxy,
+                direction,
+                vec![sample(4.0, Some(4.0)), sample(4.0, Some(4.0))],
+            ));
+            // direct: 2 GiB/s (median of 1.6 and 2.4 GiB/s -> 2.0).
+            rows.push(row(
+                Variant::Direct,
+                direction,
+                vec![sample(2.5, None), sample(4.0 / 2.4, None)],
+            ));
+        }
+        rows.push(Row {
+            variant: Variant::HaproxyNosplice,
+            direction: Direction::Upload,
+            samples: Vec::new(),
+            failures: vec!["boom".into()],
+        });
+        let outcome = Outcome {
+            rows,
+            skipped: vec![(Variant::PercoreSplice, "binary not found".into())],
+            proxy_commands: vec![(Variant::Haproxy, "taskset -c 1 haproxy -db -f x".into())],
+            backend_command: "taskset -c 0 loadtest serve".into(),
+            warnings: Vec::new(),
+            loadavg_before: "0.1 0.1 0.1".into(),
+            loadavg_after: "0.2 0.1 0.1".into(),
+        };
+        let env = Environment {
+            cpus_online: 2,
+            cpu_model: "Test CPU".into(),
+            kernel: "6.0".into(),
+            memory: "1 kB".into(),
+            haproxy_version: Some("HAProxy version 2.6.12".into()),
+            percore_version: None,
+            loadtest_commit: None,
+            date: None,
+        };
+        let text = render(&options(), &env, &outcome, "cargo run -- bulk-tcp");
+        assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
+        assert!(text.contains("HAProxy version 2.6.12"));
+        assert!(text.contains("- percore: binary not found (rows pending)"));
+        assert!(text.contains("| haproxy | 1.000 | 1.000–1.000 | 1.000 | 1.500 | 100% | 100% |"));
+        assert!(text.contains("| direct | 2.000 | 1.600–2.400 | – | – | – | 100% |"));
+        assert!(text.contains("| percore-splice | pending |"));
+        assert!(text.contains("| haproxy-nosplice | failed |"));
+        assert!(text.contains("- `haproxy-nosplice` Upload: boom"));
+        assert!(text.contains("- `percore-splice`: binary not found"));
+        assert!(text.contains("2/2 (2 quiet)"));
+        // No percore data, so no ratio table.
+        assert!(!text.contains("| ratio |"));
+
+        // With percore rows: half the CPU per GiB, 1.5x the throughput.
+        let mut outcome = outcome;
+        for direction in [Direction::Upload, Direction::Download] {
+            outcome.rows.push(row(
+                Variant::PercoreSplice,
+                direction,
+                vec![sample(4.0 / 1.5, Some(2.0))],
+            ));
+        }
+        let text = render(&options(), &env, &outcome, "cargo run -- bulk-tcp");
+        assert_eq!(
+            text.matches("| percore-splice / haproxy | 1.50 | 0.50 | 0.50 |")
+                .count(),
+            2
+        );
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
