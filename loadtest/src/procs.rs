@@ -58,7 +58,7 @@ impl Spawned {
             command = Command::new(spec.program);
         }
         command.args(&spec.args).stdin(Stdio::null());
-        let command_line = shell_words(&command);
+        let command_line = relative_to_cwd(&shell_words(&command));
 
         let log = match spec.log {
             Some(path) => {
@@ -261,6 +261,18 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
+}
+
+/// Paths under the working directory shown relative to it, so a command in
+/// the report can be pasted from the workspace root on another checkout.
+fn relative_to_cwd(command_line: &str) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) => {
+            let prefix = format!("{}/", cwd.display());
+            command_line.replace(&format!(" {prefix}"), " ")
+        }
+        Err(_) => command_line.to_string(),
+    }
 }
 
 fn shell_words(command: &Command) -> String {

@@ -63,7 +63,10 @@ impl Environment {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
-            memory: field(&meminfo, "MemTotal").unwrap_or_else(|| "unknown".into()),
+            memory: field(&meminfo, "MemTotal")
+                .and_then(|kb| kb.trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map(|kb| format!("{:.1} GiB", kb / (1024.0 * 1024.0)))
+                .unwrap_or_else(|| "unknown".into()),
             haproxy_version,
             percore_version,
             loadtest_commit: first_line_of(
