@@ -211,8 +211,16 @@ fn rejected_config(o: &Options, variant: Variant) -> Option<String> {
         return None;
     }
     let config = o.config_dir.join(variant.config_file()?);
-    let mut command = std::process::Command::new(&o.percore);
-    command.arg("--check").arg("-c").arg(&config);
+    // Under the same pinning as the real run: percore validates `threads`
+    // against its affinity mask, and ours is the load CPU by now.
+    let mut command = std::process::Command::new("taskset");
+    command
+        .arg("-c")
+        .arg(o.proxy_cpu.to_string())
+        .arg(&o.percore)
+        .arg("--check")
+        .arg("-c")
+        .arg(&config);
     match crate::procs::output_within(&mut command, Duration::from_secs(10)) {
         Ok(out) if out.status.success() => None,
         Ok(out) => {
