@@ -121,6 +121,7 @@ pub struct Sample {
     pub proxy_core_time: Duration,
     /// Whether the cores were quiet just before the run (None: not checked).
     pub quiet: Option<bool>,
+    pub round: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -417,7 +418,8 @@ pub fn run(o: &Options) -> Result<Outcome> {
             for row in outcome.rows.iter_mut().filter(|r| r.variant == variant) {
                 let result = measure(o, target, row.direction, proxy.as_ref(), &backend, quiet);
                 match result {
-                    Ok(sample) => {
+                    Ok(mut sample) => {
+                        sample.round = round;
                         eprintln!(
                             "loadtest: round {round}/{} {:<16} {:<9} {:6.3} GiB/s  proxy CPU {}  core {:.0}% busy",
                             o.rounds,
@@ -491,5 +493,6 @@ fn measure(
         proxy_core_busy: core_after.busy_since(core_before),
         proxy_core_time: core_after.busy_time_since(core_before),
         quiet,
+        round: 0,
     })
 }

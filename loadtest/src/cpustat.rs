@@ -96,7 +96,7 @@ impl CoreTicks {
 }
 
 /// Parses the `cpuN` line of /proc/stat: user nice system idle iowait irq
-/// softirq steal ...; idle and iowait are the not-busy part. guest times
+/// softirq steal ...; idle, iowait and steal are the not-busy part. guest times
 /// are already included in user/nice, so they are not added again.
 pub fn parse_core(proc_stat: &str, cpu: usize) -> Result<CoreTicks> {
     let label = format!("cpu{cpu}");
@@ -116,8 +116,11 @@ pub fn parse_core(proc_stat: &str, cpu: usize) -> Result<CoreTicks> {
     }
     let total: u64 = values.iter().sum();
     let idle = values[3] + values[4];
+    // Steal is time the hypervisor gave this vCPU to someone else: not work
+    // done here, so not busy, but still part of the interval.
+    let steal = values.get(7).copied().unwrap_or(0);
     Ok(CoreTicks {
-        busy: total - idle,
+        busy: total - idle - steal,
         total,
     })
 }
@@ -178,13 +181,13 @@ mod tests {
         assert_eq!(
             parse_core(stat, 1).unwrap(),
             CoreTicks {
-                busy: 20,
+                busy: 16,
                 total: 70
             }
         );
         assert_eq!(
             parse_core(stat, 10).unwrap(),
-            CoreTicks { busy: 6, total: 8 }
+            CoreTicks { busy: 5, total: 8 }
         );
         assert!(parse_core(stat, 2).is_err());
         let a = CoreTicks {

@@ -256,16 +256,18 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
     let _ = writeln!(w, "Columns (medians over rounds):\n");
     let _ = writeln!(
         w,
-        "- *proxy CPU s/GiB*: utime+stime of the proxy process (`/proc/<pid>/stat`) \
-         per GiB moved. Excludes softirq time: with tick accounting (no \
-         `CONFIG_IRQ_TIME_ACCOUNTING`) the loopback receive work a proxy's sends \
-         trigger on its core is charged to no process."
+        "- *proxy CPU s/GiB*: utime+stime of the proxy process (`/proc/<pid>/stat`, \
+         all its threads) per GiB moved. With tick accounting (no \
+         `CONFIG_IRQ_TIME_ACCOUNTING`) a tick that lands in softirq is charged to the \
+         task it interrupted, so loopback network work done while the proxy runs counts \
+         here; work in ksoftirqd or kernel workers does not."
     );
     let _ = writeln!(
         w,
         "- *CPU {cpu} s/GiB*: busy time of the proxy's core (`/proc/stat`: everything \
-         but idle and iowait) per GiB: the proxy plus that softirq work, plus any \
-         other tenant that ran there (see *CPU {cpu} busy* vs *proxy busy*)."
+         but idle and iowait) per GiB: the proxy plus ksoftirqd and kernel workers on \
+         that core, plus any other tenant that ran there (a gap between *CPU {cpu} busy* \
+         and *proxy busy* shows how much)."
     );
     let _ = writeln!(
         w,
@@ -388,6 +390,50 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         }
     }
 
+    let _ = writeln!(w, "<details><summary>Every run</summary>\n");
+    let _ = writeln!(
+        w,
+        "| round | variant | direction | GiB/s | proxy CPU s/GiB | CPU {cpu} s/GiB | \
+         proxy busy | CPU {cpu} busy | quiet start |"
+    );
+    let _ = writeln!(w, "|---:|---|---|---:|---:|---:|---:|---:|---|");
+    let mut all: Vec<(&Row, &crate::bulk_tcp::Sample)> = outcome
+        .rows
+        .iter()
+        .flat_map(|r| r.samples.iter().map(move |s| (r, s)))
+        .collect();
+    all.sort_by_key(|(r, s)| (s.round, r.variant, r.direction == Direction::Download));
+    for (row, sample) in all {
+        let gib = sample.transfer.bytes as f64 / GIB as f64;
+        let wall = sample.transfer.elapsed.as_secs_f64();
+        let (proxy_per_gib, core_per_gib, proxy_busy) = match sample.proxy_cpu {
+            Some(cpu_time) => (
+                format!("{:.3}", cpu_time.as_secs_f64() / gib),
+                format!("{:.3}", sample.proxy_core_time.as_secs_f64() / gib),
+                format!("{:.0}%", cpu_time.as_secs_f64() / wall * 100.0),
+            ),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {:.3} | {proxy_per_gib} | {core_per_gib} | {proxy_busy} | {:.0}% | {} |",
+            sample.round,
+            row.variant.name(),
+            if row.direction == Direction::Upload {
+                "upload"
+            } else {
+                "download"
+            },
+            sample.transfer.gib_per_second(),
+            sample.proxy_core_busy * 100.0,
+            match sample.quiet {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not checked",
+            }
+        );
+    }
+    let _ = writeln!(w, "\n</details>\n");
     let _ = writeln!(w, "Variants:\n");
     for variant in &o.variants {
         let _ = writeln!(w, "- `{}`: {}", variant.name(), variant.describe());
@@ -512,6 +558,7 @@ mod tests {
             proxy_core_busy: 1.0,
             proxy_core_time: Duration::from_secs_f64(proxy.unwrap_or(0.0) * 1.5),
             quiet: Some(true),
+            round: 1,
         }
     }
 
@@ -577,6 +624,9 @@ mod tests {
         assert!(text.contains("- `haproxy-nosplice` Upload: boom"));
         assert!(text.contains("- `percore-splice`: binary not found"));
         assert!(text.contains("2/2 (2 quiet)"));
+        assert!(
+            text.contains("| 1 | haproxy | upload | 1.000 | 1.000 | 1.500 | 100% | 100% | yes |")
+        );
         // No percore data, so no ratio table.
         assert!(!text.contains("| ratio |"));
 
