@@ -50,12 +50,20 @@ impl Environment {
                     Duration::from_secs(5),
                 )
             });
-            match (reported, commit) {
-                (Some(v), Some(c)) => format!("{v} (checkout at {c})"),
-                (Some(v), None) => v,
-                (None, Some(c)) => format!("checkout at {c}"),
-                (None, None) => "unknown".into(),
+            let built = first_line_of(
+                Command::new("date")
+                    .args(["-u", "+%Y-%m-%d %H:%M UTC", "-r"])
+                    .arg(&o.percore),
+                Duration::from_secs(5),
+            );
+            let mut text = reported.unwrap_or_else(|| "version unknown".into());
+            if let Some(built) = built {
+                let _ = write!(text, ", binary from {built}");
             }
+            if let Some(commit) = commit {
+                let _ = write!(text, "; its checkout is at {commit}");
+            }
+            text
         });
         Environment {
             cpus_online: online.max(0) as usize,
