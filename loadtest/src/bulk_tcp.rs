@@ -115,6 +115,10 @@ pub struct Sample {
     pub load_cpu: Duration,
     /// How busy the proxy's core was, counting every process on it.
     pub proxy_core_busy: f64,
+    /// How busy the load side's core was (client + backend + their
+    /// softirq work, + anyone else): near 100% means the load side, not the
+    /// proxy, limited the run.
+    pub load_core_busy: f64,
     /// Busy time of the proxy's core: the proxy plus the softirq network
     /// work it triggers there, which tick accounting charges to no process
     /// (plus anything else that ran on that core).
@@ -476,6 +480,7 @@ fn measure(
     let client_before = cpustat::read_self()?;
     let backend_before = cpustat::read_pid(backend.pid())?;
     let core_before = cpustat::read_core(o.proxy_cpu)?;
+    let load_core_before = cpustat::read_core(o.load_cpu)?;
 
     let transfer = client::transfer(target, direction, o.bytes, o.streams, o.time_limit)?;
 
@@ -491,6 +496,7 @@ fn measure(
         proxy_cpu,
         load_cpu,
         proxy_core_busy: core_after.busy_since(core_before),
+        load_core_busy: cpustat::read_core(o.load_cpu)?.busy_since(load_core_before),
         proxy_core_time: core_after.busy_time_since(core_before),
         quiet,
         round: 0,

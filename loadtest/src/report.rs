@@ -146,6 +146,8 @@ pub struct Summary {
     /// Busy seconds of the proxy core per GiB (proxy + its softirq work +
     /// anything else that ran there).
     pub core_cpu_per_gib: f64,
+    /// The load side's core busy fraction, all processes.
+    pub load_core_busy: f64,
     /// Runs that started on quiet cores, when that was checked.
     pub quiet_runs: Option<usize>,
 }
@@ -179,6 +181,7 @@ pub fn summarize(row: &Row) -> Option<Summary> {
         .iter()
         .map(|s| s.proxy_core_time.as_secs_f64() / gib(s))
         .collect();
+    let mut load_core: Vec<f64> = row.samples.iter().map(|s| s.load_core_busy).collect();
     let checked: Vec<bool> = row.samples.iter().filter_map(|s| s.quiet).collect();
     let quiet_runs = (!checked.is_empty()).then(|| checked.iter().filter(|q| **q).count());
     Some(Summary {
@@ -190,6 +193,7 @@ pub fn summarize(row: &Row) -> Option<Summary> {
         load_cpu_per_gib: median(&mut load).unwrap_or(0.0),
         core_busy: median(&mut core).unwrap_or(0.0),
         core_cpu_per_gib: median(&mut core_time).unwrap_or(0.0),
+        load_core_busy: median(&mut load_core).unwrap_or(0.0),
         quiet_runs,
     })
 }
@@ -261,6 +265,7 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         outcome.loadavg_after,
     );
     let cpu = o.proxy_cpu;
+    let load = o.load_cpu;
     let _ = writeln!(w, "Columns (medians over rounds):\n");
     let _ = writeln!(
         w,
@@ -284,8 +289,10 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
     );
     let _ = writeln!(
         w,
-        "- *client+backend CPU s/GiB*: the load side (CPU {}), for scale.",
-        o.load_cpu
+        "- *client+backend CPU s/GiB*: the load side's processes on CPU {load}; *CPU {load} \
+         busy*: that core's busy share. Near 100% means the load side, not the proxy, \
+         limited the run: then GiB/s understates the proxy and CPU s/GiB is the number \
+         to compare."
     );
     let _ = writeln!(
         w,
@@ -310,9 +317,9 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         let _ = writeln!(
             w,
             "| variant | GiB/s | GiB/s min–max | proxy CPU s/GiB | CPU {cpu} s/GiB | \
-             proxy busy | CPU {cpu} busy | client+backend CPU s/GiB | runs |"
+             proxy busy | CPU {cpu} busy | client+backend CPU s/GiB | CPU {load} busy | runs |"
         );
-        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for variant in &o.variants {
             let Some(row) = outcome
                 .rows
@@ -321,7 +328,7 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
             else {
                 let _ = writeln!(
                     w,
-                    "| {} | pending | | | | | | | 0/{} |",
+                    "| {} | pending | | | | | | | | 0/{} |",
                     variant.name(),
                     o.rounds
                 );
@@ -336,7 +343,7 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
                     let dash = || "–".to_string();
                     let _ = writeln!(
                         w,
-                        "| {} | {:.3} | {:.3}–{:.3} | {} | {} | {} | {:.0}% | {:.3} | {runs} |",
+                        "| {} | {:.3} | {:.3}–{:.3} | {} | {} | {} | {:.0}% | {:.3} | {:.0}% | {runs} |",
                         variant.name(),
                         s.gib_per_second,
                         s.min,
@@ -354,10 +361,11 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
                             .unwrap_or_else(dash),
                         s.core_busy * 100.0,
                         s.load_cpu_per_gib,
+                        s.load_core_busy * 100.0,
                     );
                 }
                 None => {
-                    let _ = writeln!(w, "| {} | failed | | | | | | | {runs} |", variant.name());
+                    let _ = writeln!(w, "| {} | failed | | | | | | | | {runs} |", variant.name());
                 }
             }
         }
@@ -402,9 +410,9 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
     let _ = writeln!(
         w,
         "| round | variant | direction | GiB/s | proxy CPU s/GiB | CPU {cpu} s/GiB | \
-         proxy busy | CPU {cpu} busy | quiet start |"
+         proxy busy | CPU {cpu} busy | CPU {load} busy | quiet start |"
     );
-    let _ = writeln!(w, "|---:|---|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(w, "|---:|---|---|---:|---:|---:|---:|---:|---:|---|");
     let mut all: Vec<(&Row, &crate::bulk_tcp::Sample)> = outcome
         .rows
         .iter()
@@ -424,7 +432,7 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         };
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {:.3} | {proxy_per_gib} | {core_per_gib} | {proxy_busy} | {:.0}% | {} |",
+            "| {} | {} | {} | {:.3} | {proxy_per_gib} | {core_per_gib} | {proxy_busy} | {:.0}% | {:.0}% | {} |",
             sample.round,
             row.variant.name(),
             if row.direction == Direction::Upload {
@@ -434,6 +442,7 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
             },
             sample.transfer.gib_per_second(),
             sample.proxy_core_busy * 100.0,
+            sample.load_core_busy * 100.0,
             match sample.quiet {
                 Some(true) => "yes",
                 Some(false) => "no",
@@ -564,6 +573,7 @@ mod tests {
             proxy_cpu: proxy.map(Duration::from_secs_f64),
             load_cpu: Duration::from_secs(2),
             proxy_core_busy: 1.0,
+            load_core_busy: 0.5,
             proxy_core_time: Duration::from_secs_f64(proxy.unwrap_or(0.0) * 1.5),
             quiet: Some(true),
             round: 1,
@@ -625,16 +635,16 @@ mod tests {
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
         assert!(text.contains("HAProxy version 2.6.12"));
         assert!(text.contains("- percore: binary not found (rows pending)"));
-        assert!(text.contains("| haproxy | 1.000 | 1.000–1.000 | 1.000 | 1.500 | 100% | 100% |"));
+        assert!(text.contains("| haproxy | 1.000 | 1.000–1.000 | 1.000 | 1.500 | 100% | 100% | 0.500 | 50% | 2/2 (2 quiet) |"));
         assert!(text.contains("| direct | 2.000 | 1.600–2.400 | – | – | – | 100% |"));
         assert!(text.contains("| percore-splice | pending |"));
         assert!(text.contains("| haproxy-nosplice | failed |"));
         assert!(text.contains("- `haproxy-nosplice` Upload: boom"));
         assert!(text.contains("- `percore-splice`: binary not found"));
         assert!(text.contains("2/2 (2 quiet)"));
-        assert!(
-            text.contains("| 1 | haproxy | upload | 1.000 | 1.000 | 1.500 | 100% | 100% | yes |")
-        );
+        assert!(text.contains(
+            "| 1 | haproxy | upload | 1.000 | 1.000 | 1.500 | 100% | 100% | 50% | yes |"
+        ));
         // No percore data, so no ratio table.
         assert!(!text.contains("| ratio |"));
 
