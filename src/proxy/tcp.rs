@@ -7,6 +7,7 @@ use super::CoreContext;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
+use crate::net::Conn;
 use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -56,6 +57,9 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
             }
             return;
         }
+    };
+    let Ok(client) = Conn::new(client) else {
+        return;
     };
     let server_index = slot.server();
     let connected_at = Instant::now();
