@@ -43,6 +43,12 @@ impl Conn {
         Conn::register(Owner::Glommio(stream), fd)
     }
 
+    /// Registers a socket this core owns (accepted or connected here).
+    pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
+        let fd = socket.as_raw_fd();
+        Conn::register(Owner::Plain(socket), fd)
+    }
+
     fn register(owner: Owner, fd: RawFd) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
         let token = readiness.register(fd)?;

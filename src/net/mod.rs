@@ -1,5 +1,6 @@
 //! Socket plumbing: listeners, connects, splice and copy tunnels.
 
+pub mod accept;
 pub mod conn;
 pub mod copy;
 pub mod forward;
@@ -8,6 +9,7 @@ pub mod readiness;
 pub mod splice;
 pub mod tunnel;
 
+pub use accept::Acceptor;
 pub use conn::Conn;
 pub use forward::{ChunkBuf, ForwardError, Meter};
 pub use pipe::{Pipe, PipeError, PipePool, PipeStats};

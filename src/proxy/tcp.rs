@@ -8,12 +8,11 @@ use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use crate::net::Conn;
-use glommio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
@@ -57,9 +56,6 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
             }
             return;
         }
-    };
-    let Ok(client) = Conn::new(client) else {
-        return;
     };
     let server_index = slot.server();
     let connected_at = Instant::now();

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::io::AsyncWriteExt;
-use glommio::net::TcpStream;
 
 use crate::net::Conn;
 
@@ -77,14 +76,11 @@ struct Session<'c> {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
-    let _ = client.set_nodelay(true);
-    let Ok(client) = Conn::new(client) else {
-        return;
-    };
+    // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
     let local_port = client.local_addr().map_or(0, |a| a.port());
     let mut s = Session {
         ctx: &ctx,
