@@ -4,7 +4,7 @@
 use super::CoreContext;
 use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
 use crate::log::Termination;
-use glommio::net::TcpStream;
+use crate::net::Conn;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,17 +13,19 @@ use std::time::{Duration, Instant};
 /// that a restarting server is not hammered; a redispatch goes at once.
 const TURNAROUND_MAX: Duration = Duration::from_secs(1);
 
-/// Connects through io_uring (glommio links a LINK_TIMEOUT to the CONNECT
-/// when a timeout is set) and disables Nagle: a proxy must not add latency to
-/// small writes.
-pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let stream = match timeout {
-        Some(t) if !t.is_zero() => TcpStream::connect_timeout(addr, t).await,
-        _ => TcpStream::connect(addr).await,
+/// Connects with `timeout connect` (see `Conn::connect`: non-blocking
+/// connect awaited through the core's epoll, Nagle off).
+pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<Conn> {
+    match timeout {
+        Some(t) if !t.is_zero() => {
+            futures_lite::future::or(Conn::connect(addr), async {
+                glommio::timer::sleep(t).await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            })
+            .await
+        }
+        _ => Conn::connect(addr).await,
     }
-    .map_err(io::Error::from)?;
-    stream.set_nodelay(true).map_err(io::Error::from)?;
-    Ok(stream)
 }
 
 /// Why no server connection could be had. HTTP answers 503 for each (as
@@ -89,8 +91,8 @@ pub async fn server_connection(
     backend_id: usize,
     peer: SocketAddr,
     attempts: &mut Attempts,
-    mut reuse: impl FnMut(&ServerSlot) -> Option<TcpStream>,
-) -> Result<(TcpStream, ServerSlot, bool), ConnectFailure> {
+    mut reuse: impl FnMut(&ServerSlot) -> Option<Conn>,
+) -> Result<(Conn, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
     let backend = &ctx.backends[backend_id];
     let queue_timeout = backend.borrow().queue_timeout();

@@ -8,12 +8,12 @@ use super::CoreContext;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
-use glommio::net::TcpStream;
+use crate::net::Conn;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::io::AsyncWriteExt;
-use glommio::net::TcpStream;
+
+use crate::net::Conn;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
@@ -34,7 +35,7 @@ const LINGER_BYTES: usize = 256 << 10;
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
-    stream: TcpStream,
+    stream: Conn,
     server: usize,
 }
 
@@ -51,7 +52,7 @@ enum Head {
 enum Next {
     KeepAlive,
     Close,
-    Tunnel(TcpStream, ServerSlot),
+    Tunnel(Conn, ServerSlot),
 }
 
 struct Session<'c> {
@@ -60,7 +61,7 @@ struct Session<'c> {
     fe: &'c Frontend,
     peer: SocketAddr,
     side: ClientSide,
-    client: RefCell<TcpStream>,
+    client: RefCell<Conn>,
     client_buf: RecvBuf,
     server_buf: RecvBuf,
     parser: RequestParser,
@@ -78,12 +79,12 @@ struct Session<'c> {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
+    // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
     let local_port = client.local_addr().map_or(0, |a| a.port());
-    let _ = client.set_nodelay(true);
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
@@ -149,7 +150,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
 impl Session<'_> {
     /// Serves requests until the connection is done; returns the server
     /// side of a tunnel if the last exchange switched protocols.
-    async fn run(&mut self) -> Option<(TcpStream, ServerSlot)> {
+    async fn run(&mut self) -> Option<(Conn, ServerSlot)> {
         loop {
             self.trace.begin(
                 self.requests == 0,
