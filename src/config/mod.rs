@@ -14,6 +14,7 @@ mod http;
 pub mod model;
 mod observe;
 mod reader;
+mod rules_parse;
 mod sections;
 mod values;
 
