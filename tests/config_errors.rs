@@ -232,13 +232,13 @@ fn unknown_timeout_key_lists_all_timeouts() {
 fn unknown_frontend_backend_and_server_keys() {
     let text = base_with(
         "default_backend = \"pg\"",
-        "default_backend = \"pg\"\nuse_backend = \"pg\"",
+        "default_backend = \"pg\"\nmonitor-uri = \"/health\"",
     );
     expect_one(
         &text,
-        "use_backend",
-        "frontend \"db\".use_backend",
-        &["`use_backend`"],
+        "monitor-uri",
+        "frontend \"db\".monitor-uri",
+        &["`monitor-uri`"],
         "default_backend",
     );
 
