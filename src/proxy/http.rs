@@ -17,6 +17,7 @@
 mod body;
 mod exchange;
 mod io;
+mod route;
 pub mod pool;
 pub mod session;
 

@@ -30,6 +30,8 @@ pub enum Edit<'r> {
         name: &'r str,
         value: &'r [u8],
     },
+    /// Cookie persistence (`insert`): `Set-Cookie: name=value; path=/`.
+    InsertCookie { name: &'r str, value: &'r str },
     /// Cookie persistence in the response: `rewrite` replaces the value of
     /// cookie `name` in Set-Cookie by `server`; `prefix` puts `server~`
     /// before it.
@@ -99,6 +101,15 @@ pub fn apply(head: &mut Vec<u8>, edits: &[Edit<'_>], facts: &Facts<'_>, bufs: &m
                 remove_empty(head, "cookie", bufs);
             }
             Edit::Add { name, value } => add_field(head, name.as_bytes(), value),
+            Edit::InsertCookie { name, value } => {
+                let line = &mut bufs.value;
+                line.clear();
+                line.extend_from_slice(name.as_bytes());
+                line.push(b'=');
+                line.extend_from_slice(value.as_bytes());
+                line.extend_from_slice(b"; path=/");
+                add_field(head, b"Set-Cookie", line);
+            }
             Edit::SetCookieValue {
                 name,
                 server,

@@ -13,6 +13,7 @@ use glommio::net::TcpStream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
 use super::io::{send, timed, IoFail, RecvBuf, Shared};
+use super::route::ResponseHook;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
@@ -69,7 +70,7 @@ pub(super) enum Outcome {
 }
 
 /// Everything an exchange borrows from its session.
-pub(super) struct Exchange<'a> {
+pub(super) struct Exchange<'a, 'c> {
     pub client: &'a RefCell<TcpStream>,
     pub server: &'a RefCell<TcpStream>,
     pub client_buf: &'a mut RecvBuf,
@@ -86,6 +87,8 @@ pub(super) struct Exchange<'a> {
     /// Bytes sent to the server and to the client, for the counters.
     pub bytes_up: &'a Cell<u64>,
     pub bytes_down: &'a Cell<u64>,
+    /// `http-response` rules and cookie persistence.
+    pub hook: ResponseHook<'a, 'c>,
 }
 
 /// Why the response side stopped early.
@@ -98,6 +101,8 @@ enum Down {
     Timeout,
     /// Broke after the response head went out: close, no page.
     Broken,
+    /// An `http-response deny` rule refused the response.
+    Denied(u16),
 }
 
 /// Why the request body stopped early.
@@ -109,7 +114,7 @@ enum Up {
 }
 
 /// Sends the request (`head` + body) and relays the response.
-pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
+pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
     let Exchange {
         client,
         server,
@@ -124,6 +129,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         server_close,
         bytes_up,
         bytes_down,
+        mut hook,
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
@@ -181,6 +187,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         &upload_done,
         &responded,
         bytes_down,
+        &mut hook,
     );
     let (down, up) = race(up, down).await;
 
@@ -219,6 +226,10 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
                 },
                 Down::Broken => Outcome::Failed {
                     status: None,
+                    retryable: false,
+                },
+                Down::Denied(status) => Outcome::Failed {
+                    status: page(status),
                     retryable: false,
                 },
             }
@@ -271,6 +282,7 @@ async fn response(
     upload_done: &Cell<bool>,
     responded: &Cell<bool>,
     bytes_down: &Cell<u64>,
+    hook: &mut ResponseHook<'_, '_>,
 ) -> Result<Outcome, Down> {
     loop {
         // Read until a complete head is there.
@@ -325,6 +337,7 @@ async fn response(
             };
             out.clear();
             write_response_head(out, &head, req.version, mode);
+            hook.apply(&head, out).map_err(Down::Denied)?;
             buf.consume(head_len);
             responded.set(true);
             send(&mut Shared(client), out, timeouts.client)
@@ -343,6 +356,7 @@ async fn response(
         let mut progress = BodyProgress::new(head.framing);
         out.clear();
         write_response_head(out, &head, req.version, mode);
+        hook.apply(&head, out).map_err(Down::Denied)?;
         buf.consume(head_len);
         let claimed = progress.claim(buf.filled()).map_err(|_| Down::Bad)?;
         out.extend_from_slice(&buf.filled()[..claimed]);
