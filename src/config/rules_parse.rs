@@ -249,8 +249,13 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
             Fetch::Status
         }
         other => {
-            let hint = match did_you_mean(other, FETCH_NAMES) {
-                Some(near) => format!("did you mean `{near}`? {FETCH_HINT}"),
+            // `pth_beg`: suggest on the base, keep the suffix.
+            let (stem, tail) = match other.rsplit_once('_') {
+                Some((b, s)) if SUFFIXES.contains(&s) => (b, format!("_{s}")),
+                _ => (other, String::new()),
+            };
+            let hint = match did_you_mean(stem, FETCH_NAMES) {
+                Some(near) => format!("did you mean `{near}{tail}`? {FETCH_HINT}"),
                 None => FETCH_HINT.to_string(),
             };
             return err(at, format!("unknown fetch `{other}`"), hint);
