@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use percore::config::{load_str, Config};
-use percore::http::{
-    write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestParser,
-};
+use percore::http::{write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestParser};
 use percore::rules::edit::{apply, Edit, EditBuffers};
 use percore::rules::{ConnFacts, Facts, HeaderEdit, Verdict};
 
@@ -150,16 +148,23 @@ impl<'c> Router<'c> {
         self.rule_edits.clear();
         self.edits.clear();
         let facts = Facts::request(&self.conn, &head);
-        if !matches!(fe.rules.eval_request(&facts, &mut self.rule_edits), Verdict::Forward) {
+        if !matches!(
+            fe.rules.eval_request(&facts, &mut self.rule_edits),
+            Verdict::Forward
+        ) {
             return (usize::MAX, None);
         }
         let be_id = fe.rules.pick_backend(&facts).unwrap_or(fe.default_backend);
         let be = &self.config.backends[be_id];
-        if !matches!(be.rules.eval_request(&facts, &mut self.rule_edits), Verdict::Forward) {
+        if !matches!(
+            be.rules.eval_request(&facts, &mut self.rule_edits),
+            Verdict::Forward
+        ) {
             return (usize::MAX, None);
         }
         let hash = be.balance_params.key.as_ref().and_then(|k| k.hash(&head));
-        self.edits.extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
+        self.edits
+            .extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
         self.out.clear();
         write_request_head(
             &mut self.out,

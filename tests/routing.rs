@@ -222,7 +222,10 @@ http-request = [
         "GET /secure/x?a=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n",
     );
     assert_eq!(status, 301);
-    assert_eq!(header(&head, "location"), vec!["https://shop.example/secure/x?a=1"]);
+    assert_eq!(
+        header(&head, "location"),
+        vec!["https://shop.example/secure/x?a=1"]
+    );
     let (status, head, _) = once(&proxy, &get("/moved"));
     assert_eq!(status, 308);
     assert_eq!(header(&head, "location"), vec!["https://example.org/moved"]);
@@ -231,7 +234,10 @@ http-request = [
     assert_eq!(header(&head, "location"), vec!["/v2/v1/users"]);
     let (status, head, _) = once(&proxy, &get("/old/page?k=v"));
     assert_eq!(status, 303);
-    assert_eq!(header(&head, "location"), vec!["https://new.example/old/page?k=v"]);
+    assert_eq!(
+        header(&head, "location"),
+        vec!["https://new.example/old/page?k=v"]
+    );
 
     let (status, head, body) = once(&proxy, &get("/maintenance"));
     assert_eq!((status, body.as_str()), (503, "<h1>back soon</h1>"));
@@ -255,7 +261,10 @@ http-request = [
     assert_eq!(status, 200);
     let body = String::from_utf8(body).unwrap();
     assert_eq!(header(&body, "x-client"), vec!["127.0.0.1"]);
-    assert_eq!(header(&body, "x-port"), vec![proxy.port.to_string().as_str()]);
+    assert_eq!(
+        header(&body, "x-port"),
+        vec![proxy.port.to_string().as_str()]
+    );
     assert_eq!(header(&body, "x-host-path"), vec!["h.test/admin/x"]);
     assert_eq!(header(&body, "x-proto"), vec!["http"]);
     assert_eq!(header(&body, "x-added"), vec!["one", "two"]);
@@ -396,10 +405,26 @@ use_backend = ["static if static"]"#;
     let proxy = Proxy::start(&config(
         "",
         frontend,
-        &[("app", servers_of(&[&app])), ("static", servers_of(&[&stat]))],
+        &[
+            ("app", servers_of(&[&app])),
+            ("static", servers_of(&[&stat])),
+        ],
     ));
-    let first = |p: &str| once(&proxy, &get(p)).2.lines().next().unwrap_or("").to_string();
-    for p in ["/static/x", "/IMAGES/logo.png", "/a/b/photo.JPG", "/site.css", "/app.js?v=3"] {
+    let first = |p: &str| {
+        once(&proxy, &get(p))
+            .2
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    for p in [
+        "/static/x",
+        "/IMAGES/logo.png",
+        "/a/b/photo.JPG",
+        "/site.css",
+        "/app.js?v=3",
+    ] {
         assert_eq!(first(p), "static", "{p}");
     }
     for p in ["/", "/api/static", "/x.json", "/stat", "/img.jpeg"] {
@@ -468,7 +493,10 @@ use_backend = ["chat if is_ws chat", "game if is_ws game"]"#;
             ("game", servers(&[game])),
         ],
     ));
-    for (host, want) in [("chat.example.com", "chat"), ("game.eu.example.com", "game")] {
+    for (host, want) in [
+        ("chat.example.com", "chat"),
+        ("game.eu.example.com", "game"),
+    ] {
         let stream = connect(proxy.addr());
         let url = format!("ws://{host}/socket");
         let (mut ws, response) = tungstenite::client(url.as_str(), stream).expect("handshake");
@@ -556,7 +584,11 @@ fn url_param_keeps_each_table_on_one_server_while_tables_spread() {
         for s in owner.values() {
             *per_server.entry(s.as_str()).or_default() += 1;
         }
-        assert_eq!(per_server.len(), 3, "{hash_type}: tables spread: {per_server:?}");
+        assert_eq!(
+            per_server.len(),
+            3,
+            "{hash_type}: tables spread: {per_server:?}"
+        );
         // Requests without the parameter are balanced round robin.
         let rr = spread(&proxy, (0..6).map(|_| get("/lobby")));
         let distinct: std::collections::HashSet<&String> = rr.iter().collect();
@@ -631,7 +663,10 @@ fn cookie_insert_sticks_and_falls_back_when_the_server_is_down() {
     }
     assert!(seen.iter().any(|r| r.header("cookie") == Some("a=b")));
     // An unknown cookie value balances normally and gets a new cookie.
-    let (_, head, _) = once(&proxy, "GET / HTTP/1.1\r\nHost: t\r\nCookie: SRV=zz\r\n\r\n");
+    let (_, head, _) = once(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: t\r\nCookie: SRV=zz\r\n\r\n",
+    );
     assert_eq!(header(&head, "set-cookie").len(), 1);
 }
 
@@ -675,7 +710,10 @@ fn cookie_prefix_and_rewrite_modes() {
         &[("prefix", prefix), ("rewrite", rewrite)],
     ));
     let (_, head, _) = once(&proxy, &get("/"));
-    assert_eq!(header(&head, "set-cookie"), vec!["JSESSIONID=n1~abc123; Path=/"]);
+    assert_eq!(
+        header(&head, "set-cookie"),
+        vec!["JSESSIONID=n1~abc123; Path=/"]
+    );
     // The prefix is removed before the server sees the cookie.
     let (_, _, body) = once(
         &proxy,
@@ -684,4 +722,21 @@ fn cookie_prefix_and_rewrite_modes() {
     assert_eq!(body, "JSESSIONID=abc123");
     let (_, head, _) = once(&proxy, &get("/rw"));
     assert_eq!(header(&head, "set-cookie"), vec!["JSESSIONID=n1; Path=/"]);
+}
+
+/// The shipped config.toml answers /percore-status itself, with no server
+/// running behind it.
+#[test]
+fn shipped_config_answers_status_without_a_backend() {
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8000", "127.0.0.1:{port}")
+        .replace("127.0.0.1:8001", &format!("127.0.0.1:{}", free_port()))
+        .replace("127.0.0.1:9000", &closed_addr().to_string())
+        .replace("threads = \"auto\"", "threads = 1");
+    let proxy = Proxy::start(&shipped);
+    let (status, head, body) = once(&proxy, &get("/percore-status"));
+    assert_eq!((status, body.as_str()), (200, "percore is running"));
+    assert_eq!(header(&head, "content-type"), vec!["text/plain"]);
+    assert_eq!(once(&proxy, &get("/")).0, 503);
 }

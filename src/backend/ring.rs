@@ -22,7 +22,10 @@ impl Ring {
         for (index, name, weight) in servers {
             let base = name_hash(name);
             for replica in 0..u64::from(weight) * POINTS_PER_WEIGHT {
-                points.push((super::select::mix64(base ^ replica.wrapping_mul(0x9e37_79b9_7f4a_7c15)), index));
+                points.push((
+                    super::select::mix64(base ^ replica.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                    index,
+                ));
             }
         }
         points.sort_unstable();

@@ -471,7 +471,12 @@ impl BackendRuntime {
         self.dispatch_queue();
     }
 
-    pub(crate) fn enqueue(&mut self, client: IpAddr, hint: PickHint, avoid: &[usize]) -> Rc<Waiter> {
+    pub(crate) fn enqueue(
+        &mut self,
+        client: IpAddr,
+        hint: PickHint,
+        avoid: &[usize],
+    ) -> Rc<Waiter> {
         let waiter = Rc::new(Waiter::new(client, hint, avoid.to_vec()));
         self.queue.push_back(Rc::clone(&waiter));
         self.queue_max = self.queue_max.max(self.queue.len());

@@ -749,7 +749,11 @@ fn health_changes_record_when_and_empty_the_backend() {
 
 // --- HTTP balancing: hashes, random(N), persistence ---------------------------
 
-fn hashed_runtime(balance: Balance, hash_type: config::HashType, servers: Vec<config::Server>) -> BackendRuntime {
+fn hashed_runtime(
+    balance: Balance,
+    hash_type: config::HashType,
+    servers: Vec<config::Server>,
+) -> BackendRuntime {
     let mut cfg = backend_cfg(balance, servers);
     cfg.balance_params.hash_type = hash_type;
     BackendRuntime::new(&cfg, 0, 1)
@@ -767,7 +771,9 @@ fn pick_hash(rt: &mut BackendRuntime, hash: u64) -> usize {
 }
 
 fn keys() -> Vec<u64> {
-    (0..20_000u64).map(|k| crate::rules::hash_bytes(&k.to_le_bytes())).collect()
+    (0..20_000u64)
+        .map(|k| crate::rules::hash_bytes(&k.to_le_bytes()))
+        .collect()
 }
 
 #[test]
@@ -792,14 +798,21 @@ fn consistent_ring_moves_about_one_nth_of_keys_when_a_server_leaves() {
     let n = 5;
     let names = ["a", "b", "c", "d", "e"];
     let servers: Vec<_> = names.iter().map(|s| server(s, 1)).collect();
-    let mut consistent = hashed_runtime(Balance::Uri, config::HashType::Consistent, servers.clone());
+    let mut consistent =
+        hashed_runtime(Balance::Uri, config::HashType::Consistent, servers.clone());
     let mut map_based = hashed_runtime(Balance::Uri, config::HashType::MapBased, servers);
     let keys = keys();
-    let before_c: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut consistent, k)).collect();
+    let before_c: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
     let before_m: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut map_based, k)).collect();
     consistent.set_server_up(2, false);
     map_based.set_server_up(2, false);
-    let after_c: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut consistent, k)).collect();
+    let after_c: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
     let after_m: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut map_based, k)).collect();
     let moved = |a: &[usize], b: &[usize]| a.iter().zip(b).filter(|(x, y)| x != y).count();
     let moved_c = moved(&before_c, &after_c);
@@ -807,13 +820,19 @@ fn consistent_ring_moves_about_one_nth_of_keys_when_a_server_leaves() {
     let owned = before_c.iter().filter(|&&s| s == 2).count();
     assert_eq!(moved_c, owned);
     let share = moved_c as f64 / keys.len() as f64;
-    assert!((share - 1.0 / n as f64).abs() < 0.06, "consistent moved {share}");
+    assert!(
+        (share - 1.0 / n as f64).abs() < 0.06,
+        "consistent moved {share}"
+    );
     // Map-based hashing reshuffles far more.
     let share_m = moved(&before_m, &after_m) as f64 / keys.len() as f64;
     assert!(share_m > 0.5, "map-based moved {share_m}");
     // And the server coming back takes its own keys back.
     consistent.set_server_up(2, true);
-    let back: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut consistent, k)).collect();
+    let back: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
     assert_eq!(back, before_c);
 }
 
@@ -853,7 +872,10 @@ fn sticky_server_is_used_while_usable() {
     // Down: balance normally.
     rt.set_server_up(1, false);
     let got: Vec<Pick> = (0..4).map(|_| rt.pick(local, to(1), &[])).collect();
-    assert!(got.iter().all(|p| matches!(p, Pick::Server(0 | 2))), "{got:?}");
+    assert!(
+        got.iter().all(|p| matches!(p, Pick::Server(0 | 2))),
+        "{got:?}"
+    );
 }
 
 #[test]

@@ -185,8 +185,7 @@ impl<'a> Diagnostics<'a> {
                 start += 1;
             }
         }
-        (inner == value && offset <= value.len())
-            .then(|| start + offset..start + offset + 1)
+        (inner == value && offset <= value.len()).then(|| start + offset..start + offset + 1)
     }
 
     pub(crate) fn line_of(&self, span: Option<&Span>) -> Option<usize> {

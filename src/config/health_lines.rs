@@ -83,10 +83,7 @@ pub(crate) fn tokenize_spanned(line: &str) -> Result<Vec<(usize, Vec<u8>)>, (usi
                         push_char(w, other);
                     }
                     None => {
-                        return Err((
-                            at,
-                            invalid("line ends with a lone backslash", QUOTING_HINT),
-                        ))
+                        return Err((at, invalid("line ends with a lone backslash", QUOTING_HINT)))
                     }
                 }
             }

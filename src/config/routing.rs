@@ -87,7 +87,10 @@ fn parse_balance(text: &str) -> Result<(Balance, BalanceParams), Invalid> {
         }
         "url_param" => {
             let Some(name) = words.next() else {
-                return Err(invalid("balance url_param needs a parameter name", BALANCE_HINT));
+                return Err(invalid(
+                    "balance url_param needs a parameter name",
+                    BALANCE_HINT,
+                ));
             };
             params.key = Some(HashKey::UrlParam(name.to_string()));
             (Balance::UrlParam, params)
@@ -99,7 +102,9 @@ fn parse_balance(text: &str) -> Result<(Balance, BalanceParams), Invalid> {
                 }
                 params.key = Some(HashKey::Hdr(name.to_string()));
                 (Balance::Hdr, params)
-            } else if let Some(n) = other.strip_prefix("random(").and_then(|r| r.strip_suffix(')'))
+            } else if let Some(n) = other
+                .strip_prefix("random(")
+                .and_then(|r| r.strip_suffix(')'))
             {
                 match n.parse::<u32>() {
                     Ok(draws) if (1..=16).contains(&draws) => {
@@ -215,7 +220,10 @@ const USERLIST_KEYS: &[&str] = &["name", "users"];
 const USER_KEYS: &[&str] = &["name", "password", "insecure-password"];
 
 /// `[[userlist]]` sections.
-pub(crate) fn read_userlists(diag: &mut Diagnostics<'_>, node: Option<Node<'_>>) -> Vec<Arc<Userlist>> {
+pub(crate) fn read_userlists(
+    diag: &mut Diagnostics<'_>,
+    node: Option<Node<'_>>,
+) -> Vec<Arc<Userlist>> {
     let Some(node) = node else {
         return Vec::new();
     };
@@ -305,8 +313,14 @@ fn read_users(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<User> {
                 diag.error(
                     table.span.as_ref(),
                     &table.path,
-                    format!("user \"{}\" needs exactly one of password and insecure-password", name.value),
-                    Some("password = \"$6$...\" (a crypt(3) hash) or insecure-password = \"...\"".into()),
+                    format!(
+                        "user \"{}\" needs exactly one of password and insecure-password",
+                        name.value
+                    ),
+                    Some(
+                        "password = \"$6$...\" (a crypt(3) hash) or insecure-password = \"...\""
+                            .into(),
+                    ),
                 );
                 continue;
             }
@@ -366,7 +380,10 @@ pub(crate) fn attach_rules(
                         table.span.as_ref(),
                         &table.path,
                         format!("{kind} \"{name}\" has HTTP rules but is mode tcp"),
-                        Some("acl, use_backend, http-request and http-response need mode = \"http\"".into()),
+                        Some(
+                            "acl, use_backend, http-request and http-response need mode = \"http\""
+                                .into(),
+                        ),
                     );
                 }
                 *rules_slot = rules;
@@ -535,15 +552,25 @@ mod tests {
             })
         );
         let (b, p) = parse_balance("url_param tableId").unwrap();
-        assert_eq!((b, p.key), (Balance::UrlParam, Some(HashKey::UrlParam("tableId".into()))));
+        assert_eq!(
+            (b, p.key),
+            (Balance::UrlParam, Some(HashKey::UrlParam("tableId".into())))
+        );
         let (b, p) = parse_balance("hdr(Host)").unwrap();
-        assert_eq!((b, p.key), (Balance::Hdr, Some(HashKey::Hdr("Host".into()))));
+        assert_eq!(
+            (b, p.key),
+            (Balance::Hdr, Some(HashKey::Hdr("Host".into())))
+        );
         assert_eq!(parse_balance("random(2)").unwrap().1.draws, 2);
         assert!(parse_balance("random(0)").is_err());
         assert!(parse_balance("url_param").is_err());
         assert!(parse_balance("uri len x").is_err());
         assert!(parse_balance("leastconn extra").is_err());
-        assert!(parse_balance("least_conn").unwrap_err().hint.unwrap().contains("leastconn"));
+        assert!(parse_balance("least_conn")
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("leastconn"));
     }
 
     #[test]

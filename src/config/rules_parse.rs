@@ -513,13 +513,8 @@ const INT_HINT: &str = "integer patterns: N, N:M, N:, :M, or eq|ge|gt|le|lt N";
 
 fn int_patterns(patterns: &[(usize, String)]) -> Parsed<Vec<IntRange>> {
     let int = |at: usize, s: &str| -> Parsed<i64> {
-        s.parse::<i64>().or_else(|_| {
-            err(
-                at,
-                format!("invalid integer pattern `{s}`"),
-                INT_HINT,
-            )
-        })
+        s.parse::<i64>()
+            .or_else(|_| err(at, format!("invalid integer pattern `{s}`"), INT_HINT))
     };
     if let Some((at, op)) = patterns.first() {
         if matches!(op.as_str(), "eq" | "ge" | "gt" | "le" | "lt") {
@@ -529,12 +524,18 @@ fn int_patterns(patterns: &[(usize, String)]) -> Parsed<Vec<IntRange>> {
             let v = int(*vat, v)?;
             let range = match op.as_str() {
                 "eq" => IntRange { min: v, max: v },
-                "ge" => IntRange { min: v, max: i64::MAX },
+                "ge" => IntRange {
+                    min: v,
+                    max: i64::MAX,
+                },
                 "gt" => IntRange {
                     min: v.saturating_add(1),
                     max: i64::MAX,
                 },
-                "le" => IntRange { min: i64::MIN, max: v },
+                "le" => IntRange {
+                    min: i64::MIN,
+                    max: v,
+                },
                 _ => IntRange {
                     min: i64::MIN,
                     max: v.saturating_sub(1),
@@ -547,8 +548,16 @@ fn int_patterns(patterns: &[(usize, String)]) -> Parsed<Vec<IntRange>> {
         .iter()
         .map(|(at, p)| match p.split_once(':') {
             Some((lo, hi)) => Ok(IntRange {
-                min: if lo.is_empty() { i64::MIN } else { int(*at, lo)? },
-                max: if hi.is_empty() { i64::MAX } else { int(*at, hi)? },
+                min: if lo.is_empty() {
+                    i64::MIN
+                } else {
+                    int(*at, lo)?
+                },
+                max: if hi.is_empty() {
+                    i64::MAX
+                } else {
+                    int(*at, hi)?
+                },
             }),
             None => {
                 let v = int(*at, p)?;
@@ -584,10 +593,7 @@ fn predefined(name: &str) -> Option<AclTest> {
         },
         "LOCALHOST" => AclTest {
             fetch: Fetch::Src,
-            matcher: Matcher::Ip(vec![
-                "127.0.0.0/8".parse().ok()?,
-                "::1".parse().ok()?,
-            ]),
+            matcher: Matcher::Ip(vec!["127.0.0.0/8".parse().ok()?, "::1".parse().ok()?]),
         },
         "METH_GET" => AclTest {
             fetch: Fetch::Method,
@@ -635,7 +641,11 @@ fn parse_condition(words: &mut Words, env: &Env<'_>) -> Parsed<Option<Condition>
     while let Some((wat, word)) = words.next() {
         if word == "||" || word == "or" {
             if negate_next || any_of.last().is_some_and(Vec::is_empty) {
-                return err(wat, format!("`{word}` without a condition before it"), COND_HINT);
+                return err(
+                    wat,
+                    format!("`{word}` without a condition before it"),
+                    COND_HINT,
+                );
             }
             any_of.push(Vec::new());
             continue;
@@ -691,7 +701,11 @@ fn parse_condition(words: &mut Words, env: &Env<'_>) -> Parsed<Option<Condition>
         }
     }
     if negate_next || any_of.last().is_some_and(Vec::is_empty) {
-        return err(words.end, format!("`{kw}` without a complete condition"), COND_HINT);
+        return err(
+            words.end,
+            format!("`{kw}` without a complete condition"),
+            COND_HINT,
+        );
     }
     Ok(Some(Condition { negate, any_of }))
 }
@@ -728,7 +742,11 @@ fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
             }
             Some(b'[') => {
                 let Some(close) = matching_bracket(&text[i + 2..]) else {
-                    return err(at + i, "`%[` without its `]`", "write %[fetch] or %[fetch,converter]");
+                    return err(
+                        at + i,
+                        "`%[` without its `]`",
+                        "write %[fetch] or %[fetch,converter]",
+                    );
                 };
                 let inner = &text[i + 2..i + 2 + close];
                 if !literal.is_empty() {
@@ -737,13 +755,11 @@ fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
                 parts.push(parse_expression(at + i + 2, inner, env)?);
                 i += 2 + close + 1;
             }
-            _ => {
-                return err(
-                    at + i,
-                    "a `%` in a value must start %[fetch] (or be doubled: %%)",
-                    "HAProxy log variables such as %ci are not supported in rule values; use %[src]",
-                )
-            }
+            _ => return err(
+                at + i,
+                "a `%` in a value must start %[fetch] (or be doubled: %%)",
+                "HAProxy log variables such as %ci are not supported in rule values; use %[src]",
+            ),
         }
     }
     if !literal.is_empty() {
@@ -796,7 +812,11 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
         let conv = conv.trim();
         let c = if let Some(args) = conv.strip_prefix("iif(").and_then(|r| r.strip_suffix(')')) {
             let Some((yes, no)) = args.split_once(',') else {
-                return err(at + off, "iif needs two values", "write iif(<if true>,<if false>)");
+                return err(
+                    at + off,
+                    "iif needs two values",
+                    "write iif(<if true>,<if false>)",
+                );
             };
             Converter::Iif(yes.as_bytes().into(), no.as_bytes().into())
         } else if conv == "lower" {
@@ -821,10 +841,7 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
 /// the TOML key).
 pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>> {
     let mut words = Words::new(line)?;
-    let (at, name) = words.expect(
-        "backend name",
-        "write \"<backend> if <condition>\"",
-    )?;
+    let (at, name) = words.expect("backend name", "write \"<backend> if <condition>\"")?;
     let Some(id) = env.backends.iter().position(|b| *b == name) else {
         let names: Vec<&str> = env.backends.iter().map(String::as_str).collect();
         let defined = super::sections::names_or_none(&names);
@@ -882,7 +899,10 @@ fn header_name(at: usize, name: &str) -> Parsed<Box<str>> {
             "a header name is a token: letters, digits and !#$%&'*+-.^_`|~",
         );
     }
-    if PROTECTED_FIELDS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+    if PROTECTED_FIELDS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name))
+    {
         return err(
             at,
             format!("rules may not change `{name}`"),
@@ -993,12 +1013,21 @@ fn deny_status(words: &mut Words, default: u16) -> Parsed<u16> {
 }
 
 fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
-    const HINT: &str = "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query]";
+    const HINT: &str =
+        "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query]";
     let Some((kat, kind)) = words.argument() else {
-        return err(words.here(), "`redirect` needs scheme, location or prefix", HINT);
+        return err(
+            words.here(),
+            "`redirect` needs scheme, location or prefix",
+            HINT,
+        );
     };
     let Some((vat, value)) = words.argument() else {
-        return err(words.here(), format!("`redirect {kind}` needs a value"), HINT);
+        return err(
+            words.here(),
+            format!("`redirect {kind}` needs a value"),
+            HINT,
+        );
     };
     let target = match kind.as_str() {
         "scheme" => RedirectTarget::Scheme(value.into()),
@@ -1029,7 +1058,8 @@ fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
 }
 
 fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
-    const HINT: &str = "write return [status <code>] [content-type <type>] [string <text> | file <path>]";
+    const HINT: &str =
+        "write return [status <code>] [content-type <type>] [string <text> | file <path>]";
     let mut reply = Reply {
         status: 200,
         content_type: None,
@@ -1039,13 +1069,18 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
     while let Some((oat, option)) = words.argument() {
         match option.as_str() {
             "status" => {
-                let (sat, s) = words.argument().map_or_else(
-                    || err(words.here(), "`status` needs a code", HINT),
-                    Ok,
-                )?;
+                let (sat, s) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`status` needs a code", HINT), Ok)?;
                 reply.status = match s.parse::<u16>() {
                     Ok(code) if (200..=599).contains(&code) => code,
-                    _ => return err(sat, format!("invalid status `{s}`"), "a status from 200 to 599"),
+                    _ => {
+                        return err(
+                            sat,
+                            format!("invalid status `{s}`"),
+                            "a status from 200 to 599",
+                        )
+                    }
                 };
             }
             "content-type" => {
@@ -1056,18 +1091,16 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
                 reply.content_type = Some(t.into());
             }
             "string" => {
-                let (_, s) = words.argument().map_or_else(
-                    || err(words.here(), "`string` needs a text", HINT),
-                    Ok,
-                )?;
+                let (_, s) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`string` needs a text", HINT), Ok)?;
                 reply.body = s.into_bytes().into();
                 has_body = true;
             }
             "file" => {
-                let (fat, f) = words.argument().map_or_else(
-                    || err(words.here(), "`file` needs a path", HINT),
-                    Ok,
-                )?;
+                let (fat, f) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`file` needs a path", HINT), Ok)?;
                 let path = env.base_dir.join(&f);
                 match std::fs::read(&path) {
                     Ok(body) => reply.body = body.into(),
@@ -1124,7 +1157,13 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
                     words
                         .argument()
                         .map_or_else(
-                            || err(words.here(), "`realm` needs a name", "write auth realm <name>"),
+                            || {
+                                err(
+                                    words.here(),
+                                    "`realm` needs a name",
+                                    "write auth realm <name>",
+                                )
+                            },
                             Ok,
                         )?
                         .1
@@ -1295,7 +1334,10 @@ mod tests {
         let cond = rule.cond.unwrap();
         assert!(cond.negate && cond.any_of[0][0].negate);
         let rule = parse_http_request("redirect scheme https code 301 if !{ ssl_fc }", &e).unwrap();
-        assert!(matches!(rule.action, RequestAction::Redirect(Redirect { code: 301, .. })));
+        assert!(matches!(
+            rule.action,
+            RequestAction::Redirect(Redirect { code: 301, .. })
+        ));
         assert!(rule.cond.unwrap().any_of[0][0].negate);
     }
 }

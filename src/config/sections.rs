@@ -10,8 +10,8 @@ use super::health_read::{
 };
 use super::http::{ErrorfileContext, HttpKeys};
 use super::model::{
-    Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads, Timeouts,
-    Tune,
+    Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads,
+    Timeouts, Tune,
 };
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};

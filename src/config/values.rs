@@ -5,9 +5,9 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::model::Mode;
 #[cfg(test)]
 use super::model::Balance;
+use super::model::Mode;
 
 /// A parse failure: what is wrong, and how to write it instead.
 #[derive(Debug, Clone, PartialEq, Eq)]

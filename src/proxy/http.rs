@@ -17,8 +17,8 @@
 mod body;
 mod exchange;
 mod io;
-mod route;
 pub mod pool;
+mod route;
 pub mod session;
 
 pub use pool::IdlePool;

@@ -18,9 +18,17 @@ pub struct Rule<A> {
 #[derive(Debug, Clone)]
 pub enum HeaderEdit {
     /// Removes every field named so, then adds one.
-    Set { name: Box<str>, value: Format },
-    Add { name: Box<str>, value: Format },
-    Del { name: Box<str> },
+    Set {
+        name: Box<str>,
+        value: Format,
+    },
+    Add {
+        name: Box<str>,
+        value: Format,
+    },
+    Del {
+        name: Box<str>,
+    },
     /// Each field named so whose value matches becomes the replacement,
     /// with `\1`..`\9` standing for the groups.
     Replace {
@@ -63,13 +71,19 @@ pub struct Reply {
 pub enum RequestAction {
     /// Stops evaluating this section's `http-request` rules.
     Allow,
-    Deny { status: u16 },
+    Deny {
+        status: u16,
+    },
     /// Closes the connection without a response.
     Reject,
     /// Holds the connection for `timeout tarpit`, then answers `status`.
-    Tarpit { status: u16 },
+    Tarpit {
+        status: u16,
+    },
     /// 401 with a basic-auth challenge for `realm`.
-    Auth { realm: Box<str> },
+    Auth {
+        realm: Box<str>,
+    },
     Redirect(Redirect),
     Return(Reply),
     Edit(HeaderEdit),
@@ -78,7 +92,9 @@ pub enum RequestAction {
 #[derive(Debug, Clone)]
 pub enum ResponseAction {
     /// Replaces the response with an error page (`status`, 502 by default).
-    Deny { status: u16 },
+    Deny {
+        status: u16,
+    },
     Edit(HeaderEdit),
 }
 

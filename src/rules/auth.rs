@@ -155,7 +155,10 @@ mod tests {
     fn basic_credentials_decode() {
         // "alice:s3cret"
         let (u, p) = basic_credentials(b"Basic YWxpY2U6czNjcmV0").unwrap();
-        assert_eq!((u.as_slice(), p.as_slice()), (&b"alice"[..], &b"s3cret"[..]));
+        assert_eq!(
+            (u.as_slice(), p.as_slice()),
+            (&b"alice"[..], &b"s3cret"[..])
+        );
         let (u, p) = basic_credentials(b"basic YTpi").unwrap();
         assert_eq!((u.as_slice(), p.as_slice()), (&b"a"[..], &b"b"[..]));
         assert!(basic_credentials(b"Bearer abc").is_none());
@@ -164,8 +167,8 @@ mod tests {
 
     #[test]
     fn crypt_schemes_verify() {
-        let sha = sha_crypt::sha512_simple("pw", &sha_crypt::Sha512Params::new(1000).unwrap())
-            .unwrap();
+        let sha =
+            sha_crypt::sha512_simple("pw", &sha_crypt::Sha512Params::new(1000).unwrap()).unwrap();
         assert!(Password::Crypt(sha.clone()).verify(b"pw"));
         assert!(!Password::Crypt(sha).verify(b"wrong"));
         let bc = bcrypt::hash("pw", 4).unwrap().replacen("$2b$", "$2y$", 1);

@@ -24,14 +24,20 @@ pub enum Edit<'r> {
     Rule(&'r HeaderEdit),
     /// Cookie persistence: drop cookie `name` from Cookie fields
     /// (`indirect`), or only its `server~` prefix (`prefix` mode).
-    StripCookie { name: &'r str, prefix_only: bool },
+    StripCookie {
+        name: &'r str,
+        prefix_only: bool,
+    },
     /// Adds a field with a fixed value.
     Add {
         name: &'r str,
         value: &'r [u8],
     },
     /// Cookie persistence (`insert`): `Set-Cookie: name=value; path=/`.
-    InsertCookie { name: &'r str, value: &'r str },
+    InsertCookie {
+        name: &'r str,
+        value: &'r str,
+    },
     /// Cookie persistence in the response: `rewrite` replaces the value of
     /// cookie `name` in Set-Cookie by `server`; `prefix` puts `server~`
     /// before it.

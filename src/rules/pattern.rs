@@ -95,9 +95,9 @@ impl Matcher {
             (Matcher::Beg(p), Sample::Str(s)) => {
                 p.any(|pat| s.len() >= pat.len() && eq(&s[..pat.len()], pat, p.icase))
             }
-            (Matcher::End(p), Sample::Str(s)) => p.any(|pat| {
-                s.len() >= pat.len() && eq(&s[s.len() - pat.len()..], pat, p.icase)
-            }),
+            (Matcher::End(p), Sample::Str(s)) => {
+                p.any(|pat| s.len() >= pat.len() && eq(&s[s.len() - pat.len()..], pat, p.icase))
+            }
             (Matcher::Sub(p), Sample::Str(s)) => p.any(|pat| contains(s, pat, p.icase)),
             (Matcher::Dir(p), Sample::Str(s)) => {
                 p.any(|pat| delimited(s, trim_delims(pat, b'/'), p.icase, |b| b == b'/'))

@@ -90,9 +90,15 @@ pub enum Side {
 #[derive(Debug, Clone)]
 pub enum Fetch {
     /// Each comma-separated value of every field named so (HAProxy `hdr`).
-    Hdr { name: Box<str>, side: Side },
+    Hdr {
+        name: Box<str>,
+        side: Side,
+    },
     /// How many comma-separated values the fields named so hold.
-    HdrCnt { name: Box<str>, side: Side },
+    HdrCnt {
+        name: Box<str>,
+        side: Side,
+    },
     /// Path without the query.
     Path,
     /// The request target as received.
@@ -279,10 +285,7 @@ mod tests {
         assert_eq!(url_param(b"a=1&tableId=42&b", b"tableId"), Some(&b"42"[..]));
         assert_eq!(url_param(b"a=1&b", b"b"), Some(&b""[..]));
         assert_eq!(url_param(b"a=1", b"tableId"), None);
-        assert_eq!(
-            cookie_value(b"x=1; SRV=s2 ; y=3", b"SRV"),
-            Some(&b"s2"[..])
-        );
+        assert_eq!(cookie_value(b"x=1; SRV=s2 ; y=3", b"SRV"), Some(&b"s2"[..]));
         assert_eq!(cookie_value(b"x=1", b"SRV"), None);
     }
 

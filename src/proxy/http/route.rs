@@ -252,7 +252,9 @@ impl<'c> ResponseHook<'_, 'c> {
             .extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
         if let (Some(cookie), Some(value)) = (
             &be.cookie,
-            be.servers.get(self.server).and_then(|s| s.cookie.as_deref()),
+            be.servers
+                .get(self.server)
+                .and_then(|s| s.cookie.as_deref()),
         ) {
             match cookie.mode {
                 CookieMode::Insert if !self.directed => {
