@@ -33,9 +33,12 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Vec<u8>>, Invalid> {
         .map_err(|(_, e)| e)
 }
 
+/// A word and the byte offset where it starts.
+pub(crate) type SpannedWord = (usize, Vec<u8>);
+
 /// [`tokenize`], with the byte offset in `line` where each word starts;
 /// an error comes with the offset where it was found.
-pub(crate) fn tokenize_spanned(line: &str) -> Result<Vec<(usize, Vec<u8>)>, (usize, Invalid)> {
+pub(crate) fn tokenize_spanned(line: &str) -> Result<Vec<SpannedWord>, (usize, Invalid)> {
     let mut words = Vec::new();
     let mut word: Option<(usize, Vec<u8>)> = None;
     let mut chars = line.char_indices().peekable();
