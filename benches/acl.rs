@@ -49,7 +49,7 @@ acl = { is_ws = "hdr(Upgrade) -i websocket", one_key = "hdr_cnt(Sec-WebSocket-Ke
 http-request = [
   "deny deny_status 400 if is_ws !one_key || is_ws !one_version",
   "deny if bad_ua",
-  "deny deny_status 414 if big_query",
+  "deny deny_status 400 if big_query",
   "return status 200 content-type text/plain string ok if health",
   "redirect prefix /new code 301 if legacy",
   "deny if admin !internal",

@@ -2268,3 +2268,17 @@ fn escaped_strings_report_the_offset_in_the_rule() {
     let quote = line.find('"').unwrap();
     assert_eq!(err.column, Some(quote + 1), "{err}");
 }
+
+#[test]
+fn acls_may_be_a_subtable_of_the_frontend() {
+    let text = routing(
+        "",
+        "use_backend = [\"app if api !old\"]\n[frontend.acl]\napi = \"path_beg /api\"\nold = [\"hdr(X-Version) 1\", \"url_param(v) 1\"]",
+        "",
+    );
+    let config = ok(&text);
+    let acls = &config.frontends[0].rules.acls;
+    assert_eq!(acls.len(), 2);
+    assert_eq!(&*acls[1].name, "old");
+    assert_eq!(acls[1].tests.len(), 2);
+}
