@@ -186,6 +186,7 @@ http-request = [
   "set-header X-Port %[dst_port]",
   "set-header X-Host-Path %[hdr(host)]%[path]",
   "set-header X-Proto %[ssl_fc,iif(https,http)]",
+  "set-header X-Last %[hdr(X-Dup),upper]",
   "add-header X-Added one",
   "add-header X-Added two",
   "del-header X-Secret",
@@ -256,7 +257,7 @@ http-request = [
     // ... and the next request still reaches the server.
     let (status, _, body) = ask(
         &mut c,
-        "GET /admin/x HTTP/1.1\r\nHost: h.test\r\nX-Secret: s\r\nX-Rewrite: v=42\r\nX-Client: forged\r\n\r\n",
+        "GET /admin/x HTTP/1.1\r\nHost: h.test\r\nX-Secret: s\r\nX-Rewrite: v=42\r\nX-Client: forged\r\nX-Dup: a, b\r\nX-Dup: c\r\n\r\n",
     );
     assert_eq!(status, 200);
     let body = String::from_utf8(body).unwrap();
@@ -267,6 +268,8 @@ http-request = [
     );
     assert_eq!(header(&body, "x-host-path"), vec!["h.test/admin/x"]);
     assert_eq!(header(&body, "x-proto"), vec!["http"]);
+    // A value takes the last occurrence, as HAProxy.
+    assert_eq!(header(&body, "x-last"), vec!["C"]);
     assert_eq!(header(&body, "x-added"), vec!["one", "two"]);
     assert!(header(&body, "x-secret").is_empty());
     assert_eq!(header(&body, "x-rewrite"), vec!["version-42"]);

@@ -913,12 +913,7 @@ fn header_name(at: usize, name: &str) -> Parsed<Box<str>> {
 }
 
 /// set-header / add-header / del-header / replace-header.
-fn parse_header_edit(
-    at: usize,
-    action: &str,
-    words: &mut Words,
-    env: &Env<'_>,
-) -> Parsed<Option<HeaderEdit>> {
+fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<Option<HeaderEdit>> {
     let name_of = |words: &mut Words| -> Parsed<Box<str>> {
         let (nat, name) = words.argument().map_or_else(
             || {
@@ -942,7 +937,6 @@ fn parse_header_edit(
             ),
         }
     };
-    let _ = at;
     Ok(Some(match action {
         "set-header" => HeaderEdit::Set {
             name: name_of(words)?,
@@ -1176,7 +1170,7 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
         }
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
-        other => match parse_header_edit(at, other, &mut words, env)? {
+        other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => RequestAction::Edit(edit),
             None => return unknown_action(at, other, REQUEST_ACTIONS, "http-request"),
         },
@@ -1198,7 +1192,7 @@ pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<Resp
         "set-path" | "set-query" => {
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
         }
-        other => match parse_header_edit(at, other, &mut words, env)? {
+        other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => ResponseAction::Edit(edit),
             None => return unknown_action(at, other, RESPONSE_ACTIONS, "http-response"),
         },

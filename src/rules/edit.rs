@@ -77,13 +77,12 @@ pub fn apply(head: &mut Vec<u8>, edits: &[Edit<'_>], facts: &Facts<'_>, bufs: &m
             Edit::Rule(HeaderEdit::SetPath(format)) => {
                 render(format, facts, &mut bufs.value);
                 let value = std::mem::take(&mut bufs.value);
-                rewrite_target(head, bufs, |path, query, out| {
+                rewrite_target(head, bufs, |_path, query, out| {
                     out.extend_from_slice(&value);
                     if let Some(q) = query {
                         out.push(b'?');
                         out.extend_from_slice(q);
                     }
-                    let _ = path;
                 });
                 bufs.value = value;
             }
@@ -231,14 +230,16 @@ fn remove_empty(head: &mut Vec<u8>, name: &str, bufs: &mut EditBuffers) {
     std::mem::swap(head, out);
 }
 
-/// Inserts `name: value` before the final CRLF.
+/// Inserts `name: value` before the final CRLF (in place: the iterator's
+/// exact length lets `splice` move the tail once, without a temporary).
 fn add_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     let at = head.len().saturating_sub(2);
-    let mut line = Vec::with_capacity(name.len() + value.len() + 4);
-    line.extend_from_slice(name);
-    line.extend_from_slice(b": ");
-    line.extend_from_slice(value);
-    line.extend_from_slice(b"\r\n");
+    let line = name
+        .iter()
+        .chain(b": ")
+        .chain(value)
+        .chain(b"\r\n")
+        .copied();
     head.splice(at..at, line);
 }
 

@@ -36,13 +36,19 @@ impl Format {
     }
 
     /// Appends the value for these facts. A fetch without a sample adds
-    /// nothing.
+    /// nothing; of several samples (a repeated header) the last is used,
+    /// as HAProxy does outside ACLs.
     pub fn render(&self, facts: &Facts<'_>, out: &mut Vec<u8>) {
         for part in &self.parts {
             match part {
                 Part::Literal(bytes) => out.extend_from_slice(bytes),
                 Part::Sample { fetch, converters } => {
-                    fetch.first(facts, |s| render_sample(s, converters, out));
+                    let start = out.len();
+                    fetch.any(facts, |s| {
+                        out.truncate(start);
+                        render_sample(s, converters, out);
+                        false
+                    });
                 }
             }
         }

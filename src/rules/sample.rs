@@ -216,14 +216,6 @@ impl Fetch {
                 .is_some_and(|r| f(Sample::Int(i64::from(r.status)))),
         }
     }
-
-    /// The first sample, if any.
-    pub fn first<'a>(&self, facts: &Facts<'a>, mut f: impl FnMut(Sample<'_>)) -> bool {
-        self.any(facts, |s| {
-            f(s);
-            true
-        })
-    }
 }
 
 fn headers_of<'a>(facts: &Facts<'a>, side: Side) -> Option<crate::http::Headers<'a>> {
