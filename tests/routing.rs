@@ -743,3 +743,22 @@ fn shipped_config_answers_status_without_a_backend() {
     assert_eq!(header(&head, "content-type"), vec!["text/plain"]);
     assert_eq!(once(&proxy, &get("/")).0, 503);
 }
+
+/// `src` with IPv6 networks, over an IPv6 connection.
+#[test]
+fn src_matches_ipv6_clients() {
+    let be = named_backend("be");
+    let frontend = r#"http-request = ["add-header X-Net v6-loopback if { src ::1/128 }", "add-header X-Net v6-doc if { src 2001:db8::/32 }", "add-header X-Net v4 if { src 127.0.0.0/8 }"]"#;
+    let text = config("", frontend, &[("be", servers_of(&[&be]))]).replace(
+        "bind = [\"127.0.0.1:{port}\"]",
+        "bind = [\"127.0.0.1:{port}\", \"[::1]:{port}\"]",
+    );
+    let proxy = Proxy::start(&text);
+    let v6: SocketAddr = format!("[::1]:{}", proxy.port).parse().unwrap();
+    let mut c = BufReader::new(connect(v6));
+    let (_, _, body) = ask(&mut c, &get("/"));
+    let body = String::from_utf8(body).unwrap();
+    assert_eq!(header(&body, "x-net"), vec!["v6-loopback"]);
+    let (_, _, body) = once(&proxy, &get("/"));
+    assert_eq!(header(&body, "x-net"), vec!["v4"]);
+}
