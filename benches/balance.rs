@@ -24,6 +24,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 backup: false,
                 disabled: false,
                 check: None,
+                cookie: None,
             })
             .collect(),
         retries: 3,
@@ -32,6 +33,9 @@ fn backend(balance: Balance, servers: usize) -> Backend {
         timeouts: Timeouts::default(),
         check: Default::default(),
         http: Default::default(),
+        balance_params: Default::default(),
+        rules: Default::default(),
+        cookie: None,
     }
 }
 

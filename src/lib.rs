@@ -14,5 +14,6 @@ pub mod http;
 pub mod log;
 pub mod net;
 pub mod proxy;
+pub mod rules;
 pub mod runtime;
 pub mod stats;

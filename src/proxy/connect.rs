@@ -2,7 +2,7 @@
 //! and redispatch loop that both modes use.
 
 use super::CoreContext;
-use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
+use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::log::Termination;
 use crate::net::Conn;
 use std::io;
@@ -91,6 +91,19 @@ pub async fn server_connection(
     backend_id: usize,
     peer: SocketAddr,
     attempts: &mut Attempts,
+    reuse: impl FnMut(&ServerSlot) -> Option<Conn>,
+) -> Result<(Conn, ServerSlot, bool), ConnectFailure> {
+    server_connection_hinted(ctx, backend_id, peer, PickHint::default(), attempts, reuse).await
+}
+
+/// [`server_connection`] for a request that brings a balancing hash or a
+/// persistence server (HTTP).
+pub async fn server_connection_hinted(
+    ctx: &CoreContext,
+    backend_id: usize,
+    peer: SocketAddr,
+    hint: PickHint,
+    attempts: &mut Attempts,
     mut reuse: impl FnMut(&ServerSlot) -> Option<Conn>,
 ) -> Result<(Conn, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
@@ -106,7 +119,7 @@ pub async fn server_connection(
         let waiting = Instant::now();
         let acquired = match pinned {
             Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
-            None => acquire(backend, peer, &failed, queue_timeout).await,
+            None => acquire_hinted(backend, peer, hint, &failed, queue_timeout).await,
         };
         let connecting = Instant::now();
         attempts.t_queue = Some(attempts.t_queue.unwrap_or_default() + (connecting - waiting));
