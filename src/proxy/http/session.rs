@@ -477,26 +477,35 @@ impl Session<'_> {
     /// Answers a request that a rule decided (see `route`); true if the
     /// connection may carry another request.
     async fn answer_locally(&mut self, answer: LocalAnswer) -> bool {
-        match answer {
-            LocalAnswer::Reject => false,
+        let keep = match answer {
+            LocalAnswer::Reject => {
+                self.trace.denied(None, false);
+                false
+            }
             LocalAnswer::Deny(status) => {
+                self.trace.denied(Some(status), false);
                 self.send_error(status, false).await;
                 false
             }
             LocalAnswer::Tarpit(status) => {
+                self.trace.denied(Some(status), true);
                 let be = &self.ctx.config.backends[self.be_id];
                 glommio::timer::sleep(route::tarpit_time(self.fe, be)).await;
                 self.send_error(status, false).await;
                 false
             }
             LocalAnswer::Prepared { close } => {
+                self.trace
+                    .answered_locally(status_of_response(&self.route.answer));
                 let limit = self.fe.timeouts.client;
                 let sent = route::answer(&self.client, &self.route.answer, limit).await;
                 self.bytes_out
                     .set(self.bytes_out.get() + self.route.answer.len() as u64);
                 sent && !close
             }
-        }
+        };
+        self.finish_request();
+        keep
     }
 
     /// At the end of the client connection, its server connection goes to
@@ -506,6 +515,13 @@ impl Session<'_> {
             park(self.ctx, self.fe.http.reuse, self.fe.http.server_close, a);
         }
     }
+}
+
+/// The status code of a response percore prepared itself
+/// (`HTTP/1.1 301 ...`), for the counters and the log.
+fn status_of_response(bytes: &[u8]) -> Option<u16> {
+    let code = bytes.get(9..12)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 fn park(ctx: &Rc<CoreContext>, reuse: HttpReuse, server_close: bool, a: Attached) {
