@@ -110,41 +110,9 @@ pub fn basic_credentials(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     if !value[..space].eq_ignore_ascii_case(b"basic") {
         return None;
     }
-    let decoded = base64_decode(super::sample::trim(&value[space..]))?;
+    let decoded = crate::http::base64::base64_decode(super::sample::trim(&value[space..]))?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
-}
-
-fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let trimmed = match input {
-        [rest @ .., b'=', b'='] => rest,
-        [rest @ .., b'='] => rest,
-        _ => input,
-    };
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    for chunk in trimmed.chunks(4) {
-        let mut acc = 0u32;
-        for &c in chunk {
-            acc = (acc << 6) | value(c)?;
-        }
-        match chunk.len() {
-            4 => out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]),
-            3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
-            2 => out.push((acc >> 4) as u8),
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
