@@ -8,9 +8,14 @@ mod bulk_tcp;
 mod client;
 mod configs;
 mod cpustat;
+mod hist;
+mod http_backend;
+mod http_load;
+mod pacing;
 mod procs;
 mod report;
 mod units;
+mod ws_load;
 
 use anyhow::{Context, Result};
 use bulk_tcp::Variant;
