@@ -145,9 +145,15 @@ pub fn percentiles(path: &Path, title: &str, labels: &[&str], curves: &[Curve]) 
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(err)?
             .label(curve.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2))
+            });
         chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
             .map_err(err)?;
     }
     chart

@@ -44,6 +44,7 @@ impl Latencies {
             .context("merging latency histograms")
     }
 
+    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.histogram.len()
     }

@@ -6,6 +6,7 @@
 
 mod backend;
 mod bulk_tcp;
+mod charts;
 mod client;
 mod configs;
 mod cpustat;
@@ -13,13 +14,12 @@ mod hist;
 mod http_backend;
 mod http_load;
 mod pacing;
-mod suite;
-mod wrk;
-mod charts;
-mod suite_report;
 mod procs;
 mod report;
+mod suite;
+mod suite_report;
 mod units;
+mod wrk;
 mod ws_load;
 
 use anyhow::{Context, Result};
@@ -262,9 +262,15 @@ fn run(cli: Cli) -> Result<()> {
         Commands::ServeHttp { listen, ws_listen } => {
             let listener =
                 TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
-            let ws = TcpListener::bind(ws_listen).with_context(|| format!("binding {ws_listen}"))?;
+            let ws =
+                TcpListener::bind(ws_listen).with_context(|| format!("binding {ws_listen}"))?;
             let mut stdout = std::io::stdout();
-            writeln!(stdout, "listening {} {}", listener.local_addr()?, ws.local_addr()?)?;
+            writeln!(
+                stdout,
+                "listening {} {}",
+                listener.local_addr()?,
+                ws.local_addr()?
+            )?;
             stdout.flush()?;
             std::thread::Builder::new()
                 .name("ws-accept".into())
@@ -344,12 +350,16 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
         ws_proxy_addr: localhost(args.proxy_port.wrapping_add(1)),
         backend_addr: localhost(args.backend_port),
         ws_backend_addr: localhost(args.backend_port.wrapping_add(1)),
-        warmup: args
-            .warmup
-            .unwrap_or(pick(quick, Duration::from_secs(1), Duration::from_millis(500))),
-        duration: args
-            .duration
-            .unwrap_or(pick(quick, Duration::from_secs(5), Duration::from_secs(2))),
+        warmup: args.warmup.unwrap_or(pick(
+            quick,
+            Duration::from_secs(1),
+            Duration::from_millis(500),
+        )),
+        duration: args.duration.unwrap_or(pick(
+            quick,
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        )),
         rounds: args.rounds.unwrap_or(pick(quick, 2, 1)).max(1),
         connections: args.connections.max(1),
         close_connections: args.close_connections.max(1),
@@ -427,8 +437,11 @@ fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".into(),
                 Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
             };
-            std::fs::write(path, suite_report::splice_section(&existing, &rendered.section))
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(
+                path,
+                suite_report::splice_section(&existing, &rendered.section),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("loadtest: results written to {}", path.display());
         }
         None => print!("{}", rendered.section),
@@ -560,8 +573,8 @@ pub mod tests_support {
         assert_eq!(full.sources.len(), 8);
         assert_eq!(full.sources[0], Ipv4Addr::new(127, 0, 0, 2));
         assert_eq!(full.config_dir, PathBuf::from("target/loadtest"));
-        let cli =
-            Cli::try_parse_from(["loadtest", "http-close", "--quick", "--out", "docs/b.md"]).unwrap();
+        let cli = Cli::try_parse_from(["loadtest", "http-close", "--quick", "--out", "docs/b.md"])
+            .unwrap();
         let Commands::HttpClose(args) = cli.command else {
             panic!("wrong subcommand")
         };

@@ -35,6 +35,7 @@ impl Schedule {
         self.start + self.phase + self.interval.mul_f64(k as f64)
     }
 
+    #[cfg(test)]
     pub fn interval(&self) -> Duration {
         self.interval
     }

@@ -337,6 +337,9 @@ struct HttpScenario {
     rate: Option<f64>,
 }
 
+/// One measurement: (suite, target, proxy pid, round) -> result.
+type Measure<'m> = dyn FnMut(&mut Suite<'_>, Target, Option<u32>, usize) -> Result<RunResult> + 'm;
+
 struct Suite<'a> {
     o: &'a Options,
     backend: Spawned,
@@ -380,7 +383,9 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
         match unavailable(o, target, &percore_config) {
             Some(reason) => {
                 eprintln!("loadtest: skipping {}: {reason}", target.name());
-                outcome.skipped.push(format!("`{}`: {reason}", target.name()));
+                outcome
+                    .skipped
+                    .push(format!("`{}`: {reason}", target.name()));
             }
             None => targets.push(target),
         }
@@ -441,10 +446,7 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
             suite.outcome.failures.push(message);
         }
     }
-    suite
-        .outcome
-        .loadavg
-        .push(("at the end".into(), loadavg()));
+    suite.outcome.loadavg.push(("at the end".into(), loadavg()));
     let mut outcome = suite.outcome;
     drop(suite.backend);
     outcome.elapsed_seconds = started.elapsed().as_secs_f64();
@@ -529,7 +531,7 @@ impl Suite<'_> {
     /// one.
     fn order(&self, round: usize) -> Vec<Target> {
         let mut order = self.targets.clone();
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             order.reverse();
         }
         order
@@ -614,7 +616,7 @@ impl Suite<'_> {
         label: &str,
         targets: Option<&[Target]>,
         rounds: usize,
-        measure: &mut dyn FnMut(&mut Suite<'_>, Target, Option<u32>, usize) -> Result<RunResult>,
+        measure: &mut Measure<'_>,
     ) -> Result<()> {
         for round in 1..=rounds {
             for target in self.order(round) {
@@ -670,74 +672,130 @@ impl Suite<'_> {
     fn http(&mut self, scenario: &HttpScenario) -> Result<()> {
         let o = self.o;
         let backend_pid = self.backend.pid();
-        self.each_target(&scenario.name, None, o.rounds, &mut |suite, target, pid, round| {
-            let (addr, _) = suite.addresses(target);
-            let plan = http_load::Plan {
-                target: addr,
-                connections: scenario.connections,
-                request: http_load::get_request(&scenario.path, addr, !scenario.reuse),
-                reuse: scenario.reuse,
-                rate: scenario.rate,
-                warmup: o.warmup,
-                duration: o.duration,
-                sources: o.sources.clone(),
-                label: format!("{} {} round {round}", scenario.name, target.name()),
-            };
-            let mut meter = Meter::new(o, pid, backend_pid);
-            let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
-            let spent = meter.spent()?;
-            Ok(result_of(
-                &scenario.name,
-                target,
-                scenario.connections,
-                scenario.rate,
-                &outcome,
-                spent,
-            ))
-        })
+        self.each_target(
+            &scenario.name,
+            None,
+            o.rounds,
+            &mut |suite, target, pid, round| {
+                let (addr, _) = suite.addresses(target);
+                let plan = http_load::Plan {
+                    target: addr,
+                    connections: scenario.connections,
+                    request: http_load::get_request(&scenario.path, addr, !scenario.reuse),
+                    reuse: scenario.reuse,
+                    rate: scenario.rate,
+                    warmup: o.warmup,
+                    duration: o.duration,
+                    sources: o.sources.clone(),
+                    label: format!("{} {} round {round}", scenario.name, target.name()),
+                };
+                let mut meter = Meter::new(o, pid, backend_pid);
+                let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
+                let spent = meter.spent()?;
+                Ok(result_of(
+                    &scenario.name,
+                    target,
+                    scenario.connections,
+                    scenario.rate,
+                    &outcome,
+                    spent,
+                ))
+            },
+        )
     }
 
+    /// Keep-alive small responses; in round 1, wrk runs right after
+    /// loadtest against the same proxy instance, so the cross-check
+    /// compares the two clients under the same conditions.
     fn keepalive(&mut self) -> Result<()> {
         let o = self.o;
-        self.http(&HttpScenario {
-            name: "http-keepalive".into(),
-            connections: o.connections,
-            path: format!("/bytes/{}", o.small_body),
-            reuse: true,
-            rate: None,
-        })?;
-        let Some(wrk) = o.wrk.clone() else {
-            self.outcome.skipped.push(
-                "wrk cross-check: wrk not found (`apt-get install -y wrk`), not run".into(),
-            );
-            return Ok(());
-        };
+        let wrk = o.wrk.clone();
+        if wrk.is_none() {
+            self.outcome
+                .skipped
+                .push("wrk cross-check: wrk not found (`apt-get install -y wrk`), not run".into());
+        }
         let backend_pid = self.backend.pid();
-        // One round of wrk per target: the same connections, duration and
-        // request path, wrk pinned where the client runs.
-        self.each_target("http-keepalive-wrk", None, 1, &mut |suite, target, pid, _| {
-            let (addr, _) = suite.addresses(target);
-            let mut meter = Meter::new(o, pid, backend_pid);
-            let run = crate::wrk::run(
-                &wrk,
-                o.load_cpu,
-                addr,
-                &format!("/bytes/{}", o.small_body),
-                o.connections,
-                o.warmup + o.duration,
-                &mut |m| meter.mark(m),
-            )?;
-            let spent = meter.spent()?;
-            let mut result = result_of("http-keepalive", target, o.connections, None, &run.outcome, spent);
-            result.tool = "wrk".into();
-            result.latency = run.latency;
-            // wrk is a process of its own: loadtest's CPU is not the client's.
-            result.client_cpu_seconds = None;
-            if !suite.outcome.commands.contains(&run.command) {
-                suite.outcome.commands.push(run.command);
-            }
-            Ok(result)
-        })
+        let path = format!("/bytes/{}", o.small_body);
+        self.each_target(
+            "http-keepalive",
+            None,
+            o.rounds,
+            &mut |suite, target, pid, round| {
+                let (addr, _) = suite.addresses(target);
+                let plan = http_load::Plan {
+                    target: addr,
+                    connections: o.connections,
+                    request: http_load::get_request(&path, addr, false),
+                    reuse: true,
+                    rate: None,
+                    warmup: o.warmup,
+                    duration: o.duration,
+                    sources: o.sources.clone(),
+                    label: format!("http-keepalive {} round {round}", target.name()),
+                };
+                let mut meter = Meter::new(o, pid, backend_pid);
+                let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
+                let spent = meter.spent()?;
+                let ours = result_of(
+                    "http-keepalive",
+                    target,
+                    o.connections,
+                    None,
+                    &outcome,
+                    spent,
+                );
+                if let (Some(wrk), 1) = (&wrk, round) {
+                    let mut meter = Meter::new(o, pid, backend_pid);
+                    match crate::wrk::run(
+                        wrk,
+                        o.load_cpu,
+                        addr,
+                        &path,
+                        o.connections,
+                        o.warmup + o.duration,
+                        &mut |m| meter.mark(m),
+                    )
+                    .and_then(|run| Ok((meter.spent()?, run)))
+                    {
+                        Ok((spent, run)) => {
+                            let mut theirs = result_of(
+                                "http-keepalive",
+                                target,
+                                o.connections,
+                                None,
+                                &run.outcome,
+                                spent,
+                            );
+                            theirs.tool = "wrk".into();
+                            theirs.round = round;
+                            theirs.latency = run.latency;
+                            // wrk is a process of its own: loadtest's CPU is not
+                            // the client's.
+                            theirs.client_cpu_seconds = None;
+                            eprintln!(
+                            "loadtest: http-keepalive {:<8} wrk:     {:>10.0}/s  proxy CPU {}/req",
+                            target.name(),
+                            theirs.requests_per_second,
+                            theirs
+                                .proxy_us_per_request()
+                                .map(|us| format!("{us:.1} µs"))
+                                .unwrap_or_else(|| "–".into()),
+                        );
+                            if !suite.outcome.commands.contains(&run.command) {
+                                suite.outcome.commands.push(run.command);
+                            }
+                            suite.outcome.runs.push(theirs);
+                        }
+                        Err(e) => suite
+                            .outcome
+                            .failures
+                            .push(format!("wrk against {}: {e:#}", target.name())),
+                    }
+                }
+                Ok(ours)
+            },
+        )
     }
 
     fn haproxy_max(&self) -> Option<f64> {
@@ -761,24 +819,40 @@ impl Suite<'_> {
             let o = self.o;
             let name = "http-keepalive".to_string();
             let backend_pid = self.backend.pid();
-            self.each_target(&name, Some(&[Target::Haproxy]), 1, &mut |suite, target, pid, _| {
-                let (addr, _) = suite.addresses(target);
-                let plan = http_load::Plan {
-                    target: addr,
-                    connections: o.connections,
-                    request: http_load::get_request(&format!("/bytes/{}", o.small_body), addr, false),
-                    reuse: true,
-                    rate: None,
-                    warmup: o.warmup,
-                    duration: o.duration,
-                    sources: o.sources.clone(),
-                    label: "haproxy maximum".into(),
-                };
-                let mut meter = Meter::new(o, pid, backend_pid);
-                let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
-                let spent = meter.spent()?;
-                Ok(result_of(&name, target, o.connections, None, &outcome, spent))
-            })?;
+            self.each_target(
+                &name,
+                Some(&[Target::Haproxy]),
+                1,
+                &mut |suite, target, pid, _| {
+                    let (addr, _) = suite.addresses(target);
+                    let plan = http_load::Plan {
+                        target: addr,
+                        connections: o.connections,
+                        request: http_load::get_request(
+                            &format!("/bytes/{}", o.small_body),
+                            addr,
+                            false,
+                        ),
+                        reuse: true,
+                        rate: None,
+                        warmup: o.warmup,
+                        duration: o.duration,
+                        sources: o.sources.clone(),
+                        label: "haproxy maximum".into(),
+                    };
+                    let mut meter = Meter::new(o, pid, backend_pid);
+                    let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
+                    let spent = meter.spent()?;
+                    Ok(result_of(
+                        &name,
+                        target,
+                        o.connections,
+                        None,
+                        &outcome,
+                        spent,
+                    ))
+                },
+            )?;
         }
         let Some(max) = self.haproxy_max() else {
             self.outcome.skipped.push(
@@ -806,29 +880,34 @@ impl Suite<'_> {
     fn websocket(&mut self) -> Result<()> {
         let o = self.o;
         let backend_pid = self.backend.pid();
-        self.each_target("websocket", None, o.rounds, &mut |suite, target, pid, round| {
-            let (_, addr) = suite.addresses(target);
-            let plan = ws_load::Plan {
-                target: addr,
-                connections: o.ws_connections,
-                rate: o.ws_rate,
-                message_size: o.ws_message,
-                warmup: o.warmup,
-                duration: o.duration,
-                label: format!("websocket {} round {round}", target.name()),
-            };
-            let mut meter = Meter::new(o, pid, backend_pid);
-            let outcome = ws_load::run(&plan, &mut |m| meter.mark(m))?;
-            let spent = meter.spent()?;
-            Ok(result_of(
-                "websocket",
-                target,
-                o.ws_connections,
-                Some(o.ws_rate),
-                &outcome,
-                spent,
-            ))
-        })
+        self.each_target(
+            "websocket",
+            None,
+            o.rounds,
+            &mut |suite, target, pid, round| {
+                let (_, addr) = suite.addresses(target);
+                let plan = ws_load::Plan {
+                    target: addr,
+                    connections: o.ws_connections,
+                    rate: o.ws_rate,
+                    message_size: o.ws_message,
+                    warmup: o.warmup,
+                    duration: o.duration,
+                    label: format!("websocket {} round {round}", target.name()),
+                };
+                let mut meter = Meter::new(o, pid, backend_pid);
+                let outcome = ws_load::run(&plan, &mut |m| meter.mark(m))?;
+                let spent = meter.spent()?;
+                Ok(result_of(
+                    "websocket",
+                    target,
+                    o.ws_connections,
+                    Some(o.ws_rate),
+                    &outcome,
+                    spent,
+                ))
+            },
+        )
     }
 
     fn idle(&mut self) -> Result<()> {
@@ -943,9 +1022,7 @@ impl Suite<'_> {
                 bulk_tcp::Variant::PercoreSplice | bulk_tcp::Variant::PercoreCopy => {
                     Target::Percore
                 }
-                bulk_tcp::Variant::Haproxy | bulk_tcp::Variant::HaproxyNosplice => {
-                    Target::Haproxy
-                }
+                bulk_tcp::Variant::Haproxy | bulk_tcp::Variant::HaproxyNosplice => Target::Haproxy,
                 bulk_tcp::Variant::Direct => Target::Direct,
             };
             let direction = match row.direction {
@@ -978,7 +1055,7 @@ impl Suite<'_> {
                     window_seconds: seconds,
                     proxy_cpu_seconds: sample.proxy_cpu.map(|d| d.as_secs_f64()),
                     proxy_core_seconds: (target != Target::Direct)
-                        .then(|| sample.proxy_core_time.as_secs_f64()),
+                        .then_some(sample.proxy_core_time.as_secs_f64()),
                     client_cpu_seconds: None,
                     backend_cpu_seconds: None,
                     proxy_core_busy: sample.proxy_core_busy,

@@ -188,9 +188,15 @@ Transfer/sec:      4.00MB
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || crate::http_backend::serve(listener));
         let mut marks = Vec::new();
-        let run = run(&wrk, 0, addr, "/bytes/100", 4, Duration::from_secs(1), &mut |m| {
-            marks.push(m)
-        })
+        let run = run(
+            &wrk,
+            0,
+            addr,
+            "/bytes/100",
+            4,
+            Duration::from_secs(1),
+            &mut |m| marks.push(m),
+        )
         .unwrap();
         assert_eq!(marks, vec![Mark::WindowOpens, Mark::WindowCloses]);
         assert!(run.outcome.requests > 0);
