@@ -16,3 +16,4 @@ pub mod net;
 pub mod proxy;
 pub mod runtime;
 pub mod stats;
+pub mod tls;
