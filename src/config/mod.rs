@@ -15,6 +15,7 @@ pub mod model;
 mod observe;
 mod reader;
 mod sections;
+mod tls;
 mod values;
 
 use std::path::Path;
