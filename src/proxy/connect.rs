@@ -4,6 +4,7 @@
 use super::CoreContext;
 use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
 use crate::log::Termination;
+use crate::net::Stream;
 use glommio::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
@@ -89,8 +90,8 @@ pub async fn server_connection(
     backend_id: usize,
     peer: SocketAddr,
     attempts: &mut Attempts,
-    mut reuse: impl FnMut(&ServerSlot) -> Option<TcpStream>,
-) -> Result<(TcpStream, ServerSlot, bool), ConnectFailure> {
+    mut reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
+) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
     let backend = &ctx.backends[backend_id];
     let queue_timeout = backend.borrow().queue_timeout();
@@ -128,7 +129,8 @@ pub async fn server_connection(
             attempts.t_connect = Some(Duration::ZERO);
             return Ok((stream, slot, true));
         }
-        match connect(slot.addr(), be.timeouts.connect).await {
+        let connected = connect_server(ctx, backend_id, slot.server(), slot.addr()).await;
+        match connected {
             Ok(stream) => {
                 ctx.health.connect_succeeded(backend_id, slot.server());
                 let took = connecting.elapsed();
@@ -190,6 +192,40 @@ pub async fn server_connection(
 /// server, following HAProxy's `option redispatch <interval>`: a positive
 /// interval P redispatches every Pth retry, a negative one -N the Nth retry
 /// before the last (the default -1 is the last retry).
+/// TCP connect, then TLS if the server has `ssl`, each bounded by
+/// `timeout connect`. A failed TLS handshake is a failed attempt (retried
+/// and redispatched like a refused connect), with its reason on stderr.
+pub async fn connect_server(
+    ctx: &CoreContext,
+    backend: usize,
+    server: usize,
+    addr: SocketAddr,
+) -> io::Result<Stream> {
+    let be = &ctx.config.backends[backend];
+    let tcp = connect(addr, be.timeouts.connect).await?;
+    ctx.tls
+        .connect(&ctx.config, backend, server, tcp, be.timeouts.connect)
+        .await
+        .map_err(|e| {
+            eprintln!(
+                "[WARNING] backend \"{}\" server \"{}\": {e}",
+                be.name, be.servers[server].name
+            );
+            tls_failure(e)
+        })
+}
+
+fn tls_failure(e: crate::tls::HandshakeError) -> io::Error {
+    match e {
+        crate::tls::HandshakeError::TimedOut => {
+            io::Error::new(io::ErrorKind::TimedOut, e.to_string())
+        }
+        crate::tls::HandshakeError::Failed(_) => {
+            io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())
+        }
+    }
+}
+
 pub fn should_redispatch(interval: Option<i32>, retry: u32, retries: u32) -> bool {
     match interval {
         None | Some(0) => false,

@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod handshake;
 pub mod resolve;
 pub mod server;
 pub mod suites;
@@ -17,6 +18,7 @@ pub mod x509;
 
 pub use certs::{load_ca_file, load_cert, load_crt, CertError, LoadedCert};
 pub use client::{OriginTls, Verify};
+pub use handshake::HandshakeError;
 pub use server::BindTls;
 pub use suites::{parse_suites, parse_version, SuiteList, TlsVersion};
 pub use tickets::TicketSecret;

@@ -9,7 +9,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use glommio::net::TcpStream;
+use crate::net::Stream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
 use super::io::{send, timed, IoFail, RecvBuf, Shared};
@@ -74,8 +74,8 @@ pub(super) enum Outcome {
 
 /// Everything an exchange borrows from its session.
 pub(super) struct Exchange<'a> {
-    pub client: &'a RefCell<TcpStream>,
-    pub server: &'a RefCell<TcpStream>,
+    pub client: &'a RefCell<Stream>,
+    pub server: &'a RefCell<Stream>,
     pub client_buf: &'a mut RecvBuf,
     pub server_buf: &'a mut RecvBuf,
     pub parser: &'a mut ResponseParser,
@@ -289,8 +289,8 @@ where
 
 #[allow(clippy::too_many_arguments)]
 async fn response(
-    client: &RefCell<TcpStream>,
-    server: &RefCell<TcpStream>,
+    client: &RefCell<Stream>,
+    server: &RefCell<Stream>,
     buf: &mut RecvBuf,
     parser: &mut ResponseParser,
     out: &mut Vec<u8>,

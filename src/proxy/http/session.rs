@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::net::Stream;
 use futures_lite::io::AsyncWriteExt;
-use glommio::net::TcpStream;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
@@ -34,7 +34,7 @@ const LINGER_BYTES: usize = 256 << 10;
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
-    stream: TcpStream,
+    stream: Stream,
     server: usize,
 }
 
@@ -51,7 +51,7 @@ enum Head {
 enum Next {
     KeepAlive,
     Close,
-    Tunnel(TcpStream, ServerSlot),
+    Tunnel(Stream, ServerSlot),
 }
 
 struct Session<'c> {
@@ -59,8 +59,13 @@ struct Session<'c> {
     be_id: usize,
     fe: &'c Frontend,
     peer: SocketAddr,
+    /// Client address, port and `tls` (HAProxy `ssl_fc`).
     side: ClientSide,
-    client: RefCell<TcpStream>,
+    /// The name the client sent in SNI (HAProxy `ssl_fc_sni`), for the
+    /// request rules being built on the routing branch.
+    #[allow(dead_code)]
+    sni: Option<String>,
+    client: RefCell<Stream>,
     client_buf: RecvBuf,
     server_buf: RecvBuf,
     parser: RequestParser,
@@ -78,12 +83,14 @@ struct Session<'c> {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
-    let local_port = client.local_addr().map_or(0, |a| a.port());
-    let _ = client.set_nodelay(true);
+    let local_port = client.tcp().local_addr().map_or(0, |a| a.port());
+    let _ = client.tcp().set_nodelay(true);
+    let tls = client.is_tls();
+    let sni = client.sni().map(str::to_string);
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
@@ -93,8 +100,9 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
         side: ClientSide {
             addr: peer.ip(),
             local_port,
-            tls: false,
+            tls,
         },
+        sni,
         client: RefCell::new(client),
         client_buf: RecvBuf::new(bufsize),
         server_buf: RecvBuf::new(bufsize),
@@ -125,7 +133,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
             bufsize,
         };
         let client = s.client.into_inner();
-        let report = tunnel::run(
+        let report = tunnel::run_streams(
             client,
             server,
             s.client_buf.filled(),
@@ -149,7 +157,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: TcpStream, pee
 impl Session<'_> {
     /// Serves requests until the connection is done; returns the server
     /// side of a tunnel if the last exchange switched protocols.
-    async fn run(&mut self) -> Option<(TcpStream, ServerSlot)> {
+    async fn run(&mut self) -> Option<(Stream, ServerSlot)> {
         loop {
             self.trace.begin(
                 self.requests == 0,
@@ -381,7 +389,10 @@ impl Session<'_> {
                     // Replayable: no body, so nothing was consumed.
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
-                    match crate::proxy::connect::connect(slot.addr(), be.timeouts.connect).await {
+                    let addr = slot.addr();
+                    match crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr)
+                        .await
+                    {
                         Ok(s) => {
                             stream = s;
                             reused = false;
