@@ -295,6 +295,13 @@ fn tls_client_result(
 }
 
 fn s_client(args: &[&str], input: &[u8]) -> String {
+    s_client_until(args, input, None)
+}
+
+/// Runs s_client; with `wait_for`, keeps its input open until that file
+/// exists (TLS 1.3 tickets arrive after the handshake, and s_client quits
+/// at the end of its input).
+fn s_client_until(args: &[&str], input: &[u8], wait_for: Option<&Path>) -> String {
     let mut child = Command::new("openssl")
         .arg("s_client")
         .args(args)
@@ -303,7 +310,15 @@ fn s_client(args: &[&str], input: &[u8]) -> String {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    if let Some(file) = wait_for {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !file.exists() && std::time::Instant::now() < deadline {
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    drop(stdin);
     let out = child.wait_with_output().unwrap();
     format!(
         "{}{}",
@@ -366,9 +381,9 @@ fn openssl_versions_and_session_resumption() {
 
     // Resumption, TLS 1.2 (session ticket) and TLS 1.3 (PSK ticket).
     for version in ["-tls1_2", "-tls1_3"] {
-        let sess = pki.dir.path().join(format!("sess{version}.pem"));
-        let sess = toml_path(&sess);
-        let first = s_client(
+        let sess_path = pki.dir.path().join(format!("sess{version}.pem"));
+        let sess = toml_path(&sess_path);
+        let first = s_client_until(
             &[
                 "-connect",
                 &default_port,
@@ -380,9 +395,8 @@ fn openssl_versions_and_session_resumption() {
                 "-sess_out",
                 &sess,
             ],
-            // Keep the connection up long enough to receive the TLS 1.3
-            // ticket, which comes after the handshake.
             b"x",
+            Some(&sess_path),
         );
         assert!(first.contains("New,"), "{version} first: {first}");
         let second = s_client(
