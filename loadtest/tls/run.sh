@@ -56,7 +56,7 @@ for cert in ecdsa rsa; do
   cat > percore.toml <<TOML
 [global]
 threads = [1]
-maxconn = 10000
+maxconn = 4000
 [defaults]
 mode = "http"
 timeout = { connect = "5s", client = "30s", server = "30s" }
@@ -68,7 +68,7 @@ default_backend = "origin"
 name = "origin"
 servers = [{ name = "o", addr = "127.0.0.1:19080" }]
 TOML
-  "$BIN" -c percore.toml 2>/dev/null &
+  "$BIN" -c percore.toml 2>percore.err &
   P=$!
   run_one "percore/$cert" "$P" 19443
   kill "$P"; wait "$P" 2>/dev/null || true
@@ -77,7 +77,7 @@ TOML
 global
     nbthread 1
     cpu-map 1/1 1
-    maxconn 10000
+    maxconn 4000
 defaults
     mode http
     timeout connect 5s
