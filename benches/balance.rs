@@ -25,6 +25,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 disabled: false,
                 check: None,
                 ssl: None,
+                cookie: None,
             })
             .collect(),
         retries: 3,
@@ -33,6 +34,9 @@ fn backend(balance: Balance, servers: usize) -> Backend {
         timeouts: Timeouts::default(),
         check: Default::default(),
         http: Default::default(),
+        balance_params: Default::default(),
+        rules: Default::default(),
+        cookie: None,
     }
 }
 

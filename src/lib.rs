@@ -14,6 +14,7 @@ pub mod http;
 pub mod log;
 pub mod net;
 pub mod proxy;
+pub mod rules;
 pub mod runtime;
 pub mod stats;
 pub mod tls;

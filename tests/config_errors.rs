@@ -232,13 +232,13 @@ fn unknown_timeout_key_lists_all_timeouts() {
 fn unknown_frontend_backend_and_server_keys() {
     let text = base_with(
         "default_backend = \"pg\"",
-        "default_backend = \"pg\"\nuse_backend = \"pg\"",
+        "default_backend = \"pg\"\nmonitor-uri = \"/health\"",
     );
     expect_one(
         &text,
-        "use_backend",
-        "frontend \"db\".use_backend",
-        &["`use_backend`"],
+        "monitor-uri",
+        "frontend \"db\".monitor-uri",
+        &["`monitor-uri`"],
         "default_backend",
     );
 
@@ -1162,6 +1162,11 @@ fn shipped_config_loads_cleanly() {
     assert_eq!(web.mode, Mode::Http);
     assert_eq!(web.binds, ["127.0.0.1:8000".parse().unwrap()]);
     assert!(web.http.rewrite.forward_for.is_some());
+    assert_eq!(
+        web.rules.request.len(),
+        1,
+        "the /percore-status return rule"
+    );
     let be = config.backend(web.default_backend);
     assert_eq!(be.mode, Mode::Http);
     let addrs: Vec<_> = be.servers.iter().map(|s| s.addr).collect();
@@ -1794,6 +1799,488 @@ fn stats_unknown_key() {
         &["unknown key `realm`"],
         "valid keys here: bind, uri, auth, hide-version, refresh",
     );
+}
+
+// ---------------------------------------------------------------- routing
+
+/// An HTTP configuration for routing errors: `{fe}`, `{be}` and `{top}`
+/// are replaced by the text under test.
+const ROUTING: &str = r#"
+[defaults]
+mode = "http"
+timeout = { connect = "5s", client = "30s", server = "30s" }
+{top}
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:18080"]
+default_backend = "app"
+{fe}
+
+[[backend]]
+name = "app"
+servers = [{ name = "a1", addr = "127.0.0.1:9000" }]
+{be}
+
+[[backend]]
+name = "db"
+mode = "tcp"
+servers = [{ name = "d1", addr = "127.0.0.1:5432" }]
+"#;
+
+fn routing(top: &str, fe: &str, be: &str) -> String {
+    ROUTING
+        .replace("{top}", top)
+        .replace("{fe}", fe)
+        .replace("{be}", be)
+}
+
+/// Exactly one error, pointing at the first character of `word` on the
+/// line that holds `line_with` (1-based columns counted in characters).
+#[track_caller]
+fn expect_at(text: &str, line_with: &str, word: &str, key_path: &str, values: &[&str], hint: &str) {
+    let err = expect_one(text, line_with, key_path, values, hint);
+    let line = text.lines().nth(line_of(text, line_with) - 1).unwrap();
+    let byte = line
+        .find(word)
+        .unwrap_or_else(|| panic!("{word:?} not on {line:?}"));
+    let column = line[..byte].chars().count() + 1;
+    assert_eq!(err.column, Some(column), "{err}");
+}
+
+#[test]
+fn routing_config_loads_and_compiles() {
+    let text = routing(
+        "[[userlist]]\nname = \"ops\"\nusers = [{ name = \"a\", insecure-password = \"x\" }]",
+        r#"acl = { is_ws = "hdr(Upgrade) -i websocket", static = ["path_beg -i /static /images", "path_end -i .jpg .css .js"] }
+use_backend = ["app if is_ws", "app if static"]
+http-request = ["deny deny_status 403 if { src 10.0.0.0/8 }", "redirect scheme https code 301 if !{ ssl_fc }", "set-header X-Foo %[src]", "auth realm ops unless { http_auth(ops) }"]
+http-response = ["set-header X-Frame-Options DENY"]"#,
+        "balance = \"url_param tableId\"\nhash-type = \"consistent\"\ncookie = \"SRV insert indirect nocache\"",
+    );
+    let config = ok(&text);
+    let fe = &config.frontends[0];
+    assert_eq!(fe.rules.acls.len(), 2);
+    assert_eq!(fe.rules.acls[1].tests.len(), 2);
+    assert_eq!(fe.rules.use_backend.len(), 2);
+    assert_eq!(fe.rules.request.len(), 4);
+    assert_eq!(fe.rules.response.len(), 1);
+    assert_eq!(config.backends[0].balance, Balance::UrlParam);
+    assert_eq!(config.userlists.len(), 1);
+    // A cookie without any server cookie value starts, with a warning.
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("no server has a cookie value")),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn unknown_acl_in_a_condition_points_at_the_name() {
+    let text = routing(
+        "",
+        "acl = { is_ws = \"hdr(Upgrade) -i websocket\" }\nhttp-request = [\"deny if is_wss\"]",
+        "",
+    );
+    expect_at(
+        &text,
+        "deny if is_wss",
+        "is_wss",
+        "frontend \"web\".http-request[0]",
+        &["unknown ACL `is_wss`"],
+        "did you mean `is_ws`?",
+    );
+}
+
+#[test]
+fn unknown_fetch_suggests_the_near_one() {
+    let text = routing("", "acl = { p = \"pth_beg /x\" }", "");
+    expect_at(
+        &text,
+        "pth_beg",
+        "pth_beg",
+        "frontend \"web\".acl.p",
+        &["unknown fetch `pth_beg`"],
+        "did you mean `path_beg`?",
+    );
+}
+
+#[test]
+fn bad_regex_points_at_the_pattern() {
+    let text = routing("", "acl = { r = \"path_reg ^/(a\" }", "");
+    expect_at(
+        &text,
+        "path_reg",
+        "^/(a",
+        "frontend \"web\".acl.r",
+        &["invalid regular expression"],
+        "regex syntax",
+    );
+}
+
+#[test]
+fn bad_address_pattern() {
+    let text = routing("", "http-request = [\"deny if { src 10.0.0.300/8 }\"]", "");
+    expect_at(
+        &text,
+        "10.0.0.300",
+        "10.0.0.300",
+        "frontend \"web\".http-request[0]",
+        &["invalid address pattern"],
+        "10.0.0.0/8",
+    );
+}
+
+#[test]
+fn acl_without_pattern_suggests_found() {
+    let text = routing("", "acl = { h = \"hdr(X-Debug)\" }", "");
+    expect_at(
+        &text,
+        "X-Debug",
+        "hdr(X-Debug)",
+        "frontend \"web\".acl.h",
+        &["no pattern"],
+        "-m found",
+    );
+}
+
+#[test]
+fn unknown_match_method_and_flag() {
+    let text = routing("", "acl = { h = \"hdr(X) -m starts a\" }", "");
+    expect_at(
+        &text,
+        "-m starts",
+        "starts",
+        "frontend \"web\".acl.h",
+        &["unknown match method `starts`"],
+        "beg",
+    );
+    let text = routing("", "acl = { h = \"hdr(X) -x a\" }", "");
+    expect_at(
+        &text,
+        "-x a",
+        "-x",
+        "frontend \"web\".acl.h",
+        &["unknown ACL flag `-x`"],
+        "-i -m -f",
+    );
+}
+
+#[test]
+fn missing_pattern_file() {
+    let text = routing(
+        "",
+        "acl = { h = \"path_beg -f /nonexistent/percore-paths.txt\" }",
+        "",
+    );
+    expect_at(
+        &text,
+        "-f /nonexistent",
+        "/nonexistent",
+        "frontend \"web\".acl.h",
+        &["cannot read pattern file", "percore-paths.txt"],
+        "relative to the configuration file",
+    );
+}
+
+#[test]
+fn unknown_http_request_and_response_actions() {
+    let text = routing("", "http-request = [\"denny if { path /x }\"]", "");
+    expect_at(
+        &text,
+        "denny",
+        "denny",
+        "frontend \"web\".http-request[0]",
+        &["unknown http-request action `denny`"],
+        "did you mean `deny`?",
+    );
+    let text = routing("", "http-response = [\"set-path /x\"]", "");
+    expect_at(
+        &text,
+        "set-path",
+        "set-path",
+        "frontend \"web\".http-response[0]",
+        &["unknown http-response action `set-path`"],
+        "set-header",
+    );
+}
+
+#[test]
+fn use_backend_to_an_undefined_or_tcp_backend() {
+    let text = routing("", "use_backend = [\"ap if { path /x }\"]", "");
+    expect_at(
+        &text,
+        "ap if",
+        "ap if",
+        "frontend \"web\".use_backend[0]",
+        &["backend \"ap\" is not defined"],
+        "did you mean \"app\"?",
+    );
+    let text = routing("", "use_backend = [\"db if { path /x }\"]", "");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].message.contains("backend \"db\" is mode tcp"),
+        "{}",
+        errs[0]
+    );
+    assert_eq!(errs[0].key_path, "frontend \"web\".use_backend");
+}
+
+#[test]
+fn http_rules_in_a_tcp_backend() {
+    let text = ROUTING
+        .replace("{top}", "")
+        .replace("{fe}", "")
+        .replace("{be}", "")
+        .replace(
+            "servers = [{ name = \"d1\", addr = \"127.0.0.1:5432\" }]",
+            "servers = [{ name = \"d1\", addr = \"127.0.0.1:5432\" }]\nhttp-request = [\"deny\"]",
+        );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].message.contains("has HTTP rules but is mode tcp"),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0]
+        .hint
+        .as_deref()
+        .unwrap_or("")
+        .contains("mode = \"http\""));
+}
+
+#[test]
+fn bad_redirect_code_and_deny_status() {
+    let text = routing(
+        "",
+        "http-request = [\"redirect scheme https code 309\"]",
+        "",
+    );
+    expect_at(
+        &text,
+        "code 309",
+        "309",
+        "frontend \"web\".http-request[0]",
+        &["invalid status `309`"],
+        "301, 302, 303, 307, 308",
+    );
+    let text = routing("", "http-request = [\"deny deny_status 418\"]", "");
+    expect_at(
+        &text,
+        "deny_status 418",
+        "418",
+        "frontend \"web\".http-request[0]",
+        &["invalid status `418`"],
+        "403",
+    );
+}
+
+#[test]
+fn unsupported_log_variable_in_a_value() {
+    let text = routing("", "http-request = [\"set-header X-Client %ci\"]", "");
+    expect_at(
+        &text,
+        "%ci",
+        "%ci",
+        "frontend \"web\".http-request[0]",
+        &["%[fetch]"],
+        "%[src]",
+    );
+    let text = routing("", "http-request = [\"set-header X-A %[src,base64]\"]", "");
+    expect_at(
+        &text,
+        "base64",
+        "base64",
+        "frontend \"web\".http-request[0]",
+        &["unknown converter `base64`"],
+        "iif",
+    );
+}
+
+#[test]
+fn rules_may_not_touch_framing_headers() {
+    let text = routing("", "http-request = [\"del-header Transfer-Encoding\"]", "");
+    expect_at(
+        &text,
+        "Transfer-Encoding",
+        "Transfer-Encoding",
+        "frontend \"web\".http-request[0]",
+        &["may not change"],
+        "frames bodies",
+    );
+}
+
+#[test]
+fn return_needs_a_content_type_and_a_readable_file() {
+    let text = routing("", "http-request = ['return status 200 string \"hi\"']", "");
+    let err = expect_one(
+        &text,
+        "return status",
+        "frontend \"web\".http-request[0]",
+        &["content-type"],
+        "content-type text/plain",
+    );
+    assert!(err.column.is_some());
+    let text = routing(
+        "",
+        "http-request = [\"return content-type text/html file /nonexistent/page.html\"]",
+        "",
+    );
+    expect_at(
+        &text,
+        "file /nonexistent",
+        "/nonexistent",
+        "frontend \"web\".http-request[0]",
+        &["cannot read", "page.html"],
+        "relative to the configuration file",
+    );
+}
+
+#[test]
+fn http_auth_with_an_undefined_userlist() {
+    let text = routing(
+        "",
+        "http-request = [\"auth unless { http_auth(admins) }\"]",
+        "",
+    );
+    expect_at(
+        &text,
+        "http_auth",
+        "http_auth",
+        "frontend \"web\".http-request[0]",
+        &["userlist \"admins\" is not defined"],
+        "[[userlist]]",
+    );
+}
+
+#[test]
+fn userlist_errors() {
+    let text = routing(
+        "[[userlist]]\nname = \"ops\"\nusers = [{ name = \"a\" }]",
+        "",
+        "",
+    );
+    expect_one(
+        &text,
+        "users = [",
+        "userlist[0].users[0]",
+        &["exactly one of password and insecure-password"],
+        "crypt(3)",
+    );
+    let text = routing(
+        "[[userlist]]\nname = \"ops\"\nusers = [{ name = \"a\", password = \"$1$abc$def\" }]",
+        "",
+        "",
+    );
+    expect_one(
+        &text,
+        "users = [",
+        "userlist[0].users[0].password",
+        &["not a supported crypt(3) hash"],
+        "mkpasswd -m sha-512",
+    );
+    let text = routing(
+        "[[userlist]]\nname = \"ops\"\n[[userlist]]\nname = \"ops\"",
+        "",
+        "",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(last_line_of(&text, "name = \"ops\"")));
+    assert_eq!(errs[0].key_path, "userlist[1].name");
+    assert!(errs[0].message.contains("duplicate userlist name"));
+}
+
+#[test]
+fn balance_hash_type_and_cookie_errors() {
+    let text = routing("", "", "balance = \"url_param\"");
+    expect_one(
+        &text,
+        "balance = \"url_param\"",
+        "backend \"app\".balance",
+        &["needs a parameter name"],
+        "url_param <name>",
+    );
+    let text = routing("", "", "balance = \"random(0)\"");
+    expect_one(
+        &text,
+        "random(0)",
+        "backend \"app\".balance",
+        &["between 1 and 16"],
+        "random(2)",
+    );
+    let text = routing("", "", "balance = \"uri depth x\"");
+    expect_one(
+        &text,
+        "uri depth",
+        "backend \"app\".balance",
+        &["positive number"],
+        "depth <n>",
+    );
+    let text = routing("", "", "hash-type = \"ring\"");
+    expect_one(
+        &text,
+        "hash-type",
+        "backend \"app\".hash-type",
+        &["\"ring\""],
+        "\"consistent\"",
+    );
+    let text = routing("", "", "cookie = \"SRV\"");
+    expect_one(
+        &text,
+        "cookie = ",
+        "backend \"app\".cookie",
+        &["needs a mode"],
+        "insert|rewrite|prefix",
+    );
+}
+
+#[test]
+fn unterminated_quote_in_a_rule() {
+    let text = routing("", "http-request = ['set-header X-A \"abc']", "");
+    expect_at(
+        &text,
+        "set-header X-A",
+        "\"abc",
+        "frontend \"web\".http-request[0]",
+        &["unterminated"],
+        "quote",
+    );
+}
+
+#[test]
+fn escaped_strings_report_the_offset_in_the_rule() {
+    // \u0020 is a space written as a TOML escape: the text no longer maps
+    // one to one, so the error names the offset instead.
+    let text = routing("", "http-request = [\"deny\\u0020if nope\"]", "");
+    let err = expect_one(
+        &text,
+        "deny\\u0020",
+        "frontend \"web\".http-request[0]",
+        &["unknown ACL `nope`", "at offset 8"],
+        "",
+    );
+    let line = text.lines().nth(line_of(&text, "deny\\u0020") - 1).unwrap();
+    let quote = line.find('"').unwrap();
+    assert_eq!(err.column, Some(quote + 1), "{err}");
+}
+
+#[test]
+fn acls_may_be_a_subtable_of_the_frontend() {
+    let text = routing(
+        "",
+        "use_backend = [\"app if api !old\"]\n[frontend.acl]\napi = \"path_beg /api\"\nold = [\"hdr(X-Version) 1\", \"url_param(v) 1\"]",
+        "",
+    );
+    let config = ok(&text);
+    let acls = &config.frontends[0].rules.acls;
+    assert_eq!(acls.len(), 2);
+    assert_eq!(&*acls[1].name, "old");
+    assert_eq!(acls[1].tests.len(), 2);
 }
 
 // ------------------------------------------------------------------- TLS

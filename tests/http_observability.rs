@@ -520,3 +520,74 @@ bind = "127.0.0.1:{stats_port}"
     assert_eq!(v["process"]["log_lines"], 8);
     drop(proxy);
 }
+
+#[test]
+fn requests_answered_by_rules_are_counted_and_logged() {
+    let app = HttpBackend::start(|_| ok("from the server"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.json");
+    let stats_port = free_port();
+    let config = format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{log}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+log = true
+log-format = "json"
+http-request = [
+  "deny deny_status 403 if {{ path_beg /private }}",
+  "redirect location /new code 301 if {{ path /old }}",
+  "return status 200 content-type text/plain string ok if {{ path /ping }}",
+]
+
+[[backend]]
+name = "be"
+servers = [{{ name = "s1", addr = "{app}" }}]
+
+[stats]
+bind = "127.0.0.1:{stats_port}"
+"#,
+        log = log.display(),
+        app = app.addr,
+    );
+    let proxy = Proxy::start(&config);
+    let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
+    let addr = proxy.addr();
+    let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(closing(addr, &req("/private/x")).0, 403);
+    assert_eq!(closing(addr, &req("/old")).0, 301);
+    assert_eq!(closing(addr, &req("/ping")).0, 200);
+    assert_eq!(closing(addr, &req("/served")).0, 200);
+
+    let lines = wait_for_lines(&log, 4);
+    let state_of = |request: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(request))
+            .unwrap_or_else(|| panic!("no line for {request}: {lines:#?}"));
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        (r["status"].clone(), r["termination_state"].clone())
+    };
+    assert_eq!(state_of("GET /private/x"), (403.into(), "PR".into()));
+    assert_eq!(state_of("GET /old"), (301.into(), "LR".into()));
+    assert_eq!(state_of("GET /ping"), (200.into(), "LR".into()));
+    assert_eq!(state_of("GET /served"), (200.into(), "--".into()));
+
+    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 4);
+    let fe = &v["frontends"][0];
+    assert_eq!(fe["denied_requests"], 1, "{v}");
+    assert_eq!(fe["responses"]["4xx"], 1, "{v}");
+    assert_eq!(fe["responses"]["3xx"], 1, "{v}");
+    assert_eq!(fe["responses"]["2xx"], 2, "{v}");
+    assert_eq!(v["backends"][0]["requests_total"], 1, "only /served: {v}");
+    drop(proxy);
+}

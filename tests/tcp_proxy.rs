@@ -126,7 +126,7 @@ fn half_close_propagates_each_way() {
 fn idle_client_is_closed_after_timeout_client() {
     let backend = Backend::echo();
     let config = tcp_config("", &servers(&[backend.addr]))
-        .replace(r#"client = "30s""#, r#"client = "300ms""#);
+        .replace(r#"client = "5m""#, r#"client = "300ms""#);
     let proxy = Proxy::start(&config);
     let mut c = connect(proxy.addr());
     assert_eq!(roundtrip(&mut c, b"x"), b"x");

@@ -706,3 +706,65 @@ fn tcp_mode_tls_to_the_server_too() {
     assert_eq!((status, body.as_slice()), (200, &b"secure"[..]));
     assert_eq!(seen.recv_timeout(PATIENCE), Ok(true));
 }
+
+/// Routing sees the TLS facts of the client connection: `ssl_fc_sni`
+/// picks the backend by the name the client sent, and `redirect scheme
+/// https if !{ ssl_fc }` leaves TLS clients alone while plain ones are sent
+/// to https.
+#[test]
+fn routing_by_sni_and_no_https_redirect_over_tls() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("site.pem", &["a.test", "b.test"]);
+    let named = |name: &'static str| HttpBackend::start(move |_| ok(name));
+    let (a, b) = (named("a"), named("b"));
+    let config = format!(
+        r#"
+[global]
+threads = 1
+maxconn = 100
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}", {{ addr = "127.0.0.1:{{port2}}", ssl = true, crt = "{}" }}]
+default_backend = "a"
+http-request = ["redirect scheme https code 301 if !{{ ssl_fc }}"]
+use_backend = ["b if {{ ssl_fc_sni b.test }}"]
+
+[[backend]]
+name = "a"
+servers = [{{ name = "s1", addr = "{}" }}]
+
+[[backend]]
+name = "b"
+servers = [{{ name = "s1", addr = "{}" }}]
+"#,
+        toml_path(&leaf.bundle),
+        a.addr,
+        b.addr
+    );
+    let tls_port = free_port();
+    let proxy = Proxy::start(&config.replace("{port2}", &tls_port.to_string()));
+    let req = "GET /x HTTP/1.1\r\nHost: site\r\n\r\n";
+    let client = pki.client(&[]);
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    for (sni, expected) in [("a.test", "a"), ("b.test", "b")] {
+        let mut tls = tls_connect(Arc::clone(&client), tls_addr, sni);
+        tls.write_all(req.as_bytes()).unwrap();
+        let (status, _, body) =
+            read_response(&mut BufReader::new(tls), false).expect("a response over TLS");
+        assert_eq!(status, 200, "no redirect over TLS ({sni})");
+        assert_eq!(body, expected.as_bytes(), "backend for SNI {sni}");
+    }
+    // Plain HTTP on the other bind is redirected and reaches no server.
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    let (status, head, _) = read_response(&mut rd, false).expect("a redirect");
+    assert_eq!(status, 301);
+    assert!(head.contains("https://site/x"), "{head}");
+    assert_eq!(a.received().len(), 1);
+    assert_eq!(b.received().len(), 1);
+}

@@ -274,7 +274,7 @@ fn ensure_port_free(addr: SocketAddr, flag: &str) -> Result<()> {
         .with_context(|| format!("{addr} is in use; choose another with {flag}"))
 }
 
-fn wait_until_accepting(proxy: &mut Spawned, addr: SocketAddr) -> Result<()> {
+pub fn wait_until_accepting(proxy: &mut Spawned, addr: SocketAddr) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         proxy.check_running()?;

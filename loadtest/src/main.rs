@@ -1,16 +1,26 @@
-//! loadtest: percore's benchmark harness. First scenario: bulk TCP
-//! throughput and proxy CPU per GiB, percore vs HAProxy vs no proxy.
+//! loadtest: percore's benchmark harness. Every scenario against percore,
+//! HAProxy and no proxy, same cores, backend, client and run.
 //!
-//! `cargo run --release -p loadtest -- bulk-tcp --out docs/benchmarks.md`
+//! `cargo run --release -p loadtest -- all --out docs/benchmarks.md`
+//! (`--quick` for a run under two minutes; one subcommand per scenario).
 
 mod backend;
 mod bulk_tcp;
+mod charts;
 mod client;
 mod configs;
 mod cpustat;
+mod hist;
+mod http_backend;
+mod http_load;
+mod pacing;
 mod procs;
 mod report;
+mod suite;
+mod suite_report;
 mod units;
+mod wrk;
+mod ws_load;
 
 use anyhow::{Context, Result};
 use bulk_tcp::Variant;
@@ -29,6 +39,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Every scenario: HTTP keep-alive, Connection: close, 64 KiB and
+    /// 10 MiB responses, latency at 50%/80% of HAProxy's maximum, WebSocket
+    /// echo, idle connections, bulk TCP; plus the wrk cross-check.
+    All(Box<SuiteArgs>),
+    /// HTTP keep-alive, small responses (closed loop), plus wrk cross-check.
+    #[command(name = "http-keepalive")]
+    HttpKeepalive(Box<SuiteArgs>),
+    /// HTTP `Connection: close`: new connections per second.
+    #[command(name = "http-close")]
+    HttpClose(Box<SuiteArgs>),
+    /// HTTP keep-alive, 64 KiB responses.
+    #[command(name = "http-64k")]
+    Http64k(Box<SuiteArgs>),
+    /// HTTP keep-alive, 10 MiB responses.
+    #[command(name = "http-10m")]
+    Http10m(Box<SuiteArgs>),
+    /// Latency percentiles at 50% and 80% of HAProxy's keep-alive maximum
+    /// (open loop, corrected for coordinated omission).
+    Latency(Box<SuiteArgs>),
+    /// WebSocket echo round trips at a fixed rate.
+    Websocket(Box<SuiteArgs>),
+    /// Idle connections: proxy RSS per connection.
+    Idle(Box<SuiteArgs>),
+    /// The HTTP and WebSocket backend (started by the suite itself).
+    ServeHttp {
+        #[arg(long, default_value = "127.0.0.1:24013")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:24014")]
+        ws_listen: SocketAddr,
+    },
     /// Bulk TCP throughput and proxy CPU seconds per GiB: percore splice,
     /// percore copy, HAProxy (splice-auto and nosplice), direct.
     BulkTcp(Box<BulkTcpArgs>),
@@ -107,6 +147,99 @@ struct BulkTcpArgs {
     log_dir: PathBuf,
 }
 
+#[derive(Args, Clone)]
+struct SuiteArgs {
+    /// Short runs (one round, 2 s windows, fewer idle connections, smaller
+    /// bulk transfers): everything in under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// The percore binary (its rows are skipped if it does not exist).
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// The haproxy binary (looked up in PATH).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
+    /// The wrk binary for the cross-check (looked up in PATH; skipped with
+    /// a note if missing).
+    #[arg(long, default_value = "wrk")]
+    wrk: PathBuf,
+    /// CPU the proxy runs on, alone.
+    #[arg(long, default_value_t = 1)]
+    proxy_cpu: usize,
+    /// CPU the client and the backend share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    /// Proxy HTTP port on 127.0.0.1; the WebSocket frontend is the next one.
+    #[arg(long, default_value_t = 24011)]
+    proxy_port: u16,
+    /// Backend HTTP port on 127.0.0.1; the WebSocket echo is the next one.
+    #[arg(long, default_value_t = 24013)]
+    backend_port: u16,
+    /// Measured window per run [default: 5s, --quick 2s].
+    #[arg(long, value_parser = units::parse_duration)]
+    duration: Option<Duration>,
+    /// Warm-up before each window [default: 1s, --quick 500ms].
+    #[arg(long, value_parser = units::parse_duration)]
+    warmup: Option<Duration>,
+    /// Rounds per scenario, targets alternating [default: 2, --quick 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Connections for keep-alive small responses and the latency runs.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Concurrent connections for the `Connection: close` scenario.
+    #[arg(long, default_value_t = 32)]
+    close_connections: usize,
+    #[arg(long, default_value_t = 32)]
+    connections_64k: usize,
+    #[arg(long, default_value_t = 8)]
+    connections_10m: usize,
+    /// Body size of the small responses.
+    #[arg(long, default_value = "100", value_parser = units::parse_bytes)]
+    small_body: u64,
+    /// Idle connections [default: 9900, --quick 2000]; at most maxconn.
+    #[arg(long)]
+    idle_connections: Option<usize>,
+    /// WebSocket messages per second over all connections.
+    #[arg(long, default_value_t = 2000.0)]
+    ws_rate: f64,
+    #[arg(long, default_value_t = 16)]
+    ws_connections: usize,
+    #[arg(long, default_value_t = 64)]
+    ws_message: usize,
+    /// maxconn for both proxies: two descriptors per connection must fit
+    /// under the RLIMIT_NOFILE hard limit (20000 here) or neither starts.
+    #[arg(long, default_value_t = 9950)]
+    maxconn: u32,
+    #[arg(long, default_value_t = 16384)]
+    bufsize: usize,
+    /// Client source addresses 127.0.0.2 .. 127.0.0.(1+N), used in turn.
+    #[arg(long, default_value_t = 8)]
+    sources: u8,
+    /// Bytes per bulk-TCP run [default: 1GiB, --quick 256MiB].
+    #[arg(long, value_parser = units::parse_bytes)]
+    bulk_bytes: Option<u64>,
+    /// Markdown file to write the results section into; stdout if omitted.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where configs, results.json and charts go [default: next to --out,
+    /// in <out without .md>/, else target/loadtest/].
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// README to put the headline table in (replacing the
+    /// BENCH_TABLE_PLACEHOLDER line or the previous table).
+    #[arg(long)]
+    readme: Option<PathBuf>,
+    /// Before each proxy start, wait at most this long for both CPUs to be
+    /// quiet; 0 disables [default: 3s, --quick 0].
+    #[arg(long, value_parser = parse_wait)]
+    quiet_wait: Option<Duration>,
+    #[arg(long, default_value_t = 10.0)]
+    quiet_below: f64,
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
@@ -126,8 +259,227 @@ fn run(cli: Cli) -> Result<()> {
             stdout.flush()?;
             backend::serve(listener)
         }
+        Commands::ServeHttp { listen, ws_listen } => {
+            let listener =
+                TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+            let ws =
+                TcpListener::bind(ws_listen).with_context(|| format!("binding {ws_listen}"))?;
+            let mut stdout = std::io::stdout();
+            writeln!(
+                stdout,
+                "listening {} {}",
+                listener.local_addr()?,
+                ws.local_addr()?
+            )?;
+            stdout.flush()?;
+            std::thread::Builder::new()
+                .name("ws-accept".into())
+                .spawn(move || http_backend::serve_websocket(ws))?;
+            http_backend::serve(listener)
+        }
         Commands::BulkTcp(args) => bulk_tcp_main(*args),
+        Commands::All(args) => suite_main(*args, &suite::Scenario::ALL),
+        Commands::HttpKeepalive(args) => suite_main(*args, &[suite::Scenario::HttpKeepalive]),
+        Commands::HttpClose(args) => suite_main(*args, &[suite::Scenario::HttpClose]),
+        Commands::Http64k(args) => suite_main(*args, &[suite::Scenario::Http64k]),
+        Commands::Http10m(args) => suite_main(*args, &[suite::Scenario::Http10m]),
+        Commands::Latency(args) => suite_main(*args, &[suite::Scenario::Latency]),
+        Commands::Websocket(args) => suite_main(*args, &[suite::Scenario::Websocket]),
+        Commands::Idle(args) => suite_main(*args, &[suite::Scenario::Idle]),
     }
+}
+
+fn results_dir(args: &SuiteArgs) -> PathBuf {
+    args.results_dir.clone().unwrap_or_else(|| match &args.out {
+        Some(out) => out.with_extension(""),
+        None => PathBuf::from("target/loadtest"),
+    })
+}
+
+fn pick<T>(quick: bool, full: T, fast: T) -> T {
+    if quick {
+        fast
+    } else {
+        full
+    }
+}
+
+fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Options {
+    let quick = args.quick;
+    let results = results_dir(args);
+    let localhost = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let quiet_wait = args
+        .quiet_wait
+        .unwrap_or(pick(quick, Duration::from_secs(3), Duration::ZERO));
+    let quiet_below = (args.quiet_below / 100.0).clamp(0.0, 1.0);
+    let bulk = bulk_tcp::Options {
+        bytes: args
+            .bulk_bytes
+            .unwrap_or(pick(quick, units::GIB, 256 * units::MIB)),
+        streams: 4,
+        rounds: 1,
+        variants: if quick {
+            vec![Variant::PercoreSplice, Variant::Haproxy, Variant::Direct]
+        } else {
+            Variant::ALL.to_vec()
+        },
+        percore: args.percore.clone(),
+        haproxy: args.haproxy.clone(),
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_addr: localhost(24001),
+        backend_addr: localhost(24002),
+        time_limit: Duration::from_secs(60),
+        bufsize: args.bufsize,
+        pipesize: 65536,
+        maxconn: 5000,
+        config_dir: results.join("bulk-tcp"),
+        log_dir: args.log_dir.clone(),
+        quiet_wait,
+        quiet_below,
+    };
+    suite::Options {
+        quick,
+        scenarios: scenarios.to_vec(),
+        percore: args.percore.clone(),
+        haproxy: args.haproxy.clone(),
+        wrk: bulk_tcp::resolve(&args.wrk),
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_addr: localhost(args.proxy_port),
+        ws_proxy_addr: localhost(args.proxy_port.wrapping_add(1)),
+        backend_addr: localhost(args.backend_port),
+        ws_backend_addr: localhost(args.backend_port.wrapping_add(1)),
+        warmup: args.warmup.unwrap_or(pick(
+            quick,
+            Duration::from_secs(1),
+            Duration::from_millis(500),
+        )),
+        duration: args.duration.unwrap_or(pick(
+            quick,
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        )),
+        rounds: args.rounds.unwrap_or(pick(quick, 2, 1)).max(1),
+        connections: args.connections.max(1),
+        close_connections: args.close_connections.max(1),
+        connections_64k: args.connections_64k.max(1),
+        connections_10m: args.connections_10m.max(1),
+        small_body: args.small_body,
+        idle_connections: args.idle_connections.unwrap_or(pick(quick, 9900, 2000)),
+        ws_rate: args.ws_rate,
+        ws_connections: args.ws_connections.max(1),
+        ws_message: args.ws_message.max(8),
+        latency_fractions: vec![0.5, 0.8],
+        maxconn: args.maxconn,
+        bufsize: args.bufsize,
+        sources: (0..args.sources.max(1))
+            .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i))
+            .collect(),
+        config_dir: results,
+        log_dir: args.log_dir.clone(),
+        quiet_wait,
+        quiet_below,
+        bulk,
+    }
+}
+
+fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
+    let options = suite_options(&args, scenarios);
+    if options.idle_connections as u64 + 10 > u64::from(options.maxconn)
+        && scenarios.contains(&suite::Scenario::Idle)
+    {
+        anyhow::bail!(
+            "--idle-connections {} needs --maxconn above it (now {})",
+            options.idle_connections,
+            options.maxconn
+        );
+    }
+    procs::install_signal_handler()?;
+    raise_fd_limit()?;
+    // Before any client thread exists, so they all inherit the mask.
+    procs::pin_current_thread(options.load_cpu)?;
+    let environment = report::Environment::detect_for(&options.percore, &options.haproxy);
+    let outcome = suite::run(&options)?;
+    if procs::stopping() {
+        anyhow::bail!("interrupted; no report written");
+    }
+    let results = options.config_dir.clone();
+    let json = results.join("results.json");
+    suite_report::write_json(&json, &outcome)?;
+    eprintln!("loadtest: raw results in {}", json.display());
+    let charts = match &args.out {
+        Some(out) => {
+            suite_report::write_charts(&results, &options, &outcome)?;
+            // Relative to the Markdown file, so the images show on GitHub.
+            let base = out.parent().unwrap_or(std::path::Path::new(""));
+            Some(
+                results
+                    .strip_prefix(base)
+                    .unwrap_or(&results)
+                    .display()
+                    .to_string(),
+            )
+        }
+        None => None,
+    };
+    let rendered = suite_report::render(
+        &options,
+        &environment,
+        &outcome,
+        &invocation(),
+        charts.as_deref(),
+    );
+    match &args.out {
+        Some(path) => {
+            let existing = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".into(),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            };
+            std::fs::write(
+                path,
+                suite_report::splice_section(&existing, &rendered.section),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("loadtest: results written to {}", path.display());
+        }
+        None => print!("{}", rendered.section),
+    }
+    if let Some(readme) = &args.readme {
+        let text = std::fs::read_to_string(readme)
+            .with_context(|| format!("reading {}", readme.display()))?;
+        match suite_report::splice_readme(&text, &rendered.readme) {
+            Some(updated) => std::fs::write(readme, updated)
+                .with_context(|| format!("writing {}", readme.display()))?,
+            None => eprintln!(
+                "loadtest: {} has neither {} nor a previous table; not changed",
+                readme.display(),
+                suite_report::README_PLACEHOLDER
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Soft RLIMIT_NOFILE up to the hard limit: the idle scenario holds
+/// thousands of client sockets, and the backend (a child) inherits it.
+fn raise_fd_limit() -> Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(std::io::Error::last_os_error()).context("getrlimit");
+        }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            return Err(std::io::Error::last_os_error()).context("setrlimit");
+        }
+    }
+    Ok(())
 }
 
 fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
@@ -197,4 +549,41 @@ fn invocation() -> String {
         })
         .collect();
     format!("cargo run --release -p loadtest -- {}", args.join(" "))
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// The suite's options as `loadtest all` would build them.
+    pub fn options() -> suite::Options {
+        let cli = Cli::try_parse_from(["loadtest", "all"]).unwrap();
+        match cli.command {
+            Commands::All(args) => suite_options(&args, &suite::Scenario::ALL),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn quick_and_full_defaults() {
+        let full = options();
+        assert_eq!(full.rounds, 2);
+        assert_eq!(full.idle_connections, 9900);
+        assert!(full.idle_connections < full.maxconn as usize);
+        assert_eq!(full.sources.len(), 8);
+        assert_eq!(full.sources[0], Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(full.config_dir, PathBuf::from("target/loadtest"));
+        let cli = Cli::try_parse_from(["loadtest", "http-close", "--quick", "--out", "docs/b.md"])
+            .unwrap();
+        let Commands::HttpClose(args) = cli.command else {
+            panic!("wrong subcommand")
+        };
+        let quick = suite_options(&args, &[suite::Scenario::HttpClose]);
+        assert_eq!(quick.rounds, 1);
+        assert_eq!(quick.duration, Duration::from_secs(2));
+        assert_eq!(quick.quiet_wait, Duration::ZERO);
+        assert_eq!(quick.config_dir, PathBuf::from("docs/b"));
+        assert_eq!(quick.bulk.config_dir, PathBuf::from("docs/b/bulk-tcp"));
+        assert_eq!(quick.ws_proxy_addr.port(), 24012);
+    }
 }

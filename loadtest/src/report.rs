@@ -28,20 +28,24 @@ pub struct Environment {
 
 impl Environment {
     pub fn detect(o: &Options) -> Environment {
+        Environment::detect_for(&o.percore, &o.haproxy)
+    }
+
+    pub fn detect_for(percore: &Path, haproxy: &Path) -> Environment {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         // SAFETY: sysconf has no preconditions. Not available_parallelism():
         // that honours our own affinity mask, which is one CPU by now.
         let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        let haproxy_version = crate::bulk_tcp::resolve(&o.haproxy).and_then(|haproxy| {
+        let haproxy_version = crate::bulk_tcp::resolve(haproxy).and_then(|haproxy| {
             first_line_of(Command::new(haproxy).arg("-v"), Duration::from_secs(5))
         });
-        let percore_version = o.percore.is_file().then(|| {
+        let percore_version = percore.is_file().then(|| {
             let reported = first_line_of(
-                Command::new(&o.percore).arg("--version"),
+                Command::new(percore).arg("--version"),
                 Duration::from_secs(3),
             );
-            let commit = o.percore.parent().and_then(|dir| {
+            let commit = percore.parent().and_then(|dir| {
                 first_line_of(
                     Command::new("git")
                         .arg("-C")
@@ -53,7 +57,7 @@ impl Environment {
             let built = first_line_of(
                 Command::new("date")
                     .args(["-u", "+%Y-%m-%d %H:%M UTC", "-r"])
-                    .arg(&o.percore),
+                    .arg(percore),
                 Duration::from_secs(5),
             );
             let mut text = reported.unwrap_or_else(|| "version unknown".into());
@@ -99,7 +103,7 @@ pub fn field(text: &str, key: &str) -> Option<String> {
 
 /// First line a short-lived command prints (stdout, else stderr); None if
 /// it fails, cannot start, or outlives `limit`.
-fn first_line_of(command: &mut Command, limit: Duration) -> Option<String> {
+pub fn first_line_of(command: &mut Command, limit: Duration) -> Option<String> {
     let output = crate::procs::output_within(command, limit).ok()?;
     if !output.status.success() {
         return None;

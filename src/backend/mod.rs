@@ -9,14 +9,15 @@
 //! `timeout queue` and `option redispatch`; `maxconn` is split across cores
 //! (see [`maxconn_share`]) and the queue is per core.
 
+mod ring;
 mod runtime;
 mod select;
 mod server;
 mod slot;
 
-pub use runtime::BackendRuntime;
+pub use runtime::{BackendRuntime, PickHint};
 pub use server::{maxconn_share, ServerCounters};
-pub use slot::{acquire, acquire_server, AcquireError, ServerSlot};
+pub use slot::{acquire, acquire_hinted, acquire_server, AcquireError, ServerSlot};
 
 #[cfg(test)]
 mod tests;

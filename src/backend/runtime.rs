@@ -7,8 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::config::{self, Balance};
+use crate::config::{self, Balance, HashType};
 
+use super::ring::Ring;
 use super::select::{hash_client_ip, weight_map, Rng};
 use super::server::{ServerCounters, ServerState};
 use super::slot::{Outcome, Waiter};
@@ -23,6 +24,19 @@ pub(crate) enum Pick {
     NoServer,
 }
 
+/// What the request being balanced brings to the choice (HTTP): the hash
+/// of what `balance uri|url_param|hdr` reads, and the server its
+/// persistence cookie names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PickHint {
+    /// `None`: the request lacks what is hashed; HAProxy then balances
+    /// round robin.
+    pub hash: Option<u64>,
+    /// Taken if usable; a full one is waited for (HAProxy queues on the
+    /// server); an unusable one falls back to balancing.
+    pub sticky: Option<usize>,
+}
+
 /// Per-core state of one configured backend. Owned by one executor (wrap it
 /// in `Rc<RefCell<_>>` and share it between that core's connection tasks);
 /// nothing in it is shared with other cores.
@@ -32,6 +46,9 @@ pub(crate) enum Pick {
 pub struct BackendRuntime {
     name: String,
     balance: Balance,
+    hash_type: HashType,
+    /// `random(N)`: servers drawn per pick.
+    draws: u32,
     allbackups: bool,
     retries: u32,
     redispatch: Option<i32>,
@@ -42,8 +59,10 @@ pub struct BackendRuntime {
     /// (only the first unless `allbackups`). Recomputed on every health or
     /// weight change, never per pick.
     active: Vec<usize>,
-    /// Weight map of `active` (`static-rr`, `source`).
+    /// Weight map of `active` (`static-rr`, map-based hashing).
     map: Vec<usize>,
+    /// Consistent-hash ring of `active` (`hash-type consistent` only).
+    ring: Ring,
     /// `static-rr`: next position in `map`; `leastconn`: position in
     /// `active` where the tie-breaking scan starts.
     cursor: usize,
@@ -68,6 +87,8 @@ impl BackendRuntime {
         let mut rt = BackendRuntime {
             name: cfg.name.clone(),
             balance: cfg.balance,
+            hash_type: cfg.balance_params.hash_type,
+            draws: cfg.balance_params.draws.max(1),
             allbackups: cfg.allbackups,
             retries: cfg.retries,
             redispatch: cfg.redispatch,
@@ -77,6 +98,7 @@ impl BackendRuntime {
             servers,
             active: Vec::new(),
             map: Vec::new(),
+            ring: Ring::default(),
             cursor: 0,
             rng: Rng::new(seed),
             queue: VecDeque::new(),
@@ -241,6 +263,13 @@ impl BackendRuntime {
             .map(|&i| (i, self.servers[i].weight))
             .collect();
         self.map = weight_map(&weighted);
+        if self.hash_type == HashType::Consistent {
+            self.ring = Ring::build(
+                active
+                    .iter()
+                    .map(|&i| (i, self.servers[i].name.as_str(), self.servers[i].weight)),
+            );
+        }
         self.active = active;
         // A new set starts a fresh smooth round robin cycle.
         for s in &mut self.servers {
@@ -251,9 +280,18 @@ impl BackendRuntime {
     /// Runs the balance algorithm for one connection from `client`, skipping
     /// servers in `avoid` unless that would leave nothing usable. Does not
     /// take the slot.
-    pub(crate) fn pick(&mut self, client: IpAddr, avoid: &[usize]) -> Pick {
+    pub(crate) fn pick(&mut self, client: IpAddr, hint: PickHint, avoid: &[usize]) -> Pick {
         if self.active.is_empty() {
             return Pick::NoServer;
+        }
+        if let Some(s) = hint.sticky {
+            if s < self.servers.len() && self.servers[s].is_usable() && !avoid.contains(&s) {
+                return if self.servers[s].has_free_slot() {
+                    Pick::Server(s)
+                } else {
+                    Pick::Full
+                };
+            }
         }
         // Redispatch may land on a server that already failed when it is
         // the only one left, as in HAProxy.
@@ -267,8 +305,13 @@ impl BackendRuntime {
             Balance::StaticRr => self.pick_static_rr(avoid),
             Balance::LeastConn => self.pick_leastconn(avoid),
             Balance::First => self.pick_first(avoid),
-            Balance::Source => self.pick_source(client, avoid),
+            Balance::Source => self.pick_hashed(hash_client_ip(client), avoid),
+            Balance::Random if self.draws > 1 => self.pick_random_of(self.draws, avoid),
             Balance::Random => self.pick_random(avoid),
+            Balance::Uri | Balance::UrlParam | Balance::Hdr => match hint.hash {
+                Some(hash) => self.pick_hashed(hash, avoid),
+                None => self.pick_smooth_rr(avoid),
+            },
         };
         chosen.map_or(Pick::Full, Pick::Server)
     }
@@ -357,16 +400,38 @@ impl BackendRuntime {
             .find(|&idx| self.eligible(idx, avoid))
     }
 
-    /// The client's IP hash indexes the weight map. A full server keeps its
-    /// clients (they queue), so stickiness survives overload; an avoided one
-    /// hands them to the next server in the map.
-    fn pick_source(&self, client: IpAddr, avoid: &[usize]) -> Option<usize> {
-        let len = self.map.len();
-        let start = (hash_client_ip(client) % len as u64) as usize;
-        let idx = (0..len)
-            .map(|step| self.map[(start + step) % len])
-            .find(|idx| !avoid.contains(idx))?;
+    /// The hash (of the client's IP for `source`, of the request for the
+    /// HTTP algorithms) indexes the weight map, or the ring with `hash-type
+    /// consistent`. A full server keeps its keys (they queue), so
+    /// stickiness survives overload; an avoided one hands them to the next
+    /// server in the map or on the ring.
+    fn pick_hashed(&self, hash: u64, avoid: &[usize]) -> Option<usize> {
+        let idx = if self.hash_type == HashType::Consistent && !self.ring.is_empty() {
+            self.ring.walk(hash).find(|idx| !avoid.contains(idx))?
+        } else {
+            let len = self.map.len();
+            let start = (hash % len as u64) as usize;
+            (0..len)
+                .map(|step| self.map[(start + step) % len])
+                .find(|idx| !avoid.contains(idx))?
+        };
         self.servers[idx].has_free_slot().then_some(idx)
+    }
+
+    /// `random(N)`: N weighted random draws, the least loaded wins (the
+    /// "power of N choices": nearly least-connections balance at the cost
+    /// of a few random numbers, without scanning every server).
+    fn pick_random_of(&mut self, draws: u32, avoid: &[usize]) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for _ in 0..draws {
+            let Some(idx) = self.pick_random(avoid) else {
+                break;
+            };
+            if best.is_none_or(|b| self.less_loaded(idx, b)) {
+                best = Some(idx);
+            }
+        }
+        best
     }
 
     fn pick_random(&mut self, avoid: &[usize]) -> Option<usize> {
@@ -406,8 +471,13 @@ impl BackendRuntime {
         self.dispatch_queue();
     }
 
-    pub(crate) fn enqueue(&mut self, client: IpAddr, avoid: &[usize]) -> Rc<Waiter> {
-        let waiter = Rc::new(Waiter::new(client, avoid.to_vec()));
+    pub(crate) fn enqueue(
+        &mut self,
+        client: IpAddr,
+        hint: PickHint,
+        avoid: &[usize],
+    ) -> Rc<Waiter> {
+        let waiter = Rc::new(Waiter::new(client, hint, avoid.to_vec()));
         self.queue.push_back(Rc::clone(&waiter));
         self.queue_max = self.queue_max.max(self.queue.len());
         waiter
@@ -429,14 +499,16 @@ impl BackendRuntime {
         let mut pos = 0;
         while pos < self.queue.len() {
             let waiter = Rc::clone(&self.queue[pos]);
-            match self.pick(waiter.client, &waiter.avoid) {
+            match self.pick(waiter.client, waiter.hint, &waiter.avoid) {
                 Pick::Server(idx) => {
                     self.take_slot(idx);
                     self.queue.remove(pos);
                     waiter.settle(Outcome::Granted(idx));
                 }
                 Pick::Full => {
-                    let constrained = !waiter.avoid.is_empty() || self.balance == Balance::Source;
+                    let constrained = !waiter.avoid.is_empty()
+                        || self.balance == Balance::Source
+                        || waiter.hint != PickHint::default();
                     if !constrained {
                         // Every slot open to this waiter is taken, and nobody
                         // queued after it has more options.

@@ -64,7 +64,7 @@ pub(crate) fn hash_client_ip(ip: IpAddr) -> u64 {
 
 /// A full-avalanche 64-bit finalizer (the splitmix64 output function): nearby
 /// addresses, which are common among clients, land far apart.
-fn mix64(mut z: u64) -> u64 {
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

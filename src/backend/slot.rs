@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::runtime::{BackendRuntime, Pick};
+use super::runtime::{BackendRuntime, Pick, PickHint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
@@ -78,15 +78,27 @@ pub async fn acquire(
     avoid: &[usize],
     queue_timeout: Option<Duration>,
 ) -> Result<ServerSlot, AcquireError> {
+    acquire_hinted(backend, client, PickHint::default(), avoid, queue_timeout).await
+}
+
+/// [`acquire`] for a request that brings a hash or a persistence server
+/// (HTTP balancing and cookies); see [`PickHint`].
+pub async fn acquire_hinted(
+    backend: &Rc<RefCell<BackendRuntime>>,
+    client: SocketAddr,
+    hint: PickHint,
+    avoid: &[usize],
+    queue_timeout: Option<Duration>,
+) -> Result<ServerSlot, AcquireError> {
     let waiter = {
         let mut rt = backend.borrow_mut();
-        match rt.pick(client.ip(), avoid) {
+        match rt.pick(client.ip(), hint, avoid) {
             Pick::Server(idx) => {
                 rt.take_slot(idx);
                 return Ok(ServerSlot::new(backend, &rt, idx));
             }
             Pick::NoServer => return Err(AcquireError::NoServer),
-            Pick::Full => rt.enqueue(client.ip(), avoid),
+            Pick::Full => rt.enqueue(client.ip(), hint, avoid),
         }
     };
     let mut place = QueuePlace {
@@ -145,15 +157,17 @@ pub(crate) enum Outcome {
 /// A queued connection, shared between its `acquire` future and the queue.
 pub(crate) struct Waiter {
     pub(crate) client: IpAddr,
+    pub(crate) hint: PickHint,
     pub(crate) avoid: Vec<usize>,
     outcome: Cell<Option<Outcome>>,
     waker: Cell<Option<Waker>>,
 }
 
 impl Waiter {
-    pub(crate) fn new(client: IpAddr, avoid: Vec<usize>) -> Self {
+    pub(crate) fn new(client: IpAddr, hint: PickHint, avoid: Vec<usize>) -> Self {
         Waiter {
             client,
+            hint,
             avoid,
             outcome: Cell::new(None),
             waker: Cell::new(None),

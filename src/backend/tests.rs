@@ -22,6 +22,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         disabled: false,
         check: None,
         ssl: None,
+        cookie: None,
     }
 }
 
@@ -51,6 +52,9 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         timeouts: Timeouts::default(),
         check: Default::default(),
         http: Default::default(),
+        balance_params: Default::default(),
+        rules: Default::default(),
+        cookie: None,
     }
 }
 
@@ -72,7 +76,7 @@ fn picks(rt: &mut BackendRuntime, n: usize) -> Vec<usize> {
 }
 
 fn pick(rt: &mut BackendRuntime, from: SocketAddr, avoid: &[usize]) -> usize {
-    match rt.pick(from.ip(), avoid) {
+    match rt.pick(from.ip(), PickHint::default(), avoid) {
         Pick::Server(idx) => idx,
         other => panic!("expected a server, got {other:?}"),
     }
@@ -737,9 +741,157 @@ fn health_changes_record_when_and_empty_the_backend() {
     rt.set_server_up(1, false);
     assert!(!rt.has_usable_server());
     assert_eq!(
-        rt.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), &[]),
+        rt.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), PickHint::default(), &[]),
         Pick::NoServer
     );
     rt.set_server_up(0, false);
     assert_eq!(rt.server_last_change(0), down_at);
+}
+
+// --- HTTP balancing: hashes, random(N), persistence ---------------------------
+
+fn hashed_runtime(
+    balance: Balance,
+    hash_type: config::HashType,
+    servers: Vec<config::Server>,
+) -> BackendRuntime {
+    let mut cfg = backend_cfg(balance, servers);
+    cfg.balance_params.hash_type = hash_type;
+    BackendRuntime::new(&cfg, 0, 1)
+}
+
+fn pick_hash(rt: &mut BackendRuntime, hash: u64) -> usize {
+    let hint = PickHint {
+        hash: Some(hash),
+        sticky: None,
+    };
+    match rt.pick(IpAddr::V4(Ipv4Addr::LOCALHOST), hint, &[]) {
+        Pick::Server(idx) => idx,
+        other => panic!("expected a server, got {other:?}"),
+    }
+}
+
+fn keys() -> Vec<u64> {
+    (0..20_000u64)
+        .map(|k| crate::rules::hash_bytes(&k.to_le_bytes()))
+        .collect()
+}
+
+#[test]
+fn same_key_same_server_and_keys_spread() {
+    for hash_type in [config::HashType::MapBased, config::HashType::Consistent] {
+        let servers: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| server(n, 1)).collect();
+        let mut rt = hashed_runtime(Balance::UrlParam, hash_type, servers);
+        let keys = keys();
+        let first: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut rt, k)).collect();
+        let again: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut rt, k)).collect();
+        assert_eq!(first, again, "{hash_type:?}");
+        let spread = counts(&first, 4);
+        // Each of 4 servers gets a fair share (25% +- 7 points).
+        for c in &spread {
+            assert!((3_600..=6_400).contains(c), "{hash_type:?}: {spread:?}");
+        }
+    }
+}
+
+#[test]
+fn consistent_ring_moves_about_one_nth_of_keys_when_a_server_leaves() {
+    let n = 5;
+    let names = ["a", "b", "c", "d", "e"];
+    let servers: Vec<_> = names.iter().map(|s| server(s, 1)).collect();
+    let mut consistent =
+        hashed_runtime(Balance::Uri, config::HashType::Consistent, servers.clone());
+    let mut map_based = hashed_runtime(Balance::Uri, config::HashType::MapBased, servers);
+    let keys = keys();
+    let before_c: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
+    let before_m: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut map_based, k)).collect();
+    consistent.set_server_up(2, false);
+    map_based.set_server_up(2, false);
+    let after_c: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
+    let after_m: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut map_based, k)).collect();
+    let moved = |a: &[usize], b: &[usize]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let moved_c = moved(&before_c, &after_c);
+    // Exactly the keys of the removed server move, and they are about 1/N.
+    let owned = before_c.iter().filter(|&&s| s == 2).count();
+    assert_eq!(moved_c, owned);
+    let share = moved_c as f64 / keys.len() as f64;
+    assert!(
+        (share - 1.0 / n as f64).abs() < 0.06,
+        "consistent moved {share}"
+    );
+    // Map-based hashing reshuffles far more.
+    let share_m = moved(&before_m, &after_m) as f64 / keys.len() as f64;
+    assert!(share_m > 0.5, "map-based moved {share_m}");
+    // And the server coming back takes its own keys back.
+    consistent.set_server_up(2, true);
+    let back: Vec<usize> = keys
+        .iter()
+        .map(|&k| pick_hash(&mut consistent, k))
+        .collect();
+    assert_eq!(back, before_c);
+}
+
+#[test]
+fn consistent_ring_honours_weights() {
+    let servers = vec![server("a", 1), server("b", 3)];
+    let mut rt = hashed_runtime(Balance::Hdr, config::HashType::Consistent, servers);
+    let picks: Vec<usize> = keys().iter().map(|&k| pick_hash(&mut rt, k)).collect();
+    let c = counts(&picks, 2);
+    let share_b = c[1] as f64 / picks.len() as f64;
+    assert!((share_b - 0.75).abs() < 0.07, "{c:?}");
+}
+
+#[test]
+fn hash_algorithms_without_a_key_balance_round_robin() {
+    let servers: Vec<_> = ["a", "b", "c"].iter().map(|n| server(n, 1)).collect();
+    let mut rt = hashed_runtime(Balance::UrlParam, config::HashType::MapBased, servers);
+    assert_eq!(picks(&mut rt, 6), vec![0, 1, 2, 0, 1, 2]);
+}
+
+#[test]
+fn sticky_server_is_used_while_usable() {
+    let servers = vec![server("a", 1), limited("b", 1, 1), server("c", 1)];
+    let mut rt = runtime(Balance::RoundRobin, servers);
+    let to = |s| PickHint {
+        hash: None,
+        sticky: Some(s),
+    };
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    for _ in 0..5 {
+        assert_eq!(rt.pick(local, to(1), &[]), Pick::Server(1));
+    }
+    // Full: wait for it rather than break persistence.
+    rt.take_slot(1);
+    assert_eq!(rt.pick(local, to(1), &[]), Pick::Full);
+    rt.release_slot(1);
+    // Down: balance normally.
+    rt.set_server_up(1, false);
+    let got: Vec<Pick> = (0..4).map(|_| rt.pick(local, to(1), &[])).collect();
+    assert!(
+        got.iter().all(|p| matches!(p, Pick::Server(0 | 2))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn random_of_two_prefers_the_less_loaded() {
+    let servers: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| server(n, 1)).collect();
+    let mut cfg = backend_cfg(Balance::Random, servers);
+    cfg.balance_params.draws = 2;
+    let mut rt = BackendRuntime::new(&cfg, 0, 1);
+    // Load server 0 heavily: with two draws it can only win when drawn
+    // twice (1/16 of picks), against 1/4 with one draw.
+    for _ in 0..50 {
+        rt.take_slot(0);
+    }
+    let picked = picks(&mut rt, 4000);
+    let zero = picked.iter().filter(|&&s| s == 0).count();
+    assert!(zero < 500, "server 0 picked {zero} times of 4000");
+    assert!(picked.contains(&0), "still reachable");
 }

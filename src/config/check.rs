@@ -105,7 +105,7 @@ pub(crate) fn frontends_and_backends(
                     &fe.path,
                     "frontend has no default_backend",
                     Some(format!(
-                        "add default_backend = \"<backend name>\" (there are no use_backend rules yet); defined backends: {}",
+                        "add default_backend = \"<backend name>\" (percore needs one even with use_backend rules); defined backends: {}",
                         names_or_none(&defined)
                     )),
                 );
@@ -170,6 +170,7 @@ pub(crate) fn frontends_and_backends(
             timeouts: fe.timeouts.clone(),
             http: fe.http.frontend(&backend.backend.http),
             log: fe.log.clone(),
+            rules: Default::default(),
         });
     }
     let backends = read.into_iter().map(|b| b.backend).collect();

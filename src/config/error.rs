@@ -167,6 +167,27 @@ impl<'a> Diagnostics<'a> {
         self.warnings.push(warning);
     }
 
+    /// Where byte `offset` of a string value lies in the file, the value's
+    /// node spanning `span`: exact when the string is written without
+    /// escapes (its text is then the value itself), else `None`.
+    pub(crate) fn inside_string(&self, span: &Span, value: &str, offset: usize) -> Option<Span> {
+        let raw = self.lines.text.get(span.clone())?;
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        let mut start = span.start + quote;
+        let mut inner = raw.get(quote..raw.len().checked_sub(quote)?)?;
+        if quote == 3 {
+            if let Some(rest) = inner.strip_prefix('\n') {
+                inner = rest;
+                start += 1;
+            }
+        }
+        (inner == value && offset <= value.len()).then(|| start + offset..start + offset + 1)
+    }
+
     pub(crate) fn line_of(&self, span: Option<&Span>) -> Option<usize> {
         span.map(|s| self.lines.position(s.start).0)
     }

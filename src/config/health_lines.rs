@@ -28,39 +28,53 @@ const QUOTING_HINT: &str = "words are separated by spaces; quote a word with \".
 /// backslash is kept (regular expressions need it). Any other character,
 /// including a real CR or LF written with a TOML escape, is data.
 pub(crate) fn tokenize(line: &str) -> Result<Vec<Vec<u8>>, Invalid> {
+    tokenize_spanned(line)
+        .map(|words| words.into_iter().map(|(_, w)| w).collect())
+        .map_err(|(_, e)| e)
+}
+
+/// A word and the byte offset where it starts.
+pub(crate) type SpannedWord = (usize, Vec<u8>);
+
+/// [`tokenize`], with the byte offset in `line` where each word starts;
+/// an error comes with the offset where it was found.
+pub(crate) fn tokenize_spanned(line: &str) -> Result<Vec<SpannedWord>, (usize, Invalid)> {
     let mut words = Vec::new();
-    let mut word: Option<Vec<u8>> = None;
-    let mut chars = line.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
+    let mut word: Option<(usize, Vec<u8>)> = None;
+    let mut chars = line.char_indices().peekable();
+    let mut quote: Option<(usize, char)> = None;
+    while let Some((at, c)) = chars.next() {
+        fn start(word: &mut Option<(usize, Vec<u8>)>, at: usize) -> &mut Vec<u8> {
+            &mut word.get_or_insert_with(|| (at, Vec::new())).1
+        }
+        match (quote.map(|q| q.1), c) {
             (None, ' ' | '\t') => {
                 if let Some(w) = word.take() {
                     words.push(w);
                 }
             }
             (None, '"' | '\'') => {
-                quote = Some(c);
-                word.get_or_insert_with(Vec::new);
+                quote = Some((at, c));
+                start(&mut word, at);
             }
             (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => push_char(word.get_or_insert_with(Vec::new), c),
+            (Some('\''), c) => push_char(start(&mut word, at), c),
             (_, '\\') => {
-                let w = word.get_or_insert_with(Vec::new);
-                match chars.next() {
+                let w = start(&mut word, at);
+                match chars.next().map(|(_, c)| c) {
                     Some(e @ ('\\' | ' ' | '"' | '\'' | '#' | '$')) => push_char(w, e),
                     Some('r') => w.push(b'\r'),
                     Some('n') => w.push(b'\n'),
                     Some('t') => w.push(b'\t'),
                     Some('x') => {
-                        let hi = chars.next().and_then(|c| c.to_digit(16));
-                        let lo = chars.next().and_then(|c| c.to_digit(16));
+                        let hi = chars.next().and_then(|(_, c)| c.to_digit(16));
+                        let lo = chars.next().and_then(|(_, c)| c.to_digit(16));
                         match (hi, lo) {
                             (Some(hi), Some(lo)) => w.push((hi * 16 + lo) as u8),
                             _ => {
-                                return Err(invalid(
-                                    "\\x must be followed by two hex digits",
-                                    QUOTING_HINT,
+                                return Err((
+                                    at,
+                                    invalid("\\x must be followed by two hex digits", QUOTING_HINT),
                                 ))
                             }
                         }
@@ -71,14 +85,19 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Vec<u8>>, Invalid> {
                         w.push(b'\\');
                         push_char(w, other);
                     }
-                    None => return Err(invalid("line ends with a lone backslash", QUOTING_HINT)),
+                    None => {
+                        return Err((at, invalid("line ends with a lone backslash", QUOTING_HINT)))
+                    }
                 }
             }
-            (_, c) => push_char(word.get_or_insert_with(Vec::new), c),
+            (_, c) => push_char(start(&mut word, at), c),
         }
     }
-    if let Some(q) = quote {
-        return Err(invalid(format!("unterminated {q}quote{q}"), QUOTING_HINT));
+    if let Some((at, q)) = quote {
+        return Err((
+            at,
+            invalid(format!("unterminated {q}quote{q}"), QUOTING_HINT),
+        ));
     }
     words.extend(word);
     Ok(words)

@@ -14,6 +14,8 @@ mod http;
 pub mod model;
 mod observe;
 mod reader;
+mod routing;
+mod rules_parse;
 mod sections;
 mod tls;
 mod values;
@@ -77,6 +79,7 @@ pub(crate) fn load_with(
     };
     let defaults = sections::read_defaults(&mut diag, root.get("defaults"), &files);
     let stats = observe::read_stats(&mut diag, root.get("stats"));
+    let userlists = routing::read_userlists(&mut diag, root.get("userlist"));
 
     let errors_before = diag.errors.len();
     let frontend_nodes = section_list(&mut diag, &root, "frontend");
@@ -99,8 +102,18 @@ pub(crate) fn load_with(
             &mut diag, &node, &defaults, resolve, &files,
         ));
     }
-    let (frontends, backends) =
+    let (mut frontends, mut backends) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
+    routing::attach_rules(
+        &mut diag,
+        &root,
+        &mut frontends,
+        &mut backends,
+        &routing::RuleContext {
+            userlists: &userlists,
+            base_dir,
+        },
+    );
     if let Some(stats) = &stats {
         observe::check_stats_bind(&mut diag, stats, &frontends);
     }
@@ -116,6 +129,7 @@ pub(crate) fn load_with(
         frontends,
         backends,
         stats: stats.map(|s| s.page),
+        userlists,
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })
 }

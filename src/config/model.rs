@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use super::health::*;
 use crate::http::{ErrorPages, ErrorResponse, ForwardFor, RequestRewrite};
+pub use crate::rules::{CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Userlist};
 pub use crate::tls::{BindTls, OriginTls};
 
 /// Index into `Config::backends`; resolved once at load time so the data path
@@ -24,6 +25,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// The `[stats]` section: the stats page and `/metrics` listener.
     pub stats: Option<StatsPage>,
+    /// `[[userlist]]` sections (HTTP basic auth).
+    pub userlists: Vec<Arc<Userlist>>,
     /// Non-fatal findings (e.g. a missing timeout), printed at start like
     /// HAProxy's `[WARNING]` lines.
     pub warnings: Vec<String>,
@@ -85,6 +88,9 @@ pub struct Timeouts {
     /// `timeout check`: how long each check step (after the connect) may
     /// wait; `None` uses `inter`, as HAProxy does.
     pub check: Option<Duration>,
+    /// `timeout tarpit`: how long `http-request tarpit` holds a request;
+    /// `None` uses `timeout connect`, as HAProxy does.
+    pub tarpit: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +112,8 @@ pub struct Frontend {
     pub http: FrontendHttp,
     /// Access logging for this frontend.
     pub log: FrontendLog,
+    /// `acl`, `http-request`, `use_backend` and `http-response` rules.
+    pub rules: HttpRules,
 }
 
 /// HAProxy `http-reuse`: which requests may use an idle server connection
@@ -158,7 +166,33 @@ pub enum Balance {
     LeastConn,
     First,
     Source,
+    /// `random` / `random(N)`: draws in `BalanceParams::draws`.
     Random,
+    /// `uri`, `url_param`, `hdr(...)`: the key in `BalanceParams::key`.
+    Uri,
+    UrlParam,
+    Hdr,
+}
+
+/// What `balance` says beyond its algorithm, and `hash-type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceParams {
+    /// What the HTTP hash algorithms hash.
+    pub key: Option<HashKey>,
+    pub hash_type: HashType,
+    /// `random(N)`: servers drawn per pick, the least loaded wins (power of
+    /// N choices); 1 is plain weighted random.
+    pub draws: u32,
+}
+
+impl Default for BalanceParams {
+    fn default() -> Self {
+        BalanceParams {
+            key: None,
+            hash_type: HashType::MapBased,
+            draws: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +200,7 @@ pub struct Backend {
     pub name: String,
     pub mode: Mode,
     pub balance: Balance,
+    pub balance_params: BalanceParams,
     pub servers: Vec<Server>,
     /// Extra connection attempts after the first one fails (HAProxy `retries`).
     pub retries: u32,
@@ -180,6 +215,10 @@ pub struct Backend {
     /// How servers with `check` are checked (`tcp-check` / `http-check`).
     pub check: CheckKind,
     pub http: BackendHttp,
+    /// `acl`, `http-request` and `http-response` rules.
+    pub rules: HttpRules,
+    /// `cookie NAME insert|rewrite|prefix ...`
+    pub cookie: Option<CookiePersistence>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +236,8 @@ pub struct Server {
     pub check: Option<ServerCheck>,
     /// TLS towards this server (`ssl = true`); `None` for plain TCP.
     pub ssl: Option<Arc<OriginTls>>,
+    /// Cookie persistence value (HAProxy server `cookie`).
+    pub cookie: Option<String>,
 }
 
 impl Config {

@@ -264,6 +264,24 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The table, if the value is one (nothing reported otherwise: for a
+    /// second pass over sections already checked).
+    pub(crate) fn table_quiet(&self) -> Option<TableView<'a>> {
+        self.table_like().map(|table| TableView {
+            table,
+            path: self.path.clone(),
+            span: self.span.clone(),
+        })
+    }
+
+    /// The string, if the value is one (nothing reported otherwise).
+    pub(crate) fn string_quiet(&self) -> Option<String> {
+        match self.value() {
+            Some(Value::String(s)) => Some(s.value().clone()),
+            _ => None,
+        }
+    }
+
     /// Elements of an array or of an array of tables (`[[frontend]]`).
     pub(crate) fn array(&self, diag: &mut Diagnostics<'_>) -> Result<Vec<Node<'a>>, Reported> {
         match (self.node, self.value()) {

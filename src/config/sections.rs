@@ -9,11 +9,16 @@ use super::health_read::{
     read_check_kind, read_server_check, CheckSettings, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS,
 };
 use super::http::{ErrorfileContext, HttpKeys};
-use super::model::{Backend, Balance, FrontendLog, Global, Mode, Server, Threads, Timeouts, Tune};
+use super::model::{
+    Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads,
+    Timeouts, Tune,
+};
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
 
-pub(crate) const ROOT_KEYS: &[&str] = &["global", "defaults", "frontend", "backend", "stats"];
+pub(crate) const ROOT_KEYS: &[&str] = &[
+    "global", "defaults", "frontend", "backend", "stats", "userlist",
+];
 const GLOBAL_KEYS: &[&str] = &[
     "threads",
     "maxconn",
@@ -37,6 +42,7 @@ const DEFAULTS_KEYS: &[&str] = &[
     "http-server-close",
     "http-reuse",
     "errorfile",
+    "hash-type",
 ];
 const FRONTEND_KEYS: &[&str] = &[
     "name",
@@ -55,6 +61,10 @@ const FRONTEND_KEYS: &[&str] = &[
     "log-format",
     "dontlognull",
     "capture-request-header",
+    "acl",
+    "use_backend",
+    "http-request",
+    "http-response",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -72,9 +82,16 @@ const BACKEND_KEYS: &[&str] = &[
     "http-server-close",
     "http-reuse",
     "errorfile",
+    "hash-type",
+    "cookie",
+    "acl",
+    "http-request",
+    "http-response",
 ];
-const SERVER_KEYS: &[&str] = &["name", "addr", "weight", "maxconn", "backup", "disabled"];
-pub(crate) const TIMEOUT_KEYS: [&str; 8] = [
+const SERVER_KEYS: &[&str] = &[
+    "name", "addr", "weight", "maxconn", "backup", "disabled", "cookie",
+];
+pub(crate) const TIMEOUT_KEYS: [&str; 9] = [
     "connect",
     "client",
     "server",
@@ -83,6 +100,7 @@ pub(crate) const TIMEOUT_KEYS: [&str; 8] = [
     "http-request",
     "http-keep-alive",
     "check",
+    "tarpit",
 ];
 
 /// HAProxy's default `maxconn` when the fd limit does not decide it.
@@ -354,7 +372,7 @@ fn read_threads(
 /// (explicitly no timeout, as `0` means in HAProxy).
 #[derive(Default, Clone)]
 pub(crate) struct TimeoutSettings {
-    values: [Option<Located<Option<Duration>>>; 8],
+    values: [Option<Located<Option<Duration>>>; 9],
 }
 
 impl TimeoutSettings {
@@ -397,6 +415,7 @@ impl TimeoutSettings {
             http_request: pick(5),
             http_keep_alive: pick(6),
             check: pick(7),
+            tarpit: pick(8),
         }
     }
 }
@@ -408,7 +427,8 @@ pub(crate) struct Defaults {
     pub mode: Result<Option<Mode>, Reported>,
     pub retries: Option<u32>,
     pub redispatch: Option<Option<i32>>,
-    pub balance: Option<Balance>,
+    pub balance: Option<(Balance, BalanceParams)>,
+    pub hash_type: Option<HashType>,
     pub backlog: Option<u32>,
     pub timeouts: TimeoutSettings,
     /// `default-server` check settings.
@@ -427,6 +447,7 @@ pub(crate) fn read_defaults(
             retries: None,
             redispatch: None,
             balance: None,
+            hash_type: None,
             backlog: None,
             timeouts: TimeoutSettings::default(),
             checks: CheckSettings::default(),
@@ -444,8 +465,11 @@ pub(crate) fn read_defaults(
             .ok()
             .flatten()
             .map(|l| l.value),
-        balance: optional(&table, "balance", |n| {
-            keyword(diag, n, "balance", &values::BALANCES)
+        balance: optional(&table, "balance", |n| super::routing::read_balance(diag, n))
+            .ok()
+            .flatten(),
+        hash_type: optional(&table, "hash-type", |n| {
+            keyword(diag, n, "hash-type", &super::routing::HASH_TYPES)
         })
         .ok()
         .flatten(),
@@ -639,13 +663,24 @@ pub(crate) fn read_backend(
     let name = section_name(diag, &mut table, "backend");
     table.check_keys(diag, BACKEND_KEYS);
     let mode = effective_mode(diag, &table, defaults);
-    let balance = optional(&table, "balance", |n| {
-        keyword(diag, n, "balance", &values::BALANCES)
+    let (balance, mut balance_params) =
+        optional(&table, "balance", |n| super::routing::read_balance(diag, n))
+            .ok()
+            .flatten()
+            .or(defaults.balance.clone())
+            .unwrap_or((Balance::RoundRobin, BalanceParams::default()));
+    if let Some(hash_type) = optional(&table, "hash-type", |n| {
+        keyword(diag, n, "hash-type", &super::routing::HASH_TYPES)
     })
     .ok()
     .flatten()
-    .or(defaults.balance)
-    .unwrap_or(Balance::RoundRobin);
+    .or(defaults.hash_type)
+    {
+        balance_params.hash_type = hash_type;
+    }
+    let cookie = optional(&table, "cookie", |n| super::routing::read_cookie(diag, n))
+        .ok()
+        .flatten();
     let retries = optional(&table, "retries", |n| n.integer_in(diag, 0..=1000))
         .ok()
         .flatten()
@@ -704,6 +739,7 @@ pub(crate) fn read_backend(
             name: name.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
             mode: mode.unwrap_or(Mode::Tcp),
             balance,
+            balance_params,
             servers,
             retries,
             redispatch,
@@ -711,6 +747,8 @@ pub(crate) fn read_backend(
             timeouts: own_timeouts.over(&defaults.timeouts),
             check,
             http,
+            rules: Default::default(),
+            cookie,
         },
         name,
         path: table.path.clone(),
@@ -790,6 +828,7 @@ fn read_server(
     });
     let backup = optional(&table, "backup", |n| n.bool(diag));
     let disabled = optional(&table, "disabled", |n| n.bool(diag));
+    let cookie = optional(&table, "cookie", |n| n.string(diag));
     let check = read_server_check(diag, &table, check_settings, addr, mode);
     let ssl = super::tls::read_server_tls(diag, &table, base_dir);
     let server = (|| {
@@ -802,6 +841,7 @@ fn read_server(
             disabled: disabled.ok()?.is_some_and(|l| l.value),
             check: check.ok()?,
             ssl: ssl.ok()?,
+            cookie: cookie.ok()?.map(|l| l.value),
         })
     })();
     (name, server)

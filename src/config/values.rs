@@ -5,7 +5,9 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::model::{Balance, Mode};
+#[cfg(test)]
+use super::model::Balance;
+use super::model::Mode;
 
 /// A parse failure: what is wrong, and how to write it instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +164,7 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 
 pub(crate) const MODES: [(&str, Mode); 2] = [("tcp", Mode::Tcp), ("http", Mode::Http)];
 
+#[cfg(test)]
 pub(crate) const BALANCES: [(&str, Balance); 6] = [
     ("roundrobin", Balance::RoundRobin),
     ("static-rr", Balance::StaticRr),

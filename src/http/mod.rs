@@ -32,6 +32,7 @@
 //!   are rebuilt with CRLF. In chunked framing bare LF is refused.
 //! - Header names keep their case when forwarded (HAProxy 2.x lowercases).
 
+pub mod base64;
 pub mod chunked;
 pub mod errors;
 mod head;

@@ -39,6 +39,12 @@ impl Termination {
     /// HTTP: the server's response head was invalid (502).
     pub const BAD_RESPONSE: Termination = Termination(*b"PH");
     /// HTTP: no response head within `timeout server` (504).
+    /// Refused by an `http-request deny|reject` rule.
+    pub const DENIED_REQUEST: Termination = Termination(*b"PR");
+    /// Held by `http-request tarpit`, then refused.
+    pub const TARPIT: Termination = Termination(*b"PT");
+    /// Answered by percore itself (`return`, `redirect`, `auth`).
+    pub const LOCAL_ANSWER: Termination = Termination(*b"LR");
     pub const RESPONSE_TIMEOUT: Termination = Termination(*b"sH");
 
     pub fn as_str(&self) -> &str {

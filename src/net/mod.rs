@@ -1,12 +1,17 @@
 //! Socket plumbing: listeners, connects, splice and copy tunnels.
 
+pub mod accept;
+pub mod conn;
 pub mod copy;
 pub mod forward;
 pub mod pipe;
+pub mod readiness;
 pub mod splice;
 pub mod stream;
 pub mod tunnel;
 
+pub use accept::Acceptor;
+pub use conn::Conn;
 pub use forward::{ChunkBuf, ForwardError, Meter};
 pub use pipe::{Pipe, PipeError, PipePool, PipeStats};
 pub use stream::Stream;

@@ -6,20 +6,20 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::Conn;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsStream;
-use glommio::net::TcpStream;
 
 pub enum Stream {
-    Plain(TcpStream),
+    Plain(Conn),
     /// Boxed: rustls' connection state is a few KiB, and plain streams
     /// should not carry that size.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Conn>>),
 }
 
 impl Stream {
     /// The TCP connection underneath (for socket options and addresses).
-    pub fn tcp(&self) -> &TcpStream {
+    pub fn tcp(&self) -> &Conn {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => s.get_ref().0,

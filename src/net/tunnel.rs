@@ -11,7 +11,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
 use super::copy::{copy_one_way, write_chunk};
@@ -101,14 +100,17 @@ fn is_reset(e: &io::Error) -> bool {
 /// the opposite direction keeps flowing. Splicing needs the sockets in
 /// O_NONBLOCK mode; they are switched here (glommio does not rely on the
 /// flag). If that fails the tunnel copies.
-pub async fn run(
-    client: TcpStream,
-    server: TcpStream,
+pub async fn run<S>(
+    client: S,
+    server: S,
     client_prefix: &[u8],
     server_prefix: &[u8],
     settings: &TunnelSettings,
     pipes: &PipePool,
-) -> TunnelReport {
+) -> TunnelReport
+where
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin,
+{
     let splice = settings.splice
         && set_nonblocking(client.as_raw_fd()).is_ok()
         && set_nonblocking(server.as_raw_fd()).is_ok();
@@ -296,15 +298,18 @@ async fn copy_way(
 }
 
 /// One direction, prefix first, ended by a half-close of the destination.
-async fn one_way(
-    mut src: Half<'_, TcpStream>,
-    mut dst: Half<'_, TcpStream>,
+async fn one_way<S>(
+    mut src: Half<'_, S>,
+    mut dst: Half<'_, S>,
     prefix: &[u8],
     splice: bool,
     settings: &TunnelSettings,
     pipes: &PipePool,
     meter: &Meter<'_>,
-) -> Result<(), ForwardError> {
+) -> Result<(), ForwardError>
+where
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin,
+{
     if !prefix.is_empty() {
         write_chunk(&mut dst, prefix).await?;
         meter.on_delivered(prefix.len(), false);
@@ -450,7 +455,7 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 }
 
 /// SO_LINGER 0: the close that follows sends RST instead of FIN.
-fn reset_on_close(stream: &TcpStream) {
+fn reset_on_close(stream: &impl AsRawFd) {
     // SAFETY: the fd belongs to `stream`, which outlives the borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
     // Failing only means the peer gets a FIN instead of a RST.

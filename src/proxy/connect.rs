@@ -2,10 +2,9 @@
 //! and redispatch loop that both modes use.
 
 use super::CoreContext;
-use crate::backend::{acquire, acquire_server, AcquireError, ServerSlot};
+use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::log::Termination;
-use crate::net::Stream;
-use glommio::net::TcpStream;
+use crate::net::{Conn, Stream};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,17 +13,19 @@ use std::time::{Duration, Instant};
 /// that a restarting server is not hammered; a redispatch goes at once.
 const TURNAROUND_MAX: Duration = Duration::from_secs(1);
 
-/// Connects through io_uring (glommio links a LINK_TIMEOUT to the CONNECT
-/// when a timeout is set) and disables Nagle: a proxy must not add latency to
-/// small writes.
-pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let stream = match timeout {
-        Some(t) if !t.is_zero() => TcpStream::connect_timeout(addr, t).await,
-        _ => TcpStream::connect(addr).await,
+/// Connects with `timeout connect` (see `Conn::connect`: non-blocking
+/// connect awaited through the core's epoll, Nagle off).
+pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<Conn> {
+    match timeout {
+        Some(t) if !t.is_zero() => {
+            futures_lite::future::or(Conn::connect(addr), async {
+                glommio::timer::sleep(t).await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            })
+            .await
+        }
+        _ => Conn::connect(addr).await,
     }
-    .map_err(io::Error::from)?;
-    stream.set_nodelay(true).map_err(io::Error::from)?;
-    Ok(stream)
 }
 
 /// Why no server connection could be had. HTTP answers 503 for each (as
@@ -90,6 +91,19 @@ pub async fn server_connection(
     backend_id: usize,
     peer: SocketAddr,
     attempts: &mut Attempts,
+    reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
+) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
+    server_connection_hinted(ctx, backend_id, peer, PickHint::default(), attempts, reuse).await
+}
+
+/// [`server_connection`] for a request that brings a balancing hash or a
+/// persistence server (HTTP).
+pub async fn server_connection_hinted(
+    ctx: &CoreContext,
+    backend_id: usize,
+    peer: SocketAddr,
+    hint: PickHint,
+    attempts: &mut Attempts,
     mut reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
 ) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
@@ -105,7 +119,7 @@ pub async fn server_connection(
         let waiting = Instant::now();
         let acquired = match pinned {
             Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
-            None => acquire(backend, peer, &failed, queue_timeout).await,
+            None => acquire_hinted(backend, peer, hint, &failed, queue_timeout).await,
         };
         let connecting = Instant::now();
         attempts.t_queue = Some(attempts.t_queue.unwrap_or_default() + (connecting - waiting));
@@ -188,10 +202,6 @@ pub async fn server_connection(
     }
 }
 
-/// Whether retry number `retry` (1-based) of `retries` goes to another
-/// server, following HAProxy's `option redispatch <interval>`: a positive
-/// interval P redispatches every Pth retry, a negative one -N the Nth retry
-/// before the last (the default -1 is the last retry).
 /// TCP connect, then TLS if the server has `ssl`, each bounded by
 /// `timeout connect`. A failed TLS handshake is a failed attempt (retried
 /// and redispatched like a refused connect), with its reason on stderr.
@@ -226,6 +236,10 @@ fn tls_failure(e: crate::tls::HandshakeError) -> io::Error {
     }
 }
 
+/// Whether retry number `retry` (1-based) of `retries` goes to another
+/// server, following HAProxy's `option redispatch <interval>`: a positive
+/// interval P redispatches every Pth retry, a negative one -N the Nth retry
+/// before the last (the default -1 is the last retry).
 pub fn should_redispatch(interval: Option<i32>, retry: u32, retries: u32) -> bool {
     match interval {
         None | Some(0) => false,

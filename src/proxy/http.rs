@@ -21,6 +21,7 @@ mod exchange;
 mod io;
 pub mod pool;
 mod report;
+mod route;
 pub mod session;
 
 pub use pool::IdlePool;

@@ -1,8 +1,8 @@
 //! One core's TLS: an acceptor per TLS bind and a connector per TLS
 //! server, each from its own rustls configuration (see `crate::tls`).
 
+use crate::net::Conn;
 use futures_rustls::{TlsAcceptor, TlsConnector};
-use glommio::net::TcpStream;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -77,7 +77,7 @@ impl CoreTls {
         &self,
         frontend: usize,
         bind: usize,
-        stream: TcpStream,
+        stream: Conn,
         limit: Option<Duration>,
     ) -> Result<Stream, HandshakeError> {
         match self.acceptor(frontend, bind) {
@@ -95,7 +95,7 @@ impl CoreTls {
         config: &Config,
         backend: usize,
         server: usize,
-        stream: TcpStream,
+        stream: Conn,
         limit: Option<Duration>,
     ) -> Result<Stream, HandshakeError> {
         let connector = self

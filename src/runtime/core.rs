@@ -1,11 +1,11 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
-use super::listener::bind_reuseport;
+use super::listener::bind_reuseport_socket;
 use super::stop::{watch_control, Stop};
+use crate::net::Acceptor;
 use crate::proxy::{http, tcp, CoreContext};
 use crate::stats::CoreStats;
-use glommio::net::TcpListener;
 use glommio::sync::{Gate, Semaphore};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -76,7 +76,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let mut listeners = Vec::new();
     for (fe_index, fe) in config.frontends.iter().enumerate() {
         for (bind_index, addr) in fe.binds.iter().enumerate() {
-            match bind_reuseport(*addr, fe.backlog) {
+            match bind_reuseport_socket(*addr, fe.backlog).and_then(Acceptor::new) {
                 Ok(l) => listeners.push((fe_index, bind_index, l)),
                 Err(e) => {
                     let _ = ready.send(Err(format!(
@@ -190,7 +190,7 @@ pub(crate) fn describe_bind_error(e: &io::Error) -> String {
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Acceptor,
     (fe_index, bind_index): (usize, usize),
     ctx: Rc<CoreContext>,
     gate: Gate,
@@ -223,11 +223,10 @@ async fn accept_loop(
             None
         })
         .await;
-        let stream = match accepted {
+        let (stream, peer) = match accepted {
             None => return,
-            Some(Ok(stream)) => stream,
+            Some(Ok(got)) => got,
             Some(Err(e)) => {
-                let e = io::Error::from(e);
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -240,10 +239,6 @@ async fn accept_loop(
                 }
                 continue;
             }
-        };
-        let peer = match stream.peer_addr() {
-            Ok(p) => p,
-            Err(_) => continue, // already gone
         };
         {
             let mut stats = ctx.stats.borrow_mut();

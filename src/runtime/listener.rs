@@ -10,6 +10,13 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 /// address with SO_REUSEPORT so the kernel spreads new connections across
 /// cores without any shared accept queue.
 pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let sock = bind_reuseport_socket(addr, backlog)?;
+    // SAFETY: the fd comes from a socket we own and hand over whole.
+    Ok(unsafe { TcpListener::from_raw_fd(sock.into_raw_fd()) })
+}
+
+/// `bind_reuseport` as a plain socket (for `net::Acceptor`).
+pub fn bind_reuseport_socket(addr: SocketAddr, backlog: u32) -> io::Result<Socket> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {
@@ -29,6 +36,5 @@ pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener>
     sock.bind(&addr.into())?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     sock.listen(backlog)?;
-    // SAFETY: the fd comes from a socket we own and hand over whole.
-    Ok(unsafe { TcpListener::from_raw_fd(sock.into_raw_fd()) })
+    Ok(sock)
 }

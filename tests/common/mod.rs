@@ -295,7 +295,7 @@ maxconn = 1000
 
 [defaults]
 mode = "tcp"
-timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+timeout = {{ connect = "2s", client = "5m", server = "5m" }}
 
 [[frontend]]
 name = "fe"

@@ -14,6 +14,7 @@ use crate::net::Stream;
 use super::body::{pump, BodyError, BodyProgress, Waits};
 use super::io::{send, timed, IoFail, RecvBuf, Shared};
 use super::report::ResponseSeen;
+use super::route::ResponseHook;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
@@ -73,7 +74,7 @@ pub(super) enum Outcome {
 }
 
 /// Everything an exchange borrows from its session.
-pub(super) struct Exchange<'a> {
+pub(super) struct Exchange<'a, 'c> {
     pub client: &'a RefCell<Stream>,
     pub server: &'a RefCell<Stream>,
     pub client_buf: &'a mut RecvBuf,
@@ -92,6 +93,8 @@ pub(super) struct Exchange<'a> {
     pub bytes_down: &'a Cell<u64>,
     /// Where the final response head's status and time are noted.
     pub seen: &'a ResponseSeen,
+    /// `http-response` rules and cookie persistence.
+    pub hook: ResponseHook<'a, 'c>,
 }
 
 /// Why the response side stopped early.
@@ -107,6 +110,8 @@ enum Down {
     ClientGone,
     /// Same, the server failed or cut the body short.
     ServerBroke,
+    /// An `http-response deny` rule refused the response.
+    Denied(u16),
 }
 
 /// Why the request body stopped early.
@@ -118,7 +123,7 @@ enum Up {
 }
 
 /// Sends the request (`head` + body) and relays the response.
-pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
+pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
     let Exchange {
         client,
         server,
@@ -134,6 +139,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         bytes_up,
         bytes_down,
         seen,
+        mut hook,
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
@@ -195,6 +201,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         &responded,
         bytes_down,
         seen,
+        &mut hook,
     );
     let (down, up) = race(up, down).await;
 
@@ -249,6 +256,12 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
                     retryable: false,
                     end: Termination::SERVER_ABORT,
                 },
+                // HAProxy logs a response blocked by a rule as PH.
+                Down::Denied(status) => Outcome::Failed {
+                    status: page(status),
+                    retryable: false,
+                    end: Termination::BAD_RESPONSE,
+                },
             }
         }
         (None, _) => Outcome::Failed {
@@ -301,6 +314,7 @@ async fn response(
     responded: &Cell<bool>,
     bytes_down: &Cell<u64>,
     seen: &ResponseSeen,
+    hook: &mut ResponseHook<'_, '_>,
 ) -> Result<Outcome, Down> {
     loop {
         // Read until a complete head is there.
@@ -356,6 +370,7 @@ async fn response(
             };
             out.clear();
             write_response_head(out, &head, req.version, mode);
+            hook.apply(&head, out).map_err(Down::Denied)?;
             buf.consume(head_len);
             responded.set(true);
             send(&mut Shared(client), out, timeouts.client)
@@ -374,6 +389,7 @@ async fn response(
         let mut progress = BodyProgress::new(head.framing);
         out.clear();
         write_response_head(out, &head, req.version, mode);
+        hook.apply(&head, out).map_err(Down::Denied)?;
         buf.consume(head_len);
         let claimed = progress.claim(buf.filled()).map_err(|_| Down::Bad)?;
         out.extend_from_slice(&buf.filled()[..claimed]);

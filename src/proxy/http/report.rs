@@ -70,6 +70,8 @@ pub(super) struct RequestTrace {
     /// An error page's status, when one was sent instead of a response.
     error_status: Option<u16>,
     end: Termination,
+    /// An `http-request deny|reject|tarpit` rule refused the request.
+    denied: bool,
     /// Connection byte counts when the request started.
     bytes_in_at: u64,
     bytes_out_at: u64,
@@ -101,6 +103,7 @@ impl RequestTrace {
             seen: ResponseSeen::default(),
             error_status: None,
             end: Termination::NORMAL,
+            denied: false,
             bytes_in_at: 0,
             bytes_out_at: 0,
         }
@@ -118,6 +121,7 @@ impl RequestTrace {
         self.seen.clear();
         self.error_status = None;
         self.end = Termination::NORMAL;
+        self.denied = false;
         self.bytes_in_at = bytes_in;
         self.bytes_out_at = bytes_out;
     }
@@ -151,6 +155,26 @@ impl RequestTrace {
         } else {
             Termination::BAD_REQUEST
         };
+    }
+
+    /// An `http-request` rule refused the request (`deny`/`tarpit` answer
+    /// `status`, `reject` closes): counted as a denied request and logged
+    /// PR (PT for a tarpit), as HAProxy does.
+    pub(super) fn denied(&mut self, status: Option<u16>, tarpit: bool) {
+        self.denied = true;
+        self.error_status = status;
+        self.end = if tarpit {
+            Termination::TARPIT
+        } else {
+            Termination::DENIED_REQUEST
+        };
+    }
+
+    /// A rule answered the request itself (`return`, `redirect`, `auth`):
+    /// logged LR, as HAProxy does.
+    pub(super) fn answered_locally(&mut self, status: Option<u16>) {
+        self.error_status = status;
+        self.end = Termination::LOCAL_ANSWER;
     }
 
     /// The client closed in the middle of a request head.
@@ -223,6 +247,7 @@ impl RequestTrace {
             let stats = &mut *guard;
             let fc = &mut stats.frontends[f];
             fc.requests_total += 1;
+            fc.denied_requests += u64::from(self.denied);
             if let Some(s) = status {
                 fc.responses[response_class(s)] += 1;
             }

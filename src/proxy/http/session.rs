@@ -9,20 +9,22 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::net::Stream;
+use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
 use super::report::RequestTrace;
+use super::route::{self, LocalAnswer, RouteState, Routed};
 use crate::backend::ServerSlot;
 use crate::config::{Frontend, HttpReuse};
 use crate::http::{
-    write_request_head, ClientSide, ConnectionMode, HeadLimits, ParseStatus, RequestParser,
-    ResponseParser, DEFAULT_MAX_HEADERS,
+    ClientSide, ConnectionMode, HeadLimits, ParseStatus, RequestParser, ResponseParser,
+    DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::server_connection;
+use crate::proxy::connect::server_connection_hinted;
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::proxy::CoreContext;
 
@@ -35,6 +37,7 @@ const LINGER_BYTES: usize = 256 << 10;
 /// A server connection kept by the client connection between requests.
 struct Attached {
     stream: Stream,
+    backend: usize,
     server: usize,
 }
 
@@ -45,6 +48,8 @@ enum Head {
     Closed,
     /// Answer with this status and close.
     Reject(u16),
+    /// A rule answers the request (deny, redirect, return, auth...).
+    Local(LocalAnswer),
 }
 
 /// What the session does after an exchange.
@@ -61,10 +66,6 @@ struct Session<'c> {
     peer: SocketAddr,
     /// Client address, port and `tls` (HAProxy `ssl_fc`).
     side: ClientSide,
-    /// The name the client sent in SNI (HAProxy `ssl_fc_sni`), for the
-    /// request rules being built on the routing branch.
-    #[allow(dead_code)]
-    sni: Option<String>,
     client: RefCell<Stream>,
     client_buf: RecvBuf,
     server_buf: RecvBuf,
@@ -80,6 +81,8 @@ struct Session<'c> {
     bytes_out: Cell<u64>,
     /// The current request's counters, timings and log facts.
     trace: RequestTrace,
+    /// Rules, balancing hints and rewrites (`route`).
+    route: RouteState<'c>,
 }
 
 /// Serves one client connection until it closes.
@@ -87,10 +90,16 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
-    let local_port = client.tcp().local_addr().map_or(0, |a| a.port());
-    let _ = client.tcp().set_nodelay(true);
+    // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
+    let local = client
+        .tcp()
+        .local_addr()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local_port = local.port();
     let tls = client.is_tls();
-    let sni = client.sni().map(str::to_string);
+    let tls_facts = tls.then(|| TlsFacts {
+        sni: client.sni().map(Box::from),
+    });
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
@@ -102,7 +111,6 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
             local_port,
             tls,
         },
-        sni,
         client: RefCell::new(client),
         client_buf: RecvBuf::new(bufsize),
         server_buf: RecvBuf::new(bufsize),
@@ -116,6 +124,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
+        route: RouteState::new(peer, local, tls_facts),
     };
     let tunnel = s.run().await;
     s.park_attached();
@@ -181,6 +190,13 @@ impl Session<'_> {
                     self.finish_request();
                     return None;
                 }
+                Head::Local(answer) => {
+                    self.requests += 1;
+                    if self.answer_locally(answer).await {
+                        continue;
+                    }
+                    return None;
+                }
             };
             self.requests += 1;
             let next = self.exchange(req).await;
@@ -240,13 +256,14 @@ impl Session<'_> {
                         } else {
                             ConnectionMode::KeepAlive
                         };
-                        self.head.clear();
-                        write_request_head(
-                            &mut self.head,
+                        let routed = route::request(
+                            &mut self.route,
+                            &self.ctx.config,
+                            self.fe,
                             &head,
-                            &self.fe.http.rewrite,
                             &self.side,
                             mode,
+                            &mut self.head,
                         );
                         let info = RequestInfo {
                             method: head.method_kind,
@@ -258,7 +275,13 @@ impl Session<'_> {
                         let len = head.head_len;
                         self.client_buf.consume(len);
                         self.bytes_in.set(self.bytes_in.get() + len as u64);
-                        return Head::Request(info);
+                        return match routed {
+                            Routed::Forward(backend) => {
+                                self.be_id = backend;
+                                Head::Request(info)
+                            }
+                            Routed::Local(answer) => Head::Local(answer),
+                        };
                     }
                     ParseStatus::Error(_) => return Head::Reject(400),
                     ParseStatus::Partial => {}
@@ -307,22 +330,30 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let be_id = self.be_id;
-        let got = server_connection(ctx, be_id, self.peer, &mut self.trace.attempts, |slot| {
-            if let Some(a) = attached.take() {
-                if a.server == slot.server() {
-                    return Some(a.stream);
+        let hint = self.route.hint;
+        let got = server_connection_hinted(
+            ctx,
+            be_id,
+            self.peer,
+            hint,
+            &mut self.trace.attempts,
+            |slot| {
+                if let Some(a) = attached.take() {
+                    if a.backend == be_id && a.server == slot.server() {
+                        return Some(a.stream);
+                    }
+                    park(ctx, reuse, server_close, a);
                 }
-                park(ctx, be_id, reuse, server_close, a);
-            }
-            if may_take_idle {
-                ctx.http_pool.take(be_id, slot.server())
-            } else {
-                None
-            }
-        })
+                if may_take_idle {
+                    ctx.http_pool.take(be_id, slot.server())
+                } else {
+                    None
+                }
+            },
+        )
         .await;
         if let Some(a) = attached.take() {
-            park(ctx, be_id, reuse, server_close, a);
+            park(ctx, reuse, server_close, a);
         }
         let (mut stream, slot, mut reused) = match got {
             Ok(got) => got,
@@ -356,6 +387,7 @@ impl Session<'_> {
                     bytes_up: &self.bytes_in,
                     bytes_down: &self.bytes_out,
                     seen: &self.trace.seen,
+                    hook: self.route.response_hook(self.fe, be, slot.server()),
                 },
                 &self.head,
             )
@@ -369,6 +401,7 @@ impl Session<'_> {
                     if server_keep {
                         self.attached = Some(Attached {
                             stream: server,
+                            backend: be_id,
                             server: slot.server(),
                         });
                     }
@@ -450,23 +483,58 @@ impl Session<'_> {
         }
     }
 
+    /// Answers a request that a rule decided (see `route`); true if the
+    /// connection may carry another request.
+    async fn answer_locally(&mut self, answer: LocalAnswer) -> bool {
+        let keep = match answer {
+            LocalAnswer::Reject => {
+                self.trace.denied(None, false);
+                false
+            }
+            LocalAnswer::Deny(status) => {
+                self.trace.denied(Some(status), false);
+                self.send_error(status, false).await;
+                false
+            }
+            LocalAnswer::Tarpit(status) => {
+                self.trace.denied(Some(status), true);
+                let be = &self.ctx.config.backends[self.be_id];
+                glommio::timer::sleep(route::tarpit_time(self.fe, be)).await;
+                self.send_error(status, false).await;
+                false
+            }
+            LocalAnswer::Prepared { close } => {
+                self.trace
+                    .answered_locally(status_of_response(&self.route.answer));
+                let limit = self.fe.timeouts.client;
+                let sent = route::answer(&self.client, &self.route.answer, limit).await;
+                self.bytes_out
+                    .set(self.bytes_out.get() + self.route.answer.len() as u64);
+                sent && !close
+            }
+        };
+        self.finish_request();
+        keep
+    }
+
     /// At the end of the client connection, its server connection goes to
     /// the core's idle pool if it may be shared.
     fn park_attached(&mut self) {
         if let Some(a) = self.attached.take() {
-            park(
-                self.ctx,
-                self.be_id,
-                self.fe.http.reuse,
-                self.fe.http.server_close,
-                a,
-            );
+            park(self.ctx, self.fe.http.reuse, self.fe.http.server_close, a);
         }
     }
 }
 
-fn park(ctx: &Rc<CoreContext>, be_id: usize, reuse: HttpReuse, server_close: bool, a: Attached) {
+/// The status code of a response percore prepared itself
+/// (`HTTP/1.1 301 ...`), for the counters and the log.
+fn status_of_response(bytes: &[u8]) -> Option<u16> {
+    let code = bytes.get(9..12)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+fn park(ctx: &Rc<CoreContext>, reuse: HttpReuse, server_close: bool, a: Attached) {
     if reuse != HttpReuse::Never && !server_close {
-        ctx.http_pool.put(be_id, a.server, a.stream);
+        ctx.http_pool.put(a.backend, a.server, a.stream);
     }
 }

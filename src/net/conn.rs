@@ -1,0 +1,239 @@
+//! A proxied TCP connection whose reads and writes are plain non-blocking
+//! syscalls, with waits served by the core's epoll (`readiness`), not by a
+//! glommio poll per wait.
+//!
+//! It owns the glommio stream it was made from (accepted connections) or
+//! the socket it connected itself (`Conn::connect`). Cost per read: one recv when data is
+//! there; when the last read drained the socket and no event came since,
+//! not even that (the task goes straight to waiting). Per write: one send.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+
+use super::readiness::{Readiness, Token};
+
+/// What owns the descriptor: a glommio stream (accepted by glommio) or a
+/// plain socket (connected here, without glommio's per-stream poll).
+enum Owner {
+    Glommio(#[allow(dead_code)] TcpStream),
+    Plain(#[allow(dead_code)] socket2::Socket),
+}
+
+pub struct Conn {
+    _owner: Owner,
+    fd: RawFd,
+    token: Token,
+    readiness: Rc<Readiness>,
+    /// Read-event count at which the socket was last seen drained.
+    drained_at: Option<u32>,
+}
+
+impl Conn {
+    /// Registers `stream` with this core's epoll. Must run inside a glommio
+    /// executor.
+    pub fn new(stream: TcpStream) -> io::Result<Conn> {
+        let fd = stream.as_raw_fd();
+        Conn::register(Owner::Glommio(stream), fd)
+    }
+
+    /// Registers a socket this core owns (accepted or connected here).
+    pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
+        let fd = socket.as_raw_fd();
+        Conn::register(Owner::Plain(socket), fd)
+    }
+
+    fn register(owner: Owner, fd: RawFd) -> io::Result<Conn> {
+        let readiness = Readiness::current()?;
+        let token = readiness.register(fd)?;
+        Ok(Conn {
+            _owner: owner,
+            fd,
+            token,
+            readiness,
+            drained_at: None,
+        })
+    }
+
+    /// Connects to `addr` with a non-blocking connect(2) whose completion
+    /// is awaited through the core's epoll; Nagle is disabled (a proxy must
+    /// not delay small writes). No io_uring operation is involved (glommio's
+    /// connect costs a CONNECT, a LINK_TIMEOUT and a POLL_ADD per stream).
+    /// Timeouts are the caller's.
+    pub async fn connect(addr: SocketAddr) -> io::Result<Conn> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM.nonblocking().cloexec(),
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_nodelay(true)?;
+        let fd = socket.as_raw_fd();
+        let pending = match socket.connect(&addr.into()) {
+            Ok(()) => false,
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
+            Err(e) => return Err(e),
+        };
+        let conn = Conn::register(Owner::Plain(socket), fd)?;
+        if pending {
+            conn.writable().await;
+            let sock = socket2::SockRef::from(&conn);
+            if let Some(err) = sock.take_error()? {
+                return Err(err);
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Completes on the first write-side event after the call (a wake of
+    /// the task for another reason does not count).
+    async fn writable(&self) {
+        let start = self.readiness.write_events(self.token);
+        std::future::poll_fn(|cx| {
+            if self.readiness.write_events(self.token) != start {
+                return Poll::Ready(());
+            }
+            self.readiness.wait_write(self.token, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket2::SockRef::from(self)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
+    fn poll_recv(&mut self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let seen = self.readiness.read_events(self.token);
+            if self.drained_at == Some(seen) {
+                self.readiness.wait_read(self.token, cx.waker());
+                return Poll::Pending;
+            }
+            // SAFETY: `buf` is valid for writes of its length; fd is ours.
+            let n = unsafe {
+                libc::recv(
+                    self.fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                let n = n as usize;
+                // A short read emptied the socket (as of `seen`); anything
+                // that arrives later raises an edge, so the next read may
+                // wait without trying — unless the peer's FIN or an error
+                // was already reported: it is still to be read, and no
+                // further edge will come for it.
+                let short = n > 0 && n < buf.len();
+                self.drained_at =
+                    (short && !self.readiness.read_closed(self.token)).then_some(seen);
+                return Poll::Ready(Ok(n));
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock => self.drained_at = Some(seen),
+                io::ErrorKind::Interrupted => {}
+                _ => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+
+    fn poll_send(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            // SAFETY: `buf` is valid for reads of its length; fd is ours.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                return Poll::Ready(Ok(n as usize));
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock => {
+                    // EAGAIN set SOCK_NOSPACE: the socket raises an EPOLLOUT
+                    // edge when room frees up, even one that frees up before
+                    // the driver next runs.
+                    self.readiness.wait_write(self.token, cx.waker());
+                    return Poll::Pending;
+                }
+                io::ErrorKind::Interrupted => {}
+                _ => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.readiness.release(self.token);
+    }
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open as long as `self` (its owner).
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_recv(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_send(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// shutdown(SHUT_WR), as glommio's close: the peer sees end of stream
+    /// while the other direction keeps flowing.
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // SAFETY: plain syscall on our fd.
+        if unsafe { libc::shutdown(self.fd, libc::SHUT_WR) } < 0 {
+            let err = io::Error::last_os_error();
+            // Already shut down or the peer is gone: nothing left to do.
+            if err.raw_os_error() != Some(libc::ENOTCONN) {
+                return Poll::Ready(Err(err));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,315 @@
+//! Socket readiness from one edge-triggered epoll instance per core, instead
+//! of one io_uring poll per wait.
+//!
+//! glommio 0.9 arms an io_uring POLL_ADD after every short read and for
+//! every wait; each completion is queued as task work and, because glommio
+//! cannot set IORING_SETUP_COOP_TASKRUN, announced to the running executor
+//! with an inter-processor interrupt. Measured on keep-alive HTTP that was
+//! about 2 polls and 1.5 IPIs per request, the largest cost after the
+//! recv/send syscalls themselves (docs/benchmarks.md).
+//!
+//! Here a socket is added to the core's epoll once (`EPOLLET`, all events);
+//! reads and writes are plain non-blocking syscalls, and a task that hits
+//! EAGAIN leaves its waker in the socket's entry. A driver task, started on
+//! first use in each executor, collects events with `epoll_wait(0)` and
+//! wakes those tasks; when there are none it waits for the epoll fd itself
+//! through a single glommio poll. So io_uring costs one poll per batch of
+//! events, however many sockets they concern, and an event that arrives
+//! while no task waits costs only the kernel's epoll callback.
+//!
+//! Everything here is per thread (no locks, no atomics): an entry is only
+//! ever touched by the executor that registered it.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::Waker;
+
+use futures_lite::io::AsyncReadExt;
+
+/// Events collected per `epoll_wait`; a full batch means more may be
+/// waiting, and the driver collects again after the woken tasks ran.
+const BATCH: usize = 256;
+
+/// A socket's entry: index in the core's table and its generation (entries
+/// are reused; a stale event for an old generation is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    index: u32,
+    generation: u32,
+}
+
+impl Token {
+    fn to_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    fn from_data(data: u64) -> Self {
+        Token {
+            index: data as u32,
+            generation: (data >> 32) as u32,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entry {
+    generation: u32,
+    live: bool,
+    read: Option<Waker>,
+    write: Option<Waker>,
+    /// Counts read-side events (data, end of stream, error): a reader that
+    /// found the socket drained at count N need not try again before it
+    /// moves (an edge is reported for every arrival after the drain).
+    read_events: u32,
+    /// End of stream, hang-up or error was reported. Such an edge comes once
+    /// and may arrive together with data, so after it a short read no
+    /// longer proves the socket drained: the FIN or error is still to be
+    /// read, and no further edge will announce it.
+    read_closed: bool,
+    /// Counts write-side events (room to write, connect done, error).
+    write_events: u32,
+}
+
+/// The per-core epoll instance and the table of registered sockets.
+pub struct Readiness {
+    epfd: OwnedFd,
+    entries: RefCell<Vec<Entry>>,
+    free: RefCell<Vec<u32>>,
+    driver_started: Cell<bool>,
+}
+
+thread_local! {
+    static CORE: RefCell<Option<Rc<Readiness>>> = const { RefCell::new(None) };
+}
+
+impl Readiness {
+    /// This thread's instance, created on first use; its driver task is
+    /// spawned into the current glommio executor.
+    pub fn current() -> io::Result<Rc<Readiness>> {
+        CORE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(r) = &*c {
+                return Ok(Rc::clone(r));
+            }
+            // SAFETY: plain syscall; the result is checked.
+            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let r = Rc::new(Readiness {
+                // SAFETY: `fd` was just created and is owned by nobody else.
+                epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+                entries: RefCell::new(Vec::new()),
+                free: RefCell::new(Vec::new()),
+                driver_started: Cell::new(false),
+            });
+            *c = Some(Rc::clone(&r));
+            Ok(r)
+        })
+    }
+
+    /// Adds `fd` to the epoll set (or re-targets it if it is still there
+    /// from an earlier registration) and returns its token.
+    pub fn register(self: &Rc<Self>, fd: RawFd) -> io::Result<Token> {
+        self.start_driver();
+        let token = {
+            let mut entries = self.entries.borrow_mut();
+            let index = match self.free.borrow_mut().pop() {
+                Some(i) => i,
+                None => {
+                    entries.push(Entry::default());
+                    (entries.len() - 1) as u32
+                }
+            };
+            let e = &mut entries[index as usize];
+            e.live = true;
+            e.read = None;
+            e.write = None;
+            e.read_events = 0;
+            e.read_closed = false;
+            e.write_events = 0;
+            Token {
+                index,
+                generation: e.generation,
+            }
+        };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLERR
+                | libc::EPOLLHUP
+                | libc::EPOLLET) as u32,
+            u64: token.to_data(),
+        };
+        let epfd = self.epfd.as_raw_fd();
+        // SAFETY: valid epoll fd and event struct; fd is the caller's socket.
+        let mut rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+            // The socket was registered before and handed over without
+            // leaving the set (see `release`).
+            // SAFETY: as above.
+            rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut ev) };
+        }
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            self.release(token);
+            return Err(err);
+        }
+        Ok(token)
+    }
+
+    /// Frees the entry. The fd is not removed from the epoll set: closing
+    /// it does that, and until then its events carry a stale generation.
+    pub fn release(&self, token: Token) {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries.get_mut(token.index as usize) {
+            if e.generation == token.generation && e.live {
+                e.live = false;
+                e.generation = e.generation.wrapping_add(1);
+                // Wakers are dropped outside of any borrow of a task.
+                let (r, w) = (e.read.take(), e.write.take());
+                self.free.borrow_mut().push(token.index);
+                drop(entries);
+                drop((r, w));
+            }
+        }
+    }
+
+    /// Whether end of stream, hang-up or an error was reported for `token`
+    /// (see `Entry::read_closed`).
+    pub fn read_closed(&self, token: Token) -> bool {
+        self.entries
+            .borrow()
+            .get(token.index as usize)
+            .is_some_and(|e| e.read_closed)
+    }
+
+    /// The read-event count of `token` (see `Entry::read_events`).
+    pub fn read_events(&self, token: Token) -> u32 {
+        self.entries
+            .borrow()
+            .get(token.index as usize)
+            .map_or(0, |e| e.read_events)
+    }
+
+    /// The write-event count of `token` (see `Entry::write_events`).
+    pub fn write_events(&self, token: Token) -> u32 {
+        self.entries
+            .borrow()
+            .get(token.index as usize)
+            .map_or(0, |e| e.write_events)
+    }
+
+    /// Wakes `waker` on the next read-side event of `token`.
+    pub fn wait_read(&self, token: Token, waker: &Waker) {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries.get_mut(token.index as usize) {
+            match &e.read {
+                Some(w) if w.will_wake(waker) => {}
+                _ => e.read = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Wakes `waker` on the next write-side event of `token`.
+    pub fn wait_write(&self, token: Token, waker: &Waker) {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries.get_mut(token.index as usize) {
+            match &e.write {
+                Some(w) if w.will_wake(waker) => {}
+                _ => e.write = Some(waker.clone()),
+            }
+        }
+    }
+
+    fn start_driver(self: &Rc<Self>) {
+        if self.driver_started.replace(true) {
+            return;
+        }
+        let me = Rc::clone(self);
+        glommio::spawn_local(async move { me.drive().await }).detach();
+    }
+
+    /// Collects events and wakes their tasks, for the executor's lifetime.
+    async fn drive(&self) {
+        let mut events: Vec<libc::epoll_event> =
+            vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        loop {
+            let n = self.collect(&mut events);
+            if n == BATCH {
+                // More may be queued: collect again after the woken tasks.
+                futures_lite::future::yield_now().await;
+                continue;
+            }
+            wait_readable(self.epfd.as_raw_fd()).await;
+        }
+    }
+
+    fn collect(&self, events: &mut [libc::epoll_event]) -> usize {
+        // SAFETY: `events` is a valid, writable array of its length.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as libc::c_int,
+                0,
+            )
+        };
+        if n <= 0 {
+            return 0;
+        }
+        let n = n as usize;
+        let mut wake: Vec<Waker> = Vec::new();
+        {
+            let mut entries = self.entries.borrow_mut();
+            for ev in &events[..n] {
+                let token = Token::from_data(ev.u64);
+                let Some(e) = entries.get_mut(token.index as usize) else {
+                    continue;
+                };
+                if !e.live || e.generation != token.generation {
+                    continue;
+                }
+                let bits = ev.events as libc::c_int;
+                let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+                if failed || bits & libc::EPOLLRDHUP != 0 {
+                    e.read_closed = true;
+                }
+                if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0 {
+                    e.read_events = e.read_events.wrapping_add(1);
+                    wake.extend(e.read.take());
+                }
+                if failed || bits & libc::EPOLLOUT != 0 {
+                    e.write_events = e.write_events.wrapping_add(1);
+                    wake.extend(e.write.take());
+                }
+            }
+        }
+        for w in wake {
+            w.wake();
+        }
+        n
+    }
+}
+
+/// Waits until `fd` (the epoll fd) is readable, through one glommio poll.
+/// glommio 0.9 offers no public "wait for readable" on an arbitrary fd; its
+/// stream type arms exactly that poll when created, so a stream over a
+/// duplicate of the fd is created for each wait (its read then fails with
+/// ENOTSOCK, which only means the poll completed).
+async fn wait_readable(fd: RawFd) {
+    // SAFETY: duplicating an fd we own; the result is checked.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        // Out of descriptors: try again soon rather than spin.
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        return;
+    }
+    // SAFETY: `dup` is a fresh descriptor that the stream now owns.
+    let mut waiter = unsafe { glommio::net::TcpStream::from_raw_fd(dup) };
+    let mut byte = [0u8; 1];
+    let _ = waiter.read(&mut byte).await;
+}

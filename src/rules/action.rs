@@ -1,0 +1,180 @@
+//! `http-request`, `http-response` and `use_backend` rules, evaluated in
+//! order against one message.
+
+use regex::bytes::Regex;
+
+use super::cond::{holds, Acl, Condition};
+use super::format::Format;
+use super::sample::Facts;
+
+/// A rule with its optional condition.
+#[derive(Debug, Clone)]
+pub struct Rule<A> {
+    pub action: A,
+    pub cond: Option<Condition>,
+}
+
+/// A header or start-line rewrite.
+#[derive(Debug, Clone)]
+pub enum HeaderEdit {
+    /// Removes every field named so, then adds one.
+    Set {
+        name: Box<str>,
+        value: Format,
+    },
+    Add {
+        name: Box<str>,
+        value: Format,
+    },
+    Del {
+        name: Box<str>,
+    },
+    /// Each field named so whose value matches becomes the replacement,
+    /// with `\1`..`\9` standing for the groups.
+    Replace {
+        name: Box<str>,
+        regex: Regex,
+        with: Format,
+    },
+    /// The path of the request target, query kept.
+    SetPath(Format),
+    /// The query string (without `?`; an empty result removes it).
+    SetQuery(Format),
+}
+
+#[derive(Debug, Clone)]
+pub enum RedirectTarget {
+    /// `scheme <s>`: same host and URI with another scheme.
+    Scheme(Box<str>),
+    /// `location <url>`: exactly this.
+    Location(Format),
+    /// `prefix <p>`: the prefix followed by the request's URI.
+    Prefix(Format),
+}
+
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    pub target: RedirectTarget,
+    pub code: u16,
+    pub drop_query: bool,
+}
+
+/// A response percore builds itself (`return`).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<Box<str>>,
+    pub body: Box<[u8]>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RequestAction {
+    /// Stops evaluating this section's `http-request` rules.
+    Allow,
+    Deny {
+        status: u16,
+    },
+    /// Closes the connection without a response.
+    Reject,
+    /// Holds the connection for `timeout tarpit`, then answers `status`.
+    Tarpit {
+        status: u16,
+    },
+    /// 401 with a basic-auth challenge for `realm`.
+    Auth {
+        realm: Box<str>,
+    },
+    Redirect(Redirect),
+    Return(Reply),
+    Edit(HeaderEdit),
+}
+
+#[derive(Debug, Clone)]
+pub enum ResponseAction {
+    /// Replaces the response with an error page (`status`, 502 by default).
+    Deny {
+        status: u16,
+    },
+    Edit(HeaderEdit),
+}
+
+/// How the request rules of one section ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'r> {
+    /// Go on (all rules ran, or `allow` stopped them).
+    Forward,
+    Deny(u16),
+    Reject,
+    Tarpit(u16),
+    Auth(&'r str),
+    Redirect(&'r Redirect),
+    Return(&'r Reply),
+}
+
+/// The routing rules of a frontend or a backend.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRules {
+    pub acls: Vec<Acl>,
+    pub request: Vec<Rule<RequestAction>>,
+    pub response: Vec<Rule<ResponseAction>>,
+    /// `use_backend` (frontends): backend ids resolved at load.
+    pub use_backend: Vec<Rule<usize>>,
+}
+
+impl HttpRules {
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty() && self.use_backend.is_empty()
+    }
+
+    /// Runs the `http-request` rules in order. Edits whose condition holds
+    /// are pushed to `edits` (to be applied to the outgoing head); the
+    /// first final action ends the evaluation.
+    pub fn eval_request<'r>(
+        &'r self,
+        facts: &Facts<'_>,
+        edits: &mut Vec<&'r HeaderEdit>,
+    ) -> Verdict<'r> {
+        for rule in &self.request {
+            if !holds(&rule.cond, &self.acls, facts) {
+                continue;
+            }
+            match &rule.action {
+                RequestAction::Allow => return Verdict::Forward,
+                RequestAction::Deny { status } => return Verdict::Deny(*status),
+                RequestAction::Reject => return Verdict::Reject,
+                RequestAction::Tarpit { status } => return Verdict::Tarpit(*status),
+                RequestAction::Auth { realm } => return Verdict::Auth(realm),
+                RequestAction::Redirect(r) => return Verdict::Redirect(r),
+                RequestAction::Return(r) => return Verdict::Return(r),
+                RequestAction::Edit(e) => edits.push(e),
+            }
+        }
+        Verdict::Forward
+    }
+
+    /// Runs the `http-response` rules; `Some(status)` when one denies.
+    pub fn eval_response<'r>(
+        &'r self,
+        facts: &Facts<'_>,
+        edits: &mut Vec<&'r HeaderEdit>,
+    ) -> Option<u16> {
+        for rule in &self.response {
+            if !holds(&rule.cond, &self.acls, facts) {
+                continue;
+            }
+            match &rule.action {
+                ResponseAction::Deny { status } => return Some(*status),
+                ResponseAction::Edit(e) => edits.push(e),
+            }
+        }
+        None
+    }
+
+    /// The first `use_backend` whose condition holds.
+    pub fn pick_backend(&self, facts: &Facts<'_>) -> Option<usize> {
+        self.use_backend
+            .iter()
+            .find(|r| holds(&r.cond, &self.acls, facts))
+            .map(|r| r.action)
+    }
+}

@@ -1,0 +1,76 @@
+//! ACLs and the conditions that combine them (`if`/`unless`, implicit AND,
+//! `||`/`or`, `!`, anonymous `{ ... }` ACLs), as HAProxy evaluates them.
+
+use super::pattern::Matcher;
+use super::sample::{Facts, Fetch};
+
+/// One ACL line: a fetch and how its samples are matched. True if any
+/// sample matches any pattern.
+#[derive(Debug, Clone)]
+pub struct AclTest {
+    pub fetch: Fetch,
+    pub matcher: Matcher,
+}
+
+impl AclTest {
+    pub fn eval(&self, facts: &Facts<'_>) -> bool {
+        self.fetch.any(facts, |s| self.matcher.matches(s))
+    }
+}
+
+/// A named ACL: its lines are OR-ed (several `acl` lines with one name in
+/// HAProxy).
+#[derive(Debug, Clone)]
+pub struct Acl {
+    pub name: Box<str>,
+    pub tests: Vec<AclTest>,
+}
+
+impl Acl {
+    pub fn eval(&self, facts: &Facts<'_>) -> bool {
+        self.tests.iter().any(|t| t.eval(facts))
+    }
+}
+
+/// An ACL as a condition refers to it.
+#[derive(Debug, Clone)]
+pub enum AclRef {
+    /// Index into the section's ACL list.
+    Named(usize),
+    /// `{ fetch patterns }` written in the condition.
+    Anonymous(AclTest),
+}
+
+#[derive(Debug, Clone)]
+pub struct Term {
+    pub negate: bool,
+    pub acl: AclRef,
+}
+
+/// `if|unless term term || term ...`: OR of AND-groups.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// `unless`
+    pub negate: bool,
+    pub any_of: Vec<Vec<Term>>,
+}
+
+impl Condition {
+    pub fn eval(&self, acls: &[Acl], facts: &Facts<'_>) -> bool {
+        let holds = self.any_of.iter().any(|group| {
+            group.iter().all(|term| {
+                let v = match &term.acl {
+                    AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.eval(facts)),
+                    AclRef::Anonymous(t) => t.eval(facts),
+                };
+                v != term.negate
+            })
+        });
+        holds != self.negate
+    }
+}
+
+/// An optional condition: no condition always holds.
+pub fn holds(cond: &Option<Condition>, acls: &[Acl], facts: &Facts<'_>) -> bool {
+    cond.as_ref().is_none_or(|c| c.eval(acls, facts))
+}

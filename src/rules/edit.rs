@@ -1,0 +1,476 @@
+//! Applies rewrites to an outgoing head that `crate::http::rewrite` has
+//! already serialized (`start line CRLF (name: value CRLF)* CRLF`). Works
+//! on the bytes so that a request with no rewrite costs nothing; a rewrite
+//! rebuilds the head once through a scratch buffer.
+
+use regex::bytes::Captures;
+
+use super::action::HeaderEdit;
+use super::format::Format;
+use super::sample::Facts;
+
+/// Reusable buffers for rewriting (kept per connection so steady state
+/// does not allocate).
+#[derive(Debug, Default)]
+pub struct EditBuffers {
+    scratch: Vec<u8>,
+    value: Vec<u8>,
+    expanded: Vec<u8>,
+}
+
+/// One rewrite to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Edit<'r> {
+    Rule(&'r HeaderEdit),
+    /// Cookie persistence: drop cookie `name` from Cookie fields
+    /// (`indirect`), or only its `server~` prefix (`prefix` mode).
+    StripCookie {
+        name: &'r str,
+        prefix_only: bool,
+    },
+    /// Adds a field with a fixed value.
+    Add {
+        name: &'r str,
+        value: &'r [u8],
+    },
+    /// Cookie persistence (`insert`): `Set-Cookie: name=value; path=/`.
+    InsertCookie {
+        name: &'r str,
+        value: &'r str,
+    },
+    /// Cookie persistence in the response: `rewrite` replaces the value of
+    /// cookie `name` in Set-Cookie by `server`; `prefix` puts `server~`
+    /// before it.
+    SetCookieValue {
+        name: &'r str,
+        server: &'r str,
+        prefix: bool,
+    },
+}
+
+/// Applies `edits` in order to `head`.
+pub fn apply(head: &mut Vec<u8>, edits: &[Edit<'_>], facts: &Facts<'_>, bufs: &mut EditBuffers) {
+    for edit in edits {
+        match *edit {
+            Edit::Rule(HeaderEdit::Set { name, value }) => {
+                remove_fields(head, name, bufs);
+                render(value, facts, &mut bufs.value);
+                add_field(head, name.as_bytes(), &bufs.value);
+            }
+            Edit::Rule(HeaderEdit::Add { name, value }) => {
+                render(value, facts, &mut bufs.value);
+                add_field(head, name.as_bytes(), &bufs.value);
+            }
+            Edit::Rule(HeaderEdit::Del { name }) => remove_fields(head, name, bufs),
+            Edit::Rule(HeaderEdit::Replace { name, regex, with }) => {
+                render(with, facts, &mut bufs.value);
+                let replacement = std::mem::take(&mut bufs.value);
+                map_fields(head, name, bufs, |value, out| match regex.captures(value) {
+                    Some(caps) => {
+                        expand(&replacement, &caps, out);
+                        true
+                    }
+                    None => false,
+                });
+                bufs.value = replacement;
+            }
+            Edit::Rule(HeaderEdit::SetPath(format)) => {
+                render(format, facts, &mut bufs.value);
+                let value = std::mem::take(&mut bufs.value);
+                rewrite_target(head, bufs, |_path, query, out| {
+                    out.extend_from_slice(&value);
+                    if let Some(q) = query {
+                        out.push(b'?');
+                        out.extend_from_slice(q);
+                    }
+                });
+                bufs.value = value;
+            }
+            Edit::Rule(HeaderEdit::SetQuery(format)) => {
+                render(format, facts, &mut bufs.value);
+                let value = std::mem::take(&mut bufs.value);
+                rewrite_target(head, bufs, |path, _, out| {
+                    out.extend_from_slice(path);
+                    if !value.is_empty() {
+                        out.push(b'?');
+                        out.extend_from_slice(&value);
+                    }
+                });
+                bufs.value = value;
+            }
+            Edit::StripCookie { name, prefix_only } => {
+                map_fields(head, "cookie", bufs, |value, out| {
+                    strip_cookie(value, name.as_bytes(), prefix_only, out)
+                });
+                // A Cookie field left empty is dropped.
+                remove_empty(head, "cookie", bufs);
+            }
+            Edit::Add { name, value } => add_field(head, name.as_bytes(), value),
+            Edit::InsertCookie { name, value } => {
+                let line = &mut bufs.value;
+                line.clear();
+                line.extend_from_slice(name.as_bytes());
+                line.push(b'=');
+                line.extend_from_slice(value.as_bytes());
+                line.extend_from_slice(b"; path=/");
+                add_field(head, b"Set-Cookie", line);
+            }
+            Edit::SetCookieValue {
+                name,
+                server,
+                prefix,
+            } => map_fields(head, "set-cookie", bufs, |value, out| {
+                rewrite_set_cookie(value, name.as_bytes(), server.as_bytes(), prefix, out)
+            }),
+        }
+    }
+}
+
+fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    format.render(facts, out);
+    // A value must not break the head apart.
+    out.retain(|&b| b != b'\r' && b != b'\n');
+}
+
+/// `\0`..`\9` in `template` stand for the regex groups.
+fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < template.len() {
+        let b = template[i];
+        if b == b'\\' && i + 1 < template.len() && template[i + 1].is_ascii_digit() {
+            let group = usize::from(template[i + 1] - b'0');
+            if let Some(m) = caps.get(group) {
+                out.extend_from_slice(m.as_bytes());
+            }
+            i += 2;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+}
+
+/// Byte ranges of the header lines (after the start line, before the
+/// final CRLF), each with its name and value ranges.
+struct Line {
+    start: usize,
+    end: usize,
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+fn lines(head: &[u8]) -> impl Iterator<Item = Line> + '_ {
+    let first_end = find_crlf(head, 0).map_or(head.len(), |p| p + 2);
+    let mut pos = first_end;
+    std::iter::from_fn(move || {
+        let end = find_crlf(head, pos)?;
+        if end == pos {
+            return None;
+        }
+        let start = pos;
+        pos = end + 2;
+        let colon = head[start..end].iter().position(|&b| b == b':')? + start;
+        let mut v = colon + 1;
+        while v < end && (head[v] == b' ' || head[v] == b'\t') {
+            v += 1;
+        }
+        Some(Line {
+            start,
+            end: end + 2,
+            name: (start, colon),
+            value: (v, end),
+        })
+    })
+}
+
+fn find_crlf(head: &[u8], from: usize) -> Option<usize> {
+    head.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| p + from)
+}
+
+fn named(head: &[u8], line: &Line, name: &str) -> bool {
+    head[line.name.0..line.name.1].eq_ignore_ascii_case(name.as_bytes())
+}
+
+fn remove_fields(head: &mut Vec<u8>, name: &str, bufs: &mut EditBuffers) {
+    if !lines(head).any(|l| named(head, &l, name)) {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    let mut copied = 0;
+    for line in lines(head) {
+        if named(head, &line, name) {
+            out.extend_from_slice(&head[copied..line.start]);
+            copied = line.end;
+        }
+    }
+    out.extend_from_slice(&head[copied..]);
+    std::mem::swap(head, out);
+}
+
+fn remove_empty(head: &mut Vec<u8>, name: &str, bufs: &mut EditBuffers) {
+    let empty = |head: &[u8], l: &Line| named(head, l, name) && l.value.0 == l.value.1;
+    if !lines(head).any(|l| empty(head, &l)) {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    let mut copied = 0;
+    for line in lines(head) {
+        if empty(head, &line) {
+            out.extend_from_slice(&head[copied..line.start]);
+            copied = line.end;
+        }
+    }
+    out.extend_from_slice(&head[copied..]);
+    std::mem::swap(head, out);
+}
+
+/// Inserts `name: value` before the final CRLF (in place: the iterator's
+/// exact length lets `splice` move the tail once, without a temporary).
+fn add_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let at = head.len().saturating_sub(2);
+    let line = name
+        .iter()
+        .chain(b": ")
+        .chain(value)
+        .chain(b"\r\n")
+        .copied();
+    head.splice(at..at, line);
+}
+
+/// Rewrites the value of each field named `name` for which `f` writes a
+/// new value into its output and returns true.
+fn map_fields(
+    head: &mut Vec<u8>,
+    name: &str,
+    bufs: &mut EditBuffers,
+    mut f: impl FnMut(&[u8], &mut Vec<u8>) -> bool,
+) {
+    if !lines(head).any(|l| named(head, &l, name)) {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    let mut copied = 0;
+    for line in lines(head) {
+        if !named(head, &line, name) {
+            continue;
+        }
+        bufs.expanded.clear();
+        if f(&head[line.value.0..line.value.1], &mut bufs.expanded) {
+            out.extend_from_slice(&head[copied..line.value.0]);
+            bufs.expanded.retain(|&b| b != b'\r' && b != b'\n');
+            out.extend_from_slice(&bufs.expanded);
+            copied = line.value.1;
+        }
+    }
+    out.extend_from_slice(&head[copied..]);
+    std::mem::swap(head, out);
+}
+
+/// Rewrites the request target of the start line (`METHOD target
+/// VERSION`): `f` gets the path and query and writes the new target.
+fn rewrite_target(
+    head: &mut Vec<u8>,
+    bufs: &mut EditBuffers,
+    f: impl FnOnce(&[u8], Option<&[u8]>, &mut Vec<u8>),
+) {
+    let Some(line_end) = find_crlf(head, 0) else {
+        return;
+    };
+    let line = &head[..line_end];
+    let Some(sp1) = line.iter().position(|&b| b == b' ') else {
+        return;
+    };
+    let Some(sp2) = line.iter().rposition(|&b| b == b' ') else {
+        return;
+    };
+    if sp2 <= sp1 {
+        return;
+    }
+    let target = &head[sp1 + 1..sp2];
+    // Absolute form keeps its scheme and authority.
+    let path_start = match target.windows(3).position(|w| w == b"://") {
+        Some(p) => target[p + 3..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(target.len(), |q| p + 3 + q),
+        None => 0,
+    };
+    let (path, query) = match target[path_start..].iter().position(|&b| b == b'?') {
+        Some(q) => (
+            &target[path_start..path_start + q],
+            Some(&target[path_start + q + 1..]),
+        ),
+        None => (&target[path_start..], None),
+    };
+    let out = &mut bufs.scratch;
+    out.clear();
+    out.extend_from_slice(&head[..sp1 + 1 + path_start]);
+    f(path, query, out);
+    out.extend_from_slice(&head[sp2..]);
+    std::mem::swap(head, out);
+}
+
+/// Writes a Cookie value without cookie `name` (or with its `xxx~` prefix
+/// removed); returns whether anything changed.
+fn strip_cookie(value: &[u8], name: &[u8], prefix_only: bool, out: &mut Vec<u8>) -> bool {
+    let mut changed = false;
+    for pair in value.split(|&b| b == b';') {
+        let trimmed = super::sample::trim(pair);
+        let eq = trimmed.iter().position(|&b| b == b'=');
+        let is_ours = eq.is_some_and(|e| super::sample::trim(&trimmed[..e]) == name);
+        if is_ours {
+            changed = true;
+            if prefix_only {
+                let Some(e) = eq else { continue };
+                let v = &trimmed[e + 1..];
+                let rest = match v.iter().position(|&b| b == b'~') {
+                    Some(t) => &v[t + 1..],
+                    None => v,
+                };
+                push_pair(out, name, rest);
+            }
+            continue;
+        }
+        if !trimmed.is_empty() {
+            if !out.is_empty() {
+                out.extend_from_slice(b"; ");
+            }
+            out.extend_from_slice(trimmed);
+        }
+    }
+    changed
+}
+
+fn push_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    if !out.is_empty() {
+        out.extend_from_slice(b"; ");
+    }
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(value);
+}
+
+/// `NAME=value; attrs` → `NAME=server; attrs` or `NAME=server~value; attrs`.
+fn rewrite_set_cookie(
+    value: &[u8],
+    name: &[u8],
+    server: &[u8],
+    prefix: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    let first_end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+    let pair = &value[..first_end];
+    let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    if super::sample::trim(&pair[..eq]) != name {
+        return false;
+    }
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(server);
+    if prefix {
+        out.push(b'~');
+        out.extend_from_slice(super::sample::trim(&pair[eq + 1..]));
+    }
+    out.extend_from_slice(&value[first_end..]);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::sample::ConnFacts;
+    use regex::bytes::Regex;
+
+    fn facts_conn() -> ConnFacts {
+        ConnFacts {
+            src: "192.0.2.1:4000".parse().unwrap(),
+            dst: "127.0.0.1:80".parse().unwrap(),
+            tls: None,
+        }
+    }
+
+    fn run(head: &str, edits: &[Edit<'_>]) -> String {
+        let conn = facts_conn();
+        let facts = Facts {
+            conn: &conn,
+            req: None,
+            res: None,
+        };
+        let mut h = head.as_bytes().to_vec();
+        apply(&mut h, edits, &facts, &mut EditBuffers::default());
+        String::from_utf8(h).unwrap()
+    }
+
+    const HEAD: &str = "GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nCookie: a=1; SRV=s1~abc; b=2\r\n\r\n";
+
+    #[test]
+    fn set_add_del_replace() {
+        let set = HeaderEdit::Set {
+            name: "X-A".into(),
+            value: Format::literal(b"new"),
+        };
+        assert_eq!(
+            run(HEAD, &[Edit::Rule(&set)]),
+            "GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nCookie: a=1; SRV=s1~abc; b=2\r\nX-A: new\r\n\r\n"
+        );
+        let del = HeaderEdit::Del { name: "x-a".into() };
+        let add = HeaderEdit::Add {
+            name: "Y".into(),
+            value: Format::literal(b"v"),
+        };
+        assert_eq!(
+            run(HEAD, &[Edit::Rule(&del), Edit::Rule(&add)]),
+            "GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nCookie: a=1; SRV=s1~abc; b=2\r\nY: v\r\n\r\n"
+        );
+        let replace = HeaderEdit::Replace {
+            name: "host".into(),
+            regex: Regex::new("^(.*)$").unwrap(),
+            with: Format::literal(b"www.\\1"),
+        };
+        assert!(run(HEAD, &[Edit::Rule(&replace)]).contains("\r\nHost: www.h\r\n"));
+    }
+
+    #[test]
+    fn path_and_query() {
+        let p = HeaderEdit::SetPath(Format::literal(b"/new"));
+        assert!(run(HEAD, &[Edit::Rule(&p)]).starts_with("GET /new?x=1 HTTP/1.1\r\n"));
+        let q = HeaderEdit::SetQuery(Format::literal(b"y=2"));
+        assert!(run(HEAD, &[Edit::Rule(&q)]).starts_with("GET /a/b?y=2 HTTP/1.1\r\n"));
+        let none = HeaderEdit::SetQuery(Format::literal(b""));
+        assert!(run(HEAD, &[Edit::Rule(&none)]).starts_with("GET /a/b HTTP/1.1\r\n"));
+        let abs = "GET http://h:8/p?q HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(run(abs, &[Edit::Rule(&p)]).starts_with("GET http://h:8/new?q HTTP/1.1"));
+    }
+
+    #[test]
+    fn cookies() {
+        let strip = Edit::StripCookie {
+            name: "SRV",
+            prefix_only: true,
+        };
+        assert!(run(HEAD, &[strip]).contains("\r\nCookie: a=1; SRV=abc; b=2\r\n"));
+        let drop = Edit::StripCookie {
+            name: "SRV",
+            prefix_only: false,
+        };
+        assert!(run(HEAD, &[drop]).contains("\r\nCookie: a=1; b=2\r\n"));
+        let only = "GET / HTTP/1.1\r\nCookie: SRV=s1\r\n\r\n";
+        assert_eq!(run(only, &[drop]), "GET / HTTP/1.1\r\n\r\n");
+        let res = "HTTP/1.1 200 OK\r\nSet-Cookie: SRV=xyz; Path=/\r\n\r\n";
+        let set = Edit::SetCookieValue {
+            name: "SRV",
+            server: "s2",
+            prefix: true,
+        };
+        assert!(run(res, &[set]).contains("Set-Cookie: SRV=s2~xyz; Path=/\r\n"));
+    }
+}

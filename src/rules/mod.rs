@@ -1,0 +1,35 @@
+//! HTTP routing rules, HAProxy's rule language compiled once at load:
+//! ACLs ([`cond`]: named and anonymous, `if`/`unless`, `!`, `||`) over
+//! sample fetches ([`sample`]) and match methods ([`pattern`]);
+//! `http-request` / `http-response` / `use_backend` rules ([`action`]);
+//! values with `%[fetch,converter]` ([`format`]); rewrites of outgoing heads
+//! ([`edit`]); responses percore writes itself ([`reply`]); userlists and
+//! basic auth ([`auth`]); what HTTP balancing hashes and cookie persistence
+//! ([`balance`]).
+//!
+//! I/O free, like `crate::http`: the session evaluates rules on a parsed
+//! head and applies the result. Evaluating allocates nothing; only a rule
+//! that rewrites a head does (once, through reusable buffers).
+//! The text syntax is parsed by `crate::config` (`rules_parse`).
+
+pub mod action;
+pub mod auth;
+pub mod balance;
+pub mod cond;
+pub mod edit;
+pub mod format;
+pub mod pattern;
+pub mod reply;
+pub mod sample;
+
+pub use action::{
+    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule,
+    Verdict,
+};
+pub use auth::{Password, User, Userlist};
+pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};
+pub use cond::{Acl, AclRef, AclTest, Condition, Term};
+pub use edit::{Edit, EditBuffers};
+pub use format::{Converter, Format, Part};
+pub use pattern::{IntRange, Matcher, StrPatterns};
+pub use sample::{ConnFacts, Facts, Fetch, Sample, SampleType, Side, TlsFacts};
