@@ -24,6 +24,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 backup: false,
                 disabled: false,
                 check: None,
+                ssl: None,
                 cookie: None,
             })
             .collect(),

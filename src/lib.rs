@@ -17,3 +17,4 @@ pub mod proxy;
 pub mod rules;
 pub mod runtime;
 pub mod stats;
+pub mod tls;

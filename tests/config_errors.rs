@@ -2282,3 +2282,344 @@ fn acls_may_be_a_subtable_of_the_frontend() {
     assert_eq!(&*acls[1].name, "old");
     assert_eq!(acls[1].tests.len(), 2);
 }
+
+// ------------------------------------------------------------------- TLS
+
+/// Certificate files generated for one test (rcgen); nothing committed.
+struct CertDir {
+    dir: tempfile::TempDir,
+}
+
+impl CertDir {
+    fn new() -> Self {
+        CertDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn issue(params: rcgen::CertificateParams) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A bundle (chain + key) for `name`; returns its path.
+    fn bundle(&self, file: &str, name: &str) -> String {
+        let (cert, key) =
+            Self::issue(rcgen::CertificateParams::new(vec![name.to_string()]).unwrap());
+        self.write(file, &format!("{cert}{key}"))
+    }
+
+    fn write(&self, file: &str, text: &str) -> String {
+        let path = self.path(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn tls_frontend(bind: &str) -> String {
+    base_with(
+        "bind = [\"127.0.0.1:15432\"]",
+        &format!("bind = [\"127.0.0.1:15432\", {bind}]"),
+    )
+}
+
+fn tls_server(server: &str) -> String {
+    base_with(
+        "{ name = \"pg1\", addr = \"127.0.0.1:5432\" },",
+        &format!("{{ name = \"pg1\", addr = \"127.0.0.1:5432\", {server} }},"),
+    )
+}
+
+#[test]
+fn tls_binds_load_bundles_separate_keys_and_directories() {
+    let certs = CertDir::new();
+    let bundle = certs.bundle("site.pem", "site.test");
+    let (cert, key) =
+        CertDir::issue(rcgen::CertificateParams::new(vec!["split.test".into()]).unwrap());
+    let split = certs.write("split.pem", &cert);
+    certs.write("split.pem.key", &key);
+    let other = certs.write("other.crt", &cert);
+    let other_key = certs.write("other.key", &key);
+    std::fs::create_dir(certs.path("dir")).unwrap();
+    certs.bundle("dir/a.pem", "a.test");
+    certs.bundle("dir/b.pem", "b.test");
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ssl-min-ver = "TLSv1.3", alpn = ["x-custom"] }},
+  {{ addr = "127.0.0.1:8444", ssl = true, crt = "{split}", ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256", ciphersuites = "TLS_AES_128_GCM_SHA256" }},
+  {{ addr = "127.0.0.1:8445", ssl = true, crt = "{other}", key = "{other_key}" }},
+  {{ addr = "127.0.0.1:8446", ssl = true, crt = "{}" }}"#,
+        certs.path("dir")
+    ));
+    let config = ok(&text);
+    let fe = &config.frontends[0];
+    assert_eq!(fe.binds.len(), 5);
+    assert!(fe.bind_tls[0].is_none());
+    let first = fe.bind_tls[1].as_ref().unwrap();
+    assert_eq!(first.certs[0].facts.names, ["site.test"]);
+    assert_eq!(first.min_version, percore::tls::TlsVersion::Tls13);
+    assert_eq!(first.alpn, [b"x-custom".to_vec()]);
+    let second = fe.bind_tls[2].as_ref().unwrap();
+    assert_eq!(second.tls12_suites.as_ref().unwrap().len(), 1);
+    assert_eq!(fe.bind_tls[4].as_ref().unwrap().certs.len(), 2);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn tls_http_bind_advertises_http11_only() {
+    let certs = CertDir::new();
+    let bundle = certs.bundle("site.pem", "site.test");
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}" }}"#
+    ))
+    .replace("mode = \"tcp\"", "mode = \"http\"");
+    let config = ok(&text);
+    assert_eq!(
+        config.frontends[0].bind_tls[1].as_ref().unwrap().alpn,
+        [b"http/1.1".to_vec()]
+    );
+    let h2 = text.replace("ssl = true,", "ssl = true, alpn = [\"h2\", \"http/1.1\"],");
+    expect_one(
+        &h2,
+        "8443",
+        "frontend \"db\".bind[1].alpn[0]",
+        &["\"h2\""],
+        "HTTP/1.x",
+    );
+}
+
+#[test]
+fn tls_unreadable_certificate_names_the_file() {
+    let certs = CertDir::new();
+    let missing = certs.path("missing.pem");
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{missing}" }}"#
+    ));
+    expect_one(
+        &text,
+        "8443",
+        "frontend \"db\".bind[1].crt",
+        &[&missing, "cannot read"],
+        "relative to the configuration file",
+    );
+}
+
+#[test]
+fn tls_key_not_matching_the_certificate_names_the_file() {
+    let certs = CertDir::new();
+    let (cert, _) = CertDir::issue(rcgen::CertificateParams::new(vec!["a.test".into()]).unwrap());
+    let (_, other_key) =
+        CertDir::issue(rcgen::CertificateParams::new(vec!["b.test".into()]).unwrap());
+    let bad = certs.write("mismatch.pem", &format!("{cert}{other_key}"));
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bad}" }}"#
+    ));
+    expect_one(
+        &text,
+        "8443",
+        "frontend \"db\".bind[1].crt",
+        &[&bad, "does not match"],
+        "issued for",
+    );
+}
+
+#[test]
+fn tls_certificate_without_key_names_both_places() {
+    let certs = CertDir::new();
+    let (cert, _) = CertDir::issue(rcgen::CertificateParams::new(vec!["a.test".into()]).unwrap());
+    let lone = certs.write("lone.pem", &cert);
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{lone}" }}"#
+    ));
+    expect_one(
+        &text,
+        "8443",
+        "frontend \"db\".bind[1].crt",
+        &[&lone, "no private key", &format!("{lone}.key")],
+        "<crt>.key",
+    );
+}
+
+#[test]
+fn tls_empty_certificate_directory_names_it() {
+    let certs = CertDir::new();
+    let dir = certs.path("empty");
+    std::fs::create_dir(&dir).unwrap();
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{dir}" }}"#
+    ));
+    expect_one(
+        &text,
+        "8443",
+        "frontend \"db\".bind[1].crt",
+        &[&dir, "no certificate bundle"],
+        "PEM bundles",
+    );
+}
+
+#[test]
+fn tls_expired_certificate_is_a_warning() {
+    let certs = CertDir::new();
+    let mut params = rcgen::CertificateParams::new(vec!["old.test".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let (cert, key) = CertDir::issue(params);
+    let old = certs.write("old.pem", &format!("{cert}{key}"));
+    let text = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{old}" }}"#
+    ));
+    let config = ok(&text);
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].contains(&old), "{}", config.warnings[0]);
+    assert!(config.warnings[0].contains("has expired"));
+}
+
+#[test]
+fn tls_ssl_and_certificate_go_together() {
+    let certs = CertDir::new();
+    let bundle = certs.bundle("site.pem", "site.test");
+    let no_crt = tls_frontend(r#"{ addr = "127.0.0.1:8443", ssl = true }"#);
+    expect_one(
+        &no_crt,
+        "8443",
+        "frontend \"db\".bind[1]",
+        &["needs a certificate"],
+        "crt = ",
+    );
+    let no_ssl = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", crt = "{bundle}" }}"#
+    ));
+    expect_one(
+        &no_ssl,
+        "8443",
+        "frontend \"db\".bind[1].crt",
+        &["without ssl = true"],
+        "add ssl = true",
+    );
+    let no_addr = tls_frontend(&format!(r#"{{ ssl = true, crt = "{bundle}" }}"#));
+    expect_one(
+        &no_addr,
+        "ssl = true",
+        "frontend \"db\".bind[1]",
+        &["no addr"],
+        "addr = ",
+    );
+}
+
+#[test]
+fn tls_versions_below_12_and_inverted_ranges_are_refused() {
+    let certs = CertDir::new();
+    let bundle = certs.bundle("site.pem", "site.test");
+    let old = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ssl-min-ver = "TLSv1.1" }}"#
+    ));
+    expect_one(
+        &old,
+        "8443",
+        "frontend \"db\".bind[1].ssl-min-ver",
+        &["TLSv1.1", "TLS 1.2 and TLS 1.3 only"],
+        "TLSv1.2",
+    );
+    let inverted = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ssl-min-ver = "TLSv1.3", ssl-max-ver = "TLSv1.2" }}"#
+    ));
+    let errs = errors(&inverted);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].key_path, "frontend \"db\".bind[1].ssl-min-ver");
+    assert!(errs[0].message.contains("above ssl-max-ver"));
+}
+
+#[test]
+fn tls_cipher_names() {
+    let certs = CertDir::new();
+    let bundle = certs.bundle("site.pem", "site.test");
+    let typo = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_129_GCM" }}"#
+    ));
+    expect_one(
+        &typo,
+        "8443",
+        "frontend \"db\".bind[1].ciphersuites",
+        &["unknown cipher suite", "TLS_AES_129_GCM"],
+        "TLS_CHACHA20_POLY1305_SHA256",
+    );
+    let only_dhe = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ciphers = "DHE-RSA-AES128-GCM-SHA256" }}"#
+    ));
+    expect_one(
+        &only_dhe,
+        "8443",
+        "frontend \"db\".bind[1].ciphers",
+        &["no usable cipher suite"],
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    );
+    let mixed = tls_frontend(&format!(
+        r#"{{ addr = "127.0.0.1:8443", ssl = true, crt = "{bundle}", ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256" }}"#
+    ));
+    let config = ok(&mixed);
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].contains("DHE-RSA-AES128-GCM-SHA256"));
+}
+
+#[test]
+fn tls_server_settings() {
+    let certs = CertDir::new();
+    let ca = certs.bundle("ca.pem", "ca.test");
+    let client = certs.bundle("client.pem", "client.test");
+    let config = ok(&tls_server(&format!(
+        r#"ssl = true, ca-file = "{ca}", sni = "db.internal", crt = "{client}""#
+    )));
+    let ssl = config.backends[0].servers[0].ssl.as_ref().unwrap();
+    assert_eq!(ssl.sni.as_deref(), Some("db.internal"));
+    assert!(ssl.client_cert.is_some());
+    assert!(matches!(
+        ssl.verify,
+        percore::tls::Verify::Required { ref roots } if roots.len() == 1
+    ));
+    let none = ok(&tls_server(r#"ssl = true, verify = "none""#));
+    assert!(matches!(
+        none.backends[0].servers[0].ssl.as_ref().unwrap().verify,
+        percore::tls::Verify::None
+    ));
+
+    expect_one(
+        &tls_server("ssl = true"),
+        "pg1",
+        "backend \"pg\".server \"pg1\"",
+        &["no ca-file"],
+        "verify = \"none\"",
+    );
+    expect_one(
+        &tls_server(r#"ssl = true, verify = "optional""#),
+        "pg1",
+        "backend \"pg\".server \"pg1\".verify",
+        &["\"optional\""],
+        "\"required\" or \"none\"",
+    );
+    let missing = certs.path("nope.pem");
+    expect_one(
+        &tls_server(&format!(r#"ssl = true, ca-file = "{missing}""#)),
+        "pg1",
+        "backend \"pg\".server \"pg1\".ca-file",
+        &[&missing, "cannot read"],
+        "CAs to trust",
+    );
+    expect_one(
+        &tls_server(r#"ssl = true, verify = "none", sni = "bad name!""#),
+        "pg1",
+        "backend \"pg\".server \"pg1\".sni",
+        &["bad name!"],
+        "",
+    );
+    expect_one(
+        &tls_server(r#"verify = "none""#),
+        "pg1",
+        "backend \"pg\".server \"pg1\".verify",
+        &["without ssl = true"],
+        "add ssl = true",
+    );
+}

@@ -21,6 +21,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         backup: false,
         disabled: false,
         check: None,
+        ssl: None,
         cookie: None,
     }
 }

@@ -161,6 +161,7 @@ pub(crate) fn frontends_and_backends(
             name: fe_name.to_string(),
             mode: fe.mode.unwrap_or(Mode::Tcp),
             binds: fe.binds.iter().map(|b| b.value).collect(),
+            bind_tls: fe.bind_tls.clone(),
             default_backend: id,
             maxconn: fe.maxconn,
             // HAProxy: the backlog defaults to the frontend's maxconn, which

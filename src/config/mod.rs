@@ -17,6 +17,7 @@ mod reader;
 mod routing;
 mod rules_parse;
 mod sections;
+mod tls;
 mod values;
 
 use std::path::Path;

@@ -4,12 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::health::*;
 use crate::http::{ErrorPages, ErrorResponse, ForwardFor, RequestRewrite};
 pub use crate::rules::{CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Userlist};
-use std::sync::Arc;
+pub use crate::tls::{BindTls, OriginTls};
 
 /// Index into `Config::backends`; resolved once at load time so the data path
 /// never looks a backend up by name.
@@ -97,6 +98,9 @@ pub struct Frontend {
     pub name: String,
     pub mode: Mode,
     pub binds: Vec<SocketAddr>,
+    /// TLS termination of each bind (HAProxy `bind ... ssl crt ...`), same
+    /// order as `binds`; `None` for a plain bind.
+    pub bind_tls: Vec<Option<Arc<BindTls>>>,
     pub default_backend: BackendId,
     /// Per-frontend connection limit (HAProxy frontend `maxconn`), if set.
     pub maxconn: Option<u32>,
@@ -230,6 +234,8 @@ pub struct Server {
     pub disabled: bool,
     /// Active health checks (`check = true`); `None` when off.
     pub check: Option<ServerCheck>,
+    /// TLS towards this server (`ssl = true`); `None` for plain TCP.
+    pub ssl: Option<Arc<OriginTls>>,
     /// Cookie persistence value (HAProxy server `cookie`).
     pub cookie: Option<String>,
 }

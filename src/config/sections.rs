@@ -506,6 +506,8 @@ pub(crate) struct PendingFrontend {
     pub span: Option<Span>,
     pub mode: Option<Mode>,
     pub binds: Vec<Located<SocketAddr>>,
+    /// TLS of each bind, same order as `binds`.
+    pub bind_tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
     pub default_backend: Result<Option<Located<String>>, Reported>,
     pub default_backend_path: String,
     pub maxconn: Option<u32>,
@@ -529,7 +531,7 @@ pub(crate) fn read_frontend(
     let name = section_name(diag, &mut table, "frontend");
     table.check_keys(diag, FRONTEND_KEYS);
     let mode = effective_mode(diag, &table, defaults);
-    let binds = read_binds(diag, &table);
+    let (binds, bind_tls) = read_binds(diag, &table, mode, files.base_dir);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
     let (log, log_span) = super::observe::read_frontend_log(diag, &table, mode);
@@ -539,6 +541,7 @@ pub(crate) fn read_frontend(
         log_span,
         mode,
         binds,
+        bind_tls,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
         default_backend_path: format!("{}.default_backend", table.path),
         maxconn: optional(&table, "maxconn", |n| {
@@ -562,7 +565,18 @@ pub(crate) fn read_frontend(
     })
 }
 
-fn read_binds(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Vec<Located<SocketAddr>> {
+/// Binds with their TLS settings (`None` for plain ones), in order.
+type Binds = (
+    Vec<Located<SocketAddr>>,
+    Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
+);
+
+fn read_binds(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    mode: Option<Mode>,
+    base_dir: &std::path::Path,
+) -> Binds {
     let Some(node) = table.get("bind") else {
         diag.error(
             table.span.as_ref(),
@@ -570,12 +584,12 @@ fn read_binds(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Vec<Located<
             "frontend has no bind address",
             Some("add bind = [\"127.0.0.1:8000\"] (HAProxy `bind`)".into()),
         );
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let elements = if node.is_array() {
         match node.array(diag) {
             Ok(elements) => elements,
-            Err(Reported) => return Vec::new(),
+            Err(Reported) => return (Vec::new(), Vec::new()),
         }
     } else {
         vec![node.clone()]
@@ -588,19 +602,36 @@ fn read_binds(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Vec<Located<
             Some("give at least one address, e.g. bind = \"127.0.0.1:8000\"".into()),
         );
     }
-    elements
-        .iter()
-        .filter_map(|element| {
-            let text = element.string(diag).ok()?;
-            match values::parse_bind(&text.value) {
-                Ok(addr) => Some(element.located(addr)),
-                Err(invalid) => {
-                    report(diag, element, invalid);
-                    None
+    let mut binds = Vec::new();
+    let mut tls = Vec::new();
+    for element in &elements {
+        // `{ addr = "...", ssl = true, crt = "..." }`: HAProxy's bind options.
+        let (addr_node, bind_tls) = if element.is_table() {
+            let Ok(bind_table) = element.table(diag) else {
+                continue;
+            };
+            let (addr, bind_tls) = super::tls::read_bind_table(diag, &bind_table, mode, base_dir);
+            let Some(addr) = addr else { continue };
+            (addr, bind_tls)
+        } else {
+            (element.clone(), Ok(None))
+        };
+        let Ok(text) = addr_node.string(diag) else {
+            continue;
+        };
+        match values::parse_bind(&text.value) {
+            Ok(addr) => {
+                if let Ok(bind_tls) = bind_tls {
+                    binds.push(addr_node.located(addr));
+                    tls.push(bind_tls);
                 }
             }
-        })
-        .collect()
+            Err(invalid) => {
+                report(diag, &addr_node, invalid);
+            }
+        }
+    }
+    (binds, tls)
 }
 
 /// Backend with where its parts were written.
@@ -681,8 +712,15 @@ pub(crate) fn read_backend(
     let servers_span = servers_node.as_ref().and_then(|n| n.span.clone());
     if let Some(Ok(elements)) = servers_node.map(|n| n.array(diag)) {
         for element in &elements {
-            let (name, server) =
-                read_server(diag, element, &table.path, resolve, &check_settings, mode);
+            let (name, server) = read_server(
+                diag,
+                element,
+                &table.path,
+                resolve,
+                &check_settings,
+                mode,
+                files.base_dir,
+            );
             if let Some(name) = name {
                 let path = format!("{}.server \"{}\"", table.path, name.name);
                 server_names.push((name, path));
@@ -737,6 +775,7 @@ fn read_server(
     resolve: Resolver<'_>,
     check_settings: &CheckSettings,
     mode: Option<Mode>,
+    base_dir: &std::path::Path,
 ) -> (Option<NameAt>, Option<Server>) {
     let Ok(mut table) = node.table(diag) else {
         return (None, None);
@@ -744,8 +783,13 @@ fn read_server(
     let name = section_name(diag, &mut table, "server");
     // `server "x"` alone would lose which backend it is in.
     table.rename(format!("{backend_path}.{}", table.path));
-    let server_keys: Vec<&str> =
-        [SERVER_KEYS, DEFAULT_SERVER_KEYS, SERVER_ONLY_CHECK_KEYS].concat();
+    let server_keys: Vec<&str> = [
+        SERVER_KEYS,
+        DEFAULT_SERVER_KEYS,
+        SERVER_ONLY_CHECK_KEYS,
+        super::tls::SERVER_TLS_KEYS,
+    ]
+    .concat();
     table.check_keys(diag, &server_keys);
     let addr = match table.get("addr") {
         Some(addr_node) => addr_node.string(diag).ok().and_then(|text| {
@@ -786,6 +830,7 @@ fn read_server(
     let disabled = optional(&table, "disabled", |n| n.bool(diag));
     let cookie = optional(&table, "cookie", |n| n.string(diag));
     let check = read_server_check(diag, &table, check_settings, addr, mode);
+    let ssl = super::tls::read_server_tls(diag, &table, base_dir);
     let server = (|| {
         Some(Server {
             name: name.as_ref()?.name.clone(),
@@ -795,6 +840,7 @@ fn read_server(
             backup: backup.ok()?.is_some_and(|l| l.value),
             disabled: disabled.ok()?.is_some_and(|l| l.value),
             check: check.ok()?,
+            ssl: ssl.ok()?,
             cookie: cookie.ok()?.map(|l| l.value),
         })
     })();

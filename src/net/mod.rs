@@ -7,10 +7,12 @@ pub mod forward;
 pub mod pipe;
 pub mod readiness;
 pub mod splice;
+pub mod stream;
 pub mod tunnel;
 
 pub use accept::Acceptor;
 pub use conn::Conn;
 pub use forward::{ChunkBuf, ForwardError, Meter};
 pub use pipe::{Pipe, PipeError, PipePool, PipeStats};
+pub use stream::Stream;
 pub use tunnel::{TunnelEnd, TunnelReport, TunnelSettings};

@@ -17,6 +17,7 @@ use super::copy::{copy_one_way, write_chunk};
 use super::forward::{ChunkBuf, ForwardError, Meter};
 use super::pipe::PipePool;
 use super::splice::splice_one_way;
+use super::stream::Stream;
 
 #[derive(Debug, Clone)]
 pub struct TunnelSettings {
@@ -185,6 +186,115 @@ where
         first_to_client: down.first_delivery(),
         end,
     }
+}
+
+/// [`run`] for streams that may be TLS: plain pairs splice through `run`;
+/// a pair with a TLS side copies through user space (TLS cannot splice).
+pub async fn run_streams(
+    client: Stream,
+    server: Stream,
+    client_prefix: &[u8],
+    server_prefix: &[u8],
+    settings: &TunnelSettings,
+    pipes: &PipePool,
+) -> TunnelReport {
+    match (client, server) {
+        (Stream::Plain(client), Stream::Plain(server)) => {
+            run(
+                client,
+                server,
+                client_prefix,
+                server_prefix,
+                settings,
+                pipes,
+            )
+            .await
+        }
+        (client, server) => run_copy(client, server, client_prefix, server_prefix, settings).await,
+    }
+}
+
+/// The copy-path tunnel: same ends, timeouts and reset propagation as
+/// [`run`], without splice.
+async fn run_copy(
+    client: Stream,
+    server: Stream,
+    client_prefix: &[u8],
+    server_prefix: &[u8],
+    settings: &TunnelSettings,
+) -> TunnelReport {
+    let client = RefCell::new(client);
+    let server = RefCell::new(server);
+    let last_activity = Cell::new(Instant::now());
+    let activity = settings.idle_timeout.map(|_| &last_activity);
+    let up = Meter::new(activity);
+    let down = Meter::new(activity);
+    let flows = join_until_error(
+        async {
+            copy_way(Half(&client), Half(&server), client_prefix, settings, &up)
+                .await
+                .map_err(|e| match e {
+                    ForwardError::Read(e) => TunnelEnd::client(e),
+                    ForwardError::Write(e) => TunnelEnd::server(e),
+                    ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
+                })
+        },
+        async {
+            copy_way(Half(&server), Half(&client), server_prefix, settings, &down)
+                .await
+                .map_err(|e| match e {
+                    ForwardError::Read(e) => TunnelEnd::server(e),
+                    ForwardError::Write(e) => TunnelEnd::client(e),
+                    ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
+                })
+        },
+    );
+    let end = match settings.idle_timeout {
+        None => flows.await,
+        Some(timeout) => {
+            futures_lite::future::or(flows, async {
+                IdleWatch::new(&last_activity, timeout).await;
+                Err(TunnelEnd::IdleTimeout)
+            })
+            .await
+        }
+    };
+    let end = end.err().unwrap_or(TunnelEnd::Closed);
+    let (client, server) = (client.into_inner(), server.into_inner());
+    match end {
+        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => reset_on_close(server.tcp()),
+        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => reset_on_close(client.tcp()),
+        TunnelEnd::LocalError(_) => {
+            reset_on_close(client.tcp());
+            reset_on_close(server.tcp());
+        }
+        TunnelEnd::Closed | TunnelEnd::IdleTimeout => {}
+    }
+    TunnelReport {
+        client_to_server: up.delivered(),
+        server_to_client: down.delivered(),
+        spliced: 0,
+        first_to_client: down.first_delivery(),
+        end,
+    }
+}
+
+/// One direction of the copy path, prefix first, ended by a half-close.
+async fn copy_way(
+    mut src: Half<'_, Stream>,
+    mut dst: Half<'_, Stream>,
+    prefix: &[u8],
+    settings: &TunnelSettings,
+    meter: &Meter<'_>,
+) -> Result<(), ForwardError> {
+    if !prefix.is_empty() {
+        write_chunk(&mut dst, prefix).await?;
+        meter.on_delivered(prefix.len(), false);
+    }
+    let mut buf = ChunkBuf::new(settings.bufsize);
+    copy_one_way(&mut src, &mut dst, &mut buf, meter).await?;
+    drop(buf);
+    dst.close().await.map_err(ForwardError::Write)
 }
 
 /// One direction, prefix first, ended by a half-close of the destination.

@@ -4,7 +4,7 @@
 use super::CoreContext;
 use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::log::Termination;
-use crate::net::Conn;
+use crate::net::{Conn, Stream};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -91,8 +91,8 @@ pub async fn server_connection(
     backend_id: usize,
     peer: SocketAddr,
     attempts: &mut Attempts,
-    reuse: impl FnMut(&ServerSlot) -> Option<Conn>,
-) -> Result<(Conn, ServerSlot, bool), ConnectFailure> {
+    reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
+) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
     server_connection_hinted(ctx, backend_id, peer, PickHint::default(), attempts, reuse).await
 }
 
@@ -104,8 +104,8 @@ pub async fn server_connection_hinted(
     peer: SocketAddr,
     hint: PickHint,
     attempts: &mut Attempts,
-    mut reuse: impl FnMut(&ServerSlot) -> Option<Conn>,
-) -> Result<(Conn, ServerSlot, bool), ConnectFailure> {
+    mut reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
+) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
     let backend = &ctx.backends[backend_id];
     let queue_timeout = backend.borrow().queue_timeout();
@@ -143,7 +143,8 @@ pub async fn server_connection_hinted(
             attempts.t_connect = Some(Duration::ZERO);
             return Ok((stream, slot, true));
         }
-        match connect(slot.addr(), be.timeouts.connect).await {
+        let connected = connect_server(ctx, backend_id, slot.server(), slot.addr()).await;
+        match connected {
             Ok(stream) => {
                 ctx.health.connect_succeeded(backend_id, slot.server());
                 let took = connecting.elapsed();
@@ -197,6 +198,40 @@ pub async fn server_connection_hinted(
                     connect_spent += pause;
                 }
             }
+        }
+    }
+}
+
+/// TCP connect, then TLS if the server has `ssl`, each bounded by
+/// `timeout connect`. A failed TLS handshake is a failed attempt (retried
+/// and redispatched like a refused connect), with its reason on stderr.
+pub async fn connect_server(
+    ctx: &CoreContext,
+    backend: usize,
+    server: usize,
+    addr: SocketAddr,
+) -> io::Result<Stream> {
+    let be = &ctx.config.backends[backend];
+    let tcp = connect(addr, be.timeouts.connect).await?;
+    ctx.tls
+        .connect(&ctx.config, backend, server, tcp, be.timeouts.connect)
+        .await
+        .map_err(|e| {
+            eprintln!(
+                "[WARNING] backend \"{}\" server \"{}\": {e}",
+                be.name, be.servers[server].name
+            );
+            tls_failure(e)
+        })
+}
+
+fn tls_failure(e: crate::tls::HandshakeError) -> io::Error {
+    match e {
+        crate::tls::HandshakeError::TimedOut => {
+            io::Error::new(io::ErrorKind::TimedOut, e.to_string())
+        }
+        crate::tls::HandshakeError::Failed(_) => {
+            io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod count;
 pub mod http;
 pub mod tcp;
+pub mod tls;
 
 use crate::backend::BackendRuntime;
 use crate::config::Config;
@@ -35,6 +36,9 @@ pub struct CoreContext {
     pub http_pool: Rc<http::IdlePool>,
     /// Access-log buffer; disabled unless the runtime attaches a writer.
     pub log: CoreLog,
+    /// TLS acceptors and connectors of this core; the runtime installs
+    /// them (`tls::CoreTls::new`) before accepting.
+    pub tls: tls::CoreTls,
 }
 
 impl CoreContext {
@@ -48,6 +52,7 @@ impl CoreContext {
         let pipes = PipePool::new(tune.pipesize, tune.maxpipes);
         let stats = RefCell::new(CoreStats::for_config(&config));
         let health = Observer::new(&config, core_count);
+        let tls = tls::CoreTls::none(&config);
         CoreContext {
             core_index,
             core_count,
@@ -58,6 +63,7 @@ impl CoreContext {
             health,
             http_pool: Rc::new(http::IdlePool::new()),
             log: CoreLog::disabled(),
+            tls,
         }
     }
 }

@@ -8,12 +8,12 @@ use super::CoreContext;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
-use crate::net::Conn;
+use crate::net::Stream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
@@ -70,7 +70,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
         splice: ctx.config.global.tune.splice,
         bufsize: ctx.config.global.tune.bufsize,
     };
-    let report = tunnel::run(client, server, &[], &[], &settings, &ctx.pipes).await;
+    let report = tunnel::run_streams(client, server, &[], &[], &settings, &ctx.pipes).await;
     let t_total = accepted.elapsed();
     let termination = termination_of(&report.end);
     let conns =

@@ -63,13 +63,21 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         health,
         observe,
     } = start;
-    let ctx = Rc::new(CoreContext::new(Arc::clone(&config), index, count));
+    let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
+    match crate::proxy::tls::CoreTls::new(&config) {
+        Ok(tls) => ctx.tls = tls,
+        Err(line) => {
+            let _ = ready.send(Err(line));
+            return report(index, cpu, &ctx, 0);
+        }
+    }
+    let ctx = Rc::new(ctx);
 
     let mut listeners = Vec::new();
     for (fe_index, fe) in config.frontends.iter().enumerate() {
-        for addr in &fe.binds {
+        for (bind_index, addr) in fe.binds.iter().enumerate() {
             match bind_reuseport_socket(*addr, fe.backlog).and_then(Acceptor::new) {
-                Ok(l) => listeners.push((fe_index, l)),
+                Ok(l) => listeners.push((fe_index, bind_index, l)),
                 Err(e) => {
                     let _ = ready.send(Err(format!(
                         "frontend \"{}\": cannot bind {addr}: {}",
@@ -109,14 +117,14 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         count,
     )));
     let mut accept_loops = Vec::new();
-    for (fe_index, listener) in listeners {
+    for (fe_index, bind_index, listener) in listeners {
         let fe = &config.frontends[fe_index];
         let frontend_slots = fe
             .maxconn
             .map(|m| Rc::new(Semaphore::new(core_share(m, index, count))));
         let task = glommio::spawn_local(accept_loop(
             listener,
-            fe_index,
+            (fe_index, bind_index),
             Rc::clone(&ctx),
             gate.clone(),
             Rc::clone(&stop),
@@ -183,7 +191,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 async fn accept_loop(
     listener: Acceptor,
-    fe_index: usize,
+    (fe_index, bind_index): (usize, usize),
     ctx: Rc<CoreContext>,
     gate: Gate,
     stop: Rc<Stop>,
@@ -241,9 +249,24 @@ async fn accept_loop(
         }
         let ctx = Rc::clone(&ctx);
         let session = async move {
-            match mode {
-                Mode::Tcp => tcp::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
-                Mode::Http => http::serve(Rc::clone(&ctx), fe_index, stream, peer).await,
+            // TLS first (HAProxy: the handshake belongs to the client side,
+            // bounded by `timeout client`); a failed handshake ends the
+            // session before any server is involved.
+            let client_timeout = ctx.config.frontends[fe_index].timeouts.client;
+            let client = ctx
+                .tls
+                .accept(fe_index, bind_index, stream, client_timeout)
+                .await;
+            match (client, mode) {
+                (Ok(client), Mode::Tcp) => {
+                    tcp::serve(Rc::clone(&ctx), fe_index, client, peer).await
+                }
+                (Ok(client), Mode::Http) => {
+                    http::serve(Rc::clone(&ctx), fe_index, client, peer).await
+                }
+                // Scanners and plain HTTP on a TLS port end here; they are
+                // neither logged nor counted yet.
+                (Err(_), _) => {}
             }
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);

@@ -9,7 +9,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::net::Conn;
+use crate::net::Stream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
 use super::io::{send, timed, IoFail, RecvBuf, Shared};
@@ -75,8 +75,8 @@ pub(super) enum Outcome {
 
 /// Everything an exchange borrows from its session.
 pub(super) struct Exchange<'a, 'c> {
-    pub client: &'a RefCell<Conn>,
-    pub server: &'a RefCell<Conn>,
+    pub client: &'a RefCell<Stream>,
+    pub server: &'a RefCell<Stream>,
     pub client_buf: &'a mut RecvBuf,
     pub server_buf: &'a mut RecvBuf,
     pub parser: &'a mut ResponseParser,
@@ -302,8 +302,8 @@ where
 
 #[allow(clippy::too_many_arguments)]
 async fn response(
-    client: &RefCell<Conn>,
-    server: &RefCell<Conn>,
+    client: &RefCell<Stream>,
+    server: &RefCell<Stream>,
     buf: &mut RecvBuf,
     parser: &mut ResponseParser,
     out: &mut Vec<u8>,

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::net::Conn;
+use crate::net::Stream;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// An I/O wait that did not complete.
@@ -137,7 +137,7 @@ impl Drop for RecvBuf {
 
 /// A stream shared by the two halves of an exchange (one reads while the
 /// other writes); each poll borrows it for the duration of the call only.
-pub(super) struct Shared<'a>(pub &'a RefCell<Conn>);
+pub(super) struct Shared<'a>(pub &'a RefCell<Stream>);
 
 impl AsyncRead for Shared<'_> {
     fn poll_read(

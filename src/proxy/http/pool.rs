@@ -15,13 +15,13 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::Conn;
+use crate::net::Stream;
 
 pub const PURGE_DELAY: Duration = Duration::from_secs(5);
 pub const MAX_IDLE_PER_SERVER: usize = 256;
 
 struct Idle {
-    stream: Conn,
+    stream: Stream,
     since: Instant,
 }
 
@@ -39,7 +39,7 @@ impl IdlePool {
 
     /// Parks a reusable connection. Must run inside the core's executor
     /// (it may start the purge task).
-    pub fn put(self: &Rc<Self>, backend: usize, server: usize, stream: Conn) {
+    pub fn put(self: &Rc<Self>, backend: usize, server: usize, stream: Stream) {
         {
             let mut conns = self.conns.borrow_mut();
             let list = conns.entry((backend, server)).or_default();
@@ -69,7 +69,7 @@ impl IdlePool {
 
     /// The most recently parked connection to this server that is still
     /// open (a peek tells; the server may have closed it meanwhile).
-    pub fn take(&self, backend: usize, server: usize) -> Option<Conn> {
+    pub fn take(&self, backend: usize, server: usize) -> Option<Stream> {
         let mut conns = self.conns.borrow_mut();
         let list = conns.get_mut(&(backend, server))?;
         while let Some(idle) = list.pop() {
@@ -104,12 +104,12 @@ impl IdlePool {
 
 /// An idle connection must have nothing to read: end of stream means the
 /// server closed it, bytes mean it sent something unsolicited.
-fn is_idle_and_open(stream: &Conn) -> bool {
+fn is_idle_and_open(stream: &Stream) -> bool {
     let mut byte = 0u8;
     // SAFETY: one-byte peek into a local on a socket we own.
     let n = unsafe {
         libc::recv(
-            stream.as_raw_fd(),
+            stream.tcp().as_raw_fd(),
             (&mut byte as *mut u8).cast(),
             1,
             libc::MSG_PEEK | libc::MSG_DONTWAIT,

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::net::Conn;
+use crate::net::Stream;
 
 use super::io::{send, Shared};
 use crate::backend::PickHint;
@@ -23,7 +23,7 @@ use crate::http::{
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::{ConnFacts, Facts, HeaderEdit, HttpRules, Verdict};
+use crate::rules::{ConnFacts, Facts, HeaderEdit, HttpRules, TlsFacts, Verdict};
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
@@ -38,13 +38,10 @@ pub(super) struct RouteState<'c> {
 }
 
 impl RouteState<'_> {
-    pub fn new(src: SocketAddr, dst: SocketAddr) -> Self {
+    /// `tls` is `Some` on a TLS client connection (`ssl_fc`, `ssl_fc_sni`).
+    pub fn new(src: SocketAddr, dst: SocketAddr, tls: Option<TlsFacts>) -> Self {
         RouteState {
-            conn: ConnFacts {
-                src,
-                dst,
-                tls: None,
-            },
+            conn: ConnFacts { src, dst, tls },
             hint: PickHint::default(),
             rule_edits: Vec::new(),
             edits: Vec::new(),
@@ -197,7 +194,7 @@ fn local(
 
 /// Sends a prepared answer; false if the client is gone.
 pub(super) async fn answer(
-    client: &RefCell<Conn>,
+    client: &RefCell<Stream>,
     bytes: &[u8],
     timeout: Option<Duration>,
 ) -> bool {

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::net::Stream;
+use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
-
-use crate::net::Conn;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
@@ -36,7 +36,7 @@ const LINGER_BYTES: usize = 256 << 10;
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
-    stream: Conn,
+    stream: Stream,
     backend: usize,
     server: usize,
 }
@@ -56,7 +56,7 @@ enum Head {
 enum Next {
     KeepAlive,
     Close,
-    Tunnel(Conn, ServerSlot),
+    Tunnel(Stream, ServerSlot),
 }
 
 struct Session<'c> {
@@ -64,8 +64,9 @@ struct Session<'c> {
     be_id: usize,
     fe: &'c Frontend,
     peer: SocketAddr,
+    /// Client address, port and `tls` (HAProxy `ssl_fc`).
     side: ClientSide,
-    client: RefCell<Conn>,
+    client: RefCell<Stream>,
     client_buf: RecvBuf,
     server_buf: RecvBuf,
     parser: RequestParser,
@@ -85,15 +86,20 @@ struct Session<'c> {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
+pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
     let local = client
+        .tcp()
         .local_addr()
         .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     let local_port = local.port();
+    let tls = client.is_tls();
+    let tls_facts = tls.then(|| TlsFacts {
+        sni: client.sni().map(Box::from),
+    });
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
@@ -103,7 +109,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
         side: ClientSide {
             addr: peer.ip(),
             local_port,
-            tls: false,
+            tls,
         },
         client: RefCell::new(client),
         client_buf: RecvBuf::new(bufsize),
@@ -118,7 +124,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
-        route: RouteState::new(peer, local),
+        route: RouteState::new(peer, local, tls_facts),
     };
     let tunnel = s.run().await;
     s.park_attached();
@@ -136,7 +142,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
             bufsize,
         };
         let client = s.client.into_inner();
-        let report = tunnel::run(
+        let report = tunnel::run_streams(
             client,
             server,
             s.client_buf.filled(),
@@ -160,7 +166,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
 impl Session<'_> {
     /// Serves requests until the connection is done; returns the server
     /// side of a tunnel if the last exchange switched protocols.
-    async fn run(&mut self) -> Option<(Conn, ServerSlot)> {
+    async fn run(&mut self) -> Option<(Stream, ServerSlot)> {
         loop {
             self.trace.begin(
                 self.requests == 0,
@@ -416,7 +422,10 @@ impl Session<'_> {
                     // Replayable: no body, so nothing was consumed.
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
-                    match crate::proxy::connect::connect(slot.addr(), be.timeouts.connect).await {
+                    let addr = slot.addr();
+                    match crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr)
+                        .await
+                    {
                         Ok(s) => {
                             stream = s;
                             reused = false;
