@@ -133,11 +133,7 @@ where
                 &up,
             )
             .await
-            .map_err(|e| match e {
-                ForwardError::Read(e) => TunnelEnd::client(e),
-                ForwardError::Write(e) => TunnelEnd::server(e),
-                ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
-            })
+            .map_err(upstream_end)
         },
         async {
             one_way(
@@ -150,24 +146,10 @@ where
                 &down,
             )
             .await
-            .map_err(|e| match e {
-                ForwardError::Read(e) => TunnelEnd::server(e),
-                ForwardError::Write(e) => TunnelEnd::client(e),
-                ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
-            })
+            .map_err(downstream_end)
         },
     );
-    let end = match settings.idle_timeout {
-        None => flows.await,
-        Some(timeout) => {
-            futures_lite::future::or(flows, async {
-                IdleWatch::new(&last_activity, timeout).await;
-                Err(TunnelEnd::IdleTimeout)
-            })
-            .await
-        }
-    };
-    let end = end.err().unwrap_or(TunnelEnd::Closed);
+    let end = until_done_or_idle(flows, settings.idle_timeout, &last_activity).await;
 
     let (client, server) = (client.into_inner(), server.into_inner());
     match end {
@@ -233,33 +215,15 @@ async fn run_copy(
         async {
             copy_way(Half(&client), Half(&server), client_prefix, settings, &up)
                 .await
-                .map_err(|e| match e {
-                    ForwardError::Read(e) => TunnelEnd::client(e),
-                    ForwardError::Write(e) => TunnelEnd::server(e),
-                    ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
-                })
+                .map_err(upstream_end)
         },
         async {
             copy_way(Half(&server), Half(&client), server_prefix, settings, &down)
                 .await
-                .map_err(|e| match e {
-                    ForwardError::Read(e) => TunnelEnd::server(e),
-                    ForwardError::Write(e) => TunnelEnd::client(e),
-                    ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
-                })
+                .map_err(downstream_end)
         },
     );
-    let end = match settings.idle_timeout {
-        None => flows.await,
-        Some(timeout) => {
-            futures_lite::future::or(flows, async {
-                IdleWatch::new(&last_activity, timeout).await;
-                Err(TunnelEnd::IdleTimeout)
-            })
-            .await
-        }
-    };
-    let end = end.err().unwrap_or(TunnelEnd::Closed);
+    let end = until_done_or_idle(flows, settings.idle_timeout, &last_activity).await;
     let (client, server) = (client.into_inner(), server.into_inner());
     match end {
         TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => reset_on_close(server.tcp()),
@@ -324,6 +288,47 @@ where
     // glommio's close is shutdown(SHUT_WR): the peer sees end of stream
     // while the other direction keeps flowing.
     dst.close().await.map_err(ForwardError::Write)
+}
+
+/// How a client-to-server flow failed, as the tunnel's end.
+fn upstream_end(e: ForwardError) -> TunnelEnd {
+    match e {
+        ForwardError::Read(e) => TunnelEnd::client(e),
+        ForwardError::Write(e) => TunnelEnd::server(e),
+        ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
+    }
+}
+
+/// How a server-to-client flow failed, as the tunnel's end.
+fn downstream_end(e: ForwardError) -> TunnelEnd {
+    match e {
+        ForwardError::Read(e) => TunnelEnd::server(e),
+        ForwardError::Write(e) => TunnelEnd::client(e),
+        ForwardError::Pipe(e) => TunnelEnd::LocalError(e),
+    }
+}
+
+/// Runs both flows until they end, or until nothing moved either way for
+/// `idle` (HAProxy `timeout tunnel`).
+async fn until_done_or_idle<F>(
+    flows: F,
+    idle: Option<Duration>,
+    last_activity: &Cell<Instant>,
+) -> TunnelEnd
+where
+    F: std::future::Future<Output = Result<(), TunnelEnd>>,
+{
+    let end = match idle {
+        None => flows.await,
+        Some(timeout) => {
+            futures_lite::future::or(flows, async {
+                IdleWatch::new(last_activity, timeout).await;
+                Err(TunnelEnd::IdleTimeout)
+            })
+            .await
+        }
+    };
+    end.err().unwrap_or(TunnelEnd::Closed)
 }
 
 /// Polls both directions until both succeed or one fails; a failure drops
