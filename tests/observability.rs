@@ -7,7 +7,6 @@ use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::thread;
-use std::time::{Duration, Instant};
 
 /// A GET over a fresh connection; returns (status, head, body).
 fn get(addr: SocketAddr, target: &str, auth: Option<&str>) -> (u16, String, String) {
@@ -22,26 +21,6 @@ fn get(addr: SocketAddr, target: &str, auth: Option<&str>) -> (u16, String, Stri
     let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
     let status = head[9..12].parse().unwrap();
     (status, head.to_string(), body.to_string())
-}
-
-fn stats_json(addr: SocketAddr) -> serde_json::Value {
-    let (status, _, body) = get(addr, "/stats;json", None);
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// Polls the JSON stats until `done` holds (sessions end asynchronously
-/// after the client sees its last byte); bounded by PATIENCE.
-fn stats_when(addr: SocketAddr, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let v = stats_json(addr);
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "stats never settled: {v}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn config_with(
@@ -337,23 +316,6 @@ fn stats_page_formats_auth_and_hide_version() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["process"].get("version").is_none(), "hide-version");
     assert_eq!(v["frontends"][0]["sessions_total"], 4);
-}
-
-fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} log lines:\n{text}",
-            lines.len()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq`

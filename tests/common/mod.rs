@@ -317,3 +317,60 @@ pub fn servers(addrs: &[SocketAddr]) -> String {
         .collect();
     format!("servers = [{}]", list.join(", "))
 }
+
+// --- stats endpoint and log files (observability tests) ---
+
+pub fn stats_json(addr: SocketAddr) -> serde_json::Value {
+    let (status, body) = plain_get(addr, "/stats;json");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// One GET with `Connection: close`; (status, body).
+pub fn plain_get(addr: SocketAddr, target: &str) -> (u16, String) {
+    let mut s = connect(addr);
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    (head[9..12].parse().unwrap(), body.to_string())
+}
+
+/// Polls the JSON stats until `done` holds (requests are counted when
+/// they end, possibly after the client read its last byte).
+pub fn stats_when(
+    addr: SocketAddr,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let v = stats_json(addr);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "stats never settled: {v}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} log lines:\n{text}",
+            lines.len()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
