@@ -768,3 +768,159 @@ servers = [{{ name = "s1", addr = "{}" }}]
     assert_eq!(a.received().len(), 1);
     assert_eq!(b.received().len(), 1);
 }
+
+/// One line of the log file per failed client handshake, e.g.
+/// `127.0.0.1:40000 [22/Nov/2026:04:00:00.123] fe/127.0.0.1:8443: SSL
+/// handshake failure (received corrupt message ...)`.
+fn handshake_failure_lines(log: &Path, n: usize) -> Vec<String> {
+    let lines = wait_for_lines(log, n);
+    assert_eq!(lines.len(), n, "{lines:#?}");
+    lines
+}
+
+#[test]
+fn failed_client_handshakes_are_counted_and_logged() {
+    if !have("openssl") {
+        eprintln!("skipped: openssl not installed");
+        return;
+    }
+    let pki = Pki::new();
+    let leaf = pki.leaf("site.pem", &["site.test"]);
+    let be = HttpBackend::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let stats_port = free_port();
+    let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
+    // TLS 1.3 only, one suite: old clients and other suites are refused.
+    let config = http_tls_config(
+        &format!(
+            r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}", ssl-min-ver = "TLSv1.3", ciphersuites = "TLS_AES_256_GCM_SHA384" }}"#,
+            toml_path(&leaf.bundle)
+        ),
+        &servers(&[be.addr]),
+    )
+    .replace("threads = 1", "threads = 2")
+    .replace(
+        "maxconn = 1000",
+        &format!("maxconn = 1000\nlog = [{{ target = \"file:{}\" }}]", log.display()),
+    )
+    .replace("default_backend = \"be\"", "default_backend = \"be\"\nlog = true")
+        + &format!("\n[stats]\nbind = \"{stats}\"\n");
+    let proxy = Proxy::start(&config);
+    let addr = proxy.addr();
+    let port = addr.port().to_string();
+    let connect_arg = format!("127.0.0.1:{port}");
+
+    // 1. Plain HTTP on the TLS port.
+    let mut plain = connect(addr);
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+        .unwrap();
+    let _ = read_to_end_or_error(&mut plain);
+    // 2. A TLS 1.2-only client.
+    let out = s_client(
+        &[
+            "-connect",
+            &connect_arg,
+            "-servername",
+            "site.test",
+            "-tls1_2",
+        ],
+        b"",
+    );
+    assert!(!out.contains("Cipher is TLS"), "TLS 1.2 accepted: {out}");
+    // 3. A TLS 1.3 client offering another suite only.
+    let out = s_client(
+        &[
+            "-connect",
+            &connect_arg,
+            "-servername",
+            "site.test",
+            "-tls1_3",
+            "-ciphersuites",
+            "TLS_AES_128_GCM_SHA256",
+        ],
+        b"",
+    );
+    assert!(
+        !out.contains("Cipher is TLS"),
+        "foreign suite accepted: {out}"
+    );
+    // 4. A client that sends part of a ClientHello and leaves.
+    let mut quitter = connect(addr);
+    quitter.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
+    drop(quitter);
+    // A good client is not counted.
+    let out = s_client(
+        &[
+            "-connect",
+            &connect_arg,
+            "-servername",
+            "site.test",
+            "-tls1_3",
+        ],
+        b"",
+    );
+    assert!(out.contains("TLS_AES_256_GCM_SHA384"), "{out}");
+
+    let v = stats_when(stats, |v| v["frontends"][0]["ssl_failed_handshakes"] == 4);
+    assert_eq!(be.accepted(), 0, "failed handshakes reached a server: {v}");
+    let (status, csv) = plain_get(stats, "/stats;csv");
+    assert_eq!(status, 200);
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let column = header
+        .iter()
+        .position(|c| *c == "ssl_failed_handshake")
+        .expect("ssl_failed_handshake column");
+    let frontend_row = csv
+        .lines()
+        .find(|l| l.contains(",FRONTEND,"))
+        .expect("a FRONTEND row");
+    assert_eq!(frontend_row.split(',').nth(column), Some("4"), "{csv}");
+    let (status, metrics) = plain_get(stats, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("percore_frontend_ssl_failed_handshakes_total{")
+                && l.contains("fe")
+                && l.ends_with(" 4")
+        ),
+        "{metrics}"
+    );
+
+    let lines = handshake_failure_lines(&log, 4);
+    let marker = format!(" fe/127.0.0.1:{port}: SSL handshake failure (");
+    for line in &lines {
+        assert!(line.starts_with("127.0.0.1:"), "{line}");
+        assert!(line.contains(&marker), "{line}");
+        assert!(line.ends_with(')'), "{line}");
+    }
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_once(&marker).unwrap().1)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("corrupt message")),
+        "no line for plain HTTP: {reasons:#?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("incompatible"))
+            .count()
+            >= 2,
+        "no lines for version and suite: {reasons:#?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("eof")),
+        "no line for the client that left: {reasons:#?}"
+    );
+    let (status, stderr) = proxy.stop();
+    assert!(status.success(), "{stderr}");
+}

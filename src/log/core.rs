@@ -49,6 +49,11 @@ impl CoreLog {
         self.emit(|out| format_record(out, format, record, clock));
     }
 
+    /// The clock lines are dated with (UTC until attached).
+    pub fn clock(&self) -> Clock {
+        self.clock.get().unwrap_or(Clock::utc())
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.sender.borrow().is_some()
     }

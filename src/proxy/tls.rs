@@ -8,6 +8,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::net::Stream;
 use crate::tls::handshake::{self, HandshakeError};
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::CoreContext;
 
 pub struct CoreTls {
     /// `[frontend][bind]`; `None` for plain binds.
@@ -113,4 +117,47 @@ impl CoreTls {
             _ => Ok(Stream::Plain(stream)),
         }
     }
+}
+
+/// Why a client's handshake failed, for the log line: rustls' or the
+/// socket's own words ("received corrupt message of type
+/// InvalidContentType" for plain HTTP, "peer is incompatible: ..." for no
+/// common version or suite, "tls handshake eof" for a client that left).
+pub fn failure_reason(e: &HandshakeError) -> String {
+    match e {
+        HandshakeError::TimedOut => "timeout".into(),
+        HandshakeError::Failed(io) => io.to_string(),
+    }
+}
+
+/// Counts a failed client handshake on its frontend and, when the
+/// frontend logs, writes HAProxy's error line for it:
+/// `<ip>:<port> [<date>] <frontend>/<bind>: SSL handshake failure (<reason>)`
+/// (HAProxy names the bind; percore's binds are named by their address).
+/// The date is when the handshake failed.
+pub fn handshake_failed(
+    ctx: &CoreContext,
+    (frontend, bind): (usize, usize),
+    peer: SocketAddr,
+    e: &HandshakeError,
+) {
+    ctx.stats.borrow_mut().frontends[frontend].ssl_failed_handshakes += 1;
+    if !super::accesslog::enabled(ctx, frontend) {
+        return;
+    }
+    let fe = &ctx.config.frontends[frontend];
+    let date = ctx.log.clock().date(SystemTime::now()).haproxy();
+    ctx.log.emit(|out| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}:{} [{date}] {}/", peer.ip(), peer.port(), fe.name);
+        match fe.binds.get(bind) {
+            Some(addr) => {
+                let _ = write!(out, "{addr}");
+            }
+            None => {
+                let _ = write!(out, "{}", bind + 1);
+            }
+        }
+        let _ = write!(out, ": SSL handshake failure ({})", failure_reason(e));
+    });
 }

@@ -264,9 +264,11 @@ async fn accept_loop(
                 (Ok(client), Mode::Http) => {
                     http::serve(Rc::clone(&ctx), fe_index, client, peer).await
                 }
-                // Scanners and plain HTTP on a TLS port end here; they are
-                // neither logged nor counted yet.
-                (Err(_), _) => {}
+                // Scanners, plain HTTP on a TLS port, incompatible or
+                // aborting clients end here, before any server.
+                (Err(e), _) => {
+                    crate::proxy::tls::handshake_failed(&ctx, (fe_index, bind_index), peer, &e)
+                }
             }
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);

@@ -35,6 +35,10 @@ pub struct FrontendCounters {
     pub denied_responses: u64,
     /// Invalid or aborted requests. csv: ereq
     pub request_errors: u64,
+    /// TLS handshakes with clients that failed (plain text on a TLS port,
+    /// no common version or suite, aborted, timed out). HAProxy's SSL
+    /// stats module: ssl_failed_handshake.
+    pub ssl_failed_handshakes: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

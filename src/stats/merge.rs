@@ -17,7 +17,8 @@ impl FrontendCounters {
     pub fn merge(&mut self, b: &FrontendCounters) {
         let a = self;
         add!(a, b; sessions_total, sessions_cur, sessions_max, bytes_in, bytes_out,
-            requests_total, denied_requests, denied_responses, request_errors; [responses]);
+            requests_total, denied_requests, denied_responses, request_errors,
+            ssl_failed_handshakes; [responses]);
     }
 }
 
@@ -87,6 +88,7 @@ mod tests {
                 denied_requests: next(),
                 denied_responses: next(),
                 request_errors: next(),
+                ssl_failed_handshakes: next(),
             }],
             backends: vec![BackendCounters {
                 sessions_total: next(),

@@ -1,6 +1,7 @@
 //! `<uri>;csv`: HAProxy's stats CSV. The first 77 columns are HAProxy's,
 //! in HAProxy's order (`pxname` .. `algo`), so scripts that read columns by
-//! position or by name keep working; fields percore does not have (health
+//! position or by name keep working; then `ssl_failed_handshake` (the name
+//! of HAProxy's SSL stats module field, frontends only); fields percore does not have (health
 //! checks, rates, compression, agents, cookies) are empty. `qtime`/`ctime`/
 //! `rtime`/`ttime` are averages in ms over the whole run (HAProxy averages
 //! the last 1024 sessions).
@@ -11,7 +12,7 @@ use super::{backend_status, View};
 use crate::config::{Balance, Mode};
 use crate::stats::LatencyHisto;
 
-pub const COLUMNS: [&str; 77] = [
+pub const COLUMNS: [&str; 78] = [
     "pxname",
     "svname",
     "qcur",
@@ -89,6 +90,7 @@ pub const COLUMNS: [&str; 77] = [
     "cookie",
     "mode",
     "algo",
+    "ssl_failed_handshake",
 ];
 
 fn mode(m: Mode) -> &'static str {
@@ -175,6 +177,7 @@ pub fn render(v: &View<'_>) -> String {
             ("type", "0".into()),
             ("req_tot", c.requests_total.to_string()),
             ("mode", mode(fe.mode).into()),
+            ("ssl_failed_handshake", c.ssl_failed_handshakes.to_string()),
         ];
         f.extend(hrsp(&c.responses));
         row(&mut out, &f);

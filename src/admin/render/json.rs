@@ -63,9 +63,10 @@ pub fn render(v: &View<'_>) -> String {
         json_str(&mut out, &fe.name);
         let _ = write!(
             out,
-            ",\"status\":\"OPEN\",\"sessions_cur\":{},\"sessions_max\":{},\"sessions_total\":{},\"bytes_in\":{},\"bytes_out\":{},\"requests_total\":{},\"denied_requests\":{},\"denied_responses\":{},\"request_errors\":{},\"responses\":",
+            ",\"status\":\"OPEN\",\"sessions_cur\":{},\"sessions_max\":{},\"sessions_total\":{},\"bytes_in\":{},\"bytes_out\":{},\"requests_total\":{},\"denied_requests\":{},\"denied_responses\":{},\"request_errors\":{},\"ssl_failed_handshakes\":{},\"responses\":",
             c.sessions_cur, c.sessions_max, c.sessions_total, c.bytes_in, c.bytes_out,
-            c.requests_total, c.denied_requests, c.denied_responses, c.request_errors
+            c.requests_total, c.denied_requests, c.denied_responses, c.request_errors,
+            c.ssl_failed_handshakes
         );
         responses(&mut out, &c.responses);
         out.push('}');

@@ -123,7 +123,7 @@ pub fn render(v: &View<'_>) -> String {
         .map(|(fe, c)| (format!("proxy=\"{}\"", label(&fe.name)), c))
         .collect();
     type FeField = fn(&crate::stats::FrontendCounters) -> u64;
-    let fe_metrics: [(&str, &str, &str, FeField); 9] = [
+    let fe_metrics: [(&str, &str, &str, FeField); 10] = [
         ("current_sessions", "gauge", "Current sessions.", |c| {
             c.sessions_cur
         }),
@@ -171,6 +171,12 @@ pub fn render(v: &View<'_>) -> String {
             "counter",
             "Invalid or aborted requests.",
             |c| c.request_errors,
+        ),
+        (
+            "ssl_failed_handshakes_total",
+            "counter",
+            "TLS handshakes with clients that failed.",
+            |c| c.ssl_failed_handshakes,
         ),
     ];
     for (suffix, kind, help, get) in fe_metrics {
