@@ -18,6 +18,7 @@ mod procs;
 mod report;
 mod suite;
 mod suite_report;
+mod tls;
 mod units;
 mod wrk;
 mod ws_load;
@@ -41,7 +42,8 @@ struct Cli {
 enum Commands {
     /// Every scenario: HTTP keep-alive, Connection: close, 64 KiB and
     /// 10 MiB responses, latency at 50%/80% of HAProxy's maximum, WebSocket
-    /// echo, idle connections, bulk TCP; plus the wrk cross-check.
+    /// echo, idle connections, bulk TCP, TLS termination; plus the wrk
+    /// cross-check.
     All(Box<SuiteArgs>),
     /// HTTP keep-alive, small responses (closed loop), plus wrk cross-check.
     #[command(name = "http-keepalive")]
@@ -62,6 +64,9 @@ enum Commands {
     Websocket(Box<SuiteArgs>),
     /// Idle connections: proxy RSS per connection.
     Idle(Box<SuiteArgs>),
+    /// TLS termination: full and resumed handshakes/s, HTTPS keep-alive;
+    /// ECDSA P-256 and RSA-2048; percore vs HAProxy.
+    Tls(Box<SuiteArgs>),
     /// The HTTP and WebSocket backend (started by the suite itself).
     ServeHttp {
         #[arg(long, default_value = "127.0.0.1:24013")]
@@ -286,6 +291,7 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Latency(args) => suite_main(*args, &[suite::Scenario::Latency]),
         Commands::Websocket(args) => suite_main(*args, &[suite::Scenario::Websocket]),
         Commands::Idle(args) => suite_main(*args, &[suite::Scenario::Idle]),
+        Commands::Tls(args) => suite_main(*args, &[suite::Scenario::Tls]),
     }
 }
 

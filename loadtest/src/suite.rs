@@ -48,10 +48,12 @@ pub enum Scenario {
     Websocket,
     Idle,
     BulkTcp,
+    /// TLS termination (crate::tls): handshakes and HTTPS keep-alive.
+    Tls,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::HttpKeepalive,
         Scenario::HttpClose,
         Scenario::Http64k,
@@ -60,6 +62,7 @@ impl Scenario {
         Scenario::Websocket,
         Scenario::Idle,
         Scenario::BulkTcp,
+        Scenario::Tls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Scenario {
             Scenario::Websocket => "websocket",
             Scenario::Idle => "idle",
             Scenario::BulkTcp => "bulk-tcp",
+            Scenario::Tls => "tls",
         }
     }
 }
@@ -220,6 +224,9 @@ pub struct SuiteOutcome {
     pub latency_rates: Vec<(u32, f64)>,
     /// Wall-clock seconds the suite took.
     pub elapsed_seconds: f64,
+    /// Library versions and handshake counts of the TLS scenarios.
+    #[serde(default)]
+    pub tls: crate::tls::TlsFacts,
 }
 
 pub fn loadavg() -> String {
@@ -258,7 +265,7 @@ struct Snapshot {
     load_core: CoreTicks,
 }
 
-struct Meter {
+pub(crate) struct Meter {
     proxy_pid: Option<u32>,
     backend_pid: u32,
     proxy_cpu: usize,
@@ -269,7 +276,7 @@ struct Meter {
 
 /// CPU seconds over a window, per process and per core.
 #[derive(Debug, Clone, Copy, Default)]
-struct Spent {
+pub(crate) struct Spent {
     proxy: Option<f64>,
     proxy_core: f64,
     client: f64,
@@ -279,7 +286,7 @@ struct Spent {
 }
 
 impl Meter {
-    fn new(o: &Options, proxy_pid: Option<u32>, backend_pid: u32) -> Meter {
+    pub(crate) fn new(o: &Options, proxy_pid: Option<u32>, backend_pid: u32) -> Meter {
         Meter {
             proxy_pid,
             backend_pid,
@@ -300,7 +307,7 @@ impl Meter {
         })
     }
 
-    fn mark(&mut self, mark: Mark) {
+    pub(crate) fn mark(&mut self, mark: Mark) {
         let snapshot = self.snapshot();
         match mark {
             Mark::WindowOpens => self.before = Some(snapshot),
@@ -308,7 +315,7 @@ impl Meter {
         }
     }
 
-    fn spent(&mut self) -> Result<Spent> {
+    pub(crate) fn spent(&mut self) -> Result<Spent> {
         let before = self.before.take().context("window never opened")??;
         let after = self.after.take().context("window never closed")??;
         Ok(Spent {
@@ -436,6 +443,10 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
             Scenario::Websocket => suite.websocket(),
             Scenario::Idle => suite.idle(),
             Scenario::BulkTcp => suite.bulk(),
+            Scenario::Tls => {
+                let backend_pid = suite.backend.pid();
+                crate::tls::run(o, &suite.targets, backend_pid, &mut suite.outcome)
+            }
         };
         if let Err(e) = result {
             if crate::procs::stopping() {
@@ -1069,7 +1080,7 @@ impl Suite<'_> {
     }
 }
 
-fn result_of(
+pub(crate) fn result_of(
     scenario: &str,
     target: Target,
     connections: usize,

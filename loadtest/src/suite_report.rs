@@ -238,6 +238,7 @@ pub fn headlines(o: &Options, outcome: &SuiteOutcome) -> Vec<Headline> {
         Better::Lower,
         "bytes",
     );
+    lines.extend(crate::tls::report::headlines(outcome));
     lines
 }
 
@@ -416,11 +417,6 @@ pub fn render(
          runs; CPU per request (utime+stime of the proxy from `/proc/<pid>/stat`, \
          divided by the requests in the window) moves much less. Read the two \
          together, and prefer ratios within this run to absolute numbers.\n"
-    );
-    let _ = writeln!(
-        w,
-        "Not run: TLS scenarios (full and resumed handshakes/s, HTTPS keep-alive): \
-         percore has no TLS yet.\n"
     );
     let _ = writeln!(
         w,
@@ -743,6 +739,10 @@ pub fn render(
             );
         }
         let _ = writeln!(w);
+    }
+
+    if o.scenarios.contains(&crate::suite::Scenario::Tls) {
+        w.push_str(&crate::tls::report::section(o, outcome));
     }
 
     // Bulk TCP.
@@ -1101,6 +1101,7 @@ mod tests {
             loadavg: vec![("before".into(), "1.0 2.0 3.0".into())],
             latency_rates: Vec::new(),
             elapsed_seconds: 60.0,
+            tls: Default::default(),
         }
     }
 
@@ -1161,7 +1162,8 @@ mod tests {
         assert!(s.starts_with(BEGIN) && s.trim_end().ends_with(END));
         assert!(s.contains("HAProxy version 2.6.12"));
         assert!(s.contains("1.0 2.0 3.0 (before)"));
-        assert!(s.contains("percore has no TLS yet"));
+        // options() runs every scenario; this outcome has no TLS runs.
+        assert!(s.contains("### TLS termination\n\nNot run."), "{s}");
         assert!(
             s.contains("| 25000 req/s | 10000 req/s | 50000 req/s | 2.50× | 0.50× | higher |"),
             "{s}"
