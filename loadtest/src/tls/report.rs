@@ -90,7 +90,7 @@ pub fn section(o: &Options, outcome: &SuiteOutcome) -> String {
     );
     let _ = writeln!(
         w,
-        "Each certificate is made at run time (not kept), e.g. `{}`. \
+        "Each certificate is made at run time (under target/, not committed), e.g. `{}`. \
          Configs per certificate in `{}/<ecdsa|rsa>/`. Per certificate and round, \
          each proxy starts fresh and runs every workload in turn, {:.1} s warm-up + \
          {:.1} s window each. Handshakes: {} concurrent connections, each connects, \
