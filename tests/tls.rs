@@ -452,14 +452,29 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     let pki = Pki::new();
     let leaf = pki.leaf("site.pem", &["site.test"]);
     let echo = Backend::echo();
-    let proxy = Proxy::start(&tcp_tls_config(
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = tcp_tls_config(
         &format!(
             r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}" }}"#,
             toml_path(&leaf.bundle)
         ),
         echo.addr,
         "1s",
-    ));
+    )
+    .replace(
+        "maxconn = 100",
+        &format!(
+            "maxconn = 100\nlog = [{{ target = \"file:{}\" }}]",
+            log.display()
+        ),
+    )
+    .replace(
+        "default_backend = \"plain\"",
+        "default_backend = \"plain\"\nlog = true",
+    ) + &format!("\n[stats]\nbind = \"{stats}\"\n");
+    let proxy = Proxy::start(&config);
     let mut silent = connect(proxy.addr());
     // Half a ClientHello record header, then silence.
     silent.write_all(&[0x16, 0x03]).unwrap();
@@ -474,6 +489,15 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
         ),
     }
     assert_eq!(echo.accepted(), 0, "no server for an unfinished handshake");
+    stats_when(stats, |v| v["frontends"][0]["ssl_failed_handshakes"] == 1);
+    let lines = wait_for_lines(&log, 1);
+    assert!(
+        lines[0].ends_with(&format!(
+            " tls/127.0.0.1:{}: SSL handshake failure (timeout)",
+            proxy.addr().port()
+        )),
+        "{lines:?}"
+    );
 }
 
 /// WebSocket server (plain) that echoes text messages.
