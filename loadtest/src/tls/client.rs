@@ -535,4 +535,128 @@ mod tests {
         }
         assert!(suite_named("TLS_AES_128_CCM_SHA256").is_none());
     }
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    use std::net::TcpListener;
+
+    /// A blocking rustls server on 127.0.0.1 with tickets (TLS 1.3) and a
+    /// session cache (TLS 1.2): answers each request with a 2-byte 200 and
+    /// closes after the client's close_notify. One thread per connection.
+    fn tls_server(bundle: &std::path::Path) -> SocketAddr {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(bundle)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(bundle).unwrap();
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+        config.ticketer = ring::Ticketer::new().unwrap();
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || {
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    let mut tls = rustls::StreamOwned::new(conn, tcp);
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match tls.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) if buf[..n].starts_with(b"GET ") => {
+                                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                                if tls.write_all(reply).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(_) => {}
+                        }
+                    }
+                    tls.conn.send_close_notify();
+                    let _ = tls.conn.complete_io(&mut tls.sock);
+                });
+            }
+        });
+        addr
+    }
+
+    fn plan(addr: SocketAddr, workload: Workload, version: Version) -> Plan {
+        Plan {
+            target: addr,
+            server_name: "bench.test".into(),
+            connections: 4,
+            workload,
+            version,
+            suite: suite_named(match version {
+                Version::Tls13 => "TLS_AES_128_GCM_SHA256",
+                Version::Tls12 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            })
+            .unwrap(),
+            request: b"GET / HTTP/1.1\r\nHost: bench.test\r\n\r\n".to_vec(),
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(500),
+            sources: Vec::new(),
+            label: "test".into(),
+        }
+    }
+
+    /// Over real sockets: full runs never resume, resumed runs do (TLS 1.3
+    /// tickets taken after the handshake, TLS 1.2 sessions), keep-alive
+    /// counts responses. Needs the openssl command for the certificate.
+    #[test]
+    fn handshakes_are_counted_full_or_resumed_and_requests_complete() {
+        let dir = std::env::temp_dir().join(format!("loadtest-tls-{}", std::process::id()));
+        let (bundle, _) =
+            crate::tls::setup::make_certificate(&dir, crate::tls::setup::KeyType::EcdsaP256)
+                .unwrap();
+        let addr = tls_server(&bundle);
+        let mut marks = Vec::new();
+        let full = run(
+            &plan(addr, Workload::FullHandshakes, Version::Tls13),
+            &mut |m| marks.push(m),
+        )
+        .unwrap();
+        assert_eq!(marks, [Mark::WindowOpens, Mark::WindowCloses]);
+        assert_eq!(full.load.errors, 0, "{:?}", full.load.first_errors);
+        assert!(full.full_handshakes > 0);
+        assert_eq!(full.resumed_handshakes, 0);
+        assert_eq!(full.load.requests, full.full_handshakes);
+        for version in [Version::Tls13, Version::Tls12] {
+            let resumed = run(
+                &plan(addr, Workload::ResumedHandshakes, version),
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(resumed.load.errors, 0, "{:?}", resumed.load.first_errors);
+            assert!(resumed.resumed_handshakes > 0, "{version:?}: none resumed");
+            // Only the first connections of the warm-up have no ticket yet.
+            assert!(
+                resumed.full_handshakes * 10 <= resumed.resumed_handshakes,
+                "{version:?}: {} full, {} resumed",
+                resumed.full_handshakes,
+                resumed.resumed_handshakes
+            );
+        }
+        let keepalive = run(
+            &plan(addr, Workload::KeepAlive, Version::Tls13),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            keepalive.load.errors, 0,
+            "{:?}",
+            keepalive.load.first_errors
+        );
+        assert!(keepalive.load.requests > 0);
+        assert_eq!(keepalive.load.body_bytes, 2 * keepalive.load.requests);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
