@@ -1068,3 +1068,40 @@ http-request = "return status 200 content-type text/plain string hello"
     let (status, _, body) = once(&proxy, &get("/"));
     assert_eq!((status, body.as_str()), (200, "hello"));
 }
+
+/// Each core remembers refused credentials (so retrying one wrong
+/// password costs one bcrypt, which `rules::auth`'s unit test counts):
+/// the retries are still refused, and the right password is accepted
+/// after them, on the same connection and on new ones.
+#[test]
+fn retried_wrong_passwords_stay_refused_and_never_lock_out_the_right_one() {
+    let be = named_backend("be");
+    let hash = bcrypt::hash("hunter2", 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    let top = format!(
+        r#"[[userlist]]
+name = "users"
+users = [{{ name = "root", password = "{hash}" }}]"#
+    );
+    let frontend = r#"http-request = "auth unless { http_auth(users) }""#;
+    let proxy = Proxy::start(&config(&top, frontend, &[("be", servers_of(&[&be]))]));
+    let with =
+        |creds: &str| format!("GET / HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {creds}\r\n\r\n");
+    // root:wrong, root:hunter2, root:hunter3
+    let (wrong, right, near) = ("cm9vdDp3cm9uZw==", "cm9vdDpodW50ZXIy", "cm9vdDpodW50ZXIz");
+    let mut conn = client(&proxy);
+    for _ in 0..5 {
+        let (status, _, _) = ask(&mut conn, &with(wrong));
+        assert_eq!(status, 401);
+    }
+    let (status, _, body) = ask(&mut conn, &with(right));
+    assert_eq!(
+        (status, served_by(&String::from_utf8_lossy(&body))),
+        (200, "be")
+    );
+    for creds in [near, wrong, near] {
+        assert_eq!(once(&proxy, &with(creds)).0, 401, "{creds}");
+    }
+    assert_eq!(once(&proxy, &with(right)).0, 200);
+}
