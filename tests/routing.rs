@@ -1105,3 +1105,43 @@ users = [{{ name = "root", password = "{hash}" }}]"#
     }
     assert_eq!(once(&proxy, &with(right)).0, 200);
 }
+
+/// `hdr(<name>,<occ>)` reads one value (1 the first, -1 the last, across
+/// repeated fields and comma lists), in ACLs and in `%[...]`; the ACL
+/// flags `-n` and `-u <id>` are accepted as HAProxy writes them.
+#[test]
+fn header_occurrences_and_flags_n_u() {
+    let (a, b, c, d) = (
+        named_backend("a"),
+        named_backend("b"),
+        named_backend("c"),
+        named_backend("d"),
+    );
+    let frontend = r#"http-request = "set-header X-First %[hdr(X-Tag,1)] if { hdr(X-Tag) -m found }"
+use_backend = [
+  "b if { hdr(X-Forwarded-For,-1) -m beg 10. }",
+  "c if { hdr(X-Tag,2) -u 3 blue }",
+  "d if { path /src } { src -n 127.0.0.0/8 }",
+]"#;
+    let proxy = Proxy::start(&config(
+        "",
+        frontend,
+        &[
+            ("a", servers_of(&[&a])),
+            ("b", servers_of(&[&b])),
+            ("c", servers_of(&[&c])),
+            ("d", servers_of(&[&d])),
+        ],
+    ));
+    let route = |req: &str| once(&proxy, req).2;
+    let xff = |v: &str| format!("GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {v}\r\n\r\n");
+    assert_eq!(served_by(&route(&xff("1.1.1.1, 10.0.0.5"))), "b");
+    assert_eq!(served_by(&route(&xff("10.0.0.5, 1.1.1.1"))), "a");
+    let body = route("GET / HTTP/1.1\r\nHost: t\r\nX-Tag: red\r\nX-Tag: blue\r\n\r\n");
+    assert_eq!(served_by(&body), "c", "{body}");
+    assert!(body.contains("x-first: red\n"), "{body}");
+    let body = route("GET / HTTP/1.1\r\nHost: t\r\nX-Tag: blue, red\r\n\r\n");
+    assert_eq!(served_by(&body), "a", "{body}");
+    assert!(body.contains("x-first: blue\n"), "{body}");
+    assert_eq!(served_by(&route(&get("/src"))), "d");
+}
