@@ -1145,3 +1145,23 @@ use_backend = [
     assert!(body.contains("x-first: blue\n"), "{body}");
     assert_eq!(served_by(&route(&get("/src"))), "d");
 }
+
+/// Balancing hashes the request as the rules left it: a header set by an
+/// http-request rule keeps each key on one server.
+#[test]
+fn balancing_hashes_the_rewritten_request() {
+    let servers = named(&["s1", "s2", "s3"]);
+    let frontend = r#"http-request = "set-header X-Shard %[url_param(t)]""#;
+    let backend = format!(
+        "balance = \"hdr(X-Shard)\"\n{}",
+        servers_of(&servers.iter().collect::<Vec<_>>())
+    );
+    let proxy = Proxy::start(&config("", frontend, &[("be", backend)]));
+    let mut seen = std::collections::HashSet::new();
+    for t in 0..12 {
+        let got = spread(&proxy, (0..4).map(|_| get(&format!("/?t={t}"))));
+        assert!(got.iter().all(|s| *s == got[0]), "t={t}: {got:?}");
+        seen.insert(got[0].clone());
+    }
+    assert!(seen.len() > 1, "keys spread over servers: {seen:?}");
+}
