@@ -1165,3 +1165,31 @@ fn balancing_hashes_the_rewritten_request() {
     }
     assert!(seen.len() > 1, "keys spread over servers: {seen:?}");
 }
+
+/// http-response rules, like http-request ones, see the rewrites of the
+/// rules before them: the backend's first, then the frontend's.
+#[test]
+fn response_rules_see_the_rewrites_of_earlier_rules() {
+    let be =
+        HttpBackend::start(|_| Reply::Full(200, vec!["X-Server: app1".into()], b"body".to_vec()));
+    let frontend = r#"http-response = [
+  "add-header X-Saw-Backend yes if { res.hdr(X-From-Backend) b }",
+  "del-header X-Server",
+  "add-header X-Had-Server yes if { res.hdr(X-Server) -m found }",
+  "set-header X-A one",
+  "set-header X-B %[res.hdr(X-A)]-copy",
+  "add-header X-Hit yes if { res.hdr(X-B) one-copy }",
+]"#;
+    let backend = format!(
+        "{}\nhttp-response = \"set-header X-From-Backend b\"",
+        servers_of(&[&be])
+    );
+    let proxy = Proxy::start(&config("", frontend, &[("be", backend)]));
+    let (status, head, body) = once(&proxy, &get("/"));
+    assert_eq!((status, body.as_str()), (200, "body"));
+    assert_eq!(header(&head, "x-saw-backend"), vec!["yes"], "{head}");
+    assert!(header(&head, "x-server").is_empty(), "{head}");
+    assert!(header(&head, "x-had-server").is_empty(), "{head}");
+    assert_eq!(header(&head, "x-b"), vec!["one-copy"], "{head}");
+    assert_eq!(header(&head, "x-hit"), vec!["yes"], "{head}");
+}

@@ -120,6 +120,15 @@ pub enum Step<'r> {
     Done(Verdict<'r>),
 }
 
+/// One step of [`HttpRules::step_response`].
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseStep<'r> {
+    /// A rule rewrites the response; evaluation resumes at rule `next`.
+    Edit { next: usize, edit: &'r HeaderEdit },
+    /// The evaluation ended; `Some(status)`: a rule denied the response.
+    Done(Option<u16>),
+}
+
 /// The routing rules of a frontend or a backend.
 #[derive(Debug, Clone, Default)]
 pub struct HttpRules {
@@ -201,21 +210,43 @@ impl HttpRules {
     }
 
     /// Runs the `http-response` rules; `Some(status)` when one denies.
+    /// Every rule sees the response as received: use
+    /// [`HttpRules::step_response`] for rules that must see the rewrites of
+    /// earlier ones.
     pub fn eval_response<'r>(
         &'r self,
         facts: &Facts<'_>,
         edits: &mut Vec<&'r HeaderEdit>,
     ) -> Option<u16> {
-        for rule in &self.response {
+        let mut from = 0;
+        loop {
+            match self.step_response(from, facts) {
+                ResponseStep::Done(denied) => return denied,
+                ResponseStep::Edit { next, edit } => {
+                    edits.push(edit);
+                    from = next;
+                }
+            }
+        }
+    }
+
+    /// Runs the `http-response` rules from index `from` until one whose
+    /// condition holds rewrites the response or denies it (as
+    /// [`HttpRules::step_request`]).
+    pub fn step_response<'r>(&'r self, from: usize, facts: &Facts<'_>) -> ResponseStep<'r> {
+        for (index, rule) in self.response.iter().enumerate().skip(from) {
             if !holds(&rule.cond, &self.acls, facts) {
                 continue;
             }
-            match &rule.action {
-                ResponseAction::Deny { status } => return Some(*status),
-                ResponseAction::Edit(e) => edits.push(e),
-            }
+            return match &rule.action {
+                ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
+                ResponseAction::Edit(edit) => ResponseStep::Edit {
+                    next: index + 1,
+                    edit,
+                },
+            };
         }
-        None
+        ResponseStep::Done(None)
     }
 
     /// The first `use_backend` whose condition holds.

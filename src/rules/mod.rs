@@ -24,8 +24,8 @@ pub mod sample;
 pub mod view;
 
 pub use action::{
-    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule,
-    Step, Verdict,
+    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction,
+    ResponseStep, Rule, Step, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};

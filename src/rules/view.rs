@@ -74,16 +74,7 @@ impl RequestView {
             self.rewritten = true;
         }
         edit::apply_prepared(&mut self.head, edit, bufs);
-        self.spans.clear();
-        for line in lines(&self.head) {
-            let value = trim(&self.head[line.value.0..line.value.1]);
-            // `value` is a subslice of `head`: its offset is its position.
-            let start = value.as_ptr() as usize - self.head.as_ptr() as usize;
-            self.spans.push(HeaderSpan::new(
-                line.name.0..line.name.1,
-                start..start + value.len(),
-            ));
-        }
+        field_spans(&self.head, &mut self.spans);
     }
 
     fn serialize(&mut self, received: &RequestHead<'_>) {
@@ -113,5 +104,20 @@ impl RequestView {
         (last > first)
             .then(|| std::str::from_utf8(&line[first + 1..last]).ok())
             .flatten()
+    }
+}
+
+/// The fields of a serialized head (start line, fields, blank line) as
+/// spans, values without surrounding whitespace, for `Headers::new`.
+pub(crate) fn field_spans(head: &[u8], spans: &mut Vec<HeaderSpan>) {
+    spans.clear();
+    for line in lines(head) {
+        let value = trim(&head[line.value.0..line.value.1]);
+        // `value` is a subslice of `head`: its offset is its position.
+        let start = value.as_ptr() as usize - head.as_ptr() as usize;
+        spans.push(HeaderSpan::new(
+            line.name.0..line.name.1,
+            start..start + value.len(),
+        ));
     }
 }

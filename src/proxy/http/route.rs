@@ -19,22 +19,27 @@ use super::io::{send, Shared};
 use crate::backend::PickHint;
 use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
 use crate::http::{
-    write_request_head, BodyFraming, ClientSide, ConnectionMode, Method, RequestHead, ResponseHead,
+    write_request_head, BodyFraming, ClientSide, ConnectionMode, HeaderSpan, Headers, Method,
+    RequestHead, ResponseHead,
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::{ConnFacts, Facts, HeaderEdit, HttpRules, RequestView, Step, TlsFacts, Verdict};
+use crate::rules::view::field_spans;
+use crate::rules::{
+    ConnFacts, Facts, HttpRules, RequestView, ResponseStep, Step, TlsFacts, Verdict,
+};
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
     pub conn: ConnFacts,
     /// For the backend's balancing of the current request.
     pub hint: PickHint,
-    rule_edits: Vec<&'c HeaderEdit>,
     edits: Vec<Edit<'c>>,
     pub(super) bufs: EditBuffers,
     /// The request as the rules rewrote it.
     view: RequestView,
+    /// The fields of a response head the rules rewrote.
+    response_fields: Vec<HeaderSpan>,
     /// A local answer being sent.
     pub answer: Vec<u8>,
 }
@@ -45,10 +50,10 @@ impl RouteState<'_> {
         RouteState {
             conn: ConnFacts { src, dst, tls },
             hint: PickHint::default(),
-            rule_edits: Vec::new(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),
             view: RequestView::default(),
+            response_fields: Vec::new(),
             answer: Vec::new(),
         }
     }
@@ -70,7 +75,7 @@ impl<'c> RouteState<'c> {
             server,
             directed: self.hint.sticky == Some(server),
             edits: &mut self.edits,
-            rule_edits: &mut self.rule_edits,
+            fields: &mut self.response_fields,
             bufs: &mut self.bufs,
         }
     }
@@ -327,31 +332,53 @@ pub(super) struct ResponseHook<'a, 'c> {
     /// The request named this server in its persistence cookie.
     pub directed: bool,
     pub edits: &'a mut Vec<Edit<'c>>,
-    pub rule_edits: &'a mut Vec<&'c HeaderEdit>,
+    /// The fields of `out` once a rule rewrote it.
+    pub fields: &'a mut Vec<HeaderSpan>,
     pub bufs: &'a mut EditBuffers,
 }
 
 impl<'c> ResponseHook<'_, 'c> {
     /// Runs the backend's then the frontend's `http-response` rules on a
-    /// response head already written to `out`, and rewrites `out`.
-    /// `Err(status)`: a rule denied the response.
+    /// response head already written to `out`, and rewrites `out`. Each
+    /// rule sees the response as the rules before it left it (once a rule
+    /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
+    /// denied the response.
     pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
         let be: &'c Backend = self.backend;
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
         {
             return Ok(());
         }
-        self.rule_edits.clear();
         self.edits.clear();
-        let facts = Facts::response(self.conn, head);
-        if let Some(status) = be.rules.eval_response(&facts, self.rule_edits) {
-            return Err(status);
+        let mut rewritten = false;
+        for rules in [&be.rules, self.frontend] {
+            let mut from = 0;
+            loop {
+                let edit = {
+                    let current = if rewritten {
+                        ResponseHead {
+                            headers: Headers::new(out, self.fields),
+                            ..*head
+                        }
+                    } else {
+                        *head
+                    };
+                    let facts = Facts::response(self.conn, &current);
+                    match rules.step_response(from, &facts) {
+                        ResponseStep::Done(Some(status)) => return Err(status),
+                        ResponseStep::Done(None) => break,
+                        ResponseStep::Edit { next, edit } => {
+                            edit::prepare(edit, &facts, self.bufs);
+                            from = next;
+                            edit
+                        }
+                    }
+                };
+                edit::apply_prepared(out, edit, self.bufs);
+                field_spans(out, self.fields);
+                rewritten = true;
+            }
         }
-        if let Some(status) = self.frontend.eval_response(&facts, self.rule_edits) {
-            return Err(status);
-        }
-        self.edits
-            .extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
         if let (Some(cookie), Some(value)) = (
             &be.cookie,
             be.servers
@@ -380,7 +407,13 @@ impl<'c> ResponseHook<'_, 'c> {
             }
         }
         if !self.edits.is_empty() {
-            edit::apply(out, self.edits, &facts, self.bufs);
+            // Cookie edits render nothing from the facts.
+            edit::apply(
+                out,
+                self.edits,
+                &Facts::response(self.conn, head),
+                self.bufs,
+            );
         }
         Ok(())
     }
