@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use percore::config::{load_str, Config};
-use percore::http::{write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestParser};
-use percore::rules::edit::{apply, Edit, EditBuffers};
-use percore::rules::{ConnFacts, Facts, HeaderEdit, Verdict};
+use percore::http::{
+    write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestHead, RequestParser,
+};
+use percore::rules::edit::{apply, prepare, Edit, EditBuffers};
+use percore::rules::{ConnFacts, Facts, HttpRules, RequestView, Step, Verdict};
 
 struct Counting;
 
@@ -130,10 +132,37 @@ struct Router<'c> {
     config: &'c Config,
     conn: ConnFacts,
     side: ClientSide,
-    rule_edits: Vec<&'c HeaderEdit>,
     edits: Vec<Edit<'c>>,
     bufs: EditBuffers,
+    view: RequestView,
     out: Vec<u8>,
+}
+
+/// One section's http-request rules, each on the request as the rules
+/// before it rewrote it (as route.rs's `run_rules`).
+fn run_rules<'c>(
+    rules: &'c HttpRules,
+    conn: &ConnFacts,
+    received: &RequestHead<'_>,
+    view: &mut RequestView,
+    bufs: &mut EditBuffers,
+) -> Verdict<'c> {
+    let mut from = 0;
+    loop {
+        let edit = {
+            let current = view.current(received);
+            let facts = Facts::request(conn, &current);
+            match rules.step_request(from, &facts) {
+                Step::Done(verdict) => return verdict,
+                Step::Edit { next, edit } => {
+                    prepare(edit, &facts, bufs);
+                    from = next;
+                    edit
+                }
+            }
+        };
+        view.apply(received, edit, bufs);
+    }
 }
 
 impl<'c> Router<'c> {
@@ -145,31 +174,37 @@ impl<'c> Router<'c> {
             panic!("bad request");
         };
         let fe = &self.config.frontends[0];
-        self.rule_edits.clear();
         self.edits.clear();
-        let facts = Facts::request(&self.conn, &head);
-        if !matches!(
-            fe.rules.eval_request(&facts, &mut self.rule_edits),
-            Verdict::Forward
-        ) {
+        self.view.clear();
+        let verdict = run_rules(&fe.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
+        if !matches!(verdict, Verdict::Forward) {
             return (usize::MAX, None);
         }
-        let be_id = fe.rules.pick_backend(&facts).unwrap_or(fe.default_backend);
+        let chosen = {
+            let current = self.view.current(&head);
+            let facts = Facts::request(&self.conn, &current);
+            fe.rules.pick_backend(&facts).or(fe.default_backend)
+        };
+        let Some(be_id) = chosen else {
+            return (usize::MAX, None);
+        };
         let be = &self.config.backends[be_id];
-        if !matches!(
-            be.rules.eval_request(&facts, &mut self.rule_edits),
-            Verdict::Forward
-        ) {
+        let verdict = run_rules(&be.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
+        if !matches!(verdict, Verdict::Forward) {
             return (usize::MAX, None);
         }
-        let hash = be.balance_params.key.as_ref().and_then(|k| k.hash(&head));
-        self.edits
-            .extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
+        let current = self.view.current(&head);
+        let facts = Facts::request(&self.conn, &current);
+        let hash = be
+            .balance_params
+            .key
+            .as_ref()
+            .and_then(|k| k.hash(&current));
         self.out.clear();
         write_request_head(
             &mut self.out,
-            &head,
-            &fe.http.rewrite,
+            &current,
+            &fe.http_for(be_id).rewrite,
             &self.side,
             ConnectionMode::KeepAlive,
         );
@@ -196,9 +231,9 @@ fn bench(c: &mut Criterion) {
             local_port: 18080,
             tls: false,
         },
-        rule_edits: Vec::new(),
         edits: Vec::new(),
         bufs: EditBuffers::default(),
+        view: RequestView::default(),
         out: Vec::with_capacity(4096),
     };
     let mut parser = RequestParser::default();

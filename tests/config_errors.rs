@@ -467,16 +467,44 @@ fn near_miss_default_backend_is_suggested() {
     );
 }
 
+/// HAProxy starts such a frontend and answers 503 to everything (or
+/// closes, in TCP); percore refuses it: it can never serve.
 #[test]
-fn frontend_without_default_backend() {
+fn frontend_that_can_never_serve() {
     let text = base_with("default_backend = \"pg\"\n", "");
     expect_one(
         &text,
         "[[frontend]]",
         "frontend \"db\"",
-        &["no default_backend"],
+        &["no default_backend, no use_backend", "can never serve"],
         "defined backends: \"pg\"",
     );
+    // Edits and auth alone answer nothing either.
+    let text = http_base("").replace(
+        "default_backend = \"pg\"\n",
+        "http-request = [\"set-header X-A 1\", \"auth\"]\n",
+    );
+    expect_one(
+        &text,
+        "[[frontend]]",
+        "frontend \"db\"",
+        &["can never serve"],
+        "http-request return/redirect/deny",
+    );
+}
+
+/// use_backend alone, or a rule that answers, is enough (HAProxy).
+#[test]
+fn default_backend_is_optional_with_use_backend_or_an_answering_rule() {
+    for frontend in [
+        "use_backend = \"pg if { path_beg /db }\"\n",
+        "http-request = \"deny if { path_beg /x }\"\n",
+        "http-request = \"return status 200 content-type text/plain string hi\"\n",
+    ] {
+        let text = http_base("").replace("default_backend = \"pg\"\n", frontend);
+        let config = ok(&text);
+        assert_eq!(config.frontends[0].default_backend, None, "{frontend}");
+    }
 }
 
 #[test]
@@ -899,8 +927,8 @@ allbackups = true
     assert_eq!((a.maxconn, a.backlog), (Some(100), 100));
     assert_eq!((b.maxconn, b.backlog), (None, 2000));
     assert_eq!(a.mode, Mode::Tcp);
-    assert_eq!(config.backend(a.default_backend).name, "one");
-    assert_eq!(config.backend(b.default_backend).name, "two");
+    assert_eq!(config.backend(a.default_backend.unwrap()).name, "one");
+    assert_eq!(config.backend(b.default_backend.unwrap()).name, "two");
 
     let (one, two) = (&config.backends[0], &config.backends[1]);
     assert_eq!(
@@ -993,10 +1021,13 @@ fn http_keys_merge_defaults_frontend_and_backend() {
             &format!("name = \"pg\"\nhttp-server-close = true\nforwardfor = {{ header = \"X-Real-IP\", except = [\"10.0.0.0/8\"], if-none = true }}\nerrorfile = {{ 503 = \"{b503}\" }}\n"),
         );
     let config = ok(&text);
-    let http = &config.frontends[0].http;
+    let fe = &config.frontends[0];
+    let http = fe.http_for(fe.default_backend.unwrap());
     let ff = http.rewrite.forward_for.as_ref().unwrap();
-    assert_eq!(ff.header, "X-Real-IP", "the backend's forwardfor wins");
-    assert!(ff.if_none);
+    assert_eq!(ff.header, "X-Real-IP", "the backend's field name wins");
+    // The frontend's forwardfor (from defaults) has no if-none: HAProxy
+    // then adds the field whatever the backend says.
+    assert!(!ff.if_none);
     assert_eq!(ff.except.len(), 1);
     assert!(http.rewrite.forwarded_proto);
     assert!(!http.rewrite.forwarded_port);
@@ -1142,7 +1173,12 @@ fn relative_errorfile_is_relative_to_the_config_file() {
     let cfg = dir.path().join("percore.toml");
     std::fs::write(&cfg, http_base("errorfile = { 503 = \"errors/503.http\" }")).unwrap();
     let config = load(&cfg).unwrap_or_else(|e| panic!("{e}"));
-    let page = config.frontends[0].http.backend_errors.get(503).bytes(true);
+    let fe = &config.frontends[0];
+    let page = fe
+        .http_for(fe.default_backend.unwrap())
+        .backend_errors
+        .get(503)
+        .bytes(true);
     assert!(page.ends_with(b"relative"));
 }
 
@@ -1167,14 +1203,14 @@ fn shipped_config_loads_cleanly() {
         1,
         "the /percore-status return rule"
     );
-    let be = config.backend(web.default_backend);
+    let be = config.backend(web.default_backend.unwrap());
     assert_eq!(be.mode, Mode::Http);
     let addrs: Vec<_> = be.servers.iter().map(|s| s.addr).collect();
     assert_eq!(addrs, ["127.0.0.1:9000".parse().unwrap()]);
     let tcp = &config.frontends[1];
     assert_eq!(tcp.mode, Mode::Tcp);
     assert_eq!(tcp.binds, ["127.0.0.1:8001".parse().unwrap()]);
-    assert_eq!(config.backend(tcp.default_backend).mode, Mode::Tcp);
+    assert_eq!(config.backend(tcp.default_backend.unwrap()).mode, Mode::Tcp);
 }
 
 #[test]

@@ -762,3 +762,434 @@ fn src_matches_ipv6_clients() {
     let (_, _, body) = once(&proxy, &get("/"));
     assert_eq!(header(&body, "x-net"), vec!["v4"]);
 }
+
+/// The first line of a `named_backend` answer: which backend served.
+fn served_by(body: &str) -> &str {
+    body.lines().next().unwrap_or("")
+}
+
+/// HAProxy: `option forwardfor` and `option http-server-close` apply if
+/// set in the frontend or in the backend the request was routed to;
+/// `http-reuse` and `timeout server` are the chosen backend's; errorfiles
+/// are looked up in the chosen backend, then the frontend. None of them
+/// comes from `default_backend` when `use_backend` chose another.
+#[test]
+fn http_settings_are_those_of_the_chosen_backend() {
+    let (plain, special, shared) = (
+        named_backend("plain"),
+        named_backend("special"),
+        named_backend("shared"),
+    );
+    let slow = HttpBackend::start(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        ok("late")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let page = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        let status = &name[name.len() - 8..name.len() - 5];
+        let page = format!(
+            "HTTP/1.1 {status} Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        std::fs::write(&path, page).unwrap();
+        path.display().to_string()
+    };
+    let fe_page = page("fe503.http", "frontend page");
+    let be_page = page("be503.http", "default backend page");
+    let own_page = page("own503.http", "own page");
+    let fe_forbidden = page("fe403.http", "frontend forbidden");
+    let special_forbidden = page("special403.http", "special forbidden");
+    let stats_port = free_port();
+    let closed = closed_addr();
+    let text = format!(
+        r#"
+[global]
+threads = 1
+maxconn = 1000
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "plain"
+errorfile = {{ 503 = "{fe_page}", 403 = "{fe_forbidden}" }}
+http-request = "deny if {{ path_beg /fe-deny }}"
+use_backend = [
+  "special if {{ path_beg /special }}",
+  "shared if {{ path_beg /shared }}",
+  "slow if {{ path_beg /slow }}",
+  "down_own_page if {{ path_beg /down-own }}",
+  "down if {{ path_beg /down }}",
+]
+
+[[backend]]
+name = "plain"
+http-reuse = "never"
+timeout = {{ server = "30s" }}
+errorfile = {{ 503 = "{be_page}" }}
+{plain_servers}
+
+[[backend]]
+name = "special"
+forwardfor = {{ header = "X-Real-IP" }}
+http-server-close = true
+errorfile = {{ 403 = "{special_forbidden}" }}
+http-request = "deny if {{ path_beg /special/deny }}"
+{special_servers}
+
+[[backend]]
+name = "shared"
+http-reuse = "always"
+{shared_servers}
+
+[[backend]]
+name = "slow"
+timeout = {{ server = "300ms" }}
+{slow_servers}
+
+[[backend]]
+name = "down_own_page"
+errorfile = {{ 503 = "{own_page}" }}
+servers = [{{ name = "gone", addr = "{closed}" }}]
+
+[[backend]]
+name = "down"
+servers = [{{ name = "gone", addr = "{closed}" }}]
+
+[stats]
+bind = "127.0.0.1:{stats_port}"
+"#,
+        plain_servers = servers_of(&[&plain]),
+        special_servers = servers_of(&[&special]),
+        shared_servers = servers_of(&[&shared]),
+        slow_servers = servers_of(&[&slow]),
+    );
+    let proxy = Proxy::start(&text);
+    let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
+
+    // forwardfor and http-server-close of the chosen backend.
+    let (_, _, body) = once(&proxy, &get("/special"));
+    assert_eq!(served_by(&body), "special");
+    assert!(body.contains("x-real-ip: 127.0.0.1\n"), "{body}");
+    assert!(body.contains("connection: close\n"), "{body}");
+    let (_, _, body) = once(&proxy, &get("/"));
+    assert_eq!(served_by(&body), "plain");
+    assert!(!body.contains("x-real-ip"), "{body}");
+    assert!(!body.contains("connection: close"), "{body}");
+
+    // http-reuse always on the chosen backend: a new client connection's
+    // first request takes the idle server connection the previous client
+    // connection left (the default backend says never).
+    for _ in 0..3 {
+        let (status, _, body) = once(&proxy, &get("/shared"));
+        assert_eq!((status, served_by(&body)), (200, "shared"));
+        // The session (and its parking of the server connection) is over.
+        stats_when(stats, |v| v["frontends"][0]["sessions_cur"] == 0);
+    }
+    assert_eq!(shared.accepted(), 1, "one server connection, reused");
+    // ...while the default backend's never keeps them private.
+    for _ in 0..2 {
+        once(&proxy, &get("/plain"));
+        stats_when(stats, |v| v["frontends"][0]["sessions_cur"] == 0);
+    }
+    assert_eq!(plain.accepted(), 3, "never: one per client connection");
+
+    // timeout server of the chosen backend (the default one has 30 s).
+    let (status, _, _) = once(&proxy, &get("/slow"));
+    assert_eq!(status, 504);
+
+    // errorfiles: the chosen backend's, else the frontend's, never the
+    // default backend's.
+    let (status, _, body) = once(&proxy, &get("/down-own"));
+    assert_eq!((status, body.as_str()), (503, "own page"));
+    let (status, _, body) = once(&proxy, &get("/down"));
+    assert_eq!((status, body.as_str()), (503, "frontend page"));
+    // A deny by a backend rule: that backend's page; by a frontend rule:
+    // the frontend's (HAProxy: the stream's backend, then its frontend).
+    let (status, _, body) = once(&proxy, &get("/special/deny"));
+    assert_eq!((status, body.as_str()), (403, "special forbidden"));
+    let (status, _, body) = once(&proxy, &get("/fe-deny"));
+    assert_eq!((status, body.as_str()), (403, "frontend forbidden"));
+}
+
+/// HAProxy runs each http-request rule on the request as the rules before
+/// it left it, and use_backend after all of the frontend's http-request
+/// rules; the backend's rules see the frontend's rewrites too.
+#[test]
+fn rules_see_the_rewrites_of_earlier_rules() {
+    let (a, b, c, d) = (
+        named_backend("a"),
+        named_backend("b"),
+        named_backend("c"),
+        named_backend("d"),
+    );
+    let frontend = r#"forwardfor = true
+http-request = [
+  "set-header X-Route b if { path /route }",
+  "set-path /new%[path] if { path_beg /old }",
+  "del-header X-Debug",
+  "del-header X-Forwarded-For",
+  "set-header X-A one",
+  "set-header X-B %[hdr(X-A)]-copy",
+  "add-header X-Hit yes if { hdr(X-B) one-copy }",
+  "set-query table=7 if { path_beg /q }",
+  "redirect location %[path] code 302 if { path_beg /new/old/redirect }",
+]
+use_backend = [
+  "b if { hdr(X-Route) b }",
+  "c if { path_beg /new/ }",
+  "d if { hdr(X-Debug) -m found }",
+  "d if { url_param(table) 7 }",
+]"#;
+    let d_rules = format!(
+        "{}\nhttp-request = [\"add-header X-Seen-A yes if {{ hdr(X-A) one }}\"]",
+        servers_of(&[&d])
+    );
+    let proxy = Proxy::start(&config(
+        "",
+        frontend,
+        &[
+            ("a", servers_of(&[&a])),
+            ("b", servers_of(&[&b])),
+            ("c", servers_of(&[&c])),
+            ("d", d_rules),
+        ],
+    ));
+    // set-header then hdr().
+    let (_, _, body) = once(&proxy, &get("/route"));
+    assert_eq!(served_by(&body), "b", "{body}");
+    // set-path then path_beg; the server gets the new path.
+    let (_, _, body) = once(&proxy, &get("/old/x?k=1"));
+    assert_eq!(served_by(&body), "c", "{body}");
+    assert!(body.contains("GET /new/old/x?k=1\n"), "{body}");
+    // del-header then -m found: the client's X-Debug is gone.
+    let (_, _, body) = once(&proxy, "GET / HTTP/1.1\r\nHost: t\r\nX-Debug: 1\r\n\r\n");
+    assert_eq!(served_by(&body), "a", "{body}");
+    assert!(!body.contains("x-debug"), "{body}");
+    // A value sees the header a rule before set; a condition sees it too.
+    assert!(body.contains("x-b: one-copy\n"), "{body}");
+    assert!(body.contains("x-hit: yes\n"), "{body}");
+    // set-query then url_param; the backend's rules see the frontend's
+    // rewrites.
+    let (_, _, body) = once(&proxy, &get("/q?table=1"));
+    assert_eq!(served_by(&body), "d", "{body}");
+    assert!(body.contains("GET /q?table=7\n"), "{body}");
+    assert!(body.contains("x-seen-a: yes\n"), "{body}");
+    // A redirect built from the rewritten path.
+    let (status, head, _) = once(&proxy, &get("/old/redirect/x"));
+    assert_eq!(status, 302);
+    assert_eq!(header(&head, "location"), vec!["/new/old/redirect/x"]);
+    // X-Forwarded-For is added after the rules (HAProxy adds it last):
+    // the rule removed the client's, percore's own is there once.
+    let (_, _, body) = once(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n",
+    );
+    let xff: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("x-forwarded-for: "))
+        .collect();
+    assert_eq!(xff, vec!["127.0.0.1"], "{body}");
+}
+
+/// Without default_backend, a request no use_backend rule routes gets a
+/// 503, logged with the frontend as backend and `<NOSRV>` (HAProxy).
+#[test]
+fn no_default_backend_answers_503_when_no_rule_matches() {
+    let b = named_backend("b");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let text = format!(
+        r#"
+[global]
+threads = 1
+maxconn = 1000
+log = [{{ target = "file:{log}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "edge"
+bind = ["127.0.0.1:{{port}}"]
+log = true
+log-format = "httplog"
+use_backend = "b if {{ path_beg /b }}"
+
+[[backend]]
+name = "b"
+{servers}
+"#,
+        log = log.display(),
+        servers = servers_of(&[&b]),
+    );
+    let proxy = Proxy::start(&text);
+    let mut conn = client(&proxy);
+    let (status, _, body) = ask(&mut conn, &get("/b/1"));
+    assert_eq!(
+        (status, served_by(&String::from_utf8_lossy(&body))),
+        (200, "b")
+    );
+    let (status, head, body) = ask(&mut conn, &get("/other"));
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("No server is available"));
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    let lines = wait_for_lines(&log, 2);
+    let line = &lines[1];
+    assert!(line.contains(" edge edge/<NOSRV> "), "{line}");
+    assert!(line.contains(" 503 "), "{line}");
+    assert!(line.contains(" SC"), "{line}");
+    assert!(line.contains("\"GET /other HTTP/1.1\""), "{line}");
+    assert!(lines[0].contains(" edge b/"), "{}", lines[0]);
+}
+
+/// A frontend that only answers by itself needs no backend at all.
+#[test]
+fn frontend_with_only_a_return_rule_needs_no_backend() {
+    let text = r#"
+[global]
+threads = 1
+
+[defaults]
+mode = "http"
+timeout = { connect = "2s", client = "30s", server = "30s" }
+
+[[frontend]]
+name = "hello"
+bind = ["127.0.0.1:{port}"]
+http-request = "return status 200 content-type text/plain string hello"
+"#;
+    let proxy = Proxy::start(text);
+    let (status, _, body) = once(&proxy, &get("/"));
+    assert_eq!((status, body.as_str()), (200, "hello"));
+}
+
+/// Each core remembers refused credentials (so retrying one wrong
+/// password costs one bcrypt, which `rules::auth`'s unit test counts):
+/// the retries are still refused, and the right password is accepted
+/// after them, on the same connection and on new ones.
+#[test]
+fn retried_wrong_passwords_stay_refused_and_never_lock_out_the_right_one() {
+    let be = named_backend("be");
+    let hash = bcrypt::hash("hunter2", 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    let top = format!(
+        r#"[[userlist]]
+name = "users"
+users = [{{ name = "root", password = "{hash}" }}]"#
+    );
+    let frontend = r#"http-request = "auth unless { http_auth(users) }""#;
+    let proxy = Proxy::start(&config(&top, frontend, &[("be", servers_of(&[&be]))]));
+    let with =
+        |creds: &str| format!("GET / HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {creds}\r\n\r\n");
+    // root:wrong, root:hunter2, root:hunter3
+    let (wrong, right, near) = ("cm9vdDp3cm9uZw==", "cm9vdDpodW50ZXIy", "cm9vdDpodW50ZXIz");
+    let mut conn = client(&proxy);
+    for _ in 0..5 {
+        let (status, _, _) = ask(&mut conn, &with(wrong));
+        assert_eq!(status, 401);
+    }
+    let (status, _, body) = ask(&mut conn, &with(right));
+    assert_eq!(
+        (status, served_by(&String::from_utf8_lossy(&body))),
+        (200, "be")
+    );
+    for creds in [near, wrong, near] {
+        assert_eq!(once(&proxy, &with(creds)).0, 401, "{creds}");
+    }
+    assert_eq!(once(&proxy, &with(right)).0, 200);
+}
+
+/// `hdr(<name>,<occ>)` reads one value (1 the first, -1 the last, across
+/// repeated fields and comma lists), in ACLs and in `%[...]`; the ACL
+/// flags `-n` and `-u <id>` are accepted as HAProxy writes them.
+#[test]
+fn header_occurrences_and_flags_n_u() {
+    let (a, b, c, d) = (
+        named_backend("a"),
+        named_backend("b"),
+        named_backend("c"),
+        named_backend("d"),
+    );
+    let frontend = r#"http-request = "set-header X-First %[hdr(X-Tag,1)] if { hdr(X-Tag) -m found }"
+use_backend = [
+  "b if { hdr(X-Forwarded-For,-1) -m beg 10. }",
+  "c if { hdr(X-Tag,2) -u 3 blue }",
+  "d if { path /src } { src -n 127.0.0.0/8 }",
+]"#;
+    let proxy = Proxy::start(&config(
+        "",
+        frontend,
+        &[
+            ("a", servers_of(&[&a])),
+            ("b", servers_of(&[&b])),
+            ("c", servers_of(&[&c])),
+            ("d", servers_of(&[&d])),
+        ],
+    ));
+    let route = |req: &str| once(&proxy, req).2;
+    let xff = |v: &str| format!("GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {v}\r\n\r\n");
+    assert_eq!(served_by(&route(&xff("1.1.1.1, 10.0.0.5"))), "b");
+    assert_eq!(served_by(&route(&xff("10.0.0.5, 1.1.1.1"))), "a");
+    let body = route("GET / HTTP/1.1\r\nHost: t\r\nX-Tag: red\r\nX-Tag: blue\r\n\r\n");
+    assert_eq!(served_by(&body), "c", "{body}");
+    assert!(body.contains("x-first: red\n"), "{body}");
+    let body = route("GET / HTTP/1.1\r\nHost: t\r\nX-Tag: blue, red\r\n\r\n");
+    assert_eq!(served_by(&body), "a", "{body}");
+    assert!(body.contains("x-first: blue\n"), "{body}");
+    assert_eq!(served_by(&route(&get("/src"))), "d");
+}
+
+/// Balancing hashes the request as the rules left it: a header set by an
+/// http-request rule keeps each key on one server.
+#[test]
+fn balancing_hashes_the_rewritten_request() {
+    let servers = named(&["s1", "s2", "s3"]);
+    let frontend = r#"http-request = "set-header X-Shard %[url_param(t)]""#;
+    let backend = format!(
+        "balance = \"hdr(X-Shard)\"\n{}",
+        servers_of(&servers.iter().collect::<Vec<_>>())
+    );
+    let proxy = Proxy::start(&config("", frontend, &[("be", backend)]));
+    let mut seen = std::collections::HashSet::new();
+    for t in 0..12 {
+        let got = spread(&proxy, (0..4).map(|_| get(&format!("/?t={t}"))));
+        assert!(got.iter().all(|s| *s == got[0]), "t={t}: {got:?}");
+        seen.insert(got[0].clone());
+    }
+    assert!(seen.len() > 1, "keys spread over servers: {seen:?}");
+}
+
+/// http-response rules, like http-request ones, see the rewrites of the
+/// rules before them: the backend's first, then the frontend's.
+#[test]
+fn response_rules_see_the_rewrites_of_earlier_rules() {
+    let be =
+        HttpBackend::start(|_| Reply::Full(200, vec!["X-Server: app1".into()], b"body".to_vec()));
+    let frontend = r#"http-response = [
+  "add-header X-Saw-Backend yes if { res.hdr(X-From-Backend) b }",
+  "del-header X-Server",
+  "add-header X-Had-Server yes if { res.hdr(X-Server) -m found }",
+  "set-header X-A one",
+  "set-header X-B %[res.hdr(X-A)]-copy",
+  "add-header X-Hit yes if { res.hdr(X-B) one-copy }",
+]"#;
+    let backend = format!(
+        "{}\nhttp-response = \"set-header X-From-Backend b\"",
+        servers_of(&[&be])
+    );
+    let proxy = Proxy::start(&config("", frontend, &[("be", backend)]));
+    let (status, head, body) = once(&proxy, &get("/"));
+    assert_eq!((status, body.as_str()), (200, "body"));
+    assert_eq!(header(&head, "x-saw-backend"), vec!["yes"], "{head}");
+    assert!(header(&head, "x-server").is_empty(), "{head}");
+    assert!(header(&head, "x-had-server").is_empty(), "{head}");
+    assert_eq!(header(&head, "x-b"), vec!["one-copy"], "{head}");
+    assert_eq!(header(&head, "x-hit"), vec!["yes"], "{head}");
+}

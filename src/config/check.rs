@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::error::{did_you_mean, Diagnostics, Span};
-use super::model::{Backend, BackendId, Balance, Frontend, Global, Mode};
+use super::http::HttpKeys;
+use super::model::{
+    Backend, BackendHttp, BackendId, Balance, Frontend, FrontendHttp, Global, Mode,
+};
 use super::sections::{names_or_none, NameAt, PendingFrontend, ReadBackend};
 use super::values::mode_name;
 
@@ -45,7 +48,7 @@ pub(crate) fn frontends_and_backends(
     global: &Global,
     pending: Vec<PendingFrontend>,
     read: Vec<ReadBackend>,
-) -> (Vec<Frontend>, Vec<Backend>) {
+) -> (Vec<Frontend>, Vec<Backend>, Vec<FrontendSource>) {
     check_unique(
         diag,
         "frontend",
@@ -86,6 +89,7 @@ pub(crate) fn frontends_and_backends(
     check_binds(diag, &pending);
 
     let mut frontends = Vec::new();
+    let mut sources = Vec::new();
     for fe in pending {
         frontend_warnings(diag, &fe);
         if fe.log.enabled && global.log.is_empty() {
@@ -97,22 +101,13 @@ pub(crate) fn frontends_and_backends(
             );
         }
         let fe_name = fe.name.as_ref().map_or("?", |n| n.name.as_str());
-        let target = match &fe.default_backend {
-            Err(_) => None,
-            Ok(None) => {
-                diag.error(
-                    fe.span.as_ref(),
-                    &fe.path,
-                    "frontend has no default_backend",
-                    Some(format!(
-                        "add default_backend = \"<backend name>\" (percore needs one even with use_backend rules); defined backends: {}",
-                        names_or_none(&defined)
-                    )),
-                );
-                None
-            }
+        // `Err`: already reported; `Ok(None)`: no default_backend, which
+        // `after_rules` checks once the use_backend rules are known.
+        let target: Result<Option<BackendId>, ()> = match &fe.default_backend {
+            Err(_) => Err(()),
+            Ok(None) => Ok(None),
             Ok(Some(wanted)) => match backend_ids.get(&wanted.value) {
-                Some(&id) => Some(id),
+                Some(&id) => Ok(Some(id)),
                 None => {
                     let hint = match did_you_mean(&wanted.value, &defined) {
                         Some(near) => format!(
@@ -130,31 +125,32 @@ pub(crate) fn frontends_and_backends(
                         ),
                         Some(hint),
                     );
-                    None
+                    Err(())
                 }
             },
         };
-        let Some(id) = target else { continue };
-        let backend = &read[id];
-        if let (Some(fe_mode), Some(be_mode)) = (fe.mode, backend.mode) {
-            if fe_mode != be_mode {
-                let span = fe
-                    .default_backend
-                    .as_ref()
-                    .ok()
-                    .and_then(|l| l.as_ref())
-                    .and_then(|l| l.span.clone());
-                diag.error(
-                    span.as_ref(),
-                    &fe.default_backend_path,
-                    format!(
-                        "frontend \"{fe_name}\" is mode {} but its default_backend \"{}\" is mode {}",
-                        mode_name(fe_mode),
-                        backend.backend.name,
-                        mode_name(be_mode)
-                    ),
-                    Some("HAProxy refuses to mix modes; set the same mode on both (or in [defaults])".into()),
-                );
+        let Ok(target) = target else { continue };
+        if let Some(backend) = target.map(|id| &read[id]) {
+            if let (Some(fe_mode), Some(be_mode)) = (fe.mode, backend.mode) {
+                if fe_mode != be_mode {
+                    let span = fe
+                        .default_backend
+                        .as_ref()
+                        .ok()
+                        .and_then(|l| l.as_ref())
+                        .and_then(|l| l.span.clone());
+                    diag.error(
+                        span.as_ref(),
+                        &fe.default_backend_path,
+                        format!(
+                            "frontend \"{fe_name}\" is mode {} but its default_backend \"{}\" is mode {}",
+                            mode_name(fe_mode),
+                            backend.backend.name,
+                            mode_name(be_mode)
+                        ),
+                        Some("HAProxy refuses to mix modes; set the same mode on both (or in [defaults])".into()),
+                    );
+                }
             }
         }
         frontends.push(Frontend {
@@ -162,19 +158,81 @@ pub(crate) fn frontends_and_backends(
             mode: fe.mode.unwrap_or(Mode::Tcp),
             binds: fe.binds.iter().map(|b| b.value).collect(),
             bind_tls: fe.bind_tls.clone(),
-            default_backend: id,
+            default_backend: target,
             maxconn: fe.maxconn,
             // HAProxy: the backlog defaults to the frontend's maxconn, which
             // defaults to the global one; the kernel caps it at somaxconn.
             backlog: fe.backlog.or(fe.maxconn).unwrap_or(global.maxconn),
             timeouts: fe.timeouts.clone(),
-            http: fe.http.frontend(&backend.backend.http),
+            http: fe.http.frontend(&BackendHttp::default()),
+            http_routes: Vec::new(),
             log: fe.log.clone(),
             rules: Default::default(),
         });
+        sources.push(FrontendSource {
+            http: fe.http,
+            span: fe.span,
+            path: fe.path,
+        });
     }
     let backends = read.into_iter().map(|b| b.backend).collect();
-    (frontends, backends)
+    (frontends, backends, sources)
+}
+
+/// What the checks after the rules were read need of each frontend (same
+/// order as the frontends).
+pub(crate) struct FrontendSource {
+    /// The frontend's HTTP keys, merged over `[defaults]`.
+    pub http: HttpKeys,
+    pub span: Option<Span>,
+    pub path: String,
+}
+
+/// Checks that need the rules (read after the sections): a frontend must
+/// be able to answer something; then each frontend gets the effective
+/// HTTP settings with every backend it routes to.
+pub(crate) fn after_rules(
+    diag: &mut Diagnostics<'_>,
+    frontends: &mut [Frontend],
+    backends: &[Backend],
+    sources: &[FrontendSource],
+) {
+    for (fe, source) in frontends.iter_mut().zip(sources) {
+        // A frontend whose rules failed to read has them missing here: its
+        // errors already say what is wrong.
+        let rules_failed = diag
+            .errors
+            .iter()
+            .any(|e| e.key_path.starts_with(&source.path));
+        if fe.default_backend.is_none() && !fe.rules.answers_without_backend() && !rules_failed {
+            let defined: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+            // HAProxy starts such a frontend and answers every request with
+            // 503 (or closes, in TCP); percore refuses it as a mistake.
+            diag.error(
+                source.span.as_ref(),
+                &source.path,
+                format!(
+                    "frontend \"{}\" has no default_backend, no use_backend and no rule that answers: it can never serve a request",
+                    fe.name
+                ),
+                Some(format!(
+                    "add default_backend = \"<backend name>\", use_backend rules (mode http), or an http-request return/redirect/deny rule; defined backends: {}",
+                    names_or_none(&defined)
+                )),
+            );
+        }
+        let mut routes: Vec<Option<Box<FrontendHttp>>> = vec![None; backends.len()];
+        let targets = fe
+            .default_backend
+            .into_iter()
+            .chain(fe.rules.use_backend.iter().map(|r| r.action));
+        for id in targets {
+            if let Some(slot @ None) = routes.get_mut(id) {
+                *slot = Some(Box::new(source.http.frontend(&backends[id].http)));
+            }
+        }
+        fe.http_routes = routes;
+    }
 }
 
 /// Two frontends on one address would silently share it via SO_REUSEPORT

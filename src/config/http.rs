@@ -123,11 +123,10 @@ impl HttpKeys {
         }
         FrontendHttp {
             rewrite: crate::http::RequestRewrite {
-                // HAProxy takes the backend's forwardfor parameters first.
-                forward_for: backend
-                    .forward_for
-                    .clone()
-                    .or_else(|| self.forward_for.clone().flatten()),
+                forward_for: merge_forward_for(
+                    self.forward_for.clone().flatten(),
+                    backend.forward_for.clone(),
+                ),
                 forwarded_proto: self.forwarded_proto.unwrap_or(false),
                 forwarded_port: self.forwarded_port.unwrap_or(false),
             },
@@ -136,6 +135,26 @@ impl HttpKeys {
             errors,
             backend_errors,
         }
+    }
+}
+
+/// `forwardfor` set in the frontend, the backend or both, as HAProxy's
+/// `http_process_request()` combines them: the field is added if either
+/// asks; the backend's field name; `if-none` only if both say so ("if at
+/// least one of the frontend or the backend does not specify it, it wants
+/// the addition to be mandatory, so it wins"); a client in either's
+/// `except` networks gets no field.
+fn merge_forward_for(
+    frontend: Option<ForwardFor>,
+    backend: Option<ForwardFor>,
+) -> Option<ForwardFor> {
+    match (frontend, backend) {
+        (Some(fe), Some(mut be)) => {
+            be.if_none = be.if_none && fe.if_none;
+            be.except.extend(fe.except);
+            Some(be)
+        }
+        (fe, be) => be.or(fe),
     }
 }
 

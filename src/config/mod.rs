@@ -102,7 +102,7 @@ pub(crate) fn load_with(
             &mut diag, &node, &defaults, resolve, &files,
         ));
     }
-    let (mut frontends, mut backends) =
+    let (mut frontends, mut backends, sources) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
     routing::attach_rules(
         &mut diag,
@@ -114,6 +114,7 @@ pub(crate) fn load_with(
             base_dir,
         },
     );
+    check::after_rules(&mut diag, &mut frontends, &backends, &sources);
     if let Some(stats) = &stats {
         observe::check_stats_bind(&mut diag, stats, &frontends);
     }

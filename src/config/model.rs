@@ -101,15 +101,21 @@ pub struct Frontend {
     /// TLS termination of each bind (HAProxy `bind ... ssl crt ...`), same
     /// order as `binds`; `None` for a plain bind.
     pub bind_tls: Vec<Option<Arc<BindTls>>>,
-    pub default_backend: BackendId,
+    /// `None`: requests no `use_backend` rule routes get a 503 (HTTP) or
+    /// are closed (TCP), as HAProxy does without `default_backend`.
+    pub default_backend: Option<BackendId>,
     /// Per-frontend connection limit (HAProxy frontend `maxconn`), if set.
     pub maxconn: Option<u32>,
     /// listen(2) backlog for this frontend's sockets.
     pub backlog: u32,
     pub timeouts: Timeouts,
-    /// What `mode = "http"` sessions of this frontend do, with its default
-    /// backend's settings already folded in.
+    /// What `mode = "http"` sessions of this frontend do before a backend
+    /// is chosen (and when none is): the frontend's own settings.
     pub http: FrontendHttp,
+    /// The effective settings with each backend this frontend can route to
+    /// (`default_backend` and `use_backend` targets), by `BackendId`;
+    /// `None` for a backend it never routes to. See [`Frontend::http_for`].
+    pub http_routes: Vec<Option<Box<FrontendHttp>>>,
     /// Access logging for this frontend.
     pub log: FrontendLog,
     /// `acl`, `http-request`, `use_backend` and `http-response` rules.
@@ -131,7 +137,9 @@ pub enum HttpReuse {
     Always,
 }
 
-/// Effective HTTP settings of a frontend and its default backend.
+/// Effective HTTP settings of a frontend and the backend a request was
+/// routed to (HAProxy: options valid in both sections apply if set in
+/// either; backend-only ones come from the backend).
 #[derive(Debug, Clone, Default)]
 pub struct FrontendHttp {
     /// X-Forwarded-For (frontend or backend `forwardfor`, the backend's
@@ -238,6 +246,17 @@ pub struct Server {
     pub ssl: Option<Arc<OriginTls>>,
     /// Cookie persistence value (HAProxy server `cookie`).
     pub cookie: Option<String>,
+}
+
+impl Frontend {
+    /// The HTTP settings for a request routed to `backend`; the
+    /// frontend's own for a backend it cannot route to.
+    pub fn http_for(&self, backend: BackendId) -> &FrontendHttp {
+        self.http_routes
+            .get(backend)
+            .and_then(|h| h.as_deref())
+            .unwrap_or(&self.http)
+    }
 }
 
 impl Config {

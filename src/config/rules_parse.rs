@@ -200,10 +200,36 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         _ => Side::Current,
     };
     let fetch = match base {
-        "hdr" | "req.hdr" | "res.hdr" => Fetch::Hdr {
-            name: one_arg("header name")?,
-            side: side(base.split('.').next().unwrap_or("")),
-        },
+        "hdr" | "req.hdr" | "res.hdr" => {
+            let side = side(base.split('.').next().unwrap_or(""));
+            match args.as_slice() {
+                [name, occ] if !name.trim().is_empty() => {
+                    // The occurrence's position in `text`, for the error.
+                    let occ_at = at + text.len() - 1 - occ.len();
+                    match occ.trim().parse::<i32>() {
+                        Ok(n) if n != 0 => Fetch::Hdr {
+                            name: name.trim().into(),
+                            side,
+                            occ: Some(n),
+                        },
+                        _ => {
+                            return err(
+                                occ_at,
+                                format!("`{base}`: occurrence `{occ}` is not a non-zero integer"),
+                                format!(
+                                    "write {base}(<name>,<occ>): 1 is the first value, 2 the second, -1 the last"
+                                ),
+                            )
+                        }
+                    }
+                }
+                _ => Fetch::Hdr {
+                    name: one_arg("header name")?,
+                    side,
+                    occ: None,
+                },
+            }
+        }
         "hdr_cnt" | "req.hdr_cnt" | "res.hdr_cnt" => Fetch::HdrCnt {
             name: one_arg("header name")?,
             side: side(base.split('.').next().unwrap_or("")),
@@ -318,11 +344,29 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                     patterns.extend(read_pattern_file(fat, &file, env.base_dir)?);
                 }
                 "--" => flags_done = true,
-                "-n" | "-u" | "-M" => {
+                // Forbids DNS resolution of address patterns: percore
+                // never resolves them (they must be addresses already).
+                "-n" => {}
+                // The ACL's id for HAProxy's runtime API, which percore
+                // does not have: nothing else depends on it.
+                "-u" => {
+                    let (uat, id) = words.expect(
+                        "unique id after -u",
+                        "write -u <number> (HAProxy's id for the runtime API)",
+                    )?;
+                    if id.parse::<u32>().is_err() {
+                        return err(
+                            uat,
+                            format!("`-u {id}`: the unique id is a number"),
+                            "write -u <number>, e.g. -u 1",
+                        );
+                    }
+                }
+                "-M" => {
                     return err(
                         wat,
-                        format!("ACL flag `{word}` is not supported by percore"),
-                        "supported flags: -i -m -f --",
+                        "ACL flag `-M` (patterns from a map file) is not supported by percore",
+                        "write the keys in a pattern file and use -f <file>",
                     )
                 }
                 _ if fetch.sample_type() == SampleType::Int && word[1..].parse::<i64>().is_ok() => {
@@ -333,7 +377,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                     return err(
                         wat,
                         format!("unknown ACL flag `{word}`"),
-                        "supported flags: -i -m -f --; put -- before a pattern that starts with -",
+                        "supported flags: -i -m -f -n -u --; put -- before a pattern that starts with -",
                     )
                 }
             }
@@ -1288,6 +1332,21 @@ mod tests {
         assert!(eval("hdr(host) -- www.example.com", REQ));
     }
 
+    #[test]
+    fn header_occurrences_and_flags_n_u() {
+        // X-List: a, b
+        assert!(eval("hdr(x-list,1) a", REQ));
+        assert!(!eval("hdr(x-list,1) b", REQ));
+        assert!(eval("hdr(x-list,2) b", REQ));
+        assert!(eval("hdr(x-list,-1) b", REQ));
+        assert!(eval("hdr(x-list,-2) a", REQ));
+        assert!(!eval("hdr(x-list,3) -m found", REQ));
+        assert!(!eval("hdr(x-list,-3) -m found", REQ));
+        assert!(eval("req.hdr(x-list,-1) -m beg b", REQ));
+        assert!(eval("src -n 10.0.0.0/8", REQ));
+        assert!(eval("path_beg -u 7 -i /STATIC", REQ));
+    }
+
     fn error(line: &str) -> (usize, String) {
         let acls = vec!["is_ws".to_string()];
         let e = env(&acls, &[]);
@@ -1312,6 +1371,13 @@ mod tests {
         assert_eq!(error("deny if { ssl_fc 1 }").0, 17);
         assert_eq!(error("deny if { path_beg /x").0, 8);
         assert!(error("deny foo").1.contains("unexpected"));
+        // hdr(name,occ): at the occurrence.
+        assert_eq!(error("deny if { hdr(x,0) a }").0, 16);
+        assert_eq!(error("deny if { hdr(x,last) a }").0, 16);
+        assert_eq!(error("deny if { path -u x / }").0, 18);
+        assert_eq!(error("deny if { path -u }").0, 18);
+        assert_eq!(error("deny if { path -M / }").0, 15);
+        assert!(error("deny if { path -M / }").1.contains("-M"));
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod syntax;
 
 pub use chunked::{ChunkedError, ChunkedLimits, ChunkedScanner, Scan, Segment};
 pub use errors::{load_errorfile, parse_errorfile, ErrorFileError, ErrorPages, ErrorResponse};
+pub(crate) use head::HeaderSpan;
 pub use head::{
     is_websocket, BodyFraming, HeadError, HeadLimits, Headers, ParseStatus, Version,
     DEFAULT_BUFSIZE, DEFAULT_MAX_HEADERS, MAXREWRITE,

@@ -249,7 +249,7 @@ fn split_query(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn split_target(
+pub(crate) fn split_target(
     method: Method,
     target: &str,
 ) -> Result<(TargetForm<'_>, &str, Option<&str>), HeadError> {
@@ -290,7 +290,7 @@ fn split_target(
 }
 
 /// HAProxy compares Host with the authority without its userinfo.
-fn strip_userinfo(authority: &str) -> &str {
+pub(crate) fn strip_userinfo(authority: &str) -> &str {
     authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 

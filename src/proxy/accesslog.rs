@@ -15,15 +15,17 @@ pub fn enabled(ctx: &CoreContext, frontend: usize) -> bool {
 pub fn conn_counts(
     ctx: &CoreContext,
     frontend: usize,
-    backend: BackendId,
+    backend: Option<BackendId>,
     server: Option<usize>,
 ) -> ConnCounts {
     let stats = ctx.stats.borrow();
     ConnCounts {
         actconn: stats.current_sessions(),
         feconn: stats.frontends[frontend].sessions_cur,
-        beconn: stats.backends[backend].sessions_cur,
-        srv_conn: server.map_or(0, |s| stats.servers[backend][s].sessions_cur),
+        beconn: backend.map_or(0, |b| stats.backends[b].sessions_cur),
+        srv_conn: backend
+            .zip(server)
+            .map_or(0, |(b, s)| stats.servers[b][s].sessions_cur),
     }
 }
 

@@ -18,7 +18,11 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
-    let backend_id = fe.default_backend;
+    // A TCP frontend has no use_backend, so the loader refuses one without
+    // default_backend; were there none, closing is HAProxy's answer.
+    let Some(backend_id) = fe.default_backend else {
+        return;
+    };
     let be = &ctx.config.backends[backend_id];
 
     let mut attempts = Attempts::default();
@@ -44,7 +48,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
                     bytes_read: 0,
                     bytes_uploaded: 0,
                     termination: failure.termination(),
-                    conns: accesslog::conn_counts(&ctx, frontend, backend_id, None),
+                    conns: accesslog::conn_counts(&ctx, frontend, Some(backend_id), None),
                     retries: attempts.retries,
                     redispatched: attempts.redispatched,
                     srv_queue: 0,
@@ -73,8 +77,8 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     let report = tunnel::run_streams(client, server, &[], &[], &settings, &ctx.pipes).await;
     let t_total = accepted.elapsed();
     let termination = termination_of(&report.end);
-    let conns =
-        accept_date.map(|_| accesslog::conn_counts(&ctx, frontend, backend_id, Some(server_index)));
+    let conns = accept_date
+        .map(|_| accesslog::conn_counts(&ctx, frontend, Some(backend_id), Some(server_index)));
     count_session_end(&ctx, frontend, backend_id, server_index, &report);
     {
         let mut stats = ctx.stats.borrow_mut();

@@ -111,6 +111,24 @@ pub enum Verdict<'r> {
     Return(&'r Reply),
 }
 
+/// One step of [`HttpRules::step_request`].
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'r> {
+    /// A rule rewrites the request; evaluation resumes at rule `next`.
+    Edit { next: usize, edit: &'r HeaderEdit },
+    /// The evaluation ended.
+    Done(Verdict<'r>),
+}
+
+/// One step of [`HttpRules::step_response`].
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseStep<'r> {
+    /// A rule rewrites the response; evaluation resumes at rule `next`.
+    Edit { next: usize, edit: &'r HeaderEdit },
+    /// The evaluation ended; `Some(status)`: a rule denied the response.
+    Done(Option<u16>),
+}
+
 /// The routing rules of a frontend or a backend.
 #[derive(Debug, Clone, Default)]
 pub struct HttpRules {
@@ -128,46 +146,107 @@ impl HttpRules {
 
     /// Runs the `http-request` rules in order. Edits whose condition holds
     /// are pushed to `edits` (to be applied to the outgoing head); the
-    /// first final action ends the evaluation.
+    /// first final action ends the evaluation. Every rule sees the request
+    /// as received: use [`HttpRules::step_request`] for rules that must see
+    /// the rewrites of earlier ones.
     pub fn eval_request<'r>(
         &'r self,
         facts: &Facts<'_>,
         edits: &mut Vec<&'r HeaderEdit>,
     ) -> Verdict<'r> {
-        for rule in &self.request {
+        let mut from = 0;
+        loop {
+            match self.step_request(from, facts) {
+                Step::Done(verdict) => return verdict,
+                Step::Edit { next, edit } => {
+                    edits.push(edit);
+                    from = next;
+                }
+            }
+        }
+    }
+
+    /// Runs the `http-request` rules from index `from` until one whose
+    /// condition holds rewrites the request or ends the evaluation. The
+    /// caller applies a rewrite and resumes at `next` with facts of the
+    /// rewritten request, so that later rules see it (HAProxy runs each
+    /// rule on the current message).
+    pub fn step_request<'r>(&'r self, from: usize, facts: &Facts<'_>) -> Step<'r> {
+        for (index, rule) in self.request.iter().enumerate().skip(from) {
             if !holds(&rule.cond, &self.acls, facts) {
                 continue;
             }
-            match &rule.action {
-                RequestAction::Allow => return Verdict::Forward,
-                RequestAction::Deny { status } => return Verdict::Deny(*status),
-                RequestAction::Reject => return Verdict::Reject,
-                RequestAction::Tarpit { status } => return Verdict::Tarpit(*status),
-                RequestAction::Auth { realm } => return Verdict::Auth(realm),
-                RequestAction::Redirect(r) => return Verdict::Redirect(r),
-                RequestAction::Return(r) => return Verdict::Return(r),
-                RequestAction::Edit(e) => edits.push(e),
-            }
+            let verdict = match &rule.action {
+                RequestAction::Allow => Verdict::Forward,
+                RequestAction::Deny { status } => Verdict::Deny(*status),
+                RequestAction::Reject => Verdict::Reject,
+                RequestAction::Tarpit { status } => Verdict::Tarpit(*status),
+                RequestAction::Auth { realm } => Verdict::Auth(realm),
+                RequestAction::Redirect(r) => Verdict::Redirect(r),
+                RequestAction::Return(r) => Verdict::Return(r),
+                RequestAction::Edit(edit) => {
+                    return Step::Edit {
+                        next: index + 1,
+                        edit,
+                    }
+                }
+            };
+            return Step::Done(verdict);
         }
-        Verdict::Forward
+        Step::Done(Verdict::Forward)
+    }
+
+    /// Whether these rules can serve a request without a backend: a
+    /// `use_backend`, or an `http-request` rule that answers (deny,
+    /// reject, tarpit, redirect, return).
+    pub fn answers_without_backend(&self) -> bool {
+        !self.use_backend.is_empty()
+            || self.request.iter().any(|r| {
+                !matches!(
+                    r.action,
+                    RequestAction::Allow | RequestAction::Auth { .. } | RequestAction::Edit(_)
+                )
+            })
     }
 
     /// Runs the `http-response` rules; `Some(status)` when one denies.
+    /// Every rule sees the response as received: use
+    /// [`HttpRules::step_response`] for rules that must see the rewrites of
+    /// earlier ones.
     pub fn eval_response<'r>(
         &'r self,
         facts: &Facts<'_>,
         edits: &mut Vec<&'r HeaderEdit>,
     ) -> Option<u16> {
-        for rule in &self.response {
+        let mut from = 0;
+        loop {
+            match self.step_response(from, facts) {
+                ResponseStep::Done(denied) => return denied,
+                ResponseStep::Edit { next, edit } => {
+                    edits.push(edit);
+                    from = next;
+                }
+            }
+        }
+    }
+
+    /// Runs the `http-response` rules from index `from` until one whose
+    /// condition holds rewrites the response or denies it (as
+    /// [`HttpRules::step_request`]).
+    pub fn step_response<'r>(&'r self, from: usize, facts: &Facts<'_>) -> ResponseStep<'r> {
+        for (index, rule) in self.response.iter().enumerate().skip(from) {
             if !holds(&rule.cond, &self.acls, facts) {
                 continue;
             }
-            match &rule.action {
-                ResponseAction::Deny { status } => return Some(*status),
-                ResponseAction::Edit(e) => edits.push(e),
-            }
+            return match &rule.action {
+                ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
+                ResponseAction::Edit(edit) => ResponseStep::Edit {
+                    next: index + 1,
+                    edit,
+                },
+            };
         }
-        None
+        ResponseStep::Done(None)
     }
 
     /// The first `use_backend` whose condition holds.

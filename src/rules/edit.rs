@@ -52,51 +52,9 @@ pub enum Edit<'r> {
 pub fn apply(head: &mut Vec<u8>, edits: &[Edit<'_>], facts: &Facts<'_>, bufs: &mut EditBuffers) {
     for edit in edits {
         match *edit {
-            Edit::Rule(HeaderEdit::Set { name, value }) => {
-                remove_fields(head, name, bufs);
-                render(value, facts, &mut bufs.value);
-                add_field(head, name.as_bytes(), &bufs.value);
-            }
-            Edit::Rule(HeaderEdit::Add { name, value }) => {
-                render(value, facts, &mut bufs.value);
-                add_field(head, name.as_bytes(), &bufs.value);
-            }
-            Edit::Rule(HeaderEdit::Del { name }) => remove_fields(head, name, bufs),
-            Edit::Rule(HeaderEdit::Replace { name, regex, with }) => {
-                render(with, facts, &mut bufs.value);
-                let replacement = std::mem::take(&mut bufs.value);
-                map_fields(head, name, bufs, |value, out| match regex.captures(value) {
-                    Some(caps) => {
-                        expand(&replacement, &caps, out);
-                        true
-                    }
-                    None => false,
-                });
-                bufs.value = replacement;
-            }
-            Edit::Rule(HeaderEdit::SetPath(format)) => {
-                render(format, facts, &mut bufs.value);
-                let value = std::mem::take(&mut bufs.value);
-                rewrite_target(head, bufs, |_path, query, out| {
-                    out.extend_from_slice(&value);
-                    if let Some(q) = query {
-                        out.push(b'?');
-                        out.extend_from_slice(q);
-                    }
-                });
-                bufs.value = value;
-            }
-            Edit::Rule(HeaderEdit::SetQuery(format)) => {
-                render(format, facts, &mut bufs.value);
-                let value = std::mem::take(&mut bufs.value);
-                rewrite_target(head, bufs, |path, _, out| {
-                    out.extend_from_slice(path);
-                    if !value.is_empty() {
-                        out.push(b'?');
-                        out.extend_from_slice(&value);
-                    }
-                });
-                bufs.value = value;
+            Edit::Rule(rule) => {
+                prepare(rule, facts, bufs);
+                apply_prepared(head, rule, bufs);
             }
             Edit::StripCookie { name, prefix_only } => {
                 map_fields(head, "cookie", bufs, |value, out| {
@@ -126,6 +84,59 @@ pub fn apply(head: &mut Vec<u8>, edits: &[Edit<'_>], facts: &Facts<'_>, bufs: &m
     }
 }
 
+/// Renders the value `edit` writes, for these facts, into `bufs`: done
+/// before [`apply_prepared`] so that the facts may borrow the very head
+/// the edit then rewrites.
+pub fn prepare(edit: &HeaderEdit, facts: &Facts<'_>, bufs: &mut EditBuffers) {
+    match edit {
+        HeaderEdit::Set { value, .. } | HeaderEdit::Add { value, .. } => {
+            render(value, facts, &mut bufs.value)
+        }
+        HeaderEdit::Replace { with, .. } => render(with, facts, &mut bufs.value),
+        HeaderEdit::SetPath(format) | HeaderEdit::SetQuery(format) => {
+            render(format, facts, &mut bufs.value)
+        }
+        HeaderEdit::Del { .. } => bufs.value.clear(),
+    }
+}
+
+/// Applies `edit` to `head` with the value [`prepare`] rendered.
+pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuffers) {
+    let value = std::mem::take(&mut bufs.value);
+    match edit {
+        HeaderEdit::Set { name, .. } => {
+            remove_fields(head, name, bufs);
+            add_field(head, name.as_bytes(), &value);
+        }
+        HeaderEdit::Add { name, .. } => add_field(head, name.as_bytes(), &value),
+        HeaderEdit::Del { name } => remove_fields(head, name, bufs),
+        HeaderEdit::Replace { name, regex, .. } => {
+            map_fields(head, name, bufs, |field, out| match regex.captures(field) {
+                Some(caps) => {
+                    expand(&value, &caps, out);
+                    true
+                }
+                None => false,
+            });
+        }
+        HeaderEdit::SetPath(_) => rewrite_target(head, bufs, |_path, query, out| {
+            out.extend_from_slice(&value);
+            if let Some(q) = query {
+                out.push(b'?');
+                out.extend_from_slice(q);
+            }
+        }),
+        HeaderEdit::SetQuery(_) => rewrite_target(head, bufs, |path, _, out| {
+            out.extend_from_slice(path);
+            if !value.is_empty() {
+                out.push(b'?');
+                out.extend_from_slice(&value);
+            }
+        }),
+    }
+    bufs.value = value;
+}
+
 fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
     out.clear();
     format.render(facts, out);
@@ -153,14 +164,14 @@ fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
 
 /// Byte ranges of the header lines (after the start line, before the
 /// final CRLF), each with its name and value ranges.
-struct Line {
-    start: usize,
-    end: usize,
-    name: (usize, usize),
-    value: (usize, usize),
+pub(super) struct Line {
+    pub start: usize,
+    pub end: usize,
+    pub name: (usize, usize),
+    pub value: (usize, usize),
 }
 
-fn lines(head: &[u8]) -> impl Iterator<Item = Line> + '_ {
+pub(super) fn lines(head: &[u8]) -> impl Iterator<Item = Line> + '_ {
     let first_end = find_crlf(head, 0).map_or(head.len(), |p| p + 2);
     let mut pos = first_end;
     std::iter::from_fn(move || {
@@ -184,7 +195,7 @@ fn lines(head: &[u8]) -> impl Iterator<Item = Line> + '_ {
     })
 }
 
-fn find_crlf(head: &[u8], from: usize) -> Option<usize> {
+pub(super) fn find_crlf(head: &[u8], from: usize) -> Option<usize> {
     head.get(from..)?
         .windows(2)
         .position(|w| w == b"\r\n")

@@ -3,7 +3,7 @@
 //! sample fetches ([`sample`]) and match methods ([`pattern`]);
 //! `http-request` / `http-response` / `use_backend` rules ([`action`]);
 //! values with `%[fetch,converter]` ([`format`]); rewrites of outgoing heads
-//! ([`edit`]); responses percore writes itself ([`reply`]); userlists and
+//! ([`edit`]) and the request as rules rewrote it so far ([`view`]); responses percore writes itself ([`reply`]); userlists and
 //! basic auth ([`auth`]); what HTTP balancing hashes and cookie persistence
 //! ([`balance`]).
 //!
@@ -21,10 +21,11 @@ pub mod format;
 pub mod pattern;
 pub mod reply;
 pub mod sample;
+pub mod view;
 
 pub use action::{
-    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule,
-    Verdict,
+    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction,
+    ResponseStep, Rule, Step, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};
@@ -33,3 +34,4 @@ pub use edit::{Edit, EditBuffers};
 pub use format::{Converter, Format, Part};
 pub use pattern::{IntRange, Matcher, StrPatterns};
 pub use sample::{ConnFacts, Facts, Fetch, Sample, SampleType, Side, TlsFacts};
+pub use view::RequestView;

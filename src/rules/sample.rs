@@ -89,10 +89,13 @@ pub enum Side {
 /// A compiled fetch.
 #[derive(Debug, Clone)]
 pub enum Fetch {
-    /// Each comma-separated value of every field named so (HAProxy `hdr`).
+    /// Each comma-separated value of every field named so (HAProxy `hdr`),
+    /// or only the `occ`-th of them (`hdr(name,occ)`: 1 is the first, -1
+    /// the last).
     Hdr {
         name: Box<str>,
         side: Side,
+        occ: Option<i32>,
     },
     /// How many comma-separated values the fields named so hold.
     HdrCnt {
@@ -140,10 +143,13 @@ impl Fetch {
     pub fn any<'a>(&self, facts: &Facts<'a>, mut f: impl FnMut(Sample<'_>) -> bool) -> bool {
         let req = facts.req;
         match self {
-            Fetch::Hdr { name, side } => {
+            Fetch::Hdr { name, side, occ } => {
                 let Some(headers) = headers_of(facts, *side) else {
                     return false;
                 };
+                if let Some(occ) = *occ {
+                    return nth_value(headers, name, occ).is_some_and(|v| f(Sample::Str(v)));
+                }
                 for (n, v) in headers.iter() {
                     if n.eq_ignore_ascii_case(name.as_bytes()) {
                         for value in comma_values(v) {
@@ -226,6 +232,27 @@ fn headers_of<'a>(facts: &Facts<'a>, side: Side) -> Option<crate::http::Headers<
             .res
             .map(|r| r.headers)
             .or_else(|| facts.req.map(|r| r.headers)),
+    }
+}
+
+/// The `occ`-th comma-separated value of the fields named `name`, counted
+/// from the first (1, 2, ...) or from the last (-1, -2, ...), as HAProxy's
+/// `hdr(name,occ)`.
+fn nth_value<'a>(headers: crate::http::Headers<'a>, name: &str, occ: i32) -> Option<&'a [u8]> {
+    let values = || {
+        (0..headers.len())
+            .filter_map(move |i| headers.get(i))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .flat_map(|(_, v)| comma_values(v))
+    };
+    if occ > 0 {
+        values().nth(occ as usize - 1)
+    } else {
+        let back = occ.unsigned_abs() as usize;
+        values()
+            .count()
+            .checked_sub(back)
+            .and_then(|i| values().nth(i))
     }
 }
 

@@ -45,8 +45,8 @@ impl ResponseSeen {
 pub(super) struct RequestTrace {
     frontend: usize,
     /// The backend the request went to (the frontend's default until
-    /// then).
-    backend: usize,
+    /// then; `None` for a frontend without default_backend).
+    backend: Option<usize>,
     peer: SocketAddr,
     /// The connection's accept date; `Some` only when the frontend logs.
     accept_date: Option<SystemTime>,
@@ -81,7 +81,7 @@ impl RequestTrace {
     pub(super) fn new(
         ctx: &CoreContext,
         frontend: usize,
-        backend: usize,
+        backend: Option<usize>,
         peer: SocketAddr,
         accepted: Instant,
     ) -> Self {
@@ -177,6 +177,12 @@ impl RequestTrace {
         self.end = Termination::LOCAL_ANSWER;
     }
 
+    /// No rule chose a backend and the frontend has none by default: a
+    /// 503 logged `<NOSRV>` with the frontend as backend, SC as HAProxy.
+    pub(super) fn no_backend(&mut self) {
+        self.end = Termination::SERVER_REFUSED;
+    }
+
     /// The client closed in the middle of a request head.
     pub(super) fn aborted_head(&mut self) {
         self.end = Termination::REQUEST_ABORT;
@@ -195,22 +201,22 @@ impl RequestTrace {
         backend: usize,
         failure: ConnectFailure,
     ) {
-        self.backend = backend;
+        self.backend = Some(backend);
         self.reached_backend = true;
         self.end = failure.termination();
-        warn_if_no_server(ctx, self.frontend, self.backend, self.peer);
+        warn_if_no_server(ctx, self.frontend, backend, self.peer);
     }
 
     /// The request goes out to `server` of `backend` (on a new connection
     /// if `attempts.last_connect` says so, else a reused one).
     pub(super) fn connected(&mut self, ctx: &CoreContext, backend: usize, server: usize) {
-        self.backend = backend;
+        self.backend = Some(backend);
         self.reached_backend = true;
         self.server = Some(server);
         self.connected_at = Some(Instant::now());
         count::server_session_started(
             &mut ctx.stats.borrow_mut(),
-            self.backend,
+            backend,
             server,
             self.attempts.last_connect,
         );
@@ -256,14 +262,14 @@ impl RequestTrace {
             {
                 fc.request_errors += 1;
             }
-            if self.reached_backend {
+            if let (true, Some(b)) = (self.reached_backend, b) {
                 let bc = &mut stats.backends[b];
                 bc.requests_total += 1;
                 if let Some(s) = status {
                     bc.responses[response_class(s)] += 1;
                 }
             }
-            if let Some(server) = self.server {
+            if let (Some(server), Some(b)) = (self.server, b) {
                 if let Some(s) = self.seen.status.get() {
                     stats.servers[b][server].responses[response_class(s)] += 1;
                 }
@@ -280,7 +286,7 @@ impl RequestTrace {
                 timings.total.record(now.saturating_duration_since(started));
             }
         }
-        if let Some(server) = self.server {
+        if let (Some(server), Some(b)) = (self.server, b) {
             match self.seen.status.get() {
                 Some(s) => ctx.health.http_status(b, server, s),
                 None if server_failed(self.end) => ctx.health.http_failed(b, server),
@@ -290,7 +296,7 @@ impl RequestTrace {
         if let Some(date) = self.accept_date {
             self.log(ctx, date, status, started, now, up, down);
         }
-        if let Some(server) = self.server {
+        if let (Some(server), Some(b)) = (self.server, b) {
             count::server_session_ended(&mut ctx.stats.borrow_mut(), b, server);
         }
         self.previous_end = now;
@@ -314,7 +320,7 @@ impl RequestTrace {
             return;
         }
         let fe = &ctx.config.frontends[self.frontend];
-        let be = &ctx.config.backends[self.backend];
+        let be = self.backend.map(|b| &ctx.config.backends[b]);
         let server = self.server.or(self.attempts.last_server);
         let request_line = match self.head_done {
             Some(_) => self.request_line.as_str(),
@@ -325,12 +331,11 @@ impl RequestTrace {
             accept_date,
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
-            backend: if self.reached_backend {
-                &be.name
-            } else {
-                &fe.name
+            backend: match be {
+                Some(be) if self.reached_backend => &be.name,
+                _ => &fe.name,
             },
-            server: server.map(|s| be.servers[s].name.as_str()),
+            server: be.zip(server).map(|(be, s)| be.servers[s].name.as_str()),
             t_queue: self.attempts.t_queue,
             t_connect: self.attempts.t_connect,
             t_total: now.saturating_duration_since(self.previous_end),
@@ -341,7 +346,9 @@ impl RequestTrace {
             retries: self.attempts.retries,
             redispatched: self.attempts.redispatched,
             srv_queue: 0,
-            backend_queue: ctx.backends[self.backend].borrow().queue_current() as u64,
+            backend_queue: self
+                .backend
+                .map_or(0, |b| ctx.backends[b].borrow().queue_current() as u64),
             http: Some(HttpLog {
                 request_date: accept_date + started.saturating_duration_since(self.accepted),
                 t_request: self.head_done.map(|h| h.saturating_duration_since(started)),

@@ -17,22 +17,29 @@ use crate::net::Stream;
 
 use super::io::{send, Shared};
 use crate::backend::PickHint;
-use crate::config::{Backend, Config, CookieMode, Frontend};
+use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
 use crate::http::{
-    write_request_head, BodyFraming, ClientSide, ConnectionMode, Method, RequestHead, ResponseHead,
+    write_request_head, BodyFraming, ClientSide, ConnectionMode, HeaderSpan, Headers, Method,
+    RequestHead, ResponseHead,
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::{ConnFacts, Facts, HeaderEdit, HttpRules, TlsFacts, Verdict};
+use crate::rules::view::field_spans;
+use crate::rules::{
+    ConnFacts, Facts, HttpRules, RequestView, ResponseStep, Step, TlsFacts, Verdict,
+};
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
     pub conn: ConnFacts,
     /// For the backend's balancing of the current request.
     pub hint: PickHint,
-    rule_edits: Vec<&'c HeaderEdit>,
     edits: Vec<Edit<'c>>,
     pub(super) bufs: EditBuffers,
+    /// The request as the rules rewrote it.
+    view: RequestView,
+    /// The fields of a response head the rules rewrote.
+    response_fields: Vec<HeaderSpan>,
     /// A local answer being sent.
     pub answer: Vec<u8>,
 }
@@ -43,9 +50,10 @@ impl RouteState<'_> {
         RouteState {
             conn: ConnFacts { src, dst, tls },
             hint: PickHint::default(),
-            rule_edits: Vec::new(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),
+            view: RequestView::default(),
+            response_fields: Vec::new(),
             answer: Vec::new(),
         }
     }
@@ -67,7 +75,7 @@ impl<'c> RouteState<'c> {
             server,
             directed: self.hint.sticky == Some(server),
             edits: &mut self.edits,
-            rule_edits: &mut self.rule_edits,
+            fields: &mut self.response_fields,
             bufs: &mut self.bufs,
         }
     }
@@ -85,28 +93,41 @@ pub(super) enum Routed {
 pub(super) enum LocalAnswer {
     /// Close at once, no response (`reject`).
     Reject,
-    /// An error page, then close (`deny`).
-    Deny(u16),
-    /// Hold the request for `timeout tarpit`, then an error page.
-    Tarpit(u16),
+    /// An error page, then close (`deny`). `backend`: a rule of this
+    /// backend denied, its errorfiles apply before the frontend's.
+    Deny { status: u16, backend: Option<usize> },
+    /// Hold the request for `hold` (`timeout tarpit`), then an error page.
+    Tarpit {
+        status: u16,
+        hold: Duration,
+        backend: Option<usize>,
+    },
+    /// No `use_backend` matched and the frontend has no
+    /// `default_backend`: a 503, logged `<NOSRV>` (HAProxy).
+    NoBackend,
     /// `RouteState::answer` holds the response; close after it if set.
     Prepared { close: bool },
 }
 
 /// Evaluates the rules for one request and, unless it is answered
-/// locally, writes the head to forward into `out` (cleared first).
+/// locally, writes the head to forward into `out` (cleared first), with
+/// the HTTP settings of the frontend and the backend the rules chose.
+///
+/// Order, as HAProxy: the frontend's `http-request` rules, its
+/// `use_backend` rules (else `default_backend`), the backend's
+/// `http-request` rules; each rule sees the request as the rules before
+/// it rewrote it. X-Forwarded-For and the Connection field are written
+/// after all rules, as HAProxy adds them last.
 pub(super) fn request<'c>(
     st: &mut RouteState<'c>,
     config: &'c Config,
     fe: &'c Frontend,
     head: &RequestHead<'_>,
     side: &ClientSide,
-    mode: ConnectionMode,
     out: &mut Vec<u8>,
 ) -> Routed {
-    st.rule_edits.clear();
     st.edits.clear();
-    let facts = Facts::request(&st.conn, head);
+    st.view.clear();
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
     let close = !head.keep_alive
@@ -116,24 +137,49 @@ pub(super) fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
-    let verdict = fe.rules.eval_request(&facts, &mut st.rule_edits);
-    if let Some(local) = local(&mut st.answer, verdict, &fe.name, &facts, head_only, close) {
+    let verdict = run_rules(&fe.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let answer = Answer {
+        head_only,
+        close,
+        section: &fe.name,
+        timeouts: &fe.timeouts,
+        backend: None,
+    };
+    if let Some(local) = local(&mut st.answer, verdict, &answer, &st.conn, &st.view, head) {
         return Routed::Local(local);
     }
-    let backend_id = fe.rules.pick_backend(&facts).unwrap_or(fe.default_backend);
+    let chosen = {
+        let current = st.view.current(head);
+        let facts = Facts::request(&st.conn, &current);
+        fe.rules.pick_backend(&facts).or(fe.default_backend)
+    };
+    let Some(backend_id) = chosen else {
+        return Routed::Local(LocalAnswer::NoBackend);
+    };
     let be: &'c Backend = &config.backends[backend_id];
-    let verdict = be.rules.eval_request(&facts, &mut st.rule_edits);
-    if let Some(local) = local(&mut st.answer, verdict, &be.name, &facts, head_only, close) {
+    let verdict = run_rules(&be.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let answer = Answer {
+        section: &be.name,
+        timeouts: &be.timeouts,
+        backend: Some(backend_id),
+        ..answer
+    };
+    if let Some(local) = local(&mut st.answer, verdict, &answer, &st.conn, &st.view, head) {
         return Routed::Local(local);
     }
 
+    let current = st.view.current(head);
+    let facts = Facts::request(&st.conn, &current);
     st.hint = PickHint {
-        hash: be.balance_params.key.as_ref().and_then(|k| k.hash(head)),
+        hash: be
+            .balance_params
+            .key
+            .as_ref()
+            .and_then(|k| k.hash(&current)),
         sticky: None,
     };
-    st.edits.extend(st.rule_edits.iter().map(|e| Edit::Rule(e)));
     if let Some(cookie) = &be.cookie {
-        if let Some(value) = cookie.requested(head) {
+        if let Some(value) = cookie.requested(&current) {
             st.hint.sticky = be
                 .servers
                 .iter()
@@ -152,41 +198,106 @@ pub(super) fn request<'c>(
         }
     }
 
+    let http = fe.http_for(backend_id);
+    // http-server-close on the frontend or the backend closes the server
+    // side after each response (HAProxy: set in either, it applies).
+    let mode = if head.upgrade.is_some() {
+        ConnectionMode::Upgrade
+    } else if http.server_close {
+        ConnectionMode::Close
+    } else {
+        ConnectionMode::KeepAlive
+    };
     out.clear();
-    write_request_head(out, head, &fe.http.rewrite, side, mode);
+    write_request_head(out, &current, &http.rewrite, side, mode);
     if !st.edits.is_empty() {
         edit::apply(out, &st.edits, &facts, &mut st.bufs);
     }
     Routed::Forward(backend_id)
 }
 
-/// The local answer a final verdict asks for (`None`: forward).
-fn local(
-    answer: &mut Vec<u8>,
-    verdict: Verdict<'_>,
-    section: &str,
-    facts: &Facts<'_>,
+/// Runs one section's `http-request` rules, each on the request as the
+/// rules before it left it; rewrites go to `view`.
+fn run_rules<'c>(
+    rules: &'c HttpRules,
+    conn: &ConnFacts,
+    received: &RequestHead<'_>,
+    view: &mut RequestView,
+    bufs: &mut EditBuffers,
+) -> Verdict<'c> {
+    let mut from = 0;
+    loop {
+        let edit = {
+            let current = view.current(received);
+            let facts = Facts::request(conn, &current);
+            match rules.step_request(from, &facts) {
+                Step::Done(verdict) => return verdict,
+                Step::Edit { next, edit } => {
+                    // Rendered now: `%[...]` reads the request as it is
+                    // before this rule.
+                    edit::prepare(edit, &facts, bufs);
+                    from = next;
+                    edit
+                }
+            }
+        };
+        view.apply(received, edit, bufs);
+    }
+}
+
+/// What a local answer depends on besides the verdict.
+#[derive(Clone, Copy)]
+struct Answer<'a> {
     head_only: bool,
     close: bool,
+    /// The section whose rule answered (default `auth` realm).
+    section: &'a str,
+    /// Its timeouts (`timeout tarpit`).
+    timeouts: &'a Timeouts,
+    /// The backend, when the section is one (its errorfiles apply).
+    backend: Option<usize>,
+}
+
+/// The local answer a final verdict asks for (`None`: forward).
+fn local(
+    out: &mut Vec<u8>,
+    verdict: Verdict<'_>,
+    answer: &Answer<'_>,
+    conn: &ConnFacts,
+    view: &RequestView,
+    received: &RequestHead<'_>,
 ) -> Option<LocalAnswer> {
-    answer.clear();
+    out.clear();
+    let close = answer.close;
     Some(match verdict {
         Verdict::Forward => return None,
         Verdict::Reject => LocalAnswer::Reject,
-        Verdict::Deny(status) => LocalAnswer::Deny(status),
-        Verdict::Tarpit(status) => LocalAnswer::Tarpit(status),
+        Verdict::Deny(status) => LocalAnswer::Deny {
+            status,
+            backend: answer.backend,
+        },
+        Verdict::Tarpit(status) => LocalAnswer::Tarpit {
+            status,
+            hold: tarpit_time(answer.timeouts),
+            backend: answer.backend,
+        },
         Verdict::Auth(realm) => {
             // HAProxy's default realm is the proxy's name.
-            let realm = if realm.is_empty() { section } else { realm };
-            write_auth(answer, realm, head_only, close);
+            let realm = if realm.is_empty() {
+                answer.section
+            } else {
+                realm
+            };
+            write_auth(out, realm, answer.head_only, close);
             LocalAnswer::Prepared { close }
         }
         Verdict::Redirect(r) => {
-            write_redirect(answer, r, facts, close);
+            let current = view.current(received);
+            write_redirect(out, r, &Facts::request(conn, &current), close);
             LocalAnswer::Prepared { close }
         }
         Verdict::Return(reply) => {
-            write_reply(answer, reply, head_only, close);
+            write_reply(out, reply, answer.head_only, close);
             LocalAnswer::Prepared { close }
         }
     })
@@ -201,14 +312,13 @@ pub(super) async fn answer(
     send(&mut Shared(client), bytes, timeout).await.is_ok()
 }
 
-/// How long `tarpit` holds a request: `timeout tarpit`, else `timeout
-/// connect` (HAProxy), else 5 s so a tarpit never holds forever.
-pub(super) fn tarpit_time(fe: &Frontend, be: &Backend) -> Duration {
-    fe.timeouts
+/// How long `tarpit` holds a request: the `timeout tarpit` of the
+/// section whose rule tarpitted, else its `timeout connect` (HAProxy),
+/// else 5 s so a tarpit never holds forever.
+fn tarpit_time(timeouts: &Timeouts) -> Duration {
+    timeouts
         .tarpit
-        .or(be.timeouts.tarpit)
-        .or(fe.timeouts.connect)
-        .or(be.timeouts.connect)
+        .or(timeouts.connect)
         .unwrap_or(Duration::from_secs(5))
 }
 
@@ -222,31 +332,53 @@ pub(super) struct ResponseHook<'a, 'c> {
     /// The request named this server in its persistence cookie.
     pub directed: bool,
     pub edits: &'a mut Vec<Edit<'c>>,
-    pub rule_edits: &'a mut Vec<&'c HeaderEdit>,
+    /// The fields of `out` once a rule rewrote it.
+    pub fields: &'a mut Vec<HeaderSpan>,
     pub bufs: &'a mut EditBuffers,
 }
 
 impl<'c> ResponseHook<'_, 'c> {
     /// Runs the backend's then the frontend's `http-response` rules on a
-    /// response head already written to `out`, and rewrites `out`.
-    /// `Err(status)`: a rule denied the response.
+    /// response head already written to `out`, and rewrites `out`. Each
+    /// rule sees the response as the rules before it left it (once a rule
+    /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
+    /// denied the response.
     pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
         let be: &'c Backend = self.backend;
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
         {
             return Ok(());
         }
-        self.rule_edits.clear();
         self.edits.clear();
-        let facts = Facts::response(self.conn, head);
-        if let Some(status) = be.rules.eval_response(&facts, self.rule_edits) {
-            return Err(status);
+        let mut rewritten = false;
+        for rules in [&be.rules, self.frontend] {
+            let mut from = 0;
+            loop {
+                let edit = {
+                    let current = if rewritten {
+                        ResponseHead {
+                            headers: Headers::new(out, self.fields),
+                            ..*head
+                        }
+                    } else {
+                        *head
+                    };
+                    let facts = Facts::response(self.conn, &current);
+                    match rules.step_response(from, &facts) {
+                        ResponseStep::Done(Some(status)) => return Err(status),
+                        ResponseStep::Done(None) => break,
+                        ResponseStep::Edit { next, edit } => {
+                            edit::prepare(edit, &facts, self.bufs);
+                            from = next;
+                            edit
+                        }
+                    }
+                };
+                edit::apply_prepared(out, edit, self.bufs);
+                field_spans(out, self.fields);
+                rewritten = true;
+            }
         }
-        if let Some(status) = self.frontend.eval_response(&facts, self.rule_edits) {
-            return Err(status);
-        }
-        self.edits
-            .extend(self.rule_edits.iter().map(|e| Edit::Rule(e)));
         if let (Some(cookie), Some(value)) = (
             &be.cookie,
             be.servers
@@ -275,7 +407,13 @@ impl<'c> ResponseHook<'_, 'c> {
             }
         }
         if !self.edits.is_empty() {
-            edit::apply(out, self.edits, &facts, self.bufs);
+            // Cookie edits render nothing from the facts.
+            edit::apply(
+                out,
+                self.edits,
+                &Facts::response(self.conn, head),
+                self.bufs,
+            );
         }
         Ok(())
     }

@@ -20,8 +20,7 @@ use super::route::{self, LocalAnswer, RouteState, Routed};
 use crate::backend::ServerSlot;
 use crate::config::{Frontend, HttpReuse};
 use crate::http::{
-    ClientSide, ConnectionMode, HeadLimits, ParseStatus, RequestParser, ResponseParser,
-    DEFAULT_MAX_HEADERS,
+    ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::server_connection_hinted;
@@ -103,7 +102,8 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
-        be_id: fe.default_backend,
+        // Read only once a request was routed to a backend.
+        be_id: fe.default_backend.unwrap_or_default(),
         fe,
         peer,
         side: ClientSide {
@@ -249,20 +249,12 @@ impl Session<'_> {
                     ParseStatus::Complete(head) => {
                         self.trace.head(&head, &self.fe.log.captures);
                         let upgrade = head.upgrade.is_some();
-                        let mode = if upgrade {
-                            ConnectionMode::Upgrade
-                        } else if self.fe.http.server_close {
-                            ConnectionMode::Close
-                        } else {
-                            ConnectionMode::KeepAlive
-                        };
                         let routed = route::request(
                             &mut self.route,
                             &self.ctx.config,
                             self.fe,
                             &head,
                             &self.side,
-                            mode,
                             &mut self.head,
                         );
                         let info = RequestInfo {
@@ -317,8 +309,10 @@ impl Session<'_> {
             self.send_error(400, false).await;
             return Next::Close;
         };
-        let reuse = self.fe.http.reuse;
-        let server_close = self.fe.http.server_close;
+        let be_id = self.be_id;
+        let fe = self.fe;
+        let reuse = fe.http_for(be_id).reuse;
+        let server_close = fe.http_for(be_id).server_close;
         // http-reuse safe: the first request of a client connection never
         // takes another client's connection (a failure could not be
         // retried transparently by the client); later ones may.
@@ -329,7 +323,6 @@ impl Session<'_> {
                 HttpReuse::Always => true,
             };
         let mut attached = self.attached.take();
-        let be_id = self.be_id;
         let hint = self.route.hint;
         let got = server_connection_hinted(
             ctx,
@@ -342,7 +335,7 @@ impl Session<'_> {
                     if a.backend == be_id && a.server == slot.server() {
                         return Some(a.stream);
                     }
-                    park(ctx, reuse, server_close, a);
+                    park(ctx, fe, a);
                 }
                 if may_take_idle {
                     ctx.http_pool.take(be_id, slot.server())
@@ -353,7 +346,7 @@ impl Session<'_> {
         )
         .await;
         if let Some(a) = attached.take() {
-            park(ctx, reuse, server_close, a);
+            park(ctx, fe, a);
         }
         let (mut stream, slot, mut reused) = match got {
             Ok(got) => got,
@@ -456,7 +449,7 @@ impl Session<'_> {
     /// backend's errorfiles apply.
     async fn send_error(&mut self, status: u16, backend: bool) {
         let pages = if backend {
-            &self.fe.http.backend_errors
+            &self.fe.http_for(self.be_id).backend_errors
         } else {
             &self.fe.http.errors
         };
@@ -491,16 +484,26 @@ impl Session<'_> {
                 self.trace.denied(None, false);
                 false
             }
-            LocalAnswer::Deny(status) => {
+            LocalAnswer::Deny { status, backend } => {
                 self.trace.denied(Some(status), false);
-                self.send_error(status, false).await;
+                self.be_id = backend.unwrap_or(self.be_id);
+                self.send_error(status, backend.is_some()).await;
                 false
             }
-            LocalAnswer::Tarpit(status) => {
+            LocalAnswer::Tarpit {
+                status,
+                hold,
+                backend,
+            } => {
                 self.trace.denied(Some(status), true);
-                let be = &self.ctx.config.backends[self.be_id];
-                glommio::timer::sleep(route::tarpit_time(self.fe, be)).await;
-                self.send_error(status, false).await;
+                glommio::timer::sleep(hold).await;
+                self.be_id = backend.unwrap_or(self.be_id);
+                self.send_error(status, backend.is_some()).await;
+                false
+            }
+            LocalAnswer::NoBackend => {
+                self.trace.no_backend();
+                self.send_error(503, false).await;
                 false
             }
             LocalAnswer::Prepared { close } => {
@@ -521,7 +524,7 @@ impl Session<'_> {
     /// the core's idle pool if it may be shared.
     fn park_attached(&mut self) {
         if let Some(a) = self.attached.take() {
-            park(self.ctx, self.fe.http.reuse, self.fe.http.server_close, a);
+            park(self.ctx, self.fe, a);
         }
     }
 }
@@ -533,8 +536,11 @@ fn status_of_response(bytes: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
-fn park(ctx: &Rc<CoreContext>, reuse: HttpReuse, server_close: bool, a: Attached) {
-    if reuse != HttpReuse::Never && !server_close {
+/// The settings of the connection's backend decide (`http-reuse`,
+/// `http-server-close` on the frontend or that backend).
+fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
+    let http = fe.http_for(a.backend);
+    if http.reuse != HttpReuse::Never && !http.server_close {
         ctx.http_pool.put(a.backend, a.server, a.stream);
     }
 }
