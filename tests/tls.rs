@@ -319,7 +319,17 @@ fn s_client_until(args: &[&str], input: &[u8], wait_for: Option<&Path>) -> Strin
         }
     }
     drop(stdin);
+    // A hung s_client must fail the test, not stall the whole run.
+    let pid = child.id();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = thread::spawn(move || {
+        if done_rx.recv_timeout(PATIENCE).is_err() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    let _ = watchdog.join();
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
