@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::net::Conn;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
-use super::io::{send, timed, IoFail, RecvBuf, Shared};
+use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
@@ -92,6 +92,8 @@ pub(super) struct Exchange<'a> {
     pub bytes_down: &'a Cell<u64>,
     /// Where the final response head's status and time are noted.
     pub seen: &'a ResponseSeen,
+    /// The session's wait deadlines.
+    pub clock: &'a Clock,
 }
 
 /// Why the response side stopped early.
@@ -134,6 +136,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         bytes_up,
         bytes_down,
         seen,
+        clock,
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
@@ -141,7 +144,8 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
     out.extend_from_slice(head);
     out.extend_from_slice(&client_buf.filled()[..claimed]);
     client_buf.consume(claimed);
-    if send(&mut Shared(server), out, timeouts.server)
+    if clock
+        .send(Lane::Down, &mut Shared(server), out, timeouts.server)
         .await
         .is_err()
     {
@@ -160,6 +164,8 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
     let waits_up = Waits {
         read: timeouts.client,
         write: timeouts.server,
+        clock,
+        lane: Lane::Up,
     };
     let up = async {
         let r = pump(
@@ -195,6 +201,7 @@ pub(super) async fn run(x: Exchange<'_>, head: &[u8]) -> Outcome {
         &responded,
         bytes_down,
         seen,
+        clock,
     );
     let (down, up) = race(up, down).await;
 
@@ -301,6 +308,7 @@ async fn response(
     responded: &Cell<bool>,
     bytes_down: &Cell<u64>,
     seen: &ResponseSeen,
+    clock: &Clock,
 ) -> Result<Outcome, Down> {
     loop {
         // Read until a complete head is there.
@@ -314,7 +322,14 @@ async fn response(
             }
             let had_bytes = !buf.is_empty();
             let n = loop {
-                match timed(timeouts.server, buf.read_from(&mut Shared(server))).await {
+                match clock
+                    .timed(
+                        Lane::Down,
+                        timeouts.server,
+                        buf.read_from(&mut Shared(server)),
+                    )
+                    .await
+                {
                     Ok(n) => break n,
                     // While the body is still going up the server is busy
                     // reading it: `timeout server` counts from the end.
@@ -336,7 +351,8 @@ async fn response(
                 out.clear();
                 write_response_head(out, &head, req.version, ConnectionMode::KeepAlive);
                 buf.consume(head_len);
-                send(&mut Shared(client), out, timeouts.client)
+                clock
+                    .send(Lane::Down, &mut Shared(client), out, timeouts.client)
                     .await
                     .map_err(|_| Down::ClientGone)?;
             } else {
@@ -358,7 +374,8 @@ async fn response(
             write_response_head(out, &head, req.version, mode);
             buf.consume(head_len);
             responded.set(true);
-            send(&mut Shared(client), out, timeouts.client)
+            clock
+                .send(Lane::Down, &mut Shared(client), out, timeouts.client)
                 .await
                 .map_err(|_| Down::ClientGone)?;
             return Ok(Outcome::Tunnel);
@@ -379,13 +396,16 @@ async fn response(
         out.extend_from_slice(&buf.filled()[..claimed]);
         buf.consume(claimed);
         responded.set(true);
-        send(&mut Shared(client), out, timeouts.client)
+        clock
+            .send(Lane::Down, &mut Shared(client), out, timeouts.client)
             .await
             .map_err(|_| Down::ClientGone)?;
         let mut moved = out.len() as u64;
         let waits = Waits {
             read: timeouts.server,
             write: timeouts.client,
+            clock,
+            lane: Lane::Down,
         };
         moved += pump(
             &mut progress,

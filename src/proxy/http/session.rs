@@ -14,7 +14,7 @@ use crate::net::Conn;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
-use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
+use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
 use crate::backend::ServerSlot;
 use crate::config::{Frontend, HttpReuse};
@@ -76,6 +76,8 @@ struct Session<'c> {
     bytes_out: Cell<u64>,
     /// The current request's counters, timings and log facts.
     trace: RequestTrace,
+    /// Deadlines of the session's waits (one timer for all of them).
+    clock: Clock,
 }
 
 /// Serves one client connection until it closes.
@@ -109,8 +111,10 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: So
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
+        clock: Clock::new(),
     };
     let tunnel = s.run().await;
+    s.clock.disarm();
     s.park_attached();
     {
         let mut stats = ctx.stats.borrow_mut();
@@ -261,9 +265,9 @@ impl Session<'_> {
             let mut client = Shared(&self.client);
             let read = self.client_buf.read_from(&mut client);
             let got = if waiting_idle {
-                timed(idle_time, read).await
+                self.clock.timed(Lane::Up, idle_time, read).await
             } else {
-                until(deadline, read).await
+                self.clock.until(Lane::Up, deadline, read).await
             };
             match got {
                 Ok(0) | Err(IoFail::Io) => return Head::Closed,
@@ -349,6 +353,7 @@ impl Session<'_> {
                     bytes_up: &self.bytes_in,
                     bytes_down: &self.bytes_out,
                     seen: &self.trace.seen,
+                    clock: &self.clock,
                 },
                 &self.head,
             )
@@ -421,7 +426,12 @@ impl Session<'_> {
         let page = pages.get(status).bytes(true);
         let limit = self.fe.timeouts.client;
         let mut client = Shared(&self.client);
-        if send(&mut client, page, limit).await.is_err() {
+        if self
+            .clock
+            .send(Lane::Up, &mut client, page, limit)
+            .await
+            .is_err()
+        {
             return;
         }
         self.bytes_out.set(self.bytes_out.get() + page.len() as u64);
@@ -430,7 +440,11 @@ impl Session<'_> {
         let mut drained = 0;
         self.client_buf.consume(self.client_buf.len());
         while drained < LINGER_BYTES {
-            match until(deadline, self.client_buf.read_from(&mut client)).await {
+            match self
+                .clock
+                .until(Lane::Up, deadline, self.client_buf.read_from(&mut client))
+                .await
+            {
                 Ok(n) if n > 0 => {
                     drained += n;
                     self.client_buf.consume(n);
