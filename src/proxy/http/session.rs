@@ -82,11 +82,24 @@ struct Session<'c> {
 
 /// Serves one client connection until it closes.
 pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
+    // The session's state machine is large (parsers, nested exchange
+    // futures); boxed, it is built in place once instead of being copied
+    // through every layer of the task spawn (measurable per connection
+    // with `Connection: close`).
+    Box::pin(serve_boxed(ctx, frontend, client, peer)).await
+}
+
+async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Conn, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local_port = client.local_addr().map_or(0, |a| a.port());
+    // Only X-Forwarded-Port needs the local port: no getsockname otherwise.
+    let local_port = if fe.http.rewrite.forwarded_port {
+        client.local_addr().map_or(0, |a| a.port())
+    } else {
+        0
+    };
     let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
