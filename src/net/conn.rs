@@ -82,9 +82,14 @@ impl Conn {
         let conn = Conn::register(Owner::Plain(socket), fd)?;
         if pending {
             conn.writable().await;
-            let sock = socket2::SockRef::from(&conn);
-            if let Some(err) = sock.take_error()? {
-                return Err(err);
+            // A connect that failed is reported with EPOLLERR/EPOLLHUP (which
+            // mark the read side closed); EPOLLOUT alone means connected, so
+            // only then is SO_ERROR worth a syscall (HAProxy skips it too).
+            if conn.readiness.read_closed(conn.token) {
+                let sock = socket2::SockRef::from(&conn);
+                if let Some(err) = sock.take_error()? {
+                    return Err(err);
+                }
             }
         }
         Ok(conn)
@@ -102,6 +107,15 @@ impl Conn {
             Poll::Pending
         })
         .await
+    }
+
+    /// Makes the coming close abortive (SO_LINGER 0: an RST instead of a
+    /// FIN handshake, no TIME_WAIT on this side), as HAProxy closes server
+    /// connections it no longer wants. Only for connections with nothing in
+    /// flight (idle ones), where the peer loses nothing.
+    pub fn linger_zero(&self) {
+        // Best effort: if it fails, the close is a plain one.
+        let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::Stream;
+use crate::net::{Conn, Stream};
 use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
-use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
+use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
 use super::route::{self, LocalAnswer, RouteState, Routed};
 use crate::backend::ServerSlot;
@@ -83,18 +83,25 @@ struct Session<'c> {
     trace: RequestTrace,
     /// Rules, balancing hints and rewrites (`route`).
     route: RouteState<'c>,
+    /// Deadlines of the session's waits (one timer for all of them).
+    clock: Clock,
 }
 
 /// Serves one client connection until it closes.
 pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+    // The session's state machine is large (parsers, nested exchange
+    // futures); boxed, it is built in place once instead of being copied
+    // through every layer of the task spawn (measurable per connection
+    // with `Connection: close`).
+    Box::pin(serve_boxed(ctx, frontend, client, peer)).await
+}
+
+async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local = client
-        .tcp()
-        .local_addr()
-        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = local_addr(fe, client.tcp());
     let local_port = local.port();
     let tls = client.is_tls();
     let tls_facts = tls.then(|| TlsFacts {
@@ -125,8 +132,10 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
         route: RouteState::new(peer, local, tls_facts),
+        clock: Clock::new(),
     };
     let tunnel = s.run().await;
+    s.clock.disarm();
     s.park_attached();
     {
         let mut stats = ctx.stats.borrow_mut();
@@ -291,9 +300,9 @@ impl Session<'_> {
             let mut client = Shared(&self.client);
             let read = self.client_buf.read_from(&mut client);
             let got = if waiting_idle {
-                timed(idle_time, read).await
+                self.clock.timed(Lane::Up, idle_time, read).await
             } else {
-                until(deadline, read).await
+                self.clock.until(Lane::Up, deadline, read).await
             };
             match got {
                 Ok(0) | Err(IoFail::Io) => return Head::Closed,
@@ -388,6 +397,7 @@ impl Session<'_> {
                     bytes_down: &self.bytes_out,
                     seen: &self.trace.seen,
                     hook: self.route.response_hook(self.fe, be, slot.server()),
+                    clock: &self.clock,
                 },
                 &self.head,
             )
@@ -464,7 +474,12 @@ impl Session<'_> {
         let page = pages.get(status).bytes(true);
         let limit = self.fe.timeouts.client;
         let mut client = Shared(&self.client);
-        if send(&mut client, page, limit).await.is_err() {
+        if self
+            .clock
+            .send(Lane::Up, &mut client, page, limit)
+            .await
+            .is_err()
+        {
             return;
         }
         self.bytes_out.set(self.bytes_out.get() + page.len() as u64);
@@ -473,7 +488,11 @@ impl Session<'_> {
         let mut drained = 0;
         self.client_buf.consume(self.client_buf.len());
         while drained < LINGER_BYTES {
-            match until(deadline, self.client_buf.read_from(&mut client)).await {
+            match self
+                .clock
+                .until(Lane::Up, deadline, self.client_buf.read_from(&mut client))
+                .await
+            {
                 Ok(n) if n > 0 => {
                     drained += n;
                     self.client_buf.consume(n);
@@ -507,7 +526,8 @@ impl Session<'_> {
                 self.trace
                     .answered_locally(status_of_response(&self.route.answer));
                 let limit = self.fe.timeouts.client;
-                let sent = route::answer(&self.client, &self.route.answer, limit).await;
+                let sent =
+                    route::answer(&self.clock, &self.client, &self.route.answer, limit).await;
                 self.bytes_out
                     .set(self.bytes_out.get() + self.route.answer.len() as u64);
                 sent && !close
@@ -523,6 +543,18 @@ impl Session<'_> {
         if let Some(a) = self.attached.take() {
             park(self.ctx, self.fe.http.reuse, self.fe.http.server_close, a);
         }
+    }
+}
+
+/// The address the client connected to (`dst`, X-Forwarded-Port). A
+/// frontend with a single bind to a specific address and port can only be
+/// reached there, so that needs no getsockname per connection.
+fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
+    match fe.binds.as_slice() {
+        [bind] if !bind.ip().is_unspecified() && bind.port() != 0 => *bind,
+        _ => client
+            .local_addr()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
     }
 }
 
