@@ -188,21 +188,26 @@ thread_local! {
 }
 
 /// Received bytes not yet consumed: `data[head..tail]`.
+///
+/// The buffer is held only while it has unread bytes or a read is running:
+/// a read that finds nothing to read with an empty buffer hands the buffer
+/// back to the core's spare list before the task waits (the socket's
+/// readiness is edge-triggered, so the wait needs no buffer), and takes one
+/// again when woken. An idle connection, or one whose client has not sent
+/// its first byte yet, costs no buffer.
 pub(super) struct RecvBuf {
+    /// Empty while no buffer is held.
     data: Box<[u8]>,
+    size: usize,
     head: usize,
     tail: usize,
 }
 
 impl RecvBuf {
     pub(super) fn new(size: usize) -> Self {
-        let spare = SPARE.with(|s| s.borrow_mut().pop());
-        let data = match spare {
-            Some(b) if b.len() == size => b,
-            _ => vec![0u8; size.max(1)].into_boxed_slice(),
-        };
         RecvBuf {
-            data,
+            data: Box::default(),
+            size: size.max(1),
             head: 0,
             tail: 0,
         }
@@ -239,25 +244,55 @@ impl RecvBuf {
             self.tail -= self.head;
             self.head = 0;
         }
-        if self.tail == self.data.len() {
+        if self.tail > 0 && self.tail == self.data.len() {
             return Err(io::Error::other("receive buffer full"));
         }
-        let spare = &mut self.data[self.tail..];
-        let n = poll_fn(|cx| Pin::new(&mut *src).poll_read(cx, spare)).await?;
-        self.tail += n;
-        Ok(n)
+        poll_fn(|cx| {
+            if self.data.is_empty() {
+                self.data = take_spare(self.size);
+            }
+            let polled = Pin::new(&mut *src).poll_read(cx, &mut self.data[self.tail..]);
+            match polled {
+                Poll::Ready(Ok(n)) => self.tail += n,
+                Poll::Pending if self.tail == 0 => give_spare(std::mem::take(&mut self.data)),
+                _ => {}
+            }
+            polled
+        })
+        .await
     }
+
+    /// Hands the buffer back if it holds nothing (e.g. the response side's
+    /// once a response is complete and the client connection idles).
+    pub(super) fn release_if_empty(&mut self) {
+        if self.is_empty() && !self.data.is_empty() {
+            give_spare(std::mem::take(&mut self.data));
+        }
+    }
+}
+
+fn take_spare(size: usize) -> Box<[u8]> {
+    match SPARE.with(|s| s.borrow_mut().pop()) {
+        Some(b) if b.len() == size => b,
+        _ => vec![0u8; size].into_boxed_slice(),
+    }
+}
+
+fn give_spare(data: Box<[u8]>) {
+    if data.is_empty() {
+        return;
+    }
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(data);
+        }
+    });
 }
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        let data = std::mem::take(&mut self.data);
-        SPARE.with(|s| {
-            let mut spare = s.borrow_mut();
-            if spare.len() < SPARE_BUFFERS {
-                spare.push(data);
-            }
-        });
+        give_spare(std::mem::take(&mut self.data));
     }
 }
 
@@ -290,5 +325,75 @@ impl AsyncWrite for Shared<'_> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::poll_once;
+    use std::io::Write;
+
+    /// Runs `fut` on a fresh glommio executor; the 30 s limit only catches
+    /// a hung test.
+    fn run<T>(fut: impl Future<Output = T>) -> T {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(64 << 10)
+            .make()
+            .unwrap();
+        ex.run(async {
+            futures_lite::future::or(fut, async {
+                glommio::timer::sleep(Duration::from_secs(30)).await;
+                panic!("test hung");
+            })
+            .await
+        })
+    }
+
+    /// A connected pair over 127.0.0.1: our `Stream` and the peer's socket.
+    fn pair() -> (Stream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let conn = crate::net::Conn::from_socket(socket2::Socket::from(ours)).unwrap();
+        (Stream::Plain(conn), peer)
+    }
+
+    #[test]
+    fn a_waiting_read_holds_no_buffer() {
+        run(async {
+            let (mut ours, mut peer) = pair();
+            let mut buf = RecvBuf::new(4096);
+            assert!(buf.data.is_empty(), "no buffer before the first read");
+            {
+                let mut read = pin!(buf.read_from(&mut ours));
+                assert!(poll_once(&mut read).await.is_none(), "nothing sent yet");
+            }
+            assert!(buf.data.is_empty(), "buffer handed back while waiting");
+
+            peer.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            let n = buf.read_from(&mut ours).await.unwrap();
+            assert_eq!(buf.filled(), b"GET / HTTP/1.1\r\n");
+            assert_eq!(n, 16);
+            assert_eq!(buf.data.len(), 4096);
+
+            // Bytes still unread keep the buffer through a waiting read.
+            {
+                let mut read = pin!(buf.read_from(&mut ours));
+                assert!(poll_once(&mut read).await.is_none());
+            }
+            assert_eq!(buf.filled(), b"GET / HTTP/1.1\r\n");
+            peer.write_all(b"Host: x\r\n\r\n").unwrap();
+            buf.read_from(&mut ours).await.unwrap();
+            assert_eq!(buf.filled(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+
+            buf.consume(buf.len());
+            buf.release_if_empty();
+            assert!(buf.data.is_empty(), "an empty buffer is released");
+
+            drop(peer);
+            assert_eq!(buf.read_from(&mut ours).await.unwrap(), 0, "end of stream");
+        });
     }
 }

@@ -33,6 +33,8 @@ use crate::proxy::CoreContext;
 /// turn into a reset that destroys the page before the client reads it.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 << 10;
+/// Initial room for a request or response head being written (most fit).
+const HEAD_CAPACITY: usize = 1024;
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
@@ -89,14 +91,49 @@ struct Session<'c> {
 
 /// Serves one client connection until it closes.
 pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+    let accepted = Instant::now();
+    let mut client = client;
+    let mut client_buf = RecvBuf::new(ctx.config.global.tune.bufsize);
+    let clock = Clock::new();
+    // Until the client's first bytes arrive, the connection holds only this
+    // small future and its socket: no session, no buffer (an idle client
+    // costs what HAProxy's does, not tens of KiB). The wait is the head's
+    // (`timeout http-request`), so the session below sees an expired
+    // deadline and answers 408 as if it had waited itself; a closed or
+    // failed connection is found again by the session's own read.
+    let t = &ctx.config.frontends[frontend].timeouts;
+    let deadline = t.http_request.or(t.client).map(|d| accepted + d);
+    let _ = clock
+        .until(Lane::Up, deadline, client_buf.read_from(&mut client))
+        .await;
     // The session's state machine is large (parsers, nested exchange
     // futures); boxed, it is built in place once instead of being copied
     // through every layer of the task spawn (measurable per connection
     // with `Connection: close`).
-    Box::pin(serve_boxed(ctx, frontend, client, peer)).await
+    let first = FirstBytes {
+        client,
+        client_buf,
+        clock,
+        accepted,
+    };
+    Box::pin(serve_boxed(ctx, frontend, first, peer)).await
 }
 
-async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+/// A client connection whose first bytes (or end, or timeout) came.
+struct FirstBytes {
+    client: Stream,
+    client_buf: RecvBuf,
+    clock: Clock,
+    accepted: Instant,
+}
+
+async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, peer: SocketAddr) {
+    let FirstBytes {
+        client,
+        client_buf,
+        clock,
+        accepted,
+    } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
@@ -107,7 +144,6 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer
     let tls_facts = tls.then(|| TlsFacts {
         sni: client.sni().map(Box::from),
     });
-    let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
         be_id: fe.default_backend,
@@ -119,12 +155,12 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer
             tls,
         },
         client: RefCell::new(client),
-        client_buf: RecvBuf::new(bufsize),
+        client_buf,
         server_buf: RecvBuf::new(bufsize),
         parser: RequestParser::new(limits),
         response_parser: ResponseParser::new(limits),
-        head: Vec::with_capacity(1024),
-        out: Vec::with_capacity(1024),
+        head: Vec::new(),
+        out: Vec::new(),
         attached: None,
         requests: 0,
         accepted,
@@ -132,7 +168,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
         route: RouteState::new(peer, local, tls_facts),
-        clock: Clock::new(),
+        clock,
     };
     let tunnel = s.run().await;
     s.clock.disarm();
@@ -265,6 +301,8 @@ impl Session<'_> {
                         } else {
                             ConnectionMode::KeepAlive
                         };
+                        // Allocated at the first request, not per connection.
+                        self.head.reserve(HEAD_CAPACITY);
                         let routed = route::request(
                             &mut self.route,
                             &self.ctx.config,
@@ -297,6 +335,10 @@ impl Session<'_> {
                 }
             }
             let waiting_idle = !first && self.client_buf.is_empty();
+            if waiting_idle {
+                // An idle keep-alive connection holds no response buffer.
+                self.server_buf.release_if_empty();
+            }
             let mut client = Shared(&self.client);
             let read = self.client_buf.read_from(&mut client);
             let got = if waiting_idle {
@@ -378,6 +420,7 @@ impl Session<'_> {
             client: self.fe.timeouts.client,
             server: be.timeouts.server,
         };
+        self.out.reserve(HEAD_CAPACITY);
         loop {
             let server = RefCell::new(stream);
             let outcome = exchange::run(
