@@ -40,18 +40,18 @@ impl Conn {
     /// executor.
     pub fn new(stream: TcpStream) -> io::Result<Conn> {
         let fd = stream.as_raw_fd();
-        Conn::register(Owner::Glommio(stream), fd)
+        Conn::register(Owner::Glommio(stream), fd, false)
     }
 
     /// Registers a socket this core owns (accepted or connected here).
     pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
         let fd = socket.as_raw_fd();
-        Conn::register(Owner::Plain(socket), fd)
+        Conn::register(Owner::Plain(socket), fd, false)
     }
 
-    fn register(owner: Owner, fd: RawFd) -> io::Result<Conn> {
+    fn register(owner: Owner, fd: RawFd, write_interest: bool) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
-        let token = readiness.register(fd)?;
+        let token = readiness.register(fd, write_interest)?;
         Ok(Conn {
             _owner: owner,
             fd,
@@ -79,7 +79,8 @@ impl Conn {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
             Err(e) => return Err(e),
         };
-        let conn = Conn::register(Owner::Plain(socket), fd)?;
+        // Watched for writing from the start: that event ends the connect.
+        let conn = Conn::register(Owner::Plain(socket), fd, true)?;
         if pending {
             conn.writable().await;
             // A connect that failed is reported with EPOLLERR/EPOLLHUP (which

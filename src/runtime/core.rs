@@ -1,7 +1,7 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
-use super::listener::bind_reuseport_socket;
+use super::listener::{bind_reuseport_socket, delay_request_ack};
 use super::stop::{watch_control, Stop};
 use crate::net::{Acceptor, Stream};
 use crate::proxy::{http, tcp, CoreContext};
@@ -76,7 +76,13 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let mut listeners = Vec::new();
     for (fe_index, fe) in config.frontends.iter().enumerate() {
         for (bind_index, addr) in fe.binds.iter().enumerate() {
-            match bind_reuseport_socket(*addr, fe.backlog).and_then(Acceptor::new) {
+            let bound = bind_reuseport_socket(*addr, fe.backlog).and_then(|sock| {
+                if fe.mode == Mode::Http {
+                    delay_request_ack(&sock)?;
+                }
+                Acceptor::new(sock)
+            });
+            match bound {
                 Ok(l) => listeners.push((fe_index, bind_index, l)),
                 Err(e) => {
                     let _ = ready.send(Err(format!(
