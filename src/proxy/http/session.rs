@@ -245,6 +245,13 @@ impl Session<'_> {
             };
             self.requests += 1;
             let next = self.exchange(req).await;
+            if let Next::Close = next {
+                // The FIN goes right after the response, before the log
+                // and before the server connection is parked (which may
+                // close an evicted one): a client that waits for the close
+                // to open its next connection need not wait for those.
+                let _ = Shared(&self.client).close().await;
+            }
             if !matches!(next, Next::Tunnel(..)) {
                 self.finish_request();
             }
