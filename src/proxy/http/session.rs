@@ -99,13 +99,17 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     // small future and its socket: no session, no buffer (an idle client
     // costs what HAProxy's does, not tens of KiB). The wait is the head's
     // (`timeout http-request`), so the session below sees an expired
-    // deadline and answers 408 as if it had waited itself; a closed or
-    // failed connection is found again by the session's own read.
+    // deadline and answers 408 as if it had waited itself.
     let t = &ctx.config.frontends[frontend].timeouts;
     let deadline = t.http_request.or(t.client).map(|d| accepted + d);
-    let _ = clock
+    let first = clock
         .until(Lane::Up, deadline, client_buf.read_from(&mut client))
         .await;
+    if matches!(first, Ok(0) | Err(IoFail::Io)) {
+        // Closed before a byte (a port probe, a TCP health check): nothing
+        // to answer or log, as when the session's own read finds it.
+        return;
+    }
     // The session's state machine is large (parsers, nested exchange
     // futures); boxed, it is built in place once instead of being copied
     // through every layer of the task spawn (measurable per connection
