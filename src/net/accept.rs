@@ -29,7 +29,7 @@ impl Acceptor {
     pub fn new(socket: socket2::Socket) -> io::Result<Acceptor> {
         socket.set_nonblocking(true)?;
         let readiness = Readiness::current()?;
-        let token = readiness.register(socket.as_raw_fd())?;
+        let token = readiness.register(socket.as_raw_fd(), false)?;
         Ok(Acceptor {
             socket,
             token,

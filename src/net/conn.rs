@@ -40,18 +40,18 @@ impl Conn {
     /// executor.
     pub fn new(stream: TcpStream) -> io::Result<Conn> {
         let fd = stream.as_raw_fd();
-        Conn::register(Owner::Glommio(stream), fd)
+        Conn::register(Owner::Glommio(stream), fd, false)
     }
 
     /// Registers a socket this core owns (accepted or connected here).
     pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
         let fd = socket.as_raw_fd();
-        Conn::register(Owner::Plain(socket), fd)
+        Conn::register(Owner::Plain(socket), fd, false)
     }
 
-    fn register(owner: Owner, fd: RawFd) -> io::Result<Conn> {
+    fn register(owner: Owner, fd: RawFd, write_interest: bool) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
-        let token = readiness.register(fd)?;
+        let token = readiness.register(fd, write_interest)?;
         Ok(Conn {
             _owner: owner,
             fd,
@@ -79,12 +79,18 @@ impl Conn {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
             Err(e) => return Err(e),
         };
-        let conn = Conn::register(Owner::Plain(socket), fd)?;
+        // Watched for writing from the start: that event ends the connect.
+        let conn = Conn::register(Owner::Plain(socket), fd, true)?;
         if pending {
             conn.writable().await;
-            let sock = socket2::SockRef::from(&conn);
-            if let Some(err) = sock.take_error()? {
-                return Err(err);
+            // A connect that failed is reported with EPOLLERR/EPOLLHUP (which
+            // mark the read side closed); EPOLLOUT alone means connected, so
+            // only then is SO_ERROR worth a syscall (HAProxy skips it too).
+            if conn.readiness.read_closed(conn.token) {
+                let sock = socket2::SockRef::from(&conn);
+                if let Some(err) = sock.take_error()? {
+                    return Err(err);
+                }
             }
         }
         Ok(conn)
@@ -102,6 +108,15 @@ impl Conn {
             Poll::Pending
         })
         .await
+    }
+
+    /// Makes the coming close abortive (SO_LINGER 0: an RST instead of a
+    /// FIN handshake, no TIME_WAIT on this side), as HAProxy closes server
+    /// connections it no longer wants. Only for connections with nothing in
+    /// flight (idle ones), where the peer loses nothing.
+    pub fn linger_zero(&self) {
+        // Best effort: if it fails, the close is a plain one.
+        let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

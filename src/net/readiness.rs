@@ -70,6 +70,10 @@ struct Entry {
     read_closed: bool,
     /// Counts write-side events (room to write, connect done, error).
     write_events: u32,
+    /// The socket, for adding EPOLLOUT to its interest on first need.
+    fd: RawFd,
+    /// EPOLLOUT is in the socket's interest set.
+    write_interest: bool,
 }
 
 /// The per-core epoll instance and the table of registered sockets.
@@ -112,7 +116,15 @@ impl Readiness {
 
     /// Adds `fd` to the epoll set (or re-targets it if it is still there
     /// from an earlier registration) and returns its token.
-    pub fn register(self: &Rc<Self>, fd: RawFd) -> io::Result<Token> {
+    ///
+    /// `write_interest`: watch for room to write from the start (a connect
+    /// in progress). Otherwise EPOLLOUT is added the first time a write
+    /// waits (`wait_write`): a new socket is writable at once, and on a
+    /// connection whose writes never fill the socket buffer (small
+    /// request/response traffic) that event, and every later one, would
+    /// only be queued, collected and dropped (HAProxy also polls for
+    /// writing only on demand).
+    pub fn register(self: &Rc<Self>, fd: RawFd, write_interest: bool) -> io::Result<Token> {
         self.start_driver();
         let token = {
             let mut entries = self.entries.borrow_mut();
@@ -130,20 +142,14 @@ impl Readiness {
             e.read_events = 0;
             e.read_closed = false;
             e.write_events = 0;
+            e.fd = fd;
+            e.write_interest = write_interest;
             Token {
                 index,
                 generation: e.generation,
             }
         };
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN
-                | libc::EPOLLOUT
-                | libc::EPOLLRDHUP
-                | libc::EPOLLERR
-                | libc::EPOLLHUP
-                | libc::EPOLLET) as u32,
-            u64: token.to_data(),
-        };
+        let mut ev = interest(token, write_interest);
         let epfd = self.epfd.as_raw_fd();
         // SAFETY: valid epoll fd and event struct; fd is the caller's socket.
         let mut rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
@@ -218,6 +224,23 @@ impl Readiness {
     pub fn wait_write(&self, token: Token, waker: &Waker) {
         let mut entries = self.entries.borrow_mut();
         if let Some(e) = entries.get_mut(token.index as usize) {
+            if e.live && e.generation == token.generation && !e.write_interest {
+                // Re-polls the socket: if room freed up since the write
+                // that would block, the event is queued now, not lost.
+                let mut ev = interest(token, true);
+                // SAFETY: valid epoll fd and event struct; the fd is
+                // registered and open while its entry is live.
+                let rc = unsafe {
+                    libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_MOD, e.fd, &mut ev)
+                };
+                if rc < 0 {
+                    // Cannot wait for room: wake the writer at once, so it
+                    // retries (and meets the socket's error, if any).
+                    waker.wake_by_ref();
+                    return;
+                }
+                e.write_interest = true;
+            }
             match &e.write {
                 Some(w) if w.will_wake(waker) => {}
                 _ => e.write = Some(waker.clone()),
@@ -292,6 +315,20 @@ impl Readiness {
             w.wake();
         }
         n
+    }
+}
+
+/// The epoll registration of a socket: always the read side, end of stream
+/// and errors; room to write only with `write`.
+fn interest(token: Token, write: bool) -> libc::epoll_event {
+    let mut events =
+        libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLET;
+    if write {
+        events |= libc::EPOLLOUT;
+    }
+    libc::epoll_event {
+        events: events as u32,
+        u64: token.to_data(),
     }
 }
 

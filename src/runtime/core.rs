@@ -1,9 +1,9 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
-use super::listener::bind_reuseport_socket;
+use super::listener::{bind_reuseport_socket, delay_request_ack};
 use super::stop::{watch_control, Stop};
-use crate::net::Acceptor;
+use crate::net::{Acceptor, Stream};
 use crate::proxy::{http, tcp, CoreContext};
 use crate::stats::CoreStats;
 use glommio::sync::{Gate, Semaphore};
@@ -76,7 +76,13 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let mut listeners = Vec::new();
     for (fe_index, fe) in config.frontends.iter().enumerate() {
         for (bind_index, addr) in fe.binds.iter().enumerate() {
-            match bind_reuseport_socket(*addr, fe.backlog).and_then(Acceptor::new) {
+            let bound = bind_reuseport_socket(*addr, fe.backlog).and_then(|sock| {
+                if fe.mode == Mode::Http {
+                    delay_request_ack(&sock)?;
+                }
+                Acceptor::new(sock)
+            });
+            match bound {
                 Ok(l) => listeners.push((fe_index, bind_index, l)),
                 Err(e) => {
                     let _ = ready.send(Err(format!(
@@ -252,14 +258,18 @@ async fn accept_loop(
             // TLS first (HAProxy: the handshake belongs to the client side,
             // bounded by `timeout client`); a failed handshake ends the
             // session before any server is involved.
-            let client_timeout = ctx.config.frontends[fe_index].timeouts.client;
-            let client = ctx
-                .tls
-                .accept(fe_index, bind_index, stream, client_timeout)
-                .await;
+            // The handshake and the TCP session are boxed so that the task
+            // of a plain, idle HTTP connection stays small (HTTP's session
+            // boxes itself once the client sends).
+            let client = if ctx.tls.acceptor(fe_index, bind_index).is_some() {
+                let client_timeout = ctx.config.frontends[fe_index].timeouts.client;
+                Box::pin(ctx.tls.accept(fe_index, bind_index, stream, client_timeout)).await
+            } else {
+                Ok(Stream::Plain(stream))
+            };
             match (client, mode) {
                 (Ok(client), Mode::Tcp) => {
-                    tcp::serve(Rc::clone(&ctx), fe_index, client, peer).await
+                    Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, peer)).await
                 }
                 (Ok(client), Mode::Http) => {
                     http::serve(Rc::clone(&ctx), fe_index, client, peer).await

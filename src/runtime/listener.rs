@@ -38,3 +38,25 @@ pub fn bind_reuseport_socket(addr: SocketAddr, backlog: u32) -> io::Result<Socke
     sock.listen(backlog)?;
     Ok(sock)
 }
+
+/// Turns off TCP_QUICKACK on an HTTP listener (inherited by accepted
+/// sockets), as HAProxy's default `option tcp-smart-accept` does: the
+/// client's request arrives right after the handshake, and its ACK can
+/// ride on the response instead of costing a segment of its own.
+pub fn delay_request_ack(sock: &Socket) -> io::Result<()> {
+    let off: libc::c_int = 0;
+    // SAFETY: plain setsockopt on a socket we own, with a c_int option.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&off as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use super::io::{send, timed, IoFail, RecvBuf};
+use super::io::{Clock, IoFail, Lane, RecvBuf};
 use crate::http::{BodyFraming, ChunkedError, ChunkedScanner};
 
 /// Where a body stands.
@@ -84,10 +84,13 @@ impl BodyProgress {
 
 /// Timeouts of one direction: `read` waits on the sender, `write` on the
 /// receiver (HAProxy's `timeout client` / `timeout server`, by side).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Waits {
+#[derive(Clone, Copy)]
+pub(super) struct Waits<'c> {
     pub read: Option<Duration>,
     pub write: Option<Duration>,
+    /// The session's clock and this direction's lane in it.
+    pub clock: &'c Clock,
+    pub lane: Lane,
 }
 
 /// Forwards the rest of a body from `src` (bytes already in `buf` first)
@@ -98,7 +101,7 @@ pub(super) async fn pump<R, W>(
     src: &mut R,
     buf: &mut RecvBuf,
     dst: &mut W,
-    waits: Waits,
+    waits: Waits<'_>,
 ) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
@@ -110,7 +113,9 @@ where
             return Ok(moved);
         }
         if buf.is_empty() {
-            let n = timed(waits.read, buf.read_from(src))
+            let n = waits
+                .clock
+                .timed(waits.lane, waits.read, buf.read_from(src))
                 .await
                 .map_err(BodyError::Read)?;
             if n == 0 {
@@ -121,7 +126,9 @@ where
         let n = progress
             .claim(buf.filled())
             .map_err(|_| BodyError::Framing)?;
-        send(dst, &buf.filled()[..n], waits.write)
+        waits
+            .clock
+            .send(waits.lane, dst, &buf.filled()[..n], waits.write)
             .await
             .map_err(|_| BodyError::Write)?;
         buf.consume(n);

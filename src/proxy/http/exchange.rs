@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::net::Stream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
-use super::io::{send, timed, IoFail, RecvBuf, Shared};
+use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use super::route::ResponseHook;
 use crate::http::{
@@ -95,6 +95,8 @@ pub(super) struct Exchange<'a, 'c> {
     pub seen: &'a ResponseSeen,
     /// `http-response` rules and cookie persistence.
     pub hook: ResponseHook<'a, 'c>,
+    /// The session's wait deadlines.
+    pub clock: &'a Clock,
 }
 
 /// Why the response side stopped early.
@@ -140,6 +142,7 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         bytes_down,
         seen,
         mut hook,
+        clock,
     } = x;
 
     // The head and whatever body bytes already arrived go in one write.
@@ -147,7 +150,8 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
     out.extend_from_slice(head);
     out.extend_from_slice(&client_buf.filled()[..claimed]);
     client_buf.consume(claimed);
-    if send(&mut Shared(server), out, timeouts.server)
+    if clock
+        .send(Lane::Down, &mut Shared(server), out, timeouts.server)
         .await
         .is_err()
     {
@@ -166,6 +170,8 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
     let waits_up = Waits {
         read: timeouts.client,
         write: timeouts.server,
+        clock,
+        lane: Lane::Up,
     };
     let up = async {
         let r = pump(
@@ -202,6 +208,7 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         bytes_down,
         seen,
         &mut hook,
+        clock,
     );
     let (down, up) = race(up, down).await;
 
@@ -315,6 +322,7 @@ async fn response(
     bytes_down: &Cell<u64>,
     seen: &ResponseSeen,
     hook: &mut ResponseHook<'_, '_>,
+    clock: &Clock,
 ) -> Result<Outcome, Down> {
     loop {
         // Read until a complete head is there.
@@ -328,7 +336,14 @@ async fn response(
             }
             let had_bytes = !buf.is_empty();
             let n = loop {
-                match timed(timeouts.server, buf.read_from(&mut Shared(server))).await {
+                match clock
+                    .timed(
+                        Lane::Down,
+                        timeouts.server,
+                        buf.read_from(&mut Shared(server)),
+                    )
+                    .await
+                {
                     Ok(n) => break n,
                     // While the body is still going up the server is busy
                     // reading it: `timeout server` counts from the end.
@@ -350,7 +365,8 @@ async fn response(
                 out.clear();
                 write_response_head(out, &head, req.version, ConnectionMode::KeepAlive);
                 buf.consume(head_len);
-                send(&mut Shared(client), out, timeouts.client)
+                clock
+                    .send(Lane::Down, &mut Shared(client), out, timeouts.client)
                     .await
                     .map_err(|_| Down::ClientGone)?;
             } else {
@@ -373,7 +389,8 @@ async fn response(
             hook.apply(&head, out).map_err(Down::Denied)?;
             buf.consume(head_len);
             responded.set(true);
-            send(&mut Shared(client), out, timeouts.client)
+            clock
+                .send(Lane::Down, &mut Shared(client), out, timeouts.client)
                 .await
                 .map_err(|_| Down::ClientGone)?;
             return Ok(Outcome::Tunnel);
@@ -395,13 +412,16 @@ async fn response(
         out.extend_from_slice(&buf.filled()[..claimed]);
         buf.consume(claimed);
         responded.set(true);
-        send(&mut Shared(client), out, timeouts.client)
+        clock
+            .send(Lane::Down, &mut Shared(client), out, timeouts.client)
             .await
             .map_err(|_| Down::ClientGone)?;
         let mut moved = out.len() as u64;
         let waits = Waits {
             read: timeouts.server,
             write: timeouts.client,
+            clock,
+            lane: Lane::Down,
         };
         moved += pump(
             &mut progress,

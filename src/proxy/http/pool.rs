@@ -7,10 +7,13 @@
 //! HAProxy's `maxconn` counts requests being served, not idle connections.
 //! Entries idle longer than `PURGE_DELAY` (HAProxy `pool-purge-delay`,
 //! 5 s by default) are closed by a purge task that runs while the pool is
-//! not empty; each server keeps at most `MAX_IDLE_PER_SERVER`.
+//! not empty; each server keeps at most `MAX_IDLE_PER_SERVER`. Idle
+//! connections are closed with an RST (SO_LINGER 0), as HAProxy closes
+//! server connections it gives up: nothing is in flight on them, and the
+//! FIN handshake and TIME_WAIT would cost the proxy's core for nothing.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -28,7 +31,7 @@ struct Idle {
 /// Idle connections by (backend index, server index).
 #[derive(Default)]
 pub struct IdlePool {
-    conns: RefCell<HashMap<(usize, usize), Vec<Idle>>>,
+    conns: RefCell<HashMap<(usize, usize), VecDeque<Idle>>>,
     purging: Cell<bool>,
 }
 
@@ -45,9 +48,15 @@ impl IdlePool {
             let list = conns.entry((backend, server)).or_default();
             if list.len() >= MAX_IDLE_PER_SERVER {
                 // The oldest is the likeliest to be closed by the server.
-                list.remove(0);
+                // (A full pool is the steady state when every client
+                // connection opens its own server connection, as the first
+                // request of each does under `http-reuse safe`: evicting
+                // must not shift the whole list.)
+                if let Some(oldest) = list.pop_front() {
+                    oldest.stream.tcp().linger_zero();
+                }
             }
-            list.push(Idle {
+            list.push_back(Idle {
                 stream,
                 since: Instant::now(),
             });
@@ -72,7 +81,7 @@ impl IdlePool {
     pub fn take(&self, backend: usize, server: usize) -> Option<Stream> {
         let mut conns = self.conns.borrow_mut();
         let list = conns.get_mut(&(backend, server))?;
-        while let Some(idle) = list.pop() {
+        while let Some(idle) = list.pop_back() {
             if is_idle_and_open(&idle.stream) {
                 return Some(idle.stream);
             }
@@ -86,7 +95,13 @@ impl IdlePool {
         let mut conns = self.conns.borrow_mut();
         let mut left = 0;
         for list in conns.values_mut() {
-            list.retain(|i| now.duration_since(i.since) < PURGE_DELAY);
+            list.retain(|i| {
+                let keep = now.duration_since(i.since) < PURGE_DELAY;
+                if !keep {
+                    i.stream.tcp().linger_zero();
+                }
+                keep
+            });
             left += list.len();
         }
         conns.retain(|_, l| !l.is_empty());
@@ -94,7 +109,7 @@ impl IdlePool {
     }
 
     pub fn len(&self) -> usize {
-        self.conns.borrow().values().map(Vec::len).sum()
+        self.conns.borrow().values().map(VecDeque::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::net::Stream;
 
-use super::io::{send, Shared};
+use super::io::{Clock, Lane, Shared};
 use crate::backend::PickHint;
 use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
 use crate::http::{
@@ -305,11 +305,15 @@ fn local(
 
 /// Sends a prepared answer; false if the client is gone.
 pub(super) async fn answer(
+    clock: &Clock,
     client: &RefCell<Stream>,
     bytes: &[u8],
     timeout: Option<Duration>,
 ) -> bool {
-    send(&mut Shared(client), bytes, timeout).await.is_ok()
+    clock
+        .send(Lane::Up, &mut Shared(client), bytes, timeout)
+        .await
+        .is_ok()
 }
 
 /// How long `tarpit` holds a request: the `timeout tarpit` of the

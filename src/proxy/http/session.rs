@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::Stream;
+use crate::net::{Conn, Stream};
 use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
-use super::io::{send, timed, until, IoFail, RecvBuf, Shared};
+use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
 use super::route::{self, LocalAnswer, RouteState, Routed};
 use crate::backend::ServerSlot;
@@ -32,6 +32,8 @@ use crate::proxy::CoreContext;
 /// turn into a reset that destroys the page before the client reads it.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 << 10;
+/// Initial room for a request or response head being written (most fit).
+const HEAD_CAPACITY: usize = 1024;
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
@@ -82,24 +84,69 @@ struct Session<'c> {
     trace: RequestTrace,
     /// Rules, balancing hints and rewrites (`route`).
     route: RouteState<'c>,
+    /// Deadlines of the session's waits (one timer for all of them).
+    clock: Clock,
 }
 
 /// Serves one client connection until it closes.
 pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+    let accepted = Instant::now();
+    let mut client = client;
+    let mut client_buf = RecvBuf::new(ctx.config.global.tune.bufsize);
+    let clock = Clock::new();
+    // Until the client's first bytes arrive, the connection holds only this
+    // small future and its socket: no session, no buffer (an idle client
+    // costs what HAProxy's does, not tens of KiB). The wait is the head's
+    // (`timeout http-request`), so the session below sees an expired
+    // deadline and answers 408 as if it had waited itself.
+    let t = &ctx.config.frontends[frontend].timeouts;
+    let deadline = t.http_request.or(t.client).map(|d| accepted + d);
+    let first = clock
+        .until(Lane::Up, deadline, client_buf.read_from(&mut client))
+        .await;
+    if matches!(first, Ok(0) | Err(IoFail::Io)) {
+        // Closed before a byte (a port probe, a TCP health check): nothing
+        // to answer or log, as when the session's own read finds it.
+        return;
+    }
+    // The session's state machine is large (parsers, nested exchange
+    // futures); boxed, it is built in place once instead of being copied
+    // through every layer of the task spawn (measurable per connection
+    // with `Connection: close`).
+    let first = FirstBytes {
+        client,
+        client_buf,
+        clock,
+        accepted,
+    };
+    Box::pin(serve_boxed(ctx, frontend, first, peer)).await
+}
+
+/// A client connection whose first bytes (or end, or timeout) came.
+struct FirstBytes {
+    client: Stream,
+    client_buf: RecvBuf,
+    clock: Clock,
+    accepted: Instant,
+}
+
+async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, peer: SocketAddr) {
+    let FirstBytes {
+        client,
+        client_buf,
+        clock,
+        accepted,
+    } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local = client
-        .tcp()
-        .local_addr()
-        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = local_addr(fe, client.tcp());
     let local_port = local.port();
     let tls = client.is_tls();
     let tls_facts = tls.then(|| TlsFacts {
         sni: client.sni().map(Box::from),
     });
-    let accepted = Instant::now();
     let mut s = Session {
         ctx: &ctx,
         // Read only once a request was routed to a backend.
@@ -112,12 +159,12 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
             tls,
         },
         client: RefCell::new(client),
-        client_buf: RecvBuf::new(bufsize),
+        client_buf,
         server_buf: RecvBuf::new(bufsize),
         parser: RequestParser::new(limits),
         response_parser: ResponseParser::new(limits),
-        head: Vec::with_capacity(1024),
-        out: Vec::with_capacity(1024),
+        head: Vec::new(),
+        out: Vec::new(),
         attached: None,
         requests: 0,
         accepted,
@@ -125,8 +172,10 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
         route: RouteState::new(peer, local, tls_facts),
+        clock,
     };
     let tunnel = s.run().await;
+    s.clock.disarm();
     s.park_attached();
     {
         let mut stats = ctx.stats.borrow_mut();
@@ -200,6 +249,13 @@ impl Session<'_> {
             };
             self.requests += 1;
             let next = self.exchange(req).await;
+            if let Next::Close = next {
+                // The FIN goes right after the response, before the log
+                // and before the server connection is parked (which may
+                // close an evicted one): a client that waits for the close
+                // to open its next connection need not wait for those.
+                let _ = Shared(&self.client).close().await;
+            }
             if !matches!(next, Next::Tunnel(..)) {
                 self.finish_request();
             }
@@ -249,6 +305,8 @@ impl Session<'_> {
                     ParseStatus::Complete(head) => {
                         self.trace.head(&head, &self.fe.log.captures);
                         let upgrade = head.upgrade.is_some();
+                        // Allocated at the first request, not per connection.
+                        self.head.reserve(HEAD_CAPACITY);
                         let routed = route::request(
                             &mut self.route,
                             &self.ctx.config,
@@ -280,12 +338,16 @@ impl Session<'_> {
                 }
             }
             let waiting_idle = !first && self.client_buf.is_empty();
+            if waiting_idle {
+                // An idle keep-alive connection holds no response buffer.
+                self.server_buf.release_if_empty();
+            }
             let mut client = Shared(&self.client);
             let read = self.client_buf.read_from(&mut client);
             let got = if waiting_idle {
-                timed(idle_time, read).await
+                self.clock.timed(Lane::Up, idle_time, read).await
             } else {
-                until(deadline, read).await
+                self.clock.until(Lane::Up, deadline, read).await
             };
             match got {
                 Ok(0) | Err(IoFail::Io) => return Head::Closed,
@@ -362,6 +424,7 @@ impl Session<'_> {
             client: self.fe.timeouts.client,
             server: be.timeouts.server,
         };
+        self.out.reserve(HEAD_CAPACITY);
         loop {
             let server = RefCell::new(stream);
             let outcome = exchange::run(
@@ -381,6 +444,7 @@ impl Session<'_> {
                     bytes_down: &self.bytes_out,
                     seen: &self.trace.seen,
                     hook: self.route.response_hook(self.fe, be, slot.server()),
+                    clock: &self.clock,
                 },
                 &self.head,
             )
@@ -457,7 +521,12 @@ impl Session<'_> {
         let page = pages.get(status).bytes(true);
         let limit = self.fe.timeouts.client;
         let mut client = Shared(&self.client);
-        if send(&mut client, page, limit).await.is_err() {
+        if self
+            .clock
+            .send(Lane::Up, &mut client, page, limit)
+            .await
+            .is_err()
+        {
             return;
         }
         self.bytes_out.set(self.bytes_out.get() + page.len() as u64);
@@ -466,7 +535,11 @@ impl Session<'_> {
         let mut drained = 0;
         self.client_buf.consume(self.client_buf.len());
         while drained < LINGER_BYTES {
-            match until(deadline, self.client_buf.read_from(&mut client)).await {
+            match self
+                .clock
+                .until(Lane::Up, deadline, self.client_buf.read_from(&mut client))
+                .await
+            {
                 Ok(n) if n > 0 => {
                     drained += n;
                     self.client_buf.consume(n);
@@ -510,7 +583,8 @@ impl Session<'_> {
                 self.trace
                     .answered_locally(status_of_response(&self.route.answer));
                 let limit = self.fe.timeouts.client;
-                let sent = route::answer(&self.client, &self.route.answer, limit).await;
+                let sent =
+                    route::answer(&self.clock, &self.client, &self.route.answer, limit).await;
                 self.bytes_out
                     .set(self.bytes_out.get() + self.route.answer.len() as u64);
                 sent && !close
@@ -526,6 +600,18 @@ impl Session<'_> {
         if let Some(a) = self.attached.take() {
             park(self.ctx, self.fe, a);
         }
+    }
+}
+
+/// The address the client connected to (`dst`, X-Forwarded-Port). A
+/// frontend with a single bind to a specific address and port can only be
+/// reached there, so that needs no getsockname per connection.
+fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
+    match fe.binds.as_slice() {
+        [bind] if !bind.ip().is_unspecified() && bind.port() != 0 => *bind,
+        _ => client
+            .local_addr()
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
     }
 }
 
