@@ -6,6 +6,7 @@ pub mod copy;
 pub mod forward;
 pub mod pipe;
 pub mod readiness;
+pub mod shared;
 pub mod splice;
 pub mod stream;
 pub mod tunnel;

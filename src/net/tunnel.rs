@@ -16,6 +16,7 @@ use glommio::timer::Timer;
 use super::copy::{copy_one_way, write_chunk};
 use super::forward::{ChunkBuf, ForwardError, Meter};
 use super::pipe::PipePool;
+use super::shared::Shared;
 use super::splice::splice_one_way;
 use super::stream::Stream;
 
@@ -124,8 +125,8 @@ where
     let flows = join_until_error(
         async {
             one_way(
-                Half(&client),
-                Half(&server),
+                Shared(&client),
+                Shared(&server),
                 client_prefix,
                 splice,
                 settings,
@@ -137,8 +138,8 @@ where
         },
         async {
             one_way(
-                Half(&server),
-                Half(&client),
+                Shared(&server),
+                Shared(&client),
                 server_prefix,
                 splice,
                 settings,
@@ -213,14 +214,26 @@ async fn run_copy(
     let down = Meter::new(activity);
     let flows = join_until_error(
         async {
-            copy_way(Half(&client), Half(&server), client_prefix, settings, &up)
-                .await
-                .map_err(upstream_end)
+            copy_way(
+                Shared(&client),
+                Shared(&server),
+                client_prefix,
+                settings,
+                &up,
+            )
+            .await
+            .map_err(upstream_end)
         },
         async {
-            copy_way(Half(&server), Half(&client), server_prefix, settings, &down)
-                .await
-                .map_err(downstream_end)
+            copy_way(
+                Shared(&server),
+                Shared(&client),
+                server_prefix,
+                settings,
+                &down,
+            )
+            .await
+            .map_err(downstream_end)
         },
     );
     let end = until_done_or_idle(flows, settings.idle_timeout, &last_activity).await;
@@ -245,8 +258,8 @@ async fn run_copy(
 
 /// One direction of the copy path, prefix first, ended by a half-close.
 async fn copy_way(
-    mut src: Half<'_, Stream>,
-    mut dst: Half<'_, Stream>,
+    mut src: Shared<'_, Stream>,
+    mut dst: Shared<'_, Stream>,
     prefix: &[u8],
     settings: &TunnelSettings,
     meter: &Meter<'_>,
@@ -263,8 +276,8 @@ async fn copy_way(
 
 /// One direction, prefix first, ended by a half-close of the destination.
 async fn one_way<S>(
-    mut src: Half<'_, S>,
-    mut dst: Half<'_, S>,
+    mut src: Shared<'_, S>,
+    mut dst: Shared<'_, S>,
     prefix: &[u8],
     splice: bool,
     settings: &TunnelSettings,
@@ -407,45 +420,6 @@ impl Future for IdleWatch<'_> {
         }
         this.armed = Some((timer, deadline, cx.waker().clone()));
         Poll::Pending
-    }
-}
-
-/// A `RefCell`-shared stream used as one half: the borrow lasts one poll
-/// call, so the read half of a stream and its write half (held by the other
-/// direction) can both be pending at once.
-struct Half<'a, S>(&'a RefCell<S>);
-
-impl<S: AsyncRead + Unpin> AsyncRead for Half<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Half<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
-    }
-}
-
-impl<S: AsRawFd> AsRawFd for Half<'_, S> {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.borrow().as_raw_fd()
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use glommio::timer::Timer;
 
-use crate::net::Stream;
+pub(super) use crate::net::shared::Shared;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// An I/O wait that did not complete.
@@ -296,41 +296,10 @@ impl Drop for RecvBuf {
     }
 }
 
-/// A stream shared by the two halves of an exchange (one reads while the
-/// other writes); each poll borrows it for the duration of the call only.
-pub(super) struct Shared<'a>(pub &'a RefCell<Stream>);
-
-impl AsyncRead for Shared<'_> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Shared<'_> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::Stream;
     use futures_lite::future::poll_once;
     use std::io::Write;
 

@@ -1,0 +1,49 @@
+//! One stream borrowed by two halves of a relay.
+
+use super::stream::Stream;
+use futures_lite::{AsyncRead, AsyncWrite};
+use std::cell::RefCell;
+use std::io;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A `RefCell`-shared stream used as one half: the borrow lasts one poll
+/// call, so the read half of a stream and its write half (held by the other
+/// direction) can both be pending at once. HTTP exchanges and the TLS copy
+/// tunnel share it; `Stream` is the common case.
+pub struct Shared<'a, S = Stream>(pub &'a RefCell<S>);
+
+impl<S: AsyncRead + Unpin> AsyncRead for Shared<'_, S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Shared<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
+}
+
+impl<S: AsRawFd> AsRawFd for Shared<'_, S> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.borrow().as_raw_fd()
+    }
+}
