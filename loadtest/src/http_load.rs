@@ -152,10 +152,14 @@ pub fn parse_response(buffer: &[u8]) -> Result<Option<ResponseHead>> {
     }))
 }
 
+/// The User-Agent of every request (wrk is given it too, so both clients
+/// send the same bytes).
+pub const USER_AGENT: &str = "percore-loadtest";
+
 /// The request line and headers every HTTP scenario sends.
 pub fn get_request(path: &str, host: SocketAddr, close: bool) -> Vec<u8> {
     format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: percore-loadtest\r\n{}\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n{}\r\n",
         if close { "Connection: close\r\n" } else { "" }
     )
     .into_bytes()
