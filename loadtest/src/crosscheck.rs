@@ -10,7 +10,7 @@
 //! percentiles can be set side by side.
 
 use crate::http_load::{self, Mark};
-use crate::suite::{result_of, Meter, RunResult, Suite, Target};
+use crate::suite::{result_of, Meter, RunResult, Suite, SuiteOutcome, Target};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Duration;
@@ -33,11 +33,29 @@ pub fn delay_ms_for(connections: usize, rate: f64) -> u64 {
     ((connections as f64 * 1000.0 / rate.max(1.0)).round() as u64).max(1)
 }
 
-/// Relative difference of loadtest from wrk, and whether it is within the
-/// margin.
-pub fn agreement(loadtest: f64, wrk: f64) -> (f64, bool) {
-    let ratio = loadtest / wrk.max(1e-9);
-    (ratio, (ratio - 1.0).abs() <= MARGIN)
+/// Whether a loadtest / wrk ratio is within the margin.
+pub fn within_margin(ratio: f64) -> bool {
+    (ratio - 1.0).abs() <= MARGIN
+}
+
+/// The median over rounds of loadtest's req/s over wrk's in the same round
+/// (two adjacent runs on one proxy instance, so slow drift of a shared
+/// machine cancels within each pair), and the number of pairs.
+pub fn paired_ratio(outcome: &SuiteOutcome, target: Target) -> Option<(f64, usize)> {
+    let rate = |tool: &str, round: usize| {
+        outcome
+            .runs
+            .iter()
+            .find(|r| {
+                r.scenario == CLOSED && r.target == target && r.tool == tool && r.round == round
+            })
+            .map(|r| r.requests_per_second)
+    };
+    let mut ratios: Vec<f64> = (1..=outcome.runs.len())
+        .filter_map(|round| Some(rate("loadtest", round)? / rate("wrk", round)?.max(1e-9)))
+        .collect();
+    let pairs = ratios.len();
+    Some((crate::report::median(&mut ratios)?, pairs))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -248,10 +266,48 @@ mod tests {
     }
 
     #[test]
-    fn agreement_is_symmetric_around_one() {
-        assert_eq!(agreement(1140.0, 1000.0), (1.14, true));
-        assert!(agreement(860.0, 1000.0).1);
-        assert!(!agreement(1160.0, 1000.0).1);
-        assert!(!agreement(690.0, 1000.0).1);
+    fn the_margin_is_symmetric_around_one() {
+        assert!(within_margin(1.14));
+        assert!(within_margin(0.86));
+        assert!(!within_margin(1.16));
+        assert!(!within_margin(0.69));
+    }
+
+    fn run(target: Target, tool: &str, round: usize, rps: f64) -> RunResult {
+        let outcome = crate::http_load::Outcome {
+            requests: rps as u64,
+            duration: Duration::from_secs(1),
+            window: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let mut r = result_of(CLOSED, target, 64, None, &outcome, Default::default());
+        r.tool = tool.into();
+        r.round = round;
+        r
+    }
+
+    #[test]
+    fn pairs_are_compared_round_by_round() {
+        // The machine got twice as fast in round 2: each pair still agrees
+        // (ratios 1.0, 1.1, 0.9), whatever the medians of each client.
+        let outcome = SuiteOutcome {
+            runs: vec![
+                run(Target::Percore, "loadtest", 1, 1000.0),
+                run(Target::Percore, "wrk", 1, 1000.0),
+                run(Target::Percore, "wrk", 2, 2000.0),
+                run(Target::Percore, "loadtest", 2, 2200.0),
+                run(Target::Percore, "loadtest", 3, 900.0),
+                run(Target::Percore, "wrk", 3, 1000.0),
+                run(Target::Haproxy, "loadtest", 1, 500.0),
+                // A round without its wrk half is not a pair.
+                run(Target::Percore, "loadtest", 4, 9000.0),
+            ],
+            ..Default::default()
+        };
+        let (ratio, pairs) = paired_ratio(&outcome, Target::Percore).unwrap();
+        assert_eq!(pairs, 3);
+        assert!((ratio - 1.0).abs() < 1e-9, "{ratio}");
+        assert_eq!(paired_ratio(&outcome, Target::Haproxy), None);
+        assert_eq!(paired_ratio(&outcome, Target::Direct), None);
     }
 }

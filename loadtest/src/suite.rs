@@ -407,11 +407,17 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
         percore_config,
         haproxy_config,
     };
-    for &scenario in &o.scenarios {
+    for (index, &scenario) in o.scenarios.iter().enumerate() {
         if crate::procs::stopping() {
             bail!("interrupted");
         }
-        eprintln!("loadtest: scenario {}", scenario.name());
+        eprintln!(
+            "loadtest: scenario {} ({} of {}, {:.0} s elapsed)",
+            scenario.name(),
+            index + 1,
+            o.scenarios.len(),
+            started.elapsed().as_secs_f64()
+        );
         suite
             .outcome
             .loadavg

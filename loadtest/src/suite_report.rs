@@ -943,12 +943,8 @@ pub fn splice_section(existing: &str, section: &str) -> String {
 pub fn crosscheck_verdict(outcome: &SuiteOutcome) -> Option<bool> {
     let mut verdict = None;
     for target in [Target::Percore, Target::Haproxy] {
-        let ours = cell(outcome, crosscheck::CLOSED, target, "loadtest", None);
-        let theirs = cell(outcome, crosscheck::CLOSED, target, "wrk", None);
-        if let (Some(ours), Some(theirs)) = (ours, theirs) {
-            let (_, met) =
-                crosscheck::agreement(ours.requests_per_second, theirs.requests_per_second);
-            verdict = Some(verdict.unwrap_or(true) && met);
+        if let Some((ratio, _)) = crosscheck::paired_ratio(outcome, target) {
+            verdict = Some(verdict.unwrap_or(true) && crosscheck::within_margin(ratio));
         }
     }
     verdict
@@ -978,8 +974,11 @@ fn crosscheck_section(w: &mut String, o: &Options, outcome: &SuiteOutcome) {
          `wrk -t1 -c{} -d{seconds}s -H 'User-Agent: {}' --latency` and loadtest's closed \
          loop with the same thread count (one), CPU ({}), connections, request bytes, \
          keep-alive and window (loadtest warms up 300 ms first; wrk connects at once), \
-         both from 127.0.0.1. Medians over the rounds. *client CPU/req*: utime+stime of \
-         the client process (wrk's own, loadtest's own) per request.\n",
+         both from 127.0.0.1. *loadtest / wrk*: the median over rounds of the two \
+         clients' ratio within each round (adjacent runs, so the drift of a shared machine \
+         cancels within a pair); the other columns are medians over the rounds. \
+         *client CPU/req*: utime+stime of the client process (wrk's own, loadtest's own) \
+         per request.\n",
         o.wrk_rounds,
         o.connections,
         crate::http_load::USER_AGENT,
@@ -991,9 +990,8 @@ fn crosscheck_section(w: &mut String, o: &Options, outcome: &SuiteOutcome) {
         "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (target, ours, theirs) in &pairs {
-        let (ratio, met) =
-            crosscheck::agreement(ours.requests_per_second, theirs.requests_per_second);
-        let verdict = match (target, met) {
+        let (ratio, _) = crosscheck::paired_ratio(outcome, *target).unwrap_or((f64::NAN, 0));
+        let verdict = match (target, crosscheck::within_margin(ratio)) {
             (Target::Direct, _) => "– (not checked)",
             (_, true) => "met",
             (_, false) => "**not met**",
