@@ -97,8 +97,8 @@ pub fn raise(wanted: u64) -> Result<Budget> {
                     refused = Some(format!(
                         "setrlimit: {e}{}",
                         if e.raw_os_error() == Some(libc::EPERM) {
-                            " (raising the hard limit needs CAP_SYS_RESOURCE, which this \
-                             process does not have)"
+                            "; raising the hard limit needs CAP_SYS_RESOURCE, which this \
+                             process does not have"
                         } else {
                             ""
                         }
@@ -128,14 +128,8 @@ pub struct Plan {
     pub shortfall: Option<String>,
 }
 
-/// Fits `maxconn` and the idle count under `hard`. `maxconn` None means
-/// "as the idle scenario needs".
-pub fn plan(hard: u64, maxconn: Option<u32>, idle: usize, refused: Option<&str>) -> Plan {
-    let wanted = maxconn.unwrap_or_else(|| {
-        u32::try_from(idle)
-            .unwrap_or(u32::MAX)
-            .saturating_add(IDLE_HEADROOM)
-    });
+/// Fits `wanted` (maxconn) and the idle count under `hard`.
+pub fn plan(hard: u64, wanted: u32, idle: usize, refused: Option<&str>) -> Plan {
     let fits = max_maxconn(hard);
     if wanted <= fits {
         let idle_fits = wanted.saturating_sub(IDLE_HEADROOM) as usize;
@@ -143,9 +137,7 @@ pub fn plan(hard: u64, maxconn: Option<u32>, idle: usize, refused: Option<&str>)
             maxconn: wanted,
             idle_connections: idle.min(idle_fits),
             shortfall: (idle > idle_fits).then(|| {
-                format!(
-                    "--maxconn {wanted} leaves room for {idle_fits} idle connections, not {idle}"
-                )
+                format!("maxconn {wanted} leaves room for {idle_fits} idle connections, not {idle}")
             }),
         };
     }
@@ -184,7 +176,7 @@ mod tests {
 
     #[test]
     fn enough_descriptors_hold_every_idle_connection() {
-        let p = plan(1 << 20, None, 10_000, None);
+        let p = plan(1 << 20, 10_016, 10_000, None);
         assert_eq!(p.maxconn, 10_016);
         assert_eq!(p.idle_connections, 10_000);
         assert_eq!(p.shortfall, None);
@@ -192,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_low_hard_limit_lowers_maxconn_and_says_how_many_fit() {
-        let p = plan(20_000, None, 10_000, Some("setrlimit: EPERM"));
+        let p = plan(20_000, 10_016, 10_000, Some("setrlimit: EPERM"));
         assert_eq!(p.maxconn, 9_964);
         assert_eq!(p.idle_connections, 9_948);
         let why = p.shortfall.unwrap();
@@ -205,12 +197,12 @@ mod tests {
     }
 
     #[test]
-    fn an_explicit_maxconn_caps_the_idle_count() {
-        let p = plan(1 << 20, Some(5_000), 10_000, None);
+    fn a_small_maxconn_caps_the_idle_count() {
+        let p = plan(1 << 20, 5_000, 10_000, None);
         assert_eq!(p.maxconn, 5_000);
         assert_eq!(p.idle_connections, 4_984);
-        assert!(p.shortfall.unwrap().contains("--maxconn 5000"));
-        let p = plan(1 << 20, Some(5_000), 2_000, None);
+        assert!(p.shortfall.unwrap().contains("maxconn 5000 leaves room"));
+        let p = plan(1 << 20, 5_000, 2_000, None);
         assert_eq!(
             (p.maxconn, p.idle_connections, p.shortfall),
             (5_000, 2_000, None)

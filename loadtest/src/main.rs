@@ -210,7 +210,8 @@ struct SuiteArgs {
     ws_connections: usize,
     #[arg(long, default_value_t = 64)]
     ws_message: usize,
-    /// maxconn for both proxies [default: the idle count + 16]. Each
+    /// maxconn for both proxies [default: 16 above the idle count, and at
+    /// least 10016]. Each
     /// reserves two descriptors per maxconn; loadtest raises RLIMIT_NOFILE
     /// (hard and soft, inherited by the proxies) to fit, or lowers maxconn
     /// to what the hard limit allows when it may not.
@@ -379,8 +380,9 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
         ws_connections: args.ws_connections.max(1),
         ws_message: args.ws_message.max(8),
         latency_fractions: vec![0.5, 0.8],
+        // The same in quick and full runs, so both measure one config.
         maxconn: args.maxconn.unwrap_or_else(|| {
-            u32::try_from(idle_connections)
+            u32::try_from(idle_connections.max(10_000))
                 .unwrap_or(u32::MAX)
                 .saturating_add(fdlimit::IDLE_HEADROOM)
         }),
@@ -400,7 +402,7 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
 fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
     let mut options = suite_options(&args, scenarios);
     procs::install_signal_handler()?;
-    fit_fd_limit(&mut options, args.maxconn)?;
+    fit_fd_limit(&mut options)?;
     // Before any client thread exists, so they all inherit the mask.
     procs::pin_current_thread(options.load_cpu)?;
     let environment = report::Environment::detect_for(&options.percore, &options.haproxy);
@@ -469,10 +471,15 @@ fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
 /// Raises RLIMIT_NOFILE (inherited by the proxies and the backend) so both
 /// proxies start with `maxconn` and the idle scenario holds its count, or
 /// lowers both to what the hard limit allows, saying so.
-fn fit_fd_limit(options: &mut suite::Options, maxconn: Option<u32>) -> Result<()> {
+fn fit_fd_limit(options: &mut suite::Options) -> Result<()> {
     let budget = fdlimit::raise(fdlimit::proxy_fds(options.maxconn))?;
     let idle = options.idle_connections;
-    let plan = fdlimit::plan(budget.hard, maxconn, idle, budget.refused.as_deref());
+    let plan = fdlimit::plan(
+        budget.hard,
+        options.maxconn,
+        idle,
+        budget.refused.as_deref(),
+    );
     options.maxconn = plan.maxconn;
     options.idle_connections = plan.idle_connections;
     let mut note = match budget.raised_from {
@@ -593,5 +600,7 @@ pub mod tests_support {
         assert_eq!(quick.config_dir, PathBuf::from("docs/b"));
         assert_eq!(quick.bulk.config_dir, PathBuf::from("docs/b/bulk-tcp"));
         assert_eq!(quick.ws_proxy_addr.port(), 24012);
+        assert_eq!(quick.idle_connections, 2000);
+        assert_eq!(quick.maxconn, full.maxconn);
     }
 }

@@ -257,7 +257,7 @@ Transfer/sec:      4.00MB
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(paced.outcome.requests > 0);
         assert!(
-            paced.outcome.requests <= 4 * 100 + 4,
+            paced.outcome.requests <= 4 * 200,
             "{}",
             paced.outcome.requests
         );
