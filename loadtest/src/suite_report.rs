@@ -1017,7 +1017,10 @@ fn crosscheck_section(w: &mut String, o: &Options, outcome: &SuiteOutcome) {
         "\nMargin: through a proxy (percore, HAProxy) the two clients' median req/s must \
          agree within ±{:.0}% — **{}**. Direct is shown but not checked: there the \
          load side (client and backend sharing CPU {}) is the limit, so the figure \
-         compares the two clients' own CPU cost rather than what they measure.\n",
+         compares the two clients' own CPU cost rather than what they measure. Through a \
+         proxy both cores are busy too (the load core runs client, backend and the \
+         loopback's softirq work), so the client that costs less per request (*client \
+         CPU/req*) leaves more to the backend and reads somewhat higher.\n",
         crosscheck::MARGIN * 100.0,
         match crosscheck_verdict(outcome) {
             Some(true) => "met",
@@ -1041,9 +1044,10 @@ fn crosscheck_section(w: &mut String, o: &Options, outcome: &SuiteOutcome) {
     }
     let _ = writeln!(
         w,
-        "At a fixed rate: wrk paced by a Lua `delay()` (each connection waits a fixed \
-         time after each response, chosen for about {:.0}% of loadtest's closed-loop median; \
-         the script is written next to the configs), then loadtest in open loop at the \
+        "At a fixed rate: wrk paced by a Lua `delay()` (after each response a connection \
+         waits a random 0–2× the mean delay, chosen for about {:.0}% of loadtest's \
+         closed-loop median; the script is written next to the configs; wrk's timers have \
+         millisecond resolution, so its sends come in small bursts), then loadtest in open loop at the \
          rate wrk achieved, same proxy instance. wrk's latency runs from each actual send, \
          loadtest's from each intended send (coordinated omission corrected), so at a rate \
          both deliver the two agree unless requests queue.\n",
