@@ -210,11 +210,10 @@ struct SuiteArgs {
     ws_connections: usize,
     #[arg(long, default_value_t = 64)]
     ws_message: usize,
-    /// maxconn for both proxies [default: 16 above the idle count, and at
-    /// least 10016]. Each
-    /// reserves two descriptors per maxconn; loadtest raises RLIMIT_NOFILE
-    /// (hard and soft, inherited by the proxies) to fit, or lowers maxconn
-    /// to what the hard limit allows when it may not.
+    /// maxconn for both proxies [default: 16 above the idle count, at
+    /// least 10016]. Each reserves two descriptors per maxconn; loadtest
+    /// raises RLIMIT_NOFILE (hard and soft, inherited by the proxies) to
+    /// fit, or lowers maxconn to what the hard limit allows when it may not.
     #[arg(long)]
     maxconn: Option<u32>,
     #[arg(long, default_value_t = 16384)]
