@@ -152,10 +152,14 @@ pub fn parse_response(buffer: &[u8]) -> Result<Option<ResponseHead>> {
     }))
 }
 
+/// The User-Agent of every request (wrk is given it too, so both clients
+/// send the same bytes).
+pub const USER_AGENT: &str = "percore-loadtest";
+
 /// The request line and headers every HTTP scenario sends.
 pub fn get_request(path: &str, host: SocketAddr, close: bool) -> Vec<u8> {
     format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: percore-loadtest\r\n{}\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n{}\r\n",
         if close { "Connection: close\r\n" } else { "" }
     )
     .into_bytes()
@@ -190,6 +194,58 @@ pub fn start_connect(target: SocketAddr, source: Option<Ipv4Addr>) -> std::io::R
         Err(e) => return Err(e),
     }
     Ok(socket)
+}
+
+/// The token of the open loop's send timer (connection tokens are slots).
+const SEND_TIMER: Token = Token(usize::MAX - 1);
+
+/// A timerfd on CLOCK_MONOTONIC (the clock of `Instant`): nanosecond
+/// wake-ups for the open loop's send times.
+struct SendTimer {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl SendTimer {
+    fn new() -> std::io::Result<SendTimer> {
+        // SAFETY: timerfd_create takes no pointers; a valid fd is owned below.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd was just created and is owned by nothing else.
+        Ok(SendTimer {
+            fd: unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+
+    /// Fires once, `after` from now (at least 1 ns: zero would disarm it).
+    fn arm(&self, after: Duration) -> Result<()> {
+        let after = after.max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(after.subsec_nanos() as i32),
+            },
+        };
+        // SAFETY: both pointers are to structs we own (or null).
+        if unsafe { libc::timerfd_settime(self.fd(), 0, &spec, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("timerfd_settime");
+        }
+        Ok(())
+    }
 }
 
 struct Run<'a> {
@@ -236,6 +292,23 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Outcome> {
         connects_started: 0,
         draining: false,
     };
+    let send_timer = match plan.rate {
+        Some(_) => {
+            let timer = SendTimer::new().context("creating the send timer")?;
+            run.poll
+                .registry()
+                .register(
+                    &mut mio::unix::SourceFd(&timer.fd()),
+                    SEND_TIMER,
+                    Interest::READABLE,
+                )
+                .context("registering the send timer")?;
+            Some(timer)
+        }
+        None => None,
+    };
+    // The send time the timer is set for (None: not armed or expired).
+    let mut timer_armed_for: Option<Instant> = None;
     for slot in 0..plan.connections {
         run.open(slot, start);
     }
@@ -306,7 +379,19 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Outcome> {
         }
         if plan.rate.is_some() {
             if let Some(due) = run.send_due(now) {
-                wake = wake.min(due);
+                match &send_timer {
+                    // epoll_wait's timeout is in whole milliseconds (mio
+                    // rounds up), which would make sends up to 1 ms late,
+                    // and that lateness counts as latency: the timer fd
+                    // wakes the loop to the nanosecond instead.
+                    Some(timer) if due < wake => {
+                        if timer_armed_for != Some(due) {
+                            timer.arm(due.saturating_duration_since(Instant::now()))?;
+                            timer_armed_for = Some(due);
+                        }
+                    }
+                    _ => wake = wake.min(due),
+                }
             }
         }
         let timeout = wake.saturating_duration_since(Instant::now());
@@ -316,7 +401,12 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Outcome> {
             }
         }
         for event in events.iter() {
-            run.advance(event.token().0);
+            match event.token() {
+                // Edge-triggered: each expiry raises a new event whether
+                // or not the count was read, so it is not (one syscall less).
+                SEND_TIMER => timer_armed_for = None,
+                Token(slot) => run.advance(slot),
+            }
         }
     }
     mark(Mark::WindowCloses);
@@ -498,7 +588,12 @@ impl Run<'_> {
                         Ok(n) => {
                             conn.written += n;
                             if conn.written == request.len() {
+                                // No read now: the response can only come
+                                // after the request, and its arrival raises
+                                // a fresh edge. Reading here would cost a
+                                // syscall per request that returns EAGAIN.
                                 conn.phase = Phase::Receiving;
+                                return;
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return,

@@ -10,6 +10,8 @@ mod charts;
 mod client;
 mod configs;
 mod cpustat;
+mod crosscheck;
+mod fdlimit;
 mod hist;
 mod http_backend;
 mod http_load;
@@ -202,7 +204,8 @@ struct SuiteArgs {
     /// Body size of the small responses.
     #[arg(long, default_value = "100", value_parser = units::parse_bytes)]
     small_body: u64,
-    /// Idle connections [default: 9900, --quick 2000]; at most maxconn.
+    /// Idle connections [default: 10000, --quick 2000]; fewer (and said so)
+    /// when RLIMIT_NOFILE cannot be raised far enough.
     #[arg(long)]
     idle_connections: Option<usize>,
     /// WebSocket messages per second over all connections.
@@ -212,10 +215,12 @@ struct SuiteArgs {
     ws_connections: usize,
     #[arg(long, default_value_t = 64)]
     ws_message: usize,
-    /// maxconn for both proxies: two descriptors per connection must fit
-    /// under the RLIMIT_NOFILE hard limit (20000 here) or neither starts.
-    #[arg(long, default_value_t = 9950)]
-    maxconn: u32,
+    /// maxconn for both proxies [default: 16 above the idle count, at
+    /// least 10016]. Each reserves two descriptors per maxconn; loadtest
+    /// raises RLIMIT_NOFILE (hard and soft, inherited by the proxies) to
+    /// fit, or lowers maxconn to what the hard limit allows when it may not.
+    #[arg(long)]
+    maxconn: Option<u32>,
     #[arg(long, default_value_t = 16384)]
     bufsize: usize,
     /// Client source addresses 127.0.0.2 .. 127.0.0.(1+N), used in turn.
@@ -314,6 +319,7 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
     let quick = args.quick;
     let results = results_dir(args);
     let localhost = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let idle_connections = args.idle_connections.unwrap_or(pick(quick, 10_000, 2000));
     let quiet_wait = args
         .quiet_wait
         .unwrap_or(pick(quick, Duration::from_secs(3), Duration::ZERO));
@@ -350,6 +356,8 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
         percore: args.percore.clone(),
         haproxy: args.haproxy.clone(),
         wrk: bulk_tcp::resolve(&args.wrk),
+        wrk_rounds: pick(quick, 8, 3),
+        wrk_window: pick(quick, Duration::from_secs(2), Duration::from_secs(1)),
         proxy_cpu: args.proxy_cpu,
         load_cpu: args.load_cpu,
         proxy_addr: localhost(args.proxy_port),
@@ -372,12 +380,18 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
         connections_64k: args.connections_64k.max(1),
         connections_10m: args.connections_10m.max(1),
         small_body: args.small_body,
-        idle_connections: args.idle_connections.unwrap_or(pick(quick, 9900, 2000)),
+        idle_connections,
         ws_rate: args.ws_rate,
         ws_connections: args.ws_connections.max(1),
         ws_message: args.ws_message.max(8),
         latency_fractions: vec![0.5, 0.8],
-        maxconn: args.maxconn,
+        // The same in quick and full runs, so both measure one config.
+        maxconn: args.maxconn.unwrap_or_else(|| {
+            u32::try_from(idle_connections.max(10_000))
+                .unwrap_or(u32::MAX)
+                .saturating_add(fdlimit::IDLE_HEADROOM)
+        }),
+        fd_limit_note: None,
         bufsize: args.bufsize,
         sources: (0..args.sources.max(1))
             .map(|i| Ipv4Addr::new(127, 0, 0, 2 + i))
@@ -391,18 +405,9 @@ fn suite_options(args: &SuiteArgs, scenarios: &[suite::Scenario]) -> suite::Opti
 }
 
 fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
-    let options = suite_options(&args, scenarios);
-    if options.idle_connections as u64 + 10 > u64::from(options.maxconn)
-        && scenarios.contains(&suite::Scenario::Idle)
-    {
-        anyhow::bail!(
-            "--idle-connections {} needs --maxconn above it (now {})",
-            options.idle_connections,
-            options.maxconn
-        );
-    }
+    let mut options = suite_options(&args, scenarios);
     procs::install_signal_handler()?;
-    raise_fd_limit()?;
+    fit_fd_limit(&mut options)?;
     // Before any client thread exists, so they all inherit the mask.
     procs::pin_current_thread(options.load_cpu)?;
     let environment = report::Environment::detect_for(&options.percore, &options.haproxy);
@@ -468,23 +473,32 @@ fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
     Ok(())
 }
 
-/// Soft RLIMIT_NOFILE up to the hard limit: the idle scenario holds
-/// thousands of client sockets, and the backend (a child) inherits it.
-fn raise_fd_limit() -> Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+/// Raises RLIMIT_NOFILE (inherited by the proxies and the backend) so both
+/// proxies start with `maxconn` and the idle scenario holds its count, or
+/// lowers both to what the hard limit allows, saying so.
+fn fit_fd_limit(options: &mut suite::Options) -> Result<()> {
+    let budget = fdlimit::raise(fdlimit::proxy_fds(options.maxconn))?;
+    let idle = options.idle_connections;
+    let plan = fdlimit::plan(
+        budget.hard,
+        options.maxconn,
+        idle,
+        budget.refused.as_deref(),
+    );
+    options.maxconn = plan.maxconn;
+    options.idle_connections = plan.idle_connections;
+    let mut note = match budget.raised_from {
+        Some(from) => format!("RLIMIT_NOFILE raised from {from} to {}", budget.hard),
+        None => format!("RLIMIT_NOFILE {} (hard)", budget.hard),
     };
-    // SAFETY: getrlimit/setrlimit read and write a struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(std::io::Error::last_os_error()).context("getrlimit");
+    eprintln!("loadtest: {note}; maxconn {}", plan.maxconn);
+    if let Some(why) = &plan.shortfall {
+        if options.scenarios.contains(&suite::Scenario::Idle) {
+            eprintln!("loadtest: idle: {why}");
         }
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            return Err(std::io::Error::last_os_error()).context("setrlimit");
-        }
+        note = why.clone();
     }
+    options.fd_limit_note = Some(note);
     Ok(())
 }
 
@@ -574,8 +588,8 @@ pub mod tests_support {
     fn quick_and_full_defaults() {
         let full = options();
         assert_eq!(full.rounds, 2);
-        assert_eq!(full.idle_connections, 9900);
-        assert!(full.idle_connections < full.maxconn as usize);
+        assert_eq!(full.idle_connections, 10_000);
+        assert_eq!(full.maxconn, 10_016);
         assert_eq!(full.sources.len(), 8);
         assert_eq!(full.sources[0], Ipv4Addr::new(127, 0, 0, 2));
         assert_eq!(full.config_dir, PathBuf::from("target/loadtest"));
@@ -591,5 +605,7 @@ pub mod tests_support {
         assert_eq!(quick.config_dir, PathBuf::from("docs/b"));
         assert_eq!(quick.bulk.config_dir, PathBuf::from("docs/b/bulk-tcp"));
         assert_eq!(quick.ws_proxy_addr.port(), 24012);
+        assert_eq!(quick.idle_connections, 2000);
+        assert_eq!(quick.maxconn, full.maxconn);
     }
 }

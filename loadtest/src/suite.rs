@@ -88,6 +88,10 @@ pub struct Options {
     pub haproxy: PathBuf,
     /// wrk for the cross-check of `http-keepalive`; None skips it.
     pub wrk: Option<PathBuf>,
+    /// Alternating loadtest/wrk rounds per target in the cross-check.
+    pub wrk_rounds: usize,
+    /// Window of each cross-check run (whole seconds: wrk's `-d`).
+    pub wrk_window: Duration,
     pub proxy_cpu: usize,
     pub load_cpu: usize,
     pub proxy_addr: SocketAddr,
@@ -109,6 +113,9 @@ pub struct Options {
     /// Fractions of HAProxy's keep-alive maximum for the latency runs.
     pub latency_fractions: Vec<f64>,
     pub maxconn: u32,
+    /// RLIMIT_NOFILE as the run found or raised it, and why `maxconn` or
+    /// the idle count are lower than asked, if they are.
+    pub fd_limit_note: Option<String>,
     pub bufsize: usize,
     /// Client source addresses, used in turn.
     pub sources: Vec<Ipv4Addr>,
@@ -347,10 +354,10 @@ struct HttpScenario {
 /// One measurement: (suite, target, proxy pid, round) -> result.
 type Measure<'m> = dyn FnMut(&mut Suite<'_>, Target, Option<u32>, usize) -> Result<RunResult> + 'm;
 
-struct Suite<'a> {
-    o: &'a Options,
-    backend: Spawned,
-    outcome: SuiteOutcome,
+pub(crate) struct Suite<'a> {
+    pub(crate) o: &'a Options,
+    pub(crate) backend: Spawned,
+    pub(crate) outcome: SuiteOutcome,
     /// Targets that can run, in alternation order.
     targets: Vec<Target>,
     percore_config: PathBuf,
@@ -407,11 +414,17 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
         percore_config,
         haproxy_config,
     };
-    for &scenario in &o.scenarios {
+    for (index, &scenario) in o.scenarios.iter().enumerate() {
         if crate::procs::stopping() {
             bail!("interrupted");
         }
-        eprintln!("loadtest: scenario {}", scenario.name());
+        eprintln!(
+            "loadtest: scenario {} ({} of {}, {:.0} s elapsed)",
+            scenario.name(),
+            index + 1,
+            o.scenarios.len(),
+            started.elapsed().as_secs_f64()
+        );
         suite
             .outcome
             .loadavg
@@ -540,7 +553,7 @@ impl Suite<'_> {
     /// Rounds alternate the order of the targets (forward, then backward)
     /// so slow drift on a shared machine does not always favour the same
     /// one.
-    fn order(&self, round: usize) -> Vec<Target> {
+    pub(crate) fn order(&self, round: usize) -> Vec<Target> {
         let mut order = self.targets.clone();
         if round.is_multiple_of(2) {
             order.reverse();
@@ -548,7 +561,7 @@ impl Suite<'_> {
         order
     }
 
-    fn quiet(&self) -> Result<Option<bool>> {
+    pub(crate) fn quiet(&self) -> Result<Option<bool>> {
         if self.o.quiet_wait.is_zero() {
             return Ok(None);
         }
@@ -562,7 +575,7 @@ impl Suite<'_> {
 
     /// Starts the proxy for `target` (None for direct) and waits until both
     /// its listeners accept.
-    fn start_proxy(&mut self, target: Target, label: &str) -> Result<Option<Spawned>> {
+    pub(crate) fn start_proxy(&mut self, target: Target, label: &str) -> Result<Option<Spawned>> {
         let o = self.o;
         let (program, args): (PathBuf, Vec<std::ffi::OsString>) = match target {
             Target::Direct => return Ok(None),
@@ -599,14 +612,14 @@ impl Suite<'_> {
         Ok(Some(proxy))
     }
 
-    fn addresses(&self, target: Target) -> (SocketAddr, SocketAddr) {
+    pub(crate) fn addresses(&self, target: Target) -> (SocketAddr, SocketAddr) {
         match target {
             Target::Direct => (self.o.backend_addr, self.o.ws_backend_addr),
             _ => (self.o.proxy_addr, self.o.ws_proxy_addr),
         }
     }
 
-    fn stop_proxy(&mut self, proxy: Option<Spawned>, target: Target) {
+    pub(crate) fn stop_proxy(&mut self, proxy: Option<Spawned>, target: Target) {
         if let Some(proxy) = proxy {
             let command = proxy.command_line().to_string();
             match proxy.stop() {
@@ -715,98 +728,25 @@ impl Suite<'_> {
         )
     }
 
-    /// Keep-alive small responses; in round 1, wrk runs right after
-    /// loadtest against the same proxy instance, so the cross-check
-    /// compares the two clients under the same conditions.
+    /// Keep-alive small responses, then the cross-check against wrk.
     fn keepalive(&mut self) -> Result<()> {
         let o = self.o;
-        let wrk = o.wrk.clone();
-        if wrk.is_none() {
-            self.outcome
-                .skipped
-                .push("wrk cross-check: wrk not found (`apt-get install -y wrk`), not run".into());
-        }
-        let backend_pid = self.backend.pid();
-        let path = format!("/bytes/{}", o.small_body);
-        self.each_target(
-            "http-keepalive",
-            None,
-            o.rounds,
-            &mut |suite, target, pid, round| {
-                let (addr, _) = suite.addresses(target);
-                let plan = http_load::Plan {
-                    target: addr,
-                    connections: o.connections,
-                    request: http_load::get_request(&path, addr, false),
-                    reuse: true,
-                    rate: None,
-                    warmup: o.warmup,
-                    duration: o.duration,
-                    sources: o.sources.clone(),
-                    label: format!("http-keepalive {} round {round}", target.name()),
-                };
-                let mut meter = Meter::new(o, pid, backend_pid);
-                let outcome = http_load::run(&plan, &mut |m| meter.mark(m))?;
-                let spent = meter.spent()?;
-                let ours = result_of(
-                    "http-keepalive",
-                    target,
-                    o.connections,
-                    None,
-                    &outcome,
-                    spent,
+        self.http(&HttpScenario {
+            name: "http-keepalive".into(),
+            connections: o.connections,
+            path: format!("/bytes/{}", o.small_body),
+            reuse: true,
+            rate: None,
+        })?;
+        match o.wrk.clone() {
+            Some(wrk) => crate::crosscheck::run(self, &wrk),
+            None => {
+                self.outcome.skipped.push(
+                    "wrk cross-check: wrk not found (`apt-get install -y wrk`), not run".into(),
                 );
-                if let (Some(wrk), 1) = (&wrk, round) {
-                    let mut meter = Meter::new(o, pid, backend_pid);
-                    match crate::wrk::run(
-                        wrk,
-                        o.load_cpu,
-                        addr,
-                        &path,
-                        o.connections,
-                        o.warmup + o.duration,
-                        &mut |m| meter.mark(m),
-                    )
-                    .and_then(|run| Ok((meter.spent()?, run)))
-                    {
-                        Ok((spent, run)) => {
-                            let mut theirs = result_of(
-                                "http-keepalive",
-                                target,
-                                o.connections,
-                                None,
-                                &run.outcome,
-                                spent,
-                            );
-                            theirs.tool = "wrk".into();
-                            theirs.round = round;
-                            theirs.latency = run.latency;
-                            // wrk is a process of its own: loadtest's CPU is not
-                            // the client's.
-                            theirs.client_cpu_seconds = None;
-                            eprintln!(
-                            "loadtest: http-keepalive {:<8} wrk:     {:>10.0}/s  proxy CPU {}/req",
-                            target.name(),
-                            theirs.requests_per_second,
-                            theirs
-                                .proxy_us_per_request()
-                                .map(|us| format!("{us:.1} µs"))
-                                .unwrap_or_else(|| "–".into()),
-                        );
-                            if !suite.outcome.commands.contains(&run.command) {
-                                suite.outcome.commands.push(run.command);
-                            }
-                            suite.outcome.runs.push(theirs);
-                        }
-                        Err(e) => suite
-                            .outcome
-                            .failures
-                            .push(format!("wrk against {}: {e:#}", target.name())),
-                    }
-                }
-                Ok(ours)
-            },
-        )
+                Ok(())
+            }
+        }
     }
 
     fn haproxy_max(&self) -> Option<f64> {
