@@ -112,6 +112,65 @@ fn too_few_descriptors_for_maxconn_is_refused() {
     assert!(line.contains("maxconn") && line.contains("256"), "{line}");
 }
 
+/// HAProxy's `no strict-limits`: the same shortfall warns, and the proxy
+/// runs with the descriptors it has.
+#[test]
+fn no_strict_limits_warns_and_serves() {
+    let backend = Backend::echo();
+    let port = free_port();
+    let config = tcp_config("strict-limits = false", &servers(&[backend.addr]))
+        .replace("maxconn = 1000", "maxconn = 5000")
+        .replace("{port}", &port.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let err_path = dir.path().join("stderr.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_percore"));
+    cmd.arg("-c")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut c = loop {
+        if let Ok(c) = TcpStream::connect(addr) {
+            break c;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "exited with {status}: {}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "never listened");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(roundtrip(&mut c, b"ping"), b"ping");
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        stderr.contains("[WARNING]")
+            && stderr.contains("strict-limits = false")
+            && stderr.contains("256"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn sigterm_drains_established_connections_then_exits_0() {
     let backend = Backend::echo();

@@ -55,6 +55,8 @@ pub fn percore_toml(p: &ProxyParams) -> String {
     let _ = writeln!(out, "[global]");
     let _ = writeln!(out, "threads = [{}]", p.cpu);
     let _ = writeln!(out, "maxconn = {}", p.maxconn);
+    // See fdlimit: below 2 x maxconn descriptors, warn and run.
+    let _ = writeln!(out, "strict-limits = false");
     let _ = writeln!(out, "tune.splice = {}", p.splice);
     let _ = writeln!(out, "tune.pipesize = {}", p.pipesize);
     let _ = writeln!(out, "tune.bufsize = {}", p.bufsize);
@@ -106,6 +108,7 @@ pub fn haproxy_cfg(p: &ProxyParams) -> String {
     let _ = writeln!(out, "    nbthread 1");
     let _ = writeln!(out, "    cpu-map 1/1 {}", p.cpu);
     let _ = writeln!(out, "    maxconn {}", p.maxconn);
+    let _ = writeln!(out, "    no strict-limits");
     let _ = writeln!(out, "    tune.bufsize {}", p.bufsize);
     let _ = writeln!(out, "    tune.pipesize {}", p.pipesize);
     if !p.splice {
@@ -162,6 +165,8 @@ pub fn percore_http_toml(p: &HttpParams) -> String {
     let _ = writeln!(out, "[global]");
     let _ = writeln!(out, "threads = [{}]", p.cpu);
     let _ = writeln!(out, "maxconn = {}", p.maxconn);
+    // See fdlimit: below 2 x maxconn descriptors, warn and run.
+    let _ = writeln!(out, "strict-limits = false");
     let _ = writeln!(out, "tune.splice = false");
     let _ = writeln!(out, "tune.bufsize = {}", p.bufsize);
     let _ = writeln!(out, "maxpipes = 0");
@@ -214,6 +219,7 @@ pub fn haproxy_http_cfg(p: &HttpParams) -> String {
     let _ = writeln!(out, "    nbthread 1");
     let _ = writeln!(out, "    cpu-map 1/1 {}", p.cpu);
     let _ = writeln!(out, "    maxconn {}", p.maxconn);
+    let _ = writeln!(out, "    no strict-limits");
     let _ = writeln!(out, "    tune.bufsize {}", p.bufsize);
     let _ = writeln!(out, "    nosplice");
     let _ = writeln!(out);

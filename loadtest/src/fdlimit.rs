@@ -3,8 +3,9 @@
 //! not fit under RLIMIT_NOFILE's hard limit, which they inherit from
 //! loadtest. So loadtest raises its own hard and soft limits before it
 //! starts anything (possible with CAP_SYS_RESOURCE, up to
-//! /proc/sys/fs/nr_open), and when it may not, sizes `maxconn` and the idle
-//! scenario to what the limit allows and says so.
+//! /proc/sys/fs/nr_open). When it may not, the generated configs already
+//! turn strict-limits off, so both proxies warn and keep `maxconn`, and the
+//! idle scenario holds as many connections as one descriptor each allows.
 
 use anyhow::{Context, Result};
 
@@ -141,15 +142,24 @@ pub fn plan(hard: u64, wanted: u32, idle: usize, refused: Option<&str>) -> Plan 
             }),
         };
     }
-    let idle_fits = (fits.saturating_sub(IDLE_HEADROOM) as usize).min(idle);
+    // Both proxies run with strict-limits off (percore `strict-limits =
+    // false`, HAProxy `no strict-limits`): they warn and keep `maxconn`.
+    // An idle client connection holds one descriptor in the proxy (no
+    // server side until a request), so the idle count fits if the hard
+    // limit covers one per connection.
+    let one_each = hard.saturating_sub(PROXY_OVERHEAD + u64::from(IDLE_HEADROOM));
+    let idle_fits = usize::try_from(one_each)
+        .unwrap_or(usize::MAX)
+        .min(wanted.saturating_sub(IDLE_HEADROOM) as usize)
+        .min(idle);
     Plan {
-        maxconn: fits,
+        maxconn: wanted,
         idle_connections: idle_fits,
         shortfall: Some(format!(
             "RLIMIT_NOFILE's hard limit is {hard} and could not be raised to {} ({}); \
-             each proxy reserves two descriptors per maxconn and refuses to start above \
-             the limit, so maxconn is {fits} (not {wanted}) and this run holds {idle_fits} \
-             idle connections{}",
+             both proxies run with strict-limits off and warn at start (two descriptors \
+             per maxconn do not fit), and this run holds {idle_fits} idle connections{} \
+             (one descriptor each in the proxy)",
             proxy_fds(wanted),
             refused.unwrap_or("not tried"),
             if idle_fits < idle {
@@ -183,17 +193,17 @@ mod tests {
     }
 
     #[test]
-    fn a_low_hard_limit_lowers_maxconn_and_says_how_many_fit() {
+    fn a_low_hard_limit_keeps_maxconn_and_one_descriptor_per_idle_connection() {
         let p = plan(20_000, 10_016, 10_000, Some("setrlimit: EPERM"));
-        assert_eq!(p.maxconn, 9_964);
-        assert_eq!(p.idle_connections, 9_948);
+        assert_eq!(p.maxconn, 10_016);
+        assert_eq!(p.idle_connections, 10_000);
         let why = p.shortfall.unwrap();
         assert!(why.contains("20000"), "{why}");
-        assert!(
-            why.contains("9948 idle connections instead of 10000"),
-            "{why}"
-        );
+        assert!(why.contains("strict-limits off"), "{why}");
         assert!(why.contains("setrlimit: EPERM"), "{why}");
+        let p = plan(8_000, 10_016, 10_000, Some("setrlimit: EPERM"));
+        assert_eq!(p.idle_connections, 8_000 - 72 - 16);
+        assert!(p.shortfall.unwrap().contains("instead of 10000"));
     }
 
     #[test]

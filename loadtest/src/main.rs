@@ -475,7 +475,7 @@ fn suite_main(args: SuiteArgs, scenarios: &[suite::Scenario]) -> Result<()> {
 
 /// Raises RLIMIT_NOFILE (inherited by the proxies and the backend) so both
 /// proxies start with `maxconn` and the idle scenario holds its count, or
-/// lowers both to what the hard limit allows, saying so.
+/// runs the proxies with strict-limits off when it may not, saying so.
 fn fit_fd_limit(options: &mut suite::Options) -> Result<()> {
     let budget = fdlimit::raise(fdlimit::proxy_fds(options.maxconn))?;
     let idle = options.idle_connections;

@@ -51,6 +51,10 @@ pub struct Global {
     /// Grace period after SIGTERM/SIGINT before remaining connections are
     /// cut (HAProxy `hard-stop-after`).
     pub hard_stop_after: Duration,
+    /// Refuse to start when the fd limit cannot cover `maxconn` (HAProxy
+    /// `strict-limits`, on by default); `false` warns and runs with what
+    /// the hard limit allows.
+    pub strict_limits: bool,
     pub tune: Tune,
     /// Where access logs go (HAProxy global `log` lines).
     pub log: Vec<LogTarget>,

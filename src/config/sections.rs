@@ -23,6 +23,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "threads",
     "maxconn",
     "hard-stop-after",
+    "strict-limits",
     "tune",
     "maxpipes",
     "log",
@@ -209,6 +210,7 @@ pub(crate) fn read_global(
         threads: Threads::Auto,
         maxconn: DEFAULT_MAXCONN,
         hard_stop_after: DEFAULT_HARD_STOP_AFTER,
+        strict_limits: true,
         tune: Tune {
             splice: true,
             pipesize: DEFAULT_PIPESIZE,
@@ -232,6 +234,9 @@ pub(crate) fn read_global(
     }
     if let Ok(Some(grace)) = optional(&table, "hard-stop-after", |n| duration(diag, n)) {
         global.hard_stop_after = grace;
+    }
+    if let Ok(Some(strict)) = optional(&table, "strict-limits", |n| n.bool(diag)) {
+        global.strict_limits = strict.value;
     }
     if let Ok(Some(maxpipes)) = optional(&table, "maxpipes", |n| n.integer_in(diag, 0..=1_000_000))
     {

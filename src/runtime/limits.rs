@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-#[error("global.maxconn = {maxconn} needs about {needed} file descriptors but the hard limit is {hard} (ulimit -Hn); raise the limit or lower maxconn")]
+#[error("global.maxconn = {maxconn} needs about {needed} file descriptors but the hard limit is {hard} (ulimit -Hn); raise the limit, lower maxconn, or set global strict-limits = false to run with fewer")]
 pub struct FdLimitError {
     pub maxconn: u32,
     pub needed: u64,
@@ -51,6 +51,32 @@ pub fn ensure_fd_limit(maxconn: u32, needed: u64) -> Result<u64, FdLimitError> {
         });
     }
     Ok(needed)
+}
+
+/// `strict-limits = false`: takes whatever the hard limit allows (at most
+/// `needed`) and returns the soft limit now in force. Past it, accepts fail
+/// with EMFILE and the accept loop pauses, as HAProxy does.
+pub fn fit_fd_limit(needed: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    let target = needed.min(lim.rlim_max);
+    if target <= lim.rlim_cur {
+        return lim.rlim_cur;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: lim.rlim_max,
+    };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return lim.rlim_cur;
+    }
+    target
 }
 
 #[cfg(test)]

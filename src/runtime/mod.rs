@@ -71,7 +71,17 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
         (config.global.tune.maxpipes * count) as u64,
         listeners * count as u64,
     );
-    limits::ensure_fd_limit(config.global.maxconn, needed)?;
+    match limits::ensure_fd_limit(config.global.maxconn, needed) {
+        Ok(_) => {}
+        Err(short) if !config.global.strict_limits => {
+            let got = limits::fit_fd_limit(needed);
+            eprintln!(
+                "[WARNING] {short}; strict-limits = false: running with {got} file descriptors, \
+                 accepts pause when they run out"
+            );
+        }
+        Err(short) => return Err(short.into()),
+    }
 
     let clock = crate::log::Clock::local();
     let logs_needed =

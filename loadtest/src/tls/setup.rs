@@ -118,6 +118,8 @@ pub fn percore_toml(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
     let _ = writeln!(out, "[global]");
     let _ = writeln!(out, "threads = [{}]", p.cpu);
     let _ = writeln!(out, "maxconn = {}", p.maxconn);
+    // See fdlimit: below 2 x maxconn descriptors, warn and run.
+    let _ = writeln!(out, "strict-limits = false");
     let _ = writeln!(out, "tune.splice = false");
     let _ = writeln!(out, "tune.bufsize = {}", p.bufsize);
     let _ = writeln!(out, "maxpipes = 0");
@@ -176,6 +178,7 @@ pub fn haproxy_cfg(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
     let _ = writeln!(out, "    nbthread 1");
     let _ = writeln!(out, "    cpu-map 1/1 {}", p.cpu);
     let _ = writeln!(out, "    maxconn {}", p.maxconn);
+    let _ = writeln!(out, "    no strict-limits");
     let _ = writeln!(out, "    tune.bufsize {}", p.bufsize);
     let _ = writeln!(out, "    tune.ssl.cachesize 20000");
     let _ = writeln!(out, "    nosplice");
