@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use percore::config::{load_str, Config};
-use percore::http::{
-    write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestHead, RequestParser,
-};
-use percore::rules::edit::{apply, prepare, Edit, EditBuffers};
-use percore::rules::{ConnFacts, Facts, HttpRules, RequestView, Step, Verdict};
+use percore::http::{write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestParser};
+use percore::rules::edit::{apply, Edit, EditBuffers};
+use percore::rules::view::run_request_rules;
+use percore::rules::{ConnFacts, Facts, RequestView, Verdict};
 
 struct Counting;
 
@@ -138,33 +137,6 @@ struct Router<'c> {
     out: Vec<u8>,
 }
 
-/// One section's http-request rules, each on the request as the rules
-/// before it rewrote it (as route.rs's `run_rules`).
-fn run_rules<'c>(
-    rules: &'c HttpRules,
-    conn: &ConnFacts,
-    received: &RequestHead<'_>,
-    view: &mut RequestView,
-    bufs: &mut EditBuffers,
-) -> Verdict<'c> {
-    let mut from = 0;
-    loop {
-        let edit = {
-            let current = view.current(received);
-            let facts = Facts::request(conn, &current);
-            match rules.step_request(from, &facts) {
-                Step::Done(verdict) => return verdict,
-                Step::Edit { next, edit } => {
-                    prepare(edit, &facts, bufs);
-                    from = next;
-                    edit
-                }
-            }
-        };
-        view.apply(received, edit, bufs);
-    }
-}
-
 impl<'c> Router<'c> {
     /// What the HTTP session does per request (src/proxy/http/route.rs):
     /// frontend rules, use_backend, backend rules, balancing hash, then
@@ -176,7 +148,8 @@ impl<'c> Router<'c> {
         let fe = &self.config.frontends[0];
         self.edits.clear();
         self.view.clear();
-        let verdict = run_rules(&fe.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
+        let verdict =
+            run_request_rules(&fe.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
         if !matches!(verdict, Verdict::Forward) {
             return (usize::MAX, None);
         }
@@ -189,7 +162,8 @@ impl<'c> Router<'c> {
             return (usize::MAX, None);
         };
         let be = &self.config.backends[be_id];
-        let verdict = run_rules(&be.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
+        let verdict =
+            run_request_rules(&be.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
         if !matches!(verdict, Verdict::Forward) {
             return (usize::MAX, None);
         }

@@ -78,6 +78,23 @@ fn version_and_help() {
     );
 }
 
+/// The child starts with `n` descriptors, soft and hard.
+fn limit_fds(cmd: &mut Command, n: libc::rlim_t) {
+    // SAFETY: setrlimit is async-signal-safe; runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn too_few_descriptors_for_maxconn_is_refused() {
     let backend = Backend::echo();
@@ -92,19 +109,7 @@ fn too_few_descriptors_for_maxconn_is_refused() {
         .arg(&cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe; runs in the child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 256,
-                rlim_max: 256,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_fds(&mut cmd, 256);
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -130,19 +135,7 @@ fn no_strict_limits_warns_and_serves() {
         .arg(&cfg)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err_path).unwrap());
-    // SAFETY: setrlimit is async-signal-safe; runs in the child before exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 256,
-                rlim_max: 256,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit_fds(&mut cmd, 256);
     let mut child = cmd.spawn().unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = std::time::Instant::now() + PATIENCE;

@@ -12,7 +12,8 @@
 
 use super::action::HeaderEdit;
 use super::edit::{self, find_crlf, lines, EditBuffers};
-use super::sample::trim;
+use super::sample::{trim, ConnFacts, Facts};
+use super::{HttpRules, Step, Verdict};
 use crate::http::request::{split_target, strip_userinfo};
 use crate::http::{HeaderSpan, Headers, RequestHead, TargetForm};
 
@@ -119,5 +120,34 @@ pub(crate) fn field_spans(head: &[u8], spans: &mut Vec<HeaderSpan>) {
             line.name.0..line.name.1,
             start..start + value.len(),
         ));
+    }
+}
+
+/// Runs one section's `http-request` rules, each on the request as the
+/// rules before it left it; rewrites go to `view`.
+pub fn run_request_rules<'c>(
+    rules: &'c HttpRules,
+    conn: &ConnFacts,
+    received: &RequestHead<'_>,
+    view: &mut RequestView,
+    bufs: &mut EditBuffers,
+) -> Verdict<'c> {
+    let mut from = 0;
+    loop {
+        let edit = {
+            let current = view.current(received);
+            let facts = Facts::request(conn, &current);
+            match rules.step_request(from, &facts) {
+                Step::Done(verdict) => return verdict,
+                Step::Edit { next, edit } => {
+                    // Rendered now: `%[...]` reads the request as it is
+                    // before this rule.
+                    edit::prepare(edit, &facts, bufs);
+                    from = next;
+                    edit
+                }
+            }
+        };
+        view.apply(received, edit, bufs);
     }
 }

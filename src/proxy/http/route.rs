@@ -24,10 +24,8 @@ use crate::http::{
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::view::field_spans;
-use crate::rules::{
-    ConnFacts, Facts, HttpRules, RequestView, ResponseStep, Step, TlsFacts, Verdict,
-};
+use crate::rules::view::{field_spans, run_request_rules};
+use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
@@ -137,7 +135,7 @@ pub(super) fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
-    let verdict = run_rules(&fe.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = run_request_rules(&fe.rules, &st.conn, head, &mut st.view, &mut st.bufs);
     let answer = Answer {
         head_only,
         close,
@@ -157,7 +155,7 @@ pub(super) fn request<'c>(
         return Routed::Local(LocalAnswer::NoBackend);
     };
     let be: &'c Backend = &config.backends[backend_id];
-    let verdict = run_rules(&be.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = run_request_rules(&be.rules, &st.conn, head, &mut st.view, &mut st.bufs);
     let answer = Answer {
         section: &be.name,
         timeouts: &be.timeouts,
@@ -214,35 +212,6 @@ pub(super) fn request<'c>(
         edit::apply(out, &st.edits, &facts, &mut st.bufs);
     }
     Routed::Forward(backend_id)
-}
-
-/// Runs one section's `http-request` rules, each on the request as the
-/// rules before it left it; rewrites go to `view`.
-fn run_rules<'c>(
-    rules: &'c HttpRules,
-    conn: &ConnFacts,
-    received: &RequestHead<'_>,
-    view: &mut RequestView,
-    bufs: &mut EditBuffers,
-) -> Verdict<'c> {
-    let mut from = 0;
-    loop {
-        let edit = {
-            let current = view.current(received);
-            let facts = Facts::request(conn, &current);
-            match rules.step_request(from, &facts) {
-                Step::Done(verdict) => return verdict,
-                Step::Edit { next, edit } => {
-                    // Rendered now: `%[...]` reads the request as it is
-                    // before this rule.
-                    edit::prepare(edit, &facts, bufs);
-                    from = next;
-                    edit
-                }
-            }
-        };
-        view.apply(received, edit, bufs);
-    }
 }
 
 /// What a local answer depends on besides the verdict.
