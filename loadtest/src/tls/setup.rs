@@ -3,7 +3,7 @@
 //! generated from the same parameters; plus the TLS library versions the
 //! report names.
 
-use crate::configs::{HttpParams, Timeouts};
+use crate::configs::{write_haproxy_http_head, HttpParams, Timeouts};
 use crate::units::format_duration;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -166,7 +166,6 @@ pub fn percore_toml(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
 /// The HAProxy equivalent of `percore_toml`. `tune.ssl.cachesize` matches
 /// percore's per-core session cache; tickets are on in both by default.
 pub fn haproxy_cfg(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
-    let t = &p.timeouts;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -174,33 +173,7 @@ pub fn haproxy_cfg(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
          (made at run time under target/, not committed).",
         key.title()
     );
-    let _ = writeln!(out, "global");
-    let _ = writeln!(out, "    nbthread 1");
-    let _ = writeln!(out, "    cpu-map 1/1 {}", p.cpu);
-    let _ = writeln!(out, "    maxconn {}", p.maxconn);
-    let _ = writeln!(out, "    no strict-limits");
-    let _ = writeln!(out, "    tune.bufsize {}", p.bufsize);
-    let _ = writeln!(out, "    tune.ssl.cachesize 20000");
-    let _ = writeln!(out, "    nosplice");
-    let _ = writeln!(out);
-    let _ = writeln!(out, "defaults");
-    let _ = writeln!(out, "    mode http");
-    let _ = writeln!(out, "    option http-keep-alive");
-    let _ = writeln!(out, "    http-reuse safe");
-    let _ = writeln!(out, "    timeout connect {}", format_duration(t.connect));
-    let _ = writeln!(out, "    timeout client {}", format_duration(t.client));
-    let _ = writeln!(out, "    timeout server {}", format_duration(t.server));
-    let _ = writeln!(out, "    timeout tunnel {}", format_duration(t.tunnel));
-    let _ = writeln!(
-        out,
-        "    timeout http-request {}",
-        format_duration(p.http_request)
-    );
-    let _ = writeln!(
-        out,
-        "    timeout http-keep-alive {}",
-        format_duration(p.http_keep_alive)
-    );
+    write_haproxy_http_head(&mut out, p, &["tune.ssl.cachesize 20000"]);
     let _ = writeln!(out);
     let _ = writeln!(out, "frontend tls");
     let _ = writeln!(
