@@ -33,6 +33,11 @@ pub struct Conn {
     readiness: Rc<Readiness>,
     /// Read-event count at which the socket was last seen drained.
     drained_at: Option<u32>,
+    /// Sends carry MSG_MORE: the writer knows more bytes follow at once.
+    more: bool,
+    /// The last send carried MSG_MORE: the kernel may hold a partial
+    /// segment until the next send or `uncork`.
+    corked: bool,
 }
 
 impl Conn {
@@ -58,6 +63,8 @@ impl Conn {
             token,
             readiness,
             drained_at: None,
+            more: false,
+            corked: false,
         })
     }
 
@@ -166,7 +173,26 @@ impl Conn {
         }
     }
 
+    /// Whether the following sends carry MSG_MORE (HAProxy does the same
+    /// while a body is known to continue): the kernel then fills whole
+    /// segments instead of sending one per write, so the peer wakes once
+    /// per segment rather than once per buffer.
+    pub fn set_more(&mut self, more: bool) {
+        self.more = more;
+    }
+
+    /// Sends what a MSG_MORE send left held back, if any (before waiting
+    /// on something else, so that held bytes never wait with us).
+    pub fn uncork(&mut self) {
+        if self.corked {
+            self.corked = false;
+            // Setting TCP_NODELAY (already on) pushes pending frames.
+            let _ = socket2::SockRef::from(&*self).set_nodelay(true);
+        }
+    }
+
     fn poll_send(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let more = if self.more { libc::MSG_MORE } else { 0 };
         loop {
             // SAFETY: `buf` is valid for reads of its length; fd is ours.
             let n = unsafe {
@@ -174,10 +200,11 @@ impl Conn {
                     self.fd,
                     buf.as_ptr().cast(),
                     buf.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | more,
                 )
             };
             if n >= 0 {
+                self.corked = self.more;
                 return Poll::Ready(Ok(n as usize));
             }
             let err = io::Error::last_os_error();

@@ -47,3 +47,21 @@ impl<S: AsRawFd> AsRawFd for Shared<'_, S> {
         self.0.borrow().as_raw_fd()
     }
 }
+
+/// A destination that can be told more bytes follow at once (MSG_MORE),
+/// for forwarders that know a body continues.
+pub trait SendMore {
+    fn set_more(&mut self, more: bool);
+    /// Pushes bytes held back by an earlier `set_more(true)` send.
+    fn uncork(&mut self);
+}
+
+impl SendMore for Shared<'_, Stream> {
+    fn set_more(&mut self, more: bool) {
+        self.0.borrow_mut().set_more(more);
+    }
+
+    fn uncork(&mut self) {
+        self.0.borrow_mut().uncork();
+    }
+}

@@ -26,6 +26,21 @@ impl Stream {
         }
     }
 
+    /// See `Conn::set_more`; TLS streams write through their own buffer
+    /// and are left alone.
+    pub fn set_more(&mut self, more: bool) {
+        if let Stream::Plain(c) = self {
+            c.set_more(more);
+        }
+    }
+
+    /// See `Conn::uncork`.
+    pub fn uncork(&mut self) {
+        if let Stream::Plain(c) = self {
+            c.uncork();
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }

@@ -6,10 +6,14 @@
 
 use std::time::Duration;
 
+use std::pin::pin;
+
+use futures_lite::future::poll_once;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use super::io::{Clock, IoFail, Lane, RecvBuf};
 use crate::http::{BodyFraming, ChunkedError, ChunkedScanner};
+use crate::net::shared::SendMore;
 
 /// Where a body stands.
 #[derive(Debug)]
@@ -96,6 +100,11 @@ pub(super) struct Waits<'c> {
 /// Forwards the rest of a body from `src` (bytes already in `buf` first)
 /// to `dst`. Bytes after the body stay in `buf`. Returns the bytes
 /// forwarded.
+///
+/// A buffer that the sender filled, of a body that continues, is sent
+/// with MSG_MORE: the next read is expected to return at once, and the
+/// receiver gets whole segments instead of one per buffer. Should the next
+/// read have to wait after all, what the kernel held back is pushed first.
 pub(super) async fn pump<R, W>(
     progress: &mut BodyProgress,
     src: &mut R,
@@ -105,7 +114,7 @@ pub(super) async fn pump<R, W>(
 ) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + SendMore,
 {
     let mut moved = 0u64;
     loop {
@@ -113,24 +122,44 @@ where
             return Ok(moved);
         }
         if buf.is_empty() {
-            let n = waits
-                .clock
-                .timed(waits.lane, waits.read, buf.read_from(src))
-                .await
-                .map_err(BodyError::Read)?;
+            let n = {
+                let mut read = pin!(buf.read_from(src));
+                match poll_once(read.as_mut()).await {
+                    Some(r) => r.map_err(|_| BodyError::Read(IoFail::Io)),
+                    None => {
+                        dst.uncork();
+                        waits
+                            .clock
+                            .timed(waits.lane, waits.read, read)
+                            .await
+                            .map_err(BodyError::Read)
+                    }
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    dst.uncork();
+                    return Err(e);
+                }
+            };
             if n == 0 {
+                dst.uncork();
                 progress.end_of_stream()?;
                 return Ok(moved);
             }
         }
+        let more_ready = buf.is_full();
         let n = progress
             .claim(buf.filled())
             .map_err(|_| BodyError::Framing)?;
-        waits
+        dst.set_more(more_ready && !progress.is_done());
+        let sent = waits
             .clock
             .send(waits.lane, dst, &buf.filled()[..n], waits.write)
-            .await
-            .map_err(|_| BodyError::Write)?;
+            .await;
+        dst.set_more(false);
+        sent.map_err(|_| BodyError::Write)?;
         buf.consume(n);
         moved += n as u64;
     }

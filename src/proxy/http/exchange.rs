@@ -9,6 +9,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::net::shared::SendMore;
 use crate::net::Stream;
 
 use super::body::{pump, BodyError, BodyProgress, Waits};
@@ -407,15 +408,21 @@ async fn response(
         out.clear();
         write_response_head(out, &head, req.version, mode);
         hook.apply(&head, out).map_err(Down::Denied)?;
+        let more_ready = buf.is_full();
         buf.consume(head_len);
         let claimed = progress.claim(buf.filled()).map_err(|_| Down::Bad)?;
         out.extend_from_slice(&buf.filled()[..claimed]);
         buf.consume(claimed);
         responded.set(true);
-        clock
-            .send(Lane::Down, &mut Shared(client), out, timeouts.client)
-            .await
-            .map_err(|_| Down::ClientGone)?;
+        // The head goes out with the body's first bytes, held back by the
+        // kernel (see `pump`) while a filled read says more is waiting.
+        let mut to_client = Shared(client);
+        to_client.set_more(more_ready && !progress.is_done());
+        let sent = clock
+            .send(Lane::Down, &mut to_client, out, timeouts.client)
+            .await;
+        to_client.set_more(false);
+        sent.map_err(|_| Down::ClientGone)?;
         let mut moved = out.len() as u64;
         let waits = Waits {
             read: timeouts.server,

@@ -225,6 +225,12 @@ impl RecvBuf {
         self.head == self.tail
     }
 
+    /// The last read filled the buffer: the sender likely has more bytes
+    /// ready at once.
+    pub(super) fn is_full(&self) -> bool {
+        !self.data.is_empty() && self.tail == self.data.len()
+    }
+
     pub(super) fn consume(&mut self, n: usize) {
         self.head += n.min(self.len());
         if self.head == self.tail {
