@@ -194,7 +194,7 @@ fn unknown_global_key_suggests_the_near_one() {
     assert!(err
         .hint
         .unwrap()
-        .contains("threads, maxconn, hard-stop-after, tune, maxpipes"));
+        .contains("threads, maxconn, hard-stop-after, strict-limits, tune, maxpipes"));
 }
 
 #[test]
