@@ -3,8 +3,7 @@
 //! generated from the same parameters; plus the TLS library versions the
 //! report names.
 
-use crate::configs::{write_haproxy_http_head, HttpParams, Timeouts};
-use crate::units::format_duration;
+use crate::configs::{write_haproxy_http_head, write_percore_http_head, HttpParams};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -107,7 +106,6 @@ pub fn make_certificate(dir: &Path, key: KeyType) -> Result<(PathBuf, String)> {
 
 /// One TLS frontend on `p.listen` in front of the HTTP backend.
 pub fn percore_toml(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
-    let t: &Timeouts = &p.timeouts;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -115,29 +113,7 @@ pub fn percore_toml(p: &HttpParams, key: KeyType, bundle: &Path) -> String {
          (made at run time under target/, not committed).",
         key.title()
     );
-    let _ = writeln!(out, "[global]");
-    let _ = writeln!(out, "threads = [{}]", p.cpu);
-    let _ = writeln!(out, "maxconn = {}", p.maxconn);
-    // See fdlimit: below 2 x maxconn descriptors, warn and run.
-    let _ = writeln!(out, "strict-limits = false");
-    let _ = writeln!(out, "tune.splice = false");
-    let _ = writeln!(out, "tune.bufsize = {}", p.bufsize);
-    let _ = writeln!(out, "maxpipes = 0");
-    let _ = writeln!(out);
-    let _ = writeln!(out, "[defaults]");
-    let _ = writeln!(out, "mode = \"http\"");
-    let _ = writeln!(out, "http-reuse = \"safe\"");
-    let _ = writeln!(
-        out,
-        "timeout = {{ connect = \"{}\", client = \"{}\", server = \"{}\", tunnel = \"{}\", \
-         http-request = \"{}\", http-keep-alive = \"{}\" }}",
-        format_duration(t.connect),
-        format_duration(t.client),
-        format_duration(t.server),
-        format_duration(t.tunnel),
-        format_duration(p.http_request),
-        format_duration(p.http_keep_alive),
-    );
+    write_percore_http_head(&mut out, p);
     let _ = writeln!(out);
     let _ = writeln!(out, "[[frontend]]");
     let _ = writeln!(out, "name = \"tls\"");
@@ -232,6 +208,7 @@ pub fn haproxy_tls_library(vv: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::Timeouts;
 
     fn params() -> HttpParams {
         HttpParams {
