@@ -68,6 +68,14 @@ impl Stream {
     }
 }
 
+/// The TCP socket under the stream (a TLS stream's too): for socket
+/// options such as a reset on close, never for bytes.
+impl std::os::fd::AsRawFd for Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.tcp().as_raw_fd()
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -193,85 +193,15 @@ pub async fn run_streams(
             )
             .await
         }
-        (client, server) => run_copy(client, server, client_prefix, server_prefix, settings).await,
-    }
-}
-
-/// The copy-path tunnel: same ends, timeouts and reset propagation as
-/// [`run`], without splice.
-async fn run_copy(
-    client: Stream,
-    server: Stream,
-    client_prefix: &[u8],
-    server_prefix: &[u8],
-    settings: &TunnelSettings,
-) -> TunnelReport {
-    let client = RefCell::new(client);
-    let server = RefCell::new(server);
-    let last_activity = Cell::new(Instant::now());
-    let activity = settings.idle_timeout.map(|_| &last_activity);
-    let up = Meter::new(activity);
-    let down = Meter::new(activity);
-    let flows = join_until_error(
-        async {
-            copy_way(
-                Shared(&client),
-                Shared(&server),
-                client_prefix,
-                settings,
-                &up,
-            )
-            .await
-            .map_err(upstream_end)
-        },
-        async {
-            copy_way(
-                Shared(&server),
-                Shared(&client),
-                server_prefix,
-                settings,
-                &down,
-            )
-            .await
-            .map_err(downstream_end)
-        },
-    );
-    let end = until_done_or_idle(flows, settings.idle_timeout, &last_activity).await;
-    let (client, server) = (client.into_inner(), server.into_inner());
-    match end {
-        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => reset_on_close(server.tcp()),
-        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => reset_on_close(client.tcp()),
-        TunnelEnd::LocalError(_) => {
-            reset_on_close(client.tcp());
-            reset_on_close(server.tcp());
+        // TLS cannot splice: the same tunnel, copying through user space.
+        (client, server) => {
+            let copy = TunnelSettings {
+                splice: false,
+                ..settings.clone()
+            };
+            run(client, server, client_prefix, server_prefix, &copy, pipes).await
         }
-        TunnelEnd::Closed | TunnelEnd::IdleTimeout => {}
     }
-    TunnelReport {
-        client_to_server: up.delivered(),
-        server_to_client: down.delivered(),
-        spliced: 0,
-        first_to_client: down.first_delivery(),
-        end,
-    }
-}
-
-/// One direction of the copy path, prefix first, ended by a half-close.
-async fn copy_way(
-    mut src: Shared<'_, Stream>,
-    mut dst: Shared<'_, Stream>,
-    prefix: &[u8],
-    settings: &TunnelSettings,
-    meter: &Meter<'_>,
-) -> Result<(), ForwardError> {
-    if !prefix.is_empty() {
-        write_chunk(&mut dst, prefix).await?;
-        meter.on_delivered(prefix.len(), false);
-    }
-    let mut buf = ChunkBuf::new(settings.bufsize);
-    copy_one_way(&mut src, &mut dst, &mut buf, meter).await?;
-    drop(buf);
-    dst.close().await.map_err(ForwardError::Write)
 }
 
 /// One direction, prefix first, ended by a half-close of the destination.
