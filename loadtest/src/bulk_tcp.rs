@@ -9,7 +9,6 @@ use crate::cpustat;
 use crate::procs::{SpawnSpec, Spawned};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -305,15 +304,7 @@ fn start_backend(o: &Options) -> Result<Spawned> {
         log: None,
         capture_stdout: true,
     })?;
-    let stdout = backend.take_stdout().context("backend stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("waiting for the backend to listen")?;
-    if !line.starts_with("listening") {
-        backend.check_running()?;
-        bail!("backend said {line:?} instead of `listening ADDR`");
-    }
+    backend.wait_listening()?;
     Ok(backend)
 }
 

@@ -124,6 +124,24 @@ impl Spawned {
     }
 
     /// Fails if the process has already exited (a proxy that died on start).
+    /// Waits for a backend's `listening ADDR` line on its stdout (spawned
+    /// with `capture_stdout`).
+    pub fn wait_listening(&mut self) -> Result<()> {
+        use std::io::{BufRead, BufReader};
+        let stdout = self
+            .take_stdout()
+            .with_context(|| format!("{} stdout", self.name))?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .with_context(|| format!("waiting for the {} to listen", self.name))?;
+        if !line.starts_with("listening") {
+            self.check_running()?;
+            bail!("{} said {line:?} instead of `listening ADDR`", self.name);
+        }
+        Ok(())
+    }
+
     pub fn check_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             self.stopped = true;

@@ -12,7 +12,6 @@ use crate::procs::{SpawnSpec, Spawned};
 use crate::ws_load;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -532,15 +531,7 @@ fn start_backend(o: &Options) -> Result<Spawned> {
         log: None,
         capture_stdout: true,
     })?;
-    let stdout = backend.take_stdout().context("backend stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("waiting for the backend to listen")?;
-    if !line.starts_with("listening") {
-        backend.check_running()?;
-        bail!("backend said {line:?} instead of `listening ADDR`");
-    }
+    backend.wait_listening()?;
     Ok(backend)
 }
 
