@@ -44,7 +44,7 @@ impl Acceptor {
             let seen = self.readiness.read_events(self.token);
             match self.try_accept() {
                 Ok(Some(got)) => return Ok(got),
-                Ok(None) => self.next_event(seen).await,
+                Ok(None) => self.next_event(seen).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -85,12 +85,13 @@ impl Acceptor {
     }
 
     /// Waits for a read event on the listener after count `seen`.
-    async fn next_event(&self, seen: u32) {
+    async fn next_event(&self, seen: u32) -> io::Result<()> {
         std::future::poll_fn(|cx| {
             if self.readiness.read_events(self.token) != seen {
-                return Poll::Ready(());
+                return Poll::Ready(Ok(()));
             }
-            self.readiness.wait_read(self.token, cx.waker());
+            // The listener joined the epoll set in `new`: this cannot fail.
+            self.readiness.wait_read(self.token, cx.waker())?;
             Poll::Pending
         })
         .await

@@ -45,19 +45,30 @@ impl Conn {
     /// executor.
     pub fn new(stream: TcpStream) -> io::Result<Conn> {
         let fd = stream.as_raw_fd();
-        Conn::register(Owner::Glommio(stream), fd, false)
+        Conn::lazy(Owner::Glommio(stream), fd)
     }
 
-    /// Registers a socket this core owns (accepted or connected here).
+    /// Takes a socket this core owns (accepted here). It joins the core's
+    /// epoll on its first wait, not before (`Readiness::reserve`).
     pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
         let fd = socket.as_raw_fd();
-        Conn::register(Owner::Plain(socket), fd, false)
+        Conn::lazy(Owner::Plain(socket), fd)
+    }
+
+    fn lazy(owner: Owner, fd: RawFd) -> io::Result<Conn> {
+        let readiness = Readiness::current()?;
+        let token = readiness.reserve(fd);
+        Ok(Conn::with_token(owner, fd, token, readiness))
     }
 
     fn register(owner: Owner, fd: RawFd, write_interest: bool) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
         let token = readiness.register(fd, write_interest)?;
-        Ok(Conn {
+        Ok(Conn::with_token(owner, fd, token, readiness))
+    }
+
+    fn with_token(owner: Owner, fd: RawFd, token: Token, readiness: Rc<Readiness>) -> Conn {
+        Conn {
             _owner: owner,
             fd,
             token,
@@ -65,7 +76,7 @@ impl Conn {
             drained_at: None,
             more: false,
             corked: false,
-        })
+        }
     }
 
     /// Connects to `addr` with a non-blocking connect(2) whose completion
@@ -140,7 +151,9 @@ impl Conn {
         loop {
             let seen = self.readiness.read_events(self.token);
             if self.drained_at == Some(seen) {
-                self.readiness.wait_read(self.token, cx.waker());
+                if let Err(err) = self.readiness.wait_read(self.token, cx.waker()) {
+                    return Poll::Ready(Err(err));
+                }
                 return Poll::Pending;
             }
             // SAFETY: `buf` is valid for writes of its length; fd is ours.
