@@ -627,6 +627,10 @@ fn status_of_response(bytes: &[u8]) -> Option<u16> {
 fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
     let http = fe.http_for(a.backend);
     if http.reuse != HttpReuse::Never && !http.server_close {
-        ctx.http_pool.put(a.backend, a.server, a.stream);
+        let in_use = ctx.backends[a.backend]
+            .borrow()
+            .server_counters(a.server)
+            .current_conns;
+        ctx.http_pool.put(a.backend, a.server, a.stream, in_use);
     }
 }
