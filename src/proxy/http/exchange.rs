@@ -416,8 +416,13 @@ async fn response(
         responded.set(true);
         // The head goes out with the body's first bytes, held back by the
         // kernel (see `pump`) while a filled read says more is waiting.
+        // A whole response on a connection that closes after it is held
+        // too: the session's shutdown follows with nothing awaited in
+        // between (`Session::run`) and sends it with the FIN, one segment
+        // instead of two, and one ACK from the client instead of two.
+        let closes_after = !client_keep && progress.is_done();
         let mut to_client = Shared(client);
-        to_client.set_more(more_ready && !progress.is_done());
+        to_client.set_more((more_ready && !progress.is_done()) || closes_after);
         let sent = clock
             .send(Lane::Down, &mut to_client, out, timeouts.client)
             .await;

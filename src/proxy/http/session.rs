@@ -258,6 +258,9 @@ impl Session<'_> {
                 // and before the server connection is parked (which may
                 // close an evicted one): a client that waits for the close
                 // to open its next connection need not wait for those.
+                // Nothing may be awaited between the exchange's end and
+                // this: a response that completed the exchange may be held
+                // back (MSG_MORE) to leave with the FIN.
                 let _ = Shared(&self.client).close().await;
             }
             if !matches!(next, Next::Tunnel(..)) {
