@@ -286,6 +286,42 @@ fn http_server_close_closes_the_server_side_each_time() {
         .all(|r| r.header("connection") == Some("close")));
 }
 
+/// With `Connection: close` each client connection opens its own server
+/// connection (`http-reuse safe`), and nobody can take it afterwards. As in
+/// HAProxy 2.6 (its estimate of the connections a server needs), the proxy
+/// keeps one idle and closes the rest as their clients leave, instead of
+/// holding one per past client.
+#[test]
+fn closing_clients_leave_no_pile_of_idle_server_connections() {
+    let be = HttpBackend::ok();
+    let proxy = Proxy::start(&http_config("", &servers_of(&[&be])));
+    let baseline = proxy.fd_count();
+    for i in 0..20 {
+        let mut c = client(&proxy);
+        let req = format!("GET /{i} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        assert_eq!(ask(&mut c, &req).0, 200);
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "the proxy closes after the response");
+    }
+    assert_eq!(be.accepted(), 20);
+    // A session parks or closes its server connection just after the
+    // client sees the FIN: wait for the proxy to settle, but not as long
+    // as `pool-purge-delay` (5 s), which would close idle ones anyway.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut fds = proxy.fd_count();
+    while fds > baseline + 2 && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        fds = proxy.fd_count();
+    }
+    assert!(
+        fds <= baseline + 2,
+        "{} descriptors more than at start after 20 closed clients: \
+         their server connections were kept idle",
+        fds - baseline
+    );
+}
+
 /// Client A makes one request and leaves; client B then makes two.
 fn reuse_run(mode: &str) -> usize {
     let be = HttpBackend::ok();
