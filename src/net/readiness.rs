@@ -375,8 +375,11 @@ fn interest(token: Token, write: bool) -> libc::epoll_event {
 /// Waits until `fd` (the epoll fd) is readable, through one glommio poll.
 /// glommio 0.9 offers no public "wait for readable" on an arbitrary fd; its
 /// stream type arms exactly that poll when created, so a stream over a
-/// duplicate of the fd is created for each wait (its read then fails with
-/// ENOTSOCK, which only means the poll completed).
+/// duplicate of the fd is created for each wait, and a read on it waits for
+/// that poll. The read is polled once, to leave the driver's waker with the
+/// poll; the wake-up is the answer (reading again would only be a recv
+/// failing with ENOTSOCK). Nothing else holds the driver's waker, and a
+/// spurious wake costs one empty `epoll_wait`.
 async fn wait_readable(fd: RawFd) {
     // SAFETY: duplicating an fd we own; the result is checked.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
@@ -388,5 +391,14 @@ async fn wait_readable(fd: RawFd) {
     // SAFETY: `dup` is a fresh descriptor that the stream now owns.
     let mut waiter = unsafe { glommio::net::TcpStream::from_raw_fd(dup) };
     let mut byte = [0u8; 1];
-    let _ = waiter.read(&mut byte).await;
+    let mut read = std::pin::pin!(waiter.read(&mut byte));
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if registered {
+            return std::task::Poll::Ready(());
+        }
+        registered = true;
+        std::future::Future::poll(read.as_mut(), cx).map(|_| ())
+    })
+    .await;
 }
