@@ -8,14 +8,16 @@
 //! about 2 polls and 1.5 IPIs per request, the largest cost after the
 //! recv/send syscalls themselves (docs/benchmarks.md).
 //!
-//! Here a socket is added to the core's epoll once (`EPOLLET`, all events);
-//! reads and writes are plain non-blocking syscalls, and a task that hits
-//! EAGAIN leaves its waker in the socket's entry. A driver task, started on
-//! first use in each executor, collects events with `epoll_wait(0)` and
-//! wakes those tasks; when there are none it waits for the epoll fd itself
-//! through a single glommio poll. So io_uring costs one poll per batch of
-//! events, however many sockets they concern, and an event that arrives
-//! while no task waits costs only the kernel's epoll callback.
+//! Here a socket is added to the core's epoll once (`EPOLLET`), on its
+//! first wait for accepted sockets (`reserve`): one that never waits never
+//! joins. Reads and writes are plain non-blocking syscalls, and a task that
+//! hits EAGAIN leaves its waker in the socket's entry. A driver task,
+//! started on first use in each executor, collects events with
+//! `epoll_wait(0)` and wakes those tasks, collecting again after they ran
+//! while events keep coming; when a collect finds none it waits for the
+//! epoll fd itself through a single glommio poll. So io_uring costs one poll
+//! per idle period, however many sockets the events concern, and an event
+//! that arrives while no task waits costs only the kernel's epoll callback.
 //!
 //! Everything here is per thread (no locks, no atomics): an entry is only
 //! ever touched by the executor that registered it.
