@@ -41,8 +41,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Registers `stream` with this core's epoll. Must run inside a glommio
-    /// executor.
+    /// Takes `stream`; it joins this core's epoll on its first wait. Must
+    /// run inside a glommio executor.
     pub fn new(stream: TcpStream) -> io::Result<Conn> {
         let fd = stream.as_raw_fd();
         Conn::lazy(Owner::Glommio(stream), fd)
