@@ -95,6 +95,10 @@ pub(super) struct Waits<'c> {
     /// The session's clock and this direction's lane in it.
     pub clock: &'c Clock,
     pub lane: Lane,
+    /// The receiver's connection is shut down right after the body, with
+    /// nothing awaited in between: its last bytes are held (MSG_MORE) to
+    /// leave with the FIN in one segment.
+    pub then_close: bool,
 }
 
 /// Forwards the rest of a body from `src` (bytes already in `buf` first)
@@ -153,7 +157,8 @@ where
         let n = progress
             .claim(buf.filled())
             .map_err(|_| BodyError::Framing)?;
-        dst.set_more(more_ready && !progress.is_done());
+        let done = progress.is_done();
+        dst.set_more((more_ready && !done) || (waits.then_close && done));
         let sent = waits
             .clock
             .send(waits.lane, dst, &buf.filled()[..n], waits.write)

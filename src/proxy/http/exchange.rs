@@ -173,6 +173,7 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         write: timeouts.server,
         clock,
         lane: Lane::Up,
+        then_close: false,
     };
     let up = async {
         let r = pump(
@@ -434,6 +435,7 @@ async fn response(
             write: timeouts.client,
             clock,
             lane: Lane::Down,
+            then_close: !client_keep,
         };
         moved += pump(
             &mut progress,
