@@ -14,8 +14,20 @@
 # request is the figure to trust on a shared machine; req/s depends on what
 # else runs on CPU 0.
 #
-# Environment: ROUNDS (3), DUR (10s), CONNS (64), SCENARIOS ("ka close tcp"),
-# HAPROXY (1: include HAProxy 2.6), OUT (results file, default stdout only).
+# SIDE_BY_SIDE=1 loads every proxy at the same time instead (one wrk per
+# proxy, all on CPU 0, all proxies sharing CPU 1), so all of them see the
+# same machine in every window: sequential windows on a shared machine drift
+# by ±10-15%, as much as the differences an A/B looks for. Each proxy then
+# runs below full load and waits for events more often; it compares costs
+# under identical conditions, it is not a throughput benchmark
+# (docs/benchmarks.md, round 4).
+#
+# BACKEND=loadtest replaces nginx with loadtest's own HTTP server (the one
+# `loadtest all` uses, 100 B responses; needs target/release/loadtest).
+#
+# Environment: ROUNDS (3), DUR (10s), CONNS (64, per proxy), SCENARIOS
+# ("ka close tcp"), HAPROXY (1: include HAProxy 2.6), SIDE_BY_SIDE (0),
+# BACKEND (nginx).
 # Several percore binaries may be given (A/B in one run); default:
 # target/release/percore.
 set -euo pipefail
@@ -25,6 +37,8 @@ DUR=${DUR:-10s}
 CONNS=${CONNS:-64}
 SCENARIOS=${SCENARIOS:-"ka close tcp"}
 HAPROXY=${HAPROXY:-1}
+SIDE_BY_SIDE=${SIDE_BY_SIDE:-0}
+BACKEND=${BACKEND:-nginx}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BINS=("$@")
 [ ${#BINS[@]} -eq 0 ] && BINS=("$ROOT/target/release/percore")
@@ -40,6 +54,16 @@ cleanup() {
 trap cleanup EXIT
 
 BACKEND_PORT=19080
+if [ "$BACKEND" = loadtest ]; then
+    # --- backend: loadtest's HTTP server (the suite's), 100 B responses ---
+    [ -x "$ROOT/target/release/loadtest" ] ||
+        { echo "BACKEND=loadtest: cargo build --release --workspace first" >&2; exit 1; }
+    taskset -c 0 "$ROOT/target/release/loadtest" serve-http \
+        --listen "127.0.0.1:$BACKEND_PORT" --ws-listen "127.0.0.1:$((BACKEND_PORT + 1))" \
+        >"$WORK/backend.log" 2>&1 &
+    PIDS+=($!)
+    URL_PATH=/bytes/100
+else
 # --- backend: nginx, one worker, a small static file -----------------------
 mkdir -p "$WORK/www" "$WORK/nginx"
 printf 'hello, percore\n' > "$WORK/www/index.html"
@@ -62,6 +86,8 @@ http {
 EOF
 taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 PIDS+=($!)
+URL_PATH=/
+fi
 
 # --- proxies -----------------------------------------------------------------
 # name:pid:http-port:tcp-port
@@ -147,25 +173,53 @@ TCK=$(getconf CLK_TCK)
 i=0; for b in "${BINS[@]}"; do echo "# percore$i = $b"; i=$((i + 1)); done
 echo "# $(date -u +%FT%TZ) $(uname -r) wrk -t1 -c$CONNS -d$DUR; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-5s %-10s %10s %10s %8s\n' round case proxy req/s us/req load1
+# Sets `url` and `hdr` for scenario $1 on a proxy's ports $2 (http), $3 (tcp).
+target() {
+    case $1 in
+        ka) url="http://127.0.0.1:$2$URL_PATH"; hdr=() ;;
+        close) url="http://127.0.0.1:$2$URL_PATH"; hdr=(-H "Connection: close") ;;
+        tcp) url="http://127.0.0.1:$3$URL_PATH"; hdr=() ;;
+    esac
+}
+
+# Prints one result line: round, scenario, proxy, CPU ticks before and
+# after, wrk's output.
+report() {
+    local reqs rps errs us
+    reqs=$(awk '/requests in/ {print $1}' <<<"$6")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$6")
+    errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$6")
+    us=$(awk -v d=$(($5 - $4)) -v r="$reqs" -v t="$TCK" \
+        'BEGIN { printf "%.1f", (r > 0 ? d / t * 1e6 / r : 0) }')
+    printf '%-6s %-5s %-10s %10s %10s %8s %s\n' "$1" "$2" "$3" "$rps" "$us" \
+        "$(cut -d' ' -f1 /proc/loadavg)" "$errs"
+}
+
 for round in $(seq 1 "$ROUNDS"); do
     for sc in $SCENARIOS; do
+        if [ "$SIDE_BY_SIDE" = 1 ]; then
+            befores=() wrks=()
+            for k in "${!PROXIES[@]}"; do
+                IFS=: read -r name pid http tcp <<<"${PROXIES[$k]}"
+                target "$sc" "$http" "$tcp"
+                befores[k]=$(cpu_ticks "$pid")
+                taskset -c 0 wrk -t1 -c"$CONNS" -d"$DUR" "${hdr[@]}" "$url" >"$WORK/wrk$k.out" &
+                wrks+=($!)
+            done
+            wait "${wrks[@]}"
+            for k in "${!PROXIES[@]}"; do
+                IFS=: read -r name pid http tcp <<<"${PROXIES[$k]}"
+                report "$round" "$sc" "$name" "${befores[$k]}" "$(cpu_ticks "$pid")" \
+                    "$(cat "$WORK/wrk$k.out")"
+            done
+            continue
+        fi
         for p in "${PROXIES[@]}"; do
             IFS=: read -r name pid http tcp <<<"$p"
-            case $sc in
-                ka) url="http://127.0.0.1:$http/"; hdr=() ;;
-                close) url="http://127.0.0.1:$http/"; hdr=(-H "Connection: close") ;;
-                tcp) url="http://127.0.0.1:$tcp/"; hdr=() ;;
-            esac
+            target "$sc" "$http" "$tcp"
             before=$(cpu_ticks "$pid")
             out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"$DUR" "${hdr[@]}" "$url")
-            after=$(cpu_ticks "$pid")
-            reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-            rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-            errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-            us=$(awk -v d=$((after - before)) -v r="$reqs" -v t="$TCK" \
-                'BEGIN { printf "%.1f", (r > 0 ? d / t * 1e6 / r : 0) }')
-            printf '%-6s %-5s %-10s %10s %10s %8s %s\n' "$round" "$sc" "$name" "$rps" "$us" \
-                "$(cut -d' ' -f1 /proc/loadavg)" "$errs"
+            report "$round" "$sc" "$name" "$before" "$(cpu_ticks "$pid")" "$out"
         done
     done
 done
