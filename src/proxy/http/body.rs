@@ -101,6 +101,18 @@ pub(super) struct Waits<'c> {
     pub then_close: bool,
 }
 
+/// Whether a write of body bytes goes with MSG_MORE: the read that filled
+/// the buffer filled it whole and the body continues (more follows at
+/// once), or the body ends with this write and the connection is shut down
+/// right after (the bytes leave with the FIN).
+pub(super) fn hold_back(filled_whole: bool, body_done: bool, then_close: bool) -> bool {
+    if body_done {
+        then_close
+    } else {
+        filled_whole
+    }
+}
+
 /// Forwards the rest of a body from `src` (bytes already in `buf` first)
 /// to `dst`. Bytes after the body stay in `buf`. Returns the bytes
 /// forwarded.
@@ -157,8 +169,7 @@ where
         let n = progress
             .claim(buf.filled())
             .map_err(|_| BodyError::Framing)?;
-        let done = progress.is_done();
-        dst.set_more((more_ready && !done) || (waits.then_close && done));
+        dst.set_more(hold_back(more_ready, progress.is_done(), waits.then_close));
         let sent = waits
             .clock
             .send(waits.lane, dst, &buf.filled()[..n], waits.write)
@@ -173,6 +184,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_held_while_more_follows_or_until_the_fin() {
+        // A filled read of a body that continues: more follows at once.
+        assert!(hold_back(true, false, false));
+        assert!(!hold_back(false, false, true));
+        // The body's last write: held only if the shutdown follows.
+        assert!(hold_back(false, true, true));
+        assert!(!hold_back(true, true, false));
+    }
 
     #[test]
     fn length_claims_only_its_bytes() {

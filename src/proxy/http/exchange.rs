@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::net::shared::SendMore;
 use crate::net::Stream;
 
-use super::body::{pump, BodyError, BodyProgress, Waits};
+use super::body::{hold_back, pump, BodyError, BodyProgress, Waits};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use super::route::ResponseHook;
@@ -416,14 +416,14 @@ async fn response(
         buf.consume(claimed);
         responded.set(true);
         // The head goes out with the body's first bytes, held back by the
-        // kernel (see `pump`) while a filled read says more is waiting.
-        // A whole response on a connection that closes after it is held
-        // too: the session's shutdown follows with nothing awaited in
-        // between (`Session::run`) and sends it with the FIN, one segment
-        // instead of two, and one ACK from the client instead of two.
-        let closes_after = !client_keep && progress.is_done();
+        // kernel (`hold_back`) while a filled read says more is waiting,
+        // or, when the response is whole and the connection closes after
+        // it, until the session's shutdown (nothing is awaited in between,
+        // `Session::run`) sends it with the FIN: one segment instead of
+        // two, and one ACK from the client instead of two.
+        let then_close = !client_keep;
         let mut to_client = Shared(client);
-        to_client.set_more((more_ready && !progress.is_done()) || closes_after);
+        to_client.set_more(hold_back(more_ready, progress.is_done(), then_close));
         let sent = clock
             .send(Lane::Down, &mut to_client, out, timeouts.client)
             .await;
@@ -435,7 +435,7 @@ async fn response(
             write: timeouts.client,
             clock,
             lane: Lane::Down,
-            then_close: !client_keep,
+            then_close,
         };
         moved += pump(
             &mut progress,
