@@ -20,10 +20,7 @@ use percore::net::Conn;
 fn a_write_that_fills_the_socket_completes_once_the_peer_reads() {
     executor().run(async {
         let listener = StdListener::bind("127.0.0.1:0").unwrap();
-        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (accepted, _) = listener.accept().unwrap();
-        accepted.set_nonblocking(true).unwrap();
-        let mut conn = Conn::from_socket(socket2::Socket::from(accepted)).unwrap();
+        let (mut conn, peer) = accept_pair(&listener);
 
         // Fill the socket buffers until a write would block.
         let chunk = vec![7u8; 256 << 10];
@@ -70,10 +67,7 @@ fn a_write_that_fills_the_socket_completes_once_the_peer_reads() {
 fn bytes_that_arrive_before_the_first_wait_wake_the_read() {
     executor().run(async {
         let listener = StdListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (accepted, _) = listener.accept().unwrap();
-        accepted.set_nonblocking(true).unwrap();
-        let mut conn = Conn::from_socket(socket2::Socket::from(accepted)).unwrap();
+        let (mut conn, mut peer) = accept_pair(&listener);
 
         // The first read finds its bytes without waiting (a request that
         // came with the connection): the socket stays out of the epoll set.
@@ -102,19 +96,12 @@ fn bytes_that_arrive_before_the_first_wait_wake_the_read() {
         assert_eq!(second, b"second");
 
         // And a wait that starts before the bytes come is woken by them.
-        let mut conn2 = {
-            let mut peer2 = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            let (accepted, _) = listener.accept().unwrap();
-            accepted.set_nonblocking(true).unwrap();
-            let conn = Conn::from_socket(socket2::Socket::from(accepted)).unwrap();
-            thread::spawn(move || {
-                // Sent from another thread once the read below is waiting
-                // or about to: either way it must complete.
-                peer2.write_all(b"later").unwrap();
-                peer2
-            });
-            conn
-        };
+        let (mut conn2, mut peer2) = accept_pair(&listener);
+        thread::spawn(move || {
+            // Sent from another thread once the read below is waiting or
+            // about to: either way it must complete.
+            peer2.write_all(b"later").unwrap();
+        });
         let reader = glommio::spawn_local(async move {
             let mut buf = [0u8; 64];
             let mut got = 0;
@@ -129,4 +116,14 @@ fn bytes_that_arrive_before_the_first_wait_wake_the_read() {
         };
         assert_eq!(futures_lite::future::or(hang, reader).await, b"later");
     });
+}
+
+/// A connection accepted on `listener` as a `Conn` (not yet in the core's
+/// epoll) and its peer.
+fn accept_pair(listener: &StdListener) -> (Conn, std::net::TcpStream) {
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    accepted.set_nonblocking(true).unwrap();
+    let conn = Conn::from_socket(socket2::Socket::from(accepted)).unwrap();
+    (conn, peer)
 }
