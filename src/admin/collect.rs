@@ -1,8 +1,10 @@
-//! Cross-core stats: a full glommio channel mesh joined by every core.
+//! Cross-core requests: a full glommio channel mesh joined by every core.
 //! The core that serves a stats request asks every other core for a
-//! [`Snapshot`] and merges the answers with its own. Cores answer from a
-//! task of their own, so the data path only ever pays for its plain
-//! counter increments; a snapshot is a copy made between two polls.
+//! [`Snapshot`] and merges the answers with its own; the runtime API sends
+//! its changes the same way ([`CoreRequest`]) and answers once every core
+//! has applied them. Cores answer from a task of their own, so the data
+//! path only ever pays for its plain counter increments; a snapshot is a
+//! copy made between two polls.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -12,19 +14,27 @@ use std::time::{Duration, Instant};
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
 
+use super::apply::{apply, CoreAnswer, CoreRequest};
 use crate::proxy::CoreContext;
-use crate::stats::{BackendState, ServerState, Snapshot};
+use crate::stats::{BackendState, ServerAdmin, ServerState, Snapshot};
 
 /// Messages between cores.
 #[derive(Debug)]
-pub enum StatsMsg {
-    /// Please send your snapshot, tagged with this request id.
-    Ask(u64),
-    Answer(u64, Box<Snapshot>),
+pub enum CoreMsg {
+    /// Please apply this request and answer, tagged with this request id.
+    Ask(u64, CoreRequest),
+    Answer(u64, CoreAnswer),
 }
 
 /// The mesh builder made on the main thread and joined by every executor.
-pub type StatsMesh = MeshBuilder<StatsMsg, Full>;
+pub type StatsMesh = MeshBuilder<CoreMsg, Full>;
+
+/// Every core's answer to one request, this core's first.
+pub struct Answers {
+    pub answers: Vec<CoreAnswer>,
+    /// Cores that did not answer within the patience (stopped or stuck).
+    pub missing: usize,
+}
 
 /// Requests in flight per pair of cores before a sender waits.
 const MESH_CHANNEL_SIZE: usize = 64;
@@ -39,8 +49,8 @@ pub fn mesh(cores: usize) -> StatsMesh {
 /// One core's side of the mesh.
 #[derive(Default)]
 pub struct Collector {
-    senders: RefCell<Option<Rc<Senders<StatsMsg>>>>,
-    pending: RefCell<HashMap<u64, LocalSender<Box<Snapshot>>>>,
+    senders: RefCell<Option<Rc<Senders<CoreMsg>>>>,
+    pending: RefCell<HashMap<u64, LocalSender<CoreAnswer>>>,
     next_id: Cell<u64>,
 }
 
@@ -64,19 +74,19 @@ impl Collector {
             glommio::spawn_local(async move {
                 while let Some(msg) = receiver.recv().await {
                     match msg {
-                        StatsMsg::Ask(id) => {
-                            let snapshot = Box::new(capture(&ctx));
+                        CoreMsg::Ask(id, request) => {
+                            let answer = apply(&ctx, &request);
                             let senders = Rc::clone(&senders);
                             // Never block this loop on a full channel: the
                             // peer may be sending to us at the same time.
                             glommio::spawn_local(async move {
-                                let _ = senders.send_to(peer, StatsMsg::Answer(id, snapshot)).await;
+                                let _ = senders.send_to(peer, CoreMsg::Answer(id, answer)).await;
                             })
                             .detach();
                         }
-                        StatsMsg::Answer(id, snapshot) => {
+                        CoreMsg::Answer(id, answer) => {
                             if let Some(tx) = this.pending.borrow().get(&id) {
-                                let _ = tx.try_send(snapshot);
+                                let _ = tx.try_send(answer);
                             }
                         }
                     }
@@ -88,10 +98,29 @@ impl Collector {
 
     /// This core's snapshot merged with every other core's.
     pub async fn collect(&self, ctx: &CoreContext) -> Snapshot {
-        let mut merged = capture(ctx);
+        let got = self.ask_all(ctx, CoreRequest::Snapshot).await;
+        let mut snapshots = got.answers.into_iter().filter_map(|a| match a {
+            CoreAnswer::Snapshot(s) => Some(s),
+            CoreAnswer::Done => None,
+        });
+        let mut merged = snapshots.next().map_or_else(|| capture(ctx), |s| *s);
+        for snapshot in snapshots {
+            merged.merge(&snapshot);
+        }
+        merged
+    }
+
+    /// Applies `request` on this core, then on every other core, and
+    /// returns once all have answered or `ANSWER_PATIENCE` ran out.
+    pub async fn ask_all(&self, ctx: &CoreContext, request: CoreRequest) -> Answers {
+        let mut answers = vec![apply(ctx, &request)];
         let senders = self.senders.borrow().clone();
         let Some(senders) = senders else {
-            return merged; // mesh not joined yet (start-up) or single core
+            // Mesh not joined yet (start-up) or a single core.
+            return Answers {
+                answers,
+                missing: 0,
+            };
         };
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
@@ -100,16 +129,20 @@ impl Collector {
         self.pending.borrow_mut().insert(id, tx);
         let mut asked = 0;
         for peer in (0..peers).filter(|&p| p != senders.peer_id()) {
-            if senders.send_to(peer, StatsMsg::Ask(id)).await.is_ok() {
+            if senders
+                .send_to(peer, CoreMsg::Ask(id, request.clone()))
+                .await
+                .is_ok()
+            {
                 asked += 1;
             }
         }
-        let answers = RefCell::new(Vec::with_capacity(asked));
+        let others = RefCell::new(Vec::with_capacity(asked));
         futures_lite::future::or(
             async {
-                while answers.borrow().len() < asked {
+                while others.borrow().len() < asked {
                     match rx.recv().await {
-                        Some(snapshot) => answers.borrow_mut().push(snapshot),
+                        Some(answer) => others.borrow_mut().push(answer),
                         None => break,
                     }
                 }
@@ -118,10 +151,10 @@ impl Collector {
         )
         .await;
         self.pending.borrow_mut().remove(&id);
-        for snapshot in answers.into_inner() {
-            merged.merge(&snapshot);
-        }
-        merged
+        let others = others.into_inner();
+        let missing = peers.saturating_sub(1).saturating_sub(others.len());
+        answers.extend(others);
+        Answers { answers, missing }
     }
 }
 
@@ -148,6 +181,15 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
                             since_change: now.saturating_duration_since(b.server_last_change(i)),
                             slots_used: u64::from(counters.current_conns),
                             lbtot: counters.total_selected,
+                            admin: ServerAdmin {
+                                drain_cores: u32::from(b.is_server_draining(i)),
+                                config_maint: b.is_server_disabled_by_config(i),
+                                checks_off: b.server_checks_off(i),
+                                initial_weight: b.server_initial_weight(i),
+                                maxconn: b.server_maxconn(i),
+                                addr: Some(b.server_addr(i)),
+                                check: b.server_check(i),
+                            },
                         }
                     })
                     .collect(),
@@ -161,5 +203,10 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
         backends,
         log_lines,
         log_dropped,
+        frontend_maxconn: ctx
+            .frontend_limits
+            .iter()
+            .map(|l| l.process_limit())
+            .collect(),
     }
 }

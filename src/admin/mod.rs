@@ -3,11 +3,13 @@
 //! listener, with counters merged from all cores over a glommio channel
 //! mesh ([`collect`]).
 
+pub mod apply;
+pub mod cli;
 pub mod collect;
 pub mod http;
 pub mod render;
 
-pub use collect::{capture, mesh, Collector, StatsMesh, StatsMsg};
+pub use collect::{capture, mesh, Collector, CoreMsg, StatsMesh};
 pub use http::StatsService;
 
 use std::time::Instant;
@@ -19,4 +21,6 @@ pub struct ObserveStart {
     pub log: Option<std::sync::mpsc::SyncSender<crate::log::Batch>>,
     pub clock: crate::log::Clock,
     pub started: Instant,
+    /// Runtime API sockets to serve (core 0 only).
+    pub admin_sockets: Vec<cli::BoundSocket>,
 }

@@ -16,7 +16,7 @@ mod server;
 mod slot;
 
 pub use runtime::{BackendRuntime, PickHint};
-pub use server::{maxconn_share, ServerCounters};
+pub use server::{maxconn_share, CheckState, ServerCounters};
 pub use slot::{acquire, acquire_hinted, acquire_server, AcquireError, ServerSlot};
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::config::{self, Balance, HashType};
 
 use super::ring::Ring;
 use super::select::{hash_client_ip, weight_map, Rng};
-use super::server::{ServerCounters, ServerState};
+use super::server::{CheckState, ServerCounters, ServerState};
 use super::slot::{Outcome, Waiter};
 
 /// Result of running the balance algorithm once.
@@ -215,12 +215,21 @@ impl BackendRuntime {
         self.server_set_changed();
     }
 
-    /// Administrative maintenance (HAProxy `disable server`).
+    /// Administrative maintenance (HAProxy `disable server`). Leaving it,
+    /// the server starts up again with its checks resuming, as HAProxy's
+    /// `srv_clr_admin_flag` does ("start OK but check immediately").
     pub fn set_server_disabled(&mut self, idx: usize, disabled: bool) {
-        if self.servers[idx].disabled != disabled {
-            self.servers[idx].last_change = std::time::Instant::now();
+        let server = &mut self.servers[idx];
+        if server.disabled != disabled {
+            server.last_change = std::time::Instant::now();
+            if !disabled {
+                server.up = true;
+            }
         }
-        self.servers[idx].disabled = disabled;
+        server.disabled = disabled;
+        if !disabled {
+            server.disabled_by_config = false;
+        }
         self.server_set_changed();
     }
 
@@ -228,6 +237,98 @@ impl BackendRuntime {
     pub fn set_server_weight(&mut self, idx: usize, weight: u32) {
         self.servers[idx].weight = weight;
         self.server_set_changed();
+    }
+
+    /// The configured weight (`get weight` shows it as "initial").
+    pub fn server_initial_weight(&self, idx: usize) -> u32 {
+        self.servers[idx].initial_weight
+    }
+
+    /// HAProxy's `set server ... state drain`: balancing stops choosing the
+    /// server, persistent connections still reach it, checks go on.
+    pub fn set_server_drain(&mut self, idx: usize, drain: bool) {
+        if self.servers[idx].drain != drain {
+            self.servers[idx].last_change = std::time::Instant::now();
+        }
+        self.servers[idx].drain = drain;
+        self.server_set_changed();
+    }
+
+    pub fn is_server_draining(&self, idx: usize) -> bool {
+        self.servers[idx].drain
+    }
+
+    /// In maintenance because the configuration said `disabled = true`, and
+    /// not taken out of it since (HAProxy's CMAINT flag).
+    pub fn is_server_disabled_by_config(&self, idx: usize) -> bool {
+        self.servers[idx].disabled && self.servers[idx].disabled_by_config
+    }
+
+    /// `disable health` / `enable health`: with active checks off the
+    /// server counts as up (HAProxy: "considered UP unless an agent check
+    /// forces it down").
+    pub fn set_server_checks_off(&mut self, idx: usize, off: bool) {
+        self.servers[idx].checks_off = off;
+        if off {
+            self.set_server_up(idx, true);
+        }
+    }
+
+    /// Whether active checks are suspended: `disable health`, or
+    /// maintenance (HAProxy pauses the checks of a server in maintenance).
+    pub fn server_checks_paused(&self, idx: usize) -> bool {
+        self.servers[idx].checks_off || self.servers[idx].disabled
+    }
+
+    pub fn server_checks_off(&self, idx: usize) -> bool {
+        self.servers[idx].checks_off
+    }
+
+    /// HAProxy's `set server ... addr`: new connections (and checks) go to
+    /// `addr`; established ones stay where they are.
+    pub fn set_server_addr(&mut self, idx: usize, addr: SocketAddr) {
+        self.servers[idx].addr = addr;
+    }
+
+    /// HAProxy's `set maxconn server`: `0` removes the limit. This core
+    /// takes its share, and queued connections get any slots it frees.
+    pub fn set_server_maxconn(
+        &mut self,
+        idx: usize,
+        maxconn: u32,
+        core_index: usize,
+        core_count: usize,
+    ) {
+        self.servers[idx].set_maxconn(maxconn, core_index, core_count);
+        self.dispatch_queue();
+    }
+
+    /// The checker publishes its last result here (on its own core).
+    pub fn set_server_check(&mut self, idx: usize, check: CheckState) {
+        self.servers[idx].check = Some(check);
+    }
+
+    /// The last check, on the core that checks the server; `None` elsewhere.
+    pub fn server_check(&self, idx: usize) -> Option<CheckState> {
+        self.servers[idx].check
+    }
+
+    /// Process-wide `maxconn` (0 = unlimited), as configured or set.
+    pub fn server_maxconn(&self, idx: usize) -> u32 {
+        self.servers[idx].maxconn
+    }
+
+    /// `clear counters`: peaks start again from the current values; with
+    /// `all`, the totals restart from zero too.
+    pub fn clear_counters(&mut self, all: bool) {
+        self.queue_max = self.queue.len();
+        for s in &mut self.servers {
+            let c = &mut s.counters;
+            c.max_conns = c.current_conns;
+            if all {
+                c.total_selected = 0;
+            }
+        }
     }
 
     fn server_set_changed(&mut self) {
@@ -285,7 +386,8 @@ impl BackendRuntime {
             return Pick::NoServer;
         }
         if let Some(s) = hint.sticky {
-            if s < self.servers.len() && self.servers[s].is_usable() && !avoid.contains(&s) {
+            if s < self.servers.len() && self.servers[s].accepts_persistent() && !avoid.contains(&s)
+            {
                 return if self.servers[s].has_free_slot() {
                     Pick::Server(s)
                 } else {

@@ -25,6 +25,19 @@ pub fn maxconn_share(maxconn: u32, core_index: usize, core_count: usize) -> u32 
     (share as u32).max(1)
 }
 
+/// The last active check as the checking core saw it, in HAProxy's numbers
+/// (`show servers state`): published by the checker on its core only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckState {
+    /// HAProxy's `HCHK_STATUS_*` value of the last result (1, INI, before
+    /// the first).
+    pub status: u8,
+    /// HAProxy's `CHK_RES_*`: 0 unknown, 2 failed, 3 passed.
+    pub result: u8,
+    /// HAProxy's health counter, 0 to rise + fall - 1.
+    pub health: u32,
+}
+
 /// Per-server counters kept by one core (the stats module sums cores).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServerCounters {
@@ -42,9 +55,25 @@ pub(crate) struct ServerState {
     pub(crate) name: String,
     pub(crate) addr: SocketAddr,
     pub(crate) weight: u32,
+    /// The configured weight, which `set weight N%` scales and `get weight`
+    /// reports as "initial".
+    pub(crate) initial_weight: u32,
     pub(crate) backup: bool,
+    /// In maintenance (HAProxy's MAINT admin state): takes no traffic at
+    /// all and is not checked.
     pub(crate) disabled: bool,
+    /// The maintenance came from the configuration (`disabled = true`,
+    /// HAProxy's CMAINT flag); cleared with the maintenance itself.
+    pub(crate) disabled_by_config: bool,
+    /// Draining (HAProxy's DRAIN admin state): no new connections from
+    /// balancing, persistent ones still accepted, checks continue.
+    pub(crate) drain: bool,
+    /// Active checks stopped by `disable health`: the server counts as up.
+    pub(crate) checks_off: bool,
     pub(crate) up: bool,
+    /// Process-wide `maxconn` as configured or set at run time (0 = none);
+    /// `slots` is this core's share of it.
+    pub(crate) maxconn: u32,
     /// This core's slot limit; `None` = unlimited.
     pub(crate) slots: Option<u32>,
     pub(crate) counters: ServerCounters,
@@ -52,6 +81,8 @@ pub(crate) struct ServerState {
     pub(crate) swrr_current: i64,
     /// Last up/down or maintenance change (start if none), for the stats.
     pub(crate) last_change: std::time::Instant,
+    /// Set on the core that checks the server.
+    pub(crate) check: Option<CheckState>,
 }
 
 impl ServerState {
@@ -60,10 +91,15 @@ impl ServerState {
             name: cfg.name.clone(),
             addr: cfg.addr,
             weight: cfg.weight,
+            initial_weight: cfg.weight,
             backup: cfg.backup,
             disabled: cfg.disabled,
+            disabled_by_config: cfg.disabled,
+            drain: false,
+            checks_off: false,
             // Servers start up, as in HAProxy before the first check result.
             up: true,
+            maxconn: cfg.maxconn.unwrap_or(0),
             // `maxconn 0` means "no limit" in HAProxy.
             slots: cfg
                 .maxconn
@@ -72,11 +108,26 @@ impl ServerState {
             counters: ServerCounters::default(),
             swrr_current: 0,
             last_change: std::time::Instant::now(),
+            check: None,
         }
     }
 
+    /// May be handed out by balancing.
     pub(crate) fn is_usable(&self) -> bool {
-        !self.disabled && self.up && self.weight > 0
+        self.accepts_persistent() && !self.drain && self.weight > 0
+    }
+
+    /// May take a connection that persistence (a cookie) sends to it:
+    /// HAProxy lets drained and weight-0 servers take those, never a server
+    /// in maintenance or down.
+    pub(crate) fn accepts_persistent(&self) -> bool {
+        !self.disabled && self.up
+    }
+
+    /// Sets the process-wide limit and this core's share of it.
+    pub(crate) fn set_maxconn(&mut self, maxconn: u32, core_index: usize, core_count: usize) {
+        self.maxconn = maxconn;
+        self.slots = (maxconn > 0).then(|| maxconn_share(maxconn, core_index, core_count));
     }
 
     pub(crate) fn has_free_slot(&self) -> bool {

@@ -4,6 +4,7 @@
 //! Loading reports all problems at once, each as
 //! `file:line:column: key.path: message (hint: ...)`.
 
+mod admin;
 mod check;
 pub mod cpus;
 mod error;

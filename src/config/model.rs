@@ -58,6 +58,41 @@ pub struct Global {
     pub tune: Tune,
     /// Where access logs go (HAProxy global `log` lines).
     pub log: Vec<LogTarget>,
+    /// Runtime API sockets (HAProxy `stats socket`).
+    pub stats_sockets: Vec<StatsSocket>,
+    /// Idle time after which a runtime API client is disconnected (HAProxy
+    /// `stats timeout`, 10s by default).
+    pub stats_timeout: Duration,
+}
+
+/// One runtime API socket (HAProxy `stats socket <path> mode <m> level <l>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub path: PathBuf,
+    /// Permission bits of the socket file; `None` leaves the umask's.
+    pub mode: Option<u32>,
+    pub level: CliLevel,
+}
+
+/// What a runtime API client may do, HAProxy's three levels in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CliLevel {
+    /// Read non-sensitive information only.
+    User,
+    /// Also change some non-sensitive settings (`clear counters`).
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl CliLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            CliLevel::User => "user",
+            CliLevel::Operator => "operator",
+            CliLevel::Admin => "admin",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

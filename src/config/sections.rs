@@ -27,6 +27,8 @@ const GLOBAL_KEYS: &[&str] = &[
     "tune",
     "maxpipes",
     "log",
+    "stats-socket",
+    "stats-timeout",
 ];
 const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
 const DEFAULTS_KEYS: &[&str] = &[
@@ -107,6 +109,8 @@ pub(crate) const TIMEOUT_KEYS: [&str; 9] = [
 /// HAProxy's default `maxconn` when the fd limit does not decide it.
 pub(crate) const DEFAULT_MAXCONN: u32 = 4096;
 pub(crate) const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+/// HAProxy's `stats timeout` default.
+pub(crate) const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_PIPESIZE: usize = 65536;
 pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 pub(crate) const DEFAULT_MAXPIPES: usize = 1024;
@@ -218,12 +222,18 @@ pub(crate) fn read_global(
             bufsize: DEFAULT_BUFSIZE,
         },
         log: Vec::new(),
+        stats_sockets: Vec::new(),
+        stats_timeout: DEFAULT_STATS_TIMEOUT,
     };
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return global;
     };
     table.check_keys(diag, GLOBAL_KEYS);
     global.log = super::observe::read_log_targets(diag, table.get("log"));
+    global.stats_sockets = super::admin::read_stats_sockets(diag, table.get("stats-socket"));
+    if let Ok(Some(timeout)) = optional(&table, "stats-timeout", |n| duration(diag, n)) {
+        global.stats_timeout = timeout;
+    }
     if let Ok(Some(threads)) = optional(&table, "threads", |n| read_threads(diag, n, cpus)) {
         global.threads = threads;
     }

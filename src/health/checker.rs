@@ -1,6 +1,7 @@
 //! The check loop of one server, on the core that checks its backend:
 //! check, count the result, change and announce the state, wait.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,25 +11,35 @@ use glommio::channels::local_channel::LocalReceiver;
 use super::log::{no_server_line, transition_line, Remaining};
 use super::outcome::{CheckOutcome, Status};
 use super::probe::Probe;
-use super::router::{PassiveReport, Router};
+use super::router::{CheckerNote, PassiveReport, Router};
 use super::state::{Health, Transition};
+use crate::backend::CheckState;
 use crate::config::{Config, OnError};
 use crate::proxy::CoreContext;
 
 enum Event {
     Due,
     Passive(PassiveReport),
+    Resume,
     Stopped,
 }
 
+/// HAProxy's `INI` status: no check has completed yet.
+const STATUS_INITIALIZING: u8 = 1;
+const RESULT_UNKNOWN: u8 = 0;
+const RESULT_FAILED: u8 = 2;
+const RESULT_PASSED: u8 = 3;
+
 /// Runs forever (until the core stops) for server `server` of backend
-/// `backend`, which must have `check` configured.
+/// `backend`, which must have `check` configured. While the server is in
+/// maintenance or its checks are disabled (runtime API) the timer keeps
+/// running but no check is sent; resuming starts from "up, check now".
 pub async fn check_server(
     ctx: Rc<CoreContext>,
     router: Rc<Router>,
     backend: usize,
     server: usize,
-    inbox: LocalReceiver<PassiveReport>,
+    inbox: LocalReceiver<CheckerNote>,
 ) {
     let config: Arc<Config> = Arc::clone(&ctx.config);
     let be = &config.backends[backend];
@@ -36,14 +47,19 @@ pub async fn check_server(
     let Some(check) = srv.check.as_ref() else {
         return;
     };
-    let probe = Probe {
-        kind: &be.check,
-        check,
-        timeouts: &be.timeouts,
-        bufsize: config.global.tune.bufsize,
-    };
     let mut health = Health::new(check.rise, check.fall);
     let mut generation = 0u64;
+    let publish = |health: &Health, status: u8, result: u8| {
+        ctx.backends[backend].borrow_mut().set_server_check(
+            server,
+            CheckState {
+                status,
+                result,
+                health: health.counter(),
+            },
+        );
+    };
+    publish(&health, STATUS_INITIALIZING, RESULT_UNKNOWN);
     // Spread the first checks over one interval so that servers (and
     // backends on other cores) are not all checked in the same instant.
     let mut delay = spread(check.inter, backend, server);
@@ -51,7 +67,8 @@ pub async fn check_server(
         let event = futures_lite::future::or(
             async {
                 match inbox.recv().await {
-                    Some(report) => Event::Passive(report),
+                    Some(CheckerNote::Passive(report)) => Event::Passive(report),
+                    Some(CheckerNote::Resume) => Event::Resume,
                     None => Event::Stopped,
                 }
             },
@@ -61,10 +78,41 @@ pub async fn check_server(
             },
         )
         .await;
+        let paused = ctx.backends[backend]
+            .borrow()
+            .server_checks_paused(server);
         let (transition, outcome, hurry) = match event {
             Event::Stopped => return,
+            Event::Resume | Event::Due | Event::Passive(_) if paused => {
+                delay = check.inter;
+                continue;
+            }
+            Event::Resume => {
+                // HAProxy's srv_clr_admin_flag: "start OK but check
+                // immediately".
+                health = Health::new(check.rise, check.fall);
+                publish(&health, STATUS_INITIALIZING, RESULT_UNKNOWN);
+                delay = Duration::ZERO;
+                continue;
+            }
             Event::Due => {
+                let target = check_target(srv, ctx.backends[backend].borrow().server_addr(server));
+                let probe = Probe {
+                    kind: &be.check,
+                    check,
+                    target,
+                    timeouts: &be.timeouts,
+                    bufsize: config.global.tune.bufsize,
+                };
                 let outcome = probe.run().await;
+                // Paused while the probe ran: its result no longer counts.
+                if ctx.backends[backend]
+                    .borrow()
+                    .server_checks_paused(server)
+                {
+                    delay = check.inter;
+                    continue;
+                }
                 (health.record(outcome.passed()), outcome, false)
             }
             Event::Passive(report) => {
@@ -83,6 +131,12 @@ pub async fn check_server(
                 (transition, outcome, true)
             }
         };
+        let result = if outcome.passed() {
+            RESULT_PASSED
+        } else {
+            RESULT_FAILED
+        };
+        publish(&health, outcome.status.haproxy_number(), result);
         if let Some(transition) = transition {
             generation += 1;
             announce(
@@ -95,6 +149,23 @@ pub async fn check_server(
             delay = delay.min(check.fastinter);
         }
     }
+}
+
+/// Where to check: the configured check address, following a runtime
+/// change of the server's address in whatever the check did not set
+/// itself (`check-addr` keeps its IP, `port` its port), as HAProxy does.
+fn check_target(srv: &crate::config::Server, now: SocketAddr) -> SocketAddr {
+    let Some(check) = srv.check.as_ref() else {
+        return now;
+    };
+    let mut target = check.addr;
+    if check.addr.ip() == srv.addr.ip() {
+        target.set_ip(now.ip());
+    }
+    if check.addr.port() == srv.addr.port() {
+        target.set_port(now.port());
+    }
+    target
 }
 
 /// Applies a change on this core, waits until every other core applied it,

@@ -53,8 +53,9 @@ pub async fn start(ctx: &Rc<CoreContext>, links: CoreLinks) {
             continue;
         }
         for (s, server) in backend.servers.iter().enumerate() {
-            // A server in maintenance is not checked (HAProxy neither).
-            if server.check.is_none() || server.disabled {
+            // A server in maintenance is not checked (HAProxy neither), but
+            // its checker waits: the runtime API may take it out.
+            if server.check.is_none() {
                 continue;
             }
             let inbox = router.inbox(b, s);

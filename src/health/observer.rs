@@ -115,6 +115,14 @@ impl Observer {
     }
 
     /// A connection to the server could not be established.
+    /// Wakes the server's checker if this core runs it: its checks were
+    /// paused (maintenance, `disable health`) and may run again.
+    pub fn resume_checks(&self, backend: usize, server: usize) {
+        if let Some(router) = self.router.borrow().as_ref() {
+            router.resume(backend, server);
+        }
+    }
+
     pub fn connect_failed(&self, backend: usize, server: usize) {
         self.error(backend, server, PassiveError::Layer4);
     }

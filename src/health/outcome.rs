@@ -36,6 +36,20 @@ impl Status {
         }
     }
 
+    /// HAProxy's `HCHK_STATUS_*` number (`show servers state`).
+    pub fn haproxy_number(self) -> u8 {
+        match self {
+            Status::Analyze => 4,
+            Status::L4Ok => 6,
+            Status::L4Timeout => 7,
+            Status::L4Con => 8,
+            Status::L7Timeout => 12,
+            Status::L7Rsp => 13,
+            Status::L7Ok => 15,
+            Status::L7Sts => 17,
+        }
+    }
+
     /// The description HAProxy logs after `reason:`.
     pub fn description(self) -> &'static str {
         match self {

@@ -19,6 +19,9 @@ use crate::http::{BodyFraming, ChunkedScanner, HeadLimits, Method, ParseStatus, 
 pub struct Probe<'a> {
     pub kind: &'a CheckKind,
     pub check: &'a ServerCheck,
+    /// Where the check connects: `check.addr`, or the runtime API's new
+    /// server address (`set server ... addr`).
+    pub target: SocketAddr,
     pub timeouts: &'a Timeouts,
     /// How much of a response is kept for matching (`tune.bufsize`).
     pub bufsize: usize,
@@ -46,7 +49,7 @@ impl Probe<'_> {
     pub async fn run(&self) -> CheckOutcome {
         let started = Instant::now();
         let mut outcome = match self.kind {
-            CheckKind::Connect => match self.open(self.check.addr).await {
+            CheckKind::Connect => match self.open(self.target).await {
                 Ok(_) => CheckOutcome::new(Status::L4Ok),
                 Err(failed) => failed,
             },
@@ -104,7 +107,7 @@ impl Probe<'_> {
             };
             match &rule.action {
                 TcpCheckAction::Connect { port, addr } => {
-                    let mut target = self.check.addr;
+                    let mut target = self.target;
                     if let Some(ip) = addr {
                         target.set_ip(*ip);
                     }
@@ -213,7 +216,7 @@ impl Probe<'_> {
     }
 
     async fn http(&self, http: &HttpCheck) -> CheckOutcome {
-        let mut stream = match self.open(self.check.addr).await {
+        let mut stream = match self.open(self.target).await {
             Ok(s) => s,
             Err(failed) => return failed,
         };

@@ -25,6 +25,15 @@ pub struct PassiveReport {
     pub count: u32,
 }
 
+/// What reaches a server's checker besides its own timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckerNote {
+    Passive(PassiveReport),
+    /// Checks were paused (maintenance, `disable health`) and may run
+    /// again: start from "up, check now", as HAProxy does.
+    Resume,
+}
+
 struct PendingAck {
     remaining: usize,
     done: LocalSender<()>,
@@ -35,7 +44,7 @@ pub struct Router {
     count: usize,
     senders: Vec<Option<ConnectedSender<Message>>>,
     /// Checkers on this core, by (backend, server).
-    inboxes: RefCell<HashMap<(usize, usize), LocalSender<PassiveReport>>>,
+    inboxes: RefCell<HashMap<(usize, usize), LocalSender<CheckerNote>>>,
     pending: RefCell<HashMap<u64, PendingAck>>,
     next_token: Cell<u64>,
     /// Newest generation applied per (backend, server), so a late message
@@ -75,7 +84,7 @@ impl Router {
     }
 
     /// The inbox of the checker of one server on this core.
-    pub fn inbox(&self, backend: usize, server: usize) -> LocalReceiver<PassiveReport> {
+    pub fn inbox(&self, backend: usize, server: usize) -> LocalReceiver<CheckerNote> {
         let (tx, rx) = local_channel::new_unbounded();
         self.inboxes.borrow_mut().insert((backend, server), tx);
         rx
@@ -234,8 +243,18 @@ impl Router {
     }
 
     fn deliver(&self, backend: usize, server: usize, report: PassiveReport) {
+        self.note(backend, server, CheckerNote::Passive(report));
+    }
+
+    /// Tells the server's checker, if it runs on this core, that its checks
+    /// may resume.
+    pub fn resume(&self, backend: usize, server: usize) {
+        self.note(backend, server, CheckerNote::Resume);
+    }
+
+    fn note(&self, backend: usize, server: usize, note: CheckerNote) {
         if let Some(inbox) = self.inboxes.borrow().get(&(backend, server)) {
-            let _ = inbox.try_send(report);
+            let _ = inbox.try_send(note);
         }
     }
 }

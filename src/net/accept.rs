@@ -41,16 +41,33 @@ impl Acceptor {
     /// (EMFILE, ...): the caller decides whether to pause.
     pub async fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
         loop {
+            let (socket, addr) = self.next_socket().await?;
+            // Not an IP peer: not what an IP listener can accept.
+            let Some(peer) = addr.as_socket() else {
+                continue;
+            };
+            return Ok((Conn::from_socket(socket)?, peer));
+        }
+    }
+
+    /// The next connection of a local (unix) listener, which has no peer
+    /// address worth keeping.
+    pub async fn accept_local(&self) -> io::Result<Conn> {
+        let (socket, _) = self.next_socket().await?;
+        Conn::from_socket(socket)
+    }
+
+    async fn next_socket(&self) -> io::Result<(socket2::Socket, socket2::SockAddr)> {
+        loop {
             let seen = self.readiness.read_events(self.token);
-            match self.try_accept() {
-                Ok(Some(got)) => return Ok(got),
-                Ok(None) => self.next_event(seen).await?,
-                Err(e) => return Err(e),
+            match self.try_accept()? {
+                Some(got) => return Ok(got),
+                None => self.next_event(seen).await?,
             }
         }
     }
 
-    fn try_accept(&self) -> io::Result<Option<(Conn, SocketAddr)>> {
+    fn try_accept(&self) -> io::Result<Option<(socket2::Socket, socket2::SockAddr)>> {
         loop {
             let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -77,10 +94,7 @@ impl Acceptor {
             let socket = unsafe { socket2::Socket::from_raw_fd(fd) };
             // SAFETY: accept4 wrote a socket address of `len` bytes.
             let addr = unsafe { socket2::SockAddr::new(storage.assume_init(), len) };
-            let Some(peer) = addr.as_socket() else {
-                continue;
-            };
-            return Ok(Some((Conn::from_socket(socket)?, peer)));
+            return Ok(Some((socket, addr)));
         }
     }
 

@@ -8,6 +8,7 @@ pub mod accesslog;
 pub mod connect;
 pub mod count;
 pub mod http;
+pub mod limit;
 pub mod tcp;
 pub mod tls;
 
@@ -39,6 +40,9 @@ pub struct CoreContext {
     /// TLS acceptors and connectors of this core; the runtime installs
     /// them (`tls::CoreTls::new`) before accepting.
     pub tls: tls::CoreTls,
+    /// One per `config.frontends`: this core's share of the frontend's
+    /// `maxconn` (changed by the runtime API's `set maxconn frontend`).
+    pub frontend_limits: Vec<Rc<limit::ConnLimit>>,
 }
 
 impl CoreContext {
@@ -53,6 +57,11 @@ impl CoreContext {
         let stats = RefCell::new(CoreStats::for_config(&config));
         let health = Observer::new(&config, core_count);
         let tls = tls::CoreTls::none(&config);
+        let frontend_limits = config
+            .frontends
+            .iter()
+            .map(|f| limit::ConnLimit::new(f.maxconn, core_index, core_count))
+            .collect();
         CoreContext {
             core_index,
             core_count,
@@ -64,6 +73,7 @@ impl CoreContext {
             http_pool: Rc::new(http::IdlePool::new()),
             log: CoreLog::disabled(),
             tls,
+            frontend_limits,
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::listener::{bind_reuseport_socket, delay_request_ack};
 use super::stop::{watch_control, Stop};
 use crate::net::{Acceptor, Stream};
+use crate::proxy::limit::{core_share, ConnLimit};
 use crate::proxy::{http, tcp, CoreContext};
 use crate::stats::CoreStats;
 use glommio::sync::{Gate, Semaphore};
@@ -41,15 +42,6 @@ pub struct CoreReport {
     pub stats: CoreStats,
     /// Connections still open when the grace period ran out.
     pub cut: usize,
-}
-
-/// Per-core share of a process-wide limit: cores share nothing, so each
-/// gets floor(limit / cores) plus one of the remainder, and at least 1.
-pub fn core_share(limit: u32, index: usize, count: usize) -> u64 {
-    let count = count.max(1) as u64;
-    let limit = u64::from(limit);
-    let share = limit / count + u64::from((index as u64) < limit % count);
-    share.max(1)
 }
 
 pub async fn run_core(start: CoreStart) -> CoreReport {
@@ -124,10 +116,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     )));
     let mut accept_loops = Vec::new();
     for (fe_index, bind_index, listener) in listeners {
-        let fe = &config.frontends[fe_index];
-        let frontend_slots = fe
-            .maxconn
-            .map(|m| Rc::new(Semaphore::new(core_share(m, index, count))));
+        let frontend_slots = Rc::clone(&ctx.frontend_limits[fe_index]);
         let task = glommio::spawn_local(accept_loop(
             listener,
             (fe_index, bind_index),
@@ -202,7 +191,7 @@ async fn accept_loop(
     gate: Gate,
     stop: Rc<Stop>,
     process_slots: Rc<Semaphore>,
-    frontend_slots: Option<Rc<Semaphore>>,
+    frontend_slots: Rc<ConnLimit>,
 ) {
     let mode = ctx.config.frontends[fe_index].mode;
     loop {
@@ -211,10 +200,7 @@ async fn accept_loop(
         let slots = futures_lite::future::or(
             async {
                 let p = process_slots.acquire_static_permit(1).await.ok()?;
-                let f = match &frontend_slots {
-                    Some(s) => Some(s.acquire_static_permit(1).await.ok()?),
-                    None => None,
-                };
+                let f = frontend_slots.acquire().await;
                 Some((p, f))
             },
             async {
@@ -231,7 +217,12 @@ async fn accept_loop(
         .await;
         let (stream, peer) = match accepted {
             None => return,
-            Some(Ok(got)) => got,
+            Some(Ok(got)) => {
+                // The runtime API may have lowered `maxconn` while this
+                // loop waited in accept with its place already taken.
+                frontend_slots.within_limit().await;
+                got
+            }
             Some(Err(e)) => {
                 if matches!(
                     e.raw_os_error(),
@@ -287,24 +278,5 @@ async fn accept_loop(
             Ok(task) => task.detach(),
             Err(_) => return, // gate closed: we are stopping
         };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::core_share;
-
-    #[test]
-    fn shares_add_up_to_the_limit() {
-        for limit in [1u32, 2, 3, 7, 100, 50_000] {
-            for count in 1..=5 {
-                let total: u64 = (0..count).map(|i| core_share(limit, i, count)).sum();
-                assert!(total >= u64::from(limit), "{limit}/{count}");
-                assert!(
-                    total <= u64::from(limit).max(count as u64),
-                    "{limit}/{count}"
-                );
-            }
-        }
     }
 }

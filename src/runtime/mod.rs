@@ -95,6 +95,23 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     } else {
         None
     };
+    // Bound here, before any core starts, so that a bad path stops the
+    // start with one clear line; core 0 serves them.
+    let mut admin_sockets = Vec::with_capacity(config.global.stats_sockets.len());
+    for socket in &config.global.stats_sockets {
+        match crate::admin::cli::bind(socket) {
+            Ok(bound) => admin_sockets.push(bound),
+            Err(line) => {
+                crate::admin::cli::unlink(
+                    &admin_sockets.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
+                );
+                return Err(StartError::Bind(line));
+            }
+        }
+    }
+    let socket_paths: Vec<std::path::PathBuf> =
+        admin_sockets.iter().map(|s| s.path.clone()).collect();
+    let mut admin_sockets = Some(admin_sockets);
     let stats_mesh = crate::admin::mesh(count);
     let started = std::time::Instant::now();
 
@@ -119,6 +136,11 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
                 log: log_writer.as_ref().map(crate::log::LogWriter::sender),
                 clock,
                 started,
+                admin_sockets: if index == 0 {
+                    admin_sockets.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
             },
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -175,6 +197,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
         }
     }
     drop(controls);
+    crate::admin::cli::unlink(&socket_paths);
     if let Some(writer) = log_writer {
         writer.finish();
     }

@@ -8,6 +8,7 @@ use glommio::net::TcpListener;
 
 use super::listener::bind_reuseport;
 use super::stop::Stop;
+use crate::admin::cli::Cli;
 use crate::admin::{Collector, ObserveStart, StatsService};
 use crate::proxy::CoreContext;
 
@@ -51,6 +52,24 @@ pub fn start(
     }
     let collector = Rc::new(Collector::default());
     glommio::spawn_local(Rc::clone(&collector).run(observe.mesh, Rc::clone(ctx))).detach();
+    if !observe.admin_sockets.is_empty() {
+        let cli = Rc::new(Cli {
+            ctx: Rc::clone(ctx),
+            collector: Rc::clone(&collector),
+            started: observe.started,
+            hostname: crate::log::syslog::hostname(),
+        });
+        let timeout = ctx.config.global.stats_timeout;
+        for socket in observe.admin_sockets {
+            glommio::spawn_local(crate::admin::cli::serve(
+                socket,
+                Rc::clone(&cli),
+                timeout,
+                Rc::clone(stop),
+            ))
+            .detach();
+        }
+    }
     if let (Some(listener), Some(page)) = (listener, ctx.config.stats.clone()) {
         let service = Rc::new(StatsService::new(
             page,

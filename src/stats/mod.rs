@@ -3,6 +3,7 @@
 //! cores are made by merging per-core [`Snapshot`]s, which the stats endpoint
 //! collects over glommio channels (see `crate::admin::collect`).
 
+mod clear;
 mod counters;
 mod histo;
 mod merge;
@@ -12,7 +13,7 @@ pub use counters::{
     response_class, BackendCounters, FrontendCounters, ServerCounters, RESPONSE_CLASSES,
 };
 pub use histo::{BackendTimings, LatencyHisto};
-pub use snapshot::{BackendState, ServerState, ServerStatus, Snapshot};
+pub use snapshot::{BackendState, ServerAdmin, ServerState, ServerStatus, Snapshot};
 
 use crate::config::Config;
 

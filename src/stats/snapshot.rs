@@ -3,6 +3,8 @@
 //! are the only stats data that crosses cores.
 
 use super::CoreStats;
+use crate::backend::CheckState;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// One server as the merged cores see it.
@@ -23,6 +25,27 @@ pub struct ServerState {
     pub slots_used: u64,
     /// Times load balancing picked this server (csv: lbtot).
     pub lbtot: u64,
+    /// What the runtime API set and the checks found.
+    pub admin: ServerAdmin,
+}
+
+/// A server's runtime-API state and last check, for `show servers state`.
+/// Every core holds the same settings; the check is known to the core that
+/// runs it only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerAdmin {
+    /// Cores on which the server is draining.
+    pub drain_cores: u32,
+    /// In maintenance since start because the configuration said so.
+    pub config_maint: bool,
+    /// `disable health` is in force.
+    pub checks_off: bool,
+    pub initial_weight: u32,
+    /// Process-wide `maxconn` (0 = none).
+    pub maxconn: u32,
+    /// Where new connections go (the runtime API may have changed it).
+    pub addr: Option<SocketAddr>,
+    pub check: Option<CheckState>,
 }
 
 /// How to show a server: HAProxy's status words.
@@ -31,6 +54,8 @@ pub enum ServerStatus {
     Up,
     Down,
     Maint,
+    /// Up, but draining (runtime API `set server ... state drain`).
+    Drain,
     /// Cores disagree (a health change is still propagating).
     Partial {
         up: u32,
@@ -44,6 +69,7 @@ impl ServerStatus {
             ServerStatus::Up => "UP".into(),
             ServerStatus::Down => "DOWN".into(),
             ServerStatus::Maint => "MAINT".into(),
+            ServerStatus::Drain => "DRAIN".into(),
             ServerStatus::Partial { up, of } => format!("UP {up}/{of}"),
         }
     }
@@ -53,6 +79,11 @@ impl ServerState {
     pub fn status(&self) -> ServerStatus {
         if self.cores > 0 && self.disabled_cores == self.cores {
             ServerStatus::Maint
+        } else if self.up_cores >= self.cores
+            && self.cores > 0
+            && self.admin.drain_cores == self.cores
+        {
+            ServerStatus::Drain
         } else if self.up_cores >= self.cores {
             ServerStatus::Up
         } else if self.up_cores == 0 {
@@ -65,6 +96,16 @@ impl ServerState {
         }
     }
 
+    /// The weight balancing uses: 0 while draining (HAProxy's `weight`
+    /// stats column shows this one).
+    pub fn effective_weight(&self) -> u32 {
+        if self.status() == ServerStatus::Drain {
+            0
+        } else {
+            self.weight
+        }
+    }
+
     fn merge(&mut self, other: &ServerState) {
         self.up_cores += other.up_cores;
         self.disabled_cores += other.disabled_cores;
@@ -72,6 +113,8 @@ impl ServerState {
         self.since_change = self.since_change.min(other.since_change);
         self.slots_used += other.slots_used;
         self.lbtot += other.lbtot;
+        self.admin.drain_cores += other.admin.drain_cores;
+        self.admin.check = self.admin.check.or(other.admin.check);
     }
 }
 
@@ -111,6 +154,9 @@ pub struct Snapshot {
     pub log_lines: u64,
     /// Access-log lines dropped because a buffer was full.
     pub log_dropped: u64,
+    /// Per frontend: process-wide `maxconn` in force (configured or set by
+    /// the runtime API); `None`: unlimited.
+    pub frontend_maxconn: Vec<Option<u32>>,
 }
 
 impl Snapshot {
@@ -143,6 +189,7 @@ mod tests {
             since_change: Duration::from_secs(secs),
             slots_used: 1,
             lbtot: 5,
+            admin: ServerAdmin::default(),
         }
     }
 
@@ -157,6 +204,7 @@ mod tests {
             }],
             log_lines: 10,
             log_dropped: 1,
+            frontend_maxconn: Vec::new(),
         }
     }
 

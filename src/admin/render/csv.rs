@@ -162,7 +162,12 @@ pub fn render(v: &View<'_>) -> String {
             ("smax", c.sessions_max.to_string()),
             (
                 "slim",
-                fe.maxconn.map(|m| m.to_string()).unwrap_or_default(),
+                s.frontend_maxconn
+                    .get(i)
+                    .copied()
+                    .unwrap_or(fe.maxconn)
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
             ),
             ("stot", c.sessions_total.to_string()),
             ("bin", c.bytes_in.to_string()),
@@ -207,7 +212,10 @@ pub fn render(v: &View<'_>) -> String {
                 ("smax", sc.sessions_max.to_string()),
                 (
                     "slim",
-                    srv.maxconn.map(|m| m.to_string()).unwrap_or_default(),
+                    match ss.admin.maxconn {
+                        0 => String::new(),
+                        m => m.to_string(),
+                    },
                 ),
                 ("stot", sc.sessions_total.to_string()),
                 ("bin", sc.bytes_in.to_string()),
@@ -218,7 +226,7 @@ pub fn render(v: &View<'_>) -> String {
                 ("wretr", sc.retries.to_string()),
                 ("wredis", sc.redispatches.to_string()),
                 ("status", ss.status().word()),
-                ("weight", ss.weight.to_string()),
+                ("weight", ss.effective_weight().to_string()),
                 ("act", u8::from(!ss.backup).to_string()),
                 ("bck", u8::from(ss.backup).to_string()),
                 ("lastchg", ss.since_change.as_secs().to_string()),
@@ -229,7 +237,7 @@ pub fn render(v: &View<'_>) -> String {
                 ("type", "2".into()),
                 ("cli_abrt", sc.client_aborts.to_string()),
                 ("srv_abrt", sc.server_aborts.to_string()),
-                ("addr", srv.addr.to_string()),
+                ("addr", ss.admin.addr.unwrap_or(srv.addr).to_string()),
                 ("mode", mode(be.mode).into()),
             ];
             f.extend(hrsp(&sc.responses));

@@ -78,6 +78,7 @@ tr.backup_up td { background: #b0d0ff; }
 tr.backup_down td { background: #ff9090; }
 tr.partial td { background: #ffffa0; }
 tr.maintain td { background: #c07820; }
+tr.draining td { background: #b0d0f0; }
 td.legend_up { background: #c0ffc0; } td.legend_bup { background: #b0d0ff; }
 td.legend_down { background: #ff9090; } td.legend_partial { background: #ffffa0; }
 td.legend_maint { background: #c07820; }
@@ -144,6 +145,7 @@ fn row(out: &mut String, c: &Cells<'_>) {
 fn server_class(st: &ServerState) -> &'static str {
     match (st.status(), st.backup) {
         (ServerStatus::Maint, _) => "maintain",
+        (ServerStatus::Drain, _) => "draining",
         (ServerStatus::Partial { .. }, _) => "partial",
         (ServerStatus::Up, false) => "active_up",
         (ServerStatus::Up, true) => "backup_up",

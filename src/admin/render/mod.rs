@@ -102,6 +102,7 @@ servers = [
                         since_change: Duration::from_secs(83),
                         slots_used: 1,
                         lbtot: 1,
+                        admin: Default::default(),
                     },
                     crate::stats::ServerState {
                         up_cores: 0,
@@ -112,11 +113,13 @@ servers = [
                         since_change: Duration::from_secs(5),
                         slots_used: 0,
                         lbtot: 0,
+                        admin: Default::default(),
                     },
                 ],
             }],
             log_lines: 3,
             log_dropped: 1,
+            frontend_maxconn: vec![None],
         };
         snapshot.cores = 1;
         let info = PageInfo {

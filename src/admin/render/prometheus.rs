@@ -499,6 +499,7 @@ pub fn render(v: &View<'_>) -> String {
             ("UP", now == ServerStatus::Up),
             ("DOWN", now == ServerStatus::Down),
             ("MAINT", now == ServerStatus::Maint),
+            ("DRAIN", now == ServerStatus::Drain),
             ("PARTIAL", matches!(now, ServerStatus::Partial { .. })),
         ] {
             o.sample(

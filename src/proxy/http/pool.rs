@@ -179,6 +179,16 @@ impl IdlePool {
         left
     }
 
+    /// Closes every idle connection to one server (its address changed:
+    /// they lead to the old one).
+    pub fn drop_server(&self, backend: usize, server: usize) {
+        if let Some(entry) = self.conns.borrow_mut().get_mut(&(backend, server)) {
+            for idle in entry.conns.drain(..) {
+                idle.stream.tcp().linger_zero();
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.conns.borrow().values().map(|e| e.conns.len()).sum()
     }

@@ -1,0 +1,120 @@
+//! What one core asks every core to do for the runtime API, and how each
+//! core does it to its own state. A request is plain data (`Send`); each
+//! core applies it with one synchronous call between two polls of its
+//! tasks, so a change is in force on that core before it answers.
+
+use std::net::SocketAddr;
+
+use crate::backend::BackendRuntime;
+use crate::proxy::CoreContext;
+use crate::stats::Snapshot;
+
+/// Typed ids of what a request names, resolved from names by the core that
+/// took the command (every core runs the same configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRef {
+    pub backend: usize,
+    pub server: usize,
+}
+
+/// A change to one server, HAProxy's `set server`/`set weight`/`disable`/
+/// `enable` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerChange {
+    /// `state ready`: out of maintenance and drain.
+    Ready,
+    /// `state drain`: out of maintenance, no new balanced traffic.
+    Drain,
+    /// `state maint`: no traffic, no checks.
+    Maint,
+    Weight(u32),
+    /// `disable health` (true) / `enable health` (false).
+    ChecksOff(bool),
+    Addr(SocketAddr),
+    /// Process-wide; 0 removes the limit.
+    Maxconn(u32),
+}
+
+#[derive(Debug, Clone)]
+pub enum CoreRequest {
+    Snapshot,
+    Server(ServerRef, ServerChange),
+    /// `set maxconn frontend`: the process-wide value.
+    FrontendMaxconn { frontend: usize, maxconn: u32 },
+    ClearCounters { all: bool },
+}
+
+#[derive(Debug)]
+pub enum CoreAnswer {
+    Snapshot(Box<Snapshot>),
+    Done,
+}
+
+/// Applies `request` on this core.
+pub fn apply(ctx: &CoreContext, request: &CoreRequest) -> CoreAnswer {
+    match request {
+        CoreRequest::Snapshot => CoreAnswer::Snapshot(Box::new(super::capture(ctx))),
+        CoreRequest::Server(at, change) => {
+            if let Some(backend) = ctx.backends.get(at.backend) {
+                let resume = change_server(
+                    &mut backend.borrow_mut(),
+                    at.server,
+                    *change,
+                    (ctx.core_index, ctx.core_count),
+                );
+                if matches!(change, ServerChange::Addr(_)) {
+                    ctx.http_pool.drop_server(at.backend, at.server);
+                }
+                if resume {
+                    ctx.health.resume_checks(at.backend, at.server);
+                }
+            }
+            CoreAnswer::Done
+        }
+        CoreRequest::FrontendMaxconn { frontend, maxconn } => {
+            if let Some(limit) = ctx.frontend_limits.get(*frontend) {
+                limit.set_process_limit(Some(*maxconn), ctx.core_index, ctx.core_count);
+            }
+            CoreAnswer::Done
+        }
+        CoreRequest::ClearCounters { all } => {
+            ctx.stats.borrow_mut().clear(*all);
+            for backend in &ctx.backends {
+                backend.borrow_mut().clear_counters(*all);
+            }
+            CoreAnswer::Done
+        }
+    }
+}
+
+/// Returns whether the server's checks may have to resume.
+fn change_server(
+    rt: &mut BackendRuntime,
+    server: usize,
+    change: ServerChange,
+    (core_index, core_count): (usize, usize),
+) -> bool {
+    if server >= rt.server_count() {
+        return false;
+    }
+    let was_paused = rt.server_checks_paused(server);
+    match change {
+        ServerChange::Ready => {
+            rt.set_server_drain(server, false);
+            rt.set_server_disabled(server, false);
+        }
+        ServerChange::Drain => {
+            rt.set_server_disabled(server, false);
+            rt.set_server_drain(server, true);
+        }
+        ServerChange::Maint => {
+            rt.set_server_drain(server, false);
+            rt.set_server_disabled(server, true);
+        }
+        ServerChange::Weight(w) => rt.set_server_weight(server, w),
+        ServerChange::ChecksOff(off) => rt.set_server_checks_off(server, off),
+        ServerChange::Addr(addr) => rt.set_server_addr(server, addr),
+        ServerChange::Maxconn(m) => rt.set_server_maxconn(server, m, core_index, core_count),
+    }
+    was_paused && !rt.server_checks_paused(server)
+}

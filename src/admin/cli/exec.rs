@@ -1,0 +1,333 @@
+//! Running one runtime API command: resolve names, parse values, apply the
+//! change on every core (over the core mesh) and word the answer as HAProxy
+//! 2.6 does. Every answer is the text before the blank line that ends it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::command::{Kind, Spec};
+use crate::admin::apply::{CoreRequest, ServerChange, ServerRef};
+use crate::admin::render::{self, PageInfo, View};
+use crate::admin::Collector;
+use crate::config::{Balance, CliLevel, HashType};
+use crate::proxy::CoreContext;
+
+/// What the socket's core shares with every runtime API connection.
+pub struct Cli {
+    pub ctx: Rc<CoreContext>,
+    pub collector: Rc<Collector>,
+    pub started: Instant,
+    pub hostname: String,
+}
+
+/// One connection's state.
+pub struct Session {
+    pub level: CliLevel,
+    pub interactive: bool,
+    pub quit: bool,
+}
+
+/// HAProxy's answers, word for word.
+const REQUIRE_SERVER: &str = "Require 'backend/server'.\n";
+const NO_BACKEND: &str = "No such backend.\n";
+const NO_SERVER: &str = "No such server.\n";
+const PERMISSION_DENIED: &str = "Permission denied\n";
+/// HAProxy's `weight` bound.
+const MAX_WEIGHT: u32 = 256;
+/// The name HAProxy's messages give the runtime API as the author of a
+/// change.
+const BY: &str = "by 'stats socket command'";
+
+pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String]) -> String {
+    if session.level < spec.level {
+        return PERMISSION_DENIED.into();
+    }
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    match spec.kind {
+        Kind::Help => super::command::help(args),
+        Kind::Prompt => {
+            session.interactive = !session.interactive;
+            String::new()
+        }
+        Kind::Quit => {
+            session.quit = true;
+            String::new()
+        }
+        Kind::LowerToUser => {
+            session.level = session.level.min(CliLevel::User);
+            String::new()
+        }
+        Kind::LowerToOperator => {
+            session.level = session.level.min(CliLevel::Operator);
+            String::new()
+        }
+        Kind::ShowCliLevel => format!("{}\n", session.level.name()),
+        Kind::ShowBackend => {
+            let mut out = String::from("# name\n");
+            for b in &cli.ctx.config.backends {
+                out.push_str(&b.name);
+                out.push('\n');
+            }
+            out
+        }
+        Kind::ShowServersState => {
+            let config = &cli.ctx.config;
+            let backends: Vec<usize> = match arg(0) {
+                None => (0..config.backends.len()).collect(),
+                Some(name) => match config.backends.iter().position(|b| b.name == name) {
+                    Some(b) => vec![b],
+                    None => return "Can't find backend.\n".into(),
+                },
+            };
+            let snapshot = cli.collector.collect(&cli.ctx).await;
+            super::servers_state::render(config, &snapshot, &backends)
+        }
+        Kind::ShowStat => {
+            let snapshot = cli.collector.collect(&cli.ctx).await;
+            let info = page_info(cli);
+            let view = View {
+                config: &cli.ctx.config,
+                snapshot: &snapshot,
+                info: &info,
+            };
+            render::csv::render(&view)
+        }
+        Kind::ShowInfo => {
+            let snapshot = cli.collector.collect(&cli.ctx).await;
+            let info = page_info(cli);
+            let view = View {
+                config: &cli.ctx.config,
+                snapshot: &snapshot,
+                info: &info,
+            };
+            render::csv::render(&view)
+        }
+        Kind::ShowSess | Kind::ShowErrors | Kind::ShutdownSession => {
+            "Not supported yet.\n".into()
+        }
+        Kind::ShutdownSessionsServer => match resolve_server(cli, arg(0)) {
+            Err(e) => e.into(),
+            Ok(_) => "Not supported yet.\n".into(),
+        },
+        Kind::GetWeight => match resolve_server(cli, arg(0)) {
+            Err(e) => e.into(),
+            Ok(at) => {
+                let rt = cli.ctx.backends[at.backend].borrow();
+                format!(
+                    "{} (initial {})\n",
+                    rt.server_weight(at.server),
+                    rt.server_initial_weight(at.server)
+                )
+            }
+        },
+        Kind::SetWeight => match resolve_server(cli, arg(0)) {
+            Err(e) => e.into(),
+            Ok(at) => set_weight(cli, at, arg(1)).await,
+        },
+        Kind::SetServer => match resolve_server(cli, arg(0)) {
+            Err(e) => e.into(),
+            Ok(at) => set_server(cli, at, &args[1..]).await,
+        },
+        Kind::DisableServer | Kind::EnableServer | Kind::DisableHealth | Kind::EnableHealth => {
+            match resolve_server(cli, arg(0)) {
+                Err(e) => e.into(),
+                Ok(at) => {
+                    let change = match spec.kind {
+                        Kind::DisableServer => ServerChange::Maint,
+                        Kind::EnableServer => ServerChange::Ready,
+                        Kind::DisableHealth => ServerChange::ChecksOff(true),
+                        _ => ServerChange::ChecksOff(false),
+                    };
+                    apply(cli, CoreRequest::Server(at, change)).await
+                }
+            }
+        }
+        Kind::SetMaxconnServer => match resolve_server(cli, arg(0)) {
+            Err(e) => e.into(),
+            Ok(at) => match arg(1) {
+                None => "Require <maxconn>.\n".into(),
+                Some(text) => match text.parse::<u32>() {
+                    Ok(m) => apply(cli, CoreRequest::Server(at, ServerChange::Maxconn(m))).await,
+                    Err(_) if text.starts_with('-') => "Value out of range.\n".into(),
+                    Err(_) => "maxconn string empty or preceded by garbage\n".into(),
+                },
+            },
+        },
+        Kind::SetMaxconnFrontend => {
+            let Some(name) = arg(0) else {
+                return "A frontend name is expected.\n".into();
+            };
+            let Some(frontend) = cli.ctx.config.frontends.iter().position(|f| f.name == name)
+            else {
+                return "No such frontend.\n".into();
+            };
+            match arg(1).map(str::parse::<i64>) {
+                None | Some(Err(_)) => "Integer value expected.\n".into(),
+                Some(Ok(v)) => match u32::try_from(v) {
+                    Ok(maxconn) => {
+                        apply(cli, CoreRequest::FrontendMaxconn { frontend, maxconn }).await
+                    }
+                    Err(_) => "Value out of range.\n".into(),
+                },
+            }
+        }
+        Kind::ClearCounters => {
+            let all = arg(0) == Some("all");
+            if all && session.level < CliLevel::Admin {
+                return PERMISSION_DENIED.into();
+            }
+            apply(cli, CoreRequest::ClearCounters { all }).await
+        }
+    }
+}
+
+fn page_info(cli: &Cli) -> PageInfo {
+    PageInfo {
+        pid: std::process::id(),
+        version: Some(env!("CARGO_PKG_VERSION")),
+        uptime: cli.started.elapsed(),
+        cores: cli.ctx.core_count,
+        hostname: cli.hostname.clone(),
+        uri: String::new(),
+        refresh: None,
+    }
+}
+
+/// `<backend>/<server>` to typed ids, with HAProxy's messages.
+fn resolve_server(cli: &Cli, arg: Option<&str>) -> Result<ServerRef, &'static str> {
+    let (backend, server) = arg
+        .and_then(|a| a.split_once('/'))
+        .filter(|(b, s)| !b.is_empty() && !s.is_empty())
+        .ok_or(REQUIRE_SERVER)?;
+    let config = &cli.ctx.config;
+    let b = config
+        .backends
+        .iter()
+        .position(|be| be.name == backend)
+        .ok_or(NO_BACKEND)?;
+    let s = config.backends[b]
+        .servers
+        .iter()
+        .position(|srv| srv.name == server)
+        .ok_or(NO_SERVER)?;
+    Ok(ServerRef {
+        backend: b,
+        server: s,
+    })
+}
+
+/// Applies on every core; the answer is empty (HAProxy's success) unless
+/// a core did not confirm in time.
+async fn apply(cli: &Cli, request: CoreRequest) -> String {
+    let answers = cli.collector.ask_all(&cli.ctx, request).await;
+    if answers.missing == 0 {
+        String::new()
+    } else {
+        format!(
+            "Applied on {} of {} cores: {} did not confirm in time.\n",
+            answers.answers.len(),
+            cli.ctx.core_count,
+            answers.missing
+        )
+    }
+}
+
+async fn set_server(cli: &Cli, at: ServerRef, args: &[String]) -> String {
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    match arg(0) {
+        Some("state") => {
+            let change = match arg(1) {
+                Some("ready") => ServerChange::Ready,
+                Some("drain") => ServerChange::Drain,
+                Some("maint") => ServerChange::Maint,
+                _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+            };
+            apply(cli, CoreRequest::Server(at, change)).await
+        }
+        Some("weight") => set_weight(cli, at, arg(1)).await,
+        Some("addr") => set_addr(cli, at, arg(1), arg(2).zip(arg(3))).await,
+        _ => "usage: set server <backend>/<server> addr | state | weight\n".into(),
+    }
+}
+
+/// HAProxy's `server_parse_weight_change_request`.
+async fn set_weight(cli: &Cli, at: ServerRef, arg: Option<&str>) -> String {
+    let Some(text) = arg else {
+        return "Require <weight> or <weight%>.\n".into();
+    };
+    let (initial, static_lb) = {
+        let rt = cli.ctx.backends[at.backend].borrow();
+        let static_lb = match rt.balance() {
+            Balance::StaticRr => true,
+            Balance::Source | Balance::Uri | Balance::UrlParam | Balance::Hdr => {
+                cli.ctx.config.backends[at.backend].balance_params.hash_type != HashType::Consistent
+            }
+            _ => false,
+        };
+        (rt.server_initial_weight(at.server), static_lb)
+    };
+    let weight = if let Some(pct) = text.strip_suffix('%') {
+        match pct.parse::<i64>() {
+            Ok(p) if p < 0 => return "Relative weight must be positive.\n".into(),
+            Ok(p) => (i64::from(initial) * p / 100).min(i64::from(MAX_WEIGHT)) as u32,
+            Err(_) => return "Empty weight string empty or preceded by garbage\n".into(),
+        }
+    } else {
+        match text.parse::<i64>() {
+            Ok(w) if (0..=i64::from(MAX_WEIGHT)).contains(&w) => w as u32,
+            Ok(_) => return "Absolute weight can only be between 0 and 256 inclusive.\n".into(),
+            Err(_) => return "Empty weight string empty or preceded by garbage\n".into(),
+        }
+    };
+    // Map-based algorithms precompute a table from the weights: HAProxy
+    // refuses anything but "off" and "as configured" there.
+    if static_lb && weight != 0 && weight != initial {
+        return "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
+            .into();
+    }
+    apply(cli, CoreRequest::Server(at, ServerChange::Weight(weight))).await
+}
+
+/// HAProxy's `srv_update_addr_port` wording.
+async fn set_addr(
+    cli: &Cli,
+    at: ServerRef,
+    addr: Option<&str>,
+    port: Option<(&str, &str)>,
+) -> String {
+    let Some(addr) = addr else {
+        return "set server <b>/<s> addr requires an address and optionally a port.\n".into();
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return format!("Invalid addr '{addr}' {BY}\n");
+    };
+    let current = cli.ctx.backends[at.backend].borrow().server_addr(at.server);
+    let mut parts = Vec::new();
+    if ip == current.ip() {
+        parts.push("no need to change the addr".to_string());
+    } else {
+        parts.push(format!("IP changed from '{}' to '{ip}'", current.ip()));
+    }
+    let mut new_port = current.port();
+    if let Some((_, text)) = port.filter(|(k, _)| *k == "port") {
+        match text.parse::<u16>() {
+            Ok(p) if p == current.port() => parts.push("no need to change the port".into()),
+            Ok(p) => {
+                parts.push(format!("port changed from '{}' to '{p}'", current.port()));
+                new_port = p;
+            }
+            Err(_) => {
+                parts.push(format!("problem converting port '{text}' to an int"));
+                return format!("{} {BY}\n", parts.join(", "));
+            }
+        }
+    }
+    let target = SocketAddr::new(ip, new_port);
+    let mut out = format!("{} {BY}\n", parts.join(", "));
+    if target != current {
+        let failed = apply(cli, CoreRequest::Server(at, ServerChange::Addr(target))).await;
+        out.push_str(&failed);
+    }
+    out
+}

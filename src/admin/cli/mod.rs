@@ -1,0 +1,242 @@
+//! The runtime API: HAProxy's stats socket protocol on unix sockets.
+//!
+//! The main thread binds every `global.stats-socket` before the cores
+//! start (so a bad path is a start-up error) and hands them to core 0,
+//! which serves them: one task per client, each line read with `stats
+//! timeout` as its idle limit. A command that changes something is applied
+//! on core 0, then on every other core over the core mesh
+//! ([`crate::admin::Collector::ask_all`]); the answer is written once all
+//! cores have applied it, so a script that sets a server to `maint` and
+//! then sends a request can never reach that server.
+//!
+//! Protocol, as HAProxy 2.6's CLI: a line holds one or more commands
+//! separated by `;`; each answer ends with an empty line. Without
+//! `prompt` the connection closes once the lines received so far are
+//! answered; with it, a `> ` prompt follows every answered line and
+//! `quit` ends the session.
+
+mod command;
+mod exec;
+mod servers_state;
+mod words;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::{CliLevel, StatsSocket};
+use crate::net::{Acceptor, Conn};
+use crate::runtime::stop::Stop;
+
+pub use exec::Cli;
+
+/// A command line longer than this is refused and the client disconnected
+/// (HAProxy's CLI buffer is `tune.bufsize`, 16 KiB by default).
+pub const MAX_LINE: usize = 16 * 1024;
+/// Backlog of a runtime API socket: deploy scripts may open many at once.
+const BACKLOG: i32 = 1024;
+/// Read size per receive.
+const READ_CHUNK: usize = 4096;
+
+/// A bound runtime API socket, made on the main thread.
+pub struct BoundSocket {
+    pub fd: OwnedFd,
+    pub level: CliLevel,
+    pub path: PathBuf,
+}
+
+/// Binds `socket`: a stale file left by a process that is gone is
+/// replaced; a live listener, a missing directory or a file that is not a
+/// socket is an error (one line saying which).
+pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
+    let path = &socket.path;
+    let describe = |what: String| format!("stats socket {}: {what}", path.display());
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(describe("exists and is not a socket; remove it or choose another path".into()));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(describe(
+                    "another process listens on it (is percore or HAProxy already running?)".into(),
+                ))
+            }
+            // Nobody accepts there: a file left by a process that died.
+            Err(_) => std::fs::remove_file(path)
+                .map_err(|e| describe(format!("cannot remove the stale socket file: {e}")))?,
+        }
+    }
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM.cloexec(), None)
+        .map_err(|e| describe(e.to_string()))?;
+    let addr = socket2::SockAddr::unix(path).map_err(|e| describe(e.to_string()))?;
+    sock.bind(&addr).map_err(|e| {
+        describe(match e.raw_os_error() {
+            Some(libc::ENOENT) => format!(
+                "directory {} does not exist",
+                path.parent().unwrap_or(Path::new(".")).display()
+            ),
+            Some(libc::EACCES) => "permission denied on its directory".into(),
+            _ => e.to_string(),
+        })
+    })?;
+    if let Some(mode) = socket.mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| describe(format!("cannot set mode {mode:o}: {e}")))?;
+    }
+    sock.listen(BACKLOG).map_err(|e| describe(e.to_string()))?;
+    Ok(BoundSocket {
+        fd: sock.into(),
+        level: socket.level,
+        path: path.clone(),
+    })
+}
+
+/// Removes the socket files at exit (HAProxy does too).
+pub fn unlink(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Serves one socket until the core soft-stops. Runs on core 0.
+pub async fn serve(socket: BoundSocket, cli: Rc<Cli>, timeout: Duration, stop: Rc<Stop>) {
+    let listener = match Acceptor::new(socket2::Socket::from(socket.fd)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "[ALERT] stats socket {}: cannot serve it: {e}",
+                socket.path.display()
+            );
+            return;
+        }
+    };
+    loop {
+        let accepted =
+            futures_lite::future::or(async { Some(listener.accept_local().await) }, async {
+                stop.soft.wait().await;
+                None
+            })
+            .await;
+        match accepted {
+            None => return,
+            Some(Ok(conn)) => {
+                let cli = Rc::clone(&cli);
+                glommio::spawn_local(async move {
+                    let _ = session(conn, &cli, socket.level, timeout).await;
+                })
+                .detach();
+            }
+            Some(Err(e)) => {
+                eprintln!(
+                    "[WARNING] stats socket {}: accept failed: {e}",
+                    socket.path.display()
+                );
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One client: read lines, answer them, until it quits, goes quiet for
+/// `timeout`, or (without `prompt`) its lines are answered.
+async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) -> io::Result<()> {
+    let mut state = exec::Session {
+        level,
+        interactive: false,
+        quit: false,
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut eof = false;
+    loop {
+        let mut answered = false;
+        while let Some(line) = next_line(&mut buf, eof) {
+            let mut out = String::new();
+            for words in words::split_line(&line) {
+                out.push_str(&answer(cli, &mut state, &words).await);
+                out.push('\n');
+                if state.quit {
+                    break;
+                }
+            }
+            if state.quit {
+                return Ok(());
+            }
+            if state.interactive {
+                out.push_str("> ");
+            }
+            with_timeout(timeout, conn.write_all(out.as_bytes())).await?;
+            answered = true;
+        }
+        if eof || (answered && !state.interactive) {
+            return Ok(());
+        }
+        if buf.len() > MAX_LINE {
+            let refusal = format!("Command line too long (more than {MAX_LINE} bytes).\n\n");
+            with_timeout(timeout, conn.write_all(refusal.as_bytes())).await?;
+            return Ok(());
+        }
+        let n = with_timeout(timeout, conn.read(&mut chunk)).await?;
+        if n == 0 {
+            eof = true;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The next complete line (without its `\r\n`), or at end of stream what
+/// is left.
+fn next_line(buf: &mut Vec<u8>, eof: bool) -> Option<String> {
+    let end = match buf.iter().position(|&b| b == b'\n') {
+        Some(pos) => pos,
+        None if eof && !buf.is_empty() => buf.len(),
+        None => return None,
+    };
+    let mut line: Vec<u8> = buf.drain(..end.min(buf.len())).collect();
+    if !buf.is_empty() {
+        buf.remove(0);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Some(String::from_utf8_lossy(&line).into_owned())
+}
+
+async fn answer(cli: &Cli, state: &mut exec::Session, words: &[String]) -> String {
+    match command::find(words) {
+        Some((spec, args)) => exec::run(cli, state, spec, args).await,
+        None => command::unknown(words),
+    }
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    futures_lite::future::or(io, async {
+        glommio::timer::sleep(limit).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, "stats timeout"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_line;
+
+    #[test]
+    fn lines_end_at_newlines_or_at_the_end_of_the_stream() {
+        let mut buf = b"show info\r\nshow stat\nshow".to_vec();
+        assert_eq!(next_line(&mut buf, false).as_deref(), Some("show info"));
+        assert_eq!(next_line(&mut buf, false).as_deref(), Some("show stat"));
+        assert_eq!(next_line(&mut buf, false), None);
+        assert_eq!(next_line(&mut buf, true).as_deref(), Some("show"));
+        assert_eq!(next_line(&mut buf, true), None);
+    }
+}
