@@ -2659,3 +2659,103 @@ fn tls_server_settings() {
         "add ssl = true",
     );
 }
+
+// ------------------------------------------------------- stats-socket
+
+#[test]
+fn stats_sockets_read_as_haproxy_spells_them() {
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = [\"/run/a.sock\", { path = \"/run/b.sock\", mode = \"0660\", level = \"operator\" }, { path = \"/run/c.sock\", mode = 0o600, level = \"admin\" }]\nstats-timeout = \"1m\"",
+    );
+    let config = ok(&text);
+    let sockets = &config.global.stats_sockets;
+    use percore::config::CliLevel;
+    assert_eq!(sockets.len(), 3);
+    assert_eq!(
+        (sockets[0].path.to_str(), sockets[0].mode, sockets[0].level),
+        (Some("/run/a.sock"), None, CliLevel::User)
+    );
+    assert_eq!(
+        (sockets[1].mode, sockets[1].level),
+        (Some(0o660), CliLevel::Operator)
+    );
+    assert_eq!(
+        (sockets[2].mode, sockets[2].level),
+        (Some(0o600), CliLevel::Admin)
+    );
+    assert_eq!(config.global.stats_timeout, Duration::from_secs(60));
+    let single = ok(&base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = \"/run/x.sock\"",
+    ));
+    assert_eq!(single.global.stats_sockets.len(), 1);
+}
+
+#[test]
+fn bad_stats_sockets_are_located() {
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = { path = \"/run/a.sock\", level = \"root\" }",
+    );
+    expect_one(
+        &text,
+        "level = \"root\"",
+        "global.stats-socket.level",
+        &["root"],
+        "user",
+    );
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = { path = \"/run/a.sock\", mode = \"rw\" }",
+    );
+    expect_one(
+        &text,
+        "mode = \"rw\"",
+        "global.stats-socket.mode",
+        &["mode"],
+        "octal",
+    );
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = { level = \"admin\" }",
+    );
+    expect_one(
+        &text,
+        "stats-socket",
+        "global.stats-socket",
+        &["no path"],
+        "path",
+    );
+    let long = format!("/run/{}.sock", "x".repeat(120));
+    let text = base_with(
+        "maxconn = 1000",
+        &format!("maxconn = 1000\nstats-socket = \"{long}\""),
+    );
+    expect_one(
+        &text,
+        "stats-socket",
+        "global.stats-socket",
+        &["not a usable"],
+        "107 bytes",
+    );
+    let text = base_with(
+        "maxconn = 1000",
+        "maxconn = 1000\nstats-socket = [\"/run/a.sock\",\n  \"/run/a.sock\"]",
+    );
+    expect_one(
+        &text,
+        "  \"/run/a.sock\"]",
+        "global.stats-socket[1]",
+        &["twice"],
+        "once",
+    );
+    let text = base_with("maxconn = 1000", "maxconn = 1000\nstats-socket = 5");
+    expect_one(
+        &text,
+        "stats-socket = 5",
+        "global.stats-socket",
+        &["integer"],
+        "stats-socket =",
+    );
+}

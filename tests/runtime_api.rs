@@ -37,6 +37,15 @@ struct Setup {
 /// `server_extra` is added to both server entries, `{name}` replaced by
 /// the server's name.
 fn start(backend_extra: &str, server_extra: &str) -> Setup {
+    start_with(
+        backend_extra,
+        &server_extra.replace("{name}", "s1"),
+        &server_extra.replace("{name}", "s2"),
+    )
+}
+
+/// As [`start`], with each server's extra keys apart.
+fn start_with(backend_extra: &str, e1: &str, e2: &str) -> Setup {
     let (s1, s2) = (named("s1"), named("s2"));
     let dir = tempfile::tempdir().unwrap();
     let sock = |n: &str| dir.path().join(n);
@@ -74,8 +83,6 @@ servers = [
         user = sock("user.sock").display(),
         a1 = s1.addr,
         a2 = s2.addr,
-        e1 = server_extra.replace("{name}", "s1"),
-        e2 = server_extra.replace("{name}", "s2"),
     );
     let proxy = Proxy::start(&config);
     Setup {
@@ -165,7 +172,10 @@ fn one_shot_answers_end_with_a_blank_line_and_commands_chain_with_semicolons() {
         "1 (initial 1)\n\n# name\napp\n\nadmin\n\n"
     );
     // A backslash keeps a semicolon inside a word.
-    assert_eq!(socat(&t.admin, r"get weight app/s1\;x"), "No such server.\n\n");
+    assert_eq!(
+        socat(&t.admin, r"get weight app/s1\;x"),
+        "No such server.\n\n"
+    );
     assert_eq!(socat(&t.admin, "get weight nob/s1"), "No such backend.\n\n");
     assert_eq!(
         socat(&t.admin, "get weight app"),
@@ -274,7 +284,10 @@ fn maint_takes_effect_on_every_core_before_the_answer() {
     let stat = socat(&t.admin, "show stat");
     assert_eq!(csv_field(&stat, "app,s2", "status"), "MAINT");
     assert_eq!(socat(&t.admin, "enable server app/s2"), "\n");
-    assert_eq!(csv_field(&socat(&t.admin, "show stat"), "app,s2", "status"), "UP");
+    assert_eq!(
+        csv_field(&socat(&t.admin, "show stat"), "app,s2", "status"),
+        "UP"
+    );
 }
 
 #[test]
@@ -305,7 +318,10 @@ fn weights_change_balancing_on_every_core() {
         socat(&t.admin, "set weight app/s1"),
         "Require <weight> or <weight%>.\n\n"
     );
-    assert_eq!(csv_field(&socat(&t.admin, "show stat"), "app,s1", "weight"), "3");
+    assert_eq!(
+        csv_field(&socat(&t.admin, "show stat"), "app,s1", "weight"),
+        "3"
+    );
 }
 
 #[test]
@@ -333,7 +349,8 @@ fn drain_loses_no_request_and_keeps_persistent_clients() {
     let done = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..4)
         .map(|i| {
-            let (stop, failures, done) = (Arc::clone(&stop), Arc::clone(&failures), Arc::clone(&done));
+            let (stop, failures, done) =
+                (Arc::clone(&stop), Arc::clone(&failures), Arc::clone(&done));
             thread::spawn(move || {
                 let keep_alive = i % 2 == 0;
                 let mut conn: Option<BufReader<TcpStream>> = None;
@@ -406,7 +423,10 @@ fn set_server_addr_moves_new_connections() {
     let answer = socat(&t.admin, &line);
     assert!(
         answer.starts_with("no need to change the addr, port changed from '")
-            && answer.ends_with(&format!("' to '{}' by 'stats socket command'\n\n", s3.addr.port())),
+            && answer.ends_with(&format!(
+                "' to '{}' by 'stats socket command'\n\n",
+                s3.addr.port()
+            )),
         "{answer}"
     );
     assert_eq!(socat(&t.admin, "set server app/s1 state maint"), "\n");
@@ -419,7 +439,8 @@ fn set_server_addr_moves_new_connections() {
     );
     let state = socat(&t.admin, "show servers state app");
     assert!(
-        state.contains(&format!(" s2 {} ", s3.addr.ip())) && state.contains(&format!(" {} - ", s3.addr.port())),
+        state.contains(&format!(" s2 {} ", s3.addr.ip()))
+            && state.contains(&format!(" {} - ", s3.addr.port())),
         "{state}"
     );
 }
@@ -428,7 +449,10 @@ fn set_server_addr_moves_new_connections() {
 fn frontend_and_server_maxconn_change_at_run_time() {
     let t = start("", "");
     assert_eq!(socat(&t.admin, "set maxconn server app/s1 7"), "\n");
-    assert_eq!(csv_field(&socat(&t.admin, "show stat"), "app,s1", "slim"), "7");
+    assert_eq!(
+        csv_field(&socat(&t.admin, "show stat"), "app,s1", "slim"),
+        "7"
+    );
     assert_eq!(
         socat(&t.admin, "set maxconn server app/s1 -1"),
         "Value out of range.\n\n"
@@ -538,10 +562,7 @@ fn socket_files_start_stale_or_taken_and_go_away_at_exit() {
         &[],
     );
     assert!(!status.success());
-    assert!(
-        stderr.contains("another process listens on it"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("another process listens on it"), "{stderr}");
     let (status, _) = proxy.stop();
     assert!(status.success());
     assert!(!path.exists(), "socket file left behind");
@@ -553,4 +574,251 @@ fn socket_files_start_stale_or_taken_and_go_away_at_exit() {
     );
     assert!(!status.success());
     assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+/// A check target that counts the connections made to it.
+struct CheckTarget {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+fn check_target() -> CheckTarget {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    CheckTarget { port, hits }
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn maintenance_pauses_checks_and_ready_resumes_them() {
+    let target = check_target();
+    let t = start(
+        "",
+        &format!(
+            ", check = true, inter = \"100ms\", rise = 1, fall = 1, port = {}",
+            target.port
+        ),
+    );
+    wait_until("checks run", || target.hits.load(Ordering::SeqCst) >= 4);
+    // After the first passed checks, HAProxy's numbers: L4OK (6), passed
+    // (3), health at rise + fall - 1, checks configured and enabled (6).
+    wait_until("s1 shows a passed check", || {
+        socat(&t.admin, "show servers state app")
+            .lines()
+            .any(|l| l.contains(" s1 ") && l.contains(" 6 3 1 6 "))
+    });
+    assert_eq!(socat(&t.admin, "set server app/s1 state maint"), "\n");
+    assert_eq!(socat(&t.admin, "set server app/s2 state maint"), "\n");
+    let state = socat(&t.admin, "show servers state app");
+    // Paused (14 = configured, enabled, paused), forced maintenance (1).
+    assert!(
+        state
+            .lines()
+            .any(|l| l.contains(" s1 127.0.0.1 0 1 ") && l.contains(" 14 ")),
+        "{state}"
+    );
+    thread::sleep(Duration::from_millis(150));
+    let paused_at = target.hits.load(Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        target.hits.load(Ordering::SeqCst),
+        paused_at,
+        "checked in maintenance"
+    );
+    assert_eq!(socat(&t.admin, "set server app/s1 state ready"), "\n");
+    wait_until("checks resume", || {
+        target.hits.load(Ordering::SeqCst) > paused_at + 2
+    });
+    assert_eq!(who(t.proxy.addr()), "s1");
+}
+
+#[test]
+fn disable_health_counts_the_server_up_until_checks_resume() {
+    let closed = free_port();
+    let t = start_with(
+        "",
+        &format!(", check = true, inter = \"100ms\", rise = 1, fall = 1, port = {closed}"),
+        "",
+    );
+    let status = |t: &Setup| csv_field(&socat(&t.admin, "show stat"), "app,s1", "status");
+    wait_until("s1 down", || status(&t) == "DOWN");
+    assert_eq!(counts(t.proxy.addr(), 6), (0, 6));
+    assert_eq!(socat(&t.admin, "disable health app/s1"), "\n");
+    assert_eq!(status(&t), "UP");
+    let (a, b) = counts(t.proxy.addr(), 10);
+    assert!(a > 0 && b > 0, "{a}:{b}");
+    let state = socat(&t.admin, "show servers state app");
+    // Checks configured but not enabled: srv_check_state 2.
+    assert!(
+        state
+            .lines()
+            .any(|l| l.contains(" s1 ") && l.split(' ').nth(13) == Some("2")),
+        "{state}"
+    );
+    assert_eq!(socat(&t.admin, "enable health app/s1"), "\n");
+    wait_until("s1 down again", || status(&t) == "DOWN");
+}
+
+/// HAProxy 2.6 on the same two backends with the same sockets, for the
+/// differential test.
+struct Haproxy {
+    child: std::process::Child,
+    admin: PathBuf,
+    user: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_haproxy(s1: SocketAddr, s2: SocketAddr) -> Haproxy {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let user = dir.path().join("user.sock");
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  nbthread 2\n  stats socket {} mode 600 level admin\n  stats socket {} level user\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+             frontend fe\n  bind 127.0.0.1:{}\n  default_backend app\n\
+             backend app\n  server s1 {s1}\n  server s2 {s2}\n",
+            admin.display(),
+            user.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy runs (Debian package haproxy; .ci/run installs it)");
+    wait_until("haproxy's socket", || UnixStream::connect(&admin).is_ok());
+    Haproxy {
+        child,
+        admin,
+        user,
+        _dir: dir,
+    }
+}
+
+/// The columns of `show servers state` that name HAProxy's own numbering
+/// or the clock: the backend id (HAProxy gives id 1 to its internal CLI
+/// proxy, so its first frontend is 2 where percore's is 1) and the time
+/// since the last change.
+fn normalize(answer: &str) -> String {
+    answer
+        .lines()
+        .map(|l| {
+            let mut fields: Vec<&str> = l.split(' ').collect();
+            if fields.len() == 25 && !l.starts_with('#') {
+                fields[0] = "<id>";
+                fields[9] = "<t>";
+            }
+            fields.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn answers_match_haproxy_2_6_word_for_word() {
+    let t = start("", "");
+    let haproxy = start_haproxy(t._backends[0].addr, t._backends[1].addr);
+    let admin_session = [
+        "get weight app/s1",
+        "get weight app/nosuch",
+        "get weight nob/s1",
+        "get weight app",
+        "get weight app/",
+        "set weight app/s1 257",
+        "set weight app/s1 -1%",
+        "set weight app/s1",
+        "set server app/s1 weight 30000%",
+        "get weight app/s1",
+        "set server app/s1 weight 50%",
+        "get weight app/s1",
+        "set server app/s2 weight 1",
+        "set server app/s1 state bogus",
+        "set server app/s1 state drain",
+        "show servers state",
+        "set server app/s1 state maint",
+        "show servers state app",
+        "disable server app/s2",
+        "show servers state app",
+        "set server app/s1 state ready",
+        "enable server app/s2",
+        "show servers state app",
+        "show servers state nob",
+        "set server app/s1 addr 127.0.0.1",
+        "set server app/s1 addr bogus",
+        "set server app/s1 addr",
+        "set maxconn frontend nofe 1",
+        "set maxconn frontend fe",
+        "set maxconn frontend fe -1",
+        "set maxconn server app/s1",
+        "set maxconn server nob/s1 3",
+        "set maxconn server app/s1 10",
+        "disable server nob/x",
+        "enable health app/x",
+        "shutdown sessions server app/x",
+        "shutdown sessions server",
+        "show backend",
+        "show cli level",
+        "clear counters",
+        "clear counters all",
+        "user;show cli level",
+        "operator;clear counters all",
+        "get weight app/s1 ; show backend;get weight app/s2",
+    ];
+    let mut differences = Vec::new();
+    for line in admin_session {
+        let ours = normalize(&socat(&t.admin, line));
+        let theirs = normalize(&socat(&haproxy.admin, line));
+        if ours != theirs {
+            differences.push(format!(
+                "{line}\n  percore: {ours:?}\n  haproxy: {theirs:?}"
+            ));
+        }
+    }
+    for line in [
+        "set server app/s1 state drain",
+        "clear counters",
+        "disable health app/s1",
+        "show sess",
+        "get weight app/s2",
+        "show cli level",
+    ] {
+        let ours = socat(&t.user, line);
+        let theirs = socat(&haproxy.user, line);
+        if ours != theirs {
+            differences.push(format!(
+                "(user) {line}\n  percore: {ours:?}\n  haproxy: {theirs:?}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

@@ -40,8 +40,13 @@ pub enum CoreRequest {
     Snapshot,
     Server(ServerRef, ServerChange),
     /// `set maxconn frontend`: the process-wide value.
-    FrontendMaxconn { frontend: usize, maxconn: u32 },
-    ClearCounters { all: bool },
+    FrontendMaxconn {
+        frontend: usize,
+        maxconn: u32,
+    },
+    ClearCounters {
+        all: bool,
+    },
 }
 
 #[derive(Debug)]

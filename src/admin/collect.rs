@@ -189,6 +189,7 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
                                 maxconn: b.server_maxconn(i),
                                 addr: Some(b.server_addr(i)),
                                 check: b.server_check(i),
+                                unchecked_health: b.server_unchecked_health(i),
                             },
                         }
                     })

@@ -222,7 +222,14 @@ impl BackendRuntime {
         let server = &mut self.servers[idx];
         if server.disabled != disabled {
             server.last_change = std::time::Instant::now();
-            if !disabled {
+            if disabled {
+                // HAProxy zeroes the health counter of a server going into
+                // maintenance, checked or not.
+                server.unchecked_health = 0;
+                if let Some(check) = &mut server.check {
+                    check.health = 0;
+                }
+            } else {
                 server.up = true;
             }
         }
@@ -306,6 +313,11 @@ impl BackendRuntime {
     /// The checker publishes its last result here (on its own core).
     pub fn set_server_check(&mut self, idx: usize, check: CheckState) {
         self.servers[idx].check = Some(check);
+    }
+
+    /// `show servers state`'s health counter of a server without checks.
+    pub fn server_unchecked_health(&self, idx: usize) -> u32 {
+        self.servers[idx].unchecked_health
     }
 
     /// The last check, on the core that checks the server; `None` elsewhere.

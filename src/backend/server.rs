@@ -83,6 +83,9 @@ pub(crate) struct ServerState {
     pub(crate) last_change: std::time::Instant,
     /// Set on the core that checks the server.
     pub(crate) check: Option<CheckState>,
+    /// HAProxy keeps a health counter for servers it does not check too:
+    /// `rise` (2) at start, 0 once the server has been in maintenance.
+    pub(crate) unchecked_health: u32,
 }
 
 impl ServerState {
@@ -109,6 +112,7 @@ impl ServerState {
             swrr_current: 0,
             last_change: std::time::Instant::now(),
             check: None,
+            unchecked_health: if cfg.disabled { 0 } else { 2 },
         }
     }
 

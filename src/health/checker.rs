@@ -78,9 +78,7 @@ pub async fn check_server(
             },
         )
         .await;
-        let paused = ctx.backends[backend]
-            .borrow()
-            .server_checks_paused(server);
+        let paused = ctx.backends[backend].borrow().server_checks_paused(server);
         let (transition, outcome, hurry) = match event {
             Event::Stopped => return,
             Event::Resume | Event::Due | Event::Passive(_) if paused => {
@@ -106,10 +104,7 @@ pub async fn check_server(
                 };
                 let outcome = probe.run().await;
                 // Paused while the probe ran: its result no longer counts.
-                if ctx.backends[backend]
-                    .borrow()
-                    .server_checks_paused(server)
-                {
+                if ctx.backends[backend].borrow().server_checks_paused(server) {
                     delay = check.inter;
                     continue;
                 }

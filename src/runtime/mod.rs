@@ -103,7 +103,10 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             Ok(bound) => admin_sockets.push(bound),
             Err(line) => {
                 crate::admin::cli::unlink(
-                    &admin_sockets.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
+                    &admin_sockets
+                        .iter()
+                        .map(|s| s.path.clone())
+                        .collect::<Vec<_>>(),
                 );
                 return Err(StartError::Bind(line));
             }

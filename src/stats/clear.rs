@@ -60,7 +60,10 @@ mod tests {
         let mut stats = one_frontend();
         stats.clear(false);
         let fe = &stats.frontends[0];
-        assert_eq!((fe.sessions_cur, fe.sessions_max, fe.sessions_total), (1, 1, 3));
+        assert_eq!(
+            (fe.sessions_cur, fe.sessions_max, fe.sessions_total),
+            (1, 1, 3)
+        );
         assert_eq!(fe.bytes_in, 99);
     }
 
@@ -69,7 +72,10 @@ mod tests {
         let mut stats = one_frontend();
         stats.clear(true);
         let fe = &stats.frontends[0];
-        assert_eq!((fe.sessions_cur, fe.sessions_max, fe.sessions_total), (1, 1, 0));
+        assert_eq!(
+            (fe.sessions_cur, fe.sessions_max, fe.sessions_total),
+            (1, 1, 0)
+        );
         assert_eq!(fe.bytes_in, 0);
     }
 }

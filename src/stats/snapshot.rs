@@ -46,6 +46,8 @@ pub struct ServerAdmin {
     /// Where new connections go (the runtime API may have changed it).
     pub addr: Option<SocketAddr>,
     pub check: Option<CheckState>,
+    /// The health counter HAProxy shows for a server it does not check.
+    pub unchecked_health: u32,
 }
 
 /// How to show a server: HAProxy's status words.

@@ -103,9 +103,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             };
             render::csv::render(&view)
         }
-        Kind::ShowSess | Kind::ShowErrors | Kind::ShutdownSession => {
-            "Not supported yet.\n".into()
-        }
+        Kind::ShowSess | Kind::ShowErrors | Kind::ShutdownSession => "Not supported yet.\n".into(),
         Kind::ShutdownSessionsServer => match resolve_server(cli, arg(0)) {
             Err(e) => e.into(),
             Ok(_) => "Not supported yet.\n".into(),
@@ -241,7 +239,10 @@ async fn set_server(cli: &Cli, at: ServerRef, args: &[String]) -> String {
                 Some("ready") => ServerChange::Ready,
                 Some("drain") => ServerChange::Drain,
                 Some("maint") => ServerChange::Maint,
-                _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+                _ => {
+                    return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
+                        .into()
+                }
             };
             apply(cli, CoreRequest::Server(at, change)).await
         }

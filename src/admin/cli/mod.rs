@@ -58,7 +58,9 @@ pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
-            return Err(describe("exists and is not a socket; remove it or choose another path".into()));
+            return Err(describe(
+                "exists and is not a socket; remove it or choose another path".into(),
+            ));
         }
         match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => {

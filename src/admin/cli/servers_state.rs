@@ -26,9 +26,6 @@ const CHK_ST_CONFIGURED: u8 = 0x02;
 const CHK_ST_ENABLED: u8 = 0x04;
 const CHK_ST_PAUSED: u8 = 0x08;
 const HCHK_STATUS_INI: u8 = 1;
-/// HAProxy's default `rise`, which it also puts in the health counter of
-/// servers it does not check.
-const DEFAULT_RISE: u32 = 2;
 
 /// `backends`: which backends to list (all, or the one asked for).
 pub fn render(config: &Config, snapshot: &Snapshot, backends: &[usize]) -> String {
@@ -41,7 +38,7 @@ pub fn render(config: &Config, snapshot: &Snapshot, backends: &[usize]) -> Strin
         for (i, (srv, st)) in be.servers.iter().zip(&state.servers).enumerate() {
             let addr = st.admin.addr.unwrap_or(srv.addr);
             let (check_status, check_result, check_health, check_state) = match &srv.check {
-                None => (HCHK_STATUS_INI, 0, DEFAULT_RISE, 0),
+                None => (HCHK_STATUS_INI, 0, st.admin.unchecked_health, 0),
                 Some(cfg) => {
                     let mut flags = CHK_ST_CONFIGURED;
                     if !st.admin.checks_off {
@@ -114,6 +111,9 @@ mod tests {
     #[test]
     fn one_line_per_server_in_haproxys_columns() {
         let (config, mut snapshot, _) = sample();
+        for server in &mut snapshot.backends[0].servers {
+            server.admin.unchecked_health = 2;
+        }
         snapshot.backends[0].servers[0].admin.initial_weight = 1;
         snapshot.backends[0].servers[1].admin.initial_weight = 1;
         snapshot.backends[0].servers[1].admin.drain_cores = 1;

@@ -84,6 +84,9 @@ mod tests {
     #[test]
     fn empty_commands_stay_visible() {
         assert_eq!(words(""), vec![Vec::<&str>::new()]);
-        assert_eq!(words("show backend;"), vec![vec!["show", "backend"], vec![]]);
+        assert_eq!(
+            words("show backend;"),
+            vec![vec!["show", "backend"], vec![]]
+        );
     }
 }
