@@ -155,11 +155,14 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
         })
         .collect();
     let (log_lines, log_dropped) = ctx.log.counters();
+    let pipes = ctx.pipes.stats();
     Snapshot {
         cores: 1,
         stats: ctx.stats.borrow().clone(),
         backends,
         log_lines,
         log_dropped,
+        pipes_used: pipes.in_use as u64,
+        pipes_free: pipes.idle as u64,
     }
 }

@@ -12,7 +12,7 @@ pub use counters::{
     response_class, BackendCounters, FrontendCounters, ServerCounters, RESPONSE_CLASSES,
 };
 pub use histo::{BackendTimings, LatencyHisto};
-pub use snapshot::{BackendState, ServerState, ServerStatus, Snapshot};
+pub use snapshot::{BackendState, Look, ServerState, ServerStatus, Snapshot, STATE_LABELS};
 
 use crate::config::Config;
 

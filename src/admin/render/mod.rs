@@ -117,6 +117,8 @@ servers = [
             }],
             log_lines: 3,
             log_dropped: 1,
+            pipes_used: 0,
+            pipes_free: 0,
         };
         snapshot.cores = 1;
         let info = PageInfo {
