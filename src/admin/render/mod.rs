@@ -2,9 +2,11 @@
 //! configuration (names, limits) and [`PageInfo`].
 
 pub mod csv;
+pub mod fields;
 pub mod html;
 pub mod json;
 pub mod prometheus;
+pub mod typed;
 
 use std::time::Duration;
 
@@ -44,14 +46,6 @@ pub fn uptime(d: Duration) -> String {
         s / 60 % 60,
         s % 60
     )
-}
-
-/// Backend status word: UP while a server can take traffic.
-pub fn backend_status(snapshot: &Snapshot, backend: usize) -> &'static str {
-    match snapshot.backends.get(backend) {
-        Some(b) if b.usable_servers() != (0, 0) => "UP",
-        _ => "DOWN",
-    }
 }
 
 #[cfg(test)]
