@@ -6,6 +6,7 @@ pub mod fields;
 pub mod html;
 pub mod json;
 pub mod prometheus;
+pub mod show_stat;
 pub mod typed;
 
 use std::time::Duration;
