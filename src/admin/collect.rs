@@ -198,6 +198,7 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
         })
         .collect();
     let (log_lines, log_dropped) = ctx.log.counters();
+    let pipes = ctx.pipes.stats();
     Snapshot {
         cores: 1,
         stats: ctx.stats.borrow().clone(),
@@ -209,5 +210,7 @@ pub fn capture(ctx: &CoreContext) -> Snapshot {
             .iter()
             .map(|l| l.process_limit())
             .collect(),
+        pipes_used: pipes.in_use as u64,
+        pipes_free: pipes.idle as u64,
     }
 }

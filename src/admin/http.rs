@@ -230,18 +230,21 @@ impl StatsService {
             return r;
         }
         let snapshot = self.collector.collect(&self.ctx).await;
-        let info = PageInfo {
-            pid: std::process::id(),
-            version: (!self.page.hide_version).then_some(env!("CARGO_PKG_VERSION")),
-            uptime: self.started.elapsed(),
-            cores: self.ctx.core_count,
-            hostname: self.hostname.clone(),
-            uri: self.page.uri.clone(),
-            refresh: match output {
-                Output::Html { refresh: true } => self.page.refresh,
-                _ => None,
-            },
+        let mut info = PageInfo::now(
+            self.started,
+            self.ctx.core_count,
+            self.hostname.clone(),
+            &self.ctx.config,
+        );
+        if self.page.hide_version {
+            info.version = None;
+        }
+        info.uri = self.page.uri.clone();
+        info.refresh = match output {
+            Output::Html { refresh: true } => self.page.refresh,
+            _ => None,
         };
+        // `stopping` stays false: this listener closes on a soft stop.
         let view = View {
             config: &self.ctx.config,
             snapshot: &snapshot,

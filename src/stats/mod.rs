@@ -13,7 +13,9 @@ pub use counters::{
     response_class, BackendCounters, FrontendCounters, ServerCounters, RESPONSE_CLASSES,
 };
 pub use histo::{BackendTimings, LatencyHisto};
-pub use snapshot::{BackendState, ServerAdmin, ServerState, ServerStatus, Snapshot};
+pub use snapshot::{
+    BackendState, Look, ServerAdmin, ServerState, ServerStatus, Snapshot, STATE_LABELS,
+};
 
 use crate::config::Config;
 

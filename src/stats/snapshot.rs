@@ -5,6 +5,7 @@
 use super::CoreStats;
 use crate::backend::CheckState;
 use std::net::SocketAddr;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// One server as the merged cores see it.
@@ -50,7 +51,11 @@ pub struct ServerAdmin {
     pub unchecked_health: u32,
 }
 
-/// How to show a server: HAProxy's status words.
+/// A server's state as the merged cores see it. Every output (CSV, typed,
+/// JSON, Prometheus, HTML, `show stat up`) reads how to show a state from
+/// [`ServerStatus::look`], so a new state (DRAIN, "MAINT (via be/srv)") is
+/// a variant, the rule in [`ServerState::status`] that yields it, and one
+/// arm there (plus its label in [`STATE_LABELS`] if it is a new label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerStatus {
     Up,
@@ -65,15 +70,74 @@ pub enum ServerStatus {
     },
 }
 
+/// Every Prometheus `state` label a server can have: `/metrics` writes one
+/// sample per label (1 for the current state, 0 for the others), so the
+/// full set must be known up front.
+pub const STATE_LABELS: [&str; 5] = ["UP", "DOWN", "MAINT", "DRAIN", "PARTIAL"];
+
+/// How one state is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    /// HAProxy's status word (csv `status`).
+    pub word: Cow<'static, str>,
+    /// Prometheus `state` label, one of [`STATE_LABELS`].
+    pub label: &'static str,
+    /// Stats page row class for an active and for a backup server.
+    pub css: [&'static str; 2],
+    /// Counted as usable by its backend (csv `act`/`bck`, backend status
+    /// and weight), given a non-zero weight.
+    pub usable: bool,
+    /// Kept by `show stat ... up`: "up or not checked".
+    pub reported_up: bool,
+    /// Left out by `show stat ... no-maint`.
+    pub maint: bool,
+}
+
 impl ServerStatus {
-    pub fn word(self) -> String {
-        match self {
-            ServerStatus::Up => "UP".into(),
-            ServerStatus::Down => "DOWN".into(),
-            ServerStatus::Maint => "MAINT".into(),
-            ServerStatus::Drain => "DRAIN".into(),
-            ServerStatus::Partial { up, of } => format!("UP {up}/{of}"),
+    pub fn look(self) -> Look {
+        let (word, label, css, usable, reported_up, maint) = match self {
+            ServerStatus::Up => (
+                "UP".into(),
+                "UP",
+                ["active_up", "backup_up"],
+                true,
+                true,
+                false,
+            ),
+            ServerStatus::Down => (
+                "DOWN".into(),
+                "DOWN",
+                ["active_down", "backup_down"],
+                false,
+                false,
+                false,
+            ),
+            ServerStatus::Maint => ("MAINT".into(), "MAINT", ["maintain"; 2], false, false, true),
+            // Up and checked, but balancing gives it nothing new.
+            ServerStatus::Drain => ("DRAIN".into(), "DRAIN", ["draining"; 2], false, true, false),
+            // Not usable until every core agrees: the backend counts only
+            // servers all cores send traffic to.
+            ServerStatus::Partial { up, of } => (
+                format!("UP {up}/{of}").into(),
+                "PARTIAL",
+                ["partial"; 2],
+                false,
+                true,
+                false,
+            ),
+        };
+        Look {
+            word,
+            label,
+            css,
+            usable,
+            reported_up,
+            maint,
         }
+    }
+
+    pub fn word(self) -> String {
+        self.look().word.into_owned()
     }
 }
 
@@ -134,7 +198,7 @@ impl BackendState {
     pub fn usable_servers(&self) -> (u32, u32) {
         let mut counts = (0, 0);
         for s in &self.servers {
-            if s.status() == ServerStatus::Up && s.weight > 0 {
+            if s.status().look().usable && s.weight > 0 {
                 if s.backup {
                     counts.1 += 1;
                 } else {
@@ -143,6 +207,39 @@ impl BackendState {
             }
         }
         counts
+    }
+
+    /// HAProxy's backend status word: UP while a server can take traffic.
+    pub fn status_word(&self) -> &'static str {
+        if self.usable_servers() != (0, 0) {
+            "UP"
+        } else {
+            "DOWN"
+        }
+    }
+
+    /// Sum of the weights of active servers taking traffic (csv `weight`
+    /// of the BACKEND row).
+    pub fn active_weight(&self) -> u32 {
+        self.servers
+            .iter()
+            .filter(|s| s.status().look().usable && !s.backup)
+            .map(|s| s.weight)
+            .sum()
+    }
+
+    /// Times load balancing picked any of the servers.
+    pub fn lbtot(&self) -> u64 {
+        self.servers.iter().map(|s| s.lbtot).sum()
+    }
+
+    /// Time since the most recent change of any server.
+    pub fn since_change(&self) -> Duration {
+        self.servers
+            .iter()
+            .map(|s| s.since_change)
+            .min()
+            .unwrap_or_default()
     }
 }
 
@@ -159,6 +256,11 @@ pub struct Snapshot {
     /// Per frontend: process-wide `maxconn` in force (configured or set by
     /// the runtime API); `None`: unlimited.
     pub frontend_maxconn: Vec<Option<u32>>,
+    /// Splice pipes lent out to connections right now (show info
+    /// `PipesUsed`).
+    pub pipes_used: u64,
+    /// Splice pipes open and waiting in the pools (show info `PipesFree`).
+    pub pipes_free: u64,
 }
 
 impl Snapshot {
@@ -174,6 +276,8 @@ impl Snapshot {
         }
         self.log_lines += other.log_lines;
         self.log_dropped += other.log_dropped;
+        self.pipes_used += other.pipes_used;
+        self.pipes_free += other.pipes_free;
     }
 }
 
@@ -207,7 +311,23 @@ mod tests {
             log_lines: 10,
             log_dropped: 1,
             frontend_maxconn: Vec::new(),
+            pipes_used: 2,
+            pipes_free: 5,
         }
+    }
+
+    #[test]
+    fn every_status_has_a_declared_label() {
+        for st in [
+            ServerStatus::Up,
+            ServerStatus::Down,
+            ServerStatus::Maint,
+            ServerStatus::Drain,
+            ServerStatus::Partial { up: 1, of: 2 },
+        ] {
+            assert!(STATE_LABELS.contains(&st.look().label), "{st:?}");
+        }
+        assert_eq!(ServerStatus::Partial { up: 1, of: 2 }.word(), "UP 1/2");
     }
 
     #[test]
@@ -220,6 +340,7 @@ mod tests {
         assert_eq!((s.slots_used, s.lbtot), (2, 10));
         assert_eq!((a.backends[0].queue_cur, a.backends[0].queue_max), (2, 6));
         assert_eq!((a.cores, a.log_lines, a.log_dropped), (2, 20, 2));
+        assert_eq!((a.pipes_used, a.pipes_free), (4, 10));
 
         let mut mixed = snapshot(server(true, false, 1));
         mixed.merge(&snapshot(server(false, false, 1)));

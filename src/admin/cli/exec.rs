@@ -84,6 +84,11 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             super::servers_state::render(config, &snapshot, &backends)
         }
         Kind::ShowStat => {
+            let words: Vec<&str> = args.iter().map(String::as_str).collect();
+            let cmd = match render::show_stat::ShowStat::parse(&words) {
+                Ok(cmd) => cmd,
+                Err(e) => return format!("{e}\n"),
+            };
             let snapshot = cli.collector.collect(&cli.ctx).await;
             let info = page_info(cli);
             let view = View {
@@ -91,9 +96,11 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 snapshot: &snapshot,
                 info: &info,
             };
-            render::csv::render(&view)
+            render::show_stat::show_stat(&view, &cmd).unwrap_or_else(|e| format!("{e}\n"))
         }
         Kind::ShowInfo => {
+            let words: Vec<&str> = args.iter().map(String::as_str).collect();
+            let cmd = render::info::ShowInfo::parse(&words);
             let snapshot = cli.collector.collect(&cli.ctx).await;
             let info = page_info(cli);
             let view = View {
@@ -101,7 +108,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 snapshot: &snapshot,
                 info: &info,
             };
-            render::csv::render(&view)
+            render::info::show_info(&view, cmd)
         }
         Kind::ShowSess | Kind::ShowErrors | Kind::ShutdownSession => "Not supported yet.\n".into(),
         Kind::ShutdownSessionsServer => match resolve_server(cli, arg(0)) {
@@ -181,15 +188,12 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
 }
 
 fn page_info(cli: &Cli) -> PageInfo {
-    PageInfo {
-        pid: std::process::id(),
-        version: Some(env!("CARGO_PKG_VERSION")),
-        uptime: cli.started.elapsed(),
-        cores: cli.ctx.core_count,
-        hostname: cli.hostname.clone(),
-        uri: String::new(),
-        refresh: None,
-    }
+    PageInfo::now(
+        cli.started,
+        cli.ctx.core_count,
+        cli.hostname.clone(),
+        &cli.ctx.config,
+    )
 }
 
 /// `<backend>/<server>` to typed ids, with HAProxy's messages.

@@ -7,8 +7,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::{backend_status, uptime, View};
-use crate::stats::{LatencyHisto, ServerState, ServerStatus};
+use super::fields::{self, Row};
+use super::typed::Val;
+use super::{uptime, View};
+use crate::stats::{BackendTimings, LatencyHisto};
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(s: &str) -> String {
@@ -85,22 +87,90 @@ td.legend_maint { background: #c07820; }
 .footer { color: #808080; font-size: 11px; margin-top: 8px; }
 "#;
 
-/// Two header rows shared by every proxy table.
-const HEADER: &str = r#"<tr class="titre"><th rowspan="2"></th><th colspan="3">Queue</th><th colspan="5">Sessions</th><th colspan="2">Bytes</th><th colspan="2">Denied</th><th colspan="3">Errors</th><th colspan="2">Warnings</th><th colspan="3">Latency p50 / p99</th><th colspan="6">Server</th></tr>
-<tr class="titre"><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th><th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Connect</th><th>Response</th><th>Total</th><th>Status</th><th>LastChg</th><th>Wght</th><th>Act</th><th>Bck</th><th>Aborts C/S</th></tr>
-"#;
+/// What one cell of a proxy table shows.
+#[derive(Clone, Copy)]
+enum Cell {
+    /// The field's value, as in the CSV.
+    F(&'static str),
+    /// A field in seconds, as `1h2m`.
+    Since(&'static str),
+    /// A 0/1 field as `Y`/`-` on server rows; the number elsewhere.
+    Flag(&'static str),
+    /// Two fields as `a/b`; empty if the row has neither.
+    Pair(&'static str, &'static str),
+    /// p50 / p99 of a backend latency histogram.
+    Latency(fn(&BackendTimings) -> &LatencyHisto),
+}
+use Cell::{Flag, Latency, Pair, Since, F};
 
-struct Cells<'a> {
-    class: &'a str,
-    name: &'a str,
-    queue: [String; 3],
-    sessions: [String; 5],
-    bytes: [u64; 2],
-    denied: [String; 2],
-    errors: [String; 3],
-    warnings: [String; 2],
-    latency: [String; 3],
-    server: [String; 6],
+/// HAProxy's column groups (title, then each column's title and cell).
+/// Values come from the stats field table ([`fields`]).
+const LAYOUT: &[(&str, &[(&str, Cell)])] = &[
+    (
+        "Queue",
+        &[
+            ("Cur", F("qcur")),
+            ("Max", F("qmax")),
+            ("Limit", F("qlimit")),
+        ],
+    ),
+    (
+        "Sessions",
+        &[
+            ("Cur", F("scur")),
+            ("Max", F("smax")),
+            ("Limit", F("slim")),
+            ("Total", F("stot")),
+            ("LbTot", F("lbtot")),
+        ],
+    ),
+    ("Bytes", &[("In", F("bin")), ("Out", F("bout"))]),
+    ("Denied", &[("Req", F("dreq")), ("Resp", F("dresp"))]),
+    (
+        "Errors",
+        &[
+            ("Req", F("ereq")),
+            ("Conn", F("econ")),
+            ("Resp", F("eresp")),
+        ],
+    ),
+    ("Warnings", &[("Retr", F("wretr")), ("Redis", F("wredis"))]),
+    (
+        "Latency p50 / p99",
+        &[
+            ("Connect", Latency(|t| &t.connect)),
+            ("Response", Latency(|t| &t.response)),
+            ("Total", Latency(|t| &t.total)),
+        ],
+    ),
+    (
+        "Server",
+        &[
+            ("Status", F("status")),
+            ("LastChg", Since("lastchg")),
+            ("Wght", F("weight")),
+            ("Act", Flag("act")),
+            ("Bck", Flag("bck")),
+            ("Aborts C/S", Pair("cli_abrt", "srv_abrt")),
+        ],
+    ),
+];
+
+fn columns() -> impl Iterator<Item = &'static (&'static str, Cell)> {
+    LAYOUT.iter().flat_map(|(_, cols)| cols.iter())
+}
+
+/// The two header rows shared by every proxy table.
+fn header(out: &mut String) {
+    out.push_str("<tr class=\"titre\"><th rowspan=\"2\"></th>");
+    for (title, cols) in LAYOUT {
+        let _ = write!(out, "<th colspan=\"{}\">{title}</th>", cols.len());
+    }
+    out.push_str("</tr>\n<tr class=\"titre\">");
+    for (title, _) in columns() {
+        let _ = write!(out, "<th>{title}</th>");
+    }
+    out.push_str("</tr>\n");
 }
 
 fn p50_p99(h: &LatencyHisto) -> String {
@@ -115,51 +185,63 @@ fn p50_p99(h: &LatencyHisto) -> String {
     }
 }
 
-fn row(out: &mut String, c: &Cells<'_>) {
+fn cell(r: &Row<'_>, c: Cell) -> String {
+    match c {
+        F(name) => r.value(name).to_plain(),
+        Since(name) => match r.value(name) {
+            Val::U64(s) => since(Duration::from_secs(s)),
+            other => other.to_plain(),
+        },
+        Flag(name) => match (r, r.value(name)) {
+            (Row::Server(_), Val::U64(n)) => if n > 0 { "Y" } else { "-" }.into(),
+            (_, other) => other.to_plain(),
+        },
+        Pair(a, b) => match (r.value(a), r.value(b)) {
+            (Val::Empty, Val::Empty) => String::new(),
+            (a, b) => format!("{}/{}", a.to_plain(), b.to_plain()),
+        },
+        Latency(pick) => match r {
+            Row::Backend(b) => p50_p99(pick(b.t)),
+            _ => String::new(),
+        },
+    }
+}
+
+fn row(out: &mut String, r: &Row<'_>) {
+    let (class, name) = match r {
+        Row::Frontend(_) => ("frontend", "Frontend"),
+        Row::Backend(_) => ("backend", "Backend"),
+        Row::Server(sv) => (
+            sv.state.status().look().css[usize::from(sv.state.backup)],
+            sv.srv.name.as_str(),
+        ),
+    };
     let _ = write!(
         out,
-        "<tr class=\"{}\"><td class=\"name\">{}</td>",
-        c.class,
-        esc(c.name)
+        "<tr class=\"{class}\"><td class=\"name\">{}</td>",
+        esc(name)
     );
-    let cells = c
-        .queue
-        .iter()
-        .chain(&c.sessions)
-        .cloned()
-        .chain(c.bytes.iter().map(u64::to_string))
-        .chain(c.denied.iter().cloned())
-        .chain(c.errors.iter().cloned())
-        .chain(c.warnings.iter().cloned())
-        .chain(c.latency.iter().cloned());
-    for cell in cells {
-        let _ = write!(out, "<td>{}</td>", esc(&cell));
-    }
-    for (i, cell) in c.server.iter().enumerate() {
-        let class = if i == 0 { " class=\"ac\"" } else { "" };
-        let _ = write!(out, "<td{class}>{}</td>", esc(cell));
+    for (_, c) in columns() {
+        // Status words are text: left-aligned like the names.
+        let class = if matches!(c, F("status")) {
+            " class=\"ac\""
+        } else {
+            ""
+        };
+        let _ = write!(out, "<td{class}>{}</td>", esc(&cell(r, *c)));
     }
     out.push_str("</tr>\n");
 }
 
-fn server_class(st: &ServerState) -> &'static str {
-    match (st.status(), st.backup) {
-        (ServerStatus::Maint, _) => "maintain",
-        (ServerStatus::Drain, _) => "draining",
-        (ServerStatus::Partial { .. }, _) => "partial",
-        (ServerStatus::Up, false) => "active_up",
-        (ServerStatus::Up, true) => "backup_up",
-        (ServerStatus::Down, false) => "active_down",
-        (ServerStatus::Down, true) => "backup_down",
-    }
-}
-
 fn table_start(out: &mut String, name: &str, kind: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<table class=\"tbl\"><tr><th class=\"pxname\" colspan=\"6\"><a name=\"{0}\"></a>{0}</th><th class=\"empty\" colspan=\"21\">{kind}</th></tr>\n{HEADER}",
-        esc(name)
+        "<table class=\"tbl\"><tr><th class=\"pxname\" colspan=\"6\"><a name=\"{0}\"></a>{0}</th><th class=\"empty\" colspan=\"{1}\">{kind}</th></tr>",
+        esc(name),
+        // The name cell plus every column, less the six the name spans.
+        columns().count() + 1 - 6
     );
+    header(out);
 }
 
 pub fn render(v: &View<'_>) -> String {
@@ -228,143 +310,32 @@ pub fn render(v: &View<'_>) -> String {
     out.push_str("<li><a href=\"/metrics\">Prometheus metrics</a></li>\n");
     out.push_str("</ul></td></tr></table>\n");
 
-    for (fe, c) in v.config.frontends.iter().zip(&s.stats.frontends) {
-        table_start(&mut out, &fe.name, "frontend");
-        row(
-            &mut out,
-            &Cells {
-                class: "frontend",
-                name: "Frontend",
-                queue: ["".into(), "".into(), "".into()],
-                sessions: [
-                    c.sessions_cur.to_string(),
-                    c.sessions_max.to_string(),
-                    fe.maxconn.map(|m| m.to_string()).unwrap_or_default(),
-                    c.sessions_total.to_string(),
-                    "".into(),
-                ],
-                bytes: [c.bytes_in, c.bytes_out],
-                denied: [
-                    c.denied_requests.to_string(),
-                    c.denied_responses.to_string(),
-                ],
-                errors: [c.request_errors.to_string(), "".into(), "".into()],
-                warnings: ["".into(), "".into()],
-                latency: ["".into(), "".into(), "".into()],
-                server: [
-                    "OPEN".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                    "".into(),
-                ],
-            },
-        );
-        out.push_str("</table>\n");
-    }
-
-    for (b, be) in v.config.backends.iter().enumerate() {
-        let (Some(c), Some(state), Some(t)) = (
-            s.stats.backends.get(b),
-            s.backends.get(b),
-            s.stats.timings.get(b),
-        ) else {
-            continue;
-        };
-        table_start(&mut out, &be.name, "backend");
-        for (srv, (sc, st)) in be
-            .servers
-            .iter()
-            .zip(s.stats.servers[b].iter().zip(&state.servers))
-        {
-            row(
-                &mut out,
-                &Cells {
-                    class: server_class(st),
-                    name: &srv.name,
-                    queue: ["0".into(), "0".into(), "".into()],
-                    sessions: [
-                        sc.sessions_cur.to_string(),
-                        sc.sessions_max.to_string(),
-                        srv.maxconn.map(|m| m.to_string()).unwrap_or_default(),
-                        sc.sessions_total.to_string(),
-                        st.lbtot.to_string(),
-                    ],
-                    bytes: [sc.bytes_in, sc.bytes_out],
-                    denied: ["".into(), "0".into()],
-                    errors: [
-                        "".into(),
-                        sc.conn_errors.to_string(),
-                        sc.response_errors.to_string(),
-                    ],
-                    warnings: [sc.retries.to_string(), sc.redispatches.to_string()],
-                    latency: ["".into(), "".into(), "".into()],
-                    server: [
-                        st.status().word(),
-                        since(st.since_change),
-                        st.weight.to_string(),
-                        if st.backup { "-" } else { "Y" }.into(),
-                        if st.backup { "Y" } else { "-" }.into(),
-                        format!("{}/{}", sc.client_aborts, sc.server_aborts),
-                    ],
-                },
-            );
+    // Rows come as frontends, then each backend's servers followed by the
+    // backend: one table per frontend and one per backend.
+    let mut open = false;
+    for r in fields::rows(v) {
+        match &r {
+            Row::Frontend(fe) => {
+                table_start(&mut out, &fe.fe.name, "frontend");
+                row(&mut out, &r);
+                out.push_str("</table>\n");
+            }
+            Row::Server(sv) => {
+                if !open {
+                    table_start(&mut out, &sv.be.name, "backend");
+                    open = true;
+                }
+                row(&mut out, &r);
+            }
+            Row::Backend(be) => {
+                if !open {
+                    table_start(&mut out, &be.be.name, "backend");
+                }
+                open = false;
+                row(&mut out, &r);
+                out.push_str("</table>\n");
+            }
         }
-        let (act, bck) = state.usable_servers();
-        let weight: u32 = state
-            .servers
-            .iter()
-            .filter(|st| st.status() == ServerStatus::Up && !st.backup)
-            .map(|st| st.weight)
-            .sum();
-        let lbtot: u64 = state.servers.iter().map(|st| st.lbtot).sum();
-        let last = state
-            .servers
-            .iter()
-            .map(|st| st.since_change)
-            .min()
-            .unwrap_or_default();
-        row(
-            &mut out,
-            &Cells {
-                class: "backend",
-                name: "Backend",
-                queue: [
-                    state.queue_cur.to_string(),
-                    state.queue_max.to_string(),
-                    "".into(),
-                ],
-                sessions: [
-                    c.sessions_cur.to_string(),
-                    c.sessions_max.to_string(),
-                    "".into(),
-                    c.sessions_total.to_string(),
-                    lbtot.to_string(),
-                ],
-                bytes: [c.bytes_in, c.bytes_out],
-                denied: [
-                    c.denied_requests.to_string(),
-                    c.denied_responses.to_string(),
-                ],
-                errors: [
-                    "".into(),
-                    c.conn_errors.to_string(),
-                    c.response_errors.to_string(),
-                ],
-                warnings: [c.retries.to_string(), c.redispatches.to_string()],
-                latency: [p50_p99(&t.connect), p50_p99(&t.response), p50_p99(&t.total)],
-                server: [
-                    backend_status(s, b).into(),
-                    since(last),
-                    weight.to_string(),
-                    act.to_string(),
-                    bck.to_string(),
-                    format!("{}/{}", c.client_aborts, c.server_aborts),
-                ],
-            },
-        );
-        out.push_str("</table>\n");
     }
     out.push_str("<p class=\"footer\">Counters are merged from every core over glommio channels at each request; Max values are sums of per-core peaks.</p>\n</body></html>\n");
     out
@@ -374,6 +345,20 @@ pub fn render(v: &View<'_>) -> String {
 mod tests {
     use super::super::tests::sample;
     use super::*;
+
+    #[test]
+    fn every_layout_cell_names_a_field() {
+        for (_, c) in columns() {
+            let names = match *c {
+                F(n) | Since(n) | Flag(n) => vec![n],
+                Pair(a, b) => vec![a, b],
+                Latency(_) => vec![],
+            };
+            for n in names {
+                assert!(fields::field(n).is_some(), "{n}");
+            }
+        }
+    }
 
     #[test]
     fn page_has_tables_colours_and_refresh() {

@@ -1,17 +1,65 @@
 //! `<uri>;json` / `?format=json`: one JSON document with every counter,
 //! named as in percore's stats structs (not HAProxy's field-array layout,
-//! which is awkward to consume). Documented in docs/observability.md.
+//! which is awkward to consume; the runtime API's `show stat json` has
+//! that one). Documented in docs/observability.md. Values and keys come
+//! from [`fields::FIELDS`]; the lists below keep the order the document
+//! has always had, and fields added to the table later follow them.
 
 use std::fmt::Write;
 
-use super::{backend_status, View};
+use super::fields::{self, Kind, Row, FIELDS, HRSP};
+use super::View;
 use crate::log::format::json_str;
 use crate::stats::{LatencyHisto, RESPONSE_CLASSES};
 
-fn responses(out: &mut String, r: &[u64; 6]) {
-    out.push('{');
-    for (i, (class, n)) in RESPONSE_CLASSES.iter().zip(r).enumerate() {
-        let _ = write!(out, "{}\"{class}\":{n}", if i > 0 { "," } else { "" });
+/// Fields in document order, by CSV name; `responses` closes each object.
+#[rustfmt::skip]
+const FRONTEND: &[&str] = &[
+    "pxname", "status", "scur", "smax", "stot", "bin", "bout", "req_tot", "dreq", "dresp", "ereq",
+    "ssl_failed_handshake",
+];
+#[rustfmt::skip]
+const BACKEND: &[&str] = &[
+    "pxname", "status", "scur", "smax", "stot", "bin", "bout", "qcur", "qmax", "econ", "eresp",
+    "wretr", "wredis", "queue_timeouts", "no_server", "cli_abrt", "srv_abrt", "req_tot", "dreq",
+    "dresp", "act", "bck",
+];
+#[rustfmt::skip]
+const SERVER: &[&str] = &[
+    "svname", "status", "weight", "backup", "lastchg", "lbtot", "slots_used", "scur", "smax",
+    "stot", "bin", "bout", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt",
+];
+
+/// `{"name":...,...,"responses":{...}` (left open for the caller).
+fn object(out: &mut String, r: &Row<'_>) {
+    let kind = r.kind();
+    let order = match kind {
+        Kind::Frontend => FRONTEND,
+        Kind::Backend => BACKEND,
+        Kind::Server => SERVER,
+    };
+    let listed = order.iter().filter_map(|name| fields::field(name));
+    let added = FIELDS.iter().filter(|f| !order.contains(&f.name));
+    let mut first = true;
+    for f in listed.chain(added) {
+        let Some(key) = f.json_key(kind) else {
+            continue;
+        };
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        json_str(out, key);
+        out.push(':');
+        r.get(f).write_json(out);
+    }
+    if first {
+        out.push('{');
+    } else {
+        out.push(',');
+    }
+    out.push_str("\"responses\":{");
+    for (i, (class, name)) in RESPONSE_CLASSES.iter().zip(HRSP).enumerate() {
+        let _ = write!(out, "{}\"{class}\":", if i > 0 { "," } else { "" });
+        r.value(name).write_json(out);
     }
     out.push('}');
 }
@@ -49,83 +97,73 @@ pub fn render(v: &View<'_>) -> String {
         s.log_dropped
     );
     out.push_str(",\"frontends\":[");
-    for (i, (fe, c)) in v
-        .config
-        .frontends
-        .iter()
-        .zip(&s.stats.frontends)
-        .enumerate()
-    {
-        if i > 0 {
+    let rows = fields::rows(v);
+    let mut first = true;
+    for r in rows.iter().filter(|r| r.kind() == Kind::Frontend) {
+        if !first {
             out.push(',');
         }
-        out.push_str("{\"name\":");
-        json_str(&mut out, &fe.name);
-        let _ = write!(
-            out,
-            ",\"status\":\"OPEN\",\"sessions_cur\":{},\"sessions_max\":{},\"sessions_total\":{},\"bytes_in\":{},\"bytes_out\":{},\"requests_total\":{},\"denied_requests\":{},\"denied_responses\":{},\"request_errors\":{},\"ssl_failed_handshakes\":{},\"responses\":",
-            c.sessions_cur, c.sessions_max, c.sessions_total, c.bytes_in, c.bytes_out,
-            c.requests_total, c.denied_requests, c.denied_responses, c.request_errors,
-            c.ssl_failed_handshakes
-        );
-        responses(&mut out, &c.responses);
+        first = false;
+        object(&mut out, r);
         out.push('}');
     }
     out.push_str("],\"backends\":[");
-    for (b, be) in v.config.backends.iter().enumerate() {
-        let (Some(c), Some(state), Some(t)) = (
-            s.stats.backends.get(b),
-            s.backends.get(b),
-            s.stats.timings.get(b),
-        ) else {
-            continue;
-        };
-        if b > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"name\":");
-        json_str(&mut out, &be.name);
-        let (act, bck) = state.usable_servers();
-        let _ = write!(
-            out,
-            ",\"status\":\"{}\",\"sessions_cur\":{},\"sessions_max\":{},\"sessions_total\":{},\"bytes_in\":{},\"bytes_out\":{},\"queue_cur\":{},\"queue_max\":{},\"conn_errors\":{},\"response_errors\":{},\"retries\":{},\"redispatches\":{},\"queue_timeouts\":{},\"no_server\":{},\"client_aborts\":{},\"server_aborts\":{},\"requests_total\":{},\"denied_requests\":{},\"denied_responses\":{},\"active_servers\":{act},\"backup_servers\":{bck},\"responses\":",
-            backend_status(s, b), c.sessions_cur, c.sessions_max, c.sessions_total, c.bytes_in,
-            c.bytes_out, state.queue_cur, state.queue_max, c.conn_errors, c.response_errors,
-            c.retries, c.redispatches, c.queue_timeouts, c.no_server, c.client_aborts,
-            c.server_aborts, c.requests_total, c.denied_requests, c.denied_responses
-        );
-        responses(&mut out, &c.responses);
-        out.push_str(",\"timings\":{\"connect\":");
-        timing(&mut out, &t.connect);
-        out.push_str(",\"response\":");
-        timing(&mut out, &t.response);
-        out.push_str(",\"total\":");
-        timing(&mut out, &t.total);
-        out.push_str("},\"servers\":[");
-        for (i, (srv, (sc, ss))) in be
-            .servers
-            .iter()
-            .zip(s.stats.servers[b].iter().zip(&state.servers))
-            .enumerate()
-        {
-            if i > 0 {
-                out.push(',');
+    // Rows come as each backend's servers, then the backend itself; the
+    // document nests the servers inside their backend.
+    let mut servers = String::new();
+    let mut first_backend = true;
+    for r in &rows {
+        match r {
+            Row::Server(_) => {
+                servers.push(if servers.is_empty() { '[' } else { ',' });
+                object(&mut servers, r);
+                servers.push('}');
             }
-            out.push_str("{\"name\":");
-            json_str(&mut out, &srv.name);
-            let _ = write!(
-                out,
-                ",\"status\":\"{}\",\"weight\":{},\"backup\":{},\"last_change_seconds\":{},\"lbtot\":{},\"slots_used\":{},\"sessions_cur\":{},\"sessions_max\":{},\"sessions_total\":{},\"bytes_in\":{},\"bytes_out\":{},\"conn_errors\":{},\"response_errors\":{},\"retries\":{},\"redispatches\":{},\"client_aborts\":{},\"server_aborts\":{},\"responses\":",
-                ss.status().word(), ss.weight, ss.backup, ss.since_change.as_secs(), ss.lbtot,
-                ss.slots_used, sc.sessions_cur, sc.sessions_max, sc.sessions_total, sc.bytes_in,
-                sc.bytes_out, sc.conn_errors, sc.response_errors, sc.retries, sc.redispatches,
-                sc.client_aborts, sc.server_aborts
-            );
-            responses(&mut out, &sc.responses);
-            out.push('}');
+            Row::Backend(b) => {
+                if !first_backend {
+                    out.push(',');
+                }
+                first_backend = false;
+                object(&mut out, r);
+                out.push_str(",\"timings\":{\"connect\":");
+                timing(&mut out, &b.t.connect);
+                out.push_str(",\"response\":");
+                timing(&mut out, &b.t.response);
+                out.push_str(",\"total\":");
+                timing(&mut out, &b.t.total);
+                out.push_str("},\"servers\":");
+                if servers.is_empty() {
+                    servers.push('[');
+                }
+                out.push_str(&servers);
+                out.push_str("]}");
+                servers.clear();
+            }
+            Row::Frontend(_) => {}
         }
-        out.push_str("]}");
     }
     out.push_str("]}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_field_has_a_key_for_its_kind() {
+        for (kind, order) in [
+            (Kind::Frontend, FRONTEND),
+            (Kind::Backend, BACKEND),
+            (Kind::Server, SERVER),
+        ] {
+            for name in order {
+                let f = fields::field(name);
+                assert!(
+                    f.and_then(|f| f.json_key(kind)).is_some(),
+                    "{name} on {kind:?}"
+                );
+            }
+        }
+    }
 }

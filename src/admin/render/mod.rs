@@ -1,12 +1,18 @@
 //! The stats outputs, each a pure function of a merged [`Snapshot`], the
-//! configuration (names, limits) and [`PageInfo`].
+//! configuration (names, limits) and [`PageInfo`]: the stats page (HTML,
+//! CSV, JSON), `/metrics`, and the runtime API's `show stat` and `show
+//! info` ([`show_stat`], [`info`]).
 
 pub mod csv;
+pub mod fields;
 pub mod html;
+pub mod info;
 pub mod json;
 pub mod prometheus;
+pub mod show_stat;
+pub mod typed;
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::stats::Snapshot;
@@ -25,6 +31,87 @@ pub struct PageInfo {
     pub uri: String,
     /// HTML auto-refresh, unless disabled by `;norefresh`.
     pub refresh: Option<Duration>,
+    /// Process-wide connection limit in force (show info `Maxconn`): the
+    /// configured one unless changed at run time.
+    pub maxconn: u32,
+    /// Soft RLIMIT_NOFILE (show info `Ulimit-n` and `Maxsock`).
+    pub ulimit_n: u64,
+    /// A soft stop is under way (show info `Stopping`).
+    pub stopping: bool,
+    /// Start time in seconds since the Unix epoch (show info
+    /// `Start_time_sec`).
+    pub start_time_sec: u64,
+    /// Share of the cores' time since start that percore did not use, in
+    /// percent (show info `Idle_pct`; HAProxy measures the last second).
+    pub idle_pct: u32,
+}
+
+impl PageInfo {
+    /// The facts as of now for a process started at `started`: pid,
+    /// version, uptime, fd limit and CPU use read from the OS, `maxconn`
+    /// from the configuration. The page's `uri`/`refresh` are left empty
+    /// and `stopping` false for the caller to set.
+    pub fn now(started: Instant, cores: usize, hostname: String, config: &Config) -> PageInfo {
+        let uptime = started.elapsed();
+        let start_time_sec = SystemTime::now()
+            .checked_sub(uptime)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        PageInfo {
+            pid: std::process::id(),
+            version: Some(env!("CARGO_PKG_VERSION")),
+            uptime,
+            cores,
+            hostname,
+            uri: String::new(),
+            refresh: None,
+            maxconn: config.global.maxconn,
+            ulimit_n: fd_limit(),
+            stopping: false,
+            start_time_sec,
+            idle_pct: idle_pct(cpu_time(), uptime, cores),
+        }
+    }
+}
+
+/// The soft RLIMIT_NOFILE; 0 if it cannot be read.
+fn fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_cur
+}
+
+/// User plus system CPU time of the whole process.
+fn cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_usec).unwrap_or(0).saturating_mul(1000),
+        )
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Percent of `cores` x `uptime` not spent on the CPU; 100 at start.
+fn idle_pct(cpu: Duration, uptime: Duration, cores: usize) -> u32 {
+    let available = uptime.as_secs_f64() * cores.max(1) as f64;
+    if available <= 0.0 {
+        return 100;
+    }
+    let busy = (cpu.as_secs_f64() / available).clamp(0.0, 1.0);
+    ((1.0 - busy) * 100.0).round() as u32
 }
 
 /// What one request asked for.
@@ -44,14 +131,6 @@ pub fn uptime(d: Duration) -> String {
         s / 60 % 60,
         s % 60
     )
-}
-
-/// Backend status word: UP while a server can take traffic.
-pub fn backend_status(snapshot: &Snapshot, backend: usize) -> &'static str {
-    match snapshot.backends.get(backend) {
-        Some(b) if b.usable_servers() != (0, 0) => "UP",
-        _ => "DOWN",
-    }
 }
 
 #[cfg(test)]
@@ -120,6 +199,8 @@ servers = [
             log_lines: 3,
             log_dropped: 1,
             frontend_maxconn: vec![None],
+            pipes_used: 0,
+            pipes_free: 0,
         };
         snapshot.cores = 1;
         let info = PageInfo {
@@ -130,8 +211,31 @@ servers = [
             hostname: "lb1".into(),
             uri: "/stats".into(),
             refresh: Some(Duration::from_secs(5)),
+            maxconn: 1000,
+            ulimit_n: 4096,
+            stopping: false,
+            start_time_sec: 1_700_000_000,
+            idle_pct: 97,
         };
         (config, snapshot, info)
+    }
+
+    #[test]
+    fn idle_share_of_the_cores_time() {
+        let s = Duration::from_secs;
+        assert_eq!(idle_pct(s(1), s(10), 2), 95);
+        assert_eq!(idle_pct(s(30), s(10), 2), 0);
+        assert_eq!(idle_pct(s(0), Duration::ZERO, 2), 100);
+    }
+
+    #[test]
+    fn now_reads_the_process() {
+        let (config, _, _) = sample();
+        let info = PageInfo::now(Instant::now(), 2, "h".into(), &config);
+        assert_eq!(info.pid, std::process::id());
+        assert!(info.ulimit_n > 0);
+        assert!(info.start_time_sec > 1_600_000_000);
+        assert_eq!(info.maxconn, config.global.maxconn);
     }
 
     #[test]

@@ -6,8 +6,42 @@
 
 use std::fmt::Write;
 
-use super::{backend_status, View};
-use crate::stats::{LatencyHisto, ServerStatus, RESPONSE_CLASSES};
+use super::fields::{self, Kind, Row, FIELDS, HRSP};
+use super::View;
+use crate::stats::{LatencyHisto, RESPONSE_CLASSES, STATE_LABELS};
+
+/// One family, or a group of families not read from the table.
+#[derive(Clone, Copy)]
+enum Item {
+    /// The table field of this CSV name.
+    F(&'static str),
+    /// `http_responses_total{code=...}`, from the hrsp_* fields.
+    Responses,
+    /// `status`: 0/1 for a backend, one sample per state for a server.
+    Status,
+    /// The latency histograms of a backend.
+    Histograms,
+}
+use Item::{Histograms, Responses, Status, F};
+
+/// Families in the order `/metrics` has always listed them; fields added
+/// to the table later follow.
+#[rustfmt::skip]
+const FRONTEND: &[Item] = &[
+    F("scur"), F("smax"), F("stot"), F("bin"), F("bout"), F("req_tot"), F("dreq"), F("dresp"),
+    F("ereq"), F("ssl_failed_handshake"), Responses,
+];
+#[rustfmt::skip]
+const BACKEND: &[Item] = &[
+    F("scur"), F("smax"), F("stot"), F("bin"), F("bout"), F("econ"), F("eresp"), F("wretr"),
+    F("wredis"), F("queue_timeouts"), F("no_server"), F("cli_abrt"), F("srv_abrt"), F("req_tot"),
+    F("dreq"), Responses, F("qcur"), F("qmax"), Status, F("act"), F("bck"), Histograms,
+];
+#[rustfmt::skip]
+const SERVER: &[Item] = &[
+    F("scur"), F("smax"), F("stot"), F("bin"), F("bout"), F("econ"), F("eresp"), F("wretr"),
+    F("wredis"), F("cli_abrt"), F("srv_abrt"), Status, F("weight"), F("lastchg"), F("lbtot"),
+];
 
 /// Bucket bounds in seconds, from 100 µs to one minute.
 const BUCKETS: [f64; 18] = [
@@ -55,6 +89,115 @@ impl Out {
         );
         self.sample(&format!("{name}_sum"), labels, h.sum_us() as f64 / 1e6);
         self.sample(&format!("{name}_count"), labels, h.count());
+    }
+}
+
+/// `proxy="..."`, plus `server="..."` on server rows.
+fn labels(r: &Row<'_>) -> String {
+    match r {
+        Row::Server(sv) => format!(
+            "proxy=\"{}\",server=\"{}\"",
+            label(&sv.be.name),
+            label(&sv.srv.name)
+        ),
+        _ => format!("proxy=\"{}\"", label(r.proxy_name())),
+    }
+}
+
+fn family(o: &mut Out, kind: Kind, item: Item, rows: &[(String, &Row<'_>)]) {
+    let prefix = kind.prom_prefix();
+    match item {
+        F(name) => {
+            let Some(f) = fields::field(name) else {
+                return;
+            };
+            let Some((suffix, ty)) = f.prom_name(kind) else {
+                return;
+            };
+            let name = format!("percore_{prefix}_{suffix}");
+            o.family(&name, ty.as_str(), f.help(kind));
+            for (labels, r) in rows {
+                o.sample(&name, labels, r.get(f).to_plain());
+            }
+        }
+        Responses => {
+            let name = format!("percore_{prefix}_http_responses_total");
+            o.family(&name, "counter", "HTTP responses by status class.");
+            for (labels, r) in rows {
+                for (class, field) in RESPONSE_CLASSES.iter().zip(HRSP) {
+                    o.sample(
+                        &name,
+                        &format!("{labels},code=\"{class}\""),
+                        r.value(field).to_plain(),
+                    );
+                }
+            }
+        }
+        Status => match kind {
+            Kind::Backend => {
+                o.family(
+                    "percore_backend_status",
+                    "gauge",
+                    "1 if the backend has a usable server.",
+                );
+                for (labels, r) in rows {
+                    if let Row::Backend(b) = r {
+                        let up = b.state.status_word() == "UP";
+                        o.sample("percore_backend_status", labels, u8::from(up));
+                    }
+                }
+            }
+            Kind::Server => {
+                o.family(
+                    "percore_server_status",
+                    "gauge",
+                    "Server state: 1 for the state the server is in.",
+                );
+                for (labels, r) in rows {
+                    let Some(st) = r.server_state() else {
+                        continue;
+                    };
+                    let now = st.status().look().label;
+                    for state in STATE_LABELS {
+                        o.sample(
+                            "percore_server_status",
+                            &format!("{labels},state=\"{state}\""),
+                            u8::from(now == state),
+                        );
+                    }
+                }
+            }
+            Kind::Frontend => {}
+        },
+        Histograms => {
+            type Pick = fn(&crate::stats::BackendTimings) -> &LatencyHisto;
+            let histos: [(&str, &str, Pick); 3] = [
+                (
+                    "connect_time_seconds",
+                    "Time to connect to a server.",
+                    |t| &t.connect,
+                ),
+                (
+                    "response_time_seconds",
+                    "Time from connected to the first byte from the server.",
+                    |t| &t.response,
+                ),
+                (
+                    "total_time_seconds",
+                    "Session time, accept to close.",
+                    |t| &t.total,
+                ),
+            ];
+            for (suffix, help, get) in histos {
+                let name = format!("percore_{prefix}_{suffix}");
+                o.family(&name, "histogram", help);
+                for (labels, r) in rows {
+                    if let Row::Backend(b) = r {
+                        o.histogram(&name, labels, get(b.t));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -115,423 +258,30 @@ pub fn render(v: &View<'_>) -> String {
         );
     }
 
-    let fes: Vec<(String, &crate::stats::FrontendCounters)> = v
-        .config
-        .frontends
-        .iter()
-        .zip(&s.stats.frontends)
-        .map(|(fe, c)| (format!("proxy=\"{}\"", label(&fe.name)), c))
-        .collect();
-    type FeField = fn(&crate::stats::FrontendCounters) -> u64;
-    let fe_metrics: [(&str, &str, &str, FeField); 10] = [
-        ("current_sessions", "gauge", "Current sessions.", |c| {
-            c.sessions_cur
-        }),
-        (
-            "max_sessions",
-            "gauge",
-            "Highest current sessions (sum of per-core peaks).",
-            |c| c.sessions_max,
-        ),
-        ("sessions_total", "counter", "Sessions accepted.", |c| {
-            c.sessions_total
-        }),
-        (
-            "bytes_in_total",
-            "counter",
-            "Bytes received from clients.",
-            |c| c.bytes_in,
-        ),
-        (
-            "bytes_out_total",
-            "counter",
-            "Bytes sent to clients.",
-            |c| c.bytes_out,
-        ),
-        (
-            "http_requests_total",
-            "counter",
-            "HTTP requests received.",
-            |c| c.requests_total,
-        ),
-        (
-            "requests_denied_total",
-            "counter",
-            "Requests denied.",
-            |c| c.denied_requests,
-        ),
-        (
-            "responses_denied_total",
-            "counter",
-            "Responses denied.",
-            |c| c.denied_responses,
-        ),
-        (
-            "request_errors_total",
-            "counter",
-            "Invalid or aborted requests.",
-            |c| c.request_errors,
-        ),
-        (
-            "ssl_failed_handshakes_total",
-            "counter",
-            "TLS handshakes with clients that failed.",
-            |c| c.ssl_failed_handshakes,
-        ),
-    ];
-    for (suffix, kind, help, get) in fe_metrics {
-        let name = format!("percore_frontend_{suffix}");
-        o.family(&name, kind, help);
-        for (labels, c) in &fes {
-            o.sample(&name, labels, get(c));
+    let rows = fields::rows(v);
+    for (kind, layout) in [
+        (Kind::Frontend, FRONTEND),
+        (Kind::Backend, BACKEND),
+        (Kind::Server, SERVER),
+    ] {
+        let of_kind: Vec<(String, &Row<'_>)> = rows
+            .iter()
+            .filter(|r| r.kind() == kind)
+            .map(|r| (labels(r), r))
+            .collect();
+        let listed = layout.iter().copied();
+        let added = FIELDS
+            .iter()
+            .filter(|f| f.prom_name(kind).is_some())
+            .filter(|f| {
+                !layout
+                    .iter()
+                    .any(|i| matches!(i, Item::F(n) if *n == f.name))
+            })
+            .map(|f| Item::F(f.name));
+        for item in listed.chain(added) {
+            family(&mut o, kind, item, &of_kind);
         }
-    }
-    o.family(
-        "percore_frontend_http_responses_total",
-        "counter",
-        "HTTP responses by status class.",
-    );
-    for (labels, c) in &fes {
-        for (class, n) in RESPONSE_CLASSES.iter().zip(&c.responses) {
-            o.sample(
-                "percore_frontend_http_responses_total",
-                &format!("{labels},code=\"{class}\""),
-                n,
-            );
-        }
-    }
-
-    let bes: Vec<(String, usize)> = v
-        .config
-        .backends
-        .iter()
-        .enumerate()
-        .filter(|(b, _)| *b < s.stats.backends.len() && *b < s.backends.len())
-        .map(|(b, be)| (format!("proxy=\"{}\"", label(&be.name)), b))
-        .collect();
-    type BeField = fn(&crate::stats::BackendCounters) -> u64;
-    let be_metrics: [(&str, &str, &str, BeField); 15] = [
-        ("current_sessions", "gauge", "Current sessions.", |c| {
-            c.sessions_cur
-        }),
-        (
-            "max_sessions",
-            "gauge",
-            "Highest current sessions (sum of per-core peaks).",
-            |c| c.sessions_max,
-        ),
-        (
-            "sessions_total",
-            "counter",
-            "Sessions that reached a server.",
-            |c| c.sessions_total,
-        ),
-        ("bytes_in_total", "counter", "Bytes sent to servers.", |c| {
-            c.bytes_in
-        }),
-        (
-            "bytes_out_total",
-            "counter",
-            "Bytes received from servers.",
-            |c| c.bytes_out,
-        ),
-        (
-            "connection_errors_total",
-            "counter",
-            "Failed connection attempts.",
-            |c| c.conn_errors,
-        ),
-        (
-            "response_errors_total",
-            "counter",
-            "Server errors after connecting.",
-            |c| c.response_errors,
-        ),
-        (
-            "retry_warnings_total",
-            "counter",
-            "Connection retries.",
-            |c| c.retries,
-        ),
-        (
-            "redispatch_warnings_total",
-            "counter",
-            "Retries sent to another server.",
-            |c| c.redispatches,
-        ),
-        (
-            "queue_timeouts_total",
-            "counter",
-            "Connections that gave up in the queue.",
-            |c| c.queue_timeouts,
-        ),
-        (
-            "no_server_total",
-            "counter",
-            "Connections refused: no usable server.",
-            |c| c.no_server,
-        ),
-        (
-            "client_aborts_total",
-            "counter",
-            "Sessions aborted by the client.",
-            |c| c.client_aborts,
-        ),
-        (
-            "server_aborts_total",
-            "counter",
-            "Sessions aborted by the server.",
-            |c| c.server_aborts,
-        ),
-        (
-            "http_requests_total",
-            "counter",
-            "HTTP requests sent.",
-            |c| c.requests_total,
-        ),
-        (
-            "requests_denied_total",
-            "counter",
-            "Requests denied.",
-            |c| c.denied_requests,
-        ),
-    ];
-    for (suffix, kind, help, get) in be_metrics {
-        let name = format!("percore_backend_{suffix}");
-        o.family(&name, kind, help);
-        for (labels, b) in &bes {
-            o.sample(&name, labels, get(&s.stats.backends[*b]));
-        }
-    }
-    o.family(
-        "percore_backend_http_responses_total",
-        "counter",
-        "HTTP responses by status class.",
-    );
-    for (labels, b) in &bes {
-        for (class, n) in RESPONSE_CLASSES.iter().zip(&s.stats.backends[*b].responses) {
-            o.sample(
-                "percore_backend_http_responses_total",
-                &format!("{labels},code=\"{class}\""),
-                n,
-            );
-        }
-    }
-    o.family(
-        "percore_backend_current_queue",
-        "gauge",
-        "Connections waiting for a server slot.",
-    );
-    for (labels, b) in &bes {
-        o.sample(
-            "percore_backend_current_queue",
-            labels,
-            s.backends[*b].queue_cur,
-        );
-    }
-    o.family(
-        "percore_backend_max_queue",
-        "gauge",
-        "Highest queue (sum of per-core peaks).",
-    );
-    for (labels, b) in &bes {
-        o.sample(
-            "percore_backend_max_queue",
-            labels,
-            s.backends[*b].queue_max,
-        );
-    }
-    o.family(
-        "percore_backend_status",
-        "gauge",
-        "1 if the backend has a usable server.",
-    );
-    for (labels, b) in &bes {
-        o.sample(
-            "percore_backend_status",
-            labels,
-            u8::from(backend_status(s, *b) == "UP"),
-        );
-    }
-    o.family(
-        "percore_backend_active_servers",
-        "gauge",
-        "Usable active servers.",
-    );
-    for (labels, b) in &bes {
-        o.sample(
-            "percore_backend_active_servers",
-            labels,
-            s.backends[*b].usable_servers().0,
-        );
-    }
-    o.family(
-        "percore_backend_backup_servers",
-        "gauge",
-        "Usable backup servers.",
-    );
-    for (labels, b) in &bes {
-        o.sample(
-            "percore_backend_backup_servers",
-            labels,
-            s.backends[*b].usable_servers().1,
-        );
-    }
-    type Pick = fn(&crate::stats::BackendTimings) -> &LatencyHisto;
-    let histos: [(&str, &str, Pick); 3] = [
-        (
-            "connect_time_seconds",
-            "Time to connect to a server.",
-            |t| &t.connect,
-        ),
-        (
-            "response_time_seconds",
-            "Time from connected to the first byte from the server.",
-            |t| &t.response,
-        ),
-        (
-            "total_time_seconds",
-            "Session time, accept to close.",
-            |t| &t.total,
-        ),
-    ];
-    for (suffix, help, get) in histos {
-        let name = format!("percore_backend_{suffix}");
-        o.family(&name, "histogram", help);
-        for (labels, b) in &bes {
-            if let Some(t) = s.stats.timings.get(*b) {
-                o.histogram(&name, labels, get(t));
-            }
-        }
-    }
-
-    let mut servers = Vec::new();
-    for (labels, b) in &bes {
-        let be = &v.config.backends[*b];
-        for (i, srv) in be.servers.iter().enumerate() {
-            if let (Some(c), Some(st)) = (s.stats.servers[*b].get(i), s.backends[*b].servers.get(i))
-            {
-                servers.push((format!("{labels},server=\"{}\"", label(&srv.name)), c, st));
-            }
-        }
-    }
-    type SrvField = fn(&crate::stats::ServerCounters) -> u64;
-    let srv_metrics: [(&str, &str, &str, SrvField); 11] = [
-        ("current_sessions", "gauge", "Current sessions.", |c| {
-            c.sessions_cur
-        }),
-        (
-            "max_sessions",
-            "gauge",
-            "Highest current sessions (sum of per-core peaks).",
-            |c| c.sessions_max,
-        ),
-        (
-            "sessions_total",
-            "counter",
-            "Sessions sent to this server.",
-            |c| c.sessions_total,
-        ),
-        (
-            "bytes_in_total",
-            "counter",
-            "Bytes sent to the server.",
-            |c| c.bytes_in,
-        ),
-        (
-            "bytes_out_total",
-            "counter",
-            "Bytes received from the server.",
-            |c| c.bytes_out,
-        ),
-        (
-            "connection_errors_total",
-            "counter",
-            "Failed connection attempts.",
-            |c| c.conn_errors,
-        ),
-        (
-            "response_errors_total",
-            "counter",
-            "Errors after connecting.",
-            |c| c.response_errors,
-        ),
-        (
-            "retry_warnings_total",
-            "counter",
-            "Connection retries.",
-            |c| c.retries,
-        ),
-        (
-            "redispatch_warnings_total",
-            "counter",
-            "Retries moved to another server.",
-            |c| c.redispatches,
-        ),
-        (
-            "client_aborts_total",
-            "counter",
-            "Sessions aborted by the client.",
-            |c| c.client_aborts,
-        ),
-        (
-            "server_aborts_total",
-            "counter",
-            "Sessions aborted by the server.",
-            |c| c.server_aborts,
-        ),
-    ];
-    for (suffix, kind, help, get) in srv_metrics {
-        let name = format!("percore_server_{suffix}");
-        o.family(&name, kind, help);
-        for (labels, c, _) in &servers {
-            o.sample(&name, labels, get(c));
-        }
-    }
-    o.family(
-        "percore_server_status",
-        "gauge",
-        "Server state: 1 for the state the server is in.",
-    );
-    for (labels, _, st) in &servers {
-        let now = st.status();
-        for (word, is) in [
-            ("UP", now == ServerStatus::Up),
-            ("DOWN", now == ServerStatus::Down),
-            ("MAINT", now == ServerStatus::Maint),
-            ("DRAIN", now == ServerStatus::Drain),
-            ("PARTIAL", matches!(now, ServerStatus::Partial { .. })),
-        ] {
-            o.sample(
-                "percore_server_status",
-                &format!("{labels},state=\"{word}\""),
-                u8::from(is),
-            );
-        }
-    }
-    o.family("percore_server_weight", "gauge", "Server weight.");
-    for (labels, _, st) in &servers {
-        o.sample("percore_server_weight", labels, st.weight);
-    }
-    o.family(
-        "percore_server_last_change_seconds",
-        "gauge",
-        "Seconds since the server's last state change.",
-    );
-    for (labels, _, st) in &servers {
-        o.sample(
-            "percore_server_last_change_seconds",
-            labels,
-            st.since_change.as_secs(),
-        );
-    }
-    o.family(
-        "percore_server_loadbalanced_total",
-        "counter",
-        "Times picked by load balancing.",
-    );
-    for (labels, _, st) in &servers {
-        o.sample("percore_server_loadbalanced_total", labels, st.lbtot);
     }
     o.0
 }
@@ -540,6 +290,25 @@ pub fn render(v: &View<'_>) -> String {
 mod tests {
     use super::super::tests::sample;
     use super::*;
+
+    #[test]
+    fn every_listed_field_is_exported_for_its_kind() {
+        for (kind, layout) in [
+            (Kind::Frontend, FRONTEND),
+            (Kind::Backend, BACKEND),
+            (Kind::Server, SERVER),
+        ] {
+            for item in layout {
+                if let F(name) = item {
+                    let f = fields::field(name);
+                    assert!(
+                        f.and_then(|f| f.prom_name(kind)).is_some(),
+                        "{name} on {kind:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn families_are_declared_once_and_histograms_are_cumulative() {
