@@ -8,6 +8,7 @@ pub mod accesslog;
 pub mod connect;
 pub mod count;
 pub mod http;
+pub mod sessions;
 pub mod tcp;
 pub mod tls;
 
@@ -36,6 +37,8 @@ pub struct CoreContext {
     pub http_pool: Rc<http::IdlePool>,
     /// Access-log buffer; disabled unless the runtime attaches a writer.
     pub log: CoreLog,
+    /// Live client sessions (`show sess`, `shutdown session(s)`).
+    pub sessions: sessions::Sessions,
     /// TLS acceptors and connectors of this core; the runtime installs
     /// them (`tls::CoreTls::new`) before accepting.
     pub tls: tls::CoreTls,
@@ -62,6 +65,7 @@ impl CoreContext {
             stats,
             health,
             http_pool: Rc::new(http::IdlePool::new()),
+            sessions: sessions::Sessions::new(core_index),
             log: CoreLog::disabled(),
             tls,
         }

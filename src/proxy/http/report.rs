@@ -17,6 +17,7 @@ use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count::{self, Abort};
+use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::termination_of;
 use crate::proxy::{accesslog, CoreContext};
 use crate::stats::response_class;
@@ -44,6 +45,8 @@ impl ResponseSeen {
 /// One request's facts, reused from request to request of a connection.
 pub(super) struct RequestTrace {
     frontend: usize,
+    /// The connection in the core's session registry (was it killed?).
+    session: SessionId,
     /// The backend the request went to (the frontend's default until
     /// then; `None` for a frontend without default_backend).
     backend: Option<usize>,
@@ -84,9 +87,11 @@ impl RequestTrace {
         backend: Option<usize>,
         peer: SocketAddr,
         accepted: Instant,
+        session: SessionId,
     ) -> Self {
         RequestTrace {
             frontend,
+            session,
             backend,
             peer,
             accept_date: accesslog::enabled(ctx, frontend).then(SystemTime::now),
@@ -244,6 +249,9 @@ impl RequestTrace {
             up += t.client_to_server;
             down += t.server_to_client;
             self.end = termination_of(&t.end);
+        }
+        if ctx.sessions.is_killed(self.session) {
+            self.end = self.end.killed();
         }
         let status = self.error_status.or(self.seen.status.get());
         let started = self.started.unwrap_or(self.previous_end);
