@@ -7,6 +7,7 @@
 pub mod accesslog;
 pub mod connect;
 pub mod count;
+pub mod error_snapshot;
 pub mod http;
 pub mod sessions;
 pub mod tcp;
@@ -39,6 +40,9 @@ pub struct CoreContext {
     pub log: CoreLog,
     /// Live client sessions (`show sess`, `shutdown session(s)`).
     pub sessions: sessions::Sessions,
+    /// Last invalid request per frontend and response per backend
+    /// (`show errors`).
+    pub error_snapshots: error_snapshot::ErrorSnapshots,
     /// TLS acceptors and connectors of this core; the runtime installs
     /// them (`tls::CoreTls::new`) before accepting.
     pub tls: tls::CoreTls,
@@ -54,6 +58,7 @@ impl CoreContext {
         let tune = &config.global.tune;
         let pipes = PipePool::new(tune.pipesize, tune.maxpipes);
         let stats = RefCell::new(CoreStats::for_config(&config));
+        let error_snapshots = error_snapshot::ErrorSnapshots::new(&config, core_index, core_count);
         let health = Observer::new(&config, core_count);
         let tls = tls::CoreTls::none(&config);
         CoreContext {
@@ -66,6 +71,7 @@ impl CoreContext {
             health,
             http_pool: Rc::new(http::IdlePool::new()),
             sessions: sessions::Sessions::new(core_index),
+            error_snapshots,
             log: CoreLog::disabled(),
             tls,
         }

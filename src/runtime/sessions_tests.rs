@@ -1,4 +1,4 @@
-//! The session registry driven through a real core's
+//! The session registry and error snapshots driven through a real core's
 //! session path (`core::serve_connection`, what the accept loop runs) over
 //! loopback sockets, with the runtime API's per-core calls made from the
 //! core's own thread as the API will make them.
@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::core::serve_connection;
 use crate::config::Mode;
 use crate::net::Conn;
+use crate::proxy::error_snapshot::{snapshot_errors, Direction};
 use crate::proxy::sessions::{
     shutdown_server_sessions, shutdown_session, snapshot_sessions, SessionInfo,
 };
@@ -96,6 +97,14 @@ fn answers(mut conn: TcpStream) {
     let mut buf = [0u8; 1024];
     while let Ok(1..) = conn.read(&mut buf) {
         let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+}
+
+/// Answers with an invalid response head.
+fn invalid(mut conn: TcpStream) {
+    let mut buf = [0u8; 1024];
+    if let Ok(1..) = conn.read(&mut buf) {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nBad Header\r\n\r\nok");
     }
 }
 
@@ -283,6 +292,65 @@ fn an_http_connection_between_requests_uses_no_server() {
         bounded("the killed idle connection", task).await;
         assert!(received.recv_timeout(HANG).unwrap().is_empty());
         assert!(snapshot_sessions(&ctx).is_empty());
+    });
+}
+
+#[test]
+fn invalid_heads_are_captured_where_they_are_refused() {
+    let ctx = core(backend(invalid));
+    run(async move {
+        // An invalid request: 400, kept by the frontend.
+        let (conn, peer, mut client) = connect_client();
+        let task = glommio::spawn_local({
+            let ctx = Rc::clone(&ctx);
+            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer).await }
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+            .unwrap();
+        let received = read_to_close(client);
+        bounded("the refused request", task).await;
+        assert!(received
+            .recv_timeout(HANG)
+            .unwrap()
+            .starts_with(b"HTTP/1.1 400 "));
+
+        // An invalid response: 502, kept by the backend.
+        let (conn, peer2, mut client) = connect_client();
+        let task = glommio::spawn_local({
+            let ctx = Rc::clone(&ctx);
+            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer2).await }
+        });
+        client
+            .write_all(b"GET /x HTTP/1.1\r\nHost: b\r\n\r\n")
+            .unwrap();
+        let received = read_to_close(client);
+        bounded("the refused response", task).await;
+        assert!(received
+            .recv_timeout(HANG)
+            .unwrap()
+            .starts_with(b"HTTP/1.1 502 "));
+
+        let snap = snapshot_errors(&ctx);
+        assert_eq!(snap.captured, 2);
+        let req = &snap.errors[0];
+        assert_eq!(req.direction, Direction::Request);
+        assert_eq!((req.frontend, req.backend, req.client), (1, None, peer));
+        assert_eq!(req.position, 28);
+        assert_eq!(
+            req.bytes,
+            b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n"
+        );
+        let resp = &snap.errors[1];
+        assert_eq!(resp.direction, Direction::Response);
+        assert_eq!(
+            (resp.backend, resp.server, resp.client),
+            (Some(1), Some(0), peer2)
+        );
+        assert_eq!(resp.position, 39);
+        assert!(resp.bytes.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        // Refused requests are still counted as before.
+        assert_eq!(ctx.stats.borrow().frontends[1].request_errors, 1);
     });
 }
 

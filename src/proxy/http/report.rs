@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use crate::config::HeaderCapture;
-use crate::http::RequestHead;
+use crate::http::{HeadError, RequestHead};
 use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
@@ -28,12 +28,25 @@ use crate::stats::response_class;
 pub(super) struct ResponseSeen {
     status: Cell<Option<u16>>,
     at: Cell<Option<Instant>>,
+    /// The response head was refused for this (set on that error only,
+    /// taken by the session right after the failed exchange, so it needs
+    /// no reset per request).
+    invalid: Cell<Option<HeadError>>,
 }
 
 impl ResponseSeen {
     pub(super) fn final_head(&self, status: u16) {
         self.status.set(Some(status));
         self.at.set(Some(Instant::now()));
+    }
+
+    /// The response head the exchange read is invalid (`show errors`).
+    pub(super) fn invalid_head(&self, err: HeadError) {
+        self.invalid.set(Some(err));
+    }
+
+    pub(super) fn take_invalid(&self) -> Option<HeadError> {
+        self.invalid.take()
     }
 
     fn clear(&self) {
@@ -112,6 +125,10 @@ impl RequestTrace {
             bytes_in_at: 0,
             bytes_out_at: 0,
         }
+    }
+
+    pub(super) fn frontend(&self) -> usize {
+        self.frontend
     }
 
     /// A new request may come: forget the previous one. `first`: the

@@ -25,6 +25,7 @@ use crate::http::{
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::session_server_connection;
+use crate::proxy::error_snapshot::ErrorSource;
 use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::proxy::CoreContext;
@@ -356,7 +357,17 @@ impl Session<'_> {
                             Routed::Local(answer) => Head::Local(answer),
                         };
                     }
-                    ParseStatus::Error(_) => return Head::Reject(400),
+                    ParseStatus::Error(err) => {
+                        let from = ErrorSource {
+                            frontend: self.trace.frontend(),
+                            backend: None,
+                            server: None,
+                            client: self.peer,
+                        };
+                        let refused = self.client_buf.filled();
+                        self.ctx.error_snapshots.request(from, refused, err);
+                        return Head::Reject(400);
+                    }
                     ParseStatus::Partial => {}
                 }
             }
@@ -550,6 +561,16 @@ impl Session<'_> {
                     self.trace.failed(end);
                     ctx.sessions.clear_server(self.id);
                     drop(server);
+                    if let Some(err) = self.trace.seen.take_invalid() {
+                        let from = ErrorSource {
+                            frontend: self.trace.frontend(),
+                            backend: Some(be_id),
+                            server: Some(slot.server()),
+                            client: self.peer,
+                        };
+                        let refused = self.server_buf.filled();
+                        ctx.error_snapshots.response(from, refused, err);
+                    }
                     self.server_buf.consume(self.server_buf.len());
                     if let Some(status) = status {
                         self.send_error(status, true).await;
