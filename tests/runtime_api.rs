@@ -596,7 +596,7 @@ fn check_target() -> CheckTarget {
     CheckTarget { port, hits }
 }
 
-fn wait_until(what: &str, done: impl Fn() -> bool) {
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !done() {
         assert!(Instant::now() < deadline, "never: {what}");
@@ -786,6 +786,9 @@ fn answers_match_haproxy_2_6_word_for_word() {
         "enable health app/x",
         "shutdown sessions server app/x",
         "shutdown sessions server",
+        "shutdown session",
+        "shutdown session 0x1234",
+        "show errors nofe",
         "show backend",
         "show cli level",
         "clear counters",
@@ -821,4 +824,104 @@ fn answers_match_haproxy_2_6_word_for_word() {
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn show_sess_lists_sessions_and_shutdown_ends_them() {
+    // s1 answers nothing, so a request to it stays in flight.
+    let silent = HttpBackend::start(|_| {
+        thread::sleep(Duration::from_secs(60));
+        Reply::Close
+    });
+    let t = start_with("", "", "");
+    let line = format!(
+        "set server app/s1 addr {} port {}",
+        silent.addr.ip(),
+        silent.addr.port()
+    );
+    socat(&t.admin, &line);
+    assert_eq!(socat(&t.admin, "set server app/s2 state maint"), "\n");
+    let mut held = TcpStream::connect(t.proxy.addr()).unwrap();
+    held.set_read_timeout(Some(PATIENCE)).unwrap();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    wait_until("the session shows its server", || {
+        socat(&t.admin, "show sess").contains(" fe=fe be=app srv=s1 ")
+    });
+    let listing = socat(&t.admin, "show sess");
+    let line = listing.lines().find(|l| l.contains("srv=s1")).unwrap();
+    assert!(
+        line.starts_with("0x") && line.contains(" proto=tcpv4 src=127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(socat(&t.admin, "shutdown sessions server app/s1"), "\n");
+    let mut rest = Vec::new();
+    let _ = held.read_to_end(&mut rest);
+    wait_until("the session is gone", || {
+        !socat(&t.admin, "show sess").contains("srv=s1")
+    });
+    // One session by id.
+    let mut idle = TcpStream::connect(t.proxy.addr()).unwrap();
+    idle.set_read_timeout(Some(PATIENCE)).unwrap();
+    let id = {
+        let mut found = None;
+        wait_until("the idle session is listed", || {
+            found = socat(&t.admin, "show sess")
+                .lines()
+                .find(|l| l.contains("fe=fe"))
+                .and_then(|l| l.split(':').next().map(str::to_string));
+            found.is_some()
+        });
+        found.unwrap()
+    };
+    assert_eq!(socat(&t.admin, &format!("shutdown session {id}")), "\n");
+    let mut rest = Vec::new();
+    let _ = idle.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn show_errors_keeps_the_last_refused_request() {
+    let t = start("", "");
+    assert!(socat(&t.admin, "show errors").starts_with("Total events captured on ["));
+    let mut s = TcpStream::connect(t.proxy.addr()).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 400"));
+    let errors = socat(&t.admin, "show errors");
+    assert!(errors.contains(": 1\n"), "{errors}");
+    assert!(
+        errors.contains("frontend fe (#1): invalid request"),
+        "{errors}"
+    );
+    assert!(errors.contains("Bad Header"), "{errors}");
+    assert!(!socat(&t.admin, "show errors app response").contains("invalid request"));
+}
+
+#[test]
+fn show_info_and_stat_speak_haproxys_formats() {
+    let t = start("", "");
+    counts(t.proxy.addr(), 4);
+    let info = socat(&t.user, "show info");
+    assert!(info.starts_with("Name: percore\n"), "{info}");
+    assert!(
+        info.contains("\nNbthread: 2\n") && info.contains("\nCumReq: "),
+        "{info}"
+    );
+    let typed = socat(&t.user, "show stat typed");
+    assert!(
+        typed
+            .lines()
+            .any(|l| l.starts_with("S.") && l.contains(".svname.1:KNS:str:s1")),
+        "{typed}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&socat(&t.user, "show stat json")).unwrap();
+    assert!(json.as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(
+        socat(&t.user, "show stat nosuch 4 -1"),
+        "No such proxy.\n\n"
+    );
 }

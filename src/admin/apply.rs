@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 
 use crate::backend::BackendRuntime;
+use crate::proxy::error_snapshot::{self, ErrorSnapshot};
+use crate::proxy::sessions::{self, SessionInfo};
 use crate::proxy::CoreContext;
 use crate::stats::Snapshot;
 
@@ -47,11 +49,23 @@ pub enum CoreRequest {
     ClearCounters {
         all: bool,
     },
+    /// `show sess`: this core's live sessions.
+    Sessions,
+    /// `show errors`: this core's captured invalid messages.
+    Errors,
+    /// `shutdown sessions server`.
+    ShutdownServerSessions(ServerRef),
+    /// `shutdown session <id>` (only the owning core finds it).
+    ShutdownSession(u64),
 }
 
 #[derive(Debug)]
 pub enum CoreAnswer {
     Snapshot(Box<Snapshot>),
+    Sessions(Vec<SessionInfo>),
+    Errors(Box<ErrorSnapshot>),
+    /// How many things the request found (sessions shut down).
+    Count(usize),
     Done,
 }
 
@@ -81,6 +95,14 @@ pub fn apply(ctx: &CoreContext, request: &CoreRequest) -> CoreAnswer {
                 limit.set_process_limit(Some(*maxconn), ctx.core_index, ctx.core_count);
             }
             CoreAnswer::Done
+        }
+        CoreRequest::Sessions => CoreAnswer::Sessions(sessions::snapshot_sessions(ctx)),
+        CoreRequest::Errors => CoreAnswer::Errors(Box::new(error_snapshot::snapshot_errors(ctx))),
+        CoreRequest::ShutdownServerSessions(at) => CoreAnswer::Count(
+            sessions::shutdown_server_sessions(ctx, at.backend, at.server),
+        ),
+        CoreRequest::ShutdownSession(uid) => {
+            CoreAnswer::Count(usize::from(sessions::shutdown_session(ctx, *uid)))
         }
         CoreRequest::ClearCounters { all } => {
             ctx.stats.borrow_mut().clear(*all);

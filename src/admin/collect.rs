@@ -101,7 +101,7 @@ impl Collector {
         let got = self.ask_all(ctx, CoreRequest::Snapshot).await;
         let mut snapshots = got.answers.into_iter().filter_map(|a| match a {
             CoreAnswer::Snapshot(s) => Some(s),
-            CoreAnswer::Done => None,
+            _ => None,
         });
         let mut merged = snapshots.next().map_or_else(|| capture(ctx), |s| *s);
         for snapshot in snapshots {

@@ -12,6 +12,7 @@
 //! - [`rewrite`]: builds the outgoing heads (hop-by-hop removal,
 //!   X-Forwarded-*, Connection).
 //! - [`errors`]: HAProxy's default error responses and `errorfile` loading.
+//! - [`locate`]: where the fault sits in a refused head (`show errors`).
 //!
 //! Choices against HAProxy 2.6 (the reference) are listed in each module
 //! and summed up here:
@@ -36,6 +37,7 @@ pub mod base64;
 pub mod chunked;
 pub mod errors;
 mod head;
+pub mod locate;
 pub mod request;
 pub mod response;
 pub mod rewrite;

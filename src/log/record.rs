@@ -46,6 +46,18 @@ impl Termination {
     /// Answered by percore itself (`return`, `redirect`, `auth`).
     pub const LOCAL_ANSWER: Termination = Termination(*b"LR");
     pub const RESPONSE_TIMEOUT: Termination = Termination(*b"sH");
+    /// Shut down by the runtime API while waiting for a server slot.
+    pub const KILLED_IN_QUEUE: Termination = Termination(*b"KQ");
+    /// Shut down by the runtime API while connecting to the server.
+    pub const KILLED_CONNECTING: Termination = Termination(*b"KC");
+
+    /// The same end, caused by the runtime API shutting the session down
+    /// (`shutdown session`, `shutdown sessions server`): HAProxy's `K`,
+    /// with the phase the session was in (a killed tunnel logs `K-`, a
+    /// request killed while waiting for its response `KH`, as HAProxy 2.6).
+    pub fn killed(self) -> Termination {
+        Termination([b'K', self.0[1]])
+    }
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("??")

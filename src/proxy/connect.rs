@@ -1,6 +1,7 @@
 //! Outbound connections to servers: one connect, and the balancing, retry
 //! and redispatch loop that both modes use.
 
+use super::sessions::SessionId;
 use super::CoreContext;
 use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::log::Termination;
@@ -40,6 +41,10 @@ pub enum ConnectFailure {
     Refused,
     #[error("connecting to the server timed out, after all retries")]
     TimedOut,
+    /// The runtime API shut the session down (`in_queue`: while it waited
+    /// for a server slot, else while connecting).
+    #[error("the session was shut down")]
+    Killed { in_queue: bool },
 }
 
 impl ConnectFailure {
@@ -49,6 +54,8 @@ impl ConnectFailure {
             ConnectFailure::NoServer | ConnectFailure::Refused => Termination::SERVER_REFUSED,
             ConnectFailure::QueueTimeout => Termination::QUEUE_TIMEOUT,
             ConnectFailure::TimedOut => Termination::CONNECT_TIMEOUT,
+            ConnectFailure::Killed { in_queue: true } => Termination::KILLED_IN_QUEUE,
+            ConnectFailure::Killed { in_queue: false } => Termination::KILLED_CONNECTING,
         }
     }
 }
@@ -94,6 +101,31 @@ pub async fn server_connection(
     reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
 ) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
     server_connection_hinted(ctx, backend_id, peer, PickHint::default(), attempts, reuse).await
+}
+
+/// [`server_connection_hinted`] for a registered session: gives up
+/// (`ConnectFailure::Killed`) when the runtime API kills the session while
+/// it waits in the queue, connects or pauses between retries (its sockets
+/// are shut down, but none of these waits is on them). A connection that
+/// is there at once (a kept or pooled one) costs no more than before.
+pub async fn session_server_connection(
+    ctx: &CoreContext,
+    session: SessionId,
+    backend_id: usize,
+    peer: SocketAddr,
+    hint: PickHint,
+    attempts: &mut Attempts,
+    reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
+) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
+    let connecting = server_connection_hinted(ctx, backend_id, peer, hint, attempts, reuse);
+    match ctx.sessions.unless_killed(session, connecting).await {
+        Some(got) => got,
+        // Dropping the attempt gave back its slot or connection; the queue
+        // time is only recorded once a slot came.
+        None => Err(ConnectFailure::Killed {
+            in_queue: attempts.t_queue.is_none(),
+        }),
+    }
 }
 
 /// [`server_connection`] for a request that brings a balancing hash or a

@@ -7,8 +7,10 @@
 pub mod accesslog;
 pub mod connect;
 pub mod count;
+pub mod error_snapshot;
 pub mod http;
 pub mod limit;
+pub mod sessions;
 pub mod tcp;
 pub mod tls;
 
@@ -37,6 +39,11 @@ pub struct CoreContext {
     pub http_pool: Rc<http::IdlePool>,
     /// Access-log buffer; disabled unless the runtime attaches a writer.
     pub log: CoreLog,
+    /// Live client sessions (`show sess`, `shutdown session(s)`).
+    pub sessions: sessions::Sessions,
+    /// Last invalid request per frontend and response per backend
+    /// (`show errors`).
+    pub error_snapshots: error_snapshot::ErrorSnapshots,
     /// TLS acceptors and connectors of this core; the runtime installs
     /// them (`tls::CoreTls::new`) before accepting.
     pub tls: tls::CoreTls,
@@ -55,6 +62,7 @@ impl CoreContext {
         let tune = &config.global.tune;
         let pipes = PipePool::new(tune.pipesize, tune.maxpipes);
         let stats = RefCell::new(CoreStats::for_config(&config));
+        let error_snapshots = error_snapshot::ErrorSnapshots::new(&config, core_index, core_count);
         let health = Observer::new(&config, core_count);
         let tls = tls::CoreTls::none(&config);
         let frontend_limits = config
@@ -71,6 +79,8 @@ impl CoreContext {
             stats,
             health,
             http_pool: Rc::new(http::IdlePool::new()),
+            sessions: sessions::Sessions::new(core_index),
+            error_snapshots,
             log: CoreLog::disabled(),
             tls,
             frontend_limits,

@@ -2,18 +2,29 @@
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
 use super::accesslog;
-use super::connect::{server_connection, warn_if_no_server, Attempts};
+use super::connect::{session_server_connection, warn_if_no_server, Attempts};
 use super::count;
+use super::sessions::SessionId;
 use super::CoreContext;
+use crate::backend::PickHint;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use crate::net::Stream;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+/// Serves one client connection; `session`: its entry in the core's
+/// session registry.
+pub async fn serve(
+    ctx: Rc<CoreContext>,
+    frontend: usize,
+    client: Stream,
+    peer: SocketAddr,
+    session: SessionId,
+) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
@@ -24,9 +35,16 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         return;
     };
     let be = &ctx.config.backends[backend_id];
+    // As HAProxy's switching rules, before any server is picked.
+    ctx.sessions.set_backend(session, backend_id);
 
     let mut attempts = Attempts::default();
-    let connected = server_connection(&ctx, backend_id, peer, &mut attempts, |_| None).await;
+    let hint = PickHint::default();
+    let connected =
+        session_server_connection(&ctx, session, backend_id, peer, hint, &mut attempts, |_| {
+            None
+        })
+        .await;
     let (server, slot) = match connected {
         Ok((server, slot, _)) => (server, slot),
         Err(failure) => {
@@ -62,6 +80,9 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
     };
     let server_index = slot.server();
     let connected_at = Instant::now();
+    // Cleared below, after the tunnel that owns `server` has ended.
+    ctx.sessions
+        .set_server(session, backend_id, server_index, server.as_raw_fd());
     count::server_session_started(
         &mut ctx.stats.borrow_mut(),
         backend_id,
@@ -75,8 +96,12 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         bufsize: ctx.config.global.tune.bufsize,
     };
     let report = tunnel::run_streams(client, server, &[], &[], &settings, &ctx.pipes).await;
+    ctx.sessions.clear_server(session);
     let t_total = accepted.elapsed();
-    let termination = termination_of(&report.end);
+    let mut termination = termination_of(&report.end);
+    if ctx.sessions.is_killed(session) {
+        termination = termination.killed();
+    }
     let conns = accept_date
         .map(|_| accesslog::conn_counts(&ctx, frontend, Some(backend_id), Some(server_index)));
     count_session_end(&ctx, frontend, backend_id, server_index, &report);

@@ -180,6 +180,45 @@ pub(crate) fn describe_bind_error(e: &io::Error) -> String {
     }
 }
 
+/// One accepted connection from its TLS handshake to its close, listed in
+/// the core's session registry for all that time (the guard removes it
+/// however the future ends, a dropped one included).
+pub(crate) async fn serve_connection(
+    ctx: &Rc<CoreContext>,
+    (fe_index, bind_index): (usize, usize),
+    mode: Mode,
+    stream: crate::net::Conn,
+    peer: std::net::SocketAddr,
+) {
+    use std::os::fd::AsRawFd;
+    let registered = ctx.sessions.register(fe_index, peer, stream.as_raw_fd());
+    let session = registered.id();
+    // TLS first (HAProxy: the handshake belongs to the client side,
+    // bounded by `timeout client`); a failed handshake ends the
+    // session before any server is involved.
+    // The handshake and the TCP session are boxed so that the task
+    // of a plain, idle HTTP connection stays small (HTTP's session
+    // boxes itself once the client sends).
+    let client = if ctx.tls.acceptor(fe_index, bind_index).is_some() {
+        let client_timeout = ctx.config.frontends[fe_index].timeouts.client;
+        Box::pin(ctx.tls.accept(fe_index, bind_index, stream, client_timeout)).await
+    } else {
+        Ok(Stream::Plain(stream))
+    };
+    match (client, mode) {
+        (Ok(client), Mode::Tcp) => {
+            Box::pin(tcp::serve(Rc::clone(ctx), fe_index, client, peer, session)).await
+        }
+        (Ok(client), Mode::Http) => {
+            http::serve(Rc::clone(ctx), fe_index, client, peer, session).await
+        }
+        // Scanners, plain HTTP on a TLS port, incompatible or
+        // aborting clients end here, before any server.
+        (Err(e), _) => crate::proxy::tls::handshake_failed(ctx, (fe_index, bind_index), peer, &e),
+    }
+    drop(registered);
+}
+
 /// Pause after an accept error that will not clear by itself right away
 /// (out of descriptors or memory), so the loop neither spins nor exits.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -246,31 +285,7 @@ async fn accept_loop(
         }
         let ctx = Rc::clone(&ctx);
         let session = async move {
-            // TLS first (HAProxy: the handshake belongs to the client side,
-            // bounded by `timeout client`); a failed handshake ends the
-            // session before any server is involved.
-            // The handshake and the TCP session are boxed so that the task
-            // of a plain, idle HTTP connection stays small (HTTP's session
-            // boxes itself once the client sends).
-            let client = if ctx.tls.acceptor(fe_index, bind_index).is_some() {
-                let client_timeout = ctx.config.frontends[fe_index].timeouts.client;
-                Box::pin(ctx.tls.accept(fe_index, bind_index, stream, client_timeout)).await
-            } else {
-                Ok(Stream::Plain(stream))
-            };
-            match (client, mode) {
-                (Ok(client), Mode::Tcp) => {
-                    Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, peer)).await
-                }
-                (Ok(client), Mode::Http) => {
-                    http::serve(Rc::clone(&ctx), fe_index, client, peer).await
-                }
-                // Scanners, plain HTTP on a TLS port, incompatible or
-                // aborting clients end here, before any server.
-                (Err(e), _) => {
-                    crate::proxy::tls::handshake_failed(&ctx, (fe_index, bind_index), peer, &e)
-                }
-            }
+            serve_connection(&ctx, (fe_index, bind_index), mode, stream, peer).await;
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);
         };

@@ -10,6 +10,8 @@ pub mod cpus;
 pub mod limits;
 pub mod listener;
 mod observe;
+#[cfg(test)]
+mod sessions_tests;
 pub mod stop;
 
 use crate::config::Config;

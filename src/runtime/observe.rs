@@ -58,6 +58,7 @@ pub fn start(
             collector: Rc::clone(&collector),
             started: observe.started,
             hostname: crate::log::syslog::hostname(),
+            clock: observe.clock,
         });
         let timeout = ctx.config.global.stats_timeout;
         for socket in observe.admin_sockets {

@@ -4,8 +4,8 @@
 
 use super::CoreStats;
 use crate::backend::CheckState;
-use std::net::SocketAddr;
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// One server as the merged cores see it.

@@ -7,10 +7,12 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::command::{Kind, Spec};
-use crate::admin::apply::{CoreRequest, ServerChange, ServerRef};
+use crate::admin::apply::{CoreAnswer, CoreRequest, ServerChange, ServerRef};
 use crate::admin::render::{self, PageInfo, View};
 use crate::admin::Collector;
 use crate::config::{Balance, CliLevel, HashType};
+use crate::proxy::error_snapshot::{self, Direction, ErrorFilter, ErrorSnapshot};
+use crate::proxy::sessions::{self, SessionInfo};
 use crate::proxy::CoreContext;
 
 /// What the socket's core shares with every runtime API connection.
@@ -19,6 +21,8 @@ pub struct Cli {
     pub collector: Rc<Collector>,
     pub started: Instant,
     pub hostname: String,
+    /// Local time for `show errors` dates.
+    pub clock: crate::log::Clock,
 }
 
 /// One connection's state.
@@ -110,10 +114,74 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             };
             render::info::show_info(&view, cmd)
         }
-        Kind::ShowSess | Kind::ShowErrors | Kind::ShutdownSession => "Not supported yet.\n".into(),
+        Kind::ShowSess => {
+            let answers = cli.collector.ask_all(&cli.ctx, CoreRequest::Sessions).await;
+            let all: Vec<SessionInfo> = answers
+                .answers
+                .into_iter()
+                .flat_map(|a| match a {
+                    CoreAnswer::Sessions(list) => list,
+                    _ => Vec::new(),
+                })
+                .collect();
+            sessions::render_show_sess(Instant::now(), &all, &cli.ctx.config)
+        }
+        Kind::ShowErrors => {
+            let mut filter = ErrorFilter::default();
+            for word in args.iter().take(2) {
+                match word.as_str() {
+                    "request" => filter.direction = Some(Direction::Request),
+                    "response" => filter.direction = Some(Direction::Response),
+                    "-1" if filter.proxy.is_none() => {}
+                    name => match error_snapshot::proxy_iid(&cli.ctx.config, name) {
+                        Some(iid) => filter.proxy = Some(iid),
+                        None => return "No such proxy.\n".into(),
+                    },
+                }
+            }
+            let answers = cli.collector.ask_all(&cli.ctx, CoreRequest::Errors).await;
+            let cores: Vec<ErrorSnapshot> = answers
+                .answers
+                .into_iter()
+                .filter_map(|a| match a {
+                    CoreAnswer::Errors(e) => Some(*e),
+                    _ => None,
+                })
+                .collect();
+            error_snapshot::render_show_errors(
+                std::time::SystemTime::now(),
+                &cli.clock,
+                &cores,
+                &cli.ctx.config,
+                &filter,
+            )
+        }
+        Kind::ShutdownSession => {
+            let Some(text) = arg(0) else {
+                return "Session pointer expected (use 'show sess').\n".into();
+            };
+            let digits = text.strip_prefix("0x").unwrap_or(text);
+            let Ok(uid) = u64::from_str_radix(digits, 16) else {
+                return "No such session (use 'show sess').\n".into();
+            };
+            let answers = cli
+                .collector
+                .ask_all(&cli.ctx, CoreRequest::ShutdownSession(uid))
+                .await;
+            if count(answers.answers) > 0 {
+                String::new()
+            } else {
+                "No such session (use 'show sess').\n".into()
+            }
+        }
         Kind::ShutdownSessionsServer => match resolve_server(cli, arg(0)) {
             Err(e) => e.into(),
-            Ok(_) => "Not supported yet.\n".into(),
+            Ok(at) => {
+                cli.collector
+                    .ask_all(&cli.ctx, CoreRequest::ShutdownServerSessions(at))
+                    .await;
+                String::new()
+            }
         },
         Kind::GetWeight => match resolve_server(cli, arg(0)) {
             Err(e) => e.into(),
@@ -185,6 +253,16 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             apply(cli, CoreRequest::ClearCounters { all }).await
         }
     }
+}
+
+fn count(answers: Vec<CoreAnswer>) -> usize {
+    answers
+        .into_iter()
+        .map(|a| match a {
+            CoreAnswer::Count(n) => n,
+            _ => 0,
+        })
+        .sum()
 }
 
 fn page_info(cli: &Cli) -> PageInfo {

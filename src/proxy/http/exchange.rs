@@ -332,7 +332,10 @@ async fn response(
             if !buf.is_empty() {
                 match parser.parse(buf.filled(), req.method) {
                     ParseStatus::Complete(h) => break h,
-                    ParseStatus::Error(_) => return Err(Down::Bad),
+                    ParseStatus::Error(err) => {
+                        seen.invalid_head(err);
+                        return Err(Down::Bad);
+                    }
                     ParseStatus::Partial => {}
                 }
             }

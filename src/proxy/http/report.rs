@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use crate::config::HeaderCapture;
-use crate::http::RequestHead;
+use crate::http::{HeadError, RequestHead};
 use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count::{self, Abort};
+use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::termination_of;
 use crate::proxy::{accesslog, CoreContext};
 use crate::stats::response_class;
@@ -27,12 +28,25 @@ use crate::stats::response_class;
 pub(super) struct ResponseSeen {
     status: Cell<Option<u16>>,
     at: Cell<Option<Instant>>,
+    /// The response head was refused for this (set on that error only,
+    /// taken by the session right after the failed exchange, so it needs
+    /// no reset per request).
+    invalid: Cell<Option<HeadError>>,
 }
 
 impl ResponseSeen {
     pub(super) fn final_head(&self, status: u16) {
         self.status.set(Some(status));
         self.at.set(Some(Instant::now()));
+    }
+
+    /// The response head the exchange read is invalid (`show errors`).
+    pub(super) fn invalid_head(&self, err: HeadError) {
+        self.invalid.set(Some(err));
+    }
+
+    pub(super) fn take_invalid(&self) -> Option<HeadError> {
+        self.invalid.take()
     }
 
     fn clear(&self) {
@@ -44,6 +58,8 @@ impl ResponseSeen {
 /// One request's facts, reused from request to request of a connection.
 pub(super) struct RequestTrace {
     frontend: usize,
+    /// The connection in the core's session registry (was it killed?).
+    session: SessionId,
     /// The backend the request went to (the frontend's default until
     /// then; `None` for a frontend without default_backend).
     backend: Option<usize>,
@@ -84,9 +100,11 @@ impl RequestTrace {
         backend: Option<usize>,
         peer: SocketAddr,
         accepted: Instant,
+        session: SessionId,
     ) -> Self {
         RequestTrace {
             frontend,
+            session,
             backend,
             peer,
             accept_date: accesslog::enabled(ctx, frontend).then(SystemTime::now),
@@ -107,6 +125,10 @@ impl RequestTrace {
             bytes_in_at: 0,
             bytes_out_at: 0,
         }
+    }
+
+    pub(super) fn frontend(&self) -> usize {
+        self.frontend
     }
 
     /// A new request may come: forget the previous one. `first`: the
@@ -244,6 +266,9 @@ impl RequestTrace {
             up += t.client_to_server;
             down += t.server_to_client;
             self.end = termination_of(&t.end);
+        }
+        if ctx.sessions.is_killed(self.session) {
+            self.end = self.end.killed();
         }
         let status = self.error_status.or(self.seen.status.get());
         let started = self.started.unwrap_or(self.previous_end);

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,9 @@ use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::server_connection_hinted;
+use crate::proxy::connect::session_server_connection;
+use crate::proxy::error_snapshot::ErrorSource;
+use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::proxy::CoreContext;
 
@@ -62,6 +65,8 @@ enum Next {
 
 struct Session<'c> {
     ctx: &'c Rc<CoreContext>,
+    /// This connection in the core's session registry.
+    id: SessionId,
     be_id: usize,
     fe: &'c Frontend,
     peer: SocketAddr,
@@ -88,8 +93,15 @@ struct Session<'c> {
     clock: Clock,
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: SocketAddr) {
+/// Serves one client connection until it closes; `session`: its entry in
+/// the core's session registry.
+pub async fn serve(
+    ctx: Rc<CoreContext>,
+    frontend: usize,
+    client: Stream,
+    peer: SocketAddr,
+    session: SessionId,
+) {
     let accepted = Instant::now();
     let mut client = client;
     let mut client_buf = RecvBuf::new(ctx.config.global.tune.bufsize);
@@ -118,6 +130,7 @@ pub async fn serve(ctx: Rc<CoreContext>, frontend: usize, client: Stream, peer: 
         client_buf,
         clock,
         accepted,
+        session,
     };
     // Written into its allocation rather than moved into it (`Box::pin`
     // builds the ~10 KB state machine first, then copies it: measurable
@@ -132,6 +145,7 @@ struct FirstBytes {
     client_buf: RecvBuf,
     clock: Clock,
     accepted: Instant,
+    session: SessionId,
 }
 
 async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, peer: SocketAddr) {
@@ -140,6 +154,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
         client_buf,
         clock,
         accepted,
+        session,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -153,6 +168,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
     });
     let mut s = Session {
         ctx: &ctx,
+        id: session,
         // Read only once a request was routed to a backend.
         be_id: fe.default_backend.unwrap_or_default(),
         fe,
@@ -174,7 +190,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
         accepted,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
-        trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted),
+        trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted, session),
         route: RouteState::new(peer, local, tls_facts),
         clock,
     };
@@ -204,6 +220,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
             &ctx.pipes,
         )
         .await;
+        ctx.sessions.clear_server(session);
         {
             let mut stats = ctx.stats.borrow_mut();
             let fc = &mut stats.frontends[frontend];
@@ -340,7 +357,17 @@ impl Session<'_> {
                             Routed::Local(answer) => Head::Local(answer),
                         };
                     }
-                    ParseStatus::Error(_) => return Head::Reject(400),
+                    ParseStatus::Error(err) => {
+                        let from = ErrorSource {
+                            frontend: self.trace.frontend(),
+                            backend: None,
+                            server: None,
+                            client: self.peer,
+                        };
+                        let refused = self.client_buf.filled();
+                        self.ctx.error_snapshots.request(from, refused, err);
+                        return Head::Reject(400);
+                    }
                     ParseStatus::Partial => {}
                 }
             }
@@ -369,6 +396,20 @@ impl Session<'_> {
     /// on a new connection if a reused one turned out to be closed), and
     /// decides what becomes of both connections.
     async fn exchange(&mut self, req: RequestInfo) -> Next {
+        let next = self.exchange_with_server(req).await;
+        // The request no longer holds its server connection (kept, pooled
+        // or closed), unless it became a tunnel: that one is cleared when
+        // the tunnel ends.
+        if !matches!(next, Next::Tunnel(..)) {
+            self.ctx.sessions.clear_server(self.id);
+        }
+        next
+    }
+
+    /// [`Session::exchange`]; the registry names the server connection in
+    /// use while there is one (`set_server`), and forgets it before any
+    /// await that follows its drop (a kill shuts its socket down).
+    async fn exchange_with_server(&mut self, req: RequestInfo) -> Next {
         let ctx = self.ctx;
         // Body bytes that came with the head are checked before any server
         // is involved: a request with bad chunked framing never leaves.
@@ -393,8 +434,9 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let hint = self.route.hint;
-        let got = server_connection_hinted(
+        let got = session_server_connection(
             ctx,
+            self.id,
             be_id,
             self.peer,
             hint,
@@ -426,6 +468,8 @@ impl Session<'_> {
             }
         };
         self.trace.connected(ctx, be_id, slot.server());
+        ctx.sessions
+            .set_server(self.id, be_id, slot.server(), stream.as_raw_fd());
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
@@ -478,19 +522,30 @@ impl Session<'_> {
                 Outcome::Tunnel => return Next::Tunnel(server, slot),
                 Outcome::Failed {
                     retryable: true, ..
-                } if reused => {
+                } if reused && !ctx.sessions.is_killed(self.id) => {
                     // The server closed the idle connection as we reused
                     // it: send the request again on a new one, once.
+                    ctx.sessions.clear_server(self.id);
                     drop(server);
                     self.server_buf.consume(self.server_buf.len());
                     // Replayable: no body, so nothing was consumed.
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
                     let addr = slot.addr();
-                    match crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr)
-                        .await
-                    {
+                    let reconnect =
+                        crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr);
+                    // Not a wait on the session's sockets: a kill must end
+                    // it by itself.
+                    let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
+                    else {
+                        self.trace
+                            .failed(crate::log::Termination::KILLED_CONNECTING);
+                        return Next::Close;
+                    };
+                    match reconnected {
                         Ok(s) => {
+                            ctx.sessions
+                                .set_server(self.id, be_id, slot.server(), s.as_raw_fd());
                             stream = s;
                             reused = false;
                         }
@@ -504,7 +559,18 @@ impl Session<'_> {
                 }
                 Outcome::Failed { status, end, .. } => {
                     self.trace.failed(end);
+                    ctx.sessions.clear_server(self.id);
                     drop(server);
+                    if let Some(err) = self.trace.seen.take_invalid() {
+                        let from = ErrorSource {
+                            frontend: self.trace.frontend(),
+                            backend: Some(be_id),
+                            server: Some(slot.server()),
+                            client: self.peer,
+                        };
+                        let refused = self.server_buf.filled();
+                        ctx.error_snapshots.response(from, refused, err);
+                    }
                     self.server_buf.consume(self.server_buf.len());
                     if let Some(status) = status {
                         self.send_error(status, true).await;
@@ -576,7 +642,8 @@ impl Session<'_> {
                 backend,
             } => {
                 self.trace.denied(Some(status), true);
-                glommio::timer::sleep(hold).await;
+                let held = glommio::timer::sleep(hold);
+                self.ctx.sessions.unless_killed(self.id, held).await;
                 self.be_id = backend.unwrap_or(self.be_id);
                 self.send_error(status, backend.is_some()).await;
                 false
