@@ -123,6 +123,7 @@ servers = [
         since_change: Duration::from_secs(1),
         slots_used: 0,
         lbtot: 0,
+        admin: Default::default(),
     };
     let snapshot = Snapshot {
         cores: 1,
@@ -136,6 +137,7 @@ servers = [
         log_dropped: 0,
         pipes_used: 0,
         pipes_free: 0,
+        frontend_maxconn: vec![None],
     };
     let info = PageInfo::now(Instant::now(), 1, "lb".into(), &config);
     (config, snapshot, info)
