@@ -895,3 +895,47 @@ fn random_of_two_prefers_the_less_loaded() {
     assert!(zero < 500, "server 0 picked {zero} times of 4000");
     assert!(picked.contains(&0), "still reachable");
 }
+
+#[test]
+fn a_runtime_weight_change_moves_only_that_servers_keys_on_the_ring() {
+    let servers: Vec<_> = ["a", "b", "c", "d"].iter().map(|s| server(s, 2)).collect();
+    let mut rt = hashed_runtime(Balance::Uri, config::HashType::Consistent, servers);
+    let keys = keys();
+    let before: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut rt, k)).collect();
+    rt.set_server_weight(1, 4);
+    let after: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut rt, k)).collect();
+    let mut gained = 0;
+    for (b, a) in before.iter().zip(&after) {
+        if b != a {
+            // Every key that moved went to the server whose weight grew.
+            assert_eq!(*a, 1);
+            gained += 1;
+        }
+    }
+    assert!(gained > 0);
+    // Draining it (runtime `state drain`) hands back exactly its keys.
+    rt.set_server_drain(1, true);
+    let drained: Vec<usize> = keys.iter().map(|&k| pick_hash(&mut rt, k)).collect();
+    for (a, d) in after.iter().zip(&drained) {
+        assert_eq!(a != d, *a == 1);
+    }
+}
+
+#[test]
+fn a_drained_server_still_takes_its_persistent_clients() {
+    let mut rt = runtime(Balance::RoundRobin, vec![server("a", 1), server("b", 1)]);
+    rt.set_server_drain(0, true);
+    let sticky = PickHint {
+        hash: None,
+        sticky: Some(0),
+    };
+    assert_eq!(rt.pick(client(1).ip(), sticky, &[]), Pick::Server(0));
+    for n in 0..4 {
+        assert_eq!(
+            rt.pick(client(n).ip(), PickHint::default(), &[]),
+            Pick::Server(1)
+        );
+    }
+    rt.set_server_disabled(0, true);
+    assert_eq!(rt.pick(client(1).ip(), sticky, &[]), Pick::Server(1));
+}
