@@ -25,17 +25,7 @@ pub(crate) fn read_stats_sockets(
     diag: &mut Diagnostics<'_>,
     node: Option<Node<'_>>,
 ) -> Vec<StatsSocket> {
-    let Some(node) = node else {
-        return Vec::new();
-    };
-    let elements = if node.is_array() {
-        match node.array(diag) {
-            Ok(e) => e,
-            Err(Reported) => return Vec::new(),
-        }
-    } else {
-        vec![node]
-    };
+    let elements = super::observe::one_or_many(diag, node);
     let mut sockets: Vec<StatsSocket> = Vec::new();
     for element in &elements {
         let Some(socket) = read_socket(diag, element) else {

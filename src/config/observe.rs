@@ -203,23 +203,22 @@ fn is_valid_tag(tag: &str) -> bool {
     (1..=32).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
+/// A key that takes one entry or a list of them: its entries (none when
+/// absent or not a readable list, which is reported).
+pub(crate) fn one_or_many<'a>(diag: &mut Diagnostics<'_>, node: Option<Node<'a>>) -> Vec<Node<'a>> {
+    match node {
+        None => Vec::new(),
+        Some(node) if node.is_array() => node.array(diag).unwrap_or_default(),
+        Some(node) => vec![node],
+    }
+}
+
 /// Global `log`: a list of targets, each a table or a bare target string.
 pub(crate) fn read_log_targets(
     diag: &mut Diagnostics<'_>,
     node: Option<Node<'_>>,
 ) -> Vec<LogTarget> {
-    let Some(node) = node else {
-        return Vec::new();
-    };
-    let elements = if node.is_array() {
-        match node.array(diag) {
-            Ok(e) => e,
-            Err(Reported) => return Vec::new(),
-        }
-    } else {
-        vec![node]
-    };
-    elements
+    one_or_many(diag, node)
         .iter()
         .filter_map(|e| read_log_target(diag, e))
         .collect()

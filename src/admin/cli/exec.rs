@@ -93,26 +93,15 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 Ok(cmd) => cmd,
                 Err(e) => return format!("{e}\n"),
             };
-            let snapshot = cli.collector.collect(&cli.ctx).await;
-            let info = page_info(cli);
-            let view = View {
-                config: &cli.ctx.config,
-                snapshot: &snapshot,
-                info: &info,
-            };
-            render::show_stat::show_stat(&view, &cmd).unwrap_or_else(|e| format!("{e}\n"))
+            let render = |view: &View<'_>| render::show_stat::show_stat(view, &cmd);
+            with_view(cli, render)
+                .await
+                .unwrap_or_else(|e| format!("{e}\n"))
         }
         Kind::ShowInfo => {
             let words: Vec<&str> = args.iter().map(String::as_str).collect();
             let cmd = render::info::ShowInfo::parse(&words);
-            let snapshot = cli.collector.collect(&cli.ctx).await;
-            let info = page_info(cli);
-            let view = View {
-                config: &cli.ctx.config,
-                snapshot: &snapshot,
-                info: &info,
-            };
-            render::info::show_info(&view, cmd)
+            with_view(cli, |view| render::info::show_info(view, cmd)).await
         }
         Kind::ShowSess => {
             let answers = cli.collector.ask_all(&cli.ctx, CoreRequest::Sessions).await;
@@ -265,13 +254,20 @@ fn count(answers: Vec<CoreAnswer>) -> usize {
         .sum()
 }
 
-fn page_info(cli: &Cli) -> PageInfo {
-    PageInfo::now(
+/// Renders from every core's merged counters, as the stats page does.
+async fn with_view<T>(cli: &Cli, render: impl FnOnce(&View<'_>) -> T) -> T {
+    let snapshot = cli.collector.collect(&cli.ctx).await;
+    let info = PageInfo::now(
         cli.started,
         cli.ctx.core_count,
         cli.hostname.clone(),
         &cli.ctx.config,
-    )
+    );
+    render(&View {
+        config: &cli.ctx.config,
+        snapshot: &snapshot,
+        info: &info,
+    })
 }
 
 /// `<backend>/<server>` to typed ids, with HAProxy's messages.
