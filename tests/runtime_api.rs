@@ -501,6 +501,11 @@ fn bad_input_is_refused_and_blocks_nobody() {
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("Command line too long"), "{answer}");
+    wait_until("the refusal is logged", || {
+        t.proxy
+            .stderr()
+            .contains("command line over 16384 bytes refused, client disconnected (1 refused")
+    });
     // An idle client and a slow one (half a line) are cut by stats-timeout
     // (2s here) without holding anyone else up.
     let idle = UnixStream::connect(&t.admin).unwrap();

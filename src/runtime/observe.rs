@@ -59,6 +59,7 @@ pub fn start(
             started: observe.started,
             hostname: crate::log::syslog::hostname(),
             clock: observe.clock,
+            refused_lines: std::cell::Cell::new(0),
         });
         let timeout = ctx.config.global.stats_timeout;
         for socket in observe.admin_sockets {

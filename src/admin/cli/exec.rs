@@ -23,6 +23,8 @@ pub struct Cli {
     pub hostname: String,
     /// Local time for `show errors` dates.
     pub clock: crate::log::Clock,
+    /// Lines refused for their length (logged with the running count).
+    pub refused_lines: std::cell::Cell<u64>,
 }
 
 /// One connection's state.

@@ -180,6 +180,12 @@ async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) 
             return Ok(());
         }
         if buf.len() > MAX_LINE {
+            cli.refused_lines.set(cli.refused_lines.get() + 1);
+            eprintln!(
+                "[WARNING] stats socket: command line over {MAX_LINE} bytes refused, client \
+                 disconnected ({} refused since start)",
+                cli.refused_lines.get()
+            );
             let refusal = format!("Command line too long (more than {MAX_LINE} bytes).\n\n");
             with_timeout(timeout, conn.write_all(refusal.as_bytes())).await?;
             return Ok(());
