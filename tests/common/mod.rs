@@ -40,13 +40,23 @@ pub struct Proxy {
 impl Proxy {
     /// Writes `config` (with `{port}` replaced by a free port) and starts
     /// percore on it, returning once the frontend accepts connections.
+    ///
+    /// `free_port` only knows the port was free a moment ago: a parallel
+    /// test's outgoing connection can take it as its ephemeral port before
+    /// percore binds it. That start fails with "address already in use",
+    /// and is retried on another port.
     pub fn start(config: &str) -> Proxy {
-        let port = free_port();
-        let config = config.replace("{port}", &port.to_string());
-        let mut p = Proxy::spawn(&config, &[]);
-        p.port = port;
-        p.wait_listening();
-        p
+        for _ in 0..5 {
+            let port = free_port();
+            let mut p = Proxy::spawn(&config.replace("{port}", &port.to_string()), &[]);
+            p.port = port;
+            match p.listening() {
+                Ok(()) => return p,
+                Err(stderr) if stderr.contains("address already in use") => continue,
+                Err(stderr) => panic!("percore exited early:\n{stderr}"),
+            }
+        }
+        panic!("percore found no free port in 5 tries");
     }
 
     /// Starts percore with `config` as is, without waiting for anything.
@@ -86,16 +96,24 @@ impl Proxy {
     }
 
     pub fn wait_listening(&mut self) {
+        if let Err(stderr) = self.listening() {
+            panic!("percore exited early:\n{stderr}");
+        }
+    }
+
+    /// Waits for the start-up notice; `Err` carries stderr if percore
+    /// exited first.
+    fn listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("percore exited early ({status}):\n{}", self.stderr());
+                return Err(format!("({status}) {}", self.stderr()));
             }
             // The start-up notice is printed once every core has bound its
             // listeners. No probe connection: it would be proxied and count
             // in the tests' backend tallies.
             if self.stderr().contains("started:") {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
