@@ -60,3 +60,63 @@ pub fn delay_request_ack(sock: &Socket) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Every listening socket this process holds, with its address: what a
+/// binary upgrade hands over to the next process (`_getsocks`). Cores add
+/// a socket when they bind it and remove it before they close it. Touched
+/// only at bind, close and hand-over, never per connection.
+#[derive(Debug, Default)]
+pub struct ListenerRegistry {
+    sockets: std::sync::Mutex<Vec<(SocketAddr, std::os::fd::RawFd)>>,
+}
+
+impl ListenerRegistry {
+    pub fn add(&self, addr: SocketAddr, fd: std::os::fd::RawFd) {
+        if let Ok(mut sockets) = self.sockets.lock() {
+            sockets.push((addr, fd));
+        }
+    }
+
+    pub fn remove(&self, fd: std::os::fd::RawFd) {
+        if let Ok(mut sockets) = self.sockets.lock() {
+            sockets.retain(|&(_, f)| f != fd);
+        }
+    }
+
+    /// The sockets listening now, in the order they were bound.
+    pub fn list(&self) -> Vec<(SocketAddr, std::os::fd::RawFd)> {
+        self.sockets.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// Listening sockets received from the previous process (`-x`): a core
+/// takes one for an address before it would bind a new one, so the
+/// kernel's accept queues pass from the old process to the new whole.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    sockets: std::sync::Mutex<Vec<(SocketAddr, std::os::fd::OwnedFd)>>,
+}
+
+impl Inherited {
+    pub fn new(sockets: Vec<(SocketAddr, std::os::fd::OwnedFd)>) -> Self {
+        Inherited {
+            sockets: std::sync::Mutex::new(sockets),
+        }
+    }
+
+    /// One inherited socket listening on `addr`, if any is left.
+    pub fn take(&self, addr: SocketAddr) -> Option<std::os::fd::OwnedFd> {
+        let mut sockets = self.sockets.lock().ok()?;
+        let at = sockets.iter().position(|(a, _)| *a == addr)?;
+        Some(sockets.swap_remove(at).1)
+    }
+
+    /// Whatever no core took (more old cores than new ones, or addresses
+    /// the new config no longer has).
+    pub fn rest(&self) -> Vec<(SocketAddr, std::os::fd::OwnedFd)> {
+        self.sockets
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+}
