@@ -16,5 +16,6 @@ pub mod net;
 pub mod proxy;
 pub mod rules;
 pub mod runtime;
+pub mod shard;
 pub mod stats;
 pub mod tls;

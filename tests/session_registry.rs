@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;
 
-use percore::proxy::sessions::Sessions;
+use percore::shard::sessions::Sessions;
 
 struct Counting;
 
@@ -54,10 +54,12 @@ fn connections_and_requests_allocate_nothing_once_warm() {
     let sessions = Sessions::new(3);
     let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
     // Warm up to 64 sessions at once, the high-water mark.
-    let warm: Vec<_> = (0..64).map(|_| sessions.register(0, client, -1)).collect();
+    let warm: Vec<_> = (0..64)
+        .map(|_| sessions.register(0, 0, client, -1))
+        .collect();
     drop(warm);
     futures_lite::future::block_on(
-        sessions.unless_killed(sessions.register(0, client, -1).id(), async {}),
+        sessions.unless_killed(sessions.register(0, 0, client, -1).id(), async {}),
     );
 
     let mut live = Vec::with_capacity(64);
@@ -66,7 +68,7 @@ fn connections_and_requests_allocate_nothing_once_warm() {
         if live.len() == 64 {
             live.clear();
         }
-        let s = sessions.register(round % 4, client, -1);
+        let s = sessions.register(0, round % 4, client, -1);
         let id = s.id();
         sessions.set_backend(id, 1);
         for _request in 0..4 {

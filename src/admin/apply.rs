@@ -6,9 +6,12 @@
 use std::net::SocketAddr;
 
 use crate::backend::BackendRuntime;
-use crate::proxy::error_snapshot::{self, ErrorSnapshot};
-use crate::proxy::sessions::{self, SessionInfo};
-use crate::proxy::CoreContext;
+use crate::shard::error_snapshot::{self, ErrorSnapshot};
+use crate::shard::sessions::{self, SessionInfo};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::shard::{reload, Shard};
 use crate::stats::Snapshot;
 
 /// Typed ids of what a request names, resolved from names by the core that
@@ -53,26 +56,50 @@ pub enum CoreRequest {
     Sessions,
     /// `show errors`: this core's captured invalid messages.
     Errors,
-    /// `shutdown sessions server`.
-    ShutdownServerSessions(ServerRef),
+    /// `shutdown sessions server`, by name: sessions of every generation
+    /// alive use it.
+    ShutdownServerSessions {
+        backend: String,
+        server: String,
+    },
     /// `shutdown session <id>` (only the owning core finds it).
     ShutdownSession(u64),
+    /// A reload, first step: build and bind what can fail.
+    PrepareReload {
+        generation: u64,
+        config: Arc<Config>,
+    },
+    /// A reload, second step: switch to the prepared generation.
+    CommitReload {
+        generation: u64,
+    },
+    /// A reload that another core could not prepare.
+    AbortReload {
+        generation: u64,
+    },
 }
 
 #[derive(Debug)]
 pub enum CoreAnswer {
-    Snapshot(Box<Snapshot>),
+    /// A snapshot and the configuration generation it describes.
+    Snapshot(u64, Box<Snapshot>),
     Sessions(Vec<SessionInfo>),
     Errors(Box<ErrorSnapshot>),
     /// How many things the request found (sessions shut down).
     Count(usize),
+    /// A step of a reload failed on this core: why, in one line.
+    Failed(String),
     Done,
 }
 
 /// Applies `request` on this core.
-pub fn apply(ctx: &CoreContext, request: &CoreRequest) -> CoreAnswer {
+pub fn apply(shard: &Shard, request: &CoreRequest) -> CoreAnswer {
+    let ctx = &shard.current();
     match request {
-        CoreRequest::Snapshot => CoreAnswer::Snapshot(Box::new(super::capture(ctx))),
+        CoreRequest::Snapshot => {
+            let (generation, snapshot) = super::capture(shard);
+            CoreAnswer::Snapshot(generation, Box::new(snapshot))
+        }
         CoreRequest::Server(at, change) => {
             if let Some(backend) = ctx.backends.get(at.backend) {
                 let resume = change_server(
@@ -98,9 +125,42 @@ pub fn apply(ctx: &CoreContext, request: &CoreRequest) -> CoreAnswer {
         }
         CoreRequest::Sessions => CoreAnswer::Sessions(sessions::snapshot_sessions(ctx)),
         CoreRequest::Errors => CoreAnswer::Errors(Box::new(error_snapshot::snapshot_errors(ctx))),
-        CoreRequest::ShutdownServerSessions(at) => CoreAnswer::Count(
-            sessions::shutdown_server_sessions(ctx, at.backend, at.server),
-        ),
+        CoreRequest::ShutdownServerSessions { backend, server } => {
+            let at: Vec<(u64, usize, usize)> = shard
+                .configs()
+                .iter()
+                .filter_map(|(generation, config)| {
+                    let (b, be) = config
+                        .backends
+                        .iter()
+                        .enumerate()
+                        .find(|(_, b)| b.name == *backend)?;
+                    let s = be.servers.iter().position(|s| s.name == *server)?;
+                    Some((*generation, b, s))
+                })
+                .collect();
+            CoreAnswer::Count(sessions::shutdown_server_sessions(ctx, &at))
+        }
+        CoreRequest::PrepareReload { generation, config } => {
+            match reload::prepare(shard, *generation, Arc::clone(config)) {
+                Ok(()) => CoreAnswer::Done,
+                Err(line) => CoreAnswer::Failed(line),
+            }
+        }
+        CoreRequest::CommitReload { generation } => {
+            if reload::commit(shard, *generation) {
+                CoreAnswer::Done
+            } else {
+                CoreAnswer::Failed(format!(
+                    "core {}: reload {generation} was not prepared",
+                    ctx.core_index
+                ))
+            }
+        }
+        CoreRequest::AbortReload { generation } => {
+            reload::abort(shard, *generation);
+            CoreAnswer::Done
+        }
         CoreRequest::ShutdownSession(uid) => {
             CoreAnswer::Count(usize::from(sessions::shutdown_session(ctx, *uid)))
         }

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
+use glommio::sync::Semaphore;
 
 use super::apply::{apply, CoreAnswer, CoreRequest};
-use crate::proxy::CoreContext;
+use crate::config::diff::IndexMap;
+use crate::shard::{CoreContext, Shard};
 use crate::stats::{BackendState, ServerAdmin, ServerState, Snapshot};
 
 /// Messages between cores.
@@ -41,27 +43,45 @@ const MESH_CHANNEL_SIZE: usize = 64;
 /// How long a stats request waits for the other cores; a core that does
 /// not answer in time is left out (the page says how many answered).
 const ANSWER_PATIENCE: Duration = Duration::from_secs(2);
+/// How often a snapshot is asked again when cores answered for different
+/// generations (a reload between two answers), and how long apart.
+const SNAPSHOT_TRIES: u32 = 5;
+const SNAPSHOT_RETRY: Duration = Duration::from_millis(20);
 
 pub fn mesh(cores: usize) -> StatsMesh {
     MeshBuilder::full(cores.max(1), MESH_CHANNEL_SIZE)
 }
 
 /// One core's side of the mesh.
-#[derive(Default)]
 pub struct Collector {
     senders: RefCell<Option<Rc<Senders<CoreMsg>>>>,
     pending: RefCell<HashMap<u64, LocalSender<CoreAnswer>>>,
     next_id: Cell<u64>,
+    /// Taken by whatever changes state on every core (a runtime API
+    /// command, a reload) for its whole run, so that two never interleave
+    /// and every core sees them in the same order.
+    changes: Semaphore,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Collector {
+            senders: RefCell::new(None),
+            pending: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            changes: Semaphore::new(1),
+        }
+    }
 }
 
 impl Collector {
     /// Joins the mesh, then answers other cores' requests until the
     /// executor ends. Spawn it detached: joining waits for every core.
-    pub async fn run(self: Rc<Self>, mesh: StatsMesh, ctx: Rc<CoreContext>) {
+    pub async fn run(self: Rc<Self>, mesh: StatsMesh, shard: Rc<Shard>) {
         let Ok((senders, mut receivers)) = mesh.join().await else {
             eprintln!(
                 "[WARNING] core {}: cannot join the stats mesh; stats show this core only",
-                ctx.core_index
+                shard.core_index()
             );
             return;
         };
@@ -69,13 +89,13 @@ impl Collector {
         *self.senders.borrow_mut() = Some(Rc::clone(&senders));
         for (peer, receiver) in receivers.streams() {
             let this = Rc::clone(&self);
-            let ctx = Rc::clone(&ctx);
+            let shard = Rc::clone(&shard);
             let senders = Rc::clone(&senders);
             glommio::spawn_local(async move {
                 while let Some(msg) = receiver.recv().await {
                     match msg {
                         CoreMsg::Ask(id, request) => {
-                            let answer = apply(&ctx, &request);
+                            let answer = apply(&shard, &request);
                             let senders = Rc::clone(&senders);
                             // Never block this loop on a full channel: the
                             // peer may be sending to us at the same time.
@@ -96,24 +116,50 @@ impl Collector {
         }
     }
 
-    /// This core's snapshot merged with every other core's.
-    pub async fn collect(&self, ctx: &CoreContext) -> Snapshot {
-        let got = self.ask_all(ctx, CoreRequest::Snapshot).await;
-        let mut snapshots = got.answers.into_iter().filter_map(|a| match a {
-            CoreAnswer::Snapshot(s) => Some(s),
-            _ => None,
-        });
-        let mut merged = snapshots.next().map_or_else(|| capture(ctx), |s| *s);
-        for snapshot in snapshots {
-            merged.merge(&snapshot);
+    /// Waits for this core's turn to change state on every core (FIFO).
+    pub async fn change_lock(&self) -> Option<glommio::sync::Permit<'_>> {
+        self.changes.acquire_permit(1).await.ok()
+    }
+
+    /// This core's snapshot merged with every other core's, and the
+    /// generation of configuration it describes. While a reload is being
+    /// applied, cores may answer for different generations: the request is
+    /// asked again (a switch takes milliseconds), and in the end only the
+    /// answers of this core's generation are merged.
+    pub async fn collect(&self, shard: &Shard) -> (Snapshot, Rc<CoreContext>) {
+        let mut tries = 0;
+        loop {
+            let ctx = shard.current();
+            let got = self.ask_all(shard, CoreRequest::Snapshot).await;
+            let snapshots: Vec<Box<Snapshot>> = got
+                .answers
+                .into_iter()
+                .filter_map(|a| match a {
+                    CoreAnswer::Snapshot(generation, s) => Some((generation, s)),
+                    _ => None,
+                })
+                .filter(|(generation, _)| *generation == ctx.generation)
+                .map(|(_, s)| s)
+                .collect();
+            tries += 1;
+            let all = snapshots.len() + got.missing == shard.core_count();
+            if !all && tries < SNAPSHOT_TRIES {
+                glommio::timer::sleep(SNAPSHOT_RETRY).await;
+                continue;
+            }
+            let mut snapshots = snapshots.into_iter();
+            let mut merged = snapshots.next().map_or_else(|| capture_one(&ctx), |s| *s);
+            for snapshot in snapshots {
+                merged.merge(&snapshot);
+            }
+            return (merged, ctx);
         }
-        merged
     }
 
     /// Applies `request` on this core, then on every other core, and
     /// returns once all have answered or `ANSWER_PATIENCE` ran out.
-    pub async fn ask_all(&self, ctx: &CoreContext, request: CoreRequest) -> Answers {
-        let mut answers = vec![apply(ctx, &request)];
+    pub async fn ask_all(&self, shard: &Shard, request: CoreRequest) -> Answers {
+        let mut answers = vec![apply(shard, &request)];
         let senders = self.senders.borrow().clone();
         let Some(senders) = senders else {
             // Mesh not joined yet (start-up) or a single core.
@@ -158,8 +204,37 @@ impl Collector {
     }
 }
 
-/// A copy of this core's counters and backend state.
-pub fn capture(ctx: &CoreContext) -> Snapshot {
+/// A copy of this core's counters and backend state, with the generation
+/// it describes: the current one, with what the retired generations still
+/// serving sessions counted since the switch added in.
+pub fn capture(shard: &Shard) -> (u64, Snapshot) {
+    let ctx = shard.current();
+    let mut snapshot = capture_one(&ctx);
+    for old in shard.retired() {
+        let map = IndexMap::between(&old.config, &ctx.config);
+        snapshot.stats.add_mapped(&old.stats.borrow(), &map);
+        // Connections still open on a retired generation's servers.
+        for (from, servers) in map.servers.iter().enumerate() {
+            let Some(Some(to)) = map.backends.get(from) else {
+                continue;
+            };
+            let was = old.backends[from].borrow();
+            for (s, to_server) in servers.iter().enumerate() {
+                let Some(state) = to_server.and_then(|i| snapshot.backends[*to].servers.get_mut(i))
+                else {
+                    continue;
+                };
+                let counters = was.server_counters(s);
+                state.slots_used += u64::from(counters.current_conns);
+                state.lbtot += counters.total_selected;
+            }
+        }
+    }
+    (ctx.generation, snapshot)
+}
+
+/// One generation's counters and backend state.
+fn capture_one(ctx: &CoreContext) -> Snapshot {
     let now = Instant::now();
     let backends = ctx
         .backends

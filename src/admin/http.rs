@@ -12,8 +12,7 @@ use super::collect::Collector;
 use super::render::{self, PageInfo, View};
 use crate::config::{StatsPage, METRICS_PATH};
 use crate::http::{HeadLimits, ParseStatus, RequestParser};
-use crate::proxy::CoreContext;
-use crate::runtime::stop::Stop;
+use crate::shard::Shard;
 
 /// A stats request head larger than this is refused.
 const MAX_HEAD: usize = 8192;
@@ -140,7 +139,7 @@ pub fn authorized(page: &StatsPage, authorization: Option<&[u8]>) -> bool {
 /// Everything one core needs to serve stats.
 pub struct StatsService {
     pub page: StatsPage,
-    pub ctx: Rc<CoreContext>,
+    pub shard: Rc<Shard>,
     pub collector: Rc<Collector>,
     pub started: Instant,
     pub hostname: String,
@@ -150,13 +149,13 @@ pub struct StatsService {
 impl StatsService {
     pub fn new(
         page: StatsPage,
-        ctx: Rc<CoreContext>,
+        shard: Rc<Shard>,
         collector: Rc<Collector>,
         started: Instant,
     ) -> Self {
         StatsService {
             page,
-            ctx,
+            shard,
             collector,
             started,
             hostname: crate::log::syslog::hostname(),
@@ -165,7 +164,8 @@ impl StatsService {
     }
 
     /// Accepts stats connections until the core is told to stop.
-    pub async fn serve(self: Rc<Self>, listener: TcpListener, stop: Rc<Stop>) {
+    pub async fn serve(self: Rc<Self>, listener: TcpListener, shard: Rc<Shard>) {
+        let stop = &shard.stop;
         loop {
             let accepted =
                 futures_lite::future::or(async { Some(listener.accept().await) }, async {
@@ -229,12 +229,12 @@ impl StatsService {
             ));
             return r;
         }
-        let snapshot = self.collector.collect(&self.ctx).await;
+        let (snapshot, ctx) = self.collector.collect(&self.shard).await;
         let mut info = PageInfo::now(
             self.started,
-            self.ctx.core_count,
+            ctx.core_count,
             self.hostname.clone(),
-            &self.ctx.config,
+            &ctx.config,
         );
         if self.page.hide_version {
             info.version = None;
@@ -246,7 +246,7 @@ impl StatsService {
         };
         // `stopping` stays false: this listener closes on a soft stop.
         let view = View {
-            config: &self.ctx.config,
+            config: &ctx.config,
             snapshot: &snapshot,
             info: &info,
         };

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 pub mod collect;
 pub mod http;
+pub mod reload;
 pub mod render;
 
 pub use collect::{capture, mesh, Collector, CoreMsg, StatsMesh};
@@ -23,4 +24,6 @@ pub struct ObserveStart {
     pub started: Instant,
     /// Runtime API sockets to serve (core 0 only).
     pub admin_sockets: Vec<cli::BoundSocket>,
+    /// Read end of the reload signals' pipe (SIGHUP, SIGUSR2; core 0 only).
+    pub reload_signals: Option<std::os::fd::OwnedFd>,
 }

@@ -9,6 +9,7 @@
 //! `timeout queue` and `option redispatch`; `maxconn` is split across cores
 //! (see [`maxconn_share`]) and the queue is per core.
 
+mod carry;
 mod ring;
 mod runtime;
 mod select;

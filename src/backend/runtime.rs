@@ -343,7 +343,7 @@ impl BackendRuntime {
         }
     }
 
-    fn server_set_changed(&mut self) {
+    pub(super) fn server_set_changed(&mut self) {
         self.recompute_active();
         if self.active.is_empty() {
             for waiter in std::mem::take(&mut self.queue) {

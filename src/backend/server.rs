@@ -54,6 +54,11 @@ pub struct ServerCounters {
 pub(crate) struct ServerState {
     pub(crate) name: String,
     pub(crate) addr: SocketAddr,
+    /// The address in the configuration (`addr` may be changed at run
+    /// time; a reload keeps such a change).
+    pub(crate) configured_addr: SocketAddr,
+    /// The configuration has active checks for this server.
+    pub(crate) checked: bool,
     pub(crate) weight: u32,
     /// The configured weight, which `set weight N%` scales and `get weight`
     /// reports as "initial".
@@ -74,6 +79,8 @@ pub(crate) struct ServerState {
     /// Process-wide `maxconn` as configured or set at run time (0 = none);
     /// `slots` is this core's share of it.
     pub(crate) maxconn: u32,
+    /// `maxconn` as configured (0 = none).
+    pub(crate) configured_maxconn: u32,
     /// This core's slot limit; `None` = unlimited.
     pub(crate) slots: Option<u32>,
     pub(crate) counters: ServerCounters,
@@ -93,6 +100,8 @@ impl ServerState {
         ServerState {
             name: cfg.name.clone(),
             addr: cfg.addr,
+            configured_addr: cfg.addr,
+            checked: cfg.check.is_some(),
             weight: cfg.weight,
             initial_weight: cfg.weight,
             backup: cfg.backup,
@@ -103,6 +112,7 @@ impl ServerState {
             // Servers start up, as in HAProxy before the first check result.
             up: true,
             maxconn: cfg.maxconn.unwrap_or(0),
+            configured_maxconn: cfg.maxconn.unwrap_or(0),
             // `maxconn 0` means "no limit" in HAProxy.
             slots: cfg
                 .maxconn

@@ -5,7 +5,16 @@
 /// The mask, not the machine's CPU count, is what matters: under a cpuset
 /// (containers, `taskset`) CPU 0 may not be usable while CPU 5 is, and an
 /// executor pinned outside the mask would fail at start.
+///
+/// The first call's answer is kept for the process: it is made on the main
+/// thread at start, before any executor pins itself, and a reload (read on
+/// a pinned core, whose own mask is one CPU) must see the same CPUs.
 pub fn available_cpus() -> Vec<usize> {
+    static FIRST: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    FIRST.get_or_init(read_mask).clone()
+}
+
+fn read_mask() -> Vec<usize> {
     // core_affinity reads the mask with sched_getaffinity(2).
     let mut ids: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()

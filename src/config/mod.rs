@@ -7,6 +7,7 @@
 mod admin;
 mod check;
 pub mod cpus;
+pub mod diff;
 mod error;
 pub mod health;
 mod health_lines;

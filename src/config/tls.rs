@@ -249,7 +249,12 @@ fn read_bind_tls(
             None,
         ));
     }
-    let tickets = TicketSecret::generate()
+    // Same bind address, same secret, across reloads.
+    let bind_name = table
+        .get("addr")
+        .and_then(|n| n.string_quiet())
+        .unwrap_or_default();
+    let tickets = TicketSecret::for_bind(&bind_name)
         .map_err(|e| diag.error(table.span.as_ref(), &table.path, e.to_string(), None))?;
     let settings = BindTls {
         certs,

@@ -15,7 +15,7 @@ use super::router::{CheckerNote, PassiveReport, Router};
 use super::state::{Health, Transition};
 use crate::backend::CheckState;
 use crate::config::{Config, OnError};
-use crate::proxy::CoreContext;
+use crate::shard::CoreContext;
 
 enum Event {
     Due,
@@ -47,7 +47,21 @@ pub async fn check_server(
     let Some(check) = srv.check.as_ref() else {
         return;
     };
-    let mut health = Health::new(check.rise, check.fall);
+    // After a reload the server's health carries over: the counter where
+    // the previous checker left it (on this core) or at least its state.
+    let carried = {
+        let rt = ctx.backends[backend].borrow();
+        (ctx.generation > 0).then(|| (rt.server_check(server), rt.is_server_up(server)))
+    };
+    let mut health = match carried {
+        Some((Some(last), _)) => Health::resumed(check.rise, check.fall, last.health),
+        Some((None, false)) => Health::resumed(check.rise, check.fall, 0),
+        _ => Health::new(check.rise, check.fall),
+    };
+    // Under a reload, a state change another core sent while it ran the
+    // other configuration was ignored there; the first result after it is
+    // sent to every core once, so all agree again.
+    let mut resync = ctx.generation > 0;
     let mut generation = 0u64;
     let publish = |health: &Health, status: u8, result: u8| {
         ctx.backends[backend].borrow_mut().set_server_check(
@@ -59,7 +73,9 @@ pub async fn check_server(
             },
         );
     };
-    publish(&health, STATUS_INITIALIZING, RESULT_UNKNOWN);
+    if !matches!(carried, Some((Some(_), _))) {
+        publish(&health, STATUS_INITIALIZING, RESULT_UNKNOWN);
+    }
     // Spread the first checks over one interval so that servers (and
     // backends on other cores) are not all checked in the same instant.
     let mut delay = spread(check.inter, backend, server);
@@ -138,7 +154,14 @@ pub async fn check_server(
                 &ctx, &router, backend, server, transition, &outcome, generation,
             )
             .await;
+        } else if std::mem::take(&mut resync) {
+            generation += 1;
+            let up = ctx.backends[backend].borrow().is_server_up(server);
+            router
+                .broadcast_state(backend, server, up, generation, ctx.generation)
+                .await;
         }
+        resync = false;
         delay = health.interval(check);
         if hurry {
             delay = delay.min(check.fastinter);
@@ -177,7 +200,7 @@ async fn announce(
     let up = transition == Transition::Up;
     ctx.backends[backend].borrow_mut().set_server_up(server, up);
     router
-        .broadcast_state(backend, server, up, generation)
+        .broadcast_state(backend, server, up, generation, ctx.generation)
         .await;
     let rt = ctx.backends[backend].borrow();
     let mut remaining = Remaining {

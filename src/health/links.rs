@@ -25,6 +25,9 @@ pub enum Message {
         server: u32,
         up: bool,
         generation: u64,
+        /// The configuration generation the sender's indexes belong to; a
+        /// core running another one ignores the message.
+        config: u64,
         token: u64,
     },
     /// A peer has applied the `State` with this token.
@@ -39,26 +42,7 @@ pub enum Message {
     },
 }
 
-/// The last error of a passive report, in HAProxy's analyze wording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassiveError {
-    /// A connection to the server failed.
-    Layer4,
-    /// An HTTP answer with this 5xx status.
-    Status(u16),
-    /// No valid HTTP answer (invalid, timed out, closed).
-    Response,
-}
-
-impl PassiveError {
-    pub fn description(self) -> &'static str {
-        match self {
-            PassiveError::Layer4 => "L4 unsuccessful connection",
-            PassiveError::Status(_) => "Wrong http response",
-            PassiveError::Response => "Invalid http response",
-        }
-    }
-}
+pub use crate::shard::passive::PassiveError;
 
 /// One core's unconnected ends: `Send`, handed over in `CoreStart`.
 pub struct CoreLinks {

@@ -21,7 +21,6 @@
 pub mod checker;
 pub mod links;
 pub mod log;
-pub mod observer;
 pub mod outcome;
 pub mod probe;
 pub mod router;
@@ -30,23 +29,35 @@ pub mod state;
 use std::rc::Rc;
 
 pub use links::{mesh, CoreLinks};
-pub use observer::Observer;
 
-use crate::proxy::CoreContext;
+use crate::shard::{CoreContext, Shard};
 
-/// The core that checks backend `backend` when `core_count` cores run.
-pub fn owner_core(backend: usize, core_count: usize) -> usize {
-    backend % core_count.max(1)
-}
+pub use crate::shard::passive::owner_core;
 
 /// Connects this core's health channels, starts applying what other cores
-/// send, and starts the checks of the backends this core owns. Returns once
-/// the channels are up (every core must call it, or the others wait until
-/// its ends are dropped).
-pub async fn start(ctx: &Rc<CoreContext>, links: CoreLinks) {
+/// send, and starts the checks of the backends this core owns, again after
+/// every reload. Returns once the channels are up (every core must call
+/// it, or the others wait until its ends are dropped).
+pub async fn start(shard: &Rc<Shard>, links: CoreLinks) {
     let connected = links.connect().await;
-    let router = router::Router::start(ctx, connected);
-    ctx.health.attach(Rc::clone(&router));
+    let router = router::Router::start(shard, connected);
+    start_generation(&shard.current(), &router);
+    let shard = Rc::clone(shard);
+    glommio::spawn_local(async move {
+        loop {
+            let ctx = shard.current();
+            ctx.retired.wait().await;
+            // The old generation's checkers end with their inboxes; the
+            // new one's start from the state the reload carried over.
+            router.new_generation();
+            start_generation(&shard.current(), &router);
+        }
+    })
+    .detach();
+}
+
+fn start_generation(ctx: &Rc<CoreContext>, router: &Rc<router::Router>) {
+    ctx.health.attach(Rc::new(Rc::clone(router)));
     let count = router.core_count();
     for (b, backend) in ctx.config.backends.iter().enumerate() {
         if owner_core(b, count) != router.core_index() {
@@ -61,7 +72,7 @@ pub async fn start(ctx: &Rc<CoreContext>, links: CoreLinks) {
             let inbox = router.inbox(b, s);
             glommio::spawn_local(checker::check_server(
                 Rc::clone(ctx),
-                Rc::clone(&router),
+                Rc::clone(router),
                 b,
                 s,
                 inbox,

@@ -11,19 +11,15 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::GlommioError;
 
-use super::links::{Connected, Message, PassiveError};
-use crate::proxy::CoreContext;
+use super::links::{Connected, Message};
+use crate::shard::passive::PassiveSink;
+use crate::shard::Shard;
 
 /// How long a state change waits for the other cores to confirm before it
 /// is logged anyway (a core that stopped never confirms).
 const ACK_PATIENCE: Duration = Duration::from_secs(5);
 
-/// A passive report delivered to a server's checker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PassiveReport {
-    pub error: PassiveError,
-    pub count: u32,
-}
+pub use crate::shard::passive::PassiveReport;
 
 /// What reaches a server's checker besides its own timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +51,7 @@ pub struct Router {
 impl Router {
     /// Builds the router and starts one task per incoming channel that
     /// applies what the other cores send to this core's backends.
-    pub fn start(ctx: &Rc<CoreContext>, links: Connected) -> Rc<Router> {
+    pub fn start(shard: &Rc<Shard>, links: Connected) -> Rc<Router> {
         let count = links.senders.len().max(1);
         let router = Rc::new(Router {
             index: links.index,
@@ -68,8 +64,8 @@ impl Router {
         });
         for (peer, receiver) in links.receivers {
             let router = Rc::clone(&router);
-            let ctx = Rc::clone(ctx);
-            glommio::spawn_local(async move { router.receive(&ctx, peer, receiver).await })
+            let shard = Rc::clone(shard);
+            glommio::spawn_local(async move { router.receive(&shard, peer, receiver).await })
                 .detach();
         }
         router
@@ -83,6 +79,13 @@ impl Router {
         self.count
     }
 
+    /// A reload switched this core to a new generation: the old checkers'
+    /// inboxes close (so they stop) and transition numbers start over.
+    pub fn new_generation(&self) {
+        self.inboxes.borrow_mut().clear();
+        self.applied.borrow_mut().clear();
+    }
+
     /// The inbox of the checker of one server on this core.
     pub fn inbox(&self, backend: usize, server: usize) -> LocalReceiver<CheckerNote> {
         let (tx, rx) = local_channel::new_unbounded();
@@ -92,7 +95,7 @@ impl Router {
 
     async fn receive(
         self: Rc<Self>,
-        ctx: &CoreContext,
+        shard: &Shard,
         peer: usize,
         receiver: ConnectedReceiver<Message>,
     ) {
@@ -103,8 +106,16 @@ impl Router {
                     server,
                     up,
                     generation,
+                    config,
                     token,
                 } => {
+                    let ctx = shard.current();
+                    if config != ctx.generation {
+                        // Sent under another configuration (a reload is
+                        // under way): its indexes may name other servers.
+                        self.post(peer, Message::Applied { token });
+                        continue;
+                    }
                     let (b, s) = (backend as usize, server as usize);
                     let newer = {
                         let mut applied = self.applied.borrow_mut();
@@ -179,6 +190,7 @@ impl Router {
         server: usize,
         up: bool,
         generation: u64,
+        config: u64,
     ) {
         if self.count <= 1 {
             return;
@@ -199,6 +211,7 @@ impl Router {
                 server: server as u32,
                 up,
                 generation,
+                config,
                 token,
             };
             if !self.post(peer, message) {
@@ -218,15 +231,21 @@ impl Router {
         self.pending.borrow_mut().remove(&token);
     }
 
-    /// Hands a passive report to the checker of the server, on whatever
-    /// core it runs.
-    pub fn report_passive(
-        self: &Rc<Self>,
-        owner: usize,
-        backend: usize,
-        server: usize,
-        report: PassiveReport,
-    ) {
+    fn deliver(&self, backend: usize, server: usize, report: PassiveReport) {
+        self.note(backend, server, CheckerNote::Passive(report));
+    }
+
+    fn note(&self, backend: usize, server: usize, note: CheckerNote) {
+        if let Some(inbox) = self.inboxes.borrow().get(&(backend, server)) {
+            let _ = inbox.try_send(note);
+        }
+    }
+}
+
+/// Passive reports of this core's sessions reach the checkers through the
+/// router (an `Rc` of it: a report to another core may wait for room).
+impl PassiveSink for Rc<Router> {
+    fn report(&self, owner: usize, backend: usize, server: usize, report: PassiveReport) {
         if owner == self.index {
             self.deliver(backend, server, report);
         } else {
@@ -242,19 +261,7 @@ impl Router {
         }
     }
 
-    fn deliver(&self, backend: usize, server: usize, report: PassiveReport) {
-        self.note(backend, server, CheckerNote::Passive(report));
-    }
-
-    /// Tells the server's checker, if it runs on this core, that its checks
-    /// may resume.
-    pub fn resume(&self, backend: usize, server: usize) {
+    fn resume(&self, backend: usize, server: usize) {
         self.note(backend, server, CheckerNote::Resume);
-    }
-
-    fn note(&self, backend: usize, server: usize, note: CheckerNote) {
-        if let Some(inbox) = self.inboxes.borrow().get(&(backend, server)) {
-            let _ = inbox.try_send(note);
-        }
     }
 }

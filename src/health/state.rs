@@ -35,6 +35,14 @@ impl Health {
         }
     }
 
+    /// Where a previous generation's checker left the counter (a reload
+    /// carries it over, so a down server still needs `rise` successes).
+    pub fn resumed(rise: u32, fall: u32, counter: u32) -> Self {
+        let mut health = Health::new(rise, fall);
+        health.health = counter.min(health.max());
+        health
+    }
+
     fn max(&self) -> u32 {
         self.rise + self.fall - 1
     }

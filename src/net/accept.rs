@@ -119,6 +119,12 @@ impl Acceptor {
     }
 }
 
+impl AsRawFd for Acceptor {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
 impl Drop for Acceptor {
     fn drop(&mut self) {
         self.readiness.release(self.token);

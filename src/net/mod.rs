@@ -4,6 +4,7 @@ pub mod accept;
 pub mod conn;
 pub mod copy;
 pub mod forward;
+pub mod listener;
 pub mod pipe;
 pub mod readiness;
 pub mod shared;

@@ -1,9 +1,9 @@
 //! What a session needs to write its access-log line: whether its frontend
 //! logs, and the core's connection counts at that moment.
 
-use super::CoreContext;
 use crate::config::BackendId;
 use crate::log::{ConnCounts, LogRecord};
+use crate::shard::CoreContext;
 
 /// True when `frontend` logs and the core has a log writer; sessions check
 /// this once at accept so a non-logging frontend pays nothing more.

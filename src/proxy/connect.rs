@@ -1,11 +1,11 @@
 //! Outbound connections to servers: one connect, and the balancing, retry
 //! and redispatch loop that both modes use.
 
-use super::sessions::SessionId;
-use super::CoreContext;
 use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::log::Termination;
 use crate::net::{Conn, Stream};
+use crate::shard::sessions::SessionId;
+use crate::shard::CoreContext;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -19,10 +19,8 @@
 mod body;
 mod exchange;
 mod io;
-pub mod pool;
 mod report;
 mod route;
 pub mod session;
 
-pub use pool::IdlePool;
 pub use session::serve;

@@ -4,13 +4,13 @@
 use super::accesslog;
 use super::connect::{session_server_connection, warn_if_no_server, Attempts};
 use super::count;
-use super::sessions::SessionId;
-use super::CoreContext;
 use crate::backend::PickHint;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use crate::net::Stream;
+use crate::shard::sessions::SessionId;
+use crate::shard::CoreContext;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;

@@ -1,15 +1,21 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
-use super::listener::{bind_reuseport_socket, delay_request_ack};
-use super::stop::{watch_control, Stop};
+use super::signals::watch_control;
+use crate::net::listener::{bind_reuseport_socket, delay_request_ack, describe_bind_error};
+use crate::net::listener::{Inherited, ListenerRegistry};
 use crate::net::{Acceptor, Stream};
-use crate::proxy::limit::{core_share, ConnLimit};
-use crate::proxy::{http, tcp, CoreContext};
+use crate::proxy::{http, tcp};
+use crate::shard::limit::core_share;
+use crate::shard::stop::Event;
+use crate::shard::CoreContext;
+use crate::shard::Shard;
 use crate::stats::CoreStats;
 use glommio::sync::{Gate, Semaphore};
-use std::io;
-use std::os::fd::OwnedFd;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -32,6 +38,10 @@ pub struct CoreStart {
     pub health: Option<crate::health::CoreLinks>,
     /// Stats mesh, log writer, start time.
     pub observe: crate::admin::ObserveStart,
+    /// Every listening socket of the process (binary upgrade hand-over).
+    pub listeners: Arc<ListenerRegistry>,
+    /// Sockets received from a previous process, taken before binding.
+    pub inherited: Arc<Inherited>,
 }
 
 /// What a core reports when it has stopped.
@@ -54,35 +64,41 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         ready,
         health,
         observe,
+        listeners: registry,
+        inherited,
     } = start;
     let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
-    match crate::proxy::tls::CoreTls::new(&config) {
+    match crate::shard::tls::CoreTls::new(&config) {
         Ok(tls) => ctx.tls = tls,
         Err(line) => {
             let _ = ready.send(Err(line));
             return report(index, cpu, &ctx, 0);
         }
     }
-    let ctx = Rc::new(ctx);
+    let shard = Shard::new(Rc::new(ctx));
 
     let mut listeners = Vec::new();
-    for (fe_index, fe) in config.frontends.iter().enumerate() {
-        for (bind_index, addr) in fe.binds.iter().enumerate() {
-            let bound = bind_reuseport_socket(*addr, fe.backlog).and_then(|sock| {
+    for fe in &config.frontends {
+        for addr in &fe.binds {
+            let bound = match inherited.take(*addr) {
+                Some(fd) => Ok(socket2::Socket::from(fd)),
+                None => bind_reuseport_socket(*addr, fe.backlog),
+            }
+            .and_then(|sock| {
                 if fe.mode == Mode::Http {
                     delay_request_ack(&sock)?;
                 }
                 Acceptor::new(sock)
             });
             match bound {
-                Ok(l) => listeners.push((fe_index, bind_index, l)),
+                Ok(l) => listeners.push((*addr, l)),
                 Err(e) => {
                     let _ = ready.send(Err(format!(
                         "frontend \"{}\": cannot bind {addr}: {}",
                         fe.name,
                         describe_bind_error(&e)
                     )));
-                    return report(index, cpu, &ctx, 0);
+                    return report(index, cpu, &shard.current(), 0);
                 }
             }
         }
@@ -90,46 +106,68 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     // Before reporting ready, so that every core is connected and checks
     // are scheduled once percore says it started.
     if let Some(links) = health {
-        crate::health::start(&ctx, links).await;
+        crate::health::start(&shard, links).await;
     }
-    let stats_listener = match super::observe::bind_stats(&ctx) {
+    let stats_listener = match super::observe::bind_stats(&shard.current()) {
         Ok(l) => l,
         Err(line) => {
             let _ = ready.send(Err(line));
-            return report(index, cpu, &ctx, 0);
+            return report(index, cpu, &shard.current(), 0);
         }
     };
     let _ = ready.send(Ok(()));
 
-    let stop = Rc::new(Stop::new());
     {
-        let stop = Rc::clone(&stop);
-        glommio::spawn_local(async move { watch_control(control, &stop).await }).detach();
+        let shard = Rc::clone(&shard);
+        glommio::spawn_local(async move { watch_control(control, &shard.stop).await }).detach();
     }
-    super::observe::start(&ctx, observe, stats_listener, &stop);
+    super::observe::start(&shard, observe, stats_listener);
 
-    let gate = Gate::new();
-    let process_slots = Rc::new(Semaphore::new(core_share(
-        config.global.maxconn,
-        index,
-        count,
-    )));
-    let mut accept_loops = Vec::new();
-    for (fe_index, bind_index, listener) in listeners {
-        let frontend_slots = Rc::clone(&ctx.frontend_limits[fe_index]);
-        let task = glommio::spawn_local(accept_loop(
-            listener,
-            (fe_index, bind_index),
-            Rc::clone(&ctx),
-            gate.clone(),
-            Rc::clone(&stop),
-            Rc::clone(&process_slots),
-            frontend_slots,
-        ));
-        accept_loops.push(task);
+    let accepting = Accepting {
+        shard: Rc::clone(&shard),
+        gate: Gate::new(),
+        process_slots: Rc::new(Semaphore::new(core_share(
+            config.global.maxconn,
+            index,
+            count,
+        ))),
+        registry,
+        loops: RefCell::new(HashMap::new()),
+    };
+    let accepting = Rc::new(accepting);
+    for (addr, listener) in listeners {
+        accepting.start(addr, listener);
     }
-    for task in accept_loops {
-        task.await;
+    // Listener changes of reloads: start what a new generation added,
+    // stop what it removed (after the switch, so nothing is refused).
+    let watcher = {
+        let accepting = Rc::clone(&accepting);
+        glommio::spawn_local(async move {
+            loop {
+                let ctx = accepting.shard.current();
+                futures_lite::future::or(ctx.retired.wait(), accepting.shard.stop.soft.wait())
+                    .await;
+                if accepting.shard.stop.soft.is_fired() {
+                    return;
+                }
+                for switched in accepting.shard.take_switched() {
+                    for addr in switched.closed {
+                        accepting.stop(addr);
+                    }
+                    for (addr, listener) in switched.opened {
+                        accepting.start(addr, listener);
+                    }
+                }
+            }
+        })
+    };
+    shard.stop.soft.wait().await;
+    watcher.await;
+    // Every accept loop has seen the soft stop: wait for them to let go of
+    // their listeners.
+    let loops: Vec<_> = accepting.loops.borrow_mut().drain().collect();
+    for (_, running) in loops {
+        running.task.await;
     }
 
     // Listeners are closed: drain established connections until they end,
@@ -137,27 +175,76 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let grace = config.global.hard_stop_after;
     let drained = futures_lite::future::or(
         async {
-            let _ = gate.close().await;
+            let _ = accepting.gate.close().await;
             true
         },
         async {
-            futures_lite::future::or(stop.hard.wait(), glommio::timer::sleep(grace)).await;
+            futures_lite::future::or(shard.stop.hard.wait(), glommio::timer::sleep(grace)).await;
             false
         },
     )
     .await;
+    let ctx = shard.current();
     let cut = if drained {
         0
     } else {
-        ctx.stats
-            .borrow()
-            .frontends
-            .iter()
-            .map(|f| f.sessions_cur as usize)
-            .sum()
+        let mut open: u64 = ctx.stats.borrow().current_sessions();
+        for old in shard.retired() {
+            open += old.stats.borrow().current_sessions();
+        }
+        open as usize
     };
     super::observe::finish(&ctx);
-    report(index, cpu, &ctx, cut)
+    let mut summary = report(index, cpu, &ctx, cut);
+    for old in shard.retired() {
+        let map = crate::config::diff::IndexMap::between(&old.config, &ctx.config);
+        summary.stats.add_mapped(&old.stats.borrow(), &map);
+    }
+    summary
+}
+
+/// One core's accept loops, one per listening address, and what they
+/// share: the process-wide connection slots, the gate that drains
+/// sessions at stop, and the registry a binary upgrade hands over.
+struct Accepting {
+    shard: Rc<Shard>,
+    gate: Gate,
+    process_slots: Rc<Semaphore>,
+    registry: Arc<ListenerRegistry>,
+    loops: RefCell<HashMap<SocketAddr, AcceptLoop>>,
+}
+
+struct AcceptLoop {
+    /// Fired to stop this loop alone (its address left the config).
+    stop: Rc<Event>,
+    task: glommio::task::JoinHandle<()>,
+}
+
+impl Accepting {
+    fn start(self: &Rc<Self>, addr: SocketAddr, listener: Acceptor) {
+        let stop = Rc::new(Event::new());
+        self.registry.add(addr, listener.as_raw_fd());
+        let task = glommio::spawn_local(accept_loop(
+            listener,
+            addr,
+            Rc::clone(self),
+            Rc::clone(&stop),
+        ))
+        .detach();
+        if let Some(old) = self
+            .loops
+            .borrow_mut()
+            .insert(addr, AcceptLoop { stop, task })
+        {
+            old.stop.fire();
+        }
+    }
+
+    fn stop(&self, addr: SocketAddr) {
+        if let Some(running) = self.loops.borrow_mut().remove(&addr) {
+            running.stop.fire();
+        }
+    }
 }
 
 fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport {
@@ -166,17 +253,6 @@ fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport
         cpu,
         stats: ctx.stats.borrow().clone(),
         cut,
-    }
-}
-
-pub(crate) fn describe_bind_error(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => "address already in use (another process listens there)".into(),
-        Some(libc::EACCES) => {
-            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".into()
-        }
-        Some(libc::EADDRNOTAVAIL) => "address not available on this machine".into(),
-        _ => e.to_string(),
     }
 }
 
@@ -191,7 +267,9 @@ pub(crate) async fn serve_connection(
     peer: std::net::SocketAddr,
 ) {
     use std::os::fd::AsRawFd;
-    let registered = ctx.sessions.register(fe_index, peer, stream.as_raw_fd());
+    let registered = ctx
+        .sessions
+        .register(ctx.generation, fe_index, peer, stream.as_raw_fd());
     let session = registered.id();
     // TLS first (HAProxy: the handshake belongs to the client side,
     // bounded by `timeout client`); a failed handshake ends the
@@ -225,37 +303,63 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 async fn accept_loop(
     listener: Acceptor,
-    (fe_index, bind_index): (usize, usize),
-    ctx: Rc<CoreContext>,
-    gate: Gate,
-    stop: Rc<Stop>,
-    process_slots: Rc<Semaphore>,
-    frontend_slots: Rc<ConnLimit>,
+    addr: SocketAddr,
+    accepting: Rc<Accepting>,
+    stop: Rc<Event>,
 ) {
-    let mode = ctx.config.frontends[fe_index].mode;
+    let shard = &accepting.shard;
+    // Any reason to stop taking new connections on this address, or to
+    // look at the configuration again.
+    let interrupted =
+        |ctx: &CoreContext| shard.stop.soft.is_fired() || stop.is_fired() || ctx.is_retired();
     loop {
+        if shard.stop.soft.is_fired() || stop.is_fired() {
+            break;
+        }
+        let ctx = shard.current();
+        let Some((fe_index, bind_index)) = ctx.bind_at(addr) else {
+            // Removed by a reload whose listener change is on its way.
+            stop.wait().await;
+            break;
+        };
+        let frontend_slots = Rc::clone(&ctx.frontend_limits[fe_index]);
+        let mode = ctx.config.frontends[fe_index].mode;
+        let wake = || async {
+            futures_lite::future::or(
+                futures_lite::future::or(shard.stop.soft.wait(), stop.wait()),
+                ctx.retired.wait(),
+            )
+            .await;
+        };
         // Take the connection slots before accepting: at the limit we stop
         // accepting and the kernel backlog holds new clients, as in HAProxy.
         let slots = futures_lite::future::or(
             async {
-                let p = process_slots.acquire_static_permit(1).await.ok()?;
+                let p = accepting
+                    .process_slots
+                    .acquire_static_permit(1)
+                    .await
+                    .ok()?;
                 let f = frontend_slots.acquire().await;
                 Some((p, f))
             },
             async {
-                stop.soft.wait().await;
+                wake().await;
                 None
             },
         )
         .await;
-        let Some(slots) = slots else { return };
+        let Some(slots) = slots else { continue };
+        if interrupted(&ctx) {
+            continue;
+        }
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stop.soft.wait().await;
+            wake().await;
             None
         })
         .await;
         let (stream, peer) = match accepted {
-            None => return,
+            None => continue,
             Some(Ok(got)) => {
                 // The runtime API may have lowered `maxconn` while this
                 // loop waited in accept with its place already taken.
@@ -283,15 +387,15 @@ async fn accept_loop(
             fc.sessions_cur += 1;
             fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
         }
-        let ctx = Rc::clone(&ctx);
         let session = async move {
             serve_connection(&ctx, (fe_index, bind_index), mode, stream, peer).await;
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);
         };
-        match gate.spawn(session) {
+        match accepting.gate.spawn(session) {
             Ok(task) => task.detach(),
-            Err(_) => return, // gate closed: we are stopping
+            Err(_) => break, // gate closed: we are stopping
         };
     }
+    accepting.registry.remove(listener.as_raw_fd());
 }

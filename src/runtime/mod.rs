@@ -3,16 +3,17 @@
 //! The main thread resolves CPUs, checks the descriptor budget, starts one
 //! pinned glommio executor per CPU, waits until every core has bound its
 //! listeners (or one failed), then waits for them to stop. Signals reach the
-//! cores through per-core control pipes (see [`stop`]).
+//! cores through per-core control pipes (see [`signals`]).
 
 pub mod core;
 pub mod cpus;
 pub mod limits;
-pub mod listener;
+/// Listener binding moved to `net`; kept under its old path too.
+pub use crate::net::listener;
 mod observe;
 #[cfg(test)]
 mod sessions_tests;
-pub mod stop;
+pub mod signals;
 
 use crate::config::Config;
 use crate::stats::CoreStats;
@@ -63,7 +64,18 @@ impl RunSummary {
 /// DMA, so keep it small (its default is 10 MiB per executor).
 const IO_MEMORY: usize = 512 << 10;
 
+/// What a start brings besides the configuration.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Listening sockets handed over by the previous process (`-x`).
+    pub inherited: Vec<(std::net::SocketAddr, std::os::fd::OwnedFd)>,
+}
+
 pub fn run(config: Config) -> Result<RunSummary, StartError> {
+    run_with(config, RunOptions::default())
+}
+
+pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, StartError> {
     let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();
@@ -117,16 +129,20 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     let socket_paths: Vec<std::path::PathBuf> =
         admin_sockets.iter().map(|s| s.path.clone()).collect();
     let mut admin_sockets = Some(admin_sockets);
+    let reloads = signals::reload_pipe().map_err(StartError::Signals)?;
+    let mut reload_signals = Some(reloads.read);
     let stats_mesh = crate::admin::mesh(count);
     let started = std::time::Instant::now();
 
     let config = Arc::new(config);
+    let registry = Arc::new(listener::ListenerRegistry::default());
+    let inherited = Arc::new(listener::Inherited::new(options.inherited));
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
     let mut health_links = crate::health::mesh(count).into_iter();
     for (index, &cpu) in cpu_list.iter().enumerate() {
-        let pipe = stop::control_pipe().map_err(StartError::Signals)?;
+        let pipe = signals::control_pipe().map_err(StartError::Signals)?;
         controls.push(pipe.write);
         let start = core::CoreStart {
             index,
@@ -136,6 +152,8 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             control: pipe.read,
             ready: ready_tx.clone(),
             health: health_links.next(),
+            listeners: Arc::clone(&registry),
+            inherited: Arc::clone(&inherited),
             observe: crate::admin::ObserveStart {
                 mesh: stats_mesh.clone(),
                 log: log_writer.as_ref().map(crate::log::LogWriter::sender),
@@ -145,6 +163,11 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
                     admin_sockets.take().unwrap_or_default()
                 } else {
                     Vec::new()
+                },
+                reload_signals: if index == 0 {
+                    reload_signals.take()
+                } else {
+                    None
                 },
             },
         };
@@ -202,6 +225,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
         }
     }
     drop(controls);
+    drop(reloads.write);
     crate::admin::cli::unlink(&socket_paths);
     if let Some(writer) = log_writer {
         writer.finish();

@@ -6,11 +6,11 @@ use std::rc::Rc;
 
 use glommio::net::TcpListener;
 
-use super::listener::bind_reuseport;
-use super::stop::Stop;
 use crate::admin::cli::Cli;
 use crate::admin::{Collector, ObserveStart, StatsService};
-use crate::proxy::CoreContext;
+use crate::net::listener::bind_reuseport;
+use crate::shard::CoreContext;
+use crate::shard::Shard;
 
 /// listen(2) backlog of the stats socket: scrapes are few.
 const STATS_BACKLOG: u32 = 128;
@@ -27,18 +27,14 @@ pub fn bind_stats(ctx: &CoreContext) -> Result<Option<TcpListener>, String> {
             format!(
                 "stats: cannot bind {}: {}",
                 page.bind,
-                super::core::describe_bind_error(&e)
+                crate::net::listener::describe_bind_error(&e)
             )
         })
 }
 
 /// Starts this core's observability tasks (call once the core is ready).
-pub fn start(
-    ctx: &Rc<CoreContext>,
-    observe: ObserveStart,
-    listener: Option<TcpListener>,
-    stop: &Rc<Stop>,
-) {
+pub fn start(shard: &Rc<Shard>, observe: ObserveStart, listener: Option<TcpListener>) {
+    let ctx = &shard.current();
     if let Some(sender) = observe.log {
         ctx.log.attach(sender, observe.clock);
         let ctx = Rc::clone(ctx);
@@ -51,10 +47,22 @@ pub fn start(
         .detach();
     }
     let collector = Rc::new(Collector::default());
-    glommio::spawn_local(Rc::clone(&collector).run(observe.mesh, Rc::clone(ctx))).detach();
+    glommio::spawn_local(Rc::clone(&collector).run(observe.mesh, Rc::clone(shard))).detach();
+    if let Some(signals) = observe.reload_signals {
+        let shard = Rc::clone(shard);
+        let collector = Rc::clone(&collector);
+        glommio::spawn_local(super::signals::watch_reloads(signals, move || {
+            let shard = Rc::clone(&shard);
+            let collector = Rc::clone(&collector);
+            async move {
+                crate::admin::reload::reload(&shard, &collector).await;
+            }
+        }))
+        .detach();
+    }
     if !observe.admin_sockets.is_empty() {
         let cli = Rc::new(Cli {
-            ctx: Rc::clone(ctx),
+            shard: Rc::clone(shard),
             collector: Rc::clone(&collector),
             started: observe.started,
             hostname: crate::log::syslog::hostname(),
@@ -67,7 +75,7 @@ pub fn start(
                 socket,
                 Rc::clone(&cli),
                 timeout,
-                Rc::clone(stop),
+                Rc::clone(shard),
             ))
             .detach();
         }
@@ -75,11 +83,11 @@ pub fn start(
     if let (Some(listener), Some(page)) = (listener, ctx.config.stats.clone()) {
         let service = Rc::new(StatsService::new(
             page,
-            Rc::clone(ctx),
+            Rc::clone(shard),
             collector,
             observe.started,
         ));
-        glommio::spawn_local(service.serve(listener, Rc::clone(stop))).detach();
+        glommio::spawn_local(service.serve(listener, Rc::clone(shard))).detach();
     }
 }
 

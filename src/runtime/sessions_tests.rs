@@ -15,11 +15,11 @@ use std::time::Duration;
 use super::core::serve_connection;
 use crate::config::Mode;
 use crate::net::Conn;
-use crate::proxy::error_snapshot::{snapshot_errors, Direction};
-use crate::proxy::sessions::{
+use crate::shard::error_snapshot::{snapshot_errors, Direction};
+use crate::shard::sessions::{
     shutdown_server_sessions, shutdown_session, snapshot_sessions, SessionInfo,
 };
-use crate::proxy::CoreContext;
+use crate::shard::CoreContext;
 
 /// Fails a hung test; never a speed requirement.
 const HANG: Duration = Duration::from_secs(20);
@@ -198,8 +198,8 @@ fn shutting_down_a_servers_sessions_ends_a_tcp_tunnel() {
         assert_eq!((listed[0].backend, listed[0].server), (Some(0), Some(0)));
 
         // Another server's sessions are left alone.
-        assert_eq!(shutdown_server_sessions(&ctx, 1, 0), 0);
-        assert_eq!(shutdown_server_sessions(&ctx, 0, 0), 1);
+        assert_eq!(shutdown_server_sessions(&ctx, &[(0, 1, 0)]), 0);
+        assert_eq!(shutdown_server_sessions(&ctx, &[(0, 0, 0)]), 1);
         bounded("the killed tunnel", task).await;
         assert!(snapshot_sessions(&ctx).is_empty());
         // The client saw the close, and nothing more.
@@ -284,7 +284,7 @@ fn an_http_connection_between_requests_uses_no_server() {
         })
         .await;
         assert_eq!(snapshot_sessions(&ctx)[0].backend, Some(1));
-        assert_eq!(shutdown_server_sessions(&ctx, 1, 0), 0);
+        assert_eq!(shutdown_server_sessions(&ctx, &[(0, 1, 0)]), 0);
         // Idle, it still can be shut down by id.
         let uid = snapshot_sessions(&ctx)[0].uid;
         let received = read_to_close(client);
@@ -392,7 +392,7 @@ fn a_session_waiting_in_the_backend_queue_can_be_shut_down() {
             .is_empty());
         // The first one is untouched, until its server's sessions go.
         assert_eq!(with_server(&ctx).len(), 1);
-        assert_eq!(shutdown_server_sessions(&ctx, 2, 0), 1);
+        assert_eq!(shutdown_server_sessions(&ctx, &[(0, 2, 0)]), 1);
         bounded("the first session", first).await;
         drop(first_client);
         assert!(snapshot_sessions(&ctx).is_empty());

@@ -4,6 +4,7 @@
 
 use super::counters::{BackendCounters, FrontendCounters, ServerCounters};
 use super::CoreStats;
+use crate::config::diff::IndexMap;
 
 /// `a.f += b.f` for each listed `u64` field, and element-wise for arrays.
 macro_rules! add {
@@ -58,6 +59,51 @@ impl CoreStats {
         }
         for (a, b) in self.timings.iter_mut().zip(&other.timings) {
             a.merge(b);
+        }
+    }
+}
+
+impl CoreStats {
+    /// Adds the counters of another generation's configuration: `map`
+    /// says which of this configuration's entries each of `other`'s is
+    /// (entries gone from this configuration are dropped).
+    pub fn add_mapped(&mut self, other: &CoreStats, map: &IndexMap) {
+        for (b, to) in other.frontends.iter().zip(&map.frontends) {
+            if let Some(a) = to.and_then(|i| self.frontends.get_mut(i)) {
+                a.merge(b);
+            }
+        }
+        for (old, to) in map.backends.iter().enumerate() {
+            let Some(to) = *to else { continue };
+            if let (Some(a), Some(b)) = (self.backends.get_mut(to), other.backends.get(old)) {
+                a.merge(b);
+            }
+            if let (Some(a), Some(b)) = (self.timings.get_mut(to), other.timings.get(old)) {
+                a.merge(b);
+            }
+            let (Some(servers), Some(from)) = (map.servers.get(old), other.servers.get(old)) else {
+                continue;
+            };
+            for (b, to_server) in from.iter().zip(servers) {
+                let a = to_server.and_then(|s| self.servers.get_mut(to)?.get_mut(s));
+                if let Some(a) = a {
+                    a.merge(b);
+                }
+            }
+        }
+    }
+
+    /// Sessions open now count as none (a new generation: its sessions
+    /// are still counted by the generation that accepted them).
+    pub fn zero_current(&mut self) {
+        for c in &mut self.frontends {
+            c.sessions_cur = 0;
+        }
+        for c in &mut self.backends {
+            c.sessions_cur = 0;
+        }
+        for c in self.servers.iter_mut().flatten() {
+            c.sessions_cur = 0;
         }
     }
 }

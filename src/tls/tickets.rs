@@ -42,6 +42,26 @@ impl TicketSecret {
         Ok(TicketSecret(secret))
     }
 
+    /// The secret of the bind on `addr`: derived from one random secret
+    /// made once per process, so a reload (which loads the configuration
+    /// again) gives a kept bind (by its `addr` as written) the same secret and tickets issued before
+    /// it still open after it, while two binds never share keys.
+    pub fn for_bind(addr: &str) -> Result<Self, NoRandomness> {
+        static PROCESS: std::sync::OnceLock<Option<TicketSecret>> = std::sync::OnceLock::new();
+        let process = PROCESS
+            .get_or_init(|| TicketSecret::generate().ok())
+            .as_ref()
+            .ok_or(NoRandomness)?;
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"percore bind ticket secret");
+        let info = [addr.as_bytes()];
+        let mut secret = [0u8; 32];
+        salt.extract(&process.0)
+            .expand(&info, Len32)
+            .and_then(|okm| okm.fill(&mut secret))
+            .map_err(|_| NoRandomness)?;
+        Ok(TicketSecret(secret))
+    }
+
     fn key_for(&self, epoch: u64) -> Option<LessSafeKey> {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"percore session ticket key");
         let info = epoch.to_be_bytes();
@@ -136,6 +156,15 @@ impl ProducesTickets for RotatingTicketer {
     }
 }
 
+/// HKDF output length of a 32-byte secret.
+struct Len32;
+
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,3 +197,4 @@ mod tests {
         assert!(issuing.open(8, &moved).is_none());
     }
 }
+

@@ -9,6 +9,7 @@ use crate::config::CliLevel;
 /// parsed, so a bad name is reported first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    Reload,
     Help,
     Prompt,
     Quit,
@@ -100,6 +101,15 @@ pub const COMMANDS: &[Spec] = &[
         help: "lower the level of the current CLI session to operator",
         level: User,
         kind: Kind::LowerToOperator,
+    },
+    // Not in HAProxy 2.6's stats socket (its master CLI has `reload`), so
+    // kept out of `help` and the unknown-command lists, which match 2.6's.
+    Spec {
+        words: &["reload"],
+        usage: "reload",
+        help: "",
+        level: Admin,
+        kind: Kind::Reload,
     },
     Spec {
         words: &["set", "maxconn", "frontend"],
@@ -252,8 +262,12 @@ fn list<'a>(out: &mut String, specs: impl Iterator<Item = &'a Spec>) {
     }
 }
 
+/// Listed commands: all but the three `help` ends with and the unlisted
+/// ones (empty help).
 fn ordinary() -> impl Iterator<Item = &'static Spec> {
-    COMMANDS.iter().filter(|s| !ALWAYS.contains(&s.kind))
+    COMMANDS
+        .iter()
+        .filter(|s| !ALWAYS.contains(&s.kind) && !s.help.is_empty())
 }
 
 /// `help [<words>]`: every command, or those whose keywords start with

@@ -11,13 +11,13 @@ use crate::admin::apply::{CoreAnswer, CoreRequest, ServerChange, ServerRef};
 use crate::admin::render::{self, PageInfo, View};
 use crate::admin::Collector;
 use crate::config::{Balance, CliLevel, HashType};
-use crate::proxy::error_snapshot::{self, Direction, ErrorFilter, ErrorSnapshot};
-use crate::proxy::sessions::{self, SessionInfo};
-use crate::proxy::CoreContext;
+use crate::shard::error_snapshot::{self, Direction, ErrorFilter, ErrorSnapshot};
+use crate::shard::sessions::{self, SessionInfo};
+use crate::shard::{CoreContext, Shard};
 
 /// What the socket's core shares with every runtime API connection.
 pub struct Cli {
-    pub ctx: Rc<CoreContext>,
+    pub shard: Rc<Shard>,
     pub collector: Rc<Collector>,
     pub started: Instant,
     pub hostname: String,
@@ -25,6 +25,14 @@ pub struct Cli {
     pub clock: crate::log::Clock,
     /// Lines refused for their length (logged with the running count).
     pub refused_lines: std::cell::Cell<u64>,
+}
+
+impl Cli {
+    /// The generation commands see (the runtime API never acts on a
+    /// retired one).
+    fn ctx(&self) -> Rc<CoreContext> {
+        self.shard.current()
+    }
 }
 
 /// One connection's state.
@@ -50,6 +58,14 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
         return PERMISSION_DENIED.into();
     }
     let arg = |i: usize| args.get(i).map(String::as_str);
+    // One command at a time across cores, and never during a reload
+    // (which takes the same turn itself): names resolved here stay valid
+    // until every core has applied the command.
+    let _turn = if spec.kind == Kind::Reload {
+        None
+    } else {
+        cli.collector.change_lock().await
+    };
     match spec.kind {
         Kind::Help => super::command::help(args),
         Kind::Prompt => {
@@ -68,17 +84,28 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             session.level = session.level.min(CliLevel::Operator);
             String::new()
         }
+        Kind::Reload => {
+            // HAProxy's master CLI answers `Success=1` or `Success=0`, a
+            // `--` line, then the start-up messages of the new process.
+            let outcome = crate::admin::reload::reload(&cli.shard, &cli.collector).await;
+            let mut out = format!("Success={}\n--\n", u8::from(outcome.applied));
+            for line in outcome.lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out
+        }
         Kind::ShowCliLevel => format!("{}\n", session.level.name()),
         Kind::ShowBackend => {
             let mut out = String::from("# name\n");
-            for b in &cli.ctx.config.backends {
+            for b in &cli.ctx().config.backends {
                 out.push_str(&b.name);
                 out.push('\n');
             }
             out
         }
         Kind::ShowServersState => {
-            let config = &cli.ctx.config;
+            let config = &cli.ctx().config;
             let backends: Vec<usize> = match arg(0) {
                 None => (0..config.backends.len()).collect(),
                 Some(name) => match config.backends.iter().position(|b| b.name == name) {
@@ -86,7 +113,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                     None => return "Can't find backend.\n".into(),
                 },
             };
-            let snapshot = cli.collector.collect(&cli.ctx).await;
+            let (snapshot, _) = cli.collector.collect(&cli.shard).await;
             super::servers_state::render(config, &snapshot, &backends)
         }
         Kind::ShowStat => {
@@ -106,7 +133,10 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             with_view(cli, |view| render::info::show_info(view, cmd)).await
         }
         Kind::ShowSess => {
-            let answers = cli.collector.ask_all(&cli.ctx, CoreRequest::Sessions).await;
+            let answers = cli
+                .collector
+                .ask_all(&cli.shard, CoreRequest::Sessions)
+                .await;
             let all: Vec<SessionInfo> = answers
                 .answers
                 .into_iter()
@@ -115,7 +145,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                     _ => Vec::new(),
                 })
                 .collect();
-            sessions::render_show_sess(Instant::now(), &all, &cli.ctx.config)
+            sessions::render_show_sess(Instant::now(), &all, &cli.shard.configs())
         }
         Kind::ShowErrors => {
             let mut filter = ErrorFilter::default();
@@ -124,13 +154,13 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                     "request" => filter.direction = Some(Direction::Request),
                     "response" => filter.direction = Some(Direction::Response),
                     "-1" if filter.proxy.is_none() => {}
-                    name => match error_snapshot::proxy_iid(&cli.ctx.config, name) {
+                    name => match error_snapshot::proxy_iid(&cli.ctx().config, name) {
                         Some(iid) => filter.proxy = Some(iid),
                         None => return "No such proxy.\n".into(),
                     },
                 }
             }
-            let answers = cli.collector.ask_all(&cli.ctx, CoreRequest::Errors).await;
+            let answers = cli.collector.ask_all(&cli.shard, CoreRequest::Errors).await;
             let cores: Vec<ErrorSnapshot> = answers
                 .answers
                 .into_iter()
@@ -143,7 +173,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 std::time::SystemTime::now(),
                 &cli.clock,
                 &cores,
-                &cli.ctx.config,
+                &cli.ctx().config,
                 &filter,
             )
         }
@@ -157,7 +187,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             };
             let answers = cli
                 .collector
-                .ask_all(&cli.ctx, CoreRequest::ShutdownSession(uid))
+                .ask_all(&cli.shard, CoreRequest::ShutdownSession(uid))
                 .await;
             if count(answers.answers) > 0 {
                 String::new()
@@ -169,7 +199,15 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             Err(e) => e.into(),
             Ok(at) => {
                 cli.collector
-                    .ask_all(&cli.ctx, CoreRequest::ShutdownServerSessions(at))
+                    .ask_all(
+                        &cli.shard,
+                        CoreRequest::ShutdownServerSessions {
+                            backend: cli.ctx().config.backends[at.backend].name.clone(),
+                            server: cli.ctx().config.backends[at.backend].servers[at.server]
+                                .name
+                                .clone(),
+                        },
+                    )
                     .await;
                 String::new()
             }
@@ -177,7 +215,8 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
         Kind::GetWeight => match resolve_server(cli, arg(0)) {
             Err(e) => e.into(),
             Ok(at) => {
-                let rt = cli.ctx.backends[at.backend].borrow();
+                let ctx = cli.ctx();
+                let rt = ctx.backends[at.backend].borrow();
                 format!(
                     "{} (initial {})\n",
                     rt.server_weight(at.server),
@@ -222,7 +261,12 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             let Some(name) = arg(0) else {
                 return "A frontend name is expected.\n".into();
             };
-            let Some(frontend) = cli.ctx.config.frontends.iter().position(|f| f.name == name)
+            let Some(frontend) = cli
+                .ctx()
+                .config
+                .frontends
+                .iter()
+                .position(|f| f.name == name)
             else {
                 return "No such frontend.\n".into();
             };
@@ -258,15 +302,15 @@ fn count(answers: Vec<CoreAnswer>) -> usize {
 
 /// Renders from every core's merged counters, as the stats page does.
 async fn with_view<T>(cli: &Cli, render: impl FnOnce(&View<'_>) -> T) -> T {
-    let snapshot = cli.collector.collect(&cli.ctx).await;
+    let (snapshot, ctx) = cli.collector.collect(&cli.shard).await;
     let info = PageInfo::now(
         cli.started,
-        cli.ctx.core_count,
+        ctx.core_count,
         cli.hostname.clone(),
-        &cli.ctx.config,
+        &ctx.config,
     );
     render(&View {
-        config: &cli.ctx.config,
+        config: &ctx.config,
         snapshot: &snapshot,
         info: &info,
     })
@@ -278,7 +322,7 @@ fn resolve_server(cli: &Cli, arg: Option<&str>) -> Result<ServerRef, &'static st
         .and_then(|a| a.split_once('/'))
         .filter(|(b, s)| !b.is_empty() && !s.is_empty())
         .ok_or(REQUIRE_SERVER)?;
-    let config = &cli.ctx.config;
+    let config = &cli.ctx().config;
     let b = config
         .backends
         .iter()
@@ -298,14 +342,14 @@ fn resolve_server(cli: &Cli, arg: Option<&str>) -> Result<ServerRef, &'static st
 /// Applies on every core; the answer is empty (HAProxy's success) unless
 /// a core did not confirm in time.
 async fn apply(cli: &Cli, request: CoreRequest) -> String {
-    let answers = cli.collector.ask_all(&cli.ctx, request).await;
+    let answers = cli.collector.ask_all(&cli.shard, request).await;
     if answers.missing == 0 {
         String::new()
     } else {
         format!(
             "Applied on {} of {} cores: {} did not confirm in time.\n",
             answers.answers.len(),
-            cli.ctx.core_count,
+            cli.ctx().core_count,
             answers.missing
         )
     }
@@ -338,11 +382,15 @@ async fn set_weight(cli: &Cli, at: ServerRef, arg: Option<&str>) -> String {
         return "Require <weight> or <weight%>.\n".into();
     };
     let (initial, static_lb) = {
-        let rt = cli.ctx.backends[at.backend].borrow();
+        let ctx = cli.ctx();
+        let rt = ctx.backends[at.backend].borrow();
         let static_lb = match rt.balance() {
             Balance::StaticRr => true,
             Balance::Source | Balance::Uri | Balance::UrlParam | Balance::Hdr => {
-                cli.ctx.config.backends[at.backend].balance_params.hash_type != HashType::Consistent
+                cli.ctx().config.backends[at.backend]
+                    .balance_params
+                    .hash_type
+                    != HashType::Consistent
             }
             _ => false,
         };
@@ -383,7 +431,9 @@ async fn set_addr(
     let Ok(ip) = addr.parse::<IpAddr>() else {
         return format!("Invalid addr '{addr}' {BY}\n");
     };
-    let current = cli.ctx.backends[at.backend].borrow().server_addr(at.server);
+    let current = cli.ctx().backends[at.backend]
+        .borrow()
+        .server_addr(at.server);
     let mut parts = Vec::new();
     if ip == current.ip() {
         parts.push("no need to change the addr".to_string());

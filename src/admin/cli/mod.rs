@@ -30,7 +30,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{CliLevel, StatsSocket};
 use crate::net::{Acceptor, Conn};
-use crate::runtime::stop::Stop;
+use crate::shard::Shard;
 
 pub use exec::Cli;
 
@@ -107,7 +107,8 @@ pub fn unlink(paths: &[PathBuf]) {
 }
 
 /// Serves one socket until the core soft-stops. Runs on core 0.
-pub async fn serve(socket: BoundSocket, cli: Rc<Cli>, timeout: Duration, stop: Rc<Stop>) {
+pub async fn serve(socket: BoundSocket, cli: Rc<Cli>, timeout: Duration, shard: Rc<Shard>) {
+    let stop = &shard.stop;
     let listener = match Acceptor::new(socket2::Socket::from(socket.fd)) {
         Ok(l) => l,
         Err(e) => {

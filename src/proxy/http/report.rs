@@ -15,11 +15,12 @@ use crate::config::HeaderCapture;
 use crate::http::{HeadError, RequestHead};
 use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
+use crate::proxy::accesslog;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count::{self, Abort};
-use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::termination_of;
-use crate::proxy::{accesslog, CoreContext};
+use crate::shard::sessions::SessionId;
+use crate::shard::CoreContext;
 use crate::stats::response_class;
 
 /// The final response head as the exchange saw it (1xx interim heads

@@ -25,10 +25,10 @@ use crate::http::{
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::session_server_connection;
-use crate::proxy::error_snapshot::ErrorSource;
-use crate::proxy::sessions::SessionId;
 use crate::proxy::tcp::tunnel_idle_timeout;
-use crate::proxy::CoreContext;
+use crate::shard::error_snapshot::ErrorSource;
+use crate::shard::sessions::SessionId;
+use crate::shard::CoreContext;
 
 /// After an error page, how long and how much of the client's remaining
 /// input is read and dropped before closing, so that the close does not
@@ -54,6 +54,8 @@ enum Head {
     Reject(u16),
     /// A rule answers the request (deny, redirect, return, auth...).
     Local(LocalAnswer),
+    /// The next request arrived after a reload retired the generation.
+    Regenerate,
 }
 
 /// What the session does after an exchange.
@@ -61,6 +63,15 @@ enum Next {
     KeepAlive,
     Close,
     Tunnel(Stream, ServerSlot),
+}
+
+/// How a session's run under one generation ended.
+enum RunEnd {
+    Closed,
+    Tunnel(Stream, ServerSlot),
+    /// Between two requests, a reload retired the generation: the next
+    /// request is served under the newest one.
+    Regenerate,
 }
 
 struct Session<'c> {
@@ -131,6 +142,7 @@ pub async fn serve(
         clock,
         accepted,
         session,
+        requests: 0,
     };
     // Written into its allocation rather than moved into it (`Box::pin`
     // builds the ~10 KB state machine first, then copies it: measurable
@@ -146,15 +158,48 @@ struct FirstBytes {
     clock: Clock,
     accepted: Instant,
     session: SessionId,
+    /// Requests served on the connection so far (under older generations).
+    requests: u64,
 }
 
+/// Serves the connection under its generation and, when a reload retires
+/// that generation between two requests, goes on under the newest one:
+/// new requests on a kept-alive connection follow the new configuration,
+/// while the request in flight finished under the old. A connection whose
+/// frontend the reload removed is closed at that point.
 async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, peer: SocketAddr) {
+    let (mut ctx, mut frontend, mut first) = (ctx, frontend, first);
+    loop {
+        let Some(carried) = serve_generation(&ctx, frontend, first, peer).await else {
+            return;
+        };
+        let newest = ctx.newest();
+        let name = &ctx.config.frontends[frontend].name;
+        let Some(at) = newest.config.frontends.iter().position(|f| &f.name == name) else {
+            return;
+        };
+        // The connection itself stays counted (`scur`) by the generation
+        // that accepted it, which its accept loop holds until it closes.
+        newest
+            .sessions
+            .rebind(carried.session, newest.generation, at);
+        (ctx, frontend, first) = (newest, at, carried);
+    }
+}
+
+async fn serve_generation(
+    ctx: &Rc<CoreContext>,
+    frontend: usize,
+    first: FirstBytes,
+    peer: SocketAddr,
+) -> Option<FirstBytes> {
     let FirstBytes {
         client,
         client_buf,
         clock,
         accepted,
         session,
+        requests,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -167,7 +212,7 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
         sni: client.sni().map(Box::from),
     });
     let mut s = Session {
-        ctx: &ctx,
+        ctx,
         id: session,
         // Read only once a request was routed to a backend.
         be_id: fe.default_backend.unwrap_or_default(),
@@ -186,16 +231,18 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
         head: Vec::new(),
         out: Vec::new(),
         attached: None,
-        requests: 0,
+        requests,
         accepted,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
-        trace: RequestTrace::new(&ctx, frontend, fe.default_backend, peer, accepted, session),
+        trace: RequestTrace::new(ctx, frontend, fe.default_backend, peer, accepted, session),
         route: RouteState::new(peer, local, tls_facts),
         clock,
     };
-    let tunnel = s.run().await;
-    s.clock.disarm();
+    let end = s.run().await;
+    if !matches!(end, RunEnd::Regenerate) {
+        s.clock.disarm();
+    }
     s.park_attached();
     {
         let mut stats = ctx.stats.borrow_mut();
@@ -203,7 +250,17 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
         fc.bytes_in += s.bytes_in.get();
         fc.bytes_out += s.bytes_out.get();
     }
-    if let Some((server, slot)) = tunnel {
+    if let RunEnd::Regenerate = end {
+        return Some(FirstBytes {
+            client: s.client.into_inner(),
+            client_buf: s.client_buf,
+            clock: s.clock,
+            accepted: s.accepted,
+            session,
+            requests: s.requests,
+        });
+    }
+    if let RunEnd::Tunnel(server, slot) = end {
         let be = &ctx.config.backends[s.be_id];
         let settings = TunnelSettings {
             idle_timeout: tunnel_idle_timeout(&fe.timeouts, &be.timeouts),
@@ -228,15 +285,16 @@ async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, p
             fc.bytes_out += report.server_to_client;
         }
         s.trace
-            .finish(&ctx, s.bytes_in.get(), s.bytes_out.get(), Some(&report));
+            .finish(ctx, s.bytes_in.get(), s.bytes_out.get(), Some(&report));
         drop(slot);
     }
+    None
 }
 
 impl Session<'_> {
     /// Serves requests until the connection is done; returns the server
     /// side of a tunnel if the last exchange switched protocols.
-    async fn run(&mut self) -> Option<(Stream, ServerSlot)> {
+    async fn run(&mut self) -> RunEnd {
         loop {
             self.trace.begin(
                 self.requests == 0,
@@ -245,27 +303,28 @@ impl Session<'_> {
             );
             let req = match self.read_head().await {
                 Head::Request(req) => req,
+                Head::Regenerate => return RunEnd::Regenerate,
                 Head::Closed => {
                     if !self.client_buf.is_empty() {
                         self.count_unparsed();
                         self.trace.aborted_head();
                         self.finish_request();
                     }
-                    return None;
+                    return RunEnd::Closed;
                 }
                 Head::Reject(status) => {
                     self.count_unparsed();
                     self.trace.refused(status);
                     self.send_error(status, false).await;
                     self.finish_request();
-                    return None;
+                    return RunEnd::Closed;
                 }
                 Head::Local(answer) => {
                     self.requests += 1;
                     if self.answer_locally(answer).await {
                         continue;
                     }
-                    return None;
+                    return RunEnd::Closed;
                 }
             };
             self.requests += 1;
@@ -285,8 +344,8 @@ impl Session<'_> {
             }
             match next {
                 Next::KeepAlive => {}
-                Next::Close => return None,
-                Next::Tunnel(server, slot) => return Some((server, slot)),
+                Next::Close => return RunEnd::Closed,
+                Next::Tunnel(server, slot) => return RunEnd::Tunnel(server, slot),
             }
         }
     }
@@ -321,6 +380,11 @@ impl Session<'_> {
         };
         loop {
             if !self.client_buf.is_empty() {
+                if !first && self.ctx.is_retired() {
+                    // A reload came while the connection was idle: this
+                    // request is for the new configuration.
+                    return Head::Regenerate;
+                }
                 self.trace.data_arrived();
                 if deadline.is_none() {
                     deadline = head_time.map(|d| Instant::now() + d);
@@ -700,7 +764,9 @@ fn status_of_response(bytes: &[u8]) -> Option<u16> {
 /// `http-server-close` on the frontend or that backend).
 fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
     let http = fe.http_for(a.backend);
-    if http.reuse != HttpReuse::Never && !http.server_close {
+    // A retired generation's pool was handed over already: a connection
+    // parked there now would only wait to be purged.
+    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() {
         let in_use = ctx.backends[a.backend]
             .borrow()
             .server_counters(a.server)

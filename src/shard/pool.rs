@@ -133,19 +133,25 @@ impl IdlePool {
             }
             entry.conns.push_back(Idle { stream, since: now });
         }
-        if !self.purging.replace(true) {
-            let pool = Rc::clone(self);
-            glommio::spawn_local(async move {
-                loop {
-                    glommio::timer::sleep(PURGE_DELAY).await;
-                    if pool.purge(Instant::now()) == 0 {
-                        break;
-                    }
-                }
-                pool.purging.set(false);
-            })
-            .detach();
+        self.start_purge();
+    }
+
+    /// Starts the task that closes long-idle connections, unless it runs.
+    fn start_purge(self: &Rc<Self>) {
+        if self.purging.replace(true) {
+            return;
         }
+        let pool = Rc::clone(self);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(PURGE_DELAY).await;
+                if pool.purge(Instant::now()) == 0 {
+                    break;
+                }
+            }
+            pool.purging.set(false);
+        })
+        .detach();
     }
 
     /// The most recently parked connection to this server that is still
@@ -186,6 +192,38 @@ impl IdlePool {
             for idle in entry.conns.drain(..) {
                 idle.stream.tcp().linger_zero();
             }
+        }
+    }
+
+    /// Moves every idle connection into `next` (the pool of the
+    /// generation that replaces this one) under the key `key` gives it;
+    /// `None` (server removed, or its address changed) closes them.
+    pub fn carry_into(
+        &self,
+        next: &Rc<IdlePool>,
+        key: impl Fn(usize, usize) -> Option<(usize, usize)>,
+    ) {
+        let moved = {
+            let mut from = self.conns.borrow_mut();
+            let mut into = next.conns.borrow_mut();
+            let mut moved = 0;
+            for ((backend, server), entry) in from.drain() {
+                match key(backend, server) {
+                    Some(at) => {
+                        moved += entry.conns.len();
+                        into.insert(at, entry);
+                    }
+                    None => {
+                        for idle in entry.conns {
+                            idle.stream.tcp().linger_zero();
+                        }
+                    }
+                }
+            }
+            moved
+        };
+        if moved > 0 {
+            next.start_purge();
         }
     }
 

@@ -39,15 +39,15 @@ fn addr(s: &str) -> SocketAddr {
 #[test]
 fn slots_are_reused_and_stale_ids_do_nothing() {
     let sessions = Sessions::new(1);
-    let a = sessions.register(0, addr("127.0.0.1:1000"), -1);
-    let b = sessions.register(0, addr("127.0.0.1:1001"), -1);
-    let c = sessions.register(1, addr("127.0.0.1:1002"), -1);
+    let a = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
+    let b = sessions.register(0, 0, addr("127.0.0.1:1001"), -1);
+    let c = sessions.register(0, 1, addr("127.0.0.1:1002"), -1);
     let (a_id, b_id, c_id) = (a.id(), b.id(), c.id());
     assert_eq!(sessions.len(), 3);
     drop(b);
     assert_eq!(sessions.len(), 2);
     // The freed slot is taken again, under a new unique id.
-    let d = sessions.register(1, addr("127.0.0.1:1003"), -1);
+    let d = sessions.register(0, 1, addr("127.0.0.1:1003"), -1);
     assert_eq!(d.id().index, b_id.index);
     assert_ne!(d.id().uid(), b_id.uid());
     // The old id no longer reaches the slot.
@@ -62,7 +62,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
     drop((a, c, d));
     assert!(sessions.is_empty());
     // Every slot is on the free list: no growth.
-    let e = sessions.register(0, addr("127.0.0.1:1004"), -1);
+    let e = sessions.register(0, 0, addr("127.0.0.1:1004"), -1);
     assert!(e.id().index < 3);
     assert_eq!(sessions.slab.borrow().slots.len(), 3);
 }
@@ -70,7 +70,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
 #[test]
 fn server_is_per_request_and_backend_stays() {
     let sessions = Sessions::new(0);
-    let s = sessions.register(1, addr("127.0.0.1:1000"), -1);
+    let s = sessions.register(0, 1, addr("127.0.0.1:1000"), -1);
     sessions.set_server(s.id(), 1, 1, -1);
     let info = &sessions.snapshot()[0];
     assert_eq!((info.backend, info.server), (Some(1), Some(1)));
@@ -103,12 +103,13 @@ fn human_time_matches_haproxy() {
 
 #[test]
 fn show_sess_lines_have_haproxy_fields_in_order() {
-    let config = config();
+    let config = [(0, std::sync::Arc::new(config()))];
     let now = Instant::now();
     let at = |secs| now - Duration::from_secs(secs);
     let sessions = [
         SessionInfo {
             uid: 1 << 48 | 7,
+            generation: 0,
             frontend: 1,
             client: addr("127.0.0.1:57734"),
             accepted: at(68),
@@ -118,6 +119,7 @@ fn show_sess_lines_have_haproxy_fields_in_order() {
         },
         SessionInfo {
             uid: 2,
+            generation: 0,
             frontend: 0,
             client: addr("[::1]:56484"),
             accepted: at(1),
@@ -127,6 +129,7 @@ fn show_sess_lines_have_haproxy_fields_in_order() {
         },
         SessionInfo {
             uid: 0x1f,
+            generation: 0,
             frontend: 1,
             client: addr("10.0.0.1:80"),
             accepted: at(0),
@@ -149,10 +152,11 @@ fn show_sess_lines_have_haproxy_fields_in_order() {
 
 #[test]
 fn show_sess_survives_indexes_the_config_does_not_have() {
-    let config = config();
+    let config = [(0, std::sync::Arc::new(config()))];
     let now = Instant::now();
     let info = SessionInfo {
         uid: 1,
+        generation: 0,
         frontend: 9,
         client: addr("127.0.0.1:1"),
         accepted: now,
@@ -174,8 +178,8 @@ fn killing_shuts_the_sockets_of_the_chosen_sessions_down() {
     let (client_a, mut client_a_peer) = UnixStream::pair().unwrap();
     let (server_a, mut server_a_peer) = UnixStream::pair().unwrap();
     let (client_b, _client_b_peer) = UnixStream::pair().unwrap();
-    let a = sessions.register(1, addr("127.0.0.1:1000"), client_a.as_raw_fd());
-    let b = sessions.register(1, addr("127.0.0.1:1001"), client_b.as_raw_fd());
+    let a = sessions.register(0, 1, addr("127.0.0.1:1000"), client_a.as_raw_fd());
+    let b = sessions.register(0, 1, addr("127.0.0.1:1001"), client_b.as_raw_fd());
     sessions.set_server(a.id(), 1, 0, server_a.as_raw_fd());
     sessions.set_server(b.id(), 1, 1, -1);
 
@@ -208,7 +212,7 @@ fn a_wait_that_is_not_on_a_socket_ends_when_killed() {
         .unwrap();
     ex.run(async {
         let sessions = std::rc::Rc::new(Sessions::new(0));
-        let registered = sessions.register(0, addr("127.0.0.1:1000"), -1);
+        let registered = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
         let id = registered.id();
         // A ready future passes through.
         assert_eq!(sessions.unless_killed(id, async { 5 }).await, Some(5));

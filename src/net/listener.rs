@@ -120,3 +120,15 @@ impl Inherited {
             .unwrap_or_default()
     }
 }
+
+/// A bind error in the words of a start-up or reload failure line.
+pub fn describe_bind_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => "address already in use (another process listens there)".into(),
+        Some(libc::EACCES) => {
+            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".into()
+        }
+        Some(libc::EADDRNOTAVAIL) => "address not available on this machine".into(),
+        _ => e.to_string(),
+    }
+}

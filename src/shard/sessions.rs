@@ -71,6 +71,9 @@ impl SessionId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     pub uid: u64,
+    /// The configuration generation `frontend`, `backend` and `server`
+    /// index (a session accepted before a reload keeps its own).
+    pub generation: u64,
     pub frontend: usize,
     /// The client's address (the accepted socket's peer).
     pub client: SocketAddr,
@@ -85,6 +88,7 @@ pub struct SessionInfo {
 
 struct Entry {
     uid: u64,
+    generation: u64,
     frontend: usize,
     client: SocketAddr,
     accepted: Instant,
@@ -182,6 +186,7 @@ impl Sessions {
     /// its socket, open for as long as the returned guard lives.
     pub fn register(
         &self,
+        generation: u64,
         frontend: usize,
         client: SocketAddr,
         client_fd: RawFd,
@@ -191,6 +196,7 @@ impl Sessions {
         let uid = self.core << CORE_SHIFT | (n & COUNTER_MASK);
         let index = self.slab.borrow_mut().insert(Entry {
             uid,
+            generation,
             frontend,
             client,
             accepted: Instant::now(),
@@ -204,6 +210,17 @@ impl Sessions {
         Registered {
             sessions: self,
             id: SessionId { index, uid },
+        }
+    }
+
+    /// A keep-alive connection's next request runs under a newer
+    /// configuration generation, where its frontend is `frontend`.
+    pub fn rebind(&self, id: SessionId, generation: u64, frontend: usize) {
+        if let Some(e) = self.slab.borrow_mut().get_mut(id) {
+            e.generation = generation;
+            e.frontend = frontend;
+            e.backend = None;
+            e.server = None;
         }
     }
 
@@ -271,6 +288,7 @@ impl Sessions {
             .live()
             .map(|e| SessionInfo {
                 uid: e.uid,
+                generation: e.generation,
                 frontend: e.frontend,
                 client: e.client,
                 accepted: e.accepted,
@@ -361,11 +379,14 @@ pub fn snapshot_sessions(ctx: &CoreContext) -> Vec<SessionInfo> {
 }
 
 /// HAProxy's `shutdown sessions server <b>/<s>`: ends every session of
-/// this core that currently uses server `server` of backend `backend`;
-/// returns how many.
-pub fn shutdown_server_sessions(ctx: &CoreContext, backend: usize, server: usize) -> usize {
-    ctx.sessions
-        .kill_where(|e| e.backend == Some(backend) && e.server == Some(server))
+/// this core that currently uses the server, which is server `server` of
+/// backend `backend` in configuration generation `generation`, for each
+/// `(generation, backend, server)` of `at`; returns how many.
+pub fn shutdown_server_sessions(ctx: &CoreContext, at: &[(u64, usize, usize)]) -> usize {
+    ctx.sessions.kill_where(|e| {
+        at.iter()
+            .any(|&(g, b, s)| e.generation == g && e.backend == Some(b) && e.server == Some(s))
+    })
 }
 
 /// HAProxy's `shutdown session <id>`: ends the session with unique id
@@ -396,13 +417,27 @@ pub fn shutdown_session(ctx: &CoreContext, uid: u64) -> bool {
 /// progress, an HTTP client connection is listed while it waits for its
 /// next request too (with `srv=<none>`), and from the accept (TLS
 /// handshake included).
-pub fn render_show_sess(now: Instant, sessions: &[SessionInfo], config: &Config) -> String {
+/// `configs`: the configuration of each generation alive, by number; a
+/// session of a generation not listed is named by the last one.
+pub fn render_show_sess(
+    now: Instant,
+    sessions: &[SessionInfo],
+    configs: &[(u64, std::sync::Arc<Config>)],
+) -> String {
     use std::fmt::Write;
     let mut sorted: Vec<&SessionInfo> = sessions.iter().collect();
     sorted.sort_unstable_by_key(|s| s.uid);
     let mut out = String::with_capacity(sorted.len() * 100);
     for s in sorted {
         let proto = if s.client.is_ipv4() { "tcpv4" } else { "tcpv6" };
+        let Some(config) = configs
+            .iter()
+            .find(|(g, _)| *g == s.generation)
+            .or(configs.last())
+            .map(|(_, c)| c)
+        else {
+            continue;
+        };
         let fe = config
             .frontends
             .get(s.frontend)

@@ -16,10 +16,49 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::links::PassiveError;
-use super::owner_core;
-use super::router::{PassiveReport, Router};
 use crate::config::{Config, Observe, ObserveLayer};
+
+/// The core that checks backend `backend` when `core_count` cores run.
+pub fn owner_core(backend: usize, core_count: usize) -> usize {
+    backend % core_count.max(1)
+}
+
+/// The last error of a passive report, in HAProxy's analyze wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassiveError {
+    /// A connection to the server failed.
+    Layer4,
+    /// An HTTP answer with this 5xx status.
+    Status(u16),
+    /// No valid HTTP answer (invalid, timed out, closed).
+    Response,
+}
+
+impl PassiveError {
+    pub fn description(self) -> &'static str {
+        match self {
+            PassiveError::Layer4 => "L4 unsuccessful connection",
+            PassiveError::Status(_) => "Wrong http response",
+            PassiveError::Response => "Invalid http response",
+        }
+    }
+}
+
+/// A passive report delivered to a server's checker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassiveReport {
+    pub error: PassiveError,
+    pub count: u32,
+}
+
+/// Where passive reports go: the health checks' router of this core
+/// (`health::Router`), which hands them to the server's checker.
+pub trait PassiveSink {
+    /// Delivers `report` to the checker of `backend`/`server`, on `owner`.
+    fn report(&self, owner: usize, backend: usize, server: usize, report: PassiveReport);
+    /// Wakes the server's checker if this core runs it.
+    fn resume(&self, backend: usize, server: usize);
+}
 
 /// Per-backend pause between two "no server available" lines of one core.
 const NO_SERVER_LOG_EVERY: Duration = Duration::from_secs(1);
@@ -30,7 +69,7 @@ pub struct Observer {
     watch: Vec<Vec<Option<Observe>>>,
     /// `[backend][server]`: consecutive errors seen by this core.
     errors: Vec<Vec<Cell<u32>>>,
-    router: RefCell<Option<Rc<Router>>>,
+    router: RefCell<Option<Rc<dyn PassiveSink>>>,
     core_count: usize,
     no_server_log: Vec<NoServerLog>,
 }
@@ -78,7 +117,7 @@ impl Observer {
 
     /// Called once the core's health channels are up; reports made before
     /// are dropped.
-    pub(crate) fn attach(&self, router: Rc<Router>) {
+    pub fn attach(&self, router: Rc<dyn PassiveSink>) {
         *self.router.borrow_mut() = Some(router);
     }
 
@@ -105,7 +144,7 @@ impl Observer {
         // HAProxy starts counting again after acting on the limit.
         count.set(0);
         if let Some(router) = self.router.borrow().as_ref() {
-            router.report_passive(
+            router.report(
                 owner_core(backend, self.core_count),
                 backend,
                 server,

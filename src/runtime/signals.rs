@@ -1,66 +1,11 @@
-//! Per-core stop signalling: a soft stop (stop accepting, drain) and a hard
-//! stop (cut everything). Signals reach each executor through its own socket
-//! pair, written by signal-hook's async-signal-safe handler.
+//! Signals to cores: each executor has its own socket pair, written by
+//! signal-hook's async-signal-safe handler, read by a task of the core.
 
-use glommio::sync::Semaphore;
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 
-/// A one-shot broadcast: every waiter wakes when it fires. Built on a closed
-/// glommio semaphore because a closed semaphore fails every pending and
-/// future acquire, which is exactly "wake everyone, forever".
-pub struct Event {
-    sem: Semaphore,
-}
-
-impl Event {
-    pub fn new() -> Self {
-        Event {
-            sem: Semaphore::new(0),
-        }
-    }
-
-    pub fn fire(&self) {
-        self.sem.close();
-    }
-
-    pub fn is_fired(&self) -> bool {
-        self.sem.try_acquire(1).is_err()
-    }
-
-    pub async fn wait(&self) {
-        // Never succeeds while open (no permits are ever signalled), so it
-        // returns only once closed.
-        let _ = self.sem.acquire(1).await;
-    }
-}
-
-impl Default for Event {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-pub struct Stop {
-    pub soft: Event,
-    pub hard: Event,
-}
-
-impl Stop {
-    pub fn new() -> Self {
-        Stop {
-            soft: Event::new(),
-            hard: Event::new(),
-        }
-    }
-}
-
-impl Default for Stop {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+use crate::shard::stop::Stop;
 
 /// One control channel per executor. The write end is kept by the main
 /// thread (to stop cores when start-up fails elsewhere) and registered with
@@ -84,6 +29,38 @@ pub fn control_pipe() -> io::Result<ControlPipe> {
         read: read.into(),
         write,
     })
+}
+
+/// The reload channel: SIGHUP and SIGUSR2 (what `systemctl reload` and
+/// HAProxy's master send) write a byte for core 0, which re-reads the
+/// configuration. Without these handlers the signals' default action
+/// would end the process.
+pub fn reload_pipe() -> io::Result<ControlPipe> {
+    let (read, write) = StdUnixStream::pair()?;
+    write.set_nonblocking(true)?;
+    for sig in [signal_hook::consts::SIGHUP, signal_hook::consts::SIGUSR2] {
+        signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
+    }
+    Ok(ControlPipe {
+        read: read.into(),
+        write,
+    })
+}
+
+/// Calls `reload` once per byte that arrives (one per signal), in order,
+/// until the channel closes.
+pub async fn watch_reloads<F, Fut>(read: OwnedFd, mut reload: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_lite::AsyncReadExt;
+    // SAFETY: we own the fd and give it to glommio whole.
+    let mut stream = unsafe { glommio::net::UnixStream::from_raw_fd(read.into_raw_fd()) };
+    let mut byte = [0u8; 1];
+    while let Ok(1) = stream.read(&mut byte).await {
+        reload().await;
+    }
 }
 
 /// Waits on the control channel: the first byte is a soft stop, the second a
