@@ -958,3 +958,79 @@ fn failed_client_handshakes_are_counted_and_logged() {
     let (status, stderr) = proxy.stop();
     assert!(status.success(), "{stderr}");
 }
+
+#[test]
+fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
+    assert!(have("openssl"), "openssl is required (.ci/run installs it)");
+    let pki = Pki::new();
+    let old = pki.leaf("old.pem", &["site.test"]);
+    let new = pki.leaf("new.pem", &["site.test"]);
+    let echo = Backend::echo();
+    let bind = |leaf: &Leaf| {
+        format!(
+            r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}" }}"#,
+            toml_path(&leaf.bundle)
+        )
+    };
+    let proxy = Proxy::start(&tcp_tls_config(&bind(&old), echo.addr, "30s"));
+    let client = pki.client(&[]);
+    assert_eq!(
+        leaf_of(&tls_connect(client.clone(), proxy.addr(), "site.test")),
+        old.der
+    );
+    let addr = format!("127.0.0.1:{}", proxy.port);
+    let ca = toml_path(&pki.ca_file());
+    let sess_path = pki.dir.path().join("sess.pem");
+    let sess = toml_path(&sess_path);
+    let first = s_client_until(
+        &[
+            "-connect",
+            &addr,
+            "-servername",
+            "site.test",
+            "-CAfile",
+            &ca,
+            "-tls1_3",
+            "-sess_out",
+            &sess,
+        ],
+        b"x",
+        Some(&sess_path),
+    );
+    assert!(first.contains("New,"), "{first}");
+
+    let config =
+        tcp_tls_config(&bind(&new), echo.addr, "30s").replace("{port}", &proxy.port.to_string());
+    std::fs::write(proxy.dir.path().join("percore.toml"), config).unwrap();
+    proxy.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !proxy.stderr().contains("applied on") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload: {}",
+            proxy.stderr()
+        );
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // New handshakes get the new certificate...
+    assert_eq!(
+        leaf_of(&tls_connect(client, proxy.addr(), "site.test")),
+        new.der
+    );
+    // ...and a ticket issued before the reload still resumes.
+    let second = s_client(
+        &[
+            "-connect",
+            &addr,
+            "-servername",
+            "site.test",
+            "-CAfile",
+            &ca,
+            "-tls1_3",
+            "-sess_in",
+            &sess,
+        ],
+        b"x",
+    );
+    assert!(second.contains("Reused,"), "{second}");
+}
