@@ -258,18 +258,19 @@ fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport
 
 /// One accepted connection from its TLS handshake to its close, listed in
 /// the core's session registry for all that time (the guard removes it
-/// however the future ends, a dropped one included).
+/// however the future ends, a dropped one included). Returns the
+/// generation and frontend the connection ended under: an HTTP keep-alive
+/// connection moves to the newest generation at a reload.
 pub(crate) async fn serve_connection(
-    ctx: &Rc<CoreContext>,
+    ctx: Rc<CoreContext>,
     (fe_index, bind_index): (usize, usize),
     mode: Mode,
     stream: crate::net::Conn,
     peer: std::net::SocketAddr,
-) {
+) -> (Rc<CoreContext>, usize) {
     use std::os::fd::AsRawFd;
-    let registered = ctx
-        .sessions
-        .register(ctx.generation, fe_index, peer, stream.as_raw_fd());
+    let sessions = Rc::clone(&ctx.sessions);
+    let registered = sessions.register(ctx.generation, fe_index, peer, stream.as_raw_fd());
     let session = registered.id();
     // TLS first (HAProxy: the handshake belongs to the client side,
     // bounded by `timeout client`); a failed handshake ends the
@@ -283,18 +284,21 @@ pub(crate) async fn serve_connection(
     } else {
         Ok(Stream::Plain(stream))
     };
-    match (client, mode) {
+    let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
-            Box::pin(tcp::serve(Rc::clone(ctx), fe_index, client, peer, session)).await
+            Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, peer, session)).await;
+            (ctx, fe_index)
         }
-        (Ok(client), Mode::Http) => {
-            http::serve(Rc::clone(ctx), fe_index, client, peer, session).await
-        }
+        (Ok(client), Mode::Http) => http::serve(ctx, fe_index, client, peer, session).await,
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
-        (Err(e), _) => crate::proxy::tls::handshake_failed(ctx, (fe_index, bind_index), peer, &e),
-    }
+        (Err(e), _) => {
+            crate::proxy::tls::handshake_failed(&ctx, (fe_index, bind_index), peer, &e);
+            (ctx, fe_index)
+        }
+    };
     drop(registered);
+    ended
 }
 
 /// Pause after an accept error that will not clear by itself right away
@@ -388,7 +392,8 @@ async fn accept_loop(
             fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
         }
         let session = async move {
-            serve_connection(&ctx, (fe_index, bind_index), mode, stream, peer).await;
+            let (ctx, fe_index) =
+                serve_connection(ctx, (fe_index, bind_index), mode, stream, peer).await;
             ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
             drop(slots);
         };

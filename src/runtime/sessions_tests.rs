@@ -170,7 +170,9 @@ fn shutting_down_a_servers_sessions_ends_a_tcp_tunnel() {
         let (conn, peer, mut client) = connect_client();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (0, 0), Mode::Tcp, conn, peer).await }
+            async move {
+                serve_connection(ctx, (0, 0), Mode::Tcp, conn, peer).await;
+            }
         });
         // Bytes go through the tunnel both ways before the kill.
         client.write_all(b"ping").unwrap();
@@ -218,7 +220,9 @@ fn shutting_down_a_session_ends_an_http_exchange_waiting_for_its_response() {
         let (conn, peer, mut client) = connect_client();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer).await }
+            async move {
+                serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
+            }
         });
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -247,7 +251,9 @@ fn an_http_connection_between_requests_uses_no_server() {
         let (conn, peer, mut client) = connect_client();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer).await }
+            async move {
+                serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
+            }
         });
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -303,7 +309,9 @@ fn invalid_heads_are_captured_where_they_are_refused() {
         let (conn, peer, mut client) = connect_client();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer).await }
+            async move {
+                serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
+            }
         });
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
@@ -319,7 +327,9 @@ fn invalid_heads_are_captured_where_they_are_refused() {
         let (conn, peer2, mut client) = connect_client();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (1, 0), Mode::Http, conn, peer2).await }
+            async move {
+                serve_connection(ctx, (1, 0), Mode::Http, conn, peer2).await;
+            }
         });
         client
             .write_all(b"GET /x HTTP/1.1\r\nHost: b\r\n\r\n")
@@ -362,7 +372,9 @@ fn a_session_waiting_in_the_backend_queue_can_be_shut_down() {
         let (conn, peer, first_client) = connect_client();
         let first = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (2, 0), Mode::Tcp, conn, peer).await }
+            async move {
+                serve_connection(ctx, (2, 0), Mode::Tcp, conn, peer).await;
+            }
         });
         until("the first session has the server", || {
             !with_server(&ctx).is_empty()
@@ -372,7 +384,9 @@ fn a_session_waiting_in_the_backend_queue_can_be_shut_down() {
         let (conn, queued_peer, queued_client) = connect_client();
         let queued = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
-            async move { serve_connection(&ctx, (2, 0), Mode::Tcp, conn, queued_peer).await }
+            async move {
+                serve_connection(ctx, (2, 0), Mode::Tcp, conn, queued_peer).await;
+            }
         });
         until("the second session is listed", || {
             snapshot_sessions(&ctx).len() == 2

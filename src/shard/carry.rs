@@ -58,7 +58,8 @@ pub fn next_generation(
             old.backends[b].borrow().server_addr(s) == next.backends[nb].borrow().server_addr(ns);
         same_addr.then_some((nb, ns))
     });
-    old.retire(&next);
+    CoreContext::make_newest(&next);
+    old.retire();
     next
 }
 

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::error_snapshot::ErrorSnapshots;
@@ -37,6 +37,10 @@ pub struct CoreShared {
     /// Live client sessions (`show sess`, `shutdown session(s)`), of every
     /// generation.
     pub sessions: Rc<Sessions>,
+    /// The core's current generation, for the older ones to find it. Weak:
+    /// the `Shard` owns the current generation, and an old generation kept
+    /// alive by a long session must keep no newer one alive.
+    pub newest: Rc<RefCell<Weak<CoreContext>>>,
 }
 
 impl CoreShared {
@@ -48,6 +52,7 @@ impl CoreShared {
             pipes: Rc::new(PipePool::new(tune.pipesize, tune.maxpipes)),
             log: Rc::new(CoreLog::disabled()),
             sessions: Rc::new(Sessions::new(core_index)),
+            newest: Rc::new(RefCell::new(Weak::new())),
         }
     }
 }
@@ -83,7 +88,8 @@ pub struct CoreContext {
     pub frontend_limits: Vec<Rc<ConnLimit>>,
     /// Fired when a newer generation replaces this one.
     pub retired: Event,
-    successor: RefCell<Option<Rc<CoreContext>>>,
+    /// Shared by every generation of the core: points at the current one.
+    newest: Rc<RefCell<Weak<CoreContext>>>,
     /// Listening address -> (frontend, bind).
     binds: HashMap<SocketAddr, (usize, usize)>,
 }
@@ -153,7 +159,7 @@ impl CoreContext {
             tls,
             frontend_limits,
             retired: Event::new(),
-            successor: RefCell::new(None),
+            newest: Rc::clone(&shared.newest),
             binds,
         }
     }
@@ -166,6 +172,7 @@ impl CoreContext {
             pipes: Rc::clone(&self.pipes),
             log: Rc::clone(&self.log),
             sessions: Rc::clone(&self.sessions),
+            newest: Rc::clone(&self.newest),
         }
     }
 
@@ -185,19 +192,20 @@ impl CoreContext {
 
     /// The newest generation of this core (this one unless retired).
     pub fn newest(self: &Rc<Self>) -> Rc<CoreContext> {
-        let mut at = Rc::clone(self);
-        loop {
-            let next = at.successor.borrow().clone();
-            match next {
-                Some(next) => at = next,
-                None => return at,
-            }
-        }
+        self.newest
+            .borrow()
+            .upgrade()
+            .unwrap_or_else(|| Rc::clone(self))
     }
 
-    /// Marks this generation replaced by `next`.
-    pub(crate) fn retire(&self, next: &Rc<CoreContext>) {
-        *self.successor.borrow_mut() = Some(Rc::clone(next));
+    /// Makes `ctx` the generation the older ones find as the newest.
+    pub(crate) fn make_newest(ctx: &Rc<CoreContext>) {
+        *ctx.newest.borrow_mut() = Rc::downgrade(ctx);
+    }
+
+    /// Marks this generation replaced (its sessions find the newest one
+    /// through the shared pointer).
+    pub(crate) fn retire(&self) {
         self.retired.fire();
     }
 }
@@ -206,10 +214,12 @@ impl Drop for CoreContext {
     /// The last session of a retired generation ended: what it counted
     /// since the switch joins the newest generation's counters.
     fn drop(&mut self) {
-        let Some(next) = self.successor.get_mut().take() else {
+        if !self.retired.is_fired() {
             return;
-        };
-        let newest = next.newest();
-        super::carry::fold_into(self, &newest);
+        }
+        let newest = self.newest.borrow().upgrade();
+        if let Some(newest) = newest {
+            super::carry::fold_into(self, &newest);
+        }
     }
 }

@@ -46,6 +46,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(first: Rc<CoreContext>) -> Rc<Shard> {
+        CoreContext::make_newest(&first);
         Rc::new(Shard {
             current: RefCell::new(first),
             retired: RefCell::new(Vec::new()),

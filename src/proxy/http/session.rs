@@ -112,7 +112,7 @@ pub async fn serve(
     client: Stream,
     peer: SocketAddr,
     session: SessionId,
-) {
+) -> (Rc<CoreContext>, usize) {
     let accepted = Instant::now();
     let mut client = client;
     let mut client_buf = RecvBuf::new(ctx.config.global.tune.bufsize);
@@ -130,7 +130,7 @@ pub async fn serve(
     if matches!(first, Ok(0) | Err(IoFail::Io)) {
         // Closed before a byte (a port probe, a TCP health check): nothing
         // to answer or log, as when the session's own read finds it.
-        return;
+        return (ctx, frontend);
     }
     // The session's state machine is large (parsers, nested exchange
     // futures); boxed, it is built in place once instead of being copied
@@ -167,19 +167,34 @@ struct FirstBytes {
 /// new requests on a kept-alive connection follow the new configuration,
 /// while the request in flight finished under the old. A connection whose
 /// frontend the reload removed is closed at that point.
-async fn serve_boxed(ctx: Rc<CoreContext>, frontend: usize, first: FirstBytes, peer: SocketAddr) {
+/// Returns the generation and frontend the connection ended under (where
+/// it is counted open).
+async fn serve_boxed(
+    ctx: Rc<CoreContext>,
+    frontend: usize,
+    first: FirstBytes,
+    peer: SocketAddr,
+) -> (Rc<CoreContext>, usize) {
     let (mut ctx, mut frontend, mut first) = (ctx, frontend, first);
     loop {
         let Some(carried) = serve_generation(&ctx, frontend, first, peer).await else {
-            return;
+            return (ctx, frontend);
         };
         let newest = ctx.newest();
         let name = &ctx.config.frontends[frontend].name;
         let Some(at) = newest.config.frontends.iter().position(|f| &f.name == name) else {
-            return;
+            return (ctx, frontend);
         };
-        // The connection itself stays counted (`scur`) by the generation
-        // that accepted it, which its accept loop holds until it closes.
+        // The connection now counts (`scur`) under the newest generation,
+        // and the old one is let go of: a long keep-alive connection must
+        // not keep every retired generation alive.
+        ctx.stats.borrow_mut().frontends[frontend].sessions_cur -= 1;
+        {
+            let mut stats = newest.stats.borrow_mut();
+            let fc = &mut stats.frontends[at];
+            fc.sessions_cur += 1;
+            fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
+        }
         newest
             .sessions
             .rebind(carried.session, newest.generation, at);
