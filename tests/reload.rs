@@ -71,6 +71,33 @@ fn socat(sock: &Path, line: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A WebSocket server echoing every data message.
+fn ws_echo_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(msg) = ws.read() {
+                    if msg.is_text() || msg.is_binary() {
+                        if ws.send(msg).is_err() {
+                            return;
+                        }
+                    } else if msg.is_close() {
+                        let _ = ws.flush();
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Reads one response with a Content-Length body; (status, body).
 fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String)> {
     let mut line = String::new();
@@ -117,6 +144,7 @@ struct Shapes {
     app: Vec<SocketAddr>,
     extra: SocketAddr,
     echo: SocketAddr,
+    ws: SocketAddr,
     sock: PathBuf,
 }
 
@@ -162,18 +190,23 @@ default_backend = "echo"
 name = "echo"
 mode = "tcp"
 servers = [{{ name = "e1", addr = "{echo}" }}]
+[[backend]]
+name = "ws"
+mode = "http"
+servers = [{{ name = "w1", addr = "{ws}" }}]
 "#,
             sock = self.sock.display(),
             web = self.web,
             tcp = self.tcp,
             shape = if extra { "extra" } else { "plain" },
             route = if extra {
-                "use_backend = [\"extra if { path_beg /extra }\"]"
+                "use_backend = [\"ws if { hdr(upgrade) -i websocket }\", \"extra if { path_beg /extra }\"]"
             } else {
-                ""
+                "use_backend = [\"ws if { hdr(upgrade) -i websocket }\"]"
             },
             servers = app_servers.join(", "),
             echo = self.echo,
+            ws = self.ws,
         );
         if extra {
             out.push_str(&format!(
@@ -201,6 +234,7 @@ fn shapes(dir: &Path) -> Shapes {
         app: vec![http_backend("app").addr, http_backend("app").addr],
         extra: http_backend("extra").addr,
         echo: Backend::echo().addr,
+        ws: ws_echo_server(),
         sock: dir.join("admin.sock"),
     }
 }
@@ -291,6 +325,31 @@ fn twenty_reloads_under_load_lose_nothing() {
             read_response(&mut BufReader::new(s))
         })
     };
+    // A WebSocket open across every reload, each message echoed.
+    let websocket = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let stream = connect(web);
+            let (mut ws, resp) =
+                tungstenite::client::client(format!("ws://{web}/ws").as_str(), stream).unwrap();
+            assert_eq!(resp.status(), 101);
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let text = format!("message {n}");
+                ws.send(tungstenite::Message::text(text.clone())).unwrap();
+                loop {
+                    let got = ws.read().unwrap();
+                    if got.is_text() {
+                        assert_eq!(got.into_text().unwrap().as_str(), text);
+                        break;
+                    }
+                }
+                n += 1;
+                thread::sleep(Duration::from_millis(5));
+            }
+            n
+        })
+    };
     // A TCP tunnel held open across every reload, its bytes checked.
     let tunnel = {
         let stop = stop.clone();
@@ -348,6 +407,7 @@ fn twenty_reloads_under_load_lose_nothing() {
     }
     let (sent, echoed) = tunnel.join().unwrap();
     assert_eq!(sent, echoed, "tunnel bytes intact across 20 reloads");
+    assert!(websocket.join().unwrap() > 20, "the WebSocket kept working");
     let (status, _) = upload.join().unwrap().expect("the upload is answered");
     assert_eq!(status, 200);
     assert_eq!(failures.load(Ordering::SeqCst), 0);
