@@ -119,8 +119,16 @@ impl Acceptor {
     }
 }
 
+impl AsRawFd for Acceptor {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
 impl Drop for Acceptor {
     fn drop(&mut self) {
-        self.readiness.release(self.token);
+        // `forget`, not `release`: the socket may be shared with the next
+        // process and outlive this descriptor.
+        self.readiness.forget(self.token);
     }
 }
