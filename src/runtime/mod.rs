@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod cpus;
+pub mod handover;
 pub mod limits;
 pub mod listener;
 mod observe;
