@@ -23,4 +23,6 @@ pub struct ObserveStart {
     pub started: Instant,
     /// Runtime API sockets to serve (core 0 only).
     pub admin_sockets: Vec<cli::BoundSocket>,
+    /// The process's listening sockets, for `_getsocks`.
+    pub listeners: std::sync::Arc<crate::runtime::listener::ListenerRegistry>,
 }

@@ -122,6 +122,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     let started = std::time::Instant::now();
 
     let config = Arc::new(config);
+    let listeners = Arc::new(listener::ListenerRegistry::default());
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -138,6 +139,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             ready: ready_tx.clone(),
             health: health_links.next(),
             observe: crate::admin::ObserveStart {
+                listeners: Arc::clone(&listeners),
                 mesh: stats_mesh.clone(),
                 log: log_writer.as_ref().map(crate::log::LogWriter::sender),
                 clock,

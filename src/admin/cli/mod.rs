@@ -152,6 +152,7 @@ async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) 
         level,
         interactive: false,
         quit: false,
+        hand_over: false,
     };
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; READ_CHUNK];
@@ -162,6 +163,15 @@ async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) 
             let mut out = String::new();
             for words in words::split_line(&line) {
                 out.push_str(&answer(cli, &mut state, &words).await);
+                if state.hand_over {
+                    // The answers before it, then the sockets, then the
+                    // end of the session: nothing may follow them.
+                    with_timeout(timeout, conn.write_all(out.as_bytes())).await?;
+                    use std::os::fd::AsFd;
+                    return exec::hand_over(cli, conn.as_fd()).inspect_err(|e| {
+                        eprintln!("[WARNING] runtime API: _getsocks failed: {e}");
+                    });
+                }
                 out.push('\n');
                 if state.quit {
                     break;
