@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         println!("Configuration file {} is valid", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    match percore::runtime::run(config) {
+    match percore::runtime::run(config, Default::default()) {
         Ok(summary) => {
             for core in &summary.cores {
                 eprintln!(

@@ -1,7 +1,7 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
-use super::listener::{bind_reuseport_socket, delay_request_ack};
+use super::listener::{delay_request_ack, sockets_for, Inherited, Listed, ListenerRegistry};
 use super::stop::{watch_control, Stop};
 use crate::net::{Acceptor, Stream};
 use crate::proxy::limit::{core_share, ConnLimit};
@@ -32,6 +32,11 @@ pub struct CoreStart {
     pub health: Option<crate::health::CoreLinks>,
     /// Stats mesh, log writer, start time.
     pub observe: crate::admin::ObserveStart,
+    /// This core's share of the listening sockets taken over from the
+    /// previous process (binary upgrade), used before binding new ones.
+    pub inherited: Inherited,
+    /// Every core lists its listening sockets here (`_getsocks`).
+    pub listeners: Arc<ListenerRegistry>,
 }
 
 /// What a core reports when it has stopped.
@@ -54,6 +59,8 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         ready,
         health,
         observe,
+        inherited,
+        listeners: registry,
     } = start;
     let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
     match crate::proxy::tls::CoreTls::new(&config) {
@@ -68,21 +75,25 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let mut listeners = Vec::new();
     for (fe_index, fe) in config.frontends.iter().enumerate() {
         for (bind_index, addr) in fe.binds.iter().enumerate() {
-            let bound = bind_reuseport_socket(*addr, fe.backlog).and_then(|sock| {
-                if fe.mode == Mode::Http {
-                    delay_request_ack(&sock)?;
-                }
-                Acceptor::new(sock)
-            });
-            match bound {
-                Ok(l) => listeners.push((fe_index, bind_index, l)),
-                Err(e) => {
-                    let _ = ready.send(Err(format!(
-                        "frontend \"{}\": cannot bind {addr}: {}",
-                        fe.name,
-                        describe_bind_error(&e)
-                    )));
-                    return report(index, cpu, &ctx, 0);
+            for socket in sockets_for(*addr, fe.backlog, &inherited) {
+                let bound = socket.and_then(|sock| {
+                    if fe.mode == Mode::Http {
+                        delay_request_ack(&sock)?;
+                    }
+                    Acceptor::new(sock)
+                });
+                match bound {
+                    Ok(l) => {
+                        listeners.push((fe_index, bind_index, Listed::new(l, *addr, &registry)))
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(format!(
+                            "frontend \"{}\": cannot bind {addr}: {}",
+                            fe.name,
+                            describe_bind_error(&e)
+                        )));
+                        return report(index, cpu, &ctx, 0);
+                    }
                 }
             }
         }
@@ -224,7 +235,7 @@ pub(crate) async fn serve_connection(
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 async fn accept_loop(
-    listener: Acceptor,
+    listener: Listed<Acceptor>,
     (fe_index, bind_index): (usize, usize),
     ctx: Rc<CoreContext>,
     gate: Gate,

@@ -64,7 +64,7 @@ impl RunSummary {
 /// DMA, so keep it small (its default is 10 MiB per executor).
 const IO_MEMORY: usize = 512 << 10;
 
-pub fn run(config: Config) -> Result<RunSummary, StartError> {
+pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, StartError> {
     let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();
@@ -102,7 +102,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
     // start with one clear line; core 0 serves them.
     let mut admin_sockets = Vec::with_capacity(config.global.stats_sockets.len());
     for socket in &config.global.stats_sockets {
-        match crate::admin::cli::bind(socket) {
+        match crate::admin::cli::bind(socket, takeover.replace_sockets) {
             Ok(bound) => admin_sockets.push(bound),
             Err(line) => {
                 crate::admin::cli::unlink(
@@ -123,6 +123,7 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
 
     let config = Arc::new(config);
     let listeners = Arc::new(listener::ListenerRegistry::default());
+    let mut inherited = handover::inherit(takeover.inherited, &config, count).into_iter();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -138,6 +139,8 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             control: pipe.read,
             ready: ready_tx.clone(),
             health: health_links.next(),
+            inherited: inherited.next().unwrap_or_default(),
+            listeners: Arc::clone(&listeners),
             observe: crate::admin::ObserveStart {
                 listeners: Arc::clone(&listeners),
                 mesh: stats_mesh.clone(),
@@ -193,6 +196,10 @@ pub fn run(config: Config) -> Result<RunSummary, StartError> {
             env!("CARGO_PKG_VERSION"),
             addrs.join(" ")
         );
+        crate::admin::cli::publish(&socket_paths);
+        if let Some(after_start) = takeover.after_start {
+            after_start();
+        }
     }
 
     let mut cores = Vec::with_capacity(count);
