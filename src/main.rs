@@ -2,6 +2,9 @@
 
 use clap::Parser;
 use mimalloc::MiMalloc;
+use percore::runtime::handover::{self, PreviousStop, Takeover};
+use percore::runtime::listener::Inherited;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,10 +21,39 @@ struct Cli {
     /// Validate the configuration, print every error, and exit (0 = valid).
     #[arg(long)]
     check: bool,
+    /// Binary upgrade: take the listening sockets over from the running
+    /// process through its runtime API socket (an admin-level
+    /// `stats-socket`) before starting, as HAProxy's -x.
+    #[arg(short = 'x', value_name = "SOCKET")]
+    take_over: Option<PathBuf>,
+    /// Once started, tell these processes to finish their connections and
+    /// exit (SIGUSR1), as HAProxy's -sf (also accepted with one dash).
+    #[arg(long = "sf", value_name = "PID", num_args = 1.., conflicts_with = "terminate",
+          value_parser = pid_parser())]
+    soft_stop: Vec<u32>,
+    /// Once started, send SIGTERM to these processes, as HAProxy's -st
+    /// (also accepted with one dash; percore soft-stops on SIGTERM too).
+    #[arg(long = "st", value_name = "PID", num_args = 1.., value_parser = pid_parser())]
+    terminate: Vec<u32>,
+}
+
+/// A process id: never 0 or negative, which kill(2) takes as a group.
+fn pid_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
+}
+
+/// HAProxy spells -sf and -st with one dash; clap's long options take
+/// two. Rewritten here, as whole arguments only.
+fn haproxy_flags(args: impl Iterator<Item = OsString>) -> impl Iterator<Item = OsString> {
+    args.map(|a| match a.to_str() {
+        Some("-sf") => OsString::from("--sf"),
+        Some("-st") => OsString::from("--st"),
+        _ => a,
+    })
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(haproxy_flags(std::env::args_os()));
     let config = match percore::config::load(&cli.config) {
         Ok(c) => c,
         Err(errors) => {
@@ -37,7 +69,40 @@ fn main() -> ExitCode {
         println!("Configuration file {} is valid", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    match percore::runtime::run(config) {
+    let mut takeover = Takeover {
+        replace_sockets: cli.take_over.is_some()
+            || !cli.soft_stop.is_empty()
+            || !cli.terminate.is_empty(),
+        ..Takeover::default()
+    };
+    // Before anything is bound: a failure here leaves no trace.
+    if let Some(path) = &cli.take_over {
+        match handover::fetch_listeners(path) {
+            Ok(sockets) => {
+                eprintln!(
+                    "[NOTICE] took {} listening socket(s) over from the previous process ({})",
+                    sockets.len(),
+                    path.display()
+                );
+                takeover.inherited = Inherited::new(sockets);
+            }
+            Err(e) => {
+                eprintln!("[ALERT] percore cannot take the listening sockets over: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let previous = if cli.terminate.is_empty() {
+        (cli.soft_stop, PreviousStop::Soft)
+    } else {
+        (cli.terminate, PreviousStop::Terminate)
+    };
+    if !previous.0.is_empty() {
+        takeover.after_start = Some(Box::new(move || {
+            handover::stop_previous(&previous.0, previous.1);
+        }));
+    }
+    match percore::runtime::run(config, takeover) {
         Ok(summary) => {
             for core in &summary.cores {
                 eprintln!(

@@ -26,4 +26,6 @@ pub struct ObserveStart {
     pub admin_sockets: Vec<cli::BoundSocket>,
     /// Read end of the reload signals' pipe (SIGHUP, SIGUSR2; core 0 only).
     pub reload_signals: Option<std::os::fd::OwnedFd>,
+    /// The process's listening sockets, for `_getsocks`.
+    pub listeners: std::sync::Arc<crate::runtime::listener::ListenerRegistry>,
 }

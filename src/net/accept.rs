@@ -127,6 +127,8 @@ impl AsRawFd for Acceptor {
 
 impl Drop for Acceptor {
     fn drop(&mut self) {
-        self.readiness.release(self.token);
+        // `forget`, not `release`: the socket may be shared with the next
+        // process and outlive this descriptor.
+        self.readiness.forget(self.token);
     }
 }

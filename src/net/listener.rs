@@ -87,6 +87,87 @@ impl ListenerRegistry {
     pub fn list(&self) -> Vec<(SocketAddr, std::os::fd::RawFd)> {
         self.sockets.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// A duplicate of every socket listening now, made under the lock: a
+    /// core that closes a listener removes it here first ([`Listed`]), so
+    /// no descriptor in the list can be closed, or reused for another file,
+    /// while the copies are made. A hand-over sends these copies, however
+    /// long it takes, instead of numbers another core may close meanwhile.
+    pub fn snapshot(&self) -> io::Result<Vec<(SocketAddr, std::os::fd::OwnedFd)>> {
+        let sockets = self
+            .sockets
+            .lock()
+            .map_err(|_| io::Error::other("listener registry poisoned"))?;
+        sockets
+            .iter()
+            .map(|&(addr, fd)| {
+                // SAFETY: a listed descriptor is open until its `Listed`
+                // guard removes it, which needs the lock held here.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                Ok((addr, fd.try_clone_to_owned()?))
+            })
+            .collect()
+    }
+}
+
+/// A listening socket, listed in the registry for exactly as long as it
+/// is open: `Drop` removes the entry before the fields (the socket) are
+/// dropped, so a hand-over never sees a descriptor that is closed.
+pub struct Listed<T: std::os::fd::AsRawFd> {
+    inner: T,
+    registry: std::sync::Arc<ListenerRegistry>,
+}
+
+impl<T: std::os::fd::AsRawFd> Listed<T> {
+    pub fn new(inner: T, addr: SocketAddr, registry: &std::sync::Arc<ListenerRegistry>) -> Self {
+        registry.add(addr, inner.as_raw_fd());
+        Listed {
+            inner,
+            registry: std::sync::Arc::clone(registry),
+        }
+    }
+}
+
+impl<T: std::os::fd::AsRawFd> std::ops::Deref for Listed<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: std::os::fd::AsRawFd> Drop for Listed<T> {
+    fn drop(&mut self) {
+        self.registry.remove(self.inner.as_raw_fd());
+    }
+}
+
+/// The sockets a core listens on for `addr`: every one it inherited for
+/// that address (each part of the old process's SO_REUSEPORT group, each
+/// with connections of its own waiting), or else one bound now.
+pub fn sockets_for(
+    addr: SocketAddr,
+    backlog: u32,
+    inherited: &Inherited,
+) -> Vec<io::Result<Socket>> {
+    let mut sockets = Vec::new();
+    while let Some(fd) = inherited.take(addr) {
+        sockets.push(adopt(fd, backlog));
+    }
+    if sockets.is_empty() {
+        sockets.push(bind_reuseport_socket(addr, backlog));
+    }
+    sockets
+}
+
+/// An inherited listening socket as `bind_reuseport_socket` would have
+/// made it. listen(2) again: on a socket that already listens it only sets
+/// the backlog, so the new configuration's `backlog` applies.
+fn adopt(fd: std::os::fd::OwnedFd, backlog: u32) -> io::Result<Socket> {
+    let sock = Socket::from(fd);
+    sock.set_nodelay(true)?;
+    sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(sock)
 }
 
 /// Listening sockets received from the previous process (`-x`): a core

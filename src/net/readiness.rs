@@ -221,6 +221,31 @@ impl Readiness {
         }
     }
 
+    /// Frees the entry and takes its socket out of the epoll set first.
+    /// For a socket whose file may stay open after this descriptor closes:
+    /// a listener handed over to the next process (binary upgrade) lives
+    /// on there, and the epoll set holds the open file, not the
+    /// descriptor, so without this every connection it queues would still
+    /// wake this core while it drains.
+    pub fn forget(&self, token: Token) {
+        if let Some(e) = self.entries.borrow().get(token.index as usize) {
+            if e.generation == token.generation && e.live && e.armed {
+                // SAFETY: valid epoll fd; the socket's fd is open while its
+                // entry is live. A failure leaves the set as it was, which
+                // `release` already copes with.
+                unsafe {
+                    libc::epoll_ctl(
+                        self.epfd.as_raw_fd(),
+                        libc::EPOLL_CTL_DEL,
+                        e.fd,
+                        std::ptr::null_mut(),
+                    );
+                }
+            }
+        }
+        self.release(token);
+    }
+
     /// Whether end of stream, hang-up or an error was reported for `token`
     /// (see `Entry::read_closed`).
     pub fn read_closed(&self, token: Token) -> bool {

@@ -2,8 +2,9 @@
 //! stop, drain, report.
 
 use super::signals::watch_control;
-use crate::net::listener::{bind_reuseport_socket, delay_request_ack, describe_bind_error};
-use crate::net::listener::{Inherited, ListenerRegistry};
+use crate::net::listener::{
+    delay_request_ack, describe_bind_error, sockets_for, Inherited, Listed, ListenerRegistry,
+};
 use crate::net::{Acceptor, Stream};
 use crate::proxy::{http, tcp};
 use crate::shard::limit::core_share;
@@ -15,7 +16,7 @@ use glommio::sync::{Gate, Semaphore};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -38,10 +39,11 @@ pub struct CoreStart {
     pub health: Option<crate::health::CoreLinks>,
     /// Stats mesh, log writer, start time.
     pub observe: crate::admin::ObserveStart,
-    /// Every listening socket of the process (binary upgrade hand-over).
+    /// This core's share of the listening sockets taken over from the
+    /// previous process (binary upgrade), used before binding new ones.
+    pub inherited: Inherited,
+    /// Every core lists its listening sockets here (`_getsocks`).
     pub listeners: Arc<ListenerRegistry>,
-    /// Sockets received from a previous process, taken before binding.
-    pub inherited: Arc<Inherited>,
 }
 
 /// What a core reports when it has stopped.
@@ -80,25 +82,23 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     let mut listeners = Vec::new();
     for fe in &config.frontends {
         for addr in &fe.binds {
-            let bound = match inherited.take(*addr) {
-                Some(fd) => Ok(socket2::Socket::from(fd)),
-                None => bind_reuseport_socket(*addr, fe.backlog),
-            }
-            .and_then(|sock| {
-                if fe.mode == Mode::Http {
-                    delay_request_ack(&sock)?;
-                }
-                Acceptor::new(sock)
-            });
-            match bound {
-                Ok(l) => listeners.push((*addr, l)),
-                Err(e) => {
-                    let _ = ready.send(Err(format!(
-                        "frontend \"{}\": cannot bind {addr}: {}",
-                        fe.name,
-                        describe_bind_error(&e)
-                    )));
-                    return report(index, cpu, &shard.current(), 0);
+            for socket in sockets_for(*addr, fe.backlog, &inherited) {
+                let bound = socket.and_then(|sock| {
+                    if fe.mode == Mode::Http {
+                        delay_request_ack(&sock)?;
+                    }
+                    Acceptor::new(sock)
+                });
+                match bound {
+                    Ok(l) => listeners.push((*addr, Listed::new(l, *addr, &registry))),
+                    Err(e) => {
+                        let _ = ready.send(Err(format!(
+                            "frontend \"{}\": cannot bind {addr}: {}",
+                            fe.name,
+                            describe_bind_error(&e)
+                        )));
+                        return report(index, cpu, &shard.current(), 0);
+                    }
                 }
             }
         }
@@ -155,7 +155,8 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
                         accepting.stop(addr);
                     }
                     for (addr, listener) in switched.opened {
-                        accepting.start(addr, listener);
+                        let listed = Listed::new(listener, addr, &accepting.registry);
+                        accepting.start(addr, listed);
                     }
                 }
             }
@@ -166,7 +167,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     // Every accept loop has seen the soft stop: wait for them to let go of
     // their listeners.
     let loops: Vec<_> = accepting.loops.borrow_mut().drain().collect();
-    for (_, running) in loops {
+    for running in loops.into_iter().flat_map(|(_, running)| running) {
         running.task.await;
     }
 
@@ -211,7 +212,9 @@ struct Accepting {
     gate: Gate,
     process_slots: Rc<Semaphore>,
     registry: Arc<ListenerRegistry>,
-    loops: RefCell<HashMap<SocketAddr, AcceptLoop>>,
+    /// Usually one per address; more on the core that took the sockets a
+    /// previous process had beyond one per core of this one.
+    loops: RefCell<HashMap<SocketAddr, Vec<AcceptLoop>>>,
 }
 
 struct AcceptLoop {
@@ -221,9 +224,8 @@ struct AcceptLoop {
 }
 
 impl Accepting {
-    fn start(self: &Rc<Self>, addr: SocketAddr, listener: Acceptor) {
+    fn start(self: &Rc<Self>, addr: SocketAddr, listener: Listed<Acceptor>) {
         let stop = Rc::new(Event::new());
-        self.registry.add(addr, listener.as_raw_fd());
         let task = glommio::spawn_local(accept_loop(
             listener,
             addr,
@@ -231,17 +233,15 @@ impl Accepting {
             Rc::clone(&stop),
         ))
         .detach();
-        if let Some(old) = self
-            .loops
+        self.loops
             .borrow_mut()
-            .insert(addr, AcceptLoop { stop, task })
-        {
-            old.stop.fire();
-        }
+            .entry(addr)
+            .or_default()
+            .push(AcceptLoop { stop, task });
     }
 
     fn stop(&self, addr: SocketAddr) {
-        if let Some(running) = self.loops.borrow_mut().remove(&addr) {
+        for running in self.loops.borrow_mut().remove(&addr).unwrap_or_default() {
             running.stop.fire();
         }
     }
@@ -306,7 +306,7 @@ pub(crate) async fn serve_connection(
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 async fn accept_loop(
-    listener: Acceptor,
+    listener: Listed<Acceptor>,
     addr: SocketAddr,
     accepting: Rc<Accepting>,
     stop: Rc<Event>,
@@ -402,5 +402,4 @@ async fn accept_loop(
             Err(_) => break, // gate closed: we are stopping
         };
     }
-    accepting.registry.remove(listener.as_raw_fd());
 }

@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod cpus;
+pub mod handover;
 pub mod limits;
 /// Listener binding moved to `net`; kept under its old path too.
 pub use crate::net::listener;
@@ -64,18 +65,7 @@ impl RunSummary {
 /// DMA, so keep it small (its default is 10 MiB per executor).
 const IO_MEMORY: usize = 512 << 10;
 
-/// What a start brings besides the configuration.
-#[derive(Default)]
-pub struct RunOptions {
-    /// Listening sockets handed over by the previous process (`-x`).
-    pub inherited: Vec<(std::net::SocketAddr, std::os::fd::OwnedFd)>,
-}
-
-pub fn run(config: Config) -> Result<RunSummary, StartError> {
-    run_with(config, RunOptions::default())
-}
-
-pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, StartError> {
+pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, StartError> {
     let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();
@@ -113,7 +103,7 @@ pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, Start
     // start with one clear line; core 0 serves them.
     let mut admin_sockets = Vec::with_capacity(config.global.stats_sockets.len());
     for socket in &config.global.stats_sockets {
-        match crate::admin::cli::bind(socket) {
+        match crate::admin::cli::bind(socket, takeover.replace_sockets) {
             Ok(bound) => admin_sockets.push(bound),
             Err(line) => {
                 crate::admin::cli::unlink(
@@ -135,8 +125,8 @@ pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, Start
     let started = std::time::Instant::now();
 
     let config = Arc::new(config);
-    let registry = Arc::new(listener::ListenerRegistry::default());
-    let inherited = Arc::new(listener::Inherited::new(options.inherited));
+    let listeners = Arc::new(listener::ListenerRegistry::default());
+    let mut inherited = handover::inherit(takeover.inherited, &config, count).into_iter();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -152,9 +142,10 @@ pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, Start
             control: pipe.read,
             ready: ready_tx.clone(),
             health: health_links.next(),
-            listeners: Arc::clone(&registry),
-            inherited: Arc::clone(&inherited),
+            inherited: inherited.next().unwrap_or_default(),
+            listeners: Arc::clone(&listeners),
             observe: crate::admin::ObserveStart {
+                listeners: Arc::clone(&listeners),
                 mesh: stats_mesh.clone(),
                 log: log_writer.as_ref().map(crate::log::LogWriter::sender),
                 clock,
@@ -213,6 +204,10 @@ pub fn run_with(config: Config, options: RunOptions) -> Result<RunSummary, Start
             env!("CARGO_PKG_VERSION"),
             addrs.join(" ")
         );
+        crate::admin::cli::publish(&socket_paths);
+        if let Some(after_start) = takeover.after_start {
+            after_start();
+        }
     }
 
     let mut cores = Vec::with_capacity(count);

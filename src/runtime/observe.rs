@@ -68,6 +68,7 @@ pub fn start(shard: &Rc<Shard>, observe: ObserveStart, listener: Option<TcpListe
             hostname: crate::log::syslog::hostname(),
             clock: observe.clock,
             refused_lines: std::cell::Cell::new(0),
+            listeners: observe.listeners,
         });
         let timeout = ctx.config.global.stats_timeout;
         for socket in observe.admin_sockets {

@@ -32,6 +32,7 @@ pub enum Kind {
     SetMaxconnFrontend,
     SetMaxconnServer,
     ClearCounters,
+    GetSocks,
     ShutdownSessionsServer,
     ShutdownSession,
 }
@@ -53,6 +54,15 @@ use CliLevel::{Admin, Operator, User};
 /// Sorted by usage, as HAProxy lists them; `help`, `prompt` and `quit`
 /// come last in `help`, as in HAProxy.
 pub const COMMANDS: &[Spec] = &[
+    // Hidden from `help` and from the unknown-command lists, as in
+    // HAProxy: it is for the next percore process, not for people.
+    Spec {
+        words: &["_getsocks"],
+        usage: "_getsocks",
+        help: "hand the listening sockets over to a new process (binary upgrade)",
+        level: Admin,
+        kind: Kind::GetSocks,
+    },
     Spec {
         words: &["clear", "counters"],
         usage: "clear counters [all]",
@@ -234,6 +244,8 @@ pub const COMMANDS: &[Spec] = &[
 
 /// The entries `help` always ends with.
 const ALWAYS: [Kind; 3] = [Kind::Help, Kind::Prompt, Kind::Quit];
+/// Commands `help` never lists.
+const HIDDEN: [Kind; 2] = [Kind::GetSocks, Kind::Reload];
 
 /// The command `words` names, and its arguments.
 pub fn find(words: &[String]) -> Option<(&'static Spec, &[String])> {
@@ -267,7 +279,7 @@ fn list<'a>(out: &mut String, specs: impl Iterator<Item = &'a Spec>) {
 fn ordinary() -> impl Iterator<Item = &'static Spec> {
     COMMANDS
         .iter()
-        .filter(|s| !ALWAYS.contains(&s.kind) && !s.help.is_empty())
+        .filter(|s| !ALWAYS.contains(&s.kind) && !HIDDEN.contains(&s.kind))
 }
 
 /// `help [<words>]`: every command, or those whose keywords start with
@@ -357,6 +369,16 @@ mod tests {
              prompt                                  : toggle interactive mode with prompt\n  \
              quit                                    : disconnect\n"
         );
+    }
+
+    #[test]
+    fn getsocks_is_found_but_never_listed() {
+        let words = owned(&["_getsocks"]);
+        let (spec, _) = find(&words).unwrap();
+        assert_eq!((spec.kind, spec.level), (Kind::GetSocks, Admin));
+        assert!(!help(&[]).contains("_getsocks"));
+        assert!(!help(&owned(&["_"])).contains("_getsocks"));
+        assert!(!unknown(&owned(&["_getsock"])).contains("_getsocks"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Cli {
     pub clock: crate::log::Clock,
     /// Lines refused for their length (logged with the running count).
     pub refused_lines: std::cell::Cell<u64>,
+    /// The process's listening sockets, handed over by `_getsocks`.
+    pub listeners: std::sync::Arc<crate::runtime::listener::ListenerRegistry>,
 }
 
 impl Cli {
@@ -40,6 +42,9 @@ pub struct Session {
     pub level: CliLevel,
     pub interactive: bool,
     pub quit: bool,
+    /// `_getsocks` was accepted: the session's connection carries the
+    /// listening sockets next ([`hand_over`]), then ends.
+    pub hand_over: bool,
 }
 
 /// HAProxy's answers, word for word.
@@ -96,6 +101,10 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             out
         }
         Kind::ShowCliLevel => format!("{}\n", session.level.name()),
+        Kind::GetSocks => {
+            session.hand_over = true;
+            String::new()
+        }
         Kind::ShowBackend => {
             let mut out = String::from("# name\n");
             for b in &cli.ctx().config.backends {
@@ -288,6 +297,27 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
             apply(cli, CoreRequest::ClearCounters { all }).await
         }
     }
+}
+
+/// `_getsocks` (binary upgrade): sends every listening socket of the
+/// process on the session's connection `conn`
+/// ([`crate::runtime::handover`]). Sends copies made under the registry's
+/// lock, so that a core closing a listener meanwhile cannot invalidate a
+/// descriptor being sent.
+pub fn hand_over(cli: &Cli, conn: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sockets = cli.listeners.snapshot()?;
+    let list: Vec<(SocketAddr, std::os::fd::RawFd)> = sockets
+        .iter()
+        .map(|(addr, fd)| (*addr, fd.as_raw_fd()))
+        .collect();
+    crate::runtime::handover::send_listeners(conn, &list)?;
+    eprintln!(
+        "[NOTICE] runtime API: {} listening socket(s) handed over ({})",
+        list.len(),
+        crate::runtime::handover::COMMAND
+    );
+    Ok(())
 }
 
 fn count(answers: Vec<CoreAnswer>) -> usize {

@@ -52,9 +52,17 @@ pub struct BoundSocket {
 /// Binds `socket`: a stale file left by a process that is gone is
 /// replaced; a live listener, a missing directory or a file that is not a
 /// socket is an error (one line saying which).
-pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
+///
+/// With `replace_live` (this process takes over from the one listening
+/// there: `-x`, `-sf`, `-st`) a live listener's file is replaced as
+/// HAProxy does, but only once this process has started ([`publish`]):
+/// the socket is bound under a temporary name next to it, so until then,
+/// and for good if the start fails, the path still reaches the running
+/// process.
+pub fn bind(socket: &StatsSocket, replace_live: bool) -> Result<BoundSocket, String> {
     let path = &socket.path;
     let describe = |what: String| format!("stats socket {}: {what}", path.display());
+    let mut live = false;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
@@ -63,6 +71,7 @@ pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
             ));
         }
         match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) if replace_live => live = true,
             Ok(_) => {
                 return Err(describe(
                     "another process listens on it (is percore or HAProxy already running?)".into(),
@@ -73,9 +82,17 @@ pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
                 .map_err(|e| describe(format!("cannot remove the stale socket file: {e}")))?,
         }
     }
+    let bind_at = if live {
+        let temp = temporary_name(path);
+        // Left by an earlier attempt of a process with our pid.
+        let _ = std::fs::remove_file(&temp);
+        temp
+    } else {
+        path.clone()
+    };
     let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM.cloexec(), None)
         .map_err(|e| describe(e.to_string()))?;
-    let addr = socket2::SockAddr::unix(path).map_err(|e| describe(e.to_string()))?;
+    let addr = socket2::SockAddr::unix(&bind_at).map_err(|e| describe(e.to_string()))?;
     sock.bind(&addr).map_err(|e| {
         describe(match e.raw_os_error() {
             Some(libc::ENOENT) => format!(
@@ -86,12 +103,23 @@ pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
             _ => e.to_string(),
         })
     })?;
+    // From here on, a failure must not leave the file behind.
+    let made = SocketFile::made(path, &bind_at, live);
+    let file_failed = |what: String| {
+        let _ = std::fs::remove_file(&bind_at);
+        describe(what)
+    };
     if let Some(mode) = socket.mode {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| describe(format!("cannot set mode {mode:o}: {e}")))?;
+        std::fs::set_permissions(&bind_at, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| file_failed(format!("cannot set mode {mode:o}: {e}")))?;
     }
-    sock.listen(BACKLOG).map_err(|e| describe(e.to_string()))?;
+    sock.listen(BACKLOG)
+        .map_err(|e| file_failed(e.to_string()))?;
+    let made = made.map_err(|e| file_failed(format!("cannot read back its file: {e}")))?;
+    if let Ok(mut files) = SOCKET_FILES.lock() {
+        files.push(made);
+    }
     Ok(BoundSocket {
         fd: sock.into(),
         level: socket.level,
@@ -99,10 +127,83 @@ pub fn bind(socket: &StatsSocket) -> Result<BoundSocket, String> {
     })
 }
 
-/// Removes the socket files at exit (HAProxy does too).
+/// The socket files this process made, so that at exit it removes only
+/// those: after a binary upgrade the file at the same path is the next
+/// process's. Process-wide because the files are, and touched only at
+/// start and exit.
+static SOCKET_FILES: std::sync::Mutex<Vec<SocketFile>> = std::sync::Mutex::new(Vec::new());
+
+struct SocketFile {
+    path: PathBuf,
+    /// Where the socket is bound until [`publish`] renames it to `path`.
+    temp: Option<PathBuf>,
+    /// The file's identity (st_dev, st_ino), kept by a rename.
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    fn made(path: &Path, bound_at: &Path, temporary: bool) -> io::Result<SocketFile> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(bound_at)?;
+        Ok(SocketFile {
+            path: path.to_owned(),
+            temp: temporary.then(|| bound_at.to_owned()),
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    fn is_at_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+}
+
+/// `<path>.<pid>.tmp`, HAProxy's name for a socket about to replace one.
+fn temporary_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.tmp", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Once this process has started: moves the sockets bound under a
+/// temporary name over the files of the process being replaced (rename(2)
+/// is atomic: a client always finds one of the two listening).
+pub fn publish(paths: &[PathBuf]) {
+    let Ok(mut files) = SOCKET_FILES.lock() else {
+        return;
+    };
+    for file in files.iter_mut().filter(|f| paths.contains(&f.path)) {
+        let Some(temp) = file.temp.take() else {
+            continue;
+        };
+        if let Err(e) = std::fs::rename(&temp, &file.path) {
+            eprintln!(
+                "[WARNING] stats socket {}: cannot replace the previous process's socket: {e}; \
+                 this process's runtime API stays at {}",
+                file.path.display(),
+                temp.display()
+            );
+            file.temp = Some(temp);
+        }
+    }
+}
+
+/// Removes the socket files at exit (HAProxy does too), but not one a
+/// newer process has put in their place.
 pub fn unlink(paths: &[PathBuf]) {
+    let Ok(mut files) = SOCKET_FILES.lock() else {
+        return;
+    };
     for path in paths {
-        let _ = std::fs::remove_file(path);
+        let Some(at) = files.iter().position(|f| f.path == *path) else {
+            continue;
+        };
+        let file = files.swap_remove(at);
+        if let Some(temp) = &file.temp {
+            let _ = std::fs::remove_file(temp);
+        } else if file.is_at_path() {
+            let _ = std::fs::remove_file(&file.path);
+        }
     }
 }
 
@@ -153,6 +254,7 @@ async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) 
         level,
         interactive: false,
         quit: false,
+        hand_over: false,
     };
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; READ_CHUNK];
@@ -163,6 +265,15 @@ async fn session(mut conn: Conn, cli: &Cli, level: CliLevel, timeout: Duration) 
             let mut out = String::new();
             for words in words::split_line(&line) {
                 out.push_str(&answer(cli, &mut state, &words).await);
+                if state.hand_over {
+                    // The answers before it, then the sockets, then the
+                    // end of the session: nothing may follow them.
+                    with_timeout(timeout, conn.write_all(out.as_bytes())).await?;
+                    use std::os::fd::AsFd;
+                    return exec::hand_over(cli, conn.as_fd()).inspect_err(|e| {
+                        eprintln!("[WARNING] runtime API: _getsocks failed: {e}");
+                    });
+                }
                 out.push('\n');
                 if state.quit {
                     break;
