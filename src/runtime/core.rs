@@ -366,8 +366,23 @@ async fn accept_loop(
             None => continue,
             Some(Ok(got)) => {
                 // The runtime API may have lowered `maxconn` while this
-                // loop waited in accept with its place already taken.
-                frontend_slots.within_limit().await;
+                // loop waited in accept with its place already taken. A
+                // stop must not wait for room that may never come (the
+                // connection is closed unserved then).
+                let room = futures_lite::future::or(
+                    async {
+                        frontend_slots.within_limit().await;
+                        true
+                    },
+                    async {
+                        shard.stop.soft.wait().await;
+                        false
+                    },
+                )
+                .await;
+                if !room {
+                    break;
+                }
                 got
             }
             Some(Err(e)) => {
