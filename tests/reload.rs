@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{connect, free_port, Backend, Pattern, Proxy, PATIENCE};
+use common::{connect, free_port, socat, ws_echo_server, Backend, Pattern, Proxy, PATIENCE};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -50,52 +49,6 @@ fn http_backend(tag: &'static str) -> Backend {
             }
         }
     })
-}
-
-fn socat(sock: &Path, line: &str) -> String {
-    let out = Command::new("socat")
-        .arg("stdio")
-        .arg(format!("UNIX-CONNECT:{}", sock.display()))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{line}\n").as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("socat runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A WebSocket server echoing every data message.
-fn ws_echo_server() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else {
-                    return;
-                };
-                while let Ok(msg) = ws.read() {
-                    if msg.is_text() || msg.is_binary() {
-                        if ws.send(msg).is_err() {
-                            return;
-                        }
-                    } else if msg.is_close() {
-                        let _ = ws.flush();
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// Reads one response with a Content-Length body; (status, body).

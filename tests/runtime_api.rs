@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http_backend::{read_response, HttpBackend, Reply};
-use common::{free_port, run_percore, Proxy, PATIENCE};
+use common::{free_port, run_percore, socat, Proxy, PATIENCE};
 
 /// A backend that answers every request with its own name.
 fn named(name: &'static str) -> HttpBackend {
@@ -93,33 +93,6 @@ servers = [
         _backends: vec![s1, s2],
         _dir: dir,
     }
-}
-
-/// One command as an operator's script sends it: `echo "$cmd" | socat
-/// stdio UNIX-CONNECT:$sock`.
-fn socat(sock: &Path, line: &str) -> String {
-    let out = Command::new("socat")
-        .arg("stdio")
-        .arg(format!("UNIX-CONNECT:{}", sock.display()))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{line}\n").as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("socat runs (Debian package socat)");
-    assert!(
-        out.status.success(),
-        "socat: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Which server answered a GET on a new connection.

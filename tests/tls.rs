@@ -510,38 +510,6 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     );
 }
 
-/// WebSocket server (plain) that echoes text messages.
-fn ws_echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else {
-                    return;
-                };
-                while let Ok(msg) = ws.read() {
-                    match msg {
-                        m @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_)) => {
-                            let sent = ws.send(m);
-                            if sent.is_err() {
-                                return;
-                            }
-                        }
-                        tungstenite::Message::Close(_) => {
-                            let _ = ws.flush();
-                            return;
-                        }
-                        _ => {}
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn wss_through_a_tls_frontend_to_a_plain_server() {
     let pki = Pki::new();

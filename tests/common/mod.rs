@@ -392,3 +392,62 @@ pub fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One command as an operator's script sends it: `echo "$cmd" | socat
+/// stdio UNIX-CONNECT:$sock`.
+pub fn socat(sock: &std::path::Path, line: &str) -> String {
+    let out = Command::new("socat")
+        .arg("stdio")
+        .arg(format!("UNIX-CONNECT:{}", sock.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{line}\n").as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("socat runs (Debian package socat)");
+    assert!(
+        out.status.success(),
+        "socat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// WebSocket server (plain) that echoes text messages.
+pub fn ws_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(msg) = ws.read() {
+                    match msg {
+                        m @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_)) => {
+                            let sent = ws.send(m);
+                            if sent.is_err() {
+                                return;
+                            }
+                        }
+                        tungstenite::Message::Close(_) => {
+                            let _ = ws.flush();
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
