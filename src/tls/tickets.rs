@@ -197,4 +197,3 @@ mod tests {
         assert!(issuing.open(8, &moved).is_none());
     }
 }
-
