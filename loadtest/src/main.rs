@@ -81,8 +81,9 @@ enum Commands {
     /// percore copy, HAProxy (splice-auto and nosplice), direct.
     BulkTcp(Box<BulkTcpArgs>),
     /// Reload in place: time to apply a reload of 1,000 backends x 10
-    /// servers, and request latency during one reload per second (under a
-    /// minute; not part of `all`).
+    /// servers, and request latency during one reload per second of a
+    /// small and of that large configuration (under a minute; not part of
+    /// `all`).
     Reload(Box<ReloadArgs>),
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {

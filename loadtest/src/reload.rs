@@ -11,7 +11,9 @@
 //!    on a small configuration: once without reloads, once with one reload
 //!    per second (two small variants in turn). Same rate, connections and
 //!    window, so the difference between the two is what reloads cost the
-//!    requests.
+//!    requests. A third run reloads the large configuration of (1) once
+//!    per second under the same load: a reload is parsed and built on the
+//!    cores that serve, so its length is how long their requests wait.
 //!
 //! Not part of `loadtest all`: it answers a different question (percore
 //! against itself, no HAProxy row) and would add most of a minute.
@@ -107,6 +109,28 @@ impl Options {
 }
 
 /// What percore answered to one `reload`.
+/// The three latency runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Baseline,
+    /// One reload per interval, small configuration.
+    Storm,
+    /// One reload per interval, the apply-time run's large configuration.
+    StormLarge,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Baseline, Kind::Storm, Kind::StormLarge];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Baseline => "baseline",
+            Kind::Storm => "storm",
+            Kind::StormLarge => "storm-large",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Applied {
     pub generation: u64,
@@ -188,6 +212,8 @@ pub struct Outcome {
     pub apply: Option<ApplyOutcome>,
     pub baseline: Option<LoadRun>,
     pub storm: Option<LoadRun>,
+    /// The storm with the large configuration.
+    pub storm_large: Option<LoadRun>,
     pub failures: Vec<String>,
     pub commands: Vec<String>,
     pub loadavg: Vec<(String, String)>,
@@ -335,24 +361,30 @@ pub fn run(o: &Options) -> Result<Outcome> {
         Ok(apply) => run.outcome.apply = Some(apply),
         Err(e) => run.fail("apply time", e)?,
     }
-    for storm in [false, true] {
-        let name = if storm { "storm" } else { "baseline" };
+    for kind in Kind::ALL {
+        let name = kind.name();
         eprintln!(
             "loadtest: reload latency, {name}: {} req/s over {} keep-alive connections{}",
             o.rate,
             o.connections,
-            if storm {
-                format!(", a reload every {:?}", o.storm_interval)
-            } else {
-                ", no reload".into()
+            match kind {
+                Kind::Baseline => ", no reload".to_string(),
+                Kind::Storm => format!(", a reload every {:?}", o.storm_interval),
+                Kind::StormLarge => format!(
+                    ", a reload of {} backends x {} servers every {:?}",
+                    o.shape.backends, o.shape.servers, o.storm_interval
+                ),
             }
         );
         run.outcome
             .loadavg
             .push((format!("before the {name} run"), suite::loadavg()));
-        match run.latency(storm) {
-            Ok(load) if storm => run.outcome.storm = Some(load),
-            Ok(load) => run.outcome.baseline = Some(load),
+        match run.latency(kind) {
+            Ok(load) => match kind {
+                Kind::Baseline => run.outcome.baseline = Some(load),
+                Kind::Storm => run.outcome.storm = Some(load),
+                Kind::StormLarge => run.outcome.storm_large = Some(load),
+            },
             Err(e) => run.fail(name, e)?,
         }
     }
@@ -487,20 +519,27 @@ impl Run<'_> {
         })
     }
 
-    fn latency(&mut self, storm: bool) -> Result<LoadRun> {
+    fn latency(&mut self, kind: Kind) -> Result<LoadRun> {
         let o = self.o;
         let params = o.http_params();
         let dir = &o.results_dir;
-        let shape = o.small_shape();
+        let (shape, size) = match kind {
+            Kind::StormLarge => (o.shape, "large"),
+            Kind::Baseline | Kind::Storm => (o.small_shape(), "small"),
+        };
         let texts = [false, true]
             .map(|second| configs::percore_reload_toml(&params, &o.socket, &shape, second));
-        let (a, b) = (dir.join("small-a.toml"), dir.join("small-b.toml"));
+        let (a, b) = (
+            dir.join(format!("{size}-a.toml")),
+            dir.join(format!("{size}-b.toml")),
+        );
         write(&a, &texts[0])?;
         write(&b, &texts[1])?;
         check(o, &[&a, &b])?;
-        let live = dir.join("small.toml");
+        let live = dir.join(format!("{size}.toml"));
         install(&live, &texts[0])?;
-        let label = if storm { "storm" } else { "baseline" };
+        let label = kind.name();
+        let storm = kind != Kind::Baseline;
         let (proxy, _) = self.start_proxy(&live, label)?;
 
         let plan = http_load::Plan {
@@ -837,16 +876,18 @@ fn render_storm(w: &mut String, o: &Options, outcome: &Outcome) {
         w,
         "{} requests/s (open loop, `GET /bytes/{}`, latency from each request's intended send \
          time, as the `latency` scenario) spread over {} keep-alive connections, {:?} warm-up \
-         then a {:?} window, each run on a fresh percore with a small configuration ({} \
-         backend of {} servers, {} route). *baseline*: no reload. *storm*: one `reload` every \
-         {:?} during the window, the file alternating between that configuration and a \
-         variant with one backend more and a server's weight changed. Same rate, connections \
-         and window in both. *failed*: errors (refused or reset connections, non-200 \
-         answers, responses cut short) plus requests still unanswered 3 s after the window; \
-         *connects*: connections the client had to open again in the window (a keep-alive \
-         connection the proxy closed); *steal*: share of the window the hypervisor ran another \
-         guest on the proxy's and the load's vCPU (this is a shared virtual machine: a tail \
-         measured under steal is partly the host's).\n",
+         then a {:?} window, each run on a fresh percore. *baseline*: a small configuration \
+         ({} backend of {} servers, {} route), no reload. *storm*: the same, and one `reload` \
+         every {:?} during the window, the file alternating between that configuration and a \
+         variant with one backend more and a server's weight changed. *storm, large*: percore \
+         started on the {} backends × {} servers configuration above (requests go to its \
+         first backend), one reload of it every {:?} (variants A and B in turn). Same rate, \
+         connections and window in all three. *failed*: errors (refused or reset \
+         connections, non-200 answers, responses cut short) plus requests still unanswered \
+         3 s after the window; *connects*: connections the client had to open again in the \
+         window (a keep-alive connection the proxy closed); *steal*: share of the window the \
+         hypervisor ran another guest on the proxy's and the load's vCPU (this is a shared \
+         virtual machine: a tail measured under steal is partly the host's).\n",
         o.rate,
         o.small_body,
         o.connections,
@@ -855,6 +896,9 @@ fn render_storm(w: &mut String, o: &Options, outcome: &Outcome) {
         shape.backends,
         shape.servers,
         shape.routes,
+        o.storm_interval,
+        o.shape.backends,
+        o.shape.servers,
         o.storm_interval,
     );
     let _ = writeln!(
@@ -866,7 +910,12 @@ fn render_storm(w: &mut String, o: &Options, outcome: &Outcome) {
         w,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for (name, run) in [("baseline", &outcome.baseline), ("storm", &outcome.storm)] {
+    let runs = [
+        ("baseline", &outcome.baseline),
+        ("storm", &outcome.storm),
+        ("storm, large", &outcome.storm_large),
+    ];
+    for (name, run) in runs {
         let Some(run) = run else {
             let _ = writeln!(w, "| {name} | – | not measured | | | | | | | | | |");
             continue;
@@ -890,45 +939,62 @@ fn render_storm(w: &mut String, o: &Options, outcome: &Outcome) {
         );
     }
     let _ = writeln!(w);
-    if let (Some(base), Some(storm)) = (&outcome.baseline, &outcome.storm) {
-        let ratio = storm.result.latency.p99_us as f64 / base.result.latency.p99_us.max(1) as f64;
-        let failed = |r: &RunResult| r.errors + r.unanswered;
-        let _ = writeln!(
-            w,
-            "- p99 storm / baseline: **{ratio:.2}×**; failed requests: {} (baseline), {} (storm){}.",
-            failed(&base.result),
-            failed(&storm.result),
-            if failed(&base.result) + failed(&storm.result) == 0 {
-                ""
-            } else {
-                " — **not 0**"
-            }
-        );
-        for (name, run) in [("baseline", base), ("storm", storm)] {
-            if !run.result.first_errors.is_empty() {
-                let _ = writeln!(
-                    w,
-                    "- First errors ({name}): {}",
-                    run.result.first_errors.join(" / ")
-                );
+    let failed = |r: &RunResult| r.errors + r.unanswered;
+    let measured: Vec<(&str, &LoadRun)> = runs
+        .iter()
+        .filter_map(|(name, run)| run.as_ref().map(|run| (*name, run)))
+        .collect();
+    let total_failed: u64 = measured.iter().map(|(_, run)| failed(&run.result)).sum();
+    let _ = writeln!(
+        w,
+        "- Failed requests: {}{}.",
+        measured
+            .iter()
+            .map(|(name, run)| format!("{} ({name})", failed(&run.result)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if total_failed == 0 {
+            ""
+        } else {
+            " — **not 0**"
+        }
+    );
+    if let Some(base) = &outcome.baseline {
+        for (name, run) in [
+            ("storm", &outcome.storm),
+            ("storm, large", &outcome.storm_large),
+        ] {
+            if let Some(run) = run {
+                let ratio =
+                    run.result.latency.p99_us as f64 / base.result.latency.p99_us.max(1) as f64;
+                let _ = writeln!(w, "- p99 {name} / baseline: **{ratio:.2}×**.");
             }
         }
-        if let Some((min, median, max)) = spread(storm.reloads.iter().map(|s| s.applied.ms)) {
+    }
+    for (name, run) in &measured {
+        if !run.result.first_errors.is_empty() {
             let _ = writeln!(
                 w,
-                "- The storm's reloads: applied in {} / {} / {} (min / median / max), round \
-                 trip {}.",
+                "- First errors ({name}): {}",
+                run.result.first_errors.join(" / ")
+            );
+        }
+        if let Some((min, median, max)) = spread(run.reloads.iter().map(|s| s.applied.ms)) {
+            let _ = writeln!(
+                w,
+                "- Reloads of the {name} run: applied in {} / {} / {} (min / median / max), \
+                 round trip {}.",
                 ms(min),
                 ms(median),
                 ms(max),
-                spread(storm.reloads.iter().map(|s| s.round_trip_ms)).map_or_else(
+                spread(run.reloads.iter().map(|s| s.round_trip_ms)).map_or_else(
                     String::new,
                     |(a, b, c)| format!("{} / {} / {}", ms(a), ms(b), ms(c))
                 )
             );
         }
-        let _ = writeln!(w);
     }
+    let _ = writeln!(w);
 }
 
 #[cfg(test)]
@@ -969,6 +1035,106 @@ mod tests {
         assert!(parse_answer("Success=1\n--\n").is_err());
         assert!(parse_answer("").is_err());
         assert!(parse_answer("Unknown command.\n").is_err());
+    }
+
+    fn options() -> Options {
+        Options {
+            percore: PathBuf::from("target/release/percore"),
+            proxy_cpu: 1,
+            load_cpu: 0,
+            proxy_addr: "127.0.0.1:24021".parse().unwrap(),
+            backend_addr: "127.0.0.1:24023".parse().unwrap(),
+            ws_backend_addr: "127.0.0.1:24024".parse().unwrap(),
+            shape: ReloadShape {
+                backends: 1000,
+                servers: 10,
+                routes: 100,
+            },
+            reloads: 2,
+            rate: 10_000.0,
+            connections: 64,
+            small_body: 100,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(10),
+            storm_interval: Duration::from_secs(1),
+            sources: vec![Ipv4Addr::new(127, 0, 0, 2)],
+            results_dir: PathBuf::from("target/loadtest/reload"),
+            log_dir: PathBuf::from("target/loadtest/logs"),
+            socket: PathBuf::from("/tmp/x.sock"),
+            quiet_wait: Duration::ZERO,
+            quiet_below: 0.1,
+        }
+    }
+
+    fn sample(ms: f64) -> ReloadSample {
+        ReloadSample {
+            variant: "B",
+            applied: Applied {
+                generation: 1,
+                cores: 1,
+                ms,
+            },
+            round_trip_ms: ms + 0.5,
+            rss_kib: Some(200 * 1024),
+            at_seconds: None,
+        }
+    }
+
+    fn load_run(p99_us: u64, errors: u64, reloads: Vec<ReloadSample>) -> LoadRun {
+        let mut result = suite::result_of(
+            "reload-x",
+            Target::Percore,
+            64,
+            Some(10_000.0),
+            &http_load::Outcome::default(),
+            Default::default(),
+        );
+        result.latency.p99_us = p99_us;
+        result.errors = errors;
+        LoadRun {
+            result,
+            connects: 0,
+            reloads,
+            steal: Some(Steal {
+                proxy_cpu: 0.07,
+                load_cpu: 0.13,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_section_has_both_measurements_between_its_markers() {
+        let outcome = Outcome {
+            apply: Some(ApplyOutcome {
+                shape_backends: 1000,
+                shape_servers: 10,
+                shape_routes: 100,
+                config_bytes: 500 * 1024,
+                start_ms: 350.0,
+                rss_before_kib: 100 * 1024,
+                rss_after_kib: 250 * 1024,
+                samples: vec![sample(300.0), sample(100.0)],
+                steal: None,
+            }),
+            baseline: Some(load_run(2_000, 0, vec![])),
+            storm: Some(load_run(3_000, 0, vec![sample(2.0)])),
+            storm_large: Some(load_run(400_000, 1, vec![sample(390.0)])),
+            ..Outcome::default()
+        };
+        let env = Environment::detect_for(Path::new("/nonexistent"), Path::new("/nonexistent"));
+        let text = render(&options(), &env, &outcome, "cargo run -- reload");
+        assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
+        assert!(text.contains("| applied in (percore's figure) | 100.0 ms | 200.0 ms | 300.0 ms |"));
+        assert!(text.contains("| `reload` round trip | 100.5 ms | 200.5 ms | 300.5 ms |"));
+        assert!(text.contains("100.0 MiB before the reloads"));
+        assert!(text.contains("250.0 MiB after the 2 reloads"));
+        assert!(text.contains("p99 storm / baseline: **1.50×**"));
+        assert!(text.contains("p99 storm, large / baseline: **200.00×**"));
+        assert!(text.contains("0 (baseline), 0 (storm), 1 (storm, large) — **not 0**"));
+        assert!(text.contains("| 7% / 13% |"));
+        let doc = format!("# B\n\n{text}\nhand-written\n");
+        let again = crate::report::splice_between(&doc, BEGIN, END, &text);
+        assert_eq!(again, doc);
     }
 
     #[test]
