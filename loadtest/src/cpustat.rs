@@ -99,6 +99,20 @@ impl CoreTicks {
 /// softirq steal ...; idle, iowait and steal are the not-busy part. guest times
 /// are already included in user/nice, so they are not added again.
 pub fn parse_core(proc_stat: &str, cpu: usize) -> Result<CoreTicks> {
+    let values = core_values(proc_stat, cpu)?;
+    let total: u64 = values.iter().sum();
+    let idle = values[3] + values[4];
+    // Steal is time the hypervisor gave this vCPU to someone else: not work
+    // done here, so not busy, but still part of the interval.
+    let steal = values.get(7).copied().unwrap_or(0);
+    Ok(CoreTicks {
+        busy: total - idle - steal,
+        total,
+    })
+}
+
+/// The first eight counters of the `cpuN` line (at least five).
+fn core_values(proc_stat: &str, cpu: usize) -> Result<Vec<u64>> {
     let label = format!("cpu{cpu}");
     let line = proc_stat
         .lines()
@@ -114,15 +128,20 @@ pub fn parse_core(proc_stat: &str, cpu: usize) -> Result<CoreTicks> {
     if values.len() < 5 {
         bail!("short {label} line: {line:?}");
     }
-    let total: u64 = values.iter().sum();
-    let idle = values[3] + values[4];
-    // Steal is time the hypervisor gave this vCPU to someone else: not work
-    // done here, so not busy, but still part of the interval.
-    let steal = values.get(7).copied().unwrap_or(0);
-    Ok(CoreTicks {
-        busy: total - idle - steal,
-        total,
-    })
+    Ok(values)
+}
+
+/// (steal, total) ticks of one CPU: on a virtual machine, the time the
+/// hypervisor ran someone else's vCPU there. A latency tail measured while
+/// a core was stolen from says more about the host than about the proxy.
+pub fn read_steal(cpu: usize) -> Result<(u64, u64)> {
+    let content = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    parse_steal(&content, cpu)
+}
+
+pub fn parse_steal(proc_stat: &str, cpu: usize) -> Result<(u64, u64)> {
+    let values = core_values(proc_stat, cpu)?;
+    Ok((values.get(7).copied().unwrap_or(0), values.iter().sum()))
 }
 
 pub fn read_core(cpu: usize) -> Result<CoreTicks> {
@@ -190,6 +209,8 @@ mod tests {
             CoreTicks { busy: 5, total: 8 }
         );
         assert!(parse_core(stat, 2).is_err());
+        assert_eq!(parse_steal(stat, 1).unwrap(), (4, 70));
+        assert_eq!(parse_steal(stat, 0).unwrap(), (0, 60));
         let a = CoreTicks {
             busy: 10,
             total: 100,

@@ -17,6 +17,7 @@ mod http_backend;
 mod http_load;
 mod pacing;
 mod procs;
+mod reload;
 mod report;
 mod suite;
 mod suite_report;
@@ -79,6 +80,11 @@ enum Commands {
     /// Bulk TCP throughput and proxy CPU seconds per GiB: percore splice,
     /// percore copy, HAProxy (splice-auto and nosplice), direct.
     BulkTcp(Box<BulkTcpArgs>),
+    /// Reload in place: time to apply a reload of 1,000 backends x 10
+    /// servers, and request latency during one reload per second of a
+    /// small and of that large configuration (under a minute; not part of
+    /// `all`).
+    Reload(Box<ReloadArgs>),
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {
         #[arg(long, default_value = "127.0.0.1:24002")]
@@ -150,6 +156,75 @@ struct BulkTcpArgs {
     #[arg(long, default_value_t = 10.0)]
     quiet_below: f64,
     /// Proxy logs (stdout/stderr of each run).
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ReloadArgs {
+    /// The percore binary.
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// CPU percore runs on, alone (`threads = [N]`).
+    #[arg(long, default_value_t = 1)]
+    proxy_cpu: usize,
+    /// CPU the client, the reload client and the backend share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    /// percore's HTTP port on 127.0.0.1 (not the suite's, so the two can
+    /// run one after the other without waiting for TIME_WAIT).
+    #[arg(long, default_value_t = 24021)]
+    proxy_port: u16,
+    /// Backend HTTP port on 127.0.0.1; its WebSocket listener takes the
+    /// next one.
+    #[arg(long, default_value_t = 24023)]
+    backend_port: u16,
+    /// Backends in the large configuration.
+    #[arg(long, default_value_t = 1000)]
+    backends: usize,
+    /// Servers per backend in the large configuration.
+    #[arg(long, default_value_t = 10)]
+    servers: usize,
+    /// `use_backend` rules in the large configuration.
+    #[arg(long, default_value_t = 100)]
+    routes: usize,
+    /// Reloads of the large configuration.
+    #[arg(long, default_value_t = 10)]
+    reloads: usize,
+    /// Requests per second of the latency runs (open loop). About a third
+    /// of the latency scenario's lower rate (50% of HAProxy's maximum,
+    /// 30,802/s in the last suite run), so the proxy's core keeps room for
+    /// the reloads and a shared machine's noise.
+    #[arg(long, default_value_t = 10_000.0)]
+    rate: f64,
+    /// Keep-alive connections of the latency runs (the latency scenario's).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    #[arg(long, default_value = "100", value_parser = units::parse_bytes)]
+    small_body: u64,
+    /// Measured window of each latency run.
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
+    warmup: Duration,
+    /// Time between two reloads of the storm.
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
+    storm_interval: Duration,
+    /// Markdown file to write the "Reload in place" section into (text
+    /// outside the section is kept); stdout if omitted.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where the generated configs and reload.json go. Not next to --out:
+    /// the large configs are over half a MiB each and the command
+    /// regenerates them exactly.
+    #[arg(long, default_value = "target/loadtest/reload")]
+    results_dir: PathBuf,
+    /// Before each proxy start, wait at most this long for both CPUs to be
+    /// quiet; 0 disables.
+    #[arg(long, default_value = "3s", value_parser = parse_wait)]
+    quiet_wait: Duration,
+    #[arg(long, default_value_t = 10.0)]
+    quiet_below: f64,
     #[arg(long, default_value = "target/loadtest/logs")]
     log_dir: PathBuf,
 }
@@ -288,6 +363,7 @@ fn run(cli: Cli) -> Result<()> {
             http_backend::serve(listener)
         }
         Commands::BulkTcp(args) => bulk_tcp_main(*args),
+        Commands::Reload(args) => reload_main(*args),
         Commands::All(args) => suite_main(*args, &suite::Scenario::ALL),
         Commands::HttpKeepalive(args) => suite_main(*args, &[suite::Scenario::HttpKeepalive]),
         Commands::HttpClose(args) => suite_main(*args, &[suite::Scenario::HttpClose]),
@@ -544,6 +620,68 @@ fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
             eprintln!("loadtest: results written to {}", path.display());
         }
         None => print!("{section}"),
+    }
+    Ok(())
+}
+
+fn reload_main(args: ReloadArgs) -> Result<()> {
+    let localhost = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let options = reload::Options {
+        percore: args.percore,
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_addr: localhost(args.proxy_port),
+        backend_addr: localhost(args.backend_port),
+        ws_backend_addr: localhost(args.backend_port.wrapping_add(1)),
+        shape: configs::ReloadShape {
+            backends: args.backends.max(1),
+            servers: args.servers.max(1),
+            routes: args.routes,
+        },
+        reloads: args.reloads.max(1),
+        rate: args.rate.max(1.0),
+        connections: args.connections.max(1),
+        small_body: args.small_body,
+        warmup: args.warmup,
+        duration: args.duration,
+        storm_interval: args.storm_interval,
+        // The suite's client addresses.
+        sources: (0..8).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i)).collect(),
+        results_dir: args.results_dir,
+        log_dir: args.log_dir,
+        // In the temporary directory, not the results directory: a unix
+        // socket path must fit in 108 bytes; the pid keeps two runs apart.
+        socket: std::env::temp_dir().join(format!("loadtest-reload-{}.sock", std::process::id())),
+        quiet_wait: args.quiet_wait,
+        quiet_below: (args.quiet_below / 100.0).clamp(0.0, 1.0),
+    };
+    procs::install_signal_handler()?;
+    // Before any thread exists, so the reload thread inherits the mask.
+    procs::pin_current_thread(options.load_cpu)?;
+    let environment =
+        report::Environment::detect_for(&options.percore, std::path::Path::new("haproxy"));
+    let outcome = reload::run(&options)?;
+    if procs::stopping() {
+        anyhow::bail!("interrupted; no report written");
+    }
+    let json = options.results_dir.join("reload.json");
+    let text = serde_json::to_string_pretty(&outcome).context("serialising results")?;
+    std::fs::write(&json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
+    eprintln!("loadtest: raw results in {}", json.display());
+    let section = reload::render(&options, &environment, &outcome, &invocation());
+    match &args.out {
+        Some(path) => {
+            report::write_between(path, reload::BEGIN, reload::END, &section)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("loadtest: results written to {}", path.display());
+        }
+        None => print!("{section}"),
+    }
+    if !outcome.failures.is_empty() {
+        anyhow::bail!(
+            "{} failure(s), listed in the report",
+            outcome.failures.len()
+        );
     }
     Ok(())
 }

@@ -506,13 +506,20 @@ fn capitalize(text: &str) -> String {
 
 /// Replaces the generated section of `existing` (between the markers) with
 /// `section`, or appends it when there is none; text outside is kept.
+#[cfg(test)]
 pub fn splice_section(existing: &str, section: &str) -> String {
-    let begin_key = BEGIN.split(" (").next().unwrap_or(BEGIN);
-    if let (Some(begin), Some(end)) = (existing.find(begin_key), existing.find(END)) {
-        if begin < end {
-            let after = &existing[end + END.len()..];
+    splice_between(existing, BEGIN, END, section)
+}
+
+/// `splice_section` for any pair of markers (`begin` is matched up to its
+/// " (" so the marker's comment may change between versions).
+pub fn splice_between(existing: &str, begin: &str, end: &str, section: &str) -> String {
+    let begin_key = begin.split(" (").next().unwrap_or(begin);
+    if let (Some(from), Some(to)) = (existing.find(begin_key), existing.find(end)) {
+        if from < to {
+            let after = &existing[to + end.len()..];
             let after = after.strip_prefix('\n').unwrap_or(after);
-            return format!("{}{section}{after}", &existing[..begin]);
+            return format!("{}{section}{after}", &existing[..from]);
         }
     }
     let mut out = existing.to_string();
@@ -524,6 +531,12 @@ pub fn splice_section(existing: &str, section: &str) -> String {
 }
 
 pub fn write_into(path: &Path, section: &str) -> anyhow::Result<()> {
+    write_between(path, BEGIN, END, section)
+}
+
+/// Writes `section` between `begin` and `end` in the file at `path`
+/// (created as "# Benchmarks" if absent).
+pub fn write_between(path: &Path, begin: &str, end: &str, section: &str) -> anyhow::Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
@@ -532,7 +545,7 @@ pub fn write_into(path: &Path, section: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, splice_section(&existing, section))?;
+    std::fs::write(path, splice_between(&existing, begin, end, section))?;
     Ok(())
 }
 

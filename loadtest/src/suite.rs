@@ -249,7 +249,7 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     })
 }
 
-fn vm_rss(pid: u32) -> Result<u64> {
+pub(crate) fn vm_rss(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     parse_vm_rss(&text).with_context(|| format!("no VmRSS in {path}"))
@@ -293,11 +293,22 @@ pub(crate) struct Spent {
 
 impl Meter {
     pub(crate) fn new(o: &Options, proxy_pid: Option<u32>, backend_pid: u32) -> Meter {
+        Meter::on_cpus(o.proxy_cpu, o.load_cpu, proxy_pid, backend_pid)
+    }
+
+    /// For runs outside the suite (`loadtest reload`), which have no
+    /// suite `Options`.
+    pub(crate) fn on_cpus(
+        proxy_cpu: usize,
+        load_cpu: usize,
+        proxy_pid: Option<u32>,
+        backend_pid: u32,
+    ) -> Meter {
         Meter {
             proxy_pid,
             backend_pid,
-            proxy_cpu: o.proxy_cpu,
-            load_cpu: o.load_cpu,
+            proxy_cpu,
+            load_cpu,
             before: None,
             after: None,
         }
@@ -516,17 +527,26 @@ fn unavailable(o: &Options, target: Target, percore_config: &Path) -> Option<Str
 }
 
 fn start_backend(o: &Options) -> Result<Spawned> {
+    start_http_backend(o.load_cpu, o.backend_addr, o.ws_backend_addr)
+}
+
+/// `loadtest serve-http` pinned to `cpu`, once it listens.
+pub(crate) fn start_http_backend(
+    cpu: usize,
+    addr: SocketAddr,
+    ws_addr: SocketAddr,
+) -> Result<Spawned> {
     let exe = std::env::current_exe().context("locating the loadtest binary")?;
     let mut backend = Spawned::spawn(SpawnSpec {
         name: "backend",
-        cpu: Some(o.load_cpu),
+        cpu: Some(cpu),
         program: &exe,
         args: vec![
             "serve-http".into(),
             "--listen".into(),
-            o.backend_addr.to_string().into(),
+            addr.to_string().into(),
             "--ws-listen".into(),
-            o.ws_backend_addr.to_string().into(),
+            ws_addr.to_string().into(),
         ],
         log: None,
         capture_stdout: true,
