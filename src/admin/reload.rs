@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::apply::{CoreAnswer, CoreRequest};
 use super::Collector;
 use crate::config::diff::Changes;
-use crate::shard::Shard;
+use crate::shard::{offload, Shard};
 
 /// How a reload ended, in lines for the log and the runtime API.
 #[derive(Debug)]
@@ -29,28 +29,35 @@ pub async fn reload(shard: &Shard, collector: &Collector) -> ReloadOutcome {
     let began = Instant::now();
     let running = shard.current();
     let path = running.config.source.clone();
-    let config = match crate::config::load(&path) {
-        Ok(config) => Arc::new(config),
-        Err(errors) => {
+    // Read, checked and compared with the running configuration on a
+    // helper thread: for a large file that is most of a reload's time, and
+    // this core goes on serving meanwhile.
+    let read = {
+        let (path, running) = (path.clone(), Arc::clone(&running.config));
+        offload::run("reload", crate::config::cpus::available_cpus(), move || {
+            crate::config::load(&path).map(|config| {
+                let changes = Changes::between(&running, &config);
+                (Arc::new(config), changes)
+            })
+        })
+        .await
+    };
+    let (config, changes) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(errors)) => {
             let mut lines: Vec<String> = errors.to_string().lines().map(str::to_owned).collect();
             lines.push(format!(
                 "reload refused: configuration {} is invalid; still serving the running one",
                 path.display()
             ));
-            for line in &lines {
-                eprintln!("[ALERT] {line}");
-            }
-            return ReloadOutcome {
-                applied: false,
-                lines,
-            };
+            return refused(lines);
         }
+        Err(e) => return refused(vec![e.to_string(), "reload refused".into()]),
     };
     for w in &config.warnings {
         eprintln!("[WARNING] {w}");
     }
     let generation = running.generation + 1;
-    let changes = Changes::between(&running.config, &config);
     let prepared = collector
         .ask_all(
             shard,
@@ -76,13 +83,7 @@ pub async fn reload(shard: &Shard, collector: &Collector) -> ReloadOutcome {
             .ask_all(shard, CoreRequest::AbortReload { generation })
             .await;
         failures.push("reload refused; still serving the running configuration".into());
-        for line in &failures {
-            eprintln!("[ALERT] {line}");
-        }
-        return ReloadOutcome {
-            applied: false,
-            lines: failures,
-        };
+        return refused(failures);
     }
     let committed = collector
         .ask_all(shard, CoreRequest::CommitReload { generation })
@@ -121,6 +122,17 @@ pub async fn reload(shard: &Shard, collector: &Collector) -> ReloadOutcome {
     }
     ReloadOutcome {
         applied: true,
+        lines,
+    }
+}
+
+/// A reload that changes nothing; its lines are logged as alerts.
+fn refused(lines: Vec<String>) -> ReloadOutcome {
+    for line in &lines {
+        eprintln!("[ALERT] {line}");
+    }
+    ReloadOutcome {
+        applied: false,
         lines,
     }
 }

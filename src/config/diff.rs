@@ -3,8 +3,10 @@
 //! server-state file matches them), and what changed, in words for the log.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
-use super::{Backend, Config};
+use super::health::ServerCheck;
+use super::{Backend, BackendId, Config, Frontend, Server};
 
 /// Old index -> new index, by name; `None`: gone in the new configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,10 +112,9 @@ impl Change {
     }
 }
 
-/// Compares by name; an entry is "modified" when its fingerprint (the
-/// debug form of its settings, which lists them all) differs.
-fn compare(old: Vec<(String, String)>, new: Vec<(String, String)>) -> Change {
-    let old_by: HashMap<&str, &String> = old.iter().map(|(n, v)| (n.as_str(), v)).collect();
+/// Compares by name; an entry is "modified" when its fingerprint differs.
+fn compare<F: PartialEq>(old: Vec<(String, F)>, new: Vec<(String, F)>) -> Change {
+    let old_by: HashMap<&str, &F> = old.iter().map(|(n, v)| (n.as_str(), v)).collect();
     let new_names: HashMap<&str, ()> = new.iter().map(|(n, _)| (n.as_str(), ())).collect();
     let mut change = Change::default();
     for (name, value) in &new {
@@ -131,33 +132,132 @@ fn compare(old: Vec<(String, String)>, new: Vec<(String, String)>) -> Change {
     change
 }
 
+/// What a frontend was configured with, with the backends it routes to by
+/// name. Left out: `http_routes`, which is derived from the backends' own
+/// settings (a change there is the backend's) and indexed by backend
+/// position, which adding a backend elsewhere shifts. The destructuring
+/// lists every field so that a new one cannot be forgotten here.
+fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
+    let Frontend {
+        name,
+        mode,
+        binds,
+        bind_tls,
+        default_backend,
+        maxconn,
+        backlog,
+        timeouts,
+        http,
+        http_routes: _,
+        log,
+        rules,
+    } = f;
+    let backend_name = |id: &BackendId| c.backends.get(*id).map(|b| b.name.as_str());
+    let use_backend: Vec<_> = rules
+        .use_backend
+        .iter()
+        .map(|r| (backend_name(&r.action), &r.cond))
+        .collect();
+    format!(
+        "{name:?} {mode:?} {binds:?} {bind_tls:?} {:?} {maxconn:?} {backlog:?} {timeouts:?} \
+         {http:?} {log:?} {:?} {:?} {:?} {use_backend:?}",
+        default_backend.as_ref().map(backend_name),
+        rules.acls,
+        rules.request,
+        rules.response,
+    )
+}
+
+/// A backend's own settings; its servers are compared one by one.
+fn backend_fingerprint(b: &Backend) -> String {
+    let Backend {
+        name,
+        mode,
+        balance,
+        balance_params,
+        servers: _,
+        retries,
+        redispatch,
+        allbackups,
+        timeouts,
+        check,
+        http,
+        rules,
+        cookie,
+    } = b;
+    format!(
+        "{name:?} {mode:?} {balance:?} {balance_params:?} {retries:?} {redispatch:?} \
+         {allbackups:?} {timeouts:?} {check:?} {http:?} {rules:?} {cookie:?}"
+    )
+}
+
+/// A server's settings, compared field by field: a large configuration has
+/// thousands of servers, and formatting each would make the diff the
+/// slowest part of a reload.
+#[derive(PartialEq)]
+struct ServerFingerprint<'a> {
+    name: &'a str,
+    addr: SocketAddr,
+    weight: u32,
+    maxconn: Option<u32>,
+    backup: bool,
+    disabled: bool,
+    check: Option<&'a ServerCheck>,
+    /// Rare and small: compared in its debug form.
+    ssl: Option<String>,
+    cookie: Option<&'a str>,
+}
+
+impl<'a> ServerFingerprint<'a> {
+    fn of(s: &'a Server) -> Self {
+        let Server {
+            name,
+            addr,
+            weight,
+            maxconn,
+            backup,
+            disabled,
+            check,
+            ssl,
+            cookie,
+        } = s;
+        ServerFingerprint {
+            name,
+            addr: *addr,
+            weight: *weight,
+            maxconn: *maxconn,
+            backup: *backup,
+            disabled: *disabled,
+            check: check.as_ref(),
+            ssl: ssl.as_ref().map(|t| format!("{t:?}")),
+            cookie: cookie.as_deref(),
+        }
+    }
+}
+
+fn server_fingerprints(c: &Config) -> Vec<(String, ServerFingerprint<'_>)> {
+    c.backends
+        .iter()
+        .flat_map(|b| {
+            b.servers
+                .iter()
+                .map(move |s| (format!("{}/{}", b.name, s.name), ServerFingerprint::of(s)))
+        })
+        .collect()
+}
+
 impl Changes {
     pub fn between(old: &Config, new: &Config) -> Self {
-        let servers = |c: &Config| -> Vec<(String, String)> {
-            c.backends
-                .iter()
-                .flat_map(|b| {
-                    b.servers
-                        .iter()
-                        .map(move |s| (format!("{}/{}", b.name, s.name), format!("{s:?}")))
-                })
-                .collect()
-        };
         let frontends = |c: &Config| -> Vec<(String, String)> {
             c.frontends
                 .iter()
-                .map(|f| (f.name.clone(), format!("{f:?}")))
+                .map(|f| (f.name.clone(), frontend_fingerprint(c, f)))
                 .collect()
         };
-        // A backend's servers are compared on their own.
         let backends = |c: &Config| -> Vec<(String, String)> {
             c.backends
                 .iter()
-                .map(|b| {
-                    let mut settings = b.clone();
-                    settings.servers.clear();
-                    (b.name.clone(), format!("{settings:?}"))
-                })
+                .map(|b| (b.name.clone(), backend_fingerprint(b)))
                 .collect()
         };
         let mut global_ignored = Vec::new();
@@ -182,7 +282,7 @@ impl Changes {
         Changes {
             frontends: compare(frontends(old), frontends(new)),
             backends: compare(backends(old), backends(new)),
-            servers: compare(servers(old), servers(new)),
+            servers: compare(server_fingerprints(old), server_fingerprints(new)),
             global_ignored,
         }
     }
@@ -194,5 +294,114 @@ impl Changes {
         self.backends.describe("backends", &mut out);
         self.servers.describe("servers", &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn load(backends: &str, web_extra: &str) -> Config {
+        let text = format!(
+            r#"
+[defaults]
+mode = "http"
+timeout = {{ connect = "5s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:18000"]
+default_backend = "app"
+use_backend = ["api if {{ path_beg /api }}"]
+{web_extra}
+
+{backends}
+"#
+        );
+        let no_dns = |_: &str, _: u16| -> std::io::Result<Vec<SocketAddr>> {
+            Err(std::io::ErrorKind::NotFound.into())
+        };
+        match crate::config::load_with(&text, Path::new("diff.toml"), &[0], &no_dns) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}\n{text}"),
+        }
+    }
+
+    const APP_API: &str = r#"
+[[backend]]
+name = "app"
+servers = [{ name = "a1", addr = "127.0.0.1:9001" }, { name = "a2", addr = "127.0.0.1:9002" }]
+
+[[backend]]
+name = "api"
+servers = [{ name = "p1", addr = "127.0.0.1:9101" }]
+"#;
+
+    #[test]
+    fn the_same_file_changes_nothing() {
+        let changes = Changes::between(&load(APP_API, ""), &load(APP_API, ""));
+        assert!(changes.lines().is_empty(), "{changes:?}");
+    }
+
+    /// Adding a backend before the others shifts every backend's position:
+    /// the frontend, which routes to the same backends by name, is not
+    /// modified.
+    #[test]
+    fn a_new_backend_does_not_modify_the_frontends_routing_to_others() {
+        let shifted = format!("[[backend]]\nname = \"new\"\nservers = []\n{APP_API}");
+        let changes = Changes::between(&load(APP_API, ""), &load(&shifted, ""));
+        assert_eq!(changes.lines(), ["backends added: new"]);
+        let map = IndexMap::between(&load(APP_API, ""), &load(&shifted, ""));
+        assert_eq!(map.backends, [Some(1), Some(2)]);
+        assert_eq!(map.server(0, 1), Some((1, 1)));
+    }
+
+    #[test]
+    fn each_kind_of_edit_is_named() {
+        let edited = APP_API
+            .replace("9002", "9003")
+            .replace(", { name = \"a1\", addr = \"127.0.0.1:9001\" }", "")
+            .replace("name = \"a1\"", "name = \"a0\"");
+        let old = load(APP_API, "");
+        let new = load(&format!("{edited}\n"), "maxconn = 10");
+        let changes = Changes::between(&old, &new);
+        assert_eq!(
+            changes.lines(),
+            [
+                "frontends modified: web",
+                "servers added: app/a0",
+                "servers removed: app/a1",
+                "servers modified: app/a2",
+            ],
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn routing_to_another_backend_modifies_the_frontend() {
+        let old = load(APP_API, "");
+        let mut new = load(APP_API, "");
+        new.frontends[0].default_backend = Some(1);
+        let changes = Changes::between(&old, &new);
+        assert_eq!(changes.lines(), ["frontends modified: web"]);
+    }
+
+    /// Backends swapping names: the frontend still routes by the same
+    /// names, so it is the servers that moved.
+    #[test]
+    fn backends_are_matched_by_name_not_position() {
+        let swapped = APP_API
+            .replace("\"api\"", "\"tmp\"")
+            .replace("\"app\"", "\"api\"")
+            .replace("\"tmp\"", "\"app\"");
+        let changes = Changes::between(&load(APP_API, ""), &load(&swapped, ""));
+        assert!(changes.frontends.is_empty(), "{changes:?}");
+        assert_eq!(
+            changes.servers.added,
+            ["api/a1", "api/a2", "app/p1"],
+            "{changes:?}"
+        );
     }
 }

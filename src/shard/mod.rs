@@ -15,6 +15,7 @@ pub mod carry;
 pub mod context;
 pub mod error_snapshot;
 pub mod limit;
+pub mod offload;
 pub mod passive;
 pub mod pool;
 pub mod reload;

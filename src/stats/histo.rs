@@ -12,28 +12,35 @@ use std::time::Duration;
 const HIGHEST_US: u64 = 3_600_000_000;
 const SIGFIG: u8 = 2;
 
-#[derive(Debug, Clone)]
+/// Empty until the first value: a histogram is about 26 KiB, and most
+/// backends of a large configuration see no traffic on a given core (or in
+/// a given generation), so allocating them up front would cost memory at
+/// start and a page-zeroing pause at every reload.
+#[derive(Debug, Clone, Default)]
 pub struct LatencyHisto {
-    hist: Option<Histogram<u64>>,
+    hist: Option<Box<Histogram<u64>>>,
     /// Exact sum, for averages and Prometheus `_sum` (the histogram alone
     /// only knows values to its resolution).
     sum_us: u64,
 }
 
-impl Default for LatencyHisto {
-    fn default() -> Self {
-        LatencyHisto {
-            // Fixed, valid bounds: creation cannot fail; if it ever did the
-            // histogram would stay empty rather than panic.
-            hist: Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG).ok(),
-            sum_us: 0,
-        }
-    }
+/// Fixed, valid bounds: creation cannot fail; if it ever did the histogram
+/// would stay empty rather than panic.
+fn new_histogram() -> Option<Box<Histogram<u64>>> {
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG)
+        .ok()
+        .map(Box::new)
 }
 
 impl PartialEq for LatencyHisto {
     fn eq(&self, other: &Self) -> bool {
-        self.sum_us == other.sum_us && self.hist == other.hist
+        // An unallocated histogram equals an allocated empty one.
+        let same = match (&self.hist, &other.hist) {
+            (Some(a), Some(b)) => a == b,
+            (Some(h), None) | (None, Some(h)) => h.is_empty(),
+            (None, None) => true,
+        };
+        self.sum_us == other.sum_us && same
     }
 }
 
@@ -42,6 +49,9 @@ impl Eq for LatencyHisto {}
 impl LatencyHisto {
     pub fn record(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        if self.hist.is_none() {
+            self.hist = new_histogram();
+        }
         if let Some(h) = &mut self.hist {
             h.saturating_record(us.max(1));
         }
@@ -49,15 +59,19 @@ impl LatencyHisto {
     }
 
     pub fn merge(&mut self, other: &LatencyHisto) {
-        if let (Some(a), Some(b)) = (&mut self.hist, &other.hist) {
+        match (&mut self.hist, &other.hist) {
             // Same bounds on both sides: addition cannot fail.
-            let _ = a.add(b);
+            (Some(a), Some(b)) => {
+                let _ = a.add(b.as_ref());
+            }
+            (None, Some(b)) if !b.is_empty() => self.hist = Some(b.clone()),
+            _ => {}
         }
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
     }
 
     pub fn count(&self) -> u64 {
-        self.hist.as_ref().map_or(0, Histogram::len)
+        self.hist.as_ref().map_or(0, |h| h.len())
     }
 
     pub fn sum_us(&self) -> u64 {
@@ -79,7 +93,7 @@ impl LatencyHisto {
 
     /// Largest value recorded, in microseconds (to the resolution).
     pub fn max_us(&self) -> u64 {
-        self.hist.as_ref().map_or(0, Histogram::max)
+        self.hist.as_ref().map_or(0, |h| h.max())
     }
 
     /// Values recorded that are <= `le_us` (to the histogram's resolution):
@@ -147,5 +161,20 @@ mod tests {
     fn empty_histograms_answer_zero() {
         let h = LatencyHisto::default();
         assert_eq!((h.count(), h.mean_us(), h.quantile_us(0.99)), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_histogram_is_allocated_by_its_first_value_only() {
+        let mut empty = LatencyHisto::default();
+        assert!(empty.hist.is_none());
+        empty.merge(&LatencyHisto::default());
+        assert!(empty.hist.is_none(), "merging nothing allocates nothing");
+        assert_eq!(empty, LatencyHisto::default());
+
+        let mut recorded = LatencyHisto::default();
+        recorded.record(Duration::from_millis(7));
+        empty.merge(&recorded);
+        assert_eq!(empty.count(), 1);
+        assert_eq!(empty, recorded);
     }
 }
