@@ -35,6 +35,8 @@ pub enum Message {
     /// Live traffic on some core saw `error-limit` consecutive errors on a
     /// server; sent to the core that checks it.
     Passive {
+        /// The sender's configuration generation (see `State::config`).
+        config: u64,
         backend: u32,
         server: u32,
         error: PassiveError,

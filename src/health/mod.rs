@@ -49,7 +49,7 @@ pub async fn start(shard: &Rc<Shard>, links: CoreLinks) {
             ctx.retired.wait().await;
             // The old generation's checkers end with their inboxes; the
             // new one's start from the state the reload carried over.
-            router.new_generation();
+            router.new_generation(shard.current().generation);
             start_generation(&shard.current(), &router);
         }
     })

@@ -46,6 +46,8 @@ pub struct Router {
     /// Newest generation applied per (backend, server), so a late message
     /// can never undo a newer change.
     applied: RefCell<HashMap<(usize, usize), u64>>,
+    /// The configuration generation this core's checkers run under.
+    config: Cell<u64>,
 }
 
 impl Router {
@@ -61,6 +63,7 @@ impl Router {
             pending: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
             applied: RefCell::new(HashMap::new()),
+            config: Cell::new(shard.current().generation),
         });
         for (peer, receiver) in links.receivers {
             let router = Rc::clone(&router);
@@ -81,7 +84,8 @@ impl Router {
 
     /// A reload switched this core to a new generation: the old checkers'
     /// inboxes close (so they stop) and transition numbers start over.
-    pub fn new_generation(&self) {
+    pub fn new_generation(&self, config: u64) {
+        self.config.set(config);
         self.inboxes.borrow_mut().clear();
         self.applied.borrow_mut().clear();
     }
@@ -135,11 +139,13 @@ impl Router {
                 }
                 Message::Applied { token } => self.acknowledged(token),
                 Message::Passive {
+                    config,
                     backend,
                     server,
                     error,
                     count,
                 } => self.deliver(
+                    config,
                     backend as usize,
                     server as usize,
                     PassiveReport { error, count },
@@ -231,8 +237,14 @@ impl Router {
         self.pending.borrow_mut().remove(&token);
     }
 
-    fn deliver(&self, backend: usize, server: usize, report: PassiveReport) {
-        self.note(backend, server, CheckerNote::Passive(report));
+    /// Hands a passive report to the server's checker, unless it was made
+    /// under another configuration generation than this core's checkers
+    /// run: around a reload the same indexes may name another server, and
+    /// a report is only a hint the next errors will repeat.
+    fn deliver(&self, config: u64, backend: usize, server: usize, report: PassiveReport) {
+        if config == self.config.get() {
+            self.note(backend, server, CheckerNote::Passive(report));
+        }
     }
 
     fn note(&self, backend: usize, server: usize, note: CheckerNote) {
@@ -245,13 +257,21 @@ impl Router {
 /// Passive reports of this core's sessions reach the checkers through the
 /// router (an `Rc` of it: a report to another core may wait for room).
 impl PassiveSink for Rc<Router> {
-    fn report(&self, owner: usize, backend: usize, server: usize, report: PassiveReport) {
+    fn report(
+        &self,
+        owner: usize,
+        generation: u64,
+        backend: usize,
+        server: usize,
+        report: PassiveReport,
+    ) {
         if owner == self.index {
-            self.deliver(backend, server, report);
+            self.deliver(generation, backend, server, report);
         } else {
             self.post(
                 owner,
                 Message::Passive {
+                    config: generation,
                     backend: backend as u32,
                     server: server as u32,
                     error: report.error,

@@ -117,7 +117,7 @@ impl CoreContext {
             .collect();
         let stats = RefCell::new(CoreStats::for_config(&config));
         let error_snapshots = ErrorSnapshots::new(&config, core_index, core_count);
-        let health = Observer::new(&config, core_count);
+        let health = Observer::new(&config, core_count, generation);
         let tls = CoreTls::none(&config);
         let frontend_limits = config
             .frontends

@@ -54,8 +54,18 @@ pub struct PassiveReport {
 /// Where passive reports go: the health checks' router of this core
 /// (`health::Router`), which hands them to the server's checker.
 pub trait PassiveSink {
-    /// Delivers `report` to the checker of `backend`/`server`, on `owner`.
-    fn report(&self, owner: usize, backend: usize, server: usize, report: PassiveReport);
+    /// Delivers `report` to the checker of `backend`/`server`, on `owner`,
+    /// if that core runs configuration generation `generation` (the
+    /// indexes name a server of that generation; another one may have
+    /// other servers there).
+    fn report(
+        &self,
+        owner: usize,
+        generation: u64,
+        backend: usize,
+        server: usize,
+        report: PassiveReport,
+    );
     /// Wakes the server's checker if this core runs it.
     fn resume(&self, backend: usize, server: usize);
 }
@@ -71,6 +81,8 @@ pub struct Observer {
     errors: Vec<Vec<Cell<u32>>>,
     router: RefCell<Option<Rc<dyn PassiveSink>>>,
     core_count: usize,
+    /// The configuration generation whose indexes the reports use.
+    generation: u64,
     no_server_log: Vec<NoServerLog>,
 }
 
@@ -81,7 +93,7 @@ struct NoServerLog {
 }
 
 impl Observer {
-    pub fn new(config: &Config, core_count: usize) -> Self {
+    pub fn new(config: &Config, core_count: usize, generation: u64) -> Self {
         let watch: Vec<Vec<Option<Observe>>> = config
             .backends
             .iter()
@@ -107,6 +119,7 @@ impl Observer {
             errors,
             router: RefCell::new(None),
             core_count: core_count.max(1),
+            generation,
             no_server_log: config
                 .backends
                 .iter()
@@ -146,6 +159,7 @@ impl Observer {
         if let Some(router) = self.router.borrow().as_ref() {
             router.report(
                 owner_core(backend, self.core_count),
+                self.generation,
                 backend,
                 server,
                 PassiveReport { error, count: seen },
@@ -237,5 +251,67 @@ impl Observer {
     /// Consecutive errors this core has counted for a server (for stats).
     pub fn consecutive_errors(&self, backend: usize, server: usize) -> u32 {
         self.observed(backend, server).map_or(0, |(_, c)| c.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// owner, generation, backend, server, report.
+    type Sent = (usize, u64, usize, usize, PassiveReport);
+
+    #[derive(Default)]
+    struct Recorded(RefCell<Vec<Sent>>);
+
+    impl PassiveSink for Rc<Recorded> {
+        fn report(&self, owner: usize, generation: u64, b: usize, s: usize, r: PassiveReport) {
+            self.0.borrow_mut().push((owner, generation, b, s, r));
+        }
+        fn resume(&self, _: usize, _: usize) {}
+    }
+
+    /// Reports carry the generation whose indexes they use, so a core on
+    /// another generation (around a reload) can tell them apart.
+    #[test]
+    fn a_report_names_its_configuration_generation() {
+        let text = r#"
+[defaults]
+mode = "tcp"
+timeout = { connect = "5s", client = "30s", server = "30s" }
+[[frontend]]
+name = "f"
+bind = ["127.0.0.1:18001"]
+default_backend = "b0"
+[[backend]]
+name = "b0"
+servers = [{ name = "s", addr = "127.0.0.1:9" }]
+[[backend]]
+name = "b1"
+servers = [
+  { name = "s0", addr = "127.0.0.1:9" },
+  { name = "s1", addr = "127.0.0.1:9", check = true, observe = "layer4", error-limit = 2 },
+]
+"#;
+        let no_dns = |_: &str, _: u16| -> std::io::Result<Vec<SocketAddr>> {
+            Err(std::io::ErrorKind::NotFound.into())
+        };
+        let config = match crate::config::load_with(text, Path::new("p.toml"), &[0, 1], &no_dns) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        let observer = Observer::new(&config, 2, 7);
+        let sink = Rc::new(Recorded::default());
+        observer.attach(Rc::new(Rc::clone(&sink)));
+        for _ in 0..2 {
+            observer.connect_failed(1, 1);
+        }
+        let report = PassiveReport {
+            error: PassiveError::Layer4,
+            count: 2,
+        };
+        assert_eq!(*sink.0.borrow(), [(1, 7, 1, 1, report)]);
     }
 }
