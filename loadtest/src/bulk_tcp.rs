@@ -294,7 +294,7 @@ fn start_backend(o: &Options) -> Result<Spawned> {
     let exe = std::env::current_exe().context("locating the loadtest binary")?;
     let mut backend = Spawned::spawn(SpawnSpec {
         name: "backend",
-        cpu: Some(o.load_cpu),
+        cpus: &[o.load_cpu],
         program: &exe,
         args: vec![
             "serve".into(),
@@ -387,7 +387,7 @@ pub fn run(o: &Options) -> Result<Outcome> {
                     .join(format!("{}-round{round}.log", variant.name()));
                 let mut spawned = Spawned::spawn(SpawnSpec {
                     name: variant.name(),
-                    cpu: Some(o.proxy_cpu),
+                    cpus: &[o.proxy_cpu],
                     program: &program,
                     args,
                     log: Some(&log),

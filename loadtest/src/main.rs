@@ -8,6 +8,7 @@ mod backend;
 mod bulk_tcp;
 mod charts;
 mod client;
+mod config_memory;
 mod configs;
 mod cpustat;
 mod crosscheck;
@@ -165,6 +166,10 @@ struct ReloadArgs {
     /// The percore binary.
     #[arg(long, default_value = "target/release/percore")]
     percore: PathBuf,
+    /// The haproxy binary for the memory comparison (looked up in PATH;
+    /// its rows are skipped if missing).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
     /// CPU percore runs on, alone (`threads = [N]`).
     #[arg(long, default_value_t = 1)]
     proxy_cpu: usize,
@@ -628,6 +633,7 @@ fn reload_main(args: ReloadArgs) -> Result<()> {
     let localhost = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let options = reload::Options {
         percore: args.percore,
+        haproxy: args.haproxy,
         proxy_cpu: args.proxy_cpu,
         load_cpu: args.load_cpu,
         proxy_addr: localhost(args.proxy_port),
@@ -658,8 +664,7 @@ fn reload_main(args: ReloadArgs) -> Result<()> {
     procs::install_signal_handler()?;
     // Before any thread exists, so the reload thread inherits the mask.
     procs::pin_current_thread(options.load_cpu)?;
-    let environment =
-        report::Environment::detect_for(&options.percore, std::path::Path::new("haproxy"));
+    let environment = report::Environment::detect_for(&options.percore, &options.haproxy);
     let outcome = reload::run(&options)?;
     if procs::stopping() {
         anyhow::bail!("interrupted; no report written");

@@ -39,8 +39,8 @@ pub struct Spawned {
 /// How a child was asked to run.
 pub struct SpawnSpec<'a> {
     pub name: &'a str,
-    /// CPU list for `taskset -c`, or None to run unpinned.
-    pub cpu: Option<usize>,
+    /// CPUs for `taskset -c`; empty to run unpinned (on the caller's mask).
+    pub cpus: &'a [usize],
     pub program: &'a Path,
     pub args: Vec<OsString>,
     /// Where stdout+stderr go when stdout is not captured.
@@ -51,9 +51,10 @@ pub struct SpawnSpec<'a> {
 impl Spawned {
     pub fn spawn(spec: SpawnSpec<'_>) -> Result<Spawned> {
         let mut command;
-        if let Some(cpu) = spec.cpu {
+        if !spec.cpus.is_empty() {
+            let list: Vec<String> = spec.cpus.iter().map(ToString::to_string).collect();
             command = Command::new("taskset");
-            command.arg("-c").arg(cpu.to_string()).arg(spec.program);
+            command.arg("-c").arg(list.join(",")).arg(spec.program);
         } else {
             command = Command::new(spec.program);
         }
@@ -317,7 +318,7 @@ mod tests {
         let sleep = which("sleep").expect("coreutils sleep");
         let spawned = Spawned::spawn(SpawnSpec {
             name: "sleeper",
-            cpu: None,
+            cpus: &[],
             program: &sleep,
             args: vec!["300".into()],
             log: None,
@@ -340,7 +341,7 @@ mod tests {
         let program = which("false").expect("coreutils false");
         let mut spawned = Spawned::spawn(SpawnSpec {
             name: "quitter",
-            cpu: None,
+            cpus: &[],
             program: &program,
             args: vec![],
             log: None,

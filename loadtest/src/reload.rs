@@ -15,8 +15,11 @@
 //!    per second under the same load: a reload is parsed and built on the
 //!    cores that serve, so its length is how long their requests wait.
 //!
-//! Not part of `loadtest all`: it answers a different question (percore
-//! against itself, no HAProxy row) and would add most of a minute.
+//! 3. **Memory with the large configuration** (`config_memory`): percore
+//!    and HAProxy started on it with no traffic, on one core and on two.
+//!
+//! Not part of `loadtest all`: it mostly answers a different question
+//! (percore against itself) and would add most of a minute.
 
 use crate::configs::{self, HttpParams, ReloadShape, Timeouts};
 use crate::cpustat;
@@ -53,6 +56,8 @@ const BETWEEN_RELOADS: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub percore: PathBuf,
+    /// For the memory comparison with the large configuration.
+    pub haproxy: PathBuf,
     pub proxy_cpu: usize,
     pub load_cpu: usize,
     pub proxy_addr: SocketAddr,
@@ -137,6 +142,9 @@ pub struct Applied {
     pub cores: usize,
     /// percore's own figure: from reading the file to every core switched.
     pub ms: f64,
+    /// The part spent switching the cores (`switched in X ms`): the time
+    /// their traffic waits. `None` from a percore that does not say.
+    pub switched_ms: Option<f64>,
 }
 
 /// One reload as measured.
@@ -214,6 +222,10 @@ pub struct Outcome {
     pub storm: Option<LoadRun>,
     /// The storm with the large configuration.
     pub storm_large: Option<LoadRun>,
+    /// RSS with the large configuration, percore and HAProxy, 1 and 2 cores.
+    pub memory: Vec<crate::config_memory::MemoryRow>,
+    /// Rows of the memory comparison not measured, and why.
+    pub memory_skipped: Vec<String>,
     pub failures: Vec<String>,
     pub commands: Vec<String>,
     pub loadavg: Vec<(String, String)>,
@@ -260,11 +272,16 @@ fn parse_applied_line(line: &str) -> Option<Applied> {
     let rest = line.strip_prefix("reload ")?;
     let (generation, rest) = rest.split_once(" applied on ")?;
     let (cores, rest) = rest.split_once(" core(s) in ")?;
-    let (ms, _) = rest.split_once(" ms")?;
+    let (ms, rest) = rest.split_once(" ms")?;
+    let switched_ms = rest
+        .split_once("switched in ")
+        .and_then(|(_, r)| r.split_once(" ms"))
+        .and_then(|(v, _)| v.trim().parse().ok());
     Some(Applied {
         generation: generation.trim().parse().ok()?,
         cores: cores.trim().parse().ok()?,
         ms: ms.trim().parse().ok()?,
+        switched_ms,
     })
 }
 
@@ -361,6 +378,31 @@ pub fn run(o: &Options) -> Result<Outcome> {
         Ok(apply) => run.outcome.apply = Some(apply),
         Err(e) => run.fail("apply time", e)?,
     }
+    eprintln!(
+        "loadtest: memory with {} backends x {} servers: percore and HAProxy on 1 and 2 cores",
+        o.shape.backends, o.shape.servers
+    );
+    let setup = crate::config_memory::Setup {
+        percore: &o.percore,
+        haproxy: &o.haproxy,
+        params: o.http_params(),
+        shape: o.shape,
+        core_sets: [vec![o.proxy_cpu], {
+            let mut both = vec![o.load_cpu, o.proxy_cpu];
+            both.sort_unstable();
+            both.dedup();
+            both
+        }],
+        proxy_addr: o.proxy_addr,
+        results_dir: &o.results_dir,
+        log_dir: &o.log_dir,
+    };
+    let mut skipped = Vec::new();
+    match crate::config_memory::measure(&setup, &mut skipped) {
+        Ok(rows) => run.outcome.memory = rows,
+        Err(e) => run.fail("memory", e)?,
+    }
+    run.outcome.memory_skipped = skipped;
     for kind in Kind::ALL {
         let name = kind.name();
         eprintln!(
@@ -425,7 +467,7 @@ impl Run<'_> {
         let started = Instant::now();
         let mut proxy = Spawned::spawn(SpawnSpec {
             name: "percore",
-            cpu: Some(o.proxy_cpu),
+            cpus: &[o.proxy_cpu],
             program: &o.percore,
             args: vec!["-c".into(), config.into()],
             log: Some(&log),
@@ -777,6 +819,20 @@ pub fn render(o: &Options, env: &Environment, outcome: &Outcome, command: &str) 
         }
     }
 
+    let _ = writeln!(
+        w,
+        "### Memory with {} backends × {} servers: percore vs HAProxy\n",
+        o.shape.backends, o.shape.servers
+    );
+    if outcome.memory.is_empty() {
+        let _ = writeln!(w, "Not measured: see the failures below.\n");
+    } else {
+        crate::config_memory::render(w, &o.shape, &outcome.memory);
+    }
+    for skipped in &outcome.memory_skipped {
+        let _ = writeln!(w, "- Not measured: {skipped}");
+    }
+
     let _ = writeln!(w, "### Request latency during a reload storm\n");
     render_storm(w, o, outcome);
 
@@ -819,6 +875,11 @@ fn render_apply(w: &mut String, o: &Options, apply: &ApplyOutcome) {
         w,
         "applied in (percore's figure)",
         apply.samples.iter().map(|s| s.applied.ms),
+    );
+    spread_row(
+        w,
+        "of which switching the cores",
+        apply.samples.iter().filter_map(|s| s.applied.switched_ms),
     );
     spread_row(
         w,
@@ -980,10 +1041,14 @@ fn render_storm(w: &mut String, o: &Options, outcome: &Outcome) {
             );
         }
         if let Some((min, median, max)) = spread(run.reloads.iter().map(|s| s.applied.ms)) {
+            let switched = spread(run.reloads.iter().filter_map(|s| s.applied.switched_ms))
+                .map_or_else(String::new, |(a, b, c)| {
+                    format!(" (switching the core: {} / {} / {})", ms(a), ms(b), ms(c))
+                });
             let _ = writeln!(
                 w,
-                "- Reloads of the {name} run: applied in {} / {} / {} (min / median / max), \
-                 round trip {}.",
+                "- Reloads of the {name} run: applied in {} / {} / {}{switched} (min / median / \
+                 max), round trip {}.",
                 ms(min),
                 ms(median),
                 ms(max),
@@ -1010,7 +1075,8 @@ mod tests {
             Applied {
                 generation: 3,
                 cores: 2,
-                ms: 6.1
+                ms: 6.1,
+                switched_ms: None,
             }
         );
         let unchanged = "Success=1\n--\nreload 12 applied on 1 core(s) in 0.4 ms \
@@ -1021,7 +1087,8 @@ mod tests {
             Some(Applied {
                 generation: 4,
                 cores: 1,
-                ms: 163.5
+                ms: 163.5,
+                switched_ms: None,
             })
         );
     }
@@ -1040,6 +1107,7 @@ mod tests {
     fn options() -> Options {
         Options {
             percore: PathBuf::from("target/release/percore"),
+            haproxy: PathBuf::from("haproxy"),
             proxy_cpu: 1,
             load_cpu: 0,
             proxy_addr: "127.0.0.1:24021".parse().unwrap(),
@@ -1073,6 +1141,7 @@ mod tests {
                 generation: 1,
                 cores: 1,
                 ms,
+                switched_ms: Some(ms / 4.0),
             },
             round_trip_ms: ms + 0.5,
             rss_kib: Some(200 * 1024),
@@ -1157,12 +1226,16 @@ mod tests {
             stream.read_exact(&mut line).unwrap();
             assert_eq!(&line, b"reload\n");
             stream
-                .write_all(b"Success=1\n--\nreload 2 applied on 1 core(s) in 1.5 ms\n")
+                .write_all(
+                    b"Success=1\n--\nreload 2 applied on 1 core(s) in 1.5 ms (file read and \
+                      compared in 1.0 ms, cores prepared in 0.2 ms, switched in 0.3 ms)\n",
+                )
                 .unwrap();
         });
         let (round_trip, applied) = send_reload(&path).unwrap();
         server.join().unwrap();
         assert_eq!(applied.ms, 1.5);
+        assert_eq!(applied.switched_ms, Some(0.3));
         assert!(round_trip < RELOAD_LIMIT);
         std::fs::remove_dir_all(&dir).unwrap();
     }

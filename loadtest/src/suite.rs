@@ -539,7 +539,7 @@ pub(crate) fn start_http_backend(
     let exe = std::env::current_exe().context("locating the loadtest binary")?;
     let mut backend = Spawned::spawn(SpawnSpec {
         name: "backend",
-        cpu: Some(cpu),
+        cpus: &[cpu],
         program: &exe,
         args: vec![
             "serve-http".into(),
@@ -606,7 +606,7 @@ impl Suite<'_> {
         let log = o.log_dir.join(format!("{label}-{}.log", target.name()));
         let mut proxy = Spawned::spawn(SpawnSpec {
             name: target.name(),
-            cpu: Some(o.proxy_cpu),
+            cpus: &[o.proxy_cpu],
             program: &program,
             args,
             log: Some(&log),

@@ -135,7 +135,7 @@ pub fn run(plan: &Plan<'_>, mark: &mut dyn FnMut(Mark)) -> Result<WrkRun> {
     args.push(format!("http://{}{}", plan.target, plan.path).into());
     let mut child = Spawned::spawn(SpawnSpec {
         name: "wrk",
-        cpu: Some(plan.cpu),
+        cpus: &[plan.cpu],
         program: plan.wrk,
         args,
         log: None,

@@ -236,7 +236,7 @@ fn run_proxy(
         .join(format!("tls-{}-{}.log", key.short(), target.name()));
     let mut proxy = Spawned::spawn(SpawnSpec {
         name: target.name(),
-        cpu: Some(o.proxy_cpu),
+        cpus: &[o.proxy_cpu],
         program: &program,
         args,
         log: Some(&log),
