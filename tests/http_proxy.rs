@@ -108,6 +108,40 @@ fn keep_alive_uses_one_connection_each_side() {
     assert!(be.received().iter().all(|r| r.conn == 0));
 }
 
+/// A keep-alive client that pauses between requests (longer than the
+/// 100 ms after which percore lets the idle session's state go and waits
+/// with the socket alone) is served as one that does not: same client
+/// connection, and its server connection kept, also when it is private
+/// (`http-reuse never`).
+#[test]
+fn keep_alive_pauses_keep_both_connections() {
+    for reuse in ["never", "safe"] {
+        let be = HttpBackend::start(|r| ok(&r.target));
+        let proxy = Proxy::start(&http_config(
+            "timeout = { http-keep-alive = \"5s\" }",
+            &format!("http-reuse = \"{reuse}\"\n{}", servers_of(&[&be])),
+        ));
+        let mut c = client(&proxy);
+        for i in 0..3 {
+            if i > 0 {
+                thread::sleep(Duration::from_millis(300));
+            }
+            let (status, _, body) = ask(&mut c, &get(&format!("/{i}")));
+            assert_eq!(
+                (status, body),
+                (200, format!("/{i}").into_bytes()),
+                "{reuse}"
+            );
+        }
+        assert_eq!(
+            be.accepted(),
+            1,
+            "http-reuse {reuse}: one server connection"
+        );
+        assert!(be.received().iter().all(|r| r.conn == 0), "{reuse}");
+    }
+}
+
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let be = HttpBackend::start(|r| {

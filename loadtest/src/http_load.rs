@@ -731,6 +731,30 @@ pub fn open_idle(
     Ok(held)
 }
 
+/// Sends `request` on a blocking connection and reads the whole response
+/// (head and `Content-Length` body): one request served, the connection
+/// left open as a keep-alive client leaves it. Returns the status.
+pub fn request_once(stream: &std::net::TcpStream, request: &[u8]) -> Result<u16> {
+    let mut stream = stream;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request).context("sending the request")?;
+    let mut buffer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(head) = parse_response(&buffer)? {
+            let whole = head.length as u64 + head.content_length;
+            if buffer.len() as u64 >= whole {
+                return Ok(head.status);
+            }
+        }
+        let n = stream.read(&mut chunk).context("reading the response")?;
+        if n == 0 {
+            bail!("connection closed before the whole response");
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
 fn wait_connected(stream: &std::net::TcpStream) -> Result<()> {
     let mut pollfd = libc::pollfd {
         fd: std::os::fd::AsRawFd::as_raw_fd(stream),

@@ -151,12 +151,25 @@ pub struct IdleResult {
     pub rss_after_kib: u64,
     pub fds_before: usize,
     pub fds_after: usize,
+    /// RSS once each connection has had one request answered and waits
+    /// for its next one (an idle keep-alive session).
+    #[serde(default)]
+    pub rss_after_request_kib: Option<u64>,
 }
 
 impl IdleResult {
     pub fn bytes_per_connection(&self) -> f64 {
         (self.rss_after_kib as f64 - self.rss_before_kib as f64) * 1024.0
             / self.connections.max(1) as f64
+    }
+
+    /// Per idle keep-alive session: from before the connections to after
+    /// their one request each.
+    pub fn bytes_per_keepalive_session(&self) -> Option<f64> {
+        Some(
+            (self.rss_after_request_kib? as f64 - self.rss_before_kib as f64) * 1024.0
+                / self.connections.max(1) as f64,
+        )
     }
 }
 
@@ -908,6 +921,26 @@ impl Suite<'_> {
             std::thread::sleep(Duration::from_secs(1));
             let rss_after_kib = vm_rss(pid)?;
             fds_after = fd_count(pid)?;
+            // Then one request on each: what an idle keep-alive session
+            // (served once, waiting for its next request) costs.
+            let request = http_load::get_request(&format!("/bytes/{}", o.small_body), addr, false);
+            let mut failed_requests = 0u64;
+            let mut first_failure = None;
+            for stream in &held {
+                match http_load::request_once(stream, &request) {
+                    Ok(200) => {}
+                    Ok(status) => {
+                        failed_requests += 1;
+                        first_failure.get_or_insert_with(|| format!("status {status}"));
+                    }
+                    Err(e) => {
+                        failed_requests += 1;
+                        first_failure.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            let rss_after_request_kib = vm_rss(pid)?;
             meter.mark(Mark::WindowCloses);
             let spent = meter.spent()?;
             let window = started.elapsed();
@@ -928,11 +961,13 @@ impl Suite<'_> {
                 rss_after_kib,
                 fds_before,
                 fds_after,
+                rss_after_request_kib: Some(rss_after_request_kib),
             };
             eprintln!(
-                "loadtest: idle {}: RSS {rss_before_kib} -> {rss_after_kib} KiB, {:.0} B per connection, fds {fds_before} -> {fds_after}",
+                "loadtest: idle {}: RSS {rss_before_kib} -> {rss_after_kib} KiB, {:.0} B per connection, fds {fds_before} -> {fds_after}; after one request each {rss_after_request_kib} KiB, {:.0} B per keep-alive session",
                 target.name(),
-                idle.bytes_per_connection()
+                idle.bytes_per_connection(),
+                idle.bytes_per_keepalive_session().unwrap_or(0.0)
             );
             let mut result = result_of(
                 "idle",
@@ -951,6 +986,13 @@ impl Suite<'_> {
                 result
                     .first_errors
                     .push(format!("{closed} of the sampled connections were closed"));
+            }
+            if failed_requests > 0 {
+                result.errors += failed_requests;
+                result.first_errors.push(format!(
+                    "{failed_requests} of the keep-alive requests failed, the first: {}",
+                    first_failure.unwrap_or_default()
+                ));
             }
             result.idle = Some(idle);
             Ok(result)
@@ -1087,7 +1129,9 @@ mod tests {
             rss_after_kib: 12_000,
             fds_before: 10,
             fds_after: 1010,
+            rss_after_request_kib: Some(15_000),
         };
         assert_eq!(idle.bytes_per_connection(), 2048.0);
+        assert_eq!(idle.bytes_per_keepalive_session(), Some(5120.0));
     }
 }

@@ -44,6 +44,7 @@ pub struct Cell {
     /// Proxy CPU seconds per GiB (bulk TCP).
     pub proxy_s_per_gib: Option<f64>,
     pub idle_bytes_per_connection: Option<f64>,
+    pub idle_bytes_per_keepalive_session: Option<f64>,
 }
 
 fn med(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -81,6 +82,9 @@ pub fn summarize(runs: &[&RunResult]) -> Option<Cell> {
         })),
         idle_bytes_per_connection: med(
             all().filter_map(|r| Some(r.idle.as_ref()?.bytes_per_connection()))
+        ),
+        idle_bytes_per_keepalive_session: med(
+            all().filter_map(|r| r.idle.as_ref()?.bytes_per_keepalive_session())
         ),
     })
 }
@@ -236,6 +240,15 @@ pub fn headlines(o: &Options, outcome: &SuiteOutcome) -> Vec<Headline> {
             o.idle_connections
         ),
         per_target(&|t| loadtest("idle", t)?.idle_bytes_per_connection),
+        Better::Lower,
+        "bytes",
+    );
+    add(
+        format!(
+            "{} idle keep-alive sessions (one request served): proxy RSS per session",
+            o.idle_connections
+        ),
+        per_target(&|t| loadtest("idle", t)?.idle_bytes_per_keepalive_session),
         Better::Lower,
         "bytes",
     );
@@ -649,28 +662,36 @@ pub fn render(
              (no request sent), from {} source addresses. RSS from `VmRSS` in \
              `/proc/<pid>/status` before and after, once the proxy holds every \
              connection (its fd count has grown by that many); per connection = \
-             difference / connections. Both proxies run with `maxconn` {} and reserve two \
+             difference / connections. Then one request (`GET /bytes/{}`) is sent and \
+             answered on each connection, which stays open: *per keep-alive session* is the \
+             RSS after that, less the RSS before the connections, per connection. Both \
+             proxies run with `maxconn` {} and reserve two \
              descriptors per `maxconn`; loadtest raises RLIMIT_NOFILE (hard and soft, which \
              the proxies inherit) to fit when it may. {}.\n",
             o.idle_connections,
             o.sources.len(),
+            o.small_body,
             o.maxconn,
             o.fd_limit_note
                 .as_deref()
                 .unwrap_or("RLIMIT_NOFILE not checked"),
         );
-        let _ = writeln!(w, "| target | connections | RSS before | RSS after | per connection | fds before → after | proxy CPU to accept them | errors |");
-        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(w, "| target | connections | RSS before | RSS after | per connection | RSS after one request each | per keep-alive session | fds before → after | proxy CPU (accept and serve once) | errors |");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in idle {
             let Some(i) = &r.idle else { continue };
             let _ = writeln!(
                 w,
-                "| {} | {} | {} KiB | {} KiB | {:.0} B | {} → {} | {} s | {} |",
+                "| {} | {} | {} KiB | {} KiB | {:.0} B | {} | {} | {} → {} | {} s | {} |",
                 r.target.name(),
                 i.connections,
                 i.rss_before_kib,
                 i.rss_after_kib,
                 i.bytes_per_connection(),
+                i.rss_after_request_kib
+                    .map_or_else(|| "–".into(), |k| format!("{k} KiB")),
+                i.bytes_per_keepalive_session()
+                    .map_or_else(|| "–".into(), |b| format!("{b:.0} B")),
                 i.fds_before,
                 i.fds_after,
                 opt(r.proxy_cpu_seconds, 2),
@@ -1178,6 +1199,7 @@ mod tests {
             rss_after_kib: 3000,
             fds_before: 10,
             fds_after: 1010,
+            rss_after_request_kib: Some(4000),
         });
         runs.push(idle);
         SuiteOutcome {
@@ -1220,8 +1242,13 @@ mod tests {
         assert_eq!(cpu.better, Better::Lower);
         // percore ~20.8 µs vs HAProxy 100 µs.
         assert!((cpu.ratio(1).unwrap() - 0.2083).abs() < 1e-3);
-        let idle = lines.iter().find(|l| l.measure.contains("idle")).unwrap();
+        let idle = lines.iter().find(|l| l.measure.contains("idle c")).unwrap();
         assert_eq!(idle.values[0], Some(2048.0));
+        let session = lines
+            .iter()
+            .find(|l| l.measure.contains("keep-alive sessions"))
+            .unwrap();
+        assert_eq!(session.values[0], Some(3072.0));
         // Scenarios with no data have no line.
         assert!(!lines.iter().any(|l| l.measure.contains("64 KiB")));
     }
@@ -1262,7 +1289,9 @@ mod tests {
         );
         assert!(s.contains("agree within ±15% — **met**"), "{s}");
         assert!(
-            s.contains("| percore | 1000 | 1000 KiB | 3000 KiB | 2048 B | 10 → 1010 |"),
+            s.contains(
+                "| percore | 1000 | 1000 KiB | 3000 KiB | 2048 B | 4000 KiB | 3072 B | 10 → 1010 |"
+            ),
             "{s}"
         );
         assert!(s.contains("- scenario `http-10m`: boom"));

@@ -37,6 +37,14 @@ const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 << 10;
 /// Initial room for a request or response head being written (most fit).
 const HEAD_CAPACITY: usize = 1024;
+/// How long a keep-alive connection waits for its next request inside its
+/// session before it lets the session go (its state machine, about 14 KB,
+/// its buffers and its request record) and waits as a new connection does,
+/// holding only its socket. Short enough that an idle client costs what a
+/// new one does (an edge node holds mostly idle keep-alive clients); long
+/// enough that a busy connection's next request, which follows within
+/// milliseconds, never pays for rebuilding the session.
+const IDLE_GRACE: Duration = Duration::from_millis(100);
 
 /// A server connection kept by the client connection between requests.
 struct Attached {
@@ -56,6 +64,11 @@ enum Head {
     Local(LocalAnswer),
     /// The next request arrived after a reload retired the generation.
     Regenerate,
+    /// No next request within `IDLE_GRACE`: wait for it outside the
+    /// session, until `deadline` (the keep-alive timeout).
+    Idle {
+        deadline: Option<Instant>,
+    },
 }
 
 /// What the session does after an exchange.
@@ -72,6 +85,29 @@ enum RunEnd {
     /// Between two requests, a reload retired the generation: the next
     /// request is served under the newest one.
     Regenerate,
+    /// Between two requests, the client stayed idle past `IDLE_GRACE`.
+    Idle {
+        deadline: Option<Instant>,
+    },
+}
+
+/// Why a run under one generation handed the connection back.
+enum Pause {
+    Regenerate(FirstBytes),
+    /// Idle between requests: the next one is awaited outside the session
+    /// until `deadline`.
+    Idle(FirstBytes, Option<Instant>),
+}
+
+/// How the boxed part of a connection's life ended.
+// Moved once, out of the box, per idle pause: boxing the large variant
+// would add an allocation there and save nothing.
+#[allow(clippy::large_enum_variant)]
+enum Served {
+    /// The connection is done, last under this generation and frontend.
+    Ended(Rc<CoreContext>, usize),
+    /// Idle between requests (see `Pause::Idle`).
+    Idle(Rc<CoreContext>, usize, FirstBytes, Option<Instant>),
 }
 
 struct Session<'c> {
@@ -136,19 +172,46 @@ pub async fn serve(
     // futures); boxed, it is built in place once instead of being copied
     // through every layer of the task spawn (measurable per connection
     // with `Connection: close`).
-    let first = FirstBytes {
+    let mut first = FirstBytes {
         client,
         client_buf,
         clock,
         accepted,
         session,
         requests: 0,
+        attached: None,
     };
-    // Written into its allocation rather than moved into it (`Box::pin`
-    // builds the ~10 KB state machine first, then copies it: measurable
-    // per connection with `Connection: close`).
-    let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
-    Box::into_pin(session).await
+    let (mut ctx, mut frontend) = (ctx, frontend);
+    loop {
+        // Written into its allocation rather than moved into it
+        // (`Box::pin` builds the ~14 KB state machine first, then copies
+        // it: measurable per connection with `Connection: close`).
+        let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
+        let (now_ctx, now_frontend, mut idle, deadline) = match Box::into_pin(session).await {
+            Served::Ended(ctx, frontend) => return (ctx, frontend),
+            Served::Idle(ctx, frontend, idle, deadline) => (ctx, frontend, idle, deadline),
+        };
+        // The session is dropped: until the next request this connection
+        // holds its socket, its timer and this future, as a new one does.
+        let got = idle
+            .clock
+            .until(
+                Lane::Up,
+                deadline,
+                idle.client_buf.read_from(&mut idle.client),
+            )
+            .await;
+        if !matches!(got, Ok(n) if n > 0) {
+            // Closed, failed or timed out while idle: quietly, as inside
+            // the session.
+            idle.clock.disarm();
+            if let Some(a) = idle.attached.take() {
+                park(&now_ctx, &now_ctx.config.frontends[now_frontend], a);
+            }
+            return (now_ctx, now_frontend);
+        }
+        (ctx, frontend, first) = (now_ctx, now_frontend, idle);
+    }
 }
 
 /// A client connection whose first bytes (or end, or timeout) came.
@@ -160,6 +223,9 @@ struct FirstBytes {
     session: SessionId,
     /// Requests served on the connection so far (under older generations).
     requests: u64,
+    /// The server connection kept between requests, across an idle pause
+    /// (a private one, `http-reuse never`, stays with its client).
+    attached: Option<Attached>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -174,16 +240,20 @@ async fn serve_boxed(
     frontend: usize,
     first: FirstBytes,
     peer: SocketAddr,
-) -> (Rc<CoreContext>, usize) {
+) -> Served {
     let (mut ctx, mut frontend, mut first) = (ctx, frontend, first);
     loop {
-        let Some(carried) = serve_generation(&ctx, frontend, first, peer).await else {
-            return (ctx, frontend);
+        let carried = match serve_generation(&ctx, frontend, first, peer).await {
+            None => return Served::Ended(ctx, frontend),
+            Some(Pause::Idle(idle, deadline)) => {
+                return Served::Idle(ctx, frontend, idle, deadline)
+            }
+            Some(Pause::Regenerate(carried)) => carried,
         };
         let newest = ctx.newest();
         let name = &ctx.config.frontends[frontend].name;
         let Some(at) = newest.config.frontends.iter().position(|f| &f.name == name) else {
-            return (ctx, frontend);
+            return Served::Ended(ctx, frontend);
         };
         // The connection now counts (`scur`) under the newest generation,
         // and the old one is let go of: a long keep-alive connection must
@@ -207,7 +277,7 @@ async fn serve_generation(
     frontend: usize,
     first: FirstBytes,
     peer: SocketAddr,
-) -> Option<FirstBytes> {
+) -> Option<Pause> {
     let FirstBytes {
         client,
         client_buf,
@@ -215,6 +285,7 @@ async fn serve_generation(
         accepted,
         session,
         requests,
+        attached,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -245,7 +316,7 @@ async fn serve_generation(
         response_parser: ResponseParser::new(limits),
         head: Vec::new(),
         out: Vec::new(),
-        attached: None,
+        attached,
         requests,
         accepted,
         bytes_in: Cell::new(0),
@@ -255,9 +326,15 @@ async fn serve_generation(
         clock,
     };
     let end = s.run().await;
-    if !matches!(end, RunEnd::Regenerate) {
+    if !matches!(end, RunEnd::Regenerate | RunEnd::Idle { .. }) {
         s.clock.disarm();
     }
+    // An idle pause keeps the server connection with its client; any other
+    // end parks it (the pool decides whether it stays open).
+    let attached = match end {
+        RunEnd::Idle { .. } => s.attached.take(),
+        _ => None,
+    };
     s.park_attached();
     {
         let mut stats = ctx.stats.borrow_mut();
@@ -265,14 +342,21 @@ async fn serve_generation(
         fc.bytes_in += s.bytes_in.get();
         fc.bytes_out += s.bytes_out.get();
     }
-    if let RunEnd::Regenerate = end {
-        return Some(FirstBytes {
+    if let RunEnd::Regenerate | RunEnd::Idle { .. } = end {
+        let mut client_buf = s.client_buf;
+        client_buf.release_if_empty();
+        let carried = FirstBytes {
             client: s.client.into_inner(),
-            client_buf: s.client_buf,
+            client_buf,
             clock: s.clock,
             accepted: s.accepted,
             session,
             requests: s.requests,
+            attached,
+        };
+        return Some(match end {
+            RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
+            _ => Pause::Regenerate(carried),
         });
     }
     if let RunEnd::Tunnel(server, slot) = end {
@@ -319,6 +403,7 @@ impl Session<'_> {
             let req = match self.read_head().await {
                 Head::Request(req) => req,
                 Head::Regenerate => return RunEnd::Regenerate,
+                Head::Idle { deadline } => return RunEnd::Idle { deadline },
                 Head::Closed => {
                     if !self.client_buf.is_empty() {
                         self.count_unparsed();
@@ -458,7 +543,16 @@ impl Session<'_> {
             let mut client = Shared(&self.client);
             let read = self.client_buf.read_from(&mut client);
             let got = if waiting_idle {
-                self.clock.timed(Lane::Up, idle_time, read).await
+                let began = Instant::now();
+                let grace = idle_time.map_or(IDLE_GRACE, |t| t.min(IDLE_GRACE));
+                match self.clock.timed(Lane::Up, Some(grace), read).await {
+                    Err(IoFail::Timeout) if idle_time.is_none_or(|t| t > grace) => {
+                        return Head::Idle {
+                            deadline: idle_time.map(|t| began + t),
+                        };
+                    }
+                    got => got,
+                }
             } else {
                 self.clock.until(Lane::Up, deadline, read).await
             };
