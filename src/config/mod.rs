@@ -165,6 +165,9 @@ fn section_list<'a>(
 }
 
 #[cfg(test)]
+mod l4_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -140,6 +140,9 @@ pub struct Frontend {
     /// TLS termination of each bind (HAProxy `bind ... ssl crt ...`), same
     /// order as `binds`; `None` for a plain bind.
     pub bind_tls: Vec<Option<Arc<BindTls>>>,
+    /// `accept-proxy` of each bind (HAProxy `bind ... accept-proxy`),
+    /// same order as `binds`: connections start with a PROXY header.
+    pub bind_proxy: Vec<bool>,
     /// `None`: requests no `use_backend` rule routes get a 503 (HTTP) or
     /// are closed (TCP), as HAProxy does without `default_backend`.
     pub default_backend: Option<BackendId>,

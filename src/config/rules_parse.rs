@@ -131,7 +131,10 @@ const FETCH_NAMES: &[&str] = &[
     "req_ver",
     "src",
     "src_port",
+    "dst",
     "dst_port",
+    "fc_pp_authority",
+    "fc_pp_unique_id",
     "ssl_fc",
     "ssl_fc_sni",
     "req.cook",
@@ -142,7 +145,7 @@ const FETCH_NAMES: &[&str] = &[
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
-     req.ver src src_port dst_port ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
+     req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
@@ -242,7 +245,10 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         "req.ver" | "req_ver" => no_arg().map(|_| Fetch::ReqVer)?,
         "src" => no_arg().map(|_| Fetch::Src)?,
         "src_port" => no_arg().map(|_| Fetch::SrcPort)?,
+        "dst" => no_arg().map(|_| Fetch::Dst)?,
         "dst_port" => no_arg().map(|_| Fetch::DstPort)?,
+        "fc_pp_authority" => no_arg().map(|_| Fetch::FcPpAuthority)?,
+        "fc_pp_unique_id" => no_arg().map(|_| Fetch::FcPpUniqueId)?,
         "ssl_fc" => no_arg().map(|_| Fetch::SslFc)?,
         "ssl_fc_sni" => no_arg().map(|_| Fetch::SslFcSni)?,
         "req.cook" | "cook" => Fetch::ReqCook(one_arg("cookie name")?),
@@ -1281,6 +1287,7 @@ mod tests {
         let test = parse_acl(acl, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
         let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
         let conn = ConnFacts {
+            pp: None,
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

@@ -91,6 +91,8 @@ const BACKEND_KEYS: &[&str] = &[
     "http-request",
     "http-response",
 ];
+/// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
+pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy"];
 const SERVER_KEYS: &[&str] = &[
     "name", "addr", "weight", "maxconn", "backup", "disabled", "cookie",
 ];
@@ -523,6 +525,8 @@ pub(crate) struct PendingFrontend {
     pub binds: Vec<Located<SocketAddr>>,
     /// TLS of each bind, same order as `binds`.
     pub bind_tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
+    /// `accept-proxy` of each bind, same order as `binds`.
+    pub bind_proxy: Vec<bool>,
     pub default_backend: Result<Option<Located<String>>, Reported>,
     pub default_backend_path: String,
     pub maxconn: Option<u32>,
@@ -546,7 +550,11 @@ pub(crate) fn read_frontend(
     let name = section_name(diag, &mut table, "frontend");
     table.check_keys(diag, FRONTEND_KEYS);
     let mode = effective_mode(diag, &table, defaults);
-    let (binds, bind_tls) = read_binds(diag, &table, mode, files.base_dir);
+    let Binds {
+        addrs: binds,
+        tls: bind_tls,
+        accept_proxy: bind_proxy,
+    } = read_binds(diag, &table, mode, files.base_dir);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
     let (log, log_span) = super::observe::read_frontend_log(diag, &table, mode);
@@ -557,6 +565,7 @@ pub(crate) fn read_frontend(
         mode,
         binds,
         bind_tls,
+        bind_proxy,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
         default_backend_path: format!("{}.default_backend", table.path),
         maxconn: optional(&table, "maxconn", |n| {
@@ -580,11 +589,14 @@ pub(crate) fn read_frontend(
     })
 }
 
-/// Binds with their TLS settings (`None` for plain ones), in order.
-type Binds = (
-    Vec<Located<SocketAddr>>,
-    Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
-);
+/// Binds with their TLS settings (`None` for plain ones) and whether
+/// they expect a PROXY header, in order.
+#[derive(Default)]
+struct Binds {
+    addrs: Vec<Located<SocketAddr>>,
+    tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
+    accept_proxy: Vec<bool>,
+}
 
 fn read_binds(
     diag: &mut Diagnostics<'_>,
@@ -599,12 +611,12 @@ fn read_binds(
             "frontend has no bind address",
             Some("add bind = [\"127.0.0.1:8000\"] (HAProxy `bind`)".into()),
         );
-        return (Vec::new(), Vec::new());
+        return Binds::default();
     };
     let elements = if node.is_array() {
         match node.array(diag) {
             Ok(elements) => elements,
-            Err(Reported) => return (Vec::new(), Vec::new()),
+            Err(Reported) => return Binds::default(),
         }
     } else {
         vec![node.clone()]
@@ -617,19 +629,22 @@ fn read_binds(
             Some("give at least one address, e.g. bind = \"127.0.0.1:8000\"".into()),
         );
     }
-    let mut binds = Vec::new();
-    let mut tls = Vec::new();
+    let mut binds = Binds::default();
     for element in &elements {
         // `{ addr = "...", ssl = true, crt = "..." }`: HAProxy's bind options.
-        let (addr_node, bind_tls) = if element.is_table() {
+        let (addr_node, bind_tls, accept_proxy) = if element.is_table() {
             let Ok(bind_table) = element.table(diag) else {
                 continue;
             };
             let (addr, bind_tls) = super::tls::read_bind_table(diag, &bind_table, mode, base_dir);
+            let accept_proxy = optional(&bind_table, "accept-proxy", |n| n.bool(diag));
             let Some(addr) = addr else { continue };
-            (addr, bind_tls)
+            let Ok(accept_proxy) = accept_proxy else {
+                continue;
+            };
+            (addr, bind_tls, accept_proxy.is_some_and(|l| l.value))
         } else {
-            (element.clone(), Ok(None))
+            (element.clone(), Ok(None), false)
         };
         let Ok(text) = addr_node.string(diag) else {
             continue;
@@ -637,8 +652,9 @@ fn read_binds(
         match values::parse_bind(&text.value) {
             Ok(addr) => {
                 if let Ok(bind_tls) = bind_tls {
-                    binds.push(addr_node.located(addr));
-                    tls.push(bind_tls);
+                    binds.addrs.push(addr_node.located(addr));
+                    binds.tls.push(bind_tls);
+                    binds.accept_proxy.push(accept_proxy);
                 }
             }
             Err(invalid) => {
@@ -646,7 +662,7 @@ fn read_binds(
             }
         }
     }
-    (binds, tls)
+    binds
 }
 
 /// Backend with where its parts were written.

@@ -4,14 +4,13 @@
 use super::accesslog;
 use super::connect::{session_server_connection, warn_if_no_server, Attempts};
 use super::count;
+use super::proxy_header::Client;
 use crate::backend::PickHint;
 use crate::config::Timeouts;
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
-use crate::net::Stream;
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,8 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    client: Stream,
-    peer: SocketAddr,
+    (client, peer, _proxied): Client,
     session: SessionId,
 ) {
     let accepted = Instant::now();

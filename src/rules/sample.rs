@@ -6,7 +6,10 @@
 //! receive buffer, a number or an address is a value.
 
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::Arc;
+
+use crate::net::proxy_protocol::Tlvs;
 
 use super::auth::Userlist;
 use crate::http::{RequestHead, ResponseHead, Version};
@@ -20,6 +23,8 @@ pub struct ConnFacts {
     /// The local address the client connected to.
     pub dst: SocketAddr,
     pub tls: Option<TlsFacts>,
+    /// The TLVs of the connection's PROXY v2 header, if it had any.
+    pub pp: Option<Rc<Tlvs>>,
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -115,7 +120,15 @@ pub enum Fetch {
     ReqVer,
     Src,
     SrcPort,
+    /// The address the client connected to (the PROXY header's when one
+    /// carried it).
+    Dst,
     DstPort,
+    /// The authority TLV of the PROXY v2 header (HAProxy
+    /// `fc_pp_authority`).
+    FcPpAuthority,
+    /// The unique-id TLV of the PROXY v2 header (`fc_pp_unique_id`).
+    FcPpUniqueId,
     SslFc,
     SslFcSni,
     /// The value of a cookie in the Cookie header.
@@ -132,7 +145,7 @@ impl Fetch {
             Fetch::HdrCnt { .. } | Fetch::SrcPort | Fetch::DstPort | Fetch::Status => {
                 SampleType::Int
             }
-            Fetch::Src => SampleType::Ip,
+            Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) => SampleType::Bool,
             _ => SampleType::Str,
         }
@@ -190,7 +203,20 @@ impl Fetch {
             }),
             Fetch::Src => f(Sample::Ip(facts.conn.src.ip().to_canonical())),
             Fetch::SrcPort => f(Sample::Int(i64::from(facts.conn.src.port()))),
+            Fetch::Dst => f(Sample::Ip(facts.conn.dst.ip().to_canonical())),
             Fetch::DstPort => f(Sample::Int(i64::from(facts.conn.dst.port()))),
+            Fetch::FcPpAuthority => facts
+                .conn
+                .pp
+                .as_ref()
+                .and_then(|t| t.authority.as_deref())
+                .is_some_and(|v| f(Sample::Str(v))),
+            Fetch::FcPpUniqueId => facts
+                .conn
+                .pp
+                .as_ref()
+                .and_then(|t| t.unique_id.as_deref())
+                .is_some_and(|v| f(Sample::Str(v))),
             Fetch::SslFc => f(Sample::Bool(facts.conn.tls.is_some())),
             Fetch::SslFcSni => facts
                 .conn

@@ -6,6 +6,7 @@ use crate::net::listener::{
     delay_request_ack, describe_bind_error, sockets_for, Inherited, Listed, ListenerRegistry,
 };
 use crate::net::{Acceptor, Stream};
+use crate::proxy::proxy_header::{self, NoHeader};
 use crate::proxy::{http, tcp};
 use crate::shard::limit::core_share;
 use crate::shard::stop::Event;
@@ -272,6 +273,30 @@ pub(crate) async fn serve_connection(
     let sessions = Rc::clone(&ctx.sessions);
     let registered = sessions.register(ctx.generation, fe_index, peer, stream.as_raw_fd());
     let session = registered.id();
+    let (mut stream, mut peer, mut proxied) = (stream, peer, None);
+    // The PROXY header comes first, before TLS (HAProxy: accept-proxy is
+    // read by the transport layer, bounded by `timeout client`).
+    let fe = &ctx.config.frontends[fe_index];
+    if fe.bind_proxy.get(bind_index).copied().unwrap_or(false) {
+        let limit = ctx.config.global.tune.bufsize;
+        let received = Box::pin(proxy_header::receive(
+            &mut stream,
+            limit,
+            fe.timeouts.client,
+        ))
+        .await;
+        match received {
+            Ok(header) => {
+                (peer, proxied) = proxy_header::apply(header, peer);
+                sessions.set_client(session, peer);
+            }
+            Err(NoHeader::Closed) => return (ctx, fe_index),
+            Err(NoHeader::Refused(e)) => {
+                proxy_header::refused(&ctx, (fe_index, bind_index), peer, &e);
+                return (ctx, fe_index);
+            }
+        }
+    }
     // TLS first (HAProxy: the handshake belongs to the client side,
     // bounded by `timeout client`); a failed handshake ends the
     // session before any server is involved.
@@ -286,10 +311,13 @@ pub(crate) async fn serve_connection(
     };
     let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
-            Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, peer, session)).await;
+            let client = (client, peer, proxied);
+            Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, session)).await;
             (ctx, fe_index)
         }
-        (Ok(client), Mode::Http) => http::serve(ctx, fe_index, client, peer, session).await,
+        (Ok(client), Mode::Http) => {
+            http::serve(ctx, fe_index, (client, peer, proxied), session).await
+        }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
         (Err(e), _) => {

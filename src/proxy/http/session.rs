@@ -25,6 +25,7 @@ use crate::http::{
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::session_server_connection;
+use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
 use crate::shard::sessions::SessionId;
@@ -109,8 +110,7 @@ struct Session<'c> {
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    client: Stream,
-    peer: SocketAddr,
+    (client, peer, proxied): Client,
     session: SessionId,
 ) -> (Rc<CoreContext>, usize) {
     let accepted = Instant::now();
@@ -143,6 +143,7 @@ pub async fn serve(
         accepted,
         session,
         requests: 0,
+        proxied,
     };
     // Written into its allocation rather than moved into it (`Box::pin`
     // builds the ~10 KB state machine first, then copies it: measurable
@@ -160,6 +161,8 @@ struct FirstBytes {
     session: SessionId,
     /// Requests served on the connection so far (under older generations).
     requests: u64,
+    /// What the connection's PROXY header said, if it had one.
+    proxied: Option<Proxied>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -215,12 +218,16 @@ async fn serve_generation(
         accepted,
         session,
         requests,
+        proxied,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local = local_addr(fe, client.tcp());
+    let local = match proxied.as_ref().and_then(|p| p.dst) {
+        Some(dst) => dst,
+        None => local_addr(fe, client.tcp()),
+    };
     let local_port = local.port();
     let tls = client.is_tls();
     let tls_facts = tls.then(|| TlsFacts {
@@ -251,7 +258,12 @@ async fn serve_generation(
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(ctx, frontend, fe.default_backend, peer, accepted, session),
-        route: RouteState::new(peer, local, tls_facts),
+        route: RouteState::new(
+            peer,
+            local,
+            tls_facts,
+            proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+        ),
         clock,
     };
     let end = s.run().await;
@@ -273,6 +285,7 @@ async fn serve_generation(
             accepted: s.accepted,
             session,
             requests: s.requests,
+            proxied,
         });
     }
     if let RunEnd::Tunnel(server, slot) = end {
