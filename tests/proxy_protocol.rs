@@ -377,3 +377,281 @@ fn closing_before_any_byte_is_not_an_error() {
     let v = stats_json(e.stats);
     assert_eq!(v["frontends"][0]["proxy_errors"], 0);
 }
+
+// ------------------------------------------------------------- sending
+
+/// The PROXY header a server connection starts with, decoded by the test
+/// itself: the v1 line without its CRLF, `v2 LOCAL`, or
+/// `v2 TCP4 <src> <dst> <sport> <dport>`; anything else: the first
+/// bytes, as text, prefixed with `raw `.
+fn read_pp(s: &mut TcpStream) -> String {
+    let mut first = [0u8; 1];
+    if s.read_exact(&mut first).is_err() {
+        return "closed".into();
+    }
+    match first[0] {
+        b'P' => {
+            let mut line = vec![b'P'];
+            while !line.ends_with(b"\r\n") {
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).unwrap();
+                line.push(b[0]);
+                assert!(line.len() <= 107, "v1 line too long");
+            }
+            String::from_utf8(line[..line.len() - 2].to_vec()).unwrap()
+        }
+        b'\r' => {
+            let mut fixed = [0u8; 15];
+            s.read_exact(&mut fixed).unwrap();
+            assert_eq!(&fixed[..11], &SIG[1..]);
+            let len = u16::from_be_bytes([fixed[13], fixed[14]]) as usize;
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).unwrap();
+            match (fixed[11], fixed[12]) {
+                (0x20, _) => "v2 LOCAL".into(),
+                (0x21, 0x11) => format!(
+                    "v2 TCP4 {}.{}.{}.{} {}.{}.{}.{} {} {}",
+                    body[0],
+                    body[1],
+                    body[2],
+                    body[3],
+                    body[4],
+                    body[5],
+                    body[6],
+                    body[7],
+                    u16::from_be_bytes([body[8], body[9]]),
+                    u16::from_be_bytes([body[10], body[11]])
+                ),
+                other => format!("v2 {other:?}"),
+            }
+        }
+        b => {
+            let mut rest = [0u8; 3];
+            let n = s.read(&mut rest).unwrap_or(0);
+            let mut bytes = vec![b];
+            bytes.extend_from_slice(&rest[..n]);
+            format!("raw {}", String::from_utf8_lossy(&bytes))
+        }
+    }
+}
+
+/// A server that decodes the header each connection starts with, keeps
+/// it, answers it, then echoes.
+fn recording_server() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&seen);
+    let backend = Backend::start(move |mut s| {
+        let header = read_pp(&mut s);
+        keep.lock().unwrap().push(header.clone());
+        if s.write_all(format!("{header}\n").as_bytes()).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    (backend, seen)
+}
+
+fn first_line(c: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while c.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+#[test]
+fn tcp_send_proxy_v1_and_v2_carry_the_client() {
+    for (key, want) in [
+        ("send-proxy", "PROXY TCP4 192.0.2.1 198.51.100.7 1234 443"),
+        ("send-proxy-v2", "v2 TCP4 192.0.2.1 198.51.100.7 1234 443"),
+    ] {
+        let (server, _) = recording_server();
+        let e = edge(
+            "tcp",
+            &format!(
+                "servers = [{{ name = \"s1\", addr = \"{}\", {key} = true }}]",
+                server.addr
+            ),
+            "",
+            "5m",
+        );
+        let mut c = connect(e.proxy.addr());
+        c.write_all(b"PROXY TCP4 192.0.2.1 198.51.100.7 1234 443\r\n")
+            .unwrap();
+        assert_eq!(first_line(&mut c), want);
+        // The client's bytes follow the header untouched.
+        assert_eq!(roundtrip(&mut c, b"ping"), b"ping");
+    }
+    // Without accept-proxy: the socket's own addresses.
+    let (server, _) = recording_server();
+    let proxy = Proxy::start(&tcp_config(
+        "",
+        &format!(
+            "servers = [{{ name = \"s1\", addr = \"{}\", send-proxy = true }}]",
+            server.addr
+        ),
+    ));
+    let mut c = connect(proxy.addr());
+    let me = c.local_addr().unwrap().port();
+    assert_eq!(
+        first_line(&mut c),
+        format!("PROXY TCP4 127.0.0.1 127.0.0.1 {me} {}", proxy.port)
+    );
+}
+
+#[test]
+fn default_server_send_proxy_is_inherited_and_overridden() {
+    let (with, seen_with) = recording_server();
+    let (without, seen_without) = recording_server();
+    let proxy = Proxy::start(&tcp_config(
+        "",
+        &format!(
+            r#"balance = "roundrobin"
+default-server = {{ send-proxy-v2 = true }}
+servers = [
+  {{ name = "s1", addr = "{}" }},
+  {{ name = "s2", addr = "{}", send-proxy-v2 = false }},
+]"#,
+            with.addr, without.addr
+        ),
+    ));
+    for _ in 0..2 {
+        let mut c = connect(proxy.addr());
+        c.write_all(b"ping").unwrap();
+        first_line(&mut c);
+    }
+    assert!(seen_with.lock().unwrap()[0].starts_with("v2 TCP4 127.0.0.1 "));
+    assert_eq!(seen_without.lock().unwrap()[0], "raw ping");
+}
+
+#[test]
+fn health_checks_send_unknown_or_local() {
+    let (v1_forced, seen_v1) = recording_server();
+    let (v2_traffic, seen_v2) = recording_server();
+    let (plain, seen_plain) = recording_server();
+    let _proxy = Proxy::start(&tcp_config(
+        "",
+        &format!(
+            r#"default-server = {{ check = true, inter = "100ms" }}
+servers = [
+  {{ name = "forced", addr = "{}", check-send-proxy = true }},
+  {{ name = "traffic", addr = "{}", send-proxy-v2 = true }},
+  {{ name = "plain", addr = "{}" }},
+]"#,
+            v1_forced.addr, v2_traffic.addr, plain.addr
+        ),
+    ));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while seen_v1.lock().unwrap().is_empty()
+        || seen_v2.lock().unwrap().is_empty()
+        || plain.accepted() == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no checks seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(seen_v1.lock().unwrap()[0], "PROXY UNKNOWN");
+    assert_eq!(seen_v2.lock().unwrap()[0], "v2 LOCAL");
+    // A connect-only check sends nothing on a plain server.
+    assert!(seen_plain.lock().unwrap().iter().all(|h| h == "closed"));
+}
+
+/// An HTTP server behind `send-proxy-v2`: each connection's header is
+/// kept; every response body is that header; `closed` counts the
+/// connections percore closed.
+fn http_recording_server() -> (
+    Backend,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::BufRead;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (keep, ends) = (std::sync::Arc::clone(&seen), std::sync::Arc::clone(&closed));
+    let backend = Backend::start(move |mut s| {
+        let header = read_pp(&mut s);
+        keep.lock().unwrap().push(header.clone());
+        let mut rd = std::io::BufReader::new(s.try_clone().unwrap());
+        loop {
+            let mut line = String::new();
+            // One request head (no bodies in this test).
+            let mut eof = false;
+            loop {
+                line.clear();
+                match rd.read_line(&mut line) {
+                    Ok(0) | Err(_) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(_) if line == "\r\n" => break,
+                    Ok(_) => {}
+                }
+            }
+            if eof {
+                ends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{header}",
+                header.len()
+            );
+            if s.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    (backend, seen, closed)
+}
+
+fn get_body(c: &mut TcpStream) -> String {
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut rd = std::io::BufReader::new(c.try_clone().unwrap());
+    let (status, _, body) = read_response(&mut rd, false).expect("a response");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn http_server_connections_with_a_proxy_header_are_private() {
+    let (server, seen, closed) = http_recording_server();
+    let proxy = Proxy::start(&http_config(
+        "",
+        &format!(
+            "http-reuse = \"always\"\nservers = [{{ name = \"s1\", addr = \"{}\", send-proxy-v2 = true }}]",
+            server.addr
+        ),
+    ));
+    let expect = |c: &TcpStream| {
+        format!(
+            "v2 TCP4 127.0.0.1 127.0.0.1 {} {}",
+            c.local_addr().unwrap().port(),
+            proxy.port
+        )
+    };
+    // Client A: two requests, one server connection that speaks for A.
+    let mut a = connect(proxy.addr());
+    assert_eq!(get_body(&mut a), expect(&a));
+    assert_eq!(get_body(&mut a), expect(&a));
+    assert_eq!(server.accepted(), 1);
+    // A leaves: its server connection is closed with it, not pooled
+    // (http-reuse always would hand a pooled one to the next client).
+    drop(a);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while closed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the private server connection outlived its client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Client B gets its own connection and header.
+    let mut b = connect(proxy.addr());
+    assert_eq!(get_body(&mut b), expect(&b));
+    assert_eq!(server.accepted(), 2);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}

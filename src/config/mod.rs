@@ -15,6 +15,7 @@ mod health_read;
 mod http;
 pub mod model;
 mod observe;
+mod proxy_keys;
 mod reader;
 mod routing;
 mod rules_parse;

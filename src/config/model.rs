@@ -288,6 +288,18 @@ pub struct Server {
     pub ssl: Option<Arc<OriginTls>>,
     /// Cookie persistence value (HAProxy server `cookie`).
     pub cookie: Option<String>,
+    /// The PROXY header each new connection to this server starts with
+    /// (`send-proxy`, `send-proxy-v2`); `None`: none.
+    pub send_proxy: Option<SendProxy>,
+}
+
+/// Which PROXY protocol header a server connection starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendProxy {
+    /// The text line (`send-proxy`).
+    V1,
+    /// The binary header (`send-proxy-v2`).
+    V2,
 }
 
 impl Frontend {

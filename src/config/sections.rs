@@ -13,6 +13,7 @@ use super::model::{
     Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads,
     Timeouts, Tune,
 };
+use super::proxy_keys::ProxySettings;
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
 
@@ -450,6 +451,8 @@ pub(crate) struct Defaults {
     pub timeouts: TimeoutSettings,
     /// `default-server` check settings.
     pub checks: CheckSettings,
+    /// `default-server` PROXY protocol settings.
+    pub proxy: ProxySettings,
     pub http: HttpKeys,
 }
 
@@ -468,6 +471,7 @@ pub(crate) fn read_defaults(
             backlog: None,
             timeouts: TimeoutSettings::default(),
             checks: CheckSettings::default(),
+            proxy: ProxySettings::default(),
             http: HttpKeys::default(),
         };
     };
@@ -498,6 +502,7 @@ pub(crate) fn read_defaults(
         .map(|l| l.value),
         timeouts: TimeoutSettings::read(diag, &table),
         checks: CheckSettings::read_default_server(diag, &table),
+        proxy: ProxySettings::read_default_server(diag, &table),
         http: HttpKeys::read(diag, &table, files),
     }
 }
@@ -730,6 +735,7 @@ pub(crate) fn read_backend(
         .is_some_and(|l| l.value);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let check_settings = CheckSettings::read_default_server(diag, &table).over(&defaults.checks);
+    let proxy_settings = ProxySettings::read_default_server(diag, &table).over(&defaults.proxy);
     let check = read_check_kind(diag, &table);
     let http = HttpKeys::read(diag, &table, files)
         .over(&defaults.http)
@@ -748,7 +754,7 @@ pub(crate) fn read_backend(
                 element,
                 &table.path,
                 resolve,
-                &check_settings,
+                (&check_settings, &proxy_settings),
                 mode,
                 files.base_dir,
             );
@@ -804,7 +810,7 @@ fn read_server(
     node: &Node<'_>,
     backend_path: &str,
     resolve: Resolver<'_>,
-    check_settings: &CheckSettings,
+    (check_settings, proxy_settings): (&CheckSettings, &ProxySettings),
     mode: Option<Mode>,
     base_dir: &std::path::Path,
 ) -> (Option<NameAt>, Option<Server>) {
@@ -860,7 +866,11 @@ fn read_server(
     let backup = optional(&table, "backup", |n| n.bool(diag));
     let disabled = optional(&table, "disabled", |n| n.bool(diag));
     let cookie = optional(&table, "cookie", |n| n.string(diag));
-    let check = read_server_check(diag, &table, check_settings, addr, mode);
+    let mut check = read_server_check(diag, &table, check_settings, addr, mode);
+    let proxy = super::proxy_keys::read_server_proxy(diag, &table, proxy_settings);
+    if let (Ok(Some(check)), Ok(proxy), Some(addr)) = (&mut check, &proxy, addr) {
+        check.send_proxy = proxy.check(check.addr != addr);
+    }
     let ssl = super::tls::read_server_tls(diag, &table, base_dir);
     let server = (|| {
         Some(Server {
@@ -873,6 +883,7 @@ fn read_server(
             check: check.ok()?,
             ssl: ssl.ok()?,
             cookie: cookie.ok()?.map(|l| l.value),
+            send_proxy: proxy.ok()?.send(),
         })
     })();
     (name, server)

@@ -2,7 +2,7 @@
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
 use super::accesslog;
-use super::connect::{session_server_connection, warn_if_no_server, Attempts};
+use super::connect::{session_server_connection, warn_if_no_server, Attempts, ClientEnds};
 use super::count;
 use super::proxy_header::Client;
 use crate::backend::PickHint;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    (client, peer, _proxied): Client,
+    (client, peer, proxied): Client,
     session: SessionId,
 ) {
     let accepted = Instant::now();
@@ -38,8 +38,13 @@ pub async fn serve(
 
     let mut attempts = Attempts::default();
     let hint = PickHint::default();
+    let ends = ClientEnds {
+        src: peer,
+        dst: proxied.as_ref().and_then(|p| p.dst),
+        fd: client.as_raw_fd(),
+    };
     let connected =
-        session_server_connection(&ctx, session, backend_id, peer, hint, &mut attempts, |_| {
+        session_server_connection(&ctx, session, backend_id, ends, hint, &mut attempts, |_| {
             None
         })
         .await;

@@ -24,7 +24,7 @@ use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::session_server_connection;
+use crate::proxy::connect::{session_server_connection, ClientEnds};
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
@@ -526,11 +526,13 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let hint = self.route.hint;
+        let ends = self.client_ends();
+        let servers = &ctx.config.backends[be_id].servers;
         let got = session_server_connection(
             ctx,
             self.id,
             be_id,
-            self.peer,
+            ends,
             hint,
             &mut self.trace.attempts,
             |slot| {
@@ -540,7 +542,10 @@ impl Session<'_> {
                     }
                     park(ctx, fe, a);
                 }
-                if may_take_idle {
+                // A connection that began with a PROXY header speaks for
+                // its client alone: never another client's (HAProxy makes
+                // such connections private).
+                if may_take_idle && servers[slot.server()].send_proxy.is_none() {
                     ctx.http_pool.take(be_id, slot.server())
                 } else {
                     None
@@ -624,8 +629,13 @@ impl Session<'_> {
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
                     let addr = slot.addr();
-                    let reconnect =
-                        crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr);
+                    let reconnect = crate::proxy::connect::connect_server(
+                        ctx,
+                        be_id,
+                        slot.server(),
+                        addr,
+                        self.client_ends(),
+                    );
                     // Not a wait on the session's sockets: a kill must end
                     // it by itself.
                     let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
@@ -760,6 +770,15 @@ impl Session<'_> {
         keep
     }
 
+    /// The client as a server connection may have to tell it.
+    fn client_ends(&self) -> ClientEnds {
+        ClientEnds {
+            src: self.peer,
+            dst: Some(self.route.conn.dst),
+            fd: self.client.borrow().as_raw_fd(),
+        }
+    }
+
     /// At the end of the client connection, its server connection goes to
     /// the core's idle pool if it may be shared.
     fn park_attached(&mut self) {
@@ -794,7 +813,12 @@ fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
     let http = fe.http_for(a.backend);
     // A retired generation's pool was handed over already: a connection
     // parked there now would only wait to be purged.
-    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() {
+    // A connection that began with a PROXY header is private to the
+    // client connection that opened it: closed with it, never pooled.
+    let private = ctx.config.backends[a.backend].servers[a.server]
+        .send_proxy
+        .is_some();
+    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() && !private {
         let in_use = ctx.backends[a.backend]
             .borrow()
             .server_counters(a.server)
