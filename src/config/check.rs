@@ -169,6 +169,7 @@ pub(crate) fn frontends_and_backends(
             http_routes: Vec::new(),
             log: fe.log.clone(),
             rules: Default::default(),
+            tcp_rules: Default::default(),
         });
         sources.push(FrontendSource {
             http: fe.http,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 pub use super::health::*;
 use crate::http::{ErrorPages, ErrorResponse, ForwardFor, RequestRewrite};
-pub use crate::rules::{CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Userlist};
+pub use crate::rules::{
+    CookieMode, CookiePersistence, HashKey, HashType, HttpRules, TcpRules, Userlist,
+};
 pub use crate::tls::{BindTls, OriginTls};
 
 /// Index into `Config::backends`; resolved once at load time so the data path
@@ -162,6 +164,8 @@ pub struct Frontend {
     pub log: FrontendLog,
     /// `acl`, `http-request`, `use_backend` and `http-response` rules.
     pub rules: HttpRules,
+    /// `tcp-request` rules (over the ACLs of `rules`).
+    pub tcp_rules: TcpRules,
 }
 
 /// HAProxy `http-reuse`: which requests may use an idle server connection

@@ -69,6 +69,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "use_backend",
     "http-request",
     "http-response",
+    "tcp-request",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",

@@ -207,14 +207,6 @@ impl Conn {
                     libc::MSG_DONTWAIT | libc::MSG_PEEK,
                 )
             };
-            if n == 0 || n as usize > have {
-                return Ok(n as usize);
-            }
-            // The peer closed after the bytes already seen: nothing more
-            // will come, and no further edge either.
-            if n >= 0 && self.readiness.read_closed(self.token) {
-                return Ok(0);
-            }
             if n < 0 {
                 let err = io::Error::last_os_error();
                 match err.kind() {
@@ -222,6 +214,12 @@ impl Conn {
                     io::ErrorKind::Interrupted => continue,
                     _ => return Err(err),
                 }
+            } else if n == 0 || n as usize > have {
+                return Ok(n as usize);
+            } else if self.readiness.read_closed(self.token) {
+                // The peer closed after the bytes already seen: nothing
+                // more will come, and no further edge either.
+                return Ok(0);
             }
             // Nothing new since `seen`: bytes arriving later raise an edge.
             std::future::poll_fn(|cx| {

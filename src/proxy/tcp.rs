@@ -6,7 +6,7 @@ use super::connect::{session_server_connection, warn_if_no_server, Attempts, Cli
 use super::count;
 use super::proxy_header::Client;
 use crate::backend::PickHint;
-use crate::config::Timeouts;
+use crate::config::{BackendId, Timeouts};
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
 use crate::shard::sessions::SessionId;
@@ -17,9 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Serves one client connection; `session`: its entry in the core's
 /// session registry.
+/// `routed`: the backend a `use_backend` rule chose, if any.
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
+    routed: Option<BackendId>,
     (client, peer, proxied): Client,
     session: SessionId,
 ) {
@@ -27,9 +29,9 @@ pub async fn serve(
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
-    // A TCP frontend has no use_backend, so the loader refuses one without
-    // default_backend; were there none, closing is HAProxy's answer.
-    let Some(backend_id) = fe.default_backend else {
+    // No use_backend matched and no default_backend: closing is
+    // HAProxy's answer.
+    let Some(backend_id) = routed.or(fe.default_backend) else {
         return;
     };
     let be = &ctx.config.backends[backend_id];

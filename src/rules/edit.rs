@@ -412,11 +412,7 @@ mod tests {
 
     fn run(head: &str, edits: &[Edit<'_>]) -> String {
         let conn = facts_conn();
-        let facts = Facts {
-            conn: &conn,
-            req: None,
-            res: None,
-        };
+        let facts = Facts::content(&conn, None);
         let mut h = head.as_bytes().to_vec();
         apply(&mut h, edits, &facts, &mut EditBuffers::default());
         String::from_utf8(h).unwrap()

@@ -6,6 +6,7 @@ use crate::net::listener::{
     delay_request_ack, describe_bind_error, sockets_for, Inherited, Listed, ListenerRegistry,
 };
 use crate::net::{Acceptor, Stream};
+use crate::proxy::inspect::{self, Inspected};
 use crate::proxy::proxy_header::{self, NoHeader};
 use crate::proxy::{http, tcp};
 use crate::shard::limit::core_share;
@@ -273,11 +274,18 @@ pub(crate) async fn serve_connection(
     let sessions = Rc::clone(&ctx.sessions);
     let registered = sessions.register(ctx.generation, fe_index, peer, stream.as_raw_fd());
     let session = registered.id();
+    let accepted = std::time::Instant::now();
     let (mut stream, mut peer, mut proxied) = (stream, peer, None);
-    // The PROXY header comes first, before TLS (HAProxy: accept-proxy is
+    // `tcp-request connection` rules, on the socket's addresses, before
+    // any byte is read.
+    let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
+    if verdict.reject {
+        return (ctx, fe_index);
+    }
+    // The PROXY header comes next, before TLS (HAProxy: accept-proxy is
     // read by the transport layer, bounded by `timeout client`).
     let fe = &ctx.config.frontends[fe_index];
-    if fe.bind_proxy.get(bind_index).copied().unwrap_or(false) {
+    if verdict.expect_proxy || fe.bind_proxy.get(bind_index).copied().unwrap_or(false) {
         let limit = ctx.config.global.tune.bufsize;
         let received = Box::pin(proxy_header::receive(
             &mut stream,
@@ -309,10 +317,37 @@ pub(crate) async fn serve_connection(
     } else {
         Ok(Stream::Plain(stream))
     };
+    // `tcp-request content` rules and, in mode tcp, use_backend.
+    let mut routed = None;
+    let client = match client {
+        Ok(mut client) if inspect::wanted(&ctx.config.frontends[fe_index]) => {
+            let inspected = Box::pin(inspect::content(
+                &ctx,
+                fe_index,
+                &mut client,
+                (peer, proxied.as_ref()),
+                accepted,
+            ))
+            .await;
+            match inspected {
+                Inspected::Reject => return (ctx, fe_index),
+                Inspected::Accept { backend } => routed = backend,
+            }
+            Ok(client)
+        }
+        other => other,
+    };
     let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
             let client = (client, peer, proxied);
-            Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, session)).await;
+            Box::pin(tcp::serve(
+                Rc::clone(&ctx),
+                fe_index,
+                routed,
+                client,
+                session,
+            ))
+            .await;
             (ctx, fe_index)
         }
         (Ok(client), Mode::Http) => {

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::{Conn, Stream};
+use crate::net::Stream;
 use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
@@ -226,7 +226,7 @@ async fn serve_generation(
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
     let local = match proxied.as_ref().and_then(|p| p.dst) {
         Some(dst) => dst,
-        None => local_addr(fe, client.tcp()),
+        None => crate::proxy::inspect::local_addr(fe, client.tcp()),
     };
     let local_port = local.port();
     let tls = client.is_tls();
@@ -785,18 +785,6 @@ impl Session<'_> {
         if let Some(a) = self.attached.take() {
             park(self.ctx, self.fe, a);
         }
-    }
-}
-
-/// The address the client connected to (`dst`, X-Forwarded-Port). A
-/// frontend with a single bind to a specific address and port can only be
-/// reached there, so that needs no getsockname per connection.
-fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
-    match fe.binds.as_slice() {
-        [bind] if !bind.ip().is_unspecified() && bind.port() != 0 => *bind,
-        _ => client
-            .local_addr()
-            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
     }
 }
 
