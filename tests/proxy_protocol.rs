@@ -658,3 +658,153 @@ fn http_server_connections_with_a_proxy_header_are_private() {
     assert_eq!(server.accepted(), 2);
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+// ------------------------------------------- interoperability, real peers
+
+/// `curl --haproxy-protocol` (v1, its own addresses) to an accept-proxy
+/// bind, plain and TLS (the header comes before the handshake).
+#[test]
+fn curl_haproxy_protocol_to_accept_proxy_binds() {
+    let backend = HttpBackend::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let bundle = dir.path().join("site.pem");
+    std::fs::write(&bundle, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let tls_port = free_port();
+    let proxy = Proxy::start(&http_config(
+        "",
+        &servers(&[backend.addr]),
+    )
+    .replace(
+        "bind = [\"127.0.0.1:{port}\"]",
+        &format!(
+            "bind = [{{ addr = \"127.0.0.1:{{port}}\", accept-proxy = true }}, \
+             {{ addr = \"127.0.0.1:{tls_port}\", accept-proxy = true, ssl = true, crt = \"{}\" }}]\n\
+             forwardfor = true\nhttp-request = [\"set-header X-Dst-Port %[dst_port]\", \"set-header X-Src-Port %[src_port]\"]",
+            toml_path(&bundle)
+        ),
+    ));
+    for url in [
+        format!("http://127.0.0.1:{}/plain", proxy.port),
+        format!("https://localhost:{tls_port}/tls"),
+    ] {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-k", "--haproxy-protocol", "--resolve"])
+            .arg(format!("localhost:{tls_port}:127.0.0.1"))
+            .arg(&url)
+            .output()
+            .expect("curl is required (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let seen = backend.received();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(
+        seen[0].header("x-dst-port"),
+        Some(proxy.port.to_string().as_str())
+    );
+    assert_eq!(
+        seen[1].header("x-dst-port"),
+        Some(tls_port.to_string().as_str())
+    );
+    assert_eq!(seen[1].target, "/tls");
+    // Plain curl without the header is refused on such a bind.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}/", proxy.port))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "000");
+    assert_eq!(backend.received().len(), 2);
+}
+
+/// HAProxy 2.6 (`send-proxy-v2`, with a unique-id TLV) in front of
+/// percore's accept-proxy bind: the client HAProxy was told about is the
+/// client percore's server sees.
+#[test]
+fn haproxy_send_proxy_v2_in_front_of_percore() {
+    let backend = HttpBackend::ok();
+    let proxy = Proxy::start(
+        &http_config(
+            "forwardfor = true\nhttp-request = [\"set-header X-Unique %[fc_pp_unique_id]\"]",
+            &servers(&[backend.addr]),
+        )
+        .replace(
+            "bind = [\"127.0.0.1:{port}\"]",
+            "bind = [{ addr = \"127.0.0.1:{port}\", accept-proxy = true }]",
+        ),
+    );
+    let Some(haproxy) = common::haproxy::start(&format!(
+        "global\n  nbthread 1\n\
+         defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}} accept-proxy\n  unique-id-format id-%[src]\n  default_backend be\n\
+         backend be\n  server percore {} send-proxy-v2 proxy-v2-options unique-id\n",
+        proxy.addr()
+    )) else {
+        eprintln!("haproxy not installed: interoperability skipped");
+        return;
+    };
+    let mut c = connect(format!("127.0.0.1:{}", haproxy.port).parse().unwrap());
+    c.write_all(b"PROXY TCP4 192.0.2.1 198.51.100.7 1234 443\r\n")
+        .unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, _) = read_to_end_or_error(&mut c);
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let seen = backend.received();
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("192.0.2.1"));
+    assert_eq!(seen[0].header("x-unique"), Some("id-192.0.2.1"));
+}
+
+/// percore's `send-proxy` and `send-proxy-v2` in front of HAProxy 2.6's
+/// `accept-proxy`: HAProxy's X-Forwarded-For names the client percore
+/// was told about.
+#[test]
+fn percore_send_proxy_in_front_of_haproxy() {
+    let backend = HttpBackend::ok();
+    let Some(haproxy) = common::haproxy::start(&format!(
+        "global\n  nbthread 1\n\
+         defaults\n  mode http\n  option forwardfor\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}} accept-proxy\n  default_backend be\n\
+         backend be\n  server s1 {}\n",
+        backend.addr
+    )) else {
+        eprintln!("haproxy not installed: interoperability skipped");
+        return;
+    };
+    let target: SocketAddr = format!("127.0.0.1:{}", haproxy.port).parse().unwrap();
+    for (i, key) in ["send-proxy", "send-proxy-v2"].iter().enumerate() {
+        let e = edge(
+            "tcp",
+            &format!("servers = [{{ name = \"haproxy\", addr = \"{target}\", {key} = true }}]"),
+            "",
+            "5m",
+        );
+        let mut c = connect(e.proxy.addr());
+        c.write_all(format!("PROXY TCP4 192.0.2.{} 198.51.100.7 1234 443\r\n", i + 1).as_bytes())
+            .unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (got, _) = read_to_end_or_error(&mut c);
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{key}: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let seen = backend.received();
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("192.0.2.1"));
+    assert_eq!(seen[1].header("x-forwarded-for"), Some("192.0.2.2"));
+}
