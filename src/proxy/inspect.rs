@@ -17,9 +17,9 @@ use crate::rules::tcp_request::{pick_backend, ConnectionVerdict, ContentStep};
 use crate::rules::{ConnFacts, TlsFacts};
 use crate::shard::CoreContext;
 
-/// First peek buffer: a ClientHello fits (it grows up to `tune.bufsize`
+/// First look: a ClientHello fits (the buffer grows up to `tune.bufsize`
 /// when a rule wants more).
-const FIRST_PEEK: usize = 2048;
+const FIRST_LOOK: usize = 2048;
 
 /// The address the client connected to (`dst`, X-Forwarded-Port). A
 /// frontend with a single bind to a specific address and port can only be
@@ -66,8 +66,12 @@ pub fn connection(
 pub enum Inspected {
     /// `tcp-request content reject` (counted: `dses`).
     Reject,
-    /// Go on; in mode tcp, with the backend a `use_backend` chose.
-    Accept { backend: Option<BackendId> },
+    /// Go on; in mode tcp, with the backend a `use_backend` chose and
+    /// the client bytes taken off the socket (to be sent first).
+    Accept {
+        backend: Option<BackendId>,
+        taken: Vec<u8>,
+    },
 }
 
 /// Whether this frontend inspects content at all.
@@ -75,15 +79,20 @@ pub fn wanted(fe: &Frontend) -> bool {
     !fe.tcp_rules.content.is_empty() || (fe.mode == Mode::Tcp && !fe.rules.use_backend.is_empty())
 }
 
-/// Content rules and, in mode tcp, `use_backend`. On a TLS bind the
-/// rules see the handshake's facts but no payload (it is encrypted
-/// underneath and percore's TLS layer does not peek).
+/// Content rules and, in mode tcp, `use_backend`. In mode tcp on a plain
+/// connection the bytes are read (taken off the socket) and handed to the
+/// session to send first, after `first` (bytes read with the PROXY
+/// header); in mode http they are peeked at and stay in the socket for
+/// the HTTP parser. On a TLS bind the rules see the handshake's facts but
+/// no payload (it is encrypted underneath and percore's TLS layer does not
+/// peek).
 pub async fn content(
     ctx: &CoreContext,
     frontend: usize,
     client: &mut Stream,
     (peer, proxied): (SocketAddr, Option<&Proxied>),
     accepted: Instant,
+    first: Vec<u8>,
 ) -> Inspected {
     let fe = &ctx.config.frontends[frontend];
     let rules = &fe.tcp_rules;
@@ -100,8 +109,10 @@ pub async fn content(
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);
-    let mut buf: Vec<u8> = Vec::new();
-    let mut have = 0;
+    let consume = fe.mode == Mode::Tcp;
+    // Valid bytes are `buf[..have]`; the rest is room for the next look.
+    let mut have = first.len();
+    let mut buf = first;
     // No more bytes will be looked at: the delay ran out, the client
     // closed or failed, or the buffer is full.
     let mut done = deadline.is_none();
@@ -126,18 +137,23 @@ pub async fn content(
                 continue;
             };
             if have == buf.len() {
-                let size = (buf.len() * 2).clamp(FIRST_PEEK.min(bufsize), bufsize);
+                let size = (buf.len() * 2).clamp(FIRST_LOOK.min(bufsize), bufsize);
                 buf.resize(size, 0);
             }
-            let peeked = futures_lite::future::or(
-                async { Some(conn.peek_more(&mut buf, have).await) },
-                async {
-                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
-                    None
-                },
-            )
-            .await;
-            match peeked {
+            let mut look = std::pin::pin!(look_more(conn, &mut buf, have, consume));
+            // Bytes already there need no timer.
+            let looked = match futures_lite::future::poll_once(&mut look).await {
+                Some(got) => Some(got),
+                None => {
+                    let until = deadline.saturating_duration_since(Instant::now());
+                    futures_lite::future::or(async { Some(look.await) }, async {
+                        glommio::timer::sleep(until).await;
+                        None
+                    })
+                    .await
+                }
+            };
+            match looked {
                 Some(Ok(n)) if n > have => have = n,
                 _ => done = true,
             }
@@ -146,5 +162,27 @@ pub async fn content(
     let backend = (fe.mode == Mode::Tcp)
         .then(|| pick_backend(&fe.rules.use_backend, &fe.rules.acls, &facts, &buf[..have]))
         .flatten();
-    Inspected::Accept { backend }
+    buf.truncate(if consume { have } else { 0 });
+    Inspected::Accept {
+        backend,
+        taken: buf,
+    }
+}
+
+/// More bytes after the `have` already looked at: read into the buffer
+/// (`consume`) or peeked at. Returns the bytes now valid, or `have` (or
+/// less) at end of stream.
+async fn look_more(
+    conn: &mut Conn,
+    buf: &mut [u8],
+    have: usize,
+    consume: bool,
+) -> std::io::Result<usize> {
+    if consume {
+        use futures_lite::io::AsyncReadExt;
+        let n = conn.read(&mut buf[have..]).await?;
+        Ok(have + n)
+    } else {
+        conn.peek_more(buf, have).await
+    }
 }

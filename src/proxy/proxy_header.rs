@@ -16,6 +16,9 @@ use crate::net::proxy_protocol::{self, Header, Parsed, ProxyError, Tlvs, V2_FIXE
 use crate::net::Conn;
 use crate::shard::CoreContext;
 
+/// First peek at a PROXY header.
+const FIRST_PEEK: usize = 256;
+
 /// What a PROXY header told the session beyond the client's address
 /// (which replaces the socket's peer).
 #[derive(Debug, Clone, Default)]
@@ -42,13 +45,23 @@ pub enum NoHeader {
 }
 
 /// Reads the header; the limit for a v2 header is `tune.bufsize`
-/// (HAProxy's too: the header must fit a buffer), at most 64 KiB.
+/// (HAProxy's too: the header must fit a buffer), at most 64 KiB. With
+/// `keep`, the bytes seen after the header in the same look are taken
+/// too and returned (at most a few hundred: the reader's first look),
+/// for a caller that hands them on (a mode tcp session); without it,
+/// exactly the header is taken off the socket.
 pub async fn receive(
     conn: &mut Conn,
     limit: usize,
     timeout: Option<Duration>,
-) -> Result<Header, NoHeader> {
-    let read = read_header(conn, limit);
+    keep: bool,
+) -> Result<(Header, Vec<u8>), NoHeader> {
+    let mut read = std::pin::pin!(read_header(conn, limit, keep));
+    // Usually the header is there at the accept: no timer then (a timer
+    // per connection is measurable at tens of thousands per second).
+    if let Some(done) = futures_lite::future::poll_once(&mut read).await {
+        return done;
+    }
     match timeout {
         Some(t) => {
             futures_lite::future::or(read, async {
@@ -61,10 +74,16 @@ pub async fn receive(
     }
 }
 
-async fn read_header(conn: &mut Conn, limit: usize) -> Result<Header, NoHeader> {
+async fn read_header(
+    conn: &mut Conn,
+    limit: usize,
+    keep: bool,
+) -> Result<(Header, Vec<u8>), NoHeader> {
     let io = |e: std::io::Error| NoHeader::Refused(ProxyError::Io(e.to_string()));
-    // Grows to what the header needs, as `parse` learns it.
-    let mut buf = vec![0u8; V2_FIXED_LEN];
+    // Large enough for a v1 line and a v2 header with addresses and a
+    // few TLVs in one peek; grows to what the header needs, as `parse`
+    // learns it, within the limit.
+    let mut buf = vec![0u8; FIRST_PEEK.min(limit.max(V2_FIXED_LEN))];
     let mut have = 0;
     loop {
         let n = conn.peek_more(&mut buf, have).await.map_err(io)?;
@@ -84,8 +103,11 @@ async fn read_header(conn: &mut Conn, limit: usize) -> Result<Header, NoHeader> 
             }
             Parsed::Complete { header, len } => {
                 // Peeked already: these bytes are in the socket.
-                conn.read_exact(&mut buf[..len]).await.map_err(io)?;
-                return Ok(header);
+                let take = if keep { have } else { len };
+                conn.read_exact(&mut buf[..take]).await.map_err(io)?;
+                buf.truncate(take);
+                buf.drain(..len);
+                return Ok((header, buf));
             }
         }
     }

@@ -17,11 +17,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Serves one client connection; `session`: its entry in the core's
 /// session registry.
-/// `routed`: the backend a `use_backend` rule chose, if any.
+/// `routed`: the backend a `use_backend` rule chose, if any; `first`:
+/// client bytes already read (after a PROXY header, during inspection),
+/// sent to the server first.
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    routed: Option<BackendId>,
+    (routed, first): (Option<BackendId>, Vec<u8>),
     (client, peer, proxied): Client,
     session: SessionId,
 ) {
@@ -100,7 +102,7 @@ pub async fn serve(
         splice: ctx.config.global.tune.splice,
         bufsize: ctx.config.global.tune.bufsize,
     };
-    let report = tunnel::run_streams(client, server, &[], &[], &settings, &ctx.pipes).await;
+    let report = tunnel::run_streams(client, server, &first, &[], &settings, &ctx.pipes).await;
     ctx.sessions.clear_server(session);
     let t_total = accepted.elapsed();
     let mut termination = termination_of(&report.end);

@@ -276,6 +276,10 @@ pub(crate) async fn serve_connection(
     let session = registered.id();
     let accepted = std::time::Instant::now();
     let (mut stream, mut peer, mut proxied) = (stream, peer, None);
+    // Client bytes already taken off the socket, for a mode tcp session
+    // to send first (saves a read per connection; HTTP and TLS read
+    // their own).
+    let mut first = Vec::new();
     // `tcp-request connection` rules, on the socket's addresses, before
     // any byte is read.
     let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
@@ -287,14 +291,17 @@ pub(crate) async fn serve_connection(
     let fe = &ctx.config.frontends[fe_index];
     if verdict.expect_proxy || fe.bind_proxy.get(bind_index).copied().unwrap_or(false) {
         let limit = ctx.config.global.tune.bufsize;
+        let keep = mode == Mode::Tcp && ctx.tls.acceptor(fe_index, bind_index).is_none();
         let received = Box::pin(proxy_header::receive(
             &mut stream,
             limit,
             fe.timeouts.client,
+            keep,
         ))
         .await;
         match received {
-            Ok(header) => {
+            Ok((header, after)) => {
+                first = after;
                 (peer, proxied) = proxy_header::apply(header, peer);
                 sessions.set_client(session, peer);
             }
@@ -327,11 +334,15 @@ pub(crate) async fn serve_connection(
                 &mut client,
                 (peer, proxied.as_ref()),
                 accepted,
+                std::mem::take(&mut first),
             ))
             .await;
             match inspected {
                 Inspected::Reject => return (ctx, fe_index),
-                Inspected::Accept { backend } => routed = backend,
+                Inspected::Accept { backend, taken } => {
+                    routed = backend;
+                    first = taken;
+                }
             }
             Ok(client)
         }
@@ -343,7 +354,7 @@ pub(crate) async fn serve_connection(
             Box::pin(tcp::serve(
                 Rc::clone(&ctx),
                 fe_index,
-                routed,
+                (routed, first),
                 client,
                 session,
             ))
