@@ -252,3 +252,17 @@ fn reload_sees_tcp_request_change() {
         vec!["tls-in".to_string()]
     );
 }
+
+#[test]
+fn content_rules_without_inspect_delay_warn() {
+    let c = load(&SNI_ROUTER.replace("  \"inspect-delay 5s\",\n", ""));
+    assert!(
+        c.warnings.iter().any(|w| w.contains("no inspect-delay")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(!load(SNI_ROUTER)
+        .warnings
+        .iter()
+        .any(|w| w.contains("inspect-delay")));
+}

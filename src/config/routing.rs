@@ -573,6 +573,21 @@ fn read_rules(
                 Err(e) => report(diag, &line_node, &text, e),
             }
         }
+        let reads_payload = |r: &crate::rules::Rule<crate::rules::TcpAction>| {
+            r.cond
+                .as_ref()
+                .is_some_and(|c| c.reads_payload(&rules.acls))
+        };
+        if tcp.inspect_delay.is_none() && tcp.content.iter().any(reads_payload) {
+            // HAProxy warns the same way: without a delay the rules see
+            // only what happened to be there, usually nothing.
+            diag.warn(
+                node.span.as_ref(),
+                &node.path,
+                "tcp-request content rules read the client's bytes but there is no inspect-delay: they are evaluated at once, on nothing",
+                Some("add \"inspect-delay 5s\" (how long to wait for the bytes) before them".into()),
+            );
+        }
     }
     (rules, tcp)
 }
