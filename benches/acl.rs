@@ -196,6 +196,7 @@ fn bench(c: &mut Criterion) {
     let mut router = Router {
         config: &config,
         conn: ConnFacts {
+            pp: None,
             src: "203.0.113.9:51234".parse().unwrap(),
             dst: "127.0.0.1:18080".parse().unwrap(),
             tls: None,

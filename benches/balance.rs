@@ -26,6 +26,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 check: None,
                 ssl: None,
                 cookie: None,
+                send_proxy: None,
             })
             .collect(),
         retries: 3,

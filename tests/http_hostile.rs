@@ -9,8 +9,6 @@ use common::http_backend::*;
 use common::*;
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 struct Case {
@@ -251,54 +249,12 @@ fn malformed_responses_are_502() {
 
 // ------------------------------------------------ comparison with HAProxy
 
-struct Haproxy {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_haproxy(backend: std::net::SocketAddr) -> Option<Haproxy> {
-    let found = Command::new("haproxy").arg("-v").output().ok()?;
-    if !found.status.success() {
-        return None;
-    }
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
-             frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n\
-             backend be\n  server s1 {backend}\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "haproxy did not start");
-        thread::sleep(Duration::from_millis(20));
-    }
-    Some(Haproxy {
-        child,
-        port,
-        _dir: dir,
-    })
+fn start_haproxy(backend: std::net::SocketAddr) -> Option<common::haproxy::Haproxy> {
+    common::haproxy::start(&format!(
+        "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}}\n  default_backend be\n\
+         backend be\n  server s1 {backend}\n"
+    ))
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod fdlimit;
 mod hist;
 mod http_backend;
 mod http_load;
+mod l4_edge;
 mod pacing;
 mod procs;
 mod reload;
@@ -86,6 +87,11 @@ enum Commands {
     /// small and of that large configuration (under a minute; not part of
     /// `all`).
     Reload(Box<ReloadArgs>),
+    /// L4 edge: proxy CPU per connection with a PROXY v2 header, SNI
+    /// inspection and use_backend (TLS passthrough), percore vs HAProxy,
+    /// and plain TCP connections for comparison (not part of `all`).
+    #[command(name = "l4-edge")]
+    L4Edge(Box<L4EdgeArgs>),
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {
         #[arg(long, default_value = "127.0.0.1:24002")]
@@ -157,6 +163,41 @@ struct BulkTcpArgs {
     #[arg(long, default_value_t = 10.0)]
     quiet_below: f64,
     /// Proxy logs (stdout/stderr of each run).
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct L4EdgeArgs {
+    /// The percore binary (rows are skipped if it does not exist).
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// The haproxy binary (looked up in PATH; rows skipped if missing).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
+    /// CPU the proxy runs on, alone.
+    #[arg(long, default_value_t = 1)]
+    proxy_cpu: usize,
+    /// CPU the client threads and the backend share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    #[arg(long, default_value_t = 24031)]
+    proxy_port: u16,
+    #[arg(long, default_value_t = 24032)]
+    backend_port: u16,
+    /// Client threads, each one connection at a time.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Measured window per run (after one second of warm-up).
+    #[arg(long, default_value = "10s", value_parser = units::parse_duration)]
+    duration: Duration,
+    /// Rounds; the table shows the median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Where the generated proxy configs go.
+    #[arg(long, default_value = "target/loadtest/l4-edge")]
+    config_dir: PathBuf,
+    /// Proxy logs.
     #[arg(long, default_value = "target/loadtest/logs")]
     log_dir: PathBuf,
 }
@@ -369,6 +410,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Commands::BulkTcp(args) => bulk_tcp_main(*args),
         Commands::Reload(args) => reload_main(*args),
+        Commands::L4Edge(args) => l4_edge_main(*args),
         Commands::All(args) => suite_main(*args, &suite::Scenario::ALL),
         Commands::HttpKeepalive(args) => suite_main(*args, &[suite::Scenario::HttpKeepalive]),
         Commands::HttpClose(args) => suite_main(*args, &[suite::Scenario::HttpClose]),
@@ -580,6 +622,28 @@ fn fit_fd_limit(options: &mut suite::Options) -> Result<()> {
         note = why.clone();
     }
     options.fd_limit_note = Some(note);
+    Ok(())
+}
+
+fn l4_edge_main(args: L4EdgeArgs) -> Result<()> {
+    let options = l4_edge::Options {
+        percore: args.percore,
+        haproxy: args.haproxy,
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_port: args.proxy_port,
+        backend_port: args.backend_port,
+        clients: args.clients.max(1),
+        duration: args.duration,
+        rounds: args.rounds.max(1),
+        config_dir: args.config_dir,
+        log_dir: args.log_dir,
+    };
+    procs::install_signal_handler()?;
+    // Before the client and backend threads exist, so they inherit it.
+    procs::pin_current_thread(options.load_cpu)?;
+    let rows = l4_edge::run(&options)?;
+    print!("{}", l4_edge::table(&rows));
     Ok(())
 }
 

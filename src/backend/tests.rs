@@ -23,6 +23,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         check: None,
         ssl: None,
         cookie: None,
+        send_proxy: None,
     }
 }
 

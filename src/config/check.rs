@@ -158,6 +158,7 @@ pub(crate) fn frontends_and_backends(
             mode: fe.mode.unwrap_or(Mode::Tcp),
             binds: fe.binds.iter().map(|b| b.value).collect(),
             bind_tls: fe.bind_tls.clone(),
+            bind_proxy: fe.bind_proxy.clone(),
             default_backend: target,
             maxconn: fe.maxconn,
             // HAProxy: the backlog defaults to the frontend's maxconn, which
@@ -168,6 +169,7 @@ pub(crate) fn frontends_and_backends(
             http_routes: Vec::new(),
             log: fe.log.clone(),
             rules: Default::default(),
+            tcp_rules: Default::default(),
         });
         sources.push(FrontendSource {
             http: fe.http,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::health::ServerCheck;
-use super::{Backend, BackendId, Config, Frontend, Server};
+use super::{Backend, BackendId, Config, Frontend, SendProxy, Server};
 
 /// Old index -> new index, by name; `None`: gone in the new configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -143,6 +143,7 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         mode,
         binds,
         bind_tls,
+        bind_proxy,
         default_backend,
         maxconn,
         backlog,
@@ -151,6 +152,7 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         http_routes: _,
         log,
         rules,
+        tcp_rules,
     } = f;
     let backend_name = |id: &BackendId| c.backends.get(*id).map(|b| b.name.as_str());
     let use_backend: Vec<_> = rules
@@ -159,8 +161,8 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         .map(|r| (backend_name(&r.action), &r.cond))
         .collect();
     format!(
-        "{name:?} {mode:?} {binds:?} {bind_tls:?} {:?} {maxconn:?} {backlog:?} {timeouts:?} \
-         {http:?} {log:?} {:?} {:?} {:?} {use_backend:?}",
+        "{name:?} {mode:?} {binds:?} {bind_tls:?} {bind_proxy:?} {:?} {maxconn:?} {backlog:?} \
+         {timeouts:?} {http:?} {log:?} {:?} {:?} {:?} {use_backend:?} {tcp_rules:?}",
         default_backend.as_ref().map(backend_name),
         rules.acls,
         rules.request,
@@ -206,6 +208,7 @@ struct ServerFingerprint<'a> {
     /// Rare and small: compared in its debug form.
     ssl: Option<String>,
     cookie: Option<&'a str>,
+    send_proxy: Option<SendProxy>,
 }
 
 impl<'a> ServerFingerprint<'a> {
@@ -220,6 +223,7 @@ impl<'a> ServerFingerprint<'a> {
             check,
             ssl,
             cookie,
+            send_proxy,
         } = s;
         ServerFingerprint {
             name,
@@ -231,6 +235,7 @@ impl<'a> ServerFingerprint<'a> {
             check: check.as_ref(),
             ssl: ssl.as_ref().map(|t| format!("{t:?}")),
             cookie: cookie.as_deref(),
+            send_proxy: *send_proxy,
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct ServerCheck {
     pub addr: SocketAddr,
     /// Passive checks on live traffic (`observe`); `None` when off.
     pub observe: Option<Observe>,
+    /// The PROXY header each check connection starts with (`PROXY
+    /// UNKNOWN` / `LOCAL`: a check has no client), see
+    /// `check-send-proxy`; `None`: none.
+    pub send_proxy: Option<super::model::SendProxy>,
 }
 
 /// `observe`, `error-limit`, `on-error`.

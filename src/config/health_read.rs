@@ -27,6 +27,10 @@ pub(crate) const DEFAULT_SERVER_KEYS: &[&str] = &[
     "observe",
     "error-limit",
     "on-error",
+    // `proxy_keys::SERVER_PROXY_KEYS`
+    "send-proxy",
+    "send-proxy-v2",
+    "check-send-proxy",
 ];
 
 /// Check keys only a server has (`addr` is the server's own address).
@@ -216,6 +220,8 @@ pub(crate) fn read_server_check(
             error_limit: settings.error_limit.unwrap_or(DEFAULT_ERROR_LIMIT),
             on_error: settings.on_error.unwrap_or(OnError::FailCheck),
         }),
+        // Set by the server's reader, which knows its PROXY keys.
+        send_proxy: None,
     }))
 }
 

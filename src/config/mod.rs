@@ -15,6 +15,7 @@ mod health_read;
 mod http;
 pub mod model;
 mod observe;
+mod proxy_keys;
 mod reader;
 mod routing;
 mod rules_parse;
@@ -163,6 +164,9 @@ fn section_list<'a>(
     }
     node.array(diag).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod l4_tests;
 
 #[cfg(test)]
 mod tests {

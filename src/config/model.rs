@@ -9,7 +9,9 @@ use std::time::Duration;
 
 pub use super::health::*;
 use crate::http::{ErrorPages, ErrorResponse, ForwardFor, RequestRewrite};
-pub use crate::rules::{CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Userlist};
+pub use crate::rules::{
+    CookieMode, CookiePersistence, HashKey, HashType, HttpRules, TcpRules, Userlist,
+};
 pub use crate::tls::{BindTls, OriginTls};
 
 /// Index into `Config::backends`; resolved once at load time so the data path
@@ -140,6 +142,9 @@ pub struct Frontend {
     /// TLS termination of each bind (HAProxy `bind ... ssl crt ...`), same
     /// order as `binds`; `None` for a plain bind.
     pub bind_tls: Vec<Option<Arc<BindTls>>>,
+    /// `accept-proxy` of each bind (HAProxy `bind ... accept-proxy`),
+    /// same order as `binds`: connections start with a PROXY header.
+    pub bind_proxy: Vec<bool>,
     /// `None`: requests no `use_backend` rule routes get a 503 (HTTP) or
     /// are closed (TCP), as HAProxy does without `default_backend`.
     pub default_backend: Option<BackendId>,
@@ -159,6 +164,8 @@ pub struct Frontend {
     pub log: FrontendLog,
     /// `acl`, `http-request`, `use_backend` and `http-response` rules.
     pub rules: HttpRules,
+    /// `tcp-request` rules (over the ACLs of `rules`).
+    pub tcp_rules: TcpRules,
 }
 
 /// HAProxy `http-reuse`: which requests may use an idle server connection
@@ -285,6 +292,18 @@ pub struct Server {
     pub ssl: Option<Arc<OriginTls>>,
     /// Cookie persistence value (HAProxy server `cookie`).
     pub cookie: Option<String>,
+    /// The PROXY header each new connection to this server starts with
+    /// (`send-proxy`, `send-proxy-v2`); `None`: none.
+    pub send_proxy: Option<SendProxy>,
+}
+
+/// Which PROXY protocol header a server connection starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendProxy {
+    /// The text line (`send-proxy`).
+    V1,
+    /// The binary header (`send-proxy-v2`).
+    V2,
 }
 
 impl Frontend {

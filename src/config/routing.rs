@@ -12,11 +12,13 @@ use super::error::{Diagnostics, Reported};
 use super::model::{Backend, Balance, BalanceParams, Frontend, Mode};
 use super::reader::{Node, TableView};
 use super::rules_parse::{
-    parse_acl, parse_http_request, parse_http_response, parse_use_backend, Env, Located,
+    parse_acl, parse_http_request, parse_http_response, parse_tcp_request, parse_use_backend, Env,
+    Located, TcpLine,
 };
 use super::values::Invalid;
 use crate::rules::{
-    Acl, CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Password, User, Userlist,
+    Acl, CookieMode, CookiePersistence, HashKey, HashType, HttpRules, Password, TcpRules, User,
+    Userlist,
 };
 
 pub(crate) const HASH_TYPES: [(&str, HashType); 2] = [
@@ -362,44 +364,60 @@ pub(crate) fn attach_rules(
                 continue;
             };
             table.rename(format!("{kind} \"{name}\""));
-            let (mode, rules_slot) = if is_frontend {
+            let (mode, rules_slot, tcp_slot) = if is_frontend {
                 match frontends.iter_mut().find(|f| f.name == name) {
-                    Some(f) => (f.mode, &mut f.rules),
+                    Some(f) => (f.mode, &mut f.rules, Some(&mut f.tcp_rules)),
                     None => continue,
                 }
             } else {
                 match backends.iter_mut().find(|b| b.name == name) {
-                    Some(b) => (b.mode, &mut b.rules),
+                    Some(b) => (b.mode, &mut b.rules, None),
                     None => continue,
                 }
             };
-            let rules = read_rules(diag, &table, is_frontend, &backend_names, cx);
+            let (rules, tcp_rules) =
+                read_rules(diag, &table, is_frontend, mode, &backend_names, cx);
+            // A mode tcp frontend has ACLs for its tcp-request rules and
+            // use_backend; HTTP rules need HTTP.
+            let http_only = if is_frontend {
+                !rules.request.is_empty() || !rules.response.is_empty()
+            } else {
+                !rules.is_empty() || !rules.acls.is_empty()
+            };
+            if mode != Mode::Http && http_only {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    format!("{kind} \"{name}\" has HTTP rules but is mode tcp"),
+                    Some(if is_frontend {
+                        "http-request and http-response need mode = \"http\"; use tcp-request rules in mode tcp".into()
+                    } else {
+                        "acl, http-request and http-response in a backend need mode = \"http\"".into()
+                    }),
+                );
+            }
             if !rules.is_empty() || !rules.acls.is_empty() {
-                if mode != Mode::Http {
-                    diag.error(
-                        table.span.as_ref(),
-                        &table.path,
-                        format!("{kind} \"{name}\" has HTTP rules but is mode tcp"),
-                        Some(
-                            "acl, use_backend, http-request and http-response need mode = \"http\""
-                                .into(),
-                        ),
-                    );
-                }
                 *rules_slot = rules;
+            }
+            if let Some(slot) = tcp_slot {
+                *slot = tcp_rules;
             }
         }
     }
-    // use_backend targets must speak HTTP too.
+    // use_backend targets speak the frontend's mode.
     for fe in frontends.iter() {
         for rule in &fe.rules.use_backend {
-            if backends[rule.action].mode != Mode::Http {
+            let be = &backends[rule.action];
+            if be.mode != fe.mode {
                 diag.error(
                     None,
                     &format!("frontend \"{}\".use_backend", fe.name),
                     format!(
-                        "backend \"{}\" is mode tcp; use_backend from an HTTP frontend needs a mode http backend",
-                        backends[rule.action].name
+                        "backend \"{}\" is mode {} but frontend \"{}\" is mode {}",
+                        be.name,
+                        super::values::mode_name(be.mode),
+                        fe.name,
+                        super::values::mode_name(fe.mode)
                     ),
                     Some("HAProxy refuses to mix modes".into()),
                 );
@@ -461,9 +479,10 @@ fn read_rules(
     diag: &mut Diagnostics<'_>,
     table: &TableView<'_>,
     is_frontend: bool,
+    mode: Mode,
     backends: &[String],
     cx: &RuleContext<'_>,
-) -> HttpRules {
+) -> (HttpRules, TcpRules) {
     let mut rules = HttpRules::default();
     let mut acl_names: Vec<String> = Vec::new();
     let mut acl_lines: Vec<(usize, Node<'_>, String)> = Vec::new();
@@ -495,15 +514,27 @@ fn read_rules(
         base_dir: cx.base_dir,
         backends,
         response: false,
+        payload: false,
+    };
+    // Named ACLs may be used by any rule; a payload fetch in one that an
+    // http-request rule uses simply never has a sample there.
+    let acl_env = Env {
+        payload: is_frontend,
+        ..env
     };
     for (index, node, text) in acl_lines {
-        match parse_acl(&text, &env) {
+        match parse_acl(&text, &acl_env) {
             Ok(test) => rules.acls[index].tests.push(test),
             Err(e) => report(diag, &node, &text, e),
         }
     }
     if is_frontend {
         if let Some(node) = table.get("use_backend") {
+            // In mode tcp, use_backend runs after content inspection.
+            let env = Env {
+                payload: mode == Mode::Tcp,
+                ..env
+            };
             for (line_node, text) in lines(diag, &node) {
                 match parse_use_backend(&text, &env) {
                     Ok(rule) => rules.use_backend.push(rule),
@@ -532,7 +563,33 @@ fn read_rules(
             }
         }
     }
-    rules
+    let mut tcp = TcpRules::default();
+    if let Some(node) = table.get("tcp-request").filter(|_| is_frontend) {
+        for (line_node, text) in lines(diag, &node) {
+            match parse_tcp_request(&text, &env) {
+                Ok(TcpLine::InspectDelay(d)) => tcp.inspect_delay = Some(d),
+                Ok(TcpLine::Connection(rule)) => tcp.connection.push(rule),
+                Ok(TcpLine::Content(rule)) => tcp.content.push(rule),
+                Err(e) => report(diag, &line_node, &text, e),
+            }
+        }
+        let reads_payload = |r: &crate::rules::Rule<crate::rules::TcpAction>| {
+            r.cond
+                .as_ref()
+                .is_some_and(|c| c.reads_payload(&rules.acls))
+        };
+        if tcp.inspect_delay.is_none() && tcp.content.iter().any(reads_payload) {
+            // HAProxy warns the same way: without a delay the rules see
+            // only what happened to be there, usually nothing.
+            diag.warn(
+                node.span.as_ref(),
+                &node.path,
+                "tcp-request content rules read the client's bytes but there is no inspect-delay: they are evaluated at once, on nothing",
+                Some("add \"inspect-delay 5s\" (how long to wait for the bytes) before them".into()),
+            );
+        }
+    }
+    (rules, tcp)
 }
 
 #[cfg(test)]

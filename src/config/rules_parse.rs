@@ -17,7 +17,7 @@ use crate::http::Network;
 use crate::rules::{
     AclRef, AclTest, Condition, Converter, Fetch, Format, HeaderEdit, IntRange, Matcher, Part,
     Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule, SampleType, Side,
-    StrPatterns, Term, Userlist,
+    StrPatterns, TcpAction, Term, Userlist,
 };
 
 /// An error and the byte offset in the line where it is.
@@ -54,6 +54,10 @@ pub(crate) struct Env<'e> {
     pub backends: &'e [String],
     /// Parsing an `http-response` rule (response fetches are allowed).
     pub response: bool,
+    /// The client's first bytes can be looked at here (`tcp-request
+    /// content`, `use_backend` in mode tcp, named ACLs): `req.len`,
+    /// `req.payload`, `req.ssl_*` are allowed.
+    pub payload: bool,
 }
 
 /// The words of one line with their offsets.
@@ -131,19 +135,29 @@ const FETCH_NAMES: &[&str] = &[
     "req_ver",
     "src",
     "src_port",
+    "dst",
     "dst_port",
+    "fc_pp_authority",
+    "fc_pp_unique_id",
     "ssl_fc",
     "ssl_fc_sni",
     "req.cook",
     "cook",
     "http_auth",
     "status",
+    "req.len",
+    "req.payload",
+    "req.ssl_hello_type",
+    "req.ssl_sni",
+    "req.ssl_ver",
+    "req.ssl_alpn",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
-     req.ver src src_port dst_port ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
-     status (http-response)";
+     req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
+     status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -242,7 +256,10 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         "req.ver" | "req_ver" => no_arg().map(|_| Fetch::ReqVer)?,
         "src" => no_arg().map(|_| Fetch::Src)?,
         "src_port" => no_arg().map(|_| Fetch::SrcPort)?,
+        "dst" => no_arg().map(|_| Fetch::Dst)?,
         "dst_port" => no_arg().map(|_| Fetch::DstPort)?,
+        "fc_pp_authority" => no_arg().map(|_| Fetch::FcPpAuthority)?,
+        "fc_pp_unique_id" => no_arg().map(|_| Fetch::FcPpUniqueId)?,
         "ssl_fc" => no_arg().map(|_| Fetch::SslFc)?,
         "ssl_fc_sni" => no_arg().map(|_| Fetch::SslFcSni)?,
         "req.cook" | "cook" => Fetch::ReqCook(one_arg("cookie name")?),
@@ -274,6 +291,27 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
             }
             Fetch::Status
         }
+        "req.len" => no_arg().map(|_| Fetch::ReqLen)?,
+        "req.payload" => {
+            let number = |a: &str| a.trim().parse::<usize>().ok().filter(|n| *n <= 1 << 20);
+            match args.as_slice() {
+                [o, l] if number(o).is_some() && number(l).is_some() => Fetch::ReqPayload {
+                    offset: number(o).unwrap_or_default(),
+                    len: number(l).unwrap_or_default(),
+                },
+                _ => {
+                    return err(
+                        at,
+                        format!("`{text}`: req.payload takes an offset and a length"),
+                        "write req.payload(<offset>,<length>) in bytes, each at most 1048576; length 0 is up to the end",
+                    )
+                }
+            }
+        }
+        "req.ssl_hello_type" => no_arg().map(|_| Fetch::ReqSslHelloType)?,
+        "req.ssl_sni" => no_arg().map(|_| Fetch::ReqSslSni)?,
+        "req.ssl_ver" => no_arg().map(|_| Fetch::ReqSslVer)?,
+        "req.ssl_alpn" => no_arg().map(|_| Fetch::ReqSslAlpn)?,
         other => {
             // `pth_beg`: suggest on the base, keep the suffix.
             let (stem, tail) = match other.rsplit_once('_') {
@@ -287,6 +325,13 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
             return err(at, format!("unknown fetch `{other}`"), hint);
         }
     };
+    if fetch.reads_payload() && !env.payload {
+        return err(
+            at,
+            format!("`{base}` reads the client's first bytes, which are not there in this rule"),
+            "use it in tcp-request content rules (with inspect-delay) or use_backend of a mode tcp frontend",
+        );
+    }
     if suffix.is_some() && fetch.sample_type() != SampleType::Str {
         return err(
             at,
@@ -899,6 +944,89 @@ pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>
     Ok(Rule { action: id, cond })
 }
 
+/// One `tcp-request` line.
+#[derive(Debug)]
+pub(crate) enum TcpLine {
+    InspectDelay(std::time::Duration),
+    Connection(Rule<TcpAction>),
+    Content(Rule<TcpAction>),
+}
+
+const TCP_HINT: &str =
+    "write inspect-delay <time>, connection accept|reject|expect-proxy layer4 [if <cond>], \
+     or content accept|reject [if <cond>]";
+
+/// A `tcp-request` line (HAProxy's syntax after `tcp-request`). The
+/// condition of a content rule may read the client's first bytes; a
+/// connection rule's may not (none were read).
+pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
+    let mut words = Words::new(line)?;
+    let (at, kind) = words.expect("tcp-request kind", TCP_HINT)?;
+    match kind.as_str() {
+        "inspect-delay" => {
+            let (dat, text) = words.expect("delay", "write inspect-delay 5s")?;
+            if let Some((eat, extra)) = words.next() {
+                return err(
+                    eat,
+                    format!("unexpected `{extra}`"),
+                    "inspect-delay takes one duration",
+                );
+            }
+            super::values::parse_duration(&text)
+                .map(TcpLine::InspectDelay)
+                .map_err(|invalid| (dat, invalid))
+        }
+        "connection" | "content" => {
+            let connection = kind == "connection";
+            let (aat, action) = words.expect("action", TCP_HINT)?;
+            let action = match action.as_str() {
+                "accept" => TcpAction::Accept,
+                "reject" => TcpAction::Reject,
+                "expect-proxy" if connection => {
+                    match words.next() {
+                        Some((_, layer)) if layer == "layer4" => {}
+                        _ => {
+                            return err(
+                                aat,
+                                "expect-proxy needs `layer4`",
+                                "write tcp-request connection expect-proxy layer4 [if <cond>]",
+                            )
+                        }
+                    }
+                    TcpAction::ExpectProxy
+                }
+                "expect-proxy" => {
+                    return err(
+                        aat,
+                        "expect-proxy is a connection action",
+                        "write tcp-request connection expect-proxy layer4 [if <cond>]",
+                    )
+                }
+                other => {
+                    let known = if connection {
+                        &["accept", "reject", "expect-proxy"][..]
+                    } else {
+                        &["accept", "reject"][..]
+                    };
+                    return unknown_action(aat, other, known, &format!("tcp-request {kind}"));
+                }
+            };
+            let env = Env {
+                payload: !connection,
+                ..*env
+            };
+            let cond = parse_condition(&mut words, &env)?;
+            let rule = Rule { action, cond };
+            Ok(if connection {
+                TcpLine::Connection(rule)
+            } else {
+                TcpLine::Content(rule)
+            })
+        }
+        other => err(at, format!("unknown tcp-request kind `{other}`"), TCP_HINT),
+    }
+}
+
 const REQUEST_ACTIONS: &[&str] = &[
     "allow",
     "deny",
@@ -1273,6 +1401,7 @@ mod tests {
             base_dir: Path::new("."),
             backends,
             response: false,
+            payload: false,
         }
     }
 
@@ -1281,6 +1410,7 @@ mod tests {
         let test = parse_acl(acl, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
         let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
         let conn = ConnFacts {
+            pp: None,
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

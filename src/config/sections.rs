@@ -13,6 +13,7 @@ use super::model::{
     Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads,
     Timeouts, Tune,
 };
+use super::proxy_keys::ProxySettings;
 use super::reader::{Located, Node, TableView};
 use super::values::{self, Invalid, Resolver};
 
@@ -68,6 +69,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "use_backend",
     "http-request",
     "http-response",
+    "tcp-request",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -91,6 +93,8 @@ const BACKEND_KEYS: &[&str] = &[
     "http-request",
     "http-response",
 ];
+/// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
+pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy"];
 const SERVER_KEYS: &[&str] = &[
     "name", "addr", "weight", "maxconn", "backup", "disabled", "cookie",
 ];
@@ -448,6 +452,8 @@ pub(crate) struct Defaults {
     pub timeouts: TimeoutSettings,
     /// `default-server` check settings.
     pub checks: CheckSettings,
+    /// `default-server` PROXY protocol settings.
+    pub proxy: ProxySettings,
     pub http: HttpKeys,
 }
 
@@ -466,6 +472,7 @@ pub(crate) fn read_defaults(
             backlog: None,
             timeouts: TimeoutSettings::default(),
             checks: CheckSettings::default(),
+            proxy: ProxySettings::default(),
             http: HttpKeys::default(),
         };
     };
@@ -496,6 +503,7 @@ pub(crate) fn read_defaults(
         .map(|l| l.value),
         timeouts: TimeoutSettings::read(diag, &table),
         checks: CheckSettings::read_default_server(diag, &table),
+        proxy: ProxySettings::read_default_server(diag, &table),
         http: HttpKeys::read(diag, &table, files),
     }
 }
@@ -523,6 +531,8 @@ pub(crate) struct PendingFrontend {
     pub binds: Vec<Located<SocketAddr>>,
     /// TLS of each bind, same order as `binds`.
     pub bind_tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
+    /// `accept-proxy` of each bind, same order as `binds`.
+    pub bind_proxy: Vec<bool>,
     pub default_backend: Result<Option<Located<String>>, Reported>,
     pub default_backend_path: String,
     pub maxconn: Option<u32>,
@@ -546,7 +556,11 @@ pub(crate) fn read_frontend(
     let name = section_name(diag, &mut table, "frontend");
     table.check_keys(diag, FRONTEND_KEYS);
     let mode = effective_mode(diag, &table, defaults);
-    let (binds, bind_tls) = read_binds(diag, &table, mode, files.base_dir);
+    let Binds {
+        addrs: binds,
+        tls: bind_tls,
+        accept_proxy: bind_proxy,
+    } = read_binds(diag, &table, mode, files.base_dir);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
     let (log, log_span) = super::observe::read_frontend_log(diag, &table, mode);
@@ -557,6 +571,7 @@ pub(crate) fn read_frontend(
         mode,
         binds,
         bind_tls,
+        bind_proxy,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
         default_backend_path: format!("{}.default_backend", table.path),
         maxconn: optional(&table, "maxconn", |n| {
@@ -580,11 +595,14 @@ pub(crate) fn read_frontend(
     })
 }
 
-/// Binds with their TLS settings (`None` for plain ones), in order.
-type Binds = (
-    Vec<Located<SocketAddr>>,
-    Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
-);
+/// Binds with their TLS settings (`None` for plain ones) and whether
+/// they expect a PROXY header, in order.
+#[derive(Default)]
+struct Binds {
+    addrs: Vec<Located<SocketAddr>>,
+    tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
+    accept_proxy: Vec<bool>,
+}
 
 fn read_binds(
     diag: &mut Diagnostics<'_>,
@@ -599,12 +617,12 @@ fn read_binds(
             "frontend has no bind address",
             Some("add bind = [\"127.0.0.1:8000\"] (HAProxy `bind`)".into()),
         );
-        return (Vec::new(), Vec::new());
+        return Binds::default();
     };
     let elements = if node.is_array() {
         match node.array(diag) {
             Ok(elements) => elements,
-            Err(Reported) => return (Vec::new(), Vec::new()),
+            Err(Reported) => return Binds::default(),
         }
     } else {
         vec![node.clone()]
@@ -617,19 +635,22 @@ fn read_binds(
             Some("give at least one address, e.g. bind = \"127.0.0.1:8000\"".into()),
         );
     }
-    let mut binds = Vec::new();
-    let mut tls = Vec::new();
+    let mut binds = Binds::default();
     for element in &elements {
         // `{ addr = "...", ssl = true, crt = "..." }`: HAProxy's bind options.
-        let (addr_node, bind_tls) = if element.is_table() {
+        let (addr_node, bind_tls, accept_proxy) = if element.is_table() {
             let Ok(bind_table) = element.table(diag) else {
                 continue;
             };
             let (addr, bind_tls) = super::tls::read_bind_table(diag, &bind_table, mode, base_dir);
+            let accept_proxy = optional(&bind_table, "accept-proxy", |n| n.bool(diag));
             let Some(addr) = addr else { continue };
-            (addr, bind_tls)
+            let Ok(accept_proxy) = accept_proxy else {
+                continue;
+            };
+            (addr, bind_tls, accept_proxy.is_some_and(|l| l.value))
         } else {
-            (element.clone(), Ok(None))
+            (element.clone(), Ok(None), false)
         };
         let Ok(text) = addr_node.string(diag) else {
             continue;
@@ -637,8 +658,9 @@ fn read_binds(
         match values::parse_bind(&text.value) {
             Ok(addr) => {
                 if let Ok(bind_tls) = bind_tls {
-                    binds.push(addr_node.located(addr));
-                    tls.push(bind_tls);
+                    binds.addrs.push(addr_node.located(addr));
+                    binds.tls.push(bind_tls);
+                    binds.accept_proxy.push(accept_proxy);
                 }
             }
             Err(invalid) => {
@@ -646,7 +668,7 @@ fn read_binds(
             }
         }
     }
-    (binds, tls)
+    binds
 }
 
 /// Backend with where its parts were written.
@@ -714,6 +736,7 @@ pub(crate) fn read_backend(
         .is_some_and(|l| l.value);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let check_settings = CheckSettings::read_default_server(diag, &table).over(&defaults.checks);
+    let proxy_settings = ProxySettings::read_default_server(diag, &table).over(&defaults.proxy);
     let check = read_check_kind(diag, &table);
     let http = HttpKeys::read(diag, &table, files)
         .over(&defaults.http)
@@ -732,7 +755,7 @@ pub(crate) fn read_backend(
                 element,
                 &table.path,
                 resolve,
-                &check_settings,
+                (&check_settings, &proxy_settings),
                 mode,
                 files.base_dir,
             );
@@ -788,7 +811,7 @@ fn read_server(
     node: &Node<'_>,
     backend_path: &str,
     resolve: Resolver<'_>,
-    check_settings: &CheckSettings,
+    (check_settings, proxy_settings): (&CheckSettings, &ProxySettings),
     mode: Option<Mode>,
     base_dir: &std::path::Path,
 ) -> (Option<NameAt>, Option<Server>) {
@@ -844,7 +867,11 @@ fn read_server(
     let backup = optional(&table, "backup", |n| n.bool(diag));
     let disabled = optional(&table, "disabled", |n| n.bool(diag));
     let cookie = optional(&table, "cookie", |n| n.string(diag));
-    let check = read_server_check(diag, &table, check_settings, addr, mode);
+    let mut check = read_server_check(diag, &table, check_settings, addr, mode);
+    let proxy = super::proxy_keys::read_server_proxy(diag, &table, proxy_settings);
+    if let (Ok(Some(check)), Ok(proxy), Some(addr)) = (&mut check, &proxy, addr) {
+        check.send_proxy = proxy.check(check.addr != addr);
+    }
     let ssl = super::tls::read_server_tls(diag, &table, base_dir);
     let server = (|| {
         Some(Server {
@@ -857,6 +884,7 @@ fn read_server(
             check: check.ok()?,
             ssl: ssl.ok()?,
             cookie: cookie.ok()?.map(|l| l.value),
+            send_proxy: proxy.ok()?.send(),
         })
     })();
     (name, server)

@@ -185,7 +185,10 @@ pub(crate) fn read_bind_table<'a>(
     mode: Option<Mode>,
     base_dir: &Path,
 ) -> (Option<Node<'a>>, Result<Option<Arc<BindTls>>, Reported>) {
-    table.check_keys(diag, BIND_KEYS);
+    table.check_keys(
+        diag,
+        &[BIND_KEYS, super::sections::BIND_OPTION_KEYS].concat(),
+    );
     let addr = table.get("addr");
     if addr.is_none() {
         diag.error(

@@ -10,10 +10,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::outcome::{describe_io_error, CheckOutcome, Status};
+use crate::config::SendProxy;
 use crate::config::{
     CheckKind, HttpCheck, HttpTest, Pattern, ServerCheck, TcpCheckAction, TcpCheckRule, Timeouts,
 };
 use crate::http::{BodyFraming, ChunkedScanner, HeadLimits, Method, ParseStatus, ResponseParser};
+use crate::net::proxy_protocol::{write_header, SendVersion};
 
 /// What one check needs to know, borrowed from the configuration.
 pub struct Probe<'a> {
@@ -88,8 +90,41 @@ impl Probe<'_> {
                 let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
                 let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
                 let _ = stream.set_nodelay(true);
+                let mut stream = stream;
+                if let Some(version) = self.check.send_proxy {
+                    self.send_proxy_header(&mut stream, version).await?;
+                }
                 Ok(stream)
             }
+        }
+    }
+
+    /// A check has no client: `PROXY UNKNOWN` (v1) or a `LOCAL` command
+    /// (v2), as HAProxy's checks send (`check-send-proxy`).
+    async fn send_proxy_header(
+        &self,
+        stream: &mut TcpStream,
+        version: SendProxy,
+    ) -> Result<(), CheckOutcome> {
+        let version = match version {
+            SendProxy::V1 => SendVersion::V1,
+            SendProxy::V2 => SendVersion::V2,
+        };
+        let mut header = Vec::with_capacity(16);
+        write_header(version, None, &mut header);
+        let sent =
+            futures_lite::future::or(async { Some(stream.write_all(&header).await) }, async {
+                glommio::timer::sleep(self.step_timeout()).await;
+                None
+            })
+            .await;
+        match sent {
+            Some(Ok(())) => Ok(()),
+            None => Err(CheckOutcome::new(Status::L4Timeout)),
+            Some(Err(e)) => Err(CheckOutcome::new(Status::L4Con).with_info(format!(
+                "sending the PROXY header: {}",
+                describe_io_error(&e)
+            ))),
         }
     }
 

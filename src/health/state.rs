@@ -186,6 +186,7 @@ mod tests {
             fall: 3,
             addr: "127.0.0.1:1".parse().unwrap(),
             observe: None,
+            send_proxy: None,
         };
         let mut h = Health::new(2, 3);
         assert_eq!(h.interval(&check), check.fastinter, "fragile start");

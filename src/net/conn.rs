@@ -186,6 +186,53 @@ impl Conn {
         }
     }
 
+    /// Looks at what the socket holds without taking it (MSG_PEEK): waits
+    /// until more than `have` bytes are there and returns how many are
+    /// (at most `buf.len()`), or 0 at end of stream (also when the peer
+    /// closed with only those `have` bytes sent). For the PROXY header,
+    /// whose bytes must be taken off the socket exactly, no more. `have`
+    /// must be less than `buf.len()`.
+    pub async fn peek_more(&mut self, buf: &mut [u8], have: usize) -> io::Result<usize> {
+        if have >= buf.len() {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        loop {
+            let seen = self.readiness.read_events(self.token);
+            // SAFETY: `buf` is valid for writes of its length; fd is ours.
+            let n = unsafe {
+                libc::recv(
+                    self.fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_PEEK,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::WouldBlock => {}
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(err),
+                }
+            } else if n == 0 || n as usize > have {
+                return Ok(n as usize);
+            } else if self.readiness.read_closed(self.token) {
+                // The peer closed after the bytes already seen: nothing
+                // more will come, and no further edge either.
+                return Ok(0);
+            }
+            // Nothing new since `seen`: bytes arriving later raise an edge.
+            std::future::poll_fn(|cx| {
+                if self.readiness.read_events(self.token) != seen {
+                    return Poll::Ready(Ok::<(), io::Error>(()));
+                }
+                self.readiness.wait_read(self.token, cx.waker())?;
+                Poll::Pending
+            })
+            .await?;
+        }
+    }
+
     /// Whether the following sends carry MSG_MORE (HAProxy does the same
     /// while a body is known to continue): the kernel then fills whole
     /// segments instead of sending one per write, so the peer wakes once

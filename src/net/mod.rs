@@ -6,6 +6,7 @@ pub mod copy;
 pub mod forward;
 pub mod listener;
 pub mod pipe;
+pub mod proxy_protocol;
 pub mod readiness;
 pub mod shared;
 pub mod splice;

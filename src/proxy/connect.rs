@@ -2,12 +2,15 @@
 //! and redispatch loop that both modes use.
 
 use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
+use crate::config::SendProxy;
 use crate::log::Termination;
+use crate::net::proxy_protocol::{write_header, SendVersion};
 use crate::net::{Conn, Stream};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// HAProxy waits min(timeout connect, 1s) before retrying the same server so
@@ -26,6 +29,34 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<
             .await
         }
         _ => Conn::connect(addr).await,
+    }
+}
+
+/// The client side of a session, as a server connection may have to
+/// tell it (`send-proxy`) and balancing may hash it (`balance source`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientEnds {
+    /// The client's address (the PROXY header's when one carried it).
+    pub src: SocketAddr,
+    /// Where the client connected to, when known already; else read
+    /// from `fd` if a server needs it.
+    pub dst: Option<SocketAddr>,
+    /// The client socket, open for as long as the session that made this.
+    pub fd: RawFd,
+}
+
+impl ClientEnds {
+    fn dst(&self) -> SocketAddr {
+        self.dst.unwrap_or_else(|| {
+            // SAFETY: `fd` is the session's client socket, open while the
+            // session runs (see the field).
+            let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+            socket2::SockRef::from(&fd)
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+        })
     }
 }
 
@@ -96,11 +127,19 @@ pub struct Attempts {
 pub async fn server_connection(
     ctx: &CoreContext,
     backend_id: usize,
-    peer: SocketAddr,
+    client: ClientEnds,
     attempts: &mut Attempts,
     reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
 ) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
-    server_connection_hinted(ctx, backend_id, peer, PickHint::default(), attempts, reuse).await
+    server_connection_hinted(
+        ctx,
+        backend_id,
+        client,
+        PickHint::default(),
+        attempts,
+        reuse,
+    )
+    .await
 }
 
 /// [`server_connection_hinted`] for a registered session: gives up
@@ -112,12 +151,12 @@ pub async fn session_server_connection(
     ctx: &CoreContext,
     session: SessionId,
     backend_id: usize,
-    peer: SocketAddr,
+    client: ClientEnds,
     hint: PickHint,
     attempts: &mut Attempts,
     reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
 ) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
-    let connecting = server_connection_hinted(ctx, backend_id, peer, hint, attempts, reuse);
+    let connecting = server_connection_hinted(ctx, backend_id, client, hint, attempts, reuse);
     match ctx.sessions.unless_killed(session, connecting).await {
         Some(got) => got,
         // Dropping the attempt gave back its slot or connection; the queue
@@ -133,7 +172,7 @@ pub async fn session_server_connection(
 pub async fn server_connection_hinted(
     ctx: &CoreContext,
     backend_id: usize,
-    peer: SocketAddr,
+    client: ClientEnds,
     hint: PickHint,
     attempts: &mut Attempts,
     mut reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
@@ -150,8 +189,8 @@ pub async fn server_connection_hinted(
     loop {
         let waiting = Instant::now();
         let acquired = match pinned {
-            Some(server) => acquire_server(backend, server, peer, queue_timeout).await,
-            None => acquire_hinted(backend, peer, hint, &failed, queue_timeout).await,
+            Some(server) => acquire_server(backend, server, client.src, queue_timeout).await,
+            None => acquire_hinted(backend, client.src, hint, &failed, queue_timeout).await,
         };
         let connecting = Instant::now();
         attempts.t_queue = Some(attempts.t_queue.unwrap_or_default() + (connecting - waiting));
@@ -175,7 +214,7 @@ pub async fn server_connection_hinted(
             attempts.t_connect = Some(Duration::ZERO);
             return Ok((stream, slot, true));
         }
-        let connected = connect_server(ctx, backend_id, slot.server(), slot.addr()).await;
+        let connected = connect_server(ctx, backend_id, slot.server(), slot.addr(), client).await;
         match connected {
             Ok(stream) => {
                 ctx.health.connect_succeeded(backend_id, slot.server());
@@ -234,17 +273,22 @@ pub async fn server_connection_hinted(
     }
 }
 
-/// TCP connect, then TLS if the server has `ssl`, each bounded by
-/// `timeout connect`. A failed TLS handshake is a failed attempt (retried
-/// and redispatched like a refused connect), with its reason on stderr.
+/// TCP connect, the PROXY header if the server has `send-proxy(-v2)`,
+/// then TLS if it has `ssl`, each bounded by `timeout connect`. A failed
+/// TLS handshake is a failed attempt (retried and redispatched like a
+/// refused connect), with its reason on stderr.
 pub async fn connect_server(
     ctx: &CoreContext,
     backend: usize,
     server: usize,
     addr: SocketAddr,
+    client: ClientEnds,
 ) -> io::Result<Stream> {
     let be = &ctx.config.backends[backend];
-    let tcp = connect(addr, be.timeouts.connect).await?;
+    let mut tcp = connect(addr, be.timeouts.connect).await?;
+    if let Some(version) = be.servers[server].send_proxy {
+        send_proxy_header(&mut tcp, version, Some((client.src, client.dst()))).await?;
+    }
     ctx.tls
         .connect(&ctx.config, backend, server, tcp, be.timeouts.connect)
         .await
@@ -255,6 +299,24 @@ pub async fn connect_server(
             );
             tls_failure(e)
         })
+}
+
+/// Writes the PROXY header a connection starts with; `addrs` `None` for
+/// a health check (`PROXY UNKNOWN`, v2 `LOCAL`). A new connection's send
+/// buffer is empty: the header goes out in one send, no wait.
+pub async fn send_proxy_header<W: futures_lite::AsyncWrite + Unpin>(
+    conn: &mut W,
+    version: SendProxy,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+) -> io::Result<()> {
+    use futures_lite::AsyncWriteExt;
+    let version = match version {
+        SendProxy::V1 => SendVersion::V1,
+        SendProxy::V2 => SendVersion::V2,
+    };
+    let mut header = Vec::with_capacity(64);
+    write_header(version, addrs, &mut header);
+    conn.write_all(&header).await
 }
 
 fn tls_failure(e: crate::tls::HandshakeError) -> io::Error {

@@ -10,5 +10,7 @@ pub mod accesslog;
 pub mod connect;
 pub mod count;
 pub mod http;
+pub mod inspect;
+pub mod proxy_header;
 pub mod tcp;
 pub mod tls;

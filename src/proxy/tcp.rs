@@ -2,36 +2,38 @@
 //! redispatch, then tunnel bytes both ways until both sides are done.
 
 use super::accesslog;
-use super::connect::{session_server_connection, warn_if_no_server, Attempts};
+use super::connect::{session_server_connection, warn_if_no_server, Attempts, ClientEnds};
 use super::count;
+use super::proxy_header::Client;
 use crate::backend::PickHint;
-use crate::config::Timeouts;
+use crate::config::{BackendId, Timeouts};
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
-use crate::net::Stream;
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Serves one client connection; `session`: its entry in the core's
 /// session registry.
+/// `routed`: the backend a `use_backend` rule chose, if any; `first`:
+/// client bytes already read (after a PROXY header, during inspection),
+/// sent to the server first.
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    client: Stream,
-    peer: SocketAddr,
+    (routed, first): (Option<BackendId>, Vec<u8>),
+    (client, peer, proxied): Client,
     session: SessionId,
 ) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
-    // A TCP frontend has no use_backend, so the loader refuses one without
-    // default_backend; were there none, closing is HAProxy's answer.
-    let Some(backend_id) = fe.default_backend else {
+    // No use_backend matched and no default_backend: closing is
+    // HAProxy's answer.
+    let Some(backend_id) = routed.or(fe.default_backend) else {
         return;
     };
     let be = &ctx.config.backends[backend_id];
@@ -40,8 +42,13 @@ pub async fn serve(
 
     let mut attempts = Attempts::default();
     let hint = PickHint::default();
+    let ends = ClientEnds {
+        src: peer,
+        dst: proxied.as_ref().and_then(|p| p.dst),
+        fd: client.as_raw_fd(),
+    };
     let connected =
-        session_server_connection(&ctx, session, backend_id, peer, hint, &mut attempts, |_| {
+        session_server_connection(&ctx, session, backend_id, ends, hint, &mut attempts, |_| {
             None
         })
         .await;
@@ -95,7 +102,7 @@ pub async fn serve(
         splice: ctx.config.global.tune.splice,
         bufsize: ctx.config.global.tune.bufsize,
     };
-    let report = tunnel::run_streams(client, server, &[], &[], &settings, &ctx.pipes).await;
+    let report = tunnel::run_streams(client, server, &first, &[], &settings, &ctx.pipes).await;
     ctx.sessions.clear_server(session);
     let t_total = accepted.elapsed();
     let mut termination = termination_of(&report.end);

@@ -19,10 +19,8 @@ pub fn failure_reason(e: &HandshakeError) -> String {
 }
 
 /// Counts a failed client handshake on its frontend and, when the
-/// frontend logs, writes HAProxy's error line for it:
-/// `<ip>:<port> [<date>] <frontend>/<bind>: SSL handshake failure (<reason>)`
-/// (HAProxy names the bind; percore's binds are named by their address).
-/// The date is when the handshake failed.
+/// frontend logs, writes HAProxy's error line for it (see
+/// [`connection_error`]): `... SSL handshake failure (<reason>)`.
 pub fn handshake_failed(
     ctx: &CoreContext,
     (frontend, bind): (usize, usize),
@@ -30,6 +28,25 @@ pub fn handshake_failed(
     e: &HandshakeError,
 ) {
     ctx.stats.borrow_mut().frontends[frontend].ssl_failed_handshakes += 1;
+    connection_error(
+        ctx,
+        (frontend, bind),
+        peer,
+        format_args!("SSL handshake failure ({})", failure_reason(e)),
+    );
+}
+
+/// When the frontend logs, writes HAProxy's line for a connection that
+/// failed before any request:
+/// `<ip>:<port> [<date>] <frontend>/<bind>: <what>` (HAProxy names the
+/// bind; percore's binds are named by their address). The date is when
+/// it failed.
+pub fn connection_error(
+    ctx: &CoreContext,
+    (frontend, bind): (usize, usize),
+    peer: SocketAddr,
+    what: std::fmt::Arguments<'_>,
+) {
     if !super::accesslog::enabled(ctx, frontend) {
         return;
     }
@@ -46,6 +63,6 @@ pub fn handshake_failed(
                 let _ = write!(out, "{}", bind + 1);
             }
         }
-        let _ = write!(out, ": SSL handshake failure ({})", failure_reason(e));
+        let _ = write!(out, ": {what}");
     });
 }

@@ -70,6 +70,19 @@ impl Condition {
     }
 }
 
+impl Condition {
+    /// Whether any test of the condition (named ACLs included) reads the
+    /// client's first bytes (`req.len`, `req.payload`, `req.ssl_*`).
+    pub fn reads_payload(&self, acls: &[Acl]) -> bool {
+        self.any_of.iter().flatten().any(|term| match &term.acl {
+            AclRef::Named(i) => acls
+                .get(*i)
+                .is_some_and(|a| a.tests.iter().any(|t| t.fetch.reads_payload())),
+            AclRef::Anonymous(t) => t.fetch.reads_payload(),
+        })
+    }
+}
+
 /// An optional condition: no condition always holds.
 pub fn holds(cond: &Option<Condition>, acls: &[Acl], facts: &Facts<'_>) -> bool {
     cond.as_ref().is_none_or(|c| c.eval(acls, facts))

@@ -403,6 +403,7 @@ mod tests {
 
     fn facts_conn() -> ConnFacts {
         ConnFacts {
+            pp: None,
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,
@@ -411,11 +412,7 @@ mod tests {
 
     fn run(head: &str, edits: &[Edit<'_>]) -> String {
         let conn = facts_conn();
-        let facts = Facts {
-            conn: &conn,
-            req: None,
-            res: None,
-        };
+        let facts = Facts::content(&conn, None);
         let mut h = head.as_bytes().to_vec();
         apply(&mut h, edits, &facts, &mut EditBuffers::default());
         String::from_utf8(h).unwrap()

@@ -21,6 +21,8 @@ pub mod format;
 pub mod pattern;
 pub mod reply;
 pub mod sample;
+pub mod tcp_request;
+pub mod tls_hello;
 pub mod view;
 
 pub use action::{
@@ -33,5 +35,6 @@ pub use cond::{Acl, AclRef, AclTest, Condition, Term};
 pub use edit::{Edit, EditBuffers};
 pub use format::{Converter, Format, Part};
 pub use pattern::{IntRange, Matcher, StrPatterns};
-pub use sample::{ConnFacts, Facts, Fetch, Sample, SampleType, Side, TlsFacts};
+pub use sample::{ConnFacts, Facts, Fetch, Payload, Sample, SampleType, Side, TlsFacts};
+pub use tcp_request::{TcpAction, TcpRules};
 pub use view::RequestView;

@@ -5,10 +5,15 @@
 //! evaluating a rule never allocates: a header value is a slice of the
 //! receive buffer, a number or an address is a value.
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::net::proxy_protocol::Tlvs;
+
 use super::auth::Userlist;
+use super::tls_hello::{self, Hello};
 use crate::http::{RequestHead, ResponseHead, Version};
 
 /// Facts about the client connection. TLS is terminated by percore only
@@ -20,6 +25,8 @@ pub struct ConnFacts {
     /// The local address the client connected to.
     pub dst: SocketAddr,
     pub tls: Option<TlsFacts>,
+    /// The TLVs of the connection's PROXY v2 header, if it had any.
+    pub pp: Option<Rc<Tlvs>>,
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -30,12 +37,35 @@ pub struct TlsFacts {
 }
 
 /// Everything a rule may read. Request rules see `req`; response rules see
-/// `res` (and no request: its head is gone once it was forwarded).
+/// `res` (and no request: its head is gone once it was forwarded);
+/// `tcp-request content` rules see `payload`.
 #[derive(Clone, Copy)]
 pub struct Facts<'a> {
     pub conn: &'a ConnFacts,
     pub req: Option<&'a RequestHead<'a>>,
     pub res: Option<&'a ResponseHead<'a>>,
+    pub payload: Option<Payload<'a>>,
+}
+
+/// The bytes a client sent so far, looked at (not consumed) by
+/// `tcp-request content` rules: `req.len`, `req.payload`, `req.ssl_*`.
+#[derive(Clone, Copy)]
+pub struct Payload<'a> {
+    pub data: &'a [u8],
+    /// No more bytes will be waited for (the inspect delay ran out, the
+    /// buffer is full, or the client closed): what a fetch sees is final.
+    pub last: bool,
+    /// Set by a fetch whose answer could change with more bytes (HAProxy's
+    /// SMP_F_MAY_CHANGE): the rule is then evaluated again when more come.
+    pub more: &'a Cell<bool>,
+}
+
+impl Payload<'_> {
+    fn may_change(&self) {
+        if !self.last {
+            self.more.set(true);
+        }
+    }
 }
 
 impl<'a> Facts<'a> {
@@ -44,6 +74,7 @@ impl<'a> Facts<'a> {
             conn,
             req: Some(req),
             res: None,
+            payload: None,
         }
     }
 
@@ -52,6 +83,18 @@ impl<'a> Facts<'a> {
             conn,
             req: None,
             res: Some(res),
+            payload: None,
+        }
+    }
+
+    /// For `tcp-request` rules: the connection, and the client's first
+    /// bytes in content rules.
+    pub fn content(conn: &'a ConnFacts, payload: Option<Payload<'a>>) -> Self {
+        Facts {
+            conn,
+            req: None,
+            res: None,
+            payload,
         }
     }
 }
@@ -115,7 +158,15 @@ pub enum Fetch {
     ReqVer,
     Src,
     SrcPort,
+    /// The address the client connected to (the PROXY header's when one
+    /// carried it).
+    Dst,
     DstPort,
+    /// The authority TLV of the PROXY v2 header (HAProxy
+    /// `fc_pp_authority`).
+    FcPpAuthority,
+    /// The unique-id TLV of the PROXY v2 header (`fc_pp_unique_id`).
+    FcPpUniqueId,
     SslFc,
     SslFcSni,
     /// The value of a cookie in the Cookie header.
@@ -124,15 +175,36 @@ pub enum Fetch {
     HttpAuth(Arc<Userlist>),
     /// The response status (response rules).
     Status,
+    /// Bytes the client sent so far (`req.len`; content rules).
+    ReqLen,
+    /// `req.payload(<offset>,<length>)`: those bytes once there; length
+    /// 0 is everything from the offset.
+    ReqPayload {
+        offset: usize,
+        len: usize,
+    },
+    /// The handshake type of a TLS record the client starts with
+    /// (`req.ssl_hello_type`: 1 for a ClientHello).
+    ReqSslHelloType,
+    /// The SNI of the client's ClientHello (`req.ssl_sni`).
+    ReqSslSni,
+    /// The ClientHello's version, e.g. 0x0303 = 771 (`req.ssl_ver`).
+    ReqSslVer,
+    /// Each protocol of the ClientHello's ALPN list (`req.ssl_alpn`).
+    ReqSslAlpn,
 }
 
 impl Fetch {
     pub fn sample_type(&self) -> SampleType {
         match self {
-            Fetch::HdrCnt { .. } | Fetch::SrcPort | Fetch::DstPort | Fetch::Status => {
-                SampleType::Int
-            }
-            Fetch::Src => SampleType::Ip,
+            Fetch::HdrCnt { .. }
+            | Fetch::SrcPort
+            | Fetch::DstPort
+            | Fetch::Status
+            | Fetch::ReqLen
+            | Fetch::ReqSslHelloType
+            | Fetch::ReqSslVer => SampleType::Int,
+            Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) => SampleType::Bool,
             _ => SampleType::Str,
         }
@@ -190,7 +262,20 @@ impl Fetch {
             }),
             Fetch::Src => f(Sample::Ip(facts.conn.src.ip().to_canonical())),
             Fetch::SrcPort => f(Sample::Int(i64::from(facts.conn.src.port()))),
+            Fetch::Dst => f(Sample::Ip(facts.conn.dst.ip().to_canonical())),
             Fetch::DstPort => f(Sample::Int(i64::from(facts.conn.dst.port()))),
+            Fetch::FcPpAuthority => facts
+                .conn
+                .pp
+                .as_ref()
+                .and_then(|t| t.authority.as_deref())
+                .is_some_and(|v| f(Sample::Str(v))),
+            Fetch::FcPpUniqueId => facts
+                .conn
+                .pp
+                .as_ref()
+                .and_then(|t| t.unique_id.as_deref())
+                .is_some_and(|v| f(Sample::Str(v))),
             Fetch::SslFc => f(Sample::Bool(facts.conn.tls.is_some())),
             Fetch::SslFcSni => facts
                 .conn
@@ -220,7 +305,63 @@ impl Fetch {
             Fetch::Status => facts
                 .res
                 .is_some_and(|r| f(Sample::Int(i64::from(r.status)))),
+            Fetch::ReqLen => facts.payload.is_some_and(|p| {
+                let matched = f(Sample::Int(p.data.len() as i64));
+                if !matched {
+                    p.may_change();
+                }
+                matched
+            }),
+            Fetch::ReqPayload { offset, len } => facts.payload.is_some_and(|p| {
+                let end = if *len == 0 {
+                    p.data.len()
+                } else {
+                    offset + len
+                };
+                let Some(bytes) = p.data.get(*offset..end).filter(|b| !b.is_empty()) else {
+                    p.may_change();
+                    return false;
+                };
+                let matched = f(Sample::Str(bytes));
+                if !matched && *len == 0 {
+                    p.may_change();
+                }
+                matched
+            }),
+            Fetch::ReqSslHelloType | Fetch::ReqSslSni | Fetch::ReqSslVer | Fetch::ReqSslAlpn => {
+                let Some(p) = facts.payload else { return false };
+                let hello = match tls_hello::parse(p.data) {
+                    Hello::Record(h) => h,
+                    Hello::Incomplete => {
+                        p.may_change();
+                        return false;
+                    }
+                    Hello::NotTls => return false,
+                };
+                match self {
+                    Fetch::ReqSslHelloType => f(Sample::Int(i64::from(hello.msg_type))),
+                    Fetch::ReqSslVer => f(Sample::Int(i64::from(hello.version))),
+                    Fetch::ReqSslSni => hello.sni.is_some_and(|s| f(Sample::Str(s))),
+                    _ => hello
+                        .alpn
+                        .is_some_and(|list| tls_hello::alpn_names(list).any(|n| f(Sample::Str(n)))),
+                }
+            }
         }
+    }
+
+    /// Whether this fetch reads the client's first bytes (valid only in
+    /// `tcp-request content` rules and TCP `use_backend`).
+    pub fn reads_payload(&self) -> bool {
+        matches!(
+            self,
+            Fetch::ReqLen
+                | Fetch::ReqPayload { .. }
+                | Fetch::ReqSslHelloType
+                | Fetch::ReqSslSni
+                | Fetch::ReqSslVer
+                | Fetch::ReqSslAlpn
+        )
     }
 }
 

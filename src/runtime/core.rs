@@ -6,6 +6,8 @@ use crate::net::listener::{
     delay_request_ack, describe_bind_error, sockets_for, Inherited, Listed, ListenerRegistry,
 };
 use crate::net::{Acceptor, Stream};
+use crate::proxy::inspect::{self, Inspected};
+use crate::proxy::proxy_header::{self, NoHeader};
 use crate::proxy::{http, tcp};
 use crate::shard::limit::core_share;
 use crate::shard::stop::Event;
@@ -272,6 +274,44 @@ pub(crate) async fn serve_connection(
     let sessions = Rc::clone(&ctx.sessions);
     let registered = sessions.register(ctx.generation, fe_index, peer, stream.as_raw_fd());
     let session = registered.id();
+    let accepted = std::time::Instant::now();
+    let (mut stream, mut peer, mut proxied) = (stream, peer, None);
+    // Client bytes already taken off the socket, for a mode tcp session
+    // to send first (saves a read per connection; HTTP and TLS read
+    // their own).
+    let mut first = Vec::new();
+    // `tcp-request connection` rules, on the socket's addresses, before
+    // any byte is read.
+    let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
+    if verdict.reject {
+        return (ctx, fe_index);
+    }
+    // The PROXY header comes next, before TLS (HAProxy: accept-proxy is
+    // read by the transport layer, bounded by `timeout client`).
+    let fe = &ctx.config.frontends[fe_index];
+    if verdict.expect_proxy || fe.bind_proxy.get(bind_index).copied().unwrap_or(false) {
+        let limit = ctx.config.global.tune.bufsize;
+        let keep = mode == Mode::Tcp && ctx.tls.acceptor(fe_index, bind_index).is_none();
+        let received = Box::pin(proxy_header::receive(
+            &mut stream,
+            limit,
+            fe.timeouts.client,
+            keep,
+        ))
+        .await;
+        match received {
+            Ok((header, after)) => {
+                first = after;
+                (peer, proxied) = proxy_header::apply(header, peer);
+                sessions.set_client(session, peer);
+            }
+            Err(NoHeader::Closed) => return (ctx, fe_index),
+            Err(NoHeader::Refused(e)) => {
+                proxy_header::refused(&ctx, (fe_index, bind_index), peer, &e);
+                return (ctx, fe_index);
+            }
+        }
+    }
     // TLS first (HAProxy: the handshake belongs to the client side,
     // bounded by `timeout client`); a failed handshake ends the
     // session before any server is involved.
@@ -284,12 +324,46 @@ pub(crate) async fn serve_connection(
     } else {
         Ok(Stream::Plain(stream))
     };
+    // `tcp-request content` rules and, in mode tcp, use_backend.
+    let mut routed = None;
+    let client = match client {
+        Ok(mut client) if inspect::wanted(&ctx.config.frontends[fe_index]) => {
+            let inspected = Box::pin(inspect::content(
+                &ctx,
+                fe_index,
+                &mut client,
+                (peer, proxied.as_ref()),
+                accepted,
+                std::mem::take(&mut first),
+            ))
+            .await;
+            match inspected {
+                Inspected::Reject => return (ctx, fe_index),
+                Inspected::Accept { backend, taken } => {
+                    routed = backend;
+                    first = taken;
+                }
+            }
+            Ok(client)
+        }
+        other => other,
+    };
     let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
-            Box::pin(tcp::serve(Rc::clone(&ctx), fe_index, client, peer, session)).await;
+            let client = (client, peer, proxied);
+            Box::pin(tcp::serve(
+                Rc::clone(&ctx),
+                fe_index,
+                (routed, first),
+                client,
+                session,
+            ))
+            .await;
             (ctx, fe_index)
         }
-        (Ok(client), Mode::Http) => http::serve(ctx, fe_index, client, peer, session).await,
+        (Ok(client), Mode::Http) => {
+            http::serve(ctx, fe_index, (client, peer, proxied), session).await
+        }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
         (Err(e), _) => {

@@ -50,13 +50,17 @@ pub fn next_generation(
         was.clear(true);
     }
     let next = Rc::new(next);
-    // Idle server connections stay usable where the server kept its name
-    // and its address.
+    // Idle server connections stay usable where the server kept its name,
+    // its address and the PROXY header its connections start with.
     old.http_pool.carry_into(&next.http_pool, |b, s| {
         let (nb, ns) = map.server(b, s)?;
         let same_addr =
             old.backends[b].borrow().server_addr(s) == next.backends[nb].borrow().server_addr(ns);
-        same_addr.then_some((nb, ns))
+        let send_proxy = |c: &Config, b: usize, s: usize| {
+            c.backends.get(b)?.servers.get(s).map(|s| s.send_proxy)
+        };
+        let same_header = send_proxy(&old.config, b, s) == send_proxy(&next.config, nb, ns);
+        (same_addr && same_header).then_some((nb, ns))
     });
     CoreContext::make_newest(&next);
     old.retire();

@@ -224,6 +224,13 @@ impl Sessions {
         }
     }
 
+    /// The client's address is the one a PROXY header carried.
+    pub fn set_client(&self, id: SessionId, client: SocketAddr) {
+        if let Some(e) = self.slab.borrow_mut().get_mut(id) {
+            e.client = client;
+        }
+    }
+
     /// The session is routed to `backend` (TCP: its default backend).
     pub fn set_backend(&self, id: SessionId, backend: usize) {
         if let Some(e) = self.slab.borrow_mut().get_mut(id) {

@@ -39,6 +39,14 @@ pub struct FrontendCounters {
     /// no common version or suite, aborted, timed out). HAProxy's SSL
     /// stats module: ssl_failed_handshake.
     pub ssl_failed_handshakes: u64,
+    /// Connections closed because their PROXY protocol header was
+    /// missing, malformed, too long, truncated or too slow (percore's
+    /// own column: HAProxy only logs these).
+    pub proxy_errors: u64,
+    /// Connections closed by `tcp-request connection reject`. csv: dcon
+    pub denied_connections: u64,
+    /// Sessions closed by `tcp-request content reject`. csv: dses
+    pub denied_sessions: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -19,7 +19,8 @@ impl FrontendCounters {
         let a = self;
         add!(a, b; sessions_total, sessions_cur, sessions_max, bytes_in, bytes_out,
             requests_total, denied_requests, denied_responses, request_errors,
-            ssl_failed_handshakes; [responses]);
+            ssl_failed_handshakes, proxy_errors, denied_connections, denied_sessions;
+            [responses]);
     }
 }
 
@@ -135,6 +136,9 @@ mod tests {
                 denied_responses: next(),
                 request_errors: next(),
                 ssl_failed_handshakes: next(),
+                proxy_errors: next(),
+                denied_connections: next(),
+                denied_sessions: next(),
             }],
             backends: vec![BackendCounters {
                 sessions_total: next(),

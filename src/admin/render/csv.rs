@@ -70,7 +70,9 @@ mod tests {
         for r in &rows {
             assert_eq!(r.len(), names.len() + 1, "{r:?}");
         }
-        assert_eq!(names.len(), 78);
+        assert_eq!(names.len(), 84);
+        assert_eq!(names[81], "dcon");
+        assert_eq!(names[82], "dses");
         let col = |row: &Vec<&str>, name: &str| {
             row[names.iter().position(|c| *c == name).unwrap()].to_string()
         };

@@ -605,10 +605,21 @@ pub static FIELDS: &[Field] = &[
     stat(75, "mode", "CGS:str", "Proxy mode: tcp or http.")
         .fe(|r| mode(r.fe.mode).into()).be(|r| mode(r.be.mode).into()).sv(|r| mode(r.be.mode).into()),
     stat(76, "algo", "CGS:str", "Load balancing algorithm.").be(|r| algo(r.be.balance).into()),
-    // HAProxy's SSL stats module; percore's CSV puts it right after `algo`.
+    // Empty, so that dcon and dses sit at HAProxy's positions.
+    stat(77, "conn_rate", "MRP:u32", "Connections over the last second."),
+    stat(78, "conn_rate_max", "MMP:u32", "Highest conn_rate seen."),
+    stat(79, "conn_tot", "MCP:u64", "Connections accepted."),
+    stat(80, "intercepted", "MCP:u64", "Requests intercepted by the stats page or a rule."),
+    stat(81, "dcon", "MCP:u64", "Connections denied by tcp-request connection rules.").json("denied_connections").prom("connections_denied_total", Counter)
+        .fe(|r| r.c.denied_connections.into()),
+    stat(82, "dses", "MCP:u64", "Sessions denied by tcp-request content rules.").json("denied_sessions").prom("sessions_denied_total", Counter)
+        .fe(|r| r.c.denied_sessions.into()),
+    // HAProxy's SSL stats module; percore's CSV puts it right after `dses`.
     stat(105, "ssl_failed_handshake", "MCP:u64", "TLS handshakes with clients that failed.")
         .json("ssl_failed_handshakes").prom("ssl_failed_handshakes_total", Counter)
         .fe(|r| r.c.ssl_failed_handshakes.into()),
+    own("proxy_errors", "MCP:u64", "Connections closed for a missing, malformed, truncated or slow PROXY protocol header.").json("proxy_errors").prom("proxy_protocol_errors_total", Counter)
+        .fe(|r| r.c.proxy_errors.into()),
     own("queue_timeouts", "MCP:u64", "Connections that gave up in the queue.").json("queue_timeouts").prom("queue_timeouts_total", Counter)
         .be(|r| r.c.queue_timeouts.into()),
     own("no_server", "MCP:u64", "Connections refused: no usable server.").json("no_server").prom("no_server_total", Counter)

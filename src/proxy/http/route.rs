@@ -11,8 +11,10 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
+use crate::net::proxy_protocol::Tlvs;
 use crate::net::Stream;
 
 use super::io::{Clock, Lane, Shared};
@@ -44,9 +46,14 @@ pub(super) struct RouteState<'c> {
 
 impl RouteState<'_> {
     /// `tls` is `Some` on a TLS client connection (`ssl_fc`, `ssl_fc_sni`).
-    pub fn new(src: SocketAddr, dst: SocketAddr, tls: Option<TlsFacts>) -> Self {
+    pub fn new(
+        src: SocketAddr,
+        dst: SocketAddr,
+        tls: Option<TlsFacts>,
+        pp: Option<Rc<Tlvs>>,
+    ) -> Self {
         RouteState {
-            conn: ConnFacts { src, dst, tls },
+            conn: ConnFacts { src, dst, tls, pp },
             hint: PickHint::default(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),

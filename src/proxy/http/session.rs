@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::{Conn, Stream};
+use crate::net::Stream;
 use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
@@ -24,7 +24,8 @@ use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::session_server_connection;
+use crate::proxy::connect::{session_server_connection, ClientEnds};
+use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
 use crate::shard::sessions::SessionId;
@@ -145,8 +146,7 @@ struct Session<'c> {
 pub async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
-    client: Stream,
-    peer: SocketAddr,
+    (client, peer, proxied): Client,
     session: SessionId,
 ) -> (Rc<CoreContext>, usize) {
     let accepted = Instant::now();
@@ -180,6 +180,7 @@ pub async fn serve(
         session,
         requests: 0,
         attached: None,
+        proxied,
     };
     let (mut ctx, mut frontend) = (ctx, frontend);
     loop {
@@ -226,6 +227,8 @@ struct FirstBytes {
     /// The server connection kept between requests, across an idle pause
     /// (a private one, `http-reuse never`, stays with its client).
     attached: Option<Attached>,
+    /// What the connection's PROXY header said, if it had one.
+    proxied: Option<Proxied>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -286,12 +289,16 @@ async fn serve_generation(
         session,
         requests,
         attached,
+        proxied,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local = local_addr(fe, client.tcp());
+    let local = match proxied.as_ref().and_then(|p| p.dst) {
+        Some(dst) => dst,
+        None => crate::proxy::inspect::local_addr(fe, client.tcp()),
+    };
     let local_port = local.port();
     let tls = client.is_tls();
     let tls_facts = tls.then(|| TlsFacts {
@@ -322,7 +329,12 @@ async fn serve_generation(
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         trace: RequestTrace::new(ctx, frontend, fe.default_backend, peer, accepted, session),
-        route: RouteState::new(peer, local, tls_facts),
+        route: RouteState::new(
+            peer,
+            local,
+            tls_facts,
+            proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+        ),
         clock,
     };
     let end = s.run().await;
@@ -353,6 +365,7 @@ async fn serve_generation(
             session,
             requests: s.requests,
             attached,
+            proxied,
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
@@ -607,11 +620,13 @@ impl Session<'_> {
             };
         let mut attached = self.attached.take();
         let hint = self.route.hint;
+        let ends = self.client_ends();
+        let servers = &ctx.config.backends[be_id].servers;
         let got = session_server_connection(
             ctx,
             self.id,
             be_id,
-            self.peer,
+            ends,
             hint,
             &mut self.trace.attempts,
             |slot| {
@@ -621,7 +636,10 @@ impl Session<'_> {
                     }
                     park(ctx, fe, a);
                 }
-                if may_take_idle {
+                // A connection that began with a PROXY header speaks for
+                // its client alone: never another client's (HAProxy makes
+                // such connections private).
+                if may_take_idle && servers[slot.server()].send_proxy.is_none() {
                     ctx.http_pool.take(be_id, slot.server())
                 } else {
                     None
@@ -705,8 +723,13 @@ impl Session<'_> {
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
                     let addr = slot.addr();
-                    let reconnect =
-                        crate::proxy::connect::connect_server(ctx, be_id, slot.server(), addr);
+                    let reconnect = crate::proxy::connect::connect_server(
+                        ctx,
+                        be_id,
+                        slot.server(),
+                        addr,
+                        self.client_ends(),
+                    );
                     // Not a wait on the session's sockets: a kill must end
                     // it by itself.
                     let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
@@ -841,24 +864,21 @@ impl Session<'_> {
         keep
     }
 
+    /// The client as a server connection may have to tell it.
+    fn client_ends(&self) -> ClientEnds {
+        ClientEnds {
+            src: self.peer,
+            dst: Some(self.route.conn.dst),
+            fd: self.client.borrow().as_raw_fd(),
+        }
+    }
+
     /// At the end of the client connection, its server connection goes to
     /// the core's idle pool if it may be shared.
     fn park_attached(&mut self) {
         if let Some(a) = self.attached.take() {
             park(self.ctx, self.fe, a);
         }
-    }
-}
-
-/// The address the client connected to (`dst`, X-Forwarded-Port). A
-/// frontend with a single bind to a specific address and port can only be
-/// reached there, so that needs no getsockname per connection.
-fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
-    match fe.binds.as_slice() {
-        [bind] if !bind.ip().is_unspecified() && bind.port() != 0 => *bind,
-        _ => client
-            .local_addr()
-            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
     }
 }
 
@@ -875,7 +895,12 @@ fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
     let http = fe.http_for(a.backend);
     // A retired generation's pool was handed over already: a connection
     // parked there now would only wait to be purged.
-    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() {
+    // A connection that began with a PROXY header is private to the
+    // client connection that opened it: closed with it, never pooled.
+    let private = ctx.config.backends[a.backend].servers[a.server]
+        .send_proxy
+        .is_some();
+    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() && !private {
         let in_use = ctx.backends[a.backend]
             .borrow()
             .server_counters(a.server)

@@ -1,0 +1,143 @@
+//! `tcp-request` rules of a frontend (HAProxy's `tcp-request
+//! inspect-delay`, `tcp-request connection ...` and `tcp-request content
+//! ...`), evaluated over the frontend's ACLs.
+//!
+//! - Connection rules run at the accept, before any byte is read (before
+//!   the PROXY header and TLS): they see the socket's addresses only.
+//!   `expect-proxy layer4` asks for a PROXY header and goes on to the next
+//!   rule; `accept` and `reject` end the evaluation.
+//! - Content rules run once the client's first bytes can be looked at
+//!   (after the PROXY header and TLS). A rule whose condition does not
+//!   hold yet but could with more bytes (a ClientHello still arriving)
+//!   waits for them, up to `inspect-delay` from the accept; then it is
+//!   evaluated on what is there. No rule deciding means accept.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use super::action::Rule;
+use super::cond::{holds, Acl};
+use super::sample::{ConnFacts, Facts, Payload};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpAction {
+    Accept,
+    Reject,
+    /// `expect-proxy layer4` (connection rules only): read a PROXY header
+    /// as on an `accept-proxy` bind.
+    ExpectProxy,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TcpRules {
+    /// `inspect-delay`: how long content rules may wait for bytes.
+    pub inspect_delay: Option<Duration>,
+    pub connection: Vec<Rule<TcpAction>>,
+    pub content: Vec<Rule<TcpAction>>,
+}
+
+/// What the connection rules decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionVerdict {
+    pub reject: bool,
+    pub expect_proxy: bool,
+}
+
+/// One step of the content rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentStep {
+    Accept,
+    Reject,
+    /// Rule `at` could decide differently with more bytes: look again
+    /// from there once more came (or the delay ran out).
+    NeedMore {
+        at: usize,
+    },
+}
+
+impl TcpRules {
+    pub fn is_empty(&self) -> bool {
+        self.connection.is_empty() && self.content.is_empty() && self.inspect_delay.is_none()
+    }
+
+    pub fn connection(&self, acls: &[Acl], conn: &ConnFacts) -> ConnectionVerdict {
+        let facts = Facts::content(conn, None);
+        let mut verdict = ConnectionVerdict {
+            reject: false,
+            expect_proxy: false,
+        };
+        for rule in &self.connection {
+            if !holds(&rule.cond, acls, &facts) {
+                continue;
+            }
+            match rule.action {
+                TcpAction::ExpectProxy => verdict.expect_proxy = true,
+                TcpAction::Accept => break,
+                TcpAction::Reject => {
+                    verdict.reject = true;
+                    break;
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Runs the content rules from `from` over `data`; `last`: no more
+    /// bytes will come.
+    pub fn content(
+        &self,
+        from: usize,
+        acls: &[Acl],
+        conn: &ConnFacts,
+        data: &[u8],
+        last: bool,
+    ) -> ContentStep {
+        let more = Cell::new(false);
+        let facts = Facts::content(
+            conn,
+            Some(Payload {
+                data,
+                last,
+                more: &more,
+            }),
+        );
+        for (at, rule) in self.content.iter().enumerate().skip(from) {
+            more.set(false);
+            let held = holds(&rule.cond, acls, &facts);
+            if more.get() {
+                return ContentStep::NeedMore { at };
+            }
+            if !held {
+                continue;
+            }
+            match rule.action {
+                TcpAction::Accept | TcpAction::ExpectProxy => return ContentStep::Accept,
+                TcpAction::Reject => return ContentStep::Reject,
+            }
+        }
+        ContentStep::Accept
+    }
+}
+
+/// The first `use_backend` whose condition holds over the inspected
+/// bytes (mode tcp; HAProxy's switching rules run after content rules).
+pub fn pick_backend(
+    rules: &[Rule<usize>],
+    acls: &[Acl],
+    conn: &ConnFacts,
+    data: &[u8],
+) -> Option<usize> {
+    let more = Cell::new(false);
+    let facts = Facts::content(
+        conn,
+        Some(Payload {
+            data,
+            last: true,
+            more: &more,
+        }),
+    );
+    rules
+        .iter()
+        .find(|r| holds(&r.cond, acls, &facts))
+        .map(|r| r.action)
+}
