@@ -15,6 +15,7 @@ mod health_read;
 mod http;
 pub mod model;
 mod observe;
+mod process;
 mod reader;
 mod routing;
 mod rules_parse;
@@ -27,6 +28,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use observe::METRICS_PATH;
+pub use process::CAPABILITIES;
 
 use error::{sort_by_position, Diagnostics};
 use reader::TableView;

@@ -61,6 +61,11 @@ impl Proxy {
 
     /// Starts percore with `config` as is, without waiting for anything.
     pub fn spawn(config: &str, extra_args: &[&str]) -> Proxy {
+        Proxy::spawn_with(config, extra_args, &[])
+    }
+
+    /// [`Proxy::spawn`] with extra environment variables.
+    pub fn spawn_with(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("percore.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -70,6 +75,7 @@ impl Proxy {
             .arg("-c")
             .arg(&cfg)
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -93,6 +99,26 @@ impl Proxy {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits until stderr holds `needle` `n` times (bounded); returns
+    /// stderr.
+    pub fn wait_for_stderr(&mut self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let stderr = self.stderr();
+            if stderr.matches(needle).count() >= n {
+                return stderr;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("percore exited ({status}) before printing {needle:?}:\n{stderr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "percore never printed {needle:?}:\n{stderr}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_listening(&mut self) {
