@@ -117,7 +117,6 @@ fn notifier() -> Option<&'static Notifier> {
     NOTIFIER.get().and_then(Option::as_ref)
 }
 
-
 fn send(message: &str) {
     if let Some(n) = notifier() {
         let _ = n.socket.send(message.as_bytes());

@@ -46,9 +46,14 @@ impl Proxy {
     /// percore binds it. That start fails with "address already in use",
     /// and is retried on another port.
     pub fn start(config: &str) -> Proxy {
+        Proxy::start_with(config, &[])
+    }
+
+    /// [`Proxy::start`] with extra environment variables.
+    pub fn start_with(config: &str, env: &[(&str, &str)]) -> Proxy {
         for _ in 0..5 {
             let port = free_port();
-            let mut p = Proxy::spawn(&config.replace("{port}", &port.to_string()), &[]);
+            let mut p = Proxy::spawn_with(&config.replace("{port}", &port.to_string()), &[], env);
             p.port = port;
             match p.listening() {
                 Ok(()) => return p,
