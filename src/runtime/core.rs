@@ -76,16 +76,11 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         go,
         privileges,
     } = start;
+    let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
     if let Err(line) = super::privileges::prepare_core_thread(&privileges) {
         let _ = ready.send(Err(line));
-        return report(
-            index,
-            cpu,
-            &CoreContext::new(Arc::clone(&config), index, count),
-            0,
-        );
+        return report(index, cpu, &ctx, 0);
     }
-    let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
     match crate::shard::tls::CoreTls::new(&config) {
         Ok(tls) => ctx.tls = tls,
         Err(line) => {
