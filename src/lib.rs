@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod log;
 pub mod net;
+pub mod notify;
 pub mod proxy;
 pub mod rules;
 pub mod runtime;

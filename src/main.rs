@@ -4,6 +4,8 @@ use clap::Parser;
 use mimalloc::MiMalloc;
 use percore::runtime::handover::{self, PreviousStop, Takeover};
 use percore::runtime::listener::Inherited;
+use percore::runtime::pidfile::Pidfile;
+use percore::runtime::privileges::Plan;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ struct Cli {
     /// (also accepted with one dash; percore soft-stops on SIGTERM too).
     #[arg(long = "st", value_name = "PID", num_args = 1.., value_parser = pid_parser())]
     terminate: Vec<u32>,
+    /// Write the process id to FILE at start (as HAProxy's -p); overrides
+    /// global.pidfile.
+    #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
+    pidfile: Option<PathBuf>,
 }
 
 /// A process id: never 0 or negative, which kill(2) takes as a group.
@@ -65,9 +71,31 @@ fn main() -> ExitCode {
     for w in &config.warnings {
         eprintln!("[WARNING] {w}");
     }
+    // User, group, chroot and pidfile directory are checked against this
+    // system here, --check included, before anything is bound.
+    let plan = match Plan::resolve(&config.global.process, cli.pidfile.as_deref()) {
+        Ok(plan) => plan,
+        Err(lines) => {
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            eprintln!(
+                "[ALERT] percore cannot start as configured in {}",
+                cli.config.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &plan.warnings {
+        eprintln!("[WARNING] {w}");
+    }
     if cli.check {
         println!("Configuration file {} is valid", cli.config.display());
         return ExitCode::SUCCESS;
+    }
+    // Connected now: a chroot would hide the socket's path.
+    if let Err(e) = percore::notify::init() {
+        eprintln!("[WARNING] {e}; running without systemd notifications");
     }
     let mut takeover = Takeover {
         replace_sockets: cli.take_over.is_some()
@@ -102,7 +130,18 @@ fn main() -> ExitCode {
             handover::stop_previous(&previous.0, previous.1);
         }));
     }
-    match percore::runtime::run(config, takeover) {
+    let pidfile = match plan.pidfile.as_deref().map(Pidfile::write).transpose() {
+        Ok(p) => p,
+        Err(line) => {
+            eprintln!("[ALERT] percore cannot start: {line}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = percore::runtime::run(config, takeover, plan);
+    if let Some(pidfile) = pidfile {
+        pidfile.remove();
+    }
+    match result {
         Ok(summary) => {
             for core in &summary.cores {
                 eprintln!(

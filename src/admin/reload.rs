@@ -23,8 +23,19 @@ pub struct ReloadOutcome {
 
 /// Re-reads the file the running configuration came from and applies it.
 /// Never stops the process: a bad file leaves the running configuration
-/// serving, with every error logged.
+/// serving, with every error logged. systemd hears `RELOADING=1` before
+/// and `READY=1` after, whatever the result (src/notify.rs).
 pub async fn reload(shard: &Shard, collector: &Collector) -> ReloadOutcome {
+    crate::notify::reloading();
+    let outcome = reload_file(shard, collector).await;
+    crate::notify::reloaded(
+        outcome.applied,
+        outcome.lines.last().map_or("", String::as_str),
+    );
+    outcome
+}
+
+async fn reload_file(shard: &Shard, collector: &Collector) -> ReloadOutcome {
     let _turn = collector.change_lock().await;
     let began = Instant::now();
     let running = shard.current();

@@ -279,6 +279,7 @@ impl Changes {
         if format!("{:?}", a.log) != format!("{:?}", b.log) {
             global_ignored.push("log");
         }
+        global_ignored.extend(a.process.changed_keys(&b.process));
         if format!("{:?}", old.stats.as_ref().map(|s| s.bind))
             != format!("{:?}", new.stats.as_ref().map(|s| s.bind))
         {

@@ -15,6 +15,7 @@ mod health_read;
 mod http;
 pub mod model;
 mod observe;
+mod process;
 mod proxy_keys;
 mod reader;
 mod routing;
@@ -28,6 +29,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use observe::METRICS_PATH;
+pub use process::CAPABILITIES;
 
 use error::{sort_by_position, Diagnostics};
 use reader::TableView;

@@ -65,6 +65,57 @@ pub struct Global {
     /// Idle time after which a runtime API client is disconnected (HAProxy
     /// `stats timeout`, 10s by default).
     pub stats_timeout: Duration,
+    /// Who the process runs as once it has started, and where.
+    pub process: Process,
+}
+
+/// `user`, `group`, `chroot`, `setcap`, `pidfile`: applied once, at
+/// start-up (a reload reports a change as needing a restart). Checked
+/// against the system then, not when the file is read: see
+/// `runtime::privileges`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    pub user: Option<Written<Account>>,
+    /// Defaults to the user's primary group.
+    pub group: Option<Written<Account>>,
+    pub chroot: Option<Written<PathBuf>>,
+    pub pidfile: Option<Written<PathBuf>>,
+    /// Capabilities kept by the cores' threads after the switch to `user`.
+    pub setcap: Vec<Capability>,
+}
+
+/// A user or group as written: a name to look up, or an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    Name(String),
+    Id(u32),
+}
+
+/// A Linux capability number (`CAP_NET_BIND_SERVICE` is 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capability(pub u8);
+
+/// A value and where it was written, for the errors only start-up can
+/// find (a user that does not exist) to carry file:line:column too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T> {
+    pub value: T,
+    pub at: Origin,
+}
+
+/// The place of a setting: an error without its message yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(pub(crate) super::ConfigError);
+
+impl Origin {
+    /// The error `message` (and `hint`) at this place.
+    pub fn error(&self, message: String, hint: Option<String>) -> super::ConfigError {
+        super::ConfigError {
+            message,
+            hint,
+            ..self.0.clone()
+        }
+    }
 }
 
 /// One runtime API socket (HAProxy `stats socket <path> mode <m> level <l>`).

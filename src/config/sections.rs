@@ -30,6 +30,11 @@ const GLOBAL_KEYS: &[&str] = &[
     "log",
     "stats-socket",
     "stats-timeout",
+    "user",
+    "group",
+    "chroot",
+    "setcap",
+    "pidfile",
 ];
 const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
 const DEFAULTS_KEYS: &[&str] = &[
@@ -228,11 +233,13 @@ pub(crate) fn read_global(
         log: Vec::new(),
         stats_sockets: Vec::new(),
         stats_timeout: DEFAULT_STATS_TIMEOUT,
+        process: Default::default(),
     };
     let Some(Ok(table)) = node.map(|n| n.table(diag)) else {
         return global;
     };
     table.check_keys(diag, GLOBAL_KEYS);
+    global.process = super::process::read_process(diag, &table);
     global.log = super::observe::read_log_targets(diag, table.get("log"));
     global.stats_sockets = super::admin::read_stats_sockets(diag, table.get("stats-socket"));
     if let Ok(Some(timeout)) = optional(&table, "stats-timeout", |n| duration(diag, n)) {

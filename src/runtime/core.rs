@@ -33,9 +33,14 @@ pub struct CoreStart {
     pub count: usize,
     pub config: Arc<Config>,
     pub control: OwnedFd,
-    /// Start-up result: `Err` carries the one line explaining why this core
-    /// could not start (e.g. a port already in use).
+    /// Start-up result, sent twice: once bound (`Err` carries the one line
+    /// explaining why this core could not start, e.g. a port already in
+    /// use), once its thread has checked its ids after the word to go.
     pub ready: Sender<Result<(), String>>,
+    /// One byte when every core is ready and privileges are dropped: start
+    /// accepting. Closed without a byte: start-up failed, stop.
+    pub go: OwnedFd,
+    pub privileges: Arc<super::privileges::Plan>,
     /// This core's ends of the health channels (one per core, made by
     /// `health::mesh`); `None` runs without health checks.
     pub health: Option<crate::health::CoreLinks>,
@@ -70,8 +75,14 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         observe,
         listeners: registry,
         inherited,
+        go,
+        privileges,
     } = start;
     let mut ctx = CoreContext::new(Arc::clone(&config), index, count);
+    if let Err(line) = super::privileges::prepare_core_thread(&privileges) {
+        let _ = ready.send(Err(line));
+        return report(index, cpu, &ctx, 0);
+    }
     match crate::shard::tls::CoreTls::new(&config) {
         Ok(tls) => ctx.tls = tls,
         Err(line) => {
@@ -117,6 +128,16 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
             return report(index, cpu, &shard.current(), 0);
         }
     };
+    let _ = ready.send(Ok(()));
+    // Nothing is accepted before every core is ready and the process runs
+    // as `user` (runtime/privileges.rs).
+    if !wait_for_go(go).await {
+        return report(index, cpu, &shard.current(), 0);
+    }
+    if let Err(line) = super::privileges::finish_core_thread(&privileges) {
+        let _ = ready.send(Err(format!("core {index}: {line}")));
+        return report(index, cpu, &shard.current(), 0);
+    }
     let _ = ready.send(Ok(()));
 
     {
@@ -165,6 +186,9 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         })
     };
     shard.stop.soft.wait().await;
+    if index == 0 {
+        crate::notify::stopping();
+    }
     watcher.await;
     // Every accept loop has seen the soft stop: wait for them to let go of
     // their listeners.
@@ -247,6 +271,17 @@ impl Accepting {
             running.stop.fire();
         }
     }
+}
+
+/// The main thread's word to go: `true` for a byte, `false` when the
+/// channel closed without one.
+async fn wait_for_go(go: OwnedFd) -> bool {
+    use futures_lite::AsyncReadExt;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: we own the fd and give it to glommio whole.
+    let mut stream = unsafe { glommio::net::UnixStream::from_raw_fd(go.into_raw_fd()) };
+    let mut byte = [0u8; 1];
+    matches!(stream.read(&mut byte).await, Ok(1))
 }
 
 fn report(index: usize, cpu: usize, ctx: &CoreContext, cut: usize) -> CoreReport {

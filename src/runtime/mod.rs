@@ -2,13 +2,17 @@
 //!
 //! The main thread resolves CPUs, checks the descriptor budget, starts one
 //! pinned glommio executor per CPU, waits until every core has bound its
-//! listeners (or one failed), then waits for them to stop. Signals reach the
-//! cores through per-core control pipes (see [`signals`]).
+//! listeners (or one failed), drops privileges ([`privileges`]), lets the
+//! cores accept, tells systemd ([`crate::notify`]), then waits for them to stop.
+//! Signals reach the cores through per-core control pipes (see
+//! [`signals`]).
 
 pub mod core;
 pub mod cpus;
 pub mod handover;
 pub mod limits;
+pub mod pidfile;
+pub mod privileges;
 /// Listener binding moved to `net`; kept under its old path too.
 pub use crate::net::listener;
 mod observe;
@@ -65,7 +69,11 @@ impl RunSummary {
 /// DMA, so keep it small (its default is 10 MiB per executor).
 const IO_MEMORY: usize = 512 << 10;
 
-pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, StartError> {
+pub fn run(
+    config: Config,
+    takeover: handover::Takeover,
+    plan: privileges::Plan,
+) -> Result<RunSummary, StartError> {
     let allowed = crate::config::cpus::available_cpus();
     let cpu_list = cpus::resolve(&config.global.threads, &allowed)?;
     let count = cpu_list.len();
@@ -128,12 +136,17 @@ pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, S
     let listeners = Arc::new(listener::ListenerRegistry::default());
     let mut inherited = handover::inherit(takeover.inherited, &config, count).into_iter();
     let (ready_tx, ready_rx) = mpsc::channel();
+    let plan = Arc::new(plan);
+    let mut gos = Vec::with_capacity(count);
     let mut controls = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
     let mut health_links = crate::health::mesh(count).into_iter();
     for (index, &cpu) in cpu_list.iter().enumerate() {
         let pipe = signals::control_pipe().map_err(StartError::Signals)?;
         controls.push(pipe.write);
+        let (go_read, go_write) =
+            std::os::unix::net::UnixStream::pair().map_err(StartError::Signals)?;
+        gos.push(go_write);
         let start = core::CoreStart {
             index,
             cpu,
@@ -141,6 +154,8 @@ pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, S
             config: Arc::clone(&config),
             control: pipe.read,
             ready: ready_tx.clone(),
+            go: go_read.into(),
+            privileges: Arc::clone(&plan),
             health: health_links.next(),
             inherited: inherited.next().unwrap_or_default(),
             listeners: Arc::clone(&listeners),
@@ -175,24 +190,20 @@ pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, S
     drop(ready_tx);
     drop(stats_mesh);
 
-    let mut failure = None;
-    for _ in 0..count {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(line)) => {
-                failure.get_or_insert(line);
-            }
-            Err(_) => {
-                failure.get_or_insert_with(|| "an executor died during start-up".into());
-                break;
-            }
-        }
+    // Every core has bound its listeners and read its files, and waits.
+    let mut failure = wait_ready(&ready_rx, count);
+    if failure.is_none() {
+        failure = go(&plan, &mut gos, &ready_rx, count, &socket_paths);
     }
-    if failure.is_some() {
+    // Cores still waiting for the word to go see the channel close: they
+    // stop without having accepted anything.
+    drop(gos);
+    if let Some(line) = &failure {
         // Two bytes: soft then hard stop, so cores that did start exit now.
         for mut c in &controls {
             let _ = c.write_all(&[1, 1]);
         }
+        crate::notify::failed(line);
     } else {
         let addrs: Vec<String> = config
             .frontends
@@ -204,7 +215,13 @@ pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, S
             env!("CARGO_PKG_VERSION"),
             addrs.join(" ")
         );
-        crate::admin::cli::publish(&socket_paths);
+        if !plan.drops() {
+            crate::admin::cli::publish(&socket_paths);
+        }
+        crate::notify::ready(&format!(
+            "serving on {count} core(s); listening {}",
+            addrs.join(" ")
+        ));
         if let Some(after_start) = takeover.after_start {
             after_start();
         }
@@ -229,4 +246,72 @@ pub fn run(config: Config, takeover: handover::Takeover) -> Result<RunSummary, S
         return Err(StartError::Bind(line));
     }
     Ok(RunSummary { cores })
+}
+
+/// Waits for one start-up report from each of `count` cores; the first
+/// failure's line, if any.
+fn wait_ready(ready: &mpsc::Receiver<Result<(), String>>, count: usize) -> Option<String> {
+    let mut failure = None;
+    for _ in 0..count {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(line)) => {
+                failure.get_or_insert(line);
+            }
+            Err(_) => {
+                failure.get_or_insert_with(|| "an executor died during start-up".into());
+                break;
+            }
+        }
+    }
+    failure
+}
+
+/// Every core is ready: drop privileges, tell the cores to go, and wait
+/// for each to confirm its thread's ids. The runtime API socket files are
+/// moved into place first when privileges are dropped (that needs the
+/// starting user's rights on their directory); else after the start, as
+/// before.
+fn go(
+    plan: &privileges::Plan,
+    gos: &mut [std::os::unix::net::UnixStream],
+    ready: &mpsc::Receiver<Result<(), String>>,
+    count: usize,
+    socket_paths: &[std::path::PathBuf],
+) -> Option<String> {
+    if plan.drops() {
+        crate::admin::cli::publish(socket_paths);
+        if let Err(line) = privileges::apply(plan) {
+            return Some(line);
+        }
+        if let Some(switch) = &plan.switch {
+            let kept: Vec<&str> = crate::config::CAPABILITIES
+                .iter()
+                .filter(|(_, cap)| plan.keep.contains(cap))
+                .map(|(name, _)| *name)
+                .collect();
+            eprintln!(
+                "[NOTICE] running as user {} (uid {}), group {} (gid {}){}{}",
+                switch.user,
+                switch.uid,
+                switch.group,
+                switch.gid,
+                plan.chroot
+                    .as_ref()
+                    .map(|d| format!(", chroot {}", d.display()))
+                    .unwrap_or_default(),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(", keeping {}", kept.join(","))
+                }
+            );
+        }
+    }
+    for go in gos.iter_mut() {
+        if go.write_all(&[1]).is_err() {
+            return Some("a core stopped during start-up".into());
+        }
+    }
+    wait_ready(ready, count)
 }

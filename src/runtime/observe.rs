@@ -60,6 +60,16 @@ pub fn start(shard: &Rc<Shard>, observe: ObserveStart, listener: Option<TcpListe
         }))
         .detach();
     }
+    if shard.core_index() == 0 {
+        if let Some(every) = crate::notify::status_every() {
+            glommio::spawn_local(notify_status(
+                Rc::clone(shard),
+                Rc::clone(&collector),
+                every,
+            ))
+            .detach();
+        }
+    }
     if !observe.admin_sockets.is_empty() {
         let cli = Rc::new(Cli {
             shard: Rc::clone(shard),
@@ -89,6 +99,39 @@ pub fn start(shard: &Rc<Shard>, observe: ObserveStart, listener: Option<TcpListe
             observe.started,
         ));
         glommio::spawn_local(service.serve(listener, Rc::clone(shard))).detach();
+    }
+}
+
+/// Core 0's task under systemd: every `every`, asks each core for its
+/// counters and sends the status (and the watchdog's ping when all
+/// answered), until the soft stop.
+async fn notify_status(shard: Rc<Shard>, collector: Rc<Collector>, every: std::time::Duration) {
+    use crate::admin::apply::{CoreAnswer, CoreRequest};
+    loop {
+        let stopped = futures_lite::future::or(
+            async {
+                shard.stop.soft.wait().await;
+                true
+            },
+            async {
+                glommio::timer::sleep(every).await;
+                false
+            },
+        )
+        .await;
+        if stopped {
+            return;
+        }
+        let got = collector.ask_all(&shard, CoreRequest::Snapshot).await;
+        let connections: u64 = got
+            .answers
+            .iter()
+            .filter_map(|a| match a {
+                CoreAnswer::Snapshot(_, s) => Some(s.stats.current_sessions()),
+                _ => None,
+            })
+            .sum();
+        crate::notify::status(connections, shard.core_count(), got.missing);
     }
 }
 

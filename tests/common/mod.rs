@@ -47,9 +47,14 @@ impl Proxy {
     /// percore binds it. That start fails with "address already in use",
     /// and is retried on another port.
     pub fn start(config: &str) -> Proxy {
+        Proxy::start_with(config, &[])
+    }
+
+    /// [`Proxy::start`] with extra environment variables.
+    pub fn start_with(config: &str, env: &[(&str, &str)]) -> Proxy {
         for _ in 0..5 {
             let port = free_port();
-            let mut p = Proxy::spawn(&config.replace("{port}", &port.to_string()), &[]);
+            let mut p = Proxy::spawn_with(&config.replace("{port}", &port.to_string()), &[], env);
             p.port = port;
             match p.listening() {
                 Ok(()) => return p,
@@ -62,6 +67,11 @@ impl Proxy {
 
     /// Starts percore with `config` as is, without waiting for anything.
     pub fn spawn(config: &str, extra_args: &[&str]) -> Proxy {
+        Proxy::spawn_with(config, extra_args, &[])
+    }
+
+    /// [`Proxy::spawn`] with extra environment variables.
+    pub fn spawn_with(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("percore.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -71,6 +81,7 @@ impl Proxy {
             .arg("-c")
             .arg(&cfg)
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -94,6 +105,26 @@ impl Proxy {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Waits until stderr holds `needle` `n` times (bounded); returns
+    /// stderr.
+    pub fn wait_for_stderr(&mut self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let stderr = self.stderr();
+            if stderr.matches(needle).count() >= n {
+                return stderr;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("percore exited ({status}) before printing {needle:?}:\n{stderr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "percore never printed {needle:?}:\n{stderr}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_listening(&mut self) {
