@@ -2,6 +2,7 @@
 //! backend servers run by the test. No mocks of the network.
 #![allow(dead_code)]
 
+pub mod haproxy;
 pub mod http_backend;
 
 use std::io::{Read, Write};

@@ -1,0 +1,71 @@
+//! Runs HAProxy (2.6, from apt) next to percore for differential tests.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::PATIENCE;
+
+/// True when `haproxy -v` runs.
+pub fn installed() -> bool {
+    Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A running `haproxy -db -f <cfg>`, killed on drop.
+pub struct Haproxy {
+    child: Child,
+    stderr_path: std::path::PathBuf,
+}
+
+impl Haproxy {
+    /// Starts HAProxy on `cfg` with `env` added to its environment and
+    /// waits until every port in `ports` accepts connections (a connect
+    /// without data reaches no server in mode http).
+    pub fn start(cfg: &Path, env: &[(String, String)], ports: &[u16]) -> Haproxy {
+        let stderr_path = cfg.with_extension("stderr");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(cfg)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("haproxy runs (Debian package haproxy)");
+        let mut h = Haproxy { child, stderr_path };
+        let deadline = Instant::now() + PATIENCE;
+        for &port in ports {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = h.child.try_wait() {
+                    panic!("haproxy exited ({status}):\n{}", h.stderr());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "haproxy did not listen on {port}:\n{}",
+                    h.stderr()
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        h
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,612 @@
+//! `percore convert`, proven against HAProxy itself: every haproxy.cfg of
+//! tests/convert/ is converted, HAProxy 2.6 runs the original and percore
+//! the conversion, both in front of the same backends started here, and
+//! the same scripted requests go to both. Status, the server that
+//! answered, `Location`/`Set-Cookie`, and the header fields the server saw
+//! must agree (and match what the file expects).
+//!
+//! A corpus file scripts its test in `#@` comments (HAProxy ignores them):
+//!
+//! ```text
+//! #@ env NAME=value          environment of the converter and of HAProxy
+//! #@ down 9003               nothing listens on that server port
+//! #@ failcheck 9002          that server fails health checks (HTTP /health*
+//!                            gets 503, PING gets -ERR, SOCKS gets 05 ff)
+//! #@ convert-exit 2          expected exit status of percore convert
+//! #@ unmapped <text>         a line holding <text> must be reported as not
+//!                            converted (stderr and a comment in the output)
+//! #@ req 8080 GET /path [H=Name:value]... [tls[=sni]] [auth=u:p] [wait] => 200 9001
+//! #@ tcp 8081 [wait] => 9001
+//! ```
+//!
+//! Ports 8000-8999 are frontends (each proxy gets its own free ports),
+//! 9000-9999 servers (one test backend each, shared by both proxies); the
+//! answering server is named by its port in the file, `-` for none.
+//! `/etc/haproxy/` and `/run/haproxy/` are moved to a temporary
+//! directory holding a self-signed certificate for *.example.com and the
+//! error pages. `wait` repeats a request until it gets the expected answer
+//! (health checks take a moment to mark a server down), on both proxies.
+
+mod common;
+
+use common::haproxy::{self, Haproxy};
+use common::{free_port, Proxy, PATIENCE};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Header fields a server saw, per test request id.
+type Seen = Arc<Mutex<HashMap<String, Vec<(String, String)>>>>;
+
+#[derive(Debug, Default)]
+struct Script {
+    env: Vec<(String, String)>,
+    down: Vec<u16>,
+    failcheck: Vec<u16>,
+    convert_exit: i32,
+    unmapped: Vec<String>,
+    requests: Vec<Request>,
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    line: usize,
+    port: u16,
+    tcp: bool,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    tls: Option<String>,
+    auth: Option<String>,
+    wait: bool,
+    status: u16,
+    server: String,
+}
+
+fn parse_script(text: &str) -> Script {
+    let mut s = Script::default();
+    for (i, line) in text.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("#@") else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        match words.first().copied() {
+            Some("env") => {
+                let (k, v) = words[1].split_once('=').expect("env NAME=value");
+                s.env.push((k.into(), v.into()));
+            }
+            Some("down") => s.down.push(words[1].parse().unwrap()),
+            Some("failcheck") => s.failcheck.push(words[1].parse().unwrap()),
+            Some("convert-exit") => s.convert_exit = words[1].parse().unwrap(),
+            Some("unmapped") => s.unmapped.push(words[1..].join(" ")),
+            Some(kind @ ("req" | "tcp")) => {
+                let arrow = words.iter().position(|w| *w == "=>").expect("=> in #@ req");
+                let mut r = Request {
+                    line: i + 1,
+                    port: words[1].parse().unwrap(),
+                    tcp: kind == "tcp",
+                    method: String::new(),
+                    path: String::new(),
+                    headers: Vec::new(),
+                    tls: None,
+                    auth: None,
+                    wait: false,
+                    status: 0,
+                    server: String::new(),
+                };
+                let mut opts = &words[2..arrow];
+                if !r.tcp {
+                    r.method = words[2].into();
+                    r.path = words[3].into();
+                    opts = &words[4..arrow];
+                }
+                for o in opts {
+                    if let Some(h) = o.strip_prefix("H=") {
+                        let (n, v) = h.split_once(':').expect("H=Name:value");
+                        r.headers.push((n.into(), v.replace("%20", " ")));
+                    } else if *o == "tls" {
+                        r.tls = Some("www.example.com".into());
+                    } else if let Some(sni) = o.strip_prefix("tls=") {
+                        r.tls = Some(sni.into());
+                    } else if let Some(a) = o.strip_prefix("auth=") {
+                        r.auth = Some(a.into());
+                    } else if *o == "wait" {
+                        r.wait = true;
+                    } else {
+                        panic!("line {}: unknown request option {o}", i + 1);
+                    }
+                }
+                let expect = &words[arrow + 1..];
+                if r.tcp {
+                    r.server = expect[0].into();
+                } else {
+                    r.status = expect[0].parse().unwrap();
+                    r.server = expect.get(1).unwrap_or(&"-").to_string();
+                }
+                s.requests.push(r);
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Replaces `:<port>` for ports in 8000..=9999 by the mapped ones.
+fn remap(text: &str, ports: &HashMap<u16, u16>) -> String {
+    let re = regex::Regex::new(r":([89]\d{3})\b").unwrap();
+    re.replace_all(text, |c: &regex::Captures<'_>| {
+        let p: u16 = c[1].parse().unwrap();
+        format!(":{}", ports.get(&p).copied().unwrap_or(p))
+    })
+    .into_owned()
+}
+
+fn ports_in(text: &str, range: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+    let re = regex::Regex::new(r":([89]\d{3})\b").unwrap();
+    let mut out: Vec<u16> = re
+        .captures_iter(text)
+        .map(|c| c[1].parse().unwrap())
+        .filter(|p| range.contains(p))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+// ------------------------------------------------------------ backends
+
+/// A test server: HTTP (answers 200 naming itself, records the fields of
+/// requests carrying X-Test-Id), the health checks of the corpus (PING,
+/// SOCKS5 greeting), and a line protocol for TCP frontends.
+fn start_backend(label: u16, failing: bool, seen: Seen) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let seen = Arc::clone(&seen);
+            thread::spawn(move || serve(stream, label, failing, &seen));
+        }
+    });
+    port
+}
+
+fn serve(stream: TcpStream, label: u16, failing: bool, seen: &Seen) {
+    let _ = stream.set_read_timeout(Some(PATIENCE));
+    let mut first = [0u8; 8];
+    let Ok(n) = stream.peek(&mut first) else {
+        return;
+    };
+    let mut out = stream.try_clone().unwrap();
+    let mut rd = BufReader::new(stream);
+    if n == 0 {
+        return;
+    }
+    if first[0] == 0x05 {
+        let mut greeting = [0u8; 4];
+        if rd.read_exact(&mut greeting).is_ok() {
+            let _ = out.write_all(if failing {
+                &[0x05, 0xff]
+            } else {
+                &[0x05, 0x00]
+            });
+        }
+        return;
+    }
+    if first[..n].starts_with(b"PING") {
+        let mut line = String::new();
+        while rd.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let _ = out.write_all(if failing { b"-ERR\r\n" } else { b"+PONG\r\n" });
+            line.clear();
+        }
+        return;
+    }
+    let is_http = first[..n]
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase())
+        .count()
+        >= 3;
+    if !is_http {
+        let mut line = String::new();
+        if rd.read_line(&mut line).is_ok() {
+            let _ = out.write_all(format!("{label} {line}").as_bytes());
+        }
+        return;
+    }
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            match rd.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let end = line == b"\r\n" || line == b"\n";
+            head.extend_from_slice(&line);
+            if end {
+                break;
+            }
+        }
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut fields);
+        if req.parse(&head).is_err() {
+            return;
+        }
+        let path = req.path.unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        let field = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        if let Some(len) = field("content-length").and_then(|l| l.parse::<usize>().ok()) {
+            let mut body = vec![0u8; len];
+            if rd.read_exact(&mut body).is_err() {
+                return;
+            }
+        }
+        if let Some(id) = field("x-test-id") {
+            let kept = headers
+                .iter()
+                .filter(|(k, _)| k != "x-test-id")
+                .cloned()
+                .collect();
+            seen.lock().unwrap().insert(format!("{label}/{id}"), kept);
+        }
+        let status = if failing && path.starts_with("/health") {
+            "503 Service Unavailable"
+        } else {
+            "200 OK"
+        };
+        let body = label.to_string();
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nX-Served-By: {label}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if out.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+// ------------------------------------------------------------ clients
+
+/// Response fields compared between the proxies (the others, such as
+/// `date` or `content-length` of HAProxy's own pages, say nothing about
+/// the configuration).
+const COMPARED: &[&str] = &[
+    "location",
+    "set-cookie",
+    "cache-control",
+    "www-authenticate",
+    "x-frame-options",
+    "strict-transport-security",
+    "x-served-by",
+    "x-cache",
+    "server",
+    "content-type",
+];
+
+/// What one proxy answered to one request.
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    status: u16,
+    server: String,
+    /// The response fields of [`COMPARED`] the client got.
+    fields: Vec<(String, String)>,
+    /// The body, when no server answered (error pages, redirects).
+    body: Option<String>,
+    /// The fields the server saw (lower-case names, in order).
+    seen: Option<Vec<(String, String)>>,
+}
+
+fn send(r: &Request, port: u16, id: &str, seen: &Seen) -> Answer {
+    if r.tcp {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(b"hello\n");
+        let mut back = String::new();
+        let _ = BufReader::new(s).read_line(&mut back);
+        let server = back
+            .split(' ')
+            .next()
+            .filter(|w| !w.is_empty())
+            .unwrap_or("-");
+        return Answer {
+            status: 0,
+            server: server.trim().to_string(),
+            fields: Vec::new(),
+            body: None,
+            seen: None,
+        };
+    }
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-i", "--http1.1", "--max-time", "10", "-X", &r.method]);
+    let host = r
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone());
+    let url = match &r.tls {
+        Some(sni) => {
+            cmd.arg("-k")
+                .arg("--resolve")
+                .arg(format!("{sni}:{port}:127.0.0.1"));
+            format!("https://{sni}:{port}{}", r.path)
+        }
+        None => format!("http://127.0.0.1:{port}{}", r.path),
+    };
+    cmd.arg("-H").arg(format!(
+        "Host: {}",
+        host.unwrap_or_else(|| "www.example.com".into())
+    ));
+    for (n, v) in r
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+    {
+        cmd.arg("-H").arg(format!("{n}: {v}"));
+    }
+    if let Some(a) = &r.auth {
+        cmd.arg("-u").arg(a);
+    }
+    cmd.arg("-H").arg(format!("X-Test-Id: {id}"));
+    cmd.arg(url);
+    let out = cmd.output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let fields: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            Some((n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
+        .collect();
+    let server = fields
+        .iter()
+        .find(|(n, _)| n == "x-served-by")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "-".into());
+    let seen_fields = seen.lock().unwrap().remove(&format!("{server}/{id}"));
+    Answer {
+        status,
+        body: (server == "-").then(|| body.to_string()),
+        server,
+        fields: fields
+            .into_iter()
+            .filter(|(n, _)| COMPARED.contains(&n.as_str()))
+            .collect(),
+        seen: seen_fields,
+    }
+}
+
+fn matches(r: &Request, a: &Answer) -> bool {
+    a.server == r.server && (r.tcp || a.status == r.status)
+}
+
+/// Sends `r` (again and again with `wait`, until it gets its expected
+/// answer or PATIENCE runs out).
+fn ask(r: &Request, port: u16, id: &str, seen: &Seen) -> Answer {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let a = send(r, port, id, seen);
+        if !r.wait || matches(r, &a) || Instant::now() > deadline {
+            return a;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ------------------------------------------------------------ the test
+
+fn run_case(name: &str) {
+    if !haproxy::installed() {
+        eprintln!("haproxy not installed: {name} skipped");
+        return;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/convert")
+        .join(name);
+    let text = std::fs::read_to_string(&src).unwrap();
+    let script = parse_script(&text);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let text = files_under(root, &text);
+
+    // Servers, shared by both proxies.
+    let seen: Seen = Arc::default();
+    let mut server_ports = HashMap::new();
+    for label in ports_in(&text, 9000..=9999) {
+        let port = if script.down.contains(&label) {
+            common::closed_addr().port()
+        } else {
+            start_backend(label, script.failcheck.contains(&label), Arc::clone(&seen))
+        };
+        server_ports.insert(label, port);
+    }
+    let front = ports_in(&text, 8000..=8999);
+    let ports_for = |_: &str| -> HashMap<u16, u16> {
+        let mut m = server_ports.clone();
+        for &p in &front {
+            m.insert(p, free_port());
+        }
+        m
+    };
+    let h_ports = ports_for("haproxy");
+    let p_ports = ports_for("percore");
+    let env: Vec<(String, String)> = script
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), remap(v, &h_ports)))
+        .collect();
+
+    // HAProxy on the original.
+    let h_cfg = root.join("haproxy.cfg");
+    std::fs::write(&h_cfg, remap(&run_dir(&text, root, "haproxy"), &h_ports)).unwrap();
+    let h_front: Vec<u16> = front.iter().map(|p| h_ports[p]).collect();
+    let h = Haproxy::start(&h_cfg, &env, &h_front);
+
+    // percore on the conversion (the same file and environment, its own
+    // frontend ports).
+    let p_src = root.join("percore-src.cfg");
+    let p_env: Vec<(String, String)> = script
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), remap(v, &p_ports)))
+        .collect();
+    std::fs::write(&p_src, remap(&run_dir(&text, root, "percore"), &p_ports)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .arg("convert")
+        .arg(&p_src)
+        .envs(p_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let report = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(script.convert_exit),
+        "{name}: percore convert exit status; report:\n{report}\n{toml}"
+    );
+    for text in &script.unmapped {
+        let reported = report
+            .lines()
+            .any(|l| l.contains("percore-src.cfg:") && l.contains(text.as_str()));
+        let commented = toml
+            .lines()
+            .any(|l| l.starts_with("# NOT CONVERTED") && l.contains(text.as_str()));
+        assert!(
+            reported && commented,
+            "{name}: a line with `{text}` should be reported as not converted:\n{report}"
+        );
+    }
+    let mut p = Proxy::spawn(&toml, &[]);
+    p.wait_listening();
+
+    let mut diffs = Vec::new();
+    for (i, r) in script.requests.iter().enumerate() {
+        let id_h = format!("h{i}");
+        let id_p = format!("p{i}");
+        let ah = ask(r, h_ports[&r.port], &id_h, &seen);
+        let ap = ask(r, p_ports[&r.port], &id_p, &seen);
+        let what = format!(
+            "{name}:{} ({} {} {})",
+            r.line,
+            if r.tcp { "tcp" } else { &r.method },
+            r.path,
+            r.port
+        );
+        if !matches(r, &ah) {
+            diffs.push(format!(
+                "{what}: HAProxy answered {} from {}, the file expects {} from {}",
+                ah.status, ah.server, r.status, r.server
+            ));
+        }
+        if std::env::var_os("CONVERT_DEBUG").is_some() {
+            eprintln!("{what}\n  haproxy {ah:?}\n  percore {ap:?}");
+        }
+        if ah != ap {
+            diffs.push(format!("{what}: HAProxy {ah:?}\n      percore {ap:?}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} difference(s):\n{}\n--- converted:\n{toml}\n--- percore stderr:\n{}\n--- haproxy stderr:\n{}",
+        diffs.len(),
+        diffs.join("\n"),
+        p.stderr(),
+        h.stderr()
+    );
+}
+
+/// Moves `/etc/haproxy/` under `root`, with the files
+/// the corpus names there: a certificate bundle for www.example.com and
+/// *.example.com, error pages.
+fn files_under(root: &Path, text: &str) -> String {
+    let etc = root.join("etc/haproxy");
+    for d in ["certs", "errors"] {
+        std::fs::create_dir_all(etc.join(d)).unwrap();
+    }
+    for who in ["haproxy", "percore"] {
+        std::fs::create_dir_all(root.join(format!("run-{who}"))).unwrap();
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["www.example.com".into(), "*.example.com".into()])
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "www.example.com");
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(
+        etc.join("certs/site.pem"),
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+    )
+    .unwrap();
+    let pages: BTreeMap<u16, &str> = [(503, "Service Unavailable"), (403, "Forbidden")].into();
+    for (code, reason) in pages {
+        let body = format!("<h1>{code} {reason} (custom page)</h1>\n");
+        std::fs::write(
+            etc.join(format!("errors/{code}.http")),
+            format!(
+                "HTTP/1.0 {code} {reason}\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .unwrap();
+    }
+    let root_text = root.display().to_string();
+    text.replace("/etc/haproxy/", &format!("{root_text}/etc/haproxy/"))
+}
+
+/// `/run/haproxy/` (stats sockets) is one directory per proxy: both run at once.
+fn run_dir(text: &str, root: &Path, who: &str) -> String {
+    text.replace("/run/haproxy/", &format!("{}/run-{who}/", root.display()))
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/convert")
+}
+
+macro_rules! corpus {
+    ($($test:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                run_case($file);
+            }
+        )*
+
+        /// Every file of tests/convert/ has its test above.
+        #[test]
+        fn every_corpus_file_is_tested() {
+            let listed = [$($file),*];
+            for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if name.ends_with(".cfg") {
+                    assert!(listed.contains(&name.as_str()), "{name} has no test");
+                }
+            }
+        }
+    };
+}
+
+corpus! {
+    tls_termination_with_redirect => "01-tls-termination.cfg",
+}
