@@ -950,6 +950,21 @@ impl<'a> State<'a> {
                 entry(&["http-server-close"], flag, line),
                 problems,
             ),
+            // The server side is what the servers see; the client side
+            // stays keep-alive in percore: converted, and reported.
+            "httpclose" => {
+                if !negated {
+                    problems.push(line.problem(
+                        "percore has no option httpclose: converted to http-server-close (the server connection closes after each response, the client's stays open)",
+                        "HAProxy also closes the client connection; percore lets the client decide",
+                    ));
+                }
+                self.add(
+                    Side::Both,
+                    entry(&["http-server-close"], flag, line),
+                    problems,
+                )
+            }
             "http-keep-alive" => self.add(
                 Side::Both,
                 entry(&["http-server-close"], Val::Bool(negated), line),
