@@ -711,3 +711,93 @@ corpus! {
     forwardfor_options => "19-forwardfor-options.cfg",
     production_file_with_unmapped_lines => "20-production-mix.cfg",
 }
+
+// ------------------------------------------------------------ the command
+
+/// Runs `percore convert <args>` with `stdin`; (exit code, stdout, stderr).
+fn convert_cmd(args: &[&std::ffi::OsStr], stdin: &[u8]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .arg("convert")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const SMALL: &str = "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\
+frontend web\n    bind 127.0.0.1:18080\n    default_backend app\n\
+backend app\n    server a1 127.0.0.1:19001\n";
+
+#[test]
+fn convert_reads_stdin_and_exits_0_when_everything_maps() {
+    let (code, out, err) = convert_cmd(&[], SMALL.as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("[[frontend]]") && out.contains("# <stdin>:7: bind 127.0.0.1:18080"));
+}
+
+#[test]
+fn convert_reports_unmapped_lines_and_exits_2_with_the_output_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("haproxy.cfg");
+    std::fs::write(&src, format!("{SMALL}    option nolinger\n")).unwrap();
+    let out = dir.path().join("out.toml");
+    let (code, stdout, err) = convert_cmd(&[src.as_os_str(), "-o".as_ref(), out.as_os_str()], b"");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(stdout.is_empty());
+    let line = format!(
+        "{}:11: option nolinger: percore has no option nolinger (hint: ",
+        src.display()
+    );
+    assert!(err.lines().any(|l| l.starts_with(&line)), "{err}");
+    let toml = std::fs::read_to_string(&out).unwrap();
+    assert!(toml.contains(&format!("# NOT CONVERTED {line}")), "{toml}");
+    // What was written is a configuration percore runs.
+    let (status, _, check_err) = common::run_percore(&toml, &["--check"]);
+    assert!(status.success(), "{check_err}");
+}
+
+#[test]
+fn convert_exits_1_when_an_input_cannot_be_read() {
+    let missing = Path::new("/nonexistent/haproxy.cfg");
+    let (code, out, err) = convert_cmd(&[missing.as_os_str()], b"");
+    assert_eq!(code, Some(1));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("cannot read /nonexistent/haproxy.cfg"),
+        "{err}"
+    );
+}
+
+#[test]
+fn convert_reads_a_directory_in_name_order_as_haproxy_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (head, tail) = SMALL.split_at(SMALL.find("\nbackend").unwrap() + 1);
+    std::fs::write(dir.path().join("20-backends.cfg"), tail).unwrap();
+    std::fs::write(dir.path().join("10-front.cfg"), head).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a configuration").unwrap();
+    let (code, out, err) = convert_cmd(&[dir.path().as_os_str()], b"");
+    assert_eq!(code, Some(0), "{err}");
+    let front = out.find("10-front.cfg:6: frontend web").unwrap();
+    let back = out.find("20-backends.cfg:1: backend app").unwrap();
+    assert!(front < back, "{out}");
+}
+
+#[test]
+fn convert_says_when_the_result_would_not_load() {
+    // HAProxy starts a frontend that can only answer 503; percore refuses
+    // it: converted as is, the check's error is printed, status 2.
+    let cfg = "frontend web\n    mode http\n    bind 127.0.0.1:18081\n    timeout client 5s\n";
+    let (code, out, err) = convert_cmd(&[], cfg.as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(out.contains("[[frontend]]"));
+    assert!(err.contains("does not pass percore --check"), "{err}");
+}

@@ -19,6 +19,8 @@ mod global;
 mod lexer;
 mod proxy;
 mod sections;
+#[cfg(test)]
+mod tests;
 mod words;
 
 use std::fmt;
@@ -152,9 +154,11 @@ pub fn convert(inputs: &[Input], env: &dyn Fn(&str) -> Option<String>) -> Conver
         stats_seen = true;
         true
     });
-    if let Some(at) = global_at {
-        tables.insert(at, global.table());
-    }
+    // Always written: it carries the notes on HAProxy's implicit globals.
+    tables.insert(global_at.unwrap_or(0), global.table());
+    // One line split into several items (`bind :443,:8443 ... alpn h2`)
+    // is reported once.
+    problems.dedup_by(|a, b| a.origin == b.origin && a.why == b.why);
     let orphans = attach_problems(&mut tables, &problems);
     let mut toml = emit::header(inputs, &orphans);
     toml.push_str(&emit::tables(&tables));

@@ -17,12 +17,28 @@ pub fn join(words: &[Vec<u8>]) -> String {
 }
 
 /// One word, bare when nothing in it is special, else in `"..."` with
-/// `\\`, `\"`, `\r`, `\n`, `\t` and `\xHH` escapes.
+/// `\\`, `\"`, `\r`, `\n`, `\t` and `\xHH` escapes. A backslash that
+/// starts no escape (`\.` and `\1` in regexes) reads back as written, so
+/// it leaves the word bare.
 pub fn quote(word: &[u8]) -> String {
     let plain = !word.is_empty()
         && std::str::from_utf8(word).is_ok_and(|s| {
-            s.chars()
-                .all(|c| !c.is_control() && !matches!(c, ' ' | '"' | '\'' | '\\'))
+            let mut chars = s.chars().peekable();
+            while let Some(c) = chars.next() {
+                let special = match c {
+                    '\\' => chars.peek().is_none_or(|n| {
+                        matches!(
+                            n,
+                            '\\' | ' ' | '"' | '\'' | '#' | '$' | 'r' | 'n' | 't' | 'x' | '\t'
+                        )
+                    }),
+                    c => c.is_control() || matches!(c, ' ' | '"' | '\''),
+                };
+                if special {
+                    return false;
+                }
+            }
+            true
         });
     if plain {
         return String::from_utf8_lossy(word).into_owned();
@@ -70,6 +86,9 @@ mod tests {
             b"two words".to_vec(),
             b"PING\r\n".to_vec(),
             b"\\1 \\.".to_vec(),
+            b"^/v[0-9]+\\.json$".to_vec(),
+            b"\\".to_vec(),
+            b"a\\n".to_vec(),
             b"q\"uo'te".to_vec(),
             b"".to_vec(),
             vec![0x05, 0x00, 0xff, b'#', b'$'],
