@@ -800,4 +800,9 @@ fn convert_says_when_the_result_would_not_load() {
     assert_eq!(code, Some(2), "{err}");
     assert!(out.contains("[[frontend]]"));
     assert!(err.contains("does not pass percore --check"), "{err}");
+    // The check's error names the HAProxy line too.
+    assert!(
+        err.contains("converted from <stdin>:1: frontend web"),
+        "{err}"
+    );
 }

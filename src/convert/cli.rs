@@ -53,7 +53,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             true
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            eprintln!(
+                "{}",
+                with_sources(&errors.to_string(), &converted.toml, &target)
+            );
             eprintln!(
                 "[WARNING] percore convert: the converted configuration does not pass percore --check (the lines above say why)"
             );
@@ -83,6 +86,27 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         );
         ExitCode::from(PARTIAL)
     }
+}
+
+/// Each `<target>:<line>:` error of the check is followed by the HAProxy
+/// line that TOML line was converted from (its trailing comment).
+fn with_sources(errors: &str, toml: &str, target: &Path) -> String {
+    let prefix = format!("{}:", target.display());
+    let lines: Vec<&str> = toml.lines().collect();
+    let mut out = String::new();
+    for e in errors.lines() {
+        out.push_str(e);
+        out.push('\n');
+        let source = e
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split(':').next()?.parse::<usize>().ok())
+            .and_then(|n| lines.get(n.checked_sub(1)?))
+            .and_then(|l| l.split_once("  # ").map(|(_, c)| c));
+        if let Some(c) = source {
+            out.push_str(&format!("    converted from {c}\n"));
+        }
+    }
+    out.trim_end().to_string()
 }
 
 fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, String> {

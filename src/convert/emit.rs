@@ -23,10 +23,10 @@ pub fn tables(tables: &[Table]) -> String {
     let mut out = String::new();
     for t in tables {
         out.push('\n');
-        if let Some(o) = &t.origin {
-            out.push_str(&format!("# {}\n", comment_text(&o.to_string())));
-        }
         out.push_str(&t.header);
+        if let Some(o) = &t.origin {
+            out.push_str(&format!("  # {}", comment_text(&o.to_string())));
+        }
         out.push('\n');
         for n in &t.notes {
             out.push_str(&format!("# {}\n", comment_text(n)));

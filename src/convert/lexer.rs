@@ -151,7 +151,11 @@ fn shown(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw)
         .trim()
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
         .collect()
 }
 

@@ -62,6 +62,20 @@ impl DefaultsSet {
         } else {
             format!("defaults {name}")
         };
+        // What a defaults section cannot hand down in percore terms.
+        for line in st.stats_lines.iter().chain(st.prometheus.iter()) {
+            problems.push(line.problem(
+                "stats settings in a defaults section are not converted",
+                "write them in the listen section that serves the stats page",
+            ));
+        }
+        for e in &st.redirects {
+            problems.push(Problem {
+                origin: e.origin.clone(),
+                why: "a redirect in a defaults section is not converted".into(),
+                hint: "write it in the frontend".into(),
+            });
+        }
         if !name.is_empty() {
             self.named.insert(name, (label.clone(), st.s.clone()));
         }
@@ -596,6 +610,9 @@ impl<'a> State<'a> {
             }
             "option" | "no" => self.option(line, problems),
             "log" => match arg.as_str() {
+                // In a backend it only routes the backend's own messages;
+                // percore's go to stderr.
+                "global" if self.kind == Kind::Backend => {}
                 "global" => self.add(Side::Front, entry(&["log"], Val::Bool(true), line), problems),
                 _ => problems.push(line.problem(
                     "percore logs to the global targets only",
@@ -1056,6 +1073,13 @@ impl<'a> State<'a> {
         let v = line.word(2);
         let item = match what.as_str() {
             "enable" => None,
+            "uri" if v.contains(['?', ';', '#']) => {
+                problems.push(line.problem(
+                    format!("percore's stats uri is a plain path, not {v}"),
+                    "percore serves the page at /stats (the uri without '?', ';' or '#')",
+                ));
+                None
+            }
             "uri" => Some(("uri", Val::str(v))),
             "auth" => Some(("auth", Val::str(v))),
             "refresh" => Some(("refresh", Val::str(v))),
