@@ -1148,6 +1148,31 @@ impl<'a> State<'a> {
             entries.append(&mut self.redirects);
             let http = Self::last_str(&entries, "mode").as_deref() == Some("http");
             tls_alpn(&mut entries, http, problems);
+            // Without option httplog HAProxy logs its default format,
+            // which is tcplog's; percore's default in mode http is httplog.
+            let logs = entries
+                .iter()
+                .rev()
+                .find(|e| e.key == ["log"])
+                .is_some_and(|e| e.value == Val::Bool(true));
+            if http && logs && !entries.iter().any(|e| e.key == ["log-format"]) {
+                let origin = entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.key == ["log"])
+                    .map(|e| e.origin.clone())
+                    .unwrap_or_else(|| self.head.origin.clone());
+                entries.push(Entry {
+                    key: vec!["log-format".into()],
+                    value: Val::str("tcplog"),
+                    push: false,
+                    origin,
+                    note: Some(
+                        "no option httplog: HAProxy logs its default format, tcplog's; percore would write httplog"
+                            .into(),
+                    ),
+                });
+            }
             if self.kind == Kind::Listen && !entries.iter().any(|e| e.key == ["default_backend"]) {
                 entries.push(Entry {
                     key: vec!["default_backend".into()],

@@ -404,3 +404,18 @@ fn environment_variables_fill_addresses() {
     let server = nth(&d, "backend", 0)["servers"].to_string();
     assert!(server.contains("\"127.0.0.1:9001\"") && server.contains("weight = 7"));
 }
+
+#[test]
+fn http_logging_without_httplog_keeps_haproxys_default_format() {
+    let c = run(&format!(
+        "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n{TIMEOUTS}\
+         frontend plain\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         frontend detailed\n    bind 127.0.0.1:8002\n    option httplog\n    default_backend b\n\
+         backend b\n    log global\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), "\"tcplog\"");
+    assert_eq!(text(&nth(&d, "frontend", 1)["log-format"]), "\"httplog\"");
+    check_loads(&c);
+}
