@@ -459,16 +459,29 @@ fn matches(r: &Request, a: &Answer, groups: &mut HashMap<String, String>) -> boo
     server_ok && (r.tcp || a.status == r.status)
 }
 
-/// Sends `r` (again and again with `wait`, until it gets its expected
-/// answer or PATIENCE runs out).
+/// With `wait`, the expected answer must come this many times in a row:
+/// once could be round robin's turn while the server to avoid is still up.
+const WAIT_STREAK: usize = 4;
+
+/// Sends `r` (with `wait`, again and again until it gets its expected
+/// answer WAIT_STREAK times in a row, or PATIENCE runs out).
 fn ask(r: &Request, port: u16, id: &str, seen: &Seen) -> Answer {
     let deadline = Instant::now() + PATIENCE;
+    let mut streak = 0;
     loop {
         let a = send(r, port, id, seen);
-        if !r.wait || matches(r, &a, &mut HashMap::new()) || Instant::now() > deadline {
+        if !r.wait || Instant::now() > deadline {
             return a;
         }
-        thread::sleep(Duration::from_millis(100));
+        if matches(r, &a, &mut HashMap::new()) {
+            streak += 1;
+            if streak == WAIT_STREAK {
+                return a;
+            }
+        } else {
+            streak = 0;
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
