@@ -520,56 +520,19 @@ fn run_case(name: &str) {
         }
         m
     };
-    let h_ports = ports_for("haproxy");
-    let p_ports = ports_for("percore");
-    let env: Vec<(String, String)> = script
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), remap(v, &h_ports)))
-        .collect();
-
-    // HAProxy on the original.
-    let h_cfg = root.join("haproxy.cfg");
-    std::fs::write(&h_cfg, remap(&run_dir(&text, root, "haproxy"), &h_ports)).unwrap();
-    let h_front: Vec<u16> = front.iter().map(|p| h_ports[p]).collect();
-    let h = Haproxy::start(&h_cfg, &env, &h_front);
-
-    // percore on the conversion (the same file and environment, its own
-    // frontend ports).
-    let p_src = root.join("percore-src.cfg");
-    let p_env: Vec<(String, String)> = script
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), remap(v, &p_ports)))
-        .collect();
-    std::fs::write(&p_src, remap(&run_dir(&text, root, "percore"), &p_ports)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_percore"))
-        .arg("convert")
-        .arg(&p_src)
-        .envs(p_env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let toml = String::from_utf8(out.stdout).unwrap();
-    let report = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(script.convert_exit),
-        "{name}: percore convert exit status; report:\n{report}\n{toml}"
-    );
-    for text in &script.unmapped {
-        let reported = report
-            .lines()
-            .any(|l| l.contains("percore-src.cfg:") && l.contains(text.as_str()));
-        let commented = toml
-            .lines()
-            .any(|l| l.starts_with("# NOT CONVERTED") && l.contains(text.as_str()));
-        assert!(
-            reported && commented,
-            "{name}: a line with `{text}` should be reported as not converted:\n{report}"
-        );
-    }
-    let mut p = Proxy::spawn(&toml, &[]);
-    p.wait_listening();
+    // Frontend ports were free when picked; a parallel test may take one
+    // before a proxy binds it: then both start again on new ones.
+    let mut attempts = 0;
+    let (h_ports, p_ports, h, p, toml) = loop {
+        attempts += 1;
+        let h_ports = ports_for("haproxy");
+        let p_ports = ports_for("percore");
+        match start_both(name, &script, &text, root, &front, &h_ports, &p_ports) {
+            Ok((h, p, toml)) => break (h_ports, p_ports, h, p, toml),
+            Err(e) if attempts < 5 && is_port_taken(&e) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
 
     let mut diffs = Vec::new();
     let (mut h_groups, mut p_groups) = (HashMap::new(), HashMap::new());
@@ -668,6 +631,93 @@ fn files_under(root: &Path, text: &str) -> String {
     }
     let root_text = root.display().to_string();
     text.replace("/etc/haproxy/", &format!("{root_text}/etc/haproxy/"))
+}
+
+/// Starts HAProxy on the file and percore on its conversion (checked
+/// against the file's expectations); Err with the stderr of a proxy that
+/// did not start.
+fn start_both(
+    name: &str,
+    script: &Script,
+    text: &str,
+    root: &Path,
+    front: &[u16],
+    h_ports: &HashMap<u16, u16>,
+    p_ports: &HashMap<u16, u16>,
+) -> Result<(Haproxy, Proxy, String), String> {
+    let env: Vec<(String, String)> = script
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), remap(v, h_ports)))
+        .collect();
+
+    // HAProxy on the original.
+    let h_cfg = root.join("haproxy.cfg");
+    std::fs::write(&h_cfg, remap(&run_dir(text, root, "haproxy"), h_ports)).unwrap();
+    let h_front: Vec<u16> = front.iter().map(|p| h_ports[p]).collect();
+    let h = Haproxy::try_start(&h_cfg, &env, &h_front)?;
+
+    // percore on the conversion (the same file and environment, its own
+    // frontend ports).
+    let p_src = root.join("percore-src.cfg");
+    let p_env: Vec<(String, String)> = script
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), remap(v, p_ports)))
+        .collect();
+    std::fs::write(&p_src, remap(&run_dir(text, root, "percore"), p_ports)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .arg("convert")
+        .arg(&p_src)
+        .envs(p_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let report = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(script.convert_exit),
+        "{name}: percore convert exit status; report:\n{report}\n{toml}"
+    );
+    for text in &script.unmapped {
+        let reported = report
+            .lines()
+            .any(|l| l.contains("percore-src.cfg:") && l.contains(text.as_str()));
+        let commented = toml
+            .lines()
+            .any(|l| l.starts_with("# NOT CONVERTED") && l.contains(text.as_str()));
+        assert!(
+            reported && commented,
+            "{name}: a line with `{text}` should be reported as not converted:\n{report}"
+        );
+    }
+    let mut p = Proxy::spawn(&toml, &[]);
+    percore_listening(&mut p)?;
+    Ok((h, p, toml))
+}
+
+fn is_port_taken(stderr: &str) -> bool {
+    stderr
+        .to_ascii_lowercase()
+        .contains("address already in use")
+        || stderr.contains("cannot bind socket")
+}
+
+/// Waits for percore's start-up notice; Err(stderr) if it exited first.
+fn percore_listening(p: &mut Proxy) -> Result<(), String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(Some(status)) = p.child.try_wait() {
+            return Err(format!("percore exited ({status}):\n{}", p.stderr()));
+        }
+        if p.stderr().contains("started:") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("percore did not start:\n{}", p.stderr()));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `/run/haproxy/` (stats sockets) is one directory per proxy: both run at once.

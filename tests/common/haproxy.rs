@@ -28,6 +28,16 @@ impl Haproxy {
     /// waits until every port in `ports` accepts connections (a connect
     /// without data reaches no server in mode http).
     pub fn start(cfg: &Path, env: &[(String, String)], ports: &[u16]) -> Haproxy {
+        Haproxy::try_start(cfg, env, ports).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Haproxy::start`], with HAProxy's stderr as the error when it exits
+    /// first (e.g. a port taken since it was picked: "cannot bind socket").
+    pub fn try_start(
+        cfg: &Path,
+        env: &[(String, String)],
+        ports: &[u16],
+    ) -> Result<Haproxy, String> {
         let stderr_path = cfg.with_extension("stderr");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let child = Command::new("haproxy")
@@ -45,7 +55,7 @@ impl Haproxy {
         for &port in ports {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if let Ok(Some(status)) = h.child.try_wait() {
-                    panic!("haproxy exited ({status}):\n{}", h.stderr());
+                    return Err(format!("haproxy exited ({status}):\n{}", h.stderr()));
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -55,7 +65,7 @@ impl Haproxy {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        h
+        Ok(h)
     }
 
     pub fn stderr(&self) -> String {
