@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod convert;
 pub mod health;
 pub mod http;
 pub mod log;

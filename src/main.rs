@@ -59,6 +59,9 @@ fn haproxy_flags(args: impl Iterator<Item = OsString>) -> impl Iterator<Item = O
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "convert") {
+        return percore::convert::cli::run(std::env::args_os().skip(2));
+    }
     let cli = Cli::parse_from(haproxy_flags(std::env::args_os()));
     let config = match percore::config::load(&cli.config) {
         Ok(c) => c,

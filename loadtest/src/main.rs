@@ -8,6 +8,7 @@ mod backend;
 mod bulk_tcp;
 mod charts;
 mod client;
+mod compare;
 mod config_memory;
 mod configs;
 mod cpustat;
@@ -92,6 +93,12 @@ enum Commands {
     /// and plain TCP connections for comparison (not part of `all`).
     #[command(name = "l4-edge")]
     L4Edge(Box<L4EdgeArgs>),
+    /// An HAProxy user's file: `percore convert` it, run HAProxy on the
+    /// original and percore on the conversion side by side (same CPUs,
+    /// stand-in backends in place of its servers, same client, alternating
+    /// rounds) and print requests per second per frontend, per core, with
+    /// the converter's report (not part of `all`).
+    Compare(Box<CompareArgs>),
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {
         #[arg(long, default_value = "127.0.0.1:24002")]
@@ -275,6 +282,48 @@ struct ReloadArgs {
     log_dir: PathBuf,
 }
 
+#[derive(Args)]
+struct CompareArgs {
+    /// The haproxy.cfg to convert and compare.
+    #[arg(long)]
+    haproxy_cfg: PathBuf,
+    /// The percore binary (it also converts).
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// The haproxy binary (looked up in PATH).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
+    /// CPUs both proxies run on (`taskset`; the file's nbthread becomes
+    /// their count).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    proxy_cpus: Vec<usize>,
+    /// CPU the client and the stand-in backends share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    /// Rounds; each runs HAProxy then percore (percore first on even rounds).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured window per run.
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration)]
+    duration: Duration,
+    /// Unmeasured time before each window.
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
+    warmup: Duration,
+    /// Keep-alive client connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Path requested (the stand-ins answer /bytes/<n> with n bytes).
+    #[arg(long, default_value = "/bytes/64")]
+    path: String,
+    /// Host header [default: each bind's address as written].
+    #[arg(long)]
+    host: Option<String>,
+    /// Where the rewritten files and logs go
+    /// [default: target/loadtest/compare/<file name>].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
 #[derive(Args, Clone)]
 struct SuiteArgs {
     /// Short runs (one round, 2 s windows, fewer idle connections, smaller
@@ -407,6 +456,26 @@ fn run(cli: Cli) -> Result<()> {
                 .name("ws-accept".into())
                 .spawn(move || http_backend::serve_websocket(ws))?;
             http_backend::serve(listener)
+        }
+        Commands::Compare(args) => {
+            procs::install_signal_handler()?;
+            compare::run(&compare::Options {
+                work_dir: args
+                    .work_dir
+                    .clone()
+                    .unwrap_or_else(|| compare::default_work_dir(&args.haproxy_cfg)),
+                haproxy_cfg: args.haproxy_cfg,
+                percore: args.percore,
+                haproxy: args.haproxy,
+                proxy_cpus: args.proxy_cpus,
+                load_cpu: args.load_cpu,
+                rounds: args.rounds.max(1),
+                warmup: args.warmup,
+                duration: args.duration,
+                connections: args.connections.max(1),
+                path: args.path,
+                host: args.host,
+            })
         }
         Commands::BulkTcp(args) => bulk_tcp_main(*args),
         Commands::Reload(args) => reload_main(*args),

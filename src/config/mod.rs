@@ -27,6 +27,9 @@ mod values;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+/// The rule-line word splitter, for `convert`'s round-trip tests.
+#[cfg(test)]
+pub(crate) use health_lines::tokenize as tokenize_for_tests;
 pub use model::*;
 pub use observe::METRICS_PATH;
 pub use process::CAPABILITIES;

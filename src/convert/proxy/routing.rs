@@ -1,0 +1,114 @@
+//! Routing keywords: `http-request`/`http-response`, `balance`, `cookie`.
+
+use super::keywords::*;
+use super::*;
+use crate::convert::lexer::Line;
+use crate::convert::words;
+use crate::convert::{Problem, Val};
+
+impl State<'_> {
+    pub(super) fn http_rule(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let kw = line.word(0);
+        let action = line.word(1);
+        if action == "use-service" && line.word(2) == "prometheus-exporter" {
+            self.prometheus = Some(line.clone());
+            return;
+        }
+        let supported = if kw == "http-request" {
+            HTTP_REQUEST_ACTIONS
+        } else {
+            HTTP_RESPONSE_ACTIONS
+        };
+        if !supported.contains(&action.as_str()) {
+            problems.push(line.problem(
+                format!("percore has no {kw} {action}"),
+                format!("percore's {kw} actions: {}", supported.join(", ")),
+            ));
+            return;
+        }
+        let rule = words::join(&line.words[1..]);
+        let side = self.rules_side();
+        self.add(side, pushed(&[&kw], Val::str(rule), line), problems);
+    }
+
+    pub(super) fn balance(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let algo = line.word(1);
+        let rest: Vec<String> = (2..line.len()).map(|i| line.word(i)).collect();
+        let value = match algo.as_str() {
+            "roundrobin" | "static-rr" | "leastconn" | "first" | "source" if rest.is_empty() => {
+                Some(algo.clone())
+            }
+            a if a == "random" || a.starts_with("random(") => Some(algo.clone()),
+            "uri" => Some(
+                std::iter::once(algo.clone())
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            "url_param" => {
+                if line.len() > 3 {
+                    problems.push(line.problem(
+                        "percore hashes the query parameter only (no check_post)",
+                        format!("balance url_param {}", line.word(2)),
+                    ));
+                }
+                Some(format!("url_param {}", line.word(2)))
+            }
+            a if a.starts_with("hdr(") => {
+                if !rest.is_empty() {
+                    problems.push(line.problem(
+                        "percore has no balance hdr() use_domain_only",
+                        format!("balance {a}"),
+                    ));
+                }
+                Some(algo.clone())
+            }
+            _ => None,
+        };
+        match value {
+            Some(v) => self.add(Side::Back, entry(&["balance"], Val::str(v), line), problems),
+            None => problems.push(line.problem(
+                format!("percore has no balance {}", line.word(1)),
+                "roundrobin, static-rr, leastconn, first, source, random, uri, url_param, hdr()",
+            )),
+        }
+    }
+
+    pub(super) fn cookie(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let mut kept = vec![line.word(1)];
+        let mut has_mode = false;
+        let mut i = 2;
+        while i < line.len() {
+            let w = line.word(i);
+            match w.as_str() {
+                "insert" | "rewrite" | "prefix" => {
+                    has_mode = true;
+                    kept.push(w);
+                }
+                "indirect" | "nocache" => kept.push(w),
+                other => {
+                    problems.push(line.problem(
+                        format!("percore has no cookie option `{other}`"),
+                        "cookie <name> insert|rewrite|prefix [indirect] [nocache]",
+                    ));
+                    if matches!(other, "domain" | "maxidle" | "maxlife" | "attr") {
+                        i += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if !has_mode {
+            problems.push(line.problem(
+                "percore needs the cookie mode (HAProxy's passive mode has no equivalent)",
+                "cookie <name> insert|rewrite|prefix",
+            ));
+            return;
+        }
+        self.add(
+            Side::Back,
+            entry(&["cookie"], Val::str(kept.join(" ")), line),
+            problems,
+        );
+    }
+}

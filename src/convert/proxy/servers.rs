@@ -1,0 +1,135 @@
+//! `server` and `default-server` lines.
+
+use super::keywords::*;
+use super::*;
+use crate::convert::lexer::Line;
+use crate::convert::{Problem, Val};
+
+impl State<'_> {
+    /// Reads server options from word `from` on.
+    pub(super) fn server_options(
+        &self,
+        line: &Line,
+        from: usize,
+        problems: &mut Vec<Problem>,
+    ) -> Vec<(String, Val)> {
+        let mut out: Vec<(String, Val)> = Vec::new();
+        let mut set = |k: &str, v: Val| {
+            out.retain(|(ok, _)| ok != k);
+            out.push((k.to_string(), v));
+        };
+        let mut i = from;
+        while i < line.len() {
+            let w = line.word(i);
+            let value = line.word(i + 1);
+            let known = SERVER_OPTIONS.iter().find(|(k, _, _)| *k == w);
+            match (w.as_str(), known) {
+                (_, Some((_, key, Arg::Flag))) => set(key, Val::Bool(true)),
+                (_, Some((_, key, Arg::Int))) => match value.parse() {
+                    Ok(n) => set(key, Val::Int(n)),
+                    Err(_) => problems.push(line.problem(
+                        format!("`{w} {value}`: not a number"),
+                        format!("{w} <number>"),
+                    )),
+                },
+                ("ca-file", Some((_, key, Arg::Text))) => {
+                    set(key, Val::str(based(&self.global.ca_base, value.clone())))
+                }
+                ("crt", Some((_, key, Arg::Text))) => {
+                    set(key, Val::str(based(&self.global.crt_base, value.clone())))
+                }
+                (_, Some((_, key, Arg::Text))) => set(key, Val::str(value.clone())),
+                ("sni", None) => match value.strip_prefix("str(").and_then(|v| v.strip_suffix(')'))
+                {
+                    Some(name) => set("sni", Val::str(name)),
+                    None => problems.push(
+                        line.problem("percore's sni is a fixed name", "sni str(<host name>)"),
+                    ),
+                },
+                ("no-check", None) => set("check", Val::Bool(false)),
+                ("no-backup", None) => set("backup", Val::Bool(false)),
+                ("no-ssl", None) => set("ssl", Val::Bool(false)),
+                ("enabled", None) => set("disabled", Val::Bool(false)),
+                (
+                    "send-proxy"
+                    | "send-proxy-v2"
+                    | "send-proxy-v2-ssl"
+                    | "send-proxy-v2-ssl-cn"
+                    | "check-send-proxy",
+                    None,
+                ) => problems.push(line.problem(
+                    format!("{w} needs percore's PROXY protocol support (being added)"),
+                    "the lead extends the converter when it lands",
+                )),
+                ("proto" | "alpn", None) if value.contains("h2") => problems.push(line.problem(
+                    format!("{w} {value} needs percore's HTTP/2 support (being added)"),
+                    "percore speaks HTTP/1.1 to servers",
+                )),
+                _ => problems.push(line.problem(
+                    format!("server option `{w}` is not supported"),
+                    "see docs/configuration.md, Servers and Health checks",
+                )),
+            }
+            if SERVER_ARG_OPTIONS.contains(&w.as_str()) {
+                i += 1;
+            }
+            i += 1;
+        }
+        out
+    }
+
+    pub(super) fn server(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let name = line.word(1);
+        let Some(addr) = server_addr(&line.word(2)) else {
+            problems.push(line.problem(
+                format!("percore cannot connect to {}", line.word(2)),
+                "percore's servers are ip:port, [v6]:port or host:port, with a port",
+            ));
+            return;
+        };
+        let own = self.server_options(line, 3, problems);
+        let mut t = vec![
+            ("name".to_string(), Val::str(name)),
+            ("addr".into(), Val::str(addr)),
+        ];
+        for (k, v) in &self.s.default_server {
+            if !own.iter().any(|(ok, _)| ok == k) {
+                t.push((k.clone(), v.clone()));
+            }
+        }
+        t.extend(own);
+        // `false` is percore's default for every flag: leave it out.
+        t.retain(|(_, v)| *v != Val::Bool(false));
+        self.add(
+            Side::Back,
+            pushed(&["servers"], Val::Table(t), line),
+            problems,
+        );
+    }
+}
+
+/// `base/file` for a relative `file` when a `*-base` is set.
+pub(super) fn based(base: &Option<String>, file: String) -> String {
+    match base {
+        Some(b) if !file.starts_with('/') => format!("{}/{file}", b.trim_end_matches('/')),
+        _ => file,
+    }
+}
+
+/// A server address percore reads: `ip:port`, `[v6]:port`, `host:port`.
+pub(super) fn server_addr(addr: &str) -> Option<String> {
+    let addr = addr
+        .strip_prefix("ipv4@")
+        .or_else(|| addr.strip_prefix("ipv6@"))
+        .unwrap_or(addr);
+    let (host, port) = addr.rsplit_once(':')?;
+    port.parse::<u16>().ok().filter(|p| *p != 0)?;
+    if host.is_empty() || host.contains('/') || host.contains('@') {
+        return None;
+    }
+    if host.contains(':') && !host.starts_with('[') {
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        return Some(format!("[{host}]:{port}"));
+    }
+    Some(addr.to_string())
+}

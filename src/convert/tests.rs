@@ -1,0 +1,421 @@
+//! Conversions of small files, read back with toml_edit and, where the
+//! result must run, loaded as `percore --check` loads it.
+
+use super::{convert, Converted, Input};
+use toml_edit::{DocumentMut, Item};
+
+fn run(cfg: &str) -> Converted {
+    run_env(cfg, &[])
+}
+
+fn run_env(cfg: &str, env: &[(&str, &str)]) -> Converted {
+    let lookup = |n: &str| {
+        env.iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.to_string())
+    };
+    convert(
+        &[Input {
+            name: "haproxy.cfg".into(),
+            bytes: cfg.as_bytes().to_vec(),
+        }],
+        &lookup,
+    )
+}
+
+fn doc(c: &Converted) -> DocumentMut {
+    c.toml.parse().unwrap_or_else(|e| panic!("{e}\n{}", c.toml))
+}
+
+/// The table of the n-th `[[kind]]`.
+fn nth<'a>(d: &'a DocumentMut, kind: &str, n: usize) -> &'a toml_edit::Table {
+    d[kind]
+        .as_array_of_tables()
+        .unwrap_or_else(|| panic!("no [[{kind}]]"))
+        .get(n)
+        .unwrap_or_else(|| panic!("no [[{kind}]] #{n}"))
+}
+
+/// A value as TOML text, without the comments around it.
+fn text(item: &Item) -> String {
+    fn bare(v: &toml_edit::Value) -> String {
+        match v {
+            toml_edit::Value::Array(a) => {
+                let items: Vec<String> = a.iter().map(bare).collect();
+                format!("[{}]", items.join(", "))
+            }
+            v => {
+                let mut v = v.clone();
+                v.decor_mut().clear();
+                v.to_string()
+            }
+        }
+    }
+    match item {
+        Item::Value(v) => bare(v),
+        other => other.to_string().trim().to_string(),
+    }
+}
+
+fn check_loads(c: &Converted) {
+    if let Err(e) = crate::config::load_str(&c.toml, std::path::Path::new("percore.toml")) {
+        panic!("{e}\n{}", c.toml);
+    }
+}
+
+const TIMEOUTS: &str = "    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n";
+
+#[test]
+fn each_proxy_takes_the_defaults_in_force_where_it_is_declared() {
+    let cfg = format!(
+        "defaults web\n    mode http\n{TIMEOUTS}    option forwardfor\n\
+         frontend f1\n    bind 127.0.0.1:8001\n    default_backend b1\n\
+         backend b1\n    server s 127.0.0.1:9001\n\
+         defaults tcp\n    mode tcp\n{TIMEOUTS}\
+         listen l1\n    bind 127.0.0.1:8002\n    server s 127.0.0.1:9002\n\
+         backend b2 from web\n    server s 127.0.0.1:9003\n\
+         defaults\n    timeout client 1s\n\
+         frontend f2\n    bind 127.0.0.1:8003\n    default_backend l1\n"
+    );
+    let c = run(&cfg);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f1 = nth(&d, "frontend", 0);
+    assert_eq!(text(&f1["mode"]), "\"http\"");
+    assert_eq!(text(&f1["forwardfor"]), "true");
+    // Frontends get the client side, backends the server side.
+    assert!(f1["timeout"].get("connect").is_none());
+    assert_eq!(text(&nth(&d, "backend", 0)["timeout"]["connect"]), "\"5s\"");
+    // The listen: frontend + backend named alike, defaults "tcp".
+    let l1 = nth(&d, "frontend", 1);
+    assert_eq!(text(&l1["mode"]), "\"tcp\"");
+    assert_eq!(text(&l1["default_backend"]), "\"l1\"");
+    assert!(l1.get("forwardfor").is_none());
+    assert_eq!(text(&nth(&d, "backend", 1)["name"]), "\"l1\"");
+    // `from web` skips the defaults in force.
+    let b2 = nth(&d, "backend", 2);
+    assert_eq!(text(&b2["mode"]), "\"http\"");
+    // A defaults section without `from` starts from nothing.
+    let f2 = nth(&d, "frontend", 2);
+    assert!(f2.get("mode").is_none(), "{}", c.toml);
+    assert_eq!(text(&f2["timeout"]["client"]), "\"1s\"");
+    // Inherited values name their defaults line.
+    assert!(c
+        .toml
+        .contains("mode = \"http\"  # haproxy.cfg:2: mode http (from defaults web)"));
+    check_loads(&c);
+}
+
+#[test]
+fn an_unknown_from_is_reported() {
+    let c = run("backend b from nowhere\n    server s 127.0.0.1:9001\n");
+    assert_eq!(c.problems.len(), 1);
+    assert!(c.problems[0].why.contains("nowhere"));
+}
+
+#[test]
+fn default_server_lines_apply_to_later_servers_only() {
+    let cfg = format!(
+        "defaults\n{TIMEOUTS}    default-server inter 3s\n\
+         backend b\n    server s1 127.0.0.1:9001\n    default-server check rise 5\n\
+         server s2 127.0.0.1:9002 no-check weight 3\n    server s3 [::1]:9003\n\
+         server s4 ::1:9004 addr 127.0.0.2 port 9999 sni str(api.internal) ssl verify none\n"
+    );
+    let c = run(&cfg);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let servers = nth(&d, "backend", 0)["servers"].as_array().unwrap();
+    let s: Vec<String> = servers.iter().map(|v| v.to_string()).collect();
+    assert!(
+        s[0].contains("inter = \"3s\"") && !s[0].contains("check"),
+        "{}",
+        s[0]
+    );
+    assert!(s[1].contains("rise = 5") && !s[1].contains("check") && s[1].contains("weight = 3"));
+    assert!(s[2].contains("check = true") && s[2].contains("\"[::1]:9003\""));
+    assert!(s[3].contains("\"[::1]:9004\"") && s[3].contains("check-addr = \"127.0.0.2\""));
+    assert!(s[3].contains("sni = \"api.internal\"") && s[3].contains("verify = \"none\""));
+}
+
+#[test]
+fn old_httpchk_forms_become_an_http_check_send() {
+    let c = run(
+        "backend b\n    option httpchk HEAD /ping HTTP/1.1\\r\\nHost:\\ health.example\n\
+         http-check expect status 200-399\n    server s 127.0.0.1:9001 check\n",
+    );
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let rules = nth(&d, "backend", 0)["http-check"].as_array().unwrap();
+    let rules: Vec<&str> = rules.iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "send meth HEAD uri /ping ver HTTP/1.1 hdr Host health.example",
+            "expect status 200-399"
+        ]
+    );
+}
+
+#[test]
+fn check_rules_without_their_option_are_reported() {
+    let c = run("backend b\n    tcp-check send PING\\r\\n\n    server s 127.0.0.1:9001\n");
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(c.problems[0].why.contains("without the matching option"));
+}
+
+#[test]
+fn global_keywords_map_and_differences_are_written() {
+    let c = run(
+        "global\n    nbthread 2\n    cpu-map auto:1/1-2 2,5\n    no strict-limits\n    nosplice\n\
+         tune.bufsize 32768\n    maxpipes 100\n    log 10.0.0.1 len 1024 format rfc5424 local2 info\n\
+         log-tag edge\n    log stderr local0\n\
+         stats socket /run/percore.sock mode 600 level admin expose-fd listeners\n    stats timeout 1m\n",
+    );
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let g = d["global"].as_table().unwrap();
+    assert_eq!(text(&g["threads"]), "[2, 5]");
+    assert_eq!(text(&g["strict-limits"]), "false");
+    assert_eq!(text(&g["tune"]["splice"]), "false");
+    assert_eq!(text(&g["tune"]["bufsize"]), "32768");
+    let logs = g["log"].as_array().unwrap();
+    assert_eq!(
+        logs.get(0).unwrap().to_string().trim(),
+        "{ target = \"udp://10.0.0.1:514\", format = \"rfc5424\", facility = \"local2\" }"
+    );
+    assert!(logs.get(1).unwrap().to_string().contains("tag = \"edge\""));
+    assert!(c.toml.contains("HAProxy derives the global maxconn"));
+    assert!(c.toml.contains("without hard-stop-after"));
+}
+
+#[test]
+fn what_percore_lacks_is_reported_with_a_hint() {
+    let c = run(
+        "global\n    daemon\n    user haproxy\n    log /dev/log local0\n\
+         frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
+         stick-table type ip size 1m\n    http-request set-var(txn.x) str(y)\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001 send-proxy-v2\n    server h 127.0.0.1:9002 proto h2\n\
+         resolvers dns\n    nameserver ns 10.0.0.1:53\n",
+    );
+    let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
+    let expect = [
+        ("haproxy.cfg:2: daemon: ", "systemd"),
+        ("haproxy.cfg:3: user haproxy: ", "user/group/chroot"),
+        ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
+        ("haproxy.cfg:6: bind :80 accept-proxy: ", "PROXY protocol"),
+        (
+            "haproxy.cfg:7: tcp-request content reject: ",
+            "tcp-request rules",
+        ),
+        ("haproxy.cfg:8: option foo: ", "hint:"),
+        ("haproxy.cfg:9: stick-table", "stick tables"),
+        (
+            "haproxy.cfg:10: http-request set-var(txn.x) str(y): ",
+            "actions",
+        ),
+        (
+            "haproxy.cfg:13: server s 127.0.0.1:9001 send-proxy-v2: ",
+            "PROXY protocol",
+        ),
+        (
+            "haproxy.cfg:14: server h 127.0.0.1:9002 proto h2: ",
+            "HTTP/2",
+        ),
+        ("haproxy.cfg:15: resolvers dns: ", "1 line(s)"),
+    ];
+    for (start, has) in expect {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(start) && l.contains(has)),
+            "no `{start}...{has}` in {lines:#?}"
+        );
+        assert!(
+            c.toml.contains(&format!("# NOT CONVERTED {start}")),
+            "{}",
+            c.toml
+        );
+    }
+    assert_eq!(lines.len(), expect.len(), "{lines:#?}");
+    // What could be converted still is: the bind without accept-proxy.
+    let d = doc(&c);
+    assert_eq!(text(&nth(&d, "frontend", 0)["bind"]), "[\":80\"]");
+}
+
+#[test]
+fn rule_words_keep_their_meaning() {
+    let c = run(concat!(
+        "frontend f\n    mode http\n    bind 127.0.0.1:8001\n",
+        "    acl api path_reg ^/api/v[0-9]+\\.json$\n",
+        "    acl api hdr(host) -i \"api.example.com\"\n",
+        "    http-request set-header X-Note \"a b\\tc\"\n",
+        "    http-request replace-header Referer '^http://(.*)$' https://\\1\n",
+        "    use_backend b if api\n    default_backend b\n",
+        "backend b\n    mode http\n    server s 127.0.0.1:9001\n",
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    let api: Vec<&str> = f["acl"]["api"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        api,
+        [
+            r"path_reg ^/api/v[0-9]+\.json$",
+            "hdr(host) -i api.example.com"
+        ]
+    );
+    let rules: Vec<&str> = f["http-request"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "set-header X-Note \"a b\\tc\"",
+            r"replace-header Referer ^http://(.*)$ https://\1"
+        ]
+    );
+}
+
+#[test]
+fn tls_binds_say_what_haproxy_offers() {
+    let c = run(
+        "global\n    crt-base /etc/ssl/site\n    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tlsv11\n\
+         frontend f\n    mode http\n    bind :443,:8443 ssl crt site.pem alpn h2,http/1.1\n\
+         bind :444 ssl crt /abs.pem\n    default_backend b\n\
+         frontend t\n    mode tcp\n    bind :445 ssl crt /abs.pem alpn h2\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n",
+    );
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(c.problems[0].why.contains("alpn h2"));
+    let d = doc(&c);
+    let binds: Vec<String> = nth(&d, "frontend", 0)["bind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(binds.len(), 3);
+    assert!(binds[0].contains("crt = \"/etc/ssl/site/site.pem\""));
+    assert!(binds[0].contains("alpn = [\"http/1.1\"]") && binds[1].contains("\":8443\""));
+    assert!(binds[0].contains("ssl-min-ver = \"TLSv1.2\""));
+    assert!(binds[2].contains("alpn = []"), "{}", binds[2]);
+    // Mode tcp: percore passes any protocol name through.
+    assert!(nth(&d, "frontend", 1)["bind"]
+        .to_string()
+        .contains("alpn = [\"h2\"]"));
+}
+
+#[test]
+fn a_stats_listener_becomes_the_stats_section() {
+    let c = run(&format!(
+        "listen stats\n    mode http\n    bind 127.0.0.1:8404\n    stats enable\n    stats auth a:b\n\
+         stats refresh 5s\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n\
+         listen app\n    bind 127.0.0.1:8001\n{TIMEOUTS}    server s 127.0.0.1:9001\n",
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let s = d["stats"].as_table().unwrap();
+    assert_eq!(text(&s["bind"]), "\"127.0.0.1:8404\"");
+    assert_eq!(text(&s["uri"]), "\"/stats\"");
+    assert_eq!(text(&s["auth"]), "\"a:b\"");
+    assert!(c.toml.contains("/haproxy?stats"));
+    assert!(c.toml.contains("Prometheus metrics at /metrics"));
+    check_loads(&c);
+}
+
+#[test]
+fn userlists_and_groups() {
+    let c = run(
+        "userlist admins\n    group ops users alice\n    user alice password $6$x$y groups ops\n\
+         user bob insecure-password 'pa ss'\n",
+    );
+    assert_eq!(c.problems.len(), 2, "{:?}", c.problems);
+    let d = doc(&c);
+    let users = nth(&d, "userlist", 0)["users"].to_string();
+    assert!(
+        users.contains("{ name = \"alice\", password = \"$6$x$y\" }"),
+        "{users}"
+    );
+    assert!(users.contains("insecure-password = \"pa ss\""), "{users}");
+}
+
+#[test]
+fn hostile_bytes_stay_valid_toml() {
+    // Non-UTF-8, NUL, escape and control bytes in words and comments.
+    let mut cfg = b"frontend f\n    mode http\n    bind 127.0.0.1:8001\n    http-request set-header X-A \"\\x01\\xff\\x00\"\n    acl x hdr(a) \xff\xfe\x1b[31m\n    default_backend b\n".to_vec();
+    cfg.extend_from_slice(b"backend b\n    mode http\n    server s 127.0.0.1:9001 # \x07 bell\n");
+    let c = convert(
+        &[Input {
+            name: "bad\u{1b}name.cfg".into(),
+            bytes: cfg,
+        }],
+        &|_| None,
+    );
+    let d = doc(&c);
+    let rule = nth(&d, "frontend", 0)["http-request"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(rule, "set-header X-A \"\\x01\\xff\\x00\"");
+    assert!(
+        !c.toml.chars().any(|ch| ch.is_control() && ch != '\n'),
+        "{:?}",
+        c.toml
+    );
+}
+
+#[test]
+fn unreadable_lines_are_reported_and_skipped() {
+    let c = run("frontend f\n    bind 'unterminated\n.if 1\n    bind :80\n");
+    let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
+    assert!(lines[0].starts_with("haproxy.cfg:2: bind 'unterminated: unterminated single quote"));
+    assert!(
+        lines.iter().any(|l| l.contains(".if block without .endif")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn environment_variables_fill_addresses() {
+    let c = run_env(
+        "frontend f\n    bind \"${ADDR}\"\n    bind \"${MISSING-127.0.0.1:8002}\"\n    default_backend b\n\
+         backend b\n    server s \"${SRV}\" weight \"${W-7}\"\n",
+        &[("ADDR", "127.0.0.1:8001"), ("SRV", "127.0.0.1:9001")],
+    );
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    assert_eq!(
+        nth(&d, "frontend", 0)["bind"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>(),
+        ["127.0.0.1:8001", "127.0.0.1:8002"]
+    );
+    let server = nth(&d, "backend", 0)["servers"].to_string();
+    assert!(server.contains("\"127.0.0.1:9001\"") && server.contains("weight = 7"));
+}
+
+#[test]
+fn http_logging_without_httplog_keeps_haproxys_default_format() {
+    let c = run(&format!(
+        "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n{TIMEOUTS}\
+         frontend plain\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         frontend detailed\n    bind 127.0.0.1:8002\n    option httplog\n    default_backend b\n\
+         backend b\n    log global\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), "\"tcplog\"");
+    assert_eq!(text(&nth(&d, "frontend", 1)["log-format"]), "\"httplog\"");
+    check_loads(&c);
+}
