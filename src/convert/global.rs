@@ -36,30 +36,6 @@ const UNMAPPED: &[(&str, &str)] = &[
         "percore has no master process; reload with SIGHUP or the runtime API `reload`",
     ),
     (
-        "pidfile",
-        "percore does not write a pid file; systemd knows the pid",
-    ),
-    (
-        "user",
-        "dropping privileges needs percore's user/group/chroot support (being added)",
-    ),
-    (
-        "group",
-        "dropping privileges needs percore's user/group/chroot support (being added)",
-    ),
-    (
-        "uid",
-        "dropping privileges needs percore's user/group/chroot support (being added)",
-    ),
-    (
-        "gid",
-        "dropping privileges needs percore's user/group/chroot support (being added)",
-    ),
-    (
-        "chroot",
-        "needs percore's user/group/chroot support (being added)",
-    ),
-    (
         "ulimit-n",
         "percore raises its descriptor limit from maxconn itself",
     ),
@@ -163,6 +139,13 @@ impl Global {
                 self.entries
                     .push(set(&["stats-timeout"], Val::str(line.word(2)), line))
             }
+            // Who the process runs as once started (percore drops root
+            // after binding, as HAProxy does); uid/gid are the numeric forms.
+            "user" | "uid" => self.entries.push(set(&["user"], Val::str(arg), line)),
+            "group" | "gid" => self.entries.push(set(&["group"], Val::str(arg), line)),
+            "chroot" => self.entries.push(set(&["chroot"], Val::str(arg), line)),
+            "pidfile" => self.entries.push(set(&["pidfile"], Val::str(arg), line)),
+            "setcap" => self.entries.push(set(&["setcap"], Val::str(arg), line)),
             "crt-base" => self.crt_base = Some(arg),
             "ca-base" => self.ca_base = Some(arg),
             "ssl-default-bind-ciphers" => self.bind_ciphers = Some((arg, line.origin.clone())),

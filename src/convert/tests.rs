@@ -194,19 +194,14 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         "global\n    daemon\n    user haproxy\n    log /dev/log local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
          stick-table type ip size 1m\n    http-request set-var(txn.x) str(y)\n    default_backend b\n\
-         backend b\n    server s 127.0.0.1:9001 send-proxy-v2\n    server h 127.0.0.1:9002 proto h2\n\
+         tcp-request session track-sc0 src\n\
+         backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto h2\n\
          resolvers dns\n    nameserver ns 10.0.0.1:53\n",
     );
     let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
     let expect = [
         ("haproxy.cfg:2: daemon: ", "systemd"),
-        ("haproxy.cfg:3: user haproxy: ", "user/group/chroot"),
         ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
-        ("haproxy.cfg:6: bind :80 accept-proxy: ", "PROXY protocol"),
-        (
-            "haproxy.cfg:7: tcp-request content reject: ",
-            "tcp-request rules",
-        ),
         ("haproxy.cfg:8: option foo: ", "hint:"),
         ("haproxy.cfg:9: stick-table", "stick tables"),
         (
@@ -214,14 +209,18 @@ fn what_percore_lacks_is_reported_with_a_hint() {
             "actions",
         ),
         (
-            "haproxy.cfg:13: server s 127.0.0.1:9001 send-proxy-v2: ",
-            "PROXY protocol",
+            "haproxy.cfg:12: tcp-request session track-sc0 src: ",
+            "tcp-request rules",
         ),
         (
-            "haproxy.cfg:14: server h 127.0.0.1:9002 proto h2: ",
+            "haproxy.cfg:14: server s 127.0.0.1:9001 send-proxy-v2-ssl: ",
+            "SSL TLVs",
+        ),
+        (
+            "haproxy.cfg:15: server h 127.0.0.1:9002 proto h2: ",
             "HTTP/2",
         ),
-        ("haproxy.cfg:15: resolvers dns: ", "1 line(s)"),
+        ("haproxy.cfg:16: resolvers dns: ", "1 line(s)"),
     ];
     for (start, has) in expect {
         assert!(
@@ -237,9 +236,54 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         );
     }
     assert_eq!(lines.len(), expect.len(), "{lines:#?}");
-    // What could be converted still is: the bind without accept-proxy.
+}
+
+/// What percore gained alongside the converter: privilege drop, the
+/// PROXY protocol both ways and tcp-request rules map to their keys.
+#[test]
+fn process_proxy_protocol_and_tcp_request_lines_map_to_keys() {
+    let c = run(
+        "global\n    user haproxy\n    group haproxy\n    chroot /var/empty\n\
+         pidfile /run/haproxy.pid\n\
+         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\
+         frontend f\n    bind 127.0.0.1:8443 accept-proxy\n    tcp-request inspect-delay 5s\n\
+         tcp-request connection reject if { src 192.0.2.0/24 }\n\
+         tcp-request content accept if { req.ssl_hello_type 1 }\n    default_backend b\n\
+         backend b\n    default-server send-proxy-v2 check-send-proxy\n\
+         server s 127.0.0.1:9001 check\n    server t 127.0.0.1:9002 no-send-proxy-v2 send-proxy\n",
+    );
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
     let d = doc(&c);
-    assert_eq!(text(&nth(&d, "frontend", 0)["bind"]), "[\":80\"]");
+    let g = &d["global"];
+    assert_eq!(text(&g["user"]), "\"haproxy\"");
+    assert_eq!(text(&g["group"]), "\"haproxy\"");
+    assert_eq!(text(&g["chroot"]), "\"/var/empty\"");
+    assert_eq!(text(&g["pidfile"]), "\"/run/haproxy.pid\"");
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(text(&f["bind"][0]["accept-proxy"]), "true");
+    let rules: Vec<&str> = f["tcp-request"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "inspect-delay 5s",
+            "connection reject if { src 192.0.2.0/24 }",
+            "content accept if { req.ssl_hello_type 1 }",
+        ]
+    );
+    let b = nth(&d, "backend", 0);
+    let s = &b["servers"][0];
+    assert_eq!(text(&s["send-proxy-v2"]), "true");
+    assert_eq!(text(&s["check-send-proxy"]), "true");
+    // default-server is resolved into each server: `no-send-proxy-v2`
+    // leaves the key out.
+    let t = b["servers"][1].as_inline_table().unwrap();
+    assert!(!t.contains_key("send-proxy-v2"), "{t}");
+    assert_eq!(text(&b["servers"][1]["send-proxy"]), "true");
 }
 
 #[test]

@@ -42,10 +42,6 @@ pub(super) const HTTP_CHECK_ACTIONS: &[&str] = &["send", "expect", "comment"];
 
 /// Keywords with no percore equivalent yet, and what to do instead.
 pub(super) const UNMAPPED: &[(&str, &str)] = &[
-    (
-        "tcp-request",
-        "needs percore's tcp-request rules (being added)",
-    ),
     ("tcp-response", "percore has no tcp-response rules"),
     (
         "reqrep",

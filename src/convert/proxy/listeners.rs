@@ -29,17 +29,14 @@ impl State<'_> {
                 }
                 // percore binds [::] v6only always; IPv4 addresses ignore it.
                 "v6only" => {}
-                "accept-proxy" => problems.push(line.problem(
-                    "accept-proxy needs percore's PROXY protocol support (being added)",
-                    "drop accept-proxy only if no load balancer in front sends the PROXY header",
-                )),
+                "accept-proxy" => opts.push(("accept-proxy".into(), Val::Bool(true))),
                 "v4v6" => problems.push(line.problem(
                     "percore binds [::] v6only",
                     "add an IPv4 bind next to the IPv6 one",
                 )),
                 other => problems.push(line.problem(
                     format!("bind option `{other}` is not supported"),
-                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites",
+                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, accept-proxy",
                 )),
             }
             if matches!(

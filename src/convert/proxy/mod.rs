@@ -269,6 +269,7 @@ impl<'a> State<'a> {
                 self.add(side, pushed(&["acl", &arg], Val::str(rule), line), problems)
             }
             "http-request" | "http-response" => self.http_rule(line, problems),
+            "tcp-request" => self.tcp_rule(line, problems),
             "redirect" => {
                 let mut w = vec![b"redirect".to_vec()];
                 w.extend_from_slice(&line.words[1..]);

@@ -31,6 +31,43 @@ impl State<'_> {
         self.add(side, pushed(&[&kw], Val::str(rule), line), problems);
     }
 
+    /// `tcp-request inspect-delay|connection|content ...`: percore's list
+    /// takes the line without its keyword, on frontends.
+    pub(super) fn tcp_rule(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let kind = line.word(1);
+        let action = line.word(2);
+        let supported = match kind.as_str() {
+            "inspect-delay" => true,
+            "connection" => {
+                matches!(action.as_str(), "accept" | "reject")
+                    || (action == "expect-proxy" && line.word(3) == "layer4")
+            }
+            "content" => matches!(action.as_str(), "accept" | "reject"),
+            _ => false,
+        };
+        if !supported {
+            problems.push(line.problem(
+                format!("percore has no tcp-request {kind} {action}"),
+                "percore's tcp-request rules: inspect-delay, connection accept|reject|expect-proxy \
+                 layer4, content accept|reject",
+            ));
+            return;
+        }
+        if self.kind == Kind::Backend {
+            problems.push(line.problem(
+                "percore's tcp-request rules are on frontends",
+                "move the rule to the frontends that route here",
+            ));
+            return;
+        }
+        let rule = words::join(&line.words[1..]);
+        self.add(
+            Side::Front,
+            pushed(&["tcp-request"], Val::str(rule), line),
+            problems,
+        );
+    }
+
     pub(super) fn balance(&mut self, line: &Line, problems: &mut Vec<Problem>) {
         let algo = line.word(1);
         let rest: Vec<String> = (2..line.len()).map(|i| line.word(i)).collect();

@@ -50,17 +50,17 @@ impl State<'_> {
                 ("no-backup", None) => set("backup", Val::Bool(false)),
                 ("no-ssl", None) => set("ssl", Val::Bool(false)),
                 ("enabled", None) => set("disabled", Val::Bool(false)),
-                (
-                    "send-proxy"
-                    | "send-proxy-v2"
-                    | "send-proxy-v2-ssl"
-                    | "send-proxy-v2-ssl-cn"
-                    | "check-send-proxy",
-                    None,
-                ) => problems.push(line.problem(
-                    format!("{w} needs percore's PROXY protocol support (being added)"),
-                    "the lead extends the converter when it lands",
-                )),
+                ("send-proxy" | "send-proxy-v2" | "check-send-proxy", None) => {
+                    set(w.as_str(), Val::Bool(true))
+                }
+                ("no-send-proxy", None) => set("send-proxy", Val::Bool(false)),
+                ("no-send-proxy-v2", None) => set("send-proxy-v2", Val::Bool(false)),
+                ("send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn", None) => {
+                    problems.push(line.problem(
+                        format!("{w}: percore's v2 header carries no SSL TLVs"),
+                        "send-proxy-v2 sends the header without them",
+                    ))
+                }
                 ("proto" | "alpn", None) if value.contains("h2") => problems.push(line.problem(
                     format!("{w} {value} needs percore's HTTP/2 support (being added)"),
                     "percore speaks HTTP/1.1 to servers",
