@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -35,12 +35,27 @@ use crate::shard::CoreContext;
 const CANCEL_BUDGET: u64 = 100;
 
 /// What the connection and its stream tasks share.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct ConnState {
     /// Streams the client cancelled before their response was complete.
     pub cancelled: Cell<u64>,
     /// Stream tasks running.
-    pub active: Cell<usize>,
+    active: Cell<usize>,
+    /// The connection task, waiting for a stream task to end.
+    waiting: Cell<Option<Waker>>,
+}
+
+impl ConnState {
+    fn stream_started(&self) {
+        self.active.set(self.active.get() + 1);
+    }
+
+    fn stream_ended(&self) {
+        self.active.set(self.active.get() - 1);
+        if let Some(waker) = self.waiting.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// The h2 server settings: every limit set here rather than left to the
@@ -115,10 +130,25 @@ pub async fn serve(
     let mut tick = period.map(Timer::new);
     let mut moved_at_tick = activity.moved.get();
     let mut idle_ticks = 0;
+    // Stream tasks at once: a stream the client reset is closed for h2
+    // (and no longer counts against SETTINGS_MAX_CONCURRENT_STREAMS) while
+    // its request may still wait for its server. No new stream is taken
+    // beyond this; h2 keeps the connection going (and refuses or counts
+    // what the client opens meanwhile).
+    let max_tasks = ctx.config.global.tune.h2.max_concurrent_streams as usize;
     loop {
         let event = poll_fn(|cx| {
-            if let Poll::Ready(r) = conn.poll_accept(cx) {
-                return Poll::Ready(Some(r));
+            if state.active.get() < max_tasks {
+                if let Poll::Ready(r) = conn.poll_accept(cx) {
+                    return Poll::Ready(Some(r));
+                }
+            } else {
+                state.waiting.set(Some(cx.waker().clone()));
+                match conn.poll_closed(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(Some(None)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Some(Err(e)))),
+                    Poll::Pending => {}
+                }
             }
             if let Some(t) = &mut tick {
                 if Pin::new(t).poll(cx).is_ready() {
@@ -208,7 +238,7 @@ pub async fn serve(
         let (sctx, sfe, st) = (Rc::clone(&ctx), frontend, Rc::clone(&state));
         let pp = proxied.clone();
         let earlier = streams - 1;
-        st.active.set(st.active.get() + 1);
+        st.stream_started();
         let spawned = gate.spawn(async move {
             let sessions = Rc::clone(&sctx.sessions);
             let registered = sessions.register(sctx.generation, sfe, peer, fd);
@@ -216,14 +246,14 @@ pub async fn serve(
             let client = (Box::new(stream) as Box<_>, peer, pp);
             serve_carried(sctx, sfe, client, id, earlier).await;
             drop(registered);
-            st.active.set(st.active.get() - 1);
+            st.stream_ended();
         });
         match spawned {
             Ok(task) => {
                 task.detach();
             }
             // Only once the gate is closed, after this loop.
-            Err(_) => state.active.set(state.active.get() - 1),
+            Err(_) => state.stream_ended(),
         }
     }
     // The stream tasks end once the connection is gone (their h2 handles

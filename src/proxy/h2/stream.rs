@@ -167,11 +167,17 @@ impl H2Stream {
     /// An h2 error on this stream as the session sees it; a reset by the
     /// client counts towards the connection's rapid-reset budget.
     fn failed(&mut self, e: h2::Error, kind: io::ErrorKind) -> io::Error {
-        if e.is_reset() && e.is_remote() && !self.cancel_counted {
+        if e.is_reset() && e.is_remote() {
+            self.count_cancel();
+        }
+        io::Error::new(kind, e)
+    }
+
+    fn count_cancel(&mut self) {
+        if !self.cancel_counted {
             self.cancel_counted = true;
             self.conn.cancelled.set(self.conn.cancelled.get() + 1);
         }
-        io::Error::new(kind, e)
     }
 
     fn reset(&mut self, reason: Reason) {
@@ -270,7 +276,13 @@ impl H2Stream {
                     Poll::Ready(Some(Err(e))) => {
                         return Poll::Ready(Err(self.failed(e, io::ErrorKind::BrokenPipe)))
                     }
-                    Poll::Ready(None) => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                    // The stream is closed: reset by the client?
+                    Poll::Ready(None) => {
+                        if let Poll::Ready(Ok(_)) = send.poll_reset(cx) {
+                            self.count_cancel();
+                        }
+                        return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+                    }
                 };
                 if capacity == 0 {
                     cx.waker().wake_by_ref();
