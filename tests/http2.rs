@@ -857,3 +857,75 @@ fn a_client_that_never_opens_its_window_is_closed_at_timeout_client() {
         "{lines:?}"
     );
 }
+
+/// The body of the response on `stream`, once it is complete.
+fn body_of(c: &mut H2Conn, stream: u32) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let f = c
+            .until(|f| f.stream == stream && (f.kind == h2raw::DATA || f.kind == h2raw::RST_STREAM))
+            .expect("a response");
+        assert_eq!(f.kind, h2raw::DATA, "{f:?}");
+        body.extend_from_slice(&f.payload);
+        if f.flags & h2raw::END_STREAM != 0 {
+            return body;
+        }
+    }
+}
+
+#[test]
+fn show_sess_lists_streams_and_a_reload_applies_to_the_next_stream() {
+    let (a, held) = held_backend();
+    let b = HttpBackend::start(|_| ok("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let stats = free_port();
+    let config = |server: std::net::SocketAddr| {
+        h2_config(
+            r#"{ addr = "127.0.0.1:{port}", proto = "h2" }"#,
+            "",
+            &servers(&[server]),
+            &dir.path().join("access.log"),
+            stats,
+        )
+        .replace(
+            "maxconn = 1000",
+            &format!(
+                "maxconn = 1000\nstats-socket = [{{ path = \"{}\", level = \"admin\" }}]",
+                sock.display()
+            ),
+        )
+    };
+    let proxy = Proxy::start(&config(a.addr));
+    let mut c = H2Conn::open(proxy.addr(), &[]);
+    let block = h2raw::request_block("GET", "/", &[]);
+    c.send(&h2raw::headers(1, &block, true));
+    // The stream in flight is listed with its server, beside its connection.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let listing = loop {
+        let listing = socat(&sock, "show sess");
+        if listing.contains(" fe=fe be=be srv=s1 ") {
+            break listing;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listing}");
+        thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(listing.matches(" fe=fe ").count(), 2, "{listing}");
+    drop(held);
+    assert_eq!(body_of(&mut c, 1), b"released");
+
+    // Same connection, new configuration: the next stream goes to b.
+    let text = config(b.addr).replace("{port}", &proxy.port.to_string());
+    std::fs::write(proxy.dir.path().join("percore.toml"), text).unwrap();
+    let answer = socat(&sock, "reload");
+    assert!(answer.starts_with("Success=1"), "{answer}");
+    c.send(&h2raw::headers(3, &block, true));
+    assert_eq!(body_of(&mut c, 3), b"b");
+    drop(c);
+    // The connection counted once, under the generation it ended in.
+    let stats: std::net::SocketAddr = format!("127.0.0.1:{stats}").parse().unwrap();
+    let v = stats_when(stats, |v| {
+        v["frontends"][0]["sessions_cur"] == 0 && v["frontends"][0]["requests_total"] == 2
+    });
+    assert_eq!(v["frontends"][0]["sessions_total"], 1, "{v}");
+}
