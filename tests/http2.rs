@@ -929,3 +929,65 @@ fn show_sess_lists_streams_and_a_reload_applies_to_the_next_stream() {
     });
     assert_eq!(v["frontends"][0]["sessions_total"], 1, "{v}");
 }
+
+#[test]
+fn chromium_loads_a_page_over_h2() {
+    assert!(
+        have("chromium"),
+        "chromium is required (.ci/run installs it)"
+    );
+    // The page reports the protocol its own navigation used.
+    const PAGE: &str = r#"<!doctype html><html><body><div id="out">pending</div>
+<script>
+window.addEventListener('load', function () {
+  document.getElementById('out').textContent =
+    'next-hop:' + performance.getEntries()[0].nextHopProtocol;
+});
+</script></body></html>"#;
+    let be = HttpBackend::start(|_| {
+        Reply::Full(
+            200,
+            vec!["Content-Type: text/html".into()],
+            PAGE.as_bytes().to_vec(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = site_bundle(dir.path());
+    let log = dir.path().join("access.log");
+    let config = h2_config(
+        &format!(
+            r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}", alpn = ["h2", "http/1.1"] }}"#,
+            bundle.display()
+        ),
+        "",
+        &servers(&[be.addr]),
+        &log,
+        free_port(),
+    );
+    let proxy = Proxy::start(&config);
+    let profile = dir.path().join("chromium-profile");
+    // Headless, as root in CI (no sandbox), trusting the test's
+    // self-signed certificate; the virtual time budget lets the load
+    // event run before the DOM is printed.
+    let out = Command::new("chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--ignore-certificate-errors",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("https://127.0.0.1:{}/page", proxy.port))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains(r#"<div id="out">next-hop:h2</div>"#),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = wait_for_lines(&log, 1);
+    assert!(lines[0].ends_with("\"GET /page HTTP/2.0\""), "{lines:?}");
+}
