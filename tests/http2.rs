@@ -991,3 +991,58 @@ window.addEventListener('load', function () {
     let lines = wait_for_lines(&log, 1);
     assert!(lines[0].ends_with("\"GET /page HTTP/2.0\""), "{lines:?}");
 }
+
+#[test]
+fn interim_responses_and_trailers_pass_both_ways() {
+    assert!(
+        have("nghttp"),
+        "nghttp is required (.ci/run installs nghttp2-client)"
+    );
+    let be = HttpBackend::start(|r| match r.target.as_str() {
+        "/early" => Reply::Raw(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                .to_vec(),
+        ),
+        "/trailers" => Reply::Raw(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n\
+              5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: done\r\n\r\n"
+                .to_vec(),
+        ),
+        _ => ok(&r.trailers.join(",")),
+    });
+    let s = h2c("", &servers(&[be.addr]), "");
+    let nghttp = |path: &str| {
+        let out = Command::new("nghttp")
+            .args(["-v", "-t", "30"])
+            .arg(format!("http://127.0.0.1:{}{path}", s.proxy.port))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = nghttp("/early");
+    assert!(out.contains(":status: 103"), "{out}");
+    assert!(out.contains("link: </s.css>; rel=preload"), "{out}");
+    assert!(out.contains(":status: 200"), "{out}");
+    let out = nghttp("/trailers");
+    let data = out.find("recv DATA frame").expect("DATA");
+    let trailer = out.rfind("grpc-status: 0").expect("grpc-status trailer");
+    assert!(trailer > data, "a trailer, after the body: {out}");
+    assert!(out.contains("x-t: done"), "{out}");
+
+    // Request trailers go into the last chunk.
+    let mut c = H2Conn::open(s.proxy.addr(), &[]);
+    c.send(&h2raw::headers(
+        1,
+        &h2raw::request_block("POST", "/up", &[]),
+        false,
+    ));
+    c.send(&h2raw::frame(h2raw::DATA, 0, 1, b"body"));
+    c.send(&h2raw::headers(
+        1,
+        &h2raw::literal("x-checksum", b"123"),
+        true,
+    ));
+    assert_eq!(body_of(&mut c, 1), b"x-checksum: 123");
+    assert_eq!(be.received().last().unwrap().body, b"body");
+}

@@ -74,6 +74,8 @@ pub(super) struct H2Stream {
     response: Response,
     response_head: Vec<u8>,
     parser: ResponseParser,
+    /// A chunked response's framing bytes since its last payload byte.
+    framing_seen: Vec<u8>,
     conn: Rc<ConnState>,
     /// This stream was counted in `ConnState::cancelled`.
     cancel_counted: bool,
@@ -128,6 +130,7 @@ impl H2Stream {
                 bufsize,
                 crate::http::DEFAULT_MAX_HEADERS,
             )),
+            framing_seen: Vec::new(),
             conn,
             cancel_counted: false,
         }
@@ -217,8 +220,18 @@ impl H2Stream {
                     }
                 };
             if (100..200).contains(&status) {
-                // Interim answers (100 Continue, 103) are not relayed.
+                // Interim answers (100 Continue, 103 Early Hints) are
+                // relayed as informational HEADERS. A client gone by now
+                // is found by the final response.
                 self.response_head.drain(..head_len);
+                let mut interim = http::Response::new(());
+                if let (Ok(code), Some(respond)) =
+                    (http::StatusCode::from_u16(status), self.respond.as_mut())
+                {
+                    *interim.status_mut() = code;
+                    interim.headers_mut().extend(fields);
+                    let _ = respond.send_informational(interim);
+                }
                 continue;
             }
             let rest = self.response_head.len() - head_len;
@@ -298,6 +311,43 @@ impl H2Stream {
     }
 }
 
+/// Fields that may travel as trailers between HTTP/2 and HTTP/1.1: not
+/// the connection-specific ones, nor those that frame or route a message
+/// (RFC 9110 §6.5.1).
+fn trailer_allowed(name: &str) -> bool {
+    !CONNECTION_FIELDS.contains(&name)
+        && !matches!(name, "content-length" | "host" | "te" | "trailer")
+        && !name.starts_with(':')
+}
+
+/// The trailer fields of a chunked body's end, from the framing bytes
+/// after its last payload byte (`\r\n0\r\nname: value\r\n\r\n`; the
+/// scanner already checked their syntax).
+fn response_trailers(framing: &[u8]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    let mut lines = framing
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .skip_while(|l| l.is_empty());
+    // The last-chunk line (`0`, maybe extensions).
+    lines.next();
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = line[colon + 1..].trim_ascii();
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(value),
+        ) {
+            if trailer_allowed(name.as_str()) {
+                map.append(name, value);
+            }
+        }
+    }
+    map
+}
+
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -354,12 +404,34 @@ impl AsyncRead for H2Stream {
                     return Poll::Ready(Err(this.failed(e, io::ErrorKind::ConnectionReset)));
                 }
                 Poll::Ready(None) => {
-                    // Trailers are not forwarded (yet): the chunked body
-                    // ends without them.
-                    this.body = None;
                     if this.coding == BodyCoding::Chunked {
-                        this.framing.extend_from_slice(b"0\r\n\r\n");
+                        // The trailers, if any, go in the last chunk. h2's
+                        // `poll_trailers` is doc(hidden) but public (hyper
+                        // uses it); `trailers()` is the same as a future.
+                        let trailers = match body.poll_trailers(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Ok(t)) => t,
+                            Poll::Ready(Err(e)) => {
+                                this.body = None;
+                                let kind = io::ErrorKind::ConnectionReset;
+                                return Poll::Ready(Err(this.failed(e, kind)));
+                            }
+                        };
+                        this.framing.extend_from_slice(b"0\r\n");
+                        for (name, value) in trailers.iter().flatten() {
+                            // Values are checked by h2 (no CR, LF or NUL).
+                            if trailer_allowed(name.as_str()) {
+                                this.framing.extend_from_slice(name.as_str().as_bytes());
+                                this.framing.extend_from_slice(b": ");
+                                this.framing.extend_from_slice(value.as_bytes());
+                                this.framing.extend_from_slice(b"\r\n");
+                            }
+                        }
+                        this.framing.extend_from_slice(b"\r\n");
                     }
+                    // With a content-length there is no place for trailers
+                    // in HTTP/1.1: they are dropped.
+                    this.body = None;
                 }
             }
         }
@@ -422,6 +494,7 @@ impl AsyncWrite for H2Stream {
                     if let Response::Body(Delimited::Chunked(scanner)) = &mut this.response {
                         let _ = scanner.step(&buf[..sent]);
                     }
+                    this.framing_seen.clear();
                     return Poll::Ready(Ok(sent));
                 }
                 let step = scanner.step(buf).map_err(invalid)?;
@@ -432,14 +505,21 @@ impl AsyncWrite for H2Stream {
                     Segment::Data(n) => n,
                     Segment::Done => buf.len(),
                 };
+                // Framing since the last payload byte: at the end, the last
+                // chunk and its trailers (bounded by the scanner's limits).
+                this.framing_seen.extend_from_slice(&buf[..n]);
                 if done {
-                    // Trailers are not forwarded (yet): END_STREAM on an
-                    // empty DATA frame.
-                    if let Poll::Ready(Err(e)) = this.send_data(cx, &[], true) {
-                        return Poll::Ready(Err(e));
-                    }
+                    let trailers = response_trailers(&this.framing_seen);
+                    let ended = match &mut this.send {
+                        Some(send) if !trailers.is_empty() => send.send_trailers(trailers),
+                        Some(send) => send.send_data(Bytes::new(), true),
+                        None => Ok(()),
+                    };
                     this.response = Response::Done;
                     this.send = None;
+                    if let Err(e) = ended {
+                        return Poll::Ready(Err(this.failed(e, io::ErrorKind::BrokenPipe)));
+                    }
                 }
                 Poll::Ready(Ok(n))
             }
@@ -469,5 +549,23 @@ impl AsyncWrite for H2Stream {
             Response::Body(_) => this.reset(Reason::INTERNAL_ERROR),
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_come_from_the_last_chunk() {
+        let t = response_trailers(b"\r\n0;ext=1\r\ngrpc-status: 0\r\nGrpc-Message:  ok \r\n\r\n");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t["grpc-status"], "0");
+        assert_eq!(t["grpc-message"], "ok");
+        assert!(response_trailers(b"0\r\n\r\n").is_empty());
+        // Framing and routing fields never become trailers.
+        let t = response_trailers(b"0\r\ncontent-length: 5\r\nhost: x\r\nx-ok: 1\r\n\r\n");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t["x-ok"], "1");
     }
 }
