@@ -1046,3 +1046,37 @@ fn interim_responses_and_trailers_pass_both_ways() {
     assert_eq!(body_of(&mut c, 1), b"x-checksum: 123");
     assert_eq!(be.received().last().unwrap().body, b"body");
 }
+
+#[test]
+fn a_proxy_header_before_the_preface_names_the_client_of_every_stream() {
+    let be = HttpBackend::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = h2_config(
+        r#"{ addr = "127.0.0.1:{port}", proto = "h2", accept-proxy = true }"#,
+        "forwardfor = true",
+        &servers(&[be.addr]),
+        &log,
+        free_port(),
+    );
+    let proxy = Proxy::start(&config);
+    let header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 80\r\n";
+    let mut c = H2Conn::open_after(proxy.addr(), header, &[]);
+    let block = h2raw::request_block("GET", "/pp", &[]);
+    for id in [1, 3] {
+        c.send(&h2raw::headers(id, &block, true));
+        assert_eq!(body_of(&mut c, id), b"ok");
+    }
+    let got = be.received();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.iter()
+            .all(|r| r.header("x-forwarded-for") == Some("192.0.2.7")),
+        "{got:?}"
+    );
+    let lines = wait_for_lines(&log, 2);
+    assert!(
+        lines.iter().all(|l| l.starts_with("192.0.2.7:40000 ")),
+        "{lines:?}"
+    );
+}

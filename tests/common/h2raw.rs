@@ -167,10 +167,16 @@ pub struct H2Conn {
 impl H2Conn {
     /// Connects and sends the preface with `settings`.
     pub fn open(addr: SocketAddr, settings_values: &[(u16, u32)]) -> H2Conn {
+        H2Conn::open_after(addr, b"", settings_values)
+    }
+
+    /// Connects, sends `first` (a PROXY header), then the preface.
+    pub fn open_after(addr: SocketAddr, first: &[u8], settings_values: &[(u16, u32)]) -> H2Conn {
         let mut sock = TcpStream::connect(addr).unwrap();
         sock.set_read_timeout(Some(PATIENCE)).unwrap();
         sock.set_nodelay(true).unwrap();
-        let mut hello = PREFACE.to_vec();
+        let mut hello = first.to_vec();
+        hello.extend_from_slice(PREFACE);
         hello.extend(settings(settings_values));
         sock.write_all(&hello).unwrap();
         H2Conn { sock }
