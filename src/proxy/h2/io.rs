@@ -13,7 +13,7 @@
 //! task can apply `timeout client` to a client that stopped reading or
 //! writing (h2 itself has no timers).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -54,19 +54,33 @@ impl<S: AsyncRead + Unpin> tokio::io::AsyncRead for TokioIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // Zeroes the part of h2's read buffer not yet initialized (futures-io
-        // reads into `&mut [u8]`); no `unsafe` needed for a few KiB.
-        let room = buf.initialize_unfilled();
-        match Pin::new(&mut this.inner).poll_read(cx, room) {
-            Poll::Ready(Ok(n)) => {
-                buf.advance(n);
-                this.moved();
-                Poll::Ready(Ok(()))
+        // futures-io reads into initialized memory and h2's buffer is not:
+        // the bytes land in a per-core scratch buffer and only what came is
+        // copied. Zeroing h2's buffer instead (`initialize_unfilled`) would
+        // cost a memset of all its free room on every read (tokio-util
+        // hands it over uninitialized each time).
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let room = buf.remaining().min(scratch.len());
+            match Pin::new(&mut this.inner).poll_read(cx, &mut scratch[..room]) {
+                Poll::Ready(Ok(n)) => {
+                    buf.put_slice(&scratch[..n]);
+                    this.moved();
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        })
     }
+}
+
+/// The largest read handed to h2 at once: a TLS record, or a 16 KiB
+/// frame with its header.
+const SCRATCH_SIZE: usize = 16 << 10;
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
 }
 
 impl<S: AsyncWrite + Unpin> tokio::io::AsyncWrite for TokioIo<S> {
