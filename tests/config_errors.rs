@@ -2406,7 +2406,7 @@ fn tls_binds_load_bundles_separate_keys_and_directories() {
 }
 
 #[test]
-fn tls_http_bind_advertises_http11_only() {
+fn tls_http_bind_advertises_http11_unless_told_h2() {
     let certs = CertDir::new();
     let bundle = certs.bundle("site.pem", "site.test");
     let text = tls_frontend(&format!(
@@ -2418,13 +2418,94 @@ fn tls_http_bind_advertises_http11_only() {
         config.frontends[0].bind_tls[1].as_ref().unwrap().alpn,
         [b"http/1.1".to_vec()]
     );
-    let h2 = text.replace("ssl = true,", "ssl = true, alpn = [\"h2\", \"http/1.1\"],");
+    // HAProxy's `alpn h2,http/1.1`, as a list or as its string.
+    for alpn in [r#"["h2", "http/1.1"]"#, r#""h2,http/1.1""#] {
+        let h2 = text.replace("ssl = true,", &format!("ssl = true, alpn = {alpn},"));
+        assert_eq!(
+            ok(&h2).frontends[0].bind_tls[1].as_ref().unwrap().alpn,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+    let spdy = text.replace(
+        "ssl = true,",
+        "ssl = true, alpn = [\"spdy/3\", \"http/1.1\"],",
+    );
     expect_one(
-        &h2,
+        &spdy,
         "8443",
         "frontend \"db\".bind[1].alpn[0]",
-        &["\"h2\""],
-        "HTTP/1.x",
+        &["\"spdy/3\""],
+        "\"h2\" and/or \"http/1.1\"",
+    );
+}
+
+#[test]
+fn bind_proto_h2_and_tune_h2() {
+    let http = BASE.replace("mode = \"tcp\"", "mode = \"http\"").replace(
+        "bind = [\"127.0.0.1:15432\"]",
+        "bind = [\"127.0.0.1:15432\", { addr = \"127.0.0.1:15433\", proto = \"h2\" }]",
+    );
+    let config = ok(&http);
+    assert_eq!(config.frontends[0].bind_h2, [false, true]);
+    assert_eq!(config.global.tune.h2.max_concurrent_streams, 100);
+    assert_eq!(config.global.tune.h2.initial_window_size, 65_535);
+
+    let tuned = http.replace(
+        "maxconn = 1000",
+        "maxconn = 1000\ntune.h2 = { max-concurrent-streams = 8, initial-window-size = 1048576, max-frame-size = 32768, header-table-size = 0 }",
+    );
+    let h2 = ok(&tuned).global.tune.h2;
+    assert_eq!(
+        (
+            h2.max_concurrent_streams,
+            h2.initial_window_size,
+            h2.max_frame_size,
+            h2.header_table_size
+        ),
+        (8, 1_048_576, 32_768, 0)
+    );
+    let zero = http.replace(
+        "maxconn = 1000",
+        "maxconn = 1000\ntune.h2 = { max-concurrent-streams = 0 }",
+    );
+    expect_one(
+        &zero,
+        "max-concurrent-streams",
+        "global.tune.h2.max-concurrent-streams",
+        &["0", "out of range"],
+        "",
+    );
+    let typo = http.replace(
+        "maxconn = 1000",
+        "maxconn = 1000\ntune.h2 = { max-streams = 8 }",
+    );
+    expect_one(
+        &typo,
+        "max-streams",
+        "global.tune.h2.max-streams",
+        &["max-streams"],
+        "max-concurrent-streams",
+    );
+
+    // HTTP/2 is an HTTP mode thing; unknown protocols are named.
+    let tcp = BASE.replace(
+        "bind = [\"127.0.0.1:15432\"]",
+        "bind = [{ addr = \"127.0.0.1:15433\", proto = \"h2\" }]",
+    );
+    expect_one(
+        &tcp,
+        "15433",
+        "frontend \"db\".bind[0].proto",
+        &["mode = \"http\""],
+        "mode = \"http\"",
+    );
+    let other = http.replace("proto = \"h2\"", "proto = \"h3\"");
+    expect_one(
+        &other,
+        "15433",
+        "frontend \"db\".bind[1].proto",
+        &["\"h3\""],
+        "\"h2\"",
     );
 }
 

@@ -272,7 +272,8 @@ fn curl_over_https_with_alpn_and_forwarded_proto() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("x-forwarded-proto"), Some("https"));
 
-    // A client offering only h2 is refused: percore does not speak it.
+    // A client offering only h2 is refused: this bind does not advertise
+    // it (no `alpn` key: http/1.1 only).
     let h2_only = tls_client_result(pki.client(&["h2"]), proxy.addr(), "site.test");
     assert!(h2_only.is_err(), "h2-only client must not be accepted");
     // Both: http/1.1 is chosen.

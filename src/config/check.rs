@@ -159,6 +159,7 @@ pub(crate) fn frontends_and_backends(
             binds: fe.binds.iter().map(|b| b.value).collect(),
             bind_tls: fe.bind_tls.clone(),
             bind_proxy: fe.bind_proxy.clone(),
+            bind_h2: fe.bind_h2.clone(),
             default_backend: target,
             maxconn: fe.maxconn,
             // HAProxy: the backlog defaults to the frontend's maxconn, which

@@ -144,6 +144,7 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         binds,
         bind_tls,
         bind_proxy,
+        bind_h2,
         default_backend,
         maxconn,
         backlog,
@@ -161,8 +162,8 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         .map(|r| (backend_name(&r.action), &r.cond))
         .collect();
     format!(
-        "{name:?} {mode:?} {binds:?} {bind_tls:?} {bind_proxy:?} {:?} {maxconn:?} {backlog:?} \
-         {timeouts:?} {http:?} {log:?} {:?} {:?} {:?} {use_backend:?} {tcp_rules:?}",
+        "{name:?} {mode:?} {binds:?} {bind_tls:?} {bind_proxy:?} {bind_h2:?} {:?} {maxconn:?} \
+         {backlog:?} {timeouts:?} {http:?} {log:?} {:?} {:?} {:?} {use_backend:?} {tcp_rules:?}",
         default_backend.as_ref().map(backend_name),
         rules.acls,
         rules.request,

@@ -9,6 +9,7 @@ mod check;
 pub mod cpus;
 pub mod diff;
 mod error;
+mod h2;
 pub mod health;
 mod health_lines;
 mod health_read;

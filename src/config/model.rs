@@ -158,6 +158,34 @@ pub struct Tune {
     pub maxpipes: usize,
     /// Buffer size for the copy path and, later, HTTP heads (`tune.bufsize`).
     pub bufsize: usize,
+    /// HTTP/2 frontend settings (`tune.h2.*`).
+    pub h2: H2Tune,
+}
+
+/// `tune.h2.*`: what percore announces in its HTTP/2 SETTINGS and
+/// enforces on clients (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Tune {
+    /// Streams a client may have open at once (HAProxy's default, 100).
+    pub max_concurrent_streams: u32,
+    /// Per-stream receive window: how much of a request body a client may
+    /// send before percore has forwarded it (HAProxy's default, 65535).
+    pub initial_window_size: u32,
+    /// Largest frame payload percore accepts.
+    pub max_frame_size: u32,
+    /// HPACK dynamic table size the client may use towards percore.
+    pub header_table_size: u32,
+}
+
+impl Default for H2Tune {
+    fn default() -> Self {
+        H2Tune {
+            max_concurrent_streams: 100,
+            initial_window_size: 65_535,
+            max_frame_size: 16_384,
+            header_table_size: 4096,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +224,10 @@ pub struct Frontend {
     /// `accept-proxy` of each bind (HAProxy `bind ... accept-proxy`),
     /// same order as `binds`: connections start with a PROXY header.
     pub bind_proxy: Vec<bool>,
+    /// `proto = "h2"` of each bind, same order as `binds`: its clients
+    /// speak HTTP/2 from the first byte (h2c with prior knowledge, or h2
+    /// over TLS whatever ALPN said).
+    pub bind_h2: Vec<bool>,
     /// `None`: requests no `use_backend` rule routes get a 503 (HTTP) or
     /// are closed (TCP), as HAProxy does without `default_backend`.
     pub default_backend: Option<BackendId>,

@@ -36,7 +36,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "setcap",
     "pidfile",
 ];
-const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize"];
+const TUNE_KEYS: &[&str] = &["splice", "pipesize", "bufsize", "h2"];
 const DEFAULTS_KEYS: &[&str] = &[
     "mode",
     "retries",
@@ -99,7 +99,7 @@ const BACKEND_KEYS: &[&str] = &[
     "http-response",
 ];
 /// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
-pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy"];
+pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy", "proto"];
 const SERVER_KEYS: &[&str] = &[
     "name", "addr", "weight", "maxconn", "backup", "disabled", "cookie",
 ];
@@ -229,6 +229,7 @@ pub(crate) fn read_global(
             pipesize: DEFAULT_PIPESIZE,
             maxpipes: DEFAULT_MAXPIPES,
             bufsize: DEFAULT_BUFSIZE,
+            h2: Default::default(),
         },
         log: Vec::new(),
         stats_sockets: Vec::new(),
@@ -287,6 +288,7 @@ pub(crate) fn read_global(
         if let Ok(Some(size)) = optional(&tune, "bufsize", |n| n.integer_in(diag, 1024..=1 << 20)) {
             global.tune.bufsize = size.value;
         }
+        super::h2::read_h2_tune(diag, &tune, &mut global.tune.h2);
     }
     global
 }
@@ -540,6 +542,8 @@ pub(crate) struct PendingFrontend {
     pub bind_tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
     /// `accept-proxy` of each bind, same order as `binds`.
     pub bind_proxy: Vec<bool>,
+    /// `proto = "h2"` of each bind, same order as `binds`.
+    pub bind_h2: Vec<bool>,
     pub default_backend: Result<Option<Located<String>>, Reported>,
     pub default_backend_path: String,
     pub maxconn: Option<u32>,
@@ -567,6 +571,7 @@ pub(crate) fn read_frontend(
         addrs: binds,
         tls: bind_tls,
         accept_proxy: bind_proxy,
+        h2: bind_h2,
     } = read_binds(diag, &table, mode, files.base_dir);
     let own_timeouts = TimeoutSettings::read(diag, &table);
     let http = HttpKeys::read(diag, &table, files).over(&defaults.http);
@@ -579,6 +584,7 @@ pub(crate) fn read_frontend(
         binds,
         bind_tls,
         bind_proxy,
+        bind_h2,
         default_backend: optional(&table, "default_backend", |n| n.string(diag)),
         default_backend_path: format!("{}.default_backend", table.path),
         maxconn: optional(&table, "maxconn", |n| {
@@ -602,13 +608,15 @@ pub(crate) fn read_frontend(
     })
 }
 
-/// Binds with their TLS settings (`None` for plain ones) and whether
-/// they expect a PROXY header, in order.
+/// Binds with their TLS settings (`None` for plain ones), whether they
+/// expect a PROXY header and whether they speak HTTP/2 from the first
+/// byte (`proto = "h2"`), in order.
 #[derive(Default)]
 struct Binds {
     addrs: Vec<Located<SocketAddr>>,
     tls: Vec<Option<std::sync::Arc<crate::tls::BindTls>>>,
     accept_proxy: Vec<bool>,
+    h2: Vec<bool>,
 }
 
 fn read_binds(
@@ -645,29 +653,36 @@ fn read_binds(
     let mut binds = Binds::default();
     for element in &elements {
         // `{ addr = "...", ssl = true, crt = "..." }`: HAProxy's bind options.
-        let (addr_node, bind_tls, accept_proxy) = if element.is_table() {
+        let (addr_node, bind_tls, accept_proxy, proto_h2) = if element.is_table() {
             let Ok(bind_table) = element.table(diag) else {
                 continue;
             };
             let (addr, bind_tls) = super::tls::read_bind_table(diag, &bind_table, mode, base_dir);
             let accept_proxy = optional(&bind_table, "accept-proxy", |n| n.bool(diag));
+            let proto_h2 = super::h2::read_bind_proto(diag, &bind_table, mode);
             let Some(addr) = addr else { continue };
             let Ok(accept_proxy) = accept_proxy else {
                 continue;
             };
-            (addr, bind_tls, accept_proxy.is_some_and(|l| l.value))
+            (
+                addr,
+                bind_tls,
+                accept_proxy.is_some_and(|l| l.value),
+                proto_h2,
+            )
         } else {
-            (element.clone(), Ok(None), false)
+            (element.clone(), Ok(None), false, Ok(false))
         };
         let Ok(text) = addr_node.string(diag) else {
             continue;
         };
         match values::parse_bind(&text.value) {
             Ok(addr) => {
-                if let Ok(bind_tls) = bind_tls {
+                if let (Ok(bind_tls), Ok(proto_h2)) = (bind_tls, proto_h2) {
                     binds.addrs.push(addr_node.located(addr));
                     binds.tls.push(bind_tls);
                     binds.accept_proxy.push(accept_proxy);
+                    binds.h2.push(proto_h2);
                 }
             }
             Err(invalid) => {

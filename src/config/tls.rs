@@ -25,8 +25,8 @@ pub(crate) const BIND_KEYS: &[&str] = &[
 ];
 pub(crate) const SERVER_TLS_KEYS: &[&str] = &["ssl", "verify", "ca-file", "sni", "crt", "key"];
 
-/// ALPN names percore can serve in `mode http`: it speaks HTTP/1.x only.
-const HTTP_ALPN: &[&str] = &["http/1.1", "http/1.0"];
+/// ALPN names percore can serve in `mode http`.
+const HTTP_ALPN: &[&str] = &["h2", "http/1.1", "http/1.0"];
 
 fn resolve(base_dir: &Path, file: &str) -> PathBuf {
     let path = Path::new(file);
@@ -322,7 +322,10 @@ fn read_alpn(
                 at.span.as_ref(),
                 &at.path,
                 format!("mode http cannot serve ALPN protocol \"{name}\""),
-                Some("percore speaks HTTP/1.x: advertise \"http/1.1\" only".into()),
+                Some(
+                    "percore speaks HTTP/2 and HTTP/1.x: advertise \"h2\" and/or \"http/1.1\""
+                        .into(),
+                ),
             ));
         }
         protocols.push(name.into_bytes());

@@ -126,7 +126,13 @@ impl Global {
             "nosplice" => self
                 .entries
                 .push(set(&["tune", "splice"], Val::Bool(false), line)),
-            "tune.pipesize" | "tune.bufsize" | "maxpipes" => {
+            "tune.pipesize"
+            | "tune.bufsize"
+            | "maxpipes"
+            | "tune.h2.max-concurrent-streams"
+            | "tune.h2.initial-window-size"
+            | "tune.h2.max-frame-size"
+            | "tune.h2.header-table-size" => {
                 if let Some(n) = int(line, 1, problems) {
                     let key: Vec<&str> = kw.split('.').collect();
                     self.entries.push(set(&key, Val::Int(n), line));

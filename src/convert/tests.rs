@@ -337,8 +337,7 @@ fn tls_binds_say_what_haproxy_offers() {
          frontend t\n    mode tcp\n    bind :445 ssl crt /abs.pem alpn h2\n    default_backend b\n\
          backend b\n    server s 127.0.0.1:9001\n",
     );
-    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
-    assert!(c.problems[0].why.contains("alpn h2"));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
     let d = doc(&c);
     let binds: Vec<String> = nth(&d, "frontend", 0)["bind"]
         .as_array()
@@ -348,7 +347,7 @@ fn tls_binds_say_what_haproxy_offers() {
         .collect();
     assert_eq!(binds.len(), 3);
     assert!(binds[0].contains("crt = \"/etc/ssl/site/site.pem\""));
-    assert!(binds[0].contains("alpn = [\"http/1.1\"]") && binds[1].contains("\":8443\""));
+    assert!(binds[0].contains("alpn = [\"h2\", \"http/1.1\"]") && binds[1].contains("\":8443\""));
     assert!(binds[0].contains("ssl-min-ver = \"TLSv1.2\""));
     assert!(binds[2].contains("alpn = []"), "{}", binds[2]);
     // Mode tcp: percore passes any protocol name through.
@@ -462,4 +461,30 @@ fn http_logging_without_httplog_keeps_haproxys_default_format() {
     assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), "\"tcplog\"");
     assert_eq!(text(&nth(&d, "frontend", 1)["log-format"]), "\"httplog\"");
     check_loads(&c);
+}
+
+#[test]
+fn http2_binds_and_tune_h2_map() {
+    let c = run(
+        "global\n    tune.h2.max-concurrent-streams 200\n    tune.h2.initial-window-size 1048576\n\
+         frontend f\n    mode http\n    bind :8080 proto h2\n    bind :8081 proto fcgi\n    default_backend b\n\
+         backend b\n    mode http\n    server s 127.0.0.1:9001\n",
+    );
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(
+        c.problems[0].why.contains("proto `fcgi`"),
+        "{:?}",
+        c.problems
+    );
+    let d = doc(&c);
+    assert_eq!(
+        d["global"]["tune"]["h2"]["max-concurrent-streams"].as_integer(),
+        Some(200)
+    );
+    assert_eq!(
+        d["global"]["tune"]["h2"]["initial-window-size"].as_integer(),
+        Some(1_048_576)
+    );
+    let bind = nth(&d, "frontend", 0)["bind"].to_string();
+    assert!(bind.contains("proto = \"h2\""), "{bind}");
 }

@@ -17,6 +17,7 @@
 //! against `maxconn`, not idle connections).
 
 mod body;
+pub(crate) mod client;
 mod exchange;
 mod io;
 mod report;
@@ -24,3 +25,4 @@ mod route;
 pub mod session;
 
 pub use session::serve;
+pub(crate) use session::{move_to_newest, serve_carried};

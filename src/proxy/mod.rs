@@ -9,6 +9,7 @@
 pub mod accesslog;
 pub mod connect;
 pub mod count;
+pub mod h2;
 pub mod http;
 pub mod inspect;
 pub mod proxy_header;

@@ -396,6 +396,18 @@ pub(crate) async fn serve_connection(
             .await;
             (ctx, fe_index)
         }
+        (Ok(client), Mode::Http)
+            if crate::proxy::h2::negotiated(&ctx, (fe_index, bind_index), &client) =>
+        {
+            let at = (fe_index, bind_index);
+            Box::pin(crate::proxy::h2::serve(
+                ctx,
+                at,
+                (client, peer, proxied),
+                session,
+            ))
+            .await
+        }
         (Ok(client), Mode::Http) => {
             http::serve(ctx, fe_index, (client, peer, proxied), session).await
         }

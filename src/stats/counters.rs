@@ -47,6 +47,12 @@ pub struct FrontendCounters {
     pub denied_connections: u64,
     /// Sessions closed by `tcp-request content reject`. csv: dses
     pub denied_sessions: u64,
+    /// HTTP/2 streams refused before any server saw them (rapid reset
+    /// beyond its budget, CONNECT, `:authority` disagreeing with Host).
+    pub streams_refused: u64,
+    /// HTTP/2 connections ended for a protocol error or abuse (GOAWAY
+    /// PROTOCOL_ERROR, ENHANCE_YOUR_CALM, ... sent or received).
+    pub connection_protocol_errors: u64,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -19,8 +19,8 @@ impl FrontendCounters {
         let a = self;
         add!(a, b; sessions_total, sessions_cur, sessions_max, bytes_in, bytes_out,
             requests_total, denied_requests, denied_responses, request_errors,
-            ssl_failed_handshakes, proxy_errors, denied_connections, denied_sessions;
-            [responses]);
+            ssl_failed_handshakes, proxy_errors, denied_connections, denied_sessions,
+            streams_refused, connection_protocol_errors; [responses]);
     }
 }
 
@@ -139,6 +139,8 @@ mod tests {
                 proxy_errors: next(),
                 denied_connections: next(),
                 denied_sessions: next(),
+                streams_refused: next(),
+                connection_protocol_errors: next(),
             }],
             backends: vec![BackendCounters {
                 sessions_total: next(),

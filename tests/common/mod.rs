@@ -2,6 +2,7 @@
 //! backend servers run by the test. No mocks of the network.
 #![allow(dead_code)]
 
+pub mod h2raw;
 pub mod haproxy;
 pub mod http_backend;
 

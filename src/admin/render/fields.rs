@@ -620,6 +620,10 @@ pub static FIELDS: &[Field] = &[
         .fe(|r| r.c.ssl_failed_handshakes.into()),
     own("proxy_errors", "MCP:u64", "Connections closed for a missing, malformed, truncated or slow PROXY protocol header.").json("proxy_errors").prom("proxy_protocol_errors_total", Counter)
         .fe(|r| r.c.proxy_errors.into()),
+    own("h2_streams_refused", "MCP:u64", "HTTP/2 streams refused before reaching a server.").json("h2_streams_refused").prom("h2_streams_refused_total", Counter)
+        .fe(|r| r.c.streams_refused.into()),
+    own("h2_connection_errors", "MCP:u64", "HTTP/2 connections ended by a protocol error or abuse.").json("h2_connection_errors").prom("h2_connection_errors_total", Counter)
+        .fe(|r| r.c.connection_protocol_errors.into()),
     own("queue_timeouts", "MCP:u64", "Connections that gave up in the queue.").json("queue_timeouts").prom("queue_timeouts_total", Counter)
         .be(|r| r.c.queue_timeouts.into()),
     own("no_server", "MCP:u64", "Connections refused: no usable server.").json("no_server").prom("no_server_total", Counter)

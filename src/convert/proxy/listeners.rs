@@ -30,13 +30,19 @@ impl State<'_> {
                 // percore binds [::] v6only always; IPv4 addresses ignore it.
                 "v6only" => {}
                 "accept-proxy" => opts.push(("accept-proxy".into(), Val::Bool(true))),
+                // HTTP/2 with prior knowledge (h2c on a plain bind).
+                "proto" if value == "h2" => opts.push(("proto".into(), Val::str("h2"))),
+                "proto" => problems.push(line.problem(
+                    format!("bind proto `{value}` is not supported"),
+                    "percore binds speak HTTP/1.1, or HTTP/2 with proto h2",
+                )),
                 "v4v6" => problems.push(line.problem(
                     "percore binds [::] v6only",
                     "add an IPv4 bind next to the IPv6 one",
                 )),
                 other => problems.push(line.problem(
                     format!("bind option `{other}` is not supported"),
-                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, accept-proxy",
+                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, accept-proxy, proto",
                 )),
             }
             if matches!(
@@ -85,9 +91,10 @@ impl State<'_> {
 }
 
 /// In mode http, TLS binds: HAProxy 2.6 offers no ALPN unless told, percore
-/// offers http/1.1 by default: written out as `alpn = []`. `h2` is dropped
-/// (percore speaks HTTP/1.1) and reported.
-pub(super) fn tls_alpn(entries: &mut [Entry], http: bool, problems: &mut Vec<Problem>) {
+/// offers http/1.1 by default: written out as `alpn = []`. A list given
+/// (`alpn h2,http/1.1`) is kept as it is: percore speaks HTTP/2 to clients
+/// too.
+pub(super) fn tls_alpn(entries: &mut [Entry], http: bool, _problems: &mut Vec<Problem>) {
     for e in entries.iter_mut().filter(|e| e.key == ["bind"]) {
         let Val::Table(t) = &mut e.value else {
             continue;
@@ -96,17 +103,6 @@ pub(super) fn tls_alpn(entries: &mut [Entry], http: bool, problems: &mut Vec<Pro
             continue;
         }
         match t.iter_mut().find(|(k, _)| k == "alpn") {
-            Some((_, Val::List(names))) => {
-                if names.iter().any(|n| *n == Val::str("h2")) {
-                    names.retain(|n| *n != Val::str("h2"));
-                    problems.push(Problem {
-                        origin: e.origin.clone(),
-                        why: "alpn h2 needs percore's HTTP/2 support (being added); h2 left out"
-                            .into(),
-                        hint: "clients fall back to http/1.1".into(),
-                    });
-                }
-            }
             Some(_) => {}
             None => {
                 t.push(("alpn".into(), Val::List(Vec::new())));

@@ -62,7 +62,7 @@ impl State<'_> {
                     ))
                 }
                 ("proto" | "alpn", None) if value.contains("h2") => problems.push(line.problem(
-                    format!("{w} {value} needs percore's HTTP/2 support (being added)"),
+                    format!("{w} {value}: percore speaks HTTP/2 to clients, not yet to servers"),
                     "percore speaks HTTP/1.1 to servers",
                 )),
                 _ => problems.push(line.problem(

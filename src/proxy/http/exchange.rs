@@ -13,6 +13,7 @@ use crate::net::shared::SendMore;
 use crate::net::Stream;
 
 use super::body::{hold_back, pump, BodyError, BodyProgress, Waits};
+use super::client::ClientIo;
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use super::route::ResponseHook;
@@ -76,7 +77,7 @@ pub(super) enum Outcome {
 
 /// Everything an exchange borrows from its session.
 pub(super) struct Exchange<'a, 'c> {
-    pub client: &'a RefCell<Stream>,
+    pub client: &'a RefCell<ClientIo>,
     pub server: &'a RefCell<Stream>,
     pub client_buf: &'a mut RecvBuf,
     pub server_buf: &'a mut RecvBuf,
@@ -311,7 +312,7 @@ where
 
 #[allow(clippy::too_many_arguments)]
 async fn response(
-    client: &RefCell<Stream>,
+    client: &RefCell<ClientIo>,
     server: &RefCell<Stream>,
     buf: &mut RecvBuf,
     parser: &mut ResponseParser,

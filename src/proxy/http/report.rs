@@ -76,6 +76,9 @@ pub(super) struct RequestTrace {
     /// Request head complete.
     head_done: Option<Instant>,
     request_line: String,
+    /// The version the log shows when the client did not speak HTTP/1.x
+    /// (the head it is parsed from says HTTP/1.1, see `proxy::h2`).
+    version_label: Option<&'static str>,
     captured: Vec<String>,
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
@@ -114,6 +117,7 @@ impl RequestTrace {
             started: None,
             head_done: None,
             request_line: String::new(),
+            version_label: None,
             captured: Vec::new(),
             attempts: Attempts::default(),
             reached_backend: false,
@@ -126,6 +130,11 @@ impl RequestTrace {
             bytes_in_at: 0,
             bytes_out_at: 0,
         }
+    }
+
+    /// Log requests with this protocol version (`HTTP/2.0`).
+    pub(super) fn version_label(&mut self, version: &'static str) {
+        self.version_label = Some(version);
     }
 
     pub(super) fn frontend(&self) -> usize {
@@ -165,7 +174,8 @@ impl RequestTrace {
             self.request_line.push(' ');
             self.request_line.push_str(head.target);
             self.request_line.push(' ');
-            self.request_line.push_str(head.version.as_str());
+            let version = self.version_label.unwrap_or(head.version.as_str());
+            self.request_line.push_str(version);
             self.captured = capture_request_headers(&head.headers, captures);
         }
     }

@@ -15,8 +15,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::net::proxy_protocol::Tlvs;
-use crate::net::Stream;
 
+use super::client::ClientIo;
 use super::io::{Clock, Lane, Shared};
 use crate::backend::PickHint;
 use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
@@ -282,7 +282,7 @@ fn local(
 /// Sends a prepared answer; false if the client is gone.
 pub(super) async fn answer(
     clock: &Clock,
-    client: &RefCell<Stream>,
+    client: &RefCell<ClientIo>,
     bytes: &[u8],
     timeout: Option<Duration>,
 ) -> bool {

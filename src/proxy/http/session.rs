@@ -14,6 +14,7 @@ use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
+use super::client::ClientIo;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
@@ -120,7 +121,7 @@ struct Session<'c> {
     peer: SocketAddr,
     /// Client address, port and `tls` (HAProxy `ssl_fc`).
     side: ClientSide,
-    client: RefCell<Stream>,
+    client: RefCell<ClientIo>,
     client_buf: RecvBuf,
     server_buf: RecvBuf,
     parser: RequestParser,
@@ -173,7 +174,7 @@ pub async fn serve(
     // through every layer of the task spawn (measurable per connection
     // with `Connection: close`).
     let mut first = FirstBytes {
-        client,
+        client: ClientIo::Socket(client),
         client_buf,
         clock,
         accepted,
@@ -215,9 +216,47 @@ pub async fn serve(
     }
 }
 
+/// Serves one request of a multiplexed connection (an HTTP/2 stream,
+/// `proxy::h2`) as if it came on an HTTP/1.1 connection of its own.
+/// `requests`: the requests the carrying connection sent before this one
+/// (`http-reuse safe` lets all but the first take idle connections);
+/// `proxied`: what the carrying connection's PROXY header said.
+pub(crate) async fn serve_carried(
+    ctx: Rc<CoreContext>,
+    frontend: usize,
+    (client, peer, proxied): (Box<dyn super::client::Carried>, SocketAddr, Option<Proxied>),
+    session: SessionId,
+    requests: u64,
+) -> (Rc<CoreContext>, usize) {
+    let bufsize = ctx.config.global.tune.bufsize;
+    let first = FirstBytes {
+        client: ClientIo::Carried(client),
+        client_buf: RecvBuf::new(bufsize),
+        clock: Clock::new(),
+        accepted: Instant::now(),
+        session,
+        requests,
+        attached: None,
+        proxied,
+    };
+    let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
+    match Box::into_pin(session).await {
+        Served::Ended(ctx, frontend) => (ctx, frontend),
+        // A carried stream serves one request (its head asks to close):
+        // it never idles, but if it did, it would end here.
+        Served::Idle(ctx, frontend, mut idle, _) => {
+            idle.clock.disarm();
+            if let Some(a) = idle.attached.take() {
+                park(&ctx, &ctx.config.frontends[frontend], a);
+            }
+            (ctx, frontend)
+        }
+    }
+}
+
 /// A client connection whose first bytes (or end, or timeout) came.
 struct FirstBytes {
-    client: Stream,
+    client: ClientIo,
     client_buf: RecvBuf,
     clock: Clock,
     accepted: Instant,
@@ -253,26 +292,42 @@ async fn serve_boxed(
             }
             Some(Pause::Regenerate(carried)) => carried,
         };
-        let newest = ctx.newest();
-        let name = &ctx.config.frontends[frontend].name;
-        let Some(at) = newest.config.frontends.iter().position(|f| &f.name == name) else {
+        // A carried stream is not a connection: its carrier counts.
+        let counted = carried.client.tcp().is_some();
+        let Some((newest, at)) = move_to_newest(&ctx, frontend, carried.session, counted) else {
             return Served::Ended(ctx, frontend);
         };
-        // The connection now counts (`scur`) under the newest generation,
-        // and the old one is let go of: a long keep-alive connection must
-        // not keep every retired generation alive.
-        ctx.stats.borrow_mut().frontends[frontend].sessions_cur -= 1;
-        {
-            let mut stats = newest.stats.borrow_mut();
-            let fc = &mut stats.frontends[at];
-            fc.sessions_cur += 1;
-            fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
-        }
-        newest
-            .sessions
-            .rebind(carried.session, newest.generation, at);
         (ctx, frontend, first) = (newest, at, carried);
     }
+}
+
+/// A connection of a retired generation goes on under the newest one
+/// (its frontend found by name; `None` if the reload removed it). It now
+/// counts (`scur`, when `counted`) there, and the old generation is let
+/// go of: a long keep-alive connection must not keep every retired
+/// generation alive.
+pub(crate) fn move_to_newest(
+    ctx: &Rc<CoreContext>,
+    frontend: usize,
+    session: SessionId,
+    counted: bool,
+) -> Option<(Rc<CoreContext>, usize)> {
+    let newest = ctx.newest();
+    let name = &ctx.config.frontends[frontend].name;
+    let at = newest
+        .config
+        .frontends
+        .iter()
+        .position(|f| &f.name == name)?;
+    if counted {
+        ctx.stats.borrow_mut().frontends[frontend].sessions_cur -= 1;
+        let mut stats = newest.stats.borrow_mut();
+        let fc = &mut stats.frontends[at];
+        fc.sessions_cur += 1;
+        fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
+    }
+    newest.sessions.rebind(session, newest.generation, at);
+    Some((newest, at))
 }
 
 async fn serve_generation(
@@ -295,9 +350,12 @@ async fn serve_generation(
     let bufsize = ctx.config.global.tune.bufsize;
     let limits = HeadLimits::from_bufsize(bufsize, DEFAULT_MAX_HEADERS);
     // TCP_NODELAY is inherited from the listener (runtime/listener.rs).
-    let local = match proxied.as_ref().and_then(|p| p.dst) {
-        Some(dst) => dst,
-        None => crate::proxy::inspect::local_addr(fe, client.tcp()),
+    let local = match (proxied.as_ref().and_then(|p| p.dst), client.tcp()) {
+        (Some(dst), _) => dst,
+        (None, Some(conn)) => crate::proxy::inspect::local_addr(fe, conn),
+        (None, None) => client
+            .carrier()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.local),
     };
     let local_port = local.port();
     let tls = client.is_tls();
@@ -337,6 +395,9 @@ async fn serve_generation(
         ),
         clock,
     };
+    if let Some(carrier) = s.client.borrow().carrier() {
+        s.trace.version_label(carrier.version);
+    }
     let end = s.run().await;
     if !matches!(end, RunEnd::Regenerate | RunEnd::Idle { .. }) {
         s.clock.disarm();
@@ -379,7 +440,12 @@ async fn serve_generation(
             splice: ctx.config.global.tune.splice,
             bufsize,
         };
-        let client = s.client.into_inner();
+        // A carried stream never asks for a protocol switch (HTTP/2 has
+        // no Upgrade, and `proxy::h2` refuses CONNECT).
+        let ClientIo::Socket(client) = s.client.into_inner() else {
+            ctx.sessions.clear_server(session);
+            return None;
+        };
         let report = tunnel::run_streams(
             client,
             server,

@@ -1,0 +1,138 @@
+//! The client side of an HTTP session: its own socket (plain or TLS), or
+//! one HTTP/2 stream that `proxy::h2` presents as an HTTP/1.1 connection
+//! carrying a single request. The session, the exchange and the rules
+//! cannot tell the two apart except through [`ClientIo::carrier`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+
+use crate::net::shared::{SendMore, Shared};
+use crate::net::{Conn, Stream};
+
+/// A stream multiplexed on another connection: reads give the request as
+/// HTTP/1.1 bytes, writes take the response as HTTP/1.1 bytes.
+pub(crate) trait Carried: AsyncRead + AsyncWrite + Unpin {
+    /// What the session would have read from its own socket.
+    fn carrier(&self) -> &Carrier;
+}
+
+/// The facts of the connection a carried stream travels on.
+#[derive(Debug, Clone)]
+pub(crate) struct Carrier {
+    /// The address the client connected to (`dst`, X-Forwarded-Port).
+    pub local: SocketAddr,
+    pub tls: bool,
+    pub sni: Option<Box<str>>,
+    /// The protocol version the access log shows (`HTTP/2.0`).
+    pub version: &'static str,
+    /// The carrying connection's socket, open for as long as any of its
+    /// streams is served.
+    pub fd: RawFd,
+}
+
+pub(crate) enum ClientIo {
+    Socket(Stream),
+    Carried(Box<dyn Carried>),
+}
+
+impl ClientIo {
+    /// The TCP connection, for a client with a socket of its own.
+    pub(super) fn tcp(&self) -> Option<&Conn> {
+        match self {
+            ClientIo::Socket(s) => Some(s.tcp()),
+            ClientIo::Carried(_) => None,
+        }
+    }
+
+    pub(super) fn carrier(&self) -> Option<&Carrier> {
+        match self {
+            ClientIo::Socket(_) => None,
+            ClientIo::Carried(c) => Some(c.carrier()),
+        }
+    }
+
+    pub(super) fn is_tls(&self) -> bool {
+        match self {
+            ClientIo::Socket(s) => s.is_tls(),
+            ClientIo::Carried(c) => c.carrier().tls,
+        }
+    }
+
+    pub(super) fn sni(&self) -> Option<&str> {
+        match self {
+            ClientIo::Socket(s) => s.sni(),
+            ClientIo::Carried(c) => c.carrier().sni.as_deref(),
+        }
+    }
+}
+
+/// The socket under the client: a carried stream's is its connection's.
+impl AsRawFd for ClientIo {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            ClientIo::Socket(s) => s.as_raw_fd(),
+            ClientIo::Carried(c) => c.carrier().fd,
+        }
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Socket(s) => Pin::new(s).poll_read(cx, buf),
+            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Socket(s) => Pin::new(s).poll_write(cx, buf),
+            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Socket(s) => Pin::new(s).poll_flush(cx),
+            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Socket(s) => Pin::new(s).poll_close(cx),
+            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_close(cx),
+        }
+    }
+}
+
+/// MSG_MORE concerns sockets only; a carried stream frames what it is
+/// given itself.
+impl SendMore for Shared<'_, ClientIo> {
+    fn set_more(&mut self, more: bool) {
+        if let ClientIo::Socket(s) = &mut *self.0.borrow_mut() {
+            s.set_more(more);
+        }
+    }
+
+    fn uncork(&mut self) {
+        if let ClientIo::Socket(s) = &mut *self.0.borrow_mut() {
+            s.uncork();
+        }
+    }
+}
