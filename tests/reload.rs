@@ -543,13 +543,19 @@ fn connections_held_across_ten_reloads_leave_nothing_behind() {
     // Pooled pipes and server connections may stay from the first round.
     round(true, usize::MAX);
     let fds = proxy.fd_count();
-    let rss_before = rss(proxy.pid());
+    let rss_first = rss(proxy.pid());
     round(true, fds);
-    let rss_after = rss(proxy.pid());
-    // Generous bound (allocator caching), far below what 2,000 leaked
-    // sessions or 10 leaked generations per core would cost.
+    let rss_second = rss(proxy.pid());
+    round(true, fds);
+    let rss_third = rss(proxy.pid());
+    // Generous bound (allocator caching), below what 2,000 leaked sessions
+    // would cost (about 14 KB each). A leak grows RSS in every round; the
+    // allocator's caching moves it one way or the other between two
+    // rounds (seen: +38 MB once on a loaded machine, then flat), so the
+    // smaller of the two growths is what must stay under the bound.
+    let grew = (rss_second.saturating_sub(rss_first)).min(rss_third.saturating_sub(rss_second));
     assert!(
-        rss_after < rss_before + 16 * 1024,
-        "RSS grew from {rss_before} kB to {rss_after} kB"
+        grew < 16 * 1024,
+        "RSS grew in both rounds: {rss_first} -> {rss_second} -> {rss_third} kB"
     );
 }
