@@ -17,6 +17,7 @@ use glommio::sync::Semaphore;
 
 use super::apply::{apply, CoreAnswer, CoreRequest};
 use crate::config::diff::IndexMap;
+use crate::shard::stop::Event;
 use crate::shard::{CoreContext, Shard};
 use crate::stats::{BackendState, ServerAdmin, ServerState, Snapshot};
 
@@ -55,6 +56,8 @@ pub fn mesh(cores: usize) -> StatsMesh {
 /// One core's side of the mesh.
 pub struct Collector {
     senders: RefCell<Option<Rc<Senders<CoreMsg>>>>,
+    /// Fired once `run` has joined the mesh (or given up on it).
+    joined: Event,
     pending: RefCell<HashMap<u64, LocalSender<CoreAnswer>>>,
     next_id: Cell<u64>,
     /// Taken by whatever changes state on every core (a runtime API
@@ -67,6 +70,7 @@ impl Default for Collector {
     fn default() -> Self {
         Collector {
             senders: RefCell::new(None),
+            joined: Event::new(),
             pending: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             changes: Semaphore::new(1),
@@ -83,10 +87,12 @@ impl Collector {
                 "[WARNING] core {}: cannot join the stats mesh; stats show this core only",
                 shard.core_index()
             );
+            self.joined.fire();
             return;
         };
         let senders = Rc::new(senders);
         *self.senders.borrow_mut() = Some(Rc::clone(&senders));
+        self.joined.fire();
         for (peer, receiver) in receivers.streams() {
             let this = Rc::clone(&self);
             let shard = Rc::clone(&shard);
@@ -159,13 +165,22 @@ impl Collector {
     /// Applies `request` on this core, then on every other core, and
     /// returns once all have answered or `ANSWER_PATIENCE` ran out.
     pub async fn ask_all(&self, shard: &Shard, request: CoreRequest) -> Answers {
+        if shard.core_count() > 1 && !self.joined.is_fired() {
+            // A command that arrives while the cores are still joining the
+            // mesh (right after start) waits for it: applied on this core
+            // alone, it would be acknowledged as applied everywhere.
+            futures_lite::future::or(self.joined.wait(), async {
+                glommio::timer::sleep(ANSWER_PATIENCE).await;
+            })
+            .await;
+        }
         let mut answers = vec![apply(shard, &request)];
         let senders = self.senders.borrow().clone();
         let Some(senders) = senders else {
-            // Mesh not joined yet (start-up) or a single core.
+            // A single core, or a mesh that could not be joined.
             return Answers {
                 answers,
-                missing: 0,
+                missing: shard.core_count().saturating_sub(1),
             };
         };
         let id = self.next_id.get();
