@@ -143,7 +143,9 @@ impl Words {
     }
 }
 
-const TCP_CHECK_ACTIONS: &[&str] = &["connect", "send", "send-binary", "expect", "comment"];
+/// The `tcp-check` actions percore has (also what `convert` maps).
+pub(crate) const TCP_CHECK_ACTIONS: &[&str] =
+    &["connect", "send", "send-binary", "expect", "comment"];
 const TCP_CHECK_HINT: &str =
     "tcp-check rules: \"connect [port <n>] [addr <ip>]\", \"send <text>\", \
      \"send-binary <hex>\", \"expect string|binary|rstring|rbinary <pattern>\", \"comment <text>\"";
@@ -392,7 +394,8 @@ fn str_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex, Inva
     regex::Regex::new(&source).map_err(|e| regex_error(pattern, e))
 }
 
-const HTTP_CHECK_ACTIONS: &[&str] = &["send", "expect", "comment"];
+/// The `http-check` actions percore has.
+pub(crate) const HTTP_CHECK_ACTIONS: &[&str] = &["send", "expect", "comment"];
 const HTTP_CHECK_HINT: &str = "http-check rules: \"send [meth <method>] [uri <uri>] \
      [ver HTTP/1.0|HTTP/1.1] [hdr <name> <value>]... [body <text>]\", \
      \"expect status <codes>|rstatus <regex>|string <text>|rstring <regex>\", \"comment <text>\"";

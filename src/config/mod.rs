@@ -28,6 +28,14 @@ mod values;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+
+/// The action tables of the rule and check lines, for `convert`.
+pub(crate) mod rule_tables {
+    pub(crate) use super::health_lines::{HTTP_CHECK_ACTIONS, TCP_CHECK_ACTIONS};
+    pub(crate) use super::rules_parse::{
+        REQUEST_ACTIONS as HTTP_REQUEST_ACTIONS, RESPONSE_ACTIONS as HTTP_RESPONSE_ACTIONS,
+    };
+}
 /// The rule-line word splitter, for `convert`'s round-trip tests.
 #[cfg(test)]
 pub(crate) use health_lines::tokenize as tokenize_for_tests;

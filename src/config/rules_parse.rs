@@ -1027,7 +1027,8 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
     }
 }
 
-const REQUEST_ACTIONS: &[&str] = &[
+/// The `http-request` actions percore has (also what `convert` maps).
+pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "allow",
     "deny",
     "reject",
@@ -1042,7 +1043,8 @@ const REQUEST_ACTIONS: &[&str] = &[
     "set-path",
     "set-query",
 ];
-const RESPONSE_ACTIONS: &[&str] = &[
+/// The `http-response` actions percore has.
+pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "deny",
     "set-header",
     "add-header",

@@ -14,31 +14,11 @@ pub(super) const TIMEOUTS: [(&str, Side); 9] = [
     ("tarpit", Side::Both),
 ];
 
-pub(super) const HTTP_REQUEST_ACTIONS: &[&str] = &[
-    "allow",
-    "deny",
-    "reject",
-    "tarpit",
-    "auth",
-    "redirect",
-    "return",
-    "set-header",
-    "add-header",
-    "del-header",
-    "replace-header",
-    "set-path",
-    "set-query",
-];
-pub(super) const HTTP_RESPONSE_ACTIONS: &[&str] = &[
-    "set-header",
-    "add-header",
-    "del-header",
-    "replace-header",
-    "deny",
-];
-pub(super) const TCP_CHECK_ACTIONS: &[&str] =
-    &["connect", "send", "send-binary", "expect", "comment"];
-pub(super) const HTTP_CHECK_ACTIONS: &[&str] = &["send", "expect", "comment"];
+// What percore's configuration accepts, from the tables its parser uses:
+// a line is converted exactly when percore would load it.
+pub(super) use crate::config::rule_tables::{
+    HTTP_CHECK_ACTIONS, HTTP_REQUEST_ACTIONS, HTTP_RESPONSE_ACTIONS, TCP_CHECK_ACTIONS,
+};
 
 /// Keywords with no percore equivalent yet, and what to do instead.
 pub(super) const UNMAPPED: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use glommio::timer::Timer;
@@ -297,32 +297,20 @@ fn connection_error(ctx: &CoreContext, at: (usize, usize), peer: SocketAddr, e: 
 
 fn refuse_connection(ctx: &CoreContext, at: (usize, usize), peer: SocketAddr, why: &str) {
     ctx.stats.borrow_mut().frontends[at.0].connection_protocol_errors += 1;
-    log(ctx, at, peer, &format!("HTTP/2 connection error ({why})"));
+    crate::proxy::tls::connection_error(
+        ctx,
+        at,
+        peer,
+        format_args!("HTTP/2 connection error ({why})"),
+    );
 }
 
 fn refuse_stream(ctx: &CoreContext, at: (usize, usize), peer: SocketAddr, why: Refused) {
     ctx.stats.borrow_mut().frontends[at.0].streams_refused += 1;
-    log(ctx, at, peer, &format!("HTTP/2 stream refused ({why})"));
-}
-
-/// HAProxy's shape for connection-level events (as a failed TLS
-/// handshake): `<ip>:<port> [<date>] <frontend>/<bind>: <what>`.
-fn log(ctx: &CoreContext, (frontend, bind): (usize, usize), peer: SocketAddr, what: &str) {
-    if !crate::proxy::accesslog::enabled(ctx, frontend) {
-        return;
-    }
-    let fe = &ctx.config.frontends[frontend];
-    let date = ctx.log.clock().date(SystemTime::now()).haproxy();
-    ctx.log.emit(|out| {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{}:{} [{date}] {}/", peer.ip(), peer.port(), fe.name);
-        match fe.binds.get(bind) {
-            Some(addr) => {
-                let _ = write!(out, "{addr}: {what}");
-            }
-            None => {
-                let _ = write!(out, "{}: {what}", bind + 1);
-            }
-        }
-    });
+    crate::proxy::tls::connection_error(
+        ctx,
+        at,
+        peer,
+        format_args!("HTTP/2 stream refused ({why})"),
+    );
 }
