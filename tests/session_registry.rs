@@ -51,7 +51,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn connections_and_requests_allocate_nothing_once_warm() {
-    let sessions = Sessions::new(3);
+    let sessions = std::rc::Rc::new(Sessions::new(3));
     let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
     // Warm up to 64 sessions at once, the high-water mark.
     let warm: Vec<_> = (0..64)

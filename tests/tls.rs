@@ -1003,3 +1003,27 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
     );
     assert!(second.contains("Reused,"), "{second}");
 }
+
+#[test]
+fn an_idle_https_connection_is_served_after_being_parked() {
+    // 100 ms idle parks a connection without its task (runtime::parking);
+    // a TLS one keeps its rustls state there and resumes mid-session.
+    let pki = Pki::new();
+    let leaf = pki.leaf("site.pem", &["site.test"]);
+    let be = HttpBackend::ok();
+    let proxy = Proxy::start(&http_tls_config(
+        &format!(
+            r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}" }}"#,
+            toml_path(&leaf.bundle)
+        ),
+        &servers(&[be.addr]),
+    ));
+    let mut tls = tls_connect(pki.client(&[]), proxy.addr(), "site.test");
+    for _ in 0..3 {
+        thread::sleep(std::time::Duration::from_millis(400));
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+            .unwrap();
+        let (status, _, body) = read_response(&mut BufReader::new(&mut tls), false).unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
+    }
+}

@@ -2,9 +2,8 @@
 //! syscalls, with waits served by the core's epoll (`readiness`), not by a
 //! glommio poll per wait.
 //!
-//! It owns the glommio stream it was made from (accepted connections) or
-//! the socket it connected itself (`Conn::connect`). Cost per read: one recv when data is
-//! there; when the last read drained the socket and no event came since,
+//! It owns its socket: accepted here (`net::accept`) or connected itself
+//! (`Conn::connect`). Cost per read: one recv when data is there; when the last read drained the socket and no event came since,
 //! not even that (the task goes straight to waiting). Per write: one send.
 
 use std::io;
@@ -12,22 +11,15 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
 
 use super::readiness::{Readiness, Token};
 
-/// What owns the descriptor: a glommio stream (accepted by glommio) or a
-/// plain socket (connected here, without glommio's per-stream poll).
-enum Owner {
-    Glommio(#[allow(dead_code)] TcpStream),
-    Plain(#[allow(dead_code)] socket2::Socket),
-}
-
 pub struct Conn {
-    _owner: Owner,
+    /// Owns the descriptor (closed with it).
+    _socket: socket2::Socket,
     fd: RawFd,
     token: Token,
     readiness: Rc<Readiness>,
@@ -41,35 +33,33 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Takes `stream`; it joins this core's epoll on its first wait. Must
-    /// run inside a glommio executor.
-    pub fn new(stream: TcpStream) -> io::Result<Conn> {
-        let fd = stream.as_raw_fd();
-        Conn::lazy(Owner::Glommio(stream), fd)
-    }
-
     /// Takes a socket this core owns (accepted here). It joins the core's
     /// epoll on its first wait, not before (`Readiness::reserve`).
     pub fn from_socket(socket: socket2::Socket) -> io::Result<Conn> {
         let fd = socket.as_raw_fd();
-        Conn::lazy(Owner::Plain(socket), fd)
+        Conn::lazy(socket, fd)
     }
 
-    fn lazy(owner: Owner, fd: RawFd) -> io::Result<Conn> {
+    fn lazy(socket: socket2::Socket, fd: RawFd) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
         let token = readiness.reserve(fd);
-        Ok(Conn::with_token(owner, fd, token, readiness))
+        Ok(Conn::with_token(socket, fd, token, readiness))
     }
 
-    fn register(owner: Owner, fd: RawFd, write_interest: bool) -> io::Result<Conn> {
+    fn register(socket: socket2::Socket, fd: RawFd, write_interest: bool) -> io::Result<Conn> {
         let readiness = Readiness::current()?;
         let token = readiness.register(fd, write_interest)?;
-        Ok(Conn::with_token(owner, fd, token, readiness))
+        Ok(Conn::with_token(socket, fd, token, readiness))
     }
 
-    fn with_token(owner: Owner, fd: RawFd, token: Token, readiness: Rc<Readiness>) -> Conn {
+    fn with_token(
+        socket: socket2::Socket,
+        fd: RawFd,
+        token: Token,
+        readiness: Rc<Readiness>,
+    ) -> Conn {
         Conn {
-            _owner: owner,
+            _socket: socket,
             fd,
             token,
             readiness,
@@ -98,7 +88,7 @@ impl Conn {
             Err(e) => return Err(e),
         };
         // Watched for writing from the start: that event ends the connect.
-        let conn = Conn::register(Owner::Plain(socket), fd, true)?;
+        let conn = Conn::register(socket, fd, true)?;
         if pending {
             conn.writable().await;
             // A connect that failed is reported with EPOLLERR/EPOLLHUP (which
@@ -184,6 +174,19 @@ impl Conn {
                 _ => return Poll::Ready(Err(err)),
             }
         }
+    }
+
+    /// For a connection held without a task (`runtime::parking`) after a
+    /// read found it drained: `true` if an event came since, so a read may
+    /// find something now; otherwise `waker` is woken on the next
+    /// read-side event (bytes, end of stream, error), and `false`.
+    pub fn wake_on_read(&self, waker: &Waker) -> io::Result<bool> {
+        let seen = self.readiness.read_events(self.token);
+        if self.drained_at != Some(seen) {
+            return Ok(true);
+        }
+        self.readiness.wait_read(self.token, waker)?;
+        Ok(false)
     }
 
     /// Looks at what the socket holds without taking it (MSG_PEEK): waits

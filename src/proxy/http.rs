@@ -24,5 +24,5 @@ mod report;
 mod route;
 pub mod session;
 
-pub use session::serve;
-pub(crate) use session::{move_to_newest, serve_carried};
+pub(crate) use session::serve;
+pub(crate) use session::{move_to_newest, resume, serve_carried, Ending, Idle};

@@ -1,14 +1,16 @@
 //! One executor's life: bind this core's listeners, accept until told to
 //! stop, drain, report.
 
+use super::parking::ParkingLot;
 use super::signals::watch_control;
 use crate::net::listener::{
     delay_request_ack, describe_bind_error, sockets_for, Inherited, Listed, ListenerRegistry,
 };
 use crate::net::{Acceptor, Stream};
+use crate::proxy::http::{self, Ending};
 use crate::proxy::inspect::{self, Inspected};
 use crate::proxy::proxy_header::{self, NoHeader};
-use crate::proxy::{http, tcp};
+use crate::proxy::tcp;
 use crate::shard::limit::core_share;
 use crate::shard::stop::Event;
 use crate::shard::CoreContext;
@@ -145,10 +147,17 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         glommio::spawn_local(async move { watch_control(control, &shard.stop).await }).detach();
     }
     super::observe::start(&shard, observe, stats_listener);
+    super::trim::start();
 
+    let gate = Gate::new();
+    let lot = {
+        let shard = Rc::clone(&shard);
+        ParkingLot::start(gate.clone(), async move { shard.stop.soft.wait().await })
+    };
     let accepting = Accepting {
         shard: Rc::clone(&shard),
-        gate: Gate::new(),
+        gate,
+        lot,
         process_slots: Rc::new(Semaphore::new(core_share(
             config.global.maxconn,
             index,
@@ -236,6 +245,8 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
 struct Accepting {
     shard: Rc<Shard>,
     gate: Gate,
+    /// Connections waiting for a request, held without a task.
+    lot: Rc<ParkingLot>,
     process_slots: Rc<Semaphore>,
     registry: Arc<ListenerRegistry>,
     /// Usually one per address; more on the core that took the sockets a
@@ -314,7 +325,7 @@ pub(crate) async fn serve_connection(
     mode: Mode,
     stream: crate::net::Conn,
     peer: std::net::SocketAddr,
-) -> (Rc<CoreContext>, usize) {
+) -> Ending {
     use std::os::fd::AsRawFd;
     let sessions = Rc::clone(&ctx.sessions);
     let registered = sessions.register(ctx.generation, fe_index, peer, stream.as_raw_fd());
@@ -329,7 +340,7 @@ pub(crate) async fn serve_connection(
     // any byte is read.
     let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
     if verdict.reject {
-        return (ctx, fe_index);
+        return Ending::Closed(ctx, fe_index);
     }
     // The PROXY header comes next, before TLS (HAProxy: accept-proxy is
     // read by the transport layer, bounded by `timeout client`).
@@ -345,10 +356,10 @@ pub(crate) async fn serve_connection(
                 (peer, proxied) = proxy_header::apply(header, peer);
                 sessions.set_client(session, peer);
             }
-            Err(NoHeader::Closed) => return (ctx, fe_index),
+            Err(NoHeader::Closed) => return Ending::Closed(ctx, fe_index),
             Err(NoHeader::Refused(e)) => {
                 proxy_header::refused(&ctx, (fe_index, bind_index), peer, &e);
-                return (ctx, fe_index);
+                return Ending::Closed(ctx, fe_index);
             }
         }
     }
@@ -381,7 +392,7 @@ pub(crate) async fn serve_connection(
             })
             .await;
             match inspected {
-                Inspected::Reject => return (ctx, fe_index),
+                Inspected::Reject => return Ending::Closed(ctx, fe_index),
                 Inspected::Accept { backend, taken } => {
                     routed = backend;
                     first = taken;
@@ -404,7 +415,9 @@ pub(crate) async fn serve_connection(
             boxed(|| crate::proxy::h2::serve(ctx, at, (client, peer, proxied), session)).await
         }
         (Ok(client), Mode::Http) => {
-            http::serve(ctx, fe_index, (client, peer, proxied), session).await
+            // The HTTP session owns the registration from here: a
+            // connection parked while idle keeps its entry.
+            return http::serve(ctx, fe_index, (client, peer, proxied), registered).await;
         }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
@@ -414,7 +427,7 @@ pub(crate) async fn serve_connection(
         }
     };
     drop(registered);
-    ended
+    Ending::Closed(ended.0, ended.1)
 }
 
 /// Pause after an accept error that will not clear by itself right away
@@ -522,11 +535,10 @@ async fn accept_loop(
             fc.sessions_cur += 1;
             fc.sessions_max = fc.sessions_max.max(fc.sessions_cur);
         }
+        let lot = Rc::clone(&accepting.lot);
         let session = async move {
-            let (ctx, fe_index) =
-                serve_connection(ctx, (fe_index, bind_index), mode, stream, peer).await;
-            ctx.stats.borrow_mut().frontends[fe_index].sessions_cur -= 1;
-            drop(slots);
+            let ending = serve_connection(ctx, (fe_index, bind_index), mode, stream, peer).await;
+            lot.conclude(ending, slots);
         };
         match accepting.gate.spawn(session) {
             Ok(task) => task.detach(),

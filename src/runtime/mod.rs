@@ -16,9 +16,11 @@ pub mod privileges;
 /// Listener binding moved to `net`; kept under its old path too.
 pub use crate::net::listener;
 mod observe;
+pub(crate) mod parking;
 #[cfg(test)]
 mod sessions_tests;
 pub mod signals;
+mod trim;
 
 use crate::config::Config;
 use crate::stats::CoreStats;

@@ -33,6 +33,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -185,12 +186,12 @@ impl Sessions {
     /// Adds a session accepted from `client` on `frontend`; `client_fd` is
     /// its socket, open for as long as the returned guard lives.
     pub fn register(
-        &self,
+        self: &Rc<Self>,
         generation: u64,
         frontend: usize,
         client: SocketAddr,
         client_fd: RawFd,
-    ) -> Registered<'_> {
+    ) -> Registered {
         let n = self.counter.get() + 1;
         self.counter.set(n);
         let uid = self.core << CORE_SHIFT | (n & COUNTER_MASK);
@@ -208,7 +209,7 @@ impl Sessions {
             waker: None,
         });
         Registered {
-            sessions: self,
+            sessions: Rc::clone(self),
             id: SessionId { index, uid },
         }
     }
@@ -362,19 +363,21 @@ fn shut_down(fd: RawFd) {
 }
 
 /// A registered session; dropping it (the session ended or its future was
-/// dropped) removes it from the registry.
-pub struct Registered<'a> {
-    sessions: &'a Sessions,
+/// dropped) removes it from the registry. It owns its registry, so that an
+/// idle connection parked without a task (`runtime::parking`) keeps its
+/// entry.
+pub struct Registered {
+    sessions: Rc<Sessions>,
     id: SessionId,
 }
 
-impl Registered<'_> {
+impl Registered {
     pub fn id(&self) -> SessionId {
         self.id
     }
 }
 
-impl Drop for Registered<'_> {
+impl Drop for Registered {
     fn drop(&mut self) {
         self.sessions.slab.borrow_mut().remove(self.id);
     }

@@ -29,7 +29,7 @@ use crate::proxy::connect::{session_server_connection, ClientEnds};
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
-use crate::shard::sessions::SessionId;
+use crate::shard::sessions::{Registered, SessionId};
 use crate::shard::CoreContext;
 
 /// After an error page, how long and how much of the client's remaining
@@ -142,77 +142,229 @@ struct Session<'c> {
     clock: Clock,
 }
 
-/// Serves one client connection until it closes; `session`: its entry in
-/// the core's session registry.
-pub async fn serve(
+/// A client connection waiting for a request (its first, or the next one
+/// on a kept-alive connection) with nothing to do until bytes arrive:
+/// what identifies it and nothing more. No session, no buffer, no timer:
+/// `runtime::parking` holds it without a task until its socket is readable
+/// or `deadline` passes, then [`resume`] serves it.
+pub(crate) struct Idle {
+    pub(crate) ctx: Rc<CoreContext>,
+    pub(crate) frontend: usize,
+    client: Stream,
+    peer: SocketAddr,
+    proxied: Option<Proxied>,
+    /// Its entry in the core's session registry (`show sess` lists it).
+    registered: Registered,
+    accepted: Instant,
+    /// The end of the wait: `timeout http-request` (or `client`) for the
+    /// first request, the keep-alive timeout for a later one.
+    pub(crate) deadline: Option<Instant>,
+    /// Requests served so far; 0: waiting for the first.
+    requests: u64,
+    /// A private server connection (`http-reuse never`, or one that began
+    /// with a PROXY header) stays with its client; a shareable one waits
+    /// in the core's pool instead.
+    attached: Option<Attached>,
+}
+
+impl Idle {
+    /// The client's TCP connection, for waiting on its socket.
+    pub(crate) fn socket(&self) -> &crate::net::Conn {
+        self.client.tcp()
+    }
+
+    /// Closes the connection quietly, as a session closes an idle one:
+    /// nothing to answer or log. Returns the generation and frontend the
+    /// connection is counted open under.
+    pub(crate) fn close(mut self) -> (Rc<CoreContext>, usize) {
+        if let Some(a) = self.attached.take() {
+            park(&self.ctx, &self.ctx.config.frontends[self.frontend], a);
+        }
+        (self.ctx, self.frontend)
+    }
+}
+
+/// How serving a connection stopped.
+// Moved once per idle pause, straight into the parking table: boxing the
+// large variant would add an allocation there and save nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Ending {
+    /// Closed; counted open (`scur`) until now under this generation and
+    /// frontend.
+    Closed(Rc<CoreContext>, usize),
+    /// Waiting for a request, to be held without a task.
+    Idle(Idle),
+}
+
+/// Serves one client connection from its accept: waits for its first
+/// request within `IDLE_GRACE` in this task, then hands it back as
+/// [`Ending::Idle`] if it has sent nothing yet.
+pub(crate) async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
     (client, peer, proxied): Client,
-    session: SessionId,
-) -> (Rc<CoreContext>, usize) {
+    registered: Registered,
+) -> Ending {
     let accepted = Instant::now();
-    let mut client = client;
-    let mut client_buf = RecvBuf::new(ctx.config.global.tune.bufsize);
-    let clock = Clock::new();
-    // Until the client's first bytes arrive, the connection holds only this
-    // small future and its socket: no session, no buffer (an idle client
-    // costs what HAProxy's does, not tens of KiB). The wait is the head's
-    // (`timeout http-request`), so the session below sees an expired
-    // deadline and answers 408 as if it had waited itself.
     let t = &ctx.config.frontends[frontend].timeouts;
+    // The wait for the first bytes is the head's (`timeout http-request`),
+    // so the session sees an expired deadline and answers 408 as if it had
+    // waited itself.
     let deadline = t.http_request.or(t.client).map(|d| accepted + d);
-    let first = clock
-        .until(Lane::Up, deadline, client_buf.read_from(&mut client))
-        .await;
-    if matches!(first, Ok(0) | Err(IoFail::Io)) {
-        // Closed before a byte (a port probe, a TCP health check): nothing
-        // to answer or log, as when the session's own read finds it.
-        return (ctx, frontend);
-    }
-    // The session's state machine is large (parsers, nested exchange
-    // futures); boxed, it is built in place once instead of being copied
-    // through every layer of the task spawn (measurable per connection
-    // with `Connection: close`).
-    let mut first = FirstBytes {
-        client: ClientIo::Socket(client),
-        client_buf,
-        clock,
+    let idle = Idle {
+        ctx,
+        frontend,
+        client,
+        peer,
+        proxied,
+        registered,
         accepted,
-        session,
+        deadline,
         requests: 0,
         attached: None,
-        proxied,
     };
-    let (mut ctx, mut frontend) = (ctx, frontend);
+    serve_from(idle, true).await
+}
+
+/// Serves a parked connection whose socket became readable or whose
+/// deadline passed; hands it back as [`Ending::Idle`] if the wake-up found
+/// nothing to read.
+pub(crate) async fn resume(idle: Idle) -> Ending {
+    serve_from(idle, false).await
+}
+
+/// Waits for the next request of `idle` (within `IDLE_GRACE` when `grace`,
+/// else only what is there already), then serves requests until the
+/// connection closes or idles.
+async fn serve_from(idle: Idle, grace: bool) -> Ending {
+    let (mut idle, mut grace) = (idle, grace);
     loop {
-        // Written into its allocation rather than moved into it
-        // (`Box::pin` builds the ~14 KB state machine first, then copies
-        // it: measurable per connection with `Connection: close`).
+        let mut client_buf = RecvBuf::new(idle.ctx.config.global.tune.bufsize);
+        let clock = Clock::new();
+        let expired = idle.deadline.is_some_and(|d| d <= Instant::now());
+        let got = if expired {
+            Err(IoFail::Timeout)
+        } else if grace {
+            // Until the client's first bytes arrive, the connection holds
+            // only this small future and its socket: no session, no buffer.
+            let now = Instant::now();
+            let wait_until = idle
+                .deadline
+                .map_or(now + IDLE_GRACE, |d| d.min(now + IDLE_GRACE));
+            let read = client_buf.read_from(&mut idle.client);
+            match clock.until(Lane::Up, Some(wait_until), read).await {
+                Err(IoFail::Timeout) if idle.deadline.is_none_or(|d| d > wait_until) => {
+                    clock.disarm();
+                    return Ending::Idle(idle);
+                }
+                got => got,
+            }
+        } else {
+            let read = client_buf.read_from(&mut idle.client);
+            match futures_lite::future::poll_once(read).await {
+                // Woken for nothing (an event for bytes an earlier read
+                // took): wait again, outside a task.
+                None => return Ending::Idle(idle),
+                Some(got) => got.map_err(|_| IoFail::Io),
+            }
+        };
+        let first_request = idle.requests == 0;
+        match got {
+            Ok(n) if n > 0 => {}
+            // Before the first request, a timeout is answered (408) by the
+            // session, which finds its head deadline passed.
+            Err(IoFail::Timeout) if first_request => {}
+            // Closed, failed or timed out while idle: quietly, as inside
+            // the session. Closed before a byte (a port probe, a TCP health
+            // check): nothing to answer or log either.
+            _ => {
+                clock.disarm();
+                return Ending::Closed(idle.ctx, idle.frontend).with_attached_parked(idle.attached);
+            }
+        }
+        let Idle {
+            ctx,
+            frontend,
+            client,
+            peer,
+            proxied,
+            registered,
+            accepted,
+            requests,
+            attached,
+            ..
+        } = idle;
+        let first = FirstBytes {
+            client: ClientIo::Socket(client),
+            client_buf,
+            clock,
+            accepted,
+            session: registered.id(),
+            requests,
+            attached,
+            proxied,
+        };
+        // The session's state machine is large (parsers, nested exchange
+        // futures); boxed, it is built in place once instead of being
+        // copied through every layer of the task spawn (measurable per
+        // connection with `Connection: close`). Written into its allocation
+        // rather than moved into it (`Box::pin` builds the ~14 KB state
+        // machine first, then copies it).
         let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
-        let (now_ctx, now_frontend, mut idle, deadline) = match Box::into_pin(session).await {
-            Served::Ended(ctx, frontend) => return (ctx, frontend),
-            Served::Idle(ctx, frontend, idle, deadline) => (ctx, frontend, idle, deadline),
+        let (ctx, frontend, paused, deadline) = match Box::into_pin(session).await {
+            Served::Ended(ctx, frontend) => return Ending::Closed(ctx, frontend),
+            Served::Idle(ctx, frontend, paused, deadline) => (ctx, frontend, paused, deadline),
         };
         // The session is dropped: until the next request this connection
-        // holds its socket, its timer and this future, as a new one does.
-        let got = idle
-            .clock
-            .until(
-                Lane::Up,
-                deadline,
-                idle.client_buf.read_from(&mut idle.client),
-            )
-            .await;
-        if !matches!(got, Ok(n) if n > 0) {
-            // Closed, failed or timed out while idle: quietly, as inside
-            // the session.
-            idle.clock.disarm();
-            if let Some(a) = idle.attached.take() {
-                park(&now_ctx, &now_ctx.config.frontends[now_frontend], a);
+        // holds its socket and what identifies it.
+        paused.clock.disarm();
+        let FirstBytes {
+            client,
+            accepted,
+            requests,
+            attached,
+            proxied,
+            ..
+        } = paused;
+        let ClientIo::Socket(client) = client else {
+            // A carried stream never idles (one request each).
+            return Ending::Closed(ctx, frontend).with_attached_parked(attached);
+        };
+        // A shareable server connection goes back to the pool rather than
+        // wait with an idle client (`http-reuse safe` lets the client's
+        // next request take an idle one; HAProxy keeps it in the server's
+        // idle list the same way).
+        let attached = match attached {
+            Some(a) if !private_to_client(&ctx, &ctx.config.frontends[frontend], &a) => {
+                park(&ctx, &ctx.config.frontends[frontend], a);
+                None
             }
-            return (now_ctx, now_frontend);
+            kept => kept,
+        };
+        idle = Idle {
+            ctx,
+            frontend,
+            client,
+            peer,
+            proxied,
+            registered,
+            accepted,
+            deadline,
+            requests,
+            attached,
+        };
+        grace = false;
+    }
+}
+
+impl Ending {
+    /// Parks the server connection a closing client kept (the pool decides
+    /// whether it stays open).
+    fn with_attached_parked(self, attached: Option<Attached>) -> Ending {
+        if let (Ending::Closed(ctx, frontend), Some(a)) = (&self, attached) {
+            park(ctx, &ctx.config.frontends[*frontend], a);
         }
-        (ctx, frontend, first) = (now_ctx, now_frontend, idle);
+        self
     }
 }
 
@@ -955,18 +1107,23 @@ fn status_of_response(bytes: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
+/// Whether a kept server connection belongs to its client connection
+/// alone: never shared (`http-reuse never`), or opened with a PROXY header
+/// that carried this client's addresses (closed with it, never pooled).
+fn private_to_client(ctx: &CoreContext, fe: &Frontend, a: &Attached) -> bool {
+    fe.http_for(a.backend).reuse == HttpReuse::Never
+        || ctx.config.backends[a.backend].servers[a.server]
+            .send_proxy
+            .is_some()
+}
+
 /// The settings of the connection's backend decide (`http-reuse`,
 /// `http-server-close` on the frontend or that backend).
 fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
     let http = fe.http_for(a.backend);
     // A retired generation's pool was handed over already: a connection
     // parked there now would only wait to be purged.
-    // A connection that began with a PROXY header is private to the
-    // client connection that opened it: closed with it, never pooled.
-    let private = ctx.config.backends[a.backend].servers[a.server]
-        .send_proxy
-        .is_some();
-    if http.reuse != HttpReuse::Never && !http.server_close && !ctx.is_retired() && !private {
+    if !private_to_client(ctx, fe, &a) && !http.server_close && !ctx.is_retired() {
         let in_use = ctx.backends[a.backend]
             .borrow()
             .server_counters(a.server)

@@ -38,7 +38,7 @@ fn addr(s: &str) -> SocketAddr {
 
 #[test]
 fn slots_are_reused_and_stale_ids_do_nothing() {
-    let sessions = Sessions::new(1);
+    let sessions = std::rc::Rc::new(Sessions::new(1));
     let a = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
     let b = sessions.register(0, 0, addr("127.0.0.1:1001"), -1);
     let c = sessions.register(0, 1, addr("127.0.0.1:1002"), -1);
@@ -69,7 +69,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
 
 #[test]
 fn server_is_per_request_and_backend_stays() {
-    let sessions = Sessions::new(0);
+    let sessions = std::rc::Rc::new(Sessions::new(0));
     let s = sessions.register(0, 1, addr("127.0.0.1:1000"), -1);
     sessions.set_server(s.id(), 1, 1, -1);
     let info = &sessions.snapshot()[0];
@@ -174,7 +174,7 @@ fn info_is_send<T: Send>(_: &T) {}
 
 #[test]
 fn killing_shuts_the_sockets_of_the_chosen_sessions_down() {
-    let sessions = Sessions::new(0);
+    let sessions = std::rc::Rc::new(Sessions::new(0));
     let (client_a, mut client_a_peer) = UnixStream::pair().unwrap();
     let (server_a, mut server_a_peer) = UnixStream::pair().unwrap();
     let (client_b, _client_b_peer) = UnixStream::pair().unwrap();
