@@ -133,9 +133,14 @@ where
     W: AsyncWrite + Unpin + SendMore,
 {
     let mut moved = 0u64;
+    let mut since_turn = 0usize;
     loop {
         if progress.is_done() {
             return Ok(moved);
+        }
+        if since_turn >= FAIR_SHARE {
+            since_turn = 0;
+            let_others_run().await;
         }
         if buf.is_empty() {
             let n = {
@@ -178,7 +183,25 @@ where
         sent.map_err(|_| BodyError::Write)?;
         buf.consume(n);
         moved += n as u64;
+        since_turn += n;
     }
+}
+
+/// Bytes a body moves before the other connections of the core get a
+/// turn (HAProxy moves at most one buffer per wake-up). Both sockets of a
+/// large transfer on loopback are ready again at once, so without a bound
+/// the transfer runs until a socket buffer fills, and small requests on
+/// the same core wait behind it.
+const FAIR_SHARE: usize = 64 << 10;
+
+/// Lets the core's other ready connections run before this one goes on:
+/// their events are collected now and their tasks queued ahead of this
+/// one's.
+async fn let_others_run() {
+    if let Ok(readiness) = crate::net::readiness::Readiness::current() {
+        readiness.collect_now();
+    }
+    futures_lite::future::yield_now().await;
 }
 
 #[cfg(test)]
