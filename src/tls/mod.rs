@@ -1,4 +1,4 @@
-//! TLS with rustls (ring provider): termination on binds, origination to
+//! TLS with rustls (ring, signing with aws-lc-rs; see [`provider`]): termination on binds, origination to
 //! servers. Independent of the socket layer: the data path wraps whatever
 //! stream it has (futures-io `AsyncRead + AsyncWrite`) with `futures-rustls`.
 //!
@@ -23,9 +23,17 @@ pub use server::BindTls;
 pub use suites::{parse_suites, parse_version, SuiteList, TlsVersion};
 pub use tickets::TicketSecret;
 
-/// The provider every certificate is checked with at load.
+/// The provider every certificate is checked with at load, and every TLS
+/// configuration starts from: ring's, with aws-lc-rs's key provider, so
+/// that handshakes sign with aws-lc. Its RSA takes 44% of ring's CPU time
+/// per signature on a CPU with AVX-512 IFMA (265 against 605 us for
+/// RSA-2048; OpenSSL, which HAProxy uses, has the same code: 263 us), its
+/// ECDSA P-256 about the same as ring's (16 against 17 us).
 pub fn provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    rustls::crypto::CryptoProvider {
+        key_provider: rustls::crypto::aws_lc_rs::default_provider().key_provider,
+        ..rustls::crypto::ring::default_provider()
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rustls::crypto::{ring::default_provider, CryptoProvider};
+use rustls::crypto::CryptoProvider;
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ServerConfig, SupportedCipherSuite};
 
@@ -38,7 +38,7 @@ pub(crate) fn provider_with(
     tls12: Option<&[SupportedCipherSuite]>,
     tls13: Option<&[SupportedCipherSuite]>,
 ) -> CryptoProvider {
-    let mut provider = default_provider();
+    let mut provider = super::provider();
     let all = std::mem::take(&mut provider.cipher_suites);
     let (all13, all12): (Vec<_>, Vec<_>) = all
         .into_iter()
