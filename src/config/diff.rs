@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::health::ServerCheck;
-use super::{Backend, BackendId, Config, Frontend, SendProxy, Server};
+use super::{Backend, BackendId, Config, Frontend, SendProxy, Server, ServerProto};
 
 /// Old index -> new index, by name; `None`: gone in the new configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,6 +210,7 @@ struct ServerFingerprint<'a> {
     ssl: Option<String>,
     cookie: Option<&'a str>,
     send_proxy: Option<SendProxy>,
+    proto: ServerProto,
 }
 
 impl<'a> ServerFingerprint<'a> {
@@ -225,6 +226,7 @@ impl<'a> ServerFingerprint<'a> {
             ssl,
             cookie,
             send_proxy,
+            proto,
         } = s;
         ServerFingerprint {
             name,
@@ -237,8 +239,18 @@ impl<'a> ServerFingerprint<'a> {
             ssl: ssl.as_ref().map(|t| format!("{t:?}")),
             cookie: cookie.as_deref(),
             send_proxy: *send_proxy,
+            proto: *proto,
         }
     }
+}
+
+/// Whether a connection opened to `old` may serve `new` (same name and
+/// address are checked by the caller): it starts the same way (PROXY
+/// header, TLS settings) and speaks the same protocol. A reload that
+/// changes any of these drops the server's pooled connections.
+pub fn same_connections(old: &Server, new: &Server) -> bool {
+    let (a, b) = (ServerFingerprint::of(old), ServerFingerprint::of(new));
+    a.send_proxy == b.send_proxy && a.proto == b.proto && a.ssl == b.ssl
 }
 
 fn server_fingerprints(c: &Config) -> Vec<(String, ServerFingerprint<'_>)> {

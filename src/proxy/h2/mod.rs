@@ -18,12 +18,16 @@
 //! - `io`: the socket under tokio's I/O traits, which h2 needs (tokio
 //!   without a runtime).
 
+mod body;
 mod conn;
 mod io;
 mod request;
+pub(crate) mod server;
 mod stream;
+mod upstream;
 
 pub use conn::serve;
+pub(crate) use upstream::ServerStream;
 
 use crate::net::Stream;
 use crate::shard::CoreContext;
