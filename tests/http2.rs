@@ -16,15 +16,6 @@ use common::h2raw::{self, H2Conn};
 use common::http_backend::{http_config, ok, HttpBackend, Reply};
 use common::*;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// A mode http configuration whose frontend has `binds` (TOML list
 /// elements, `{port}` for the test port), logs to `log`, and has a stats
 /// endpoint on `stats`.
@@ -80,18 +71,6 @@ fn curl(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A self-signed certificate for `h2.test`, chain and key in one PEM.
-fn site_bundle(dir: &Path) -> PathBuf {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["h2.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let path = dir.join("site.pem");
-    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
-    path
 }
 
 #[test]
