@@ -111,9 +111,19 @@ fn grpc_calls_pass_tls_frontend_to_h2c_server() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let report = format!("client output:\n{stdout}\n{stderr}\npercore:\n{}", proxy.stderr());
+    let report = format!(
+        "client output:\n{stdout}\n{stderr}\npercore:\n{}",
+        proxy.stderr()
+    );
     assert!(out.status.success(), "{report}");
-    for check in ["unary", "trailer", "bidi", "large", "not_found", "concurrent"] {
+    for check in [
+        "unary",
+        "trailer",
+        "bidi",
+        "large",
+        "not_found",
+        "concurrent",
+    ] {
         assert!(
             stdout.contains(&format!("{check}: ok")),
             "check {check} missing or failed\n{report}"

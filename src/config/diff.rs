@@ -423,4 +423,20 @@ servers = [{ name = "p1", addr = "127.0.0.1:9101" }]
             "{changes:?}"
         );
     }
+
+    /// A server that starts speaking HTTP/2 is modified, and the
+    /// connections pooled for it are not carried to the new generation.
+    #[test]
+    fn a_new_protocol_modifies_the_server_and_its_connections() {
+        let h2 = APP_API.replace(
+            "addr = \"127.0.0.1:9002\" }",
+            "addr = \"127.0.0.1:9002\", proto = \"h2\" }",
+        );
+        let (old, new) = (load(APP_API, ""), load(&h2, ""));
+        let changes = Changes::between(&old, &new);
+        assert_eq!(changes.lines(), ["servers modified: app/a2"]);
+        let (a, b) = (&old.backends[0].servers, &new.backends[0].servers);
+        assert!(same_connections(&a[0], &b[0]));
+        assert!(!same_connections(&a[1], &b[1]));
+    }
 }

@@ -902,7 +902,10 @@ fn read_server(
             at.as_ref().map_or(table.span.as_ref(), |n| n.span.as_ref()),
             at.as_ref().map_or(&table.path, |n| &n.path),
             "proto = \"h2\" needs mode = \"http\"",
-            Some("HTTP/2 to a server carries HTTP requests; set mode = \"http\" on this backend".into()),
+            Some(
+                "HTTP/2 to a server carries HTTP requests; set mode = \"http\" on this backend"
+                    .into(),
+            ),
         );
     }
     let server = (|| {

@@ -166,10 +166,13 @@ impl H2Conn {
     }
 }
 
+/// A server's connections on this core, oldest first.
+type Conns = Vec<Rc<H2Conn>>;
+
 /// The core's HTTP/2 server connections by (backend index, server index).
 #[derive(Default)]
 pub struct H2Pool {
-    conns: RefCell<HashMap<(usize, usize), Vec<Rc<H2Conn>>>>,
+    conns: RefCell<HashMap<(usize, usize), Conns>>,
 }
 
 impl H2Pool {

@@ -6,9 +6,9 @@ use futures_rustls::{TlsAcceptor, TlsConnector};
 use std::time::Duration;
 
 use crate::config::{Config, ServerProto};
-use std::sync::Arc;
 use crate::net::Stream;
 use crate::tls::handshake::{self, HandshakeError};
+use std::sync::Arc;
 
 pub struct CoreTls {
     /// `[frontend][bind]`; `None` for plain binds.

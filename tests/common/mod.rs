@@ -506,4 +506,3 @@ pub fn site_bundle(dir: &std::path::Path) -> PathBuf {
     std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
     path
 }
-

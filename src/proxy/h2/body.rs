@@ -368,9 +368,8 @@ mod tests {
 
     #[test]
     fn trailers_come_from_the_last_chunk() {
-        let t = trailers_of_last_chunk(
-            b"\r\n0;ext=1\r\ngrpc-status: 0\r\nGrpc-Message:  ok \r\n\r\n",
-        );
+        let t =
+            trailers_of_last_chunk(b"\r\n0;ext=1\r\ngrpc-status: 0\r\nGrpc-Message:  ok \r\n\r\n");
         assert_eq!(t.len(), 2);
         assert_eq!(t["grpc-status"], "0");
         assert_eq!(t["grpc-message"], "ok");

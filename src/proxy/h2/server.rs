@@ -97,7 +97,10 @@ pub(crate) async fn connected(
         }
     };
     entry.opened(send);
-    let names = format!("backend \"{}\" server \"{}\"", be.name, be.servers[server].name);
+    let names = format!(
+        "backend \"{}\" server \"{}\"",
+        be.name, be.servers[server].name
+    );
     glommio::spawn_local(drive(conn, Rc::clone(&entry), names)).detach();
     ServerStream::open(ctx, backend, server, entry)
         .map(Box::new)
@@ -135,7 +138,9 @@ where
             let side = if e.is_remote() { "server sent" } else { "sent" };
             match e.reason() {
                 Some(reason) => {
-                    eprintln!("[WARNING] {names}: HTTP/2 connection error (GOAWAY {reason:?} {side})")
+                    eprintln!(
+                        "[WARNING] {names}: HTTP/2 connection error (GOAWAY {reason:?} {side})"
+                    )
                 }
                 None => eprintln!("[WARNING] {names}: HTTP/2 connection error ({e})"),
             }

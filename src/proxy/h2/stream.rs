@@ -307,4 +307,3 @@ impl AsyncWrite for H2Stream {
         Poll::Ready(Ok(()))
     }
 }
-

@@ -13,10 +13,10 @@ use crate::net::shared::SendMore;
 
 use super::body::{hold_back, pump, BodyError, BodyProgress, Waits};
 use super::client::ClientIo;
-use super::server::ServerIo;
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use super::route::ResponseHook;
+use super::server::ServerIo;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };

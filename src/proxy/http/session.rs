@@ -15,19 +15,19 @@ use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
 use super::client::ClientIo;
-use super::server::ServerIo;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
 use super::route::{self, LocalAnswer, RouteState, Routed};
+use super::server::ServerIo;
 use crate::backend::ServerSlot;
 use crate::config::{Frontend, HttpReuse, ServerProto};
-use crate::proxy::h2;
 use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::{session_server_connection, ClientEnds};
+use crate::proxy::h2;
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
@@ -732,7 +732,9 @@ impl Session<'_> {
                     announced = Some(h2::server::announce(ctx, be_id, slot.server()));
                 }
                 if may_take_idle && !private {
-                    ctx.http_pool.take(be_id, slot.server()).map(ServerIo::Socket)
+                    ctx.http_pool
+                        .take(be_id, slot.server())
+                        .map(ServerIo::Socket)
                 } else {
                     None
                 }
@@ -760,7 +762,9 @@ impl Session<'_> {
             }
             !reused
         });
-        let Some(mut stream) = self.speak_to(stream, (be_id, slot.server()), announced).await
+        let Some(mut stream) = self
+            .speak_to(stream, (be_id, slot.server()), announced)
+            .await
         else {
             return Next::Close;
         };

@@ -39,15 +39,15 @@ fn addr(s: &str) -> SocketAddr {
 #[test]
 fn slots_are_reused_and_stale_ids_do_nothing() {
     let sessions = Sessions::new(1);
-    let a = sessions.register(0, 0, addr("127.0.0.1:1000"), None);
-    let b = sessions.register(0, 0, addr("127.0.0.1:1001"), None);
-    let c = sessions.register(0, 1, addr("127.0.0.1:1002"), None);
+    let a = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
+    let b = sessions.register(0, 0, addr("127.0.0.1:1001"), -1);
+    let c = sessions.register(0, 1, addr("127.0.0.1:1002"), -1);
     let (a_id, b_id, c_id) = (a.id(), b.id(), c.id());
     assert_eq!(sessions.len(), 3);
     drop(b);
     assert_eq!(sessions.len(), 2);
     // The freed slot is taken again, under a new unique id.
-    let d = sessions.register(0, 1, addr("127.0.0.1:1003"), None);
+    let d = sessions.register(0, 1, addr("127.0.0.1:1003"), -1);
     assert_eq!(d.id().index, b_id.index);
     assert_ne!(d.id().uid(), b_id.uid());
     // The old id no longer reaches the slot.
@@ -62,7 +62,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
     drop((a, c, d));
     assert!(sessions.is_empty());
     // Every slot is on the free list: no growth.
-    let e = sessions.register(0, 0, addr("127.0.0.1:1004"), None);
+    let e = sessions.register(0, 0, addr("127.0.0.1:1004"), -1);
     assert!(e.id().index < 3);
     assert_eq!(sessions.slab.borrow().slots.len(), 3);
 }
@@ -70,7 +70,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
 #[test]
 fn server_is_per_request_and_backend_stays() {
     let sessions = Sessions::new(0);
-    let s = sessions.register(0, 1, addr("127.0.0.1:1000"), None);
+    let s = sessions.register(0, 1, addr("127.0.0.1:1000"), -1);
     sessions.set_server(s.id(), 1, 1, None);
     let info = &sessions.snapshot()[0];
     assert_eq!((info.backend, info.server), (Some(1), Some(1)));
@@ -212,7 +212,7 @@ fn a_wait_that_is_not_on_a_socket_ends_when_killed() {
         .unwrap();
     ex.run(async {
         let sessions = std::rc::Rc::new(Sessions::new(0));
-        let registered = sessions.register(0, 0, addr("127.0.0.1:1000"), None);
+        let registered = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
         let id = registered.id();
         // A ready future passes through.
         assert_eq!(sessions.unless_killed(id, async { 5 }).await, Some(5));
