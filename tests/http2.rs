@@ -1293,3 +1293,42 @@ fn a_dead_h2_server_connection_is_replaced() {
     }
     assert_eq!(server.connections(), 1);
 }
+
+#[test]
+fn a_full_h2_server_connection_makes_percore_open_another() {
+    assert!(
+        have("h2load"),
+        "h2load is required (.ci/run installs nghttp2-client)"
+    );
+    // The server takes 10 streams per connection; 40 requests are kept in
+    // flight. Over its limit a server refuses streams (RST_STREAM), so
+    // "all succeeded" says percore never went over it.
+    let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
+        server.addr()
+    );
+    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let out = Command::new("h2load")
+        .args(["-n", "400", "-c", "1", "-m", "40"])
+        .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("400 succeeded, 0 failed"),
+        "{text}\n{}",
+        proxy.stderr()
+    );
+    // 4 when each connection fills up to the limit (measured); the first
+    // one, made before the server's SETTINGS came, may hold more streams,
+    // which h2 queues until the server takes them.
+    let conns = server.connections();
+    assert!(
+        (2..=8).contains(&conns),
+        "{conns} server connection(s) for 40 concurrent requests"
+    );
+    let frames = server.frames();
+    assert!(!frames.contains("send RST_STREAM"), "{frames}");
+}
