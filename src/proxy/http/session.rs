@@ -730,6 +730,7 @@ impl Session<'_> {
                     // None has room: the connection this request makes is
                     // listed at once, for the requests that come meanwhile.
                     announced = Some(h2::server::announce(ctx, be_id, slot.server()));
+                    return None;
                 }
                 if may_take_idle && !private {
                     ctx.http_pool
