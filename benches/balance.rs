@@ -27,6 +27,7 @@ fn backend(balance: Balance, servers: usize) -> Backend {
                 ssl: None,
                 cookie: None,
                 send_proxy: None,
+                proto: Default::default(),
             })
             .collect(),
         retries: 3,

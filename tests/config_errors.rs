@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use percore::config::{load, load_str, Balance, Config, ConfigError, Mode, Threads};
+use percore::config::{load, load_str, Balance, Config, ConfigError, Mode, ServerProto, Threads};
 
 const FILE: &str = "test.toml";
 
@@ -2838,5 +2838,49 @@ fn bad_stats_sockets_are_located() {
         "global.stats-socket",
         &["integer"],
         "stats-socket =",
+    );
+}
+
+#[test]
+fn server_proto_h2() {
+    let http = BASE.replace("mode = \"tcp\"", "mode = \"http\"").replace(
+        "{ name = \"pg1\", addr = \"127.0.0.1:5432\" },",
+        "{ name = \"pg1\", addr = \"127.0.0.1:5432\", proto = \"h2\" },\n  \
+         { name = \"pg2\", addr = \"127.0.0.1:5433\" },",
+    );
+    let config = ok(&http);
+    let protos: Vec<ServerProto> = config.backends[0].servers.iter().map(|s| s.proto).collect();
+    assert_eq!(protos, [ServerProto::H2, ServerProto::Http1]);
+
+    // From `default-server`, unless the server says otherwise.
+    let defaulted = http
+        .replace(
+            "name = \"pg\"\n",
+            "name = \"pg\"\ndefault-server = { proto = \"h2\" }\n",
+        )
+        .replace("proto = \"h2\" },", "proto = \"h1\" },");
+    let protos: Vec<ServerProto> = ok(&defaulted).backends[0]
+        .servers
+        .iter()
+        .map(|s| s.proto)
+        .collect();
+    assert_eq!(protos, [ServerProto::Http1, ServerProto::H2]);
+
+    // HTTP/2 carries HTTP requests; unknown protocols are named.
+    let tcp = http.replace("mode = \"http\"", "mode = \"tcp\"");
+    expect_one(
+        &tcp,
+        "proto = \"h2\"",
+        "backend \"pg\".server \"pg1\".proto",
+        &["mode = \"http\""],
+        "mode = \"http\"",
+    );
+    let other = http.replace("proto = \"h2\"", "proto = \"h3\"");
+    expect_one(
+        &other,
+        "proto = \"h3\"",
+        "backend \"pg\".server \"pg1\".proto",
+        &["\"h3\""],
+        "\"h2\"",
     );
 }

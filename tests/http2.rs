@@ -16,15 +16,6 @@ use common::h2raw::{self, H2Conn};
 use common::http_backend::{http_config, ok, HttpBackend, Reply};
 use common::*;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// A mode http configuration whose frontend has `binds` (TOML list
 /// elements, `{port}` for the test port), logs to `log`, and has a stats
 /// endpoint on `stats`.
@@ -80,18 +71,6 @@ fn curl(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A self-signed certificate for `h2.test`, chain and key in one PEM.
-fn site_bundle(dir: &Path) -> PathBuf {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["h2.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let path = dir.join("site.pem");
-    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
-    path
 }
 
 #[test]
@@ -1079,4 +1058,277 @@ fn a_proxy_header_before_the_preface_names_the_client_of_every_stream() {
         lines.iter().all(|l| l.starts_with("192.0.2.7:40000 ")),
         "{lines:?}"
     );
+}
+
+// ------------------------------------------------------- HTTP/2 to servers
+
+/// nghttpd (Debian nghttp2-server) serving `index.html` from its own
+/// directory, h2c or (with `tls`, a `site_bundle`) TLS, which needs ALPN
+/// h2. Its frame log (`-v`) tells which connections came and what they
+/// carried. Stopped when dropped.
+struct Nghttpd {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Nghttpd {
+    fn start(tls: Option<&Path>, extra: &[&str]) -> Nghttpd {
+        Self::start_on(free_port(), tls, extra)
+    }
+
+    fn start_on(port: u16, tls: Option<&Path>, extra: &[&str]) -> Nghttpd {
+        assert!(
+            have("nghttpd"),
+            "nghttpd is required (.ci/run installs nghttp2-server)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let www = dir.path().join("www");
+        std::fs::create_dir(&www).unwrap();
+        std::fs::write(www.join("index.html"), "hello over h2\n").unwrap();
+        let log = dir.path().join("frames.log");
+        let mut cmd = Command::new("nghttpd");
+        cmd.arg("-v").arg("-d").arg(&www).args(extra);
+        match tls {
+            // The bundle holds the key and the certificate.
+            Some(bundle) => cmd.arg(port.to_string()).arg(bundle).arg(bundle),
+            None => cmd.arg("--no-tls").arg(port.to_string()),
+        };
+        let child = cmd
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // A probe connection sends no frame: it is not counted below.
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nghttpd did not start"
+            );
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Nghttpd {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn frames(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// HTTP/2 connections the server received: each starts with the
+    /// client's SETTINGS (not an ACK).
+    fn connections(&self) -> usize {
+        self.frames()
+            .lines()
+            .filter(|l| l.contains("recv SETTINGS frame") && l.contains("flags=0x00"))
+            .filter_map(|l| l.split(']').next())
+            .collect::<HashSet<_>>()
+            .len()
+    }
+}
+
+impl Drop for Nghttpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// percore with an HTTP/1.1 bind (the test port) and an h2c bind, in
+/// front of `backend`; returns the proxy and the h2c port.
+fn both_binds(backend: &str, dir: &Path) -> (Proxy, u16) {
+    let h2c_port = free_port();
+    let config = h2_config(
+        &format!(r#""127.0.0.1:{{port}}", {{ addr = "127.0.0.1:{h2c_port}", proto = "h2" }}"#),
+        "",
+        backend,
+        &dir.join("access.log"),
+        free_port(),
+    );
+    (Proxy::start(&config), h2c_port)
+}
+
+#[test]
+fn an_h2_server_answers_http11_and_h2_clients_with_trailers_both_ways() {
+    assert!(have("curl"), "curl is required");
+    let server = Nghttpd::start(None, &["--trailer=x-trail: yes"]);
+    let dir = tempfile::tempdir().unwrap();
+    // `default-server` gives the protocol, as HAProxy's does.
+    let backend = format!(
+        "default-server = {{ proto = \"h2\" }}\nservers = [{{ name = \"n1\", addr = \"{}\" }}]",
+        server.addr()
+    );
+    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+
+    // HTTP/1.1 client: the response trailers arrive in the last chunk.
+    let (ok, body, err) = curl(&[
+        "--raw",
+        "-i",
+        &format!("http://127.0.0.1:{}/index.html", proxy.port),
+    ]);
+    assert!(ok, "{err}");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("hello over h2"), "{body}");
+    assert!(body.contains("\r\n0\r\nx-trail: yes\r\n\r\n"), "{body}");
+
+    // HTTP/2 client: as a trailing HEADERS frame.
+    let (ok, body, err) = curl(&[
+        "-v",
+        "--http2-prior-knowledge",
+        &format!("http://127.0.0.1:{h2c_port}/index.html"),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(body, "hello over h2\n");
+    assert!(err.contains("< HTTP/2 200"), "{err}");
+    assert!(err.contains("< x-trail: yes"), "{err}");
+
+    // Request trailers: an HTTP/1.1 chunked body's reach the server as a
+    // trailing HEADERS frame, after the DATA.
+    let mut c = connect(proxy.addr());
+    let reply = roundtrip(
+        &mut c,
+        b"POST /index.html HTTP/1.1\r\nHost: h2.test\r\nTransfer-Encoding: chunked\r\n\
+          Trailer: x-req-trail\r\nConnection: close\r\n\r\n\
+          5\r\nhello\r\n0\r\nx-req-trail: 42\r\n\r\n",
+    );
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let frames = server.frames();
+    let data = frames
+        .find("recv DATA frame <length=5")
+        .expect("the body's DATA");
+    let trailer = frames.find("x-req-trail: 42").expect("the request trailer");
+    assert!(data < trailer, "{frames}");
+}
+
+#[test]
+fn concurrent_requests_share_few_h2_server_connections() {
+    assert!(
+        have("h2load"),
+        "h2load is required (.ci/run installs nghttp2-client)"
+    );
+    let server = Nghttpd::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
+        server.addr()
+    );
+    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let run = |args: &[&str]| {
+        let out = Command::new("h2load").args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("1000 succeeded, 0 failed"),
+            "{text}\n{}",
+            proxy.stderr()
+        );
+    };
+    // 4 HTTP/2 clients with 25 streams each, then 40 HTTP/1.1 clients:
+    // at most 100 requests at once, within the server's limit of 100
+    // concurrent streams (nghttpd's SETTINGS_MAX_CONCURRENT_STREAMS).
+    let h2c = format!("http://127.0.0.1:{h2c_port}/index.html");
+    run(&["-n", "1000", "-c", "4", "-m", "25", &h2c]);
+    let h1 = format!("http://127.0.0.1:{}/index.html", proxy.port);
+    run(&["--h1", "-n", "1000", "-c", "40", &h1]);
+    // One connection carried them (two if it idled out between the runs).
+    let conns = server.connections();
+    assert!((1..=2).contains(&conns), "{conns} server connections");
+}
+
+#[test]
+fn an_h2_server_over_tls_is_chosen_by_alpn() {
+    assert!(have("curl"), "curl is required");
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = site_bundle(dir.path());
+    // nghttpd over TLS speaks to clients that negotiated h2 only.
+    let server = Nghttpd::start(Some(&bundle), &[]);
+    let backend = format!(
+        "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\", ssl = true, verify = \"none\" }}]",
+        server.addr()
+    );
+    let (proxy, _) = both_binds(&backend, dir.path());
+    let (ok, body, err) = curl(&[&format!("http://127.0.0.1:{}/index.html", proxy.port)]);
+    assert!(ok, "{err}\n{}", proxy.stderr());
+    assert_eq!(body, "hello over h2\n", "{}", proxy.stderr());
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_dead_h2_server_connection_is_replaced() {
+    assert!(have("curl"), "curl is required");
+    let server = Nghttpd::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
+        server.addr()
+    );
+    let (proxy, _) = both_binds(&backend, dir.path());
+    let url = format!("http://127.0.0.1:{}/index.html", proxy.port);
+    let (ok, body, err) = curl(&[&url]);
+    assert!(ok && body == "hello over h2\n", "{err}");
+    // The server restarts: the pooled connection is dead, whether percore
+    // noticed yet or finds out when the next request's stream fails on it
+    // (then the request, which has no body, is sent again on a new one).
+    let port = server.port;
+    drop(server);
+    let server = Nghttpd::start_on(port, None, &[]);
+    for _ in 0..3 {
+        let (ok, body, err) = curl(&[&url]);
+        assert!(
+            ok && body == "hello over h2\n",
+            "{body}{err}\n{}",
+            proxy.stderr()
+        );
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_full_h2_server_connection_makes_percore_open_another() {
+    assert!(
+        have("h2load"),
+        "h2load is required (.ci/run installs nghttp2-client)"
+    );
+    // The server takes 10 streams per connection; 40 requests are kept in
+    // flight. Over its limit a server refuses streams (RST_STREAM), so
+    // "all succeeded" says percore never went over it.
+    let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
+        server.addr()
+    );
+    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let out = Command::new("h2load")
+        .args(["-n", "400", "-c", "1", "-m", "40"])
+        .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("400 succeeded, 0 failed"),
+        "{text}\n{}",
+        proxy.stderr()
+    );
+    // 4 when each connection fills up to the limit (measured); the first
+    // one, made before the server's SETTINGS came, may hold more streams,
+    // which h2 queues until the server takes them.
+    let conns = server.connections();
+    assert!(
+        (2..=8).contains(&conns),
+        "{conns} server connection(s) for 40 concurrent requests"
+    );
+    let frames = server.frames();
+    assert!(!frames.contains("send RST_STREAM"), "{frames}");
 }

@@ -74,7 +74,7 @@ fn connections_and_requests_allocate_nothing_once_warm() {
         for _request in 0..4 {
             let ready = sessions.unless_killed(id, async { 1 });
             assert_eq!(futures_lite::future::block_on(ready), Some(1));
-            sessions.set_server(id, 1, round % 3, -1);
+            sessions.set_server(id, 1, round % 3, None);
             sessions.clear_server(id);
             assert!(!sessions.is_killed(id));
         }

@@ -14,6 +14,7 @@ mod configs;
 mod cpustat;
 mod crosscheck;
 mod fdlimit;
+mod h2_load;
 mod hist;
 mod http_backend;
 mod http_load;
@@ -93,6 +94,10 @@ enum Commands {
     /// and plain TCP connections for comparison (not part of `all`).
     #[command(name = "l4-edge")]
     L4Edge(Box<L4EdgeArgs>),
+    /// HTTP/2 over TLS (ALPN h2): h2load with several streams per
+    /// connection, small responses, HTTP/1.1 backend; requests/s and proxy
+    /// CPU per request, percore vs HAProxy (not part of `all`).
+    H2(Box<H2Args>),
     /// An HAProxy user's file: `percore convert` it, run HAProxy on the
     /// original and percore on the conversion side by side (same CPUs,
     /// stand-in backends in place of its servers, same client, alternating
@@ -203,6 +208,48 @@ struct L4EdgeArgs {
     rounds: usize,
     /// Where the generated proxy configs go.
     #[arg(long, default_value = "target/loadtest/l4-edge")]
+    config_dir: PathBuf,
+    /// Proxy logs.
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct H2Args {
+    /// The percore binary (rows are skipped if it does not exist).
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// The haproxy binary (looked up in PATH; rows skipped if missing).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
+    /// CPU the proxy runs on, alone.
+    #[arg(long, default_value_t = 1)]
+    proxy_cpu: usize,
+    /// CPU h2load and the backend share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    #[arg(long, default_value_t = 24041)]
+    proxy_port: u16,
+    /// The backend's port (and the next one, its WebSocket listener).
+    #[arg(long, default_value_t = 24043)]
+    backend_port: u16,
+    /// h2load client connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Concurrent streams per connection.
+    #[arg(long, default_value_t = 10)]
+    streams: usize,
+    /// Requests per run.
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Response body bytes.
+    #[arg(long, default_value_t = 100)]
+    body: u64,
+    /// Rounds; the table shows the median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Where the generated proxy configs and the certificate go.
+    #[arg(long, default_value = "target/loadtest/h2")]
     config_dir: PathBuf,
     /// Proxy logs.
     #[arg(long, default_value = "target/loadtest/logs")]
@@ -480,6 +527,7 @@ fn run(cli: Cli) -> Result<()> {
         Commands::BulkTcp(args) => bulk_tcp_main(*args),
         Commands::Reload(args) => reload_main(*args),
         Commands::L4Edge(args) => l4_edge_main(*args),
+        Commands::H2(args) => h2_main(*args),
         Commands::All(args) => suite_main(*args, &suite::Scenario::ALL),
         Commands::HttpKeepalive(args) => suite_main(*args, &[suite::Scenario::HttpKeepalive]),
         Commands::HttpClose(args) => suite_main(*args, &[suite::Scenario::HttpClose]),
@@ -713,6 +761,28 @@ fn l4_edge_main(args: L4EdgeArgs) -> Result<()> {
     procs::pin_current_thread(options.load_cpu)?;
     let rows = l4_edge::run(&options)?;
     print!("{}", l4_edge::table(&rows));
+    Ok(())
+}
+
+fn h2_main(args: H2Args) -> Result<()> {
+    let options = h2_load::Options {
+        percore: args.percore,
+        haproxy: args.haproxy,
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_port: args.proxy_port,
+        backend_port: args.backend_port,
+        connections: args.connections.max(1),
+        streams: args.streams.max(1),
+        requests: args.requests.max(1),
+        body: args.body,
+        rounds: args.rounds.max(1),
+        config_dir: args.config_dir,
+        log_dir: args.log_dir,
+    };
+    procs::install_signal_handler()?;
+    let rows = h2_load::run(&options)?;
+    print!("{}", h2_load::table(&options, &rows));
     Ok(())
 }
 

@@ -110,6 +110,7 @@ pub fn apply(shard: &Shard, request: &CoreRequest) -> CoreAnswer {
                 );
                 if matches!(change, ServerChange::Addr(_)) {
                     ctx.http_pool.drop_server(at.backend, at.server);
+                    ctx.h2_pool.drop_server(at.backend, at.server);
                 }
                 if resume {
                     ctx.health.resume_checks(at.backend, at.server);

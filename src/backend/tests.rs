@@ -24,6 +24,7 @@ fn server(name: &str, weight: u32) -> config::Server {
         ssl: None,
         cookie: None,
         send_proxy: None,
+        proto: config::ServerProto::Http1,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::health::ServerCheck;
-use super::{Backend, BackendId, Config, Frontend, SendProxy, Server};
+use super::{Backend, BackendId, Config, Frontend, SendProxy, Server, ServerProto};
 
 /// Old index -> new index, by name; `None`: gone in the new configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,6 +210,7 @@ struct ServerFingerprint<'a> {
     ssl: Option<String>,
     cookie: Option<&'a str>,
     send_proxy: Option<SendProxy>,
+    proto: ServerProto,
 }
 
 impl<'a> ServerFingerprint<'a> {
@@ -225,6 +226,7 @@ impl<'a> ServerFingerprint<'a> {
             ssl,
             cookie,
             send_proxy,
+            proto,
         } = s;
         ServerFingerprint {
             name,
@@ -237,8 +239,18 @@ impl<'a> ServerFingerprint<'a> {
             ssl: ssl.as_ref().map(|t| format!("{t:?}")),
             cookie: cookie.as_deref(),
             send_proxy: *send_proxy,
+            proto: *proto,
         }
     }
+}
+
+/// Whether a connection opened to `old` may serve `new` (same name and
+/// address are checked by the caller): it starts the same way (PROXY
+/// header, TLS settings) and speaks the same protocol. A reload that
+/// changes any of these drops the server's pooled connections.
+pub fn same_connections(old: &Server, new: &Server) -> bool {
+    let (a, b) = (ServerFingerprint::of(old), ServerFingerprint::of(new));
+    a.send_proxy == b.send_proxy && a.proto == b.proto && a.ssl == b.ssl
 }
 
 fn server_fingerprints(c: &Config) -> Vec<(String, ServerFingerprint<'_>)> {
@@ -410,5 +422,21 @@ servers = [{ name = "p1", addr = "127.0.0.1:9101" }]
             ["api/a1", "api/a2", "app/p1"],
             "{changes:?}"
         );
+    }
+
+    /// A server that starts speaking HTTP/2 is modified, and the
+    /// connections pooled for it are not carried to the new generation.
+    #[test]
+    fn a_new_protocol_modifies_the_server_and_its_connections() {
+        let h2 = APP_API.replace(
+            "addr = \"127.0.0.1:9002\" }",
+            "addr = \"127.0.0.1:9002\", proto = \"h2\" }",
+        );
+        let (old, new) = (load(APP_API, ""), load(&h2, ""));
+        let changes = Changes::between(&old, &new);
+        assert_eq!(changes.lines(), ["servers modified: app/a2"]);
+        let (a, b) = (&old.backends[0].servers, &new.backends[0].servers);
+        assert!(same_connections(&a[0], &b[0]));
+        assert!(!same_connections(&a[1], &b[1]));
     }
 }

@@ -31,6 +31,7 @@ pub(crate) const DEFAULT_SERVER_KEYS: &[&str] = &[
     "send-proxy",
     "send-proxy-v2",
     "check-send-proxy",
+    "proto",
 ];
 
 /// Check keys only a server has (`addr` is the server's own address).

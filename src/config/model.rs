@@ -378,6 +378,19 @@ pub struct Server {
     /// The PROXY header each new connection to this server starts with
     /// (`send-proxy`, `send-proxy-v2`); `None`: none.
     pub send_proxy: Option<SendProxy>,
+    /// The protocol requests go to this server in (`proto = "h2"`:
+    /// HTTP/2, multiplexed; health checks stay HTTP/1).
+    pub proto: ServerProto,
+}
+
+/// The protocol percore speaks to a server in `mode = "http"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServerProto {
+    /// HTTP/1.1, one request at a time per connection.
+    #[default]
+    Http1,
+    /// HTTP/2 (h2c with prior knowledge; ALPN `h2` with `ssl = true`).
+    H2,
 }
 
 /// Which PROXY protocol header a server connection starts with.

@@ -1,11 +1,13 @@
-//! The PROXY protocol keys of servers and `default-server` tables:
-//! `send-proxy`, `send-proxy-v2` (HAProxy's server options of the same
-//! names) and `check-send-proxy`, listed with the `default-server` keys
-//! (`health_read::DEFAULT_SERVER_KEYS`). (`accept-proxy` is a bind option, read
-//! with the binds.)
+//! What a server connection starts with, as servers and `default-server`
+//! tables set it: the PROXY protocol keys `send-proxy`, `send-proxy-v2`
+//! (HAProxy's server options of the same names) and `check-send-proxy`,
+//! and `proto` (HAProxy's server `proto h2`: the HTTP/2 preface), listed
+//! with the `default-server` keys (`health_read::DEFAULT_SERVER_KEYS`).
+//! (`accept-proxy` and a bind's `proto` are bind options, read with the
+//! binds.)
 
 use super::error::{Diagnostics, Reported};
-use super::model::SendProxy;
+use super::model::{SendProxy, ServerProto};
 use super::reader::TableView;
 use super::sections::optional;
 
@@ -15,6 +17,7 @@ pub(crate) struct ProxySettings {
     /// `Some(None)`: written and off.
     send: Option<Option<SendProxy>>,
     check_send: Option<bool>,
+    proto: Option<ServerProto>,
 }
 
 impl ProxySettings {
@@ -62,6 +65,7 @@ impl ProxySettings {
         ProxySettings {
             send,
             check_send: flag(diag, "check-send-proxy"),
+            proto: read_proto(diag, table),
         }
     }
 
@@ -69,12 +73,18 @@ impl ProxySettings {
         ProxySettings {
             send: self.send.or(base.send),
             check_send: self.check_send.or(base.check_send),
+            proto: self.proto.or(base.proto),
         }
     }
 
     /// What a server's traffic starts with.
     pub(crate) fn send(&self) -> Option<SendProxy> {
         self.send.flatten()
+    }
+
+    /// The protocol its traffic speaks (health checks stay HTTP/1).
+    pub(crate) fn proto(&self) -> ServerProto {
+        self.proto.unwrap_or_default()
     }
 
     /// What its health checks start with. HAProxy: checks send the
@@ -87,6 +97,26 @@ impl ProxySettings {
             Some(v) if forced || !check_elsewhere => Some(v),
             None if forced => Some(SendProxy::V1),
             _ => None,
+        }
+    }
+}
+
+/// A server's `proto`: `"h2"` (HTTP/2 with prior knowledge, or by ALPN
+/// over `ssl`) or `"h1"`; `None` when not written (or wrong: reported).
+fn read_proto(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Option<ServerProto> {
+    let node = table.get("proto")?;
+    let value = node.string(diag).ok()?.value;
+    match value.as_str() {
+        "h2" => Some(ServerProto::H2),
+        "h1" => Some(ServerProto::Http1),
+        other => {
+            diag.error(
+                node.span.as_ref(),
+                &node.path,
+                format!("unknown server proto \"{other}\""),
+                Some("use \"h2\" (HTTP/2 to this server) or \"h1\" (HTTP/1.1)".into()),
+            );
+            None
         }
     }
 }

@@ -10,8 +10,8 @@ use super::health_read::{
 };
 use super::http::{ErrorfileContext, HttpKeys};
 use super::model::{
-    Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, Threads,
-    Timeouts, Tune,
+    Backend, Balance, BalanceParams, FrontendLog, Global, HashType, Mode, Server, ServerProto,
+    Threads, Timeouts, Tune,
 };
 use super::proxy_keys::ProxySettings;
 use super::reader::{Located, Node, TableView};
@@ -895,6 +895,19 @@ fn read_server(
         check.send_proxy = proxy.check(check.addr != addr);
     }
     let ssl = super::tls::read_server_tls(diag, &table, base_dir);
+    let proto = proxy.as_ref().map(|p| p.proto());
+    if matches!(proto, Ok(ServerProto::H2)) && mode != Some(Mode::Http) {
+        let at = table.get("proto");
+        diag.error(
+            at.as_ref().map_or(table.span.as_ref(), |n| n.span.as_ref()),
+            at.as_ref().map_or(&table.path, |n| &n.path),
+            "proto = \"h2\" needs mode = \"http\"",
+            Some(
+                "HTTP/2 to a server carries HTTP requests; set mode = \"http\" on this backend"
+                    .into(),
+            ),
+        );
+    }
     let server = (|| {
         Some(Server {
             name: name.as_ref()?.name.clone(),
@@ -907,6 +920,7 @@ fn read_server(
             ssl: ssl.ok()?,
             cookie: cookie.ok()?.map(|l| l.value),
             send_proxy: proxy.ok()?.send(),
+            proto: proto.ok()?,
         })
     })();
     (name, server)

@@ -195,7 +195,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
          stick-table type ip size 1m\n    http-request set-var(txn.x) str(y)\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
-         backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto h2\n\
+         backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto fcgi\n\
          resolvers dns\n    nameserver ns 10.0.0.1:53\n",
     );
     let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
@@ -217,7 +217,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
             "SSL TLVs",
         ),
         (
-            "haproxy.cfg:15: server h 127.0.0.1:9002 proto h2: ",
+            "haproxy.cfg:15: server h 127.0.0.1:9002 proto fcgi: ",
             "HTTP/2",
         ),
         ("haproxy.cfg:16: resolvers dns: ", "1 line(s)"),
@@ -487,4 +487,37 @@ fn http2_binds_and_tune_h2_map() {
     );
     let bind = nth(&d, "frontend", 0)["bind"].to_string();
     assert!(bind.contains("proto = \"h2\""), "{bind}");
+}
+
+#[test]
+fn servers_speaking_h2_map_to_proto() {
+    let c = run("backend b\n    mode http\n    default-server proto h2\n\
+         server a 127.0.0.1:9001\n    server b 127.0.0.1:9002 proto h1\n\
+         server c 127.0.0.1:9003 ssl verify none alpn h2\n\
+         server d 127.0.0.1:9004 ssl verify none alpn h2,http/1.1 proto h1\n");
+    let d = doc(&c);
+    let servers = d["backend"][0]["servers"].as_array().unwrap();
+    let proto: Vec<Option<&str>> = servers
+        .iter()
+        .map(|s| {
+            s.as_inline_table()
+                .and_then(|t| t.get("proto"))
+                .and_then(|p| p.as_str())
+        })
+        .collect();
+    assert_eq!(
+        proto,
+        [Some("h2"), Some("h1"), Some("h2"), Some("h1")],
+        "{}",
+        c.toml
+    );
+    // A choice left to the server is reported, not guessed.
+    let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("alpn h2,http/1.1") && l.contains("proto h2")),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 1, "{lines:#?}");
 }

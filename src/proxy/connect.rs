@@ -147,15 +147,15 @@ pub async fn server_connection(
 /// it waits in the queue, connects or pauses between retries (its sockets
 /// are shut down, but none of these waits is on them). A connection that
 /// is there at once (a kept or pooled one) costs no more than before.
-pub async fn session_server_connection(
+pub async fn session_server_connection<T: From<Stream>>(
     ctx: &CoreContext,
     session: SessionId,
     backend_id: usize,
     client: ClientEnds,
     hint: PickHint,
     attempts: &mut Attempts,
-    reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
-) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
+    reuse: impl FnMut(&ServerSlot) -> Option<T>,
+) -> Result<(T, ServerSlot, bool), ConnectFailure> {
     let connecting = server_connection_hinted(ctx, backend_id, client, hint, attempts, reuse);
     match ctx.sessions.unless_killed(session, connecting).await {
         Some(got) => got,
@@ -168,15 +168,17 @@ pub async fn session_server_connection(
 }
 
 /// [`server_connection`] for a request that brings a balancing hash or a
-/// persistence server (HTTP).
-pub async fn server_connection_hinted(
+/// persistence server (HTTP). What `reuse` hands over (an idle
+/// connection, a stream on a multiplexed one) is a `T`; a new connection
+/// becomes one.
+pub async fn server_connection_hinted<T: From<Stream>>(
     ctx: &CoreContext,
     backend_id: usize,
     client: ClientEnds,
     hint: PickHint,
     attempts: &mut Attempts,
-    mut reuse: impl FnMut(&ServerSlot) -> Option<Stream>,
-) -> Result<(Stream, ServerSlot, bool), ConnectFailure> {
+    mut reuse: impl FnMut(&ServerSlot) -> Option<T>,
+) -> Result<(T, ServerSlot, bool), ConnectFailure> {
     let be = &ctx.config.backends[backend_id];
     let backend = &ctx.backends[backend_id];
     let queue_timeout = backend.borrow().queue_timeout();
@@ -221,7 +223,7 @@ pub async fn server_connection_hinted(
                 let took = connecting.elapsed();
                 attempts.last_connect = Some(took);
                 attempts.t_connect = Some(connect_spent + took);
-                return Ok((stream, slot, false));
+                return Ok((T::from(stream), slot, false));
             }
             Err(e) => {
                 connect_spent += connecting.elapsed();

@@ -5,6 +5,8 @@
 //!   pipelining, error pages, the switch to a tunnel (WebSocket).
 //! - `exchange`: one request/response with a server, body up and response
 //!   down concurrently.
+//! - `client` / `server`: the two ends of an exchange, each a socket of
+//!   its own or an HTTP/2 stream (`proxy::h2`) presented as one.
 //! - `body`: streamed bodies (Content-Length, chunked, close-delimited).
 //! - [`pool`]: the per-core idle server connection pool (`http-reuse`).
 //! - `io`: receive buffers, shared stream halves, timeouts.
@@ -22,6 +24,7 @@ mod exchange;
 mod io;
 mod report;
 mod route;
+pub(crate) mod server;
 pub mod session;
 
 pub(crate) use session::serve;

@@ -49,7 +49,7 @@ pub async fn serve(
     };
     let connected =
         session_server_connection(&ctx, session, backend_id, ends, hint, &mut attempts, |_| {
-            None
+            None::<crate::net::Stream>
         })
         .await;
     let (server, slot) = match connected {
@@ -89,7 +89,7 @@ pub async fn serve(
     let connected_at = Instant::now();
     // Cleared below, after the tunnel that owns `server` has ended.
     ctx.sessions
-        .set_server(session, backend_id, server_index, server.as_raw_fd());
+        .set_server(session, backend_id, server_index, Some(server.as_raw_fd()));
     count::server_session_started(
         &mut ctx.stats.borrow_mut(),
         backend_id,

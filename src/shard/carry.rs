@@ -50,18 +50,19 @@ pub fn next_generation(
         was.clear(true);
     }
     let next = Rc::new(next);
-    // Idle server connections stay usable where the server kept its name,
-    // its address and the PROXY header its connections start with.
-    old.http_pool.carry_into(&next.http_pool, |b, s| {
+    // Server connections stay usable where the server kept its name, its
+    // address and what its connections start with (PROXY header, TLS,
+    // protocol).
+    let carried = |b: usize, s: usize| {
         let (nb, ns) = map.server(b, s)?;
         let same_addr =
             old.backends[b].borrow().server_addr(s) == next.backends[nb].borrow().server_addr(ns);
-        let send_proxy = |c: &Config, b: usize, s: usize| {
-            c.backends.get(b)?.servers.get(s).map(|s| s.send_proxy)
-        };
-        let same_header = send_proxy(&old.config, b, s) == send_proxy(&next.config, nb, ns);
-        (same_addr && same_header).then_some((nb, ns))
-    });
+        let was = old.config.backends.get(b)?.servers.get(s)?;
+        let now = next.config.backends.get(nb)?.servers.get(ns)?;
+        (same_addr && crate::config::diff::same_connections(was, now)).then_some((nb, ns))
+    };
+    old.http_pool.carry_into(&next.http_pool, carried);
+    old.h2_pool.carry_into(&next.h2_pool, carried);
     CoreContext::make_newest(&next);
     old.retire();
     next

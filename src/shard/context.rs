@@ -13,6 +13,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::error_snapshot::ErrorSnapshots;
+use super::h2pool::H2Pool;
 use super::limit::ConnLimit;
 use super::passive::Observer;
 use super::pool::IdlePool;
@@ -73,6 +74,8 @@ pub struct CoreContext {
     pub health: Observer,
     /// Idle server connections for `mode = "http"` (`http-reuse`).
     pub http_pool: Rc<IdlePool>,
+    /// HTTP/2 connections to `proto = "h2"` servers, shared by streams.
+    pub h2_pool: Rc<H2Pool>,
     pub log: Rc<CoreLog>,
     pub sessions: Rc<Sessions>,
     /// Last invalid request per frontend and response per backend
@@ -153,6 +156,7 @@ impl CoreContext {
             stats,
             health,
             http_pool: Rc::new(IdlePool::new()),
+            h2_pool: Rc::new(H2Pool::new()),
             log: Rc::clone(&shared.log),
             sessions: Rc::clone(&shared.sessions),
             error_snapshots,

@@ -14,6 +14,7 @@
 pub mod carry;
 pub mod context;
 pub mod error_snapshot;
+pub mod h2pool;
 pub mod limit;
 pub mod offload;
 pub mod passive;

@@ -243,11 +243,14 @@ impl Sessions {
     /// connection whose socket is `fd`. The caller must call
     /// [`Sessions::clear_server`] before that connection is dropped or
     /// handed to anyone else (the idle pool): a kill shuts `fd` down.
-    pub fn set_server(&self, id: SessionId, backend: usize, server: usize, fd: RawFd) {
+    /// `fd`: the server socket the session alone uses, if any (an HTTP/2
+    /// stream's connection carries other sessions' requests: a kill must
+    /// not shut it down).
+    pub fn set_server(&self, id: SessionId, backend: usize, server: usize, fd: Option<RawFd>) {
         if let Some(e) = self.slab.borrow_mut().get_mut(id) {
             e.backend = Some(backend);
             e.server = Some(server);
-            e.server_fd = Some(fd);
+            e.server_fd = fd;
         }
     }
 

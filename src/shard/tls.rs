@@ -5,9 +5,10 @@ use crate::net::Conn;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, ServerProto};
 use crate::net::Stream;
 use crate::tls::handshake::{self, HandshakeError};
+use std::sync::Arc;
 
 pub struct CoreTls {
     /// `[frontend][bind]`; `None` for plain binds.
@@ -39,12 +40,22 @@ impl CoreTls {
             for server in &be.servers {
                 per_server.push(match &server.ssl {
                     None => None,
-                    Some(tls) => Some(TlsConnector::from(tls.client_config().map_err(|e| {
-                        format!(
-                            "backend \"{}\": server \"{}\": TLS: {e}",
-                            be.name, server.name
-                        )
-                    })?)),
+                    Some(tls) => {
+                        let mut config = tls.client_config().map_err(|e| {
+                            format!(
+                                "backend \"{}\": server \"{}\": TLS: {e}",
+                                be.name, server.name
+                            )
+                        })?;
+                        // `proto = "h2"`: the server is told by ALPN (health
+                        // checks make their own connections, without TLS).
+                        if server.proto == ServerProto::H2 {
+                            let mut with_alpn = (*config).clone();
+                            with_alpn.alpn_protocols = vec![b"h2".to_vec()];
+                            config = Arc::new(with_alpn);
+                        }
+                        Some(TlsConnector::from(config))
+                    }
                 });
             }
             servers.push(per_server);

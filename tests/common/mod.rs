@@ -484,3 +484,25 @@ pub fn ws_echo_server() -> SocketAddr {
     });
     addr
 }
+
+/// Whether `tool` is on the PATH (tests assert it, naming what installs it).
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A self-signed certificate for `h2.test`, chain and key in one PEM.
+pub fn site_bundle(dir: &std::path::Path) -> PathBuf {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["h2.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let path = dir.join("site.pem");
+    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    path
+}

@@ -61,10 +61,19 @@ impl State<'_> {
                         "send-proxy-v2 sends the header without them",
                     ))
                 }
-                ("proto" | "alpn", None) if value.contains("h2") => problems.push(line.problem(
-                    format!("{w} {value}: percore speaks HTTP/2 to clients, not yet to servers"),
-                    "percore speaks HTTP/1.1 to servers",
+                // The multiplexer HAProxy speaks to the server.
+                ("proto", None) if value == "h2" || value == "h1" => {
+                    set("proto", Val::str(value.clone()))
+                }
+                ("proto", None) => problems.push(line.problem(
+                    format!("proto {value}: percore speaks HTTP/1.1 or HTTP/2 to servers"),
+                    "proto h2, or no proto for HTTP/1.1",
                 )),
+                ("alpn", None) => {
+                    if let Some(problem) = server_alpn(&value, &mut set) {
+                        problems.push(line.problem(format!("alpn {value}: {problem}"), ALPN_HINT));
+                    }
+                }
                 _ => problems.push(line.problem(
                     format!("server option `{w}` is not supported"),
                     "see docs/configuration.md, Servers and Health checks",
@@ -105,6 +114,30 @@ impl State<'_> {
             pushed(&["servers"], Val::Table(t), line),
             problems,
         );
+    }
+}
+
+const ALPN_HINT: &str =
+    "proto h2 if the server speaks HTTP/2 (percore offers h2 by ALPN over ssl); \
+     left as HTTP/1.1";
+
+/// A server's `alpn` list: `h2` alone becomes `proto = "h2"` (percore
+/// offers h2 by ALPN over `ssl`); HTTP/1.1 alone is percore's default;
+/// a choice between the two is HAProxy's, decided per connection by the
+/// server, which percore does not do: the problem is returned.
+fn server_alpn(list: &str, set: &mut impl FnMut(&str, Val)) -> Option<&'static str> {
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    let h1 = |n: &&str| matches!(*n, "http/1.1" | "http/1.0");
+    match names.as_slice() {
+        ["h2"] => {
+            set("proto", Val::str("h2"));
+            None
+        }
+        all if all.iter().all(h1) => None,
+        all if all.contains(&"h2") && all.iter().all(|n| *n == "h2" || h1(n)) => {
+            Some("percore does not let the server choose between h2 and HTTP/1.1")
+        }
+        _ => Some("percore speaks HTTP/1.1 or HTTP/2 to servers"),
     }
 }
 

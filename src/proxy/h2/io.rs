@@ -1,5 +1,6 @@
-//! The client socket as the `h2` crate wants it: tokio's `AsyncRead` /
-//! `AsyncWrite` traits over percore's futures-io stream.
+//! A socket as the `h2` crate wants it (a client's, or a server's for
+//! `proto = "h2"`): tokio's `AsyncRead` / `AsyncWrite` traits over
+//! percore's futures-io stream.
 //!
 //! Only the traits are used: tokio is built without any feature that
 //! brings a runtime, reactor or timer (`tokio = { default-features =

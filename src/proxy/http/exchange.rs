@@ -10,13 +10,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::net::shared::SendMore;
-use crate::net::Stream;
 
 use super::body::{hold_back, pump, BodyError, BodyProgress, Waits};
 use super::client::ClientIo;
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::ResponseSeen;
 use super::route::ResponseHook;
+use super::server::ServerIo;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
@@ -78,7 +78,7 @@ pub(super) enum Outcome {
 /// Everything an exchange borrows from its session.
 pub(super) struct Exchange<'a, 'c> {
     pub client: &'a RefCell<ClientIo>,
-    pub server: &'a RefCell<Stream>,
+    pub server: &'a RefCell<ServerIo>,
     pub client_buf: &'a mut RecvBuf,
     pub server_buf: &'a mut RecvBuf,
     pub parser: &'a mut ResponseParser,
@@ -313,7 +313,7 @@ where
 #[allow(clippy::too_many_arguments)]
 async fn response(
     client: &RefCell<ClientIo>,
-    server: &RefCell<Stream>,
+    server: &RefCell<ServerIo>,
     buf: &mut RecvBuf,
     parser: &mut ResponseParser,
     out: &mut Vec<u8>,

@@ -19,16 +19,19 @@ use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
 use super::report::RequestTrace;
 use super::route::{self, LocalAnswer, RouteState, Routed};
+use super::server::ServerIo;
 use crate::backend::ServerSlot;
-use crate::config::{Frontend, HttpReuse};
+use crate::config::{Frontend, HttpReuse, ServerProto};
 use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
 use crate::proxy::connect::{session_server_connection, ClientEnds};
+use crate::proxy::h2;
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
 use crate::shard::error_snapshot::ErrorSource;
+use crate::shard::h2pool::H2Conn;
 use crate::shard::sessions::{Registered, SessionId};
 use crate::shard::CoreContext;
 
@@ -837,6 +840,8 @@ impl Session<'_> {
                 HttpReuse::Always => true,
             };
         let mut attached = self.attached.take();
+        // An HTTP/2 connection listed in the core's pool before it is made.
+        let mut announced: Option<Rc<H2Conn>> = None;
         let hint = self.route.hint;
         let ends = self.client_ends();
         let servers = &ctx.config.backends[be_id].servers;
@@ -850,15 +855,39 @@ impl Session<'_> {
             |slot| {
                 if let Some(a) = attached.take() {
                     if a.backend == be_id && a.server == slot.server() {
-                        return Some(a.stream);
+                        return Some(ServerIo::Socket(a.stream));
                     }
                     park(ctx, fe, a);
                 }
+                let server = &servers[slot.server()];
                 // A connection that began with a PROXY header speaks for
                 // its client alone: never another client's (HAProxy makes
                 // such connections private).
-                if may_take_idle && servers[slot.server()].send_proxy.is_none() {
-                    ctx.http_pool.take(be_id, slot.server())
+                let private = server.send_proxy.is_some();
+                if server.proto == ServerProto::H2 {
+                    // Called again: the connection announced before could
+                    // not be made.
+                    if let Some(earlier) = announced.take() {
+                        earlier.failed();
+                    }
+                    if private {
+                        return None;
+                    }
+                    // A stream on a connection another request opened: as
+                    // HAProxy's `http-reuse` does for HTTP/2 servers, any
+                    // request may share one (a refused stream is retried).
+                    if let Some(stream) = h2::server::pooled_stream(ctx, be_id, slot.server()) {
+                        return Some(ServerIo::H2(stream));
+                    }
+                    // None has room: the connection this request makes is
+                    // listed at once, for the requests that come meanwhile.
+                    announced = Some(h2::server::announce(ctx, be_id, slot.server()));
+                    return None;
+                }
+                if may_take_idle && !private {
+                    ctx.http_pool
+                        .take(be_id, slot.server())
+                        .map(ServerIo::Socket)
                 } else {
                     None
                 }
@@ -868,17 +897,33 @@ impl Session<'_> {
         if let Some(a) = attached.take() {
             park(ctx, fe, a);
         }
-        let (mut stream, slot, mut reused) = match got {
+        let (stream, slot, mut reused) = match got {
             Ok(got) => got,
             Err(failure) => {
+                if let Some(listed) = announced.take() {
+                    listed.failed();
+                }
                 self.trace.connect_failed(ctx, be_id, failure);
                 self.send_error(503, true).await;
                 return Next::Close;
             }
         };
+        // A reused connection or stream needs no announced one.
+        let announced = announced.filter(|listed| {
+            if reused {
+                listed.failed();
+            }
+            !reused
+        });
+        let Some(mut stream) = self
+            .speak_to(stream, (be_id, slot.server()), announced)
+            .await
+        else {
+            return Next::Close;
+        };
         self.trace.connected(ctx, be_id, slot.server());
         ctx.sessions
-            .set_server(self.id, be_id, slot.server(), stream.as_raw_fd());
+            .set_server(self.id, be_id, slot.server(), stream.own_fd());
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
@@ -915,9 +960,10 @@ impl Session<'_> {
                     client_keep,
                     server_keep,
                 } => {
-                    if server_keep {
+                    // (An HTTP/2 stream always says it closes.)
+                    if let Some(stream) = server.into_socket().filter(|_| server_keep) {
                         self.attached = Some(Attached {
-                            stream: server,
+                            stream,
                             backend: be_id,
                             server: slot.server(),
                         });
@@ -928,7 +974,12 @@ impl Session<'_> {
                         Next::Close
                     };
                 }
-                Outcome::Tunnel => return Next::Tunnel(server, slot),
+                // Never from an HTTP/2 stream: CONNECT is not sent on
+                // one, and HTTP/2 has no 101.
+                Outcome::Tunnel => match server.into_socket() {
+                    Some(server) => return Next::Tunnel(server, slot),
+                    None => return Next::Close,
+                },
                 Outcome::Failed {
                     retryable: true, ..
                 } if reused && !ctx.sessions.is_killed(self.id) => {
@@ -958,8 +1009,12 @@ impl Session<'_> {
                     };
                     match reconnected {
                         Ok(s) => {
+                            let at = (be_id, slot.server());
+                            let Some(s) = self.speak_to(s.into(), at, None).await else {
+                                return Next::Close;
+                            };
                             ctx.sessions
-                                .set_server(self.id, be_id, slot.server(), s.as_raw_fd());
+                                .set_server(self.id, be_id, slot.server(), s.own_fd());
                             stream = s;
                             reused = false;
                         }
@@ -991,6 +1046,41 @@ impl Session<'_> {
                     }
                     return Next::Close;
                 }
+            }
+        }
+    }
+
+    /// A server connection as the exchange uses it: a new connection to a
+    /// `proto = "h2"` server becomes an HTTP/2 one (`announced`: its entry
+    /// in the core's pool, listed while connecting) and the request a
+    /// stream on it. `None` if that failed (the client got a 503).
+    async fn speak_to(
+        &mut self,
+        got: ServerIo,
+        (backend, server): (usize, usize),
+        announced: Option<Rc<H2Conn>>,
+    ) -> Option<ServerIo> {
+        let ctx = self.ctx;
+        let stream = match got {
+            ServerIo::Socket(stream)
+                if ctx.config.backends[backend].servers[server].proto == ServerProto::H2 =>
+            {
+                stream
+            }
+            other => {
+                if let Some(listed) = announced {
+                    listed.failed();
+                }
+                return Some(other);
+            }
+        };
+        match h2::server::connected(ctx, (backend, server), stream, announced).await {
+            Ok(stream) => Some(ServerIo::H2(stream)),
+            Err(_) => {
+                ctx.stats.borrow_mut().backends[backend].conn_errors += 1;
+                self.trace.failed(crate::log::Termination::SERVER_REFUSED);
+                self.send_error(503, true).await;
+                None
             }
         }
     }

@@ -51,7 +51,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
     assert_eq!(d.id().index, b_id.index);
     assert_ne!(d.id().uid(), b_id.uid());
     // The old id no longer reaches the slot.
-    sessions.set_server(b_id, 1, 0, -1);
+    sessions.set_server(b_id, 1, 0, None);
     assert!(sessions.snapshot().iter().all(|s| s.server.is_none()));
     let uids: Vec<u64> = sessions.snapshot().iter().map(|s| s.uid).collect();
     assert_eq!(uids, [a_id.uid(), c_id.uid(), d.id().uid()]);
@@ -71,7 +71,7 @@ fn slots_are_reused_and_stale_ids_do_nothing() {
 fn server_is_per_request_and_backend_stays() {
     let sessions = std::rc::Rc::new(Sessions::new(0));
     let s = sessions.register(0, 1, addr("127.0.0.1:1000"), -1);
-    sessions.set_server(s.id(), 1, 1, -1);
+    sessions.set_server(s.id(), 1, 1, None);
     let info = &sessions.snapshot()[0];
     assert_eq!((info.backend, info.server), (Some(1), Some(1)));
     sessions.clear_server(s.id());
@@ -180,8 +180,8 @@ fn killing_shuts_the_sockets_of_the_chosen_sessions_down() {
     let (client_b, _client_b_peer) = UnixStream::pair().unwrap();
     let a = sessions.register(0, 1, addr("127.0.0.1:1000"), client_a.as_raw_fd());
     let b = sessions.register(0, 1, addr("127.0.0.1:1001"), client_b.as_raw_fd());
-    sessions.set_server(a.id(), 1, 0, server_a.as_raw_fd());
-    sessions.set_server(b.id(), 1, 1, -1);
+    sessions.set_server(a.id(), 1, 0, Some(server_a.as_raw_fd()));
+    sessions.set_server(b.id(), 1, 1, None);
 
     assert_eq!(sessions.kill_where(|e| e.server == Some(0)), 1);
     assert!(sessions.is_killed(a.id()));
