@@ -56,6 +56,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         balance_params: Default::default(),
         rules: Default::default(),
         cookie: None,
+        stick_table: None,
     }
 }
 

@@ -75,6 +75,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "http-request",
     "http-response",
     "tcp-request",
+    "stick-table",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -97,6 +98,7 @@ const BACKEND_KEYS: &[&str] = &[
     "acl",
     "http-request",
     "http-response",
+    "stick-table",
 ];
 /// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
 pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy", "proto"];
@@ -809,6 +811,7 @@ pub(crate) fn read_backend(
             http,
             rules: Default::default(),
             cookie,
+            stick_table: None,
         },
         name,
         path: table.path.clone(),

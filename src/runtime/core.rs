@@ -44,6 +44,8 @@ pub struct CoreStart {
     /// This core's ends of the health channels (one per core, made by
     /// `health::mesh`); `None` runs without health checks.
     pub health: Option<crate::health::CoreLinks>,
+    /// The stick tables' mesh (`crate::stick::core`), joined by every core.
+    pub stick: crate::stick::StickMesh,
     /// Stats mesh, log writer, start time.
     pub observe: crate::admin::ObserveStart,
     /// This core's share of the listening sockets taken over from the
@@ -72,6 +74,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         control,
         ready,
         health,
+        stick,
         observe,
         listeners: registry,
         inherited,
@@ -121,6 +124,8 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     if let Some(links) = health {
         crate::health::start(&shard, links).await;
     }
+    // Updates of keys other cores own wait until the mesh is joined.
+    glommio::spawn_local(Rc::clone(&shard.current().stick).join(stick)).detach();
     let stats_listener = match super::observe::bind_stats(&shard.current()) {
         Ok(l) => l,
         Err(line) => {
@@ -327,7 +332,16 @@ pub(crate) async fn serve_connection(
     let mut first = Vec::new();
     // `tcp-request connection` rules, on the socket's addresses, before
     // any byte is read.
-    let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
+    // What the connection tracks in stick tables, for its whole life.
+    let tracked = crate::stick::Tracked::new(&ctx.stick);
+    let verdict = if ctx.config.frontends[fe_index].tcp_rules.connection.is_empty() {
+        crate::rules::tcp_request::ConnectionVerdict {
+            reject: false,
+            expect_proxy: false,
+        }
+    } else {
+        boxed(|| inspect::connection(&ctx, fe_index, &stream, peer, &tracked)).await
+    };
     if verdict.reject {
         return (ctx, fe_index);
     }
@@ -377,6 +391,7 @@ pub(crate) async fn serve_connection(
                     (peer, proxied.as_ref()),
                     accepted,
                     taken,
+                    &tracked,
                 )
             })
             .await;
@@ -404,7 +419,7 @@ pub(crate) async fn serve_connection(
             boxed(|| crate::proxy::h2::serve(ctx, at, (client, peer, proxied), session)).await
         }
         (Ok(client), Mode::Http) => {
-            http::serve(ctx, fe_index, (client, peer, proxied), session).await
+            http::serve(ctx, fe_index, (client, peer, proxied), session, tracked.clone()).await
         }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
@@ -414,6 +429,7 @@ pub(crate) async fn serve_connection(
         }
     };
     drop(registered);
+    drop(tracked);
     ended
 }
 

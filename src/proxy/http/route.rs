@@ -26,7 +26,8 @@ use crate::http::{
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::view::{field_spans, run_request_rules};
+use crate::rules::view::{field_spans, run_request_rules, RuleRun};
+use crate::stick::{Scope, Tracked};
 use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
 
 /// Per-connection routing state and reusable buffers.
@@ -51,9 +52,16 @@ impl RouteState<'_> {
         dst: SocketAddr,
         tls: Option<TlsFacts>,
         pp: Option<Rc<Tlvs>>,
+        stick: Tracked,
     ) -> Self {
         RouteState {
-            conn: ConnFacts { src, dst, tls, pp },
+            conn: ConnFacts {
+                src,
+                dst,
+                tls,
+                pp,
+                stick,
+            },
             hint: PickHint::default(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),
@@ -82,6 +90,36 @@ impl<'c> RouteState<'c> {
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
+        }
+    }
+}
+
+/// One section's `http-request` rules, with their stick-table steps
+/// done in between (the entries may live on other cores).
+async fn section_rules<'c>(
+    rules: &'c HttpRules,
+    st: &mut RouteState<'_>,
+    head: &RequestHead<'_>,
+) -> Verdict<'c> {
+    let mut from = 0;
+    loop {
+        match run_request_rules(rules, &st.conn, head, &mut st.view, &mut st.bufs, from) {
+            RuleRun::Done(verdict) => {
+                st.conn.stick.next_rule();
+                return verdict;
+            }
+            RuleRun::Lookup { at } => {
+                st.conn.stick.resolve().await;
+                from = at;
+            }
+            RuleRun::Stick { next, action } => {
+                let key = {
+                    let current = st.view.current(head);
+                    action.key(&Facts::request(&st.conn, &current))
+                };
+                st.conn.stick.perform(action, key, Scope::Request).await;
+                from = next;
+            }
         }
     }
 }
@@ -123,7 +161,7 @@ pub(super) enum LocalAnswer {
 /// `http-request` rules; each rule sees the request as the rules before
 /// it rewrote it. X-Forwarded-For and the Connection field are written
 /// after all rules, as HAProxy adds them last.
-pub(super) fn request<'c>(
+pub(super) async fn request<'c>(
     st: &mut RouteState<'c>,
     config: &'c Config,
     fe: &'c Frontend,
@@ -133,6 +171,9 @@ pub(super) fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    // The connection's tracked entries count this request (HAProxy
+    // counts each request of the stream's tracked counters).
+    st.conn.stick.new_request().await;
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
     let close = !head.keep_alive
@@ -142,7 +183,7 @@ pub(super) fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
-    let verdict = run_request_rules(&fe.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = section_rules(&fe.rules, st, head).await;
     let answer = Answer {
         head_only,
         close,
@@ -162,7 +203,7 @@ pub(super) fn request<'c>(
         return Routed::Local(LocalAnswer::NoBackend);
     };
     let be: &'c Backend = &config.backends[backend_id];
-    let verdict = run_request_rules(&be.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = section_rules(&be.rules, st, head).await;
     let answer = Answer {
         section: &be.name,
         timeouts: &be.timeouts,
@@ -324,6 +365,7 @@ impl<'c> ResponseHook<'_, 'c> {
     /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
     /// denied the response.
     pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
+        self.conn.stick.response_status(head.status);
         let be: &'c Backend = self.backend;
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
         {

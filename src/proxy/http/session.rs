@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::Stream;
 use crate::rules::TlsFacts;
+use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
@@ -149,6 +150,7 @@ pub async fn serve(
     frontend: usize,
     (client, peer, proxied): Client,
     session: SessionId,
+    tracked: Tracked,
 ) -> (Rc<CoreContext>, usize) {
     let accepted = Instant::now();
     let mut client = client;
@@ -182,6 +184,7 @@ pub async fn serve(
         requests: 0,
         attached: None,
         proxied,
+        tracked,
     };
     let (mut ctx, mut frontend) = (ctx, frontend);
     loop {
@@ -238,6 +241,7 @@ pub(crate) async fn serve_carried(
         requests,
         attached: None,
         proxied,
+        tracked: Tracked::default(),
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -268,6 +272,8 @@ struct FirstBytes {
     attached: Option<Attached>,
     /// What the connection's PROXY header said, if it had one.
     proxied: Option<Proxied>,
+    /// What the connection tracks in stick tables.
+    tracked: Tracked,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -345,6 +351,7 @@ async fn serve_generation(
         requests,
         attached,
         proxied,
+        tracked,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -392,6 +399,7 @@ async fn serve_generation(
             local,
             tls_facts,
             proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+            tracked,
         ),
         clock,
     };
@@ -427,6 +435,7 @@ async fn serve_generation(
             requests: s.requests,
             attached,
             proxied,
+            tracked: s.route.conn.stick.clone(),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
@@ -581,7 +590,8 @@ impl Session<'_> {
                             &head,
                             &self.side,
                             &mut self.head,
-                        );
+                        )
+                        .await;
                         let info = RequestInfo {
                             method: head.method_kind,
                             version: head.version,
