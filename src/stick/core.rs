@@ -28,7 +28,8 @@ use std::time::Instant;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::{GlommioError, ResourceType};
 
-use super::def::TableDef;
+use super::def::{DataType, TableDef};
+use super::filter::Filter;
 use super::key::Key;
 use super::table::{Listed, Snapshot, Table, Update};
 use crate::config::Config;
@@ -288,55 +289,76 @@ impl StickCore {
         }
     }
 
-    /// This core's entries of the table named `name` (runtime API; the
-    /// command asks every core).
-    pub fn list(&self, name: &str) -> Option<(Arc<TableDef>, usize, Vec<Listed>)> {
+    /// This core's entries of the table named `name` that pass
+    /// `filters` (runtime API; the command asks every core), and the
+    /// number of entries it holds.
+    pub fn list(&self, name: &str, filters: &[Filter], key: Option<&Key>) -> Option<TableDump> {
         let now = self.now();
         let mut tables = self.tables.borrow_mut();
         let table = tables.values_mut().find(|t| &*t.def.name == name)?;
-        Some((Arc::clone(&table.def), table.capacity(), table.list(now)))
+        let used = table.len();
+        let entries = table
+            .list(now)
+            .into_iter()
+            .filter(|e| key.is_none_or(|k| *k == e.key))
+            .filter(|e| filters.iter().all(|f| f.matches(&e.snapshot)))
+            .collect();
+        Some(TableDump {
+            def: Arc::clone(&table.def),
+            core: self.me.get(),
+            used,
+            entries,
+        })
     }
 
-    /// Removes `key` (or every entry) from the table named `name` here.
-    pub fn clear(&self, name: &str, key: Option<&str>) -> Result<usize, String> {
-        let mut tables = self.tables.borrow_mut();
-        let table = tables
-            .values_mut()
-            .find(|t| &*t.def.name == name)
-            .ok_or_else(|| format!("No such table: {name}"))?;
-        match key {
-            None => Ok(table.clear(None)),
-            Some(text) => {
-                let key = Key::parse(text, table.def.key)
-                    .ok_or_else(|| format!("Invalid key {text} for a {} table", table.def.key.name()))?;
-                Ok(table.clear(Some(&key)))
-            }
-        }
-    }
-
-    /// `set table`: done by the key's owner only (every core is asked).
-    pub fn set(
-        &self,
-        name: &str,
-        key: &str,
-        data: super::def::DataType,
-        value: i64,
-    ) -> Result<(), String> {
+    /// Removes the entries of `name` that pass `filters` (all when there
+    /// is none), or the one of `key`. `None` if there is no such table.
+    pub fn clear(&self, name: &str, filters: &[Filter], key: Option<&Key>) -> Option<usize> {
         let now = self.now();
         let mut tables = self.tables.borrow_mut();
-        let table = tables
-            .values_mut()
-            .find(|t| &*t.def.name == name)
-            .ok_or_else(|| format!("No such table: {name}"))?;
-        let key = Key::parse(key, table.def.key)
-            .ok_or_else(|| format!("Invalid key {key} for a {} table", table.def.key.name()))?;
+        let table = tables.values_mut().find(|t| &*t.def.name == name)?;
+        if let Some(key) = key {
+            return Some(table.clear(Some(key)));
+        }
+        if filters.is_empty() {
+            return Some(table.clear(None));
+        }
+        let doomed: Vec<Key> = table
+            .list(now)
+            .into_iter()
+            .filter(|e| filters.iter().all(|f| f.matches(&e.snapshot)))
+            .map(|e| e.key)
+            .collect();
+        Some(doomed.iter().map(|k| table.clear(Some(k))).sum())
+    }
+
+    /// `set table`: applied by the key's owner only (every core is
+    /// asked). `Err` names a data type the table does not store.
+    pub fn set(&self, name: &str, key: &Key, data: &[(DataType, i64)]) -> Result<(), DataType> {
         if key.owner(self.peers.get()) != self.me.get() {
             return Ok(());
         }
-        if table.set(&key, data, value, now) {
-            Ok(())
-        } else {
-            Err(format!("Data type {} not stored in this table", data.name()))
+        let now = self.now();
+        let mut tables = self.tables.borrow_mut();
+        let Some(table) = tables.values_mut().find(|t| &*t.def.name == name) else {
+            return Ok(());
+        };
+        for (d, v) in data {
+            if !table.set(key, *d, *v, now) {
+                return Err(*d);
+            }
         }
+        Ok(())
     }
+}
+
+/// One core's part of a table, for `show table`.
+#[derive(Debug)]
+pub struct TableDump {
+    pub def: Arc<TableDef>,
+    /// The core's place in the mesh.
+    pub core: usize,
+    /// Entries the core holds (before filters).
+    pub used: usize,
+    pub entries: Vec<Listed>,
 }

@@ -19,11 +19,13 @@
 
 pub mod core;
 pub mod def;
+pub mod filter;
 pub mod key;
 pub mod table;
 pub mod track;
 
 pub use self::core::{mesh, StickCore, StickMesh};
+pub use filter::{Filter, Op};
 pub use def::{DataType, KeyType, Stored, TableDef};
 pub use key::Key;
 pub use table::{Snapshot, Update};

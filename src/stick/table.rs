@@ -133,13 +133,21 @@ struct Node {
     /// ms of the table's clock; `u64::MAX`: never.
     expire_at: u64,
     values: Box<[Value]>,
+    /// Sessions tracking the entry: it neither expires nor is pushed out
+    /// while they do (HAProxy's ref_cnt).
+    refs: u32,
     prev: u32,
     next: u32,
 }
 
 /// One listed entry (`show table`).
+#[derive(Debug)]
 pub struct Listed {
+    /// Where the entry sits on its core (for the `0x...:` column).
+    pub slot: u32,
     pub key: Key,
+    /// Sessions tracking it (`use=`).
+    pub refs: u32,
     /// ms left before it expires, if it does.
     pub expires_in: Option<u64>,
     pub snapshot: Snapshot,
@@ -248,10 +256,21 @@ impl Table {
             .map_or(u64::MAX, |e| now.saturating_add(e.as_millis() as u64))
     }
 
-    /// Drops the expired entries (from the back of the list).
+    /// Drops the expired entries (from the back of the list). One still
+    /// tracked by a session lives on (to the front, for another period).
     pub fn purge(&mut self, now: u64) {
-        while self.tail != NIL && self.node(self.tail).expire_at <= now {
-            self.remove_at(self.tail);
+        let mut kept = 0;
+        while self.tail != NIL && self.node(self.tail).expire_at <= now && kept < self.map.len() {
+            let tail = self.tail;
+            if self.node(tail).refs > 0 {
+                let expire_at = self.expire_at(now);
+                self.node_mut(tail).expire_at = expire_at;
+                self.unlink(tail);
+                self.push_front(tail);
+                kept += 1;
+            } else {
+                self.remove_at(tail);
+            }
         }
     }
 
@@ -273,7 +292,7 @@ impl Table {
         self.purge(now);
         let index = match self.map.get(key) {
             Some(&i) => i,
-            None if update.create => self.insert(key.clone(), now),
+            None if update.create => self.insert(key.clone(), now)?,
             None => return None,
         };
         if update.touches() {
@@ -286,14 +305,29 @@ impl Table {
         Some(self.snapshot_at(index, now))
     }
 
-    fn insert(&mut self, key: Key, now: u64) -> u32 {
+    /// A new entry, after pushing out the least recently used one not
+    /// tracked by a session if the table is full; `None` if every entry
+    /// is in use (HAProxy then tracks nothing either).
+    fn insert(&mut self, key: Key, now: u64) -> Option<u32> {
+        let mut tried = 0;
         while self.map.len() >= self.cap && self.tail != NIL {
-            self.remove_at(self.tail);
+            let tail = self.tail;
+            if self.node(tail).refs == 0 {
+                self.remove_at(tail);
+                continue;
+            }
+            tried += 1;
+            if tried > self.map.len() {
+                return None;
+            }
+            self.unlink(tail);
+            self.push_front(tail);
         }
         let node = Node {
             key: key.clone(),
             expire_at: self.expire_at(now),
             values: self.fresh_values(now),
+            refs: 0,
             prev: NIL,
             next: NIL,
         };
@@ -309,12 +343,13 @@ impl Table {
         };
         self.map.insert(key, index);
         self.push_front(index);
-        index
+        Some(index)
     }
 
     fn apply(&mut self, index: u32, u: &Update, now: u64) {
         let def = Arc::clone(&self.def);
         let node = self.node_mut(index);
+        node.refs = (node.refs + u32::from(u.conn)).saturating_sub(u32::from(u.release));
         for (stored, value) in def.store.iter().zip(node.values.iter_mut()) {
             let n: u64 = match stored.data {
                 DataType::ConnCnt | DataType::ConnRate => u64::from(u.conn),
@@ -379,7 +414,10 @@ impl Table {
         self.purge(now);
         let index = match self.map.get(key) {
             Some(&i) => i,
-            None => self.insert(key.clone(), now),
+            None => match self.insert(key.clone(), now) {
+                Some(i) => i,
+                None => return false,
+            },
         };
         let expire_at = self.expire_at(now);
         let node = self.node_mut(index);
@@ -427,7 +465,9 @@ impl Table {
         while i != NIL {
             let node = self.node(i);
             out.push(Listed {
+                slot: i,
                 key: node.key.clone(),
+                refs: node.refs,
                 expires_in: (node.expire_at != u64::MAX)
                     .then(|| node.expire_at.saturating_sub(now)),
                 snapshot: self.snapshot_at(i, now),
