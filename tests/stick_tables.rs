@@ -112,3 +112,157 @@ fn rate_limit_by_source_is_exact_across_cores() {
     assert!(table.contains("key=127.0.0.1 use=0 exp="), "{table}");
     assert!(table.contains("http_req_rate(60000)=40"), "{table}");
 }
+
+#[test]
+fn rate_limit_per_api_key_is_exact_across_cores() {
+    let (proxy, admin, _backend, _dir) = start(
+        r#"http-request = [
+  "track-sc1 req.hdr(x-api-key) table keys",
+  "deny deny_status 429 if { sc_http_req_rate(1) gt 5 }",
+]"#,
+        r#"[[backend]]
+name = "keys"
+stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),http_req_cnt""#,
+    );
+    drop(connections_on_both_cores(&proxy, &admin));
+    // Two keys interleaved, each on many connections: each gets its 5.
+    let mut ok = [0, 0];
+    for i in 0..30 {
+        let k = i % 2;
+        if get(&proxy, &format!("X-Api-Key: key-{k}\r\n")) == 200 {
+            ok[k] += 1;
+        }
+    }
+    assert_eq!(ok, [5, 5]);
+    // No key: no track, no limit.
+    assert!((0..8).all(|_| get(&proxy, "") == 200));
+    let table = socat(&admin, "show table keys");
+    assert!(table.contains("used:2\n"), "{table}");
+    assert!(
+        table.contains("key=key-0 use=0 exp=") && table.contains("http_req_cnt=15 http_req_rate(60000)=15"),
+        "{table}"
+    );
+    // Only the entries over a rate, then one key cleared.
+    let entries = |filter: &str| {
+        socat(&admin, &format!("show table keys {filter}"))
+            .matches(" key=")
+            .count()
+    };
+    assert_eq!(entries("data.http_req_cnt gt 14 data.http_req_rate ge 15"), 2);
+    assert_eq!(entries("data.http_req_cnt gt 15"), 0);
+    assert_eq!(socat(&admin, "clear table keys key key-0"), "\n");
+    let table = socat(&admin, "show table keys");
+    assert!(table.contains("used:1\n") && !table.contains("key-0"), "{table}");
+    assert_eq!(get(&proxy, "X-Api-Key: key-0\r\n"), 200);
+}
+
+/// `show table` answers as HAProxy 2.6's does, errors included.
+#[test]
+fn runtime_api_set_and_errors() {
+    let (proxy, admin, _backend, _dir) = start(
+        r#"stick-table = "type ip size 100 store gpc0,gpt0,http_req_rate(10s)"
+http-request = [
+  "track-sc0 src",
+  "deny deny_status 403 if { sc_get_gpt0(0) eq 7 }",
+]"#,
+        "",
+    );
+    assert_eq!(socat(&admin, "show table nope"), "No such table\n\n");
+    assert_eq!(
+        socat(&admin, "show table fe data.foo gt 1"),
+        "Filter entry #1: Unknown data type\n\n"
+    );
+    assert_eq!(
+        socat(&admin, "show table fe data.gpc0 zz 1"),
+        "Filter entry #1: Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n\n"
+    );
+    assert_eq!(
+        socat(&admin, "set table fe key 1.2.3.4 data.conn_cnt 1"),
+        "Data type not stored in this table\n\n"
+    );
+    assert_eq!(
+        socat(&admin, "set table fe key 1.2.3.4 data.gpc0 x"),
+        "Require a valid integer value to store\n\n"
+    );
+    assert_eq!(socat(&admin, "clear table fe key"), "Key value expected\n\n");
+    assert_eq!(socat(&admin, "set table fe key 1.2.3.4 data.http_req_rate 7 data.gpc0 3"), "\n");
+    assert_eq!(get(&proxy, ""), 200);
+    // The client's own entry, set from the CLI, read by the next request.
+    assert_eq!(socat(&admin, "set table fe key 127.0.0.1 data.gpt0 7"), "\n");
+    assert_eq!(get(&proxy, ""), 403);
+    let table = socat(&admin, "show table fe");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "# table: fe, type: ip, size:100, used:2");
+    // Key order, as HAProxy's tree.
+    assert!(lines[1].contains(": key=1.2.3.4 use=0 exp=0 gpt0=0 gpc0=3 http_req_rate(10000)=7"), "{table}");
+    assert!(lines[2].contains(": key=127.0.0.1 use=0 exp=0 gpt0=7 gpc0=0 http_req_rate(10000)=2"), "{table}");
+    assert_eq!(
+        socat(&admin, "show table"),
+        "# table: fe, type: ip, size:100, used:2\n\n"
+    );
+    assert_eq!(socat(&admin, "clear table fe data.gpc0 gt 2"), "\n");
+    assert!(socat(&admin, "show table fe").contains("used:1\n"));
+}
+
+#[test]
+fn connection_tracking_limits_concurrent_connections() {
+    let backend = common::Backend::echo();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let config = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = [{{ path = "{admin}", level = "admin" }}]
+
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+stick-table = "type ip size 1k store conn_cur,conn_cnt,conn_rate(60s),sess_cnt"
+tcp-request = [
+  "connection track-sc0 src",
+  "connection reject if {{ sc0_conn_cur gt 3 }}",
+]
+
+[[backend]]
+name = "be"
+servers = [{{ name = "s1", addr = "{addr}" }}]
+"#,
+        admin = admin.display(),
+        addr = backend.addr,
+    );
+    let proxy = Proxy::start(&config);
+    // Served: the echo answers; refused: closed without a byte.
+    let echo = |c: &mut TcpStream| {
+        use std::io::Read;
+        c.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut buf = [0u8; 2];
+        c.write_all(b"hi").is_ok() && c.read_exact(&mut buf).is_ok() && &buf == b"hi"
+    };
+    let mut held: Vec<TcpStream> = (0..3).map(|_| common::connect(proxy.addr())).collect();
+    assert!(held.iter_mut().all(echo));
+    // The fourth concurrent connection is one too many, whichever core
+    // takes it.
+    for _ in 0..6 {
+        let mut c = common::connect(proxy.addr());
+        assert!(!echo(&mut c), "a fourth connection was served");
+    }
+    let table = socat(&admin, "show table fe");
+    assert!(table.contains("use=3 exp=0 conn_cnt=9 conn_rate(60000)=9 conn_cur=3 sess_cnt=9"), "{table}");
+    // One closes: its count goes back (asynchronously, from the core that
+    // served it), then another may come in.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let mut c = common::connect(proxy.addr());
+        if echo(&mut c) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no room after a close");
+    }
+}

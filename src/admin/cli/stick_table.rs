@@ -142,10 +142,12 @@ pub async fn show(cli: &Cli, args: &[String]) -> String {
             e.refs,
             e.expires_in.unwrap_or(0)
         ));
-        for stored in &target.def.store {
-            let Some(v) = e.snapshot.get(stored.data) else {
+        // In HAProxy's data type order, whatever the `store` order.
+        for data in DataType::ALL {
+            let (Some(slot), Some(v)) = (target.def.slot_of(data), e.snapshot.get(data)) else {
                 continue;
             };
+            let stored = &target.def.store[slot];
             match stored.period {
                 Some(p) => out.push_str(&format!(" {}({})={v}", stored.data.name(), p.as_millis())),
                 None => out.push_str(&format!(" {}={v}", stored.data.name())),
