@@ -266,3 +266,153 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
         assert!(std::time::Instant::now() < deadline, "no room after a close");
     }
 }
+
+#[test]
+fn gpc0_src_fetches_and_short_circuit() {
+    let (proxy, admin, _backend, _dir) = start(
+        r#"stick-table = "type ip size 100 expire 60s store gpc0,http_req_rate(60s)"
+http-request = [
+  "track-sc0 src",
+  "deny deny_status 403 if { src_get_gpc0 gt 0 }",
+  "sc-inc-gpc0(0) if { path /ban }",
+  "deny deny_status 429 if { sc_http_req_rate(0) gt 100 } { sc_inc_gpc0(0) gt 0 }",
+]"#,
+        "",
+    );
+    drop(connections_on_both_cores(&proxy, &admin));
+    assert!((0..3).all(|_| get(&proxy, "") == 200));
+    // The rate is under 100: `sc_inc_gpc0` after it was never evaluated.
+    assert!(socat(&admin, "show table fe").contains(" gpc0=0 "));
+    let ban = {
+        let mut c = TcpStream::connect(proxy.addr()).unwrap();
+        write!(c, "GET /ban HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        read_response(&mut BufReader::new(c), false).map_or(0, |r| r.0)
+    };
+    assert_eq!(ban, 200);
+    assert!(socat(&admin, "show table fe").contains(" gpc0=1 "));
+    // Now `src_get_gpc0` (a lookup at the owner core) denies, whichever
+    // core takes the connection.
+    assert!((0..6).all(|_| get(&proxy, "") == 403));
+}
+
+#[test]
+fn size_bounds_the_table_and_entries_expire() {
+    let (proxy, admin, _backend, _dir) = start(
+        r#"http-request = ["track-sc2 req.hdr(x-k) table flood"]"#,
+        r#"[[backend]]
+name = "flood"
+stick-table = "type string size 50 expire 2s store http_req_cnt""#,
+    );
+    // 1,000 distinct keys on one keep-alive connection.
+    let c = TcpStream::connect(proxy.addr()).unwrap();
+    let mut rd = BufReader::new(c.try_clone().unwrap());
+    let mut w = c;
+    for i in 0..1000 {
+        write!(w, "GET / HTTP/1.1\r\nHost: x\r\nX-K: k{i}\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut rd, false).map(|r| r.0), Some(200));
+    }
+    let used = |admin: &PathBuf| -> usize {
+        let t = socat(admin, "show table flood");
+        let first = t.lines().next().unwrap_or_default().to_string();
+        first
+            .rsplit("used:")
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{t}"))
+    };
+    let now = used(&admin);
+    assert!(now <= 50 && now >= 40, "{now} entries for size 50");
+    // The most recent keys are there, the oldest pushed out.
+    let t = socat(&admin, "show table flood");
+    assert!(t.contains("key=k999 ") && !t.contains("key=k0 "), "{t}");
+    // Nothing updated for 2 s and no connection tracking any: all go.
+    drop((w, rd));
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while used(&admin) > 0 {
+        assert!(std::time::Instant::now() < deadline, "entries never expired");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn tables_survive_a_reload_when_unchanged() {
+    let (proxy, admin, _backend, dir) = start(RATE_LIMIT, "");
+    assert!((0..4).all(|_| get(&proxy, "") == 200));
+    let path = proxy.dir.path().join("percore.toml");
+    let first = std::fs::read_to_string(&path).unwrap();
+    // Another rule changes; the table's definition does not.
+    let second = first.replace("\"track-sc0 src\",", "\"track-sc0 src\",\n  \"set-header X-Seen 1\",");
+    std::fs::write(&path, &second).unwrap();
+    assert!(socat(&admin, "reload").starts_with("Success=1"));
+    assert!(socat(&admin, "show table fe").contains("http_req_rate(60000)=4"));
+    assert!((0..6).all(|_| get(&proxy, "") == 200));
+    assert_eq!(get(&proxy, ""), 429, "the 11th request over both generations");
+    // A changed definition starts empty.
+    std::fs::write(&path, second.replace("size 100k", "size 200k")).unwrap();
+    assert!(socat(&admin, "reload").starts_with("Success=1"));
+    let t = socat(&admin, "show table fe");
+    assert!(t.starts_with("# table: fe, type: ip, size:204800, used:0\n"), "{t}");
+    assert_eq!(get(&proxy, ""), 200);
+    drop(dir);
+}
+
+#[test]
+fn configuration_errors_point_at_the_word() {
+    use percore::config::load_str;
+    let base = |fe: &str| {
+        format!(
+            "[global]\nthreads = 1\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"1s\", client = \"1s\", server = \"1s\" }}\n\
+             [[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:1\"]\ndefault_backend = \"be\"\n{fe}\n\
+             [[backend]]\nname = \"be\"\nservers = [{{ name = \"s\", addr = \"127.0.0.1:2\" }}]\n"
+        )
+    };
+    let cases = [
+        (
+            "stick-table = \"type ip size 1m store http_req_rat(10s)\"",
+            "unknown stick-table data type `http_req_rat`",
+            "did you mean `http_req_rate`?",
+            "http_req_rat(",
+        ),
+        (
+            "stick-table = \"type ip size 1m store http_req_rate\"",
+            "`http_req_rate` needs its period",
+            "http_req_rate(10s)",
+            "http_req_rate\"",
+        ),
+        (
+            "http-request = [\"track-sc0 src\"]",
+            "this section has no stick-table",
+            "add stick-table",
+            "track-sc0",
+        ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"track-sc3 src\"]",
+            "bad counter number `3`",
+            "counters are 0, 1 and 2",
+            "track-sc3",
+        ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"track-sc0 src table nope\"]",
+            "no stick table named \"nope\"",
+            "tables: \"fe\"",
+            "nope",
+        ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"deny if { sc_get_gpc0(5) gt 0 }\"]",
+            "bad counter number `5`",
+            "counters are 0, 1 and 2",
+            "sc_get_gpc0",
+        ),
+    ];
+    for (fe, message, hint, needle) in cases {
+        let text = base(fe);
+        let errors = load_str(&text, std::path::Path::new("t.toml")).unwrap_err().0;
+        let e = &errors[0];
+        assert!(e.message.contains(message), "{fe}: {}", e.message);
+        assert!(e.hint.as_deref().unwrap_or("").contains(hint), "{fe}: {:?}", e.hint);
+        let last = fe.lines().last().unwrap();
+        let line = text.lines().position(|l| l.contains(last)).unwrap() + 1;
+        let column = last.find(needle).unwrap() + 1;
+        assert_eq!((e.line, e.column), (Some(line), Some(column)), "{fe}");
+    }
+}

@@ -126,6 +126,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     }
     // Updates of keys other cores own wait until the mesh is joined.
     glommio::spawn_local(Rc::clone(&shard.current().stick).join(stick)).detach();
+    glommio::spawn_local(Rc::clone(&shard.current().stick).purge_loop()).detach();
     let stats_listener = match super::observe::bind_stats(&shard.current()) {
         Ok(l) => l,
         Err(line) => {

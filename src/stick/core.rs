@@ -50,6 +50,9 @@ pub enum StickMsg {
 
 pub type StickMesh = MeshBuilder<StickMsg, Full>;
 
+/// How often idle tables are purged of expired entries.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Updates in flight per pair of cores before a sender waits.
 const CHANNEL_SIZE: usize = 1024;
 
@@ -142,6 +145,19 @@ impl StickCore {
 
     pub fn has_tables(&self) -> bool {
         !self.tables.borrow().is_empty()
+    }
+
+    /// Drops expired entries of every table every second, so that a table
+    /// nobody updates any more gives its memory back (HAProxy's expiry
+    /// task). Spawn it detached.
+    pub async fn purge_loop(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(PURGE_EVERY).await;
+            let now = self.now();
+            for table in self.tables.borrow_mut().values_mut() {
+                table.purge(now);
+            }
+        }
     }
 
     /// Joins the mesh and serves other cores' updates until the executor
@@ -296,9 +312,9 @@ impl StickCore {
         let now = self.now();
         let mut tables = self.tables.borrow_mut();
         let table = tables.values_mut().find(|t| &*t.def.name == name)?;
+        let listed = table.list(now);
         let used = table.len();
-        let entries = table
-            .list(now)
+        let entries = listed
             .into_iter()
             .filter(|e| key.is_none_or(|k| *k == e.key))
             .filter(|e| filters.iter().all(|f| f.matches(&e.snapshot)))
