@@ -416,3 +416,130 @@ fn configuration_errors_point_at_the_word() {
         assert_eq!((e.line, e.column), (Some(line), Some(column)), "{fe}");
     }
 }
+
+/// A TCP server that says its name and closes.
+fn named_server(name: &'static str) -> common::Backend {
+    common::Backend::start(move |mut s| {
+        let _ = s.write_all(name.as_bytes());
+    })
+}
+
+/// The server name read on a connection from `127.0.0.<client>`.
+fn server_for(proxy: &Proxy, client: u8) -> String {
+    use std::io::Read;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("127.0.0.{client}:0").parse().unwrap();
+    sock.bind(&from.into()).unwrap();
+    sock.connect(&proxy.addr().into()).unwrap();
+    let mut c: TcpStream = sock.into();
+    let mut name = String::new();
+    c.read_to_string(&mut name).unwrap();
+    name
+}
+
+#[test]
+fn stick_on_src_keeps_clients_on_their_server_through_a_flap() {
+    let (s1, s2) = (named_server("s1"), named_server("s2"));
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let config = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = [{{ path = "{admin}", level = "admin" }}]
+
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+
+[[backend]]
+name = "be"
+stick-table = "type ip size 1k expire 10m"
+stick = ["on src"]
+servers = [{{ name = "s1", addr = "{a1}" }}, {{ name = "s2", addr = "{a2}" }}]
+"#,
+        admin = admin.display(),
+        a1 = s1.addr,
+        a2 = s2.addr,
+    );
+    let proxy = Proxy::start(&config);
+    let clients: Vec<u8> = (2..52).collect();
+    let first: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    // Round robin spread them; each then stays, on whichever core.
+    assert!(first.contains(&"s1".into()) && first.contains(&"s2".into()));
+    for _ in 0..3 {
+        let again: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+        assert_eq!(again, first);
+    }
+    let table = socat(&admin, "show table be");
+    assert!(table.starts_with("# table: be, type: ip, size:1024, used:50\n"), "{table}");
+    assert!(table.contains("key=127.0.0.2 use=0 exp="), "{table}");
+    assert!(table.contains(" server_id=1\n") && table.contains(" server_id=2\n"), "{table}");
+    // s1 goes down: its clients move to s2, and stay there once it is
+    // back (their entries now name s2), as in HAProxy.
+    assert_eq!(socat(&admin, "set server be/s1 state maint"), "\n");
+    let during: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    assert!(during.iter().all(|s| s == "s2"));
+    assert_eq!(socat(&admin, "set server be/s1 state ready"), "\n");
+    let after: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    assert_eq!(after, during);
+    assert!(!socat(&admin, "show table be").contains("server_id=1\n"));
+}
+
+#[test]
+fn stick_on_a_header_in_http_mode() {
+    use common::http_backend::Reply;
+    let named = |name: &'static str| {
+        HttpBackend::start(move |_| Reply::Full(200, vec![], name.as_bytes().to_vec()))
+    };
+    let (s1, s2) = (named("s1"), named("s2"));
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let config = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = [{{ path = "{admin}", level = "admin" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+
+[[backend]]
+name = "be"
+stick-table = "type string len 16 size 1k store server_id,http_req_cnt"
+stick = ["on req.hdr(x-user)"]
+servers = [{{ name = "s1", addr = "{a1}" }}, {{ name = "s2", addr = "{a2}" }}]
+"#,
+        admin = admin.display(),
+        a1 = s1.addr,
+        a2 = s2.addr,
+    );
+    let proxy = Proxy::start(&config);
+    let body_for = |user: usize| {
+        let mut c = TcpStream::connect(proxy.addr()).unwrap();
+        write!(
+            c,
+            "GET / HTTP/1.1\r\nHost: x\r\nX-User: u{user}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let (_, _, body) = read_response(&mut BufReader::new(c), false).unwrap();
+        String::from_utf8(body).unwrap()
+    };
+    let first: Vec<String> = (0..20).map(body_for).collect();
+    assert!(first.contains(&"s1".into()) && first.contains(&"s2".into()));
+    for _ in 0..3 {
+        assert_eq!((0..20).map(body_for).collect::<Vec<_>>(), first);
+    }
+    assert!(socat(&admin, "show table be").contains("used:20\n"));
+}

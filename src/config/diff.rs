@@ -189,10 +189,11 @@ fn backend_fingerprint(b: &Backend) -> String {
         rules,
         cookie,
         stick_table,
+        stick_rules,
     } = b;
     format!(
         "{name:?} {mode:?} {balance:?} {balance_params:?} {retries:?} {redispatch:?} \
-         {allbackups:?} {timeouts:?} {check:?} {http:?} {rules:?} {cookie:?} {stick_table:?}"
+         {allbackups:?} {timeouts:?} {check:?} {http:?} {rules:?} {cookie:?} {stick_table:?} {stick_rules:?}"
     )
 }
 

@@ -361,6 +361,9 @@ pub struct Backend {
     /// `stick-table`: the table named after this backend (a backend may
     /// hold nothing else, as HAProxy's table-only backends).
     pub stick_table: Option<Arc<crate::stick::TableDef>>,
+    /// `stick on|match|store-request|store-response` (over the ACLs of
+    /// `rules`).
+    pub stick_rules: Vec<crate::stick::StickRule>,
 }
 
 #[derive(Debug, Clone)]

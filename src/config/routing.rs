@@ -382,7 +382,7 @@ pub(crate) fn attach_rules(
                     None => continue,
                 }
             };
-            let (rules, tcp_rules) = read_rules(
+            let (rules, tcp_rules, stick_rules) = read_rules(
                 diag,
                 &table,
                 (is_frontend, mode, own_table.as_ref()),
@@ -413,6 +413,11 @@ pub(crate) fn attach_rules(
             }
             if let Some(slot) = tcp_slot {
                 *slot = tcp_rules;
+            }
+            if !is_frontend {
+                if let Some(b) = backends.iter_mut().find(|b| b.name == name) {
+                    b.stick_rules = stick_rules;
+                }
             }
         }
     }
@@ -498,7 +503,7 @@ fn read_rules(
     (is_frontend, mode, own_table): (bool, Mode, Option<&Arc<crate::stick::TableDef>>),
     backends: &[String],
     cx: &RuleContext<'_>,
-) -> (HttpRules, TcpRules) {
+) -> (HttpRules, TcpRules, Vec<crate::stick::StickRule>) {
     let mut rules = HttpRules::default();
     let mut acl_names: Vec<String> = Vec::new();
     let mut acl_lines: Vec<(usize, Node<'_>, String)> = Vec::new();
@@ -581,6 +586,15 @@ fn read_rules(
             }
         }
     }
+    let mut stick = Vec::new();
+    if let Some(node) = table.get("stick").filter(|_| !is_frontend) {
+        for (line_node, text) in lines(diag, &node) {
+            match super::rules_parse::stick_rules::parse_stick_rule(&text, &env) {
+                Ok(rule) => stick.push(rule),
+                Err(e) => report(diag, &line_node, &text, e),
+            }
+        }
+    }
     let mut tcp = TcpRules::default();
     if let Some(node) = table.get("tcp-request").filter(|_| is_frontend) {
         for (line_node, text) in lines(diag, &node) {
@@ -607,7 +621,7 @@ fn read_rules(
             );
         }
     }
-    (rules, tcp)
+    (rules, tcp, stick)
 }
 
 #[cfg(test)]

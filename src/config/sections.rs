@@ -99,6 +99,7 @@ const BACKEND_KEYS: &[&str] = &[
     "http-request",
     "http-response",
     "stick-table",
+    "stick",
 ];
 /// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
 pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy", "proto"];
@@ -812,6 +813,7 @@ pub(crate) fn read_backend(
             rules: Default::default(),
             cookie,
             stick_table: None,
+            stick_rules: Vec::new(),
         },
         name,
         path: table.path.clone(),

@@ -8,7 +8,40 @@ use super::error::Diagnostics;
 use super::model::{Backend, Frontend};
 use super::reader::TableView;
 use super::rules_parse::stick_rules::parse_table;
-use crate::stick::TableDef;
+use super::rules_parse::stick_rules::stick_rule_table;
+use crate::stick::{DataType, Stored, TableDef};
+
+/// Names of the tables `stick` lines of backends use.
+fn persistence_tables(diag: &mut Diagnostics<'_>, root: &TableView<'_>) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some(list) = root.get("backend").filter(|l| l.is_array()) else {
+        return names;
+    };
+    for node in list.array(diag).unwrap_or_default() {
+        let Some(table) = node.table_quiet() else {
+            continue;
+        };
+        let (Some(name), Some(lines)) = (
+            table.get("name").and_then(|n| n.string_quiet()),
+            table.get("stick"),
+        ) else {
+            continue;
+        };
+        let elements = if lines.is_array() {
+            lines.array(diag).unwrap_or_default()
+        } else {
+            vec![lines]
+        };
+        for line in elements.iter().filter_map(|e| e.string_quiet()) {
+            match stick_rule_table(&line) {
+                Some(Some(named)) => names.push(named),
+                Some(None) => names.push(name.clone()),
+                None => {}
+            }
+        }
+    }
+    names
+}
 
 /// Reads every section's table; returns them all (for rules naming one).
 pub(crate) fn read_tables(
@@ -18,6 +51,7 @@ pub(crate) fn read_tables(
     backends: &mut [Backend],
 ) -> Vec<Arc<TableDef>> {
     let mut all: Vec<Arc<TableDef>> = Vec::new();
+    let persistent = persistence_tables(diag, root);
     for (kind, is_frontend) in [("frontend", true), ("backend", false)] {
         let Some(list) = root.get(kind) else { continue };
         if !list.is_array() {
@@ -37,7 +71,18 @@ pub(crate) fn read_tables(
                 continue;
             };
             let def = match parse_table(&name, &text.value) {
-                Ok(def) => Arc::new(def),
+                Ok(mut def) => {
+                    if persistent.contains(&name) && def.slot_of(DataType::ServerId).is_none() {
+                        def.store.insert(
+                            0,
+                            Stored {
+                                data: DataType::ServerId,
+                                period: None,
+                            },
+                        );
+                    }
+                    Arc::new(def)
+                }
                 Err(e) => {
                     super::routing::report_line(diag, &line_node, &text.value, e);
                     continue;

@@ -6,6 +6,8 @@ use super::connect::{session_server_connection, warn_if_no_server, Attempts, Cli
 use super::count;
 use super::proxy_header::Client;
 use crate::backend::PickHint;
+use crate::rules::{ConnFacts, Facts, Payload};
+use crate::stick::persist;
 use crate::config::{BackendId, Timeouts};
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
@@ -26,6 +28,7 @@ pub async fn serve(
     (routed, first): (Option<BackendId>, Vec<u8>),
     (client, peer, proxied): Client,
     session: SessionId,
+    tracked: crate::stick::Tracked,
 ) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
@@ -41,7 +44,35 @@ pub async fn serve(
     ctx.sessions.set_backend(session, backend_id);
 
     let mut attempts = Attempts::default();
-    let hint = PickHint::default();
+    let mut hint = PickHint::default();
+    // `stick match|on`: the server a key was sent to before (its entry
+    // may live on another core); store rules write the server once known.
+    let mut stick_keys = Vec::new();
+    if !be.stick_rules.is_empty() {
+        let conn = ConnFacts {
+            src: peer,
+            dst: proxied
+                .as_ref()
+                .and_then(|p| p.dst)
+                .unwrap_or_else(|| super::inspect::local_addr(fe, client.tcp())),
+            tls: None,
+            pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+            stick: tracked.clone(),
+        };
+        let payload_more = std::cell::Cell::new(false);
+        let facts = Facts::content(
+            &conn,
+            Some(Payload {
+                data: &first,
+                last: true,
+                more: &payload_more,
+            }),
+        );
+        let acls = &be.rules.acls;
+        hint.sticky =
+            persist::matched(&be.stick_rules, acls, &facts, &ctx.stick, be.servers.len()).await;
+        stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
+    }
     let ends = ClientEnds {
         src: peer,
         dst: proxied.as_ref().and_then(|p| p.dst),
@@ -86,6 +117,9 @@ pub async fn serve(
         }
     };
     let server_index = slot.server();
+    if !stick_keys.is_empty() {
+        persist::store(&ctx.stick, std::mem::take(&mut stick_keys), server_index);
+    }
     let connected_at = Instant::now();
     // Cleared below, after the tunnel that owns `server` has ended.
     ctx.sessions

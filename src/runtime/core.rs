@@ -410,7 +410,11 @@ pub(crate) async fn serve_connection(
     let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
             let client = (client, peer, proxied);
-            boxed(|| tcp::serve(Rc::clone(&ctx), fe_index, (routed, first), client, session)).await;
+            let serve = || {
+                let at = (routed, first);
+                tcp::serve(Rc::clone(&ctx), fe_index, at, client, session, tracked.clone())
+            };
+            boxed(serve).await;
             (ctx, fe_index)
         }
         (Ok(client), Mode::Http)

@@ -21,6 +21,7 @@ pub mod core;
 pub mod def;
 pub mod filter;
 pub mod key;
+pub mod persist;
 pub mod table;
 pub mod track;
 
@@ -28,5 +29,6 @@ pub use self::core::{mesh, StickCore, StickMesh};
 pub use filter::{Filter, Op};
 pub use def::{DataType, KeyType, Stored, TableDef};
 pub use key::Key;
+pub use persist::{StickKind, StickRule};
 pub use table::{Snapshot, Update};
 pub use track::{Read, Scope, StickAction, StickFetch, Tracked};

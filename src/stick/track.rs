@@ -117,6 +117,11 @@ impl Tracked {
         })))
     }
 
+    /// The core's tables, when this connection may use them.
+    pub fn core(&self) -> Option<&Rc<StickCore>> {
+        self.0.as_ref().map(|i| &i.core)
+    }
+
     /// Whether the rule just evaluated needs entries first.
     pub fn wants(&self) -> bool {
         self.0.as_ref().is_some_and(|i| !i.demands.borrow().is_empty())

@@ -393,3 +393,66 @@ mod tests {
         assert!(parse_table("x", "type mac size 10").is_err());
     }
 }
+
+const STICK_HINT: &str = "write on|match|store-request|store-response <fetch> [table <table>] [if <cond>], e.g. \"on src\"";
+
+/// One `stick` line of a backend (HAProxy's syntax after `stick`).
+pub(crate) fn parse_stick_rule(line: &str, env: &Env<'_>) -> Parsed<crate::stick::StickRule> {
+    use crate::stick::StickKind;
+    let mut words = Words::new(line)?;
+    let (at, kind) = words.expect("stick kind", STICK_HINT)?;
+    let kind = match kind.as_str() {
+        "on" => StickKind::On,
+        "match" => StickKind::Match,
+        "store-request" => StickKind::StoreRequest,
+        "store-response" => StickKind::StoreResponse,
+        other => {
+            let known = ["on", "match", "store-request", "store-response"];
+            let hint = match did_you_mean(other, &known) {
+                Some(near) => format!("did you mean `{near}`? {STICK_HINT}"),
+                None => STICK_HINT.to_string(),
+            };
+            return err(at, format!("unknown stick rule `{other}`"), hint);
+        }
+    };
+    let env = Env {
+        response: kind == StickKind::StoreResponse,
+        ..*env
+    };
+    let Some((kat, key_text)) = words.argument() else {
+        return err(words.here(), "missing the key to stick on", STICK_HINT);
+    };
+    let (key, _) = parse_fetch(kat, &key_text, &env)?;
+    let table = match words.peek() {
+        Some("table") => {
+            words.next();
+            let Some((tat, name)) = words.argument() else {
+                return err(words.here(), "`table` needs a name", STICK_HINT);
+            };
+            table_named(tat, Some(&name), &env)?
+        }
+        _ => table_named(at, None, &env)?,
+    };
+    if table.slot_of(DataType::ServerId).is_none() {
+        // `stick_tables::read_tables` adds server_id to every table a
+        // stick rule names; this one escaped it.
+        return err(at, "the table does not store server_id", "add server_id to its store list");
+    }
+    let rule = super::finish(&mut words, (), &env)?;
+    Ok(crate::stick::StickRule {
+        kind,
+        key,
+        table,
+        cond: rule.cond,
+    })
+}
+
+/// The tables `stick` lines name (`table <name>`), or `None` for the
+/// section's own: those store `server_id` whether `store` says so or not,
+/// as in HAProxy.
+pub(crate) fn stick_rule_table(line: &str) -> Option<Option<String>> {
+    let words = Words::new(line).ok()?;
+    let names: Vec<&str> = words.words.iter().map(|(_, w)| w.as_str()).collect();
+    let at = names.iter().position(|w| *w == "table");
+    Some(at.and_then(|i| names.get(i + 1)).map(|s| s.to_string()))
+}

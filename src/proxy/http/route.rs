@@ -27,7 +27,8 @@ use crate::http::{
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
 use crate::rules::view::{field_spans, run_request_rules, RuleRun};
-use crate::stick::{Scope, Tracked};
+use crate::stick::{persist, Key, Scope, TableDef, Tracked};
+use std::sync::Arc;
 use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
 
 /// Per-connection routing state and reusable buffers.
@@ -43,6 +44,9 @@ pub(super) struct RouteState<'c> {
     response_fields: Vec<HeaderSpan>,
     /// A local answer being sent.
     pub answer: Vec<u8>,
+    /// Entries the backend's `stick on|store-request` rules write the
+    /// server into once it answers.
+    stick_keys: Vec<(Arc<TableDef>, Key)>,
 }
 
 impl RouteState<'_> {
@@ -68,6 +72,7 @@ impl RouteState<'_> {
             view: RequestView::default(),
             response_fields: Vec::new(),
             answer: Vec::new(),
+            stick_keys: Vec::new(),
         }
     }
 }
@@ -90,6 +95,7 @@ impl<'c> RouteState<'c> {
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
+            stick_keys: &mut self.stick_keys,
         }
     }
 }
@@ -214,6 +220,17 @@ pub(super) async fn request<'c>(
         return Routed::Local(local);
     }
 
+    // `stick match|on`: the server the entry names (looked up where the
+    // entry lives), unless the persistence cookie named one.
+    st.stick_keys.clear();
+    let mut stuck = None;
+    if let (false, Some(core)) = (be.stick_rules.is_empty(), st.conn.stick.core()) {
+        let current = st.view.current(head);
+        let facts = Facts::request(&st.conn, &current);
+        let acls = &be.rules.acls;
+        stuck = persist::matched(&be.stick_rules, acls, &facts, core, be.servers.len()).await;
+        st.stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
+    }
     let current = st.view.current(head);
     let facts = Facts::request(&st.conn, &current);
     st.hint = PickHint {
@@ -242,6 +259,9 @@ pub(super) async fn request<'c>(
                 _ => {}
             }
         }
+    }
+    if st.hint.sticky.is_none() {
+        st.hint.sticky = stuck;
     }
 
     let http = fe.http_for(backend_id);
@@ -356,6 +376,8 @@ pub(super) struct ResponseHook<'a, 'c> {
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
     pub bufs: &'a mut EditBuffers,
+    /// Entries `stick on|store-request` write the server into.
+    pub stick_keys: &'a mut Vec<(Arc<TableDef>, Key)>,
 }
 
 impl<'c> ResponseHook<'_, 'c> {
@@ -367,6 +389,16 @@ impl<'c> ResponseHook<'_, 'c> {
     pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
         self.conn.stick.response_status(head.status);
         let be: &'c Backend = self.backend;
+        if let Some(core) = self.conn.stick.core() {
+            let mut keys = std::mem::take(self.stick_keys);
+            if !be.stick_rules.is_empty() {
+                let facts = Facts::response(self.conn, head);
+                keys.extend(persist::response_keys(&be.stick_rules, &be.rules.acls, &facts));
+            }
+            if !keys.is_empty() {
+                persist::store(core, keys, self.server);
+            }
+        }
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
         {
             return Ok(());
