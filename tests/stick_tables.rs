@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::http_backend::{read_response, HttpBackend};
 use common::{socat, Proxy};
@@ -62,7 +62,7 @@ fn get(proxy: &Proxy, headers: &str) -> u16 {
 }
 
 /// Cores whose sessions `show sess` lists (a session id is core << 48 | n).
-fn cores_with_sessions(admin: &PathBuf) -> HashSet<u64> {
+fn cores_with_sessions(admin: &Path) -> HashSet<u64> {
     socat(admin, "show sess")
         .lines()
         .filter_map(|l| l.split(':').next())
@@ -73,7 +73,7 @@ fn cores_with_sessions(admin: &PathBuf) -> HashSet<u64> {
 
 /// Opens connections until both cores hold some (the kernel spreads
 /// them by hash of the addresses), and returns them still open.
-fn connections_on_both_cores(proxy: &Proxy, admin: &PathBuf) -> Vec<TcpStream> {
+fn connections_on_both_cores(proxy: &Proxy, admin: &Path) -> Vec<TcpStream> {
     let mut open = Vec::new();
     for _ in 0..20 {
         for _ in 0..8 {
@@ -139,7 +139,8 @@ stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),ht
     let table = socat(&admin, "show table keys");
     assert!(table.contains("used:2\n"), "{table}");
     assert!(
-        table.contains("key=key-0 use=0 exp=") && table.contains("http_req_cnt=15 http_req_rate(60000)=15"),
+        table.contains("key=key-0 use=0 exp=")
+            && table.contains("http_req_cnt=15 http_req_rate(60000)=15"),
         "{table}"
     );
     // Only the entries over a rate, then one key cleared.
@@ -148,11 +149,17 @@ stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),ht
             .matches(" key=")
             .count()
     };
-    assert_eq!(entries("data.http_req_cnt gt 14 data.http_req_rate ge 15"), 2);
+    assert_eq!(
+        entries("data.http_req_cnt gt 14 data.http_req_rate ge 15"),
+        2
+    );
     assert_eq!(entries("data.http_req_cnt gt 15"), 0);
     assert_eq!(socat(&admin, "clear table keys key key-0"), "\n");
     let table = socat(&admin, "show table keys");
-    assert!(table.contains("used:1\n") && !table.contains("key-0"), "{table}");
+    assert!(
+        table.contains("used:1\n") && !table.contains("key-0"),
+        "{table}"
+    );
     assert_eq!(get(&proxy, "X-Api-Key: key-0\r\n"), 200);
 }
 
@@ -184,18 +191,36 @@ http-request = [
         socat(&admin, "set table fe key 1.2.3.4 data.gpc0 x"),
         "Require a valid integer value to store\n\n"
     );
-    assert_eq!(socat(&admin, "clear table fe key"), "Key value expected\n\n");
-    assert_eq!(socat(&admin, "set table fe key 1.2.3.4 data.http_req_rate 7 data.gpc0 3"), "\n");
+    assert_eq!(
+        socat(&admin, "clear table fe key"),
+        "Key value expected\n\n"
+    );
+    assert_eq!(
+        socat(
+            &admin,
+            "set table fe key 1.2.3.4 data.http_req_rate 7 data.gpc0 3"
+        ),
+        "\n"
+    );
     assert_eq!(get(&proxy, ""), 200);
     // The client's own entry, set from the CLI, read by the next request.
-    assert_eq!(socat(&admin, "set table fe key 127.0.0.1 data.gpt0 7"), "\n");
+    assert_eq!(
+        socat(&admin, "set table fe key 127.0.0.1 data.gpt0 7"),
+        "\n"
+    );
     assert_eq!(get(&proxy, ""), 403);
     let table = socat(&admin, "show table fe");
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines[0], "# table: fe, type: ip, size:100, used:2");
     // Key order, as HAProxy's tree.
-    assert!(lines[1].contains(": key=1.2.3.4 use=0 exp=0 gpt0=0 gpc0=3 http_req_rate(10000)=7"), "{table}");
-    assert!(lines[2].contains(": key=127.0.0.1 use=0 exp=0 gpt0=7 gpc0=0 http_req_rate(10000)=2"), "{table}");
+    assert!(
+        lines[1].contains(": key=1.2.3.4 use=0 exp=0 gpt0=0 gpc0=3 http_req_rate(10000)=7"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains(": key=127.0.0.1 use=0 exp=0 gpt0=7 gpc0=0 http_req_rate(10000)=2"),
+        "{table}"
+    );
     assert_eq!(
         socat(&admin, "show table"),
         "# table: fe, type: ip, size:100, used:2\n\n"
@@ -253,7 +278,10 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
         assert!(!echo(&mut c), "a fourth connection was served");
     }
     let table = socat(&admin, "show table fe");
-    assert!(table.contains("use=3 exp=0 conn_cnt=9 conn_rate(60000)=9 conn_cur=3 sess_cnt=9"), "{table}");
+    assert!(
+        table.contains("use=3 exp=0 conn_cnt=9 conn_rate(60000)=9 conn_cur=3 sess_cnt=9"),
+        "{table}"
+    );
     // One closes: its count goes back (asynchronously, from the core that
     // served it), then another may come in.
     drop(held.pop());
@@ -263,7 +291,10 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
         if echo(&mut c) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no room after a close");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no room after a close"
+        );
     }
 }
 
@@ -285,7 +316,11 @@ http-request = [
     assert!(socat(&admin, "show table fe").contains(" gpc0=0 "));
     let ban = {
         let mut c = TcpStream::connect(proxy.addr()).unwrap();
-        write!(c, "GET /ban HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            c,
+            "GET /ban HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         read_response(&mut BufReader::new(c), false).map_or(0, |r| r.0)
     };
     assert_eq!(ban, 200);
@@ -311,7 +346,7 @@ stick-table = "type string size 50 expire 2s store http_req_cnt""#,
         write!(w, "GET / HTTP/1.1\r\nHost: x\r\nX-K: k{i}\r\n\r\n").unwrap();
         assert_eq!(read_response(&mut rd, false).map(|r| r.0), Some(200));
     }
-    let used = |admin: &PathBuf| -> usize {
+    let used = |admin: &Path| -> usize {
         let t = socat(admin, "show table flood");
         let first = t.lines().next().unwrap_or_default().to_string();
         first
@@ -321,7 +356,7 @@ stick-table = "type string size 50 expire 2s store http_req_cnt""#,
             .unwrap_or_else(|| panic!("{t}"))
     };
     let now = used(&admin);
-    assert!(now <= 50 && now >= 40, "{now} entries for size 50");
+    assert!((40..=50).contains(&now), "{now} entries for size 50");
     // The most recent keys are there, the oldest pushed out.
     let t = socat(&admin, "show table flood");
     assert!(t.contains("key=k999 ") && !t.contains("key=k0 "), "{t}");
@@ -329,7 +364,10 @@ stick-table = "type string size 50 expire 2s store http_req_cnt""#,
     drop((w, rd));
     let deadline = std::time::Instant::now() + common::PATIENCE;
     while used(&admin) > 0 {
-        assert!(std::time::Instant::now() < deadline, "entries never expired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "entries never expired"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
@@ -341,17 +379,27 @@ fn tables_survive_a_reload_when_unchanged() {
     let path = proxy.dir.path().join("percore.toml");
     let first = std::fs::read_to_string(&path).unwrap();
     // Another rule changes; the table's definition does not.
-    let second = first.replace("\"track-sc0 src\",", "\"track-sc0 src\",\n  \"set-header X-Seen 1\",");
+    let second = first.replace(
+        "\"track-sc0 src\",",
+        "\"track-sc0 src\",\n  \"set-header X-Seen 1\",",
+    );
     std::fs::write(&path, &second).unwrap();
     assert!(socat(&admin, "reload").starts_with("Success=1"));
     assert!(socat(&admin, "show table fe").contains("http_req_rate(60000)=4"));
     assert!((0..6).all(|_| get(&proxy, "") == 200));
-    assert_eq!(get(&proxy, ""), 429, "the 11th request over both generations");
+    assert_eq!(
+        get(&proxy, ""),
+        429,
+        "the 11th request over both generations"
+    );
     // A changed definition starts empty.
     std::fs::write(&path, second.replace("size 100k", "size 200k")).unwrap();
     assert!(socat(&admin, "reload").starts_with("Success=1"));
     let t = socat(&admin, "show table fe");
-    assert!(t.starts_with("# table: fe, type: ip, size:204800, used:0\n"), "{t}");
+    assert!(
+        t.starts_with("# table: fe, type: ip, size:204800, used:0\n"),
+        "{t}"
+    );
     assert_eq!(get(&proxy, ""), 200);
     drop(dir);
 }
@@ -406,10 +454,16 @@ fn configuration_errors_point_at_the_word() {
     ];
     for (fe, message, hint, needle) in cases {
         let text = base(fe);
-        let errors = load_str(&text, std::path::Path::new("t.toml")).unwrap_err().0;
+        let errors = load_str(&text, std::path::Path::new("t.toml"))
+            .unwrap_err()
+            .0;
         let e = &errors[0];
         assert!(e.message.contains(message), "{fe}: {}", e.message);
-        assert!(e.hint.as_deref().unwrap_or("").contains(hint), "{fe}: {:?}", e.hint);
+        assert!(
+            e.hint.as_deref().unwrap_or("").contains(hint),
+            "{fe}: {:?}",
+            e.hint
+        );
         let last = fe.lines().last().unwrap();
         let line = text.lines().position(|l| l.contains(last)).unwrap() + 1;
         let column = last.find(needle).unwrap() + 1;
@@ -477,9 +531,15 @@ servers = [{{ name = "s1", addr = "{a1}" }}, {{ name = "s2", addr = "{a2}" }}]
         assert_eq!(again, first);
     }
     let table = socat(&admin, "show table be");
-    assert!(table.starts_with("# table: be, type: ip, size:1024, used:50\n"), "{table}");
+    assert!(
+        table.starts_with("# table: be, type: ip, size:1024, used:50\n"),
+        "{table}"
+    );
     assert!(table.contains("key=127.0.0.2 use=0 exp="), "{table}");
-    assert!(table.contains(" server_id=1\n") && table.contains(" server_id=2\n"), "{table}");
+    assert!(
+        table.contains(" server_id=1\n") && table.contains(" server_id=2\n"),
+        "{table}"
+    );
     // s1 goes down: its clients move to s2, and stay there once it is
     // back (their entries now name s2), as in HAProxy.
     assert_eq!(socat(&admin, "set server be/s1 state maint"), "\n");

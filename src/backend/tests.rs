@@ -57,7 +57,7 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         rules: Default::default(),
         cookie: None,
         stick_table: None,
-            stick_rules: Vec::new(),
+        stick_rules: Vec::new(),
     }
 }
 

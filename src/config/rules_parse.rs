@@ -1028,9 +1028,26 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                 }
                 other => {
                     let known = if connection {
-                        &["accept", "reject", "expect-proxy", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-set-gpt0"][..]
+                        &[
+                            "accept",
+                            "reject",
+                            "expect-proxy",
+                            "track-sc0",
+                            "track-sc1",
+                            "track-sc2",
+                            "sc-inc-gpc0",
+                            "sc-set-gpt0",
+                        ][..]
                     } else {
-                        &["accept", "reject", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-set-gpt0"][..]
+                        &[
+                            "accept",
+                            "reject",
+                            "track-sc0",
+                            "track-sc1",
+                            "track-sc2",
+                            "sc-inc-gpc0",
+                            "sc-set-gpt0",
+                        ][..]
                     };
                     return unknown_action(aat, other, known, &format!("tcp-request {kind}"));
                 }

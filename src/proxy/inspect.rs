@@ -15,8 +15,8 @@ use crate::config::{BackendId, Frontend, Mode};
 use crate::net::{Conn, Stream};
 use crate::rules::tcp_request::{pick_backend, ConnectionStep, ConnectionVerdict, ContentStep};
 use crate::rules::{ConnFacts, Facts, Payload, TlsFacts};
-use crate::stick::{Scope, Tracked};
 use crate::shard::CoreContext;
+use crate::stick::{Scope, Tracked};
 
 /// First look: a ClientHello fits (the buffer grows up to `tune.bufsize`
 /// when a rule wants more).

@@ -6,13 +6,13 @@ use super::connect::{session_server_connection, warn_if_no_server, Attempts, Cli
 use super::count;
 use super::proxy_header::Client;
 use crate::backend::PickHint;
-use crate::rules::{ConnFacts, Facts, Payload};
-use crate::stick::persist;
 use crate::config::{BackendId, Timeouts};
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
+use crate::rules::{ConnFacts, Facts, Payload};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
+use crate::stick::persist;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -146,6 +146,7 @@ pub async fn serve(
     let conns = accept_date
         .map(|_| accesslog::conn_counts(&ctx, frontend, Some(backend_id), Some(server_index)));
     count_session_end(&ctx, frontend, backend_id, server_index, &report);
+    tracked.bytes(report.client_to_server, report.server_to_client);
     {
         let mut stats = ctx.stats.borrow_mut();
         let timings = &mut stats.timings[backend_id];

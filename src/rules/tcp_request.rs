@@ -56,7 +56,9 @@ pub enum ConnectionStep<'r> {
         action: &'r crate::stick::StickAction,
     },
     /// Rule `at` needs stick-table entries first; resume there.
-    Lookup { at: usize },
+    Lookup {
+        at: usize,
+    },
 }
 
 /// One step of the content rules.
@@ -75,7 +77,9 @@ pub enum ContentStep<'r> {
         action: &'r crate::stick::StickAction,
     },
     /// Rule `at` needs stick-table entries first; resume there.
-    Lookup { at: usize },
+    Lookup {
+        at: usize,
+    },
 }
 
 impl TcpRules {

@@ -134,7 +134,9 @@ pub enum RuleRun<'c> {
     },
     /// Rule `at` needs stick-table entries: resolve them, then resume
     /// at `at`.
-    Lookup { at: usize },
+    Lookup {
+        at: usize,
+    },
 }
 
 /// Runs one section's `http-request` rules from rule `from`, each on the

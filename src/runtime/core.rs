@@ -335,7 +335,11 @@ pub(crate) async fn serve_connection(
     // any byte is read.
     // What the connection tracks in stick tables, for its whole life.
     let tracked = crate::stick::Tracked::new(&ctx.stick);
-    let verdict = if ctx.config.frontends[fe_index].tcp_rules.connection.is_empty() {
+    let verdict = if ctx.config.frontends[fe_index]
+        .tcp_rules
+        .connection
+        .is_empty()
+    {
         crate::rules::tcp_request::ConnectionVerdict {
             reject: false,
             expect_proxy: false,
@@ -412,7 +416,14 @@ pub(crate) async fn serve_connection(
             let client = (client, peer, proxied);
             let serve = || {
                 let at = (routed, first);
-                tcp::serve(Rc::clone(&ctx), fe_index, at, client, session, tracked.clone())
+                tcp::serve(
+                    Rc::clone(&ctx),
+                    fe_index,
+                    at,
+                    client,
+                    session,
+                    tracked.clone(),
+                )
             };
             boxed(serve).await;
             (ctx, fe_index)
@@ -424,7 +435,14 @@ pub(crate) async fn serve_connection(
             boxed(|| crate::proxy::h2::serve(ctx, at, (client, peer, proxied), session)).await
         }
         (Ok(client), Mode::Http) => {
-            http::serve(ctx, fe_index, (client, peer, proxied), session, tracked.clone()).await
+            http::serve(
+                ctx,
+                fe_index,
+                (client, peer, proxied),
+                session,
+                tracked.clone(),
+            )
+            .await
         }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.

@@ -45,7 +45,10 @@ pub enum StickMsg {
         key: Key,
         update: Update,
     },
-    Answer { id: u32, values: Option<Snapshot> },
+    Answer {
+        id: u32,
+        values: Option<Snapshot>,
+    },
 }
 
 pub type StickMesh = MeshBuilder<StickMsg, Full>;

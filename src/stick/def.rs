@@ -12,7 +12,9 @@ pub enum KeyType {
     Ipv6,
     Integer,
     /// Keys longer than `len` bytes are cut there, as in HAProxy.
-    String { len: usize },
+    String {
+        len: usize,
+    },
 }
 
 impl KeyType {

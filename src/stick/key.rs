@@ -128,7 +128,10 @@ mod tests {
         );
         assert_eq!(Key::parse("42", KeyType::Integer), Some(Key::Int(42)));
         assert_eq!(Key::parse("x", KeyType::Integer), None);
-        assert_eq!(Key::parse("10.0.0.1", KeyType::Ip).unwrap().to_string(), "10.0.0.1");
+        assert_eq!(
+            Key::parse("10.0.0.1", KeyType::Ip).unwrap().to_string(),
+            "10.0.0.1"
+        );
     }
 
     #[test]

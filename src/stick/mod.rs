@@ -26,8 +26,8 @@ pub mod table;
 pub mod track;
 
 pub use self::core::{mesh, StickCore, StickMesh};
-pub use filter::{Filter, Op};
 pub use def::{DataType, KeyType, Stored, TableDef};
+pub use filter::{Filter, Op};
 pub use key::Key;
 pub use persist::{StickKind, StickRule};
 pub use table::{Snapshot, Update};

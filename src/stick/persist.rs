@@ -80,10 +80,15 @@ pub async fn matched(
 
 /// The entries request-side store rules will write once a server is
 /// known (one per table: only the first rule of a table applies).
-pub fn request_keys(rules: &[StickRule], acls: &[Acl], facts: &Facts<'_>) -> Vec<(Arc<TableDef>, Key)> {
+pub fn request_keys(
+    rules: &[StickRule],
+    acls: &[Acl],
+    facts: &Facts<'_>,
+) -> Vec<(Arc<TableDef>, Key)> {
     let mut keys: Vec<(Arc<TableDef>, Key)> = Vec::new();
     for rule in rules.iter().filter(|r| r.kind.stores_request()) {
-        if keys.iter().any(|(t, _)| t.uid() == rule.table.uid()) || !holds(&rule.cond, acls, facts) {
+        if keys.iter().any(|(t, _)| t.uid() == rule.table.uid()) || !holds(&rule.cond, acls, facts)
+        {
             continue;
         }
         if let Some(key) = key_of(rule, facts) {
@@ -94,10 +99,15 @@ pub fn request_keys(rules: &[StickRule], acls: &[Acl], facts: &Facts<'_>) -> Vec
 }
 
 /// `stick store-response` keys, read from the response.
-pub fn response_keys(rules: &[StickRule], acls: &[Acl], facts: &Facts<'_>) -> Vec<(Arc<TableDef>, Key)> {
+pub fn response_keys(
+    rules: &[StickRule],
+    acls: &[Acl],
+    facts: &Facts<'_>,
+) -> Vec<(Arc<TableDef>, Key)> {
     let mut keys: Vec<(Arc<TableDef>, Key)> = Vec::new();
     for rule in rules.iter().filter(|r| r.kind == StickKind::StoreResponse) {
-        if keys.iter().any(|(t, _)| t.uid() == rule.table.uid()) || !holds(&rule.cond, acls, facts) {
+        if keys.iter().any(|(t, _)| t.uid() == rule.table.uid()) || !holds(&rule.cond, acls, facts)
+        {
             continue;
         }
         if let Some(key) = key_of(rule, facts) {

@@ -98,7 +98,11 @@ pub struct Tracked(Option<Rc<Inner>>);
 
 impl fmt::Debug for Tracked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Tracked" } else { "Untracked" })
+        f.write_str(if self.0.is_some() {
+            "Tracked"
+        } else {
+            "Untracked"
+        })
     }
 }
 
@@ -124,7 +128,9 @@ impl Tracked {
 
     /// Whether the rule just evaluated needs entries first.
     pub fn wants(&self) -> bool {
-        self.0.as_ref().is_some_and(|i| !i.demands.borrow().is_empty())
+        self.0
+            .as_ref()
+            .is_some_and(|i| !i.demands.borrow().is_empty())
     }
 
     /// Fetches the entries the last evaluation asked for.
@@ -399,7 +405,9 @@ impl StickFetch {
                     slot: None,
                 };
                 match tracked.answer_or_ask(demand) {
-                    Some(Some(values)) => read_value(*read, &values).is_some_and(|v| f(Sample::Int(v))),
+                    Some(Some(values)) => {
+                        read_value(*read, &values).is_some_and(|v| f(Sample::Int(v)))
+                    }
                     // No entry: every counter is 0, as in HAProxy.
                     Some(None) => f(Sample::Int(0)),
                     None => false,

@@ -42,18 +42,16 @@ fn target(cli: &Cli, args: &[String]) -> Result<Target, String> {
             let Some(text) = rest.get(1) else {
                 return Err("Key value expected\n".into());
             };
-            key = Some(
-                Key::parse(text, def.key)
-                    .ok_or_else(|| format!("Invalid key '{text}' for a {} table\n", def.key.name()))?,
-            );
+            key =
+                Some(Key::parse(text, def.key).ok_or_else(|| {
+                    format!("Invalid key '{text}' for a {} table\n", def.key.name())
+                })?);
             rest = &rest[2..];
             continue;
         }
         let n = filters.len() + 1;
         let Some(data) = word.strip_prefix("data.") else {
-            return Err(format!(
-                "Filter entry #{n}: Unknown data type\n"
-            ));
+            return Err(format!("Filter entry #{n}: Unknown data type\n"));
         };
         let Some(data) = DataType::by_name(data) else {
             return Err(format!("Filter entry #{n}: Unknown data type\n"));
@@ -64,10 +62,14 @@ fn target(cli: &Cli, args: &[String]) -> Result<Target, String> {
             ));
         };
         let Some(value) = rest.get(2).and_then(|v| v.parse::<i64>().ok()) else {
-            return Err(format!("Filter entry #{n}: Require a valid integer value to compare against\n"));
+            return Err(format!(
+                "Filter entry #{n}: Require a valid integer value to compare against\n"
+            ));
         };
         if def.slot_of(data).is_none() {
-            return Err(format!("Filter entry #{n}: Data type not stored in this table\n"));
+            return Err(format!(
+                "Filter entry #{n}: Data type not stored in this table\n"
+            ));
         }
         filters.push(Filter { data, op, value });
         rest = &rest[3..];
@@ -100,15 +102,19 @@ pub async fn show(cli: &Cli, args: &[String]) -> String {
     if args.is_empty() {
         // Every table, headers only, in HAProxy's order (the last
         // declared first).
-        let tables: Vec<Arc<TableDef>> = cli.shard.current().config.stick_tables().cloned().collect();
+        let tables: Vec<Arc<TableDef>> =
+            cli.shard.current().config.stick_tables().cloned().collect();
         let mut out = String::new();
         for def in tables.iter().rev() {
-            let parts = ask(cli, TableRequest::Show {
-                name: def.name.to_string(),
-                filters: Vec::new(),
-                // A key of no table type: the cores count, list nothing.
-                key: Some(Key::Int(i64::MIN)),
-            })
+            let parts = ask(
+                cli,
+                TableRequest::Show {
+                    name: def.name.to_string(),
+                    filters: Vec::new(),
+                    // A key of no table type: the cores count, list nothing.
+                    key: Some(Key::Int(i64::MIN)),
+                },
+            )
             .await;
             out.push_str(&header(def, parts.iter().map(|d| d.used).sum()));
         }
@@ -118,11 +124,14 @@ pub async fn show(cli: &Cli, args: &[String]) -> String {
         Ok(t) => t,
         Err(e) => return e,
     };
-    let parts = ask(cli, TableRequest::Show {
-        name: target.def.name.to_string(),
-        filters: target.filters,
-        key: target.key,
-    })
+    let parts = ask(
+        cli,
+        TableRequest::Show {
+            name: target.def.name.to_string(),
+            filters: target.filters,
+            key: target.key,
+        },
+    )
     .await;
     let mut out = header(&target.def, parts.iter().map(|d| d.used).sum());
     let mut entries: Vec<(usize, crate::stick::table::Listed)> = parts

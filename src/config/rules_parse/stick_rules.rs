@@ -70,9 +70,7 @@ pub(crate) fn parse_table(name: &str, line: &str) -> Parsed<TableDef> {
             },
             "size" => size = Some(parse_size(vat, &value)?),
             "expire" => {
-                expire = Some(
-                    crate::config::values::parse_duration(&value).map_err(|i| (vat, i))?,
-                )
+                expire = Some(crate::config::values::parse_duration(&value).map_err(|i| (vat, i))?)
             }
             _ => {
                 // `store a,b` (several `store` words add up).
@@ -128,7 +126,13 @@ fn parse_stored(at: usize, item: &str) -> Parsed<Stored> {
     let (name, period) = match item.split_once('(') {
         Some((name, rest)) => match rest.strip_suffix(')') {
             Some(p) => (name, Some(p)),
-            None => return err(at, format!("`{item}`: missing `)`"), "write http_req_rate(10s)"),
+            None => {
+                return err(
+                    at,
+                    format!("`{item}`: missing `)`"),
+                    "write http_req_rate(10s)",
+                )
+            }
         },
         None => (item, None),
     };
@@ -144,7 +148,11 @@ fn parse_stored(at: usize, item: &str) -> Parsed<Stored> {
         (DataKind::Rate, Some(p)) => {
             let d = crate::config::values::parse_duration(p).map_err(|i| (at, i))?;
             if d.is_zero() {
-                return err(at, format!("`{item}`: the period is zero"), "write e.g. 10s");
+                return err(
+                    at,
+                    format!("`{item}`: the period is zero"),
+                    "write e.g. 10s",
+                );
             }
             Some(d)
         }
@@ -156,7 +164,11 @@ fn parse_stored(at: usize, item: &str) -> Parsed<Stored> {
             )
         }
         (_, Some(_)) => {
-            return err(at, format!("`{name}` takes no period"), format!("write {name}"))
+            return err(
+                at,
+                format!("`{name}` takes no period"),
+                format!("write {name}"),
+            )
         }
         (_, None) => None,
     };
@@ -258,7 +270,13 @@ pub(super) fn parse_stick_fetch(
             let table = match args.as_slice() {
                 [] => table_named(at, None, env)?,
                 [t] => table_named(at, Some(t), env)?,
-                _ => return err(at, format!("`{name}` takes at most a table name"), format!("write {name}([<table>])")),
+                _ => {
+                    return err(
+                        at,
+                        format!("`{name}` takes at most a table name"),
+                        format!("write {name}([<table>])"),
+                    )
+                }
             };
             StickFetch::Src { read, table }
         }
@@ -269,15 +287,33 @@ pub(super) fn parse_stick_fetch(
                 None => match args.split_first() {
                     Some((n, rest)) => match n.parse::<u8>() {
                         Ok(s) if usize::from(s) < crate::stick::track::SLOTS => (s, rest),
-                        _ => return err(at, format!("`{name}`: bad counter number `{n}`"), "counters are 0, 1 and 2"),
+                        _ => {
+                            return err(
+                                at,
+                                format!("`{name}`: bad counter number `{n}`"),
+                                "counters are 0, 1 and 2",
+                            )
+                        }
                     },
-                    None => return err(at, format!("`{name}` needs the counter number"), format!("write {name}(0) for track-sc0")),
+                    None => {
+                        return err(
+                            at,
+                            format!("`{name}` needs the counter number"),
+                            format!("write {name}(0) for track-sc0"),
+                        )
+                    }
                 },
             };
             let table = match rest {
                 [] => None,
                 [t] => Some(table_named(at, Some(t), env)?),
-                _ => return err(at, format!("`{name}`: too many arguments"), "write sc_<x>(<n>[,<table>]) or sc<n>_<x>([<table>])"),
+                _ => {
+                    return err(
+                        at,
+                        format!("`{name}`: too many arguments"),
+                        "write sc_<x>(<n>[,<table>]) or sc<n>_<x>([<table>])",
+                    )
+                }
             };
             StickFetch::Sc { slot, read, table }
         }
@@ -331,13 +367,21 @@ fn parse_track(at: usize, n: &str, words: &mut Words, env: &Env<'_>) -> Parsed<S
     };
     let (key, _) = parse_fetch(kat, &key_text, env)?;
     if matches!(key, Fetch::Stick(_)) {
-        return err(kat, "a track key cannot be a stick-table counter", "track a fetch such as src or req.hdr(x-api-key)");
+        return err(
+            kat,
+            "a track key cannot be a stick-table counter",
+            "track a fetch such as src or req.hdr(x-api-key)",
+        );
     }
     let table = match words.peek() {
         Some("table") => {
             words.next();
             let Some((tat, name)) = words.argument() else {
-                return err(words.here(), "`table` needs a name", format!("write {action} <fetch> table <table>"));
+                return err(
+                    words.here(),
+                    "`table` needs a name",
+                    format!("write {action} <fetch> table <table>"),
+                );
             };
             table_named(tat, Some(&name), env)?
         }
@@ -355,42 +399,32 @@ fn parse_counter_action(
 ) -> Parsed<StickAction> {
     let name = if set { "sc-set-gpt0" } else { "sc-inc-gpc0" };
     let Some(n) = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')) else {
-        return err(at, format!("`{action}` needs the counter number"), format!("write {name}(0)"));
+        return err(
+            at,
+            format!("`{action}` needs the counter number"),
+            format!("write {name}(0)"),
+        );
     };
     let slot = slot_number(at, n, name)?;
     if !set {
         return Ok(StickAction::IncGpc0 { slot });
     }
     let Some((vat, value)) = words.argument() else {
-        return err(words.here(), "sc-set-gpt0 needs a value", "write sc-set-gpt0(0) <integer>");
+        return err(
+            words.here(),
+            "sc-set-gpt0 needs a value",
+            "write sc-set-gpt0(0) <integer>",
+        );
     };
     match value.parse::<i64>() {
         Ok(value) if value >= 0 && value <= i64::from(u32::MAX) => {
             Ok(StickAction::SetGpt0 { slot, value })
         }
-        _ => err(vat, format!("bad value `{value}`"), "gpt0 is an integer from 0 to 4294967295"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn table_lines_as_haproxy_writes_them() {
-        let t = parse_table("api", "type string len 64 size 100k expire 30s store http_req_rate(10s),gpc0 store conn_cur").unwrap();
-        assert_eq!(t.key, KeyType::String { len: 64 });
-        assert_eq!(t.size, 102_400);
-        assert_eq!(t.expire, Some(Duration::from_secs(30)));
-        assert_eq!(t.store.len(), 3);
-        assert_eq!(t.store[0].period, Some(Duration::from_secs(10)));
-        let e = parse_table("x", "type ip size 1m store http_req_rat(10s)").unwrap_err();
-        assert!(e.1.hint.unwrap().contains("http_req_rate"));
-        assert!(parse_table("x", "type ip store gpc0").is_err());
-        assert!(parse_table("x", "type ip size 10 store http_req_rate").is_err());
-        assert!(parse_table("x", "type ip len 4 size 10").is_err());
-        assert!(parse_table("x", "type mac size 10").is_err());
+        _ => err(
+            vat,
+            format!("bad value `{value}`"),
+            "gpt0 is an integer from 0 to 4294967295",
+        ),
     }
 }
 
@@ -436,7 +470,11 @@ pub(crate) fn parse_stick_rule(line: &str, env: &Env<'_>) -> Parsed<crate::stick
     if table.slot_of(DataType::ServerId).is_none() {
         // `stick_tables::read_tables` adds server_id to every table a
         // stick rule names; this one escaped it.
-        return err(at, "the table does not store server_id", "add server_id to its store list");
+        return err(
+            at,
+            "the table does not store server_id",
+            "add server_id to its store list",
+        );
     }
     let rule = super::finish(&mut words, (), &env)?;
     Ok(crate::stick::StickRule {
@@ -455,4 +493,30 @@ pub(crate) fn stick_rule_table(line: &str) -> Option<Option<String>> {
     let names: Vec<&str> = words.words.iter().map(|(_, w)| w.as_str()).collect();
     let at = names.iter().position(|w| *w == "table");
     Some(at.and_then(|i| names.get(i + 1)).map(|s| s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn table_lines_as_haproxy_writes_them() {
+        let t = parse_table(
+            "api",
+            "type string len 64 size 100k expire 30s store http_req_rate(10s),gpc0 store conn_cur",
+        )
+        .unwrap();
+        assert_eq!(t.key, KeyType::String { len: 64 });
+        assert_eq!(t.size, 102_400);
+        assert_eq!(t.expire, Some(Duration::from_secs(30)));
+        assert_eq!(t.store.len(), 3);
+        assert_eq!(t.store[0].period, Some(Duration::from_secs(10)));
+        let e = parse_table("x", "type ip size 1m store http_req_rat(10s)").unwrap_err();
+        assert!(e.1.hint.unwrap().contains("http_req_rate"));
+        assert!(parse_table("x", "type ip store gpc0").is_err());
+        assert!(parse_table("x", "type ip size 10 store http_req_rate").is_err());
+        assert!(parse_table("x", "type ip len 4 size 10").is_err());
+        assert!(parse_table("x", "type mac size 10").is_err());
+    }
 }

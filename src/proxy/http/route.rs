@@ -27,9 +27,9 @@ use crate::http::{
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
 use crate::rules::view::{field_spans, run_request_rules, RuleRun};
+use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
 use crate::stick::{persist, Key, Scope, TableDef, Tracked};
 use std::sync::Arc;
-use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
@@ -393,7 +393,11 @@ impl<'c> ResponseHook<'_, 'c> {
             let mut keys = std::mem::take(self.stick_keys);
             if !be.stick_rules.is_empty() {
                 let facts = Facts::response(self.conn, head);
-                keys.extend(persist::response_keys(&be.stick_rules, &be.rules.acls, &facts));
+                keys.extend(persist::response_keys(
+                    &be.stick_rules,
+                    &be.rules.acls,
+                    &facts,
+                ));
             }
             if !keys.is_empty() {
                 persist::store(core, keys, self.server);

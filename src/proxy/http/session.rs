@@ -423,6 +423,11 @@ async fn serve_generation(
         fc.bytes_in += s.bytes_in.get();
         fc.bytes_out += s.bytes_out.get();
     }
+    // What this part of the connection moved counts for its tracks.
+    s.route
+        .conn
+        .stick
+        .bytes(s.bytes_in.get(), s.bytes_out.get());
     if let RunEnd::Regenerate | RunEnd::Idle { .. } = end {
         let mut client_buf = s.client_buf;
         client_buf.release_if_empty();
