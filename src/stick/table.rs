@@ -598,3 +598,56 @@ mod tests {
         assert!(t.is_empty());
     }
 }
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+    use crate::stick::def::{KeyType, Stored};
+    use std::time::Duration;
+
+    fn rss_kib() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        pages * 4
+    }
+
+    /// Memory per million `type ip ... store http_req_rate(10s)` entries
+    /// (docs/architecture.md): `cargo test --lib stick::table::memory --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn per_million_ip_entries() {
+        let def = Arc::new(TableDef {
+            name: "m".into(),
+            key: KeyType::Ip,
+            size: 2_000_000,
+            expire: Some(Duration::from_secs(60)),
+            store: vec![Stored {
+                data: DataType::HttpReqRate,
+                period: Some(Duration::from_secs(10)),
+            }],
+        });
+        let before = rss_kib();
+        let mut t = Table::new(def, 1);
+        let req = Update {
+            create: true,
+            http_req: true,
+            ..Update::default()
+        };
+        for i in 0..1_000_000u32 {
+            let key = Key::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::from(i)));
+            t.update(&key, &req, 0);
+        }
+        let after = rss_kib();
+        println!(
+            "{} entries: {} MiB, {} bytes per entry",
+            t.len(),
+            (after - before) / 1024,
+            (after - before) * 1024 / t.len() as u64
+        );
+    }
+}
