@@ -603,3 +603,127 @@ servers = [{{ name = "s1", addr = "{a1}" }}, {{ name = "s2", addr = "{a2}" }}]
     }
     assert!(socat(&admin, "show table be").contains("used:20\n"));
 }
+
+/// A port that accepts (and closes) connections until `close`: what a
+/// server's health check connects to.
+struct CheckPort {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CheckPort {
+    fn open(port: u16) -> CheckPort {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((c, _)) => drop(c),
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        CheckPort {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops listening: checks are refused.
+    fn close(mut self) -> u16 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.port
+    }
+}
+
+/// `srv_op_state` of `server` in `show servers state be` (2 running, 0
+/// stopped), polled until it is `want`.
+fn wait_op_state(admin: &Path, server: &str, want: &str) {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let state = socat(admin, "show servers state be");
+        let now = state
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.get(3) == Some(&server))
+            .and_then(|w| w.get(5).map(|s| s.to_string()));
+        if now.as_deref() == Some(want) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{server} never reached {want}: {state}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stick_on_src_through_a_health_check_flap() {
+    let (s1, s2) = (named_server("s1"), named_server("s2"));
+    let (c1, c2) = (CheckPort::open(0), CheckPort::open(0));
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let config = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = [{{ path = "{admin}", level = "admin" }}]
+
+[defaults]
+mode = "tcp"
+timeout = {{ connect = "2s", client = "30s", server = "30s", check = "1s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+
+[[backend]]
+name = "be"
+stick-table = "type ip size 1k expire 10m"
+stick = ["on src"]
+default-server = {{ check = true, inter = "100ms", rise = 1, fall = 1 }}
+servers = [
+  {{ name = "s1", addr = "{a1}", port = {p1} }},
+  {{ name = "s2", addr = "{a2}", port = {p2} }},
+]
+"#,
+        admin = admin.display(),
+        a1 = s1.addr,
+        a2 = s2.addr,
+        p1 = c1.port,
+        p2 = c2.port,
+    );
+    let proxy = Proxy::start(&config);
+    wait_op_state(&admin, "s1", "2");
+    wait_op_state(&admin, "s2", "2");
+    let clients: Vec<u8> = (2..52).collect();
+    let first: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    assert!(first.contains(&"s1".into()) && first.contains(&"s2".into()));
+    let on_s2: Vec<u8> = clients
+        .iter()
+        .zip(&first)
+        .filter(|(_, s)| *s == "s2")
+        .map(|(c, _)| *c)
+        .collect();
+    // s1's checks fail: its clients move to s2; s2's never move.
+    let port = c1.close();
+    wait_op_state(&admin, "s1", "0");
+    let during: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    assert!(during.iter().all(|s| s == "s2"), "{during:?}");
+    // s1 passes again: every client stays where its entry says (s2), as
+    // in HAProxy; none of s2's original clients ever moved.
+    let _c1 = CheckPort::open(port);
+    wait_op_state(&admin, "s1", "2");
+    let after: Vec<String> = clients.iter().map(|c| server_for(&proxy, *c)).collect();
+    assert_eq!(after, during);
+    assert!(on_s2.iter().all(|c| server_for(&proxy, *c) == "s2"));
+    drop(c2);
+}
