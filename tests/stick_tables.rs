@@ -659,7 +659,10 @@ fn wait_op_state(admin: &Path, server: &str, want: &str) {
         if now.as_deref() == Some(want) {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{server} never reached {want}: {state}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} never reached {want}: {state}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -726,4 +729,69 @@ servers = [
     assert_eq!(after, during);
     assert!(on_s2.iter().all(|c| server_for(&proxy, *c) == "s2"));
     drop(c2);
+}
+
+#[test]
+fn connection_tracks_count_every_request_and_errors() {
+    use common::http_backend::Reply;
+    let backend = HttpBackend::start(|r| {
+        if r.target.starts_with("/missing") {
+            Reply::Full(404, vec![], b"no".to_vec())
+        } else {
+            Reply::Full(200, vec![], b"ok".to_vec())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let admin = dir.path().join("admin.sock");
+    let config = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = [{{ path = "{admin}", level = "admin" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+stick-table = "type ip size 10 store http_req_cnt,http_err_cnt,conn_cnt,bytes_out_cnt"
+tcp-request = ["connection track-sc0 src"]
+http-request = ["deny deny_status 429 if {{ sc0_http_req_cnt gt 3 }}"]
+
+[[backend]]
+name = "be"
+servers = [{{ name = "s1", addr = "{addr}" }}]
+"#,
+        admin = admin.display(),
+        addr = backend.addr,
+    );
+    let proxy = Proxy::start(&config);
+    // One keep-alive connection: the connection's track counts each of
+    // its requests.
+    let c = TcpStream::connect(proxy.addr()).unwrap();
+    let mut rd = BufReader::new(c.try_clone().unwrap());
+    let mut w = c;
+    let mut statuses = Vec::new();
+    for path in ["/", "/missing", "/missing", "/"] {
+        write!(w, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        statuses.push(read_response(&mut rd, false).map_or(0, |r| r.0));
+    }
+    // The fourth is denied (and the connection closed, as HAProxy does).
+    assert_eq!(statuses, [200, 404, 404, 429]);
+    drop((w, rd));
+    // The bytes are counted once the connection ended.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let t = socat(&admin, "show table fe");
+        if t.contains("conn_cnt=1 http_req_cnt=4 http_err_cnt=2 bytes_out_cnt=")
+            && !t.contains("bytes_out_cnt=0")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{t}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

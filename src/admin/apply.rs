@@ -85,6 +85,8 @@ pub enum CoreRequest {
 /// that took the command).
 #[derive(Debug, Clone)]
 pub enum TableRequest {
+    /// How many entries the core holds (`show table` without a name).
+    Count { name: String },
     Show {
         name: String,
         filters: Vec<crate::stick::Filter>,
@@ -193,7 +195,10 @@ pub fn apply(shard: &Shard, request: &CoreRequest) -> CoreAnswer {
             let stick = &ctx.stick;
             match request {
                 TableRequest::Show { name, filters, key } => {
-                    CoreAnswer::Table(stick.list(name, filters, key.as_ref()).map(Box::new))
+                    CoreAnswer::Table(stick.list(name, filters, key.as_ref(), true).map(Box::new))
+                }
+                TableRequest::Count { name } => {
+                    CoreAnswer::Table(stick.list(name, &[], None, false).map(Box::new))
                 }
                 TableRequest::Clear { name, filters, key } => {
                     CoreAnswer::Count(stick.clear(name, filters, key.as_ref()).unwrap_or(0))

@@ -518,6 +518,9 @@ fn stick_tables_tracking_and_stick_rules_convert_and_load() {
     assert_eq!(text(&b["stick"]), "[\"on src\"]");
     // A listen's table sits on its frontend half; its stick rule names it.
     let l = nth(&d, "backend", 2);
-    assert_eq!(text(&l["stick"]), "[\"match src table l if { src 10.0.0.0/8 }\"]");
+    assert_eq!(
+        text(&l["stick"]),
+        "[\"match src table l if { src 10.0.0.0/8 }\"]"
+    );
     check_loads(&c);
 }

@@ -309,13 +309,20 @@ impl StickCore {
     }
 
     /// This core's entries of the table named `name` that pass
-    /// `filters` (runtime API; the command asks every core), and the
-    /// number of entries it holds.
-    pub fn list(&self, name: &str, filters: &[Filter], key: Option<&Key>) -> Option<TableDump> {
+    /// `filters` (runtime API; the command asks every core; none unless
+    /// `entries`), and the number of entries it holds.
+    pub fn list(
+        &self,
+        name: &str,
+        filters: &[Filter],
+        key: Option<&Key>,
+        entries: bool,
+    ) -> Option<TableDump> {
         let now = self.now();
         let mut tables = self.tables.borrow_mut();
         let table = tables.values_mut().find(|t| &*t.def.name == name)?;
-        let listed = table.list(now);
+        table.purge(now);
+        let listed = if entries { table.list(now) } else { Vec::new() };
         let used = table.len();
         let entries = listed
             .into_iter()

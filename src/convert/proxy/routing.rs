@@ -83,7 +83,11 @@ impl State<'_> {
             // A listen section's table goes to its frontend, where its
             // track-sc rules find it by default.
             let side = self.rules_side();
-            self.add(side, entry(&["stick-table"], Val::str(rest), line), problems);
+            self.add(
+                side,
+                entry(&["stick-table"], Val::str(rest), line),
+                problems,
+            );
             return;
         }
         if self.kind == Kind::Frontend {
@@ -105,7 +109,11 @@ impl State<'_> {
             rule.splice(at..at, [b"table".to_vec(), self.name.clone().into_bytes()]);
         }
         let rule = words::join(&rule);
-        self.add(Side::Back, pushed(&["stick"], Val::str(rule), line), problems);
+        self.add(
+            Side::Back,
+            pushed(&["stick"], Val::str(rule), line),
+            problems,
+        );
     }
 
     pub(super) fn balance(&mut self, line: &Line, problems: &mut Vec<Problem>) {
