@@ -251,7 +251,7 @@ default_backend = "be"
 stick-table = "type ip size 1k store conn_cur,conn_cnt,conn_rate(60s),sess_cnt"
 tcp-request = [
   "connection track-sc0 src",
-  "connection reject if {{ sc0_conn_cur gt 3 }}",
+  "connection reject if {{ sc_trackers(0) gt 3 }}",
 ]
 
 [[backend]]
@@ -304,6 +304,7 @@ fn gpc0_src_fetches_and_short_circuit() {
         r#"stick-table = "type ip size 100 expire 60s store gpc0,http_req_rate(60s)"
 http-request = [
   "track-sc0 src",
+  "allow if { path /unban } { sc_clr_gpc0(0) gt 0 }",
   "deny deny_status 403 if { src_get_gpc0 gt 0 }",
   "sc-inc-gpc0(0) if { path /ban }",
   "deny deny_status 429 if { sc_http_req_rate(0) gt 100 } { sc_inc_gpc0(0) gt 0 }",
@@ -328,6 +329,21 @@ http-request = [
     // Now `src_get_gpc0` (a lookup at the owner core) denies, whichever
     // core takes the connection.
     assert!((0..6).all(|_| get(&proxy, "") == 403));
+    // `sc_clr_gpc0` answers the count before clearing it.
+    let path = |p: &str| {
+        let mut c = TcpStream::connect(proxy.addr()).unwrap();
+        write!(
+            c,
+            "GET {p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        read_response(&mut BufReader::new(c), false).map_or(0, |r| r.0)
+    };
+    assert_eq!(path("/unban"), 200);
+    assert!(socat(&admin, "show table fe").contains(" gpc0=0 "));
+    assert_eq!(get(&proxy, ""), 200);
+    // Cleared already: 0, the rule does not allow, the deny does not hit.
+    assert_eq!(path("/unban"), 200);
 }
 
 #[test]

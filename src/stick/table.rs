@@ -93,6 +93,9 @@ pub struct Update {
     pub http_err: bool,
     /// `gpc0` and `gpc0_rate` +1.
     pub gpc0: bool,
+    /// `gpc0` back to 0; the answer carries the values from before
+    /// (`sc_clr_gpc0` returns the old count, as HAProxy's).
+    pub clr_gpc0: bool,
     /// Tracking ended: `conn_cur` -1.
     pub release: bool,
     pub bytes_in: u64,
@@ -118,6 +121,8 @@ pub struct Snapshot {
     values: [i64; DATA_TYPES],
     /// Bit `DataType::index()`: stored in the table.
     stored: u32,
+    /// Sessions tracking the entry (`sc_trackers`).
+    pub trackers: u32,
 }
 
 impl Snapshot {
@@ -295,6 +300,7 @@ impl Table {
             None if update.create => self.insert(key.clone(), now)?,
             None => return None,
         };
+        let before = update.clr_gpc0.then(|| self.snapshot_at(index, now));
         if update.touches() {
             self.apply(index, update, now);
             let expire_at = self.expire_at(now);
@@ -302,7 +308,7 @@ impl Table {
             self.unlink(index);
             self.push_front(index);
         }
-        Some(self.snapshot_at(index, now))
+        Some(before.unwrap_or_else(|| self.snapshot_at(index, now)))
     }
 
     /// A new entry, after pushing out the least recently used one not
@@ -356,6 +362,10 @@ impl Table {
                 DataType::SessCnt | DataType::SessRate => u64::from(u.sess),
                 DataType::HttpReqCnt | DataType::HttpReqRate => u64::from(u.http_req),
                 DataType::HttpErrCnt | DataType::HttpErrRate => u64::from(u.http_err),
+                DataType::Gpc0 if u.clr_gpc0 => {
+                    *value = Value::Num(0);
+                    continue;
+                }
                 DataType::Gpc0 | DataType::Gpc0Rate => u64::from(u.gpc0),
                 DataType::BytesInCnt | DataType::BytesInRate => u.bytes_in,
                 DataType::BytesOutCnt | DataType::BytesOutRate => u.bytes_out,
@@ -392,6 +402,7 @@ impl Table {
         let mut snapshot = Snapshot {
             values: [0; DATA_TYPES],
             stored: 0,
+            trackers: node.refs,
         };
         for (stored, value) in self.def.store.iter().zip(node.values.iter()) {
             let i = stored.data.index();
@@ -518,6 +529,7 @@ mod tests {
         http_req: true,
         http_err: false,
         gpc0: false,
+        clr_gpc0: false,
         release: false,
         bytes_in: 0,
         bytes_out: 0,
@@ -594,6 +606,11 @@ mod tests {
         assert!(!t.set(&Key::Int(1), DataType::Gpt0, 1, 10));
         let s = t.update(&Key::Int(1), &Update::default(), 10).unwrap();
         assert_eq!(s.get(DataType::HttpReqRate), Some(42));
+        let clr = Update {
+            clr_gpc0: true,
+            ..Update::default()
+        };
+        assert_eq!(t.update(&Key::Int(1), &clr, 10).unwrap().trackers, 1);
         assert_eq!(t.clear(Some(&Key::Int(1))), 1);
         assert!(t.is_empty());
     }

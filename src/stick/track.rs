@@ -314,6 +314,10 @@ pub enum Read {
     Kbytes(DataType),
     /// `inc_gpc0`: increments, then reads `gpc0`.
     IncGpc0,
+    /// `clr_gpc0`: reads `gpc0`, then sets it to 0.
+    ClrGpc0,
+    /// `trackers`: sessions tracking the entry.
+    Trackers,
     /// `tracked`: whether the slot is tracked (`sc_tracked`).
     Tracked,
 }
@@ -364,18 +368,16 @@ impl StickFetch {
                     return f(Sample::Bool(true));
                 }
                 let other = table.as_ref().filter(|t| t.uid() != own.uid());
-                let values = match (read, other) {
-                    (Read::IncGpc0, _) | (_, Some(_)) => {
+                let values = match (read.changes(), other) {
+                    (true, _) | (_, Some(_)) => {
                         let demand = Demand {
-                            by: if *read == Read::IncGpc0 { by } else { 0 },
+                            by: if read.changes() { by } else { 0 },
                             table: Arc::clone(other.unwrap_or(&own)),
                             key,
-                            update: Update {
-                                create: *read == Read::IncGpc0,
-                                gpc0: *read == Read::IncGpc0,
-                                ..Update::default()
-                            },
-                            slot: other.is_none().then_some(slot),
+                            update: read.update(),
+                            // The answer to a clear holds the values
+                            // before it: not the slot's new ones.
+                            slot: (other.is_none() && *read != Read::ClrGpc0).then_some(slot),
                         };
                         match tracked.answer_or_ask(demand) {
                             Some(Some(v)) => v,
@@ -392,16 +394,11 @@ impl StickFetch {
                 let Some(key) = Key::from_sample(src, table.key) else {
                     return f(Sample::Int(0));
                 };
-                let inc = *read == Read::IncGpc0;
                 let demand = Demand {
-                    by: if inc { by } else { 0 },
+                    by: if read.changes() { by } else { 0 },
                     table: Arc::clone(table),
                     key,
-                    update: Update {
-                        create: inc,
-                        gpc0: inc,
-                        ..Update::default()
-                    },
+                    update: read.update(),
                     slot: None,
                 };
                 match tracked.answer_or_ask(demand) {
@@ -417,11 +414,29 @@ impl StickFetch {
     }
 }
 
+impl Read {
+    /// Whether reading changes the entry (then it is done at the owner
+    /// once per evaluation, see the module doc).
+    fn changes(self) -> bool {
+        matches!(self, Read::IncGpc0 | Read::ClrGpc0)
+    }
+
+    fn update(self) -> Update {
+        Update {
+            create: self.changes(),
+            gpc0: self == Read::IncGpc0,
+            clr_gpc0: self == Read::ClrGpc0,
+            ..Update::default()
+        }
+    }
+}
+
 fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
     match read {
         Read::Data(d) => values.get(d),
         Read::Kbytes(d) => values.get(d).map(|v| v >> 10),
-        Read::IncGpc0 => values.get(DataType::Gpc0),
+        Read::IncGpc0 | Read::ClrGpc0 => values.get(DataType::Gpc0),
+        Read::Trackers => Some(i64::from(values.trackers)),
         Read::Tracked => Some(1),
     }
 }

@@ -204,6 +204,8 @@ fn read_of(at: usize, name: &str, what: &str, src: bool) -> Parsed<Read> {
         "get_gpc0" => Read::Data(DataType::Gpc0),
         "get_gpt0" => Read::Data(DataType::Gpt0),
         "inc_gpc0" => Read::IncGpc0,
+        "clr_gpc0" => Read::ClrGpc0,
+        "trackers" if !src => Read::Trackers,
         "kbytes_in" => Read::Kbytes(DataType::BytesInCnt),
         "kbytes_out" => Read::Kbytes(DataType::BytesOutCnt),
         "tracked" if !src => Read::Tracked,
@@ -219,7 +221,7 @@ fn read_of(at: usize, name: &str, what: &str, src: bool) -> Parsed<Read> {
                      with <x> one of conn_cnt, conn_cur, conn_rate, sess_cnt, sess_rate, http_req_cnt, \
                      http_req_rate, http_err_cnt, http_err_rate, bytes_in_cnt, bytes_in_rate, \
                      bytes_out_cnt, bytes_out_rate, kbytes_in, kbytes_out, get_gpc0, inc_gpc0, \
-                     gpc0_rate, get_gpt0 (and tracked for sc)",
+                     gpc0_rate, get_gpt0, clr_gpc0 (and tracked, trackers for sc)",
                 )
             }
         },
