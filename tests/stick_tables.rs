@@ -811,3 +811,42 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn rate_limit_applies_to_http2_streams() {
+    let backend = HttpBackend::ok();
+    let config = format!(
+        r#"
+[global]
+threads = 2
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = [{{ addr = "127.0.0.1:{{port}}", proto = "h2" }}]
+default_backend = "be"
+{RATE_LIMIT}
+
+[[backend]]
+name = "be"
+servers = [{{ name = "s1", addr = "{addr}" }}]
+"#,
+        addr = backend.addr,
+    );
+    let proxy = Proxy::start(&config);
+    // 30 requests as streams of one HTTP/2 connection (h2load, from
+    // nghttp2-client, which .ci/run installs).
+    let url = format!("http://127.0.0.1:{}/", proxy.port);
+    let out = std::process::Command::new("h2load")
+        .args(["-n", "30", "-c", "1", "-m", "1", &url])
+        .output()
+        .expect("h2load runs (Debian package nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("status codes: 10 2xx, 0 3xx, 20 4xx, 0 5xx"),
+        "{text}"
+    );
+}

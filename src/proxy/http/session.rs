@@ -241,7 +241,10 @@ pub(crate) async fn serve_carried(
         requests,
         attached: None,
         proxied,
-        tracked: Tracked::default(),
+        // Each stream tracks as a connection of its own: `http-request`
+        // tracks and `stick` rules work; the carrying connection's
+        // `tcp-request` tracks are not seen by its streams' rules.
+        tracked: Tracked::new(&ctx.stick),
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
