@@ -1,5 +1,5 @@
 //! Tracking in rules: the `track-sc0/1/2` slots of a connection, the
-//! `sc_*` / `scN_*` / `src_*` / `table_*` fetches that read them, and the
+//! `sc_*` / `scN_*` / `src_*` fetches that read them, and the
 //! `sc-inc-gpc0` / `sc-set-gpt0` actions.
 //!
 //! Rules are evaluated synchronously (`crate::rules`), but a key's entry
