@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use percore::config::{load_str, Config};
 use percore::http::{write_request_head, ClientSide, ConnectionMode, ParseStatus, RequestParser};
 use percore::rules::edit::{apply, Edit, EditBuffers};
-use percore::rules::view::run_request_rules;
+use percore::rules::view::{run_request_rules, RuleRun};
 use percore::rules::{ConnFacts, Facts, RequestView, Verdict};
 
 struct Counting;
@@ -148,9 +148,15 @@ impl<'c> Router<'c> {
         let fe = &self.config.frontends[0];
         self.edits.clear();
         self.view.clear();
-        let verdict =
-            run_request_rules(&fe.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
-        if !matches!(verdict, Verdict::Forward) {
+        let verdict = run_request_rules(
+            &fe.rules,
+            &self.conn,
+            &head,
+            &mut self.view,
+            &mut self.bufs,
+            0,
+        );
+        if !matches!(verdict, RuleRun::Done(Verdict::Forward)) {
             return (usize::MAX, None);
         }
         let chosen = {
@@ -162,9 +168,15 @@ impl<'c> Router<'c> {
             return (usize::MAX, None);
         };
         let be = &self.config.backends[be_id];
-        let verdict =
-            run_request_rules(&be.rules, &self.conn, &head, &mut self.view, &mut self.bufs);
-        if !matches!(verdict, Verdict::Forward) {
+        let verdict = run_request_rules(
+            &be.rules,
+            &self.conn,
+            &head,
+            &mut self.view,
+            &mut self.bufs,
+            0,
+        );
+        if !matches!(verdict, RuleRun::Done(Verdict::Forward)) {
             return (usize::MAX, None);
         }
         let current = self.view.current(&head);
@@ -200,6 +212,7 @@ fn bench(c: &mut Criterion) {
             src: "203.0.113.9:51234".parse().unwrap(),
             dst: "127.0.0.1:18080".parse().unwrap(),
             tls: None,
+            stick: Default::default(),
         },
         side: ClientSide {
             addr: "203.0.113.9".parse().unwrap(),

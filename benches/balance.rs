@@ -39,6 +39,8 @@ fn backend(balance: Balance, servers: usize) -> Backend {
         balance_params: Default::default(),
         rules: Default::default(),
         cookie: None,
+        stick_table: None,
+        stick_rules: Vec::new(),
     }
 }
 

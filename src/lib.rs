@@ -20,4 +20,5 @@ pub mod rules;
 pub mod runtime;
 pub mod shard;
 pub mod stats;
+pub mod stick;
 pub mod tls;

@@ -77,6 +77,31 @@ pub enum CoreRequest {
     AbortReload {
         generation: u64,
     },
+    /// `show table`, `clear table`, `set table` on this core's entries.
+    Table(TableRequest),
+}
+
+/// What a stick-table command asks of each core (validated by the core
+/// that took the command).
+#[derive(Debug, Clone)]
+pub enum TableRequest {
+    /// How many entries the core holds (`show table` without a name).
+    Count { name: String },
+    Show {
+        name: String,
+        filters: Vec<crate::stick::Filter>,
+        key: Option<crate::stick::Key>,
+    },
+    Clear {
+        name: String,
+        filters: Vec<crate::stick::Filter>,
+        key: Option<crate::stick::Key>,
+    },
+    Set {
+        name: String,
+        key: crate::stick::Key,
+        data: Vec<(crate::stick::DataType, i64)>,
+    },
 }
 
 #[derive(Debug)]
@@ -89,6 +114,8 @@ pub enum CoreAnswer {
     Count(usize),
     /// A step of a reload failed on this core: why, in one line.
     Failed(String),
+    /// This core's part of a stick table (`None`: no such table here).
+    Table(Option<Box<crate::stick::core::TableDump>>),
     Done,
 }
 
@@ -164,6 +191,24 @@ pub fn apply(shard: &Shard, request: &CoreRequest) -> CoreAnswer {
         }
         CoreRequest::ShutdownSession(uid) => {
             CoreAnswer::Count(usize::from(sessions::shutdown_session(ctx, *uid)))
+        }
+        CoreRequest::Table(request) => {
+            let stick = &ctx.stick;
+            match request {
+                TableRequest::Show { name, filters, key } => {
+                    CoreAnswer::Table(stick.list(name, filters, key.as_ref(), true).map(Box::new))
+                }
+                TableRequest::Count { name } => {
+                    CoreAnswer::Table(stick.list(name, &[], None, false).map(Box::new))
+                }
+                TableRequest::Clear { name, filters, key } => {
+                    CoreAnswer::Count(stick.clear(name, filters, key.as_ref()).unwrap_or(0))
+                }
+                TableRequest::Set { name, key, data } => match stick.set(name, key, data) {
+                    Ok(()) => CoreAnswer::Done,
+                    Err(d) => CoreAnswer::Failed(format!("{} not stored", d.name())),
+                },
+            }
         }
         CoreRequest::ClearCounters { all } => {
             ctx.stats.borrow_mut().clear(*all);

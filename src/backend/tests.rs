@@ -57,6 +57,8 @@ fn backend_cfg(balance: Balance, servers: Vec<config::Server>) -> config::Backen
         balance_params: Default::default(),
         rules: Default::default(),
         cookie: None,
+        stick_table: None,
+        stick_rules: Vec::new(),
     }
 }
 

@@ -171,6 +171,7 @@ pub(crate) fn frontends_and_backends(
             log: fe.log.clone(),
             rules: Default::default(),
             tcp_rules: Default::default(),
+            stick_table: None,
         });
         sources.push(FrontendSource {
             http: fe.http,

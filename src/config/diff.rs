@@ -154,6 +154,7 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         log,
         rules,
         tcp_rules,
+        stick_table,
     } = f;
     let backend_name = |id: &BackendId| c.backends.get(*id).map(|b| b.name.as_str());
     let use_backend: Vec<_> = rules
@@ -163,7 +164,7 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
         .collect();
     format!(
         "{name:?} {mode:?} {binds:?} {bind_tls:?} {bind_proxy:?} {bind_h2:?} {:?} {maxconn:?} \
-         {backlog:?} {timeouts:?} {http:?} {log:?} {:?} {:?} {:?} {use_backend:?} {tcp_rules:?}",
+         {backlog:?} {timeouts:?} {http:?} {log:?} {:?} {:?} {:?} {use_backend:?} {tcp_rules:?} {stick_table:?}",
         default_backend.as_ref().map(backend_name),
         rules.acls,
         rules.request,
@@ -187,10 +188,12 @@ fn backend_fingerprint(b: &Backend) -> String {
         http,
         rules,
         cookie,
+        stick_table,
+        stick_rules,
     } = b;
     format!(
         "{name:?} {mode:?} {balance:?} {balance_params:?} {retries:?} {redispatch:?} \
-         {allbackups:?} {timeouts:?} {check:?} {http:?} {rules:?} {cookie:?}"
+         {allbackups:?} {timeouts:?} {check:?} {http:?} {rules:?} {cookie:?} {stick_table:?} {stick_rules:?}"
     )
 }
 

@@ -22,6 +22,7 @@ mod reader;
 mod routing;
 mod rules_parse;
 mod sections;
+mod stick_tables;
 mod tls;
 mod values;
 
@@ -121,6 +122,7 @@ pub(crate) fn load_with(
     }
     let (mut frontends, mut backends, sources) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
+    let tables = stick_tables::read_tables(&mut diag, &root, &mut frontends, &mut backends);
     routing::attach_rules(
         &mut diag,
         &root,
@@ -129,6 +131,7 @@ pub(crate) fn load_with(
         &routing::RuleContext {
             userlists: &userlists,
             base_dir,
+            tables: &tables,
         },
     );
     check::after_rules(&mut diag, &mut frontends, &backends, &sources);

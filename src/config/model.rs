@@ -249,6 +249,8 @@ pub struct Frontend {
     pub rules: HttpRules,
     /// `tcp-request` rules (over the ACLs of `rules`).
     pub tcp_rules: TcpRules,
+    /// `stick-table`: the table named after this frontend.
+    pub stick_table: Option<Arc<crate::stick::TableDef>>,
 }
 
 /// HAProxy `http-reuse`: which requests may use an idle server connection
@@ -356,6 +358,12 @@ pub struct Backend {
     pub rules: HttpRules,
     /// `cookie NAME insert|rewrite|prefix ...`
     pub cookie: Option<CookiePersistence>,
+    /// `stick-table`: the table named after this backend (a backend may
+    /// hold nothing else, as HAProxy's table-only backends).
+    pub stick_table: Option<Arc<crate::stick::TableDef>>,
+    /// `stick on|match|store-request|store-response` (over the ACLs of
+    /// `rules`).
+    pub stick_rules: Vec<crate::stick::StickRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +424,14 @@ impl Frontend {
 impl Config {
     pub fn backend(&self, id: BackendId) -> &Backend {
         &self.backends[id]
+    }
+
+    /// Every stick table, frontends' first.
+    pub fn stick_tables(&self) -> impl Iterator<Item = &Arc<crate::stick::TableDef>> {
+        self.frontends
+            .iter()
+            .filter_map(|f| f.stick_table.as_ref())
+            .chain(self.backends.iter().filter_map(|b| b.stick_table.as_ref()))
     }
 }
 

@@ -339,6 +339,8 @@ fn read_users(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<User> {
 pub(crate) struct RuleContext<'c> {
     pub userlists: &'c [Arc<Userlist>],
     pub base_dir: &'c Path,
+    /// Every stick table (`stick_tables::read_tables`).
+    pub tables: &'c [Arc<crate::stick::TableDef>],
 }
 
 /// Reads the rules of every frontend and backend (after the sections and
@@ -364,19 +366,29 @@ pub(crate) fn attach_rules(
                 continue;
             };
             table.rename(format!("{kind} \"{name}\""));
-            let (mode, rules_slot, tcp_slot) = if is_frontend {
+            let (mode, rules_slot, tcp_slot, own_table) = if is_frontend {
                 match frontends.iter_mut().find(|f| f.name == name) {
-                    Some(f) => (f.mode, &mut f.rules, Some(&mut f.tcp_rules)),
+                    Some(f) => (
+                        f.mode,
+                        &mut f.rules,
+                        Some(&mut f.tcp_rules),
+                        f.stick_table.clone(),
+                    ),
                     None => continue,
                 }
             } else {
                 match backends.iter_mut().find(|b| b.name == name) {
-                    Some(b) => (b.mode, &mut b.rules, None),
+                    Some(b) => (b.mode, &mut b.rules, None, b.stick_table.clone()),
                     None => continue,
                 }
             };
-            let (rules, tcp_rules) =
-                read_rules(diag, &table, is_frontend, mode, &backend_names, cx);
+            let (rules, tcp_rules, stick_rules) = read_rules(
+                diag,
+                &table,
+                (is_frontend, mode, own_table.as_ref()),
+                &backend_names,
+                cx,
+            );
             // A mode tcp frontend has ACLs for its tcp-request rules and
             // use_backend; HTTP rules need HTTP.
             let http_only = if is_frontend {
@@ -401,6 +413,11 @@ pub(crate) fn attach_rules(
             }
             if let Some(slot) = tcp_slot {
                 *slot = tcp_rules;
+            }
+            if !is_frontend {
+                if let Some(b) = backends.iter_mut().find(|b| b.name == name) {
+                    b.stick_rules = stick_rules;
+                }
             }
         }
     }
@@ -457,6 +474,11 @@ fn lines<'a>(diag: &mut Diagnostics<'_>, node: &Node<'a>) -> Vec<(Node<'a>, Stri
         .collect()
 }
 
+/// Reports an error of a one-line value (also `stick-table` lines).
+pub(crate) fn report_line(diag: &mut Diagnostics<'_>, node: &Node<'_>, text: &str, e: Located) {
+    report(diag, node, text, e)
+}
+
 fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, text: &str, (offset, invalid): Located) {
     let exact = node
         .span
@@ -478,11 +500,10 @@ fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, text: &str, (offset, inva
 fn read_rules(
     diag: &mut Diagnostics<'_>,
     table: &TableView<'_>,
-    is_frontend: bool,
-    mode: Mode,
+    (is_frontend, mode, own_table): (bool, Mode, Option<&Arc<crate::stick::TableDef>>),
     backends: &[String],
     cx: &RuleContext<'_>,
-) -> (HttpRules, TcpRules) {
+) -> (HttpRules, TcpRules, Vec<crate::stick::StickRule>) {
     let mut rules = HttpRules::default();
     let mut acl_names: Vec<String> = Vec::new();
     let mut acl_lines: Vec<(usize, Node<'_>, String)> = Vec::new();
@@ -515,6 +536,8 @@ fn read_rules(
         backends,
         response: false,
         payload: false,
+        tables: cx.tables,
+        own_table,
     };
     // Named ACLs may be used by any rule; a payload fetch in one that an
     // http-request rule uses simply never has a sample there.
@@ -563,6 +586,15 @@ fn read_rules(
             }
         }
     }
+    let mut stick = Vec::new();
+    if let Some(node) = table.get("stick").filter(|_| !is_frontend) {
+        for (line_node, text) in lines(diag, &node) {
+            match super::rules_parse::stick_rules::parse_stick_rule(&text, &env) {
+                Ok(rule) => stick.push(rule),
+                Err(e) => report(diag, &line_node, &text, e),
+            }
+        }
+    }
     let mut tcp = TcpRules::default();
     if let Some(node) = table.get("tcp-request").filter(|_| is_frontend) {
         for (line_node, text) in lines(diag, &node) {
@@ -589,7 +621,7 @@ fn read_rules(
             );
         }
     }
-    (rules, tcp)
+    (rules, tcp, stick)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use crate::rules::{
     StrPatterns, TcpAction, Term, Userlist,
 };
 
+pub(crate) mod stick_rules;
+
 /// An error and the byte offset in the line where it is.
 pub(crate) type Located = (usize, Invalid);
 type Parsed<T> = Result<T, Located>;
@@ -58,6 +60,10 @@ pub(crate) struct Env<'e> {
     /// content`, `use_backend` in mode tcp, named ACLs): `req.len`,
     /// `req.payload`, `req.ssl_*` are allowed.
     pub payload: bool,
+    /// Every stick table, for `table <name>` and fetch arguments.
+    pub tables: &'e [Arc<crate::stick::TableDef>],
+    /// The section's own table (the default of `track-sc*` and `src_*`).
+    pub own_table: Option<&'e Arc<crate::stick::TableDef>>,
 }
 
 /// The words of one line with their offsets.
@@ -151,6 +157,18 @@ const FETCH_NAMES: &[&str] = &[
     "req.ssl_sni",
     "req.ssl_ver",
     "req.ssl_alpn",
+    "sc_http_req_rate",
+    "sc_http_req_cnt",
+    "sc_conn_cur",
+    "sc_conn_rate",
+    "sc_get_gpc0",
+    "sc_inc_gpc0",
+    "sc0_http_req_rate",
+    "sc0_conn_cur",
+    "src_conn_rate",
+    "src_conn_cur",
+    "src_http_req_rate",
+    "src_get_gpc0",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
@@ -312,6 +330,9 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         "req.ssl_sni" => no_arg().map(|_| Fetch::ReqSslSni)?,
         "req.ssl_ver" => no_arg().map(|_| Fetch::ReqSslVer)?,
         "req.ssl_alpn" => no_arg().map(|_| Fetch::ReqSslAlpn)?,
+        other if stick_rules::is_stick_fetch(other) => {
+            stick_rules::parse_stick_fetch(at, other, &args, env)?
+        }
         other => {
             // `pth_beg`: suggest on the base, keep the suffix.
             let (stem, tail) = match other.rsplit_once('_') {
@@ -980,6 +1001,9 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
             let connection = kind == "connection";
             let (aat, action) = words.expect("action", TCP_HINT)?;
             let action = match action.as_str() {
+                a if stick_rules::is_stick_action(a) => {
+                    TcpAction::Stick(stick_rules::parse_stick_action(aat, a, &mut words, env)?)
+                }
                 "accept" => TcpAction::Accept,
                 "reject" => TcpAction::Reject,
                 "expect-proxy" if connection => {
@@ -1004,9 +1028,26 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                 }
                 other => {
                     let known = if connection {
-                        &["accept", "reject", "expect-proxy"][..]
+                        &[
+                            "accept",
+                            "reject",
+                            "expect-proxy",
+                            "track-sc0",
+                            "track-sc1",
+                            "track-sc2",
+                            "sc-inc-gpc0",
+                            "sc-set-gpt0",
+                        ][..]
                     } else {
-                        &["accept", "reject"][..]
+                        &[
+                            "accept",
+                            "reject",
+                            "track-sc0",
+                            "track-sc1",
+                            "track-sc2",
+                            "sc-inc-gpc0",
+                            "sc-set-gpt0",
+                        ][..]
                     };
                     return unknown_action(aat, other, known, &format!("tcp-request {kind}"));
                 }
@@ -1042,6 +1083,11 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "replace-header",
     "set-path",
     "set-query",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-set-gpt0",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1344,6 +1390,9 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
         }
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
+        other if stick_rules::is_stick_action(other) => {
+            RequestAction::Stick(stick_rules::parse_stick_action(at, other, &mut words, env)?)
+        }
         other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => RequestAction::Edit(edit),
             None => return unknown_action(at, other, REQUEST_ACTIONS, "http-request"),
@@ -1404,6 +1453,8 @@ mod tests {
             backends,
             response: false,
             payload: false,
+            tables: &[],
+            own_table: None,
         }
     }
 
@@ -1413,6 +1464,7 @@ mod tests {
         let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
         let conn = ConnFacts {
             pp: None,
+            stick: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

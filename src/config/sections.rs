@@ -75,6 +75,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "http-request",
     "http-response",
     "tcp-request",
+    "stick-table",
 ];
 const BACKEND_KEYS: &[&str] = &[
     "name",
@@ -97,6 +98,8 @@ const BACKEND_KEYS: &[&str] = &[
     "acl",
     "http-request",
     "http-response",
+    "stick-table",
+    "stick",
 ];
 /// Bind options beside `addr` and the TLS ones (`tls::BIND_KEYS`).
 pub(crate) const BIND_OPTION_KEYS: &[&str] = &["accept-proxy", "proto"];
@@ -809,6 +812,8 @@ pub(crate) fn read_backend(
             http,
             rules: Default::default(),
             cookie,
+            stick_table: None,
+            stick_rules: Vec::new(),
         },
         name,
         path: table.path.clone(),

@@ -203,7 +203,6 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         ("haproxy.cfg:2: daemon: ", "systemd"),
         ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
-        ("haproxy.cfg:9: stick-table", "stick tables"),
         (
             "haproxy.cfg:10: http-request set-var(txn.x) str(y): ",
             "actions",
@@ -520,4 +519,41 @@ fn servers_speaking_h2_map_to_proto() {
         "{lines:#?}"
     );
     assert_eq!(lines.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn stick_tables_tracking_and_stick_rules_convert_and_load() {
+    let cfg = format!(
+        "defaults\n    mode http\n{TIMEOUTS}\
+         frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   stick-table type ip size 100k expire 30s store http_req_rate(10s),gpc0\n\
+         \x20   tcp-request connection track-sc1 src table per_key\n\
+         \x20   http-request track-sc0 src\n\
+         \x20   http-request sc-inc-gpc0(0) if {{ path /login }}\n\
+         \x20   http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 100 }}\n\
+         \x20   default_backend b\n\
+         backend per_key\n    stick-table type string len 32 size 1m store conn_cur\n\
+         backend b\n    stick-table type ip size 1k\n    stick on src\n    server s 127.0.0.1:9001\n\
+         listen l\n    bind 127.0.0.1:8002\n    stick-table type ip size 1k\n\
+         \x20   stick match src if {{ src 10.0.0.0/8 }}\n    server s 127.0.0.1:9002\n"
+    );
+    let c = run(&cfg);
+    assert!(c.problems.is_empty(), "{:#?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(
+        text(&f["stick-table"]),
+        "\"type ip size 100k expire 30s store http_req_rate(10s),gpc0\""
+    );
+    assert!(text(&f["tcp-request"]).contains("connection track-sc1 src table per_key"));
+    assert!(text(&f["http-request"]).contains("sc-inc-gpc0(0) if { path /login }"));
+    let b = nth(&d, "backend", 1);
+    assert_eq!(text(&b["stick"]), "[\"on src\"]");
+    // A listen's table sits on its frontend half; its stick rule names it.
+    let l = nth(&d, "backend", 2);
+    assert_eq!(
+        text(&l["stick"]),
+        "[\"match src table l if { src 10.0.0.0/8 }\"]"
+    );
+    check_loads(&c);
 }

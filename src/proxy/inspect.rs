@@ -13,9 +13,10 @@ use std::time::Instant;
 use super::proxy_header::Proxied;
 use crate::config::{BackendId, Frontend, Mode};
 use crate::net::{Conn, Stream};
-use crate::rules::tcp_request::{pick_backend, ConnectionVerdict, ContentStep};
-use crate::rules::{ConnFacts, TlsFacts};
+use crate::rules::tcp_request::{pick_backend, ConnectionStep, ConnectionVerdict, ContentStep};
+use crate::rules::{ConnFacts, Facts, Payload, TlsFacts};
 use crate::shard::CoreContext;
+use crate::stick::{Scope, Tracked};
 
 /// First look: a ClientHello fits (the buffer grows up to `tune.bufsize`
 /// when a rule wants more).
@@ -34,12 +35,14 @@ pub fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
 }
 
 /// Runs the frontend's `tcp-request connection` rules, if any; a reject
-/// is counted (`dcon`). Nothing is logged, as in HAProxy.
-pub fn connection(
+/// is counted (`dcon`). Nothing is logged, as in HAProxy. Tracks go to
+/// `stick`, the connection's tracking state.
+pub async fn connection(
     ctx: &CoreContext,
     frontend: usize,
     conn: &Conn,
     peer: SocketAddr,
+    stick: &Tracked,
 ) -> ConnectionVerdict {
     let fe = &ctx.config.frontends[frontend];
     let rules = &fe.tcp_rules;
@@ -54,8 +57,28 @@ pub fn connection(
         dst: local_addr(fe, conn),
         tls: None,
         pp: None,
+        stick: stick.clone(),
     };
-    let verdict = rules.connection(&fe.rules.acls, &facts);
+    let mut verdict = ConnectionVerdict {
+        reject: false,
+        expect_proxy: false,
+    };
+    let mut from = 0;
+    let verdict = loop {
+        match rules.connection_step(from, &fe.rules.acls, &facts, &mut verdict) {
+            ConnectionStep::Done(v) => break v,
+            ConnectionStep::Lookup { at } => {
+                stick.resolve().await;
+                from = at;
+            }
+            ConnectionStep::Stick { next, action } => {
+                let key = action.key(&Facts::content(&facts, None));
+                stick.perform(action, key, Scope::Connection).await;
+                from = next;
+            }
+        }
+    };
+    stick.next_rule();
     if verdict.reject {
         ctx.stats.borrow_mut().frontends[frontend].denied_connections += 1;
     }
@@ -93,6 +116,7 @@ pub async fn content(
     (peer, proxied): (SocketAddr, Option<&Proxied>),
     accepted: Instant,
     first: Vec<u8>,
+    stick: &Tracked,
 ) -> Inspected {
     let fe = &ctx.config.frontends[frontend];
     let rules = &fe.tcp_rules;
@@ -106,6 +130,7 @@ pub async fn content(
             sni: client.sni().map(Box::from),
         }),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
+        stick: stick.clone(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);
@@ -128,9 +153,28 @@ pub async fn content(
                 ContentStep::Accept => break,
                 ContentStep::Reject => {
                     ctx.stats.borrow_mut().frontends[frontend].denied_sessions += 1;
+                    stick.next_rule();
                     return Inspected::Reject;
                 }
                 ContentStep::NeedMore { at } => from = at,
+                // Stick-table work, then the same bytes again.
+                ContentStep::Lookup { at } => {
+                    stick.resolve().await;
+                    from = at;
+                    continue;
+                }
+                ContentStep::Stick { next, action } => {
+                    let more = std::cell::Cell::new(false);
+                    let payload = Payload {
+                        data: &buf[..have],
+                        last: true,
+                        more: &more,
+                    };
+                    let key = action.key(&Facts::content(&facts, Some(payload)));
+                    stick.perform(action, key, Scope::Connection).await;
+                    from = next;
+                    continue;
+                }
             }
             let (Some(conn), Some(deadline)) = (plain, deadline) else {
                 done = true;
@@ -159,6 +203,7 @@ pub async fn content(
             }
         }
     }
+    stick.next_rule();
     let backend = (fe.mode == Mode::Tcp)
         .then(|| pick_backend(&fe.rules.use_backend, &fe.rules.acls, &facts, &buf[..have]))
         .flatten();

@@ -9,8 +9,10 @@ use crate::backend::PickHint;
 use crate::config::{BackendId, Timeouts};
 use crate::log::{LogRecord, Termination};
 use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
+use crate::rules::{ConnFacts, Facts, Payload};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
+use crate::stick::persist;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +28,7 @@ pub async fn serve(
     (routed, first): (Option<BackendId>, Vec<u8>),
     (client, peer, proxied): Client,
     session: SessionId,
+    tracked: crate::stick::Tracked,
 ) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
@@ -41,7 +44,35 @@ pub async fn serve(
     ctx.sessions.set_backend(session, backend_id);
 
     let mut attempts = Attempts::default();
-    let hint = PickHint::default();
+    let mut hint = PickHint::default();
+    // `stick match|on`: the server a key was sent to before (its entry
+    // may live on another core); store rules write the server once known.
+    let mut stick_keys = Vec::new();
+    if !be.stick_rules.is_empty() {
+        let conn = ConnFacts {
+            src: peer,
+            dst: proxied
+                .as_ref()
+                .and_then(|p| p.dst)
+                .unwrap_or_else(|| super::inspect::local_addr(fe, client.tcp())),
+            tls: None,
+            pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+            stick: tracked.clone(),
+        };
+        let payload_more = std::cell::Cell::new(false);
+        let facts = Facts::content(
+            &conn,
+            Some(Payload {
+                data: &first,
+                last: true,
+                more: &payload_more,
+            }),
+        );
+        let acls = &be.rules.acls;
+        hint.sticky =
+            persist::matched(&be.stick_rules, acls, &facts, &ctx.stick, be.servers.len()).await;
+        stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
+    }
     let ends = ClientEnds {
         src: peer,
         dst: proxied.as_ref().and_then(|p| p.dst),
@@ -86,6 +117,9 @@ pub async fn serve(
         }
     };
     let server_index = slot.server();
+    if !stick_keys.is_empty() {
+        persist::store(&ctx.stick, std::mem::take(&mut stick_keys), server_index);
+    }
     let connected_at = Instant::now();
     // Cleared below, after the tunnel that owns `server` has ended.
     ctx.sessions
@@ -112,6 +146,7 @@ pub async fn serve(
     let conns = accept_date
         .map(|_| accesslog::conn_counts(&ctx, frontend, Some(backend_id), Some(server_index)));
     count_session_end(&ctx, frontend, backend_id, server_index, &report);
+    tracked.bytes(report.client_to_server, report.server_to_client);
     {
         let mut stats = ctx.stats.borrow_mut();
         let timings = &mut stats.timings[backend_id];

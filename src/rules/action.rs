@@ -87,6 +87,9 @@ pub enum RequestAction {
     Redirect(Redirect),
     Return(Reply),
     Edit(HeaderEdit),
+    /// `track-sc*`, `sc-inc-gpc0`, `sc-set-gpt0`: done by the session
+    /// (the entry may live on another core), then the rules go on.
+    Stick(crate::stick::StickAction),
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +119,14 @@ pub enum Verdict<'r> {
 pub enum Step<'r> {
     /// A rule rewrites the request; evaluation resumes at rule `next`.
     Edit { next: usize, edit: &'r HeaderEdit },
+    /// A stick-table action to perform; evaluation resumes at `next`.
+    Stick {
+        next: usize,
+        action: &'r crate::stick::StickAction,
+    },
+    /// Rule `at` needs stick-table entries first
+    /// (`crate::stick::Tracked::resolve`), then is evaluated again.
+    Lookup { at: usize },
     /// The evaluation ended.
     Done(Verdict<'r>),
 }
@@ -162,6 +173,14 @@ impl HttpRules {
                     edits.push(edit);
                     from = next;
                 }
+                // Synchronous evaluation cannot reach other cores: stick
+                // actions are the session's (`proxy::http::route`), and a
+                // rule that needs an entry is passed over.
+                Step::Stick { next, .. } => from = next,
+                Step::Lookup { at } => {
+                    facts.conn.stick.next_rule();
+                    from = at + 1;
+                }
             }
         }
     }
@@ -173,7 +192,11 @@ impl HttpRules {
     /// rule on the current message).
     pub fn step_request<'r>(&'r self, from: usize, facts: &Facts<'_>) -> Step<'r> {
         for (index, rule) in self.request.iter().enumerate().skip(from) {
-            if !holds(&rule.cond, &self.acls, facts) {
+            let held = holds(&rule.cond, &self.acls, facts);
+            if facts.conn.stick.wants() {
+                return Step::Lookup { at: index };
+            }
+            if !held {
                 continue;
             }
             let verdict = match &rule.action {
@@ -190,6 +213,12 @@ impl HttpRules {
                         edit,
                     }
                 }
+                RequestAction::Stick(action) => {
+                    return Step::Stick {
+                        next: index + 1,
+                        action,
+                    }
+                }
             };
             return Step::Done(verdict);
         }
@@ -204,7 +233,10 @@ impl HttpRules {
             || self.request.iter().any(|r| {
                 !matches!(
                     r.action,
-                    RequestAction::Allow | RequestAction::Auth { .. } | RequestAction::Edit(_)
+                    RequestAction::Allow
+                        | RequestAction::Auth { .. }
+                        | RequestAction::Edit(_)
+                        | RequestAction::Stick(_)
                 )
             })
     }

@@ -27,6 +27,8 @@ pub struct ConnFacts {
     pub tls: Option<TlsFacts>,
     /// The TLVs of the connection's PROXY v2 header, if it had any.
     pub pp: Option<Rc<Tlvs>>,
+    /// What the connection tracks in stick tables (`track-sc*`).
+    pub stick: crate::stick::Tracked,
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -192,6 +194,9 @@ pub enum Fetch {
     ReqSslVer,
     /// Each protocol of the ClientHello's ALPN list (`req.ssl_alpn`).
     ReqSslAlpn,
+    /// A stick-table counter: `sc_*`, `sc0_*`..`sc2_*`, `src_*`
+    /// (`crate::stick::track`).
+    Stick(crate::stick::StickFetch),
 }
 
 impl Fetch {
@@ -206,6 +211,7 @@ impl Fetch {
             | Fetch::ReqSslVer => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) => SampleType::Bool,
+            Fetch::Stick(s) => s.sample_type(),
             _ => SampleType::Str,
         }
     }
@@ -347,6 +353,7 @@ impl Fetch {
                         .is_some_and(|list| tls_hello::alpn_names(list).any(|n| f(Sample::Str(n)))),
                 }
             }
+            Fetch::Stick(s) => s.any(facts, &mut f),
         }
     }
 

@@ -19,13 +19,16 @@ use super::action::Rule;
 use super::cond::{holds, Acl};
 use super::sample::{ConnFacts, Facts, Payload};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TcpAction {
     Accept,
     Reject,
     /// `expect-proxy layer4` (connection rules only): read a PROXY header
     /// as on an `accept-proxy` bind.
     ExpectProxy,
+    /// `track-sc*`, `sc-inc-gpc0`, `sc-set-gpt0`: done by the caller (the
+    /// entry may live on another core), then the rules go on.
+    Stick(crate::stick::StickAction),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,14 +46,38 @@ pub struct ConnectionVerdict {
     pub expect_proxy: bool,
 }
 
+/// One step of the connection rules.
+#[derive(Debug, Clone, Copy)]
+pub enum ConnectionStep<'r> {
+    Done(ConnectionVerdict),
+    /// A stick-table action to perform, then resume at `next`.
+    Stick {
+        next: usize,
+        action: &'r crate::stick::StickAction,
+    },
+    /// Rule `at` needs stick-table entries first; resume there.
+    Lookup {
+        at: usize,
+    },
+}
+
 /// One step of the content rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentStep {
+#[derive(Debug, Clone, Copy)]
+pub enum ContentStep<'r> {
     Accept,
     Reject,
     /// Rule `at` could decide differently with more bytes: look again
     /// from there once more came (or the delay ran out).
     NeedMore {
+        at: usize,
+    },
+    /// A stick-table action to perform, then resume at `next`.
+    Stick {
+        next: usize,
+        action: &'r crate::stick::StickAction,
+    },
+    /// Rule `at` needs stick-table entries first; resume there.
+    Lookup {
         at: usize,
     },
 }
@@ -60,38 +87,73 @@ impl TcpRules {
         self.connection.is_empty() && self.content.is_empty() && self.inspect_delay.is_none()
     }
 
+    /// Runs the connection rules, passing over stick-table actions and
+    /// rules that need entries (for callers that cannot reach other
+    /// cores; the runtime uses [`TcpRules::connection_step`]).
     pub fn connection(&self, acls: &[Acl], conn: &ConnFacts) -> ConnectionVerdict {
-        let facts = Facts::content(conn, None);
         let mut verdict = ConnectionVerdict {
             reject: false,
             expect_proxy: false,
         };
-        for rule in &self.connection {
-            if !holds(&rule.cond, acls, &facts) {
+        let mut from = 0;
+        loop {
+            match self.connection_step(from, acls, conn, &mut verdict) {
+                ConnectionStep::Done(v) => return v,
+                ConnectionStep::Stick { next, .. } => from = next,
+                ConnectionStep::Lookup { at } => {
+                    conn.stick.next_rule();
+                    from = at + 1;
+                }
+            }
+        }
+    }
+
+    /// Runs the connection rules from `from`, `verdict` holding what
+    /// earlier steps decided, until the end or a stick-table step.
+    pub fn connection_step<'r>(
+        &'r self,
+        from: usize,
+        acls: &[Acl],
+        conn: &ConnFacts,
+        verdict: &mut ConnectionVerdict,
+    ) -> ConnectionStep<'r> {
+        let facts = Facts::content(conn, None);
+        for (index, rule) in self.connection.iter().enumerate().skip(from) {
+            let held = holds(&rule.cond, acls, &facts);
+            if conn.stick.wants() {
+                return ConnectionStep::Lookup { at: index };
+            }
+            if !held {
                 continue;
             }
-            match rule.action {
+            match &rule.action {
                 TcpAction::ExpectProxy => verdict.expect_proxy = true,
                 TcpAction::Accept => break,
                 TcpAction::Reject => {
                     verdict.reject = true;
                     break;
                 }
+                TcpAction::Stick(action) => {
+                    return ConnectionStep::Stick {
+                        next: index + 1,
+                        action,
+                    }
+                }
             }
         }
-        verdict
+        ConnectionStep::Done(*verdict)
     }
 
     /// Runs the content rules from `from` over `data`; `last`: no more
     /// bytes will come.
-    pub fn content(
-        &self,
+    pub fn content<'r>(
+        &'r self,
         from: usize,
         acls: &[Acl],
         conn: &ConnFacts,
         data: &[u8],
         last: bool,
-    ) -> ContentStep {
+    ) -> ContentStep<'r> {
         let more = Cell::new(false);
         let facts = Facts::content(
             conn,
@@ -104,15 +166,24 @@ impl TcpRules {
         for (at, rule) in self.content.iter().enumerate().skip(from) {
             more.set(false);
             let held = holds(&rule.cond, acls, &facts);
+            if conn.stick.wants() {
+                return ContentStep::Lookup { at };
+            }
             if more.get() {
                 return ContentStep::NeedMore { at };
             }
             if !held {
                 continue;
             }
-            match rule.action {
+            match &rule.action {
                 TcpAction::Accept | TcpAction::ExpectProxy => return ContentStep::Accept,
                 TcpAction::Reject => return ContentStep::Reject,
+                TcpAction::Stick(action) => {
+                    return ContentStep::Stick {
+                        next: at + 1,
+                        action,
+                    }
+                }
             }
         }
         ContentStep::Accept

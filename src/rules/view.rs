@@ -123,22 +123,42 @@ pub(crate) fn field_spans(head: &[u8], spans: &mut Vec<HeaderSpan>) {
     }
 }
 
-/// Runs one section's `http-request` rules, each on the request as the
-/// rules before it left it; rewrites go to `view`.
+/// Where [`run_request_rules`] stopped.
+#[derive(Debug, Clone, Copy)]
+pub enum RuleRun<'c> {
+    Done(Verdict<'c>),
+    /// A stick-table action to perform, then resume at `next`.
+    Stick {
+        next: usize,
+        action: &'c crate::stick::StickAction,
+    },
+    /// Rule `at` needs stick-table entries: resolve them, then resume
+    /// at `at`.
+    Lookup {
+        at: usize,
+    },
+}
+
+/// Runs one section's `http-request` rules from rule `from`, each on the
+/// request as the rules before it left it; rewrites go to `view`. Stops
+/// at what needs the stick tables (the caller awaits it and resumes).
 pub fn run_request_rules<'c>(
     rules: &'c HttpRules,
     conn: &ConnFacts,
     received: &RequestHead<'_>,
     view: &mut RequestView,
     bufs: &mut EditBuffers,
-) -> Verdict<'c> {
-    let mut from = 0;
+    from: usize,
+) -> RuleRun<'c> {
+    let mut from = from;
     loop {
         let edit = {
             let current = view.current(received);
             let facts = Facts::request(conn, &current);
             match rules.step_request(from, &facts) {
-                Step::Done(verdict) => return verdict,
+                Step::Done(verdict) => return RuleRun::Done(verdict),
+                Step::Stick { next, action } => return RuleRun::Stick { next, action },
+                Step::Lookup { at } => return RuleRun::Lookup { at },
                 Step::Edit { next, edit } => {
                     // Rendered now: `%[...]` reads the request as it is
                     // before this rule.

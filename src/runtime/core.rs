@@ -46,6 +46,8 @@ pub struct CoreStart {
     /// This core's ends of the health channels (one per core, made by
     /// `health::mesh`); `None` runs without health checks.
     pub health: Option<crate::health::CoreLinks>,
+    /// The stick tables' mesh (`crate::stick::core`), joined by every core.
+    pub stick: crate::stick::StickMesh,
     /// Stats mesh, log writer, start time.
     pub observe: crate::admin::ObserveStart,
     /// This core's share of the listening sockets taken over from the
@@ -74,6 +76,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         control,
         ready,
         health,
+        stick,
         observe,
         listeners: registry,
         inherited,
@@ -123,6 +126,9 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     if let Some(links) = health {
         crate::health::start(&shard, links).await;
     }
+    // Updates of keys other cores own wait until the mesh is joined.
+    glommio::spawn_local(Rc::clone(&shard.current().stick).join(stick)).detach();
+    glommio::spawn_local(Rc::clone(&shard.current().stick).purge_loop()).detach();
     let stats_listener = match super::observe::bind_stats(&shard.current()) {
         Ok(l) => l,
         Err(line) => {
@@ -338,7 +344,20 @@ pub(crate) async fn serve_connection(
     let mut first = Vec::new();
     // `tcp-request connection` rules, on the socket's addresses, before
     // any byte is read.
-    let verdict = inspect::connection(&ctx, fe_index, &stream, peer);
+    // What the connection tracks in stick tables, for its whole life.
+    let tracked = crate::stick::Tracked::new(&ctx.stick);
+    let verdict = if ctx.config.frontends[fe_index]
+        .tcp_rules
+        .connection
+        .is_empty()
+    {
+        crate::rules::tcp_request::ConnectionVerdict {
+            reject: false,
+            expect_proxy: false,
+        }
+    } else {
+        boxed(|| inspect::connection(&ctx, fe_index, &stream, peer, &tracked)).await
+    };
     if verdict.reject {
         return Ending::Closed(ctx, fe_index);
     }
@@ -388,6 +407,7 @@ pub(crate) async fn serve_connection(
                     (peer, proxied.as_ref()),
                     accepted,
                     taken,
+                    &tracked,
                 )
             })
             .await;
@@ -405,7 +425,18 @@ pub(crate) async fn serve_connection(
     let ended = match (client, mode) {
         (Ok(client), Mode::Tcp) => {
             let client = (client, peer, proxied);
-            boxed(|| tcp::serve(Rc::clone(&ctx), fe_index, (routed, first), client, session)).await;
+            let serve = || {
+                let at = (routed, first);
+                tcp::serve(
+                    Rc::clone(&ctx),
+                    fe_index,
+                    at,
+                    client,
+                    session,
+                    tracked.clone(),
+                )
+            };
+            boxed(serve).await;
             (ctx, fe_index)
         }
         (Ok(client), Mode::Http)
@@ -417,7 +448,7 @@ pub(crate) async fn serve_connection(
         (Ok(client), Mode::Http) => {
             // The HTTP session owns the registration from here: a
             // connection parked while idle keeps its entry.
-            return http::serve(ctx, fe_index, (client, peer, proxied), registered).await;
+            return http::serve(ctx, fe_index, (client, peer, proxied), registered, tracked).await;
         }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.
@@ -427,6 +458,7 @@ pub(crate) async fn serve_connection(
         }
     };
     drop(registered);
+    drop(tracked);
     Ending::Closed(ended.0, ended.1)
 }
 

@@ -132,6 +132,7 @@ pub fn run(
     let reloads = signals::reload_pipe().map_err(StartError::Signals)?;
     let mut reload_signals = Some(reloads.read);
     let stats_mesh = crate::admin::mesh(count);
+    let stick_mesh = crate::stick::mesh(count);
     let started = std::time::Instant::now();
 
     let config = Arc::new(config);
@@ -159,6 +160,7 @@ pub fn run(
             go: go_read.into(),
             privileges: Arc::clone(&plan),
             health: health_links.next(),
+            stick: stick_mesh.clone(),
             inherited: inherited.next().unwrap_or_default(),
             listeners: Arc::clone(&listeners),
             observe: crate::admin::ObserveStart {
@@ -191,6 +193,7 @@ pub fn run(
     }
     drop(ready_tx);
     drop(stats_mesh);
+    drop(stick_mesh);
 
     // Every core has bound its listeners and read its files, and waits.
     let mut failure = wait_ready(&ready_rx, count);

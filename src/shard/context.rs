@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::log::CoreLog;
 use crate::net::pipe::PipePool;
 use crate::stats::CoreStats;
+use crate::stick::StickCore;
 
 /// What lives as long as the core, whatever the generation: the same in
 /// every generation of one core.
@@ -42,6 +43,9 @@ pub struct CoreShared {
     /// the `Shard` owns the current generation, and an old generation kept
     /// alive by a long session must keep no newer one alive.
     pub newest: Rc<RefCell<Weak<CoreContext>>>,
+    /// The stick tables' entries this core owns, kept across reloads
+    /// (a table whose definition did not change keeps its entries).
+    pub stick: Rc<StickCore>,
 }
 
 impl CoreShared {
@@ -54,6 +58,7 @@ impl CoreShared {
             log: Rc::new(CoreLog::disabled()),
             sessions: Rc::new(Sessions::new(core_index)),
             newest: Rc::new(RefCell::new(Weak::new())),
+            stick: Rc::new(StickCore::new(core_count)),
         }
     }
 }
@@ -91,6 +96,8 @@ pub struct CoreContext {
     pub frontend_limits: Vec<Rc<ConnLimit>>,
     /// Fired when a newer generation replaces this one.
     pub retired: Event,
+    /// Stick tables (the same in every generation of the core).
+    pub stick: Rc<StickCore>,
     /// Shared by every generation of the core: points at the current one.
     newest: Rc<RefCell<Weak<CoreContext>>>,
     /// Listening address -> (frontend, bind).
@@ -113,6 +120,7 @@ impl CoreContext {
         limits: Option<&HashMap<String, Rc<ConnLimit>>>,
     ) -> Self {
         let (core_index, core_count) = (shared.core_index, shared.core_count);
+        shared.stick.configure(&config);
         let backends = config
             .backends
             .iter()
@@ -163,6 +171,7 @@ impl CoreContext {
             tls,
             frontend_limits,
             retired: Event::new(),
+            stick: Rc::clone(&shared.stick),
             newest: Rc::clone(&shared.newest),
             binds,
         }
@@ -177,6 +186,7 @@ impl CoreContext {
             log: Rc::clone(&self.log),
             sessions: Rc::clone(&self.sessions),
             newest: Rc::clone(&self.newest),
+            stick: Rc::clone(&self.stick),
         }
     }
 

@@ -35,6 +35,9 @@ pub enum Kind {
     GetSocks,
     ShutdownSessionsServer,
     ShutdownSession,
+    ShowTable,
+    ClearTable,
+    SetTable,
 }
 
 pub struct Spec {
@@ -69,6 +72,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "clear max statistics counters (or all counters)",
         level: Operator,
         kind: Kind::ClearCounters,
+    },
+    Spec {
+        words: &["clear", "table"],
+        usage: "clear table <table> [<filter>]*",
+        help: "remove an entry from a table (filter: data/key)",
+        level: Operator,
+        kind: Kind::ClearTable,
     },
     Spec {
         words: &["disable", "health"],
@@ -143,6 +153,13 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::SetServer,
     },
     Spec {
+        words: &["set", "table"],
+        usage: "set table <table> key <k> [data.* <v>]*",
+        help: "update or create a table entry's data",
+        level: Admin,
+        kind: Kind::SetTable,
+    },
+    Spec {
         words: &["set", "weight"],
         usage: "set weight <bk>/<srv>  (DEPRECATED)",
         help: "change a server's weight (use 'set server' instead)",
@@ -197,6 +214,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "report counters for each proxy and server",
         level: User,
         kind: Kind::ShowStat,
+    },
+    Spec {
+        words: &["show", "table"],
+        usage: "show table <table> [<filter>]*",
+        help: "report table usage stats or dump this table's contents (filter: data/key)",
+        level: Operator,
+        kind: Kind::ShowTable,
     },
     Spec {
         words: &["shutdown", "session"],

@@ -289,6 +289,9 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 },
             }
         }
+        Kind::ShowTable => super::stick_table::show(cli, args).await,
+        Kind::ClearTable => super::stick_table::clear(cli, args).await,
+        Kind::SetTable => super::stick_table::set(cli, args).await,
         Kind::ClearCounters => {
             let all = arg(0) == Some("all");
             if all && session.level < CliLevel::Admin {

@@ -18,6 +18,7 @@
 mod command;
 mod exec;
 mod servers_state;
+mod stick_table;
 mod words;
 
 use std::io;

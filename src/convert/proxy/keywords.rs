@@ -61,8 +61,6 @@ pub(super) const UNMAPPED: &[(&str, &str)] = &[
         "removed in HAProxy 2.1: write http-response del-header",
     ),
     ("block", "removed in HAProxy 2.1: write http-request deny"),
-    ("stick-table", "percore has no stick tables"),
-    ("stick", "percore has no stick tables"),
     (
         "compression",
         "percore does not compress; let the servers do it",

@@ -270,6 +270,7 @@ impl<'a> State<'a> {
             }
             "http-request" | "http-response" => self.http_rule(line, problems),
             "tcp-request" => self.tcp_rule(line, problems),
+            "stick-table" | "stick" => self.stick(line, problems),
             "redirect" => {
                 let mut w = vec![b"redirect".to_vec()];
                 w.extend_from_slice(&line.words[1..]);

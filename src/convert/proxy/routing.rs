@@ -19,7 +19,9 @@ impl State<'_> {
         } else {
             HTTP_RESPONSE_ACTIONS
         };
-        if !supported.contains(&action.as_str()) {
+        // `sc-inc-gpc0(0)` carries its counter in the action's name.
+        let name = action.split('(').next().unwrap_or_default();
+        if !supported.contains(&name) {
             problems.push(line.problem(
                 format!("percore has no {kw} {action}"),
                 format!("percore's {kw} actions: {}", supported.join(", ")),
@@ -36,20 +38,25 @@ impl State<'_> {
     pub(super) fn tcp_rule(&mut self, line: &Line, problems: &mut Vec<Problem>) {
         let kind = line.word(1);
         let action = line.word(2);
+        let stick = ["track-sc0", "track-sc1", "track-sc2"].contains(&action.as_str())
+            || action.starts_with("sc-inc-gpc0(")
+            || action.starts_with("sc-set-gpt0(");
         let supported = match kind.as_str() {
             "inspect-delay" => true,
             "connection" => {
                 matches!(action.as_str(), "accept" | "reject")
+                    || stick
                     || (action == "expect-proxy" && line.word(3) == "layer4")
             }
-            "content" => matches!(action.as_str(), "accept" | "reject"),
+            "content" => matches!(action.as_str(), "accept" | "reject") || stick,
             _ => false,
         };
         if !supported {
             problems.push(line.problem(
                 format!("percore has no tcp-request {kind} {action}"),
                 "percore's tcp-request rules: inspect-delay, connection accept|reject|expect-proxy \
-                 layer4, content accept|reject",
+                 layer4|track-sc0..2|sc-inc-gpc0|sc-set-gpt0, content accept|reject|track-sc0..2|\
+                 sc-inc-gpc0|sc-set-gpt0",
             ));
             return;
         }
@@ -64,6 +71,47 @@ impl State<'_> {
         self.add(
             Side::Front,
             pushed(&["tcp-request"], Val::str(rule), line),
+            problems,
+        );
+    }
+
+    /// `stick-table <def>` (the table keeps its section's name) and
+    /// `stick on|match|store-request|store-response ...` (backends).
+    pub(super) fn stick(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let rest = words::join(&line.words[1..]);
+        if line.word(0) == "stick-table" {
+            // A listen section's table goes to its frontend, where its
+            // track-sc rules find it by default.
+            let side = self.rules_side();
+            self.add(
+                side,
+                entry(&["stick-table"], Val::str(rest), line),
+                problems,
+            );
+            return;
+        }
+        if self.kind == Kind::Frontend {
+            problems.push(line.problem(
+                "stick rules belong to backends",
+                "move the line to the backend whose servers it chooses",
+            ));
+            return;
+        }
+        let mut rule = line.words[1..].to_vec();
+        let named = rule.iter().any(|w| w.as_slice() == b"table");
+        if self.kind == Kind::Listen && !named {
+            // The table is on the listen's frontend half: name it, before
+            // the condition.
+            let at = rule
+                .iter()
+                .position(|w| w.as_slice() == b"if" || w.as_slice() == b"unless")
+                .unwrap_or(rule.len());
+            rule.splice(at..at, [b"table".to_vec(), self.name.clone().into_bytes()]);
+        }
+        let rule = words::join(&rule);
+        self.add(
+            Side::Back,
+            pushed(&["stick"], Val::str(rule), line),
             problems,
         );
     }

@@ -26,8 +26,10 @@ use crate::http::{
 };
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
-use crate::rules::view::{field_spans, run_request_rules};
+use crate::rules::view::{field_spans, run_request_rules, RuleRun};
 use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
+use crate::stick::{persist, Key, Scope, TableDef, Tracked};
+use std::sync::Arc;
 
 /// Per-connection routing state and reusable buffers.
 pub(super) struct RouteState<'c> {
@@ -42,6 +44,9 @@ pub(super) struct RouteState<'c> {
     response_fields: Vec<HeaderSpan>,
     /// A local answer being sent.
     pub answer: Vec<u8>,
+    /// Entries the backend's `stick on|store-request` rules write the
+    /// server into once it answers.
+    stick_keys: Vec<(Arc<TableDef>, Key)>,
 }
 
 impl RouteState<'_> {
@@ -51,15 +56,23 @@ impl RouteState<'_> {
         dst: SocketAddr,
         tls: Option<TlsFacts>,
         pp: Option<Rc<Tlvs>>,
+        stick: Tracked,
     ) -> Self {
         RouteState {
-            conn: ConnFacts { src, dst, tls, pp },
+            conn: ConnFacts {
+                src,
+                dst,
+                tls,
+                pp,
+                stick,
+            },
             hint: PickHint::default(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),
             view: RequestView::default(),
             response_fields: Vec::new(),
             answer: Vec::new(),
+            stick_keys: Vec::new(),
         }
     }
 }
@@ -82,6 +95,37 @@ impl<'c> RouteState<'c> {
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
+            stick_keys: &mut self.stick_keys,
+        }
+    }
+}
+
+/// One section's `http-request` rules, with their stick-table steps
+/// done in between (the entries may live on other cores).
+async fn section_rules<'c>(
+    rules: &'c HttpRules,
+    st: &mut RouteState<'_>,
+    head: &RequestHead<'_>,
+) -> Verdict<'c> {
+    let mut from = 0;
+    loop {
+        match run_request_rules(rules, &st.conn, head, &mut st.view, &mut st.bufs, from) {
+            RuleRun::Done(verdict) => {
+                st.conn.stick.next_rule();
+                return verdict;
+            }
+            RuleRun::Lookup { at } => {
+                st.conn.stick.resolve().await;
+                from = at;
+            }
+            RuleRun::Stick { next, action } => {
+                let key = {
+                    let current = st.view.current(head);
+                    action.key(&Facts::request(&st.conn, &current))
+                };
+                st.conn.stick.perform(action, key, Scope::Request).await;
+                from = next;
+            }
         }
     }
 }
@@ -123,7 +167,7 @@ pub(super) enum LocalAnswer {
 /// `http-request` rules; each rule sees the request as the rules before
 /// it rewrote it. X-Forwarded-For and the Connection field are written
 /// after all rules, as HAProxy adds them last.
-pub(super) fn request<'c>(
+pub(super) async fn request<'c>(
     st: &mut RouteState<'c>,
     config: &'c Config,
     fe: &'c Frontend,
@@ -133,6 +177,9 @@ pub(super) fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    // The connection's tracked entries count this request (HAProxy
+    // counts each request of the stream's tracked counters).
+    st.conn.stick.new_request().await;
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
     let close = !head.keep_alive
@@ -142,7 +189,7 @@ pub(super) fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
-    let verdict = run_request_rules(&fe.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = section_rules(&fe.rules, st, head).await;
     let answer = Answer {
         head_only,
         close,
@@ -162,7 +209,7 @@ pub(super) fn request<'c>(
         return Routed::Local(LocalAnswer::NoBackend);
     };
     let be: &'c Backend = &config.backends[backend_id];
-    let verdict = run_request_rules(&be.rules, &st.conn, head, &mut st.view, &mut st.bufs);
+    let verdict = section_rules(&be.rules, st, head).await;
     let answer = Answer {
         section: &be.name,
         timeouts: &be.timeouts,
@@ -173,6 +220,17 @@ pub(super) fn request<'c>(
         return Routed::Local(local);
     }
 
+    // `stick match|on`: the server the entry names (looked up where the
+    // entry lives), unless the persistence cookie named one.
+    st.stick_keys.clear();
+    let mut stuck = None;
+    if let (false, Some(core)) = (be.stick_rules.is_empty(), st.conn.stick.core()) {
+        let current = st.view.current(head);
+        let facts = Facts::request(&st.conn, &current);
+        let acls = &be.rules.acls;
+        stuck = persist::matched(&be.stick_rules, acls, &facts, core, be.servers.len()).await;
+        st.stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
+    }
     let current = st.view.current(head);
     let facts = Facts::request(&st.conn, &current);
     st.hint = PickHint {
@@ -201,6 +259,9 @@ pub(super) fn request<'c>(
                 _ => {}
             }
         }
+    }
+    if st.hint.sticky.is_none() {
+        st.hint.sticky = stuck;
     }
 
     let http = fe.http_for(backend_id);
@@ -315,6 +376,8 @@ pub(super) struct ResponseHook<'a, 'c> {
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
     pub bufs: &'a mut EditBuffers,
+    /// Entries `stick on|store-request` write the server into.
+    pub stick_keys: &'a mut Vec<(Arc<TableDef>, Key)>,
 }
 
 impl<'c> ResponseHook<'_, 'c> {
@@ -324,7 +387,22 @@ impl<'c> ResponseHook<'_, 'c> {
     /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
     /// denied the response.
     pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
+        self.conn.stick.response_status(head.status);
         let be: &'c Backend = self.backend;
+        if let Some(core) = self.conn.stick.core() {
+            let mut keys = std::mem::take(self.stick_keys);
+            if !be.stick_rules.is_empty() {
+                let facts = Facts::response(self.conn, head);
+                keys.extend(persist::response_keys(
+                    &be.stick_rules,
+                    &be.rules.acls,
+                    &facts,
+                ));
+            }
+            if !keys.is_empty() {
+                persist::store(core, keys, self.server);
+            }
+        }
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
         {
             return Ok(());

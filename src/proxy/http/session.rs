@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::Stream;
 use crate::rules::TlsFacts;
+use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
@@ -164,6 +165,8 @@ pub(crate) struct Idle {
     pub(crate) deadline: Option<Instant>,
     /// Requests served so far; 0: waiting for the first.
     requests: u64,
+    /// What the connection tracks in stick tables.
+    tracked: Tracked,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
@@ -207,6 +210,7 @@ pub(crate) async fn serve(
     frontend: usize,
     (client, peer, proxied): Client,
     registered: Registered,
+    tracked: Tracked,
 ) -> Ending {
     let accepted = Instant::now();
     let t = &ctx.config.frontends[frontend].timeouts;
@@ -225,6 +229,7 @@ pub(crate) async fn serve(
         deadline,
         requests: 0,
         attached: None,
+        tracked,
     };
     serve_from(idle, true).await
 }
@@ -295,6 +300,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             accepted,
             requests,
             attached,
+            tracked,
             ..
         } = idle;
         let first = FirstBytes {
@@ -306,6 +312,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             requests,
             attached,
             proxied,
+            tracked,
         };
         // The session's state machine is large (parsers, nested exchange
         // futures); boxed, it is built in place once instead of being
@@ -327,6 +334,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             requests,
             attached,
             proxied,
+            tracked,
             ..
         } = paused;
         let ClientIo::Socket(client) = client else {
@@ -354,6 +362,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             accepted,
             deadline,
             requests,
+            tracked,
             attached,
         };
         grace = false;
@@ -393,6 +402,10 @@ pub(crate) async fn serve_carried(
         requests,
         attached: None,
         proxied,
+        // Each stream tracks as a connection of its own: `http-request`
+        // tracks and `stick` rules work; the carrying connection's
+        // `tcp-request` tracks are not seen by its streams' rules.
+        tracked: Tracked::new(&ctx.stick),
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -423,6 +436,8 @@ struct FirstBytes {
     attached: Option<Attached>,
     /// What the connection's PROXY header said, if it had one.
     proxied: Option<Proxied>,
+    /// What the connection tracks in stick tables.
+    tracked: Tracked,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -500,6 +515,7 @@ async fn serve_generation(
         requests,
         attached,
         proxied,
+        tracked,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -547,6 +563,7 @@ async fn serve_generation(
             local,
             tls_facts,
             proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+            tracked,
         ),
         clock,
     };
@@ -570,6 +587,11 @@ async fn serve_generation(
         fc.bytes_in += s.bytes_in.get();
         fc.bytes_out += s.bytes_out.get();
     }
+    // What this part of the connection moved counts for its tracks.
+    s.route
+        .conn
+        .stick
+        .bytes(s.bytes_in.get(), s.bytes_out.get());
     if let RunEnd::Regenerate | RunEnd::Idle { .. } = end {
         let mut client_buf = s.client_buf;
         client_buf.release_if_empty();
@@ -582,6 +604,7 @@ async fn serve_generation(
             requests: s.requests,
             attached,
             proxied,
+            tracked: s.route.conn.stick.clone(),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
@@ -736,7 +759,8 @@ impl Session<'_> {
                             &head,
                             &self.side,
                             &mut self.head,
-                        );
+                        )
+                        .await;
                         let info = RequestInfo {
                             method: head.method_kind,
                             version: head.version,

@@ -1,0 +1,390 @@
+//! One core's side of the stick tables: the entries it owns, and the
+//! channels to the other cores.
+//!
+//! Every key has one owner core (`Key::owner`, a hash of the key modulo
+//! the number of cores, the same on every core). The owner holds the
+//! entry; a core that tracks a key it does not own sends the update to the
+//! owner over a glommio channel mesh and awaits the values after it (one
+//! answer per update, a few hundred bytes both ways); a key this core owns
+//! is updated in place, with no message. Nothing is shared between cores
+//! but the channels (single-producer single-consumer rings per pair of
+//! cores): no lock, no shared counter. Updates of one key are applied one
+//! at a time by its owner, in arrival order, so a limit of N admits N.
+//!
+//! Each core answers from one task per peer, between its own sessions'
+//! polls: a saturated owner delays the answers (the requests that track
+//! its keys wait, in its queue, for their turn) rather than losing them;
+//! when a peer's channel is full, senders wait (back-pressure).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+use glommio::{GlommioError, ResourceType};
+
+use super::def::{DataType, TableDef};
+use super::filter::Filter;
+use super::key::Key;
+use super::table::{Listed, Snapshot, Table, Update};
+use crate::config::Config;
+
+/// What cores send each other.
+#[derive(Debug)]
+pub enum StickMsg {
+    /// Apply `update` to `key` of table `table` (a `TableDef::uid`);
+    /// answer with the values after it unless `id` is 0.
+    Ask {
+        id: u32,
+        table: u64,
+        key: Key,
+        update: Update,
+    },
+    Answer {
+        id: u32,
+        values: Option<Snapshot>,
+    },
+}
+
+pub type StickMesh = MeshBuilder<StickMsg, Full>;
+
+/// How often idle tables are purged of expired entries.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Updates in flight per pair of cores before a sender waits.
+const CHANNEL_SIZE: usize = 1024;
+
+pub fn mesh(cores: usize) -> StickMesh {
+    MeshBuilder::full(cores.max(1), CHANNEL_SIZE)
+}
+
+/// An answer being waited for.
+#[derive(Default)]
+struct Waiting {
+    /// `Some(answer)` once it came (`Some(None)`: no entry).
+    answer: Cell<Option<Option<Snapshot>>>,
+    waker: Cell<Option<Waker>>,
+}
+
+struct Answer(Rc<Waiting>);
+
+impl Future for Answer {
+    type Output = Option<Snapshot>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Snapshot>> {
+        match self.0.answer.take() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                self.0.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+pub struct StickCore {
+    /// The tables' parts this core owns, by `TableDef::uid`.
+    tables: RefCell<HashMap<u64, Table>>,
+    senders: RefCell<Option<Rc<Senders<StickMsg>>>>,
+    waiting: RefCell<HashMap<u32, Rc<Waiting>>>,
+    next_id: Cell<u32>,
+    /// Cores sharing the tables (1 until the mesh is joined).
+    peers: Cell<usize>,
+    /// This core's place in the mesh.
+    me: Cell<usize>,
+    /// Fired once the mesh is joined (or joining failed): until then an
+    /// update waits, so that no key is counted on the wrong core.
+    joined: crate::shard::stop::Event,
+    cores: usize,
+    epoch: Instant,
+    /// Updates sent to other cores and answers received (for tests and
+    /// `show info`-like diagnostics).
+    pub sent: Cell<u64>,
+    /// Updates applied here for another core.
+    pub served: Cell<u64>,
+}
+
+impl StickCore {
+    pub fn new(cores: usize) -> Self {
+        StickCore {
+            tables: RefCell::new(HashMap::new()),
+            senders: RefCell::new(None),
+            waiting: RefCell::new(HashMap::new()),
+            next_id: Cell::new(1),
+            peers: Cell::new(1),
+            me: Cell::new(0),
+            joined: crate::shard::stop::Event::new(),
+            cores: cores.max(1),
+            epoch: Instant::now(),
+            sent: Cell::new(0),
+            served: Cell::new(0),
+        }
+    }
+
+    /// ms on this core's clock (rates and expiry of the entries it owns).
+    pub fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Keeps the tables of `config` whose definition is unchanged (their
+    /// entries survive a reload), makes the new ones, drops the others.
+    pub fn configure(&self, config: &Config) {
+        let mut tables = self.tables.borrow_mut();
+        let mut next = HashMap::new();
+        for def in config.stick_tables() {
+            let uid = def.uid();
+            let table = tables
+                .remove(&uid)
+                .unwrap_or_else(|| Table::new(Arc::clone(def), self.cores));
+            next.insert(uid, table);
+        }
+        *tables = next;
+    }
+
+    pub fn has_tables(&self) -> bool {
+        !self.tables.borrow().is_empty()
+    }
+
+    /// Drops expired entries of every table every second, so that a table
+    /// nobody updates any more gives its memory back (HAProxy's expiry
+    /// task). Spawn it detached.
+    pub async fn purge_loop(self: Rc<Self>) {
+        loop {
+            glommio::timer::sleep(PURGE_EVERY).await;
+            let now = self.now();
+            for table in self.tables.borrow_mut().values_mut() {
+                table.purge(now);
+            }
+        }
+    }
+
+    /// Joins the mesh and serves other cores' updates until the executor
+    /// ends. Spawn it detached: joining waits for every core (a core that
+    /// failed to start never joins, and the process stops).
+    pub async fn join(self: Rc<Self>, mesh: StickMesh) {
+        let Ok((senders, mut receivers)) = mesh.join().await else {
+            eprintln!(
+                "[WARNING] stick tables: cannot join the cores' mesh; each core keeps its own entries"
+            );
+            self.joined.fire();
+            return;
+        };
+        let senders = Rc::new(senders);
+        self.me.set(senders.peer_id());
+        self.peers.set(senders.nr_consumers().max(1));
+        *self.senders.borrow_mut() = Some(Rc::clone(&senders));
+        self.joined.fire();
+        for (peer, receiver) in receivers.streams() {
+            let this = Rc::clone(&self);
+            let senders = Rc::clone(&senders);
+            glommio::spawn_local(async move {
+                while let Some(msg) = receiver.recv().await {
+                    this.receive(peer, msg, &senders);
+                }
+                // The peer is gone (stopping): nothing it owes will come.
+                this.fail_waiting();
+            })
+            .detach();
+        }
+    }
+
+    fn receive(&self, peer: usize, msg: StickMsg, senders: &Rc<Senders<StickMsg>>) {
+        match msg {
+            StickMsg::Ask {
+                id,
+                table,
+                key,
+                update,
+            } => {
+                self.served.set(self.served.get() + 1);
+                let values = self.apply_local(table, &key, &update);
+                if id == 0 {
+                    return;
+                }
+                let sent = senders.try_send_to(peer, StickMsg::Answer { id, values });
+                if let Err(GlommioError::WouldBlock(ResourceType::Channel(answer))) = sent {
+                    // Full: never block this loop (the peer may be
+                    // sending to us at the same time).
+                    let senders = Rc::clone(senders);
+                    glommio::spawn_local(async move {
+                        let _ = senders.send_to(peer, answer).await;
+                    })
+                    .detach();
+                }
+            }
+            StickMsg::Answer { id, values } => {
+                if let Some(waiting) = self.waiting.borrow_mut().remove(&id) {
+                    waiting.answer.set(Some(values));
+                    if let Some(w) = waiting.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail_waiting(&self) {
+        for (_, waiting) in self.waiting.borrow_mut().drain() {
+            waiting.answer.set(Some(None));
+            if let Some(w) = waiting.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn apply_local(&self, table: u64, key: &Key, update: &Update) -> Option<Snapshot> {
+        let now = self.now();
+        self.tables
+            .borrow_mut()
+            .get_mut(&table)?
+            .update(key, update, now)
+    }
+
+    /// The core that owns `key` and whether it is this one.
+    fn owner(&self, key: &Key) -> (usize, bool) {
+        let owner = key.owner(self.peers.get());
+        (owner, owner == self.me.get())
+    }
+
+    /// Applies `update` to `key` of `table` where the key lives and
+    /// returns the values after it (`None`: no such entry, or its owner
+    /// is gone).
+    pub async fn update(&self, table: &TableDef, key: Key, update: Update) -> Option<Snapshot> {
+        if self.cores > 1 && !self.joined.is_fired() {
+            self.joined.wait().await;
+        }
+        let (owner, local) = self.owner(&key);
+        let senders = self.senders.borrow().clone();
+        let Some(senders) = senders.filter(|_| !local) else {
+            return self.apply_local(table.uid(), &key, &update);
+        };
+        let id = self.next_id.get();
+        // 0 means "no answer".
+        self.next_id.set(id.checked_add(1).unwrap_or(1));
+        let waiting = Rc::new(Waiting::default());
+        self.waiting.borrow_mut().insert(id, Rc::clone(&waiting));
+        self.sent.set(self.sent.get() + 1);
+        let msg = StickMsg::Ask {
+            id,
+            table: table.uid(),
+            key,
+            update,
+        };
+        if senders.send_to(owner, msg).await.is_err() {
+            self.waiting.borrow_mut().remove(&id);
+            return None;
+        }
+        Answer(waiting).await
+    }
+
+    /// Applies `update` without waiting for its result (counts at the end
+    /// of a request or a connection).
+    pub fn post(&self, table: &TableDef, key: Key, update: Update) {
+        let (owner, local) = self.owner(&key);
+        let senders = self.senders.borrow().clone();
+        let Some(senders) = senders.filter(|_| !local) else {
+            self.apply_local(table.uid(), &key, &update);
+            return;
+        };
+        self.sent.set(self.sent.get() + 1);
+        let msg = StickMsg::Ask {
+            id: 0,
+            table: table.uid(),
+            key,
+            update,
+        };
+        if let Err(GlommioError::WouldBlock(ResourceType::Channel(msg))) =
+            senders.try_send_to(owner, msg)
+        {
+            glommio::spawn_local(async move {
+                let _ = senders.send_to(owner, msg).await;
+            })
+            .detach();
+        }
+    }
+
+    /// This core's entries of the table named `name` that pass
+    /// `filters` (runtime API; the command asks every core; none unless
+    /// `entries`), and the number of entries it holds.
+    pub fn list(
+        &self,
+        name: &str,
+        filters: &[Filter],
+        key: Option<&Key>,
+        entries: bool,
+    ) -> Option<TableDump> {
+        let now = self.now();
+        let mut tables = self.tables.borrow_mut();
+        let table = tables.values_mut().find(|t| &*t.def.name == name)?;
+        table.purge(now);
+        let listed = if entries { table.list(now) } else { Vec::new() };
+        let used = table.len();
+        let entries = listed
+            .into_iter()
+            .filter(|e| key.is_none_or(|k| *k == e.key))
+            .filter(|e| filters.iter().all(|f| f.matches(&e.snapshot)))
+            .collect();
+        Some(TableDump {
+            def: Arc::clone(&table.def),
+            core: self.me.get(),
+            used,
+            entries,
+        })
+    }
+
+    /// Removes the entries of `name` that pass `filters` (all when there
+    /// is none), or the one of `key`. `None` if there is no such table.
+    pub fn clear(&self, name: &str, filters: &[Filter], key: Option<&Key>) -> Option<usize> {
+        let now = self.now();
+        let mut tables = self.tables.borrow_mut();
+        let table = tables.values_mut().find(|t| &*t.def.name == name)?;
+        if let Some(key) = key {
+            return Some(table.clear(Some(key)));
+        }
+        if filters.is_empty() {
+            return Some(table.clear(None));
+        }
+        let doomed: Vec<Key> = table
+            .list(now)
+            .into_iter()
+            .filter(|e| filters.iter().all(|f| f.matches(&e.snapshot)))
+            .map(|e| e.key)
+            .collect();
+        Some(doomed.iter().map(|k| table.clear(Some(k))).sum())
+    }
+
+    /// `set table`: applied by the key's owner only (every core is
+    /// asked). `Err` names a data type the table does not store.
+    pub fn set(&self, name: &str, key: &Key, data: &[(DataType, i64)]) -> Result<(), DataType> {
+        if key.owner(self.peers.get()) != self.me.get() {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut tables = self.tables.borrow_mut();
+        let Some(table) = tables.values_mut().find(|t| &*t.def.name == name) else {
+            return Ok(());
+        };
+        for (d, v) in data {
+            if !table.set(key, *d, *v, now) {
+                return Err(*d);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One core's part of a table, for `show table`.
+#[derive(Debug)]
+pub struct TableDump {
+    pub def: Arc<TableDef>,
+    /// The core's place in the mesh.
+    pub core: usize,
+    /// Entries the core holds (before filters).
+    pub used: usize,
+    pub entries: Vec<Listed>,
+}
