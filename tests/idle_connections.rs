@@ -27,7 +27,7 @@ fn config(timeouts: &str, stats_socket: &Path) -> String {
     format!(
         r#"
 [global]
-threads = 2
+threads = 1
 maxconn = 1000
 hard-stop-after = "1m"
 stats-socket = {{ path = "{sock}", level = "admin" }}
