@@ -6,6 +6,7 @@
 
 mod admin;
 mod check;
+mod conv_parse;
 pub mod cpus;
 pub mod diff;
 mod error;
@@ -121,6 +122,7 @@ pub(crate) fn load_with(
     }
     let (mut frontends, mut backends, sources) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
+    let maps = crate::maps::load::MapRegistry::default();
     routing::attach_rules(
         &mut diag,
         &root,
@@ -129,6 +131,7 @@ pub(crate) fn load_with(
         &routing::RuleContext {
             userlists: &userlists,
             base_dir,
+            maps: &maps,
         },
     );
     check::after_rules(&mut diag, &mut frontends, &backends, &sources);
@@ -148,6 +151,7 @@ pub(crate) fn load_with(
         backends,
         stats: stats.map(|s| s.page),
         userlists,
+        maps: maps.into_maps(),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })
 }

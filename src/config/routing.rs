@@ -339,6 +339,7 @@ fn read_users(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<User> {
 pub(crate) struct RuleContext<'c> {
     pub userlists: &'c [Arc<Userlist>],
     pub base_dir: &'c Path,
+    pub maps: &'c crate::maps::load::MapRegistry,
 }
 
 /// Reads the rules of every frontend and backend (after the sections and
@@ -406,8 +407,13 @@ pub(crate) fn attach_rules(
     }
     // use_backend targets speak the frontend's mode.
     for fe in frontends.iter() {
-        for rule in &fe.rules.use_backend {
-            let be = &backends[rule.action];
+        for id in fe
+            .rules
+            .use_backend
+            .iter()
+            .filter_map(|r| r.action.static_id())
+        {
+            let be = &backends[id];
             if be.mode != fe.mode {
                 diag.error(
                     None,
@@ -515,6 +521,7 @@ fn read_rules(
         backends,
         response: false,
         payload: false,
+        maps: cx.maps,
     };
     // Named ACLs may be used by any rule; a payload fetch in one that an
     // http-request rule uses simply never has a sample there.

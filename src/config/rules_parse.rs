@@ -8,16 +8,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 
 use super::error::did_you_mean;
 use super::health_lines::tokenize_spanned;
 use super::values::Invalid;
 use crate::http::Network;
+use crate::rules::convert_ops::ValType;
 use crate::rules::{
-    AclRef, AclTest, Condition, Converter, Fetch, Format, HeaderEdit, IntRange, Matcher, Part,
-    Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule, SampleType, Side,
-    StrPatterns, TcpAction, Term, Userlist,
+    AclRef, AclTest, Condition, Fetch, Format, HeaderEdit, IntRange, Matcher, Part, Redirect,
+    RedirectTarget, Reply, RequestAction, ResponseAction, Rule, SampleType, Side, StrPatterns,
+    TcpAction, Term, UseBackend, Userlist,
 };
 
 /// An error and the byte offset in the line where it is.
@@ -58,6 +59,8 @@ pub(crate) struct Env<'e> {
     /// content`, `use_backend` in mode tcp, named ACLs): `req.len`,
     /// `req.payload`, `req.ssl_*` are allowed.
     pub payload: bool,
+    /// The map files read so far (`map(<file>)` converters).
+    pub maps: &'e crate::maps::load::MapRegistry,
 }
 
 /// The words of one line with their offsets.
@@ -354,7 +357,15 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
         "fetch",
         "an ACL starts with a fetch, e.g. \"path_beg /static\"",
     )?;
-    let (fetch, suffix) = parse_fetch(at, &fetch_text, env)?;
+    let pieces = super::conv_parse::split_chain(&fetch_text);
+    let (fetch, suffix) = parse_fetch(at, pieces[0].1, env)?;
+    let (converters, ty) = super::conv_parse::parse_converters(
+        at,
+        &pieces[1..],
+        ValType::of(fetch.sample_type()),
+        env,
+    )?;
+    let ty = ty.sample_type();
     let mut icase = false;
     let mut method: Option<(usize, String)> = suffix.map(|s| (at, s.to_string()));
     let mut patterns: Vec<(usize, String)> = Vec::new();
@@ -414,7 +425,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                         "write the keys in a pattern file and use -f <file>",
                     )
                 }
-                _ if fetch.sample_type() == SampleType::Int && word[1..].parse::<i64>().is_ok() => {
+                _ if ty == SampleType::Int && word[1..].parse::<i64>().is_ok() => {
                     flags_done = true;
                     patterns.push((wat, word));
                 }
@@ -435,7 +446,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
         Some((mat, m)) => (*mat, m.as_str()),
         None => (
             at,
-            match fetch.sample_type() {
+            match ty {
                 SampleType::Str => "str",
                 SampleType::Int => "int",
                 SampleType::Ip => "ip",
@@ -443,8 +454,12 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
             },
         ),
     };
-    let matcher = build_matcher(at, &fetch, method, icase, &patterns)?;
-    Ok(AclTest { fetch, matcher })
+    let matcher = build_matcher(at, ty, method, icase, &patterns)?;
+    Ok(AclTest {
+        fetch,
+        converters,
+        matcher,
+    })
 }
 
 fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, String)>> {
@@ -466,12 +481,11 @@ fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, S
 
 fn build_matcher(
     at: usize,
-    fetch: &Fetch,
+    ty: SampleType,
     (mat, method): (usize, &str),
     icase: bool,
     patterns: &[(usize, String)],
 ) -> Parsed<Matcher> {
-    let ty = fetch.sample_type();
     let needs = |want: &[SampleType], what: &str| -> Parsed<()> {
         if want.contains(&ty) {
             Ok(())
@@ -582,20 +596,14 @@ fn build_matcher(
     })
 }
 
-fn compile_regex(at: usize, pattern: &str, icase: bool) -> Parsed<Regex> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(icase)
-        .size_limit(1 << 20)
-        .build()
-        .or_else(|e| {
-            let first = e.to_string();
-            let first = first.lines().last().unwrap_or("").trim().to_string();
-            err(
-                at,
-                format!("invalid regular expression `{pattern}`: {first}"),
-                "regexes use the Rust regex syntax (like PCRE without look-around or backreferences)",
-            )
-        })
+pub(super) fn compile_regex(at: usize, pattern: &str, icase: bool) -> Parsed<Regex> {
+    crate::rules::pattern::compile_regex(pattern, icase).or_else(|first| {
+        err(
+            at,
+            format!("invalid regular expression `{pattern}`: {first}"),
+            "regexes use the Rust regex syntax (like PCRE without look-around or backreferences)",
+        )
+    })
 }
 
 const INT_HINT: &str = "integer patterns: N, N:M, N:, :M, or eq|ge|gt|le|lt N";
@@ -673,35 +681,43 @@ fn predefined(name: &str) -> Option<AclTest> {
     };
     Some(match name {
         "TRUE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Found,
         },
         "FALSE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Int(Vec::new()),
         },
         "LOCALHOST" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Ip(vec!["127.0.0.0/8".parse().ok()?, "::1".parse().ok()?]),
         },
         "METH_GET" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Method,
             matcher: Matcher::Str(strs(&["GET", "HEAD"])),
         },
         "METH_POST" | "METH_PUT" | "METH_DELETE" | "METH_OPTIONS" | "METH_CONNECT"
         | "METH_HEAD" | "METH_TRACE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Method,
             matcher: Matcher::Str(strs(&[&name[5..]])),
         },
         "HTTP_1.0" | "HTTP_1.1" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::ReqVer,
             matcher: Matcher::Str(strs(&[&name[5..]])),
         },
         "HTTP_URL_ABS" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Url,
             matcher: Matcher::Reg(vec![Regex::new("^[^/:]*://").ok()?]),
         },
         "HTTP_URL_SLASH" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Url,
             matcher: Matcher::Beg(strs(&["/"])),
         },
@@ -872,21 +888,7 @@ fn matching_bracket(s: &str) -> Option<usize> {
 
 /// `fetch(args),conv(args),...`, splitting on commas outside parentheses.
 fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
-    let mut pieces: Vec<(usize, &str)> = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                pieces.push((start, &text[start..i]));
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    pieces.push((start, &text[start..]));
+    let pieces = super::conv_parse::split_chain(text);
     let (off, fetch_text) = pieces[0];
     let (fetch, suffix) = parse_fetch(at + off, fetch_text.trim(), env)?;
     if suffix.is_some() {
@@ -896,31 +898,12 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
             "in a value write the plain fetch, e.g. %[path]",
         );
     }
-    let mut converters = Vec::new();
-    for (off, conv) in &pieces[1..] {
-        let conv = conv.trim();
-        let c = if let Some(args) = conv.strip_prefix("iif(").and_then(|r| r.strip_suffix(')')) {
-            let Some((yes, no)) = args.split_once(',') else {
-                return err(
-                    at + off,
-                    "iif needs two values",
-                    "write iif(<if true>,<if false>)",
-                );
-            };
-            Converter::Iif(yes.as_bytes().into(), no.as_bytes().into())
-        } else if conv == "lower" {
-            Converter::Lower
-        } else if conv == "upper" {
-            Converter::Upper
-        } else {
-            return err(
-                at + off,
-                format!("unknown converter `{conv}`"),
-                "converters: iif(<if true>,<if false>), lower, upper",
-            );
-        };
-        converters.push(c);
-    }
+    let (converters, _) = super::conv_parse::parse_converters(
+        at,
+        &pieces[1..],
+        ValType::of(fetch.sample_type()),
+        env,
+    )?;
     Ok(Part::Sample { fetch, converters })
 }
 
@@ -928,9 +911,25 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
 
 /// `use_backend NAME [if|unless COND]` (the `use_backend` keyword itself is
 /// the TOML key).
-pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>> {
+pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<UseBackend>> {
     let mut words = Words::new(line)?;
     let (at, name) = words.expect("backend name", "write \"<backend> if <condition>\"")?;
+    if name.contains("%[") {
+        let format = parse_format(at, &name, env)?;
+        let ids = env
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(id, n)| (n.as_bytes().into(), id))
+            .collect();
+        let cond = parse_condition(&mut words, env)?;
+        return Ok(Rule {
+            action: UseBackend::Dynamic(std::sync::Arc::new(
+                crate::rules::action::DynamicBackend { name: format, ids },
+            )),
+            cond,
+        });
+    }
     let Some(id) = env.backends.iter().position(|b| *b == name) else {
         let names: Vec<&str> = env.backends.iter().map(String::as_str).collect();
         let defined = super::sections::names_or_none(&names);
@@ -941,7 +940,10 @@ pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>
         return err(at, format!("backend \"{name}\" is not defined"), hint);
     };
     let cond = parse_condition(&mut words, env)?;
-    Ok(Rule { action: id, cond })
+    Ok(Rule {
+        action: UseBackend::Id(id),
+        cond,
+    })
 }
 
 /// One `tcp-request` line.
@@ -1404,6 +1406,7 @@ mod tests {
             backends,
             response: false,
             payload: false,
+            maps: Box::leak(Box::default()),
         }
     }
 
@@ -1531,5 +1534,157 @@ mod tests {
             RequestAction::Redirect(Redirect { code: 301, .. })
         ));
         assert!(rule.cond.unwrap().any_of[0][0].negate);
+    }
+}
+
+#[cfg(test)]
+mod converter_tests {
+    use super::*;
+    use crate::http::{HeadLimits, ParseStatus, RequestParser};
+    use crate::rules::{ConnFacts, Facts};
+
+    fn env(dir: &Path) -> Env<'_> {
+        Env {
+            acls: &[],
+            userlists: &[],
+            base_dir: dir,
+            backends: &[],
+            response: false,
+            payload: false,
+            maps: Box::leak(Box::default()),
+        }
+    }
+
+    const REQ: &str = "GET /API/Users?x=%41 HTTP/1.1\r\nHost: WWW.Example.COM\r\nX-N: 41\r\n\r\n";
+
+    fn with_facts<R>(f: impl FnOnce(&Facts<'_>) -> R) -> R {
+        let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
+        let conn = ConnFacts {
+            pp: None,
+            src: "10.1.2.3:5555".parse().unwrap(),
+            dst: "127.0.0.1:8080".parse().unwrap(),
+            tls: None,
+        };
+        match parser.parse(REQ.as_bytes()) {
+            ParseStatus::Complete(h) => f(&Facts::request(&conn, &h)),
+            _ => panic!("bad request"),
+        }
+    }
+
+    fn acl(line: &str, dir: &Path) -> bool {
+        let e = env(dir);
+        let test = parse_acl(line, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
+        with_facts(|f| test.eval(f))
+    }
+
+    fn value(text: &str, dir: &Path) -> String {
+        let e = env(dir);
+        let format =
+            parse_format(0, text, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
+        with_facts(|f| {
+            let mut out = Vec::new();
+            format.render(f, &mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    }
+
+    fn error(line: &str, dir: &Path) -> (usize, String) {
+        match parse_acl(line, &env(dir)) {
+            Ok(_) => panic!("expected an error for {line}"),
+            Err((at, i)) => (at, i.message),
+        }
+    }
+
+    #[test]
+    fn converters_in_acls_and_values() {
+        let d = Path::new(".");
+        assert!(acl("req.hdr(host),lower www.example.com", d));
+        assert!(!acl("req.hdr(host) www.example.com", d));
+        assert!(acl("path,lower -m beg /api/", d));
+        assert!(acl("req.hdr(host),lower,field(2,.) example", d));
+        // The chain's type decides the match: an integer here.
+        assert!(acl("hdr(x-n),add(1) 42", d));
+        assert!(acl("hdr(x-n),add(1) gt 41", d));
+        assert!(acl("path,length 10", d));
+        assert!(acl("src,ipmask(16) 10.1.0.0", d));
+        assert!(acl("hdr(x-n),mod(2),bool", d));
+        assert_eq!(value("%[req.hdr(host),lower]", d), "www.example.com");
+        assert_eq!(value("%[path,regsub(^/API,/v2,i)]", d), "/v2/Users");
+        assert_eq!(value("%[query,url_dec]", d), "x=A");
+        assert_eq!(value("%[hdr(x-n),mul(2),add(1)]", d), "83");
+        assert_eq!(
+            value("%[src,ipmask(24)]-%[dst_port,hex]", d),
+            "10.1.2.0-0000000000001F90"
+        );
+        assert_eq!(value("%[path,regsub(/,_,g)]", d), "_API_Users");
+        assert_eq!(value("%[path,word(1,/),concat(<,,>)]", d), "<API>");
+        assert_eq!(value("%[hdr(x-n),iif(y,n)]", d), "y");
+        assert_eq!(value("%[path,field(2,\\,)]", d), "");
+    }
+
+    #[test]
+    fn maps_in_values_and_acls() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hosts.map"),
+            "www.example.com be_www\n# c\napi.example.com be_api\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("n.map"), "41 7\n").unwrap();
+        let d = dir.path();
+        assert_eq!(
+            value("%[req.hdr(host),lower,map(hosts.map,dflt)]", d),
+            "be_www"
+        );
+        assert_eq!(value("%[path,map(hosts.map,dflt)]", d), "dflt");
+        assert_eq!(value("%[path,map(hosts.map)]", d), "");
+        assert_eq!(value("%[hdr(x-n),map_int_int(n.map,0),add(1)]", d), "8");
+        assert_eq!(
+            value("%[req.hdr(host),lower,map_dom(hosts.map)]", d),
+            "be_www"
+        );
+        assert!(acl("req.hdr(host),lower,map(hosts.map) be_www", d));
+        assert!(acl("hdr(x-n),map_str_int(n.map) 7", d));
+        std::fs::write(dir.path().join("nets.map"), "10.0.0.0/8 10.9.9.9\n").unwrap();
+        assert_eq!(value("%[src,map_ip(nets.map)]", d), "10.9.9.9");
+        assert!(acl("src,map_ip_ip(nets.map) 10.9.0.0/16", d));
+    }
+
+    #[test]
+    fn converter_errors_point_into_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.map"), "a 1\nb two\n").unwrap();
+        std::fs::write(dir.path().join("ip.map"), "10.0.0.0/8 a\nzzz b\n").unwrap();
+        let d = dir.path();
+        let (at, m) = error("path,lowr /x", d);
+        assert_eq!(at, 5);
+        assert!(m.contains("unknown converter `lowr`"), "{m}");
+        let (at, m) = error("path,field(x,.) a", d);
+        assert_eq!(at, 11);
+        assert!(m.contains("not an integer"), "{m}");
+        let (at, m) = error("path,field(1) a", d);
+        assert_eq!(at, 5);
+        assert!(m.contains("takes 2 to 3 arguments"), "{m}");
+        let (at, m) = error("path,regsub((,x) a", d);
+        assert_eq!(at, 12);
+        assert!(m.contains("invalid regular expression"), "{m}");
+        let (at, m) = error("path,map(missing.map) a", d);
+        assert_eq!(at, 9);
+        assert!(m.contains("cannot read map file"), "{m}");
+        let (_, m) = error("path,map_str_int(bad.map) 1", d);
+        assert!(
+            m.contains("the value `two` of key `b` is not an integer"),
+            "{m}"
+        );
+        let (_, m) = error("src,map_ip(ip.map) a", d);
+        assert!(m.contains("ip.map:2: `zzz` is not an address"), "{m}");
+        let (_, m) = error("path,sha2(100) a", d);
+        assert!(m.contains("not a SHA-2 size"), "{m}");
+        let (_, m) = error("src,iif(a,b)", d);
+        assert!(m.contains("takes bool samples, it gets ip ones"), "{m}");
+        let (_, m) = error("path,ipmask(33) a", d);
+        assert!(m.contains("not an IPv4 mask"), "{m}");
+        let (_, m) = error("path,map_foo(bad.map) a", d);
+        assert!(m.contains("unknown converter"), "{m}");
     }
 }

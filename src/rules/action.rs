@@ -1,6 +1,10 @@
 //! `http-request`, `http-response` and `use_backend` rules, evaluated in
 //! order against one message.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use regex::bytes::Regex;
 
 use super::cond::{holds, Acl, Condition};
@@ -135,8 +139,9 @@ pub struct HttpRules {
     pub acls: Vec<Acl>,
     pub request: Vec<Rule<RequestAction>>,
     pub response: Vec<Rule<ResponseAction>>,
-    /// `use_backend` (frontends): backend ids resolved at load.
-    pub use_backend: Vec<Rule<usize>>,
+    /// `use_backend` (frontends): backend ids resolved at load, or names
+    /// rendered per request (`use_backend %[...]`).
+    pub use_backend: Vec<Rule<UseBackend>>,
 }
 
 impl HttpRules {
@@ -253,7 +258,54 @@ impl HttpRules {
     pub fn pick_backend(&self, facts: &Facts<'_>) -> Option<usize> {
         self.use_backend
             .iter()
-            .find(|r| holds(&r.cond, &self.acls, facts))
-            .map(|r| r.action)
+            .filter(|r| holds(&r.cond, &self.acls, facts))
+            .find_map(|r| r.action.resolve(facts))
+    }
+}
+
+/// Where a `use_backend` rule sends the request.
+#[derive(Debug, Clone)]
+pub enum UseBackend {
+    /// A backend named in the rule, resolved at load.
+    Id(usize),
+    /// `use_backend %[req.hdr(host),lower,map(hosts.map,default)]`: the
+    /// name is rendered per request and looked up among the backends; a
+    /// name that is no backend skips the rule (the next rules, then
+    /// `default_backend`, decide).
+    Dynamic(Arc<DynamicBackend>),
+}
+
+#[derive(Debug)]
+pub struct DynamicBackend {
+    pub name: Format,
+    /// Backend name -> id.
+    pub ids: HashMap<Box<[u8]>, usize>,
+}
+
+thread_local! {
+    /// Where a dynamic backend name is rendered: reused, so that routing
+    /// allocates nothing once it grew to the longest name.
+    static NAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl UseBackend {
+    pub fn resolve(&self, facts: &Facts<'_>) -> Option<usize> {
+        match self {
+            UseBackend::Id(id) => Some(*id),
+            UseBackend::Dynamic(d) => NAME.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                d.name.render(facts, &mut buf);
+                d.ids.get(&buf[..]).copied()
+            }),
+        }
+    }
+
+    /// The backend, when the rule names one.
+    pub fn static_id(&self) -> Option<usize> {
+        match self {
+            UseBackend::Id(id) => Some(*id),
+            UseBackend::Dynamic(_) => None,
+        }
     }
 }

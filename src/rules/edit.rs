@@ -145,7 +145,7 @@ fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
 }
 
 /// `\0`..`\9` in `template` stand for the regex groups.
-fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
+pub(super) fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < template.len() {
         let b = template[i];

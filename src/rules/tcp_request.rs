@@ -122,7 +122,7 @@ impl TcpRules {
 /// The first `use_backend` whose condition holds over the inspected
 /// bytes (mode tcp; HAProxy's switching rules run after content rules).
 pub fn pick_backend(
-    rules: &[Rule<usize>],
+    rules: &[Rule<super::action::UseBackend>],
     acls: &[Acl],
     conn: &ConnFacts,
     data: &[u8],
@@ -138,6 +138,6 @@ pub fn pick_backend(
     );
     rules
         .iter()
-        .find(|r| holds(&r.cond, acls, &facts))
-        .map(|r| r.action)
+        .filter(|r| holds(&r.cond, acls, &facts))
+        .find_map(|r| r.action.resolve(&facts))
 }
