@@ -454,6 +454,69 @@ fn trim_delims(mut p: &[u8], delim: u8) -> &[u8] {
     p
 }
 
+/// A runtime API change to a map, as every core applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapChange {
+    Add { key: Box<[u8]>, value: Box<[u8]> },
+    Set { at: EntryRef, value: Box<[u8]> },
+    Del(EntryRef),
+    Clear,
+}
+
+/// Which entries a change names: every one with a key, or one by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryRef {
+    Key(Box<[u8]>),
+    Id(u64),
+}
+
+impl MapData {
+    /// Checks a key before a change is sent to every core.
+    pub fn check_key(&self, key: &[u8]) -> Result<(), KeyError> {
+        self.compile(key).map(|_| ())
+    }
+
+    /// How many entries `at` names.
+    pub fn count(&self, at: &EntryRef) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| match at {
+                EntryRef::Key(k) => *e.key == **k,
+                EntryRef::Id(id) => e.id == *id,
+            })
+            .count()
+    }
+
+    /// Applies a runtime change (checked beforehand).
+    pub fn apply(&mut self, change: &MapChange) {
+        match change {
+            MapChange::Add { key, value } => {
+                // Checked by the core that took the command.
+                let _ = self.add(key, value);
+            }
+            MapChange::Set {
+                at: EntryRef::Key(k),
+                value,
+            } => {
+                self.set(k, value);
+            }
+            MapChange::Set {
+                at: EntryRef::Id(id),
+                value,
+            } => {
+                self.set_id(*id, value);
+            }
+            MapChange::Del(EntryRef::Key(k)) => {
+                self.remove(Some(k), None);
+            }
+            MapChange::Del(EntryRef::Id(id)) => {
+                self.remove(None, Some(*id));
+            }
+            MapChange::Clear => self.clear(),
+        }
+    }
+}
+
 /// A map as a converter holds it: the loaded data (what every core starts
 /// from) and the type its values are given as.
 #[derive(Debug, Clone)]

@@ -35,6 +35,11 @@ pub enum Kind {
     GetSocks,
     ShutdownSessionsServer,
     ShutdownSession,
+    ShowMap,
+    AddMap,
+    SetMap,
+    DelMap,
+    ClearMap,
 }
 
 pub struct Spec {
@@ -64,11 +69,32 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::GetSocks,
     },
     Spec {
+        words: &["add", "map"],
+        usage: "add map <map> <key> <value>",
+        help: "add a map entry",
+        level: Operator,
+        kind: Kind::AddMap,
+    },
+    Spec {
         words: &["clear", "counters"],
         usage: "clear counters [all]",
         help: "clear max statistics counters (or all counters)",
         level: Operator,
         kind: Kind::ClearCounters,
+    },
+    Spec {
+        words: &["clear", "map"],
+        usage: "clear map <map>",
+        help: "clear the content of a map",
+        level: Operator,
+        kind: Kind::ClearMap,
+    },
+    Spec {
+        words: &["del", "map"],
+        usage: "del map <map> [<key>|#<ref>]",
+        help: "delete map entries",
+        level: Operator,
+        kind: Kind::DelMap,
     },
     Spec {
         words: &["disable", "health"],
@@ -120,6 +146,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "",
         level: Admin,
         kind: Kind::Reload,
+    },
+    Spec {
+        words: &["set", "map"],
+        usage: "set map <map> [<key>|#<ref>] <value>",
+        help: "modify a map entry",
+        level: Operator,
+        kind: Kind::SetMap,
     },
     Spec {
         words: &["set", "maxconn", "frontend"],
@@ -176,6 +209,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "report information about the running process",
         level: User,
         kind: Kind::ShowInfo,
+    },
+    Spec {
+        words: &["show", "map"],
+        usage: "show map [<map>]",
+        help: "report available maps or dump a map's contents",
+        level: Operator,
+        kind: Kind::ShowMap,
     },
     Spec {
         words: &["show", "servers", "state"],

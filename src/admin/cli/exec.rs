@@ -289,6 +289,13 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 },
             }
         }
+        Kind::ShowMap => super::maps::show(&cli.ctx().config, arg(0)),
+        Kind::AddMap | Kind::SetMap | Kind::DelMap | Kind::ClearMap => {
+            match super::maps::change(&cli.ctx().config, spec.kind, args) {
+                Ok(request) => apply(cli, request).await,
+                Err(message) => message,
+            }
+        }
         Kind::ClearCounters => {
             let all = arg(0) == Some("all");
             if all && session.level < CliLevel::Admin {

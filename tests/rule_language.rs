@@ -1,0 +1,277 @@
+//! The rule language in breadth through the real binary: converter chains
+//! in values and ACLs, map files driving `use_backend %[...]` (a 10,000-line
+//! map), and the runtime API's map commands (`show map`, `add map`, `set
+//! map`, `del map`, `clear map`) applied on both cores before they answer.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+use common::http_backend::*;
+use common::*;
+use sha1::Digest;
+
+/// Answers with its name and the request's headers, one `name: value` per
+/// line.
+fn named(name: &'static str) -> HttpBackend {
+    HttpBackend::start(move |r| {
+        let mut body = format!("{name}\n");
+        for (n, v) in &r.headers {
+            body.push_str(&format!("{}: {v}\n", n.to_ascii_lowercase()));
+        }
+        ok(&body)
+    })
+}
+
+/// One request on a new connection: (status, body).
+fn get(proxy: &Proxy, host: &str, target: &str) -> (u16, String) {
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let req = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nX-N: 41\r\n\r\n");
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    let (status, _, body) = read_response(&mut rd, false).expect("a response");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn header<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    body.lines().find_map(|l| {
+        let (n, v) = l.split_once(": ")?;
+        (n == name).then_some(v)
+    })
+}
+
+/// The backend a request for `host` reached, on `n` new connections (two
+/// cores: connections spread over both), all of which must agree.
+fn routed(proxy: &Proxy, host: &str, n: usize) -> String {
+    let names: Vec<String> = (0..n)
+        .map(|_| {
+            let (status, body) = get(proxy, host, "/");
+            assert_eq!(status, 200, "{body}");
+            body.lines().next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert!(
+        names.iter().all(|b| *b == names[0]),
+        "{host}: reached {names:?}"
+    );
+    names[0].clone()
+}
+
+fn config(frontend: &str, backends: &[(&str, &HttpBackend)], socket: &Path) -> String {
+    let mut text = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = {{ path = "{}", level = "admin" }}
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "{}"
+{frontend}
+"#,
+        socket.display(),
+        backends[0].0
+    );
+    for (name, be) in backends {
+        text.push_str(&format!(
+            "\n[[backend]]\nname = \"{name}\"\n{}\n",
+            servers(&[be.addr])
+        ));
+    }
+    text
+}
+
+#[test]
+fn converter_chains_over_requests() {
+    let be = named("be");
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-request = [
+  "set-header X-Host %[req.hdr(host),lower]",
+  "set-header X-Dom %[req.hdr(host),lower,field(-2,.)]",
+  "set-header X-Sum %[req.hdr(x-n),add(1),mul(2)]",
+  "set-header X-B64 %[path,base64]",
+  "set-header X-Dec %[query,url_dec(1)]",
+  "set-header X-Crc %[path,crc32]",
+  "set-header X-Sha %[path,sha1,hex]",
+  "set-header X-Net %[src,ipmask(8)]",
+  "set-header X-Sub %[path,regsub(^/api/,/v2/)]",
+  "set-header X-Len %[path,length]",
+  "set-header X-Json %[req.hdr(x-q),json]",
+  "set-header X-Date %[req.hdr(x-n),http_date]",
+  "set-header X-Big yes if { req.hdr(x-n),add(1) gt 41 }",
+  "set-header X-Lower yes if { req.hdr(host),lower -m end .example.com }",
+]"#;
+    let proxy = Proxy::start(&config(frontend, &[("be", &be)], &dir.path().join("s")));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let req = "GET /api/Users?a=%41+b HTTP/1.1\r\nHost: WWW.Example.COM\r\nX-N: 41\r\nX-Q: say \"hi\"\r\n\r\n";
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    let (status, _, body) = read_response(&mut rd, false).unwrap();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200);
+    let h = |n: &str| header(&body, n).unwrap_or_else(|| panic!("no {n} in {body}"));
+    assert_eq!(h("x-host"), "www.example.com");
+    assert_eq!(h("x-dom"), "example");
+    assert_eq!(h("x-sum"), "84");
+    assert_eq!(h("x-b64"), "L2FwaS9Vc2Vycw==");
+    assert_eq!(h("x-dec"), "a=A b");
+    assert_eq!(h("x-crc"), crc32_of("/api/Users").to_string());
+    let sha: String = sha1::Sha1::digest(b"/api/Users")
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert_eq!(h("x-sha"), sha);
+    assert_eq!(h("x-net"), "127.0.0.0");
+    assert_eq!(h("x-sub"), "/v2/Users");
+    assert_eq!(h("x-len"), "10");
+    assert_eq!(h("x-json"), "say \\\"hi\\\"");
+    assert_eq!(h("x-date"), "Thu, 01 Jan 1970 00:00:41 GMT");
+    assert_eq!(h("x-big"), "yes");
+    assert_eq!(h("x-lower"), "yes");
+}
+
+/// CRC-32 (IEEE), bit by bit: an independent check of the converter.
+fn crc32_of(s: &str) -> u32 {
+    let mut crc = !0u32;
+    for &b in s.as_bytes() {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn map_routing_with_a_large_map_and_runtime_changes() {
+    let (b0, b1, b2, dflt) = (named("be0"), named("be1"), named("be2"), named("dflt"));
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("hosts.map");
+    let mut text = String::from("# host to backend\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("host{i}.example.com be{}\n", i % 3));
+    }
+    std::fs::write(&map, text).unwrap();
+    let sock = dir.path().join("admin.sock");
+    let frontend = format!(
+        r#"use_backend = ["%[req.hdr(host),lower,map({},dflt)]"]"#,
+        map.display()
+    );
+    let proxy = Proxy::start(&config(
+        &frontend,
+        &[("dflt", &dflt), ("be0", &b0), ("be1", &b1), ("be2", &b2)],
+        &sock,
+    ));
+    assert_eq!(routed(&proxy, "HOST5.example.com", 4), "be2");
+    assert_eq!(routed(&proxy, "host9999.example.com", 4), "be0");
+    assert_eq!(routed(&proxy, "host7.example.com", 4), "be1");
+    assert_eq!(routed(&proxy, "unknown.example.com", 4), "dflt");
+
+    let m = map.display().to_string();
+    let list = socat(&sock, "show map");
+    assert!(list.starts_with("# id (file) description\n"), "{list}");
+    assert!(
+        list.contains(&format!("0 ({m}) pattern loaded from file '{m}'")),
+        "{list}"
+    );
+    assert!(list.contains("entry_cnt=10000"), "{list}");
+
+    // add: both cores route the new host before the command answered.
+    assert_eq!(
+        socat(&sock, &format!("add map {m} new.example.com be1")),
+        "\n"
+    );
+    assert_eq!(routed(&proxy, "new.example.com", 8), "be1");
+    // set: every entry with the key.
+    assert_eq!(
+        socat(&sock, &format!("set map {m} host5.example.com be0")),
+        "\n"
+    );
+    assert_eq!(routed(&proxy, "host5.example.com", 8), "be0");
+    // A value that names no backend: the rule is skipped, default_backend.
+    assert_eq!(
+        socat(&sock, &format!("set map {m} host7.example.com nowhere")),
+        "\n"
+    );
+    assert_eq!(routed(&proxy, "host7.example.com", 8), "dflt");
+    // del, by key and by reference.
+    assert_eq!(
+        socat(&sock, &format!("del map {m} host9999.example.com")),
+        "\n"
+    );
+    assert_eq!(routed(&proxy, "host9999.example.com", 8), "dflt");
+    let shown = socat(&sock, "show map #0");
+    let line = shown
+        .lines()
+        .find(|l| l.ends_with(" new.example.com be1"))
+        .unwrap_or_else(|| panic!("new entry not shown:\n{}", &shown[shown.len() - 200..]));
+    let reference = line.split(' ').next().unwrap();
+    assert!(reference.starts_with("0x"), "{line}");
+    assert_eq!(socat(&sock, &format!("del map #0 #{reference}")), "\n");
+    assert_eq!(routed(&proxy, "new.example.com", 8), "dflt");
+    // Errors, worded as HAProxy.
+    assert_eq!(
+        socat(&sock, "add map /no/such.map a b"),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("del map {m} not-there")),
+        "Key not found.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("add map {m} onlykey")),
+        "'add map' expects three parameters: map identifier, key and value.\n\n"
+    );
+    // clear: nothing matches any more.
+    assert_eq!(socat(&sock, &format!("clear map {m}")), "\n");
+    assert_eq!(routed(&proxy, "host1.example.com", 8), "dflt");
+    assert_eq!(socat(&sock, &format!("show map {m}")), "\n");
+    assert!(socat(&sock, "show map").contains("entry_cnt=0"));
+}
+
+#[test]
+fn map_file_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("nets.map");
+    std::fs::write(&bad, "10.0.0.0/8 a\n300.1.1.1 b\n").unwrap();
+    let frontend = format!(
+        r#"http-request = [
+  "set-header X-A %[req.hdr(host),map(/no/such/file.map)]",
+  "set-header X-B %[src,map_ip({})]",
+  "set-header X-C %[path,lowr]",
+]"#,
+        bad.display()
+    );
+    let be = named("be");
+    let text = config(&frontend, &[("be", &be)], &dir.path().join("s"))
+        .replace("{port}", &free_port().to_string());
+    let (status, _, stderr) = run_percore(&text, &["--check"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot read map file /no/such/file.map"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: `300.1.1.1` is not an address",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown converter `lowr`"), "{stderr}");
+    assert!(stderr.contains("did you mean `lower`?"), "{stderr}");
+    // Each at its line in the configuration file.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("percore.toml:"))
+        .collect();
+    assert!(lines.len() >= 3, "{stderr}");
+}
