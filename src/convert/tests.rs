@@ -488,3 +488,29 @@ fn http2_binds_and_tune_h2_map() {
     let bind = nth(&d, "frontend", 0)["bind"].to_string();
     assert!(bind.contains("proto = \"h2\""), "{bind}");
 }
+
+#[test]
+fn converter_chains_and_maps_convert_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("hosts.map");
+    std::fs::write(&map, "www.example.com b\n").unwrap();
+    let c = run(&format!(
+        concat!(
+            "frontend f\n    mode http\n    bind 127.0.0.1:8001\n",
+            "    acl ex req.hdr(host),lower,field(-2,.) example\n",
+            "    http-request set-header X-Net %[src,ipmask(24)]\n",
+            "    http-request set-header X-Id %[req.hdr(host),lower,crc32,hex] if ex\n",
+            "    use_backend %[req.hdr(host),lower,map({},b)]\n    default_backend b\n",
+            "backend b\n    mode http\n    server s 127.0.0.1:9001\n",
+        ),
+        map.display()
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(
+        text(&f["use_backend"]),
+        format!("[\"%[req.hdr(host),lower,map({},b)]\"]", map.display())
+    );
+    check_loads(&c);
+}

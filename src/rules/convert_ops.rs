@@ -733,7 +733,7 @@ fn c_json<'a>(args: &'a [Arg], v: Value<'a>, _: &Facts<'_>) -> Option<Value<'a>>
             0x0a => out.extend_from_slice(b"\\n"),
             0x0d => out.extend_from_slice(b"\\r"),
             0x09 => out.extend_from_slice(b"\\t"),
-            c if c < 0x20 || c > 0x7e => {
+            c if !(0x20..=0x7e).contains(&c) => {
                 let _ = write!(out, "\\u{c:04x}");
             }
             c => out.push(c as u8),

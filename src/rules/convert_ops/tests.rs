@@ -292,3 +292,17 @@ fn every_converter_has_a_description_and_known_name() {
     assert!(map_variant("map_foo").is_none());
     assert!(map_variant("mapx").is_none());
 }
+
+#[test]
+fn docs_list_every_converter() {
+    let docs = include_str!("../../../docs/configuration.md");
+    for c in CONVERTERS {
+        let row = format!(
+            "| `{}` | {} | {} |",
+            c.usage(),
+            c.input.name(),
+            c.output.name()
+        );
+        assert!(docs.contains(&row), "docs/configuration.md lacks {row}");
+    }
+}
