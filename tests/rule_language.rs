@@ -275,3 +275,87 @@ fn map_file_errors_are_located() {
         .collect();
     assert!(lines.len() >= 3, "{stderr}");
 }
+
+#[test]
+fn variables_across_rules_scopes_and_requests() {
+    let be = named("be");
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-request = [
+  "set-var(sess.first) path if !{ var(sess.first) -m found }",
+  "set-var(txn.host) req.hdr(host),lower",
+  "set-var(req.n) req.hdr(x-n),add(1)",
+  "set-var-fmt(txn.fmt) %[path]-%[var(req.n)]",
+  "set-var(txn.tmp) path",
+  "unset-var(txn.tmp)",
+  "set-header X-Host %[var(txn.host)]",
+  "set-header X-N %[var(req.n)]",
+  "set-header X-First %[var(sess.first)]",
+  "set-header X-Tmp %[var(txn.tmp)]",
+  "set-header X-Big yes if { var(req.n) -m int gt 41 }",
+  "set-header X-Ex yes if { var(txn.host) -m end .example.com }",
+]
+http-response = [
+  "set-header X-Res-Host %[var(txn.host)]",
+  "set-header X-Res-Req [%[var(req.n)]]",
+  "set-header X-Fmt %[var(txn.fmt)]",
+  "set-var(res.s) status",
+  "set-header X-Status %[var(res.s)]",
+]"#;
+    let proxy = Proxy::start(&config(frontend, &[("be", &be)], &dir.path().join("s")));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let mut ask = |target: &str, host: &str, n: &str| {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nX-N: {n}\r\n\r\n");
+        rd.get_mut().write_all(req.as_bytes()).unwrap();
+        let (status, head, body) = read_response(&mut rd, false).unwrap();
+        assert_eq!(status, 200);
+        (head, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (head, body) = ask("/one", "WWW.Example.COM", "41");
+    assert_eq!(header(&body, "x-host"), Some("www.example.com"));
+    assert_eq!(header(&body, "x-n"), Some("42"));
+    assert_eq!(header(&body, "x-first"), Some("/one"));
+    assert_eq!(header(&body, "x-tmp"), Some(""));
+    assert_eq!(header(&body, "x-big"), Some("yes"));
+    assert_eq!(header(&body, "x-ex"), Some("yes"));
+    let res = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_string)
+    };
+    assert_eq!(res("X-Res-Host").as_deref(), Some("www.example.com"));
+    // req variables are gone once the response starts.
+    assert_eq!(res("X-Res-Req").as_deref(), Some("[]"));
+    assert_eq!(res("X-Fmt").as_deref(), Some("/one-42"));
+    assert_eq!(res("X-Status").as_deref(), Some("200"));
+    // Same connection, next request: the session keeps `first`, the
+    // transaction starts empty.
+    let (_, body) = ask("/two", "other.org", "1");
+    assert_eq!(header(&body, "x-first"), Some("/one"));
+    assert_eq!(header(&body, "x-host"), Some("other.org"));
+    assert_eq!(header(&body, "x-n"), Some("2"));
+    assert_eq!(header(&body, "x-big"), None);
+    assert_eq!(header(&body, "x-ex"), None);
+}
+
+#[test]
+fn variable_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-request = [
+  "set-var(txn) path",
+  "set-var(global.x) path",
+  "set-var(txn.x,ifexists) path",
+  "set-header X %[var(bad)]",
+]"#;
+    let be = named("be");
+    let text = config(frontend, &[("be", &be)], &dir.path().join("s"))
+        .replace("{port}", &free_port().to_string());
+    let (status, _, stderr) = run_percore(&text, &["--check"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("`txn` is not a variable name"), "{stderr}");
+    assert!(
+        stderr.contains("`global.x` is not a variable name"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set-var conditions"), "{stderr}");
+    assert!(stderr.contains("`bad` is not a variable name"), "{stderr}");
+}

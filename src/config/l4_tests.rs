@@ -163,6 +163,7 @@ fn tcp_request_rules_and_sni_routing() {
         dst: "127.0.0.1:1".parse().unwrap(),
         tls: None,
         pp: None,
+        vars: Default::default(),
     };
     let acls = &fe.rules.acls;
     let lan = rules.connection(acls, &conn("10.1.1.1:5"));

@@ -25,6 +25,7 @@ mod rules_parse;
 mod sections;
 mod tls;
 mod values;
+mod var_parse;
 
 use std::path::Path;
 

@@ -64,7 +64,7 @@ pub(crate) struct Env<'e> {
 }
 
 /// The words of one line with their offsets.
-struct Words {
+pub(super) struct Words {
     words: Vec<(usize, String)>,
     pos: usize,
     end: usize,
@@ -96,7 +96,7 @@ impl Words {
     }
 
     /// Offset of the next word, or the end of the line.
-    fn here(&self) -> usize {
+    pub(super) fn here(&self) -> usize {
         self.words.get(self.pos).map_or(self.end, |(at, _)| *at)
     }
 
@@ -108,7 +108,7 @@ impl Words {
     }
 
     /// The next word if it is not `if`/`unless`.
-    fn argument(&mut self) -> Option<(usize, String)> {
+    pub(super) fn argument(&mut self) -> Option<(usize, String)> {
         match self.peek() {
             Some("if" | "unless") | None => None,
             Some(_) => self.next(),
@@ -154,17 +154,22 @@ const FETCH_NAMES: &[&str] = &[
     "req.ssl_sni",
     "req.ssl_ver",
     "req.ssl_alpn",
+    "var",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
-fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'static str>)> {
+pub(super) fn parse_fetch(
+    at: usize,
+    text: &str,
+    env: &Env<'_>,
+) -> Parsed<(Fetch, Option<&'static str>)> {
     let (name, args) = match text.find('(') {
         Some(open) => {
             if !text.ends_with(')') {
@@ -315,6 +320,17 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         "req.ssl_sni" => no_arg().map(|_| Fetch::ReqSslSni)?,
         "req.ssl_ver" => no_arg().map(|_| Fetch::ReqSslVer)?,
         "req.ssl_alpn" => no_arg().map(|_| Fetch::ReqSslAlpn)?,
+        "var" => {
+            let name = one_arg("variable name")?;
+            match crate::rules::vars::VarName::parse(&name) {
+                Some(v) => Fetch::Var(v),
+                None => return err(
+                    at,
+                    format!("`{name}` is not a variable name"),
+                    "write var(<scope>.<name>), scope proc, sess, txn, req or res; names use letters, digits, . and _",
+                ),
+            }
+        }
         other => {
             // `pth_beg`: suggest on the base, keep the suffix.
             let (stem, tail) = match other.rsplit_once('_') {
@@ -454,7 +470,13 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
             },
         ),
     };
-    let matcher = build_matcher(at, ty, method, icase, &patterns)?;
+    // A variable holds whatever was stored: any match method goes.
+    let checked = if matches!(fetch, Fetch::Var(_)) && converters.is_empty() {
+        None
+    } else {
+        Some(ty)
+    };
+    let matcher = build_matcher(at, checked, method, icase, &patterns)?;
     Ok(AclTest {
         fetch,
         converters,
@@ -481,12 +503,13 @@ fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, S
 
 fn build_matcher(
     at: usize,
-    ty: SampleType,
+    ty: Option<SampleType>,
     (mat, method): (usize, &str),
     icase: bool,
     patterns: &[(usize, String)],
 ) -> Parsed<Matcher> {
     let needs = |want: &[SampleType], what: &str| -> Parsed<()> {
+        let Some(ty) = ty else { return Ok(()) };
         if want.contains(&ty) {
             Ok(())
         } else {
@@ -829,7 +852,7 @@ fn defined_acls(names: &[&str]) -> String {
 // ----------------------------------------------------------------- values
 
 /// A value with `%[fetch,converter...]` parts.
-fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
+pub(super) fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
     let mut parts = Vec::new();
     let mut literal = Vec::new();
     let bytes = text.as_bytes();
@@ -984,6 +1007,15 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
             let action = match action.as_str() {
                 "accept" => TcpAction::Accept,
                 "reject" => TcpAction::Reject,
+                other if super::var_parse::is_var_action(other) => {
+                    let env = Env {
+                        payload: !connection,
+                        ..*env
+                    };
+                    TcpAction::SetVar(super::var_parse::parse_set_var(
+                        aat, other, &mut words, &env,
+                    )?)
+                }
                 "expect-proxy" if connection => {
                     match words.next() {
                         Some((_, layer)) if layer == "layer4" => {}
@@ -1006,9 +1038,16 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                 }
                 other => {
                     let known = if connection {
-                        &["accept", "reject", "expect-proxy"][..]
+                        &[
+                            "accept",
+                            "reject",
+                            "expect-proxy",
+                            "set-var",
+                            "set-var-fmt",
+                            "unset-var",
+                        ][..]
                     } else {
-                        &["accept", "reject"][..]
+                        &["accept", "reject", "set-var", "set-var-fmt", "unset-var"][..]
                     };
                     return unknown_action(aat, other, known, &format!("tcp-request {kind}"));
                 }
@@ -1044,6 +1083,9 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "replace-header",
     "set-path",
     "set-query",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1052,6 +1094,9 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "add-header",
     "del-header",
     "replace-header",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1346,6 +1391,9 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
         }
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
+        other if super::var_parse::is_var_action(other) => {
+            RequestAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
+        }
         other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => RequestAction::Edit(edit),
             None => return unknown_action(at, other, REQUEST_ACTIONS, "http-request"),
@@ -1367,6 +1415,9 @@ pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<Resp
         },
         "set-path" | "set-query" => {
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
+        }
+        other if super::var_parse::is_var_action(other) => {
+            ResponseAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
         }
         other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => ResponseAction::Edit(edit),
@@ -1416,6 +1467,7 @@ mod tests {
         let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
         let conn = ConnFacts {
             pp: None,
+            vars: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1561,6 +1613,7 @@ mod converter_tests {
         let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
         let conn = ConnFacts {
             pp: None,
+            vars: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

@@ -54,6 +54,7 @@ pub fn connection(
         dst: local_addr(fe, conn),
         tls: None,
         pp: None,
+        vars: Default::default(),
     };
     let verdict = rules.connection(&fe.rules.acls, &facts);
     if verdict.reject {
@@ -106,6 +107,7 @@ pub async fn content(
             sni: client.sni().map(Box::from),
         }),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
+        vars: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

@@ -91,6 +91,8 @@ pub enum RequestAction {
     Redirect(Redirect),
     Return(Reply),
     Edit(HeaderEdit),
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +102,8 @@ pub enum ResponseAction {
         status: u16,
     },
     Edit(HeaderEdit),
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 /// How the request rules of one section ended.
@@ -195,6 +199,10 @@ impl HttpRules {
                         edit,
                     }
                 }
+                RequestAction::SetVar(set) => {
+                    set.run(facts);
+                    continue;
+                }
             };
             return Step::Done(verdict);
         }
@@ -209,7 +217,10 @@ impl HttpRules {
             || self.request.iter().any(|r| {
                 !matches!(
                     r.action,
-                    RequestAction::Allow | RequestAction::Auth { .. } | RequestAction::Edit(_)
+                    RequestAction::Allow
+                        | RequestAction::Auth { .. }
+                        | RequestAction::Edit(_)
+                        | RequestAction::SetVar(_)
                 )
             })
     }
@@ -244,6 +255,10 @@ impl HttpRules {
                 continue;
             }
             return match &rule.action {
+                ResponseAction::SetVar(set) => {
+                    set.run(facts);
+                    continue;
+                }
                 ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
                 ResponseAction::Edit(edit) => ResponseStep::Edit {
                     next: index + 1,

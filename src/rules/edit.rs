@@ -404,6 +404,7 @@ mod tests {
     fn facts_conn() -> ConnFacts {
         ConnFacts {
             pp: None,
+            vars: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

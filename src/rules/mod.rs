@@ -24,6 +24,7 @@ pub mod reply;
 pub mod sample;
 pub mod tcp_request;
 pub mod tls_hello;
+pub mod vars;
 pub mod view;
 
 pub use action::{

@@ -115,6 +115,15 @@ impl Matcher {
             (Matcher::Int(ranges), Sample::Int(v)) => ranges.iter().any(|r| r.contains(v)),
             (Matcher::Int(ranges), Sample::Bool(b)) => ranges.iter().any(|r| r.contains(b.into())),
             (Matcher::Ip(nets), Sample::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            // A string (a variable's value) against integer or address
+            // patterns: HAProxy casts the sample to the patterns' type.
+            (Matcher::Int(ranges), Sample::Str(s)) => {
+                super::convert_ops::str2int(s).is_some_and(|v| ranges.iter().any(|r| r.contains(v)))
+            }
+            (Matcher::Ip(nets), Sample::Str(s)) => std::str::from_utf8(s)
+                .ok()
+                .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
             _ => false,
         }
     }

@@ -27,6 +27,8 @@ pub struct ConnFacts {
     pub tls: Option<TlsFacts>,
     /// The TLVs of the connection's PROXY v2 header, if it had any.
     pub pp: Option<Rc<Tlvs>>,
+    /// The connection's variables (`set-var`, `var()`).
+    pub vars: Rc<super::vars::Vars>,
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -192,6 +194,8 @@ pub enum Fetch {
     ReqSslVer,
     /// Each protocol of the ClientHello's ALPN list (`req.ssl_alpn`).
     ReqSslAlpn,
+    /// `var(<scope>.<name>)`: the variable's value, as it was stored.
+    Var(super::vars::VarName),
 }
 
 impl Fetch {
@@ -347,6 +351,7 @@ impl Fetch {
                         .is_some_and(|list| tls_hello::alpn_names(list).any(|n| f(Sample::Str(n)))),
                 }
             }
+            Fetch::Var(name) => facts.conn.vars.get(name, f).unwrap_or(false),
         }
     }
 

@@ -19,13 +19,15 @@ use super::action::Rule;
 use super::cond::{holds, Acl};
 use super::sample::{ConnFacts, Facts, Payload};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TcpAction {
     Accept,
     Reject,
     /// `expect-proxy layer4` (connection rules only): read a PROXY header
     /// as on an `accept-proxy` bind.
     ExpectProxy,
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,7 +72,8 @@ impl TcpRules {
             if !holds(&rule.cond, acls, &facts) {
                 continue;
             }
-            match rule.action {
+            match &rule.action {
+                TcpAction::SetVar(set) => set.run(&facts),
                 TcpAction::ExpectProxy => verdict.expect_proxy = true,
                 TcpAction::Accept => break,
                 TcpAction::Reject => {
@@ -110,7 +113,8 @@ impl TcpRules {
             if !held {
                 continue;
             }
-            match rule.action {
+            match &rule.action {
+                TcpAction::SetVar(set) => set.run(&facts),
                 TcpAction::Accept | TcpAction::ExpectProxy => return ContentStep::Accept,
                 TcpAction::Reject => return ContentStep::Reject,
             }

@@ -53,7 +53,13 @@ impl RouteState<'_> {
         pp: Option<Rc<Tlvs>>,
     ) -> Self {
         RouteState {
-            conn: ConnFacts { src, dst, tls, pp },
+            conn: ConnFacts {
+                src,
+                dst,
+                tls,
+                pp,
+                vars: Default::default(),
+            },
             hint: PickHint::default(),
             edits: Vec::new(),
             bufs: EditBuffers::default(),
@@ -133,6 +139,7 @@ pub(super) fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    st.conn.vars.new_transaction();
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
     let close = !head.keep_alive
@@ -330,6 +337,7 @@ impl<'c> ResponseHook<'_, 'c> {
             return Ok(());
         }
         self.edits.clear();
+        self.conn.vars.response_starts();
         let mut rewritten = false;
         for rules in [&be.rules, self.frontend] {
             let mut from = 0;

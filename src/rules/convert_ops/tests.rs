@@ -7,6 +7,7 @@ fn conn() -> ConnFacts {
         dst: "127.0.0.1:80".parse().unwrap(),
         tls: None,
         pp: None,
+        vars: Default::default(),
     }
 }
 
