@@ -359,3 +359,95 @@ fn variable_errors_are_located() {
     assert!(stderr.contains("set-var conditions"), "{stderr}");
     assert!(stderr.contains("`bad` is not a variable name"), "{stderr}");
 }
+
+#[test]
+fn more_fetches_over_requests() {
+    let be = HttpBackend::start(|r| {
+        let mut body = String::new();
+        for (n, v) in &r.headers {
+            body.push_str(&format!("{}: {v}\n", n.to_ascii_lowercase()));
+        }
+        Reply::Full(
+            200,
+            vec![
+                "Set-Cookie: SRV=s7; Path=/; HttpOnly".into(),
+                "Set-Cookie: lang=fr".into(),
+            ],
+            body.into_bytes(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-request = [
+  "set-header X-Base %[base]",
+  "set-header X-Base32 %[base32]",
+  "set-header X-Date %[date]",
+  "set-header X-Later %[date(3600)]",
+  "set-header X-Rand %[rand(10)]",
+  "set-header X-Env %[env(PERCORE_RULES_TEST)]",
+  "set-header X-Missing-Env [%[env(PERCORE_RULES_UNSET)]]",
+  "set-header X-Hostname %[hostname]",
+]
+http-response = [
+  "set-header X-Srv %[res.cook(SRV)]",
+  "set-header X-Lang %[res.cook(lang)]",
+  "set-header X-Path [%[res.cook(Path)]]",
+]"#;
+    let proxy = Proxy::start_with(
+        &config(frontend, &[("be", &be)], &dir.path().join("s")),
+        &[("PERCORE_RULES_TEST", "from-env")],
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    rd.get_mut()
+        .write_all(b"GET /a/b?q=1 HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+        .unwrap();
+    let (status, head, body) = read_response(&mut rd, false).unwrap();
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(status, 200);
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let h = |n: &str| header(&body, n).unwrap_or_else(|| panic!("no {n} in {body}"));
+    assert_eq!(h("x-base"), "www.example.com/a/b");
+    assert_eq!(h("x-base32"), base32("www.example.com/a/b").to_string());
+    let date: i64 = h("x-date").parse().unwrap();
+    assert!((before..=after).contains(&date), "{date}");
+    let later: i64 = h("x-later").parse().unwrap();
+    assert!((before + 3600..=after + 3600).contains(&later), "{later}");
+    let rand: i64 = h("x-rand").parse().unwrap();
+    assert!((0..10).contains(&rand), "{rand}");
+    assert_eq!(h("x-env"), "from-env");
+    assert_eq!(h("x-missing-env"), "[]");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(h("x-hostname"), hostname.trim());
+    let res = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_string)
+    };
+    assert_eq!(res("X-Srv").as_deref(), Some("s7"));
+    assert_eq!(res("X-Lang").as_deref(), Some("fr"));
+    // Only the cookie itself, not its attributes.
+    assert_eq!(res("X-Path").as_deref(), Some("[]"));
+}
+
+/// HAProxy's `base32`: the SDBM loop over `base`, then its 32-bit
+/// avalanche (`full_hash`).
+fn base32(s: &str) -> u32 {
+    let h = s.bytes().fold(0u32, |h, b| {
+        u32::from(b)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    });
+    let a = h.wrapping_add(0x7ed5_5d16).wrapping_add(h << 12);
+    let a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    let a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    let a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    let a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    (a ^ 0xb55a_4f09) ^ (a >> 16)
+}

@@ -155,13 +155,24 @@ const FETCH_NAMES: &[&str] = &[
     "req.ssl_ver",
     "req.ssl_alpn",
     "var",
+    "base",
+    "base32",
+    "res.cook",
+    "scook",
+    "ssl_fc_protocol",
+    "ssl_fc_cipher",
+    "ssl_fc_alpn",
+    "date",
+    "rand",
+    "env",
+    "hostname",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -320,6 +331,64 @@ pub(super) fn parse_fetch(
         "req.ssl_sni" => no_arg().map(|_| Fetch::ReqSslSni)?,
         "req.ssl_ver" => no_arg().map(|_| Fetch::ReqSslVer)?,
         "req.ssl_alpn" => no_arg().map(|_| Fetch::ReqSslAlpn)?,
+        "base" => no_arg().map(|_| Fetch::Base)?,
+        "base32" => no_arg().map(|_| Fetch::Base32)?,
+        "res.cook" | "scook" => {
+            let name = one_arg("cookie name")?;
+            if !env.response {
+                return err(
+                    at,
+                    format!("`{base}` is a response fetch"),
+                    "use it in http-response rules",
+                );
+            }
+            Fetch::ResCook(name)
+        }
+        "ssl_fc_protocol" => no_arg().map(|_| Fetch::SslFcProtocol)?,
+        "ssl_fc_cipher" => no_arg().map(|_| Fetch::SslFcCipher)?,
+        "ssl_fc_alpn" => no_arg().map(|_| Fetch::SslFcAlpn)?,
+        "date" | "rand" => {
+            let n = match args.as_slice() {
+                [] => None,
+                [a] => match a.trim().parse::<i64>() {
+                    Ok(n) if base == "date" || n > 0 => Some(n),
+                    _ => {
+                        return err(
+                            at,
+                            format!("`{base}`: `{a}` is not a valid argument"),
+                            if base == "date" {
+                                "write date or date(<offset in seconds>)"
+                            } else {
+                                "write rand or rand(<range>), a range above 0"
+                            },
+                        )
+                    }
+                },
+                _ => {
+                    return err(
+                        at,
+                        format!("`{base}` takes one argument at most"),
+                        "write date(<offset>) or rand(<range>)",
+                    )
+                }
+            };
+            if base == "date" {
+                Fetch::Date(n.unwrap_or(0))
+            } else {
+                Fetch::Rand(n.map(|n| n as u64))
+            }
+        }
+        "env" => {
+            let name = one_arg("environment variable name")?;
+            Fetch::Env(std::env::var_os(&*name).map(|v| {
+                use std::os::unix::ffi::OsStrExt;
+                v.as_bytes().into()
+            }))
+        }
+        "hostname" => {
+            no_arg()?;
+            Fetch::Hostname(crate::log::syslog::hostname().into_bytes().into())
+        }
         "var" => {
             let name = one_arg("variable name")?;
             match crate::rules::vars::VarName::parse(&name) {

@@ -103,9 +103,9 @@ pub async fn content(
             Some(dst) => dst,
             None => local_addr(fe, client.tcp()),
         },
-        tls: client.is_tls().then(|| TlsFacts {
-            sni: client.sni().map(Box::from),
-        }),
+        tls: client
+            .tls_params()
+            .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         vars: Default::default(),
     };

@@ -10,7 +10,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::net::Stream;
-use crate::rules::TlsFacts;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::BodyProgress;
@@ -359,9 +358,7 @@ async fn serve_generation(
     };
     let local_port = local.port();
     let tls = client.is_tls();
-    let tls_facts = tls.then(|| TlsFacts {
-        sni: client.sni().map(Box::from),
-    });
+    let tls_facts = if tls { client.tls_facts() } else { None };
     let mut s = Session {
         ctx,
         id: session,
