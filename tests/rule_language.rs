@@ -451,3 +451,94 @@ fn base32(s: &str) -> u32 {
     let a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
     (a ^ 0xb55a_4f09) ^ (a >> 16)
 }
+
+#[test]
+fn uri_value_status_and_return_actions() {
+    let be = HttpBackend::start(|r| {
+        let mut body = format!("{} {}\n", r.method, r.target);
+        for (n, v) in &r.headers {
+            body.push_str(&format!("{}: {v}\n", n.to_ascii_lowercase()));
+        }
+        ok(&body)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-request = [
+  "replace-path ^/old/(.*)$ /new/\\1 if { path_beg /old/ }",
+  "replace-uri ^/u/([a-z]+)\\?(.*)$ /users/\\1?v=1&\\2 if { path_beg /u/ }",
+  "set-uri /fixed?from=%[path] if { path /set }",
+  "replace-value X-List ^b$ B",
+  'return status 201 content-type text/plain lf-string "made %[path,upper]" hdr X-Made yes hdr X-Host %[req.hdr(host),lower] if { path /made }',
+]
+"#;
+    let proxy = Proxy::start(&config(frontend, &[("be", &be)], &dir.path().join("s")));
+    let ask = |target: &str| {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let req =
+            format!("GET {target} HTTP/1.1\r\nHost: WWW.Example.COM\r\nX-List: a, b ,c\r\n\r\n");
+        rd.get_mut().write_all(req.as_bytes()).unwrap();
+        let (status, head, body) = read_response(&mut rd, false).unwrap();
+        (status, head, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (_, _, body) = ask("/old/a/b?q=1");
+    assert!(body.starts_with("GET /new/a/b?q=1\n"), "{body}");
+    let (_, _, body) = ask("/u/bob?x=2");
+    assert!(body.starts_with("GET /users/bob?v=1&x=2\n"), "{body}");
+    let (_, _, body) = ask("/set?y=3");
+    assert!(body.starts_with("GET /fixed?from=/set\n"), "{body}");
+    assert_eq!(header(&body, "x-list"), Some("a, B ,c"));
+    let (status, head, body) = ask("/made");
+    assert_eq!(status, 201);
+    assert_eq!(body, "made /MADE");
+    assert!(head.contains("X-Made: yes\r\n"), "{head}");
+    assert!(head.contains("X-Host: www.example.com\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain\r\n"),
+        "{head}"
+    );
+    assert_eq!(be.received().len(), 3, "return answers without the server");
+}
+
+#[test]
+fn set_status_rewrites_the_response() {
+    let be = HttpBackend::start(|r| {
+        let extra = if r.target == "/accepted" {
+            vec!["X-Accept: 1".to_string()]
+        } else {
+            vec![]
+        };
+        Reply::Full(200, extra, b"body".to_vec())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"http-response = [
+  "set-status 202 if { res.hdr(x-accept) -m found }",
+  'set-status 503 reason "Try Later" if { res.hdr(x-accept) -m found } { status 999 }',
+]"#;
+    let proxy = Proxy::start(&config(frontend, &[("be", &be)], &dir.path().join("s")));
+    // The backend's own reason phrase is `X`.
+    for (target, want, reason) in [("/accepted", 202, "Accepted"), ("/plain", 200, "X")] {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        rd.get_mut().write_all(req.as_bytes()).unwrap();
+        let (status, head, body) = read_response(&mut rd, false).unwrap();
+        assert_eq!(status, want, "{head}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {want} {reason}\r\n")),
+            "{head}"
+        );
+        assert_eq!(body, b"body");
+    }
+    let be2 = named("be");
+    let text = config(
+        r#"http-response = ["set-status 204"]"#,
+        &[("be", &be2)],
+        &dir.path().join("t"),
+    )
+    .replace("{port}", &free_port().to_string());
+    let (status, _, stderr) = run_percore(&text, &["--check"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("invalid status `204` for set-status"),
+        "{stderr}"
+    );
+}

@@ -1155,6 +1155,10 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "set-var",
     "set-var-fmt",
     "unset-var",
+    "replace-path",
+    "replace-uri",
+    "set-uri",
+    "replace-value",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1166,6 +1170,8 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "set-var",
     "set-var-fmt",
     "unset-var",
+    "replace-value",
+    "set-status",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1256,6 +1262,38 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
         }
         "set-path" => HeaderEdit::SetPath(value_of(words, "a path")?),
         "set-query" => HeaderEdit::SetQuery(value_of(words, "a query")?),
+        "set-uri" => HeaderEdit::SetUri(value_of(words, "a URI")?),
+        "replace-path" | "replace-uri" => {
+            let Some((rat, re)) = words.argument() else {
+                return err(
+                    words.here(),
+                    format!("`{action}` needs a regex and a replacement"),
+                    format!("write {action} <regex> <replacement with \\1>"),
+                );
+            };
+            let regex = compile_regex(rat, &re, false)?;
+            let with = value_of(words, "a replacement")?;
+            if action == "replace-path" {
+                HeaderEdit::ReplacePath { regex, with }
+            } else {
+                HeaderEdit::ReplaceUri { regex, with }
+            }
+        }
+        "replace-value" => {
+            let name = name_of(words)?;
+            let Some((rat, re)) = words.argument() else {
+                return err(
+                    words.here(),
+                    "`replace-value` needs a regex and a replacement",
+                    "write replace-value <name> <regex> <replacement with \\1>",
+                );
+            };
+            HeaderEdit::ReplaceValue {
+                name,
+                regex: compile_regex(rat, &re, false)?,
+                with: value_of(words, "a replacement")?,
+            }
+        }
         _ => return Ok(None),
     }))
 }
@@ -1343,11 +1381,13 @@ fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
 
 fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
     const HINT: &str =
-        "write return [status <code>] [content-type <type>] [string <text> | file <path>]";
+        "write return [status <code>] [content-type <type>] [string <text> | lf-string <fmt> | file <path>] [hdr <name> <fmt>]...";
     let mut reply = Reply {
         status: 200,
         content_type: None,
         body: Box::new([]),
+        lf_body: None,
+        headers: Vec::new(),
     };
     let mut has_body = false;
     while let Some((oat, option)) = words.argument() {
@@ -1398,7 +1438,28 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
                 }
                 has_body = true;
             }
-            "lf-string" | "lf-file" | "errorfile" | "errorfiles" | "hdr" | "default-errorfiles" => {
+            "lf-string" => {
+                let (lat, s) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`lf-string` needs a text", HINT), Ok)?;
+                reply.lf_body = Some(parse_format(lat, &s, env)?);
+                has_body = true;
+            }
+            "hdr" => {
+                let (nat, name) = words.argument().map_or_else(
+                    || err(words.here(), "`hdr` needs a name and a value", HINT),
+                    Ok,
+                )?;
+                let name = header_name(nat, &name)?;
+                if name.eq_ignore_ascii_case("content-type") {
+                    return err(nat, "write the content type with content-type", HINT);
+                }
+                let (vat, value) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`hdr` needs a value", HINT), Ok)?;
+                reply.headers.push((name, parse_format(vat, &value, env)?));
+            }
+            "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles" => {
                 return err(
                     oat,
                     format!("return option `{option}` is not supported by percore"),
@@ -1416,6 +1477,31 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
         );
     }
     Ok(reply)
+}
+
+/// `set-status <code> [reason <text>]`. Statuses whose responses carry no
+/// body (1xx, 204, 304) are refused: the body is framed by the status the
+/// server sent.
+fn parse_set_status(words: &mut Words) -> Parsed<HeaderEdit> {
+    const HINT: &str = "write set-status <code> [reason <text>], code 200 to 599 but 204 and 304";
+    let Some((cat, code)) = words.argument() else {
+        return err(words.here(), "`set-status` needs a status code", HINT);
+    };
+    let code = match code.parse::<u16>() {
+        Ok(c) if (200..=599).contains(&c) && c != 204 && c != 304 => c,
+        _ => return err(cat, format!("invalid status `{code}` for set-status"), HINT),
+    };
+    let reason = match words.peek() {
+        Some("reason") => {
+            words.next();
+            let Some((_, r)) = words.argument() else {
+                return err(words.here(), "`reason` needs a text", HINT);
+            };
+            Some(r.into())
+        }
+        _ => None,
+    };
+    Ok(HeaderEdit::SetStatus { code, reason })
 }
 
 /// One `http-request` rule.
@@ -1482,9 +1568,10 @@ pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<Resp
         "deny" => ResponseAction::Deny {
             status: deny_status(&mut words, 502)?,
         },
-        "set-path" | "set-query" => {
+        "set-path" | "set-query" | "set-uri" | "replace-path" | "replace-uri" => {
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
         }
+        "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
         other if super::var_parse::is_var_action(other) => {
             ResponseAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
         }

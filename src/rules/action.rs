@@ -44,6 +44,31 @@ pub enum HeaderEdit {
     SetPath(Format),
     /// The query string (without `?`; an empty result removes it).
     SetQuery(Format),
+    /// `replace-path <regex> <fmt>`: a path the regex matches becomes the
+    /// expanded replacement (`\1`..`\9`), query kept.
+    ReplacePath {
+        regex: Regex,
+        with: Format,
+    },
+    /// `replace-uri <regex> <fmt>`: the same on the whole target.
+    ReplaceUri {
+        regex: Regex,
+        with: Format,
+    },
+    /// `set-uri <fmt>`: the whole request target.
+    SetUri(Format),
+    /// `replace-value <name> <regex> <fmt>`: as `replace-header`, on each
+    /// comma-separated value of the fields.
+    ReplaceValue {
+        name: Box<str>,
+        regex: Regex,
+        with: Format,
+    },
+    /// `set-status <code> [reason <text>]` (responses).
+    SetStatus {
+        code: u16,
+        reason: Option<Box<str>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +94,10 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<Box<str>>,
     pub body: Box<[u8]>,
+    /// `lf-string <fmt>`: a body rendered per request (instead of `body`).
+    pub lf_body: Option<Format>,
+    /// `hdr <name> <fmt>`: fields added to the answer.
+    pub headers: Vec<(Box<str>, Format)>,
 }
 
 #[derive(Debug, Clone)]

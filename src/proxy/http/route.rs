@@ -280,7 +280,9 @@ fn local(
             LocalAnswer::Prepared { close }
         }
         Verdict::Return(reply) => {
-            write_reply(out, reply, answer.head_only, close);
+            let current = view.current(received);
+            let facts = Facts::request(conn, &current);
+            write_reply(out, reply, &facts, answer.head_only, close);
             LocalAnswer::Prepared { close }
         }
     })
