@@ -198,6 +198,7 @@ fn bench(c: &mut Criterion) {
         conn: ConnFacts {
             pp: None,
             vars: Default::default(),
+            live: Default::default(),
             src: "203.0.113.9:51234".parse().unwrap(),
             dst: "127.0.0.1:18080".parse().unwrap(),
             tls: None,

@@ -86,6 +86,7 @@ use_backend = ["%[req.hdr(host),lower,map(hosts.map,dflt)]"]
     let conn = ConnFacts {
         pp: None,
         vars: Default::default(),
+        live: Default::default(),
         src: "203.0.113.9:51234".parse().unwrap(),
         dst: "127.0.0.1:18080".parse().unwrap(),
         tls: None,

@@ -327,8 +327,11 @@ http-response = [
     assert_eq!(res("X-Res-Req").as_deref(), Some("[]"));
     assert_eq!(res("X-Fmt").as_deref(), Some("/one-42"));
     assert_eq!(res("X-Status").as_deref(), Some("200"));
-    // Same connection, next request: the session keeps `first`, the
-    // transaction starts empty.
+    // Same connection, next request after an idle pause (past the
+    // session's idle grace, so that the connection is handed back and
+    // taken up again): the session keeps `first`, the transaction starts
+    // empty. Without the pause the answers are the same.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let (_, body) = ask("/two", "other.org", "1");
     assert_eq!(header(&body, "x-first"), Some("/one"));
     assert_eq!(header(&body, "x-host"), Some("other.org"));
@@ -539,6 +542,56 @@ fn set_status_rewrites_the_response() {
     assert!(!status.success());
     assert!(
         stderr.contains("invalid status `204` for set-status"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn server_state_fetches_follow_the_runtime_api() {
+    let (a, b) = (named("a"), named("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let frontend = r#"http-request = [
+  "set-header X-Nbsrv %[nbsrv(pool)]",
+  "set-header X-S2 %[srv_is_up(pool/s2)]",
+]
+use_backend = ["pool if { nbsrv(pool) ge 2 }"]"#;
+    let mut text = config(frontend, &[("dflt", &a)], &sock);
+    text.push_str(&format!(
+        "\n[[backend]]\nname = \"pool\"\nservers = [{{ name = \"s1\", addr = \"{}\" }}, {{ name = \"s2\", addr = \"{}\" }}]\n",
+        b.addr, b.addr
+    ));
+    let proxy = Proxy::start(&text);
+    let look = || {
+        let (status, body) = get(&proxy, "x", "/");
+        assert_eq!(status, 200);
+        (
+            body.lines().next().unwrap_or("").to_string(),
+            header(&body, "x-nbsrv").map(str::to_string),
+            header(&body, "x-s2").map(str::to_string),
+        )
+    };
+    for _ in 0..4 {
+        assert_eq!(look(), ("b".into(), Some("2".into()), Some("1".into())));
+    }
+    assert_eq!(socat(&sock, "disable server pool/s2"), "\n");
+    for _ in 0..4 {
+        assert_eq!(look(), ("a".into(), Some("1".into()), Some("0".into())));
+    }
+    let text = config(
+        r#"http-request = ["set-header X %[srv_is_up(pool/nope)]", "set-header Y %[nbsrv(nopool)]"]"#,
+        &[("pool", &a)],
+        &dir.path().join("t"),
+    )
+    .replace("{port}", &free_port().to_string());
+    let (status, _, stderr) = run_percore(&text, &["--check"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("backend \"pool\" has no server \"nope\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("backend \"nopool\" is not defined"),
         "{stderr}"
     );
 }

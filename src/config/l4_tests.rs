@@ -164,6 +164,7 @@ fn tcp_request_rules_and_sni_routing() {
         tls: None,
         pp: None,
         vars: Default::default(),
+        live: Default::default(),
     };
     let acls = &fe.rules.acls;
     let lan = rules.connection(acls, &conn("10.1.1.1:5"));

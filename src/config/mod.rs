@@ -124,6 +124,10 @@ pub(crate) fn load_with(
     let (mut frontends, mut backends, sources) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
     let maps = crate::maps::load::MapRegistry::default();
+    let server_names: Vec<Vec<String>> = backends
+        .iter()
+        .map(|b| b.servers.iter().map(|s| s.name.clone()).collect())
+        .collect();
     routing::attach_rules(
         &mut diag,
         &root,
@@ -133,6 +137,7 @@ pub(crate) fn load_with(
             userlists: &userlists,
             base_dir,
             maps: &maps,
+            servers: &server_names,
         },
     );
     check::after_rules(&mut diag, &mut frontends, &backends, &sources);

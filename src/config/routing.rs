@@ -340,6 +340,8 @@ pub(crate) struct RuleContext<'c> {
     pub userlists: &'c [Arc<Userlist>],
     pub base_dir: &'c Path,
     pub maps: &'c crate::maps::load::MapRegistry,
+    /// Server names per backend id (`srv_is_up`).
+    pub servers: &'c [Vec<String>],
 }
 
 /// Reads the rules of every frontend and backend (after the sections and
@@ -522,6 +524,7 @@ fn read_rules(
         response: false,
         payload: false,
         maps: cx.maps,
+        servers: cx.servers,
     };
     // Named ACLs may be used by any rule; a payload fetch in one that an
     // http-request rule uses simply never has a sample there.

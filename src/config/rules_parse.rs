@@ -61,6 +61,8 @@ pub(crate) struct Env<'e> {
     pub payload: bool,
     /// The map files read so far (`map(<file>)` converters).
     pub maps: &'e crate::maps::load::MapRegistry,
+    /// Server names per backend id (`srv_is_up(<backend>/<server>)`).
+    pub servers: &'e [Vec<String>],
 }
 
 /// The words of one line with their offsets.
@@ -166,13 +168,15 @@ const FETCH_NAMES: &[&str] = &[
     "rand",
     "env",
     "hostname",
+    "nbsrv",
+    "srv_is_up",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -388,6 +392,37 @@ pub(super) fn parse_fetch(
         "hostname" => {
             no_arg()?;
             Fetch::Hostname(crate::log::syslog::hostname().into_bytes().into())
+        }
+        "nbsrv" => {
+            let name = one_arg("backend name")?;
+            Fetch::Nbsrv(backend_id(at, &name, env)?)
+        }
+        "srv_is_up" => {
+            let arg = one_arg("backend/server")?;
+            let Some((b, s)) = arg.split_once('/') else {
+                return err(
+                    at,
+                    format!("`{arg}` is not <backend>/<server>"),
+                    "write srv_is_up(<backend>/<server>)",
+                );
+            };
+            let backend = backend_id(at, b, env)?;
+            let names = env
+                .servers
+                .get(backend)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match names.iter().position(|n| n == s) {
+                Some(server) => Fetch::SrvIsUp { backend, server },
+                None => {
+                    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+                    return err(
+                        at,
+                        format!("backend \"{b}\" has no server \"{s}\""),
+                        format!("its servers: {}", super::sections::names_or_none(&list)),
+                    );
+                }
+            }
         }
         "var" => {
             let name = one_arg("variable name")?;
@@ -1504,6 +1539,24 @@ fn parse_set_status(words: &mut Words) -> Parsed<HeaderEdit> {
     Ok(HeaderEdit::SetStatus { code, reason })
 }
 
+/// A backend named in a fetch argument.
+fn backend_id(at: usize, name: &str, env: &Env<'_>) -> Parsed<usize> {
+    env.backends.iter().position(|b| b == name).map_or_else(
+        || {
+            let names: Vec<&str> = env.backends.iter().map(String::as_str).collect();
+            err(
+                at,
+                format!("backend \"{name}\" is not defined"),
+                format!(
+                    "defined backends: {}",
+                    super::sections::names_or_none(&names)
+                ),
+            )
+        },
+        Ok,
+    )
+}
+
 /// One `http-request` rule.
 pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAction>> {
     let mut words = Words::new(line)?;
@@ -1614,6 +1667,7 @@ mod tests {
             response: false,
             payload: false,
             maps: Box::leak(Box::default()),
+            servers: &[],
         }
     }
 
@@ -1624,6 +1678,7 @@ mod tests {
         let conn = ConnFacts {
             pp: None,
             vars: Default::default(),
+            live: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1760,6 +1815,7 @@ mod converter_tests {
             response: false,
             payload: false,
             maps: Box::leak(Box::default()),
+            servers: &[],
         }
     }
 
@@ -1770,6 +1826,7 @@ mod converter_tests {
         let conn = ConnFacts {
             pp: None,
             vars: Default::default(),
+            live: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

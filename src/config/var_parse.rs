@@ -104,6 +104,7 @@ mod tests {
             response: false,
             payload: false,
             maps: Box::leak(Box::default()),
+            servers: &[],
         }
     }
 
@@ -127,6 +128,7 @@ mod tests {
             tls: None,
             pp: None,
             vars: Default::default(),
+            live: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert_eq!(step, crate::rules::tcp_request::ContentStep::Accept);
@@ -139,6 +141,7 @@ mod tests {
         assert!(conn.vars.get(&len, |_| ()).is_some());
         let conn2 = ConnFacts {
             vars: Default::default(),
+            live: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

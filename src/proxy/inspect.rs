@@ -8,6 +8,7 @@
 //! TLS that percore does not terminate.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::proxy_header::Proxied;
@@ -36,7 +37,7 @@ pub fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
 /// Runs the frontend's `tcp-request connection` rules, if any; a reject
 /// is counted (`dcon`). Nothing is logged, as in HAProxy.
 pub fn connection(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     frontend: usize,
     conn: &Conn,
     peer: SocketAddr,
@@ -55,6 +56,9 @@ pub fn connection(
         tls: None,
         pp: None,
         vars: Default::default(),
+        live: crate::rules::sample::Live(Some(
+            Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
+        )),
     };
     let verdict = rules.connection(&fe.rules.acls, &facts);
     if verdict.reject {
@@ -88,7 +92,7 @@ pub fn wanted(fe: &Frontend) -> bool {
 /// no payload (it is encrypted underneath and percore's TLS layer does not
 /// peek).
 pub async fn content(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     frontend: usize,
     client: &mut Stream,
     (peer, proxied): (SocketAddr, Option<&Proxied>),
@@ -108,6 +112,9 @@ pub async fn content(
             .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         vars: Default::default(),
+        live: crate::rules::sample::Live(Some(
+            Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
+        )),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

@@ -517,6 +517,7 @@ mod tests {
         ConnFacts {
             pp: None,
             vars: Default::default(),
+            live: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

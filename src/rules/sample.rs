@@ -29,6 +29,33 @@ pub struct ConnFacts {
     pub pp: Option<Rc<Tlvs>>,
     /// The connection's variables (`set-var`, `var()`).
     pub vars: Rc<super::vars::Vars>,
+    /// This core's live state (`nbsrv`, `srv_is_up`).
+    pub live: Live,
+}
+
+/// What rules may read of the proxy's state on this core: the servers a
+/// backend can use now (health checks, `set server` from the runtime
+/// API), as this core's balancing sees them.
+pub trait LiveState {
+    /// Servers of the backend that can take traffic.
+    fn usable_servers(&self, backend: usize) -> Option<i64>;
+    /// Whether the server is up and not in maintenance.
+    fn server_up(&self, backend: usize, server: usize) -> Option<bool>;
+}
+
+/// A handle on [`LiveState`]; none in unit tests and benches (then
+/// `nbsrv` and `srv_is_up` have no sample).
+#[derive(Clone, Default)]
+pub struct Live(pub Option<Rc<dyn LiveState>>);
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Live"
+        } else {
+            "Live(none)"
+        })
+    }
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -287,6 +314,13 @@ pub enum Fetch {
     Env(Option<Box<[u8]>>),
     /// `hostname`, read at load.
     Hostname(Box<[u8]>),
+    /// `nbsrv(<backend>)`: its usable servers, on this core.
+    Nbsrv(usize),
+    /// `srv_is_up(<backend>/<server>)`.
+    SrvIsUp {
+        backend: usize,
+        server: usize,
+    },
 }
 
 impl Fetch {
@@ -301,9 +335,10 @@ impl Fetch {
             | Fetch::ReqSslVer
             | Fetch::Base32
             | Fetch::Date(_)
-            | Fetch::Rand(_) => SampleType::Int,
+            | Fetch::Rand(_)
+            | Fetch::Nbsrv(_) => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
-            Fetch::SslFc | Fetch::HttpAuth(_) => SampleType::Bool,
+            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } => SampleType::Bool,
             _ => SampleType::Str,
         }
     }
@@ -485,6 +520,20 @@ impl Fetch {
             }
             Fetch::Env(value) => value.as_deref().is_some_and(|v| f(Sample::Str(v))),
             Fetch::Hostname(name) => f(Sample::Str(name)),
+            Fetch::Nbsrv(backend) => facts
+                .conn
+                .live
+                .0
+                .as_ref()
+                .and_then(|l| l.usable_servers(*backend))
+                .is_some_and(|n| f(Sample::Int(n))),
+            Fetch::SrvIsUp { backend, server } => facts
+                .conn
+                .live
+                .0
+                .as_ref()
+                .and_then(|l| l.server_up(*backend, *server))
+                .is_some_and(|up| f(Sample::Bool(up))),
         }
     }
 

@@ -51,6 +51,8 @@ impl RouteState<'_> {
         dst: SocketAddr,
         tls: Option<TlsFacts>,
         pp: Option<Rc<Tlvs>>,
+        live: crate::rules::sample::Live,
+        vars: Rc<crate::rules::vars::Vars>,
     ) -> Self {
         RouteState {
             conn: ConnFacts {
@@ -58,7 +60,8 @@ impl RouteState<'_> {
                 dst,
                 tls,
                 pp,
-                vars: Default::default(),
+                vars,
+                live,
             },
             hint: PickHint::default(),
             edits: Vec::new(),

@@ -181,6 +181,7 @@ pub async fn serve(
         requests: 0,
         attached: None,
         proxied,
+        vars: Rc::default(),
     };
     let (mut ctx, mut frontend) = (ctx, frontend);
     loop {
@@ -237,6 +238,7 @@ pub(crate) async fn serve_carried(
         requests,
         attached: None,
         proxied,
+        vars: Rc::default(),
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -267,6 +269,8 @@ struct FirstBytes {
     attached: Option<Attached>,
     /// What the connection's PROXY header said, if it had one.
     proxied: Option<Proxied>,
+    /// The connection's variables: `sess` ones outlive a pause.
+    vars: Rc<crate::rules::vars::Vars>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -344,6 +348,7 @@ async fn serve_generation(
         requests,
         attached,
         proxied,
+        vars,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -389,6 +394,10 @@ async fn serve_generation(
             local,
             tls_facts,
             proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+            crate::rules::sample::Live(Some(
+                Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
+            )),
+            vars,
         ),
         clock,
     };
@@ -424,6 +433,7 @@ async fn serve_generation(
             requests: s.requests,
             attached,
             proxied,
+            vars: Rc::clone(&s.route.conn.vars),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),

@@ -8,6 +8,7 @@ fn conn() -> ConnFacts {
         tls: None,
         pp: None,
         vars: Default::default(),
+        live: Default::default(),
     }
 }
 
