@@ -19,7 +19,9 @@ impl State<'_> {
         } else {
             HTTP_RESPONSE_ACTIONS
         };
-        if !supported.contains(&action.as_str()) {
+        // `set-var(txn.x)`: the action's name is before its parenthesis.
+        let name = action.split('(').next().unwrap_or_default();
+        if !supported.contains(&name) {
             problems.push(line.problem(
                 format!("percore has no {kw} {action}"),
                 format!("percore's {kw} actions: {}", supported.join(", ")),
@@ -36,20 +38,27 @@ impl State<'_> {
     pub(super) fn tcp_rule(&mut self, line: &Line, problems: &mut Vec<Problem>) {
         let kind = line.word(1);
         let action = line.word(2);
+        // `set-var(sess.x) <expr>` in connection and content rules.
+        let var_action = action.contains('(')
+            && matches!(
+                action.split('(').next().unwrap_or_default(),
+                "set-var" | "set-var-fmt" | "unset-var"
+            );
         let supported = match kind.as_str() {
             "inspect-delay" => true,
             "connection" => {
                 matches!(action.as_str(), "accept" | "reject")
                     || (action == "expect-proxy" && line.word(3) == "layer4")
+                    || var_action
             }
-            "content" => matches!(action.as_str(), "accept" | "reject"),
+            "content" => matches!(action.as_str(), "accept" | "reject") || var_action,
             _ => false,
         };
         if !supported {
             problems.push(line.problem(
                 format!("percore has no tcp-request {kind} {action}"),
                 "percore's tcp-request rules: inspect-delay, connection accept|reject|expect-proxy \
-                 layer4, content accept|reject",
+                 layer4|set-var|set-var-fmt|unset-var, content accept|reject|set-var|set-var-fmt|unset-var",
             ));
             return;
         }
