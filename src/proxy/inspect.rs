@@ -56,9 +56,7 @@ pub fn connection(
         tls: None,
         pp: None,
         vars: Default::default(),
-        live: crate::rules::sample::Live(Some(
-            Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
-        )),
+        live: crate::rules::sample::Live::of(ctx),
     };
     let verdict = rules.connection(&fe.rules.acls, &facts);
     if verdict.reject {
@@ -112,9 +110,7 @@ pub async fn content(
             .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         vars: Default::default(),
-        live: crate::rules::sample::Live(Some(
-            Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
-        )),
+        live: crate::rules::sample::Live::of(ctx),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

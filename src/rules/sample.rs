@@ -44,9 +44,22 @@ pub trait LiveState {
 }
 
 /// A handle on [`LiveState`]; none in unit tests and benches (then
-/// `nbsrv` and `srv_is_up` have no sample).
+/// `nbsrv` and `srv_is_up` have no sample). Weak: a connection must not
+/// keep its generation of the configuration alive (a strong one made
+/// retired generations outlive reloads: tests/reload.rs saw RSS grow).
 #[derive(Clone, Default)]
-pub struct Live(pub Option<Rc<dyn LiveState>>);
+pub struct Live(pub Option<std::rc::Weak<dyn LiveState>>);
+
+impl Live {
+    pub fn of<T: LiveState + 'static>(state: &Rc<T>) -> Self {
+        let weak: std::rc::Weak<T> = Rc::downgrade(state);
+        Live(Some(weak as std::rc::Weak<dyn LiveState>))
+    }
+
+    fn get(&self) -> Option<Rc<dyn LiveState>> {
+        self.0.as_ref().and_then(std::rc::Weak::upgrade)
+    }
+}
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -523,15 +536,13 @@ impl Fetch {
             Fetch::Nbsrv(backend) => facts
                 .conn
                 .live
-                .0
-                .as_ref()
+                .get()
                 .and_then(|l| l.usable_servers(*backend))
                 .is_some_and(|n| f(Sample::Int(n))),
             Fetch::SrvIsUp { backend, server } => facts
                 .conn
                 .live
-                .0
-                .as_ref()
+                .get()
                 .and_then(|l| l.server_up(*backend, *server))
                 .is_some_and(|up| f(Sample::Bool(up))),
         }

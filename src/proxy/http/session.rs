@@ -394,9 +394,7 @@ async fn serve_generation(
             local,
             tls_facts,
             proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
-            crate::rules::sample::Live(Some(
-                Rc::clone(ctx) as Rc<dyn crate::rules::sample::LiveState>
-            )),
+            crate::rules::sample::Live::of(ctx),
             vars,
         ),
         clock,
