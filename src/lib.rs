@@ -13,6 +13,7 @@ pub mod convert;
 pub mod health;
 pub mod http;
 pub mod log;
+pub mod maps;
 pub mod net;
 pub mod notify;
 pub mod proxy;

@@ -2126,14 +2126,14 @@ fn unsupported_log_variable_in_a_value() {
         &["%[fetch]"],
         "%[src]",
     );
-    let text = routing("", "http-request = [\"set-header X-A %[src,base64]\"]", "");
+    let text = routing("", "http-request = [\"set-header X-A %[src,base65]\"]", "");
     expect_at(
         &text,
-        "base64",
-        "base64",
+        "base65",
+        "base65",
         "frontend \"web\".http-request[0]",
-        &["unknown converter `base64`"],
-        "iif",
+        &["unknown converter `base65`"],
+        "did you mean `base64`?",
     );
 }
 

@@ -1027,3 +1027,53 @@ fn an_idle_https_connection_is_served_after_being_parked() {
         assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
     }
 }
+
+/// `ssl_fc_protocol`, `ssl_fc_cipher` (OpenSSL's name, as HAProxy) and
+/// `ssl_fc_alpn` over a real TLS 1.3 connection; none of them has a
+/// sample on a plain one.
+#[test]
+fn tls_fetches_name_the_handshake() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("site.pem", &["site.test"]);
+    let be = HttpBackend::start(|r| {
+        let mut body = String::new();
+        for (n, v) in &r.headers {
+            if n.to_ascii_lowercase().starts_with("x-tls-") {
+                body.push_str(&format!("{}={v}\n", n.to_ascii_lowercase()));
+            }
+        }
+        ok(&body)
+    });
+    let config = http_tls_config(
+        &format!(
+            r#""127.0.0.1:{{port2}}", {{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}", ciphersuites = "TLS_AES_256_GCM_SHA384" }}"#,
+            toml_path(&leaf.bundle)
+        ),
+        &servers(&[be.addr]),
+    )
+    .replace(
+        "[[backend]]",
+        r#"http-request = [
+  "set-header X-TLS-Proto %[ssl_fc_protocol]",
+  "set-header X-TLS-Cipher %[ssl_fc_cipher]",
+  "set-header X-TLS-ALPN %[ssl_fc_alpn]",
+]
+
+[[backend]]"#,
+    );
+    let plain_port = free_port();
+    let proxy = Proxy::start(&config.replace("{port2}", &plain_port.to_string()));
+    let mut tls = tls_connect(pki.client(&["http/1.1"]), proxy.addr(), "site.test");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: site\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = read_response(&mut BufReader::new(tls), false).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "x-tls-proto=TLSv1.3\nx-tls-cipher=TLS_AES_256_GCM_SHA384\nx-tls-alpn=http/1.1\n"
+    );
+    let plain: SocketAddr = format!("127.0.0.1:{plain_port}").parse().unwrap();
+    let (status, body) = plain_get(plain, "/");
+    assert_eq!(status, 200);
+    assert_eq!(body, "x-tls-proto=\nx-tls-cipher=\nx-tls-alpn=\n");
+}

@@ -64,6 +64,12 @@ pub enum CoreRequest {
     },
     /// `shutdown session <id>` (only the owning core finds it).
     ShutdownSession(u64),
+    /// `add map`, `set map`, `del map`, `clear map`: to every map loaded
+    /// from the file (`Config::maps` indexes; one per match kind).
+    Map {
+        maps: Vec<usize>,
+        change: crate::maps::MapChange,
+    },
     /// A reload, first step: build and bind what can fail.
     PrepareReload {
         generation: u64,
@@ -209,6 +215,14 @@ pub fn apply(shard: &Shard, request: &CoreRequest) -> CoreAnswer {
                     Err(d) => CoreAnswer::Failed(format!("{} not stored", d.name())),
                 },
             }
+        }
+        CoreRequest::Map { maps, change } => {
+            for &i in maps {
+                if let Some(map) = ctx.config.maps.get(i) {
+                    crate::maps::core::change(map, |data| data.apply(change));
+                }
+            }
+            CoreAnswer::Done
         }
         CoreRequest::ClearCounters { all } => {
             ctx.stats.borrow_mut().clear(*all);

@@ -226,10 +226,22 @@ pub(crate) fn after_rules(
             );
         }
         let mut routes: Vec<Option<Box<FrontendHttp>>> = vec![None; backends.len()];
+        // A dynamic `use_backend %[...]` may pick any backend.
+        let dynamic = fe
+            .rules
+            .use_backend
+            .iter()
+            .any(|r| r.action.static_id().is_none());
         let targets = fe
             .default_backend
             .into_iter()
-            .chain(fe.rules.use_backend.iter().map(|r| r.action));
+            .chain(
+                fe.rules
+                    .use_backend
+                    .iter()
+                    .filter_map(|r| r.action.static_id()),
+            )
+            .chain((0..backends.len()).filter(|_| dynamic));
         for id in targets {
             if let Some(slot @ None) = routes.get_mut(id) {
                 *slot = Some(Box::new(source.http.frontend(&backends[id].http)));

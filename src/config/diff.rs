@@ -160,7 +160,13 @@ fn frontend_fingerprint(c: &Config, f: &Frontend) -> String {
     let use_backend: Vec<_> = rules
         .use_backend
         .iter()
-        .map(|r| (backend_name(&r.action), &r.cond))
+        .map(|r| {
+            let target = match &r.action {
+                crate::rules::UseBackend::Id(id) => format!("{:?}", backend_name(id)),
+                crate::rules::UseBackend::Dynamic(d) => format!("{:?}", d.name),
+            };
+            (target, &r.cond)
+        })
         .collect();
     format!(
         "{name:?} {mode:?} {binds:?} {bind_tls:?} {bind_proxy:?} {bind_h2:?} {:?} {maxconn:?} \

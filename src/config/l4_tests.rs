@@ -164,6 +164,8 @@ fn tcp_request_rules_and_sni_routing() {
         tls: None,
         pp: None,
         stick: Default::default(),
+        vars: Default::default(),
+        live: Default::default(),
     };
     let acls = &fe.rules.acls;
     let lan = rules.connection(acls, &conn("10.1.1.1:5"));

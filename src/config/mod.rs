@@ -6,6 +6,7 @@
 
 mod admin;
 mod check;
+mod conv_parse;
 pub mod cpus;
 pub mod diff;
 mod error;
@@ -25,6 +26,7 @@ mod sections;
 mod stick_tables;
 mod tls;
 mod values;
+mod var_parse;
 
 use std::path::Path;
 
@@ -123,6 +125,11 @@ pub(crate) fn load_with(
     let (mut frontends, mut backends, sources) =
         check::frontends_and_backends(&mut diag, &global, frontends, backends);
     let tables = stick_tables::read_tables(&mut diag, &root, &mut frontends, &mut backends);
+    let maps = crate::maps::load::MapRegistry::default();
+    let server_names: Vec<Vec<String>> = backends
+        .iter()
+        .map(|b| b.servers.iter().map(|s| s.name.clone()).collect())
+        .collect();
     routing::attach_rules(
         &mut diag,
         &root,
@@ -132,6 +139,8 @@ pub(crate) fn load_with(
             userlists: &userlists,
             base_dir,
             tables: &tables,
+            maps: &maps,
+            servers: &server_names,
         },
     );
     check::after_rules(&mut diag, &mut frontends, &backends, &sources);
@@ -151,6 +160,7 @@ pub(crate) fn load_with(
         backends,
         stats: stats.map(|s| s.page),
         userlists,
+        maps: maps.into_maps(),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })
 }

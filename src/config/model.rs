@@ -29,6 +29,9 @@ pub struct Config {
     pub stats: Option<StatsPage>,
     /// `[[userlist]]` sections (HTTP basic auth).
     pub userlists: Vec<Arc<Userlist>>,
+    /// The map files the rules read (`map(<file>)`), as loaded; each core
+    /// applies runtime changes to its own copy (`crate::maps::core`).
+    pub maps: Vec<Arc<crate::maps::MapData>>,
     /// Non-fatal findings (e.g. a missing timeout), printed at start like
     /// HAProxy's `[WARNING]` lines.
     pub warnings: Vec<String>,

@@ -341,6 +341,9 @@ pub(crate) struct RuleContext<'c> {
     pub base_dir: &'c Path,
     /// Every stick table (`stick_tables::read_tables`).
     pub tables: &'c [Arc<crate::stick::TableDef>],
+    pub maps: &'c crate::maps::load::MapRegistry,
+    /// Server names per backend id (`srv_is_up`).
+    pub servers: &'c [Vec<String>],
 }
 
 /// Reads the rules of every frontend and backend (after the sections and
@@ -423,8 +426,13 @@ pub(crate) fn attach_rules(
     }
     // use_backend targets speak the frontend's mode.
     for fe in frontends.iter() {
-        for rule in &fe.rules.use_backend {
-            let be = &backends[rule.action];
+        for id in fe
+            .rules
+            .use_backend
+            .iter()
+            .filter_map(|r| r.action.static_id())
+        {
+            let be = &backends[id];
             if be.mode != fe.mode {
                 diag.error(
                     None,
@@ -538,6 +546,8 @@ fn read_rules(
         payload: false,
         tables: cx.tables,
         own_table,
+        maps: cx.maps,
+        servers: cx.servers,
     };
     // Named ACLs may be used by any rule; a payload fetch in one that an
     // http-request rule uses simply never has a sample there.

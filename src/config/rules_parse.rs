@@ -8,16 +8,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 
 use super::error::did_you_mean;
 use super::health_lines::tokenize_spanned;
 use super::values::Invalid;
 use crate::http::Network;
+use crate::rules::convert_ops::ValType;
 use crate::rules::{
-    AclRef, AclTest, Condition, Converter, Fetch, Format, HeaderEdit, IntRange, Matcher, Part,
-    Redirect, RedirectTarget, Reply, RequestAction, ResponseAction, Rule, SampleType, Side,
-    StrPatterns, TcpAction, Term, Userlist,
+    AclRef, AclTest, Condition, Fetch, Format, HeaderEdit, IntRange, Matcher, Part, Redirect,
+    RedirectTarget, Reply, RequestAction, ResponseAction, Rule, SampleType, Side, StrPatterns,
+    TcpAction, Term, UseBackend, Userlist,
 };
 
 pub(crate) mod stick_rules;
@@ -64,10 +65,14 @@ pub(crate) struct Env<'e> {
     pub tables: &'e [Arc<crate::stick::TableDef>],
     /// The section's own table (the default of `track-sc*` and `src_*`).
     pub own_table: Option<&'e Arc<crate::stick::TableDef>>,
+    /// The map files read so far (`map(<file>)` converters).
+    pub maps: &'e crate::maps::load::MapRegistry,
+    /// Server names per backend id (`srv_is_up(<backend>/<server>)`).
+    pub servers: &'e [Vec<String>],
 }
 
 /// The words of one line with their offsets.
-struct Words {
+pub(super) struct Words {
     words: Vec<(usize, String)>,
     pos: usize,
     end: usize,
@@ -99,7 +104,7 @@ impl Words {
     }
 
     /// Offset of the next word, or the end of the line.
-    fn here(&self) -> usize {
+    pub(super) fn here(&self) -> usize {
         self.words.get(self.pos).map_or(self.end, |(at, _)| *at)
     }
 
@@ -111,7 +116,7 @@ impl Words {
     }
 
     /// The next word if it is not `if`/`unless`.
-    fn argument(&mut self) -> Option<(usize, String)> {
+    pub(super) fn argument(&mut self) -> Option<(usize, String)> {
         match self.peek() {
             Some("if" | "unless") | None => None,
             Some(_) => self.next(),
@@ -169,17 +174,35 @@ const FETCH_NAMES: &[&str] = &[
     "src_conn_cur",
     "src_http_req_rate",
     "src_get_gpc0",
+    "var",
+    "base",
+    "base32",
+    "res.cook",
+    "scook",
+    "ssl_fc_protocol",
+    "ssl_fc_cipher",
+    "ssl_fc_alpn",
+    "date",
+    "rand",
+    "env",
+    "hostname",
+    "nbsrv",
+    "srv_is_up",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
-fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'static str>)> {
+pub(super) fn parse_fetch(
+    at: usize,
+    text: &str,
+    env: &Env<'_>,
+) -> Parsed<(Fetch, Option<&'static str>)> {
     let (name, args) = match text.find('(') {
         Some(open) => {
             if !text.ends_with(')') {
@@ -333,6 +356,106 @@ fn parse_fetch(at: usize, text: &str, env: &Env<'_>) -> Parsed<(Fetch, Option<&'
         other if stick_rules::is_stick_fetch(other) => {
             stick_rules::parse_stick_fetch(at, other, &args, env)?
         }
+        "base" => no_arg().map(|_| Fetch::Base)?,
+        "base32" => no_arg().map(|_| Fetch::Base32)?,
+        "res.cook" | "scook" => {
+            let name = one_arg("cookie name")?;
+            if !env.response {
+                return err(
+                    at,
+                    format!("`{base}` is a response fetch"),
+                    "use it in http-response rules",
+                );
+            }
+            Fetch::ResCook(name)
+        }
+        "ssl_fc_protocol" => no_arg().map(|_| Fetch::SslFcProtocol)?,
+        "ssl_fc_cipher" => no_arg().map(|_| Fetch::SslFcCipher)?,
+        "ssl_fc_alpn" => no_arg().map(|_| Fetch::SslFcAlpn)?,
+        "date" | "rand" => {
+            let n = match args.as_slice() {
+                [] => None,
+                [a] => match a.trim().parse::<i64>() {
+                    Ok(n) if base == "date" || n > 0 => Some(n),
+                    _ => {
+                        return err(
+                            at,
+                            format!("`{base}`: `{a}` is not a valid argument"),
+                            if base == "date" {
+                                "write date or date(<offset in seconds>)"
+                            } else {
+                                "write rand or rand(<range>), a range above 0"
+                            },
+                        )
+                    }
+                },
+                _ => {
+                    return err(
+                        at,
+                        format!("`{base}` takes one argument at most"),
+                        "write date(<offset>) or rand(<range>)",
+                    )
+                }
+            };
+            if base == "date" {
+                Fetch::Date(n.unwrap_or(0))
+            } else {
+                Fetch::Rand(n.map(|n| n as u64))
+            }
+        }
+        "env" => {
+            let name = one_arg("environment variable name")?;
+            Fetch::Env(std::env::var_os(&*name).map(|v| {
+                use std::os::unix::ffi::OsStrExt;
+                v.as_bytes().into()
+            }))
+        }
+        "hostname" => {
+            no_arg()?;
+            Fetch::Hostname(crate::log::syslog::hostname().into_bytes().into())
+        }
+        "nbsrv" => {
+            let name = one_arg("backend name")?;
+            Fetch::Nbsrv(backend_id(at, &name, env)?)
+        }
+        "srv_is_up" => {
+            let arg = one_arg("backend/server")?;
+            let Some((b, s)) = arg.split_once('/') else {
+                return err(
+                    at,
+                    format!("`{arg}` is not <backend>/<server>"),
+                    "write srv_is_up(<backend>/<server>)",
+                );
+            };
+            let backend = backend_id(at, b, env)?;
+            let names = env
+                .servers
+                .get(backend)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match names.iter().position(|n| n == s) {
+                Some(server) => Fetch::SrvIsUp { backend, server },
+                None => {
+                    let list: Vec<&str> = names.iter().map(String::as_str).collect();
+                    return err(
+                        at,
+                        format!("backend \"{b}\" has no server \"{s}\""),
+                        format!("its servers: {}", super::sections::names_or_none(&list)),
+                    );
+                }
+            }
+        }
+        "var" => {
+            let name = one_arg("variable name")?;
+            match crate::rules::vars::VarName::parse(&name) {
+                Some(v) => Fetch::Var(v),
+                None => return err(
+                    at,
+                    format!("`{name}` is not a variable name"),
+                    "write var(<scope>.<name>), scope proc, sess, txn, req or res; names use letters, digits, . and _",
+                ),
+            }
+        }
         other => {
             // `pth_beg`: suggest on the base, keep the suffix.
             let (stem, tail) = match other.rsplit_once('_') {
@@ -375,7 +498,15 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
         "fetch",
         "an ACL starts with a fetch, e.g. \"path_beg /static\"",
     )?;
-    let (fetch, suffix) = parse_fetch(at, &fetch_text, env)?;
+    let pieces = super::conv_parse::split_chain(&fetch_text);
+    let (fetch, suffix) = parse_fetch(at, pieces[0].1, env)?;
+    let (converters, ty) = super::conv_parse::parse_converters(
+        at,
+        &pieces[1..],
+        ValType::of(fetch.sample_type()),
+        env,
+    )?;
+    let ty = ty.sample_type();
     let mut icase = false;
     let mut method: Option<(usize, String)> = suffix.map(|s| (at, s.to_string()));
     let mut patterns: Vec<(usize, String)> = Vec::new();
@@ -435,7 +566,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                         "write the keys in a pattern file and use -f <file>",
                     )
                 }
-                _ if fetch.sample_type() == SampleType::Int && word[1..].parse::<i64>().is_ok() => {
+                _ if ty == SampleType::Int && word[1..].parse::<i64>().is_ok() => {
                     flags_done = true;
                     patterns.push((wat, word));
                 }
@@ -456,7 +587,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
         Some((mat, m)) => (*mat, m.as_str()),
         None => (
             at,
-            match fetch.sample_type() {
+            match ty {
                 SampleType::Str => "str",
                 SampleType::Int => "int",
                 SampleType::Ip => "ip",
@@ -464,8 +595,18 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
             },
         ),
     };
-    let matcher = build_matcher(at, &fetch, method, icase, &patterns)?;
-    Ok(AclTest { fetch, matcher })
+    // A variable holds whatever was stored: any match method goes.
+    let checked = if matches!(fetch, Fetch::Var(_)) && converters.is_empty() {
+        None
+    } else {
+        Some(ty)
+    };
+    let matcher = build_matcher(at, checked, method, icase, &patterns)?;
+    Ok(AclTest {
+        fetch,
+        converters,
+        matcher,
+    })
 }
 
 fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, String)>> {
@@ -487,13 +628,13 @@ fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, S
 
 fn build_matcher(
     at: usize,
-    fetch: &Fetch,
+    ty: Option<SampleType>,
     (mat, method): (usize, &str),
     icase: bool,
     patterns: &[(usize, String)],
 ) -> Parsed<Matcher> {
-    let ty = fetch.sample_type();
     let needs = |want: &[SampleType], what: &str| -> Parsed<()> {
+        let Some(ty) = ty else { return Ok(()) };
         if want.contains(&ty) {
             Ok(())
         } else {
@@ -603,20 +744,14 @@ fn build_matcher(
     })
 }
 
-fn compile_regex(at: usize, pattern: &str, icase: bool) -> Parsed<Regex> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(icase)
-        .size_limit(1 << 20)
-        .build()
-        .or_else(|e| {
-            let first = e.to_string();
-            let first = first.lines().last().unwrap_or("").trim().to_string();
-            err(
-                at,
-                format!("invalid regular expression `{pattern}`: {first}"),
-                "regexes use the Rust regex syntax (like PCRE without look-around or backreferences)",
-            )
-        })
+pub(super) fn compile_regex(at: usize, pattern: &str, icase: bool) -> Parsed<Regex> {
+    crate::rules::pattern::compile_regex(pattern, icase).or_else(|first| {
+        err(
+            at,
+            format!("invalid regular expression `{pattern}`: {first}"),
+            "regexes use the Rust regex syntax (like PCRE without look-around or backreferences)",
+        )
+    })
 }
 
 const INT_HINT: &str = "integer patterns: N, N:M, N:, :M, or eq|ge|gt|le|lt N";
@@ -694,35 +829,43 @@ fn predefined(name: &str) -> Option<AclTest> {
     };
     Some(match name {
         "TRUE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Found,
         },
         "FALSE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Int(Vec::new()),
         },
         "LOCALHOST" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Src,
             matcher: Matcher::Ip(vec!["127.0.0.0/8".parse().ok()?, "::1".parse().ok()?]),
         },
         "METH_GET" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Method,
             matcher: Matcher::Str(strs(&["GET", "HEAD"])),
         },
         "METH_POST" | "METH_PUT" | "METH_DELETE" | "METH_OPTIONS" | "METH_CONNECT"
         | "METH_HEAD" | "METH_TRACE" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Method,
             matcher: Matcher::Str(strs(&[&name[5..]])),
         },
         "HTTP_1.0" | "HTTP_1.1" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::ReqVer,
             matcher: Matcher::Str(strs(&[&name[5..]])),
         },
         "HTTP_URL_ABS" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Url,
             matcher: Matcher::Reg(vec![Regex::new("^[^/:]*://").ok()?]),
         },
         "HTTP_URL_SLASH" => AclTest {
+            converters: Vec::new(),
             fetch: Fetch::Url,
             matcher: Matcher::Beg(strs(&["/"])),
         },
@@ -834,7 +977,7 @@ fn defined_acls(names: &[&str]) -> String {
 // ----------------------------------------------------------------- values
 
 /// A value with `%[fetch,converter...]` parts.
-fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
+pub(super) fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Format> {
     let mut parts = Vec::new();
     let mut literal = Vec::new();
     let bytes = text.as_bytes();
@@ -893,21 +1036,7 @@ fn matching_bracket(s: &str) -> Option<usize> {
 
 /// `fetch(args),conv(args),...`, splitting on commas outside parentheses.
 fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
-    let mut pieces: Vec<(usize, &str)> = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                pieces.push((start, &text[start..i]));
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    pieces.push((start, &text[start..]));
+    let pieces = super::conv_parse::split_chain(text);
     let (off, fetch_text) = pieces[0];
     let (fetch, suffix) = parse_fetch(at + off, fetch_text.trim(), env)?;
     if suffix.is_some() {
@@ -917,31 +1046,12 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
             "in a value write the plain fetch, e.g. %[path]",
         );
     }
-    let mut converters = Vec::new();
-    for (off, conv) in &pieces[1..] {
-        let conv = conv.trim();
-        let c = if let Some(args) = conv.strip_prefix("iif(").and_then(|r| r.strip_suffix(')')) {
-            let Some((yes, no)) = args.split_once(',') else {
-                return err(
-                    at + off,
-                    "iif needs two values",
-                    "write iif(<if true>,<if false>)",
-                );
-            };
-            Converter::Iif(yes.as_bytes().into(), no.as_bytes().into())
-        } else if conv == "lower" {
-            Converter::Lower
-        } else if conv == "upper" {
-            Converter::Upper
-        } else {
-            return err(
-                at + off,
-                format!("unknown converter `{conv}`"),
-                "converters: iif(<if true>,<if false>), lower, upper",
-            );
-        };
-        converters.push(c);
-    }
+    let (converters, _) = super::conv_parse::parse_converters(
+        at,
+        &pieces[1..],
+        ValType::of(fetch.sample_type()),
+        env,
+    )?;
     Ok(Part::Sample { fetch, converters })
 }
 
@@ -949,9 +1059,25 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
 
 /// `use_backend NAME [if|unless COND]` (the `use_backend` keyword itself is
 /// the TOML key).
-pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>> {
+pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<UseBackend>> {
     let mut words = Words::new(line)?;
     let (at, name) = words.expect("backend name", "write \"<backend> if <condition>\"")?;
+    if name.contains("%[") {
+        let format = parse_format(at, &name, env)?;
+        let ids = env
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(id, n)| (n.as_bytes().into(), id))
+            .collect();
+        let cond = parse_condition(&mut words, env)?;
+        return Ok(Rule {
+            action: UseBackend::Dynamic(std::sync::Arc::new(
+                crate::rules::action::DynamicBackend { name: format, ids },
+            )),
+            cond,
+        });
+    }
     let Some(id) = env.backends.iter().position(|b| *b == name) else {
         let names: Vec<&str> = env.backends.iter().map(String::as_str).collect();
         let defined = super::sections::names_or_none(&names);
@@ -962,7 +1088,10 @@ pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>
         return err(at, format!("backend \"{name}\" is not defined"), hint);
     };
     let cond = parse_condition(&mut words, env)?;
-    Ok(Rule { action: id, cond })
+    Ok(Rule {
+        action: UseBackend::Id(id),
+        cond,
+    })
 }
 
 /// One `tcp-request` line.
@@ -1006,6 +1135,15 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                 }
                 "accept" => TcpAction::Accept,
                 "reject" => TcpAction::Reject,
+                other if super::var_parse::is_var_action(other) => {
+                    let env = Env {
+                        payload: !connection,
+                        ..*env
+                    };
+                    TcpAction::SetVar(super::var_parse::parse_set_var(
+                        aat, other, &mut words, &env,
+                    )?)
+                }
                 "expect-proxy" if connection => {
                     match words.next() {
                         Some((_, layer)) if layer == "layer4" => {}
@@ -1037,6 +1175,9 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                             "track-sc2",
                             "sc-inc-gpc0",
                             "sc-set-gpt0",
+                            "set-var",
+                            "set-var-fmt",
+                            "unset-var",
                         ][..]
                     } else {
                         &[
@@ -1047,6 +1188,9 @@ pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
                             "track-sc2",
                             "sc-inc-gpc0",
                             "sc-set-gpt0",
+                            "set-var",
+                            "set-var-fmt",
+                            "unset-var",
                         ][..]
                     };
                     return unknown_action(aat, other, known, &format!("tcp-request {kind}"));
@@ -1088,6 +1232,13 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "track-sc2",
     "sc-inc-gpc0",
     "sc-set-gpt0",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
+    "replace-path",
+    "replace-uri",
+    "set-uri",
+    "replace-value",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1096,6 +1247,11 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "add-header",
     "del-header",
     "replace-header",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
+    "replace-value",
+    "set-status",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1186,6 +1342,38 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
         }
         "set-path" => HeaderEdit::SetPath(value_of(words, "a path")?),
         "set-query" => HeaderEdit::SetQuery(value_of(words, "a query")?),
+        "set-uri" => HeaderEdit::SetUri(value_of(words, "a URI")?),
+        "replace-path" | "replace-uri" => {
+            let Some((rat, re)) = words.argument() else {
+                return err(
+                    words.here(),
+                    format!("`{action}` needs a regex and a replacement"),
+                    format!("write {action} <regex> <replacement with \\1>"),
+                );
+            };
+            let regex = compile_regex(rat, &re, false)?;
+            let with = value_of(words, "a replacement")?;
+            if action == "replace-path" {
+                HeaderEdit::ReplacePath { regex, with }
+            } else {
+                HeaderEdit::ReplaceUri { regex, with }
+            }
+        }
+        "replace-value" => {
+            let name = name_of(words)?;
+            let Some((rat, re)) = words.argument() else {
+                return err(
+                    words.here(),
+                    "`replace-value` needs a regex and a replacement",
+                    "write replace-value <name> <regex> <replacement with \\1>",
+                );
+            };
+            HeaderEdit::ReplaceValue {
+                name,
+                regex: compile_regex(rat, &re, false)?,
+                with: value_of(words, "a replacement")?,
+            }
+        }
         _ => return Ok(None),
     }))
 }
@@ -1273,11 +1461,13 @@ fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
 
 fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
     const HINT: &str =
-        "write return [status <code>] [content-type <type>] [string <text> | file <path>]";
+        "write return [status <code>] [content-type <type>] [string <text> | lf-string <fmt> | file <path>] [hdr <name> <fmt>]...";
     let mut reply = Reply {
         status: 200,
         content_type: None,
         body: Box::new([]),
+        lf_body: None,
+        headers: Vec::new(),
     };
     let mut has_body = false;
     while let Some((oat, option)) = words.argument() {
@@ -1328,7 +1518,28 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
                 }
                 has_body = true;
             }
-            "lf-string" | "lf-file" | "errorfile" | "errorfiles" | "hdr" | "default-errorfiles" => {
+            "lf-string" => {
+                let (lat, s) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`lf-string` needs a text", HINT), Ok)?;
+                reply.lf_body = Some(parse_format(lat, &s, env)?);
+                has_body = true;
+            }
+            "hdr" => {
+                let (nat, name) = words.argument().map_or_else(
+                    || err(words.here(), "`hdr` needs a name and a value", HINT),
+                    Ok,
+                )?;
+                let name = header_name(nat, &name)?;
+                if name.eq_ignore_ascii_case("content-type") {
+                    return err(nat, "write the content type with content-type", HINT);
+                }
+                let (vat, value) = words
+                    .argument()
+                    .map_or_else(|| err(words.here(), "`hdr` needs a value", HINT), Ok)?;
+                reply.headers.push((name, parse_format(vat, &value, env)?));
+            }
+            "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles" => {
                 return err(
                     oat,
                     format!("return option `{option}` is not supported by percore"),
@@ -1346,6 +1557,49 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
         );
     }
     Ok(reply)
+}
+
+/// `set-status <code> [reason <text>]`. Statuses whose responses carry no
+/// body (1xx, 204, 304) are refused: the body is framed by the status the
+/// server sent.
+fn parse_set_status(words: &mut Words) -> Parsed<HeaderEdit> {
+    const HINT: &str = "write set-status <code> [reason <text>], code 200 to 599 but 204 and 304";
+    let Some((cat, code)) = words.argument() else {
+        return err(words.here(), "`set-status` needs a status code", HINT);
+    };
+    let code = match code.parse::<u16>() {
+        Ok(c) if (200..=599).contains(&c) && c != 204 && c != 304 => c,
+        _ => return err(cat, format!("invalid status `{code}` for set-status"), HINT),
+    };
+    let reason = match words.peek() {
+        Some("reason") => {
+            words.next();
+            let Some((_, r)) = words.argument() else {
+                return err(words.here(), "`reason` needs a text", HINT);
+            };
+            Some(r.into())
+        }
+        _ => None,
+    };
+    Ok(HeaderEdit::SetStatus { code, reason })
+}
+
+/// A backend named in a fetch argument.
+fn backend_id(at: usize, name: &str, env: &Env<'_>) -> Parsed<usize> {
+    env.backends.iter().position(|b| b == name).map_or_else(
+        || {
+            let names: Vec<&str> = env.backends.iter().map(String::as_str).collect();
+            err(
+                at,
+                format!("backend \"{name}\" is not defined"),
+                format!(
+                    "defined backends: {}",
+                    super::sections::names_or_none(&names)
+                ),
+            )
+        },
+        Ok,
+    )
 }
 
 /// One `http-request` rule.
@@ -1393,6 +1647,9 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
         other if stick_rules::is_stick_action(other) => {
             RequestAction::Stick(stick_rules::parse_stick_action(at, other, &mut words, env)?)
         }
+        other if super::var_parse::is_var_action(other) => {
+            RequestAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
+        }
         other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => RequestAction::Edit(edit),
             None => return unknown_action(at, other, REQUEST_ACTIONS, "http-request"),
@@ -1412,8 +1669,12 @@ pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<Resp
         "deny" => ResponseAction::Deny {
             status: deny_status(&mut words, 502)?,
         },
-        "set-path" | "set-query" => {
+        "set-path" | "set-query" | "set-uri" | "replace-path" | "replace-uri" => {
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
+        }
+        "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
+        other if super::var_parse::is_var_action(other) => {
+            ResponseAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
         }
         other => match parse_header_edit(other, &mut words, env)? {
             Some(edit) => ResponseAction::Edit(edit),
@@ -1455,6 +1716,8 @@ mod tests {
             payload: false,
             tables: &[],
             own_table: None,
+            maps: Box::leak(Box::default()),
+            servers: &[],
         }
     }
 
@@ -1465,6 +1728,8 @@ mod tests {
         let conn = ConnFacts {
             pp: None,
             stick: Default::default(),
+            vars: Default::default(),
+            live: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1583,5 +1848,163 @@ mod tests {
             RequestAction::Redirect(Redirect { code: 301, .. })
         ));
         assert!(rule.cond.unwrap().any_of[0][0].negate);
+    }
+}
+
+#[cfg(test)]
+mod converter_tests {
+    use super::*;
+    use crate::http::{HeadLimits, ParseStatus, RequestParser};
+    use crate::rules::{ConnFacts, Facts};
+
+    fn env(dir: &Path) -> Env<'_> {
+        Env {
+            acls: &[],
+            userlists: &[],
+            base_dir: dir,
+            backends: &[],
+            response: false,
+            payload: false,
+            maps: Box::leak(Box::default()),
+            servers: &[],
+            tables: &[],
+            own_table: None,
+        }
+    }
+
+    const REQ: &str = "GET /API/Users?x=%41 HTTP/1.1\r\nHost: WWW.Example.COM\r\nX-N: 41\r\n\r\n";
+
+    fn with_facts<R>(f: impl FnOnce(&Facts<'_>) -> R) -> R {
+        let mut parser = RequestParser::new(HeadLimits::from_bufsize(16384, 100));
+        let conn = ConnFacts {
+            pp: None,
+            stick: Default::default(),
+            vars: Default::default(),
+            live: Default::default(),
+            src: "10.1.2.3:5555".parse().unwrap(),
+            dst: "127.0.0.1:8080".parse().unwrap(),
+            tls: None,
+        };
+        match parser.parse(REQ.as_bytes()) {
+            ParseStatus::Complete(h) => f(&Facts::request(&conn, &h)),
+            _ => panic!("bad request"),
+        }
+    }
+
+    fn acl(line: &str, dir: &Path) -> bool {
+        let e = env(dir);
+        let test = parse_acl(line, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
+        with_facts(|f| test.eval(f))
+    }
+
+    fn value(text: &str, dir: &Path) -> String {
+        let e = env(dir);
+        let format =
+            parse_format(0, text, &e).unwrap_or_else(|(at, i)| panic!("{at}: {}", i.message));
+        with_facts(|f| {
+            let mut out = Vec::new();
+            format.render(f, &mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    }
+
+    fn error(line: &str, dir: &Path) -> (usize, String) {
+        match parse_acl(line, &env(dir)) {
+            Ok(_) => panic!("expected an error for {line}"),
+            Err((at, i)) => (at, i.message),
+        }
+    }
+
+    #[test]
+    fn converters_in_acls_and_values() {
+        let d = Path::new(".");
+        assert!(acl("req.hdr(host),lower www.example.com", d));
+        assert!(!acl("req.hdr(host) www.example.com", d));
+        assert!(acl("path,lower -m beg /api/", d));
+        assert!(acl("req.hdr(host),lower,field(2,.) example", d));
+        // The chain's type decides the match: an integer here.
+        assert!(acl("hdr(x-n),add(1) 42", d));
+        assert!(acl("hdr(x-n),add(1) gt 41", d));
+        assert!(acl("path,length 10", d));
+        assert!(acl("src,ipmask(16) 10.1.0.0", d));
+        assert!(acl("hdr(x-n),mod(2),bool", d));
+        assert_eq!(value("%[req.hdr(host),lower]", d), "www.example.com");
+        assert_eq!(value("%[path,regsub(^/API,/v2,i)]", d), "/v2/Users");
+        assert_eq!(value("%[query,url_dec]", d), "x=A");
+        assert_eq!(value("%[hdr(x-n),mul(2),add(1)]", d), "83");
+        assert_eq!(
+            value("%[src,ipmask(24)]-%[dst_port,hex]", d),
+            "10.1.2.0-0000000000001F90"
+        );
+        assert_eq!(value("%[path,regsub(/,_,g)]", d), "_API_Users");
+        assert_eq!(value("%[path,word(1,/),concat(<,,>)]", d), "<API>");
+        assert_eq!(value("%[hdr(x-n),iif(y,n)]", d), "y");
+        assert_eq!(value("%[path,field(2,\\,)]", d), "");
+    }
+
+    #[test]
+    fn maps_in_values_and_acls() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hosts.map"),
+            "www.example.com be_www\n# c\napi.example.com be_api\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("n.map"), "41 7\n").unwrap();
+        let d = dir.path();
+        assert_eq!(
+            value("%[req.hdr(host),lower,map(hosts.map,dflt)]", d),
+            "be_www"
+        );
+        assert_eq!(value("%[path,map(hosts.map,dflt)]", d), "dflt");
+        assert_eq!(value("%[path,map(hosts.map)]", d), "");
+        assert_eq!(value("%[hdr(x-n),map_int_int(n.map,0),add(1)]", d), "8");
+        assert_eq!(
+            value("%[req.hdr(host),lower,map_dom(hosts.map)]", d),
+            "be_www"
+        );
+        assert!(acl("req.hdr(host),lower,map(hosts.map) be_www", d));
+        assert!(acl("hdr(x-n),map_str_int(n.map) 7", d));
+        std::fs::write(dir.path().join("nets.map"), "10.0.0.0/8 10.9.9.9\n").unwrap();
+        assert_eq!(value("%[src,map_ip(nets.map)]", d), "10.9.9.9");
+        assert!(acl("src,map_ip_ip(nets.map) 10.9.0.0/16", d));
+    }
+
+    #[test]
+    fn converter_errors_point_into_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.map"), "a 1\nb two\n").unwrap();
+        std::fs::write(dir.path().join("ip.map"), "10.0.0.0/8 a\nzzz b\n").unwrap();
+        let d = dir.path();
+        let (at, m) = error("path,lowr /x", d);
+        assert_eq!(at, 5);
+        assert!(m.contains("unknown converter `lowr`"), "{m}");
+        let (at, m) = error("path,field(x,.) a", d);
+        assert_eq!(at, 11);
+        assert!(m.contains("not an integer"), "{m}");
+        let (at, m) = error("path,field(1) a", d);
+        assert_eq!(at, 5);
+        assert!(m.contains("takes 2 to 3 arguments"), "{m}");
+        let (at, m) = error("path,regsub((,x) a", d);
+        assert_eq!(at, 12);
+        assert!(m.contains("invalid regular expression"), "{m}");
+        let (at, m) = error("path,map(missing.map) a", d);
+        assert_eq!(at, 9);
+        assert!(m.contains("cannot read map file"), "{m}");
+        let (_, m) = error("path,map_str_int(bad.map) 1", d);
+        assert!(
+            m.contains("the value `two` of key `b` is not an integer"),
+            "{m}"
+        );
+        let (_, m) = error("src,map_ip(ip.map) a", d);
+        assert!(m.contains("ip.map:2: `zzz` is not an address"), "{m}");
+        let (_, m) = error("path,sha2(100) a", d);
+        assert!(m.contains("not a SHA-2 size"), "{m}");
+        let (_, m) = error("src,iif(a,b)", d);
+        assert!(m.contains("takes bool samples, it gets ip ones"), "{m}");
+        let (_, m) = error("path,ipmask(33) a", d);
+        assert!(m.contains("not an IPv4 mask"), "{m}");
+        let (_, m) = error("path,map_foo(bad.map) a", d);
+        assert!(m.contains("unknown converter"), "{m}");
     }
 }

@@ -193,7 +193,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
     let c = run(
         "global\n    daemon\n    user haproxy\n    log /dev/log local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
-         stick-table type ip size 1m\n    http-request set-var(txn.x) str(y)\n    default_backend b\n\
+         stick-table type ip size 1m\n    http-request capture req.hdr(host) len 10\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
          backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto fcgi\n\
          resolvers dns\n    nameserver ns 10.0.0.1:53\n",
@@ -204,7 +204,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
         (
-            "haproxy.cfg:10: http-request set-var(txn.x) str(y): ",
+            "haproxy.cfg:10: http-request capture req.hdr(host) len 10: ",
             "actions",
         ),
         (
@@ -555,5 +555,50 @@ fn stick_tables_tracking_and_stick_rules_convert_and_load() {
         text(&l["stick"]),
         "[\"match src table l if { src 10.0.0.0/8 }\"]"
     );
+    check_loads(&c);
+}
+
+#[test]
+fn converter_chains_and_maps_convert_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("hosts.map");
+    std::fs::write(&map, "www.example.com b\n").unwrap();
+    let c = run(&format!(
+        concat!(
+            "frontend f\n    mode http\n    bind 127.0.0.1:8001\n",
+            "    acl ex req.hdr(host),lower,field(-2,.) example\n",
+            "    http-request set-header X-Net %[src,ipmask(24)]\n",
+            "    http-request set-header X-Id %[req.hdr(host),lower,crc32,hex] if ex\n",
+            "    use_backend %[req.hdr(host),lower,map({},b)]\n    default_backend b\n",
+            "backend b\n    mode http\n    server s 127.0.0.1:9001\n",
+        ),
+        map.display()
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(
+        text(&f["use_backend"]),
+        format!("[\"%[req.hdr(host),lower,map({},b)]\"]", map.display())
+    );
+    check_loads(&c);
+}
+
+#[test]
+fn new_rule_actions_and_variables_convert_and_load() {
+    let c = run(concat!(
+        "frontend f\n    mode http\n    bind 127.0.0.1:8001\n",
+        "    tcp-request content set-var(sess.src) src\n",
+        "    http-request set-var(txn.host) req.hdr(host),lower\n",
+        "    http-request replace-path ^/old/(.*)$ /new/\\1\n",
+        "    http-request set-uri /x?h=%[var(txn.host)] if { path /x }\n",
+        "    http-request replace-value X-List ^a$ b\n",
+        "    http-request return status 200 content-type text/plain lf-string ok hdr X-A %[src] if { path /r }\n",
+        "    http-response set-status 202 if { status 200 }\n",
+        "    http-response set-var(res.s) status\n",
+        "    default_backend b\n",
+        "backend b\n    mode http\n    server s 127.0.0.1:9001\n",
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
     check_loads(&c);
 }

@@ -56,6 +56,25 @@ impl Stream {
         }
     }
 
+    /// The TLS version and cipher suite agreed on, as rustls names them
+    /// (`TLSv1_3`, `TLS13_AES_128_GCM_SHA256`); terminated TLS only.
+    pub fn tls_params(&self) -> Option<(Option<&'static str>, Option<&'static str>)> {
+        match self {
+            Stream::Tls(s) => match s.as_ref() {
+                TlsStream::Server(s) => {
+                    let conn = s.get_ref().1;
+                    Some((
+                        conn.protocol_version().and_then(|v| v.as_str()),
+                        conn.negotiated_cipher_suite()
+                            .and_then(|c| c.suite().as_str()),
+                    ))
+                }
+                TlsStream::Client(_) => None,
+            },
+            Stream::Plain(_) => None,
+        }
+    }
+
     /// The ALPN protocol agreed on, if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

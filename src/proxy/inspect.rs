@@ -8,6 +8,7 @@
 //! TLS that percore does not terminate.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::proxy_header::Proxied;
@@ -38,7 +39,7 @@ pub fn local_addr(fe: &Frontend, client: &Conn) -> SocketAddr {
 /// is counted (`dcon`). Nothing is logged, as in HAProxy. Tracks go to
 /// `stick`, the connection's tracking state.
 pub async fn connection(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     frontend: usize,
     conn: &Conn,
     peer: SocketAddr,
@@ -58,6 +59,8 @@ pub async fn connection(
         tls: None,
         pp: None,
         stick: stick.clone(),
+        vars: Default::default(),
+        live: crate::rules::sample::Live::of(ctx),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -110,7 +113,7 @@ pub fn wanted(fe: &Frontend) -> bool {
 /// no payload (it is encrypted underneath and percore's TLS layer does not
 /// peek).
 pub async fn content(
-    ctx: &CoreContext,
+    ctx: &Rc<CoreContext>,
     frontend: usize,
     client: &mut Stream,
     (peer, proxied): (SocketAddr, Option<&Proxied>),
@@ -126,11 +129,13 @@ pub async fn content(
             Some(dst) => dst,
             None => local_addr(fe, client.tcp()),
         },
-        tls: client.is_tls().then(|| TlsFacts {
-            sni: client.sni().map(Box::from),
-        }),
+        tls: client
+            .tls_params()
+            .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         stick: stick.clone(),
+        vars: Default::default(),
+        live: crate::rules::sample::Live::of(ctx),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

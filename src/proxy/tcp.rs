@@ -58,6 +58,8 @@ pub async fn serve(
             tls: None,
             pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
             stick: tracked.clone(),
+            vars: Default::default(),
+            live: crate::rules::sample::Live::of(&ctx),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(

@@ -1,6 +1,10 @@
 //! `http-request`, `http-response` and `use_backend` rules, evaluated in
 //! order against one message.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use regex::bytes::Regex;
 
 use super::cond::{holds, Acl, Condition};
@@ -40,6 +44,31 @@ pub enum HeaderEdit {
     SetPath(Format),
     /// The query string (without `?`; an empty result removes it).
     SetQuery(Format),
+    /// `replace-path <regex> <fmt>`: a path the regex matches becomes the
+    /// expanded replacement (`\1`..`\9`), query kept.
+    ReplacePath {
+        regex: Regex,
+        with: Format,
+    },
+    /// `replace-uri <regex> <fmt>`: the same on the whole target.
+    ReplaceUri {
+        regex: Regex,
+        with: Format,
+    },
+    /// `set-uri <fmt>`: the whole request target.
+    SetUri(Format),
+    /// `replace-value <name> <regex> <fmt>`: as `replace-header`, on each
+    /// comma-separated value of the fields.
+    ReplaceValue {
+        name: Box<str>,
+        regex: Regex,
+        with: Format,
+    },
+    /// `set-status <code> [reason <text>]` (responses).
+    SetStatus {
+        code: u16,
+        reason: Option<Box<str>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +94,10 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<Box<str>>,
     pub body: Box<[u8]>,
+    /// `lf-string <fmt>`: a body rendered per request (instead of `body`).
+    pub lf_body: Option<Format>,
+    /// `hdr <name> <fmt>`: fields added to the answer.
+    pub headers: Vec<(Box<str>, Format)>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +123,8 @@ pub enum RequestAction {
     /// `track-sc*`, `sc-inc-gpc0`, `sc-set-gpt0`: done by the session
     /// (the entry may live on another core), then the rules go on.
     Stick(crate::stick::StickAction),
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +134,8 @@ pub enum ResponseAction {
         status: u16,
     },
     Edit(HeaderEdit),
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 /// How the request rules of one section ended.
@@ -146,8 +183,9 @@ pub struct HttpRules {
     pub acls: Vec<Acl>,
     pub request: Vec<Rule<RequestAction>>,
     pub response: Vec<Rule<ResponseAction>>,
-    /// `use_backend` (frontends): backend ids resolved at load.
-    pub use_backend: Vec<Rule<usize>>,
+    /// `use_backend` (frontends): backend ids resolved at load, or names
+    /// rendered per request (`use_backend %[...]`).
+    pub use_backend: Vec<Rule<UseBackend>>,
 }
 
 impl HttpRules {
@@ -219,6 +257,10 @@ impl HttpRules {
                         action,
                     }
                 }
+                RequestAction::SetVar(set) => {
+                    set.run(facts);
+                    continue;
+                }
             };
             return Step::Done(verdict);
         }
@@ -237,6 +279,7 @@ impl HttpRules {
                         | RequestAction::Auth { .. }
                         | RequestAction::Edit(_)
                         | RequestAction::Stick(_)
+                        | RequestAction::SetVar(_)
                 )
             })
     }
@@ -271,6 +314,10 @@ impl HttpRules {
                 continue;
             }
             return match &rule.action {
+                ResponseAction::SetVar(set) => {
+                    set.run(facts);
+                    continue;
+                }
                 ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
                 ResponseAction::Edit(edit) => ResponseStep::Edit {
                     next: index + 1,
@@ -285,7 +332,54 @@ impl HttpRules {
     pub fn pick_backend(&self, facts: &Facts<'_>) -> Option<usize> {
         self.use_backend
             .iter()
-            .find(|r| holds(&r.cond, &self.acls, facts))
-            .map(|r| r.action)
+            .filter(|r| holds(&r.cond, &self.acls, facts))
+            .find_map(|r| r.action.resolve(facts))
+    }
+}
+
+/// Where a `use_backend` rule sends the request.
+#[derive(Debug, Clone)]
+pub enum UseBackend {
+    /// A backend named in the rule, resolved at load.
+    Id(usize),
+    /// `use_backend %[req.hdr(host),lower,map(hosts.map,default)]`: the
+    /// name is rendered per request and looked up among the backends; a
+    /// name that is no backend skips the rule (the next rules, then
+    /// `default_backend`, decide).
+    Dynamic(Arc<DynamicBackend>),
+}
+
+#[derive(Debug)]
+pub struct DynamicBackend {
+    pub name: Format,
+    /// Backend name -> id.
+    pub ids: HashMap<Box<[u8]>, usize>,
+}
+
+thread_local! {
+    /// Where a dynamic backend name is rendered: reused, so that routing
+    /// allocates nothing once it grew to the longest name.
+    static NAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl UseBackend {
+    pub fn resolve(&self, facts: &Facts<'_>) -> Option<usize> {
+        match self {
+            UseBackend::Id(id) => Some(*id),
+            UseBackend::Dynamic(d) => NAME.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                d.name.render(facts, &mut buf);
+                d.ids.get(&buf[..]).copied()
+            }),
+        }
+    }
+
+    /// The backend, when the rule names one.
+    pub fn static_id(&self) -> Option<usize> {
+        match self {
+            UseBackend::Id(id) => Some(*id),
+            UseBackend::Dynamic(_) => None,
+        }
     }
 }

@@ -1,20 +1,29 @@
 //! ACLs and the conditions that combine them (`if`/`unless`, implicit AND,
 //! `||`/`or`, `!`, anonymous `{ ... }` ACLs), as HAProxy evaluates them.
 
+use super::convert_ops::{run_chain, Conv, Value};
 use super::pattern::Matcher;
 use super::sample::{Facts, Fetch};
 
-/// One ACL line: a fetch and how its samples are matched. True if any
+/// One ACL line: a fetch, the converters its samples go through
+/// (`req.hdr(host),lower`) and how the results are matched. True if any
 /// sample matches any pattern.
 #[derive(Debug, Clone)]
 pub struct AclTest {
     pub fetch: Fetch,
+    pub converters: Vec<Conv>,
     pub matcher: Matcher,
 }
 
 impl AclTest {
     pub fn eval(&self, facts: &Facts<'_>) -> bool {
-        self.fetch.any(facts, |s| self.matcher.matches(s))
+        if self.converters.is_empty() {
+            return self.fetch.any(facts, |s| self.matcher.matches(s));
+        }
+        self.fetch.any(facts, |s| {
+            run_chain(&self.converters, Value::from(s), facts)
+                .is_some_and(|v| self.matcher.matches(v.as_sample()))
+        })
     }
 }
 

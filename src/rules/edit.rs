@@ -96,7 +96,11 @@ pub fn prepare(edit: &HeaderEdit, facts: &Facts<'_>, bufs: &mut EditBuffers) {
         HeaderEdit::SetPath(format) | HeaderEdit::SetQuery(format) => {
             render(format, facts, &mut bufs.value)
         }
-        HeaderEdit::Del { .. } => bufs.value.clear(),
+        HeaderEdit::Del { .. } | HeaderEdit::SetStatus { .. } => bufs.value.clear(),
+        HeaderEdit::ReplacePath { with, .. }
+        | HeaderEdit::ReplaceUri { with, .. }
+        | HeaderEdit::ReplaceValue { with, .. }
+        | HeaderEdit::SetUri(with) => render(with, facts, &mut bufs.value),
     }
 }
 
@@ -133,6 +137,59 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
                 out.extend_from_slice(&value);
             }
         }),
+        HeaderEdit::ReplacePath { regex, .. } => {
+            let mut expanded = std::mem::take(&mut bufs.expanded);
+            rewrite_target(head, bufs, |path, query, out| {
+                expanded.clear();
+                match regex.captures(path) {
+                    Some(caps) => expand(&value, &caps, &mut expanded),
+                    None => expanded.extend_from_slice(path),
+                }
+                out.extend_from_slice(&expanded);
+                if let Some(q) = query {
+                    out.push(b'?');
+                    out.extend_from_slice(q);
+                }
+            });
+            bufs.expanded = expanded;
+        }
+        HeaderEdit::ReplaceUri { regex, .. } => {
+            rewrite_whole_target(head, bufs, |target, out| match regex.captures(target) {
+                Some(caps) => expand(&value, &caps, out),
+                None => out.extend_from_slice(target),
+            })
+        }
+        HeaderEdit::SetUri(_) => rewrite_whole_target(head, bufs, |_, out| {
+            out.extend_from_slice(&value);
+        }),
+        HeaderEdit::ReplaceValue { name, regex, .. } => {
+            map_fields(head, name, bufs, |field, out| {
+                let mut changed = false;
+                for (i, part) in field.split(|&b| b == b',').enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let lead = part.len() - part.trim_ascii_start().len();
+                    let trimmed = super::sample::trim(part);
+                    match regex.captures(trimmed) {
+                        Some(caps) => {
+                            out.extend_from_slice(&part[..lead]);
+                            expand(&value, &caps, out);
+                            out.extend_from_slice(&part[lead + trimmed.len()..]);
+                            changed = true;
+                        }
+                        None => out.extend_from_slice(part),
+                    }
+                }
+                changed
+            })
+        }
+        HeaderEdit::SetStatus { code, reason } => {
+            let reason = reason
+                .as_deref()
+                .unwrap_or_else(|| super::reply::reason(*code));
+            set_status(head, bufs, *code, reason.as_bytes());
+        }
     }
     bufs.value = value;
 }
@@ -145,7 +202,7 @@ fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
 }
 
 /// `\0`..`\9` in `template` stand for the regex groups.
-fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
+pub(super) fn expand(template: &[u8], caps: &Captures<'_>, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < template.len() {
         let b = template[i];
@@ -284,6 +341,61 @@ fn map_fields(
     std::mem::swap(head, out);
 }
 
+/// Replaces the whole request target of the start line by what `f`
+/// writes (given the current one).
+fn rewrite_whole_target(
+    head: &mut Vec<u8>,
+    bufs: &mut EditBuffers,
+    f: impl FnOnce(&[u8], &mut Vec<u8>),
+) {
+    let Some(line_end) = find_crlf(head, 0) else {
+        return;
+    };
+    let line = &head[..line_end];
+    let (Some(sp1), Some(sp2)) = (
+        line.iter().position(|&b| b == b' '),
+        line.iter().rposition(|&b| b == b' '),
+    ) else {
+        return;
+    };
+    if sp2 <= sp1 {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    out.extend_from_slice(&head[..sp1 + 1]);
+    let start = out.len();
+    f(&head[sp1 + 1..sp2], out);
+    // A target is one token: no space or line break may split the line.
+    let mut i = start;
+    while i < out.len() {
+        if matches!(out[i], b' ' | b'\r' | b'\n' | b'\t') {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&head[sp2..]);
+    std::mem::swap(head, out);
+}
+
+/// `HTTP/1.1 <code> <reason>`: the status line of a response head.
+fn set_status(head: &mut Vec<u8>, bufs: &mut EditBuffers, code: u16, reason: &[u8]) {
+    let Some(line_end) = find_crlf(head, 0) else {
+        return;
+    };
+    let Some(sp) = head[..line_end].iter().position(|&b| b == b' ') else {
+        return;
+    };
+    let out = &mut bufs.scratch;
+    out.clear();
+    out.extend_from_slice(&head[..sp + 1]);
+    let _ = std::io::Write::write_fmt(out, format_args!("{code:03} "));
+    out.extend(reason.iter().filter(|&&b| b != b'\r' && b != b'\n'));
+    out.extend_from_slice(&head[line_end..]);
+    std::mem::swap(head, out);
+}
+
 /// Rewrites the request target of the start line (`METHOD target
 /// VERSION`): `f` gets the path and query and writes the new target.
 fn rewrite_target(
@@ -405,6 +517,8 @@ mod tests {
         ConnFacts {
             pp: None,
             stick: Default::default(),
+            vars: Default::default(),
+            live: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

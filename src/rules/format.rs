@@ -1,25 +1,13 @@
 //! Values with embedded samples, HAProxy's log-format strings restricted to
 //! `%[fetch,converter...]` and `%%`: `"%[src]"`, `"%[ssl_fc,iif(https,http)]"`.
 
-use std::io::Write;
-
-use super::sample::{Facts, Fetch, Sample};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Converter {
-    /// `iif(true_value,false_value)` on a boolean sample.
-    Iif(Box<[u8]>, Box<[u8]>),
-    Lower,
-    Upper,
-}
+use super::convert_ops::{run_chain, Conv, Value};
+use super::sample::{Facts, Fetch};
 
 #[derive(Debug, Clone)]
 pub enum Part {
     Literal(Box<[u8]>),
-    Sample {
-        fetch: Fetch,
-        converters: Vec<Converter>,
-    },
+    Sample { fetch: Fetch, converters: Vec<Conv> },
 }
 
 /// A compiled value.
@@ -35,9 +23,9 @@ impl Format {
         }
     }
 
-    /// Appends the value for these facts. A fetch without a sample adds
-    /// nothing; of several samples (a repeated header) the last is used,
-    /// as HAProxy does outside ACLs.
+    /// Appends the value for these facts. A fetch without a sample (or a
+    /// converter that fails) adds nothing; of several samples (a repeated
+    /// header) the last is used, as HAProxy does outside ACLs.
     pub fn render(&self, facts: &Facts<'_>, out: &mut Vec<u8>) {
         for part in &self.parts {
             match part {
@@ -46,47 +34,13 @@ impl Format {
                     let start = out.len();
                     fetch.any(facts, |s| {
                         out.truncate(start);
-                        render_sample(s, converters, out);
+                        if let Some(v) = run_chain(converters, Value::from(s), facts) {
+                            v.write_to(out);
+                        }
                         false
                     });
                 }
             }
-        }
-    }
-}
-
-fn render_sample(sample: Sample<'_>, converters: &[Converter], out: &mut Vec<u8>) {
-    let start = out.len();
-    let mut current = sample;
-    let mut chosen: Option<&[u8]> = None;
-    for conv in converters {
-        if let Converter::Iif(yes, no) = conv {
-            let truth = match current {
-                Sample::Bool(b) => b,
-                Sample::Int(i) => i != 0,
-                Sample::Str(s) => !s.is_empty(),
-                Sample::Ip(_) => true,
-            };
-            let pick: &[u8] = if truth { yes } else { no };
-            chosen = Some(pick);
-            current = Sample::Str(pick);
-        }
-    }
-    match chosen.map(Sample::Str).unwrap_or(current) {
-        Sample::Str(s) => out.extend_from_slice(s),
-        Sample::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Sample::Ip(ip) => {
-            let _ = write!(out, "{ip}");
-        }
-        Sample::Bool(b) => out.push(if b { b'1' } else { b'0' }),
-    }
-    for conv in converters {
-        match conv {
-            Converter::Lower => out[start..].make_ascii_lowercase(),
-            Converter::Upper => out[start..].make_ascii_uppercase(),
-            Converter::Iif(..) => {}
         }
     }
 }

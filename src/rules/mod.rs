@@ -16,6 +16,7 @@ pub mod action;
 pub mod auth;
 pub mod balance;
 pub mod cond;
+pub mod convert_ops;
 pub mod edit;
 pub mod format;
 pub mod pattern;
@@ -23,17 +24,19 @@ pub mod reply;
 pub mod sample;
 pub mod tcp_request;
 pub mod tls_hello;
+pub mod vars;
 pub mod view;
 
 pub use action::{
     HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction,
-    ResponseStep, Rule, Step, Verdict,
+    ResponseStep, Rule, Step, UseBackend, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};
 pub use cond::{Acl, AclRef, AclTest, Condition, Term};
+pub use convert_ops::{Conv, Value};
 pub use edit::{Edit, EditBuffers};
-pub use format::{Converter, Format, Part};
+pub use format::{Format, Part};
 pub use pattern::{IntRange, Matcher, StrPatterns};
 pub use sample::{ConnFacts, Facts, Fetch, Payload, Sample, SampleType, Side, TlsFacts};
 pub use tcp_request::{TcpAction, TcpRules};

@@ -2,7 +2,7 @@
 //! found|len|int|ip|bool`), compiled once at load. Case-insensitive string
 //! patterns are stored lowercased and compared without copying the sample.
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 
 use super::sample::Sample;
 use crate::http::Network;
@@ -115,10 +115,37 @@ impl Matcher {
             (Matcher::Int(ranges), Sample::Int(v)) => ranges.iter().any(|r| r.contains(v)),
             (Matcher::Int(ranges), Sample::Bool(b)) => ranges.iter().any(|r| r.contains(b.into())),
             (Matcher::Ip(nets), Sample::Ip(ip)) => nets.iter().any(|n| n.contains(ip)),
+            // A string (a variable's value) against integer or address
+            // patterns: HAProxy casts the sample to the patterns' type.
+            (Matcher::Int(ranges), Sample::Str(s)) => {
+                super::convert_ops::str2int(s).is_some_and(|v| ranges.iter().any(|r| r.contains(v)))
+            }
+            (Matcher::Ip(nets), Sample::Str(s)) => std::str::from_utf8(s)
+                .ok()
+                .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| nets.iter().any(|n| n.contains(ip))),
             _ => false,
         }
     }
 }
+
+/// Every regular expression of the rule language (ACL patterns, rewrite
+/// rules, `regsub`, `map_reg` keys) is compiled here, with one size limit;
+/// the error is the regex crate's last line.
+pub fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(icase)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| {
+            let text = e.to_string();
+            text.lines().last().unwrap_or("").trim().to_string()
+        })
+}
+
+/// Compiled size of one regex: far above what a routing rule needs,
+/// small enough that a hostile map line cannot take much memory.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 fn trim_delims(pat: &[u8], delim: u8) -> &[u8] {
     let mut p = pat;

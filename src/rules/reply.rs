@@ -45,14 +45,49 @@ fn end_head(out: &mut Vec<u8>, body_len: usize, close: bool) {
 }
 
 /// `return status <s> [content-type <t>] [string <s> | file <f>]`.
-pub fn write_reply(out: &mut Vec<u8>, reply: &Reply, head_only: bool, close: bool) {
+pub fn write_reply(
+    out: &mut Vec<u8>,
+    reply: &Reply,
+    facts: &Facts<'_>,
+    head_only: bool,
+    close: bool,
+) {
     status_line(out, reply.status);
     if let Some(ct) = &reply.content_type {
         let _ = write!(out, "content-type: {ct}\r\n");
     }
-    end_head(out, reply.body.len(), close);
+    for (name, value) in &reply.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        let start = out.len();
+        value.render(facts, out);
+        strip_line_breaks(out, start);
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut rendered = Vec::new();
+    let body: &[u8] = match &reply.lf_body {
+        Some(format) => {
+            format.render(facts, &mut rendered);
+            &rendered
+        }
+        None => &reply.body,
+    };
+    end_head(out, body.len(), close);
     if !head_only {
-        out.extend_from_slice(&reply.body);
+        out.extend_from_slice(body);
+    }
+}
+
+/// Drops CR and LF from `out[start..]`: a rendered value must not split
+/// the head.
+fn strip_line_breaks(out: &mut Vec<u8>, start: usize) {
+    let mut i = start;
+    while i < out.len() {
+        if out[i] == b'\r' || out[i] == b'\n' {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
     }
 }
 
@@ -110,14 +145,7 @@ pub fn write_redirect(out: &mut Vec<u8>, r: &Redirect, facts: &Facts<'_>, close:
             uri(out);
         }
     }
-    let mut i = start;
-    while i < out.len() {
-        if out[i] == b'\r' || out[i] == b'\n' {
-            out.remove(i);
-        } else {
-            i += 1;
-        }
-    }
+    strip_line_breaks(out, start);
     out.extend_from_slice(b"\r\n");
     end_head(out, 0, close);
 }

@@ -29,6 +29,48 @@ pub struct ConnFacts {
     pub pp: Option<Rc<Tlvs>>,
     /// What the connection tracks in stick tables (`track-sc*`).
     pub stick: crate::stick::Tracked,
+    /// The connection's variables (`set-var`, `var()`).
+    pub vars: Rc<super::vars::Vars>,
+    /// This core's live state (`nbsrv`, `srv_is_up`).
+    pub live: Live,
+}
+
+/// What rules may read of the proxy's state on this core: the servers a
+/// backend can use now (health checks, `set server` from the runtime
+/// API), as this core's balancing sees them.
+pub trait LiveState {
+    /// Servers of the backend that can take traffic.
+    fn usable_servers(&self, backend: usize) -> Option<i64>;
+    /// Whether the server is up and not in maintenance.
+    fn server_up(&self, backend: usize, server: usize) -> Option<bool>;
+}
+
+/// A handle on [`LiveState`]; none in unit tests and benches (then
+/// `nbsrv` and `srv_is_up` have no sample). Weak: a connection must not
+/// keep its generation of the configuration alive (a strong one made
+/// retired generations outlive reloads: tests/reload.rs saw RSS grow).
+#[derive(Clone, Default)]
+pub struct Live(pub Option<std::rc::Weak<dyn LiveState>>);
+
+impl Live {
+    pub fn of<T: LiveState + 'static>(state: &Rc<T>) -> Self {
+        let weak: std::rc::Weak<T> = Rc::downgrade(state);
+        Live(Some(weak as std::rc::Weak<dyn LiveState>))
+    }
+
+    fn get(&self) -> Option<Rc<dyn LiveState>> {
+        self.0.as_ref().and_then(std::rc::Weak::upgrade)
+    }
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Live"
+        } else {
+            "Live(none)"
+        })
+    }
 }
 
 /// What the TLS layer learnt from the handshake.
@@ -36,7 +78,75 @@ pub struct ConnFacts {
 pub struct TlsFacts {
     /// Server name the client sent (SNI), if any.
     pub sni: Option<Box<str>>,
+    /// `TLSv1.2` or `TLSv1.3` (`ssl_fc_protocol`).
+    pub protocol: Option<&'static str>,
+    /// The cipher suite's OpenSSL name, as HAProxy reports it
+    /// (`ssl_fc_cipher`).
+    pub cipher: Option<&'static str>,
+    /// The ALPN protocol agreed on (`ssl_fc_alpn`).
+    pub alpn: Option<Box<[u8]>>,
 }
+
+impl TlsFacts {
+    /// From what rustls names: `TLSv1_3` is `TLSv1.3`, a cipher suite
+    /// gets its OpenSSL name (IANA's when the table lacks it).
+    pub fn new(
+        sni: Option<&str>,
+        (protocol, cipher): (Option<&'static str>, Option<&'static str>),
+        alpn: Option<&[u8]>,
+    ) -> Self {
+        TlsFacts {
+            sni: sni.map(Box::from),
+            protocol: protocol.map(|p| match p {
+                "TLSv1_2" => "TLSv1.2",
+                "TLSv1_3" => "TLSv1.3",
+                other => other,
+            }),
+            cipher: cipher.map(|c| {
+                OPENSSL_CIPHER_NAMES
+                    .iter()
+                    .find(|(iana, _)| *iana == c)
+                    .map_or(c, |(_, name)| name)
+            }),
+            alpn: alpn.map(Box::from),
+        }
+    }
+}
+
+/// rustls' cipher suite names -> OpenSSL's (what HAProxy's
+/// `ssl_fc_cipher` gives), for every suite rustls offers.
+const OPENSSL_CIPHER_NAMES: [(&str, &str); 9] = [
+    ("TLS13_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+    ("TLS13_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+    (
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
 
 /// Everything a rule may read. Request rules see `req`; response rules see
 /// `res` (and no request: its head is gone once it was forwarded);
@@ -197,6 +307,38 @@ pub enum Fetch {
     /// A stick-table counter: `sc_*`, `sc0_*`..`sc2_*`, `src_*`
     /// (`crate::stick::track`).
     Stick(crate::stick::StickFetch),
+    /// `var(<scope>.<name>)`: the variable's value, as it was stored.
+    Var(super::vars::VarName),
+    /// The first Host field followed by the path (`base`).
+    Base,
+    /// A 32-bit hash of `base` (HAProxy's SDBM loop then avalanche).
+    Base32,
+    /// The value of a cookie set by the response (`res.cook(<name>)`: the
+    /// first `name=value` of each Set-Cookie field).
+    ResCook(Box<str>),
+    /// `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    SslFcProtocol,
+    /// `ssl_fc_cipher`: the OpenSSL name of the cipher suite.
+    SslFcCipher,
+    /// `ssl_fc_alpn`: the ALPN protocol agreed on.
+    SslFcAlpn,
+    /// `date([<offset>])`: the UNIX time now, plus offset seconds.
+    Date(i64),
+    /// `rand([<range>])`: a random integer, below range if given (else
+    /// 32 bits).
+    Rand(Option<u64>),
+    /// `env(<name>)`: read once at load (the environment of a running
+    /// process does not change); no sample if it is not set.
+    Env(Option<Box<[u8]>>),
+    /// `hostname`, read at load.
+    Hostname(Box<[u8]>),
+    /// `nbsrv(<backend>)`: its usable servers, on this core.
+    Nbsrv(usize),
+    /// `srv_is_up(<backend>/<server>)`.
+    SrvIsUp {
+        backend: usize,
+        server: usize,
+    },
 }
 
 impl Fetch {
@@ -208,9 +350,13 @@ impl Fetch {
             | Fetch::Status
             | Fetch::ReqLen
             | Fetch::ReqSslHelloType
-            | Fetch::ReqSslVer => SampleType::Int,
+            | Fetch::ReqSslVer
+            | Fetch::Base32
+            | Fetch::Date(_)
+            | Fetch::Rand(_)
+            | Fetch::Nbsrv(_) => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
-            Fetch::SslFc | Fetch::HttpAuth(_) => SampleType::Bool,
+            Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } => SampleType::Bool,
             Fetch::Stick(s) => s.sample_type(),
             _ => SampleType::Str,
         }
@@ -354,6 +500,58 @@ impl Fetch {
                 }
             }
             Fetch::Stick(s) => s.any(facts, &mut f),
+            Fetch::Var(name) => facts.conn.vars.get(name, f).unwrap_or(false),
+            Fetch::Base | Fetch::Base32 => {
+                let Some(r) = req else { return false };
+                let Some(host) = r.headers.find("host") else {
+                    return false;
+                };
+                let mut base = Vec::with_capacity(host.len() + r.path.len());
+                base.extend_from_slice(trim(host));
+                base.extend_from_slice(r.path.as_bytes());
+                if matches!(self, Fetch::Base) {
+                    return f(Sample::Str(&base));
+                }
+                let hash = super::convert_ops::sdbm(&base);
+                f(Sample::Int(i64::from(super::convert_ops::avalanche(hash))))
+            }
+            Fetch::ResCook(name) => {
+                let Some(r) = facts.res else { return false };
+                r.headers.iter().any(|(n, v)| {
+                    n.eq_ignore_ascii_case(b"set-cookie")
+                        && v.split(|&b| b == b';').next().is_some_and(|pair| {
+                            cookie_value(pair, name.as_bytes()).is_some_and(|c| f(Sample::Str(c)))
+                        })
+                })
+            }
+            Fetch::SslFcProtocol => tls_str(facts, |t| t.protocol.map(str::as_bytes), f),
+            Fetch::SslFcCipher => tls_str(facts, |t| t.cipher.map(str::as_bytes), f),
+            Fetch::SslFcAlpn => tls_str(facts, |t| t.alpn.as_deref(), f),
+            Fetch::Date(offset) => f(Sample::Int(
+                super::convert_ops::unix_now().saturating_add(*offset),
+            )),
+            Fetch::Rand(range) => {
+                let r = u64::from(random_u32());
+                let v = match range {
+                    Some(n) => (r * n) >> 32,
+                    None => r,
+                };
+                f(Sample::Int(v as i64))
+            }
+            Fetch::Env(value) => value.as_deref().is_some_and(|v| f(Sample::Str(v))),
+            Fetch::Hostname(name) => f(Sample::Str(name)),
+            Fetch::Nbsrv(backend) => facts
+                .conn
+                .live
+                .get()
+                .and_then(|l| l.usable_servers(*backend))
+                .is_some_and(|n| f(Sample::Int(n))),
+            Fetch::SrvIsUp { backend, server } => facts
+                .conn
+                .live
+                .get()
+                .and_then(|l| l.server_up(*backend, *server))
+                .is_some_and(|up| f(Sample::Bool(up))),
         }
     }
 
@@ -370,6 +568,40 @@ impl Fetch {
                 | Fetch::ReqSslAlpn
         )
     }
+}
+
+fn tls_str(
+    facts: &Facts<'_>,
+    pick: impl FnOnce(&TlsFacts) -> Option<&[u8]>,
+    f: impl FnOnce(Sample<'_>) -> bool,
+) -> bool {
+    facts
+        .conn
+        .tls
+        .as_ref()
+        .and_then(pick)
+        .is_some_and(|v| f(Sample::Str(v)))
+}
+
+/// A fast per-core random number (xorshift32) for `rand`: not for
+/// secrets, as HAProxy's `rand` is not either.
+fn random_u32() -> u32 {
+    thread_local! {
+        static STATE: Cell<u32> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9e37_79b9, |d| d.subsec_nanos() | 1)
+                ^ (std::process::id() << 16),
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get().max(1);
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s.set(x);
+        x
+    })
 }
 
 fn headers_of<'a>(facts: &Facts<'a>, side: Side) -> Option<crate::http::Headers<'a>> {

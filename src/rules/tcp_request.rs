@@ -29,6 +29,8 @@ pub enum TcpAction {
     /// `track-sc*`, `sc-inc-gpc0`, `sc-set-gpt0`: done by the caller (the
     /// entry may live on another core), then the rules go on.
     Stick(crate::stick::StickAction),
+    /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
+    SetVar(super::vars::SetVarRef),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -127,6 +129,7 @@ impl TcpRules {
                 continue;
             }
             match &rule.action {
+                TcpAction::SetVar(set) => set.run(&facts),
                 TcpAction::ExpectProxy => verdict.expect_proxy = true,
                 TcpAction::Accept => break,
                 TcpAction::Reject => {
@@ -176,6 +179,7 @@ impl TcpRules {
                 continue;
             }
             match &rule.action {
+                TcpAction::SetVar(set) => set.run(&facts),
                 TcpAction::Accept | TcpAction::ExpectProxy => return ContentStep::Accept,
                 TcpAction::Reject => return ContentStep::Reject,
                 TcpAction::Stick(action) => {
@@ -193,7 +197,7 @@ impl TcpRules {
 /// The first `use_backend` whose condition holds over the inspected
 /// bytes (mode tcp; HAProxy's switching rules run after content rules).
 pub fn pick_backend(
-    rules: &[Rule<usize>],
+    rules: &[Rule<super::action::UseBackend>],
     acls: &[Acl],
     conn: &ConnFacts,
     data: &[u8],
@@ -209,6 +213,6 @@ pub fn pick_backend(
     );
     rules
         .iter()
-        .find(|r| holds(&r.cond, acls, &facts))
-        .map(|r| r.action)
+        .filter(|r| holds(&r.cond, acls, &facts))
+        .find_map(|r| r.action.resolve(&facts))
 }

@@ -237,3 +237,18 @@ impl Drop for CoreContext {
         }
     }
 }
+
+/// `nbsrv` and `srv_is_up` read this core's view of the backends: the
+/// one its balancing uses.
+impl crate::rules::sample::LiveState for CoreContext {
+    fn usable_servers(&self, backend: usize) -> Option<i64> {
+        let rt = self.backends.get(backend)?.borrow();
+        Some((0..rt.server_count()).filter(|&s| rt.is_usable(s)).count() as i64)
+    }
+
+    fn server_up(&self, backend: usize, server: usize) -> Option<bool> {
+        let rt = self.backends.get(backend)?.borrow();
+        (server < rt.server_count())
+            .then(|| rt.is_server_up(server) && !rt.is_server_disabled(server))
+    }
+}

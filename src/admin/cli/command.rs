@@ -38,6 +38,11 @@ pub enum Kind {
     ShowTable,
     ClearTable,
     SetTable,
+    ShowMap,
+    AddMap,
+    SetMap,
+    DelMap,
+    ClearMap,
 }
 
 pub struct Spec {
@@ -67,6 +72,13 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::GetSocks,
     },
     Spec {
+        words: &["add", "map"],
+        usage: "add map <map> <key> <value>",
+        help: "add a map entry",
+        level: Operator,
+        kind: Kind::AddMap,
+    },
+    Spec {
         words: &["clear", "counters"],
         usage: "clear counters [all]",
         help: "clear max statistics counters (or all counters)",
@@ -74,11 +86,25 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::ClearCounters,
     },
     Spec {
+        words: &["clear", "map"],
+        usage: "clear map <map>",
+        help: "clear the content of a map",
+        level: Operator,
+        kind: Kind::ClearMap,
+    },
+    Spec {
         words: &["clear", "table"],
         usage: "clear table <table> [<filter>]*",
         help: "remove an entry from a table (filter: data/key)",
         level: Operator,
         kind: Kind::ClearTable,
+    },
+    Spec {
+        words: &["del", "map"],
+        usage: "del map <map> [<key>|#<ref>]",
+        help: "delete map entries",
+        level: Operator,
+        kind: Kind::DelMap,
     },
     Spec {
         words: &["disable", "health"],
@@ -130,6 +156,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "",
         level: Admin,
         kind: Kind::Reload,
+    },
+    Spec {
+        words: &["set", "map"],
+        usage: "set map <map> [<key>|#<ref>] <value>",
+        help: "modify a map entry",
+        level: Operator,
+        kind: Kind::SetMap,
     },
     Spec {
         words: &["set", "maxconn", "frontend"],
@@ -193,6 +226,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "report information about the running process",
         level: User,
         kind: Kind::ShowInfo,
+    },
+    Spec {
+        words: &["show", "map"],
+        usage: "show map [<map>]",
+        help: "report available maps or dump a map's contents",
+        level: Operator,
+        kind: Kind::ShowMap,
     },
     Spec {
         words: &["show", "servers", "state"],

@@ -17,6 +17,7 @@
 
 mod command;
 mod exec;
+mod maps;
 mod servers_state;
 mod stick_table;
 mod words;

@@ -20,6 +20,7 @@ impl State<'_> {
             HTTP_RESPONSE_ACTIONS
         };
         // `sc-inc-gpc0(0)` carries its counter in the action's name.
+        // `set-var(txn.x)`: the action's name is before its parenthesis.
         let name = action.split('(').next().unwrap_or_default();
         if !supported.contains(&name) {
             problems.push(line.problem(
@@ -41,22 +42,29 @@ impl State<'_> {
         let stick = ["track-sc0", "track-sc1", "track-sc2"].contains(&action.as_str())
             || action.starts_with("sc-inc-gpc0(")
             || action.starts_with("sc-set-gpt0(");
+        // `set-var(sess.x) <expr>` in connection and content rules.
+        let var_action = action.contains('(')
+            && matches!(
+                action.split('(').next().unwrap_or_default(),
+                "set-var" | "set-var-fmt" | "unset-var"
+            );
         let supported = match kind.as_str() {
             "inspect-delay" => true,
             "connection" => {
                 matches!(action.as_str(), "accept" | "reject")
                     || stick
                     || (action == "expect-proxy" && line.word(3) == "layer4")
+                    || var_action
             }
-            "content" => matches!(action.as_str(), "accept" | "reject") || stick,
+            "content" => matches!(action.as_str(), "accept" | "reject") || stick || var_action,
             _ => false,
         };
         if !supported {
             problems.push(line.problem(
                 format!("percore has no tcp-request {kind} {action}"),
                 "percore's tcp-request rules: inspect-delay, connection accept|reject|expect-proxy \
-                 layer4|track-sc0..2|sc-inc-gpc0|sc-set-gpt0, content accept|reject|track-sc0..2|\
-                 sc-inc-gpc0|sc-set-gpt0",
+                 layer4|track-sc0..2|sc-inc-gpc0|sc-set-gpt0|set-var|set-var-fmt|unset-var, \
+                 content accept|reject|track-sc0..2|sc-inc-gpc0|sc-set-gpt0|set-var|set-var-fmt|unset-var",
             ));
             return;
         }

@@ -100,7 +100,9 @@ pub async fn serve(
     let carrier = Carrier {
         local: local_addr(fe, client.tcp()),
         tls: client.is_tls(),
-        sni: client.sni().map(Box::from),
+        tls_facts: client
+            .tls_params()
+            .map(|params| crate::rules::TlsFacts::new(client.sni(), params, client.alpn())),
         version: "HTTP/2.0",
         fd: client.as_raw_fd(),
     };

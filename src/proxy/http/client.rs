@@ -27,7 +27,8 @@ pub(crate) struct Carrier {
     /// The address the client connected to (`dst`, X-Forwarded-Port).
     pub local: SocketAddr,
     pub tls: bool,
-    pub sni: Option<Box<str>>,
+    /// What rules read of the carrying connection's TLS (`ssl_fc_*`).
+    pub tls_facts: Option<crate::rules::TlsFacts>,
     /// The protocol version the access log shows (`HTTP/2.0`).
     pub version: &'static str,
     /// The carrying connection's socket, open for as long as any of its
@@ -63,10 +64,13 @@ impl ClientIo {
         }
     }
 
-    pub(super) fn sni(&self) -> Option<&str> {
+    /// What rules read of the client's TLS (`ssl_fc`, `ssl_fc_*`).
+    pub(super) fn tls_facts(&self) -> Option<crate::rules::TlsFacts> {
         match self {
-            ClientIo::Socket(s) => s.sni(),
-            ClientIo::Carried(c) => c.carrier().sni.as_deref(),
+            ClientIo::Socket(s) => s
+                .tls_params()
+                .map(|params| crate::rules::TlsFacts::new(s.sni(), params, s.alpn())),
+            ClientIo::Carried(c) => c.carrier().tls_facts.clone(),
         }
     }
 }

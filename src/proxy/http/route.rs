@@ -57,6 +57,8 @@ impl RouteState<'_> {
         tls: Option<TlsFacts>,
         pp: Option<Rc<Tlvs>>,
         stick: Tracked,
+        live: crate::rules::sample::Live,
+        vars: Rc<crate::rules::vars::Vars>,
     ) -> Self {
         RouteState {
             conn: ConnFacts {
@@ -65,6 +67,8 @@ impl RouteState<'_> {
                 tls,
                 pp,
                 stick,
+                vars,
+                live,
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -180,6 +184,7 @@ pub(super) async fn request<'c>(
     // The connection's tracked entries count this request (HAProxy
     // counts each request of the stream's tracked counters).
     st.conn.stick.new_request().await;
+    st.conn.vars.new_transaction();
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
     let close = !head.keep_alive
@@ -334,7 +339,9 @@ fn local(
             LocalAnswer::Prepared { close }
         }
         Verdict::Return(reply) => {
-            write_reply(out, reply, answer.head_only, close);
+            let current = view.current(received);
+            let facts = Facts::request(conn, &current);
+            write_reply(out, reply, &facts, answer.head_only, close);
             LocalAnswer::Prepared { close }
         }
     })
@@ -408,6 +415,7 @@ impl<'c> ResponseHook<'_, 'c> {
             return Ok(());
         }
         self.edits.clear();
+        self.conn.vars.response_starts();
         let mut rewritten = false;
         for rules in [&be.rules, self.frontend] {
             let mut from = 0;

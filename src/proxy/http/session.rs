@@ -10,7 +10,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::net::Stream;
-use crate::rules::TlsFacts;
 use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
 
@@ -167,6 +166,8 @@ pub(crate) struct Idle {
     requests: u64,
     /// What the connection tracks in stick tables.
     tracked: Tracked,
+    /// The connection's variables (`sess` ones outlive a pause).
+    vars: Rc<crate::rules::vars::Vars>,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
@@ -230,6 +231,7 @@ pub(crate) async fn serve(
         requests: 0,
         attached: None,
         tracked,
+        vars: Rc::default(),
     };
     serve_from(idle, true).await
 }
@@ -301,6 +303,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             requests,
             attached,
             tracked,
+            vars,
             ..
         } = idle;
         let first = FirstBytes {
@@ -313,6 +316,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             attached,
             proxied,
             tracked,
+            vars,
         };
         // The session's state machine is large (parsers, nested exchange
         // futures); boxed, it is built in place once instead of being
@@ -335,6 +339,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             attached,
             proxied,
             tracked,
+            vars,
             ..
         } = paused;
         let ClientIo::Socket(client) = client else {
@@ -363,6 +368,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             deadline,
             requests,
             tracked,
+            vars,
             attached,
         };
         grace = false;
@@ -406,6 +412,7 @@ pub(crate) async fn serve_carried(
         // tracks and `stick` rules work; the carrying connection's
         // `tcp-request` tracks are not seen by its streams' rules.
         tracked: Tracked::new(&ctx.stick),
+        vars: Rc::default(),
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -438,6 +445,8 @@ struct FirstBytes {
     proxied: Option<Proxied>,
     /// What the connection tracks in stick tables.
     tracked: Tracked,
+    /// The connection's variables: `sess` ones outlive a pause.
+    vars: Rc<crate::rules::vars::Vars>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -516,6 +525,7 @@ async fn serve_generation(
         attached,
         proxied,
         tracked,
+        vars,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -530,9 +540,7 @@ async fn serve_generation(
     };
     let local_port = local.port();
     let tls = client.is_tls();
-    let tls_facts = tls.then(|| TlsFacts {
-        sni: client.sni().map(Box::from),
-    });
+    let tls_facts = if tls { client.tls_facts() } else { None };
     let mut s = Session {
         ctx,
         id: session,
@@ -564,6 +572,8 @@ async fn serve_generation(
             tls_facts,
             proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
             tracked,
+            crate::rules::sample::Live::of(ctx),
+            vars,
         ),
         clock,
     };
@@ -605,6 +615,7 @@ async fn serve_generation(
             attached,
             proxied,
             tracked: s.route.conn.stick.clone(),
+            vars: Rc::clone(&s.route.conn.vars),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),

@@ -1,0 +1,78 @@
+//! Reading map files at load: one `<key> <value>` per line (the value is
+//! the rest of the line, trimmed), `#` comments and blank lines skipped.
+//! Each (file, match kind) is read once per configuration, however many
+//! rules use it.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{MapData, MatchKind};
+
+/// The maps one configuration load read, in the order first used.
+#[derive(Debug, Default)]
+pub struct MapRegistry {
+    maps: RefCell<Vec<Arc<MapData>>>,
+}
+
+impl MapRegistry {
+    /// The map of `file` (relative to `base_dir`) for `kind`, read now if
+    /// no rule used it yet. The error says what is wrong and where in the
+    /// map file.
+    pub fn get_or_load(
+        &self,
+        base_dir: &Path,
+        file: &str,
+        kind: MatchKind,
+        used_at: &str,
+    ) -> Result<Arc<MapData>, String> {
+        let path = base_dir.join(file);
+        if let Some(m) = self
+            .maps
+            .borrow()
+            .iter()
+            .find(|m| m.path == path && m.kind == kind)
+        {
+            return Ok(Arc::clone(m));
+        }
+        let uid = self.maps.borrow().len();
+        let map = Arc::new(read(&path, kind, used_at.to_string(), uid)?);
+        self.maps.borrow_mut().push(Arc::clone(&map));
+        Ok(map)
+    }
+
+    pub fn into_maps(self) -> Vec<Arc<MapData>> {
+        self.maps.into_inner()
+    }
+}
+
+/// Reads one map file.
+pub fn read(path: &Path, kind: MatchKind, used_at: String, uid: usize) -> Result<MapData, String> {
+    let text =
+        std::fs::read(path).map_err(|e| format!("cannot read map file {}: {e}", path.display()))?;
+    parse(&text, PathBuf::from(path), kind, used_at, uid)
+}
+
+pub fn parse(
+    text: &[u8],
+    path: PathBuf,
+    kind: MatchKind,
+    used_at: String,
+    uid: usize,
+) -> Result<MapData, String> {
+    let mut map = MapData::new(path, kind, used_at, uid);
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = crate::rules::sample::trim(line.strip_suffix(b"\r").unwrap_or(line));
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let split = line
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(line.len());
+        let (key, value) = (&line[..split], crate::rules::sample::trim(&line[split..]));
+        map.add(key, value)
+            .map_err(|e| format!("{}:{}: {e}", map.path.display(), n + 1))?;
+    }
+    Ok(map)
+}

@@ -1,0 +1,165 @@
+use super::*;
+
+fn map(kind: MatchKind, text: &str) -> MapData {
+    load::parse(text.as_bytes(), "t.map".into(), kind, String::new(), 0).unwrap()
+}
+
+fn get(m: &MapData, key: &str) -> Option<String> {
+    let v = Value::Str(key.as_bytes().into());
+    m.lookup_raw(&v)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[test]
+fn file_format() {
+    let m = map(
+        MatchKind::Str,
+        "# hosts\n\nwww.example.com   be_www  \r\napi.example.com\tbe_api\nkey with value spaces\n",
+    );
+    assert_eq!(m.len(), 3);
+    assert_eq!(get(&m, "www.example.com").as_deref(), Some("be_www"));
+    assert_eq!(get(&m, "api.example.com").as_deref(), Some("be_api"));
+    assert_eq!(get(&m, "key").as_deref(), Some("with value spaces"));
+    assert_eq!(get(&m, "nope"), None);
+}
+
+#[test]
+fn bad_lines_say_where() {
+    let e = load::parse(
+        b"10.0.0.0/8 a\nnot-an-ip b\n",
+        "x.map".into(),
+        MatchKind::Ip,
+        String::new(),
+        0,
+    )
+    .unwrap_err();
+    assert!(e.starts_with("x.map:2: "), "{e}");
+    let e = load::parse(
+        b"1 a\n2:x b\n",
+        "n.map".into(),
+        MatchKind::Int,
+        String::new(),
+        0,
+    )
+    .unwrap_err();
+    assert!(e.starts_with("n.map:2: "), "{e}");
+    let e = load::parse(b"( a\n", "r.map".into(), MatchKind::Reg, String::new(), 0).unwrap_err();
+    assert!(e.starts_with("r.map:1: invalid regular expression"), "{e}");
+    let e = load::read(
+        std::path::Path::new("/nonexistent/x.map"),
+        MatchKind::Str,
+        String::new(),
+        0,
+    )
+    .unwrap_err();
+    assert!(e.contains("cannot read map file /nonexistent/x.map"), "{e}");
+}
+
+#[test]
+fn match_kinds() {
+    let beg = map(MatchKind::Beg, "/api a\n/api/v2 b\n/ root\n");
+    assert_eq!(
+        get(&beg, "/api/v2/x").as_deref(),
+        Some("b"),
+        "longest prefix"
+    );
+    assert_eq!(get(&beg, "/apix").as_deref(), Some("a"));
+    assert_eq!(get(&beg, "/z").as_deref(), Some("root"));
+    let end = map(MatchKind::End, ".jpg img\n.example.com ex\n");
+    assert_eq!(get(&end, "/a/b.jpg").as_deref(), Some("img"));
+    assert_eq!(get(&end, "www.example.com").as_deref(), Some("ex"));
+    assert_eq!(get(&end, "b.png"), None);
+    let sub = map(MatchKind::Sub, "admin a\nlogin l\n");
+    assert_eq!(
+        get(&sub, "/x/login/admin").as_deref(),
+        Some("a"),
+        "first in file"
+    );
+    let dir = map(MatchKind::Dir, "api a\n/v1/users/ u\n");
+    assert_eq!(get(&dir, "/v2/api/x").as_deref(), Some("a"));
+    assert_eq!(get(&dir, "/v2/apis/x"), None);
+    assert_eq!(get(&dir, "/v1/users/7").as_deref(), Some("u"));
+    let dom = map(MatchKind::Dom, "example.com ex\n");
+    assert_eq!(get(&dom, "www.example.com").as_deref(), Some("ex"));
+    assert_eq!(get(&dom, "myexample.com"), None);
+    let reg = map(MatchKind::Reg, "^/img/.*\\.png$ png\n^/img/ img\n");
+    assert_eq!(get(&reg, "/img/a.png").as_deref(), Some("png"));
+    assert_eq!(get(&reg, "/img/a.gif").as_deref(), Some("img"));
+    let ip = map(
+        MatchKind::Ip,
+        "10.0.0.0/8 ten\n10.1.0.0/16 ten-one\n2001:db8::/32 doc\n192.168.1.1 host\n",
+    );
+    assert_eq!(
+        get(&ip, "10.1.2.3").as_deref(),
+        Some("ten-one"),
+        "longest prefix"
+    );
+    assert_eq!(get(&ip, "10.2.2.3").as_deref(), Some("ten"));
+    assert_eq!(get(&ip, "192.168.1.1").as_deref(), Some("host"));
+    assert_eq!(get(&ip, "2001:db8::7").as_deref(), Some("doc"));
+    assert_eq!(get(&ip, "::ffff:10.9.9.9").as_deref(), Some("ten"));
+    assert_eq!(get(&ip, "11.0.0.1"), None);
+    let int = map(MatchKind::Int, "200 ok\n500:599 err\n404 nf\n");
+    assert_eq!(
+        int.lookup_raw(&Value::Int(503)).map(|v| v.to_vec()),
+        Some(b"err".to_vec())
+    );
+    assert_eq!(get(&int, "404").as_deref(), Some("nf"));
+    assert_eq!(get(&int, "300"), None);
+}
+
+#[test]
+fn runtime_changes_keep_the_index_right() {
+    let mut m = map(MatchKind::Str, "a 1\nb 2\na 3\n");
+    assert_eq!(get(&m, "a").as_deref(), Some("1"), "first of duplicates");
+    m.add(b"c", b"4").unwrap();
+    assert_eq!(get(&m, "c").as_deref(), Some("4"));
+    assert_eq!(m.set(b"a", b"9"), 2);
+    assert_eq!(get(&m, "a").as_deref(), Some("9"));
+    assert_eq!(m.remove(Some(b"a"), None), 2);
+    assert_eq!(get(&m, "a"), None);
+    assert_eq!(get(&m, "b").as_deref(), Some("2"));
+    let id = m.entries()[0].id;
+    assert!(m.set_id(id, b"x"));
+    assert_eq!(get(&m, "b").as_deref(), Some("x"));
+    assert_eq!(m.remove(None, Some(id)), 1);
+    assert_eq!(m.len(), 1);
+    m.clear();
+    assert!(m.is_empty());
+    assert_eq!(get(&m, "c"), None);
+}
+
+#[test]
+fn per_core_copies_are_copy_on_write() {
+    let shared = Arc::new(map(MatchKind::Str, "k v\n"));
+    let r = MapRef {
+        map: Arc::clone(&shared),
+        output: ValType::Str,
+    };
+    let key = Value::Str(b"k"[..].into());
+    assert_eq!(r.lookup(&key), Some(Value::Shared(b"v"[..].into())));
+    core::change(&shared, |m| m.set(b"k", b"w"));
+    assert_eq!(r.lookup(&key), Some(Value::Shared(b"w"[..].into())));
+    // The loaded map (what another core sees until it applies the change)
+    // is untouched.
+    assert_eq!(get(&shared, "k").as_deref(), Some("v"));
+    let typed = MapRef {
+        map: Arc::new(map(MatchKind::Str, "n 42\n")),
+        output: ValType::Int,
+    };
+    assert_eq!(
+        typed.lookup(&Value::Str(b"n"[..].into())),
+        Some(Value::Int(42))
+    );
+}
+
+#[test]
+fn a_large_map_loads_and_finds() {
+    let mut text = String::new();
+    for i in 0..100_000 {
+        text.push_str(&format!("host{i}.example.com be{}\n", i % 10));
+    }
+    let m = map(MatchKind::Str, &text);
+    assert_eq!(m.len(), 100_000);
+    assert_eq!(get(&m, "host99999.example.com").as_deref(), Some("be9"));
+}
