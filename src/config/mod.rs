@@ -36,6 +36,16 @@ pub(crate) mod rule_tables {
         REQUEST_ACTIONS as HTTP_REQUEST_ACTIONS, RESPONSE_ACTIONS as HTTP_RESPONSE_ACTIONS,
     };
 }
+/// What `crate::fuzzing` drives directly: the loader without DNS and the
+/// rule/check line parsers, each a pure function over one line.
+pub(crate) mod fuzz_access {
+    pub(crate) use super::health_lines::{parse_http_check, parse_tcp_check, tokenize_spanned};
+    pub(crate) use super::load_with;
+    pub(crate) use super::rules_parse::{
+        parse_acl, parse_http_request, parse_http_response, parse_tcp_request, parse_use_backend,
+        Env, Located,
+    };
+}
 /// The rule-line word splitter, for `convert`'s round-trip tests.
 #[cfg(test)]
 pub(crate) use health_lines::tokenize as tokenize_for_tests;

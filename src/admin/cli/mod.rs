@@ -15,10 +15,10 @@
 //! answered; with it, a `> ` prompt follows every answered line and
 //! `quit` ends the session.
 
-mod command;
+pub(crate) mod command;
 mod exec;
 mod servers_state;
-mod words;
+pub(crate) mod words;
 
 use std::io;
 use std::os::fd::OwnedFd;

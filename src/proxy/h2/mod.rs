@@ -20,7 +20,7 @@
 
 mod conn;
 mod io;
-mod request;
+pub(crate) mod request;
 mod stream;
 
 pub use conn::serve;
