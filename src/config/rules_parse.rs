@@ -1103,7 +1103,27 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
     };
     let value_of = |words: &mut Words, what: &str| -> Parsed<Format> {
         match words.argument() {
-            Some((vat, v)) => parse_format(vat, &v, env),
+            Some((vat, v)) => {
+                let format = parse_format(vat, &v, env)?;
+                // A control byte (written with a TOML or \xHH escape) would
+                // reach the server inside a field or the request line; a
+                // space would split the request line. Found by fuzzing
+                // (fuzz/corpus/header_edit).
+                let target = matches!(action, "set-path" | "set-query");
+                let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || (target && *b == b' ');
+                if format.parts.iter().any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad))) {
+                    return err(
+                        vat,
+                        format!("`{action}` value holds a control character{}", if target { " or a space" } else { "" }),
+                        if target {
+                            "a path or query is sent as written: percent-encode it (%20 for a space)"
+                        } else {
+                            "a field value may hold visible characters, spaces and tabs only"
+                        },
+                    );
+                }
+                Ok(format)
+            }
             None => err(
                 words.here(),
                 format!("`{action}` needs {what}"),
@@ -1510,6 +1530,22 @@ mod tests {
         assert_eq!(error("deny if { path -u }").0, 18);
         assert_eq!(error("deny if { path -M / }").0, 15);
         assert!(error("deny if { path -M / }").1.contains("-M"));
+    }
+
+    /// Found by fuzzing (fuzz/corpus/header_edit): a control byte in a
+    /// rule's value reached the server inside a header field.
+    #[test]
+    fn control_bytes_and_spaces_in_rewritten_values_are_refused() {
+        let (at, message) = error("set-header X-A \"a\\x01b\"");
+        assert_eq!(at, 15);
+        assert!(message.contains("control character"), "{message}");
+        assert_eq!(error("add-header X-A a\u{2}b").0, 15);
+        assert_eq!(error("replace-header X-A (.*) \"\\x00\\1\"").0, 24);
+        assert!(error("set-path \"/a b\"").1.contains("space"));
+        assert!(error("set-query \"a=\\x1b\"").1.contains("control"));
+        // A tab is a field-value byte.
+        let e = env(&[], &[]);
+        assert!(parse_http_request("set-header X-A \"a\\tb\"", &e).is_ok());
     }
 
     #[test]

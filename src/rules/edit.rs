@@ -140,8 +140,15 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
 fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
     out.clear();
     format.render(facts, out);
-    // A value must not break the head apart.
-    out.retain(|&b| b != b'\r' && b != b'\n');
+    out.retain(allowed_in_value);
+}
+
+/// A value must not break the head apart (CR, LF) nor carry a control
+/// byte a server may refuse or read differently (NUL, ESC, ...): samples
+/// rendered at run time can hold any byte (`url_dec` of `%00`). HTAB is a
+/// field-value byte. Literal values are checked at load.
+fn allowed_in_value(b: &u8) -> bool {
+    *b == b'\t' || !b.is_ascii_control()
 }
 
 /// `\0`..`\9` in `template` stand for the regex groups.
@@ -275,7 +282,7 @@ fn map_fields(
         bufs.expanded.clear();
         if f(&head[line.value.0..line.value.1], &mut bufs.expanded) {
             out.extend_from_slice(&head[copied..line.value.0]);
-            bufs.expanded.retain(|&b| b != b'\r' && b != b'\n');
+            bufs.expanded.retain(allowed_in_value);
             out.extend_from_slice(&bufs.expanded);
             copied = line.value.1;
         }
@@ -445,6 +452,17 @@ mod tests {
             with: Format::literal(b"www.\\1"),
         };
         assert!(run(HEAD, &[Edit::Rule(&replace)]).contains("\r\nHost: www.h\r\n"));
+    }
+
+    /// Values rendered at run time can hold any byte (`url_dec` of a
+    /// client's `%00`): control bytes never reach the server.
+    #[test]
+    fn control_bytes_in_rendered_values_are_dropped() {
+        let set = HeaderEdit::Set {
+            name: "X-A".into(),
+            value: Format::literal(b"a\x00b\x1b[c\td\r\ne\x7f"),
+        };
+        assert!(run(HEAD, &[Edit::Rule(&set)]).contains("\r\nX-A: ab[c\tde\r\n"));
     }
 
     #[test]
