@@ -488,3 +488,15 @@ fn http2_binds_and_tune_h2_map() {
     let bind = nth(&d, "frontend", 0)["bind"].to_string();
     assert!(bind.contains("proto = \"h2\""), "{bind}");
 }
+
+/// Found by fuzzing `convert`: a bind option given twice was written
+/// twice into one inline table, which is not TOML.
+#[test]
+fn a_bind_option_given_twice_is_written_once() {
+    let c = run("frontend f\n    mode http\n    bind :443 ssl crt a.pem alpn h2 ssl alpn http/1.1\n    default_backend b\nbackend b\n    server s 127.0.0.1:9001\n");
+    let d = doc(&c);
+    let bind = nth(&d, "frontend", 0)["bind"].as_array().unwrap();
+    let table = bind.get(0).unwrap().as_inline_table().unwrap();
+    assert_eq!(table.get("ssl").and_then(|v| v.as_bool()), Some(true));
+    assert_eq!(text(&toml_edit::Item::Value(table.get("alpn").unwrap().clone())), "[\"http/1.1\"]");
+}
