@@ -60,6 +60,23 @@ pub(crate) struct Env<'e> {
     pub payload: bool,
 }
 
+/// Offsets inside a word count bytes of the word as unescaped; where the
+/// word is written with quotes or escapes they are not offsets in the
+/// line, so an error there points at the word's start instead. Found by
+/// fuzzing (rule_lines): `set-header X "\x1e...%..."` gave an offset in the
+/// middle of a character, and past where the `%` is.
+fn in_raw_word<T>(line: &str, parsed: Parsed<T>) -> Parsed<T> {
+    parsed.map_err(|(at, invalid)| {
+        let words = tokenize_spanned(line).unwrap_or_default();
+        let word = words.iter().rev().find(|(start, _)| *start <= at);
+        let at = match word {
+            Some((start, text)) if !line.as_bytes()[*start..].starts_with(text) => *start,
+            _ => at,
+        };
+        (at.min(line.len()), invalid)
+    })
+}
+
 /// The words of one line with their offsets.
 struct Words {
     words: Vec<(usize, String)>,
@@ -658,6 +675,10 @@ fn int_patterns(patterns: &[(usize, String)]) -> Parsed<Vec<IntRange>> {
 
 /// One ACL line of an `acl = { name = "..." }` entry.
 pub(crate) fn parse_acl(line: &str, env: &Env<'_>) -> Parsed<AclTest> {
+    in_raw_word(line, parse_acl_line(line, env))
+}
+
+fn parse_acl_line(line: &str, env: &Env<'_>) -> Parsed<AclTest> {
     let mut words = Words::new(line)?;
     let test = parse_acl_words(&mut words, false, env)?;
     Ok(test)
@@ -929,6 +950,10 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
 /// `use_backend NAME [if|unless COND]` (the `use_backend` keyword itself is
 /// the TOML key).
 pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>> {
+    in_raw_word(line, parse_use_backend_words(line, env))
+}
+
+fn parse_use_backend_words(line: &str, env: &Env<'_>) -> Parsed<Rule<usize>> {
     let mut words = Words::new(line)?;
     let (at, name) = words.expect("backend name", "write \"<backend> if <condition>\"")?;
     let Some(id) = env.backends.iter().position(|b| *b == name) else {
@@ -960,6 +985,10 @@ const TCP_HINT: &str =
 /// condition of a content rule may read the client's first bytes; a
 /// connection rule's may not (none were read).
 pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
+    in_raw_word(line, parse_tcp_request_words(line, env))
+}
+
+fn parse_tcp_request_words(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
     let mut words = Words::new(line)?;
     let (at, kind) = words.expect("tcp-request kind", TCP_HINT)?;
     match kind.as_str() {
@@ -1324,6 +1353,10 @@ fn parse_return(words: &mut Words, env: &Env<'_>) -> Parsed<Reply> {
 
 /// One `http-request` rule.
 pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAction>> {
+    in_raw_word(line, parse_http_request_words(line, env))
+}
+
+fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAction>> {
     let mut words = Words::new(line)?;
     let (at, action) = words.expect(
         "action",
@@ -1374,6 +1407,10 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
 
 /// One `http-response` rule.
 pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseAction>> {
+    in_raw_word(line, parse_http_response_words(line, env))
+}
+
+fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseAction>> {
     let mut words = Words::new(line)?;
     let (at, action) = words.expect(
         "action",
@@ -1530,6 +1567,10 @@ mod tests {
         assert_eq!(error("deny if { path -u }").0, 18);
         assert_eq!(error("deny if { path -M / }").0, 15);
         assert!(error("deny if { path -M / }").1.contains("-M"));
+        // Inside a word written with escapes, at the word (fuzzing found
+        // offsets inside a character); inside a plain word, exactly.
+        assert_eq!(error("set-header X-A \"\\x41\u{e9}%\"").0, 15);
+        assert_eq!(error("set-header X-A a%ci").0, 16);
     }
 
     /// Found by fuzzing (fuzz/corpus/header_edit): a control byte in a
