@@ -107,6 +107,14 @@ impl Options {
 
 const BACKENDS: usize = 2;
 
+/// Set when a part of the soak cannot go on (a backend that does not
+/// restart): every loop ends early instead of running to the deadline.
+static ABORT: AtomicBool = AtomicBool::new(false);
+
+fn going_on(deadline: Instant) -> bool {
+    Instant::now() < deadline && !crate::procs::stopping() && !ABORT.load(Ordering::SeqCst)
+}
+
 /// How one operation ended.
 #[derive(Debug)]
 enum Outcome {
@@ -690,7 +698,7 @@ fn client(
 ) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 32 | index as u64 + 7));
     let mut turn = index;
-    while Instant::now() < deadline && !crate::procs::stopping() {
+    while going_on(deadline) {
         let op = MIX[turn % MIX.len()];
         turn += 1;
         match op {
@@ -779,7 +787,7 @@ fn misbehave(addr: SocketAddr, slow: bool) -> std::result::Result<(Duration, boo
 }
 
 fn bad_clients(o: &Options, deadline: Instant, tally: &Shared) {
-    while Instant::now() < deadline && !crate::procs::stopping() {
+    while going_on(deadline) {
         let addr = o.http();
         let batch: Vec<_> = (0..12)
             .map(|i| std::thread::spawn(move || (i % 3 != 0, misbehave(addr, i % 3 != 0))))
@@ -814,14 +822,13 @@ fn bad_clients(o: &Options, deadline: Instant, tally: &Shared) {
 
 // ------------------------------------------------------------ processes
 
-fn spawn_backend(o: &Options, i: usize, generation: u64) -> Result<Spawned> {
-    let exe = std::env::current_exe().context("locating loadtest itself")?;
+fn spawn_backend(o: &Options, exe: &Path, i: usize, generation: u64) -> Result<Spawned> {
     let [http, ws, tcp] = o.backend(i);
     let log = o.log_dir.join(format!("soak-backend-{i}-{generation}.log"));
     let mut b = Spawned::spawn(SpawnSpec {
         name: &format!("soak backend {i}"),
         cpus: &[],
-        program: &exe,
+        program: exe,
         args: vec![
             "soak-backend".into(),
             "--http".into(),
@@ -950,9 +957,12 @@ pub fn run(o: &Options) -> Result<Report> {
         crate::tls::setup::make_certificate(&o.work_dir, crate::tls::setup::KeyType::EcdsaP256)?;
     let tls = crate::tls::client::accept_any_config()?;
 
+    // Resolved once: if the binary is rebuilt during the soak, the path
+    // still names a loadtest (/proc/self/exe would then say "(deleted)").
+    let exe = std::env::current_exe().context("locating loadtest itself")?;
     let mut backends = Vec::new();
     for i in 0..BACKENDS {
-        backends.push(spawn_backend(o, i, 0)?);
+        backends.push(spawn_backend(o, &exe, i, 0)?);
     }
     let config_path = o.work_dir.join("soak.toml");
     std::fs::write(&config_path, config(o, &bundle, false))?;
@@ -1017,18 +1027,26 @@ pub fn run(o: &Options) -> Result<Report> {
         })
     };
     let faults = {
-        let (o, tally) = (o.clone(), Arc::clone(&tally));
+        let (o, tally, exe) = (o.clone(), Arc::clone(&tally), exe.clone());
         std::thread::spawn(move || -> Result<Vec<Spawned>> {
             let mut generation = 0;
-            while Instant::now() + o.fault_every < deadline && !crate::procs::stopping() {
+            while going_on(deadline - o.fault_every) {
                 std::thread::sleep(o.fault_every);
                 let i = (generation as usize) % BACKENDS;
                 generation += 1;
                 let victim = backends.remove(i);
-                victim.kill_hard()?;
-                lock(&tally).kills += 1;
-                std::thread::sleep(Duration::from_secs(1));
-                backends.insert(i, spawn_backend(&o, i, generation)?);
+                let restarted = victim.kill_hard().and_then(|_| {
+                    lock(&tally).kills += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                    spawn_backend(&o, &exe, i, generation)
+                });
+                match restarted {
+                    Ok(b) => backends.insert(i, b),
+                    Err(e) => {
+                        ABORT.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                }
                 lock(&tally).restarts += 1;
             }
             Ok(backends)
@@ -1043,7 +1061,7 @@ pub fn run(o: &Options) -> Result<Report> {
         );
         std::thread::spawn(move || {
             let mut flip = false;
-            while Instant::now() + o.reload_every < deadline && !crate::procs::stopping() {
+            while going_on(deadline - o.reload_every) {
                 std::thread::sleep(o.reload_every);
                 flip = !flip;
                 let tmp = config_path.with_extension("toml.new");
@@ -1222,4 +1240,60 @@ fn render(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            percore: "percore".into(),
+            duration: Duration::from_secs(1),
+            clients: 1,
+            base_port: 24100,
+            fault_every: Duration::from_secs(4),
+            reload_every: Duration::from_secs(3),
+            cpus: vec![0, 1],
+            work_dir: "/tmp".into(),
+            log_dir: "/tmp".into(),
+        }
+    }
+
+    #[test]
+    fn both_config_variants_are_toml_and_differ_only_in_a_weight() {
+        let o = options();
+        let a = config(&o, Path::new("/tmp/c.pem"), false);
+        let b = config(&o, Path::new("/tmp/c.pem"), true);
+        for text in [&a, &b] {
+            let doc: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(doc["frontend"].as_array().map(Vec::len), Some(2));
+            assert_eq!(doc["backend"].as_array().map(Vec::len), Some(3));
+        }
+        let changed: Vec<_> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).collect();
+        assert_eq!(changed.len(), 3, "{changed:?}");
+        assert!(changed.iter().all(|(x, y)| x.contains("weight = 1") && y.contains("weight = 2")));
+    }
+
+    #[test]
+    fn only_502_503_504_are_documented_refusals() {
+        assert!([502, 503, 504].into_iter().all(documented));
+        assert!(![200, 400, 404, 408, 500, 501, 505].into_iter().any(documented));
+    }
+
+    #[test]
+    fn every_operation_is_in_the_mix() {
+        for op in [
+            Op::KeepAlive,
+            Op::Close,
+            Op::Upload,
+            Op::WebSocket,
+            Op::Tls,
+            Op::Tunnel,
+            Op::HalfClose,
+            Op::Stall,
+        ] {
+            assert!(MIX.iter().any(|m| m.name() == op.name()), "{op:?}");
+        }
+    }
 }
