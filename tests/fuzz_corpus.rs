@@ -54,11 +54,23 @@ fn replay(name: &str) {
 #[test]
 fn every_target_has_a_fuzz_target_file_and_a_corpus() {
     for t in TARGETS {
-        let file = fuzz_dir().join("fuzz_targets").join(format!("{}.rs", t.name));
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(text.contains(&format!("run(\"{}\"", t.name)), "{} runs another target", file.display());
-        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("fuzz/Cargo.toml");
-        assert!(manifest.contains(&format!("name = \"{}\"", t.name)), "fuzz/Cargo.toml lacks {}", t.name);
+        let file = fuzz_dir()
+            .join("fuzz_targets")
+            .join(format!("{}.rs", t.name));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            text.contains(&format!("run(\"{}\"", t.name)),
+            "{} runs another target",
+            file.display()
+        );
+        let manifest =
+            std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", t.name)),
+            "fuzz/Cargo.toml lacks {}",
+            t.name
+        );
         assert!(!inputs(t.name).is_empty(), "no corpus for {}", t.name);
     }
 }

@@ -696,7 +696,7 @@ fn client(
     tally: &Shared,
     tls: &Arc<rustls::ClientConfig>,
 ) {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 32 | index as u64 + 7));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (((index as u64 + 1) << 32) | (index as u64 + 7)));
     let mut turn = index;
     while going_on(deadline) {
         let op = MIX[turn % MIX.len()];
@@ -1272,13 +1272,17 @@ mod tests {
         }
         let changed: Vec<_> = a.lines().zip(b.lines()).filter(|(x, y)| x != y).collect();
         assert_eq!(changed.len(), 3, "{changed:?}");
-        assert!(changed.iter().all(|(x, y)| x.contains("weight = 1") && y.contains("weight = 2")));
+        assert!(changed
+            .iter()
+            .all(|(x, y)| x.contains("weight = 1") && y.contains("weight = 2")));
     }
 
     #[test]
     fn only_502_503_504_are_documented_refusals() {
         assert!([502, 503, 504].into_iter().all(documented));
-        assert!(![200, 400, 404, 408, 500, 501, 505].into_iter().any(documented));
+        assert!(![200, 400, 404, 408, 500, 501, 505]
+            .into_iter()
+            .any(documented));
     }
 
     #[test]

@@ -1140,10 +1140,17 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
                 // (fuzz/corpus/header_edit).
                 let target = matches!(action, "set-path" | "set-query");
                 let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || (target && *b == b' ');
-                if format.parts.iter().any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad))) {
+                if format
+                    .parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
+                {
                     return err(
                         vat,
-                        format!("`{action}` value holds a control character{}", if target { " or a space" } else { "" }),
+                        format!(
+                            "`{action}` value holds a control character{}",
+                            if target { " or a space" } else { "" }
+                        ),
                         if target {
                             "a path or query is sent as written: percent-encode it (%20 for a space)"
                         } else {

@@ -498,5 +498,8 @@ fn a_bind_option_given_twice_is_written_once() {
     let bind = nth(&d, "frontend", 0)["bind"].as_array().unwrap();
     let table = bind.get(0).unwrap().as_inline_table().unwrap();
     assert_eq!(table.get("ssl").and_then(|v| v.as_bool()), Some(true));
-    assert_eq!(text(&toml_edit::Item::Value(table.get("alpn").unwrap().clone())), "[\"http/1.1\"]");
+    assert_eq!(
+        text(&toml_edit::Item::Value(table.get("alpn").unwrap().clone())),
+        "[\"http/1.1\"]"
+    );
 }

@@ -31,12 +31,20 @@ fn feed(limits: ChunkedLimits, pieces: &[&[u8]]) -> Result<Verdict, ChunkedError
         while at < piece.len() {
             match scanner.step(&piece[at..])? {
                 Segment::Data(n) => {
-                    assert!(n > 0 && at + n <= piece.len(), "Data({n}) at {at} of {}", piece.len());
+                    assert!(
+                        n > 0 && at + n <= piece.len(),
+                        "Data({n}) at {at} of {}",
+                        piece.len()
+                    );
                     verdict.payload.extend_from_slice(&piece[at..at + n]);
                     at += n;
                 }
                 Segment::Framing(n) => {
-                    assert!(n > 0 && at + n <= piece.len(), "Framing({n}) at {at} of {}", piece.len());
+                    assert!(
+                        n > 0 && at + n <= piece.len(),
+                        "Framing({n}) at {at} of {}",
+                        piece.len()
+                    );
                     at += n;
                 }
                 Segment::Done => break,
@@ -76,7 +84,11 @@ pub fn chunked(data: &[u8]) {
             (v.consumed, v.payload.len(), v.done)
         );
     }
-    let step = if body.len() <= 512 { 1 } else { body.len() / 256 };
+    let step = if body.len() <= 512 {
+        1
+    } else {
+        body.len() / 256
+    };
     for cut in (1..body.len()).step_by(step.max(1)) {
         let split = feed(limits, &[&body[..cut], &body[cut..]]);
         assert_eq!(split, whole, "split at {cut} of {}", body.len());

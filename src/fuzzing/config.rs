@@ -19,7 +19,12 @@ fn no_dns(_host: &str, _port: u16) -> std::io::Result<Vec<std::net::SocketAddr>>
 }
 
 fn load(text: &str) -> Result<Config, ConfigErrors> {
-    load_with(text, Path::new("/nonexistent-fuzz-dir/fuzz.toml"), &[0, 1], &no_dns)
+    load_with(
+        text,
+        Path::new("/nonexistent-fuzz-dir/fuzz.toml"),
+        &[0, 1],
+        &no_dns,
+    )
 }
 
 pub fn config_toml(data: &[u8]) {
@@ -32,7 +37,10 @@ pub fn config_toml(data: &[u8]) {
     let first = load(text);
     let line_count = text.lines().count() + 1;
     match &first {
-        Ok(_) => assert!(load(text).is_ok(), "a valid configuration is refused the second time"),
+        Ok(_) => assert!(
+            load(text).is_ok(),
+            "a valid configuration is refused the second time"
+        ),
         Err(errors) => {
             assert!(!errors.0.is_empty(), "refused without an error");
             for e in &errors.0 {
@@ -42,7 +50,8 @@ pub fn config_toml(data: &[u8]) {
                         assert!(line >= 1 && line <= line_count, "{e}: line beyond the text");
                         assert!(column >= 1, "{e}: column 0");
                         assert!(
-                            e.to_string().starts_with(&format!("{}:{line}:{column}: ", e.file.display())),
+                            e.to_string()
+                                .starts_with(&format!("{}:{line}:{column}: ", e.file.display())),
                             "{e}"
                         );
                     }
@@ -50,7 +59,11 @@ pub fn config_toml(data: &[u8]) {
                     _ => panic!("{e}: a line without a column"),
                 }
             }
-            assert_eq!(load(text).err().as_ref(), Some(errors), "a second load differs");
+            assert_eq!(
+                load(text).err().as_ref(),
+                Some(errors),
+                "a second load differs"
+            );
         }
     }
 }

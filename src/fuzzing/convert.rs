@@ -31,6 +31,10 @@ pub fn convert(data: &[u8]) {
             p.origin.line
         );
     }
-    assert_eq!(run(&inputs, &env).toml, out.toml, "a second conversion differs");
+    assert_eq!(
+        run(&inputs, &env).toml,
+        out.toml,
+        "a second conversion differs"
+    );
     super::config::config_toml(out.toml.as_bytes());
 }

@@ -34,7 +34,13 @@ fn fields_named(head: &RequestHead<'_>, name: &str) -> Vec<Vec<u8>> {
 }
 
 fn serialize(head: &RequestHead<'_>) -> Vec<u8> {
-    let mut out = format!("{} {} {}\r\n", head.method, head.target, head.version.as_str()).into_bytes();
+    let mut out = format!(
+        "{} {} {}\r\n",
+        head.method,
+        head.target,
+        head.version.as_str()
+    )
+    .into_bytes();
     for (n, v) in head.headers.iter() {
         out.extend_from_slice(n);
         out.extend_from_slice(b": ");
@@ -89,7 +95,8 @@ pub fn header_edit(data: &[u8]) {
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();
     for e in &edits {
-        let count = |view: &RequestView, name: &str| fields_named(&view.current(&received), name).len();
+        let count =
+            |view: &RequestView, name: &str| fields_named(&view.current(&received), name).len();
         let name = match e {
             HeaderEdit::Set { name, .. }
             | HeaderEdit::Add { name, .. }
@@ -114,7 +121,10 @@ pub fn header_edit(data: &[u8]) {
             HeaderEdit::SetPath(_) | HeaderEdit::SetQuery(_) => {}
         }
         let framing_after: Vec<_> = FRAMING.iter().map(|f| fields_named(&current, f)).collect();
-        assert_eq!(framing_after, framing_before, "{e:?} changed a framing field");
+        assert_eq!(
+            framing_after, framing_before,
+            "{e:?} changed a framing field"
+        );
 
         let bytes = serialize(&current);
         let mut reparse = RequestParser::default();

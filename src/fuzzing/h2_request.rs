@@ -45,9 +45,7 @@ pub fn h2_request(data: &[u8]) {
     } else {
         [b"http://".as_slice(), authority, path].concat()
     };
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(uri.as_slice());
+    let mut builder = http::Request::builder().method(method).uri(uri.as_slice());
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return;
@@ -97,16 +95,32 @@ pub fn h2_request(data: &[u8]) {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     assert_eq!(head.target, path);
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
-    let host = authority.or(parts.headers.get(http::header::HOST).map(HeaderValue::as_bytes));
-    assert_eq!(head.host.map(<[u8]>::trim_ascii), host.map(<[u8]>::trim_ascii), "Host");
+    let host = authority.or(parts
+        .headers
+        .get(http::header::HOST)
+        .map(HeaderValue::as_bytes));
+    assert_eq!(
+        head.host.map(<[u8]>::trim_ascii),
+        host.map(<[u8]>::trim_ascii),
+        "Host"
+    );
     match (coding, head.framing) {
         (BodyCoding::Chunked, BodyFraming::Chunked) => assert!(!end_of_stream),
         (BodyCoding::Plain, BodyFraming::None) => {
-            assert!(!parts.headers.contains_key(http::header::CONTENT_LENGTH) || head.framing == BodyFraming::None)
+            assert!(
+                !parts.headers.contains_key(http::header::CONTENT_LENGTH)
+                    || head.framing == BodyFraming::None
+            )
         }
         (BodyCoding::Plain, BodyFraming::ContentLength(n)) => {
-            let announced = parts.headers.get(http::header::CONTENT_LENGTH).map(HeaderValue::as_bytes);
-            assert_eq!(announced.and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok()), Some(n));
+            let announced = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .map(HeaderValue::as_bytes);
+            assert_eq!(
+                announced.and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok()),
+                Some(n)
+            );
         }
         other => panic!("adapter announced {other:?}"),
     }
@@ -121,5 +135,10 @@ pub fn h2_request(data: &[u8]) {
         + usize::from(parts.headers.contains_key(http::header::COOKIE))
         + usize::from(coding == BodyCoding::Chunked)
         + 1;
-    assert_eq!(head.headers.len(), expected, "fields of {:?}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        head.headers.len(),
+        expected,
+        "fields of {:?}",
+        String::from_utf8_lossy(&out)
+    );
 }

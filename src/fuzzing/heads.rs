@@ -94,7 +94,13 @@ fn write_fields(out: &mut Vec<u8>, fields: &[(Vec<u8>, Vec<u8>)]) {
 }
 
 /// Fields the proxy never forwards as they are.
-const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "te", "upgrade"];
+const HOP_BY_HOP: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
 
 fn hop_by_hop_left(fields: &[(Vec<u8>, Vec<u8>)], upgrade_kept: bool) -> Option<String> {
     fields.iter().find_map(|(n, v)| {
@@ -132,7 +138,11 @@ pub fn request_head(data: &[u8]) {
     match again.parse(exact) {
         ParseStatus::Complete(h) => {
             assert_eq!(h.head_len, head.head_len);
-            assert_eq!(RequestMeaning::of(&h), meaning, "trailing bytes changed the head");
+            assert_eq!(
+                RequestMeaning::of(&h),
+                meaning,
+                "trailing bytes changed the head"
+            );
         }
         other => panic!("the head alone parses as {other:?}"),
     }
@@ -147,14 +157,25 @@ pub fn request_head(data: &[u8]) {
 
     // Canonical form parses to the same head.
     let mut canonical = Vec::new();
-    canonical.extend_from_slice(format!("{} {} {}\r\n", head.method, head.target, head.version.as_str()).as_bytes());
+    canonical.extend_from_slice(
+        format!(
+            "{} {} {}\r\n",
+            head.method,
+            head.target,
+            head.version.as_str()
+        )
+        .as_bytes(),
+    );
     write_fields(&mut canonical, &meaning.headers);
     match again.parse(&canonical) {
         ParseStatus::Complete(h) => {
             assert_eq!(h.head_len, canonical.len());
             assert_eq!(RequestMeaning::of(&h), meaning, "canonical form differs");
         }
-        other => panic!("canonical form {:?} parses as {other:?}", String::from_utf8_lossy(&canonical)),
+        other => panic!(
+            "canonical form {:?} parses as {other:?}",
+            String::from_utf8_lossy(&canonical)
+        ),
     }
 
     // What the proxy sends to the server.
@@ -182,8 +203,20 @@ pub fn request_head(data: &[u8]) {
             assert_eq!(h.head_len, out.len());
             let sent = RequestMeaning::of(&h);
             assert_eq!(
-                (&sent.method, &sent.target, sent.version, sent.framing, &sent.host),
-                (&meaning.method, &meaning.target, meaning.version, meaning.framing, &meaning.host),
+                (
+                    &sent.method,
+                    &sent.target,
+                    sent.version,
+                    sent.framing,
+                    &sent.host
+                ),
+                (
+                    &meaning.method,
+                    &meaning.target,
+                    meaning.version,
+                    meaning.framing,
+                    &meaning.host
+                ),
                 "the head sent to the server means another request"
             );
             if let Some(name) = hop_by_hop_left(&sent.headers, mode == ConnectionMode::Upgrade) {
@@ -208,7 +241,8 @@ pub fn response_head(data: &[u8]) {
     let Some((&selector, data)) = data.split_first() else {
         return;
     };
-    let method = [Method::Get, Method::Head, Method::Connect, Method::Post][usize::from(selector % 4)];
+    let method =
+        [Method::Get, Method::Head, Method::Connect, Method::Post][usize::from(selector % 4)];
     let mut parser = ResponseParser::default();
     let mut again = ResponseParser::default();
     let head = match parser.parse(data, method) {
@@ -220,7 +254,11 @@ pub fn response_head(data: &[u8]) {
     match again.parse(&data[..head.head_len], method) {
         ParseStatus::Complete(h) => {
             assert_eq!(h.head_len, head.head_len);
-            assert_eq!(ResponseMeaning::of(&h), meaning, "trailing bytes changed the head");
+            assert_eq!(
+                ResponseMeaning::of(&h),
+                meaning,
+                "trailing bytes changed the head"
+            );
         }
         other => panic!("the head alone parses as {other:?}"),
     }
@@ -234,7 +272,8 @@ pub fn response_head(data: &[u8]) {
     }
 
     let mut canonical = Vec::new();
-    canonical.extend_from_slice(format!("{} {:03} ", head.version.as_str(), head.status).as_bytes());
+    canonical
+        .extend_from_slice(format!("{} {:03} ", head.version.as_str(), head.status).as_bytes());
     canonical.extend_from_slice(head.reason);
     canonical.extend_from_slice(b"\r\n");
     write_fields(&mut canonical, &meaning.headers);

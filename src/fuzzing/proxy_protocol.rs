@@ -89,7 +89,11 @@ pub fn proxy_protocol(data: &[u8]) {
         match parse(&out, V2_MAX_LEN) {
             Ok(Parsed::Complete { header, len }) => {
                 assert_eq!(len, out.len(), "{version:?} header length");
-                assert_eq!(header.addrs, Some(expected(s, d)), "{version:?} addresses of {out:?}");
+                assert_eq!(
+                    header.addrs,
+                    Some(expected(s, d)),
+                    "{version:?} addresses of {out:?}"
+                );
             }
             other => panic!("{version:?} header {out:?} for {s} -> {d} parses as {other:?}"),
         }

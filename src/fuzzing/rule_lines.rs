@@ -26,10 +26,20 @@ fn refusal<T>(r: Result<T, crate::config::fuzz_access::Located>) -> Option<Refus
 
 fn check_refusal(line: &str, r: &Option<Refusal>) {
     if let Some((at, message, hint)) = r {
-        assert!(*at <= line.len(), "error at {at} beyond a {}-byte line: {message}", line.len());
-        assert!(line.is_char_boundary(*at), "error at {at} inside a character: {message}");
+        assert!(
+            *at <= line.len(),
+            "error at {at} beyond a {}-byte line: {message}",
+            line.len()
+        );
+        assert!(
+            line.is_char_boundary(*at),
+            "error at {at} inside a character: {message}"
+        );
         assert!(!message.trim().is_empty(), "empty error message at {at}");
-        assert!(hint.as_deref().is_some_and(|h| !h.trim().is_empty()), "no hint for `{message}`");
+        assert!(
+            hint.as_deref().is_some_and(|h| !h.trim().is_empty()),
+            "no hint for `{message}`"
+        );
     }
 }
 
@@ -76,7 +86,11 @@ pub fn rule_lines(data: &[u8]) {
                 parse_http_check(&lines).err()
             };
             for (index, e) in errors.unwrap_or_default() {
-                assert!(index < lines.len(), "error names rule {index} of {}", lines.len());
+                assert!(
+                    index < lines.len(),
+                    "error names rule {index} of {}",
+                    lines.len()
+                );
                 assert!(!e.message.trim().is_empty(), "empty error message");
             }
         }
@@ -84,13 +98,19 @@ pub fn rule_lines(data: &[u8]) {
             Ok(words) => {
                 let mut last = None;
                 for (at, _) in &words {
-                    assert!(*at < line.len() && line.is_char_boundary(*at), "word at {at}");
+                    assert!(
+                        *at < line.len() && line.is_char_boundary(*at),
+                        "word at {at}"
+                    );
                     assert!(last < Some(*at), "word offsets not increasing");
                     last = Some(*at);
                 }
             }
             Err((at, e)) => {
-                assert!(at <= line.len() && line.is_char_boundary(at), "error at {at}");
+                assert!(
+                    at <= line.len() && line.is_char_boundary(at),
+                    "error at {at}"
+                );
                 assert!(!e.message.trim().is_empty());
             }
         },

@@ -181,7 +181,8 @@ pub fn write_request_head(
     let upgrade = conn == ConnectionMode::Upgrade;
     let nominated = has_nominated_fields(&head.headers);
     for (name, value) in head.headers.iter() {
-        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade)) {
+        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade))
+        {
             continue;
         }
         if (rewrite.forwarded_proto && name.eq_ignore_ascii_case(b"x-forwarded-proto"))
@@ -233,7 +234,8 @@ pub fn write_response_head(
     let upgrade = conn == ConnectionMode::Upgrade;
     let nominated = has_nominated_fields(&head.headers);
     for (name, value) in head.headers.iter() {
-        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade)) {
+        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade))
+        {
             continue;
         }
         write_field(out, name, value);
@@ -299,8 +301,8 @@ fn has_nominated_fields(headers: &Headers<'_>) -> bool {
 /// Connection field also named another token (`keep-alive, Upgrade, x`)
 /// reached the server as `Connection: upgrade` without its Upgrade field.
 fn is_nominated(headers: &Headers<'_>, name: &[u8], keep_upgrade: bool) -> bool {
-    !is_protected(name)
-        && !(keep_upgrade && name.eq_ignore_ascii_case(b"upgrade"))
+    let kept = is_protected(name) || (keep_upgrade && name.eq_ignore_ascii_case(b"upgrade"));
+    !kept
         && headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
