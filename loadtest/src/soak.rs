@@ -1168,6 +1168,7 @@ fn render(
     elapsed: Duration,
 ) -> String {
     let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}");
     let _ = writeln!(out, "## Soak with faults\n");
     let _ = writeln!(
         out,
@@ -1239,6 +1240,7 @@ fn render(
             let _ = writeln!(out, "  - {f}");
         }
     }
+    let _ = writeln!(out, "{END}");
     out
 }
 
