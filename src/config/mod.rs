@@ -275,6 +275,36 @@ servers = [
         );
     }
 
+    /// Found by fuzzing (fuzz/corpus/config_toml): a use_backend to a
+    /// backend of the other mode was reported without a position.
+    #[test]
+    fn use_backend_across_modes_points_at_the_rule() {
+        let text = r#"
+[[frontend]]
+name = "db"
+mode = "tcp"
+bind = ["127.0.0.1:15432"]
+default_backend = "pg"
+use_backend = ["web if { src 10.0.0.0/8 }"]
+
+[[backend]]
+name = "pg"
+mode = "tcp"
+servers = [{ name = "a", addr = "127.0.0.1:5432" }]
+
+[[backend]]
+name = "web"
+mode = "http"
+servers = [{ name = "b", addr = "127.0.0.1:8080" }]
+"#;
+        let errors = load_fixed(text).expect_err("modes differ").0;
+        let e = errors
+            .iter()
+            .find(|e| e.message.contains("is mode http"))
+            .unwrap_or_else(|| panic!("{errors:?}"));
+        assert_eq!((e.line, e.column), (Some(7), Some(15)), "{e}");
+    }
+
     #[test]
     fn truncated_configs_never_panic() {
         for (end, _) in VALID.char_indices() {
