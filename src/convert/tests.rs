@@ -503,3 +503,24 @@ fn a_bind_option_given_twice_is_written_once() {
         "[\"http/1.1\"]"
     );
 }
+
+/// Found by fuzzing `convert`: options repeated on a `stats socket` line
+/// were written twice into one inline table.
+#[test]
+fn options_repeated_on_a_line_are_written_once() {
+    let c =
+        run("global\n    stats socket /run/p.sock mode 600 level admin mode 660 level operator\n");
+    let d = doc(&c);
+    let socket = d["global"]["stats-socket"].as_array().unwrap();
+    let table = socket.get(0).unwrap().as_inline_table().unwrap();
+    assert_eq!(
+        table.get("mode").and_then(|v| v.as_str()),
+        Some("660"),
+        "{}",
+        c.toml
+    );
+    assert_eq!(
+        table.get("level").and_then(|v| v.as_str()),
+        Some("operator")
+    );
+}
