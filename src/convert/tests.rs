@@ -524,3 +524,11 @@ fn options_repeated_on_a_line_are_written_once() {
         Some("operator")
     );
 }
+
+/// Found by fuzzing `convert`: an `acl` line with no name made the
+/// converter panic.
+#[test]
+fn an_acl_line_without_a_name_does_not_stop_the_conversion() {
+    let c = run("frontend f\n    mode http\n    bind :80\n    acl\n    default_backend b\nbackend b\n    server s 127.0.0.1:9001\n");
+    doc(&c);
+}
