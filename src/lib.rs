@@ -10,6 +10,9 @@ pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod convert;
+/// Property checks for `fuzz/` and `tests/fuzz_corpus.rs`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod log;

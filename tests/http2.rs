@@ -468,8 +468,17 @@ fn malformed_requests_are_stream_errors_and_never_forwarded() {
     let got = be.received();
     assert_eq!(got.len(), 1, "only the good request arrived: {got:?}");
     assert_eq!(got[0].target, "/good");
-    let v = stats_when(s.stats, |v| v["frontends"][0]["requests_total"] == 1);
-    assert_eq!(v["frontends"][0]["h2_streams_refused"], 2, "{v}");
+    // A stream whose content-length and DATA disagree may already have
+    // been counted as a request (its head goes to a server as soon as it
+    // arrives, as HAProxy's does) before h2 finds the disagreement and
+    // resets it: the server then sees a request cut short, never a
+    // complete one (checked above). How often depends on whether HEADERS
+    // and DATA were read together, so the count is a range.
+    let v = stats_when(s.stats, |v| {
+        v["frontends"][0]["h2_streams_refused"] == 2 && v["frontends"][0]["responses"]["2xx"] == 1
+    });
+    let requests = v["frontends"][0]["requests_total"].as_u64().unwrap_or(0);
+    assert!((1..=3).contains(&requests), "{v}");
     assert_eq!(v["frontends"][0]["h2_connection_errors"], 2, "{v}");
     let lines = wait_for_lines(&s.log, 5);
     let goaways = lines

@@ -148,3 +148,39 @@ fn refused_upgrade_stays_http() {
         .unwrap();
     assert_eq!(read_response(&mut c, false).unwrap().0, 200);
 }
+
+/// Found by fuzzing (fuzz/corpus/request_head/regression-*): a Connection
+/// field naming another token besides `Upgrade` made the proxy drop the
+/// Upgrade field while still forwarding the upgrade, so the server saw
+/// no WebSocket request.
+#[test]
+fn upgrade_whose_connection_names_other_tokens_reaches_the_server() {
+    let (server, closed) = ws_server();
+    let proxy = Proxy::start(&http_config(
+        "timeout = { tunnel = \"30s\" }",
+        &servers(&[server]),
+    ));
+    let stream = connect(proxy.addr());
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}/chat",
+        proxy.addr()
+    ))
+    .unwrap();
+    request.headers_mut().insert(
+        "Connection",
+        "keep-alive, Upgrade, X-Trace".parse().unwrap(),
+    );
+    request
+        .headers_mut()
+        .insert("X-Trace", "hop-by-hop".parse().unwrap());
+    let (mut ws, resp) =
+        tungstenite::client::client_with_config(request, stream, Some(config())).unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_eq!(next_data(&mut ws), Message::text("hello from server"));
+    ws.send(Message::text("up")).unwrap();
+    assert_eq!(next_data(&mut ws), Message::text("up"));
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+    let (_, clean) = closed.recv_timeout(PATIENCE).unwrap();
+    assert!(clean, "server saw the close frame");
+}

@@ -23,6 +23,8 @@ mod pacing;
 mod procs;
 mod reload;
 mod report;
+mod soak;
+mod soak_backend;
 mod suite;
 mod suite_report;
 mod tls;
@@ -104,6 +106,24 @@ enum Commands {
     /// rounds) and print requests per second per frontend, per core, with
     /// the converter's report (not part of `all`).
     Compare(Box<CompareArgs>),
+    /// Soak with faults: mixed traffic (HTTP keep-alive and close,
+    /// uploads and downloads checked byte for byte, WebSocket, TLS, TCP
+    /// tunnel) while backends are SIGKILLed and restarted, a server stalls
+    /// then resets, slowloris and silent clients connect and the
+    /// configuration is reloaded; fails on a crash, a hang, a corrupted
+    /// byte, an undocumented outcome or descriptors/memory not returning
+    /// to their start (not part of `all`).
+    Soak(Box<SoakArgs>),
+    /// The soak's backend (started, killed and restarted by `soak`).
+    #[command(name = "soak-backend", hide = true)]
+    SoakBackend {
+        #[arg(long)]
+        http: SocketAddr,
+        #[arg(long)]
+        ws: SocketAddr,
+        #[arg(long)]
+        tcp: SocketAddr,
+    },
     /// The backend: a TCP sink/source server (started by bulk-tcp itself).
     Serve {
         #[arg(long, default_value = "127.0.0.1:24002")]
@@ -252,6 +272,41 @@ struct H2Args {
     #[arg(long, default_value = "target/loadtest/h2")]
     config_dir: PathBuf,
     /// Proxy logs.
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How long the load and the faults run (e.g. 2m, 1h).
+    #[arg(long, default_value = "2m", value_parser = units::parse_duration)]
+    duration: Duration,
+    /// The percore binary.
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// Client threads, each running the operations in turn.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// First of the ports used on 127.0.0.1 (the proxy takes 3, each
+    /// backend 3 from base+10).
+    #[arg(long, default_value_t = 24100)]
+    base_port: u16,
+    /// Time between two backend kills.
+    #[arg(long, default_value = "4s", value_parser = units::parse_duration)]
+    fault_every: Duration,
+    /// Time between two reloads.
+    #[arg(long, default_value = "3s", value_parser = units::parse_duration)]
+    reload_every: Duration,
+    /// CPUs percore runs on (`threads`).
+    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    cpus: Vec<usize>,
+    /// Markdown file to write the "Soak with faults" section into.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Certificate, configuration.
+    #[arg(long, default_value = "target/loadtest/soak")]
+    work_dir: PathBuf,
+    /// Proxy and backend logs.
     #[arg(long, default_value = "target/loadtest/logs")]
     log_dir: PathBuf,
 }
@@ -478,6 +533,15 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Commands::Soak(args) => soak_main(*args),
+        Commands::SoakBackend { http, ws, tcp } => {
+            let bind = |a: SocketAddr| TcpListener::bind(a).with_context(|| format!("binding {a}"));
+            let (http, ws, tcp) = (bind(http)?, bind(ws)?, bind(tcp)?);
+            let mut stdout = std::io::stdout();
+            writeln!(stdout, "listening {}", http.local_addr()?)?;
+            stdout.flush()?;
+            soak_backend::serve(http, ws, tcp)
+        }
         Commands::Serve { listen } => {
             let listener =
                 TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
@@ -828,6 +892,38 @@ fn bulk_tcp_main(args: BulkTcpArgs) -> Result<()> {
             eprintln!("loadtest: results written to {}", path.display());
         }
         None => print!("{section}"),
+    }
+    Ok(())
+}
+
+fn soak_main(args: SoakArgs) -> Result<()> {
+    procs::install_signal_handler()?;
+    let absolute = |p: PathBuf| std::env::current_dir().map(|d| d.join(p));
+    let options = soak::Options {
+        percore: args.percore,
+        duration: args.duration,
+        clients: args.clients.max(1),
+        base_port: args.base_port,
+        fault_every: args.fault_every,
+        reload_every: args.reload_every,
+        cpus: args.cpus,
+        work_dir: absolute(args.work_dir)?,
+        log_dir: absolute(args.log_dir)?,
+    };
+    let outcome = soak::run(&options)?;
+    match &args.out {
+        Some(path) if outcome.failures.is_empty() => {
+            report::write_between(path, soak::BEGIN, soak::END, &outcome.markdown)?;
+            println!("{}", outcome.markdown);
+            println!("loadtest: wrote {}", path.display());
+        }
+        _ => println!("{}", outcome.markdown),
+    }
+    if !outcome.failures.is_empty() {
+        anyhow::bail!(
+            "soak failed: {} problem(s), listed above",
+            outcome.failures.len()
+        );
     }
     Ok(())
 }

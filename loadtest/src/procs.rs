@@ -156,6 +156,15 @@ impl Spawned {
         Ok(())
     }
 
+    /// SIGKILL at once, as a crash would end it (the soak's fault).
+    pub fn kill_hard(mut self) -> Result<ExitStatus> {
+        self.stopped = true;
+        let pid = self.child.id();
+        let result = self.child.kill().and_then(|()| self.child.wait());
+        forget_pid(pid);
+        result.with_context(|| format!("killing {}", self.name))
+    }
+
     /// SIGTERM, then SIGKILL after a grace period. Returns the exit status.
     pub fn stop(mut self) -> Result<ExitStatus> {
         self.stop_inner()

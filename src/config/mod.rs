@@ -39,6 +39,16 @@ pub(crate) mod rule_tables {
         REQUEST_ACTIONS as HTTP_REQUEST_ACTIONS, RESPONSE_ACTIONS as HTTP_RESPONSE_ACTIONS,
     };
 }
+/// What `crate::fuzzing` drives directly: the loader without DNS and the
+/// rule/check line parsers, each a pure function over one line.
+pub(crate) mod fuzz_access {
+    pub(crate) use super::health_lines::{parse_http_check, parse_tcp_check, tokenize_spanned};
+    pub(crate) use super::load_with;
+    pub(crate) use super::rules_parse::{
+        parse_acl, parse_http_request, parse_http_response, parse_tcp_request, parse_use_backend,
+        Env, Located,
+    };
+}
 /// The rule-line word splitter, for `convert`'s round-trip tests.
 #[cfg(test)]
 pub(crate) use health_lines::tokenize as tokenize_for_tests;
@@ -276,6 +286,36 @@ servers = [
             config.backends[0].servers[1].addr.to_string(),
             "10.0.0.5:5433"
         );
+    }
+
+    /// Found by fuzzing (fuzz/corpus/config_toml): a use_backend to a
+    /// backend of the other mode was reported without a position.
+    #[test]
+    fn use_backend_across_modes_points_at_the_rule() {
+        let text = r#"
+[[frontend]]
+name = "db"
+mode = "tcp"
+bind = ["127.0.0.1:15432"]
+default_backend = "pg"
+use_backend = ["web if { src 10.0.0.0/8 }"]
+
+[[backend]]
+name = "pg"
+mode = "tcp"
+servers = [{ name = "a", addr = "127.0.0.1:5432" }]
+
+[[backend]]
+name = "web"
+mode = "http"
+servers = [{ name = "b", addr = "127.0.0.1:8080" }]
+"#;
+        let errors = load_fixed(text).expect_err("modes differ").0;
+        let e = errors
+            .iter()
+            .find(|e| e.message.contains("is mode http"))
+            .unwrap_or_else(|| panic!("{errors:?}"));
+        assert_eq!((e.line, e.column), (Some(7), Some(15)), "{e}");
     }
 
     #[test]

@@ -356,6 +356,10 @@ pub(crate) fn attach_rules(
     cx: &RuleContext<'_>,
 ) {
     let backend_names: Vec<String> = backends.iter().map(|b| b.name.clone()).collect();
+    // Where each frontend's use_backend list is written, for the mode
+    // check below (found by fuzzing config_toml: that error had no
+    // position).
+    let mut use_backend_at: Vec<(String, Option<super::error::Span>)> = Vec::new();
     for (kind, is_frontend) in [("frontend", true), ("backend", false)] {
         let Some(list) = root.get(kind) else { continue };
         if !list.is_array() {
@@ -369,6 +373,13 @@ pub(crate) fn attach_rules(
                 continue;
             };
             table.rename(format!("{kind} \"{name}\""));
+            if is_frontend {
+                let at = table
+                    .get("use_backend")
+                    .and_then(|n| n.span)
+                    .or(table.span.clone());
+                use_backend_at.push((name.to_string(), at));
+            }
             let (mode, rules_slot, tcp_slot, own_table) = if is_frontend {
                 match frontends.iter_mut().find(|f| f.name == name) {
                     Some(f) => (
@@ -434,8 +445,12 @@ pub(crate) fn attach_rules(
         {
             let be = &backends[id];
             if be.mode != fe.mode {
+                let at = use_backend_at
+                    .iter()
+                    .find(|(name, _)| *name == fe.name)
+                    .and_then(|(_, at)| at.as_ref());
                 diag.error(
-                    None,
+                    at,
                     &format!("frontend \"{}\".use_backend", fe.name),
                     format!(
                         "backend \"{}\" is mode {} but frontend \"{}\" is mode {}",

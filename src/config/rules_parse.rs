@@ -71,6 +71,23 @@ pub(crate) struct Env<'e> {
     pub servers: &'e [Vec<String>],
 }
 
+/// Offsets inside a word count bytes of the word as unescaped; where the
+/// word is written with quotes or escapes they are not offsets in the
+/// line, so an error there points at the word's start instead. Found by
+/// fuzzing (rule_lines): `set-header X "\x1e...%..."` gave an offset in the
+/// middle of a character, and past where the `%` is.
+fn in_raw_word<T>(line: &str, parsed: Parsed<T>) -> Parsed<T> {
+    parsed.map_err(|(at, invalid)| {
+        let words = tokenize_spanned(line).unwrap_or_default();
+        let word = words.iter().rev().find(|(start, _)| *start <= at);
+        let at = match word {
+            Some((start, text)) if !line.as_bytes()[*start..].starts_with(text) => *start,
+            _ => at,
+        };
+        (at.min(line.len()), invalid)
+    })
+}
+
 /// The words of one line with their offsets.
 pub(super) struct Words {
     words: Vec<(usize, String)>,
@@ -814,6 +831,10 @@ fn int_patterns(patterns: &[(usize, String)]) -> Parsed<Vec<IntRange>> {
 
 /// One ACL line of an `acl = { name = "..." }` entry.
 pub(crate) fn parse_acl(line: &str, env: &Env<'_>) -> Parsed<AclTest> {
+    in_raw_word(line, parse_acl_line(line, env))
+}
+
+fn parse_acl_line(line: &str, env: &Env<'_>) -> Parsed<AclTest> {
     let mut words = Words::new(line)?;
     let test = parse_acl_words(&mut words, false, env)?;
     Ok(test)
@@ -1060,6 +1081,10 @@ fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
 /// `use_backend NAME [if|unless COND]` (the `use_backend` keyword itself is
 /// the TOML key).
 pub(crate) fn parse_use_backend(line: &str, env: &Env<'_>) -> Parsed<Rule<UseBackend>> {
+    in_raw_word(line, parse_use_backend_words(line, env))
+}
+
+fn parse_use_backend_words(line: &str, env: &Env<'_>) -> Parsed<Rule<UseBackend>> {
     let mut words = Words::new(line)?;
     let (at, name) = words.expect("backend name", "write \"<backend> if <condition>\"")?;
     if name.contains("%[") {
@@ -1110,6 +1135,10 @@ const TCP_HINT: &str =
 /// condition of a content rule may read the client's first bytes; a
 /// connection rule's may not (none were read).
 pub(crate) fn parse_tcp_request(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
+    in_raw_word(line, parse_tcp_request_words(line, env))
+}
+
+fn parse_tcp_request_words(line: &str, env: &Env<'_>) -> Parsed<TcpLine> {
     let mut words = Words::new(line)?;
     let (at, kind) = words.expect("tcp-request kind", TCP_HINT)?;
     match kind.as_str() {
@@ -1305,7 +1334,37 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
     };
     let value_of = |words: &mut Words, what: &str| -> Parsed<Format> {
         match words.argument() {
-            Some((vat, v)) => parse_format(vat, &v, env),
+            Some((vat, v)) => {
+                let format = parse_format(vat, &v, env)?;
+                // A control byte (written with a TOML or \xHH escape) would
+                // reach the server inside a field or the request line; a
+                // space would split the request line. Found by fuzzing
+                // (fuzz/corpus/header_edit).
+                let target = matches!(
+                    action,
+                    "set-path" | "set-query" | "set-uri" | "replace-path" | "replace-uri"
+                );
+                let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || (target && *b == b' ');
+                if format
+                    .parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
+                {
+                    return err(
+                        vat,
+                        format!(
+                            "`{action}` value holds a control character{}",
+                            if target { " or a space" } else { "" }
+                        ),
+                        if target {
+                            "a path or query is sent as written: percent-encode it (%20 for a space)"
+                        } else {
+                            "a field value may hold visible characters, spaces and tabs only"
+                        },
+                    );
+                }
+                Ok(format)
+            }
             None => err(
                 words.here(),
                 format!("`{action}` needs {what}"),
@@ -1604,6 +1663,10 @@ fn backend_id(at: usize, name: &str, env: &Env<'_>) -> Parsed<usize> {
 
 /// One `http-request` rule.
 pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAction>> {
+    in_raw_word(line, parse_http_request_words(line, env))
+}
+
+fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAction>> {
     let mut words = Words::new(line)?;
     let (at, action) = words.expect(
         "action",
@@ -1660,6 +1723,10 @@ pub(crate) fn parse_http_request(line: &str, env: &Env<'_>) -> Parsed<Rule<Reque
 
 /// One `http-response` rule.
 pub(crate) fn parse_http_response(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseAction>> {
+    in_raw_word(line, parse_http_response_words(line, env))
+}
+
+fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseAction>> {
     let mut words = Words::new(line)?;
     let (at, action) = words.expect(
         "action",
@@ -1827,6 +1894,26 @@ mod tests {
         assert_eq!(error("deny if { path -u }").0, 18);
         assert_eq!(error("deny if { path -M / }").0, 15);
         assert!(error("deny if { path -M / }").1.contains("-M"));
+        // Inside a word written with escapes, at the word (fuzzing found
+        // offsets inside a character); inside a plain word, exactly.
+        assert_eq!(error("set-header X-A \"\\x41\u{e9}%\"").0, 15);
+        assert_eq!(error("set-header X-A a%ci").0, 16);
+    }
+
+    /// Found by fuzzing (fuzz/corpus/header_edit): a control byte in a
+    /// rule's value reached the server inside a header field.
+    #[test]
+    fn control_bytes_and_spaces_in_rewritten_values_are_refused() {
+        let (at, message) = error("set-header X-A \"a\\x01b\"");
+        assert_eq!(at, 15);
+        assert!(message.contains("control character"), "{message}");
+        assert_eq!(error("add-header X-A a\u{2}b").0, 15);
+        assert_eq!(error("replace-header X-A (.*) \"\\x00\\1\"").0, 24);
+        assert!(error("set-path \"/a b\"").1.contains("space"));
+        assert!(error("set-query \"a=\\x1b\"").1.contains("control"));
+        // A tab is a field-value byte.
+        let e = env(&[], &[]);
+        assert!(parse_http_request("set-header X-A \"a\\tb\"", &e).is_ok());
     }
 
     #[test]

@@ -134,7 +134,10 @@ mod tests {
             live: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
-        assert!(matches!(step, crate::rules::tcp_request::ContentStep::Accept));
+        assert!(matches!(
+            step,
+            crate::rules::tcp_request::ContentStep::Accept
+        ));
         let first = VarName::parse("sess.first").unwrap();
         assert_eq!(
             conn.vars.get(&first, |s| format!("{s:?}")).as_deref(),
@@ -148,7 +151,10 @@ mod tests {
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);
-        assert!(matches!(step, crate::rules::tcp_request::ContentStep::Reject));
+        assert!(matches!(
+            step,
+            crate::rules::tcp_request::ContentStep::Reject
+        ));
     }
 
     #[test]

@@ -128,9 +128,15 @@ pub fn value(v: &Val) -> String {
             if t.is_empty() {
                 return "{}".into();
             }
+            // A key given twice on one line (`stats socket ... mode 600
+            // mode 600`) is written once, the later value winning as
+            // HAProxy applies options in order: a TOML table cannot hold a
+            // key twice (found by fuzzing `convert`).
             let parts: Vec<String> = t
                 .iter()
-                .map(|(k, v)| format!("{} = {}", key_segment(k), value(v)))
+                .enumerate()
+                .filter(|(i, (k, _))| !t[i + 1..].iter().any(|(later, _)| later == k))
+                .map(|(_, (k, v))| format!("{} = {}", key_segment(k), value(v)))
                 .collect();
             format!("{{ {} }}", parts.join(", "))
         }

@@ -602,3 +602,47 @@ fn new_rule_actions_and_variables_convert_and_load() {
     assert!(c.problems.is_empty(), "{:?}", c.problems);
     check_loads(&c);
 }
+
+/// Found by fuzzing `convert`: a bind option given twice was written
+/// twice into one inline table, which is not TOML.
+#[test]
+fn a_bind_option_given_twice_is_written_once() {
+    let c = run("frontend f\n    mode http\n    bind :443 ssl crt a.pem alpn h2 ssl alpn http/1.1\n    default_backend b\nbackend b\n    server s 127.0.0.1:9001\n");
+    let d = doc(&c);
+    let bind = nth(&d, "frontend", 0)["bind"].as_array().unwrap();
+    let table = bind.get(0).unwrap().as_inline_table().unwrap();
+    assert_eq!(table.get("ssl").and_then(|v| v.as_bool()), Some(true));
+    assert_eq!(
+        text(&toml_edit::Item::Value(table.get("alpn").unwrap().clone())),
+        "[\"http/1.1\"]"
+    );
+}
+
+/// Found by fuzzing `convert`: options repeated on a `stats socket` line
+/// were written twice into one inline table.
+#[test]
+fn options_repeated_on_a_line_are_written_once() {
+    let c =
+        run("global\n    stats socket /run/p.sock mode 600 level admin mode 660 level operator\n");
+    let d = doc(&c);
+    let socket = d["global"]["stats-socket"].as_array().unwrap();
+    let table = socket.get(0).unwrap().as_inline_table().unwrap();
+    assert_eq!(
+        table.get("mode").and_then(|v| v.as_str()),
+        Some("660"),
+        "{}",
+        c.toml
+    );
+    assert_eq!(
+        table.get("level").and_then(|v| v.as_str()),
+        Some("operator")
+    );
+}
+
+/// Found by fuzzing `convert`: an `acl` line with no name made the
+/// converter panic.
+#[test]
+fn an_acl_line_without_a_name_does_not_stop_the_conversion() {
+    let c = run("frontend f\n    mode http\n    bind :80\n    acl\n    default_backend b\nbackend b\n    server s 127.0.0.1:9001\n");
+    doc(&c);
+}

@@ -189,7 +189,8 @@ pub fn write_request_head(
     let upgrade = conn == ConnectionMode::Upgrade;
     let nominated = has_nominated_fields(&head.headers);
     for (name, value) in head.headers.iter() {
-        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name)) {
+        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade))
+        {
             continue;
         }
         if (rewrite.forwarded_proto && name.eq_ignore_ascii_case(b"x-forwarded-proto"))
@@ -241,7 +242,8 @@ pub fn write_response_head(
     let upgrade = conn == ConnectionMode::Upgrade;
     let nominated = has_nominated_fields(&head.headers);
     for (name, value) in head.headers.iter() {
-        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name)) {
+        if is_hop_by_hop(name, upgrade) || (nominated && is_nominated(&head.headers, name, upgrade))
+        {
             continue;
         }
         write_field(out, name, value);
@@ -301,8 +303,14 @@ fn has_nominated_fields(headers: &Headers<'_>) -> bool {
         })
 }
 
-fn is_nominated(headers: &Headers<'_>, name: &[u8]) -> bool {
-    !is_protected(name)
+/// `name` is listed in a Connection field, so hop-by-hop. The Upgrade
+/// field of an upgrade being forwarded is listed there too (that is how
+/// the upgrade is asked for) and stays: found by fuzzing, an upgrade whose
+/// Connection field also named another token (`keep-alive, Upgrade, x`)
+/// reached the server as `Connection: upgrade` without its Upgrade field.
+fn is_nominated(headers: &Headers<'_>, name: &[u8], keep_upgrade: bool) -> bool {
+    let kept = is_protected(name) || (keep_upgrade && name.eq_ignore_ascii_case(b"upgrade"));
+    !kept
         && headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
@@ -583,6 +591,32 @@ mod tests {
         assert_eq!(
             out,
             "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    /// Found by fuzzing (fuzz/corpus/request_head): another token in the
+    /// Connection field made the Upgrade field a nominated hop-by-hop
+    /// field, dropped even though the upgrade was forwarded.
+    #[test]
+    fn upgrade_keeps_upgrade_field_when_connection_names_more() {
+        let out = rewrite_req(
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep.alive, Upgrade\r\nUpgrade: websocket\r\nkeep.alive: 1\r\n\r\n",
+            &RequestRewrite::default(),
+            &client("10.0.0.1"),
+            ConnectionMode::Upgrade,
+        );
+        assert_eq!(
+            out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+        );
+        let out = rewrite_resp(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, x-trace\r\nx-trace: 1\r\n\r\n",
+            Version::Http11,
+            ConnectionMode::Upgrade,
+        );
+        assert_eq!(
+            out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
         );
     }
 

@@ -126,6 +126,12 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
         return Ok(Parsed::Incomplete { need: V1_MAX_LEN });
     };
     let line = &window[V1_PREFIX.len()..cr];
+    // Checked on the whole line too, not only while it is incomplete:
+    // otherwise `PROXY UNKNOWN x\r\r\n` was refused or taken depending
+    // on where a read ended (found by fuzzing proxy_protocol).
+    if line.contains(&b'\r') || line.contains(&b'\n') {
+        return Err(ProxyError::V1Invalid("stray CR or LF"));
+    }
     let text = std::str::from_utf8(line).map_err(|_| ProxyError::V1Invalid("not ASCII"))?;
     let mut fields = text.split(' ');
     let proto = fields.next().unwrap_or("");

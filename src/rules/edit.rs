@@ -197,8 +197,15 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
 fn render(format: &Format, facts: &Facts<'_>, out: &mut Vec<u8>) {
     out.clear();
     format.render(facts, out);
-    // A value must not break the head apart.
-    out.retain(|&b| b != b'\r' && b != b'\n');
+    out.retain(allowed_in_value);
+}
+
+/// A value must not break the head apart (CR, LF) nor carry a control
+/// byte a server may refuse or read differently (NUL, ESC, ...): samples
+/// rendered at run time can hold any byte (`url_dec` of `%00`). HTAB is a
+/// field-value byte. Literal values are checked at load.
+fn allowed_in_value(b: &u8) -> bool {
+    *b == b'\t' || !b.is_ascii_control()
 }
 
 /// `\0`..`\9` in `template` stand for the regex groups.
@@ -332,7 +339,7 @@ fn map_fields(
         bufs.expanded.clear();
         if f(&head[line.value.0..line.value.1], &mut bufs.expanded) {
             out.extend_from_slice(&head[copied..line.value.0]);
-            bufs.expanded.retain(|&b| b != b'\r' && b != b'\n');
+            bufs.expanded.retain(allowed_in_value);
             out.extend_from_slice(&bufs.expanded);
             copied = line.value.1;
         }
@@ -366,17 +373,25 @@ fn rewrite_whole_target(
     out.extend_from_slice(&head[..sp1 + 1]);
     let start = out.len();
     f(&head[sp1 + 1..sp2], out);
-    // A target is one token: no space or line break may split the line.
-    let mut i = start;
-    while i < out.len() {
-        if matches!(out[i], b' ' | b'\r' | b'\n' | b'\t') {
-            out.remove(i);
-        } else {
-            i += 1;
-        }
-    }
+    drop_target_breaks(out, start);
     out.extend_from_slice(&head[sp2..]);
     std::mem::swap(head, out);
+}
+
+/// A request target is one token: a space or line break rendered into it
+/// at run time (`set-path %[url_dec]` of a client's `%20`) would split the
+/// request line, and a server could read another target or version than
+/// percore did. Drops them from `out[start..]`.
+fn drop_target_breaks(out: &mut Vec<u8>, start: usize) {
+    let mut kept = start;
+    for i in start..out.len() {
+        let b = out[i];
+        if !matches!(b, b' ' | b'\r' | b'\n' | b'\t') {
+            out[kept] = b;
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
 }
 
 /// `HTTP/1.1 <code> <reason>`: the status line of a response head.
@@ -435,7 +450,9 @@ fn rewrite_target(
     let out = &mut bufs.scratch;
     out.clear();
     out.extend_from_slice(&head[..sp1 + 1 + path_start]);
+    let start = out.len();
     f(path, query, out);
+    drop_target_breaks(out, start);
     out.extend_from_slice(&head[sp2..]);
     std::mem::swap(head, out);
 }
@@ -560,6 +577,30 @@ mod tests {
             with: Format::literal(b"www.\\1"),
         };
         assert!(run(HEAD, &[Edit::Rule(&replace)]).contains("\r\nHost: www.h\r\n"));
+    }
+
+    /// Values rendered at run time can hold any byte (`url_dec` of a
+    /// client's `%00`): control bytes never reach the server.
+    #[test]
+    fn control_bytes_in_rendered_values_are_dropped() {
+        let set = HeaderEdit::Set {
+            name: "X-A".into(),
+            value: Format::literal(b"a\x00b\x1b[c\td\r\ne\x7f"),
+        };
+        assert!(run(HEAD, &[Edit::Rule(&set)]).contains("\r\nX-A: ab[c\tde\r\n"));
+    }
+
+    /// A target rendered at run time with a space or a line break in it
+    /// would split the request line: they are dropped.
+    #[test]
+    fn spaces_in_rendered_targets_are_dropped() {
+        let path = HeaderEdit::SetPath(Format::literal(b"/a b\tc"));
+        let out = run(HEAD, &[Edit::Rule(&path)]);
+        assert!(out.starts_with("GET /abc"), "{out}");
+        assert_eq!(out.lines().next().map(|l| l.split(' ').count()), Some(3));
+        let query = HeaderEdit::SetQuery(Format::literal(b"x=1 HTTP/1.0"));
+        let out = run(HEAD, &[Edit::Rule(&query)]);
+        assert_eq!(out.lines().next().map(|l| l.split(' ').count()), Some(3));
     }
 
     #[test]

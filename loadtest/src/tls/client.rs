@@ -127,6 +127,23 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
+/// A plain client configuration that accepts the proxy's throwaway
+/// certificate (the soak checks bytes, not trust): default suites and
+/// groups, no client authentication.
+pub fn accept_any_config() -> Result<Arc<ClientConfig>> {
+    let provider = Arc::new(ring::default_provider());
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerification(schemes)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// One client configuration for the whole run: the session store is
 /// shared by every connection, so tickets one connection receives are
 /// used by the next ones. Only X25519 is offered for key exchange (plus

@@ -15,12 +15,12 @@
 //! answered; with it, a `> ` prompt follows every answered line and
 //! `quit` ends the session.
 
-mod command;
+pub(crate) mod command;
 mod exec;
 mod maps;
 mod servers_state;
 mod stick_table;
-mod words;
+pub(crate) mod words;
 
 use std::io;
 use std::os::fd::OwnedFd;

@@ -6,6 +6,16 @@ use super::*;
 use crate::convert::lexer::Line;
 use crate::convert::{Entry, Problem, Val};
 
+/// A bind option given twice: the later one counts, as HAProxy applies
+/// them in order (a TOML table cannot hold a key twice: found by fuzzing
+/// `convert`, `bind :443 ssl crt a.pem ssl` wrote `ssl = true` twice).
+fn set(opts: &mut Vec<(String, Val)>, key: &str, value: Val) {
+    match opts.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => opts.push((key.into(), value)),
+    }
+}
+
 impl State<'_> {
     pub(super) fn bind(&mut self, line: &Line, problems: &mut Vec<Problem>) {
         let mut opts: Vec<(String, Val)> = Vec::new();
@@ -14,24 +24,25 @@ impl State<'_> {
             let w = line.word(i);
             let value = line.word(i + 1);
             match w.as_str() {
-                "ssl" => opts.push(("ssl".into(), Val::Bool(true))),
+                "ssl" => set(&mut opts, "ssl", Val::Bool(true)),
                 "crt" if opts.iter().any(|(k, _)| k == "crt") => problems.push(line.problem(
                     "percore takes one crt per bind",
                     "put the certificates in one directory and name it in crt",
                 )),
-                "crt" => opts.push(("crt".into(), Val::str(based(&self.global.crt_base, value)))),
-                "alpn" => opts.push((
-                    "alpn".into(),
+                "crt" => set(&mut opts, "crt", Val::str(based(&self.global.crt_base, value))),
+                "alpn" => set(
+                    &mut opts,
+                    "alpn",
                     Val::List(value.split(',').map(Val::str).collect()),
-                )),
+                ),
                 "ssl-min-ver" | "ssl-max-ver" | "ciphers" | "ciphersuites" => {
-                    opts.push((w.clone(), Val::str(value)))
+                    set(&mut opts, &w, Val::str(value))
                 }
                 // percore binds [::] v6only always; IPv4 addresses ignore it.
                 "v6only" => {}
-                "accept-proxy" => opts.push(("accept-proxy".into(), Val::Bool(true))),
+                "accept-proxy" => set(&mut opts, "accept-proxy", Val::Bool(true)),
                 // HTTP/2 with prior knowledge (h2c on a plain bind).
-                "proto" if value == "h2" => opts.push(("proto".into(), Val::str("h2"))),
+                "proto" if value == "h2" => set(&mut opts, "proto", Val::str("h2")),
                 "proto" => problems.push(line.problem(
                     format!("bind proto `{value}` is not supported"),
                     "percore binds speak HTTP/1.1, or HTTP/2 with proto h2",

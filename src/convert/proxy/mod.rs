@@ -264,7 +264,10 @@ impl<'a> State<'a> {
                 self.add(Side::Front, pushed(&["use_backend"], Val::str(rule), line), problems)
             }
             "acl" => {
-                let rule = words::join(&line.words[2..]);
+                // `acl` alone has no name and no test (found by fuzzing
+                // convert: this slice panicked); percore then reports the
+                // empty ACL when the output is checked.
+                let rule = words::join(line.words.get(2..).unwrap_or_default());
                 let side = self.rules_side();
                 self.add(side, pushed(&["acl", &arg], Val::str(rule), line), problems)
             }

@@ -75,6 +75,10 @@ fn v1_hostile_shapes() {
         b"PROXY UDP4 192.0.2.1 198.51.100.7 1 2\r\n",
         b"PROXY TCP4 192.0.2.1\n198.51.100.7 1 2\r\n",
         b"PROXY \xff\r\n",
+        // Found by fuzzing: a stray CR in an UNKNOWN line was refused only
+        // when a read ended between it and the CRLF.
+        b"PROXY UNKNOWN whatev\r\r\n",
+        b"PROXY UNKNOWN a\nb\r\n",
     ] {
         assert!(
             matches!(parse(bad, LIMIT), Err(ProxyError::V1Invalid(_))),

@@ -30,7 +30,7 @@
 mod body;
 mod conn;
 mod io;
-mod request;
+pub(crate) mod request;
 pub(crate) mod server;
 mod stream;
 mod upstream;

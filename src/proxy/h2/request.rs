@@ -20,7 +20,7 @@ use thiserror::Error;
 /// Why a stream is refused before it becomes a request (RST_STREAM
 /// PROTOCOL_ERROR, counted in `h2_streams_refused`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub(super) enum Refused {
+pub(crate) enum Refused {
     /// CONNECT (tunnels, RFC 8441 WebSocket) is not served over HTTP/2.
     #[error("CONNECT over HTTP/2 is not supported")]
     Connect,
@@ -35,7 +35,7 @@ pub(super) enum Refused {
 
 /// How the request body reaches the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyCoding {
+pub(crate) enum BodyCoding {
     /// No body, or one delimited by the `content-length` in the head:
     /// DATA payloads go through as they are.
     Plain,
@@ -45,7 +45,7 @@ pub(super) enum BodyCoding {
 
 /// Writes the HTTP/1.1 head for `parts` into `out` (cleared first).
 /// `end_of_stream`: the HEADERS frame ended the stream (no body).
-pub(super) fn write_head(
+pub(crate) fn write_head(
     out: &mut Vec<u8>,
     parts: &Parts,
     end_of_stream: bool,
