@@ -137,7 +137,15 @@ pub fn convert(inputs: &[Input], env: &dyn Fn(&str) -> Option<String>) -> Conver
     }
     // percore has one [stats] page: a second stats proxy is reported.
     let mut stats_seen = false;
+    // The global table goes where the first global section was: a stats
+    // table dropped before it moves that place back (found by fuzzing
+    // convert: two stats proxies before a `global` section made the
+    // insertion index run past the end).
+    let mut index = 0;
+    let mut dropped_before_global = 0;
     tables.retain(|t| {
+        let at = index;
+        index += 1;
         if t.header != "[stats]" {
             return true;
         }
@@ -149,13 +157,17 @@ pub fn convert(inputs: &[Input], env: &dyn Fn(&str) -> Option<String>) -> Conver
                     hint: "keep one stats section".into(),
                 });
             }
+            if global_at.is_some_and(|g| at < g) {
+                dropped_before_global += 1;
+            }
             return false;
         }
         stats_seen = true;
         true
     });
     // Always written: it carries the notes on HAProxy's implicit globals.
-    tables.insert(global_at.unwrap_or(0), global.table());
+    let global_at = global_at.map_or(0, |g| g - dropped_before_global);
+    tables.insert(global_at, global.table());
     // One line split into several items (`bind :443,:8443 ... alpn h2`)
     // is reported once.
     problems.dedup_by(|a, b| a.origin == b.origin && a.why == b.why);

@@ -646,3 +646,22 @@ fn an_acl_line_without_a_name_does_not_stop_the_conversion() {
     let c = run("frontend f\n    mode http\n    bind :80\n    acl\n    default_backend b\nbackend b\n    server s 127.0.0.1:9001\n");
     doc(&c);
 }
+
+/// Found by fuzzing `convert`: a second stats page before the `global`
+/// section was dropped after the global table's place was taken, and
+/// the insertion ran past the end of the tables.
+#[test]
+fn a_dropped_stats_page_before_global_does_not_stop_the_conversion() {
+    let c = run(
+        "listen s1\n    mode http\n    bind :8404\n    stats enable\n\
+         listen s2\n    mode http\n    bind :8405\n    stats enable\n\
+         global\n    maxconn 100\n",
+    );
+    let d = doc(&c);
+    assert!(d.get("global").is_some(), "{}", c.toml);
+    assert!(
+        c.problems.iter().any(|p| p.why.contains("one stats page")),
+        "{:?}",
+        c.problems
+    );
+}
