@@ -340,6 +340,29 @@ http-response = [
     assert_eq!(header(&body, "x-ex"), None);
 }
 
+/// `sess` variables set by `tcp-request connection` and `content` rules
+/// are the HTTP session's too, as in HAProxy (they were dropped once:
+/// each stage had variables of its own).
+#[test]
+fn tcp_request_variables_reach_http_rules() {
+    let be = named("be");
+    let dir = tempfile::tempdir().unwrap();
+    let frontend = r#"tcp-request = [
+  "connection set-var(sess.at_connect) src",
+  "content set-var(sess.at_content) dst_port",
+]
+http-request = [
+  "set-header X-Connect %[var(sess.at_connect)]",
+  "set-header X-Content %[var(sess.at_content)]",
+]"#;
+    let proxy = Proxy::start(&config(frontend, &[("be", &be)], &dir.path().join("s")));
+    let (status, body) = get(&proxy, "h", "/");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&body, "x-connect"), Some("127.0.0.1"), "{body}");
+    let port = proxy.addr().port().to_string();
+    assert_eq!(header(&body, "x-content"), Some(port.as_str()), "{body}");
+}
+
 #[test]
 fn variable_errors_are_located() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ use super::proxy_header::Proxied;
 use crate::config::{BackendId, Frontend, Mode};
 use crate::net::{Conn, Stream};
 use crate::rules::tcp_request::{pick_backend, ConnectionStep, ConnectionVerdict, ContentStep};
+use crate::rules::vars::Vars;
 use crate::rules::{ConnFacts, Facts, Payload, TlsFacts};
 use crate::shard::CoreContext;
 use crate::stick::{Scope, Tracked};
@@ -43,7 +44,7 @@ pub async fn connection(
     frontend: usize,
     conn: &Conn,
     peer: SocketAddr,
-    stick: &Tracked,
+    (stick, vars): (&Tracked, &Rc<Vars>),
 ) -> ConnectionVerdict {
     let fe = &ctx.config.frontends[frontend];
     let rules = &fe.tcp_rules;
@@ -59,7 +60,9 @@ pub async fn connection(
         tls: None,
         pp: None,
         stick: stick.clone(),
-        vars: Default::default(),
+        // The connection's: `sess` variables set here are seen by the
+        // session's later rules (HTTP or TCP).
+        vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
     };
     let mut verdict = ConnectionVerdict {
@@ -119,7 +122,7 @@ pub async fn content(
     (peer, proxied): (SocketAddr, Option<&Proxied>),
     accepted: Instant,
     first: Vec<u8>,
-    stick: &Tracked,
+    (stick, vars): (&Tracked, &Rc<Vars>),
 ) -> Inspected {
     let fe = &ctx.config.frontends[frontend];
     let rules = &fe.tcp_rules;
@@ -134,7 +137,9 @@ pub async fn content(
             .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         stick: stick.clone(),
-        vars: Default::default(),
+        // The connection's: `sess` variables set here are seen by the
+        // session's later rules (HTTP or TCP).
+        vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
     };
     let bufsize = ctx.config.global.tune.bufsize;

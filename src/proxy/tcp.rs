@@ -28,7 +28,7 @@ pub async fn serve(
     (routed, first): (Option<BackendId>, Vec<u8>),
     (client, peer, proxied): Client,
     session: SessionId,
-    tracked: crate::stick::Tracked,
+    (tracked, vars): (crate::stick::Tracked, Rc<crate::rules::vars::Vars>),
 ) {
     let accepted = Instant::now();
     let logging = accesslog::enabled(&ctx, frontend);
@@ -58,7 +58,7 @@ pub async fn serve(
             tls: None,
             pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
             stick: tracked.clone(),
-            vars: Default::default(),
+            vars: Rc::clone(&vars),
             live: crate::rules::sample::Live::of(&ctx),
         };
         let payload_more = std::cell::Cell::new(false);

@@ -346,6 +346,9 @@ pub(crate) async fn serve_connection(
     // any byte is read.
     // What the connection tracks in stick tables, for its whole life.
     let tracked = crate::stick::Tracked::new(&ctx.stick);
+    // Its variables: `sess` ones set by `tcp-request` rules live on in
+    // the session's rules.
+    let vars: Rc<crate::rules::vars::Vars> = Rc::default();
     let verdict = if ctx.config.frontends[fe_index]
         .tcp_rules
         .connection
@@ -356,7 +359,7 @@ pub(crate) async fn serve_connection(
             expect_proxy: false,
         }
     } else {
-        boxed(|| inspect::connection(&ctx, fe_index, &stream, peer, &tracked)).await
+        boxed(|| inspect::connection(&ctx, fe_index, &stream, peer, (&tracked, &vars))).await
     };
     if verdict.reject {
         return Ending::Closed(ctx, fe_index);
@@ -407,7 +410,7 @@ pub(crate) async fn serve_connection(
                     (peer, proxied.as_ref()),
                     accepted,
                     taken,
-                    &tracked,
+                    (&tracked, &vars),
                 )
             })
             .await;
@@ -433,7 +436,7 @@ pub(crate) async fn serve_connection(
                     at,
                     client,
                     session,
-                    tracked.clone(),
+                    (tracked.clone(), Rc::clone(&vars)),
                 )
             };
             boxed(serve).await;
@@ -448,7 +451,14 @@ pub(crate) async fn serve_connection(
         (Ok(client), Mode::Http) => {
             // The HTTP session owns the registration from here: a
             // connection parked while idle keeps its entry.
-            return http::serve(ctx, fe_index, (client, peer, proxied), registered, tracked).await;
+            return http::serve(
+                ctx,
+                fe_index,
+                (client, peer, proxied),
+                registered,
+                (tracked, vars),
+            )
+            .await;
         }
         // Scanners, plain HTTP on a TLS port, incompatible or
         // aborting clients end here, before any server.

@@ -211,7 +211,7 @@ pub(crate) async fn serve(
     frontend: usize,
     (client, peer, proxied): Client,
     registered: Registered,
-    tracked: Tracked,
+    (tracked, vars): (Tracked, Rc<crate::rules::vars::Vars>),
 ) -> Ending {
     let accepted = Instant::now();
     let t = &ctx.config.frontends[frontend].timeouts;
@@ -231,7 +231,7 @@ pub(crate) async fn serve(
         requests: 0,
         attached: None,
         tracked,
-        vars: Rc::default(),
+        vars,
     };
     serve_from(idle, true).await
 }
