@@ -265,6 +265,9 @@ struct H2Args {
     /// Response body bytes.
     #[arg(long, default_value_t = 100)]
     body: u64,
+    /// gRPC unary calls per run (needs python3 with grpcio); 0 skips them.
+    #[arg(long, default_value_t = 20_000)]
+    grpc_calls: u64,
     /// Rounds; the table shows the median.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -840,6 +843,7 @@ fn h2_main(args: H2Args) -> Result<()> {
         streams: args.streams.max(1),
         requests: args.requests.max(1),
         body: args.body,
+        grpc_calls: args.grpc_calls,
         rounds: args.rounds.max(1),
         config_dir: args.config_dir,
         log_dir: args.log_dir,

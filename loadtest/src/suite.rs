@@ -49,10 +49,13 @@ pub enum Scenario {
     BulkTcp,
     /// TLS termination (crate::tls): handshakes and HTTPS keep-alive.
     Tls,
+    /// HTTP/2 clients over TLS (h2load) and gRPC unary calls
+    /// (crate::h2_load).
+    H2,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::HttpKeepalive,
         Scenario::HttpClose,
         Scenario::Http64k,
@@ -62,6 +65,7 @@ impl Scenario {
         Scenario::Idle,
         Scenario::BulkTcp,
         Scenario::Tls,
+        Scenario::H2,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +79,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::BulkTcp => "bulk-tcp",
             Scenario::Tls => "tls",
+            Scenario::H2 => "h2",
         }
     }
 }
@@ -246,6 +251,9 @@ pub struct SuiteOutcome {
     /// Library versions and handshake counts of the TLS scenarios.
     #[serde(default)]
     pub tls: crate::tls::TlsFacts,
+    /// The runs of the HTTP/2 and gRPC scenario.
+    #[serde(default)]
+    pub h2: Vec<crate::h2_load::Row>,
 }
 
 pub fn loadavg() -> String {
@@ -483,6 +491,7 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
                 let backend_pid = suite.backend.pid();
                 crate::tls::run(o, &suite.targets, backend_pid, &mut suite.outcome)
             }
+            Scenario::H2 => suite.h2(),
         };
         if let Err(e) = result {
             if crate::procs::stopping() {
@@ -498,6 +507,32 @@ pub fn run(o: &Options) -> Result<SuiteOutcome> {
     drop(suite.backend);
     outcome.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// The `h2` scenario's options: its own ports, the suite's CPUs, binaries
+/// and rounds; fewer requests with `--quick`.
+pub fn h2_options(o: &Options) -> crate::h2_load::Options {
+    let (requests, grpc_calls) = if o.quick {
+        (20_000, 3_000)
+    } else {
+        (100_000, 20_000)
+    };
+    crate::h2_load::Options {
+        percore: o.percore.clone(),
+        haproxy: o.haproxy.clone(),
+        proxy_cpu: o.proxy_cpu,
+        load_cpu: o.load_cpu,
+        proxy_port: 24041,
+        backend_port: 24043,
+        connections: 8,
+        streams: 10,
+        requests,
+        body: o.small_body,
+        grpc_calls,
+        rounds: o.rounds,
+        config_dir: o.config_dir.join("h2"),
+        log_dir: o.log_dir.clone(),
+    }
 }
 
 /// Why a target cannot run here, if it cannot.
@@ -997,6 +1032,35 @@ impl Suite<'_> {
             result.idle = Some(idle);
             Ok(result)
         })
+    }
+
+    /// h2load and gRPC rows (no direct column: TLS and HTTP/2 end at the
+    /// proxy). Skipped, and said so, where h2load or grpcio is missing.
+    fn h2(&mut self) -> Result<()> {
+        let mut h2 = h2_options(self.o);
+        let found = |program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        if !found("h2load", &["--version"]) {
+            self.outcome
+                .skipped
+                .push("h2: h2load not found (Debian package nghttp2-client)".into());
+            return Ok(());
+        }
+        if !found("python3", &["-c", "import grpc"]) {
+            self.outcome.skipped.push(
+                "h2 gRPC rows: python3 grpcio not found (python3 -m pip install grpcio)".into(),
+            );
+            h2.grpc_calls = 0;
+        }
+        self.outcome.h2 = crate::h2_load::run(&h2)?;
+        Ok(())
     }
 
     fn bulk(&mut self) -> Result<()> {

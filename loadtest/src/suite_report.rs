@@ -253,7 +253,44 @@ pub fn headlines(o: &Options, outcome: &SuiteOutcome) -> Vec<Headline> {
         "bytes",
     );
     lines.extend(crate::tls::report::headlines(outcome));
+    for (workload, title) in crate::h2_load::WORKLOADS {
+        let cpu = |proxy: &str| Some(crate::h2_load::medians(&outcome.h2, workload, proxy)?.1);
+        let values = [cpu("percore"), cpu("HAProxy"), None];
+        if values[0].is_some() || values[1].is_some() {
+            lines.push(Headline {
+                measure: format!("{title}: proxy CPU per request"),
+                values,
+                better: Better::Lower,
+                unit: "µs",
+            });
+        }
+    }
     lines
+}
+
+/// The `h2` scenario: h2load over TLS to an HTTP/1.1 server, and gRPC
+/// unary calls to an h2c gRPC server.
+fn h2_section(o: &Options, outcome: &SuiteOutcome) -> String {
+    let mut out = String::from("### HTTP/2 and gRPC\n\n");
+    if outcome.h2.is_empty() {
+        out.push_str("Not run.\n\n");
+        return out;
+    }
+    out.push_str(
+        "h2load (Debian nghttp2-client, one thread) on the load CPU with the server; the \
+         proxy terminates TLS (ECDSA P-256, TLS 1.3) with ALPN h2 and forwards each stream: \
+         as HTTP/1.1 to `loadtest serve-http`, or as HTTP/2 with prior knowledge \
+         (`proto = \"h2\"` / `proto h2`) to a Python grpcio server (tests/grpc/echo.py) for \
+         the gRPC rows, where every reply's DATA is checked to be the echoed message. \
+         Proxy CPU is utime+stime over the whole run divided by its requests. \
+         **No direct column**: HTTP/2 and TLS end at the proxy.\n\n",
+    );
+    out.push_str(&crate::h2_load::table(
+        &crate::suite::h2_options(o),
+        &outcome.h2,
+    ));
+    out.push('\n');
+    out
 }
 
 /// "100 B", "64KiB".
@@ -703,6 +740,9 @@ pub fn render(
 
     if o.scenarios.contains(&crate::suite::Scenario::Tls) {
         w.push_str(&crate::tls::report::section(o, outcome));
+    }
+    if o.scenarios.contains(&crate::suite::Scenario::H2) {
+        w.push_str(&h2_section(o, outcome));
     }
 
     // Bulk TCP.
@@ -1211,6 +1251,17 @@ mod tests {
             latency_rates: Vec::new(),
             elapsed_seconds: 60.0,
             tls: Default::default(),
+            h2: ["percore", "HAProxy"]
+                .into_iter()
+                .zip([12.0, 8.0])
+                .map(|(proxy, cpu)| crate::h2_load::Row {
+                    workload: "grpc-unary".into(),
+                    proxy: proxy.into(),
+                    requests: 1000,
+                    per_second: 500.0,
+                    cpu_us_per_request: cpu,
+                })
+                .collect(),
         }
     }
 
@@ -1278,6 +1329,18 @@ mod tests {
         assert!(s.contains("1.0 2.0 3.0 (before)"));
         // options() runs every scenario; this outcome has no TLS runs.
         assert!(s.contains("### TLS termination\n\nNot run."), "{s}");
+        assert!(s.contains("### HTTP/2 and gRPC"), "{s}");
+        assert!(
+            s.contains("| gRPC unary calls over TLS to an h2c gRPC server | percore | 500 | 12.00 µs | 1000 |"),
+            "{s}"
+        );
+        assert!(
+            r.readme.contains(
+                "| gRPC unary calls over TLS to an h2c gRPC server: proxy CPU per request | 1.50× | – | lower |"
+            ),
+            "{}",
+            r.readme
+        );
         assert!(
             s.contains("| 25000 req/s | 10000 req/s | 50000 req/s | 2.50× | 0.50× | higher |"),
             "{s}"
