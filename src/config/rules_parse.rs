@@ -2094,4 +2094,49 @@ mod converter_tests {
         let (_, m) = error("path,map_foo(bad.map) a", d);
         assert!(m.contains("unknown converter"), "{m}");
     }
+
+    #[test]
+    fn table_converter_errors() {
+        use crate::stick::{DataType, KeyType, Stored, TableDef};
+        let tables = [Arc::new(TableDef {
+            name: "t".into(),
+            key: KeyType::Ip,
+            size: 10,
+            expire: None,
+            store: vec![Stored {
+                data: DataType::Gpc0,
+                period: None,
+            }],
+        })];
+        let d = Path::new(".");
+        let e = Env {
+            tables: &tables,
+            ..env(d)
+        };
+        let error = |line: &str| match parse_acl(line, &e) {
+            Ok(_) => panic!("expected an error for {line}"),
+            Err((at, i)) => (at, i.message, i.hint.unwrap_or_default()),
+        };
+        assert!(parse_acl("src,table_gpc0(t) gt 0", &e).is_ok());
+        assert!(parse_acl("src,table_trackers(t) gt 0", &e).is_ok());
+        let (at, m, h) = error("src,table_gpc0(u) gt 0");
+        assert_eq!(at, 15);
+        assert!(m.contains("no stick table named \"u\""), "{m}");
+        assert!(h.contains("tables: \"t\""), "{h}");
+        let (at, m, h) = error("src,table_conn_cur(t) gt 0");
+        assert_eq!(at, 19);
+        assert!(m.contains("table \"t\" does not store conn_cur"), "{m}");
+        assert!(h.contains("add conn_cur"), "{h}");
+        // `kbytes_in` reads bytes_in_cnt; there is no table_bytes_in_cnt.
+        let (_, m, _) = error("src,table_kbytes_in(t) gt 0");
+        assert!(m.contains("does not store bytes_in_cnt"), "{m}");
+        let (_, m, _) = error("src,table_bytes_in_cnt(t) gt 0");
+        assert!(m.contains("unknown converter"), "{m}");
+        let (_, m, _) = error("src,table_gpc0 gt 0");
+        assert!(m.contains("takes 1 argument, not 0"), "{m}");
+        let (_, m, _) = error("src,table_gpc0(t,t) gt 0");
+        assert!(m.contains("takes 1 argument, not 2"), "{m}");
+        let (_, m, _) = error("src,table_gpc0() gt 0");
+        assert!(m.contains("no stick table named \"\""), "{m}");
+    }
 }

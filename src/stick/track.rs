@@ -286,6 +286,21 @@ impl Tracked {
         }
     }
 
+    /// The values of `key`'s entry in `table`, looked up (not created)
+    /// at its owner core: `Some(Some(values))` once answered,
+    /// `Some(None)` when there is no such entry, `None` while the answer
+    /// is pending (the demand is recorded; see the module doc). The
+    /// `table_*` converters read entries so.
+    pub fn lookup(&self, table: &Arc<TableDef>, key: Key) -> Option<Option<Snapshot>> {
+        self.answer_or_ask(Demand {
+            by: 0,
+            table: Arc::clone(table),
+            key,
+            update: Update::default(),
+            slot: None,
+        })
+    }
+
     /// An answer already there for `demand`, or the demand recorded.
     fn answer_or_ask(&self, demand: Demand) -> Option<Option<Snapshot>> {
         let inner = self.0.as_ref()?;
@@ -431,7 +446,37 @@ impl Read {
     }
 }
 
-fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
+impl Read {
+    /// What the `table_<what>(<table>)` converter reads (HAProxy's names,
+    /// which differ from the fetches': `table_gpc0`, not `get_gpc0`);
+    /// `None` for a name that is no such converter.
+    pub fn of_table_converter(what: &str) -> Option<Read> {
+        Some(match what {
+            "gpc0" => Read::Data(DataType::Gpc0),
+            "gpt0" => Read::Data(DataType::Gpt0),
+            "server_id" => Read::Data(DataType::ServerId),
+            "kbytes_in" => Read::Kbytes(DataType::BytesInCnt),
+            "kbytes_out" => Read::Kbytes(DataType::BytesOutCnt),
+            "trackers" => Read::Trackers,
+            // HAProxy has no table_bytes_in_cnt/out_cnt (kbytes_* instead).
+            "bytes_in_cnt" | "bytes_out_cnt" => return None,
+            other => Read::Data(DataType::by_name(other)?),
+        })
+    }
+
+    /// The data type the table must store for this read, if any.
+    pub fn needs(self) -> Option<DataType> {
+        match self {
+            Read::Data(d) | Read::Kbytes(d) => Some(d),
+            Read::IncGpc0 | Read::ClrGpc0 => Some(DataType::Gpc0),
+            Read::Trackers | Read::Tracked => None,
+        }
+    }
+}
+
+/// What `read` gives from an entry's `values` (`None`: the table does
+/// not store it).
+pub fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
     match read {
         Read::Data(d) => values.get(d),
         Read::Kbytes(d) => values.get(d).map(|v| v >> 10),

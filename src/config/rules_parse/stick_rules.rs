@@ -229,7 +229,7 @@ fn read_of(at: usize, name: &str, what: &str, src: bool) -> Parsed<Read> {
 }
 
 /// A table named in a rule, or the section's own one.
-fn table_named(at: usize, name: Option<&str>, env: &Env<'_>) -> Parsed<Arc<TableDef>> {
+pub(crate) fn table_named(at: usize, name: Option<&str>, env: &Env<'_>) -> Parsed<Arc<TableDef>> {
     let found = match name {
         Some(n) => env.tables.iter().find(|t| &*t.name == n),
         None => env.own_table,
