@@ -908,6 +908,8 @@ http-request = [
   "set-header X-Absent %[src,table_http_req_rate(per_key)]",
   "set-var(txn.gpc) src,table_gpc0(fe)",
   "set-header X-Gpc %[var(txn.gpc)]",
+  "set-header X-Keys %[table_cnt(per_key)]/%[table_avl(per_key)]",
+  "set-header X-Sources %[table_cnt]",
 ]"#,
         r#"[[backend]]
 name = "per_key"
@@ -921,7 +923,7 @@ stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),ht
     // The limit (gt 5 over 60 s) admits exactly 5, not 5 per core.
     assert_eq!(statuses, [vec![200; 5], vec![429; 7]].concat());
     // Another key has its own count.
-    assert_eq!(curl_status(&proxy, &["X-Api-Key: beta"]), 200);
+    assert_eq!(curl_status(&proxy, &["X-Api-Key: gamma"]), 200);
     let got = backend.received();
     assert_eq!(got.len(), 6);
     let header = |i: usize, name: &str| got[i].header(name).unwrap_or("-").to_string();
@@ -932,8 +934,14 @@ stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),ht
     assert_eq!(counts, ["1", "2", "3", "4", "5", "1"]);
     // A key with no entry reads 0; so does gpc0 nobody increments.
     assert!((0..6).all(|i| header(i, "x-absent") == "0" && header(i, "x-gpc") == "0"));
+    // Entries over both cores: the two keys have different owners.
+    let owner = |k: &str| percore::stick::Key::Str(k.as_bytes().into()).owner(2);
+    assert_ne!(owner("alpha"), owner("gamma"));
+    let keys: Vec<String> = (0..6).map(|i| header(i, "x-keys")).collect();
+    assert_eq!(keys, [["1/1023"; 5].as_slice(), &["2/1022"]].concat());
+    assert!((0..6).all(|i| header(i, "x-sources") == "1"));
     // 13 requests from this address: its next connections are refused
     // by a `tcp-request connection` rule, on either core.
-    assert!((0..4).all(|_| curl_status(&proxy, &["X-Api-Key: beta"]) == 0));
+    assert!((0..4).all(|_| curl_status(&proxy, &["X-Api-Key: gamma"]) == 0));
     assert_eq!(backend.received().len(), 6);
 }

@@ -191,6 +191,8 @@ const FETCH_NAMES: &[&str] = &[
     "src_conn_cur",
     "src_http_req_rate",
     "src_get_gpc0",
+    "table_cnt",
+    "table_avl",
     "var",
     "base",
     "base32",
@@ -211,7 +213,7 @@ const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>])";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -2096,7 +2098,7 @@ mod converter_tests {
     }
 
     #[test]
-    fn table_converter_errors() {
+    fn table_converter_and_fetch_errors() {
         use crate::stick::{DataType, KeyType, Stored, TableDef};
         let tables = [Arc::new(TableDef {
             name: "t".into(),
@@ -2138,5 +2140,21 @@ mod converter_tests {
         assert!(m.contains("takes 1 argument, not 2"), "{m}");
         let (_, m, _) = error("src,table_gpc0() gt 0");
         assert!(m.contains("no stick table named \"\""), "{m}");
+        // table_cnt / table_avl: the named table, or the section's own.
+        assert!(parse_acl("table_avl(t) gt 0", &e).is_ok());
+        let (at, m, _) = error("table_cnt(u) gt 0");
+        assert_eq!(at, 0);
+        assert!(m.contains("no stick table named \"u\""), "{m}");
+        let (_, m, h) = error("table_cnt gt 0");
+        assert!(m.contains("this section has no stick-table"), "{m}");
+        assert!(h.contains("name a table"), "{h}");
+        let (_, m, h) = error("table_avl(t,t) gt 0");
+        assert!(m.contains("`table_avl` takes at most a table name"), "{m}");
+        assert!(h.contains("table_avl([<table>])"), "{h}");
+        let own = Env {
+            own_table: Some(&tables[0]),
+            ..env(d)
+        };
+        assert!(parse_acl("table_cnt lt 10", &own).is_ok());
     }
 }

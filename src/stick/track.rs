@@ -68,6 +68,9 @@ struct Inner {
     slots: RefCell<[Option<Slot>; SLOTS]>,
     demands: RefCell<Vec<Demand>>,
     answered: RefCell<Vec<(Demand, Option<Snapshot>)>>,
+    /// Entry counts over every core (`table_cnt`, `table_avl`) the rule
+    /// needs (`None`) or got, by table.
+    counts: RefCell<Vec<(Arc<TableDef>, Option<u64>)>>,
 }
 
 impl Drop for Inner {
@@ -118,6 +121,7 @@ impl Tracked {
             slots: RefCell::new([None, None, None]),
             demands: RefCell::new(Vec::new()),
             answered: RefCell::new(Vec::new()),
+            counts: RefCell::new(Vec::new()),
         })))
     }
 
@@ -128,9 +132,9 @@ impl Tracked {
 
     /// Whether the rule just evaluated needs entries first.
     pub fn wants(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|i| !i.demands.borrow().is_empty())
+        self.0.as_ref().is_some_and(|i| {
+            !i.demands.borrow().is_empty() || i.counts.borrow().iter().any(|(_, n)| n.is_none())
+        })
     }
 
     /// Fetches the entries the last evaluation asked for.
@@ -149,6 +153,21 @@ impl Tracked {
             }
             inner.answered.borrow_mut().push((demand, values));
         }
+        let wanted: Vec<Arc<TableDef>> = inner
+            .counts
+            .borrow()
+            .iter()
+            .filter(|(_, n)| n.is_none())
+            .map(|(t, _)| Arc::clone(t))
+            .collect();
+        for table in wanted {
+            let used = inner.core.used(&table).await;
+            for (t, n) in inner.counts.borrow_mut().iter_mut() {
+                if t.uid() == table.uid() {
+                    *n = Some(used);
+                }
+            }
+        }
     }
 
     /// Forgets the answers of the previous rule (the next one reads
@@ -157,6 +176,7 @@ impl Tracked {
         if let Some(inner) = &self.0 {
             inner.answered.borrow_mut().clear();
             inner.demands.borrow_mut().clear();
+            inner.counts.borrow_mut().clear();
         }
     }
 
@@ -301,6 +321,20 @@ impl Tracked {
         })
     }
 
+    /// Entries of `table` over every core once counted (`None`: the
+    /// count is recorded as needed, as [`Tracked::lookup`] does).
+    fn used(&self, table: &Arc<TableDef>) -> Option<u64> {
+        let inner = self.0.as_ref()?;
+        let mut counts = inner.counts.borrow_mut();
+        match counts.iter().find(|(t, _)| t.uid() == table.uid()) {
+            Some((_, n)) => *n,
+            None => {
+                counts.push((Arc::clone(table), None));
+                None
+            }
+        }
+    }
+
     /// An answer already there for `demand`, or the demand recorded.
     fn answer_or_ask(&self, demand: Demand) -> Option<Option<Snapshot>> {
         let inner = self.0.as_ref()?;
@@ -348,6 +382,9 @@ pub enum StickFetch {
     },
     /// `src_<x>([<table>])`: the entry of the client's address.
     Src { read: Read, table: Arc<TableDef> },
+    /// `table_cnt([<table>])` (entries in use over every core) or, with
+    /// `free`, `table_avl([<table>])` (`size` minus those).
+    Entries { table: Arc<TableDef>, free: bool },
 }
 
 impl StickFetch {
@@ -425,6 +462,18 @@ impl StickFetch {
                     None => false,
                 }
             }
+            StickFetch::Entries { table, free } => match tracked.used(table) {
+                Some(used) => {
+                    let used = i64::try_from(used).unwrap_or(i64::MAX);
+                    let size = i64::try_from(table.size).unwrap_or(i64::MAX);
+                    f(Sample::Int(if *free {
+                        size.saturating_sub(used).max(0)
+                    } else {
+                        used
+                    }))
+                }
+                None => false,
+            },
         }
     }
 }
