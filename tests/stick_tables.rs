@@ -910,6 +910,8 @@ http-request = [
   "set-header X-Gpc %[var(txn.gpc)]",
   "set-header X-Keys %[table_cnt(per_key)]/%[table_avl(per_key)]",
   "set-header X-Sources %[table_cnt]",
+  "set-header X-Times %[src,table_expire(fe)]+%[src,table_idle(fe)]",
+  "set-header X-Default %[src,table_expire(per_key,-1)]",
 ]"#,
         r#"[[backend]]
 name = "per_key"
@@ -940,6 +942,15 @@ stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),ht
     let keys: Vec<String> = (0..6).map(|i| header(i, "x-keys")).collect();
     assert_eq!(keys, [["1/1023"; 5].as_slice(), &["2/1022"]].concat());
     assert!((0..6).all(|i| header(i, "x-sources") == "1"));
+    // What is left of `expire` and the time since the last update add
+    // up to it; a key with no entry gives the default.
+    for i in 0..6 {
+        let times = header(i, "x-times");
+        let (left, idle) = times.split_once('+').expect("expire+idle");
+        let (left, idle): (u64, u64) = (left.parse().unwrap(), idle.parse().unwrap());
+        assert_eq!(left + idle, 60_000, "{times}");
+        assert_eq!(header(i, "x-default"), "-1");
+    }
     // 13 requests from this address: its next connections are refused
     // by a `tcp-request connection` rule, on either core.
     assert!((0..4).all(|_| curl_status(&proxy, &["X-Api-Key: gamma"]) == 0));

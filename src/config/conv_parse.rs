@@ -252,6 +252,13 @@ fn table_arg(at: usize, name: &str, table: &str, env: &Env<'_>) -> Parsed<TableA
             );
         }
     }
+    if read.needs_expire() && table.expire.is_none() {
+        return err(
+            at,
+            format!("`{name}`: table \"{}\" has no expire", table.name),
+            "its entries never expire, and their last update is not kept: add expire <time> to its stick-table line",
+        );
+    }
     Ok(TableArg { table, read })
 }
 

@@ -2100,16 +2100,22 @@ mod converter_tests {
     #[test]
     fn table_converter_and_fetch_errors() {
         use crate::stick::{DataType, KeyType, Stored, TableDef};
-        let tables = [Arc::new(TableDef {
-            name: "t".into(),
-            key: KeyType::Ip,
-            size: 10,
-            expire: None,
-            store: vec![Stored {
-                data: DataType::Gpc0,
-                period: None,
-            }],
-        })];
+        let table = |name: &str, expire| {
+            Arc::new(TableDef {
+                name: name.into(),
+                key: KeyType::Ip,
+                size: 10,
+                expire,
+                store: vec![Stored {
+                    data: DataType::Gpc0,
+                    period: None,
+                }],
+            })
+        };
+        let tables = [
+            table("t", None),
+            table("e", Some(std::time::Duration::from_secs(1))),
+        ];
         let d = Path::new(".");
         let e = Env {
             tables: &tables,
@@ -2124,7 +2130,7 @@ mod converter_tests {
         let (at, m, h) = error("src,table_gpc0(u) gt 0");
         assert_eq!(at, 15);
         assert!(m.contains("no stick table named \"u\""), "{m}");
-        assert!(h.contains("tables: \"t\""), "{h}");
+        assert!(h.contains("tables: \"t\", \"e\""), "{h}");
         let (at, m, h) = error("src,table_conn_cur(t) gt 0");
         assert_eq!(at, 19);
         assert!(m.contains("table \"t\" does not store conn_cur"), "{m}");
@@ -2140,6 +2146,16 @@ mod converter_tests {
         assert!(m.contains("takes 1 argument, not 2"), "{m}");
         let (_, m, _) = error("src,table_gpc0() gt 0");
         assert!(m.contains("no stick table named \"\""), "{m}");
+        let (at, m, h) = error("src,table_idle(t) gt 0");
+        assert_eq!(at, 15);
+        assert!(m.contains("table \"t\" has no expire"), "{m}");
+        assert!(h.contains("add expire"), "{h}");
+        assert!(parse_acl("src,table_idle(e,-1) gt 0", &e).is_ok());
+        let (_, m, _) = error("src,table_expire(e,soon) gt 0");
+        assert!(
+            m.contains("<default_value> `soon` is not an integer"),
+            "{m}"
+        );
         // table_cnt / table_avl: the named table, or the section's own.
         assert!(parse_acl("table_avl(t) gt 0", &e).is_ok());
         let (at, m, _) = error("table_cnt(u) gt 0");

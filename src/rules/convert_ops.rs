@@ -333,6 +333,8 @@ use ValType::{Any, Bin, Bool, Int, Ip, Str};
 
 /// The argument of the `table_*` converters.
 const TABLE: &[ArgSpec] = &[req("table", ATable)];
+/// `table_expire`, `table_idle`: what to give when the key has no entry.
+const TABLE_DEFAULT: &[ArgSpec] = &[req("table", ATable), opt("default_value", AInt)];
 
 /// Every converter percore has. The map family (`map`, `map_<match>`,
 /// `map_<match>_<output>`) is one row: its name is parsed by
@@ -395,6 +397,8 @@ pub static CONVERTERS: &[ConvDef] = &[
     ConvDef { name: "table_gpt0", args: TABLE, input: Any, output: Int, description: "gpt0 of the sample's entry in table (0 without entry)", apply: c_table },
     ConvDef { name: "table_server_id", args: TABLE, input: Any, output: Int, description: "server_id of the sample's entry in table (0 without entry)", apply: c_table },
     ConvDef { name: "table_trackers", args: TABLE, input: Any, output: Int, description: "sessions tracking the sample's entry in table, on every core (0 without entry)", apply: c_table },
+    ConvDef { name: "table_expire", args: TABLE_DEFAULT, input: Any, output: Int, description: "ms before the sample's entry in table expires (the default, or no sample, without entry; the table needs expire)", apply: c_table },
+    ConvDef { name: "table_idle", args: TABLE_DEFAULT, input: Any, output: Int, description: "ms since the last update of the sample's entry in table (the default, or no sample, without entry; the table needs expire)", apply: c_table },
     ConvDef { name: "map", args: &[req("file", AMap), opt("default", AStr)], input: Any, output: Str, description: "the value of the first key of the map file matching the sample; map_<match>[_<output>]: match str (default), beg, end, sub, dir, dom, reg, ip, int; output str (default), int, ip", apply: c_map },
 ];
 

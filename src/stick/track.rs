@@ -369,6 +369,10 @@ pub enum Read {
     Trackers,
     /// `tracked`: whether the slot is tracked (`sc_tracked`).
     Tracked,
+    /// `table_expire`: ms before the entry expires.
+    Expire,
+    /// `table_idle`: ms since the entry's last update.
+    Idle,
 }
 
 /// A stick-table fetch, a row of `crate::rules::Fetch`.
@@ -507,6 +511,8 @@ impl Read {
             "kbytes_in" => Read::Kbytes(DataType::BytesInCnt),
             "kbytes_out" => Read::Kbytes(DataType::BytesOutCnt),
             "trackers" => Read::Trackers,
+            "expire" => Read::Expire,
+            "idle" => Read::Idle,
             // HAProxy has no table_bytes_in_cnt/out_cnt (kbytes_* instead).
             "bytes_in_cnt" | "bytes_out_cnt" => return None,
             other => Read::Data(DataType::by_name(other)?),
@@ -518,8 +524,13 @@ impl Read {
         match self {
             Read::Data(d) | Read::Kbytes(d) => Some(d),
             Read::IncGpc0 | Read::ClrGpc0 => Some(DataType::Gpc0),
-            Read::Trackers | Read::Tracked => None,
+            Read::Trackers | Read::Tracked | Read::Expire | Read::Idle => None,
         }
+    }
+
+    /// Whether the table must have an `expire` for this read.
+    pub fn needs_expire(self) -> bool {
+        matches!(self, Read::Expire | Read::Idle)
     }
 }
 
@@ -532,6 +543,8 @@ pub fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
         Read::IncGpc0 | Read::ClrGpc0 => values.get(DataType::Gpc0),
         Read::Trackers => Some(i64::from(values.trackers)),
         Read::Tracked => Some(1),
+        Read::Expire => values.expires_in.map(|v| v as i64),
+        Read::Idle => values.idle.map(|v| v as i64),
     }
 }
 

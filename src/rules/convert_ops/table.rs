@@ -1,6 +1,8 @@
 //! The `table_<x>(<table>)` converters: the sample, cast to the table's
 //! key type, is looked up (never created) in a stick table and `<x>` of
-//! its entry is the output, 0 when there is no entry (HAProxy 2.6).
+//! its entry is the output, 0 when there is no entry (HAProxy 2.6;
+//! `table_expire` and `table_idle` give their default argument instead,
+//! or no sample).
 //!
 //! The entry may live on another core. A converter cannot wait, so it
 //! asks through the connection's tracking state
@@ -39,6 +41,12 @@ pub(super) fn c_table<'a>(args: &'a [Arg], v: Value<'a>, facts: &Facts<'_>) -> O
     let key = Key::from_sample(v.as_sample(), arg.table.key)?;
     match facts.conn.stick.lookup(&arg.table, key)? {
         Some(values) => read_value(arg.read, &values).map(Value::Int),
+        // No entry: `table_expire` and `table_idle` fail unless given a
+        // default; the counters are 0.
+        None if arg.read.needs_expire() => match args.get(1) {
+            Some(Arg::Int(default)) => Some(Value::Int(*default)),
+            _ => None,
+        },
         None => Some(Value::Int(0)),
     }
 }
