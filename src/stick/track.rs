@@ -184,6 +184,9 @@ impl Tracked {
     /// the connection's count one more HTTP request.
     pub async fn new_request(&self) {
         let Some(inner) = &self.0 else { return };
+        // What the previous request's response rules or log asked for
+        // (a `table_*` converter where no rule can wait) is not wanted.
+        self.next_rule();
         let mut todo = Vec::new();
         {
             let mut slots = inner.slots.borrow_mut();
