@@ -13,10 +13,10 @@
 
 use std::sync::Arc;
 
-use super::{Arg, Value};
+use super::{cast, Arg, ValType, Value};
 use crate::rules::sample::Facts;
 use crate::stick::track::read_value;
-use crate::stick::{Key, Read, TableDef};
+use crate::stick::{Key, KeyType, Read, TableDef};
 
 /// A `table_*` converter's compiled argument.
 #[derive(Debug, Clone)]
@@ -32,13 +32,26 @@ pub fn read_of(name: &str) -> Option<Read> {
     Read::of_table_converter(name.strip_prefix("table_")?)
 }
 
+/// `v` as a key of a `key` table: HAProxy's sample cast to the key's
+/// type first (an integer is an IPv4 address for a `type ip` table,
+/// "42abc" is 42 for an `integer` one), `None` when there is no such
+/// form (an IPv6 address for a `type ip` table).
+fn key_of(v: Value<'_>, key: KeyType) -> Option<Key> {
+    let as_type = match key {
+        KeyType::Ip | KeyType::Ipv6 => ValType::Ip,
+        KeyType::Integer => ValType::Int,
+        KeyType::String { .. } => ValType::Str,
+    };
+    Key::from_sample(cast(v, as_type)?.as_sample(), key)
+}
+
 pub(super) fn c_table<'a>(args: &'a [Arg], v: Value<'a>, facts: &Facts<'_>) -> Option<Value<'a>> {
     let Some(Arg::Table(arg)) = args.first() else {
         return None;
     };
-    // A sample with no form in the table's type (an IPv6 address for a
-    // `type ip` table) has no entry to read: no sample, as HAProxy.
-    let key = Key::from_sample(v.as_sample(), arg.table.key)?;
+    // A sample with no form in the table's type has no entry to read: no
+    // sample, as HAProxy.
+    let key = key_of(v, arg.table.key)?;
     match facts.conn.stick.lookup(&arg.table, key)? {
         Some(values) => read_value(arg.read, &values).map(Value::Int),
         // No entry: `table_expire` and `table_idle` fail unless given a
@@ -48,5 +61,27 @@ pub(super) fn c_table<'a>(args: &'a [Arg], v: Value<'a>, facts: &Facts<'_>) -> O
             _ => None,
         },
         None => Some(Value::Int(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn samples_are_cast_to_the_key_type_as_haproxy() {
+        let ip: std::net::IpAddr = "0.0.1.2".parse().unwrap();
+        assert_eq!(key_of(Value::Int(258), KeyType::Ip), Some(Key::Ip(ip)));
+        assert_eq!(
+            key_of(Value::Str(Cow::Borrowed(b"42abc")), KeyType::Integer),
+            Some(Key::Int(42))
+        );
+        assert_eq!(
+            key_of(Value::Ip(ip), KeyType::String { len: 32 }),
+            Some(Key::Str((*b"0.0.1.2").into()))
+        );
+        assert_eq!(key_of(Value::Ip("::1".parse().unwrap()), KeyType::Ip), None);
+        assert_eq!(key_of(Value::Str(Cow::Borrowed(b"x")), KeyType::Ip), None);
     }
 }
