@@ -49,6 +49,31 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
     (proxy, admin, backend, dir)
 }
 
+/// One request by curl (a new connection each time); the status.
+fn curl_status(proxy: &Proxy, headers: &[&str]) -> u16 {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .arg(format!("http://{}/", proxy.addr()))
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// One request on a new connection; the status.
 fn get(proxy: &Proxy, headers: &str) -> u16 {
     let mut c = TcpStream::connect(proxy.addr()).unwrap();
@@ -467,6 +492,24 @@ fn configuration_errors_point_at_the_word() {
             "counters are 0, 1 and 2",
             "sc_get_gpc0",
         ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"deny if { src,table_gpc0(nope) gt 0 }\"]",
+            "no stick table named \"nope\"",
+            "tables: \"fe\"",
+            "nope",
+        ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"set-header X-R %[src,table_http_req_rate(fe)]\"]",
+            "`table_http_req_rate`: table \"fe\" does not store http_req_rate",
+            "add http_req_rate to its stick-table store list (it stores: \"gpc0\")",
+            "fe)",
+        ),
+        (
+            "stick-table = \"type ip size 10 store gpc0\"\nhttp-request = [\"deny if { src,table_http_req_rat(fe) gt 0 }\"]",
+            "unknown converter `table_http_req_rat`",
+            "did you mean `table_http_req_rate`?",
+            "table_http_req_rat",
+        ),
     ];
     for (fe, message, hint, needle) in cases {
         let text = base(fe);
@@ -849,4 +892,67 @@ servers = [{{ name = "s1", addr = "{addr}" }}]
         text.contains("status codes: 10 2xx, 0 3xx, 20 4xx, 0 5xx"),
         "{text}"
     );
+}
+
+#[test]
+fn table_converters_limit_per_api_key_and_fill_headers_across_cores() {
+    let (proxy, admin, backend, _dir) = start(
+        r#"stick-table = "type ip size 1k expire 60s store http_req_rate(60s),gpc0"
+tcp-request = ["connection reject if { src,table_http_req_rate(fe) gt 12 }"]
+http-request = [
+  "track-sc0 src",
+  "track-sc1 req.hdr(x-api-key) table per_key",
+  "deny deny_status 429 if { req.hdr(x-api-key),table_http_req_rate(per_key) gt 5 }",
+  "set-header X-Rate %[src,table_http_req_rate(fe)]",
+  "set-header X-Key-Cnt %[req.hdr(x-api-key),table_http_req_cnt(per_key)]",
+  "set-header X-Absent %[src,table_http_req_rate(per_key)]",
+  "set-var(txn.gpc) src,table_gpc0(fe)",
+  "set-header X-Gpc %[var(txn.gpc)]",
+  "set-header X-Keys %[table_cnt(per_key)]/%[table_avl(per_key)]",
+  "set-header X-Sources %[table_cnt]",
+  "set-header X-Times %[src,table_expire(fe)]+%[src,table_idle(fe)]",
+  "set-header X-Default %[src,table_expire(per_key,-1)]",
+]"#,
+        r#"[[backend]]
+name = "per_key"
+stick-table = "type string len 32 size 1k expire 60s store http_req_rate(60s),http_req_cnt""#,
+    );
+    // Requests land on both cores, whichever owns the keys.
+    drop(connections_on_both_cores(&proxy, &admin));
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| curl_status(&proxy, &["X-Api-Key: alpha"]))
+        .collect();
+    // The limit (gt 5 over 60 s) admits exactly 5, not 5 per core.
+    assert_eq!(statuses, [vec![200; 5], vec![429; 7]].concat());
+    // Another key has its own count.
+    assert_eq!(curl_status(&proxy, &["X-Api-Key: gamma"]), 200);
+    let got = backend.received();
+    assert_eq!(got.len(), 6);
+    let header = |i: usize, name: &str| got[i].header(name).unwrap_or("-").to_string();
+    // The source's rate counts every request, the key's only its own.
+    let rates: Vec<String> = (0..6).map(|i| header(i, "x-rate")).collect();
+    assert_eq!(rates, ["1", "2", "3", "4", "5", "13"]);
+    let counts: Vec<String> = (0..6).map(|i| header(i, "x-key-cnt")).collect();
+    assert_eq!(counts, ["1", "2", "3", "4", "5", "1"]);
+    // A key with no entry reads 0; so does gpc0 nobody increments.
+    assert!((0..6).all(|i| header(i, "x-absent") == "0" && header(i, "x-gpc") == "0"));
+    // Entries over both cores: the two keys have different owners.
+    let owner = |k: &str| percore::stick::Key::Str(k.as_bytes().into()).owner(2);
+    assert_ne!(owner("alpha"), owner("gamma"));
+    let keys: Vec<String> = (0..6).map(|i| header(i, "x-keys")).collect();
+    assert_eq!(keys, [["1/1023"; 5].as_slice(), &["2/1022"]].concat());
+    assert!((0..6).all(|i| header(i, "x-sources") == "1"));
+    // What is left of `expire` and the time since the last update add
+    // up to it; a key with no entry gives the default.
+    for i in 0..6 {
+        let times = header(i, "x-times");
+        let (left, idle) = times.split_once('+').expect("expire+idle");
+        let (left, idle): (u64, u64) = (left.parse().unwrap(), idle.parse().unwrap());
+        assert_eq!(left + idle, 60_000, "{times}");
+        assert_eq!(header(i, "x-default"), "-1");
+    }
+    // 13 requests from this address: its next connections are refused
+    // by a `tcp-request connection` rule, on either core.
+    assert!((0..4).all(|_| curl_status(&proxy, &["X-Api-Key: gamma"]) == 0));
+    assert_eq!(backend.received().len(), 6);
 }

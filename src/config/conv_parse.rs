@@ -8,6 +8,7 @@ use super::error::did_you_mean;
 use super::rules_parse::{compile_regex, Env, Located};
 use super::values::Invalid;
 use crate::maps::MapRef;
+use crate::rules::convert_ops::table::TableArg;
 use crate::rules::convert_ops::{self, cast, find, map_variant, Arg, ArgKind, Conv, ValType};
 
 type Parsed<T> = Result<T, Located>;
@@ -212,6 +213,7 @@ fn parse_converter(at: usize, text: &str, env: &Env<'_>) -> Parsed<Conv> {
                 }
                 Arg::Map(map)
             }
+            ArgKind::Table => Arg::Table(table_arg(aat, name, raw.trim(), env)?),
         };
         compiled.push(arg);
     }
@@ -221,6 +223,43 @@ fn parse_converter(at: usize, text: &str, env: &Env<'_>) -> Parsed<Conv> {
         args: compiled,
         output,
     })
+}
+
+/// A `table_*` converter's table: one that exists and stores what the
+/// converter reads. HAProxy accepts a table that lacks the data type and
+/// gives no sample at run time; percore refuses the line, as the rule
+/// could never match.
+fn table_arg(at: usize, name: &str, table: &str, env: &Env<'_>) -> Parsed<TableArg> {
+    let Some(read) = convert_ops::table::read_of(name) else {
+        return err(at, format!("unknown converter `{name}`"), hint_list());
+    };
+    let table = super::rules_parse::stick_rules::table_named(at, Some(table), env)?;
+    if let Some(data) = read.needs() {
+        if table.slot_of(data).is_none() {
+            let stored: Vec<&str> = table.store.iter().map(|s| s.data.name()).collect();
+            return err(
+                at,
+                format!(
+                    "`{name}`: table \"{}\" does not store {}",
+                    table.name,
+                    data.name()
+                ),
+                format!(
+                    "add {} to its stick-table store list (it stores: {})",
+                    data.name(),
+                    crate::config::sections::names_or_none(&stored)
+                ),
+            );
+        }
+    }
+    if read.needs_expire() && table.expire.is_none() {
+        return err(
+            at,
+            format!("`{name}`: table \"{}\" has no expire", table.name),
+            "its entries never expire, and their last update is not kept: add expire <time> to its stick-table line",
+        );
+    }
+    Ok(TableArg { table, read })
 }
 
 /// The checks one converter's arguments need beyond their kinds.

@@ -191,6 +191,8 @@ const FETCH_NAMES: &[&str] = &[
     "src_conn_cur",
     "src_http_req_rate",
     "src_get_gpc0",
+    "table_cnt",
+    "table_avl",
     "var",
     "base",
     "base32",
@@ -211,7 +213,7 @@ const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>])";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -2093,5 +2095,82 @@ mod converter_tests {
         assert!(m.contains("not an IPv4 mask"), "{m}");
         let (_, m) = error("path,map_foo(bad.map) a", d);
         assert!(m.contains("unknown converter"), "{m}");
+    }
+
+    #[test]
+    fn table_converter_and_fetch_errors() {
+        use crate::stick::{DataType, KeyType, Stored, TableDef};
+        let table = |name: &str, expire| {
+            Arc::new(TableDef {
+                name: name.into(),
+                key: KeyType::Ip,
+                size: 10,
+                expire,
+                store: vec![Stored {
+                    data: DataType::Gpc0,
+                    period: None,
+                }],
+            })
+        };
+        let tables = [
+            table("t", None),
+            table("e", Some(std::time::Duration::from_secs(1))),
+        ];
+        let d = Path::new(".");
+        let e = Env {
+            tables: &tables,
+            ..env(d)
+        };
+        let error = |line: &str| match parse_acl(line, &e) {
+            Ok(_) => panic!("expected an error for {line}"),
+            Err((at, i)) => (at, i.message, i.hint.unwrap_or_default()),
+        };
+        assert!(parse_acl("src,table_gpc0(t) gt 0", &e).is_ok());
+        assert!(parse_acl("src,table_trackers(t) gt 0", &e).is_ok());
+        let (at, m, h) = error("src,table_gpc0(u) gt 0");
+        assert_eq!(at, 15);
+        assert!(m.contains("no stick table named \"u\""), "{m}");
+        assert!(h.contains("tables: \"t\", \"e\""), "{h}");
+        let (at, m, h) = error("src,table_conn_cur(t) gt 0");
+        assert_eq!(at, 19);
+        assert!(m.contains("table \"t\" does not store conn_cur"), "{m}");
+        assert!(h.contains("add conn_cur"), "{h}");
+        // `kbytes_in` reads bytes_in_cnt; there is no table_bytes_in_cnt.
+        let (_, m, _) = error("src,table_kbytes_in(t) gt 0");
+        assert!(m.contains("does not store bytes_in_cnt"), "{m}");
+        let (_, m, _) = error("src,table_bytes_in_cnt(t) gt 0");
+        assert!(m.contains("unknown converter"), "{m}");
+        let (_, m, _) = error("src,table_gpc0 gt 0");
+        assert!(m.contains("takes 1 argument, not 0"), "{m}");
+        let (_, m, _) = error("src,table_gpc0(t,t) gt 0");
+        assert!(m.contains("takes 1 argument, not 2"), "{m}");
+        let (_, m, _) = error("src,table_gpc0() gt 0");
+        assert!(m.contains("no stick table named \"\""), "{m}");
+        let (at, m, h) = error("src,table_idle(t) gt 0");
+        assert_eq!(at, 15);
+        assert!(m.contains("table \"t\" has no expire"), "{m}");
+        assert!(h.contains("add expire"), "{h}");
+        assert!(parse_acl("src,table_idle(e,-1) gt 0", &e).is_ok());
+        let (_, m, _) = error("src,table_expire(e,soon) gt 0");
+        assert!(
+            m.contains("<default_value> `soon` is not an integer"),
+            "{m}"
+        );
+        // table_cnt / table_avl: the named table, or the section's own.
+        assert!(parse_acl("table_avl(t) gt 0", &e).is_ok());
+        let (at, m, _) = error("table_cnt(u) gt 0");
+        assert_eq!(at, 0);
+        assert!(m.contains("no stick table named \"u\""), "{m}");
+        let (_, m, h) = error("table_cnt gt 0");
+        assert!(m.contains("this section has no stick-table"), "{m}");
+        assert!(h.contains("name a table"), "{h}");
+        let (_, m, h) = error("table_avl(t,t) gt 0");
+        assert!(m.contains("`table_avl` takes at most a table name"), "{m}");
+        assert!(h.contains("table_avl([<table>])"), "{h}");
+        let own = Env {
+            own_table: Some(&tables[0]),
+            ..env(d)
+        };
+        assert!(parse_acl("table_cnt lt 10", &own).is_ok());
     }
 }

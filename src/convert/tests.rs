@@ -531,6 +531,9 @@ fn stick_tables_tracking_and_stick_rules_convert_and_load() {
          \x20   http-request track-sc0 src\n\
          \x20   http-request sc-inc-gpc0(0) if {{ path /login }}\n\
          \x20   http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 100 }}\n\
+         \x20   http-request deny if {{ req.hdr(x-api-key),table_conn_cur(per_key) gt 10 }}\n\
+         \x20   http-request set-header X-Rate %[src,table_http_req_rate(f)]\n\
+         \x20   http-request deny if {{ table_avl(per_key) lt 10 }} || {{ table_cnt gt 1000 }}\n\
          \x20   default_backend b\n\
          backend per_key\n    stick-table type string len 32 size 1m store conn_cur\n\
          backend b\n    stick-table type ip size 1k\n    stick on src\n    server s 127.0.0.1:9001\n\
@@ -547,6 +550,11 @@ fn stick_tables_tracking_and_stick_rules_convert_and_load() {
     );
     assert!(text(&f["tcp-request"]).contains("connection track-sc1 src table per_key"));
     assert!(text(&f["http-request"]).contains("sc-inc-gpc0(0) if { path /login }"));
+    assert!(text(&f["http-request"])
+        .contains("deny if { req.hdr(x-api-key),table_conn_cur(per_key) gt 10 }"));
+    assert!(text(&f["http-request"]).contains("set-header X-Rate %[src,table_http_req_rate(f)]"));
+    assert!(text(&f["http-request"])
+        .contains("deny if { table_avl(per_key) lt 10 } || { table_cnt gt 1000 }"));
     let b = nth(&d, "backend", 1);
     assert_eq!(text(&b["stick"]), "[\"on src\"]");
     // A listen's table sits on its frontend half; its stick rule names it.

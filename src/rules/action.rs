@@ -259,6 +259,11 @@ impl HttpRules {
                 }
                 RequestAction::SetVar(set) => {
                     set.run(facts);
+                    if facts.conn.stick.wants() {
+                        // The expression reads a stick-table entry: fetch
+                        // it, then set the variable again.
+                        return Step::Lookup { at: index };
+                    }
                     continue;
                 }
             };

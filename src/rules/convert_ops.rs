@@ -193,6 +193,8 @@ pub enum Arg {
     Int(i64),
     Regex(Regex),
     Map(MapRef),
+    /// A stick table, and what the converter reads from its entries.
+    Table(table::TableArg),
 }
 
 impl Arg {
@@ -221,6 +223,8 @@ pub enum ArgKind {
     Regex,
     /// A map file, read at load (path relative to the configuration).
     Map,
+    /// A stick table's name, resolved at load (`table_*` converters).
+    Table,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -323,8 +327,14 @@ pub fn chain_type(fetch: ValType, convs: &[Conv]) -> ValType {
     convs.last().map_or(fetch, |c| c.output)
 }
 
-use ArgKind::{Int as AInt, Map as AMap, Regex as ARegex, Str as AStr};
+use table::c_table;
+use ArgKind::{Int as AInt, Map as AMap, Regex as ARegex, Str as AStr, Table as ATable};
 use ValType::{Any, Bin, Bool, Int, Ip, Str};
+
+/// The argument of the `table_*` converters.
+const TABLE: &[ArgSpec] = &[req("table", ATable)];
+/// `table_expire`, `table_idle`: what to give when the key has no entry.
+const TABLE_DEFAULT: &[ArgSpec] = &[req("table", ATable), opt("default_value", AInt)];
 
 /// Every converter percore has. The map family (`map`, `map_<match>`,
 /// `map_<match>_<output>`) is one row: its name is parsed by
@@ -369,6 +379,26 @@ pub static CONVERTERS: &[ConvDef] = &[
     ConvDef { name: "ltime", args: &[req("format", AStr), opt("offset", AInt)], input: Int, output: Str, description: "a UNIX time (plus offset seconds) in local time, strftime format", apply: c_ltime },
     ConvDef { name: "utime", args: &[req("format", AStr), opt("offset", AInt)], input: Int, output: Str, description: "a UNIX time (plus offset seconds) in UTC, strftime format", apply: c_utime },
     ConvDef { name: "http_date", args: &[opt("offset", AInt), opt("unit", AStr)], input: Int, output: Str, description: "a UNIX time (unit s, ms or us; plus offset) as an HTTP date (IMF-fixdate)", apply: c_http_date },
+    ConvDef { name: "table_conn_cnt", args: TABLE, input: Any, output: Int, description: "conn_cnt of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_conn_cur", args: TABLE, input: Any, output: Int, description: "conn_cur of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_conn_rate", args: TABLE, input: Any, output: Int, description: "conn_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_sess_cnt", args: TABLE, input: Any, output: Int, description: "sess_cnt of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_sess_rate", args: TABLE, input: Any, output: Int, description: "sess_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_http_req_cnt", args: TABLE, input: Any, output: Int, description: "http_req_cnt of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_http_req_rate", args: TABLE, input: Any, output: Int, description: "http_req_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_http_err_cnt", args: TABLE, input: Any, output: Int, description: "http_err_cnt of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_http_err_rate", args: TABLE, input: Any, output: Int, description: "http_err_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_bytes_in_rate", args: TABLE, input: Any, output: Int, description: "bytes_in_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_bytes_out_rate", args: TABLE, input: Any, output: Int, description: "bytes_out_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_kbytes_in", args: TABLE, input: Any, output: Int, description: "bytes_in_cnt in KiB of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_kbytes_out", args: TABLE, input: Any, output: Int, description: "bytes_out_cnt in KiB of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_gpc0", args: TABLE, input: Any, output: Int, description: "gpc0 of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_gpc0_rate", args: TABLE, input: Any, output: Int, description: "gpc0_rate of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_gpt0", args: TABLE, input: Any, output: Int, description: "gpt0 of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_server_id", args: TABLE, input: Any, output: Int, description: "server_id of the sample's entry in table (0 without entry)", apply: c_table },
+    ConvDef { name: "table_trackers", args: TABLE, input: Any, output: Int, description: "sessions tracking the sample's entry in table, on every core (0 without entry)", apply: c_table },
+    ConvDef { name: "table_expire", args: TABLE_DEFAULT, input: Any, output: Int, description: "ms before the sample's entry in table expires (the default, or no sample, without entry; the table needs expire)", apply: c_table },
+    ConvDef { name: "table_idle", args: TABLE_DEFAULT, input: Any, output: Int, description: "ms since the last update of the sample's entry in table (the default, or no sample, without entry; the table needs expire)", apply: c_table },
     ConvDef { name: "map", args: &[req("file", AMap), opt("default", AStr)], input: Any, output: Str, description: "the value of the first key of the map file matching the sample; map_<match>[_<output>]: match str (default), beg, end, sub, dir, dom, reg, ip, int; output str (default), int, ip", apply: c_map },
 ];
 
@@ -961,6 +991,8 @@ pub fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+pub mod table;
 
 #[cfg(test)]
 mod tests;

@@ -129,7 +129,14 @@ impl TcpRules {
                 continue;
             }
             match &rule.action {
-                TcpAction::SetVar(set) => set.run(&facts),
+                TcpAction::SetVar(set) => {
+                    set.run(&facts);
+                    if conn.stick.wants() {
+                        // The expression reads a stick-table entry: fetch
+                        // it, then set the variable again.
+                        return ConnectionStep::Lookup { at: index };
+                    }
+                }
                 TcpAction::ExpectProxy => verdict.expect_proxy = true,
                 TcpAction::Accept => break,
                 TcpAction::Reject => {
@@ -179,7 +186,12 @@ impl TcpRules {
                 continue;
             }
             match &rule.action {
-                TcpAction::SetVar(set) => set.run(&facts),
+                TcpAction::SetVar(set) => {
+                    set.run(&facts);
+                    if conn.stick.wants() {
+                        return ContentStep::Lookup { at };
+                    }
+                }
                 TcpAction::Accept | TcpAction::ExpectProxy => return ContentStep::Accept,
                 TcpAction::Reject => return ContentStep::Reject,
                 TcpAction::Stick(action) => {

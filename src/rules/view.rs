@@ -163,6 +163,12 @@ pub fn run_request_rules<'c>(
                     // Rendered now: `%[...]` reads the request as it is
                     // before this rule.
                     edit::prepare(edit, &facts, bufs);
+                    if facts.conn.stick.wants() {
+                        // The value reads a stick-table entry
+                        // (`%[src,table_http_req_rate(t)]`): fetch it,
+                        // then run this rule again.
+                        return RuleRun::Lookup { at: next - 1 };
+                    }
                     from = next;
                     edit
                 }

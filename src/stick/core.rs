@@ -15,6 +15,10 @@
 //! polls: a saturated owner delays the answers (the requests that track
 //! its keys wait, in its queue, for their turn) rather than losing them;
 //! when a peer's channel is full, senders wait (back-pressure).
+//!
+//! `table_cnt` / `table_avl` need every core's number of entries: a core
+//! asks each peer in turn (`Count`, answered by `Counted`) and adds its
+//! own.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -49,6 +53,25 @@ pub enum StickMsg {
         id: u32,
         values: Option<Snapshot>,
     },
+    /// How many entries of table `table` the receiver holds
+    /// (`table_cnt`, `table_avl`).
+    Count {
+        id: u32,
+        table: u64,
+    },
+    Counted {
+        id: u32,
+        used: u64,
+    },
+}
+
+/// What an awaited message brings back.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    /// An entry's values (`None`: no such entry, or the peer is gone).
+    Values(Option<Snapshot>),
+    /// The peer's number of entries of a table.
+    Used(u64),
 }
 
 pub type StickMesh = MeshBuilder<StickMsg, Full>;
@@ -66,17 +89,17 @@ pub fn mesh(cores: usize) -> StickMesh {
 /// An answer being waited for.
 #[derive(Default)]
 struct Waiting {
-    /// `Some(answer)` once it came (`Some(None)`: no entry).
-    answer: Cell<Option<Option<Snapshot>>>,
+    /// `Some(reply)` once it came.
+    answer: Cell<Option<Reply>>,
     waker: Cell<Option<Waker>>,
 }
 
 struct Answer(Rc<Waiting>);
 
 impl Future for Answer {
-    type Output = Option<Snapshot>;
+    type Output = Reply;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Snapshot>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
         match self.0.answer.take() {
             Some(answer) => Poll::Ready(answer),
             None => {
@@ -206,31 +229,29 @@ impl StickCore {
                 if id == 0 {
                     return;
                 }
-                let sent = senders.try_send_to(peer, StickMsg::Answer { id, values });
-                if let Err(GlommioError::WouldBlock(ResourceType::Channel(answer))) = sent {
-                    // Full: never block this loop (the peer may be
-                    // sending to us at the same time).
-                    let senders = Rc::clone(senders);
-                    glommio::spawn_local(async move {
-                        let _ = senders.send_to(peer, answer).await;
-                    })
-                    .detach();
-                }
+                reply(senders, peer, StickMsg::Answer { id, values });
             }
-            StickMsg::Answer { id, values } => {
-                if let Some(waiting) = self.waiting.borrow_mut().remove(&id) {
-                    waiting.answer.set(Some(values));
-                    if let Some(w) = waiting.waker.take() {
-                        w.wake();
-                    }
-                }
+            StickMsg::Count { id, table } => {
+                let used = self.used_here(table);
+                reply(senders, peer, StickMsg::Counted { id, used });
+            }
+            StickMsg::Answer { id, values } => self.answered(id, Reply::Values(values)),
+            StickMsg::Counted { id, used } => self.answered(id, Reply::Used(used)),
+        }
+    }
+
+    fn answered(&self, id: u32, reply: Reply) {
+        if let Some(waiting) = self.waiting.borrow_mut().remove(&id) {
+            waiting.answer.set(Some(reply));
+            if let Some(w) = waiting.waker.take() {
+                w.wake();
             }
         }
     }
 
     fn fail_waiting(&self) {
         for (_, waiting) in self.waiting.borrow_mut().drain() {
-            waiting.answer.set(Some(None));
+            waiting.answer.set(Some(Reply::Values(None)));
             if let Some(w) = waiting.waker.take() {
                 w.wake();
             }
@@ -243,6 +264,55 @@ impl StickCore {
             .borrow_mut()
             .get_mut(&table)?
             .update(key, update, now)
+    }
+
+    /// Entries of table `uid` this core holds, expired ones dropped first.
+    fn used_here(&self, uid: u64) -> u64 {
+        let now = self.now();
+        self.tables.borrow_mut().get_mut(&uid).map_or(0, |t| {
+            t.purge(now);
+            t.len() as u64
+        })
+    }
+
+    /// Registers an answer to wait for; its message id (never 0, which
+    /// means "no answer").
+    fn expect(&self) -> (u32, Rc<Waiting>) {
+        let id = self.next_id.get();
+        self.next_id.set(id.checked_add(1).unwrap_or(1));
+        let waiting = Rc::new(Waiting::default());
+        self.waiting.borrow_mut().insert(id, Rc::clone(&waiting));
+        (id, waiting)
+    }
+
+    /// Entries of `table` over every core (`table_cnt`): this core's, plus
+    /// each peer's, asked in turn. The sum is a moment's view: entries
+    /// come and go on the other cores while the answers travel.
+    pub async fn used(&self, table: &TableDef) -> u64 {
+        if self.cores > 1 && !self.joined.is_fired() {
+            self.joined.wait().await;
+        }
+        let mut total = self.used_here(table.uid());
+        let senders = self.senders.borrow().clone();
+        let Some(senders) = senders else {
+            return total;
+        };
+        for peer in (0..self.peers.get()).filter(|p| *p != self.me.get()) {
+            let (id, waiting) = self.expect();
+            self.sent.set(self.sent.get() + 1);
+            let msg = StickMsg::Count {
+                id,
+                table: table.uid(),
+            };
+            if senders.send_to(peer, msg).await.is_err() {
+                self.waiting.borrow_mut().remove(&id);
+                continue;
+            }
+            if let Reply::Used(n) = Answer(waiting).await {
+                total += n;
+            }
+        }
+        total
     }
 
     /// The core that owns `key` and whether it is this one.
@@ -263,11 +333,7 @@ impl StickCore {
         let Some(senders) = senders.filter(|_| !local) else {
             return self.apply_local(table.uid(), &key, &update);
         };
-        let id = self.next_id.get();
-        // 0 means "no answer".
-        self.next_id.set(id.checked_add(1).unwrap_or(1));
-        let waiting = Rc::new(Waiting::default());
-        self.waiting.borrow_mut().insert(id, Rc::clone(&waiting));
+        let (id, waiting) = self.expect();
         self.sent.set(self.sent.get() + 1);
         let msg = StickMsg::Ask {
             id,
@@ -279,7 +345,10 @@ impl StickCore {
             self.waiting.borrow_mut().remove(&id);
             return None;
         }
-        Answer(waiting).await
+        match Answer(waiting).await {
+            Reply::Values(values) => values,
+            Reply::Used(_) => None,
+        }
     }
 
     /// Applies `update` without waiting for its result (counts at the end
@@ -375,6 +444,21 @@ impl StickCore {
             }
         }
         Ok(())
+    }
+}
+
+/// Sends an answer to `peer` without blocking the receiving loop (the
+/// peer may be sending to us at the same time): when its channel is
+/// full, a task sends it later.
+fn reply(senders: &Rc<Senders<StickMsg>>, peer: usize, msg: StickMsg) {
+    if let Err(GlommioError::WouldBlock(ResourceType::Channel(msg))) =
+        senders.try_send_to(peer, msg)
+    {
+        let senders = Rc::clone(senders);
+        glommio::spawn_local(async move {
+            let _ = senders.send_to(peer, msg).await;
+        })
+        .detach();
     }
 }
 

@@ -1,5 +1,6 @@
-//! Stick tables (HAProxy's `stick-table`, `track-sc*`, `sc_*`/`src_*`
-//! fetches): per-key counters and rates, exact across cores.
+//! Stick tables (HAProxy's `stick-table`, `track-sc*`, `sc_*`/`src_*`/
+//! `table_cnt` fetches, `table_*` converters): per-key counters and
+//! rates, exact across cores.
 //!
 //! - [`def`]: what a `stick-table` line defines (key type, size, expiry,
 //!   stored data types, HAProxy's data type table);

@@ -123,6 +123,11 @@ pub struct Snapshot {
     stored: u32,
     /// Sessions tracking the entry (`sc_trackers`).
     pub trackers: u32,
+    /// ms before the entry expires and ms since its last update
+    /// (`table_expire`, `table_idle`); `None` in a table without
+    /// `expire`, where the last update is not kept.
+    pub expires_in: Option<u64>,
+    pub idle: Option<u64>,
 }
 
 impl Snapshot {
@@ -399,10 +404,18 @@ impl Table {
 
     fn snapshot_at(&self, index: u32, now: u64) -> Snapshot {
         let node = self.node(index);
+        // The expiry is set to `expire` after each update: what is left
+        // of it tells the time since.
+        let expire = self.def.expire.map(|e| e.as_millis() as u64);
+        let expires_in = expire.map(|_| node.expire_at.saturating_sub(now));
         let mut snapshot = Snapshot {
             values: [0; DATA_TYPES],
             stored: 0,
             trackers: node.refs,
+            expires_in,
+            idle: expire
+                .zip(expires_in)
+                .map(|(e, left)| e.saturating_sub(left)),
         };
         for (stored, value) in self.def.store.iter().zip(node.values.iter()) {
             let i = stored.data.index();
@@ -577,6 +590,8 @@ mod tests {
         t.update(&Key::Int(1), &REQ, 0);
         t.update(&Key::Int(2), &REQ, 500);
         t.update(&Key::Int(1), &REQ, 900);
+        let s = t.update(&Key::Int(1), &Update::default(), 1200).unwrap();
+        assert_eq!((s.expires_in, s.idle), (Some(700), Some(300)));
         t.purge(1600);
         assert_eq!(t.len(), 1, "2 expired at 1500, 1 lives to 1900");
         assert_eq!(t.list(1600)[0].expires_in, Some(300));

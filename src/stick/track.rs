@@ -68,6 +68,9 @@ struct Inner {
     slots: RefCell<[Option<Slot>; SLOTS]>,
     demands: RefCell<Vec<Demand>>,
     answered: RefCell<Vec<(Demand, Option<Snapshot>)>>,
+    /// Entry counts over every core (`table_cnt`, `table_avl`) the rule
+    /// needs (`None`) or got, by table.
+    counts: RefCell<Vec<(Arc<TableDef>, Option<u64>)>>,
 }
 
 impl Drop for Inner {
@@ -118,6 +121,7 @@ impl Tracked {
             slots: RefCell::new([None, None, None]),
             demands: RefCell::new(Vec::new()),
             answered: RefCell::new(Vec::new()),
+            counts: RefCell::new(Vec::new()),
         })))
     }
 
@@ -128,9 +132,9 @@ impl Tracked {
 
     /// Whether the rule just evaluated needs entries first.
     pub fn wants(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|i| !i.demands.borrow().is_empty())
+        self.0.as_ref().is_some_and(|i| {
+            !i.demands.borrow().is_empty() || i.counts.borrow().iter().any(|(_, n)| n.is_none())
+        })
     }
 
     /// Fetches the entries the last evaluation asked for.
@@ -149,6 +153,21 @@ impl Tracked {
             }
             inner.answered.borrow_mut().push((demand, values));
         }
+        let wanted: Vec<Arc<TableDef>> = inner
+            .counts
+            .borrow()
+            .iter()
+            .filter(|(_, n)| n.is_none())
+            .map(|(t, _)| Arc::clone(t))
+            .collect();
+        for table in wanted {
+            let used = inner.core.used(&table).await;
+            for (t, n) in inner.counts.borrow_mut().iter_mut() {
+                if t.uid() == table.uid() {
+                    *n = Some(used);
+                }
+            }
+        }
     }
 
     /// Forgets the answers of the previous rule (the next one reads
@@ -157,6 +176,7 @@ impl Tracked {
         if let Some(inner) = &self.0 {
             inner.answered.borrow_mut().clear();
             inner.demands.borrow_mut().clear();
+            inner.counts.borrow_mut().clear();
         }
     }
 
@@ -164,6 +184,9 @@ impl Tracked {
     /// the connection's count one more HTTP request.
     pub async fn new_request(&self) {
         let Some(inner) = &self.0 else { return };
+        // What the previous request's response rules or log asked for
+        // (a `table_*` converter where no rule can wait) is not wanted.
+        self.next_rule();
         let mut todo = Vec::new();
         {
             let mut slots = inner.slots.borrow_mut();
@@ -286,6 +309,35 @@ impl Tracked {
         }
     }
 
+    /// The values of `key`'s entry in `table`, looked up (not created)
+    /// at its owner core: `Some(Some(values))` once answered,
+    /// `Some(None)` when there is no such entry, `None` while the answer
+    /// is pending (the demand is recorded; see the module doc). The
+    /// `table_*` converters read entries so.
+    pub fn lookup(&self, table: &Arc<TableDef>, key: Key) -> Option<Option<Snapshot>> {
+        self.answer_or_ask(Demand {
+            by: 0,
+            table: Arc::clone(table),
+            key,
+            update: Update::default(),
+            slot: None,
+        })
+    }
+
+    /// Entries of `table` over every core once counted (`None`: the
+    /// count is recorded as needed, as [`Tracked::lookup`] does).
+    fn used(&self, table: &Arc<TableDef>) -> Option<u64> {
+        let inner = self.0.as_ref()?;
+        let mut counts = inner.counts.borrow_mut();
+        match counts.iter().find(|(t, _)| t.uid() == table.uid()) {
+            Some((_, n)) => *n,
+            None => {
+                counts.push((Arc::clone(table), None));
+                None
+            }
+        }
+    }
+
     /// An answer already there for `demand`, or the demand recorded.
     fn answer_or_ask(&self, demand: Demand) -> Option<Option<Snapshot>> {
         let inner = self.0.as_ref()?;
@@ -320,6 +372,10 @@ pub enum Read {
     Trackers,
     /// `tracked`: whether the slot is tracked (`sc_tracked`).
     Tracked,
+    /// `table_expire`: ms before the entry expires.
+    Expire,
+    /// `table_idle`: ms since the entry's last update.
+    Idle,
 }
 
 /// A stick-table fetch, a row of `crate::rules::Fetch`.
@@ -333,6 +389,9 @@ pub enum StickFetch {
     },
     /// `src_<x>([<table>])`: the entry of the client's address.
     Src { read: Read, table: Arc<TableDef> },
+    /// `table_cnt([<table>])` (entries in use over every core) or, with
+    /// `free`, `table_avl([<table>])` (`size` minus those).
+    Entries { table: Arc<TableDef>, free: bool },
 }
 
 impl StickFetch {
@@ -410,6 +469,18 @@ impl StickFetch {
                     None => false,
                 }
             }
+            StickFetch::Entries { table, free } => match tracked.used(table) {
+                Some(used) => {
+                    let used = i64::try_from(used).unwrap_or(i64::MAX);
+                    let size = i64::try_from(table.size).unwrap_or(i64::MAX);
+                    f(Sample::Int(if *free {
+                        size.saturating_sub(used).max(0)
+                    } else {
+                        used
+                    }))
+                }
+                None => false,
+            },
         }
     }
 }
@@ -431,13 +502,52 @@ impl Read {
     }
 }
 
-fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
+impl Read {
+    /// What the `table_<what>(<table>)` converter reads (HAProxy's names,
+    /// which differ from the fetches': `table_gpc0`, not `get_gpc0`);
+    /// `None` for a name that is no such converter.
+    pub fn of_table_converter(what: &str) -> Option<Read> {
+        Some(match what {
+            "gpc0" => Read::Data(DataType::Gpc0),
+            "gpt0" => Read::Data(DataType::Gpt0),
+            "server_id" => Read::Data(DataType::ServerId),
+            "kbytes_in" => Read::Kbytes(DataType::BytesInCnt),
+            "kbytes_out" => Read::Kbytes(DataType::BytesOutCnt),
+            "trackers" => Read::Trackers,
+            "expire" => Read::Expire,
+            "idle" => Read::Idle,
+            // HAProxy has no table_bytes_in_cnt/out_cnt (kbytes_* instead).
+            "bytes_in_cnt" | "bytes_out_cnt" => return None,
+            other => Read::Data(DataType::by_name(other)?),
+        })
+    }
+
+    /// The data type the table must store for this read, if any.
+    pub fn needs(self) -> Option<DataType> {
+        match self {
+            Read::Data(d) | Read::Kbytes(d) => Some(d),
+            Read::IncGpc0 | Read::ClrGpc0 => Some(DataType::Gpc0),
+            Read::Trackers | Read::Tracked | Read::Expire | Read::Idle => None,
+        }
+    }
+
+    /// Whether the table must have an `expire` for this read.
+    pub fn needs_expire(self) -> bool {
+        matches!(self, Read::Expire | Read::Idle)
+    }
+}
+
+/// What `read` gives from an entry's `values` (`None`: the table does
+/// not store it).
+pub fn read_value(read: Read, values: &Snapshot) -> Option<i64> {
     match read {
         Read::Data(d) => values.get(d),
         Read::Kbytes(d) => values.get(d).map(|v| v >> 10),
         Read::IncGpc0 | Read::ClrGpc0 => values.get(DataType::Gpc0),
         Read::Trackers => Some(i64::from(values.trackers)),
         Read::Tracked => Some(1),
+        Read::Expire => values.expires_in.map(|v| v as i64),
+        Read::Idle => values.idle.map(|v| v as i64),
     }
 }
 

@@ -175,9 +175,10 @@ fn parse_stored(at: usize, item: &str) -> Parsed<Stored> {
     Ok(Stored { data, period })
 }
 
-/// Whether `name` is a stick-table fetch (`sc_*`, `sc0_*`.., `src_*`).
+/// Whether `name` is a stick-table fetch (`sc_*`, `sc0_*`.., `src_*`,
+/// `table_cnt`, `table_avl`).
 pub(super) fn is_stick_fetch(name: &str) -> bool {
-    split_fetch(name).is_some()
+    matches!(name, "table_cnt" | "table_avl") || split_fetch(name).is_some()
 }
 
 /// `(slot, what)`: `sc_x` has its slot in the arguments (`None`),
@@ -229,7 +230,7 @@ fn read_of(at: usize, name: &str, what: &str, src: bool) -> Parsed<Read> {
 }
 
 /// A table named in a rule, or the section's own one.
-fn table_named(at: usize, name: Option<&str>, env: &Env<'_>) -> Parsed<Arc<TableDef>> {
+pub(crate) fn table_named(at: usize, name: Option<&str>, env: &Env<'_>) -> Parsed<Arc<TableDef>> {
     let found = match name {
         Some(n) => env.tables.iter().find(|t| &*t.name == n),
         None => env.own_table,
@@ -262,10 +263,27 @@ pub(super) fn parse_stick_fetch(
     args: &[&str],
     env: &Env<'_>,
 ) -> Parsed<Fetch> {
+    let args: Vec<&str> = args.iter().map(|a| a.trim()).collect();
+    if let "table_cnt" | "table_avl" = name {
+        let table = match args.as_slice() {
+            [] => table_named(at, None, env)?,
+            [t] => table_named(at, Some(t), env)?,
+            _ => {
+                return err(
+                    at,
+                    format!("`{name}` takes at most a table name"),
+                    format!("write {name}([<table>])"),
+                )
+            }
+        };
+        return Ok(Fetch::Stick(StickFetch::Entries {
+            table,
+            free: name == "table_avl",
+        }));
+    }
     let Some((slot, what)) = split_fetch(name) else {
         return err(at, format!("unknown fetch `{name}`"), "");
     };
-    let args: Vec<&str> = args.iter().map(|a| a.trim()).collect();
     let fetch = match slot {
         None => {
             let read = read_of(at, name, what, true)?;
