@@ -469,7 +469,7 @@ pub enum LogFraming {
 }
 
 /// The access-log line layout of a frontend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogFormat {
     /// HAProxy `option tcplog`.
     Tcp,
@@ -477,6 +477,8 @@ pub enum LogFormat {
     Http,
     /// One JSON object per line, every field named.
     Json,
+    /// HAProxy's custom log format (`log-format "%ci:%cp ..."`), compiled.
+    Custom(std::sync::Arc<crate::log::custom::CustomFormat>),
 }
 
 /// A frontend's logging (HAProxy `log global`, `option tcplog|httplog`,

@@ -58,11 +58,44 @@ const FRAMINGS: [(&str, LogFraming); 3] = [
     ("raw", LogFraming::Raw),
 ];
 
-const LOG_FORMATS: [(&str, LogFormat); 3] = [
-    ("tcplog", LogFormat::Tcp),
-    ("httplog", LogFormat::Http),
-    ("json", LogFormat::Json),
+/// The named layouts; anything with a `%` or a space is a custom format.
+const LOG_LAYOUTS: [(&str, NamedLayout); 3] = [
+    ("tcplog", NamedLayout::Tcp),
+    ("httplog", NamedLayout::Http),
+    ("json", NamedLayout::Json),
 ];
+
+#[derive(Debug, Clone, Copy)]
+enum NamedLayout {
+    Tcp,
+    Http,
+    Json,
+}
+
+/// `log-format`: a named layout, or HAProxy's custom format string,
+/// compiled here so that a bad variable is refused at load.
+fn read_log_format(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogFormat> {
+    let text = node.string(diag).ok()?.value;
+    if !text.contains(['%', ' ']) {
+        let layout = keyword(diag, node, "log-format", &LOG_LAYOUTS).ok()?;
+        return Some(match layout {
+            NamedLayout::Tcp => LogFormat::Tcp,
+            NamedLayout::Http => LogFormat::Http,
+            NamedLayout::Json => LogFormat::Json,
+        });
+    }
+    match crate::log::custom::CustomFormat::parse(&text) {
+        Ok(custom) => Some(LogFormat::Custom(std::sync::Arc::new(custom))),
+        Err(e) => {
+            let invalid = values::Invalid {
+                message: e.message,
+                hint: Some(e.hint),
+            };
+            super::routing::report_line(diag, node, &text, (e.at, invalid));
+            None
+        }
+    }
+}
 
 const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\" or \
      \"udp://IP:port\" (syslog; port 514 if left out)";
@@ -242,7 +275,7 @@ pub(crate) fn read_frontend_log(
         }
     }
     if let Some(n) = table.get("log-format") {
-        if let Ok(format) = keyword(diag, &n, "log-format", &LOG_FORMATS) {
+        if let Some(format) = read_log_format(diag, &n) {
             if format == LogFormat::Http && mode == Some(Mode::Tcp) {
                 // HAProxy: "option httplog not usable with proxy ... (needs
                 // 'mode http'). Falling back to 'option tcplog'."

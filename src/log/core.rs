@@ -44,7 +44,7 @@ impl CoreLog {
     }
 
     /// Formats `record` as `format` and queues it.
-    pub fn log(&self, format: LogFormat, record: &LogRecord<'_>) {
+    pub fn log(&self, format: &LogFormat, record: &LogRecord<'_>) {
         let clock = self.clock.get().unwrap_or(Clock::utc());
         self.emit(|out| format_record(out, format, record, clock));
     }

@@ -39,5 +39,5 @@ pub fn emit(ctx: &CoreContext, frontend: usize, record: &LogRecord<'_>) {
     {
         return;
     }
-    ctx.log.log(log.format, record);
+    ctx.log.log(&log.format, record);
 }

@@ -34,6 +34,13 @@ pub async fn serve(
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
+    // `%fi:%fp`: only looked up (a syscall on a wildcard bind) when logging.
+    let frontend_addr = logging.then(|| {
+        proxied
+            .as_ref()
+            .and_then(|p| p.dst)
+            .unwrap_or_else(|| super::inspect::local_addr(fe, client.tcp()))
+    });
     // No use_backend matched and no default_backend: closing is
     // HAProxy's answer.
     let Some(backend_id) = routed.or(fe.default_backend) else {
@@ -94,6 +101,10 @@ pub async fn serve(
             if let Some(date) = accept_date {
                 let record = LogRecord {
                     client: peer,
+                    frontend_addr,
+                    tls: false,
+                    server_addr: attempts.last_server.map(|s| be.servers[s].addr),
+                    unique_id: None,
                     accept_date: date,
                     frontend: &fe.name,
                     backend: &be.name,
@@ -162,6 +173,10 @@ pub async fn serve(
     if let (Some(date), Some(conns)) = (accept_date, conns) {
         let record = LogRecord {
             client: peer,
+            frontend_addr,
+            tls: false,
+            server_addr: Some(be.servers[server_index].addr),
+            unique_id: None,
             accept_date: date,
             frontend: &fe.name,
             backend: &be.name,

@@ -65,6 +65,9 @@ pub(super) struct RequestTrace {
     /// then; `None` for a frontend without default_backend).
     backend: Option<usize>,
     peer: SocketAddr,
+    /// The address the client connected to (`%fi:%fp`).
+    local: SocketAddr,
+    tls: bool,
     /// The connection's accept date; `Some` only when the frontend logs.
     accept_date: Option<SystemTime>,
     accepted: Instant,
@@ -102,7 +105,7 @@ impl RequestTrace {
         ctx: &CoreContext,
         frontend: usize,
         backend: Option<usize>,
-        peer: SocketAddr,
+        (peer, local, tls): (SocketAddr, SocketAddr, bool),
         accepted: Instant,
         session: SessionId,
     ) -> Self {
@@ -111,6 +114,8 @@ impl RequestTrace {
             session,
             backend,
             peer,
+            local,
+            tls,
             accept_date: accesslog::enabled(ctx, frontend).then(SystemTime::now),
             accepted,
             previous_end: accepted,
@@ -364,6 +369,10 @@ impl RequestTrace {
         };
         let record = LogRecord {
             client: self.peer,
+            frontend_addr: Some(self.local),
+            tls: self.tls,
+            server_addr: be.zip(server).map(|(be, s)| be.servers[s].addr),
+            unique_id: None,
             accept_date,
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
@@ -387,6 +396,7 @@ impl RequestTrace {
                 .map_or(0, |b| ctx.backends[b].borrow().queue_current() as u64),
             http: Some(HttpLog {
                 request_date: accept_date + started.saturating_duration_since(self.accepted),
+                t_idle: started.saturating_duration_since(self.previous_end),
                 t_request: self.head_done.map(|h| h.saturating_duration_since(started)),
                 t_response: match (self.seen.at.get(), self.connected_at) {
                     (Some(at), Some(sent)) => Some(at.saturating_duration_since(sent)),

@@ -565,7 +565,14 @@ async fn serve_generation(
         accepted,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
-        trace: RequestTrace::new(ctx, frontend, fe.default_backend, peer, accepted, session),
+        trace: RequestTrace::new(
+            ctx,
+            frontend,
+            fe.default_backend,
+            (peer, local, tls),
+            accepted,
+            session,
+        ),
         route: RouteState::new(
             peer,
             local,
