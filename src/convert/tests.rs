@@ -463,6 +463,48 @@ fn http_logging_without_httplog_keeps_haproxys_default_format() {
 }
 
 #[test]
+fn custom_log_format_lines_convert() {
+    let format = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+    let c = run(&format!(
+        "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n    log-format \"{format}\"\n{TIMEOUTS}\
+         frontend f\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         frontend g\n    bind 127.0.0.1:8002\n    log-format %ci\\ %ST\\ \"%{{+Q}}HU\"\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+    assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), quoted(format));
+    assert_eq!(
+        text(&nth(&d, "frontend", 1)["log-format"]),
+        // HAProxy's quotes group words; they are not part of the format.
+        quoted("%ci %ST %{+Q}HU")
+    );
+    check_loads(&c);
+}
+
+#[test]
+fn log_formats_percore_cannot_log_are_refused() {
+    for (line, why) in [
+        ("log-format \"%ci %bi\"", "%bi is not supported"),
+        ("log-format \"%ci %Tx\"", "unknown log variable %Tx"),
+        ("log-format \"%{+Z}r\"", "unknown log-format flag"),
+        ("log-format %ci %cp", "takes one argument"),
+        ("log-format plain", "has no variable"),
+    ] {
+        let c = run(&format!(
+            "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n    {line}\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:9001\n"
+        ));
+        assert!(
+            c.problems.iter().any(|p| p.why.contains(why)),
+            "{line}: {:?}",
+            c.problems
+        );
+    }
+}
+
+#[test]
 fn http2_binds_and_tune_h2_map() {
     let c = run(
         "global\n    tune.h2.max-concurrent-streams 200\n    tune.h2.initial-window-size 1048576\n\

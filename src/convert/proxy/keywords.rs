@@ -79,10 +79,6 @@ pub(super) const UNMAPPED: &[(&str, &str)] = &[
     ),
     ("unique-id-format", "percore has no unique-id"),
     ("unique-id-header", "percore has no unique-id"),
-    (
-        "log-format",
-        "percore's log formats are log-format = \"httplog\", \"tcplog\" or \"json\"",
-    ),
     ("server-template", "write the servers out one by one"),
     ("filter", "percore has no filters"),
     ("http-after-response", "write http-response rules"),
