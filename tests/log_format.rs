@@ -270,3 +270,103 @@ servers = [{ name = "web1", addr = "127.0.0.1:1" }]
         "{stderr}"
     );
 }
+
+#[test]
+fn unique_id_reaches_the_server_the_rules_and_the_log() {
+    let app = HttpBackend::start(|_| ok("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{log}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "app"
+log = true
+dontlognull = true
+log-format = 'LOG|%ID|%ST|%HU'
+unique-id-format = '%{{+X}}o %ci:%cp_%fi:%fp_%Ts_%pid%HU'
+unique-id-header = "X-Unique-ID"
+http-request = ["set-header X-Copy %[unique-id]"]
+
+[[backend]]
+name = "app"
+servers = [{{ name = "web1", addr = "{app}" }}]
+"#,
+        log = log.display(),
+        app = app.addr,
+    );
+    let proxy = Proxy::start(&config);
+    for path in ["/one", "/two"] {
+        send(
+            proxy.addr(),
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        );
+    }
+    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 2);
+    let received = app.received();
+    assert_eq!(received.len(), 2);
+    let mut ids = Vec::new();
+    for (line, req) in lines.iter().zip(&received) {
+        let id = req.header("X-Unique-ID").expect("the unique-id-header");
+        // `%{+X}o`: addresses and ports in hexadecimal; `%HU` last.
+        assert!(id.starts_with("7F000001:"), "{id}");
+        assert!(id.ends_with(&req.target), "{id}");
+        assert_eq!(req.header("X-Copy"), Some(id), "the unique-id fetch");
+        assert_eq!(line, &format!("LOG|{id}|200|{}", req.target));
+        ids.push(id.to_string());
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
+fn unique_id_header_without_a_format_and_a_bad_format_are_refused() {
+    let base = r#"
+[defaults]
+mode = "http"
+timeout = { connect = "2s", client = "30s", server = "30s" }
+
+[[backend]]
+name = "app"
+servers = [{ name = "web1", addr = "127.0.0.1:1" }]
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:1"]
+default_backend = "app"
+"#;
+    // (extra lines, expected error, where: line 14 is the first extra)
+    for (extra, why, at) in [
+        (
+            "unique-id-header = \"X-Unique-ID\"",
+            "unique-id-header without unique-id-format",
+            ":14:20:",
+        ),
+        (
+            "unique-id-format = \"%ci_%rt\"",
+            "%rt is not supported",
+            ":14:25:",
+        ),
+        (
+            "unique-id-format = \"%ci\"\nunique-id-header = \"X Bad\"",
+            "invalid header name",
+            ":15:20:",
+        ),
+    ] {
+        let (status, _, stderr) = run_percore(&format!("{base}{extra}\n"), &["--check"]);
+        assert!(!status.success(), "{extra}: {stderr}");
+        assert!(stderr.contains(why), "{extra}: {stderr}");
+        assert!(
+            stderr.contains(at),
+            "{extra}: line and column {at}: {stderr}"
+        );
+    }
+}

@@ -490,6 +490,8 @@ pub struct FrontendLog {
     /// Skip sessions that carried no data from the client.
     pub dontlognull: bool,
     pub captures: Vec<HeaderCapture>,
+    /// `unique-id-format` (and `unique-id-header`).
+    pub unique_id: Option<UniqueId>,
 }
 
 impl FrontendLog {
@@ -499,8 +501,18 @@ impl FrontendLog {
             format: LogFormat::Tcp,
             dontlognull: false,
             captures: Vec::new(),
+            unique_id: None,
         }
     }
+}
+
+/// HAProxy's `unique-id-format <fmt>` and `unique-id-header <name>`: an id
+/// made once per request from a log-format string, logged as `%ID`, read by
+/// the `unique-id` fetch and, with a header name, sent to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueId {
+    pub format: std::sync::Arc<crate::log::custom::CustomFormat>,
+    pub header: Option<String>,
 }
 
 /// `capture request header <name> len <len>`.

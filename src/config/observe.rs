@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::error::{Diagnostics, Reported, Span};
 use super::model::{
     Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming, LogTarget, Mode,
-    StatsPage,
+    StatsPage, UniqueId,
 };
 use super::reader::{Node, TableView};
 use super::values;
@@ -70,6 +70,51 @@ enum NamedLayout {
     Tcp,
     Http,
     Json,
+}
+
+/// `unique-id-format` and `unique-id-header` (the header alone does
+/// nothing in HAProxy; here it is refused, so the omission is seen).
+fn read_unique_id(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Option<UniqueId> {
+    let header = table.get("unique-id-header").and_then(|n| {
+        let name = n.string(diag).ok()?;
+        if !name.value.is_empty() && name.value.bytes().all(is_tchar) {
+            Some(name.value)
+        } else {
+            diag.error(
+                name.span.as_ref(),
+                &n.path,
+                format!("invalid header name {:?}", name.value),
+                Some("a header field name such as \"X-Unique-ID\"".into()),
+            );
+            None
+        }
+    });
+    let Some(n) = table.get("unique-id-format") else {
+        if let Some(n) = table.get("unique-id-header") {
+            diag.error(
+                n.span.as_ref(),
+                &n.path,
+                "unique-id-header without unique-id-format",
+                Some("add unique-id-format = \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%pid\" (HAProxy sends nothing without it)".into()),
+            );
+        }
+        return None;
+    };
+    let text = n.string(diag).ok()?.value;
+    match crate::log::custom::CustomFormat::parse(&text) {
+        Ok(format) => Some(UniqueId {
+            format: std::sync::Arc::new(format),
+            header,
+        }),
+        Err(e) => {
+            let invalid = values::Invalid {
+                message: e.message,
+                hint: Some(e.hint),
+            };
+            super::routing::report_line(diag, &n, &text, (e.at, invalid));
+            None
+        }
+    }
 }
 
 /// `log-format`: a named layout, or HAProxy's custom format string,
@@ -291,6 +336,7 @@ pub(crate) fn read_frontend_log(
             }
         }
     }
+    log.unique_id = read_unique_id(diag, table);
     if let Some(n) = table.get("dontlognull") {
         if let Ok(b) = n.bool(diag) {
             log.dontlognull = b.value;

@@ -203,6 +203,7 @@ const FETCH_NAMES: &[&str] = &[
     "rand",
     "env",
     "hostname",
+    "unique-id",
     "nbsrv",
     "srv_is_up",
 ];
@@ -211,7 +212,7 @@ const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>)";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname unique-id nbsrv(<backend>) srv_is_up(<backend>/<server>)";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -426,6 +427,10 @@ pub(super) fn parse_fetch(
                 use std::os::unix::ffi::OsStrExt;
                 v.as_bytes().into()
             }))
+        }
+        "unique-id" => {
+            no_arg()?;
+            Fetch::UniqueId
         }
         "hostname" => {
             no_arg()?;
@@ -1797,6 +1802,7 @@ mod tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1968,6 +1974,7 @@ mod converter_tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

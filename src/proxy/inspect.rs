@@ -61,6 +61,7 @@ pub async fn connection(
         stick: stick.clone(),
         vars: Default::default(),
         live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -136,6 +137,7 @@ pub async fn content(
         stick: stick.clone(),
         vars: Default::default(),
         live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

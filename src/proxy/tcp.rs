@@ -67,6 +67,7 @@ pub async fn serve(
             stick: tracked.clone(),
             vars: Default::default(),
             live: crate::rules::sample::Live::of(&ctx),
+            unique_id: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(

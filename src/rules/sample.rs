@@ -33,6 +33,9 @@ pub struct ConnFacts {
     pub vars: Rc<super::vars::Vars>,
     /// This core's live state (`nbsrv`, `srv_is_up`).
     pub live: Live,
+    /// The current request's unique id (`unique-id-format`; the
+    /// `unique-id` fetch), empty without one.
+    pub unique_id: std::cell::RefCell<Box<str>>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a
@@ -332,6 +335,9 @@ pub enum Fetch {
     Env(Option<Box<[u8]>>),
     /// `hostname`, read at load.
     Hostname(Box<[u8]>),
+    /// `unique-id`: the request's `unique-id-format` value; no sample
+    /// without one.
+    UniqueId,
     /// `nbsrv(<backend>)`: its usable servers, on this core.
     Nbsrv(usize),
     /// `srv_is_up(<backend>/<server>)`.
@@ -540,6 +546,10 @@ impl Fetch {
             }
             Fetch::Env(value) => value.as_deref().is_some_and(|v| f(Sample::Str(v))),
             Fetch::Hostname(name) => f(Sample::Str(name)),
+            Fetch::UniqueId => {
+                let id = facts.conn.unique_id.borrow();
+                !id.is_empty() && f(Sample::Str(id.as_bytes()))
+            }
             Fetch::Nbsrv(backend) => facts
                 .conn
                 .live

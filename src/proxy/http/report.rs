@@ -11,8 +11,9 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use crate::config::HeaderCapture;
+use crate::config::{HeaderCapture, UniqueId};
 use crate::http::{HeadError, RequestHead};
+use crate::log::custom::CustomFormat;
 use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::accesslog;
@@ -83,6 +84,8 @@ pub(super) struct RequestTrace {
     /// (the head it is parsed from says HTTP/1.1, see `proxy::h2`).
     version_label: Option<&'static str>,
     captured: Vec<String>,
+    /// The request's `unique-id-format` value (empty without one).
+    unique_id: String,
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
     reached_backend: bool,
@@ -124,6 +127,7 @@ impl RequestTrace {
             request_line: String::new(),
             version_label: None,
             captured: Vec::new(),
+            unique_id: String::new(),
             attempts: Attempts::default(),
             reached_backend: false,
             server: None,
@@ -171,9 +175,15 @@ impl RequestTrace {
     }
 
     /// The request head is complete and valid.
-    pub(super) fn head(&mut self, head: &RequestHead<'_>, captures: &[HeaderCapture]) {
+    pub(super) fn head(
+        &mut self,
+        head: &RequestHead<'_>,
+        captures: &[HeaderCapture],
+        unique_id: Option<&UniqueId>,
+    ) {
         self.head_done = Some(Instant::now());
-        if self.accept_date.is_some() {
+        self.unique_id.clear();
+        if self.accept_date.is_some() || unique_id.is_some() {
             self.request_line.clear();
             self.request_line.push_str(head.method);
             self.request_line.push(' ');
@@ -183,6 +193,59 @@ impl RequestTrace {
             self.request_line.push_str(version);
             self.captured = capture_request_headers(&head.headers, captures);
         }
+    }
+
+    /// The request's unique id (empty without `unique-id-format`).
+    pub(super) fn unique_id(&self) -> &str {
+        &self.unique_id
+    }
+
+    /// Makes the request's unique id (HAProxy: once per request, from what
+    /// is known when the request head is complete: no server, status or
+    /// response timer yet).
+    pub(super) fn make_unique_id(&mut self, ctx: &CoreContext, format: &CustomFormat) -> &str {
+        let now = Instant::now();
+        let started = self.started.unwrap_or(now);
+        let accept_date = self
+            .accept_date
+            .unwrap_or_else(|| SystemTime::now() - now.saturating_duration_since(self.accepted));
+        let fe = &ctx.config.frontends[self.frontend];
+        let record = LogRecord {
+            client: self.peer,
+            frontend_addr: Some(self.local),
+            tls: self.tls,
+            server_addr: None,
+            unique_id: None,
+            accept_date,
+            frontend: &fe.name,
+            backend: &fe.name,
+            server: None,
+            t_queue: None,
+            t_connect: None,
+            t_total: now.saturating_duration_since(self.previous_end),
+            bytes_read: 0,
+            bytes_uploaded: 0,
+            termination: Termination::NORMAL,
+            conns: accesslog::conn_counts(ctx, self.frontend, None, None),
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            http: Some(HttpLog {
+                request_date: accept_date + started.saturating_duration_since(self.accepted),
+                t_idle: started.saturating_duration_since(self.previous_end),
+                t_request: self.head_done.map(|h| h.saturating_duration_since(started)),
+                t_response: None,
+                t_active: now.saturating_duration_since(started),
+                status: None,
+                request_line: &self.request_line,
+                captured_request_headers: &self.captured,
+            }),
+        };
+        let mut id = std::mem::take(&mut self.unique_id);
+        format.render(&mut id, &record, ctx.log.clock());
+        self.unique_id = id;
+        &self.unique_id
     }
 
     /// The request is refused for the client's fault before any server is
@@ -372,7 +435,7 @@ impl RequestTrace {
             frontend_addr: Some(self.local),
             tls: self.tls,
             server_addr: be.zip(server).map(|(be, s)| be.servers[s].addr),
-            unique_id: None,
+            unique_id: (!self.unique_id.is_empty()).then_some(self.unique_id.as_str()),
             accept_date,
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
