@@ -484,6 +484,37 @@ fn custom_log_format_lines_convert() {
 }
 
 #[test]
+fn unique_id_lines_convert() {
+    let c = run(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%pid\n    unique-id-header X-Unique-ID\n\
+         \x20   log-format \"%ci %ID\"\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(
+        text(&f["unique-id-format"]),
+        "\"%{+X}o %ci:%cp_%fi:%fp_%Ts_%pid\""
+    );
+    assert_eq!(text(&f["unique-id-header"]), "\"X-Unique-ID\"");
+    check_loads(&c);
+    let c = run(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   unique-id-format %ci_%rt\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.why.contains("unique-id-format: log variable %rt")),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
 fn log_formats_percore_cannot_log_are_refused() {
     for (line, why) in [
         ("log-format \"%ci %bi\"", "%bi is not supported"),
