@@ -293,7 +293,7 @@ default_backend = "app"
 log = true
 dontlognull = true
 log-format = 'LOG|%ID|%ST|%HU'
-unique-id-format = '%{{+X}}o %ci:%cp_%fi:%fp_%Ts_%pid%HU'
+unique-id-format = '%{{+X}}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid%HU'
 unique-id-header = "X-Unique-ID"
 http-request = ["set-header X-Copy %[unique-id]"]
 
@@ -351,8 +351,8 @@ default_backend = "app"
             ":14:20:",
         ),
         (
-            "unique-id-format = \"%ci_%rt\"",
-            "%rt is not supported",
+            "unique-id-format = \"%ci_%bi\"",
+            "%bi is not supported",
             ":14:25:",
         ),
         (

@@ -95,7 +95,7 @@ fn read_unique_id(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Option<U
                 n.span.as_ref(),
                 &n.path,
                 "unique-id-header without unique-id-format",
-                Some("add unique-id-format = \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%pid\" (HAProxy sends nothing without it)".into()),
+                Some("add unique-id-format = \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\" (HAProxy sends nothing without it)".into()),
             );
         }
         return None;

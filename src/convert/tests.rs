@@ -487,7 +487,7 @@ fn custom_log_format_lines_convert() {
 fn unique_id_lines_convert() {
     let c = run(&format!(
         "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
-         \x20   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%pid\n    unique-id-header X-Unique-ID\n\
+         \x20   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n    unique-id-header X-Unique-ID\n\
          \x20   log-format \"%ci %ID\"\n    default_backend b\n\
          backend b\n    server s 127.0.0.1:9001\n"
     ));
@@ -496,19 +496,19 @@ fn unique_id_lines_convert() {
     let f = nth(&d, "frontend", 0);
     assert_eq!(
         text(&f["unique-id-format"]),
-        "\"%{+X}o %ci:%cp_%fi:%fp_%Ts_%pid\""
+        "\"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\""
     );
     assert_eq!(text(&f["unique-id-header"]), "\"X-Unique-ID\"");
     check_loads(&c);
     let c = run(&format!(
         "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
-         \x20   unique-id-format %ci_%rt\n    default_backend b\n\
+         \x20   unique-id-format %ci_%bi\n    default_backend b\n\
          backend b\n    server s 127.0.0.1:9001\n"
     ));
     assert!(
         c.problems
             .iter()
-            .any(|p| p.why.contains("unique-id-format: log variable %rt")),
+            .any(|p| p.why.contains("unique-id-format: log variable %bi")),
         "{:?}",
         c.problems
     );

@@ -29,6 +29,8 @@ pub struct CoreLog {
     sent: Cell<u64>,
     dropped: Cell<u64>,
     clock: Cell<Option<Clock>>,
+    /// Requests (HTTP) and sessions (TCP) numbered on this core (`%rt`).
+    requests: Cell<u64>,
 }
 
 impl CoreLog {
@@ -47,6 +49,15 @@ impl CoreLog {
     pub fn log(&self, format: &LogFormat, record: &LogRecord<'_>) {
         let clock = self.clock.get().unwrap_or(Clock::utc());
         self.emit(|out| format_record(out, format, record, clock));
+    }
+
+    /// The next request number of the process (`%rt`): cores share
+    /// nothing, so core `i` of `n` hands out `i`, `i + n`, `i + 2n`...,
+    /// unique across cores without a shared counter (not consecutive).
+    pub fn next_request_id(&self, core_index: usize, core_count: usize) -> u64 {
+        let n = self.requests.get();
+        self.requests.set(n + 1);
+        n * core_count.max(1) as u64 + core_index as u64
     }
 
     /// The clock lines are dated with (UTC until attached).

@@ -66,6 +66,7 @@ pub enum Var {
     Query,
     Version,
     UniqueId,
+    RequestCounter,
     Pid,
     Hostname,
     /// Accept date, `06/Feb/2009:12:14:14.655`.
@@ -129,6 +130,7 @@ const VARIABLES: &[(&str, Var)] = &[
     ("HQ", Var::Query),
     ("HV", Var::Version),
     ("ID", Var::UniqueId),
+    ("rt", Var::RequestCounter),
     ("pid", Var::Pid),
     ("H", Var::Hostname),
     ("t", Var::AcceptDate),
@@ -151,7 +153,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
         "bp",
         "the source port of the server connection is not recorded",
     ),
-    ("rt", "there is no request counter"),
     ("lc", "there is no log counter"),
     (
         "sslc",
@@ -440,6 +441,7 @@ impl CustomFormat {
                 flags,
             ),
             Var::UniqueId => text(out, r.unique_id, flags),
+            Var::RequestCounter => number(out, r.request_id, flags),
             Var::Pid => number(out, u64::from(std::process::id()), flags),
             Var::Hostname => text(out, Some(&self.hostname), flags),
             Var::AcceptDate => clock.date(r.accept_date).write_haproxy(out),

@@ -240,6 +240,7 @@ pub(super) mod tests {
             tls: false,
             server_addr: Some("10.0.0.1:80".parse().unwrap()),
             unique_id: None,
+            request_id: 0,
             accept_date: date(),
             frontend: "px-tcp",
             backend: "px-tcp",

@@ -105,6 +105,8 @@ pub struct LogRecord<'a> {
     pub tls: bool,
     /// The server's configured address (`%si:%sp`); `None` without one.
     pub server_addr: Option<SocketAddr>,
+    /// The request's (HTTP) or session's (TCP) number (`%rt`).
+    pub request_id: u64,
     /// The request's unique id (`unique-id-format`, `%ID`).
     pub unique_id: Option<&'a str>,
     pub accept_date: SystemTime,

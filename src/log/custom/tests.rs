@@ -58,9 +58,10 @@ fn request_parts_addresses_and_misc() {
     let mut r = http_record(&[]);
     r.tls = true;
     r.unique_id = Some("7F000001:86C6_0001");
+    r.request_id = 26;
     assert_eq!(
-        render("%HM|%HU|%HP|%HQ|%HV|%ft|%f|%fi:%fp|%si:%sp|%ID|%H|%%|%U", &r),
-        "GET|/a/b?q=#22x#22&r=]|/a/b|?q=#22x#22&r=]|HTTP/1.1|http-in~|http-in|127.0.0.1:8080|10.0.0.1:80|7F000001:86C6_0001|lb1|%|64"
+        render("%HM|%HU|%HP|%HQ|%HV|%ft|%f|%fi:%fp|%si:%sp|%ID|%H|%%|%U|%rt|%{+X}rt", &r),
+        "GET|/a/b?q=#22x#22&r=]|/a/b|?q=#22x#22&r=]|HTTP/1.1|http-in~|http-in|127.0.0.1:8080|10.0.0.1:80|7F000001:86C6_0001|lb1|%|64|26|1A"
     );
     assert_eq!(render("%Th %Ti %TR %Tq %Tt %Td", &r), "0 2 10 12 5007 4923");
     assert_eq!(

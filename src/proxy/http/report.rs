@@ -86,6 +86,8 @@ pub(super) struct RequestTrace {
     captured: Vec<String>,
     /// The request's `unique-id-format` value (empty without one).
     unique_id: String,
+    /// `%rt`, taken when first needed.
+    request_id: Option<u64>,
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
     reached_backend: bool,
@@ -128,6 +130,7 @@ impl RequestTrace {
             version_label: None,
             captured: Vec::new(),
             unique_id: String::new(),
+            request_id: None,
             attempts: Attempts::default(),
             reached_backend: false,
             server: None,
@@ -155,6 +158,7 @@ impl RequestTrace {
     pub(super) fn begin(&mut self, first: bool, bytes_in: u64, bytes_out: u64) {
         self.started = first.then_some(self.accepted);
         self.head_done = None;
+        self.request_id = None;
         self.attempts = Attempts::default();
         self.reached_backend = false;
         self.server = None;
@@ -195,6 +199,13 @@ impl RequestTrace {
         }
     }
 
+    /// The request's number (`%rt`), taken from the core on first use.
+    fn request_id(&mut self, ctx: &CoreContext) -> u64 {
+        *self
+            .request_id
+            .get_or_insert_with(|| ctx.log.next_request_id(ctx.core_index, ctx.core_count))
+    }
+
     /// The request's unique id (empty without `unique-id-format`).
     pub(super) fn unique_id(&self) -> &str {
         &self.unique_id
@@ -209,6 +220,7 @@ impl RequestTrace {
         let accept_date = self
             .accept_date
             .unwrap_or_else(|| SystemTime::now() - now.saturating_duration_since(self.accepted));
+        let request_id = self.request_id(ctx);
         let fe = &ctx.config.frontends[self.frontend];
         let record = LogRecord {
             client: self.peer,
@@ -216,6 +228,7 @@ impl RequestTrace {
             tls: self.tls,
             server_addr: None,
             unique_id: None,
+            request_id,
             accept_date,
             frontend: &fe.name,
             backend: &fe.name,
@@ -398,6 +411,7 @@ impl RequestTrace {
             }
         }
         if let Some(date) = self.accept_date {
+            self.request_id(ctx);
             self.log(ctx, date, status, started, now, up, down);
         }
         if let (Some(server), Some(b)) = (self.server, b) {
@@ -436,6 +450,7 @@ impl RequestTrace {
             tls: self.tls,
             server_addr: be.zip(server).map(|(be, s)| be.servers[s].addr),
             unique_id: (!self.unique_id.is_empty()).then_some(self.unique_id.as_str()),
+            request_id: self.request_id.unwrap_or_default(),
             accept_date,
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
