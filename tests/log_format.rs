@@ -370,3 +370,71 @@ default_backend = "app"
         );
     }
 }
+
+#[test]
+fn samples_in_log_format_read_the_connection() {
+    let app = HttpBackend::start(|_| ok("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{log}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "app"
+log = true
+dontlognull = true
+log-format = 'LOG|%[src]|%{{+Q}}[var(txn.who),upper]|%[var(txn.none)]|%[dst_port]|%ST'
+http-request = ["set-var(txn.who) hdr(host)"]
+
+[[backend]]
+name = "app"
+servers = [{{ name = "web1", addr = "{app}" }}]
+"#,
+        log = log.display(),
+        app = app.addr,
+    );
+    let proxy = Proxy::start(&config);
+    send(
+        proxy.addr(),
+        "GET / HTTP/1.1\r\nHost: alice\r\nConnection: close\r\n\r\n",
+    );
+    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 1);
+    let port = proxy.addr().port();
+    assert_eq!(lines[0], format!("LOG|127.0.0.1|\"ALICE\"|-|{port}|200"));
+}
+
+#[test]
+fn a_log_format_sample_without_a_value_at_log_time_is_refused() {
+    let config = r#"
+[defaults]
+mode = "http"
+timeout = { connect = "2s", client = "30s", server = "30s" }
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:1"]
+default_backend = "app"
+log-format = "%ci %[hdr(host)]"
+
+[[backend]]
+name = "app"
+servers = [{ name = "web1", addr = "127.0.0.1:1" }]
+"#;
+    let (status, _, stderr) = run_percore(config, &["--check"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`hdr(host)` has no value when the log line is written"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(":10:21:"), "{stderr}");
+    assert!(stderr.contains("capture-request-header"), "{stderr}");
+}

@@ -1060,6 +1060,25 @@ fn matching_bracket(s: &str) -> Option<usize> {
     None
 }
 
+/// The inside of a log format's `%[...]`: a fetch that has a value when
+/// the line is written (end of the stream: the request and response heads
+/// are gone) and its converters.
+pub(crate) fn parse_log_sample(
+    at: usize,
+    text: &str,
+    env: &Env<'_>,
+) -> Parsed<(Fetch, Vec<crate::rules::Conv>)> {
+    match parse_expression(at, text, env)? {
+        Part::Sample { fetch, .. } if !fetch.available_at_log() => err(
+            at,
+            format!("`{}` has no value when the log line is written", text.trim()),
+            "log-format samples read the connection (src, dst, ssl_fc*, fc_pp_*, var(sess.*), sc_*, hostname, date, unique-id...); log request headers with capture-request-header and %hr",
+        ),
+        Part::Sample { fetch, converters } => Ok((fetch, converters)),
+        Part::Literal(_) => err(at, "expected a fetch", "write %[fetch] or %[fetch,converter]"),
+    }
+}
+
 /// `fetch(args),conv(args),...`, splitting on commas outside parentheses.
 fn parse_expression(at: usize, text: &str, env: &Env<'_>) -> Parsed<Part> {
     let pieces = super::conv_parse::split_chain(text);

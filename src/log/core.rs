@@ -13,6 +13,7 @@ use super::format::format_record;
 use super::record::LogRecord;
 use super::writer::Batch;
 use crate::config::LogFormat;
+use crate::rules::sample::Facts;
 
 /// Hand the buffer over once it holds this much.
 pub const FLUSH_AT: usize = 32 << 10;
@@ -46,9 +47,9 @@ impl CoreLog {
     }
 
     /// Formats `record` as `format` and queues it.
-    pub fn log(&self, format: &LogFormat, record: &LogRecord<'_>) {
+    pub fn log(&self, format: &LogFormat, record: &LogRecord<'_>, facts: Option<&Facts<'_>>) {
         let clock = self.clock.get().unwrap_or(Clock::utc());
-        self.emit(|out| format_record(out, format, record, clock));
+        self.emit(|out| format_record(out, format, record, clock, facts));
     }
 
     /// The next request number of the process (`%rt`): cores share

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use super::date::Clock;
 use super::record::LogRecord;
+use crate::rules::convert_ops::run_chain;
+use crate::rules::sample::{Facts, Fetch};
+use crate::rules::{Conv, Value};
 
 /// A variable of the table of 8.2.4 that percore has data for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +179,7 @@ pub struct Flags {
     pub escape: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Part {
     Literal(Box<str>),
     /// One or more unescaped spaces.
@@ -185,10 +188,38 @@ pub enum Part {
         var: Var,
         flags: Flags,
     },
+    /// `%[fetch,converter...]`, evaluated on the connection's facts when
+    /// the line is written.
+    Sample {
+        sample: Box<LogSample>,
+        flags: Flags,
+    },
 }
 
+impl PartialEq for Part {
+    fn eq(&self, other: &Part) -> bool {
+        match (self, other) {
+            (Part::Literal(a), Part::Literal(b)) => a == b,
+            (Part::Separator, Part::Separator) => true,
+            (Part::Var { var: a, flags: f }, Part::Var { var: b, flags: g }) => a == b && f == g,
+            // Compared by the text they were compiled from (CustomFormat).
+            _ => false,
+        }
+    }
+}
+
+/// A compiled sample expression of a log format.
+#[derive(Debug, Clone)]
+pub struct LogSample {
+    pub fetch: Fetch,
+    pub converters: Vec<Conv>,
+}
+
+/// Compiles the inside of `%[...]` (its offset in the format, its text).
+pub type SampleCompiler<'c> = dyn FnMut(usize, &str) -> Result<LogSample, FormatError> + 'c;
+
 /// A compiled `log-format` string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CustomFormat {
     pub parts: Box<[Part]>,
     /// `%H`, read at load.
@@ -218,12 +249,47 @@ fn error<T>(
     })
 }
 
+/// Two formats are the same when written the same (a reload compares them).
+impl PartialEq for CustomFormat {
+    fn eq(&self, other: &CustomFormat) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for CustomFormat {}
+
 impl CustomFormat {
+    /// A format whose `%[...]` expressions are only checked for their
+    /// brackets (each compiles to "no sample"): the configuration compiles
+    /// them once the sections' fetch context is known.
     pub fn parse(text: &str) -> Result<CustomFormat, FormatError> {
-        Self::parse_with_hostname(text, &super::syslog::hostname())
+        Self::parse_with(text, &super::syslog::hostname(), &mut |_, _| {
+            Ok(LogSample {
+                fetch: Fetch::Env(None),
+                converters: Vec::new(),
+            })
+        })
     }
 
     pub fn parse_with_hostname(text: &str, hostname: &str) -> Result<CustomFormat, FormatError> {
+        Self::parse_with(text, hostname, &mut |at, _| {
+            error(
+                at,
+                "sample expressions are not available here",
+                "use log variables",
+            )
+        })
+    }
+
+    pub fn has_samples(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Sample { .. }))
+    }
+
+    pub fn parse_with(
+        text: &str,
+        hostname: &str,
+        compile: &mut SampleCompiler<'_>,
+    ) -> Result<CustomFormat, FormatError> {
         let bytes = text.as_bytes();
         let mut parts = Vec::new();
         let mut literal = String::new();
@@ -260,11 +326,21 @@ impl CustomFormat {
                         i += close + 1;
                     }
                     if bytes.get(i) == Some(&b'[') {
-                        return error(
-                            i,
-                            "sample expressions %[...] are not supported in log-format yet",
-                            "use the log variables (%ci, %HU, %ST...); capture headers with capture-request-header and log them with %hr",
-                        );
+                        let Some(close) = matching_bracket(&text[i + 1..]) else {
+                            return error(
+                                start,
+                                "`%[` without its `]`",
+                                "write %[fetch] or %[fetch,converter]",
+                            );
+                        };
+                        let sample = compile(i + 1, &text[i + 1..i + 1 + close])?;
+                        flush(&mut literal, &mut parts);
+                        parts.push(Part::Sample {
+                            sample: Box::new(sample),
+                            flags,
+                        });
+                        i += close + 2;
+                        continue;
                     }
                     let name_len = text[i..]
                         .bytes()
@@ -300,8 +376,15 @@ impl CustomFormat {
         })
     }
 
-    /// Appends the line for `record` to `out`.
-    pub fn render(&self, out: &mut String, record: &LogRecord<'_>, clock: Clock) {
+    /// Appends the line for `record` to `out`; `%[...]` parts read
+    /// `facts` (no sample without them).
+    pub fn render(
+        &self,
+        out: &mut String,
+        record: &LogRecord<'_>,
+        clock: Clock,
+        facts: Option<&Facts<'_>>,
+    ) {
         // HAProxy starts "after a space": leading separators print nothing.
         let mut after_space = true;
         for part in self.parts.iter() {
@@ -322,6 +405,10 @@ impl CustomFormat {
                     if out.len() != before {
                         after_space = false;
                     }
+                }
+                Part::Sample { sample, flags } => {
+                    render_sample(out, sample, *flags, facts);
+                    after_space = false;
                 }
             }
         }
@@ -461,6 +548,64 @@ impl CustomFormat {
             Var::RequestDateLocal => clock.date(request_date(r)).write_clf(out),
         }
     }
+}
+
+thread_local! {
+    /// Where a sample's value is written before it is escaped into the
+    /// line: one buffer per thread, reused, so a line allocates nothing
+    /// once it has grown.
+    static SAMPLE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A sample's value (the last one, as HAProxy), `-` when there is none;
+/// quoted and escaped as text, with controls and non-ASCII bytes as `#XX`.
+fn render_sample(out: &mut String, sample: &LogSample, flags: Flags, facts: Option<&Facts<'_>>) {
+    SAMPLE_SCRATCH.with(|scratch| {
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return;
+        };
+        buf.clear();
+        let mut found = false;
+        if let Some(facts) = facts {
+            sample.fetch.any(facts, |s| {
+                buf.clear();
+                if let Some(v) = run_chain(&sample.converters, Value::from(s), facts) {
+                    v.write_to(&mut buf);
+                    found = true;
+                }
+                false
+            });
+        }
+        quote(out, flags);
+        if found {
+            for &b in buf.iter() {
+                if (b.is_ascii_graphic() || b == b' ') && b != b'"' || !flags.quote && b == b'"' {
+                    if flags.escape && matches!(b, b'"' | b'\\' | b']') {
+                        out.push('\\');
+                    }
+                    out.push(char::from(b));
+                } else {
+                    let _ = write!(out, "#{b:02X}");
+                }
+            }
+        } else if !flags.quote {
+            out.push('-');
+        }
+        quote(out, flags);
+    });
+}
+
+fn matching_bracket(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ']' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn lookup(at: usize, name: &str) -> Result<Var, FormatError> {

@@ -8,10 +8,18 @@ use std::time::Duration;
 use super::date::Clock;
 use super::record::LogRecord;
 use crate::config::LogFormat;
+use crate::rules::sample::Facts;
 
-pub fn format_record(out: &mut String, format: &LogFormat, record: &LogRecord<'_>, clock: Clock) {
+/// `facts`: the connection's, for a custom format's `%[...]` samples.
+pub fn format_record(
+    out: &mut String,
+    format: &LogFormat,
+    record: &LogRecord<'_>,
+    clock: Clock,
+    facts: Option<&Facts<'_>>,
+) {
     match format {
-        LogFormat::Custom(custom) => custom.render(out, record, clock),
+        LogFormat::Custom(custom) => custom.render(out, record, clock, facts),
         LogFormat::Tcp => tcplog(out, record, clock),
         LogFormat::Http => match &record.http {
             Some(_) => httplog(out, record, clock),
@@ -310,7 +318,7 @@ pub(super) mod tests {
             captured_request_headers: &captures,
         });
         let mut out = String::new();
-        format_record(&mut out, &LogFormat::Http, &r, Clock::utc());
+        format_record(&mut out, &LogFormat::Http, &r, Clock::utc(), None);
         assert_eq!(
             out,
             "127.0.0.1:34550 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/3/69/109 200 2750 - - ---- 4/3/2/1/0 0/0 {1wt.eu||a#7Cb#22c} \"GET /index.html?q=#22x#22 HTTP/1.1\""
@@ -334,7 +342,7 @@ pub(super) mod tests {
     #[test]
     fn httplog_without_a_request_falls_back_to_tcplog() {
         let mut a = String::new();
-        format_record(&mut a, &LogFormat::Http, &tcp_record(), Clock::utc());
+        format_record(&mut a, &LogFormat::Http, &tcp_record(), Clock::utc(), None);
         let mut b = String::new();
         tcplog(&mut b, &tcp_record(), Clock::utc());
         assert_eq!(a, b);

@@ -126,7 +126,8 @@ pub async fn serve(
                     backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
                     http: None,
                 };
-                accesslog::emit(&ctx, frontend, &record);
+                let conn = log_facts(&ctx, frontend, peer, frontend_addr, &proxied, &tracked);
+                accesslog::emit(&ctx, frontend, &record, conn.as_ref());
             }
             return;
         }
@@ -197,9 +198,39 @@ pub async fn serve(
             backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
             http: None,
         };
-        accesslog::emit(&ctx, frontend, &record);
+        let conn = log_facts(&ctx, frontend, peer, frontend_addr, &proxied, &tracked);
+        accesslog::emit(&ctx, frontend, &record, conn.as_ref());
     }
     drop(slot);
+}
+
+/// The connection's facts for the `%[...]` samples of a custom log format;
+/// built only when the frontend's format has some.
+fn log_facts(
+    ctx: &Rc<CoreContext>,
+    frontend: usize,
+    peer: std::net::SocketAddr,
+    dst: Option<std::net::SocketAddr>,
+    proxied: &Option<super::proxy_header::Proxied>,
+    tracked: &crate::stick::Tracked,
+) -> Option<ConnFacts> {
+    let crate::config::LogFormat::Custom(format) = &ctx.config.frontends[frontend].log.format
+    else {
+        return None;
+    };
+    if !format.has_samples() {
+        return None;
+    }
+    Some(ConnFacts {
+        src: peer,
+        dst: dst.unwrap_or(peer),
+        tls: None,
+        pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+        stick: tracked.clone(),
+        vars: Default::default(),
+        live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
+    })
 }
 
 /// Bytes, current sessions and abort counters at the end of a tunnel.

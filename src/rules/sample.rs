@@ -348,6 +348,34 @@ pub enum Fetch {
 }
 
 impl Fetch {
+    /// Whether the fetch reads only the connection and the proxy's state,
+    /// so it has a value when a log line is written.
+    pub fn available_at_log(&self) -> bool {
+        matches!(
+            self,
+            Fetch::Src
+                | Fetch::SrcPort
+                | Fetch::Dst
+                | Fetch::DstPort
+                | Fetch::FcPpAuthority
+                | Fetch::FcPpUniqueId
+                | Fetch::SslFc
+                | Fetch::SslFcSni
+                | Fetch::SslFcProtocol
+                | Fetch::SslFcCipher
+                | Fetch::SslFcAlpn
+                | Fetch::Stick(_)
+                | Fetch::Var(_)
+                | Fetch::Date(_)
+                | Fetch::Rand(_)
+                | Fetch::Env(_)
+                | Fetch::Hostname(_)
+                | Fetch::Nbsrv(_)
+                | Fetch::SrvIsUp { .. }
+                | Fetch::UniqueId
+        )
+    }
+
     pub fn sample_type(&self) -> SampleType {
         match self {
             Fetch::HdrCnt { .. }

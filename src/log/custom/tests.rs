@@ -9,7 +9,7 @@ const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/
 fn render(format: &str, record: &LogRecord<'_>) -> String {
     let custom = CustomFormat::parse_with_hostname(format, "lb1").unwrap();
     let mut out = String::new();
-    custom.render(&mut out, record, Clock::utc());
+    custom.render(&mut out, record, Clock::utc(), None);
     out
 }
 
@@ -123,8 +123,12 @@ fn bad_formats_are_refused_with_position_and_hint() {
     assert_eq!(e.at, 3);
     let e = CustomFormat::parse("%bi").unwrap_err();
     assert!(e.message.contains("not supported"), "{}", e.message);
-    let e = CustomFormat::parse("%[src]").unwrap_err();
-    assert!(e.message.contains("%[...]"), "{}", e.message);
+    let e = CustomFormat::parse("%ci %[src").unwrap_err();
+    assert_eq!((e.at, e.message.as_str()), (4, "`%[` without its `]`"));
+    // Without a fetch context (the config compiles them with one).
+    let e = CustomFormat::parse_with_hostname("%[src]", "h").unwrap_err();
+    assert_eq!(e.at, 2);
+    assert!(CustomFormat::parse("%ci %[src,lower] %[map(a.map)]").is_ok());
 }
 
 #[test]
@@ -140,7 +144,7 @@ fn rendering_allocates_nothing_beyond_the_buffer() {
     .unwrap();
     let mut out = String::with_capacity(4096);
     let ptr = out.as_ptr();
-    custom.render(&mut out, &r, Clock::utc());
+    custom.render(&mut out, &r, Clock::utc(), None);
     assert_eq!(out.as_ptr(), ptr);
     assert!(!out.is_empty());
 }

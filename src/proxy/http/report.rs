@@ -20,6 +20,7 @@ use crate::proxy::accesslog;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count::{self, Abort};
 use crate::proxy::tcp::termination_of;
+use crate::rules::{ConnFacts, Facts};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
 use crate::stats::response_class;
@@ -214,7 +215,12 @@ impl RequestTrace {
     /// Makes the request's unique id (HAProxy: once per request, from what
     /// is known when the request head is complete: no server, status or
     /// response timer yet).
-    pub(super) fn make_unique_id(&mut self, ctx: &CoreContext, format: &CustomFormat) -> &str {
+    pub(super) fn make_unique_id(
+        &mut self,
+        ctx: &CoreContext,
+        format: &CustomFormat,
+        conn: &ConnFacts,
+    ) -> &str {
         let now = Instant::now();
         let started = self.started.unwrap_or(now);
         let accept_date = self
@@ -256,7 +262,13 @@ impl RequestTrace {
             }),
         };
         let mut id = std::mem::take(&mut self.unique_id);
-        format.render(&mut id, &record, ctx.log.clock());
+        let facts = Facts {
+            conn,
+            req: None,
+            res: None,
+            payload: None,
+        };
+        format.render(&mut id, &record, ctx.log.clock(), Some(&facts));
         self.unique_id = id;
         &self.unique_id
     }
@@ -344,12 +356,13 @@ impl RequestTrace {
     /// The request is over (after its tunnel, if the protocol switched):
     /// counts it, reports the server's answer to the health observer and
     /// logs it. `bytes_in`/`bytes_out`: the connection's counts so far.
+    /// `conn`: the connection's facts (a custom log format's samples).
     pub(super) fn finish(
         &mut self,
         ctx: &CoreContext,
-        bytes_in: u64,
-        bytes_out: u64,
+        (bytes_in, bytes_out): (u64, u64),
         tunnel: Option<&TunnelReport>,
+        conn: &ConnFacts,
     ) {
         let now = Instant::now();
         let mut up = bytes_in - self.bytes_in_at;
@@ -412,7 +425,7 @@ impl RequestTrace {
         }
         if let Some(date) = self.accept_date {
             self.request_id(ctx);
-            self.log(ctx, date, status, started, now, up, down);
+            self.log(ctx, conn, date, status, (started, now), (up, down));
         }
         if let (Some(server), Some(b)) = (self.server, b) {
             count::server_session_ended(&mut ctx.stats.borrow_mut(), b, server);
@@ -424,12 +437,11 @@ impl RequestTrace {
     fn log(
         &self,
         ctx: &CoreContext,
+        conn: &ConnFacts,
         accept_date: SystemTime,
         status: Option<u16>,
-        started: Instant,
-        now: Instant,
-        up: u64,
-        down: u64,
+        (started, now): (Instant, Instant),
+        (up, down): (u64, u64),
     ) {
         let fe_log = &ctx.config.frontends[self.frontend].log;
         // HAProxy's dontlognull: nothing came from the client (in HTTP
@@ -490,7 +502,7 @@ impl RequestTrace {
                 },
             }),
         };
-        accesslog::emit(ctx, self.frontend, &record);
+        accesslog::emit(ctx, self.frontend, &record, Some(conn));
     }
 }
 

@@ -658,8 +658,12 @@ async fn serve_generation(
             fc.bytes_in += report.client_to_server;
             fc.bytes_out += report.server_to_client;
         }
-        s.trace
-            .finish(ctx, s.bytes_in.get(), s.bytes_out.get(), Some(&report));
+        s.trace.finish(
+            ctx,
+            (s.bytes_in.get(), s.bytes_out.get()),
+            Some(&report),
+            &s.route.conn,
+        );
         drop(slot);
     }
     None
@@ -735,8 +739,12 @@ impl Session<'_> {
     /// Counts and logs the request just served (a tunnel's is finished
     /// when the tunnel ends).
     fn finish_request(&mut self) {
-        self.trace
-            .finish(self.ctx, self.bytes_in.get(), self.bytes_out.get(), None);
+        self.trace.finish(
+            self.ctx,
+            (self.bytes_in.get(), self.bytes_out.get()),
+            None,
+            &self.route.conn,
+        );
     }
 
     /// Waits for a complete request head (HAProxy: `timeout http-request`
@@ -769,7 +777,9 @@ impl Session<'_> {
                         let unique_id = self.fe.log.unique_id.as_ref();
                         self.trace.head(&head, &self.fe.log.captures, unique_id);
                         if let Some(uid) = unique_id {
-                            let id = self.trace.make_unique_id(self.ctx, &uid.format);
+                            let id =
+                                self.trace
+                                    .make_unique_id(self.ctx, &uid.format, &self.route.conn);
                             self.route.conn.unique_id.replace(id.into());
                         }
                         let upgrade = head.upgrade.is_some();
