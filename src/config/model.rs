@@ -457,6 +457,9 @@ pub enum LogDest {
     File(std::path::PathBuf),
     /// Syslog over UDP.
     Udp(SocketAddr),
+    /// Syslog to a local datagram socket such as `/dev/log` (HAProxy `log
+    /// /dev/log`).
+    Unix(std::path::PathBuf),
 }
 
 /// How each line is framed on the wire (HAProxy `format`).

@@ -142,8 +142,8 @@ fn read_log_format(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogFor
     }
 }
 
-const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\" or \
-     \"udp://IP:port\" (syslog; port 514 if left out)";
+const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\", \
+     \"udp://IP:port\" (syslog; port 514 if left out) or \"unix:/dev/log\" (a local syslog socket)";
 
 fn keyword<T: Copy>(
     diag: &mut Diagnostics<'_>,
@@ -177,6 +177,20 @@ fn parse_target(text: &str) -> Result<LogDest, String> {
             ));
         }
         return Ok(LogDest::File(path));
+    }
+    // `unix:/dev/log`, or the path alone as in HAProxy (`log /dev/log`).
+    if let Some(path) = text
+        .strip_prefix("unix:")
+        .or(text.starts_with('/').then_some(text))
+    {
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(format!(
+                "syslog socket \"{}\" is not an absolute path",
+                path.display()
+            ));
+        }
+        return Ok(LogDest::Unix(path));
     }
     if let Some(addr) = text.strip_prefix("udp://") {
         let parsed = addr
@@ -223,7 +237,7 @@ fn read_log_target(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogTar
         }
     };
     let mut framing = match dest {
-        Some(LogDest::Udp(_)) => LogFraming::Rfc3164,
+        Some(LogDest::Udp(_) | LogDest::Unix(_)) => LogFraming::Rfc3164,
         _ => LogFraming::Raw,
     };
     let mut facility = 16;

@@ -191,7 +191,7 @@ fn global_keywords_map_and_differences_are_written() {
 #[test]
 fn what_percore_lacks_is_reported_with_a_hint() {
     let c = run(
-        "global\n    daemon\n    user haproxy\n    log /dev/log local0\n\
+        "global\n    daemon\n    user haproxy\n    log ring@buf local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
          stick-table type ip size 1m\n    http-request capture req.hdr(host) len 10\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
@@ -201,7 +201,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
     let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
     let expect = [
         ("haproxy.cfg:2: daemon: ", "systemd"),
-        ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
+        ("haproxy.cfg:4: log ring@buf local0: ", "unix:/path"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
         (
             "haproxy.cfg:10: http-request capture req.hdr(host) len 10: ",
@@ -459,6 +459,27 @@ fn http_logging_without_httplog_keeps_haproxys_default_format() {
     let d = doc(&c);
     assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), "\"tcplog\"");
     assert_eq!(text(&nth(&d, "frontend", 1)["log-format"]), "\"httplog\"");
+    check_loads(&c);
+}
+
+#[test]
+fn syslog_sockets_convert_to_unix_targets() {
+    let c = run(&format!(
+        "global\n    log /dev/log local0\n    log unix@/run/log.sock local1\n\
+         defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    assert!(
+        c.toml.contains("\"unix:/dev/log\",  # haproxy.cfg:2"),
+        "{}",
+        c.toml
+    );
+    assert!(
+        c.toml.contains("target = \"unix:/run/log.sock\""),
+        "{}",
+        c.toml
+    );
     check_loads(&c);
 }
 
