@@ -438,3 +438,29 @@ servers = [{ name = "web1", addr = "127.0.0.1:1" }]
     assert!(stderr.contains(":10:21:"), "{stderr}");
     assert!(stderr.contains("capture-request-header"), "{stderr}");
 }
+
+#[test]
+fn custom_format_in_mode_tcp() {
+    let backend = Backend::echo();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = tcp_config(
+        &format!("log = [{{ target = \"file:{}\" }}]", log.display()),
+        &servers(&[backend.addr]),
+    )
+    .replace(
+        "default_backend = \"be\"",
+        "default_backend = \"be\"\nlog = true\ndontlognull = true\nlog-format = 'LOG|%ci|%f|%ft|%b/%s|%B|%U|%ts|%[dst_port]|%ST|%r|%HM|%{+Q}ID'",
+    );
+    let proxy = Proxy::start(&config);
+    let mut s = connect(proxy.addr());
+    assert_eq!(roundtrip(&mut s, b"hello"), b"hello");
+    drop(s);
+    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 1);
+    let port = proxy.addr().port();
+    // HTTP variables in a tcp session: `-`, -1 for the status, `""` quoted.
+    assert_eq!(
+        lines[0],
+        format!("LOG|127.0.0.1|fe|fe|be/s1|5|5|--|{port}|-1|-|-|\"\"")
+    );
+}
