@@ -118,6 +118,7 @@ use_backend = ["%[req.hdr(host),lower,map(hosts.map,dflt)]"]
         stick: Default::default(),
         vars: Default::default(),
         live: Default::default(),
+        unique_id: Default::default(),
         src: "203.0.113.9:51234".parse().unwrap(),
         dst: "127.0.0.1:18080".parse().unwrap(),
         tls: None,

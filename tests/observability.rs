@@ -481,6 +481,94 @@ fn syslog_over_udp_in_rfc3164_and_rfc5424() {
 }
 
 #[test]
+fn syslog_to_a_unix_datagram_socket_and_after_the_daemon_restarts() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sock");
+    let bind = || {
+        let r = UnixDatagram::bind(&path).unwrap();
+        r.set_read_timeout(Some(PATIENCE)).unwrap();
+        r
+    };
+    let receiver = bind();
+    let backend = Backend::echo();
+    let global = format!("log = [\"unix:{}\"]", path.display());
+    let config = config_with(
+        &global,
+        "log = true",
+        &servers(&[backend.addr]),
+        free_port(),
+        "",
+    );
+    let proxy = Proxy::start(&config);
+    let pid = proxy.pid();
+    let mut buf = [0u8; 2048];
+    let prefix = format!("percore[{pid}]: ");
+    let mut check = |receiver: &UnixDatagram, what: &str| {
+        let n = receiver
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let msg = std::str::from_utf8(&buf[..n]).unwrap().to_string();
+        // local0.info = 16*8+6 = 134, RFC 3164 as for UDP.
+        assert!(msg.starts_with("<134>"), "{msg}");
+        let at = msg.find(&prefix).expect("the tag");
+        assert_tcplog(&msg[at + prefix.len()..], "s1", "5", "--");
+    };
+    drive(proxy.addr(), 2, 5);
+    for i in 0..2 {
+        check(&receiver, &format!("line {i}"));
+    }
+    // The daemon restarts: a new socket at the same path. The writer
+    // reconnects when the old one refuses.
+    drop(receiver);
+    std::fs::remove_file(&path).unwrap();
+    let receiver = bind();
+    drive(proxy.addr(), 1, 5);
+    check(&receiver, "after the restart");
+    drop(proxy);
+}
+
+#[test]
+fn a_syslog_socket_that_appears_later_gets_the_lines_from_then_on() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.sock");
+    let backend = Backend::echo();
+    let global = format!("log = [\"unix:{}\"]", path.display());
+    let config = config_with(
+        &global,
+        "log = true",
+        &servers(&[backend.addr]),
+        free_port(),
+        "",
+    );
+    // Starts without the socket (a daemon starting after percore, as at
+    // boot); the first lost line is reported once.
+    let mut proxy = Proxy::start(&config);
+    drive(proxy.addr(), 1, 5);
+    proxy.wait_for_stderr("lines are being lost", 1);
+    let receiver = UnixDatagram::bind(&path).unwrap();
+    receiver.set_read_timeout(Some(PATIENCE)).unwrap();
+    drive(proxy.addr(), 1, 5);
+    let mut buf = [0u8; 2048];
+    let n = receiver.recv(&mut buf).unwrap();
+    let msg = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(msg.starts_with("<134>"), "{msg}");
+    // A relative path is refused at load.
+    let config = config_with(
+        "log = [\"unix:log.sock\"]",
+        "log = true",
+        &servers(&[closed_addr()]),
+        free_port(),
+        "",
+    )
+    .replace("{port}", &free_port().to_string());
+    let (status, _, stderr) = run_percore(&config, &["--check"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("is not an absolute path"), "{stderr}");
+}
+
+#[test]
 fn stats_bind_conflict_fails_start_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();

@@ -457,6 +457,9 @@ pub enum LogDest {
     File(std::path::PathBuf),
     /// Syslog over UDP.
     Udp(SocketAddr),
+    /// Syslog to a local datagram socket such as `/dev/log` (HAProxy `log
+    /// /dev/log`).
+    Unix(std::path::PathBuf),
 }
 
 /// How each line is framed on the wire (HAProxy `format`).
@@ -469,7 +472,7 @@ pub enum LogFraming {
 }
 
 /// The access-log line layout of a frontend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogFormat {
     /// HAProxy `option tcplog`.
     Tcp,
@@ -477,6 +480,8 @@ pub enum LogFormat {
     Http,
     /// One JSON object per line, every field named.
     Json,
+    /// HAProxy's custom log format (`log-format "%ci:%cp ..."`), compiled.
+    Custom(std::sync::Arc<crate::log::custom::CustomFormat>),
 }
 
 /// A frontend's logging (HAProxy `log global`, `option tcplog|httplog`,
@@ -488,6 +493,8 @@ pub struct FrontendLog {
     /// Skip sessions that carried no data from the client.
     pub dontlognull: bool,
     pub captures: Vec<HeaderCapture>,
+    /// `unique-id-format` (and `unique-id-header`).
+    pub unique_id: Option<UniqueId>,
 }
 
 impl FrontendLog {
@@ -497,8 +504,18 @@ impl FrontendLog {
             format: LogFormat::Tcp,
             dontlognull: false,
             captures: Vec::new(),
+            unique_id: None,
         }
     }
+}
+
+/// HAProxy's `unique-id-format <fmt>` and `unique-id-header <name>`: an id
+/// made once per request from a log-format string, logged as `%ID`, read by
+/// the `unique-id` fetch and, with a header name, sent to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueId {
+    pub format: std::sync::Arc<crate::log::custom::CustomFormat>,
+    pub header: Option<String>,
 }
 
 /// `capture request header <name> len <len>`.

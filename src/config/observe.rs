@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::error::{Diagnostics, Reported, Span};
 use super::model::{
     Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming, LogTarget, Mode,
-    StatsPage,
+    StatsPage, UniqueId,
 };
 use super::reader::{Node, TableView};
 use super::values;
@@ -58,14 +58,92 @@ const FRAMINGS: [(&str, LogFraming); 3] = [
     ("raw", LogFraming::Raw),
 ];
 
-const LOG_FORMATS: [(&str, LogFormat); 3] = [
-    ("tcplog", LogFormat::Tcp),
-    ("httplog", LogFormat::Http),
-    ("json", LogFormat::Json),
+/// The named layouts; anything with a `%` or a space is a custom format.
+const LOG_LAYOUTS: [(&str, NamedLayout); 3] = [
+    ("tcplog", NamedLayout::Tcp),
+    ("httplog", NamedLayout::Http),
+    ("json", NamedLayout::Json),
 ];
 
-const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\" or \
-     \"udp://IP:port\" (syslog; port 514 if left out)";
+#[derive(Debug, Clone, Copy)]
+enum NamedLayout {
+    Tcp,
+    Http,
+    Json,
+}
+
+/// `unique-id-format` and `unique-id-header` (the header alone does
+/// nothing in HAProxy; here it is refused, so the omission is seen).
+fn read_unique_id(diag: &mut Diagnostics<'_>, table: &TableView<'_>) -> Option<UniqueId> {
+    let header = table.get("unique-id-header").and_then(|n| {
+        let name = n.string(diag).ok()?;
+        if !name.value.is_empty() && name.value.bytes().all(is_tchar) {
+            Some(name.value)
+        } else {
+            diag.error(
+                name.span.as_ref(),
+                &n.path,
+                format!("invalid header name {:?}", name.value),
+                Some("a header field name such as \"X-Unique-ID\"".into()),
+            );
+            None
+        }
+    });
+    let Some(n) = table.get("unique-id-format") else {
+        if let Some(n) = table.get("unique-id-header") {
+            diag.error(
+                n.span.as_ref(),
+                &n.path,
+                "unique-id-header without unique-id-format",
+                Some("add unique-id-format = \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\" (HAProxy sends nothing without it)".into()),
+            );
+        }
+        return None;
+    };
+    let text = n.string(diag).ok()?.value;
+    match crate::log::custom::CustomFormat::parse(&text) {
+        Ok(format) => Some(UniqueId {
+            format: std::sync::Arc::new(format),
+            header,
+        }),
+        Err(e) => {
+            let invalid = values::Invalid {
+                message: e.message,
+                hint: Some(e.hint),
+            };
+            super::routing::report_line(diag, &n, &text, (e.at, invalid));
+            None
+        }
+    }
+}
+
+/// `log-format`: a named layout, or HAProxy's custom format string,
+/// compiled here so that a bad variable is refused at load.
+fn read_log_format(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogFormat> {
+    let text = node.string(diag).ok()?.value;
+    if !text.contains(['%', ' ']) {
+        let layout = keyword(diag, node, "log-format", &LOG_LAYOUTS).ok()?;
+        return Some(match layout {
+            NamedLayout::Tcp => LogFormat::Tcp,
+            NamedLayout::Http => LogFormat::Http,
+            NamedLayout::Json => LogFormat::Json,
+        });
+    }
+    match crate::log::custom::CustomFormat::parse(&text) {
+        Ok(custom) => Some(LogFormat::Custom(std::sync::Arc::new(custom))),
+        Err(e) => {
+            let invalid = values::Invalid {
+                message: e.message,
+                hint: Some(e.hint),
+            };
+            super::routing::report_line(diag, node, &text, (e.at, invalid));
+            None
+        }
+    }
+}
+
+const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\", \
+     \"udp://IP:port\" (syslog; port 514 if left out) or \"unix:/dev/log\" (a local syslog socket)";
 
 fn keyword<T: Copy>(
     diag: &mut Diagnostics<'_>,
@@ -99,6 +177,20 @@ fn parse_target(text: &str) -> Result<LogDest, String> {
             ));
         }
         return Ok(LogDest::File(path));
+    }
+    // `unix:/dev/log`, or the path alone as in HAProxy (`log /dev/log`).
+    if let Some(path) = text
+        .strip_prefix("unix:")
+        .or(text.starts_with('/').then_some(text))
+    {
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(format!(
+                "syslog socket \"{}\" is not an absolute path",
+                path.display()
+            ));
+        }
+        return Ok(LogDest::Unix(path));
     }
     if let Some(addr) = text.strip_prefix("udp://") {
         let parsed = addr
@@ -145,7 +237,7 @@ fn read_log_target(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogTar
         }
     };
     let mut framing = match dest {
-        Some(LogDest::Udp(_)) => LogFraming::Rfc3164,
+        Some(LogDest::Udp(_) | LogDest::Unix(_)) => LogFraming::Rfc3164,
         _ => LogFraming::Raw,
     };
     let mut facility = 16;
@@ -242,7 +334,7 @@ pub(crate) fn read_frontend_log(
         }
     }
     if let Some(n) = table.get("log-format") {
-        if let Ok(format) = keyword(diag, &n, "log-format", &LOG_FORMATS) {
+        if let Some(format) = read_log_format(diag, &n) {
             if format == LogFormat::Http && mode == Some(Mode::Tcp) {
                 // HAProxy: "option httplog not usable with proxy ... (needs
                 // 'mode http'). Falling back to 'option tcplog'."
@@ -258,6 +350,7 @@ pub(crate) fn read_frontend_log(
             }
         }
     }
+    log.unique_id = read_unique_id(diag, table);
     if let Some(n) = table.get("dontlognull") {
         if let Ok(b) = n.bool(diag) {
             log.dontlognull = b.value;

@@ -428,6 +428,23 @@ pub(crate) fn attach_rules(
             if let Some(slot) = tcp_slot {
                 *slot = tcp_rules;
             }
+            if is_frontend {
+                if let Some(f) = frontends.iter_mut().find(|f| f.name == name) {
+                    let env = Env {
+                        acls: &[],
+                        userlists: cx.userlists,
+                        base_dir: cx.base_dir,
+                        backends: &backend_names,
+                        response: false,
+                        payload: false,
+                        tables: cx.tables,
+                        own_table: own_table.as_ref(),
+                        maps: cx.maps,
+                        servers: cx.servers,
+                    };
+                    compile_log_samples(diag, &table, &mut f.log, &env);
+                }
+            }
             if !is_frontend {
                 if let Some(b) = backends.iter_mut().find(|b| b.name == name) {
                     b.stick_rules = stick_rules;
@@ -518,6 +535,61 @@ fn report(diag: &mut Diagnostics<'_>, node: &Node<'_>, text: &str, (offset, inva
         message,
         invalid.hint,
     );
+}
+
+/// Compiles the `%[...]` samples of a frontend's `log-format` and
+/// `unique-id-format` (read with their variables by `observe`, which has
+/// no fetch context). Only what makes sense when the line is written is
+/// accepted: connection fetches, variables, stick counters...
+fn compile_log_samples(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    log: &mut super::model::FrontendLog,
+    env: &Env<'_>,
+) {
+    use crate::log::custom::{CustomFormat, FormatError, LogSample};
+    let hostname = crate::log::syslog::hostname();
+    for key in ["log-format", "unique-id-format"] {
+        let compiled_once = match key {
+            "log-format" => matches!(log.format, super::model::LogFormat::Custom(_)),
+            _ => log.unique_id.is_some(),
+        };
+        let Some(node) = table.get(key).filter(|_| compiled_once) else {
+            continue;
+        };
+        let Some(text) = node.string_quiet() else {
+            continue;
+        };
+        if !text.contains("%[") {
+            continue;
+        }
+        let mut compile = |at: usize, inner: &str| {
+            super::rules_parse::parse_log_sample(at, inner, env)
+                .map(|(fetch, converters)| LogSample { fetch, converters })
+                .map_err(|(at, invalid)| FormatError {
+                    at,
+                    message: invalid.message,
+                    hint: invalid.hint.unwrap_or_default(),
+                })
+        };
+        match CustomFormat::parse_with(&text, &hostname, &mut compile) {
+            Ok(format) => {
+                let format = Arc::new(format);
+                match (key, &mut log.unique_id) {
+                    ("log-format", _) => log.format = super::model::LogFormat::Custom(format),
+                    (_, Some(uid)) => uid.format = format,
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                let invalid = super::values::Invalid {
+                    message: e.message,
+                    hint: Some(e.hint),
+                };
+                report(diag, &node, &text, (e.at, invalid));
+            }
+        }
+    }
 }
 
 fn read_rules(

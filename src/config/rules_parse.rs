@@ -205,6 +205,7 @@ const FETCH_NAMES: &[&str] = &[
     "rand",
     "env",
     "hostname",
+    "unique-id",
     "nbsrv",
     "srv_is_up",
 ];
@@ -213,7 +214,7 @@ const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>])";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname unique-id nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>])";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -428,6 +429,10 @@ pub(super) fn parse_fetch(
                 use std::os::unix::ffi::OsStrExt;
                 v.as_bytes().into()
             }))
+        }
+        "unique-id" => {
+            no_arg()?;
+            Fetch::UniqueId
         }
         "hostname" => {
             no_arg()?;
@@ -1055,6 +1060,25 @@ fn matching_bracket(s: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The inside of a log format's `%[...]`: a fetch that has a value when
+/// the line is written (end of the stream: the request and response heads
+/// are gone) and its converters.
+pub(crate) fn parse_log_sample(
+    at: usize,
+    text: &str,
+    env: &Env<'_>,
+) -> Parsed<(Fetch, Vec<crate::rules::Conv>)> {
+    match parse_expression(at, text, env)? {
+        Part::Sample { fetch, .. } if !fetch.available_at_log() => err(
+            at,
+            format!("`{}` has no value when the log line is written", text.trim()),
+            "log-format samples read the connection (src, dst, ssl_fc*, fc_pp_*, var(sess.*), sc_*, hostname, date, unique-id...); log request headers with capture-request-header and %hr",
+        ),
+        Part::Sample { fetch, converters } => Ok((fetch, converters)),
+        Part::Literal(_) => err(at, "expected a fetch", "write %[fetch] or %[fetch,converter]"),
+    }
 }
 
 /// `fetch(args),conv(args),...`, splitting on commas outside parentheses.
@@ -1799,6 +1823,7 @@ mod tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1970,6 +1995,7 @@ mod converter_tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

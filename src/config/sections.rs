@@ -70,6 +70,8 @@ const FRONTEND_KEYS: &[&str] = &[
     "log-format",
     "dontlognull",
     "capture-request-header",
+    "unique-id-format",
+    "unique-id-header",
     "acl",
     "use_backend",
     "http-request",

@@ -132,6 +132,7 @@ mod tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert!(matches!(
@@ -148,6 +149,7 @@ mod tests {
         let conn2 = ConnFacts {
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

@@ -205,10 +205,14 @@ impl Global {
         let target = line.word(1);
         let target = match target.as_str() {
             "stdout" | "stderr" => target.clone(),
-            t if t.starts_with('/') || t.starts_with("unix@") || t.starts_with("ring@") => {
+            // A local syslog socket (`log /dev/log`, `unix@/dev/log`).
+            t if t.starts_with('/') || t.starts_with("unix@/") => {
+                format!("unix:{}", t.strip_prefix("unix@").unwrap_or(t))
+            }
+            t if t.starts_with("unix@") || t.starts_with("ring@") => {
                 problems.push(line.problem(
                     format!("percore cannot log to {t}"),
-                    "percore logs to udp://IP:port, file:/path, stdout or stderr",
+                    "percore logs to udp://IP:port, unix:/path (a syslog socket), file:/path, stdout or stderr",
                 ));
                 return;
             }

@@ -191,7 +191,7 @@ fn global_keywords_map_and_differences_are_written() {
 #[test]
 fn what_percore_lacks_is_reported_with_a_hint() {
     let c = run(
-        "global\n    daemon\n    user haproxy\n    log /dev/log local0\n\
+        "global\n    daemon\n    user haproxy\n    log ring@buf local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
          stick-table type ip size 1m\n    http-request capture req.hdr(host) len 10\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
@@ -201,7 +201,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
     let lines: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
     let expect = [
         ("haproxy.cfg:2: daemon: ", "systemd"),
-        ("haproxy.cfg:4: log /dev/log local0: ", "udp://"),
+        ("haproxy.cfg:4: log ring@buf local0: ", "unix:/path"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
         (
             "haproxy.cfg:10: http-request capture req.hdr(host) len 10: ",
@@ -460,6 +460,100 @@ fn http_logging_without_httplog_keeps_haproxys_default_format() {
     assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), "\"tcplog\"");
     assert_eq!(text(&nth(&d, "frontend", 1)["log-format"]), "\"httplog\"");
     check_loads(&c);
+}
+
+#[test]
+fn syslog_sockets_convert_to_unix_targets() {
+    let c = run(&format!(
+        "global\n    log /dev/log local0\n    log unix@/run/log.sock local1\n\
+         defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    assert!(
+        c.toml.contains("\"unix:/dev/log\",  # haproxy.cfg:2"),
+        "{}",
+        c.toml
+    );
+    assert!(
+        c.toml.contains("target = \"unix:/run/log.sock\""),
+        "{}",
+        c.toml
+    );
+    check_loads(&c);
+}
+
+#[test]
+fn custom_log_format_lines_convert() {
+    let format = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+    let c = run(&format!(
+        "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n    log-format \"{format}\"\n{TIMEOUTS}\
+         frontend f\n    bind 127.0.0.1:8001\n    default_backend b\n\
+         frontend g\n    bind 127.0.0.1:8002\n    log-format %ci\\ %ST\\ \"%{{+Q}}HU\"\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+    assert_eq!(text(&nth(&d, "frontend", 0)["log-format"]), quoted(format));
+    assert_eq!(
+        text(&nth(&d, "frontend", 1)["log-format"]),
+        // HAProxy's quotes group words; they are not part of the format.
+        quoted("%ci %ST %{+Q}HU")
+    );
+    check_loads(&c);
+}
+
+#[test]
+fn unique_id_lines_convert() {
+    let c = run(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n    unique-id-header X-Unique-ID\n\
+         \x20   log-format \"%ci %ID\"\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    assert_eq!(
+        text(&f["unique-id-format"]),
+        "\"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\""
+    );
+    assert_eq!(text(&f["unique-id-header"]), "\"X-Unique-ID\"");
+    check_loads(&c);
+    let c = run(&format!(
+        "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   unique-id-format %ci_%bi\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.why.contains("unique-id-format: log variable %bi")),
+        "{:?}",
+        c.problems
+    );
+}
+
+#[test]
+fn log_formats_percore_cannot_log_are_refused() {
+    for (line, why) in [
+        ("log-format \"%ci %bi\"", "%bi is not supported"),
+        ("log-format \"%ci %Tx\"", "unknown log variable %Tx"),
+        ("log-format \"%{+Z}r\"", "unknown log-format flag"),
+        ("log-format %ci %cp", "takes one argument"),
+        ("log-format plain", "has no variable"),
+    ] {
+        let c = run(&format!(
+            "defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n    {line}\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:9001\n"
+        ));
+        assert!(
+            c.problems.iter().any(|p| p.why.contains(why)),
+            "{line}: {:?}",
+            c.problems
+        );
+    }
 }
 
 #[test]

@@ -100,6 +100,7 @@ pub fn header_edit(data: &[u8]) {
         stick: Default::default(),
         vars: Default::default(),
         live: Default::default(),
+        unique_id: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();

@@ -13,6 +13,7 @@ use super::format::format_record;
 use super::record::LogRecord;
 use super::writer::Batch;
 use crate::config::LogFormat;
+use crate::rules::sample::Facts;
 
 /// Hand the buffer over once it holds this much.
 pub const FLUSH_AT: usize = 32 << 10;
@@ -29,6 +30,8 @@ pub struct CoreLog {
     sent: Cell<u64>,
     dropped: Cell<u64>,
     clock: Cell<Option<Clock>>,
+    /// Requests (HTTP) and sessions (TCP) numbered on this core (`%rt`).
+    requests: Cell<u64>,
 }
 
 impl CoreLog {
@@ -44,9 +47,18 @@ impl CoreLog {
     }
 
     /// Formats `record` as `format` and queues it.
-    pub fn log(&self, format: LogFormat, record: &LogRecord<'_>) {
+    pub fn log(&self, format: &LogFormat, record: &LogRecord<'_>, facts: Option<&Facts<'_>>) {
         let clock = self.clock.get().unwrap_or(Clock::utc());
-        self.emit(|out| format_record(out, format, record, clock));
+        self.emit(|out| format_record(out, format, record, clock, facts));
+    }
+
+    /// The next request number of the process (`%rt`): cores share
+    /// nothing, so core `i` of `n` hands out `i`, `i + n`, `i + 2n`...,
+    /// unique across cores without a shared counter (not consecutive).
+    pub fn next_request_id(&self, core_index: usize, core_count: usize) -> u64 {
+        let n = self.requests.get();
+        self.requests.set(n + 1);
+        n * core_count.max(1) as u64 + core_index as u64
     }
 
     /// The clock lines are dated with (UTC until attached).

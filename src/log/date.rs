@@ -3,6 +3,7 @@
 //! computed from it with integer arithmetic. (A daylight-saving change is
 //! picked up at the next restart.)
 
+use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MONTHS: [&str; 12] = [
@@ -83,6 +84,40 @@ impl Date {
             self.second,
             self.micros / 1000
         )
+    }
+
+    /// [`Date::haproxy`] appended to `out` (no allocation of its own).
+    pub fn write_haproxy(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}",
+            self.day,
+            self.month_name(),
+            self.year,
+            self.hour,
+            self.minute,
+            self.second,
+            self.micros / 1000
+        );
+    }
+
+    /// The common log format date: `06/Feb/2009:12:14:14 +0000`
+    /// (HAProxy `%T`, `%Tl`, `%trg`, `%trl`).
+    pub fn write_clf(&self, out: &mut String) {
+        let sign = if self.offset_secs < 0 { '-' } else { '+' };
+        let off = self.offset_secs.unsigned_abs();
+        let _ = write!(
+            out,
+            "{:02}/{}/{:04}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
+            self.day,
+            self.month_name(),
+            self.year,
+            self.hour,
+            self.minute,
+            self.second,
+            off / 3600,
+            off / 60 % 60
+        );
     }
 
     /// RFC 3164 TIMESTAMP: `Feb  6 12:14:14`.

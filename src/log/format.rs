@@ -8,9 +8,18 @@ use std::time::Duration;
 use super::date::Clock;
 use super::record::LogRecord;
 use crate::config::LogFormat;
+use crate::rules::sample::Facts;
 
-pub fn format_record(out: &mut String, format: LogFormat, record: &LogRecord<'_>, clock: Clock) {
+/// `facts`: the connection's, for a custom format's `%[...]` samples.
+pub fn format_record(
+    out: &mut String,
+    format: &LogFormat,
+    record: &LogRecord<'_>,
+    clock: Clock,
+    facts: Option<&Facts<'_>>,
+) {
     match format {
+        LogFormat::Custom(custom) => custom.render(out, record, clock, facts),
         LogFormat::Tcp => tcplog(out, record, clock),
         LogFormat::Http => match &record.http {
             Some(_) => httplog(out, record, clock),
@@ -222,19 +231,24 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::record::{ConnCounts, HttpLog, Termination};
     use super::*;
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    fn date() -> SystemTime {
+    pub fn date() -> SystemTime {
         // 2009-02-06T12:14:14.655Z
         UNIX_EPOCH + Duration::from_millis(1_233_922_454_655)
     }
 
-    fn tcp_record() -> LogRecord<'static> {
+    pub fn tcp_record() -> LogRecord<'static> {
         LogRecord {
             client: "127.0.0.1:34550".parse().unwrap(),
+            frontend_addr: Some("127.0.0.1:8080".parse().unwrap()),
+            tls: false,
+            server_addr: Some("10.0.0.1:80".parse().unwrap()),
+            unique_id: None,
+            request_id: 0,
             accept_date: date(),
             frontend: "px-tcp",
             backend: "px-tcp",
@@ -295,6 +309,7 @@ mod tests {
         r.bytes_read = 2750;
         r.http = Some(HttpLog {
             request_date: date(),
+            t_idle: Duration::ZERO,
             t_request: Some(Duration::from_millis(10)),
             t_response: Some(Duration::from_millis(69)),
             t_active: Duration::from_millis(109),
@@ -303,7 +318,7 @@ mod tests {
             captured_request_headers: &captures,
         });
         let mut out = String::new();
-        format_record(&mut out, LogFormat::Http, &r, Clock::utc());
+        format_record(&mut out, &LogFormat::Http, &r, Clock::utc(), None);
         assert_eq!(
             out,
             "127.0.0.1:34550 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/3/69/109 200 2750 - - ---- 4/3/2/1/0 0/0 {1wt.eu||a#7Cb#22c} \"GET /index.html?q=#22x#22 HTTP/1.1\""
@@ -327,7 +342,7 @@ mod tests {
     #[test]
     fn httplog_without_a_request_falls_back_to_tcplog() {
         let mut a = String::new();
-        format_record(&mut a, LogFormat::Http, &tcp_record(), Clock::utc());
+        format_record(&mut a, &LogFormat::Http, &tcp_record(), Clock::utc(), None);
         let mut b = String::new();
         tcplog(&mut b, &tcp_record(), Clock::utc());
         assert_eq!(a, b);

@@ -9,6 +9,7 @@
 
 pub mod capture;
 mod core;
+pub mod custom;
 pub mod date;
 pub mod format;
 pub mod record;

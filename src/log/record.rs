@@ -79,6 +79,8 @@ pub struct ConnCounts {
 pub struct HttpLog<'a> {
     /// When the first byte of the request arrived (`%tr`).
     pub request_date: SystemTime,
+    /// Idle time before the first byte of the request (`%Ti`).
+    pub t_idle: Duration,
     /// Time to receive the full request head (`%TR`).
     pub t_request: Option<Duration>,
     /// Time from the request sent to the response head (`%Tr`).
@@ -97,6 +99,16 @@ pub struct HttpLog<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord<'a> {
     pub client: SocketAddr,
+    /// The address the client connected to (`%fi:%fp`).
+    pub frontend_addr: Option<SocketAddr>,
+    /// The client connection is TLS (`%ft` ends with `~`).
+    pub tls: bool,
+    /// The server's configured address (`%si:%sp`); `None` without one.
+    pub server_addr: Option<SocketAddr>,
+    /// The request's (HTTP) or session's (TCP) number (`%rt`).
+    pub request_id: u64,
+    /// The request's unique id (`unique-id-format`, `%ID`).
+    pub unique_id: Option<&'a str>,
     pub accept_date: SystemTime,
     pub frontend: &'a str,
     pub backend: &'a str,

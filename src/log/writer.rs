@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::UdpSocket;
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -46,6 +47,10 @@ enum Sink {
     Stderr,
     File(File),
     Udp(UdpSocket),
+    /// A local syslog socket; `None` until it can be connected to. The
+    /// path is kept to connect later: the daemon may start after percore
+    /// (as at boot), and a restarted daemon has a new socket there.
+    Unix(Option<UnixDatagram>, PathBuf),
 }
 
 struct Target {
@@ -97,6 +102,12 @@ impl LogWriter {
                         })?;
                     (Sink::Udp(sock), format!("udp://{addr}"))
                 }
+                // Not an error at start if absent, as in HAProxy: the first
+                // lost line is reported (once) by the write loop.
+                LogDest::Unix(path) => (
+                    Sink::Unix(unix_connect(path).ok(), path.clone()),
+                    format!("unix:{}", path.display()),
+                ),
             };
             opened.push(Target {
                 sink,
@@ -138,7 +149,7 @@ fn write_loop(receiver: Receiver<Batch>, mut targets: Vec<Target>, clock: Clock)
         let date = clock.date(SystemTime::now());
         for target in &mut targets {
             let result = match (&mut target.sink, target.framer.framing) {
-                (Sink::Udp(sock), _) => {
+                (sink @ (Sink::Udp(_) | Sink::Unix(..)), _) => {
                     let mut result = Ok(());
                     for line in batch.text.lines() {
                         framed.clear();
@@ -147,7 +158,7 @@ fn write_loop(receiver: Receiver<Batch>, mut targets: Vec<Target>, clock: Clock)
                         while !framed.is_char_boundary(end) {
                             end -= 1;
                         }
-                        if let Err(e) = sock.send(&framed.as_bytes()[..end]) {
+                        if let Err(e) = send_datagram(sink, &framed.as_bytes()[..end]) {
                             result = Err(e);
                         }
                     }
@@ -187,6 +198,42 @@ fn write_all(sink: &mut Sink, bytes: &[u8]) -> io::Result<()> {
         }
         Sink::Stderr => io::stderr().lock().write_all(bytes),
         Sink::File(f) => f.write_all(bytes),
+        Sink::Udp(_) | Sink::Unix(..) => send_datagram(sink, bytes),
+    }
+}
+
+fn unix_connect(path: &std::path::Path) -> io::Result<UnixDatagram> {
+    let sock = UnixDatagram::unbound()?;
+    sock.connect(path)?;
+    Ok(sock)
+}
+
+/// One message. A local syslog socket that is not there yet, or whose
+/// daemon restarted (a new socket at the same path; the old one refuses):
+/// connect again and resend once.
+fn send_datagram(sink: &mut Sink, bytes: &[u8]) -> io::Result<()> {
+    match sink {
         Sink::Udp(s) => s.send(bytes).map(|_| ()),
+        Sink::Unix(sock, path) => {
+            let sent = match sock {
+                Some(s) => s.send(bytes),
+                None => Err(io::ErrorKind::NotConnected.into()),
+            };
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotConnected
+                    ) =>
+                {
+                    *sock = None;
+                    let s = sock.insert(unix_connect(path)?);
+                    s.send(bytes).map(|_| ())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(()),
     }
 }

@@ -31,7 +31,13 @@ pub fn conn_counts(
 
 /// Queues the line in the frontend's format, unless `option dontlognull`
 /// applies: no byte from the client and a normal end (errors are logged).
-pub fn emit(ctx: &CoreContext, frontend: usize, record: &LogRecord<'_>) {
+/// `conn`: the connection's facts, for `%[...]` samples of a custom format.
+pub fn emit(
+    ctx: &CoreContext,
+    frontend: usize,
+    record: &LogRecord<'_>,
+    conn: Option<&crate::rules::ConnFacts>,
+) {
     let log = &ctx.config.frontends[frontend].log;
     if log.dontlognull
         && record.bytes_uploaded == 0
@@ -39,5 +45,11 @@ pub fn emit(ctx: &CoreContext, frontend: usize, record: &LogRecord<'_>) {
     {
         return;
     }
-    ctx.log.log(log.format, record);
+    let facts = conn.map(|conn| crate::rules::Facts {
+        conn,
+        req: None,
+        res: None,
+        payload: None,
+    });
+    ctx.log.log(&log.format, record, facts.as_ref());
 }

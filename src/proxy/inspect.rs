@@ -64,6 +64,7 @@ pub async fn connection(
         // session's later rules (HTTP or TCP).
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -141,6 +142,7 @@ pub async fn content(
         // session's later rules (HTTP or TCP).
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

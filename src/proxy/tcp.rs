@@ -34,6 +34,13 @@ pub async fn serve(
     let logging = accesslog::enabled(&ctx, frontend);
     let accept_date = logging.then(SystemTime::now);
     let fe = &ctx.config.frontends[frontend];
+    // `%fi:%fp`: only looked up (a syscall on a wildcard bind) when logging.
+    let frontend_addr = logging.then(|| {
+        proxied
+            .as_ref()
+            .and_then(|p| p.dst)
+            .unwrap_or_else(|| super::inspect::local_addr(fe, client.tcp()))
+    });
     // No use_backend matched and no default_backend: closing is
     // HAProxy's answer.
     let Some(backend_id) = routed.or(fe.default_backend) else {
@@ -60,6 +67,7 @@ pub async fn serve(
             stick: tracked.clone(),
             vars: Rc::clone(&vars),
             live: crate::rules::sample::Live::of(&ctx),
+            unique_id: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -94,6 +102,11 @@ pub async fn serve(
             if let Some(date) = accept_date {
                 let record = LogRecord {
                     client: peer,
+                    frontend_addr,
+                    tls: false,
+                    server_addr: attempts.last_server.map(|s| be.servers[s].addr),
+                    unique_id: None,
+                    request_id: ctx.log.next_request_id(ctx.core_index, ctx.core_count),
                     accept_date: date,
                     frontend: &fe.name,
                     backend: &be.name,
@@ -113,7 +126,8 @@ pub async fn serve(
                     backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
                     http: None,
                 };
-                accesslog::emit(&ctx, frontend, &record);
+                let conn = log_facts(&ctx, frontend, peer, frontend_addr, &proxied, &tracked);
+                accesslog::emit(&ctx, frontend, &record, conn.as_ref());
             }
             return;
         }
@@ -162,6 +176,11 @@ pub async fn serve(
     if let (Some(date), Some(conns)) = (accept_date, conns) {
         let record = LogRecord {
             client: peer,
+            frontend_addr,
+            tls: false,
+            server_addr: Some(be.servers[server_index].addr),
+            unique_id: None,
+            request_id: ctx.log.next_request_id(ctx.core_index, ctx.core_count),
             accept_date: date,
             frontend: &fe.name,
             backend: &be.name,
@@ -179,9 +198,39 @@ pub async fn serve(
             backend_queue: ctx.backends[backend_id].borrow().queue_current() as u64,
             http: None,
         };
-        accesslog::emit(&ctx, frontend, &record);
+        let conn = log_facts(&ctx, frontend, peer, frontend_addr, &proxied, &tracked);
+        accesslog::emit(&ctx, frontend, &record, conn.as_ref());
     }
     drop(slot);
+}
+
+/// The connection's facts for the `%[...]` samples of a custom log format;
+/// built only when the frontend's format has some.
+fn log_facts(
+    ctx: &Rc<CoreContext>,
+    frontend: usize,
+    peer: std::net::SocketAddr,
+    dst: Option<std::net::SocketAddr>,
+    proxied: &Option<super::proxy_header::Proxied>,
+    tracked: &crate::stick::Tracked,
+) -> Option<ConnFacts> {
+    let crate::config::LogFormat::Custom(format) = &ctx.config.frontends[frontend].log.format
+    else {
+        return None;
+    };
+    if !format.has_samples() {
+        return None;
+    }
+    Some(ConnFacts {
+        src: peer,
+        dst: dst.unwrap_or(peer),
+        tls: None,
+        pp: proxied.as_ref().map(|p| Rc::clone(&p.tlvs)),
+        stick: tracked.clone(),
+        vars: Default::default(),
+        live: crate::rules::sample::Live::of(ctx),
+        unique_id: Default::default(),
+    })
 }
 
 /// Bytes, current sessions and abort counters at the end of a tunnel.

@@ -536,6 +536,7 @@ mod tests {
             stick: Default::default(),
             vars: Default::default(),
             live: Default::default(),
+            unique_id: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

@@ -33,6 +33,9 @@ pub struct ConnFacts {
     pub vars: Rc<super::vars::Vars>,
     /// This core's live state (`nbsrv`, `srv_is_up`).
     pub live: Live,
+    /// The current request's unique id (`unique-id-format`; the
+    /// `unique-id` fetch), empty without one.
+    pub unique_id: std::cell::RefCell<Box<str>>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a
@@ -332,6 +335,9 @@ pub enum Fetch {
     Env(Option<Box<[u8]>>),
     /// `hostname`, read at load.
     Hostname(Box<[u8]>),
+    /// `unique-id`: the request's `unique-id-format` value; no sample
+    /// without one.
+    UniqueId,
     /// `nbsrv(<backend>)`: its usable servers, on this core.
     Nbsrv(usize),
     /// `srv_is_up(<backend>/<server>)`.
@@ -342,6 +348,34 @@ pub enum Fetch {
 }
 
 impl Fetch {
+    /// Whether the fetch reads only the connection and the proxy's state,
+    /// so it has a value when a log line is written.
+    pub fn available_at_log(&self) -> bool {
+        matches!(
+            self,
+            Fetch::Src
+                | Fetch::SrcPort
+                | Fetch::Dst
+                | Fetch::DstPort
+                | Fetch::FcPpAuthority
+                | Fetch::FcPpUniqueId
+                | Fetch::SslFc
+                | Fetch::SslFcSni
+                | Fetch::SslFcProtocol
+                | Fetch::SslFcCipher
+                | Fetch::SslFcAlpn
+                | Fetch::Stick(_)
+                | Fetch::Var(_)
+                | Fetch::Date(_)
+                | Fetch::Rand(_)
+                | Fetch::Env(_)
+                | Fetch::Hostname(_)
+                | Fetch::Nbsrv(_)
+                | Fetch::SrvIsUp { .. }
+                | Fetch::UniqueId
+        )
+    }
+
     pub fn sample_type(&self) -> SampleType {
         match self {
             Fetch::HdrCnt { .. }
@@ -540,6 +574,10 @@ impl Fetch {
             }
             Fetch::Env(value) => value.as_deref().is_some_and(|v| f(Sample::Str(v))),
             Fetch::Hostname(name) => f(Sample::Str(name)),
+            Fetch::UniqueId => {
+                let id = facts.conn.unique_id.borrow();
+                !id.is_empty() && f(Sample::Str(id.as_bytes()))
+            }
             Fetch::Nbsrv(backend) => facts
                 .conn
                 .live

@@ -77,12 +77,6 @@ pub(super) const UNMAPPED: &[(&str, &str)] = &[
         "fullconn",
         "percore has no dynamic maxconn (minconn/fullconn)",
     ),
-    ("unique-id-format", "percore has no unique-id"),
-    ("unique-id-header", "percore has no unique-id"),
-    (
-        "log-format",
-        "percore's log formats are log-format = \"httplog\", \"tcplog\" or \"json\"",
-    ),
     ("server-template", "write the servers out one by one"),
     ("filter", "percore has no filters"),
     ("http-after-response", "write http-response rules"),

@@ -228,6 +228,34 @@ impl<'a> State<'a> {
         self.s.items.push((side, e));
     }
 
+    /// `log-format <string>` / `unique-id-format <string>`: HAProxy's
+    /// custom format, kept as written when percore knows every variable in
+    /// it.
+    fn log_format(&mut self, line: &Line, problems: &mut Vec<Problem>) {
+        let kw = line.word(0);
+        if line.len() != 2 {
+            problems.push(line.problem(
+                format!("{kw} takes one argument"),
+                "quote the format: log-format \"%ci:%cp [%tr] %ft %b/%s %ST %B\"",
+            ));
+            return;
+        }
+        let format = line.word(1);
+        match crate::log::custom::CustomFormat::parse(&format) {
+            Ok(_) if kw == "log-format" && !format.contains(['%', ' ']) => {
+                problems.push(line.problem(
+                    format!("log-format {format:?} has no variable"),
+                    "percore reads a log-format without % or space as a layout name (tcplog, httplog, json)",
+                ))
+            }
+            Ok(_) => self.add(Side::Front, entry(&[&kw], Val::str(format), line), problems),
+            Err(e) => problems.push(line.problem(
+                format!("{kw}: {} (at offset {})", e.message, e.at),
+                e.hint,
+            )),
+        }
+    }
+
     fn line(&mut self, line: &Line, problems: &mut Vec<Problem>) {
         let kw = line.word(0);
         let arg = line.word(1);
@@ -323,6 +351,10 @@ impl<'a> State<'a> {
                     "move the target to a global log line and write log global here",
                 )),
             },
+            "log-format" | "unique-id-format" => self.log_format(line, problems),
+            "unique-id-header" => {
+                self.add(Side::Front, entry(&["unique-id-header"], Val::str(arg), line), problems)
+            }
             "errorfile" => {
                 let file = line.word(2);
                 let mut e = entry(&["errorfile", &arg], Val::str(file.clone()), line);

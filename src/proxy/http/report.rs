@@ -11,14 +11,16 @@ use std::cell::Cell;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
-use crate::config::HeaderCapture;
+use crate::config::{HeaderCapture, UniqueId};
 use crate::http::{HeadError, RequestHead};
+use crate::log::custom::CustomFormat;
 use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::accesslog;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count::{self, Abort};
 use crate::proxy::tcp::termination_of;
+use crate::rules::{ConnFacts, Facts};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
 use crate::stats::response_class;
@@ -65,6 +67,9 @@ pub(super) struct RequestTrace {
     /// then; `None` for a frontend without default_backend).
     backend: Option<usize>,
     peer: SocketAddr,
+    /// The address the client connected to (`%fi:%fp`).
+    local: SocketAddr,
+    tls: bool,
     /// The connection's accept date; `Some` only when the frontend logs.
     accept_date: Option<SystemTime>,
     accepted: Instant,
@@ -80,6 +85,10 @@ pub(super) struct RequestTrace {
     /// (the head it is parsed from says HTTP/1.1, see `proxy::h2`).
     version_label: Option<&'static str>,
     captured: Vec<String>,
+    /// The request's `unique-id-format` value (empty without one).
+    unique_id: String,
+    /// `%rt`, taken when first needed.
+    request_id: Option<u64>,
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
     reached_backend: bool,
@@ -102,7 +111,7 @@ impl RequestTrace {
         ctx: &CoreContext,
         frontend: usize,
         backend: Option<usize>,
-        peer: SocketAddr,
+        (peer, local, tls): (SocketAddr, SocketAddr, bool),
         accepted: Instant,
         session: SessionId,
     ) -> Self {
@@ -111,6 +120,8 @@ impl RequestTrace {
             session,
             backend,
             peer,
+            local,
+            tls,
             accept_date: accesslog::enabled(ctx, frontend).then(SystemTime::now),
             accepted,
             previous_end: accepted,
@@ -119,6 +130,8 @@ impl RequestTrace {
             request_line: String::new(),
             version_label: None,
             captured: Vec::new(),
+            unique_id: String::new(),
+            request_id: None,
             attempts: Attempts::default(),
             reached_backend: false,
             server: None,
@@ -146,6 +159,7 @@ impl RequestTrace {
     pub(super) fn begin(&mut self, first: bool, bytes_in: u64, bytes_out: u64) {
         self.started = first.then_some(self.accepted);
         self.head_done = None;
+        self.request_id = None;
         self.attempts = Attempts::default();
         self.reached_backend = false;
         self.server = None;
@@ -166,9 +180,15 @@ impl RequestTrace {
     }
 
     /// The request head is complete and valid.
-    pub(super) fn head(&mut self, head: &RequestHead<'_>, captures: &[HeaderCapture]) {
+    pub(super) fn head(
+        &mut self,
+        head: &RequestHead<'_>,
+        captures: &[HeaderCapture],
+        unique_id: Option<&UniqueId>,
+    ) {
         self.head_done = Some(Instant::now());
-        if self.accept_date.is_some() {
+        self.unique_id.clear();
+        if self.accept_date.is_some() || unique_id.is_some() {
             self.request_line.clear();
             self.request_line.push_str(head.method);
             self.request_line.push(' ');
@@ -178,6 +198,79 @@ impl RequestTrace {
             self.request_line.push_str(version);
             self.captured = capture_request_headers(&head.headers, captures);
         }
+    }
+
+    /// The request's number (`%rt`), taken from the core on first use.
+    fn request_id(&mut self, ctx: &CoreContext) -> u64 {
+        *self
+            .request_id
+            .get_or_insert_with(|| ctx.log.next_request_id(ctx.core_index, ctx.core_count))
+    }
+
+    /// The request's unique id (empty without `unique-id-format`).
+    pub(super) fn unique_id(&self) -> &str {
+        &self.unique_id
+    }
+
+    /// Makes the request's unique id (HAProxy: once per request, from what
+    /// is known when the request head is complete: no server, status or
+    /// response timer yet).
+    pub(super) fn make_unique_id(
+        &mut self,
+        ctx: &CoreContext,
+        format: &CustomFormat,
+        conn: &ConnFacts,
+    ) -> &str {
+        let now = Instant::now();
+        let started = self.started.unwrap_or(now);
+        let accept_date = self
+            .accept_date
+            .unwrap_or_else(|| SystemTime::now() - now.saturating_duration_since(self.accepted));
+        let request_id = self.request_id(ctx);
+        let fe = &ctx.config.frontends[self.frontend];
+        let record = LogRecord {
+            client: self.peer,
+            frontend_addr: Some(self.local),
+            tls: self.tls,
+            server_addr: None,
+            unique_id: None,
+            request_id,
+            accept_date,
+            frontend: &fe.name,
+            backend: &fe.name,
+            server: None,
+            t_queue: None,
+            t_connect: None,
+            t_total: now.saturating_duration_since(self.previous_end),
+            bytes_read: 0,
+            bytes_uploaded: 0,
+            termination: Termination::NORMAL,
+            conns: accesslog::conn_counts(ctx, self.frontend, None, None),
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            http: Some(HttpLog {
+                request_date: accept_date + started.saturating_duration_since(self.accepted),
+                t_idle: started.saturating_duration_since(self.previous_end),
+                t_request: self.head_done.map(|h| h.saturating_duration_since(started)),
+                t_response: None,
+                t_active: now.saturating_duration_since(started),
+                status: None,
+                request_line: &self.request_line,
+                captured_request_headers: &self.captured,
+            }),
+        };
+        let mut id = std::mem::take(&mut self.unique_id);
+        let facts = Facts {
+            conn,
+            req: None,
+            res: None,
+            payload: None,
+        };
+        format.render(&mut id, &record, ctx.log.clock(), Some(&facts));
+        self.unique_id = id;
+        &self.unique_id
     }
 
     /// The request is refused for the client's fault before any server is
@@ -263,12 +356,13 @@ impl RequestTrace {
     /// The request is over (after its tunnel, if the protocol switched):
     /// counts it, reports the server's answer to the health observer and
     /// logs it. `bytes_in`/`bytes_out`: the connection's counts so far.
+    /// `conn`: the connection's facts (a custom log format's samples).
     pub(super) fn finish(
         &mut self,
         ctx: &CoreContext,
-        bytes_in: u64,
-        bytes_out: u64,
+        (bytes_in, bytes_out): (u64, u64),
         tunnel: Option<&TunnelReport>,
+        conn: &ConnFacts,
     ) {
         let now = Instant::now();
         let mut up = bytes_in - self.bytes_in_at;
@@ -330,7 +424,8 @@ impl RequestTrace {
             }
         }
         if let Some(date) = self.accept_date {
-            self.log(ctx, date, status, started, now, up, down);
+            self.request_id(ctx);
+            self.log(ctx, conn, date, status, (started, now), (up, down));
         }
         if let (Some(server), Some(b)) = (self.server, b) {
             count::server_session_ended(&mut ctx.stats.borrow_mut(), b, server);
@@ -342,12 +437,11 @@ impl RequestTrace {
     fn log(
         &self,
         ctx: &CoreContext,
+        conn: &ConnFacts,
         accept_date: SystemTime,
         status: Option<u16>,
-        started: Instant,
-        now: Instant,
-        up: u64,
-        down: u64,
+        (started, now): (Instant, Instant),
+        (up, down): (u64, u64),
     ) {
         let fe_log = &ctx.config.frontends[self.frontend].log;
         // HAProxy's dontlognull: nothing came from the client (in HTTP
@@ -364,6 +458,11 @@ impl RequestTrace {
         };
         let record = LogRecord {
             client: self.peer,
+            frontend_addr: Some(self.local),
+            tls: self.tls,
+            server_addr: be.zip(server).map(|(be, s)| be.servers[s].addr),
+            unique_id: (!self.unique_id.is_empty()).then_some(self.unique_id.as_str()),
+            request_id: self.request_id.unwrap_or_default(),
             accept_date,
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
@@ -387,6 +486,7 @@ impl RequestTrace {
                 .map_or(0, |b| ctx.backends[b].borrow().queue_current() as u64),
             http: Some(HttpLog {
                 request_date: accept_date + started.saturating_duration_since(self.accepted),
+                t_idle: started.saturating_duration_since(self.previous_end),
                 t_request: self.head_done.map(|h| h.saturating_duration_since(started)),
                 t_response: match (self.seen.at.get(), self.connected_at) {
                     (Some(at), Some(sent)) => Some(at.saturating_duration_since(sent)),
@@ -402,7 +502,7 @@ impl RequestTrace {
                 },
             }),
         };
-        accesslog::emit(ctx, self.frontend, &record);
+        accesslog::emit(ctx, self.frontend, &record, Some(conn));
     }
 }
 

@@ -69,6 +69,7 @@ impl RouteState<'_> {
                 stick,
                 vars,
                 live,
+                unique_id: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),

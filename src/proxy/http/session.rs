@@ -565,7 +565,14 @@ async fn serve_generation(
         accepted,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
-        trace: RequestTrace::new(ctx, frontend, fe.default_backend, peer, accepted, session),
+        trace: RequestTrace::new(
+            ctx,
+            frontend,
+            fe.default_backend,
+            (peer, local, tls),
+            accepted,
+            session,
+        ),
         route: RouteState::new(
             peer,
             local,
@@ -651,8 +658,12 @@ async fn serve_generation(
             fc.bytes_in += report.client_to_server;
             fc.bytes_out += report.server_to_client;
         }
-        s.trace
-            .finish(ctx, s.bytes_in.get(), s.bytes_out.get(), Some(&report));
+        s.trace.finish(
+            ctx,
+            (s.bytes_in.get(), s.bytes_out.get()),
+            Some(&report),
+            &s.route.conn,
+        );
         drop(slot);
     }
     None
@@ -728,8 +739,12 @@ impl Session<'_> {
     /// Counts and logs the request just served (a tunnel's is finished
     /// when the tunnel ends).
     fn finish_request(&mut self) {
-        self.trace
-            .finish(self.ctx, self.bytes_in.get(), self.bytes_out.get(), None);
+        self.trace.finish(
+            self.ctx,
+            (self.bytes_in.get(), self.bytes_out.get()),
+            None,
+            &self.route.conn,
+        );
     }
 
     /// Waits for a complete request head (HAProxy: `timeout http-request`
@@ -759,7 +774,14 @@ impl Session<'_> {
                 }
                 match self.parser.parse(self.client_buf.filled()) {
                     ParseStatus::Complete(head) => {
-                        self.trace.head(&head, &self.fe.log.captures);
+                        let unique_id = self.fe.log.unique_id.as_ref();
+                        self.trace.head(&head, &self.fe.log.captures, unique_id);
+                        if let Some(uid) = unique_id {
+                            let id =
+                                self.trace
+                                    .make_unique_id(self.ctx, &uid.format, &self.route.conn);
+                            self.route.conn.unique_id.replace(id.into());
+                        }
                         let upgrade = head.upgrade.is_some();
                         // Allocated at the first request, not per connection.
                         self.head.reserve(HEAD_CAPACITY);
@@ -785,6 +807,9 @@ impl Session<'_> {
                         return match routed {
                             Routed::Forward(backend) => {
                                 self.be_id = backend;
+                                if let Some(name) = unique_id.and_then(|u| u.header.as_deref()) {
+                                    add_header(&mut self.head, name, self.trace.unique_id());
+                                }
                                 Head::Request(info)
                             }
                             Routed::Local(answer) => Head::Local(answer),
@@ -1255,4 +1280,17 @@ fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
             .current_conns;
         ctx.http_pool.put(a.backend, a.server, a.stream, in_use);
     }
+}
+
+/// Appends `name: value` to a complete request head (before its blank
+/// line), as HAProxy's `unique-id-header` adds its field last.
+fn add_header(head: &mut Vec<u8>, name: &str, value: &str) {
+    if !head.ends_with(b"\r\n\r\n") {
+        return;
+    }
+    head.truncate(head.len() - 2);
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value.as_bytes());
+    head.extend_from_slice(b"\r\n\r\n");
 }

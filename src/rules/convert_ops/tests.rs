@@ -10,6 +10,7 @@ fn conn() -> ConnFacts {
         stick: Default::default(),
         vars: Default::default(),
         live: Default::default(),
+        unique_id: Default::default(),
     }
 }
 
