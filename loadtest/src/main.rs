@@ -318,6 +318,11 @@ struct StickArgs {
     /// Pipelining connections filling the table.
     #[arg(long, default_value_t = 8)]
     fill_connections: usize,
+    /// Also run the CPU rows with percore on both CPUs (`threads = [proxy,
+    /// load]`, sharing the load's CPU): the cross-core cost of a key with
+    /// one owner core.
+    #[arg(long)]
+    two_cores: bool,
     /// Where the generated configs and runtime API sockets go.
     #[arg(long, default_value = "target/loadtest/stick")]
     config_dir: PathBuf,
@@ -915,6 +920,7 @@ fn stick_main(args: StickArgs) -> Result<()> {
         rounds: args.rounds.max(1),
         keys: args.keys.clamp(1, 2_000_000),
         fill_connections: args.fill_connections.max(1),
+        two_cores: args.two_cores,
         config_dir: args.config_dir,
         log_dir: args.log_dir,
     };

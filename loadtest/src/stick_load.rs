@@ -26,7 +26,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::configs::{write_haproxy_http_head, write_percore_http_head_with, HttpParams, Timeouts};
+use crate::configs::{
+    percore_on_cpus, write_haproxy_http_head, write_percore_http_head_with, HttpParams, Timeouts,
+};
 use crate::cpustat;
 use crate::http_load::{self, Mark};
 use crate::procs::{self, SpawnSpec, Spawned};
@@ -56,6 +58,8 @@ pub struct Options {
     pub keys: u64,
     /// Connections filling the table.
     pub fill_connections: usize,
+    /// Also run the CPU rows with percore on both CPUs.
+    pub two_cores: bool,
     pub config_dir: PathBuf,
     pub log_dir: PathBuf,
 }
@@ -63,6 +67,10 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proxy {
     Percore,
+    /// percore on the proxy's CPU and the load's (`threads = [1, 0]`):
+    /// the tracked key has one owner core, so the other core's requests
+    /// consult it by message.
+    PercoreTwoCores,
     Haproxy,
 }
 
@@ -70,7 +78,23 @@ impl Proxy {
     fn name(self) -> &'static str {
         match self {
             Proxy::Percore => "percore",
+            Proxy::PercoreTwoCores => "percore, 2 cores",
             Proxy::Haproxy => "HAProxy",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Proxy::Percore => "percore",
+            Proxy::PercoreTwoCores => "percore2",
+            Proxy::Haproxy => "haproxy",
+        }
+    }
+
+    fn cpus(self, o: &Options) -> Vec<usize> {
+        match self {
+            Proxy::PercoreTwoCores => vec![o.proxy_cpu, o.load_cpu],
+            _ => vec![o.proxy_cpu],
         }
     }
 }
@@ -243,15 +267,17 @@ struct Running {
 }
 
 fn spawn_proxy(o: &Options, proxy: Proxy, shape: Shape) -> Result<Running> {
-    let tag = format!("stick-{}-{}", proxy.name().to_lowercase(), shape.tag());
+    let tag = format!("stick-{}-{}", proxy.tag(), shape.tag());
     let log = o.log_dir.join(format!("{tag}.log"));
     let dir = std::fs::canonicalize(&o.config_dir)?;
     let socket = dir.join(format!("{tag}.sock"));
     let p = params(o);
+    let cpus = proxy.cpus(o);
     let (program, args): (PathBuf, Vec<OsString>) = match proxy {
-        Proxy::Percore => {
+        Proxy::Percore | Proxy::PercoreTwoCores => {
             let cfg = dir.join(format!("{tag}.toml"));
-            std::fs::write(&cfg, percore_toml(&p, shape, &socket))?;
+            let text = percore_on_cpus(&percore_toml(&p, shape, &socket), &p, &cpus);
+            std::fs::write(&cfg, text)?;
             (o.percore.clone(), vec!["-c".into(), cfg.into()])
         }
         Proxy::Haproxy => {
@@ -265,7 +291,7 @@ fn spawn_proxy(o: &Options, proxy: Proxy, shape: Shape) -> Result<Running> {
     };
     let mut spawned = Spawned::spawn(SpawnSpec {
         name: &tag,
-        cpus: &[o.proxy_cpu],
+        cpus: &cpus,
         program: &program,
         args,
         log: Some(&log),
@@ -483,9 +509,13 @@ pub fn run(o: &Options) -> Result<(Vec<CpuRow>, Vec<MemoryRow>)> {
     let p = params(o);
     let _backend = crate::suite::start_http_backend(o.load_cpu, p.server, p.ws_server)?;
     let proxies = available_proxies(o);
+    let mut cpu_proxies = proxies.clone();
+    if o.two_cores && proxies.contains(&Proxy::Percore) {
+        cpu_proxies.push(Proxy::PercoreTwoCores);
+    }
     let mut cpu_rows = Vec::new();
     for round in 0..o.rounds {
-        let mut order = proxies.clone();
+        let mut order = cpu_proxies.clone();
         if round % 2 == 1 {
             order.reverse();
         }
@@ -563,7 +593,7 @@ pub fn table(o: &Options, cpu_rows: &[CpuRow], memory_rows: &[MemoryRow]) -> Str
         o.warmup.as_secs_f64(),
         o.rounds
     );
-    for proxy in ["percore", "HAProxy"] {
+    for proxy in ["percore", "percore, 2 cores", "HAProxy"] {
         let plain = of(proxy, Shape::Plain);
         for shape in [Shape::Plain, Shape::RateLimited] {
             let Some(m) = of(proxy, shape) else {
@@ -659,6 +689,7 @@ mod tests {
             rounds: 1,
             keys: 1000,
             fill_connections: 4,
+            two_cores: false,
             config_dir: "c".into(),
             log_dir: "l".into(),
         }
@@ -699,6 +730,10 @@ mod tests {
         assert!(!plain.contains("stick-table") && !plain.contains("http-request"));
         toml::from_str::<toml::Value>(&plain).unwrap();
         assert!(!haproxy_cfg(&p, Shape::Plain, Path::new(SOCKET)).contains("stick-table"));
+        let o = options();
+        let two = percore_on_cpus(&plain, &p, &Proxy::PercoreTwoCores.cpus(&o));
+        assert!(two.contains("\nthreads = [1, 0]\n"), "{two}");
+        assert_eq!(Proxy::Percore.cpus(&o), vec![1]);
     }
 
     #[test]
