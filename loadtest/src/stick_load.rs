@@ -13,7 +13,7 @@
 //!    cannot silently measure an idle table.
 //! 2. Memory per entry: a `type string len 32` table tracked on an X-Key
 //!    header is filled with distinct keys by pipelining keep-alive
-//!    clients; VmRSS is read after a warm-up fill and after the full one,
+//!    clients; VmRSS is read after a warm-up fill and 3 s after the full one,
 //!    and the difference divided by the entries added (the runtime API's
 //!    `used:` count, checked to be every key sent).
 
@@ -40,6 +40,10 @@ pub const NEVER_REACHED: u64 = 1_000_000_000;
 const WARM_KEYS: u64 = 10_000;
 /// Requests each fill connection writes before reading their answers.
 const PIPELINE: u64 = 32;
+/// Time between the end of the fill and the second RSS reading: what the
+/// allocator gives back after a delay (arrays freed as the table grew)
+/// is gone by then.
+const SETTLE: Duration = Duration::from_secs(3);
 
 pub struct Options {
     pub percore: PathBuf,
@@ -387,6 +391,9 @@ pub struct MemoryRow {
     proxy: &'static str,
     entries: u64,
     rss_before_kib: u64,
+    /// Right after the fill.
+    rss_filled_kib: u64,
+    /// `SETTLE` later: the figure bytes per entry are computed from.
     rss_after_kib: u64,
     fill_seconds: f64,
 }
@@ -467,6 +474,8 @@ fn measure_memory(o: &Options, proxy: Proxy) -> Result<MemoryRow> {
     let started = Instant::now();
     fill(p.listen, warm, o.keys, o.fill_connections)?;
     let fill_seconds = started.elapsed().as_secs_f64();
+    let rss_filled_kib = crate::suite::vm_rss(running.spawned.pid())?;
+    std::thread::sleep(SETTLE);
     let rss_after_kib = crate::suite::vm_rss(running.spawned.pid())?;
     let used_after = table_entries(&running.socket)?;
     running.spawned.check_running()?;
@@ -483,6 +492,7 @@ fn measure_memory(o: &Options, proxy: Proxy) -> Result<MemoryRow> {
         proxy: proxy.name(),
         entries: used_after - used_before,
         rss_before_kib,
+        rss_filled_kib,
         rss_after_kib,
         fill_seconds,
     })
@@ -544,10 +554,11 @@ pub fn run(o: &Options) -> Result<(Vec<CpuRow>, Vec<MemoryRow>)> {
         }
         let row = measure_memory(o, proxy)?;
         eprintln!(
-            "{}: {} entries, RSS {} -> {} KiB, {:.0} bytes/entry ({:.1} s)",
+            "{}: {} entries, RSS {} -> {} -> {} KiB, {:.0} bytes/entry ({:.1} s)",
             row.proxy,
             row.entries,
             row.rss_before_kib,
+            row.rss_filled_kib,
             row.rss_after_kib,
             row.bytes_per_entry(),
             row.fill_seconds
@@ -641,21 +652,23 @@ pub fn table(o: &Options, cpu_rows: &[CpuRow], memory_rows: &[MemoryRow]) -> Str
         out,
         "\nMemory per entry: `stick-table {}`, `http-request track-sc0 req.hdr(x-key)`, \
          {} distinct keys over {} pipelining keep-alive connections; VmRSS after {} warm-up \
-         keys and after all of them\n\n\
-         | proxy | entries added (`used:`) | RSS before | RSS after | bytes per entry | fill time |\n\
-         |---|---|---|---|---|---|\n",
+         keys, right after all of them and {} s later (bytes per entry from the last)\n\n\
+         | proxy | entries added (`used:`) | RSS before | RSS filled | RSS after | bytes per entry | fill time |\n\
+         |---|---|---|---|---|---|---|\n",
         Shape::Keys.table().unwrap_or_default(),
         o.keys,
         o.fill_connections,
         WARM_KEYS.min(o.keys),
+        SETTLE.as_secs(),
     );
     for r in memory_rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} MiB | {:.1} MiB | {:.0} | {:.1} s |",
+            "| {} | {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.0} | {:.1} s |",
             r.proxy,
             r.entries,
             r.rss_before_kib as f64 / 1024.0,
+            r.rss_filled_kib as f64 / 1024.0,
             r.rss_after_kib as f64 / 1024.0,
             r.bytes_per_entry(),
             r.fill_seconds
@@ -727,7 +740,7 @@ mod tests {
             toml::from_str::<toml::Value>(&ours).unwrap();
         }
         let plain = percore_toml(&p, Shape::Plain, Path::new(SOCKET));
-        assert!(!plain.contains("stick-table") && !plain.contains("http-request"));
+        assert!(!plain.contains("stick-table") && !plain.contains("\nhttp-request = ["));
         toml::from_str::<toml::Value>(&plain).unwrap();
         assert!(!haproxy_cfg(&p, Shape::Plain, Path::new(SOCKET)).contains("stick-table"));
         let o = options();
@@ -764,6 +777,44 @@ mod tests {
             max_http_req_rate("# table: fe, type: ip, size:1, used:0\n"),
             None
         );
+    }
+
+    /// `percore --check` on every generated config, one and two cores
+    /// (needs `cargo build --release -p percore`; run from the workspace
+    /// root or loadtest/).
+    #[test]
+    #[ignore]
+    fn percore_accepts_the_generated_configs() {
+        let binary = ["target/release/percore", "../target/release/percore"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|b| b.exists())
+            .expect("cargo build --release -p percore first");
+        let dir = std::env::temp_dir().join(format!("loadtest-stick-p-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = options();
+        let p = params(&o);
+        for proxy in [Proxy::Percore, Proxy::PercoreTwoCores] {
+            for shape in [Shape::Plain, Shape::RateLimited, Shape::Keys] {
+                let text = percore_toml(&p, shape, &dir.join("s.sock"));
+                let path = dir.join(format!("{}-{}.toml", proxy.tag(), shape.tag()));
+                std::fs::write(&path, percore_on_cpus(&text, &p, &proxy.cpus(&o))).unwrap();
+                let out = std::process::Command::new(&binary)
+                    .arg("--check")
+                    .arg("-c")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}: {}{}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// `haproxy -c` on every generated config (needs haproxy installed).
