@@ -25,6 +25,7 @@ mod reload;
 mod report;
 mod soak;
 mod soak_backend;
+mod stick_load;
 mod suite;
 mod suite_report;
 mod tls;
@@ -100,6 +101,11 @@ enum Commands {
     /// connection, small responses, HTTP/1.1 backend; requests/s and proxy
     /// CPU per request, percore vs HAProxy (not part of `all`).
     H2(Box<H2Args>),
+    /// Stick tables: proxy CPU per request with `track-sc0 src` and an
+    /// `http_req_rate` deny rule vs the same frontend without a table, and
+    /// RSS per entry of a table filled with a million string keys,
+    /// percore vs HAProxy (not part of `all`).
+    Stick(Box<StickArgs>),
     /// An HAProxy user's file: `percore convert` it, run HAProxy on the
     /// original and percore on the conversion side by side (same CPUs,
     /// stand-in backends in place of its servers, same client, alternating
@@ -273,6 +279,55 @@ struct H2Args {
     rounds: usize,
     /// Where the generated proxy configs and the certificate go.
     #[arg(long, default_value = "target/loadtest/h2")]
+    config_dir: PathBuf,
+    /// Proxy logs.
+    #[arg(long, default_value = "target/loadtest/logs")]
+    log_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct StickArgs {
+    /// The percore binary (rows are skipped if it does not exist).
+    #[arg(long, default_value = "target/release/percore")]
+    percore: PathBuf,
+    /// The haproxy binary (looked up in PATH; rows skipped if missing).
+    #[arg(long, default_value = "haproxy")]
+    haproxy: PathBuf,
+    /// CPU the proxy runs on, alone.
+    #[arg(long, default_value_t = 1)]
+    proxy_cpu: usize,
+    /// CPU the client and the backend share.
+    #[arg(long, default_value_t = 0)]
+    load_cpu: usize,
+    #[arg(long, default_value_t = 24051)]
+    proxy_port: u16,
+    /// The backend's port (and the next one, its WebSocket listener).
+    #[arg(long, default_value_t = 24053)]
+    backend_port: u16,
+    /// Keep-alive connections of the CPU runs.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
+    warmup: Duration,
+    /// Measured window of each CPU run.
+    #[arg(long, default_value = "5s", value_parser = units::parse_duration)]
+    duration: Duration,
+    /// Rounds of the CPU runs; the table shows the median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Distinct keys of the memory run (the table holds 2m).
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Pipelining connections filling the table.
+    #[arg(long, default_value_t = 8)]
+    fill_connections: usize,
+    /// Also run the CPU rows with percore on both CPUs (`threads = [proxy,
+    /// load]`, sharing the load's CPU): the cross-core cost of a key with
+    /// one owner core.
+    #[arg(long)]
+    two_cores: bool,
+    /// Where the generated configs and runtime API sockets go.
+    #[arg(long, default_value = "target/loadtest/stick")]
     config_dir: PathBuf,
     /// Proxy logs.
     #[arg(long, default_value = "target/loadtest/logs")]
@@ -595,6 +650,7 @@ fn run(cli: Cli) -> Result<()> {
         Commands::Reload(args) => reload_main(*args),
         Commands::L4Edge(args) => l4_edge_main(*args),
         Commands::H2(args) => h2_main(*args),
+        Commands::Stick(args) => stick_main(*args),
         Commands::All(args) => suite_main(*args, &suite::Scenario::ALL),
         Commands::HttpKeepalive(args) => suite_main(*args, &[suite::Scenario::HttpKeepalive]),
         Commands::HttpClose(args) => suite_main(*args, &[suite::Scenario::HttpClose]),
@@ -851,6 +907,36 @@ fn h2_main(args: H2Args) -> Result<()> {
     procs::install_signal_handler()?;
     let rows = h2_load::run(&options)?;
     print!("{}", h2_load::table(&options, &rows));
+    Ok(())
+}
+
+fn stick_main(args: StickArgs) -> Result<()> {
+    let options = stick_load::Options {
+        percore: args.percore,
+        haproxy: args.haproxy,
+        proxy_cpu: args.proxy_cpu,
+        load_cpu: args.load_cpu,
+        proxy_port: args.proxy_port,
+        backend_port: args.backend_port,
+        connections: args.connections.max(1),
+        warmup: args.warmup,
+        duration: args.duration,
+        rounds: args.rounds.max(1),
+        keys: args.keys.clamp(1, 2_000_000),
+        fill_connections: args.fill_connections.max(1),
+        two_cores: args.two_cores,
+        config_dir: args.config_dir,
+        log_dir: args.log_dir,
+    };
+    procs::install_signal_handler()?;
+    // Before the client threads exist, so they inherit it.
+    procs::pin_current_thread(options.load_cpu)?;
+    let (cpu, memory) = stick_load::run(&options)?;
+    println!(
+        "Load average (1, 5, 15 min) at the end of the run: {}\n",
+        suite::loadavg()
+    );
+    print!("{}", stick_load::table(&options, &cpu, &memory));
     Ok(())
 }
 
