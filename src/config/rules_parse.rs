@@ -2127,16 +2127,16 @@ mod converter_tests {
     fn table_converter_and_fetch_errors() {
         use crate::stick::{DataType, KeyType, Stored, TableDef};
         let table = |name: &str, expire| {
-            Arc::new(TableDef {
-                name: name.into(),
-                key: KeyType::Ip,
-                size: 10,
+            Arc::new(TableDef::new(
+                name.into(),
+                KeyType::Ip,
+                10,
                 expire,
-                store: vec![Stored {
+                vec![Stored {
                     data: DataType::Gpc0,
                     period: None,
                 }],
-            })
+            ))
         };
         let tables = [
             table("t", None),

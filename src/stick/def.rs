@@ -158,6 +158,7 @@ pub struct Stored {
 }
 
 /// A table as its `stick-table` line defines it, named after its section.
+/// Built with [`TableDef::new`] (its uid is computed from the fields then).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TableDef {
     pub name: Box<str>,
@@ -168,16 +169,51 @@ pub struct TableDef {
     /// pushed out by newer ones.
     pub expire: Option<Duration>,
     pub store: Vec<Stored>,
+    /// [`TableDef::uid`], computed once by [`TableDef::new`]: rules compare
+    /// it several times per request (tracking, lookups, messages between
+    /// cores), where hashing the whole definition each time was a third
+    /// of the tables' cost per request (docs/benchmarks.md, stick tables).
+    uid: u64,
 }
 
 impl TableDef {
+    pub fn new(
+        name: Box<str>,
+        key: KeyType,
+        size: u64,
+        expire: Option<Duration>,
+        store: Vec<Stored>,
+    ) -> TableDef {
+        let mut def = TableDef {
+            name,
+            key,
+            size,
+            expire,
+            store,
+            uid: 0,
+        };
+        def.uid = def.identity();
+        def
+    }
+
     /// Identity of this definition, the same on every core and across
     /// reloads while name and definition are unchanged: messages between
     /// cores name tables by it, and a reload keeps a table's entries
     /// when it is unchanged.
     pub fn uid(&self) -> u64 {
+        self.uid
+    }
+
+    /// FNV-1a over the fields in order (what the derived `Hash` of the
+    /// definition gave before the uid was kept, so the values are the
+    /// same as before).
+    fn identity(&self) -> u64 {
         let mut h = Fnv::default();
-        self.hash(&mut h);
+        self.name.hash(&mut h);
+        self.key.hash(&mut h);
+        self.size.hash(&mut h);
+        self.expire.hash(&mut h);
+        self.store.hash(&mut h);
         h.finish()
     }
 
@@ -206,6 +242,41 @@ impl Hasher for Fnv {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(name: &str, size: u64, expire: Option<u64>) -> TableDef {
+        let store = vec![Stored {
+            data: DataType::HttpReqRate,
+            period: Some(Duration::from_secs(10)),
+        }];
+        TableDef::new(
+            name.into(),
+            KeyType::Ip,
+            size,
+            expire.map(Duration::from_millis),
+            store,
+        )
+    }
+
+    /// The uid names a table between cores and across reloads: the same
+    /// definition always has the same one, any change gives another.
+    #[test]
+    fn uid_follows_the_definition() {
+        let base = def("t", 100, Some(1000));
+        assert_eq!(base.uid(), def("t", 100, Some(1000)).uid());
+        assert_eq!(base.uid(), base.identity());
+        for other in [
+            def("u", 100, Some(1000)),
+            def("t", 101, Some(1000)),
+            def("t", 100, None),
+        ] {
+            assert_ne!(base.uid(), other.uid(), "{other:?}");
         }
     }
 }

@@ -513,12 +513,12 @@ mod tests {
     use std::time::Duration;
 
     fn def(size: u64, expire: Option<u64>) -> Arc<TableDef> {
-        Arc::new(TableDef {
-            name: "t".into(),
-            key: KeyType::Integer,
+        Arc::new(TableDef::new(
+            "t".into(),
+            KeyType::Integer,
             size,
-            expire: expire.map(Duration::from_millis),
-            store: vec![
+            expire.map(Duration::from_millis),
+            vec![
                 Stored {
                     data: DataType::HttpReqRate,
                     period: Some(Duration::from_millis(1000)),
@@ -532,7 +532,7 @@ mod tests {
                     period: None,
                 },
             ],
-        })
+        ))
     }
 
     const REQ: Update = Update {
@@ -653,16 +653,16 @@ mod memory {
     #[test]
     #[ignore = "a measurement, not a check"]
     fn per_million_ip_entries() {
-        let def = Arc::new(TableDef {
-            name: "m".into(),
-            key: KeyType::Ip,
-            size: 2_000_000,
-            expire: Some(Duration::from_secs(60)),
-            store: vec![Stored {
+        let def = Arc::new(TableDef::new(
+            "m".into(),
+            KeyType::Ip,
+            2_000_000,
+            Some(Duration::from_secs(60)),
+            vec![Stored {
                 data: DataType::HttpReqRate,
                 period: Some(Duration::from_secs(10)),
             }],
-        });
+        ));
         let before = rss_kib();
         let mut t = Table::new(def, 1);
         let req = Update {

@@ -94,13 +94,7 @@ pub(crate) fn parse_table(name: &str, line: &str) -> Parsed<TableDef> {
     let Some(size) = size else {
         return err(line.len(), "missing `size`", TABLE_HINT);
     };
-    Ok(TableDef {
-        name: name.into(),
-        key,
-        size,
-        expire,
-        store,
-    })
+    Ok(TableDef::new(name.into(), key, size, expire, store))
 }
 
 fn parse_size(at: usize, text: &str) -> Parsed<u64> {
