@@ -65,3 +65,95 @@ impl SendMore for Shared<'_, Stream> {
         self.0.borrow_mut().uncork();
     }
 }
+
+/// `AsyncRead` and `AsyncWrite` for `$ty`, and `SendMore` for its
+/// [`Shared`] half: a session side that is either a socket of its own
+/// (`$ty::$socket(Stream)`) or a boxed stream multiplexed on another
+/// connection (`$ty::$boxed(Box<_>)`). Reads and writes go to whichever it
+/// is; MSG_MORE concerns the socket only (a multiplexed stream frames what
+/// it is given). The client and the server side of an HTTP session are
+/// both such a pair.
+macro_rules! socket_or_boxed_io {
+    ($ty:ident, $socket:ident, $boxed:ident) => {
+        impl futures_lite::io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                match self.get_mut() {
+                    $ty::$socket(s) => {
+                        futures_lite::io::AsyncRead::poll_read(std::pin::Pin::new(s), cx, buf)
+                    }
+                    $ty::$boxed(b) => futures_lite::io::AsyncRead::poll_read(
+                        std::pin::Pin::new(b.as_mut()),
+                        cx,
+                        buf,
+                    ),
+                }
+            }
+        }
+
+        impl futures_lite::io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                match self.get_mut() {
+                    $ty::$socket(s) => {
+                        futures_lite::io::AsyncWrite::poll_write(std::pin::Pin::new(s), cx, buf)
+                    }
+                    $ty::$boxed(b) => futures_lite::io::AsyncWrite::poll_write(
+                        std::pin::Pin::new(b.as_mut()),
+                        cx,
+                        buf,
+                    ),
+                }
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                match self.get_mut() {
+                    $ty::$socket(s) => {
+                        futures_lite::io::AsyncWrite::poll_flush(std::pin::Pin::new(s), cx)
+                    }
+                    $ty::$boxed(b) => {
+                        futures_lite::io::AsyncWrite::poll_flush(std::pin::Pin::new(b.as_mut()), cx)
+                    }
+                }
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                match self.get_mut() {
+                    $ty::$socket(s) => {
+                        futures_lite::io::AsyncWrite::poll_close(std::pin::Pin::new(s), cx)
+                    }
+                    $ty::$boxed(b) => {
+                        futures_lite::io::AsyncWrite::poll_close(std::pin::Pin::new(b.as_mut()), cx)
+                    }
+                }
+            }
+        }
+
+        impl $crate::net::shared::SendMore for $crate::net::shared::Shared<'_, $ty> {
+            fn set_more(&mut self, more: bool) {
+                if let $ty::$socket(s) = &mut *self.0.borrow_mut() {
+                    s.set_more(more);
+                }
+            }
+
+            fn uncork(&mut self) {
+                if let $ty::$socket(s) = &mut *self.0.borrow_mut() {
+                    s.uncork();
+                }
+            }
+        }
+    };
+}
+pub(crate) use socket_or_boxed_io;

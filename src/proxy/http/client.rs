@@ -3,15 +3,11 @@
 //! carrying a single request. The session, the exchange and the rules
 //! cannot tell the two apart except through [`ClientIo::carrier`].
 
-use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::net::shared::{SendMore, Shared};
 use crate::net::{Conn, Stream};
 
 /// A stream multiplexed on another connection: reads give the request as
@@ -85,58 +81,4 @@ impl AsRawFd for ClientIo {
     }
 }
 
-impl AsyncRead for ClientIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientIo::Socket(s) => Pin::new(s).poll_read(cx, buf),
-            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientIo::Socket(s) => Pin::new(s).poll_write(cx, buf),
-            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientIo::Socket(s) => Pin::new(s).poll_flush(cx),
-            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientIo::Socket(s) => Pin::new(s).poll_close(cx),
-            ClientIo::Carried(c) => Pin::new(c.as_mut()).poll_close(cx),
-        }
-    }
-}
-
-/// MSG_MORE concerns sockets only; a carried stream frames what it is
-/// given itself.
-impl SendMore for Shared<'_, ClientIo> {
-    fn set_more(&mut self, more: bool) {
-        if let ClientIo::Socket(s) = &mut *self.0.borrow_mut() {
-            s.set_more(more);
-        }
-    }
-
-    fn uncork(&mut self) {
-        if let ClientIo::Socket(s) = &mut *self.0.borrow_mut() {
-            s.uncork();
-        }
-    }
-}
+crate::net::shared::socket_or_boxed_io!(ClientIo, Socket, Carried);

@@ -5,14 +5,8 @@
 //! tell the two apart; the session keeps, pools or tunnels only the
 //! first kind.
 
-use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use futures_lite::io::{AsyncRead, AsyncWrite};
-
-use crate::net::shared::{SendMore, Shared};
 use crate::net::Stream;
 use crate::proxy::h2::ServerStream;
 
@@ -49,57 +43,4 @@ impl ServerIo {
     }
 }
 
-impl AsyncRead for ServerIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ServerIo::Socket(s) => Pin::new(s).poll_read(cx, buf),
-            ServerIo::H2(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ServerIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ServerIo::Socket(s) => Pin::new(s).poll_write(cx, buf),
-            ServerIo::H2(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerIo::Socket(s) => Pin::new(s).poll_flush(cx),
-            ServerIo::H2(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ServerIo::Socket(s) => Pin::new(s).poll_close(cx),
-            ServerIo::H2(s) => Pin::new(s.as_mut()).poll_close(cx),
-        }
-    }
-}
-
-/// MSG_MORE concerns sockets only; a stream frames what it is given.
-impl SendMore for Shared<'_, ServerIo> {
-    fn set_more(&mut self, more: bool) {
-        if let ServerIo::Socket(s) = &mut *self.0.borrow_mut() {
-            s.set_more(more);
-        }
-    }
-
-    fn uncork(&mut self) {
-        if let ServerIo::Socket(s) = &mut *self.0.borrow_mut() {
-            s.uncork();
-        }
-    }
-}
+crate::net::shared::socket_or_boxed_io!(ServerIo, Socket, H2);
