@@ -1398,6 +1398,19 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
             ),
         }
     };
+    // `<regex> <replacement>` of the replace-* actions; `args`: what
+    // comes before them in the usage hint.
+    let regex_and_with = |words: &mut Words, args: &str| -> Parsed<(Regex, Format)> {
+        let Some((rat, re)) = words.argument() else {
+            return err(
+                words.here(),
+                format!("`{action}` needs a regex and a replacement"),
+                format!("write {action} {args}<regex> <replacement with \\1>"),
+            );
+        };
+        let regex = compile_regex(rat, &re, false)?;
+        Ok((regex, value_of(words, "a replacement")?))
+    };
     Ok(Some(match action {
         "set-header" => HeaderEdit::Set {
             name: name_of(words)?,
@@ -1412,32 +1425,14 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
         },
         "replace-header" => {
             let name = name_of(words)?;
-            let Some((rat, re)) = words.argument() else {
-                return err(
-                    words.here(),
-                    "`replace-header` needs a regex and a replacement",
-                    "write replace-header <name> <regex> <replacement with \\1>",
-                );
-            };
-            HeaderEdit::Replace {
-                name,
-                regex: compile_regex(rat, &re, false)?,
-                with: value_of(words, "a replacement")?,
-            }
+            let (regex, with) = regex_and_with(words, "<name> ")?;
+            HeaderEdit::Replace { name, regex, with }
         }
         "set-path" => HeaderEdit::SetPath(value_of(words, "a path")?),
         "set-query" => HeaderEdit::SetQuery(value_of(words, "a query")?),
         "set-uri" => HeaderEdit::SetUri(value_of(words, "a URI")?),
         "replace-path" | "replace-uri" => {
-            let Some((rat, re)) = words.argument() else {
-                return err(
-                    words.here(),
-                    format!("`{action}` needs a regex and a replacement"),
-                    format!("write {action} <regex> <replacement with \\1>"),
-                );
-            };
-            let regex = compile_regex(rat, &re, false)?;
-            let with = value_of(words, "a replacement")?;
+            let (regex, with) = regex_and_with(words, "")?;
             if action == "replace-path" {
                 HeaderEdit::ReplacePath { regex, with }
             } else {
@@ -1446,18 +1441,8 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
         }
         "replace-value" => {
             let name = name_of(words)?;
-            let Some((rat, re)) = words.argument() else {
-                return err(
-                    words.here(),
-                    "`replace-value` needs a regex and a replacement",
-                    "write replace-value <name> <regex> <replacement with \\1>",
-                );
-            };
-            HeaderEdit::ReplaceValue {
-                name,
-                regex: compile_regex(rat, &re, false)?,
-                with: value_of(words, "a replacement")?,
-            }
+            let (regex, with) = regex_and_with(words, "<name> ")?;
+            HeaderEdit::ReplaceValue { name, regex, with }
         }
         _ => return Ok(None),
     }))
