@@ -3,7 +3,8 @@
 //! A request to such a server becomes one stream on one of the core's
 //! connections to it: the first that is open and has room for another
 //! stream (fewer streams than the server's SETTINGS_MAX_CONCURRENT_STREAMS,
-//! or than [`INITIAL_STREAMS`] before its SETTINGS came). When none has
+//! or, before its SETTINGS came, than the server's other connections were
+//! told: [`INITIAL_STREAMS`] until one was). When none has
 //! room, the session connects a new one (`proxy::h2::server`) and lists
 //! it here at once, while connecting: requests that arrive meanwhile take
 //! streams on it and wait for its handshake instead of each connecting
@@ -139,17 +140,20 @@ impl H2Conn {
         true
     }
 
-    /// Whether one more stream may be opened now: open (or being opened),
-    /// and below the server's concurrency limit. A handle that reports an
+    /// How many streams the connection may carry now, if it takes new
+    /// ones at all: the server's SETTINGS_MAX_CONCURRENT_STREAMS once h2
+    /// knows it, else `learned` (what this server's other connections
+    /// said, [`INITIAL_STREAMS`] until one did). The second value says
+    /// whether the limit is the server's own. A handle that reports an
     /// error (GOAWAY received, connection failed) marks the connection
     /// closing.
-    fn has_room(&self) -> bool {
+    fn limit(&self, learned: usize) -> Option<(usize, bool)> {
         if self.closing.get() {
-            return false;
+            return None;
         }
-        let limit = match &mut *self.link.borrow_mut() {
-            Link::Closed => return false,
-            Link::Connecting(_) => INITIAL_STREAMS,
+        match &mut *self.link.borrow_mut() {
+            Link::Closed => None,
+            Link::Connecting(_) => Some((learned, false)),
             Link::Open(send) => {
                 // A fresh handle has no pending stream: `poll_ready` only
                 // reports the connection's error, if any (no waker is
@@ -157,12 +161,16 @@ impl H2Conn {
                 let mut cx = Context::from_waker(Waker::noop());
                 if let Poll::Ready(Err(_)) = send.poll_ready(&mut cx) {
                     self.closing.set(true);
-                    return false;
+                    return None;
                 }
-                send.current_max_send_streams()
+                // Until the server's SETTINGS come, h2 reports the
+                // initial assumption: the learned limit is better.
+                match send.current_max_send_streams() {
+                    INITIAL_STREAMS => Some((learned, false)),
+                    told => Some((told, true)),
+                }
             }
-        };
-        self.streams.get() < limit
+        }
     }
 }
 
@@ -173,6 +181,11 @@ type Conns = Vec<Rc<H2Conn>>;
 #[derive(Default)]
 pub struct H2Pool {
     conns: RefCell<HashMap<(usize, usize), Conns>>,
+    /// The stream limit each server's SETTINGS gave, for its connections
+    /// that have not had theirs yet: without it a connection being made
+    /// took up to [`INITIAL_STREAMS`] streams, most of which then queued
+    /// in h2 behind a smaller limit while more connections were opened.
+    learned: RefCell<HashMap<(usize, usize), usize>>,
 }
 
 impl H2Pool {
@@ -186,7 +199,19 @@ impl H2Pool {
         let mut conns = self.conns.borrow_mut();
         let list = conns.get_mut(&(backend, server))?;
         list.retain(|c| !c.is_closing());
-        list.iter().find(|c| c.has_room()).cloned()
+        let mut learned = self.learned.borrow_mut();
+        let assumed = learned.entry((backend, server)).or_insert(INITIAL_STREAMS);
+        list.iter()
+            .find(|c| match c.limit(*assumed) {
+                Some((limit, told)) => {
+                    if told {
+                        *assumed = limit;
+                    }
+                    c.streams() < limit
+                }
+                None => false,
+            })
+            .cloned()
     }
 
     pub fn add(&self, backend: usize, server: usize, conn: Rc<H2Conn>) {
