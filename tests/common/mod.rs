@@ -27,9 +27,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// An address where nothing listens: connecting to it is refused.
+/// An address where nothing listens: connecting to it is refused, for the
+/// whole test run.
+///
+/// The port stays bound (never listening) by a socket kept open until the
+/// process exits: a port that was merely free a moment ago could be bound
+/// by a test running in parallel, and a backend meant to be dead would
+/// answer. A bound socket that does not listen is refused by the kernel
+/// like a closed port, and without SO_REUSEADDR/SO_REUSEPORT no other
+/// socket can take the port.
 pub fn closed_addr() -> SocketAddr {
-    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    // Held, never closed, for the rest of the run.
+    std::mem::forget(socket);
+    addr
 }
 
 pub struct Proxy {
