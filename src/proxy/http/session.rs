@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::net::blame::{Blame, Cause, Stage};
 use crate::net::Stream;
 use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
@@ -26,7 +27,9 @@ use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::{session_server_connection, ClientEnds};
+use crate::proxy::connect::{
+    attempt_failed, session_server_connection, ClientEnds, ConnectFailure,
+};
 use crate::proxy::h2;
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
@@ -964,7 +967,9 @@ impl Session<'_> {
                     listed.failed();
                 }
                 self.trace.connect_failed(ctx, be_id, failure);
-                self.send_error(503, true).await;
+                if let Some(status) = failure.blame().error_status() {
+                    self.send_error(status, true).await;
+                }
                 return Next::Close;
             }
         };
@@ -1064,7 +1069,7 @@ impl Session<'_> {
                     let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
                     else {
                         self.trace
-                            .failed(crate::log::Termination::KILLED_CONNECTING);
+                            .failed(ConnectFailure::Killed { in_queue: false }.blame());
                         return Next::Close;
                     };
                     match reconnected {
@@ -1078,10 +1083,12 @@ impl Session<'_> {
                             stream = s;
                             reused = false;
                         }
-                        Err(_) => {
-                            ctx.stats.borrow_mut().backends[be_id].conn_errors += 1;
-                            self.trace.failed(crate::log::Termination::SERVER_REFUSED);
-                            self.send_error(503, true).await;
+                        Err(e) => {
+                            let end = attempt_failed(ctx, be_id, slot.server(), &e);
+                            self.trace.failed(end);
+                            if let Some(status) = end.error_status() {
+                                self.send_error(status, true).await;
+                            }
                             return Next::Close;
                         }
                     }
@@ -1137,9 +1144,13 @@ impl Session<'_> {
         match h2::server::connected(ctx, (backend, server), stream, announced).await {
             Ok(stream) => Some(ServerIo::H2(stream)),
             Err(_) => {
+                // The server did not speak h2 (its preface or SETTINGS).
                 ctx.stats.borrow_mut().backends[backend].conn_errors += 1;
-                self.trace.failed(crate::log::Termination::SERVER_REFUSED);
-                self.send_error(503, true).await;
+                let end = Blame::server(Stage::Connect, Cause::Invalid);
+                self.trace.failed(end);
+                if let Some(status) = end.error_status() {
+                    self.send_error(status, true).await;
+                }
                 None
             }
         }
