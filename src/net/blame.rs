@@ -208,7 +208,7 @@ impl Blame {
     pub fn counted(self) -> Option<Counted> {
         match (self.side, self.stage, self.cause) {
             (Side::Client, Stage::Data, Cause::Closed) => Some(Counted::ClientAbort),
-            (Side::Server, Stage::Headers | Stage::Data, Cause::Closed) => {
+            (Side::Server, Stage::Headers, Cause::Closed) | (Side::Server, Stage::Data, _) => {
                 Some(Counted::ServerAbort)
             }
             (Side::Server, Stage::Headers, Cause::Timeout)

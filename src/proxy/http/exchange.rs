@@ -20,7 +20,7 @@ use super::server::ServerIo;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
-use crate::net::blame::{Blame, Cause, Stage};
+use crate::net::blame::{Blame, Cause, Side, Stage};
 
 /// What the session knows about the request being served.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +113,8 @@ enum Down {
     /// Broke after the response head went out: close, no page. The
     /// client could not be written to.
     ClientGone,
-    /// Same, the server failed or cut the body short.
-    ServerBroke,
+    /// Same, the response body stopped early (see [`BodyError::blame`]).
+    Body(Blame),
     /// An `http-response deny` rule refused the response.
     Denied(u16),
 }
@@ -128,7 +128,7 @@ impl Down {
             Down::Bad => Blame::proxy(Stage::Headers, Cause::Invalid),
             Down::Timeout => Blame::server(Stage::Headers, Cause::Timeout),
             Down::ClientGone => Blame::client(Stage::Data, Cause::Closed),
-            Down::ServerBroke => Blame::server(Stage::Data, Cause::Closed),
+            Down::Body(blame) => *blame,
             // HAProxy logs a response blocked by a rule as PH.
             Down::Denied(_) => Blame::proxy(Stage::Headers, Cause::Denied),
         }
@@ -145,15 +145,9 @@ enum Up {
 
 impl From<BodyError> for Up {
     fn from(e: BodyError) -> Up {
-        match e {
-            BodyError::Write => Up::Server,
-            BodyError::Framing => Up::Client(Blame::proxy(Stage::Data, Cause::Invalid)),
-            BodyError::Read(IoFail::Timeout) => {
-                Up::Client(Blame::client(Stage::Data, Cause::Timeout))
-            }
-            BodyError::Read(IoFail::Io) | BodyError::Truncated => {
-                Up::Client(Blame::client(Stage::Data, Cause::Closed))
-            }
+        match e.blame(Side::Client) {
+            blame if blame.side == Side::Server => Up::Server,
+            blame => Up::Client(blame),
         }
     }
 }
@@ -455,10 +449,7 @@ async fn response(
             waits,
         )
         .await
-        .map_err(|e| match e {
-            BodyError::Write => Down::ClientGone,
-            _ => Down::ServerBroke,
-        })?;
+        .map_err(|e| Down::Body(e.blame(Side::Server)))?;
         bytes_down.set(bytes_down.get() + moved);
         // Bytes after the response were never asked for: the connection
         // cannot be trusted with another request.
