@@ -212,8 +212,8 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     );
     // Who failed and where, beyond the two characters (percore's own).
     if let Some(blame) = r.end {
-        out.push_str(",\"error\":");
-        json_str(out, &blame.to_string());
+        // Plain ASCII words, nothing to escape; written in place.
+        let _ = write!(out, ",\"error\":\"{blame}\"");
     }
     if let Some(h) = &r.http {
         out.push_str(",\"request_date\":");
@@ -365,6 +365,17 @@ pub(super) mod tests {
         assert!(out.contains("\"tw\":0,\"tc\":3,\"tt\":5007,\"bytes_read\":212,\"bytes_uploaded\":64,\"termination_state\":\"--\""), "{out}");
         assert!(
             out.ends_with("\"srv_queue\":0,\"backend_queue\":0}"),
+            "{out}"
+        );
+        assert!(!out.contains("\"error\""), "{out}");
+
+        // A failed session says who failed and where, in words.
+        r.end = Some(Blame::server(Stage::Tls, Cause::Handshake));
+        out.clear();
+        json(&mut out, &r, Clock::utc());
+        assert!(out.contains("\"termination_state\":\"SC\","), "{out}");
+        assert!(
+            out.ends_with("\"backend_queue\":0,\"error\":\"server tls: handshake failed\"}"),
             "{out}"
         );
         let mut s = String::new();
