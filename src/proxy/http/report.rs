@@ -279,12 +279,8 @@ impl RequestTrace {
 
     /// The request is refused for the client's fault before any server is
     /// involved: 400 (invalid) or 408 (too slow).
-    pub(super) fn refused(&mut self, status: u16) {
-        self.end = Some(if status == 408 {
-            Blame::client(Stage::Request, Cause::Timeout)
-        } else {
-            Blame::proxy(Stage::Request, Cause::Invalid)
-        });
+    pub(super) fn refused(&mut self, end: Blame) {
+        self.end = Some(end);
     }
 
     /// An `http-request` rule refused the request (`deny`/`tarpit` answer

@@ -61,13 +61,18 @@ struct Attached {
     server: usize,
 }
 
+/// A request refused as invalid (its head, or the chunked framing of the
+/// body bytes that came with it): `PR`, 400, as HAProxy.
+const BAD_REQUEST: Blame = Blame::proxy(Stage::Request, Cause::Invalid);
+
 /// How the request head wait ended.
 enum Head {
     Request(RequestInfo),
     /// The client closed, or stayed idle between requests: close quietly.
     Closed,
-    /// Answer with this status and close.
-    Reject(u16),
+    /// Refused for the client's fault: answer with the blame's status
+    /// (400, 408) and close.
+    Reject(Blame),
     /// A rule answers the request (deny, redirect, return, auth...).
     Local(LocalAnswer),
     /// The next request arrived after a reload retired the generation.
@@ -694,10 +699,12 @@ impl Session<'_> {
                     }
                     return RunEnd::Closed;
                 }
-                Head::Reject(status) => {
+                Head::Reject(end) => {
                     self.count_unparsed();
-                    self.trace.refused(status);
-                    self.send_error(status, false).await;
+                    self.trace.refused(end);
+                    if let Some(status) = end.error_status() {
+                        self.send_error(status, false).await;
+                    }
                     self.finish_request();
                     return RunEnd::Closed;
                 }
@@ -827,7 +834,7 @@ impl Session<'_> {
                         };
                         let refused = self.client_buf.filled();
                         self.ctx.error_snapshots.request(from, refused, err);
-                        return Head::Reject(400);
+                        return Head::Reject(BAD_REQUEST);
                     }
                     ParseStatus::Partial => {}
                 }
@@ -857,7 +864,9 @@ impl Session<'_> {
                 Ok(0) | Err(IoFail::Io) => return Head::Closed,
                 Ok(_) => {}
                 Err(IoFail::Timeout) if waiting_idle => return Head::Closed,
-                Err(IoFail::Timeout) => return Head::Reject(408),
+                Err(IoFail::Timeout) => {
+                    return Head::Reject(Blame::client(Stage::Request, Cause::Timeout))
+                }
             }
         }
     }
@@ -885,7 +894,7 @@ impl Session<'_> {
         // is involved: a request with bad chunked framing never leaves.
         let mut progress = BodyProgress::new(req.framing);
         let Ok(mut claimed) = progress.claim(self.client_buf.filled()) else {
-            self.trace.refused(400);
+            self.trace.refused(BAD_REQUEST);
             self.send_error(400, false).await;
             return Next::Close;
         };
