@@ -1083,6 +1083,15 @@ fn tls_fetches_name_the_handshake() {
 /// `error-limit = 1`, `on-error = mark-down`; the active check goes to a
 /// live port, so only the traffic can mark the server down).
 fn one_failed_request(server: SocketAddr) -> (serde_json::Value, serde_json::Value, String) {
+    let (line, v, stderr) = one_failed_session("http", server);
+    let line: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (line, v, stderr)
+}
+
+/// [`one_failed_request`] in `mode` (`"tcp"`: one connection that
+/// percore closes, logged with tcplog): the log line as written.
+fn one_failed_session(mode: &str, server: SocketAddr) -> (String, serde_json::Value, String) {
     let check_target = Backend::echo();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.json");
@@ -1094,7 +1103,7 @@ threads = 1
 log = [{{ target = "file:{}" }}]
 
 [defaults]
-mode = "http"
+mode = "{mode}"
 timeout = {{ connect = "2s", client = "30s", server = "30s" }}
 
 [[frontend]]
@@ -1102,7 +1111,7 @@ name = "fe"
 bind = ["127.0.0.1:{{port}}"]
 default_backend = "be"
 log = true
-log-format = "json"
+log-format = "{format}"
 
 [[backend]]
 name = "be"
@@ -1113,14 +1122,19 @@ servers = [{{ name = "up", addr = "{server}", ssl = true, verify = "none", check
 bind = "{stats}"
 "#,
         log.display(),
-        check_target.addr.port()
+        check_target.addr.port(),
+        format = if mode == "http" { "json" } else { "tcplog" },
     );
     let mut proxy = Proxy::start(&config);
-    let (status, _, _) = get(&proxy).unwrap();
-    assert_eq!(status, 503);
+    if mode == "http" {
+        let (status, _, _) = get(&proxy).unwrap();
+        assert_eq!(status, 503);
+    } else {
+        let mut s = connect(proxy.addr());
+        let (got, _) = read_to_end_or_error(&mut s);
+        assert!(got.is_empty(), "{got:?}");
+    }
     let line = wait_for_lines(&log, 1).remove(0);
-    let line: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let v = stats_when(stats, |v| v["backends"][0]["conn_errors"] == 1);
     let stderr = proxy.wait_for_stderr("Server be/up is DOWN", 1);
     (line, v, stderr)
@@ -1180,4 +1194,30 @@ fn a_tls_failure_to_a_server_is_reported_as_tls_not_as_refused() {
         "{stderr}"
     );
     assert!(!stderr.contains("TLS handshake failed"), "{stderr}");
+}
+
+/// The same in mode tcp: tcplog's `SC` with the server named, and the TLS
+/// counters.
+#[test]
+fn a_tls_failure_to_a_server_in_mode_tcp() {
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in plain.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = conn.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+    });
+    let (line, v, stderr) = one_failed_session("tcp", plain_addr);
+    let f: Vec<&str> = line.split(' ').collect();
+    assert_eq!((f[3], f[6]), ("be/up", "SC"), "{line}");
+    assert_eq!(
+        v["backends"][0]["servers"][0]["ssl_failed_handshakes"], 1,
+        "{v}"
+    );
+    assert!(
+        stderr.contains("last one was: SSL handshake failure"),
+        "{stderr}"
+    );
 }
