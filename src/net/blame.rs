@@ -384,6 +384,65 @@ mod tests {
         assert_eq!(tls.to_string(), "server tls: handshake failed");
     }
 
+    /// What `observe layer7` counts and what the abort/eresp counters get.
+    #[test]
+    fn server_failures_and_counters() {
+        use Cause::*;
+        use Stage::*;
+        let cases = [
+            // blame, observe layer7 counts it, counters
+            (
+                Blame::server(Headers, Closed),
+                true,
+                Some(Counted::ServerAbort),
+            ),
+            (
+                Blame::server(Headers, Timeout),
+                true,
+                Some(Counted::ResponseError),
+            ),
+            (
+                Blame::proxy(Headers, Invalid),
+                true,
+                Some(Counted::ResponseError),
+            ),
+            (
+                Blame::proxy(Headers, Denied),
+                false,
+                Some(Counted::ResponseError),
+            ),
+            (
+                Blame::server(Data, Closed),
+                true,
+                Some(Counted::ServerAbort),
+            ),
+            (
+                Blame::server(Data, Timeout),
+                true,
+                Some(Counted::ServerAbort),
+            ),
+            (
+                Blame::client(Data, Closed),
+                false,
+                Some(Counted::ClientAbort),
+            ),
+            (Blame::client(Data, Timeout), false, None),
+            (Blame::proxy(Data, Invalid), false, None),
+            (Blame::client(Request, Closed), false, None),
+            (Blame::server(Connect, Refused), false, None),
+            (Blame::new(Side::Resource, Data, Closed), false, None),
+            (
+                Blame::killed(Some(Blame::server(Headers, Closed))),
+                false,
+                None,
+            ),
+        ];
+        for (blame, observed, counted) in cases {
+            assert_eq!(blame.server_failed_response(), observed, "{blame}");
+            assert_eq!(blame.counted(), counted, "{blame}");
+        }
+    }
+
     #[test]
     fn small_enough_to_copy() {
         assert!(std::mem::size_of::<Option<Blame>>() <= 4);
