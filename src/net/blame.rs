@@ -150,29 +150,13 @@ impl Blame {
     /// HAProxy's termination state: the only place its characters are
     /// written.
     pub fn termination_state(self) -> TerminationState {
-        let who = match self.side {
-            Side::Client => b'C',
-            Side::Server => b'S',
-            Side::Proxy => b'P',
-            Side::Local => b'L',
-            Side::Resource => b'R',
-            Side::Admin => b'K',
-        };
+        let (who, _) = self.side.table();
         let who = if self.cause == Cause::Timeout {
             who.to_ascii_lowercase()
         } else {
             who
         };
-        let stage = match self.stage {
-            Stage::Request => b'R',
-            Stage::Queue => b'Q',
-            Stage::Connect | Stage::Tls => b'C',
-            Stage::Headers => b'H',
-            Stage::Data => b'D',
-            Stage::Tarpit => b'T',
-            Stage::Ended => b'-',
-        };
-        TerminationState([who, stage])
+        TerminationState([who, self.stage.table().0])
     }
 
     /// The error page HAProxy sends for this failure when nothing of a
@@ -241,30 +225,6 @@ impl Blame {
         }
     }
 
-    fn side_name(self) -> &'static str {
-        match self.side {
-            Side::Client => "client",
-            Side::Server => "server",
-            Side::Proxy => "proxy",
-            Side::Local => "local",
-            Side::Resource => "resource",
-            Side::Admin => "admin",
-        }
-    }
-
-    fn stage_name(self) -> &'static str {
-        match self.stage {
-            Stage::Request => "request",
-            Stage::Queue => "queue",
-            Stage::Connect => "connect",
-            Stage::Tls => "tls",
-            Stage::Headers => "headers",
-            Stage::Data => "data",
-            Stage::Tarpit => "tarpit",
-            Stage::Ended => "ended",
-        }
-    }
-
     fn cause_name(self) -> &'static str {
         match self.cause {
             Cause::Closed => "closed",
@@ -280,14 +240,46 @@ impl Blame {
     }
 }
 
+impl Side {
+    /// The termination state's first character (upper case; a timeout
+    /// lowers it) and the side's name in words.
+    const fn table(self) -> (u8, &'static str) {
+        match self {
+            Side::Client => (b'C', "client"),
+            Side::Server => (b'S', "server"),
+            Side::Proxy => (b'P', "proxy"),
+            Side::Local => (b'L', "local"),
+            Side::Resource => (b'R', "resource"),
+            Side::Admin => (b'K', "admin"),
+        }
+    }
+}
+
+impl Stage {
+    /// The termination state's second character and the stage's name.
+    const fn table(self) -> (u8, &'static str) {
+        match self {
+            Stage::Request => (b'R', "request"),
+            Stage::Queue => (b'Q', "queue"),
+            Stage::Connect => (b'C', "connect"),
+            // HAProxy counts the handshake with the server in the connect.
+            Stage::Tls => (b'C', "tls"),
+            Stage::Headers => (b'H', "headers"),
+            Stage::Data => (b'D', "data"),
+            Stage::Tarpit => (b'T', "tarpit"),
+            Stage::Ended => (b'-', "ended"),
+        }
+    }
+}
+
 /// `server tls: handshake failed` (the JSON log's `error`, messages).
 impl std::fmt::Display for Blame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "{} {}: {}",
-            self.side_name(),
-            self.stage_name(),
+            self.side.table().1,
+            self.stage.table().1,
             self.cause_name()
         )
     }
