@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use percore::config::{load_str, LogFormat};
-use percore::log::{format_record, Clock, ConnCounts, HttpLog, LogRecord, Termination};
+use percore::log::{format_record, Clock, ConnCounts, HttpLog, LogRecord};
 use percore::rules::{ConnFacts, Facts};
 
 struct Counting;
@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
         t_total: Duration::from_millis(12),
         bytes_read: 2750,
         bytes_uploaded: 412,
-        termination: Termination::NORMAL,
+        end: None,
         conns: ConnCounts {
             actconn: 40,
             feconn: 30,

@@ -333,6 +333,9 @@ fn http_errors_are_counted_and_logged_with_their_termination_state() {
             ok("late")
         }
         "/fail" => Reply::Full(500, vec![], b"oops".to_vec()),
+        // A head, 3 of 10 body bytes, then nothing (the connection stays
+        // open, waiting for a request that never comes).
+        "/stall" => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
         _ => ok("fine"),
     });
     let dir = tempfile::tempdir().unwrap();
@@ -378,6 +381,16 @@ bind = "127.0.0.1:{stats_port}"
     assert_eq!(closing(addr, &req("/slow")).0, 504);
     let (statuses, _, _) = keep_alive(addr, &[req("/fail"), req("/fine")]);
     assert_eq!(statuses, [500, 200]);
+    // The server stalls in its body: `timeout server` ends it, the client
+    // has the head and 3 bytes, then the connection closes.
+    {
+        let mut s = connect(addr);
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s.write_all(req("/stall").as_bytes()).unwrap();
+        let (raw, _) = read_to_end_or_error(&mut s);
+        assert!(raw.starts_with(b"HTTP/1.1 200"), "{raw:?}");
+        assert!(raw.ends_with(b"\r\n\r\nabc"), "{raw:?}");
+    }
     // Missing Host in HTTP/1.1: 400 before any server is involved.
     assert_eq!(closing(addr, "GET /nohost HTTP/1.1\r\n\r\n").0, 400);
     // Half a head, then silence: 408 after `timeout http-request`.
@@ -395,7 +408,7 @@ bind = "127.0.0.1:{stats_port}"
         assert_eq!(status, 408);
     }
 
-    let lines = wait_for_lines(&log, 8);
+    let lines = wait_for_lines(&log, 9);
     let records: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -417,6 +430,7 @@ bind = "127.0.0.1:{stats_port}"
         r.clone()
     };
     let r = expect("GET /close HTTP/1.1", 502, "SH", Some("s1"));
+    assert_eq!(r["error"], "server headers: closed", "{r}");
     assert_eq!(r["captured_request_headers"], serde_json::json!(["abcd"]));
     assert_eq!(r["backend"], "be");
     expect("GET /garbage HTTP/1.1", 502, "PH", Some("s1"));
@@ -425,6 +439,11 @@ bind = "127.0.0.1:{stats_port}"
     expect("GET /fail HTTP/1.1", 500, "--", Some("s1"));
     let r = expect("GET /fine HTTP/1.1", 200, "--", Some("s1"));
     assert!(r["tr"].as_i64().unwrap() >= 0, "{r}");
+    assert!(r.get("error").is_none(), "{r}");
+    // HAProxy: a server timeout in the data phase is `sD` (percore logged
+    // `SD` before its errors had one type).
+    let r = expect("GET /stall HTTP/1.1", 200, "sD", Some("s1"));
+    assert_eq!(r["error"], "server data: timeout", "{r}");
     // Refused before a backend: HAProxy names the frontend as backend.
     let bad: Vec<&serde_json::Value> = records
         .iter()
@@ -447,25 +466,25 @@ bind = "127.0.0.1:{stats_port}"
     }
 
     let v = stats_when(stats, |v| {
-        v["frontends"][0]["sessions_cur"] == 0 && v["frontends"][0]["requests_total"] == 9
+        v["frontends"][0]["sessions_cur"] == 0 && v["frontends"][0]["requests_total"] == 10
     });
     let fe = &v["frontends"][0];
     // 400, 408 (half head), client gone mid-head, 408 on an empty
     // connection.
     assert_eq!(fe["request_errors"], 4, "{v}");
-    assert_eq!(fe["responses"]["2xx"], 1);
+    assert_eq!(fe["responses"]["2xx"], 2);
     assert_eq!(fe["responses"]["4xx"], 3);
     assert_eq!(fe["responses"]["5xx"], 4);
     let be = &v["backends"][0];
-    assert_eq!(be["requests_total"], 5);
-    assert_eq!(be["response_errors"], 3, "502, 502, 504: {v}");
-    assert_eq!(be["server_aborts"], 1, "the server closed: {v}");
+    assert_eq!(be["requests_total"], 6);
+    assert_eq!(be["response_errors"], 4, "502, 502, 504, stalled body: {v}");
+    assert_eq!(be["server_aborts"], 2, "the server closed, stalled: {v}");
     let s1 = &be["servers"][0];
     assert_eq!(s1["responses"]["5xx"], 1, "only the server's own 500");
-    assert_eq!(s1["responses"]["2xx"], 1);
-    assert_eq!(s1["response_errors"], 3);
+    assert_eq!(s1["responses"]["2xx"], 2);
+    assert_eq!(s1["response_errors"], 4);
     assert_eq!(be["sessions_cur"], 0);
-    assert_eq!(v["process"]["log_lines"], 8);
+    assert_eq!(v["process"]["log_lines"], 9);
     drop(proxy);
 }
 

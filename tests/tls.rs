@@ -1077,3 +1077,147 @@ fn tls_fetches_name_the_handshake() {
     assert_eq!(status, 200);
     assert_eq!(body, "x-tls-proto=\nx-tls-cipher=\nx-tls-alpn=\n");
 }
+
+/// How one failed request to a server shows everywhere: its JSON log
+/// line, the stats and the passive check's reason (`observe layer4`,
+/// `error-limit = 1`, `on-error = mark-down`; the active check goes to a
+/// live port, so only the traffic can mark the server down).
+fn one_failed_request(server: SocketAddr) -> (serde_json::Value, serde_json::Value, String) {
+    let (line, v, stderr) = one_failed_session("http", server);
+    let line: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (line, v, stderr)
+}
+
+/// [`one_failed_request`] in `mode` (`"tcp"`: one connection that
+/// percore closes, logged with tcplog): the log line as written.
+fn one_failed_session(mode: &str, server: SocketAddr) -> (String, serde_json::Value, String) {
+    let check_target = Backend::echo();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.json");
+    let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{}" }}]
+
+[defaults]
+mode = "{mode}"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+log = true
+log-format = "{format}"
+
+[[backend]]
+name = "be"
+retries = 0
+servers = [{{ name = "up", addr = "{server}", ssl = true, verify = "none", check = true, port = {}, inter = "30s", observe = "layer4", error-limit = 1, on-error = "mark-down" }}]
+
+[stats]
+bind = "{stats}"
+"#,
+        log.display(),
+        check_target.addr.port(),
+        format = if mode == "http" { "json" } else { "tcplog" },
+    );
+    let mut proxy = Proxy::start(&config);
+    if mode == "http" {
+        let (status, _, _) = get(&proxy).unwrap();
+        assert_eq!(status, 503);
+    } else {
+        let mut s = connect(proxy.addr());
+        let (got, _) = read_to_end_or_error(&mut s);
+        assert!(got.is_empty(), "{got:?}");
+    }
+    let line = wait_for_lines(&log, 1).remove(0);
+    let v = stats_when(stats, |v| v["backends"][0]["conn_errors"] == 1);
+    let stderr = proxy.wait_for_stderr("Server be/up is DOWN", 1);
+    (line, v, stderr)
+}
+
+/// A server with `ssl` that speaks plain TCP fails its handshake: the
+/// client gets HAProxy's 503 and the log HAProxy's `SC` (the handshake is
+/// part of connecting), but the log's `error`, the TLS counters and the
+/// passive check say TLS, not a refused connection. The second half is
+/// the refused connection, for the difference.
+#[test]
+fn a_tls_failure_to_a_server_is_reported_as_tls_not_as_refused() {
+    // A plain HTTP server answers the ClientHello with a 400 at once.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let (reached, seen) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for conn in plain.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+            let _ = reached.send(rest.windows(4).any(|w| w == b"GET "));
+        }
+    });
+    let (line, v, stderr) = one_failed_request(plain_addr);
+    assert_eq!(line["termination_state"], "SC", "{line}");
+    assert_eq!(line["server"], "up", "{line}");
+    assert_eq!(line["error"], "server tls: handshake failed", "{line}");
+    let be = &v["backends"][0];
+    assert_eq!(be["ssl_failed_handshakes"], 1, "{v}");
+    assert_eq!(be["servers"][0]["ssl_failed_handshakes"], 1, "{v}");
+    assert_eq!(be["servers"][0]["conn_errors"], 1, "{v}");
+    assert!(
+        stderr.contains("server \"up\": TLS handshake failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Detected 1 consecutive errors, last one was: SSL handshake failure"),
+        "{stderr}"
+    );
+    assert_eq!(
+        seen.recv_timeout(PATIENCE),
+        Ok(false),
+        "a request reached the server"
+    );
+
+    let (line, v, stderr) = one_failed_request(closed_addr());
+    assert_eq!(line["termination_state"], "SC", "{line}");
+    assert_eq!(line["error"], "server connect: refused", "{line}");
+    let be = &v["backends"][0];
+    assert_eq!(be["ssl_failed_handshakes"], 0, "{v}");
+    assert_eq!(be["servers"][0]["ssl_failed_handshakes"], 0, "{v}");
+    assert_eq!(be["servers"][0]["conn_errors"], 1, "{v}");
+    assert!(
+        stderr.contains("Detected 1 consecutive errors, last one was: L4 unsuccessful connection"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("TLS handshake failed"), "{stderr}");
+}
+
+/// The same in mode tcp: tcplog's `SC` with the server named, and the TLS
+/// counters.
+#[test]
+fn a_tls_failure_to_a_server_in_mode_tcp() {
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in plain.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = conn.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+    });
+    let (line, v, stderr) = one_failed_session("tcp", plain_addr);
+    let f: Vec<&str> = line.split(' ').collect();
+    assert_eq!((f[3], f[6]), ("be/up", "SC"), "{line}");
+    assert_eq!(
+        v["backends"][0]["servers"][0]["ssl_failed_handshakes"], 1,
+        "{v}"
+    );
+    assert!(
+        stderr.contains("last one was: SSL handshake failure"),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::date::Clock;
 use super::record::LogRecord;
+use crate::net::blame::termination_state;
 use crate::rules::convert_ops::run_chain;
 use crate::rules::sample::{Facts, Fetch};
 use crate::rules::{Conv, Value};
@@ -475,9 +476,9 @@ impl CustomFormat {
             Var::BytesUploaded => number(out, r.bytes_uploaded, flags),
             // Cookie captures are not supported: HAProxy's "none".
             Var::CapturedRequestCookie | Var::CapturedResponseCookie => text(out, None, flags),
-            Var::TerminationState => out.push_str(r.termination.as_str()),
+            Var::TerminationState => out.push_str(termination_state(r.end).as_str()),
             Var::TerminationStateCookie => {
-                out.push_str(r.termination.as_str());
+                out.push_str(termination_state(r.end).as_str());
                 // Persistence cookie states (not supported): unknown.
                 out.push_str("--");
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::date::Clock;
 use super::record::LogRecord;
 use crate::config::LogFormat;
+use crate::net::blame::termination_state;
 use crate::rules::sample::Facts;
 
 /// `facts`: the connection's, for a custom format's `%[...]` samples.
@@ -83,7 +84,7 @@ pub fn tcplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         ms_or_minus(r.t_connect),
         ms(r.t_total),
         r.bytes_read,
-        r.termination.as_str(),
+        termination_state(r.end),
     );
     counts(out, r);
 }
@@ -113,7 +114,7 @@ pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         ms(h.t_active),
         h.status.map_or(-1, i32::from),
         r.bytes_read,
-        r.termination.as_str(),
+        termination_state(r.end),
     );
     counts(out, r);
     if !h.captured_request_headers.is_empty() {
@@ -199,7 +200,7 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
          \"redispatched\":{},\"srv_queue\":{},\"backend_queue\":{}",
         r.bytes_read,
         r.bytes_uploaded,
-        r.termination.as_str(),
+        termination_state(r.end),
         c.actconn,
         c.feconn,
         c.beconn,
@@ -209,6 +210,11 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         r.srv_queue,
         r.backend_queue
     );
+    // Who failed and where, beyond the two characters (percore's own).
+    if let Some(blame) = r.end {
+        // Plain ASCII words, nothing to escape; written in place.
+        let _ = write!(out, ",\"error\":\"{blame}\"");
+    }
     if let Some(h) = &r.http {
         out.push_str(",\"request_date\":");
         json_str(out, &clock.date(h.request_date).rfc3339());
@@ -232,8 +238,9 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::record::{ConnCounts, HttpLog, Termination};
+    use super::super::record::{ConnCounts, HttpLog};
     use super::*;
+    use crate::net::{Blame, Cause, Stage};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     pub fn date() -> SystemTime {
@@ -258,7 +265,7 @@ pub(super) mod tests {
             t_total: Duration::from_millis(5007),
             bytes_read: 212,
             bytes_uploaded: 64,
-            termination: Termination::NORMAL,
+            end: None,
             conns: ConnCounts {
                 actconn: 4,
                 feconn: 3,
@@ -288,7 +295,7 @@ pub(super) mod tests {
         let mut r = tcp_record();
         r.server = None;
         r.t_connect = None;
-        r.termination = Termination::SERVER_REFUSED;
+        r.end = Some(Blame::server(Stage::Connect, Cause::Refused));
         r.retries = 3;
         r.redispatched = true;
         r.backend_queue = 7;
@@ -330,7 +337,7 @@ pub(super) mod tests {
             h.status = None;
             h.t_response = None;
         }
-        r.termination = Termination::SERVER_ABORT;
+        r.end = Some(Blame::server(Stage::Data, Cause::Closed));
         out.clear();
         httplog(&mut out, &r, Clock::utc());
         assert!(
@@ -358,6 +365,17 @@ pub(super) mod tests {
         assert!(out.contains("\"tw\":0,\"tc\":3,\"tt\":5007,\"bytes_read\":212,\"bytes_uploaded\":64,\"termination_state\":\"--\""), "{out}");
         assert!(
             out.ends_with("\"srv_queue\":0,\"backend_queue\":0}"),
+            "{out}"
+        );
+        assert!(!out.contains("\"error\""), "{out}");
+
+        // A failed session says who failed and where, in words.
+        r.end = Some(Blame::server(Stage::Tls, Cause::Handshake));
+        out.clear();
+        json(&mut out, &r, Clock::utc());
+        assert!(out.contains("\"termination_state\":\"SC\","), "{out}");
+        assert!(
+            out.ends_with("\"backend_queue\":0,\"error\":\"server tls: handshake failed\"}"),
             "{out}"
         );
         let mut s = String::new();

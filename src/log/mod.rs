@@ -20,5 +20,5 @@ pub use self::core::{CoreLog, FLUSH_EVERY};
 pub use capture::capture_request_headers;
 pub use date::Clock;
 pub use format::format_record;
-pub use record::{ConnCounts, HttpLog, LogRecord, Termination};
+pub use record::{ConnCounts, HttpLog, LogRecord};
 pub use writer::{Batch, LogStartError, LogWriter};

@@ -1,6 +1,7 @@
 //! Socket plumbing: listeners, connects, splice and copy tunnels.
 
 pub mod accept;
+pub mod blame;
 pub mod conn;
 pub mod copy;
 pub mod forward;
@@ -14,6 +15,7 @@ pub mod stream;
 pub mod tunnel;
 
 pub use accept::Acceptor;
+pub use blame::{Blame, Cause, Side, Stage};
 pub use conn::Conn;
 pub use forward::{ChunkBuf, ForwardError, Meter};
 pub use pipe::{Pipe, PipeError, PipePool, PipeStats};

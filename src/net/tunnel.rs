@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::timer::Timer;
 
+use super::blame::{Blame, Cause, Side, Stage};
 use super::copy::{copy_one_way, write_chunk};
 use super::forward::{ChunkBuf, ForwardError, Meter};
 use super::pipe::PipePool;
@@ -65,6 +66,25 @@ pub enum TunnelEnd {
 }
 
 impl TunnelEnd {
+    /// Who ended the tunnel early (`None`: both sides closed normally).
+    /// An idle tunnel is blamed on the client, as before the split of
+    /// `timeout client` and `timeout server` for tunnels.
+    pub fn blame(&self) -> Option<Blame> {
+        match self {
+            TunnelEnd::Closed => None,
+            TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => {
+                Some(Blame::client(Stage::Data, Cause::Closed))
+            }
+            TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => {
+                Some(Blame::server(Stage::Data, Cause::Closed))
+            }
+            TunnelEnd::LocalError(_) => {
+                Some(Blame::new(Side::Resource, Stage::Data, Cause::Closed))
+            }
+            TunnelEnd::IdleTimeout => Some(Blame::client(Stage::Data, Cause::Timeout)),
+        }
+    }
+
     fn client(e: io::Error) -> Self {
         if is_reset(&e) {
             TunnelEnd::ClientReset

@@ -39,10 +39,7 @@ pub fn emit(
     conn: Option<&crate::rules::ConnFacts>,
 ) {
     let log = &ctx.config.frontends[frontend].log;
-    if log.dontlognull
-        && record.bytes_uploaded == 0
-        && record.termination == crate::log::Termination::NORMAL
-    {
+    if log.dontlognull && record.bytes_uploaded == 0 && record.end.is_none() {
         return;
     }
     let facts = conn.map(|conn| crate::rules::Facts {

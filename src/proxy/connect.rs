@@ -3,11 +3,12 @@
 
 use crate::backend::{acquire_hinted, acquire_server, AcquireError, PickHint, ServerSlot};
 use crate::config::SendProxy;
-use crate::log::Termination;
 use crate::net::proxy_protocol::{write_header, SendVersion};
+use crate::net::{Blame, Cause, Side, Stage};
 use crate::net::{Conn, Stream};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
+use crate::tls::HandshakeError;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -60,6 +61,40 @@ impl ClientEnds {
     }
 }
 
+/// Why one connection attempt to a server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The TCP connect failed (refused, unreachable...).
+    #[error("connect: {0}")]
+    Tcp(#[source] io::Error),
+    /// `timeout connect` expired before the TCP connect finished.
+    #[error("connect timed out")]
+    TimedOut,
+    /// The PROXY header could not be sent.
+    #[error("sending the PROXY header: {0}")]
+    ProxyHeader(#[source] io::Error),
+    /// The TLS handshake (server with `ssl`) failed or timed out.
+    #[error(transparent)]
+    Tls(#[from] HandshakeError),
+}
+
+impl ConnectError {
+    pub fn blame(&self) -> Blame {
+        match self {
+            ConnectError::Tcp(_) | ConnectError::ProxyHeader(_) => {
+                Blame::server(Stage::Connect, Cause::Refused)
+            }
+            ConnectError::TimedOut => Blame::server(Stage::Connect, Cause::Timeout),
+            ConnectError::Tls(HandshakeError::TimedOut) => {
+                Blame::server(Stage::Tls, Cause::Timeout)
+            }
+            ConnectError::Tls(HandshakeError::Failed(_)) => {
+                Blame::server(Stage::Tls, Cause::Handshake)
+            }
+        }
+    }
+}
+
 /// Why no server connection could be had. HTTP answers 503 for each (as
 /// HAProxy does, a connect timeout included); TCP closes the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,10 +103,10 @@ pub enum ConnectFailure {
     NoServer,
     #[error("timed out in the backend queue")]
     QueueTimeout,
-    #[error("the server refused the connection, after all retries")]
-    Refused,
-    #[error("connecting to the server timed out, after all retries")]
-    TimedOut,
+    /// The last attempt failed so (refused, timed out, TLS), after all
+    /// retries.
+    #[error("the last connect attempt failed ({0})")]
+    Attempt(Blame),
     /// The runtime API shut the session down (`in_queue`: while it waited
     /// for a server slot, else while connecting).
     #[error("the session was shut down")]
@@ -79,16 +114,38 @@ pub enum ConnectFailure {
 }
 
 impl ConnectFailure {
-    /// HAProxy's termination state for the access log.
-    pub fn termination(self) -> Termination {
+    pub fn blame(self) -> Blame {
         match self {
-            ConnectFailure::NoServer | ConnectFailure::Refused => Termination::SERVER_REFUSED,
-            ConnectFailure::QueueTimeout => Termination::QUEUE_TIMEOUT,
-            ConnectFailure::TimedOut => Termination::CONNECT_TIMEOUT,
-            ConnectFailure::Killed { in_queue: true } => Termination::KILLED_IN_QUEUE,
-            ConnectFailure::Killed { in_queue: false } => Termination::KILLED_CONNECTING,
+            ConnectFailure::NoServer => Blame::server(Stage::Connect, Cause::NoServer),
+            ConnectFailure::QueueTimeout => Blame::server(Stage::Queue, Cause::Timeout),
+            ConnectFailure::Attempt(blame) => blame,
+            ConnectFailure::Killed { in_queue } => {
+                let stage = if in_queue {
+                    Stage::Queue
+                } else {
+                    Stage::Connect
+                };
+                Blame::new(Side::Admin, stage, Cause::Killed)
+            }
         }
     }
+}
+
+/// One failed connection attempt to `server`: its connect error (and TLS
+/// handshake failure, `ssl_failed_handshake`) counters and the passive
+/// check's report. Returns what the attempt is blamed for.
+pub fn attempt_failed(ctx: &CoreContext, backend: usize, server: usize, e: &ConnectError) -> Blame {
+    let blame = e.blame();
+    ctx.health.connect_failed(backend, server, blame);
+    let mut stats = ctx.stats.borrow_mut();
+    let tls = u64::from(blame.is_server_tls());
+    let bc = &mut stats.backends[backend];
+    bc.conn_errors += 1;
+    bc.ssl_failed_handshakes += tls;
+    let sc = &mut stats.servers[backend][server];
+    sc.conn_errors += 1;
+    sc.ssl_failed_handshakes += tls;
+    blame
 }
 
 /// After a failed [`server_connection`]: says so on stderr (rate-limited
@@ -230,18 +287,9 @@ pub async fn server_connection_hinted<T: From<Stream>>(
                 let server = slot.server();
                 attempts.last_server = Some(server);
                 drop(slot);
-                ctx.health.connect_failed(backend_id, server);
-                {
-                    let mut stats = ctx.stats.borrow_mut();
-                    stats.backends[backend_id].conn_errors += 1;
-                    stats.servers[backend_id][server].conn_errors += 1;
-                }
+                let blame = attempt_failed(ctx, backend_id, server, &e);
                 if retry >= be.retries {
-                    return Err(if e.kind() == io::ErrorKind::TimedOut {
-                        ConnectFailure::TimedOut
-                    } else {
-                        ConnectFailure::Refused
-                    });
+                    return Err(ConnectFailure::Attempt(blame));
                 }
                 retry += 1;
                 attempts.retries = retry;
@@ -278,18 +326,25 @@ pub async fn server_connection_hinted<T: From<Stream>>(
 /// TCP connect, the PROXY header if the server has `send-proxy(-v2)`,
 /// then TLS if it has `ssl`, each bounded by `timeout connect`. A failed
 /// TLS handshake is a failed attempt (retried and redispatched like a
-/// refused connect), with its reason on stderr.
+/// refused connect, but blamed on TLS), with its reason on stderr.
 pub async fn connect_server(
     ctx: &CoreContext,
     backend: usize,
     server: usize,
     addr: SocketAddr,
     client: ClientEnds,
-) -> io::Result<Stream> {
+) -> Result<Stream, ConnectError> {
     let be = &ctx.config.backends[backend];
-    let mut tcp = connect(addr, be.timeouts.connect).await?;
+    let mut tcp = connect(addr, be.timeouts.connect)
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => ConnectError::TimedOut,
+            _ => ConnectError::Tcp(e),
+        })?;
     if let Some(version) = be.servers[server].send_proxy {
-        send_proxy_header(&mut tcp, version, Some((client.src, client.dst()))).await?;
+        send_proxy_header(&mut tcp, version, Some((client.src, client.dst())))
+            .await
+            .map_err(ConnectError::ProxyHeader)?;
     }
     ctx.tls
         .connect(&ctx.config, backend, server, tcp, be.timeouts.connect)
@@ -299,7 +354,7 @@ pub async fn connect_server(
                 "[WARNING] backend \"{}\" server \"{}\": {e}",
                 be.name, be.servers[server].name
             );
-            tls_failure(e)
+            ConnectError::Tls(e)
         })
 }
 
@@ -319,17 +374,6 @@ pub async fn send_proxy_header<W: futures_lite::AsyncWrite + Unpin>(
     let mut header = Vec::with_capacity(64);
     write_header(version, addrs, &mut header);
     conn.write_all(&header).await
-}
-
-fn tls_failure(e: crate::tls::HandshakeError) -> io::Error {
-    match e {
-        crate::tls::HandshakeError::TimedOut => {
-            io::Error::new(io::ErrorKind::TimedOut, e.to_string())
-        }
-        crate::tls::HandshakeError::Failed(_) => {
-            io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())
-        }
-    }
 }
 
 /// Whether retry number `retry` (1-based) of `retries` goes to another

@@ -2,27 +2,10 @@
 //! same steps for a TCP session, an HTTP request and an HTTP tunnel, so
 //! both modes count alike. Plain field updates on the core's own stats.
 
-use crate::net::tunnel::{TunnelEnd, TunnelReport};
+use crate::net::blame::{Blame, Counted};
+use crate::net::tunnel::TunnelReport;
 use crate::stats::CoreStats;
 use std::time::Duration;
-
-/// Who broke a transfer off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Abort {
-    Client,
-    Server,
-}
-
-impl Abort {
-    /// The side a tunnel's end blames, if any.
-    pub fn of_tunnel(end: &TunnelEnd) -> Option<Abort> {
-        match end {
-            TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => Some(Abort::Client),
-            TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => Some(Abort::Server),
-            TunnelEnd::Closed | TunnelEnd::LocalError(_) | TunnelEnd::IdleTimeout => None,
-        }
-    }
-}
 
 /// A session (TCP) or request (HTTP) got its server: current/max/total on
 /// backend and server, and the connect time when a connection was made
@@ -60,19 +43,27 @@ pub fn transfer(stats: &mut CoreStats, backend: usize, server: usize, up: u64, d
     sc.bytes_out += down;
 }
 
-/// A transfer broken off by one side (`cli_abrt` / `srv_abrt`); a server
-/// abort is a response error too (`eresp`).
-pub fn abort(stats: &mut CoreStats, backend: usize, server: usize, who: Abort) {
+/// What a failed exchange or tunnel adds: `cli_abrt`, `srv_abrt` (a
+/// server abort is a response error too) or `eresp`, as
+/// [`Blame::counted`] says.
+pub fn failure(stats: &mut CoreStats, backend: usize, server: usize, end: Blame) {
+    let Some(counted) = end.counted() else {
+        return;
+    };
     let bc = &mut stats.backends[backend];
     let sc = &mut stats.servers[backend][server];
-    match who {
-        Abort::Client => {
+    match counted {
+        Counted::ClientAbort => {
             bc.client_aborts += 1;
             sc.client_aborts += 1;
         }
-        Abort::Server => {
+        Counted::ServerAbort => {
             bc.server_aborts += 1;
             sc.server_aborts += 1;
+            bc.response_errors += 1;
+            sc.response_errors += 1;
+        }
+        Counted::ResponseError => {
             bc.response_errors += 1;
             sc.response_errors += 1;
         }
@@ -89,7 +80,7 @@ pub fn tunnel_end(stats: &mut CoreStats, backend: usize, server: usize, report: 
         report.client_to_server,
         report.server_to_client,
     );
-    if let Some(who) = Abort::of_tunnel(&report.end) {
-        abort(stats, backend, server, who);
+    if let Some(end) = report.end.blame() {
+        failure(stats, backend, server, end);
     }
 }

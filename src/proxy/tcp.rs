@@ -7,8 +7,9 @@ use super::count;
 use super::proxy_header::Client;
 use crate::backend::PickHint;
 use crate::config::{BackendId, Timeouts};
-use crate::log::{LogRecord, Termination};
-use crate::net::tunnel::{self, TunnelEnd, TunnelReport, TunnelSettings};
+use crate::log::LogRecord;
+use crate::net::tunnel::{self, TunnelReport, TunnelSettings};
+use crate::net::Blame;
 use crate::rules::{ConnFacts, Facts, Payload};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
@@ -118,7 +119,7 @@ pub async fn serve(
                     t_total: accepted.elapsed(),
                     bytes_read: 0,
                     bytes_uploaded: 0,
-                    termination: failure.termination(),
+                    end: Some(failure.blame()),
                     conns: accesslog::conn_counts(&ctx, frontend, Some(backend_id), None),
                     retries: attempts.retries,
                     redispatched: attempts.redispatched,
@@ -155,9 +156,9 @@ pub async fn serve(
     let report = tunnel::run_streams(client, server, &first, &[], &settings, &ctx.pipes).await;
     ctx.sessions.clear_server(session);
     let t_total = accepted.elapsed();
-    let mut termination = termination_of(&report.end);
+    let mut end = report.end.blame();
     if ctx.sessions.is_killed(session) {
-        termination = termination.killed();
+        end = Some(Blame::killed(end));
     }
     let conns = accept_date
         .map(|_| accesslog::conn_counts(&ctx, frontend, Some(backend_id), Some(server_index)));
@@ -190,7 +191,7 @@ pub async fn serve(
             t_total,
             bytes_read: report.server_to_client,
             bytes_uploaded: report.client_to_server,
-            termination,
+            end,
             conns,
             retries: attempts.retries,
             redispatched: attempts.redispatched,
@@ -247,17 +248,6 @@ fn count_session_end(
     fc.bytes_out += report.server_to_client;
     count::tunnel_end(&mut stats, backend, server, report);
     count::server_session_ended(&mut stats, backend, server);
-}
-
-/// HAProxy's termination state for how a tunnel ended.
-pub fn termination_of(end: &TunnelEnd) -> Termination {
-    match end {
-        TunnelEnd::Closed => Termination::NORMAL,
-        TunnelEnd::ClientReset | TunnelEnd::ClientError(_) => Termination::CLIENT_ABORT,
-        TunnelEnd::ServerReset | TunnelEnd::ServerError(_) => Termination::SERVER_ABORT,
-        TunnelEnd::LocalError(_) => Termination::PROXY_ERROR,
-        TunnelEnd::IdleTimeout => Termination::CLIENT_TIMEOUT,
-    }
 }
 
 /// In TCP mode HAProxy lets `timeout tunnel` supersede client and server

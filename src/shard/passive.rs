@@ -10,6 +10,9 @@
 //!   (layer7 mode: 5xx except 501 and 505 count as errors, anything else
 //!   clears the count), and [`Observer::http_failed`] when no valid
 //!   response came (invalid, timed out or closed early).
+//!
+//! Both read the [`Blame`] the session ended with: which errors count, and
+//! the words of the report, come from it.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -17,6 +20,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Observe, ObserveLayer};
+use crate::net::blame::Blame;
 
 /// The core that checks backend `backend` when `core_count` cores run.
 pub fn owner_core(backend: usize, core_count: usize) -> usize {
@@ -26,20 +30,19 @@ pub fn owner_core(backend: usize, core_count: usize) -> usize {
 /// The last error of a passive report, in HAProxy's analyze wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassiveError {
-    /// A connection to the server failed.
-    Layer4,
+    /// The connection or the response failed; the blame says how
+    /// ([`Blame::analysis`]: a refused connect and a failed TLS handshake
+    /// read differently).
+    Failed(Blame),
     /// An HTTP answer with this 5xx status.
     Status(u16),
-    /// No valid HTTP answer (invalid, timed out, closed).
-    Response,
 }
 
 impl PassiveError {
     pub fn description(self) -> &'static str {
         match self {
-            PassiveError::Layer4 => "L4 unsuccessful connection",
+            PassiveError::Failed(blame) => blame.analysis(),
             PassiveError::Status(_) => "Wrong http response",
-            PassiveError::Response => "Invalid http response",
         }
     }
 }
@@ -176,8 +179,9 @@ impl Observer {
         }
     }
 
-    pub fn connect_failed(&self, backend: usize, server: usize) {
-        self.error(backend, server, PassiveError::Layer4);
+    /// `blame`: what the attempt failed for (refused, timed out, TLS).
+    pub fn connect_failed(&self, backend: usize, server: usize, blame: Blame) {
+        self.error(backend, server, PassiveError::Failed(blame));
     }
 
     /// A connection to the server was established. Clears the count in
@@ -205,11 +209,16 @@ impl Observer {
         }
     }
 
-    /// No valid response came from the server (`observe layer7`).
-    pub fn http_failed(&self, backend: usize, server: usize) {
+    /// A request ended with `end`: counts it when the server let it down
+    /// before a valid response head (`observe layer7`,
+    /// [`Blame::server_failed_response`]).
+    pub fn http_failed(&self, backend: usize, server: usize, end: Blame) {
+        if !end.server_failed_response() {
+            return;
+        }
         if let Some((observe, _)) = self.observed(backend, server) {
             if observe.layer == ObserveLayer::Layer7 {
-                self.error(backend, server, PassiveError::Response);
+                self.error(backend, server, PassiveError::Failed(end));
             }
         }
     }
@@ -259,6 +268,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::net::blame::{Cause, Stage};
 
     /// owner, generation, backend, server, report.
     type Sent = (usize, u64, usize, usize, PassiveReport);
@@ -305,11 +315,12 @@ servers = [
         let observer = Observer::new(&config, 2, 7);
         let sink = Rc::new(Recorded::default());
         observer.attach(Rc::new(Rc::clone(&sink)));
+        let refused = Blame::server(Stage::Connect, Cause::Refused);
         for _ in 0..2 {
-            observer.connect_failed(1, 1);
+            observer.connect_failed(1, 1, refused);
         }
         let report = PassiveReport {
-            error: PassiveError::Layer4,
+            error: PassiveError::Failed(refused),
             count: 2,
         };
         assert_eq!(*sink.0.borrow(), [(1, 7, 1, 1, report)]);

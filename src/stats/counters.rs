@@ -71,6 +71,9 @@ pub struct BackendCounters {
     pub denied_responses: u64,
     /// Failed connection attempts. csv: econ
     pub conn_errors: u64,
+    /// Of those, TLS handshakes with a server that failed or timed out
+    /// (HAProxy's SSL stats module: ssl_failed_handshake).
+    pub ssl_failed_handshakes: u64,
     /// Server resets or errors after connecting. csv: eresp
     pub response_errors: u64,
     /// csv: wretr
@@ -96,6 +99,7 @@ pub struct ServerCounters {
     pub bytes_out: u64,
     pub responses: [u64; 6],
     pub conn_errors: u64,
+    pub ssl_failed_handshakes: u64,
     pub response_errors: u64,
     pub retries: u64,
     pub redispatches: u64,

@@ -28,7 +28,8 @@ impl BackendCounters {
     pub fn merge(&mut self, b: &BackendCounters) {
         let a = self;
         add!(a, b; sessions_total, sessions_cur, sessions_max, bytes_in, bytes_out,
-            requests_total, denied_requests, denied_responses, conn_errors, response_errors,
+            requests_total, denied_requests, denied_responses, conn_errors, ssl_failed_handshakes,
+            response_errors,
             retries, redispatches, queue_timeouts, no_server, client_aborts, server_aborts;
             [responses]);
     }
@@ -38,7 +39,8 @@ impl ServerCounters {
     pub fn merge(&mut self, b: &ServerCounters) {
         let a = self;
         add!(a, b; sessions_total, sessions_cur, sessions_max, bytes_in, bytes_out,
-            conn_errors, response_errors, retries, redispatches, client_aborts, server_aborts;
+            conn_errors, ssl_failed_handshakes, response_errors, retries, redispatches,
+            client_aborts, server_aborts;
             [responses]);
     }
 }
@@ -153,6 +155,7 @@ mod tests {
                 denied_requests: next(),
                 denied_responses: next(),
                 conn_errors: next(),
+                ssl_failed_handshakes: next(),
                 response_errors: next(),
                 retries: next(),
                 redispatches: next(),
@@ -169,6 +172,7 @@ mod tests {
                 bytes_out: next(),
                 responses: [next(), next(), next(), next(), next(), next()],
                 conn_errors: next(),
+                ssl_failed_handshakes: next(),
                 response_errors: next(),
                 retries: next(),
                 redispatches: next(),

@@ -615,9 +615,9 @@ pub static FIELDS: &[Field] = &[
     stat(82, "dses", "MCP:u64", "Sessions denied by tcp-request content rules.").json("denied_sessions").prom("sessions_denied_total", Counter)
         .fe(|r| r.c.denied_sessions.into()),
     // HAProxy's SSL stats module; percore's CSV puts it right after `dses`.
-    stat(105, "ssl_failed_handshake", "MCP:u64", "TLS handshakes with clients that failed.")
+    stat(105, "ssl_failed_handshake", "MCP:u64", "TLS handshakes that failed: with clients (frontend), with servers (backend, server).")
         .json("ssl_failed_handshakes").prom("ssl_failed_handshakes_total", Counter)
-        .fe(|r| r.c.ssl_failed_handshakes.into()),
+        .fe(|r| r.c.ssl_failed_handshakes.into()).be(|r| r.c.ssl_failed_handshakes.into()).sv(|r| r.c.ssl_failed_handshakes.into()),
     own("proxy_errors", "MCP:u64", "Connections closed for a missing, malformed, truncated or slow PROXY protocol header.").json("proxy_errors").prom("proxy_protocol_errors_total", Counter)
         .fe(|r| r.c.proxy_errors.into()),
     own("h2_streams_refused", "MCP:u64", "HTTP/2 streams refused before reaching a server.").json("h2_streams_refused").prom("h2_streams_refused_total", Counter)

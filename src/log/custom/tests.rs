@@ -1,7 +1,8 @@
 use super::super::format::tests::{date, tcp_record};
 use super::super::format::{httplog, tcplog};
-use super::super::record::{HttpLog, LogRecord, Termination};
+use super::super::record::{HttpLog, LogRecord};
 use super::*;
+use crate::net::{Blame, Cause, Stage};
 
 const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
 const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
@@ -47,7 +48,7 @@ fn haproxy_tcplog_string_renders_as_tcplog() {
     let mut r = tcp_record();
     r.retries = 2;
     r.redispatched = true;
-    r.termination = Termination::SERVER_ABORT;
+    r.end = Some(Blame::server(Stage::Data, Cause::Closed));
     let mut expected = String::new();
     tcplog(&mut expected, &r, Clock::utc());
     assert_eq!(render(TCPLOG, &r), expected);

@@ -13,6 +13,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use super::io::{Clock, IoFail, Lane, RecvBuf};
 use crate::http::{BodyFraming, ChunkedError, ChunkedScanner};
+use crate::net::blame::{Blame, Cause, Side, Stage};
 use crate::net::shared::SendMore;
 
 /// Where a body stands.
@@ -34,6 +35,31 @@ pub(super) enum BodyError {
     Truncated,
     /// Invalid chunked framing: nothing after it may be forwarded.
     Framing,
+}
+
+impl BodyError {
+    /// Who is blamed when a body sent by `sender` stopped early: the
+    /// sender for a read that failed or timed out, the receiver for a
+    /// write that failed. Invalid chunked framing from a client is refused
+    /// by the proxy (`PD`, 400); from a server it is the server's fault
+    /// (`SD`, HAProxy's failed response).
+    pub(super) fn blame(&self, sender: Side) -> Blame {
+        let receiver = match sender {
+            Side::Client => Side::Server,
+            _ => Side::Client,
+        };
+        match self {
+            BodyError::Read(IoFail::Timeout) => Blame::new(sender, Stage::Data, Cause::Timeout),
+            BodyError::Read(IoFail::Io) | BodyError::Truncated => {
+                Blame::new(sender, Stage::Data, Cause::Closed)
+            }
+            BodyError::Framing if sender == Side::Client => {
+                Blame::proxy(Stage::Data, Cause::Invalid)
+            }
+            BodyError::Framing => Blame::new(sender, Stage::Data, Cause::Invalid),
+            BodyError::Write => Blame::new(receiver, Stage::Data, Cause::Closed),
+        }
+    }
 }
 
 impl BodyProgress {

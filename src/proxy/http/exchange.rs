@@ -20,7 +20,7 @@ use super::server::ServerIo;
 use crate::http::{
     write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
 };
-use crate::log::Termination;
+use crate::net::blame::{Blame, Cause, Side, Stage};
 
 /// What the session knows about the request being served.
 #[derive(Debug, Clone, Copy)]
@@ -66,12 +66,13 @@ pub(super) enum Outcome {
     /// connection becomes a tunnel; leftover bytes stay in the buffers.
     Tunnel,
     /// The exchange failed; `status` is the error page to send if nothing
-    /// of the response reached the client yet (`None`: just close); `end`
-    /// says who failed and when, for the log.
+    /// of the response reached the client yet (`None`: just close), as a
+    /// rule or [`Blame::error_status`] chose it; `end` says who failed and
+    /// where, for the log, the counters and the passive checks.
     Failed {
         status: Option<u16>,
         retryable: bool,
-        end: Termination,
+        end: Blame,
     },
 }
 
@@ -112,18 +113,43 @@ enum Down {
     /// Broke after the response head went out: close, no page. The
     /// client could not be written to.
     ClientGone,
-    /// Same, the server failed or cut the body short.
-    ServerBroke,
+    /// Same, the response body stopped early (see [`BodyError::blame`]).
+    Body(Blame),
     /// An `http-response deny` rule refused the response.
     Denied(u16),
+}
+
+impl Down {
+    /// Who is blamed, and whether the request could go again on a new
+    /// connection (only if the server closed without a byte).
+    fn blame(&self) -> Blame {
+        match self {
+            Down::Empty => Blame::server(Stage::Headers, Cause::Closed),
+            Down::Bad => Blame::proxy(Stage::Headers, Cause::Invalid),
+            Down::Timeout => Blame::server(Stage::Headers, Cause::Timeout),
+            Down::ClientGone => Blame::client(Stage::Data, Cause::Closed),
+            Down::Body(blame) => *blame,
+            // HAProxy logs a response blocked by a rule as PH.
+            Down::Denied(_) => Blame::proxy(Stage::Headers, Cause::Denied),
+        }
+    }
 }
 
 /// Why the request body stopped early.
 enum Up {
     /// The client went away or broke the framing, or was too slow.
-    Client(Option<u16>),
+    Client(Blame),
     /// The server stopped reading; its answer may still come.
     Server,
+}
+
+impl From<BodyError> for Up {
+    fn from(e: BodyError) -> Up {
+        match e.blame(Side::Client) {
+            blame if blame.side == Side::Server => Up::Server,
+            blame => Up::Client(blame),
+        }
+    }
 }
 
 /// Sends the request (`head` + body) and relays the response.
@@ -157,10 +183,11 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         .await
         .is_err()
     {
+        let end = Down::Empty.blame();
         return Outcome::Failed {
-            status: Some(502),
+            status: end.error_status(),
             retryable: req.replayable(),
-            end: Termination::SERVER_HEADERS_ABORT,
+            end,
         };
     }
     // The head was counted as received; the body bytes sent with it are
@@ -191,10 +218,7 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
                 bytes_up.set(bytes_up.get() + n);
                 Ok(())
             }
-            Err(BodyError::Write) => Err(Up::Server),
-            Err(BodyError::Framing) => Err(Up::Client(Some(400))),
-            Err(BodyError::Read(IoFail::Timeout)) => Err(Up::Client(Some(408))),
-            Err(BodyError::Read(_) | BodyError::Truncated) => Err(Up::Client(None)),
+            Err(e) => Err(Up::from(e)),
         }
     };
     let down = response(
@@ -217,14 +241,14 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
 
     let up_ok = matches!(up, Some(Ok(())));
     match (down, up) {
-        (_, Some(Err(Up::Client(status)))) => Outcome::Failed {
-            status: if responded.get() { None } else { status },
-            retryable: false,
-            end: match status {
-                Some(408) => Termination::CLIENT_TIMEOUT,
-                Some(_) => Termination::PROXY_ERROR,
-                None => Termination::CLIENT_ABORT,
+        (_, Some(Err(Up::Client(end)))) => Outcome::Failed {
+            status: if responded.get() {
+                None
+            } else {
+                end.error_status()
             },
+            retryable: false,
+            end,
         },
         (
             Some(Ok(Outcome::Done {
@@ -239,45 +263,21 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         (Some(Ok(outcome)), _) => outcome,
         (Some(Err(down)), _) => {
             let sent = responded.get();
-            let page = |s| (!sent).then_some(s);
-            match down {
-                Down::Empty => Outcome::Failed {
-                    status: page(502),
-                    retryable: req.replayable() && !sent,
-                    end: Termination::SERVER_HEADERS_ABORT,
+            let end = down.blame();
+            Outcome::Failed {
+                status: match down {
+                    Down::Denied(status) => (!sent).then_some(status),
+                    _ if sent => None,
+                    _ => end.error_status(),
                 },
-                Down::Bad => Outcome::Failed {
-                    status: page(502),
-                    retryable: false,
-                    end: Termination::BAD_RESPONSE,
-                },
-                Down::Timeout => Outcome::Failed {
-                    status: page(504),
-                    retryable: false,
-                    end: Termination::RESPONSE_TIMEOUT,
-                },
-                Down::ClientGone => Outcome::Failed {
-                    status: None,
-                    retryable: false,
-                    end: Termination::CLIENT_ABORT,
-                },
-                Down::ServerBroke => Outcome::Failed {
-                    status: None,
-                    retryable: false,
-                    end: Termination::SERVER_ABORT,
-                },
-                // HAProxy logs a response blocked by a rule as PH.
-                Down::Denied(status) => Outcome::Failed {
-                    status: page(status),
-                    retryable: false,
-                    end: Termination::BAD_RESPONSE,
-                },
+                retryable: matches!(down, Down::Empty) && req.replayable() && !sent,
+                end,
             }
         }
         (None, _) => Outcome::Failed {
             status: None,
             retryable: false,
-            end: Termination::CLIENT_ABORT,
+            end: Blame::client(Stage::Data, Cause::Closed),
         },
     }
 }
@@ -449,10 +449,7 @@ async fn response(
             waits,
         )
         .await
-        .map_err(|e| match e {
-            BodyError::Write => Down::ClientGone,
-            _ => Down::ServerBroke,
-        })?;
+        .map_err(|e| Down::Body(e.blame(Side::Server)))?;
         bytes_down.set(bytes_down.get() + moved);
         // Bytes after the response were never asked for: the connection
         // cannot be trusted with another request.

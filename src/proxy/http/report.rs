@@ -14,12 +14,12 @@ use std::time::{Instant, SystemTime};
 use crate::config::{HeaderCapture, UniqueId};
 use crate::http::{HeadError, RequestHead};
 use crate::log::custom::CustomFormat;
-use crate::log::{capture_request_headers, HttpLog, LogRecord, Termination};
+use crate::log::{capture_request_headers, HttpLog, LogRecord};
+use crate::net::blame::{Blame, Cause, Side, Stage};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::accesslog;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
-use crate::proxy::count::{self, Abort};
-use crate::proxy::tcp::termination_of;
+use crate::proxy::count;
 use crate::rules::{ConnFacts, Facts};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
@@ -57,6 +57,9 @@ impl ResponseSeen {
         self.at.set(None);
     }
 }
+
+/// The client closed in the middle of a request head (a request error).
+const ABORTED_HEAD: Blame = Blame::client(Stage::Request, Cause::Closed);
 
 /// One request's facts, reused from request to request of a connection.
 pub(super) struct RequestTrace {
@@ -98,7 +101,8 @@ pub(super) struct RequestTrace {
     pub(super) seen: ResponseSeen,
     /// An error page's status, when one was sent instead of a response.
     error_status: Option<u16>,
-    end: Termination,
+    /// How the request ended (`None`: normally).
+    end: Option<Blame>,
     /// An `http-request deny|reject|tarpit` rule refused the request.
     denied: bool,
     /// Connection byte counts when the request started.
@@ -138,7 +142,7 @@ impl RequestTrace {
             connected_at: None,
             seen: ResponseSeen::default(),
             error_status: None,
-            end: Termination::NORMAL,
+            end: None,
             denied: false,
             bytes_in_at: 0,
             bytes_out_at: 0,
@@ -166,7 +170,7 @@ impl RequestTrace {
         self.connected_at = None;
         self.seen.clear();
         self.error_status = None;
-        self.end = Termination::NORMAL;
+        self.end = None;
         self.denied = false;
         self.bytes_in_at = bytes_in;
         self.bytes_out_at = bytes_out;
@@ -244,7 +248,7 @@ impl RequestTrace {
             t_total: now.saturating_duration_since(self.previous_end),
             bytes_read: 0,
             bytes_uploaded: 0,
-            termination: Termination::NORMAL,
+            end: None,
             conns: accesslog::conn_counts(ctx, self.frontend, None, None),
             retries: 0,
             redispatched: false,
@@ -275,12 +279,8 @@ impl RequestTrace {
 
     /// The request is refused for the client's fault before any server is
     /// involved: 400 (invalid) or 408 (too slow).
-    pub(super) fn refused(&mut self, status: u16) {
-        self.end = if status == 408 {
-            Termination::REQUEST_TIMEOUT
-        } else {
-            Termination::BAD_REQUEST
-        };
+    pub(super) fn refused(&mut self, end: Blame) {
+        self.end = Some(end);
     }
 
     /// An `http-request` rule refused the request (`deny`/`tarpit` answer
@@ -289,29 +289,30 @@ impl RequestTrace {
     pub(super) fn denied(&mut self, status: Option<u16>, tarpit: bool) {
         self.denied = true;
         self.error_status = status;
-        self.end = if tarpit {
-            Termination::TARPIT
+        let stage = if tarpit {
+            Stage::Tarpit
         } else {
-            Termination::DENIED_REQUEST
+            Stage::Request
         };
+        self.end = Some(Blame::proxy(stage, Cause::Denied));
     }
 
     /// A rule answered the request itself (`return`, `redirect`, `auth`):
     /// logged LR, as HAProxy does.
     pub(super) fn answered_locally(&mut self, status: Option<u16>) {
         self.error_status = status;
-        self.end = Termination::LOCAL_ANSWER;
+        self.end = Some(Blame::new(Side::Local, Stage::Request, Cause::Answered));
     }
 
     /// No rule chose a backend and the frontend has none by default: a
     /// 503 logged `<NOSRV>` with the frontend as backend, SC as HAProxy.
     pub(super) fn no_backend(&mut self) {
-        self.end = Termination::SERVER_REFUSED;
+        self.end = Some(Blame::server(Stage::Connect, Cause::NoServer));
     }
 
     /// The client closed in the middle of a request head.
     pub(super) fn aborted_head(&mut self) {
-        self.end = Termination::REQUEST_ABORT;
+        self.end = Some(ABORTED_HEAD);
     }
 
     /// An error page with `status` went (or was meant to go) to the client.
@@ -329,7 +330,7 @@ impl RequestTrace {
     ) {
         self.backend = Some(backend);
         self.reached_backend = true;
-        self.end = failure.termination();
+        self.end = Some(failure.blame());
         warn_if_no_server(ctx, self.frontend, backend, self.peer);
     }
 
@@ -348,9 +349,9 @@ impl RequestTrace {
         );
     }
 
-    /// The exchange ended early; `end` says who failed and when.
-    pub(super) fn failed(&mut self, end: Termination) {
-        self.end = end;
+    /// The exchange ended early; `end` says who failed and where.
+    pub(super) fn failed(&mut self, end: Blame) {
+        self.end = Some(end);
     }
 
     /// The request is over (after its tunnel, if the protocol switched):
@@ -370,11 +371,20 @@ impl RequestTrace {
         if let Some(t) = tunnel {
             up += t.client_to_server;
             down += t.server_to_client;
-            self.end = termination_of(&t.end);
+            self.end = t.end.blame();
         }
+        // What the counters see: a killed tunnel still counts the abort
+        // that ended it; a killed exchange counts nothing (its sockets
+        // were shut down under it).
+        let tunnel_end = self.end;
         if ctx.sessions.is_killed(self.session) {
-            self.end = self.end.killed();
+            self.end = Some(Blame::killed(self.end));
         }
+        let failure = if tunnel.is_some() {
+            tunnel_end
+        } else {
+            self.end
+        };
         let status = self.error_status.or(self.seen.status.get());
         let started = self.started.unwrap_or(self.previous_end);
         let (b, f) = (self.backend, self.frontend);
@@ -387,9 +397,7 @@ impl RequestTrace {
             if let Some(s) = status {
                 fc.responses[response_class(s)] += 1;
             }
-            if matches!(self.error_status, Some(400 | 408))
-                || self.end == Termination::REQUEST_ABORT
-            {
+            if matches!(self.error_status, Some(400 | 408)) || self.end == Some(ABORTED_HEAD) {
                 fc.request_errors += 1;
             }
             if let (true, Some(b)) = (self.reached_backend, b) {
@@ -404,10 +412,9 @@ impl RequestTrace {
                     stats.servers[b][server].responses[response_class(s)] += 1;
                 }
                 count::transfer(stats, b, server, up, down);
-                match tunnel.and_then(|t| Abort::of_tunnel(&t.end)) {
-                    Some(who) => count::abort(stats, b, server, who),
-                    None if tunnel.is_none() => count_failure(stats, b, server, self.end),
-                    None => {}
+                // A tunnel's end is the request's end (set above).
+                if let Some(end) = failure {
+                    count::failure(stats, b, server, end);
                 }
                 let timings = &mut stats.timings[b];
                 if let (Some(at), Some(sent)) = (self.seen.at.get(), self.connected_at) {
@@ -419,8 +426,11 @@ impl RequestTrace {
         if let (Some(server), Some(b)) = (self.server, b) {
             match self.seen.status.get() {
                 Some(s) => ctx.health.http_status(b, server, s),
-                None if server_failed(self.end) => ctx.health.http_failed(b, server),
-                None => {}
+                None => {
+                    if let Some(end) = self.end {
+                        ctx.health.http_failed(b, server, end);
+                    }
+                }
             }
         }
         if let Some(date) = self.accept_date {
@@ -476,7 +486,7 @@ impl RequestTrace {
             t_total: now.saturating_duration_since(self.previous_end),
             bytes_read: down,
             bytes_uploaded: up,
-            termination: self.end,
+            end: self.end,
             conns: accesslog::conn_counts(ctx, self.frontend, self.backend, self.server),
             retries: self.attempts.retries,
             redispatched: self.attempts.redispatched,
@@ -503,33 +513,5 @@ impl RequestTrace {
             }),
         };
         accesslog::emit(ctx, self.frontend, &record, Some(conn));
-    }
-}
-
-/// The server let the request down before a valid response head: what
-/// `observe layer7` counts besides 5xx statuses.
-fn server_failed(end: Termination) -> bool {
-    matches!(
-        end,
-        Termination::SERVER_HEADERS_ABORT
-            | Termination::BAD_RESPONSE
-            | Termination::RESPONSE_TIMEOUT
-            | Termination::SERVER_ABORT
-    )
-}
-
-/// Abort and response-error counters for how an exchange with a server
-/// ended (a tunnel's are counted from its report).
-fn count_failure(stats: &mut crate::stats::CoreStats, b: usize, s: usize, end: Termination) {
-    match end {
-        Termination::CLIENT_ABORT => count::abort(stats, b, s, Abort::Client),
-        Termination::SERVER_ABORT | Termination::SERVER_HEADERS_ABORT => {
-            count::abort(stats, b, s, Abort::Server)
-        }
-        Termination::BAD_RESPONSE | Termination::RESPONSE_TIMEOUT => {
-            stats.backends[b].response_errors += 1;
-            stats.servers[b][s].response_errors += 1;
-        }
-        _ => {}
     }
 }

@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::net::blame::{Blame, Cause, Stage};
 use crate::net::Stream;
 use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
@@ -26,7 +27,9 @@ use crate::http::{
     ClientSide, HeadLimits, ParseStatus, RequestParser, ResponseParser, DEFAULT_MAX_HEADERS,
 };
 use crate::net::tunnel::{self, TunnelSettings};
-use crate::proxy::connect::{session_server_connection, ClientEnds};
+use crate::proxy::connect::{
+    attempt_failed, session_server_connection, ClientEnds, ConnectFailure,
+};
 use crate::proxy::h2;
 use crate::proxy::proxy_header::{Client, Proxied};
 use crate::proxy::tcp::tunnel_idle_timeout;
@@ -58,13 +61,18 @@ struct Attached {
     server: usize,
 }
 
+/// A request refused as invalid (its head, or the chunked framing of the
+/// body bytes that came with it): `PR`, 400, as HAProxy.
+const BAD_REQUEST: Blame = Blame::proxy(Stage::Request, Cause::Invalid);
+
 /// How the request head wait ended.
 enum Head {
     Request(RequestInfo),
     /// The client closed, or stayed idle between requests: close quietly.
     Closed,
-    /// Answer with this status and close.
-    Reject(u16),
+    /// Refused for the client's fault: answer with the blame's status
+    /// (400, 408) and close.
+    Reject(Blame),
     /// A rule answers the request (deny, redirect, return, auth...).
     Local(LocalAnswer),
     /// The next request arrived after a reload retired the generation.
@@ -691,10 +699,12 @@ impl Session<'_> {
                     }
                     return RunEnd::Closed;
                 }
-                Head::Reject(status) => {
+                Head::Reject(end) => {
                     self.count_unparsed();
-                    self.trace.refused(status);
-                    self.send_error(status, false).await;
+                    self.trace.refused(end);
+                    if let Some(status) = end.error_status() {
+                        self.send_error(status, false).await;
+                    }
                     self.finish_request();
                     return RunEnd::Closed;
                 }
@@ -824,7 +834,7 @@ impl Session<'_> {
                         };
                         let refused = self.client_buf.filled();
                         self.ctx.error_snapshots.request(from, refused, err);
-                        return Head::Reject(400);
+                        return Head::Reject(BAD_REQUEST);
                     }
                     ParseStatus::Partial => {}
                 }
@@ -854,7 +864,9 @@ impl Session<'_> {
                 Ok(0) | Err(IoFail::Io) => return Head::Closed,
                 Ok(_) => {}
                 Err(IoFail::Timeout) if waiting_idle => return Head::Closed,
-                Err(IoFail::Timeout) => return Head::Reject(408),
+                Err(IoFail::Timeout) => {
+                    return Head::Reject(Blame::client(Stage::Request, Cause::Timeout))
+                }
             }
         }
     }
@@ -882,7 +894,7 @@ impl Session<'_> {
         // is involved: a request with bad chunked framing never leaves.
         let mut progress = BodyProgress::new(req.framing);
         let Ok(mut claimed) = progress.claim(self.client_buf.filled()) else {
-            self.trace.refused(400);
+            self.trace.refused(BAD_REQUEST);
             self.send_error(400, false).await;
             return Next::Close;
         };
@@ -964,7 +976,9 @@ impl Session<'_> {
                     listed.failed();
                 }
                 self.trace.connect_failed(ctx, be_id, failure);
-                self.send_error(503, true).await;
+                if let Some(status) = failure.blame().error_status() {
+                    self.send_error(status, true).await;
+                }
                 return Next::Close;
             }
         };
@@ -1064,7 +1078,7 @@ impl Session<'_> {
                     let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
                     else {
                         self.trace
-                            .failed(crate::log::Termination::KILLED_CONNECTING);
+                            .failed(ConnectFailure::Killed { in_queue: false }.blame());
                         return Next::Close;
                     };
                     match reconnected {
@@ -1078,10 +1092,12 @@ impl Session<'_> {
                             stream = s;
                             reused = false;
                         }
-                        Err(_) => {
-                            ctx.stats.borrow_mut().backends[be_id].conn_errors += 1;
-                            self.trace.failed(crate::log::Termination::SERVER_REFUSED);
-                            self.send_error(503, true).await;
+                        Err(e) => {
+                            let end = attempt_failed(ctx, be_id, slot.server(), &e);
+                            self.trace.failed(end);
+                            if let Some(status) = end.error_status() {
+                                self.send_error(status, true).await;
+                            }
                             return Next::Close;
                         }
                     }
@@ -1137,9 +1153,13 @@ impl Session<'_> {
         match h2::server::connected(ctx, (backend, server), stream, announced).await {
             Ok(stream) => Some(ServerIo::H2(stream)),
             Err(_) => {
+                // The server did not speak h2 (its preface or SETTINGS).
                 ctx.stats.borrow_mut().backends[backend].conn_errors += 1;
-                self.trace.failed(crate::log::Termination::SERVER_REFUSED);
-                self.send_error(503, true).await;
+                let end = Blame::server(Stage::Connect, Cause::Invalid);
+                self.trace.failed(end);
+                if let Some(status) = end.error_status() {
+                    self.send_error(status, true).await;
+                }
                 None
             }
         }

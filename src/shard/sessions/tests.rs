@@ -239,9 +239,19 @@ fn a_wait_that_is_not_on_a_socket_ends_when_killed() {
 
 #[test]
 fn a_killed_session_logs_k_with_its_phase() {
-    use crate::log::Termination;
-    assert_eq!(Termination::NORMAL.killed().as_str(), "K-");
-    assert_eq!(Termination::SERVER_HEADERS_ABORT.killed().as_str(), "KH");
-    assert_eq!(Termination::CLIENT_ABORT.killed().as_str(), "KD");
-    assert_eq!(Termination::REQUEST_ABORT.killed().as_str(), "KR");
+    use crate::net::{Blame, Cause, Stage};
+    let killed = |end| Blame::killed(end).termination_state().to_string();
+    assert_eq!(killed(None), "K-");
+    assert_eq!(
+        killed(Some(Blame::server(Stage::Headers, Cause::Closed))),
+        "KH"
+    );
+    assert_eq!(
+        killed(Some(Blame::client(Stage::Data, Cause::Closed))),
+        "KD"
+    );
+    assert_eq!(
+        killed(Some(Blame::client(Stage::Request, Cause::Closed))),
+        "KR"
+    );
 }
