@@ -345,6 +345,8 @@ pub enum Fetch {
         backend: usize,
         server: usize,
     },
+    /// `req.body*`: the body `option http-buffer-request` waited for.
+    Body(super::body_fetch::BodyFetch),
 }
 
 impl Fetch {
@@ -392,6 +394,7 @@ impl Fetch {
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } => SampleType::Bool,
             Fetch::Stick(s) => s.sample_type(),
+            Fetch::Body(b) => b.sample_type(),
             _ => SampleType::Str,
         }
     }
@@ -590,6 +593,7 @@ impl Fetch {
                 .get()
                 .and_then(|l| l.server_up(*backend, *server))
                 .is_some_and(|up| f(Sample::Bool(up))),
+            Fetch::Body(b) => b.any(facts, &mut f),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::net::Stream;
 use crate::stick::Tracked;
 use futures_lite::io::AsyncWriteExt;
 
-use super::body::BodyProgress;
+use super::body::{self, BodyProgress};
 use super::client::ClientIo;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
@@ -40,6 +40,9 @@ use crate::shard::CoreContext;
 /// turn into a reset that destroys the page before the client reads it.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 << 10;
+/// Sent to a client that asked for it (`Expect: 100-continue`) while its
+/// body is waited for (`option http-buffer-request`).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Initial room for a request or response head being written (most fit).
 const HEAD_CAPACITY: usize = 1024;
 /// How long a keep-alive connection waits for its next request inside its
@@ -131,6 +134,9 @@ struct Session<'c> {
     response_parser: ResponseParser,
     /// The rewritten request head.
     head: Vec<u8>,
+    /// A buffered chunked body without its framing, for `req.body`
+    /// (`option http-buffer-request`); empty otherwise.
+    body: Vec<u8>,
     out: Vec<u8>,
     attached: Option<Attached>,
     requests: u64,
@@ -559,6 +565,7 @@ async fn serve_generation(
         parser: RequestParser::new(limits),
         response_parser: ResponseParser::new(limits),
         head: Vec::new(),
+        body: Vec::new(),
         out: Vec::new(),
         attached,
         requests,
@@ -761,6 +768,8 @@ impl Session<'_> {
         } else {
             None
         };
+        // `100 Continue` was sent while the body is waited for.
+        let mut continued = false;
         loop {
             if !self.client_buf.is_empty() {
                 if !first && self.ctx.is_retired() {
@@ -772,8 +781,40 @@ impl Session<'_> {
                 if deadline.is_none() {
                     deadline = head_time.map(|d| Instant::now() + d);
                 }
+                let buffering = self.fe.http.buffer_request;
+                let capacity = self.client_buf.capacity();
                 match self.parser.parse(self.client_buf.filled()) {
-                    ParseStatus::Complete(head) => {
+                    // `option http-buffer-request`: the body is waited for
+                    // (within the head's deadline) before the rules run.
+                    ParseStatus::Complete(head)
+                        if buffering
+                            && body::awaits_body(
+                                head.framing,
+                                head.head_len,
+                                self.client_buf.filled(),
+                                capacity,
+                            ) =>
+                    {
+                        if head.expect_continue && !continued {
+                            // The client waits for this before it sends
+                            // the body (HAProxy answers it too).
+                            continued = true;
+                            let mut client = Shared(&self.client);
+                            let sent = self
+                                .clock
+                                .send(Lane::Down, &mut client, CONTINUE, self.fe.timeouts.client)
+                                .await;
+                            if sent.is_err() {
+                                return Head::Closed;
+                            }
+                        }
+                    }
+                    ParseStatus::Complete(mut head) => {
+                        if buffering {
+                            let wire = &self.client_buf.filled()[head.head_len..];
+                            head.body =
+                                Some(body::buffered_body(head.framing, wire, &mut self.body));
+                        }
                         let unique_id = self.fe.log.unique_id.as_ref();
                         self.trace.head(&head, &self.fe.log.captures, unique_id);
                         if let Some(uid) = unique_id {
