@@ -139,6 +139,22 @@ fn a_body_larger_than_the_buffer_is_not_waited_for_in_full() {
         assert!(len > 0 && len < 16384, "{out}");
         assert!(rest.contains("size=100000"), "{out}");
     }
+    // Chunked, the buffer filled in the middle of a chunk: the rules see
+    // the data so far (the size is what was waited for).
+    let (out, err) = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &data,
+        &url,
+    ]);
+    let (hash, rest) = out.split_once(' ').unwrap_or_default();
+    assert_eq!(hash, hex(&Sha256::digest(&body)), "{err}");
+    let len = rest
+        .strip_prefix("len=")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(rest.contains(&format!("size={len} ")), "{out}");
 }
 
 #[test]

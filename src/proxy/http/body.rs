@@ -230,7 +230,8 @@ pub(super) fn buffered_body<'b>(
             out.clear();
             let mut scanner = ChunkedScanner::default();
             let mut at = 0;
-            loop {
+            // Each step consumes at least one byte of non-empty input.
+            while at < wire.len() {
                 match scanner.step(&wire[at..]) {
                     Ok(Segment::Data(n)) => {
                         out.extend_from_slice(&wire[at..at + n]);
