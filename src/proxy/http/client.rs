@@ -63,9 +63,10 @@ impl ClientIo {
     /// What rules read of the client's TLS (`ssl_fc`, `ssl_fc_*`).
     pub(super) fn tls_facts(&self) -> Option<crate::rules::TlsFacts> {
         match self {
-            ClientIo::Socket(s) => s
-                .tls_params()
-                .map(|params| crate::rules::TlsFacts::new(s.sni(), params, s.alpn())),
+            ClientIo::Socket(s) => s.tls_params().map(|params| {
+                crate::rules::TlsFacts::new(s.sni(), params, s.alpn())
+                    .with_client_cert(s.peer_certificate())
+            }),
             ClientIo::Carried(c) => c.carrier().tls_facts.clone(),
         }
     }
