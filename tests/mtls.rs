@@ -360,3 +360,71 @@ fn bad_client_certificate_settings_are_refused_at_load() {
         assert!(stderr.contains(message), "{rule}: {stderr}");
     }
 }
+
+/// The certificate is read once per connection and kept while the
+/// connection idles between requests (outside its session): a later
+/// request still sees it.
+#[test]
+fn the_certificate_outlives_an_idle_pause_between_requests() {
+    use std::io::{BufReader, Write};
+    use std::sync::Arc;
+
+    let ca = Ca::new("client CA");
+    let be = echoing_backend();
+    let ca_file = ca.ca_file();
+    let proxy = mtls_proxy(
+        &ca,
+        &be,
+        &format!("verify = \"required\", ca-file = \"{}\"", ca_file.display()),
+    );
+    let (crt, key) = ca.issue("carol", 3, false);
+    let load = |path: &Path| std::fs::read(path).unwrap();
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> = rustls_pki_certs(&load(&crt));
+    let key = rustls_pki_key(&load(&key));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_certs(&load(&ca_file)) {
+        roots.add(c).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("site.test").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, common::connect(proxy.addr()));
+    let mut bodies = Vec::new();
+    for pause in [false, true] {
+        if pause {
+            // Longer than a session waits before it lets an idle
+            // connection go (IDLE_GRACE, 100 ms): the next request is
+            // served by a new session.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        let mut reader = BufReader::new(&mut tls);
+        let (status, _, body) = common::http_backend::read_response(&mut reader, false).unwrap();
+        assert_eq!(status, 200);
+        bodies.push(String::from_utf8(body).unwrap());
+    }
+    for body in &bodies {
+        assert!(body.starts_with("dn=carol used=1 "), "{body}");
+    }
+}
+
+fn rustls_pki_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+fn rustls_pki_key(pem: &[u8]) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(pem).unwrap()
+}

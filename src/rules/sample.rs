@@ -88,8 +88,9 @@ pub struct TlsFacts {
     pub cipher: Option<&'static str>,
     /// The ALPN protocol agreed on (`ssl_fc_alpn`).
     pub alpn: Option<Box<[u8]>>,
-    /// The client's certificate (`ssl_c_*`), read once with these facts.
-    /// Shared: the streams of an HTTP/2 connection clone the facts.
+    /// The client's certificate (`ssl_c_*`), read once per connection
+    /// (`proxy::http::session` keeps it across idle pauses). Shared: the
+    /// streams of an HTTP/2 connection clone the facts.
     pub client_cert: Option<Rc<crate::tls::peer_cert::PeerCert>>,
 }
 

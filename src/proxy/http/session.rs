@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::Stream;
 use crate::stick::Tracked;
+use crate::tls::peer_cert::PeerCert;
 use futures_lite::io::AsyncWriteExt;
 
 use super::body::{self, BodyProgress};
@@ -174,6 +175,9 @@ pub(crate) struct Idle {
     tracked: Tracked,
     /// The connection's variables (`sess` ones outlive a pause).
     vars: Rc<crate::rules::vars::Vars>,
+    /// The client's certificate (mTLS), read at the first request: kept
+    /// across pauses so that it is read once per connection.
+    client_cert: Option<Rc<PeerCert>>,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
@@ -238,6 +242,7 @@ pub(crate) async fn serve(
         attached: None,
         tracked,
         vars,
+        client_cert: None,
     };
     serve_from(idle, true).await
 }
@@ -310,6 +315,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             attached,
             tracked,
             vars,
+            client_cert,
             ..
         } = idle;
         let first = FirstBytes {
@@ -323,6 +329,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             proxied,
             tracked,
             vars,
+            client_cert,
         };
         // The session's state machine is large (parsers, nested exchange
         // futures); boxed, it is built in place once instead of being
@@ -346,6 +353,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             proxied,
             tracked,
             vars,
+            client_cert,
             ..
         } = paused;
         let ClientIo::Socket(client) = client else {
@@ -375,6 +383,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             requests,
             tracked,
             vars,
+            client_cert,
             attached,
         };
         grace = false;
@@ -419,6 +428,8 @@ pub(crate) async fn serve_carried(
         // `tcp-request` tracks are not seen by its streams' rules.
         tracked: Tracked::new(&ctx.stick),
         vars: Rc::default(),
+        // A carried stream has the facts of its connection.
+        client_cert: None,
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -453,6 +464,8 @@ struct FirstBytes {
     tracked: Tracked,
     /// The connection's variables: `sess` ones outlive a pause.
     vars: Rc<crate::rules::vars::Vars>,
+    /// The client's certificate once read (see `Idle::client_cert`).
+    client_cert: Option<Rc<PeerCert>>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -532,6 +545,7 @@ async fn serve_generation(
         proxied,
         tracked,
         vars,
+        client_cert,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -546,7 +560,11 @@ async fn serve_generation(
     };
     let local_port = local.port();
     let tls = client.is_tls();
-    let tls_facts = if tls { client.tls_facts() } else { None };
+    let tls_facts = if tls {
+        client.tls_facts(client_cert)
+    } else {
+        None
+    };
     let mut s = Session {
         ctx,
         id: session,
@@ -630,6 +648,12 @@ async fn serve_generation(
             proxied,
             tracked: s.route.conn.stick.clone(),
             vars: Rc::clone(&s.route.conn.vars),
+            client_cert: s
+                .route
+                .conn
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_cert.clone()),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
