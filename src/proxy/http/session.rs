@@ -819,7 +819,10 @@ impl Session<'_> {
                                 capacity,
                             ) =>
                     {
-                        if head.expect_continue && !continued {
+                        // A carried (HTTP/2) stream's writes are its
+                        // response: an interim one cannot go through it.
+                        let own_socket = self.client.borrow().carrier().is_none();
+                        if head.expect_continue && !continued && own_socket {
                             // The client waits for this before it sends
                             // the body (HAProxy answers it too).
                             continued = true;
