@@ -54,6 +54,8 @@ impl Ca {
             .distinguished_name
             .push(rcgen::DnType::CommonName, cn);
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&[serial]));
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2045, 6, 7);
         params.extended_key_usages = vec![if server {
             rcgen::ExtendedKeyUsagePurpose::ServerAuth
         } else {
@@ -134,7 +136,10 @@ fn mtls_proxy(ca: &Ca, be: &HttpBackend, bind_extra: &str) -> Proxy {
 /// curl over TLS to `proxy` (trusting `ca`), with `extra` arguments:
 /// (exit success, stdout, stderr).
 fn curl(proxy: &Proxy, ca: &Ca, extra: &[&str]) -> (bool, String, String) {
-    let port = proxy.port;
+    curl_port(proxy.port, ca, extra)
+}
+
+fn curl_port(port: u16, ca: &Ca, extra: &[&str]) -> (bool, String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "30", "--cacert"])
         .arg(ca.ca_file())
@@ -213,7 +218,7 @@ fn a_verified_client_certificate_is_read_by_the_rules() {
     );
     assert!(out.contains("serial=42 "), "{out}");
     assert!(out.contains(&format!("sha1={sha1} ")), "{out}");
-    assert!(out.ends_with('Z'), "{out}");
+    assert!(out.ends_with("notafter=450607000000Z"), "{out}");
 }
 
 #[test]
@@ -427,4 +432,80 @@ fn rustls_pki_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static
 fn rustls_pki_key(pem: &[u8]) -> rustls::pki_types::PrivateKeyDer<'static> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::PrivateKeyDer::from_pem_slice(pem).unwrap()
+}
+
+/// The same certificate through HAProxy 2.6 and percore, the same rules:
+/// every `ssl_c_*` fetch gives the same value.
+#[test]
+fn the_fetches_give_what_haproxy_gives() {
+    let ca = Ca::new("client CA");
+    let be = HttpBackend::start(|r| {
+        let mut fields: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-c-"))
+            .map(|(n, v)| format!("{}={v}", n.to_ascii_lowercase()))
+            .collect();
+        fields.sort();
+        ok(&fields.join("\n"))
+    });
+    let fetches = [
+        ("x-c-used", "ssl_c_used"),
+        ("x-c-has", "ssl_fc_has_crt"),
+        ("x-c-verify", "ssl_c_verify"),
+        ("x-c-sdn", "ssl_c_s_dn"),
+        ("x-c-cn", "ssl_c_s_dn(CN)"),
+        ("x-c-c", "ssl_c_s_dn(C,-1)"),
+        ("x-c-idn", "ssl_c_i_dn"),
+        ("x-c-io", "ssl_c_i_dn(O)"),
+        ("x-c-serial", "ssl_c_serial,hex"),
+        ("x-c-sha1", "ssl_c_sha1,hex"),
+        ("x-c-nb", "ssl_c_notbefore"),
+        ("x-c-na", "ssl_c_notafter"),
+        ("x-c-der", "ssl_c_der,hex"),
+    ];
+    let (site_crt, site_key) = ca.issue("site.test", 1, true);
+    let bundle = ca.dir.path().join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        std::fs::read_to_string(&site_crt).unwrap() + &std::fs::read_to_string(&site_key).unwrap(),
+    )
+    .unwrap();
+    let rules: String = fetches
+        .iter()
+        .map(|(h, f)| format!("  http-request set-header {h} %[{f}]\n"))
+        .collect();
+    let Some(haproxy) = common::haproxy::start(&format!(
+        "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}} ssl crt {} verify required ca-file {}\n{rules}  default_backend be\n\
+         backend be\n  server s1 {}\n",
+        bundle.display(),
+        ca.ca_file().display(),
+        be.addr
+    )) else {
+        eprintln!("haproxy not installed: comparison skipped");
+        return;
+    };
+    let percore_rules: String = fetches
+        .iter()
+        .map(|(h, f)| format!("  \"set-header {h} %[{f}]\",\n"))
+        .collect();
+    let bind = format!(
+        "bind = [{{ addr = \"127.0.0.1:{{port}}\", ssl = true, crt = \"{}\", verify = \"required\", ca-file = \"{}\" }}]",
+        bundle.display(),
+        ca.ca_file().display()
+    );
+    let config = http_config(
+        &format!("http-request = [\n{percore_rules}]"),
+        &servers(&[be.addr]),
+    )
+    .replace("bind = [\"127.0.0.1:{port}\"]", &bind);
+    let proxy = Proxy::start(&config);
+    let (crt, key) = ca.issue("dave", 0x8f, false);
+    let (ok_h, theirs, err_h) = curl_port(haproxy.port, &ca, &with_cert(&crt, &key));
+    let (ok_p, ours, err_p) = curl_port(proxy.port, &ca, &with_cert(&crt, &key));
+    assert!(ok_h && ok_p, "{err_h} {err_p}");
+    assert!(theirs.contains("x-c-cn=dave"), "{theirs}");
+    assert!(theirs.contains("x-c-na=450607000000Z"), "{theirs}");
+    assert_eq!(ours, theirs);
 }

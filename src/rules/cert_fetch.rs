@@ -59,8 +59,8 @@ impl CertFetch {
             }
             CertFetch::Serial => Some(cert.serial()),
             CertFetch::Sha1 => Some(cert.sha1()),
-            CertFetch::NotBefore => Some(cert.not_before()),
-            CertFetch::NotAfter => Some(cert.not_after()),
+            CertFetch::NotBefore => cert.not_before(),
+            CertFetch::NotAfter => cert.not_after(),
             CertFetch::Der => Some(cert.der()),
             CertFetch::Used | CertFetch::HasCrt | CertFetch::Verify => None,
         }

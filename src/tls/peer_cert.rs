@@ -16,8 +16,9 @@ use super::x509::{Malformed, Reader, OID, SEQUENCE, SET, VERSION_TAG};
 pub struct PeerCert {
     der: Box<[u8]>,
     serial: Range<usize>,
-    not_before: Range<usize>,
-    not_after: Range<usize>,
+    /// The validity bounds as HAProxy gives them (`None`: no sample).
+    not_before: Option<Range<usize>>,
+    not_after: Option<Range<usize>>,
     subject: Name,
     issuer: Name,
     sha1: [u8; 20],
@@ -75,12 +76,18 @@ impl PeerCert {
         if element.tag == VERSION_TAG {
             element = tbs.next()?;
         }
-        let serial = span(der, element.body);
+        // The magnitude, as OpenSSL's ASN1_INTEGER holds it (HAProxy gives
+        // those bytes): without the zero DER puts before a high bit.
+        let serial = match element.body {
+            [0, next, ..] if *next >= 0x80 => &element.body[1..],
+            body => body,
+        };
+        let serial = span(der, serial);
         tbs.expect(SEQUENCE)?; // signature algorithm
         let issuer = tbs.expect(SEQUENCE)?;
         let mut validity = Reader::new(tbs.expect(SEQUENCE)?);
-        let not_before = span(der, validity.next()?.body);
-        let not_after = span(der, validity.next()?.body);
+        let not_before = haproxy_time(&validity.next()?).map(|t| span(der, t));
+        let not_after = haproxy_time(&validity.next()?).map(|t| span(der, t));
         let subject = tbs.expect(SEQUENCE)?;
         Ok(PeerCert {
             der: der.into(),
@@ -102,14 +109,14 @@ impl PeerCert {
         &self.der[self.serial.clone()]
     }
 
-    /// notBefore as written: `YYMMDDhhmmssZ` (UTCTime) or
-    /// `YYYYMMDDhhmmssZ` (GeneralizedTime), as HAProxy gives it.
-    pub fn not_before(&self) -> &[u8] {
-        &self.der[self.not_before.clone()]
+    /// notBefore as HAProxy 2.6 gives it: `YYMMDDhhmmssZ`, for years
+    /// 2000 to 2049 only (no sample otherwise, as there).
+    pub fn not_before(&self) -> Option<&[u8]> {
+        self.not_before.clone().map(|r| &self.der[r])
     }
 
-    pub fn not_after(&self) -> &[u8] {
-        &self.der[self.not_after.clone()]
+    pub fn not_after(&self) -> Option<&[u8]> {
+        self.not_after.clone().map(|r| &self.der[r])
     }
 
     pub fn sha1(&self) -> &[u8] {
@@ -136,6 +143,22 @@ impl PeerCert {
             all.checked_sub(occ.unsigned_abs() as usize)
                 .and_then(|i| values.nth(i))
         }
+    }
+}
+
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
+
+/// A validity time the way HAProxy 2.6 reads it (`ssl_sock_get_time`): a
+/// UTCTime whose year is below 50 as written, a GeneralizedTime of the
+/// 20xx century without its first two digits; nothing otherwise (a
+/// UTCTime of 1950-1999 included).
+fn haproxy_time<'a>(element: &super::x509::Element<'a>) -> Option<&'a [u8]> {
+    let body = element.body;
+    match element.tag {
+        UTC_TIME if body.len() >= 10 && body[0] < b'5' => Some(body),
+        GENERALIZED_TIME if body.len() >= 12 && body.starts_with(b"20") => Some(&body[2..]),
+        _ => None,
     }
 }
 
@@ -227,10 +250,27 @@ mod tests {
         assert_eq!(peer.dn(false, Some(("CN", 2))), None);
         assert_eq!(peer.dn(false, Some(("OU", 1))), None);
         assert_eq!(peer.serial(), &[0x12, 0x34]);
-        assert_eq!(peer.not_before(), b"240102000000Z");
-        assert_eq!(peer.not_after(), b"340506000000Z");
+        assert_eq!(peer.not_before(), Some(&b"240102000000Z"[..]));
+        assert_eq!(peer.not_after(), Some(&b"340506000000Z"[..]));
         assert_eq!(peer.der(), cert.der().as_ref());
         assert_eq!(peer.sha1(), Sha1::digest(cert.der()).as_slice());
+    }
+
+    #[test]
+    fn times_and_serials_as_haproxy_gives_them() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x8f]));
+        // rcgen writes 1975 as UTCTime and 2055 as GeneralizedTime.
+        params.not_before = rcgen::date_time_ymd(1975, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2055, 3, 4);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let peer = PeerCert::parse(params.self_signed(&key).unwrap().der()).unwrap();
+        assert_eq!(peer.serial(), &[0x8f]);
+        assert_eq!(peer.not_before(), None);
+        assert_eq!(peer.not_after(), Some(&b"550304000000Z"[..]));
+        params.not_after = rcgen::date_time_ymd(2150, 1, 1);
+        let peer = PeerCert::parse(params.self_signed(&key).unwrap().der()).unwrap();
+        assert_eq!(peer.not_after(), None);
     }
 
     #[test]
