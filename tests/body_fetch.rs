@@ -257,3 +257,77 @@ fn http2_requests_are_buffered_too() {
         assert!(out.ends_with("len=8 size=8 user=dan"), "{out} {err}");
     }
 }
+
+/// The same requests through HAProxy 2.6 and percore with the same rules:
+/// the body fetches give the same values (bodies that fit in the buffer;
+/// HAProxy keeps `tune.maxrewrite` of it free, so larger ones differ in
+/// `req.body_len`).
+#[test]
+fn the_body_fetches_give_what_haproxy_gives() {
+    let be = HttpBackend::start(|r| {
+        let mut fields: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-b-"))
+            .map(|(n, v)| format!("{}={v}", n.to_ascii_lowercase()))
+            .collect();
+        fields.sort();
+        ok(&fields.join(" "))
+    });
+    let fetches = [
+        ("x-b-body", "req.body"),
+        ("x-b-len", "req.body_len"),
+        ("x-b-size", "req.body_size"),
+        ("x-b-user", "req.body_param(user)"),
+        ("x-b-first", "req.body_param"),
+        // (`req.body_param(<name>,i)` is not in HAProxy 2.6.)
+    ];
+    let rules: String = fetches
+        .iter()
+        .map(|(h, f)| format!("  http-request set-header {h} %[{f}]\n"))
+        .collect();
+    let Some(haproxy) = common::haproxy::start(&format!(
+        "global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}}\n  option http-buffer-request\n{rules}  default_backend be\n\
+         backend be\n  server s1 {}\n",
+        be.addr
+    )) else {
+        eprintln!("haproxy not installed: comparison skipped");
+        return;
+    };
+    let percore_rules: String = fetches
+        .iter()
+        .map(|(h, f)| format!("  \"set-header {h} %[{f}]\",\n"))
+        .collect();
+    let proxy = Proxy::start(&http_config(
+        &format!("http-buffer-request = true\nhttp-request = [\n{percore_rules}]"),
+        &servers(&[be.addr]),
+    ));
+    let requests: [&[u8]; 4] = [
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\n\r\nuser=bob&note=hello",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nuser=\r\n3;e=1\r\nann\r\n4\r\n&x=1\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nnote&user=",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    let mut answers = Vec::new();
+    for request in requests {
+        let answer = |port: u16| {
+            let mut s = connect(format!("127.0.0.1:{port}").parse().unwrap());
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            s.write_all(request).unwrap();
+            let mut reader = std::io::BufReader::new(s);
+            common::http_backend::read_response(&mut reader, false)
+                .map(|(status, _, body)| (status, String::from_utf8_lossy(&body).into_owned()))
+        };
+        let theirs = answer(haproxy.port);
+        let ours = answer(proxy.port);
+        assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(request));
+        answers.push(ours.map(|(_, body)| body).unwrap_or_default());
+    }
+    assert!(
+        answers[0].contains("x-b-len=19 x-b-size=19 x-b-user=bob"),
+        "{answers:?}"
+    );
+    assert!(answers[1].contains("x-b-body=user=ann&x=1"), "{answers:?}");
+}
