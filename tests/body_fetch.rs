@@ -199,6 +199,7 @@ fn body_fetches_are_checked_at_load() {
         ("req.body(1)", "`req.body` takes no argument"),
         ("req.body_param(a,b,c)", "`req.body_param`: bad arguments"),
         ("req.body_param(a,x)", "`req.body_param`: bad arguments"),
+        ("req.bdy_size", "did you mean `req.body_size`?"),
     ] {
         let config = http_config(
             &format!(

@@ -356,6 +356,7 @@ fn bad_client_certificate_settings_are_refused_at_load() {
         ("ssl_c_s_dn(CN,1,rfc2253)", "bad arguments"),
         ("ssl_c_i_dn(C-N)", "bad arguments"),
         ("ssl_c_used(1)", "`ssl_c_used` takes no argument"),
+        ("ssl_c_s_db(CN)", "did you mean `ssl_c_s_dn`?"),
     ] {
         let (status, _, stderr) = check(
             "ssl = true",

@@ -214,6 +214,16 @@ const FETCH_NAMES: &[&str] = &[
     "req.body_len",
     "req.body_size",
     "req.body_param",
+    "ssl_c_used",
+    "ssl_c_verify",
+    "ssl_c_s_dn",
+    "ssl_c_i_dn",
+    "ssl_c_serial",
+    "ssl_c_sha1",
+    "ssl_c_notbefore",
+    "ssl_c_notafter",
+    "ssl_c_der",
+    "ssl_fc_has_crt",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
