@@ -332,3 +332,27 @@ fn the_body_fetches_give_what_haproxy_gives() {
     );
     assert!(answers[1].contains("x-b-body=user=ann&x=1"), "{answers:?}");
 }
+
+/// `Expect: 100-continue` while the body is awaited: percore answers the
+/// 100 itself and the server does not see the field (one 100 for the
+/// client, as with HAProxy).
+#[test]
+fn expect_100_continue_is_answered_once() {
+    let be = HttpBackend::start(|r| ok(&format!("expect={:?}", r.header("expect"))));
+    let proxy = buffering_proxy(&be, "");
+    let mut s = connect(proxy.addr());
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    let continue_line = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; continue_line.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, continue_line);
+    s.write_all(b"hello").unwrap();
+    let mut reader = std::io::BufReader::new(s);
+    let (status, _, body) = common::http_backend::read_response(&mut reader, false).unwrap();
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).into_owned()),
+        (200, "expect=None".to_string())
+    );
+}

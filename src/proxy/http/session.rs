@@ -875,6 +875,12 @@ impl Session<'_> {
                         return match routed {
                             Routed::Forward(backend) => {
                                 self.be_id = backend;
+                                if continued {
+                                    // Answered here: the server must not
+                                    // answer it again (HAProxy removes it
+                                    // too).
+                                    remove_header(&mut self.head, "expect");
+                                }
                                 if let Some(name) = unique_id.and_then(|u| u.header.as_deref()) {
                                     add_header(&mut self.head, name, self.trace.unique_id());
                                 }
@@ -1352,6 +1358,28 @@ fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
 
 /// Appends `name: value` to a complete request head (before its blank
 /// line), as HAProxy's `unique-id-header` adds its field last.
+/// Removes the fields named `name` (any case) from a serialized head.
+fn remove_header(head: &mut Vec<u8>, name: &str) {
+    let crlf = |from: usize, head: &[u8]| {
+        head.get(from..)
+            .and_then(|rest| rest.windows(2).position(|w| w == b"\r\n"))
+    };
+    let Some(first) = crlf(0, head) else { return };
+    let mut pos = first + 2;
+    while let Some(len) = crlf(pos, head).filter(|len| *len > 0) {
+        let line = &head[pos..pos + len];
+        let named = line
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| line[..colon].eq_ignore_ascii_case(name.as_bytes()));
+        if named {
+            head.drain(pos..pos + len + 2);
+        } else {
+            pos += len + 2;
+        }
+    }
+}
+
 fn add_header(head: &mut Vec<u8>, name: &str, value: &str) {
     if !head.ends_with(b"\r\n\r\n") {
         return;
@@ -1361,4 +1389,21 @@ fn add_header(head: &mut Vec<u8>, name: &str, value: &str) {
     head.extend_from_slice(b": ");
     head.extend_from_slice(value.as_bytes());
     head.extend_from_slice(b"\r\n\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_header;
+
+    #[test]
+    fn remove_header_drops_every_field_of_the_name() {
+        let mut head =
+            b"POST / HTTP/1.1\r\nHost: a\r\nEXPECT: 100-continue\r\nX: expect: no\r\nexpect: x\r\n\r\n"
+                .to_vec();
+        remove_header(&mut head, "expect");
+        assert_eq!(head, b"POST / HTTP/1.1\r\nHost: a\r\nX: expect: no\r\n\r\n");
+        let mut broken = b"no line end".to_vec();
+        remove_header(&mut broken, "expect");
+        assert_eq!(broken, b"no line end");
+    }
 }
