@@ -247,6 +247,9 @@ pub(crate) fn after_rules(
                 *slot = Some(Box::new(source.http.frontend(&backends[id].http)));
             }
         }
+        // The body is waited for before the frontend's rules, so a backend
+        // that wants it makes the frontend wait.
+        fe.http.buffer_request |= routes.iter().flatten().any(|r| r.buffer_request);
         fe.http_routes = routes;
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP-mode keys of `[defaults]`, `[[frontend]]` and `[[backend]]`:
 //! `forwardfor`, `x-forwarded-proto`, `x-forwarded-port`,
-//! `http-server-close`, `http-reuse` and `errorfile`. Errorfiles are read
+//! `http-server-close`, `http-buffer-request`, `http-reuse` and
+//! `errorfile`. Errorfiles are read
 //! and checked here, at load, so a bad one stops the start.
 
 use std::path::Path;
@@ -29,6 +30,8 @@ pub(crate) struct HttpKeys {
     forwarded_proto: Option<bool>,
     forwarded_port: Option<bool>,
     server_close: Option<bool>,
+    /// `http-buffer-request` (HAProxy `option http-buffer-request`).
+    buffer_request: Option<bool>,
     reuse: Option<HttpReuse>,
     errorfiles: Vec<ErrorResponse>,
 }
@@ -53,6 +56,7 @@ impl HttpKeys {
                 .map(|l| l.value)
         };
         let server_close = bool_key(diag, "http-server-close");
+        let buffer_request = bool_key(diag, "http-buffer-request");
         let forwarded_proto = bool_key(diag, "x-forwarded-proto");
         let forwarded_port = bool_key(diag, "x-forwarded-port");
         let reuse = table.get("http-reuse").and_then(|n| {
@@ -75,6 +79,7 @@ impl HttpKeys {
             forwarded_proto,
             forwarded_port,
             server_close,
+            buffer_request,
             reuse,
             errorfiles,
         }
@@ -96,6 +101,7 @@ impl HttpKeys {
             forwarded_proto: self.forwarded_proto.or(defaults.forwarded_proto),
             forwarded_port: self.forwarded_port.or(defaults.forwarded_port),
             server_close: self.server_close.or(defaults.server_close),
+            buffer_request: self.buffer_request.or(defaults.buffer_request),
             reuse: self.reuse.or(defaults.reuse),
             errorfiles,
         }
@@ -105,6 +111,7 @@ impl HttpKeys {
         BackendHttp {
             forward_for: self.forward_for.clone().flatten(),
             server_close: self.server_close.unwrap_or(false),
+            buffer_request: self.buffer_request.unwrap_or(false),
             reuse: self.reuse.unwrap_or_default(),
             errorfiles: self.errorfiles.clone(),
         }
@@ -131,6 +138,7 @@ impl HttpKeys {
                 forwarded_port: self.forwarded_port.unwrap_or(false),
             },
             server_close: self.server_close.unwrap_or(false) || backend.server_close,
+            buffer_request: self.buffer_request.unwrap_or(false) || backend.buffer_request,
             reuse: backend.reuse,
             errors,
             backend_errors,

@@ -281,6 +281,11 @@ pub struct FrontendHttp {
     pub rewrite: RequestRewrite,
     /// `option http-server-close` on the frontend or the backend.
     pub server_close: bool,
+    /// `option http-buffer-request` on the frontend or the backend: the
+    /// body is waited for (up to the buffer) before the rules run. In the
+    /// frontend's own settings (`Frontend::http`) also set when a backend
+    /// it routes to has it: the wait happens before the frontend's rules.
+    pub buffer_request: bool,
     /// The backend's `http-reuse`.
     pub reuse: HttpReuse,
     /// Pages for errors found before a backend is involved (400, 408):
@@ -297,6 +302,7 @@ pub struct FrontendHttp {
 pub struct BackendHttp {
     pub forward_for: Option<ForwardFor>,
     pub server_close: bool,
+    pub buffer_request: bool,
     pub reuse: HttpReuse,
     pub errorfiles: Vec<ErrorResponse>,
 }

@@ -21,6 +21,8 @@ use crate::rules::{
     TcpAction, Term, UseBackend, Userlist,
 };
 
+mod body_fetch;
+mod ssl_c_fetch;
 pub(crate) mod stick_rules;
 
 /// An error and the byte offset in the line where it is.
@@ -208,13 +210,29 @@ const FETCH_NAMES: &[&str] = &[
     "unique-id",
     "nbsrv",
     "srv_is_up",
+    // Not `req.body`: `req.body_len` would read as `req.body -m len`.
+    "req.body_len",
+    "req.body_size",
+    "req.body_param",
+    "ssl_c_used",
+    "ssl_c_verify",
+    "ssl_c_s_dn",
+    "ssl_c_i_dn",
+    "ssl_c_serial",
+    "ssl_c_sha1",
+    "ssl_c_notbefore",
+    "ssl_c_notafter",
+    "ssl_c_der",
+    "ssl_fc_has_crt",
 ];
 
 const FETCH_HINT: &str = "fetches: hdr(<name>) hdr_beg/end/sub/dom/reg/dir/len(<name>) \
      hdr_cnt(<name>) path path_beg/end/sub/dir/reg url url_param(<name>) query method \
      req.ver src src_port dst dst_port fc_pp_authority fc_pp_unique_id ssl_fc ssl_fc_sni req.cook(<name>) http_auth(<userlist>) \
      status (http-response); req.len req.payload(<offset>,<length>) req.ssl_hello_type \
-     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname unique-id nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>])";
+     req.ssl_sni req.ssl_ver req.ssl_alpn (tcp-request content, use_backend in mode tcp); var(<scope>.<name>) base base32 res.cook(<name>) (http-response) ssl_fc_protocol ssl_fc_cipher ssl_fc_alpn date([<offset>]) rand([<range>]) env(<name>) hostname unique-id nbsrv(<backend>) srv_is_up(<backend>/<server>) table_cnt([<table>]) table_avl([<table>]) \
+     req.body req.body_len req.body_size req.body_param([<name>[,i]]) (http-buffer-request) \
+     ssl_c_used ssl_c_verify ssl_c_s_dn([<entry>[,<occ>]]) ssl_c_i_dn([<entry>[,<occ>]]) ssl_c_serial ssl_c_sha1 ssl_c_notbefore ssl_c_notafter ssl_c_der ssl_fc_has_crt";
 
 /// A fetch written as `name` or `name(arg,...)`, with the match method its
 /// suffix implies (`path_beg` → beg).
@@ -375,6 +393,12 @@ pub(super) fn parse_fetch(
         "req.ssl_alpn" => no_arg().map(|_| Fetch::ReqSslAlpn)?,
         other if stick_rules::is_stick_fetch(other) => {
             stick_rules::parse_stick_fetch(at, other, &args, env)?
+        }
+        other if body_fetch::is_body_fetch(other) => {
+            body_fetch::parse_body_fetch(at, other, &args, env)?
+        }
+        other if ssl_c_fetch::is_ssl_c_fetch(other) => {
+            ssl_c_fetch::parse_ssl_c_fetch(at, other, &args, env)?
         }
         "base" => no_arg().map(|_| Fetch::Base)?,
         "base32" => no_arg().map(|_| Fetch::Base32)?,

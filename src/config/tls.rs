@@ -22,6 +22,9 @@ pub(crate) const BIND_KEYS: &[&str] = &[
     "ssl-max-ver",
     "ciphers",
     "ciphersuites",
+    "verify",
+    "ca-file",
+    "crl-file",
 ];
 pub(crate) const SERVER_TLS_KEYS: &[&str] = &["ssl", "verify", "ca-file", "sni", "crt", "key"];
 
@@ -229,6 +232,7 @@ fn read_bind_tls(
     let tls12 = suites(diag, table, "ciphers", SuiteList::Tls12);
     let tls13 = suites(diag, table, "ciphersuites", SuiteList::Tls13);
     let alpn = read_alpn(diag, table, mode);
+    let client_auth = read_client_auth(diag, table, base_dir);
     let certs = match certs? {
         Some(certs) => certs,
         None => return Err(diag.error(
@@ -267,6 +271,7 @@ fn read_bind_tls(
         tls12_suites: tls12?,
         tls13_suites: tls13?,
         tickets,
+        client_auth: client_auth?,
     };
     // Build once here: whatever rustls refuses is refused at load, not on
     // a core at start.
@@ -279,6 +284,89 @@ fn read_bind_tls(
         )
     })?;
     Ok(Some(Arc::new(settings)))
+}
+
+/// Bind `verify none|optional|required`, `ca-file`, `crl-file` (mTLS).
+fn read_client_auth(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    base_dir: &Path,
+) -> Result<Option<tls::ClientAuth>, Reported> {
+    let optional = match table.get("verify") {
+        None => None,
+        Some(node) => match node.string(diag)?.value.as_str() {
+            "none" => None,
+            "optional" => Some(true),
+            "required" => Some(false),
+            other => {
+                return Err(diag.error(
+                    node.span.as_ref(),
+                    &node.path,
+                    format!("unknown verify mode \"{other}\""),
+                    Some("use \"none\", \"optional\" or \"required\"".into()),
+                ))
+            }
+        },
+    };
+    let roots = match table.get("ca-file") {
+        None => None,
+        Some(node) => {
+            let file = node.string(diag)?;
+            let roots = tls::load_ca_file(&resolve(base_dir, &file.value)).map_err(|e| {
+                diag.error(
+                    node.span.as_ref(),
+                    &node.path,
+                    e.to_string(),
+                    Some(
+                        "ca-file takes PEM certificates of the CAs client certificates chain to"
+                            .into(),
+                    ),
+                )
+            })?;
+            Some((roots, node))
+        }
+    };
+    let crls = match table.get("crl-file") {
+        None => None,
+        Some(node) => {
+            let file = node.string(diag)?;
+            let crls = tls::load_crl_file(&resolve(base_dir, &file.value)).map_err(|e| {
+                diag.error(
+                    node.span.as_ref(),
+                    &node.path,
+                    e.to_string(),
+                    Some("crl-file takes PEM revocation lists (-----BEGIN X509 CRL-----)".into()),
+                )
+            })?;
+            Some((crls, node))
+        }
+    };
+    match (optional, roots) {
+        (Some(optional), Some((roots, _))) => Ok(Some(tls::ClientAuth {
+            roots,
+            crls: crls.map(|(c, _)| c).unwrap_or_default(),
+            optional,
+        })),
+        (Some(_), None) => Err(diag.error(
+            table.span.as_ref(),
+            &table.path,
+            "verify asks for client certificates but no ca-file is given",
+            Some("set ca-file = \"clients-ca.pem\", the CAs client certificates chain to (HAProxy refuses this too)".into()),
+        )),
+        (None, roots) => {
+            // HAProxy accepts these with `verify none` and asks for no
+            // certificate; said here, since it is likely a mistake.
+            if let Some(node) = roots.map(|(_, n)| n).or(crls.map(|(_, n)| n)) {
+                diag.warn(
+                    node.span.as_ref(),
+                    &node.path,
+                    "no client certificate is asked for without verify = \"optional\" or \"required\"",
+                    Some("add verify = \"required\" (HAProxy's default is verify none)".into()),
+                );
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn read_alpn(

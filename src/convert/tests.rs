@@ -767,3 +767,37 @@ fn a_dropped_stats_page_before_global_does_not_stop_the_conversion() {
         c.problems
     );
 }
+
+#[test]
+fn http_buffer_request_converts_and_its_body_rules_load() {
+    let cfg = format!(
+        "defaults\n    mode http\n{TIMEOUTS}\
+         frontend f\n    bind 127.0.0.1:8001\n    option http-buffer-request\n\
+         \x20   http-request deny if {{ req.body -m sub secret }}\n    default_backend b\n\
+         backend b\n    no option http-buffer-request\n    server s 127.0.0.1:9001\n"
+    );
+    let c = run(&cfg);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    assert_eq!(text(&nth(&d, "frontend", 0)["http-buffer-request"]), "true");
+    assert_eq!(text(&nth(&d, "backend", 0)["http-buffer-request"]), "false");
+    check_loads(&c);
+}
+
+#[test]
+fn mtls_bind_options_convert() {
+    let c = run(
+        "global\n    ca-base /etc/ssl/ca\n\
+         frontend f\n    mode http\n    bind :443 ssl crt /s.pem verify required ca-file clients.pem crl-file /r.crl\n\
+         \x20   http-request set-header X-DN %[ssl_c_s_dn(CN)]\n    default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n",
+    );
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let bind = nth(&doc(&c), "frontend", 0)["bind"].to_string();
+    assert!(bind.contains("verify = \"required\""), "{bind}");
+    assert!(
+        bind.contains("ca-file = \"/etc/ssl/ca/clients.pem\""),
+        "{bind}"
+    );
+    assert!(bind.contains("crl-file = \"/r.crl\""), "{bind}");
+}

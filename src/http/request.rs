@@ -86,6 +86,11 @@ pub struct RequestHead<'a> {
     pub host: Option<&'a [u8]>,
     /// Bytes of the head, final blank line included; the body starts here.
     pub head_len: usize,
+    /// The start of the body, waited for before the rules ran (`option
+    /// http-buffer-request`; at most what fits in the buffer), de-chunked:
+    /// what `req.body` reads. `None` without the option (never set by the
+    /// parser).
+    pub body: Option<&'a [u8]>,
 }
 
 impl RequestHead<'_> {
@@ -239,6 +244,7 @@ fn validate<'a>(p: Parsed<'a>, headers: Headers<'a>) -> Result<RequestHead<'a>, 
         upgrade: upgrade_request(&facts, version),
         host,
         head_len: p.head_len,
+        body: None,
     })
 }
 

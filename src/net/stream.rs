@@ -75,6 +75,23 @@ impl Stream {
         }
     }
 
+    /// The certificate the client presented (terminated TLS, a bind with
+    /// `verify optional|required`), DER.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Tls(s) => match s.as_ref() {
+                TlsStream::Server(s) => s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|c| c.as_ref()),
+                TlsStream::Client(_) => None,
+            },
+            Stream::Plain(_) => None,
+        }
+    }
+
     /// The ALPN protocol agreed on, if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

@@ -133,9 +133,10 @@ pub async fn content(
             Some(dst) => dst,
             None => local_addr(fe, client.tcp()),
         },
-        tls: client
-            .tls_params()
-            .map(|params| TlsFacts::new(client.sni(), params, client.alpn())),
+        tls: client.tls_params().map(|params| {
+            TlsFacts::new(client.sni(), params, client.alpn())
+                .with_client_cert(client.peer_certificate())
+        }),
         pp: proxied.map(|p| std::rc::Rc::clone(&p.tlvs)),
         stick: stick.clone(),
         // The connection's: `sess` variables set here are seen by the

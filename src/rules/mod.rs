@@ -15,6 +15,8 @@
 pub mod action;
 pub mod auth;
 pub mod balance;
+pub mod body_fetch;
+pub mod cert_fetch;
 pub mod cond;
 pub mod convert_ops;
 pub mod edit;

@@ -88,6 +88,10 @@ pub struct TlsFacts {
     pub cipher: Option<&'static str>,
     /// The ALPN protocol agreed on (`ssl_fc_alpn`).
     pub alpn: Option<Box<[u8]>>,
+    /// The client's certificate (`ssl_c_*`), read once per connection
+    /// (`proxy::http::session` keeps it across idle pauses). Shared: the
+    /// streams of an HTTP/2 connection clone the facts.
+    pub client_cert: Option<Rc<crate::tls::peer_cert::PeerCert>>,
 }
 
 impl TlsFacts {
@@ -112,7 +116,18 @@ impl TlsFacts {
                     .map_or(c, |(_, name)| name)
             }),
             alpn: alpn.map(Box::from),
+            client_cert: None,
         }
+    }
+
+    /// With the certificate the client presented (DER). One that cannot
+    /// be read (rustls verified it, so only an unusual encoding could)
+    /// counts as none.
+    pub fn with_client_cert(mut self, der: Option<&[u8]>) -> Self {
+        self.client_cert = der
+            .and_then(|d| crate::tls::peer_cert::PeerCert::parse(d).ok())
+            .map(Rc::new);
+        self
     }
 }
 
@@ -345,6 +360,10 @@ pub enum Fetch {
         backend: usize,
         server: usize,
     },
+    /// `req.body*`: the body `option http-buffer-request` waited for.
+    Body(super::body_fetch::BodyFetch),
+    /// `ssl_c_*`, `ssl_fc_has_crt`: the client's certificate.
+    ClientCert(super::cert_fetch::CertFetch),
 }
 
 impl Fetch {
@@ -364,6 +383,7 @@ impl Fetch {
                 | Fetch::SslFcProtocol
                 | Fetch::SslFcCipher
                 | Fetch::SslFcAlpn
+                | Fetch::ClientCert(_)
                 | Fetch::Stick(_)
                 | Fetch::Var(_)
                 | Fetch::Date(_)
@@ -392,6 +412,8 @@ impl Fetch {
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } => SampleType::Bool,
             Fetch::Stick(s) => s.sample_type(),
+            Fetch::Body(b) => b.sample_type(),
+            Fetch::ClientCert(c) => c.sample_type(),
             _ => SampleType::Str,
         }
     }
@@ -590,6 +612,8 @@ impl Fetch {
                 .get()
                 .and_then(|l| l.server_up(*backend, *server))
                 .is_some_and(|up| f(Sample::Bool(up))),
+            Fetch::Body(b) => b.any(facts, &mut f),
+            Fetch::ClientCert(c) => c.any(facts, &mut f),
         }
     }
 

@@ -64,6 +64,8 @@ pub enum CertError {
     BadCertificate { path: PathBuf, reason: String },
     #[error("{}: directory holds no certificate bundle", path.display())]
     EmptyDirectory { path: PathBuf },
+    #[error("{}: no certificate revocation list (X509 CRL) in the file", path.display())]
+    NoCrl { path: PathBuf },
 }
 
 /// What a file holds: certificates in order, and its private keys.
@@ -221,6 +223,32 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertErr
         });
     }
     Ok(certs)
+}
+
+/// The revocation lists of a PEM file (bind `crl-file`).
+pub fn load_crl_file(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, CertError> {
+    let bytes = std::fs::read(path).map_err(|source| CertError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut crls = Vec::new();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes) {
+        let (kind, der) = section.map_err(|e| CertError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if kind == SectionKind::Crl {
+            crls.push(der.into());
+        }
+    }
+    if crls.is_empty() {
+        return Err(CertError::NoCrl {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(crls)
 }
 
 impl LoadedCert {

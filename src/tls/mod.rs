@@ -10,16 +10,17 @@
 pub mod certs;
 pub mod client;
 pub mod handshake;
+pub mod peer_cert;
 pub mod resolve;
 pub mod server;
 pub mod suites;
 pub mod tickets;
 pub mod x509;
 
-pub use certs::{load_ca_file, load_cert, load_crt, CertError, LoadedCert};
+pub use certs::{load_ca_file, load_cert, load_crl_file, load_crt, CertError, LoadedCert};
 pub use client::{OriginTls, Verify};
 pub use handshake::HandshakeError;
-pub use server::BindTls;
+pub use server::{BindTls, ClientAuth};
 pub use suites::{parse_suites, parse_version, SuiteList, TlsVersion};
 pub use tickets::TicketSecret;
 

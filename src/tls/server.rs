@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::ServerSessionMemoryCache;
-use rustls::{ServerConfig, SupportedCipherSuite};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
 
 use super::certs::LoadedCert;
 use super::resolve::SniResolver;
@@ -31,6 +32,49 @@ pub struct BindTls {
     /// `ciphersuites` (TLS 1.3); `None` = every suite percore has.
     pub tls13_suites: Option<Vec<SupportedCipherSuite>>,
     pub tickets: TicketSecret,
+    /// `verify optional|required` with `ca-file` (mTLS); `None`: no
+    /// client certificate is asked for (`verify none`, the default).
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// How client certificates are checked (HAProxy bind `verify`, `ca-file`,
+/// `crl-file`).
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    /// The CAs a client certificate must chain to.
+    pub roots: Vec<CertificateDer<'static>>,
+    /// Revocation lists: a revoked client certificate is refused (the
+    /// client's own certificate is checked, as OpenSSL's CRL_CHECK).
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// `verify optional`: a client without a certificate is let in (one
+    /// with a certificate that does not verify is still refused).
+    pub optional: bool,
+}
+
+impl ClientAuth {
+    fn verifier(
+        &self,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, rustls::Error> {
+        let mut store = RootCertStore::empty();
+        for root in &self.roots {
+            store.add(root.clone())?;
+        }
+        let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider);
+        if !self.crls.is_empty() {
+            builder = builder
+                .with_crls(self.crls.iter().cloned())
+                .only_check_end_entity_revocation()
+                // A CA without a list (an intermediate) is not a refusal.
+                .allow_unknown_revocation_status();
+        }
+        if self.optional {
+            builder = builder.allow_unauthenticated();
+        }
+        builder
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))
+    }
 }
 
 /// The crypto provider restricted to the configured suites.
@@ -69,10 +113,13 @@ impl BindTls {
             .map(|(_, key)| Arc::clone(key))
             .ok_or(rustls::Error::NoCertificatesPresented)?;
         let resolver = SniResolver::new(default, named);
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&protocol_versions(self.min_version, self.max_version))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(resolver));
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&protocol_versions(self.min_version, self.max_version))?;
+        let builder = match &self.client_auth {
+            None => builder.with_no_client_auth(),
+            Some(auth) => builder.with_client_cert_verifier(auth.verifier(provider)?),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = self.alpn.clone();
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_PER_CORE);
         config.ticketer = Arc::new(RotatingTicketer::new(self.tickets.clone()));

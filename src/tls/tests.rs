@@ -53,6 +53,7 @@ fn bind(certs: Vec<LoadedCert>) -> BindTls {
         tls12_suites: None,
         tls13_suites: None,
         tickets: TicketSecret::generate().unwrap(),
+        client_auth: None,
     }
 }
 

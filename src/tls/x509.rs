@@ -17,16 +17,16 @@ pub struct CertFacts {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed certificate: {0}")]
-pub struct Malformed(&'static str);
+pub struct Malformed(pub(super) &'static str);
 
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const OID: u8 = 0x06;
+pub(super) const SEQUENCE: u8 = 0x30;
+pub(super) const SET: u8 = 0x31;
+pub(super) const OID: u8 = 0x06;
 const OCTET_STRING: u8 = 0x04;
 const BOOLEAN: u8 = 0x01;
 const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
-const VERSION_TAG: u8 = 0xa0;
+pub(super) const VERSION_TAG: u8 = 0xa0;
 const EXTENSIONS_TAG: u8 = 0xa3;
 const DNS_NAME_TAG: u8 = 0x82;
 /// 2.5.29.17
@@ -35,25 +35,25 @@ const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 
 /// One DER element: its tag and contents.
-struct Element<'a> {
-    tag: u8,
-    body: &'a [u8],
+pub(super) struct Element<'a> {
+    pub(super) tag: u8,
+    pub(super) body: &'a [u8],
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(rest: &'a [u8]) -> Self {
+    pub(super) fn new(rest: &'a [u8]) -> Self {
         Reader { rest }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
 
-    fn next(&mut self) -> Result<Element<'a>, Malformed> {
+    pub(super) fn next(&mut self) -> Result<Element<'a>, Malformed> {
         let (&tag, after_tag) = self.rest.split_first().ok_or(Malformed("truncated"))?;
         let (&first, mut after_len) = after_tag.split_first().ok_or(Malformed("truncated"))?;
         let len = if first < 0x80 {
@@ -78,7 +78,7 @@ impl<'a> Reader<'a> {
         Ok(Element { tag, body })
     }
 
-    fn expect(&mut self, tag: u8) -> Result<&'a [u8], Malformed> {
+    pub(super) fn expect(&mut self, tag: u8) -> Result<&'a [u8], Malformed> {
         let element = self.next()?;
         if element.tag != tag {
             return Err(Malformed("unexpected element"));

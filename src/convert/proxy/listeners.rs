@@ -35,8 +35,11 @@ impl State<'_> {
                     "alpn",
                     Val::List(value.split(',').map(Val::str).collect()),
                 ),
-                "ssl-min-ver" | "ssl-max-ver" | "ciphers" | "ciphersuites" => {
+                "ssl-min-ver" | "ssl-max-ver" | "ciphers" | "ciphersuites" | "verify" => {
                     set(&mut opts, &w, Val::str(value))
+                }
+                "ca-file" | "crl-file" => {
+                    set(&mut opts, &w, Val::str(based(&self.global.ca_base, value)))
                 }
                 // percore binds [::] v6only always; IPv4 addresses ignore it.
                 "v6only" => {}
@@ -53,7 +56,7 @@ impl State<'_> {
                 )),
                 other => problems.push(line.problem(
                     format!("bind option `{other}` is not supported"),
-                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, accept-proxy, proto",
+                    "percore's binds take ssl, crt, alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, verify, ca-file, crl-file, accept-proxy, proto",
                 )),
             }
             if matches!(

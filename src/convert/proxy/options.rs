@@ -33,6 +33,11 @@ impl State<'_> {
                 entry(&["http-server-close"], flag, line),
                 problems,
             ),
+            "http-buffer-request" => self.add(
+                Side::Both,
+                entry(&["http-buffer-request"], flag, line),
+                problems,
+            ),
             // The server side is what the servers see; the client side
             // stays keep-alive in percore: converted, and reported.
             "httpclose" => {

@@ -100,9 +100,10 @@ pub async fn serve(
     let carrier = Carrier {
         local: local_addr(fe, client.tcp()),
         tls: client.is_tls(),
-        tls_facts: client
-            .tls_params()
-            .map(|params| crate::rules::TlsFacts::new(client.sni(), params, client.alpn())),
+        tls_facts: client.tls_params().map(|params| {
+            crate::rules::TlsFacts::new(client.sni(), params, client.alpn())
+                .with_client_cert(client.peer_certificate())
+        }),
         version: "HTTP/2.0",
         fd: client.as_raw_fd(),
     };

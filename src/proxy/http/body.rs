@@ -12,7 +12,7 @@ use futures_lite::future::poll_once;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use super::io::{Clock, IoFail, Lane, RecvBuf};
-use crate::http::{BodyFraming, ChunkedError, ChunkedScanner};
+use crate::http::{BodyFraming, ChunkedError, ChunkedScanner, Segment};
 use crate::net::blame::{Blame, Cause, Side, Stage};
 use crate::net::shared::SendMore;
 
@@ -213,6 +213,66 @@ where
     }
 }
 
+/// `option http-buffer-request`: whether the wait for a request's body
+/// goes on. It ends once the body is all in the buffer, or the buffer (of
+/// `capacity` bytes, head included) is full: a larger body is not waited
+/// for in full, as in HAProxy. `received`: the buffer, from the head on.
+pub(super) fn awaits_body(
+    framing: BodyFraming,
+    head_len: usize,
+    received: &[u8],
+    capacity: usize,
+) -> bool {
+    if received.len() >= capacity {
+        return false;
+    }
+    let body = received.get(head_len..).unwrap_or_default();
+    match framing {
+        BodyFraming::ContentLength(n) => (body.len() as u64) < n,
+        BodyFraming::Chunked => {
+            // A framing error ends the wait: the rules run on what came,
+            // then the exchange refuses the body (400) as without the
+            // option.
+            let mut scanner = ChunkedScanner::default();
+            scanner.scan(body).is_ok_and(|scan| !scan.done)
+        }
+        BodyFraming::None | BodyFraming::UntilClose => false,
+    }
+}
+
+/// What `req.body` reads of a buffered body: the chunk data of `wire` for
+/// a chunked one (written to `out`, reused), else the bytes themselves,
+/// `Content-Length` at most. Bytes past a framing error are left out.
+pub(super) fn buffered_body<'b>(
+    framing: BodyFraming,
+    wire: &'b [u8],
+    out: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    match framing {
+        BodyFraming::ContentLength(n) => {
+            &wire[..usize::try_from(n).unwrap_or(usize::MAX).min(wire.len())]
+        }
+        BodyFraming::Chunked => {
+            out.clear();
+            let mut scanner = ChunkedScanner::default();
+            let mut at = 0;
+            // Each step consumes at least one byte of non-empty input.
+            while at < wire.len() {
+                match scanner.step(&wire[at..]) {
+                    Ok(Segment::Data(n)) => {
+                        out.extend_from_slice(&wire[at..at + n]);
+                        at += n;
+                    }
+                    Ok(Segment::Framing(n)) if n > 0 => at += n,
+                    _ => break,
+                }
+            }
+            out
+        }
+        BodyFraming::None | BodyFraming::UntilClose => &[],
+    }
+}
+
 /// Bytes a body moves before the other connections of the core get a
 /// turn (HAProxy moves at most one buffer per wake-up). Both sockets of a
 /// large transfer on loopback are ready again at once, so without a bound
@@ -261,6 +321,81 @@ mod tests {
         let n = p.claim(wire).unwrap();
         assert_eq!(&wire[..n], b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
         assert!(p.is_done());
+    }
+
+    #[test]
+    fn a_buffered_body_is_waited_for_until_complete_or_the_buffer_is_full() {
+        let head = b"POST / HTTP/1.1\r\n\r\n";
+        let mut wire = head.to_vec();
+        wire.extend_from_slice(b"abc");
+        assert!(awaits_body(
+            BodyFraming::ContentLength(5),
+            head.len(),
+            &wire,
+            1024
+        ));
+        assert!(!awaits_body(
+            BodyFraming::ContentLength(3),
+            head.len(),
+            &wire,
+            1024
+        ));
+        assert!(!awaits_body(
+            BodyFraming::ContentLength(5),
+            head.len(),
+            &wire,
+            wire.len()
+        ));
+        let mut chunked = head.to_vec();
+        chunked.extend_from_slice(b"3\r\nabc\r\n");
+        assert!(awaits_body(
+            BodyFraming::Chunked,
+            head.len(),
+            &chunked,
+            1024
+        ));
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        assert!(!awaits_body(
+            BodyFraming::Chunked,
+            head.len(),
+            &chunked,
+            1024
+        ));
+        // Bad framing: no more waiting, the exchange refuses it.
+        assert!(!awaits_body(
+            BodyFraming::Chunked,
+            head.len(),
+            b"POST / HTTP/1.1\r\n\r\nzz\r\n",
+            1024
+        ));
+        assert!(!awaits_body(BodyFraming::None, head.len(), head, 1024));
+    }
+
+    #[test]
+    fn a_buffered_body_reads_without_its_chunk_framing() {
+        let mut out = Vec::new();
+        let wire = b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\nGET";
+        assert_eq!(
+            buffered_body(BodyFraming::Chunked, wire, &mut out),
+            b"abcde"
+        );
+        // Cut inside a chunk: what came of it.
+        assert_eq!(
+            buffered_body(BodyFraming::Chunked, &wire[..16], &mut out),
+            b"abcd"
+        );
+        assert_eq!(
+            buffered_body(BodyFraming::Chunked, b"3\r\nabc\r\nzz", &mut out),
+            b"abc"
+        );
+        assert_eq!(
+            buffered_body(BodyFraming::ContentLength(2), b"abcd", &mut out),
+            b"ab"
+        );
+        assert_eq!(
+            buffered_body(BodyFraming::ContentLength(9), b"abcd", &mut out),
+            b"abcd"
+        );
     }
 
     #[test]

@@ -5,10 +5,12 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::net::{Conn, Stream};
+use crate::tls::peer_cert::PeerCert;
 
 /// A stream multiplexed on another connection: reads give the request as
 /// HTTP/1.1 bytes, writes take the response as HTTP/1.1 bytes.
@@ -60,12 +62,24 @@ impl ClientIo {
         }
     }
 
-    /// What rules read of the client's TLS (`ssl_fc`, `ssl_fc_*`).
-    pub(super) fn tls_facts(&self) -> Option<crate::rules::TlsFacts> {
+    /// What rules read of the client's TLS (`ssl_fc`, `ssl_fc_*`,
+    /// `ssl_c_*`); `client_cert`: the certificate if it was read already
+    /// (it is read once per connection).
+    pub(super) fn tls_facts(
+        &self,
+        client_cert: Option<Rc<PeerCert>>,
+    ) -> Option<crate::rules::TlsFacts> {
         match self {
-            ClientIo::Socket(s) => s
-                .tls_params()
-                .map(|params| crate::rules::TlsFacts::new(s.sni(), params, s.alpn())),
+            ClientIo::Socket(s) => s.tls_params().map(|params| {
+                let facts = crate::rules::TlsFacts::new(s.sni(), params, s.alpn());
+                match client_cert {
+                    Some(cert) => crate::rules::TlsFacts {
+                        client_cert: Some(cert),
+                        ..facts
+                    },
+                    None => facts.with_client_cert(s.peer_certificate()),
+                }
+            }),
             ClientIo::Carried(c) => c.carrier().tls_facts.clone(),
         }
     }

@@ -221,6 +221,11 @@ impl RecvBuf {
         self.tail - self.head
     }
 
+    /// The most it holds (`tune.bufsize`).
+    pub(super) fn capacity(&self) -> usize {
+        self.size
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.head == self.tail
     }

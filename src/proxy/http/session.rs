@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use crate::net::blame::{Blame, Cause, Stage};
 use crate::net::Stream;
 use crate::stick::Tracked;
+use crate::tls::peer_cert::PeerCert;
 use futures_lite::io::AsyncWriteExt;
 
-use super::body::BodyProgress;
+use super::body::{self, BodyProgress};
 use super::client::ClientIo;
 use super::exchange::{self, Exchange, ExchangeTimeouts, Outcome, RequestInfo};
 use super::io::{Clock, IoFail, Lane, RecvBuf, Shared};
@@ -43,6 +44,9 @@ use crate::shard::CoreContext;
 /// turn into a reset that destroys the page before the client reads it.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 << 10;
+/// Sent to a client that asked for it (`Expect: 100-continue`) while its
+/// body is waited for (`option http-buffer-request`).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Initial room for a request or response head being written (most fit).
 const HEAD_CAPACITY: usize = 1024;
 /// How long a keep-alive connection waits for its next request inside its
@@ -139,6 +143,9 @@ struct Session<'c> {
     response_parser: ResponseParser,
     /// The rewritten request head.
     head: Vec<u8>,
+    /// A buffered chunked body without its framing, for `req.body`
+    /// (`option http-buffer-request`); empty otherwise.
+    body: Vec<u8>,
     out: Vec<u8>,
     attached: Option<Attached>,
     requests: u64,
@@ -176,6 +183,9 @@ pub(crate) struct Idle {
     tracked: Tracked,
     /// The connection's variables (`sess` ones outlive a pause).
     vars: Rc<crate::rules::vars::Vars>,
+    /// The client's certificate (mTLS), read at the first request: kept
+    /// across pauses so that it is read once per connection.
+    client_cert: Option<Rc<PeerCert>>,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
@@ -240,6 +250,7 @@ pub(crate) async fn serve(
         attached: None,
         tracked,
         vars,
+        client_cert: None,
     };
     serve_from(idle, true).await
 }
@@ -312,6 +323,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             attached,
             tracked,
             vars,
+            client_cert,
             ..
         } = idle;
         let first = FirstBytes {
@@ -325,6 +337,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             proxied,
             tracked,
             vars,
+            client_cert,
         };
         // The session's state machine is large (parsers, nested exchange
         // futures); boxed, it is built in place once instead of being
@@ -348,6 +361,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             proxied,
             tracked,
             vars,
+            client_cert,
             ..
         } = paused;
         let ClientIo::Socket(client) = client else {
@@ -377,6 +391,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             requests,
             tracked,
             vars,
+            client_cert,
             attached,
         };
         grace = false;
@@ -421,6 +436,8 @@ pub(crate) async fn serve_carried(
         // `tcp-request` tracks are not seen by its streams' rules.
         tracked: Tracked::new(&ctx.stick),
         vars: Rc::default(),
+        // A carried stream has the facts of its connection.
+        client_cert: None,
     };
     let session = Box::write(Box::new_uninit(), serve_boxed(ctx, frontend, first, peer));
     match Box::into_pin(session).await {
@@ -455,6 +472,8 @@ struct FirstBytes {
     tracked: Tracked,
     /// The connection's variables: `sess` ones outlive a pause.
     vars: Rc<crate::rules::vars::Vars>,
+    /// The client's certificate once read (see `Idle::client_cert`).
+    client_cert: Option<Rc<PeerCert>>,
 }
 
 /// Serves the connection under its generation and, when a reload retires
@@ -534,6 +553,7 @@ async fn serve_generation(
         proxied,
         tracked,
         vars,
+        client_cert,
     } = first;
     let fe = &ctx.config.frontends[frontend];
     let bufsize = ctx.config.global.tune.bufsize;
@@ -548,7 +568,11 @@ async fn serve_generation(
     };
     let local_port = local.port();
     let tls = client.is_tls();
-    let tls_facts = if tls { client.tls_facts() } else { None };
+    let tls_facts = if tls {
+        client.tls_facts(client_cert)
+    } else {
+        None
+    };
     let mut s = Session {
         ctx,
         id: session,
@@ -567,6 +591,7 @@ async fn serve_generation(
         parser: RequestParser::new(limits),
         response_parser: ResponseParser::new(limits),
         head: Vec::new(),
+        body: Vec::new(),
         out: Vec::new(),
         attached,
         requests,
@@ -631,6 +656,12 @@ async fn serve_generation(
             proxied,
             tracked: s.route.conn.stick.clone(),
             vars: Rc::clone(&s.route.conn.vars),
+            client_cert: s
+                .route
+                .conn
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_cert.clone()),
         };
         return Some(match end {
             RunEnd::Idle { deadline } => Pause::Idle(carried, deadline),
@@ -771,6 +802,8 @@ impl Session<'_> {
         } else {
             None
         };
+        // `100 Continue` was sent while the body is waited for.
+        let mut continued = false;
         loop {
             if !self.client_buf.is_empty() {
                 if !first && self.ctx.is_retired() {
@@ -782,8 +815,43 @@ impl Session<'_> {
                 if deadline.is_none() {
                     deadline = head_time.map(|d| Instant::now() + d);
                 }
+                let buffering = self.fe.http.buffer_request;
+                let capacity = self.client_buf.capacity();
                 match self.parser.parse(self.client_buf.filled()) {
-                    ParseStatus::Complete(head) => {
+                    // `option http-buffer-request`: the body is waited for
+                    // (within the head's deadline) before the rules run.
+                    ParseStatus::Complete(head)
+                        if buffering
+                            && body::awaits_body(
+                                head.framing,
+                                head.head_len,
+                                self.client_buf.filled(),
+                                capacity,
+                            ) =>
+                    {
+                        // A carried (HTTP/2) stream's writes are its
+                        // response: an interim one cannot go through it.
+                        let own_socket = self.client.borrow().carrier().is_none();
+                        if head.expect_continue && !continued && own_socket {
+                            // The client waits for this before it sends
+                            // the body (HAProxy answers it too).
+                            continued = true;
+                            let mut client = Shared(&self.client);
+                            let sent = self
+                                .clock
+                                .send(Lane::Down, &mut client, CONTINUE, self.fe.timeouts.client)
+                                .await;
+                            if sent.is_err() {
+                                return Head::Closed;
+                            }
+                        }
+                    }
+                    ParseStatus::Complete(mut head) => {
+                        if buffering {
+                            let wire = &self.client_buf.filled()[head.head_len..];
+                            head.body =
+                                Some(body::buffered_body(head.framing, wire, &mut self.body));
+                        }
                         let unique_id = self.fe.log.unique_id.as_ref();
                         self.trace.head(&head, &self.fe.log.captures, unique_id);
                         if let Some(uid) = unique_id {
@@ -817,6 +885,12 @@ impl Session<'_> {
                         return match routed {
                             Routed::Forward(backend) => {
                                 self.be_id = backend;
+                                if continued {
+                                    // Answered here: the server must not
+                                    // answer it again (HAProxy removes it
+                                    // too).
+                                    remove_header(&mut self.head, "expect");
+                                }
                                 if let Some(name) = unique_id.and_then(|u| u.header.as_deref()) {
                                     add_header(&mut self.head, name, self.trace.unique_id());
                                 }
@@ -1304,6 +1378,28 @@ fn park(ctx: &Rc<CoreContext>, fe: &Frontend, a: Attached) {
 
 /// Appends `name: value` to a complete request head (before its blank
 /// line), as HAProxy's `unique-id-header` adds its field last.
+/// Removes the fields named `name` (any case) from a serialized head.
+fn remove_header(head: &mut Vec<u8>, name: &str) {
+    let crlf = |from: usize, head: &[u8]| {
+        head.get(from..)
+            .and_then(|rest| rest.windows(2).position(|w| w == b"\r\n"))
+    };
+    let Some(first) = crlf(0, head) else { return };
+    let mut pos = first + 2;
+    while let Some(len) = crlf(pos, head).filter(|len| *len > 0) {
+        let line = &head[pos..pos + len];
+        let named = line
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| line[..colon].eq_ignore_ascii_case(name.as_bytes()));
+        if named {
+            head.drain(pos..pos + len + 2);
+        } else {
+            pos += len + 2;
+        }
+    }
+}
+
 fn add_header(head: &mut Vec<u8>, name: &str, value: &str) {
     if !head.ends_with(b"\r\n\r\n") {
         return;
@@ -1313,4 +1409,21 @@ fn add_header(head: &mut Vec<u8>, name: &str, value: &str) {
     head.extend_from_slice(b": ");
     head.extend_from_slice(value.as_bytes());
     head.extend_from_slice(b"\r\n\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_header;
+
+    #[test]
+    fn remove_header_drops_every_field_of_the_name() {
+        let mut head =
+            b"POST / HTTP/1.1\r\nHost: a\r\nEXPECT: 100-continue\r\nX: expect: no\r\nexpect: x\r\n\r\n"
+                .to_vec();
+        remove_header(&mut head, "expect");
+        assert_eq!(head, b"POST / HTTP/1.1\r\nHost: a\r\nX: expect: no\r\n\r\n");
+        let mut broken = b"no line end".to_vec();
+        remove_header(&mut broken, "expect");
+        assert_eq!(broken, b"no line end");
+    }
 }
