@@ -84,6 +84,18 @@ pub(crate) struct Env<'e> {
     pub maps: &'e crate::maps::load::MapRegistry,
     /// Server names per backend id (`srv_is_up(<backend>/<server>)`).
     pub servers: &'e [Vec<String>],
+    /// Frontend names, by id (`fe_conn(<frontend>)`).
+    pub frontends: &'e [String],
+    /// The section whose lines these are (`fe_conn`, `be_conn` without
+    /// argument); `None` where there is none (tests, fuzzing).
+    pub section: Option<Section>,
+}
+
+/// A frontend or backend, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Frontend(usize),
+    Backend(usize),
 }
 
 // ------------------------------------------------------------------ rules
@@ -780,6 +792,8 @@ mod tests {
             own_table: None,
             maps: Box::leak(Box::default()),
             servers: &[],
+            frontends: &[],
+            section: None,
         }
     }
 
@@ -950,6 +964,8 @@ mod converter_tests {
             payload: false,
             maps: Box::leak(Box::default()),
             servers: &[],
+            frontends: &[],
+            section: None,
             tables: &[],
             own_table: None,
         }

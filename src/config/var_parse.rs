@@ -105,6 +105,8 @@ mod tests {
             payload: false,
             maps: Box::leak(Box::default()),
             servers: &[],
+            frontends: &[],
+            section: None,
             tables: &[],
             own_table: None,
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::fetch_table::{find, Allowed, FetchDef, Output, FETCHES};
-use super::{backend_id, err, stick_rules, Env, Parsed};
+use super::{backend_id, err, stick_rules, Env, Parsed, Section};
 use crate::config::error::did_you_mean;
 use crate::rules::{Fetch, SampleType, Side};
 
@@ -320,6 +320,52 @@ pub(super) fn var(c: &Call<'_, '_>) -> Parsed<Fetch> {
 
 pub(super) fn nbsrv(c: &Call<'_, '_>) -> Parsed<Fetch> {
     Ok(Fetch::Nbsrv(backend_id(c.at, c.arg(0), c.env)?))
+}
+
+pub(super) fn fe_conn(c: &Call<'_, '_>) -> Parsed<Fetch> {
+    let frontend = match (c.args.first(), c.env.section) {
+        (Some(name), _) => {
+            let name = name.trim();
+            match c.env.frontends.iter().position(|f| f == name) {
+                Some(id) => id,
+                None => {
+                    let names: Vec<&str> = c.env.frontends.iter().map(String::as_str).collect();
+                    return err(
+                        c.at,
+                        format!("frontend \"{name}\" is not defined"),
+                        format!(
+                            "defined frontends: {}",
+                            crate::config::sections::names_or_none(&names)
+                        ),
+                    );
+                }
+            }
+        }
+        (None, Some(Section::Frontend(id))) => id,
+        (None, _) => {
+            return err(
+                c.at,
+                "`fe_conn` without argument means this frontend, and this is not one",
+                "name the frontend: fe_conn(<frontend>)",
+            )
+        }
+    };
+    Ok(Fetch::FeConn(frontend))
+}
+
+pub(super) fn be_conn(c: &Call<'_, '_>) -> Parsed<Fetch> {
+    let backend = match (c.args.first(), c.env.section) {
+        (Some(name), _) => backend_id(c.at, name.trim(), c.env)?,
+        (None, Some(Section::Backend(id))) => id,
+        (None, _) => {
+            return err(
+                c.at,
+                "`be_conn` without argument means this backend, and this is not one",
+                "name the backend: be_conn(<backend>)",
+            )
+        }
+    };
+    Ok(Fetch::BeConn(backend))
 }
 
 pub(super) fn srv_is_up(c: &Call<'_, '_>) -> Parsed<Fetch> {
