@@ -618,3 +618,91 @@ use_backend = ["pool if { nbsrv(pool) ge 2 }"]"#;
         "{stderr}"
     );
 }
+
+/// `fe_conn` and `be_conn` over real connections (one core: the counts
+/// are this core's, exact; the other cores' part is published every
+/// 100 ms and is not what this test is about). A request held by the
+/// server counts on the backend until it is answered.
+#[test]
+fn fe_conn_and_be_conn_count_open_connections() {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    let (release, held) = mpsc::channel::<()>();
+    let (holding, arrived) = mpsc::channel::<()>();
+    let held = Arc::new(Mutex::new((held, holding)));
+    let server = HttpBackend::start(move |r| {
+        if r.target == "/hold" {
+            let chans = held.lock().unwrap();
+            let _ = chans.1.send(());
+            let _ = chans.0.recv();
+        }
+        ok("done")
+    });
+    let text = http_config(
+        r#"http-request = [
+  "return status 200 content-type text/plain lf-string fe=%[fe_conn],be=%[be_conn(be)],this=%[fe_conn(fe)] if { path /count }",
+  "deny deny_status 429 if { path /limited } { be_conn(be) ge 1 }",
+]"#,
+        &format!("servers = [{{ name = \"s\", addr = \"{}\" }}]", server.addr),
+    );
+    let proxy = Proxy::start(&text);
+    let (status, body) = get(&proxy, "h", "/count");
+    assert_eq!((status, body.as_str()), (200, "fe=1,be=0,this=1"));
+    assert_eq!(get(&proxy, "h", "/limited").0, 200);
+
+    // A request the server holds: one more frontend connection, one
+    // backend session.
+    let mut hold = BufReader::new(connect(proxy.addr()));
+    hold.get_mut()
+        .write_all(b"GET /hold HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    arrived.recv().unwrap();
+    let (status, body) = get(&proxy, "h", "/count");
+    assert_eq!((status, body.as_str()), (200, "fe=2,be=1,this=2"));
+    assert_eq!(get(&proxy, "h", "/limited").0, 429);
+
+    release.send(()).unwrap();
+    let (status, _, body) = read_response(&mut hold, false).expect("the held answer");
+    assert_eq!((status, body.as_slice()), (200, &b"done"[..]));
+    drop(hold);
+    // The closed connection leaves the counts once percore saw the close.
+    let mut last = String::new();
+    for _ in 0..1000 {
+        last = get(&proxy, "h", "/count").1;
+        if last == "fe=1,be=0,this=1" {
+            break;
+        }
+    }
+    assert_eq!(last, "fe=1,be=0,this=1");
+}
+
+/// `fe_conn`/`be_conn` refused at load with the reason.
+#[test]
+fn fe_conn_and_be_conn_errors() {
+    for (rule, want) in [
+        ("deny if { be_conn(nope) gt 1 }", "backend \\\"nope\\\""),
+        (
+            "deny if { fe_conn(nope) gt 1 }",
+            "frontend \\\"nope\\\" is not defined",
+        ),
+        (
+            "deny if { be_conn gt 1 }",
+            "`be_conn` without argument means this backend",
+        ),
+        (
+            "deny if { fe_conn(fe,x) gt 1 }",
+            "`fe_conn` takes one argument at most",
+        ),
+    ] {
+        let text = http_config(
+            &format!("http-request = [\"{rule}\"]"),
+            "servers = [{ name = \"s\", addr = \"127.0.0.1:1\" }]",
+        );
+        let (status, _, stderr) = run_percore(&text.replace("{port}", "1"), &["--check"]);
+        assert!(!status.success(), "{rule}");
+        assert!(
+            stderr.contains(want.replace("\\\"", "\"").as_str()),
+            "{rule}: {stderr}"
+        );
+    }
+}

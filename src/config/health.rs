@@ -121,7 +121,7 @@ pub enum Pattern {
     RString(regex::bytes::Regex),
     /// `rbinary`: the regex matches what was received written as upper-case
     /// hex, as HAProxy does (`^0500` matches bytes 05 00 at the start).
-    RBinary(regex::Regex),
+    RBinary(regex::bytes::Regex),
 }
 
 impl Pattern {
@@ -130,7 +130,7 @@ impl Pattern {
         match self {
             Pattern::String(needle) | Pattern::Binary(needle) => contains(received, needle),
             Pattern::RString(re) => re.is_match(received),
-            Pattern::RBinary(re) => re.is_match(&hex_upper(received)),
+            Pattern::RBinary(re) => re.is_match(hex_upper(received).as_bytes()),
         }
     }
 
@@ -210,7 +210,7 @@ pub enum HttpTest {
     /// `status 200`, `status 200,204`, `status 200-399` (or combinations).
     Status(StatusSet),
     /// `rstatus <regex>` on the three status digits.
-    RStatus(regex::Regex),
+    RStatus(regex::bytes::Regex),
     /// `string <text>` in the body.
     String(Vec<u8>),
     /// `rstring <regex>` on the body.
@@ -242,7 +242,7 @@ mod tests {
         let r = Pattern::RString(regex::bytes::Regex::new(r"^\+OK").unwrap());
         assert!(r.matches(b"+OK ready"));
         assert!(!r.matches(b"-ERR +OK"));
-        let rb = Pattern::RBinary(regex::Regex::new("^05(00|02)").unwrap());
+        let rb = Pattern::RBinary(regex::bytes::Regex::new("^05(00|02)").unwrap());
         assert!(rb.matches(&[0x05, 0x02, 0xAA]));
         assert!(!rb.matches(&[0x05, 0xff]));
     }

@@ -9,6 +9,7 @@ use super::error::did_you_mean;
 use super::health::{
     Expect, HttpCheck, HttpExpect, HttpTest, Pattern, StatusSet, TcpCheckAction, TcpCheckRule,
 };
+use super::rules_parse::lexer::Words;
 use super::values::Invalid;
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Invalid {
@@ -18,129 +19,14 @@ fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Invalid {
     }
 }
 
-const QUOTING_HINT: &str = "words are separated by spaces; quote a word with \"...\" or '...', \
-     or escape a space as \\ ; escapes: \\\\ \\\" \\' \\r \\n \\t \\xHH";
-
-/// Splits a rule into words the way HAProxy's configuration parser does:
-/// spaces and tabs separate words; `"..."` groups and keeps escapes active,
-/// `'...'` groups verbatim; outside single quotes `\\`, `\ `, `\"`, `\'`,
-/// `\#`, `\$`, `\r`, `\n`, `\t` and `\xHH` are escapes and any other
-/// backslash is kept (regular expressions need it). Any other character,
-/// including a real CR or LF written with a TOML escape, is data.
-pub(crate) fn tokenize(line: &str) -> Result<Vec<Vec<u8>>, Invalid> {
-    tokenize_spanned(line)
-        .map(|words| words.into_iter().map(|(_, w)| w).collect())
-        .map_err(|(_, e)| e)
-}
-
-/// A word and the byte offset where it starts.
-pub(crate) type SpannedWord = (usize, Vec<u8>);
-
-/// [`tokenize`], with the byte offset in `line` where each word starts;
-/// an error comes with the offset where it was found.
-pub(crate) fn tokenize_spanned(line: &str) -> Result<Vec<SpannedWord>, (usize, Invalid)> {
-    let mut words = Vec::new();
-    let mut word: Option<(usize, Vec<u8>)> = None;
-    let mut chars = line.char_indices().peekable();
-    let mut quote: Option<(usize, char)> = None;
-    while let Some((at, c)) = chars.next() {
-        fn start(word: &mut Option<(usize, Vec<u8>)>, at: usize) -> &mut Vec<u8> {
-            &mut word.get_or_insert_with(|| (at, Vec::new())).1
-        }
-        match (quote.map(|q| q.1), c) {
-            (None, ' ' | '\t') => {
-                if let Some(w) = word.take() {
-                    words.push(w);
-                }
-            }
-            (None, '"' | '\'') => {
-                quote = Some((at, c));
-                start(&mut word, at);
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => push_char(start(&mut word, at), c),
-            (_, '\\') => {
-                let w = start(&mut word, at);
-                match chars.next().map(|(_, c)| c) {
-                    Some(e @ ('\\' | ' ' | '"' | '\'' | '#' | '$')) => push_char(w, e),
-                    Some('r') => w.push(b'\r'),
-                    Some('n') => w.push(b'\n'),
-                    Some('t') => w.push(b'\t'),
-                    Some('x') => {
-                        let hi = chars.next().and_then(|(_, c)| c.to_digit(16));
-                        let lo = chars.next().and_then(|(_, c)| c.to_digit(16));
-                        match (hi, lo) {
-                            (Some(hi), Some(lo)) => w.push((hi * 16 + lo) as u8),
-                            _ => {
-                                return Err((
-                                    at,
-                                    invalid("\\x must be followed by two hex digits", QUOTING_HINT),
-                                ))
-                            }
-                        }
-                    }
-                    // Kept as written, as HAProxy does, so that regular
-                    // expressions such as `^\+OK` or `\d+` read naturally.
-                    Some(other) => {
-                        w.push(b'\\');
-                        push_char(w, other);
-                    }
-                    None => {
-                        return Err((at, invalid("line ends with a lone backslash", QUOTING_HINT)))
-                    }
-                }
-            }
-            (_, c) => push_char(start(&mut word, at), c),
-        }
-    }
-    if let Some((at, q)) = quote {
-        return Err((
-            at,
-            invalid(format!("unterminated {q}quote{q}"), QUOTING_HINT),
-        ));
-    }
-    words.extend(word);
-    Ok(words)
-}
-
-fn push_char(word: &mut Vec<u8>, c: char) {
-    let mut buf = [0u8; 4];
-    word.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-}
-
 fn text(word: &[u8]) -> String {
     String::from_utf8_lossy(word).into_owned()
 }
 
-/// Words of one rule, consumed front to back.
-struct Words {
-    words: std::vec::IntoIter<Vec<u8>>,
-}
-
-impl Words {
-    fn new(words: Vec<Vec<u8>>) -> Self {
-        Words {
-            words: words.into_iter(),
-        }
-    }
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.words.next()
-    }
-
-    fn next_text(&mut self) -> Option<String> {
-        self.next().map(|w| text(&w))
-    }
-
-    /// The argument of `keyword`, which must be there.
-    fn argument(&mut self, keyword: &str, what: &str) -> Result<Vec<u8>, Invalid> {
-        self.next().ok_or_else(|| {
-            invalid(
-                format!("`{keyword}` needs {what}"),
-                format!("write `{keyword} <{what}>`"),
-            )
-        })
-    }
+/// The words of one check line; an error loses its offset (the loader
+/// points at the rule).
+fn words_of(line: &str) -> Result<Words, Invalid> {
+    Words::new(line).map_err(|(_, e)| e)
 }
 
 /// The `tcp-check` actions percore has (also what `convert` maps).
@@ -194,26 +80,26 @@ pub(crate) fn parse_tcp_check(
 
 /// One rule; `None` for a rule that only documents (`comment`).
 pub(crate) fn parse_tcp_check_line(line: &str) -> Result<Option<TcpCheckAction>, Invalid> {
-    let mut words = Words::new(tokenize(line)?);
+    let mut words = words_of(line)?;
     let Some(action) = words.next_text() else {
         return Err(invalid("empty tcp-check rule", TCP_CHECK_HINT));
     };
     let parsed = match action.as_str() {
         "connect" => parse_connect(&mut words)?,
         "send" => {
-            let data = words.argument("send", "text")?;
+            let data = words.required("send", "text")?;
             trailing_comment(&mut words, "send")?;
             TcpCheckAction::Send(data)
         }
         "send-binary" => {
-            let hex = words.argument("send-binary", "hex string")?;
+            let hex = words.required("send-binary", "hex string")?;
             let data = parse_hex(&text(&hex))?;
             trailing_comment(&mut words, "send-binary")?;
             TcpCheckAction::Send(data)
         }
         "expect" => TcpCheckAction::Expect(parse_tcp_expect(&mut words)?),
         "comment" => {
-            words.argument("comment", "text")?;
+            words.required("comment", "text")?;
             return Ok(None);
         }
         "send-lf" | "send-binary-lf" | "set-var" | "set-var-fmt" | "unset-var" => {
@@ -238,7 +124,7 @@ fn trailing_comment(words: &mut Words, rule: &str) -> Result<(), Invalid> {
     match words.next_text() {
         None => Ok(()),
         Some(w) if w == "comment" => {
-            words.argument("comment", "text")?;
+            words.required("comment", "text")?;
             trailing_comment(words, rule)
         }
         Some(w) => Err(invalid(
@@ -253,9 +139,9 @@ fn parse_connect(words: &mut Words) -> Result<TcpCheckAction, Invalid> {
     let mut addr = None;
     while let Some(option) = words.next_text() {
         match option.as_str() {
-            "port" => port = Some(parse_port(&text(&words.argument("port", "port")?))?),
+            "port" => port = Some(parse_port(&text(&words.required("port", "port")?))?),
             "addr" => {
-                let value = text(&words.argument("addr", "IP address")?);
+                let value = text(&words.required("addr", "IP address")?);
                 addr = Some(value.parse::<IpAddr>().map_err(|_| {
                     invalid(
                         format!("invalid connect address \"{value}\""),
@@ -267,7 +153,7 @@ fn parse_connect(words: &mut Words) -> Result<TcpCheckAction, Invalid> {
             // behaviour for checks), and `default` is what no option means.
             "default" | "linger" => {}
             "comment" => {
-                words.argument("comment", "text")?;
+                words.required("comment", "text")?;
             }
             other => {
                 return Err(invalid(
@@ -306,12 +192,12 @@ fn parse_tcp_expect(words: &mut Words) -> Result<Expect, Invalid> {
             EXPECT_HINT,
         ));
     }
-    let pattern_word = words.argument(&format!("expect {kind}"), "pattern");
+    let pattern_word = words.required(&format!("expect {kind}"), "pattern");
     let pattern = match kind.as_str() {
         "string" => Pattern::String(pattern_word?),
         "binary" => Pattern::Binary(parse_hex(&text(&pattern_word?))?),
         "rstring" => Pattern::RString(bytes_regex(&text(&pattern_word?))?),
-        "rbinary" => Pattern::RBinary(str_regex(&text(&pattern_word?), true)?),
+        "rbinary" => Pattern::RBinary(hex_regex(&text(&pattern_word?))?),
         "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
         | "on-error" | "status-code" | "string-lf" | "binary-lf" => {
             return Err(invalid(
@@ -330,7 +216,7 @@ fn parse_tcp_expect(words: &mut Words) -> Result<Expect, Invalid> {
         Pattern::String(bytes) => text(bytes),
         Pattern::Binary(bytes) => super::health::hex_upper(bytes),
         Pattern::RString(re) => re.as_str().to_string(),
-        Pattern::RBinary(re) => re.as_str().trim_start_matches("(?i)").to_string(),
+        Pattern::RBinary(re) => re.as_str().to_string(),
     };
     trailing_comment(words, "expect")?;
     Ok(Expect {
@@ -380,18 +266,13 @@ fn regex_error(pattern: &str, e: regex::Error) -> Invalid {
 }
 
 fn bytes_regex(pattern: &str) -> Result<regex::bytes::Regex, Invalid> {
-    regex::bytes::Regex::new(pattern).map_err(|e| regex_error(pattern, e))
+    crate::rules::pattern::build_regex(pattern, false).map_err(|e| regex_error(pattern, e))
 }
 
-/// `rbinary` patterns match an upper-case hex dump; `case_insensitive`
-/// lets them be written in either case.
-fn str_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex, Invalid> {
-    let source = if case_insensitive {
-        format!("(?i){pattern}")
-    } else {
-        pattern.to_string()
-    };
-    regex::Regex::new(&source).map_err(|e| regex_error(pattern, e))
+/// `rbinary` patterns match an upper-case hex dump; they may be written
+/// in either case.
+fn hex_regex(pattern: &str) -> Result<regex::bytes::Regex, Invalid> {
+    crate::rules::pattern::build_regex(pattern, true).map_err(|e| regex_error(pattern, e))
 }
 
 /// The `http-check` actions percore has.
@@ -408,7 +289,7 @@ pub(crate) fn parse_http_check(lines: &[String]) -> Result<HttpCheck, Vec<(usize
     let mut sent = false;
     for (index, line) in lines.iter().enumerate() {
         let result = (|| {
-            let mut words = Words::new(tokenize(line)?);
+            let mut words = words_of(line)?;
             let Some(action) = words.next_text() else {
                 return Err(invalid("empty http-check rule", HTTP_CHECK_HINT));
             };
@@ -427,7 +308,7 @@ pub(crate) fn parse_http_check(lines: &[String]) -> Result<HttpCheck, Vec<(usize
                     check.expects.push(parse_http_expect(&mut words)?);
                     Ok(())
                 }
-                "comment" => words.argument("comment", "text").map(|_| ()),
+                "comment" => words.required("comment", "text").map(|_| ()),
                 "connect" | "send-state" | "disable-on-404" | "set-var" | "set-var-fmt"
                 | "unset-var" => Err(invalid(
                     format!("http-check {action} is not supported by percore"),
@@ -467,7 +348,7 @@ fn parse_http_send(words: &mut Words, check: &mut HttpCheck) -> Result<(), Inval
     while let Some(option) = words.next_text() {
         match option.as_str() {
             "meth" => {
-                let method = text(&words.argument("meth", "method")?);
+                let method = text(&words.required("meth", "method")?);
                 if !is_token(&method) {
                     return Err(invalid(
                         format!("invalid method \"{method}\""),
@@ -477,7 +358,7 @@ fn parse_http_send(words: &mut Words, check: &mut HttpCheck) -> Result<(), Inval
                 check.method = method;
             }
             "uri" => {
-                let uri = text(&words.argument("uri", "uri")?);
+                let uri = text(&words.required("uri", "uri")?);
                 if uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
                     return Err(invalid(
                         format!("invalid uri {uri:?}"),
@@ -487,7 +368,7 @@ fn parse_http_send(words: &mut Words, check: &mut HttpCheck) -> Result<(), Inval
                 check.uri = uri;
             }
             "ver" => {
-                let version = text(&words.argument("ver", "version")?);
+                let version = text(&words.required("ver", "version")?);
                 if version != "HTTP/1.0" && version != "HTTP/1.1" {
                     return Err(invalid(
                         format!("unsupported HTTP version \"{version}\""),
@@ -497,8 +378,8 @@ fn parse_http_send(words: &mut Words, check: &mut HttpCheck) -> Result<(), Inval
                 check.version = version;
             }
             "hdr" => {
-                let name = text(&words.argument("hdr", "header name")?);
-                let value = words.argument("hdr", "header name and a value")?;
+                let name = text(&words.required("hdr", "header name")?);
+                let value = words.required("hdr", "header name and a value")?;
                 if !is_token(&name) {
                     return Err(invalid(
                         format!("invalid header name \"{name}\""),
@@ -513,9 +394,9 @@ fn parse_http_send(words: &mut Words, check: &mut HttpCheck) -> Result<(), Inval
                 }
                 check.headers.push((name, text(&value)));
             }
-            "body" => check.body = words.argument("body", "text")?,
+            "body" => check.body = words.required("body", "text")?,
             "comment" => {
-                words.argument("comment", "text")?;
+                words.required("comment", "text")?;
             }
             "uri-lf" | "body-lf" => {
                 return Err(invalid(
@@ -547,7 +428,7 @@ fn parse_http_expect(words: &mut Words) -> Result<HttpExpect, Invalid> {
     }
     let value = match kind.as_str() {
         "status" | "rstatus" | "string" | "rstring" => {
-            words.argument(&format!("expect {kind}"), "pattern")?
+            words.required(&format!("expect {kind}"), "pattern")?
         }
         "hdr" | "fhdr" | "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status"
         | "on-success" | "on-error" | "status-code" | "string-lf" => {
@@ -566,7 +447,7 @@ fn parse_http_expect(words: &mut Words) -> Result<HttpExpect, Invalid> {
     let value_text = text(&value);
     let test = match kind.as_str() {
         "status" => HttpTest::Status(parse_status_set(&value_text)?),
-        "rstatus" => HttpTest::RStatus(str_regex(&value_text, false)?),
+        "rstatus" => HttpTest::RStatus(bytes_regex(&value_text)?),
         "string" => HttpTest::String(value),
         _ => HttpTest::RString(bytes_regex(&value_text)?),
     };
@@ -613,33 +494,6 @@ pub(crate) fn parse_status_set(spec: &str) -> Result<StatusSet, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(line: &str) -> Vec<String> {
-        tokenize(line)
-            .unwrap()
-            .iter()
-            .map(|w| String::from_utf8_lossy(w).into_owned())
-            .collect()
-    }
-
-    #[test]
-    fn tokenizer_follows_haproxy_quoting() {
-        assert_eq!(words("send PING\\r\\n"), ["send", "PING\r\n"]);
-        assert_eq!(words("  send   \"a b\"  "), ["send", "a b"]);
-        assert_eq!(words("send 'a\\r b'"), ["send", "a\\r b"]);
-        assert_eq!(words("send a\\ b"), ["send", "a b"]);
-        assert_eq!(words("send \\x41\\x42"), ["send", "AB"]);
-        assert_eq!(words("send \"\""), ["send", ""]);
-        // A real CRLF (TOML "\r\n") is data, not a separator.
-        assert_eq!(words("send PING\r\n"), ["send", "PING\r\n"]);
-        assert_eq!(
-            words("expect rstring ^\\+OK\\d"),
-            ["expect", "rstring", "^\\+OK\\d"]
-        );
-        for bad in ["send \"open", "send a\\", "send \\x4"] {
-            assert!(tokenize(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn socks5_like_script() {

@@ -6,7 +6,6 @@
 
 mod admin;
 mod check;
-mod conv_parse;
 pub mod cpus;
 pub mod diff;
 mod error;
@@ -42,19 +41,20 @@ pub(crate) mod rule_tables {
 /// What `crate::fuzzing` drives directly: the loader without DNS and the
 /// rule/check line parsers, each a pure function over one line.
 pub(crate) mod fuzz_access {
-    pub(crate) use super::health_lines::{parse_http_check, parse_tcp_check, tokenize_spanned};
+    pub(crate) use super::health_lines::{parse_http_check, parse_tcp_check};
     pub(crate) use super::load_with;
+    pub(crate) use super::rules_parse::lexer::tokenize_spanned;
     pub(crate) use super::rules_parse::{
         parse_acl, parse_http_request, parse_http_response, parse_tcp_request, parse_use_backend,
         Env, Located,
     };
 }
-/// The rule-line word splitter, for `convert`'s round-trip tests.
-#[cfg(test)]
-pub(crate) use health_lines::tokenize as tokenize_for_tests;
 pub use model::*;
 pub use observe::METRICS_PATH;
 pub use process::CAPABILITIES;
+/// The rule-line word splitter, for `convert`'s round-trip tests.
+#[cfg(test)]
+pub(crate) use rules_parse::lexer::tokenize as tokenize_for_tests;
 
 use error::{sort_by_position, Diagnostics};
 use reader::TableView;

@@ -13,7 +13,7 @@ use super::model::{Backend, Balance, BalanceParams, Frontend, Mode};
 use super::reader::{Node, TableView};
 use super::rules_parse::{
     parse_acl, parse_http_request, parse_http_response, parse_tcp_request, parse_use_backend, Env,
-    Located, TcpLine,
+    Located, Section, TcpLine,
 };
 use super::values::Invalid;
 use crate::rules::{
@@ -356,6 +356,7 @@ pub(crate) fn attach_rules(
     cx: &RuleContext<'_>,
 ) {
     let backend_names: Vec<String> = backends.iter().map(|b| b.name.clone()).collect();
+    let frontend_names: Vec<String> = frontends.iter().map(|f| f.name.clone()).collect();
     // Where each frontend's use_backend list is written, for the mode
     // check below (found by fuzzing config_toml: that error had no
     // position).
@@ -396,11 +397,22 @@ pub(crate) fn attach_rules(
                     None => continue,
                 }
             };
+            let section = if is_frontend {
+                frontend_names
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(Section::Frontend)
+            } else {
+                backend_names
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(Section::Backend)
+            };
             let (rules, tcp_rules, stick_rules) = read_rules(
                 diag,
                 &table,
-                (is_frontend, mode, own_table.as_ref()),
-                &backend_names,
+                (is_frontend, mode, own_table.as_ref(), section),
+                (&frontend_names, &backend_names),
                 cx,
             );
             // A mode tcp frontend has ACLs for its tcp-request rules and
@@ -441,6 +453,8 @@ pub(crate) fn attach_rules(
                         own_table: own_table.as_ref(),
                         maps: cx.maps,
                         servers: cx.servers,
+                        frontends: &frontend_names,
+                        section,
                     };
                     compile_log_samples(diag, &table, &mut f.log, &env);
                 }
@@ -595,8 +609,13 @@ fn compile_log_samples(
 fn read_rules(
     diag: &mut Diagnostics<'_>,
     table: &TableView<'_>,
-    (is_frontend, mode, own_table): (bool, Mode, Option<&Arc<crate::stick::TableDef>>),
-    backends: &[String],
+    (is_frontend, mode, own_table, section): (
+        bool,
+        Mode,
+        Option<&Arc<crate::stick::TableDef>>,
+        Option<Section>,
+    ),
+    (frontends, backends): (&[String], &[String]),
     cx: &RuleContext<'_>,
 ) -> (HttpRules, TcpRules, Vec<crate::stick::StickRule>) {
     let mut rules = HttpRules::default();
@@ -635,6 +654,8 @@ fn read_rules(
         own_table,
         maps: cx.maps,
         servers: cx.servers,
+        frontends,
+        section,
     };
     // Named ACLs may be used by any rule; a payload fetch in one that an
     // http-request rule uses simply never has a sample there.

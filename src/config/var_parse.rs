@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::conv_parse::{parse_converters, split_chain};
+use super::rules_parse::conv::{parse_converters, split_chain};
 use super::rules_parse::{parse_fetch, parse_format, Env, Located, Words};
 use super::values::Invalid;
 use crate::rules::convert_ops::ValType;
@@ -105,6 +105,8 @@ mod tests {
             payload: false,
             maps: Box::leak(Box::default()),
             servers: &[],
+            frontends: &[],
+            section: None,
             tables: &[],
             own_table: None,
         }

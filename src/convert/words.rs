@@ -4,7 +4,7 @@
 //! the lexer resolved is quoted again when it needs to be.
 
 /// Joins words into one rule string that splits back into the same words
-/// (`src/config/health_lines.rs` `tokenize` is the reader).
+/// (`src/config/rules_parse/lexer.rs` `tokenize` is the reader).
 pub fn join(words: &[Vec<u8>]) -> String {
     let mut out = String::new();
     for (i, w) in words.iter().enumerate() {

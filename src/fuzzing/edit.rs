@@ -72,6 +72,8 @@ pub fn header_edit(data: &[u8]) {
         own_table: None,
         maps: &maps,
         servers: &[],
+        frontends: &[],
+        section: None,
     };
     let edits: Vec<HeaderEdit> = rules_text
         .lines()

@@ -66,6 +66,8 @@ pub fn rule_lines(data: &[u8]) {
         own_table: None,
         maps: &maps,
         servers: &[],
+        frontends: &[],
+        section: None,
     };
     let line: &str = &text;
     let parse = || -> Option<Refusal> {

@@ -303,7 +303,7 @@ impl Probe<'_> {
         for expect in &http.expects {
             let ok = match &expect.test {
                 HttpTest::Status(set) => set.contains(head.status),
-                HttpTest::RStatus(re) => re.is_match(&head.status.to_string()),
+                HttpTest::RStatus(re) => re.is_match(head.status.to_string().as_bytes()),
                 HttpTest::String(_) | HttpTest::RString(_) => true,
             };
             if !ok {

@@ -129,18 +129,23 @@ impl Matcher {
     }
 }
 
-/// Every regular expression of the rule language (ACL patterns, rewrite
-/// rules, `regsub`, `map_reg` keys) is compiled here, with one size limit;
-/// the error is the regex crate's last line.
-pub fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String> {
+/// Every regular expression of the configuration (ACL patterns, rewrite
+/// rules, `regsub`, `map_reg` keys, check `expect` patterns) is compiled
+/// here, with one size limit.
+pub fn build_regex(pattern: &str, icase: bool) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern)
         .case_insensitive(icase)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| {
-            let text = e.to_string();
-            text.lines().last().unwrap_or("").trim().to_string()
-        })
+}
+
+/// [`build_regex`] for the rule language, whose messages give the regex
+/// crate's last line only.
+pub fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String> {
+    build_regex(pattern, icase).map_err(|e| {
+        let text = e.to_string();
+        text.lines().last().unwrap_or("").trim().to_string()
+    })
 }
 
 /// Compiled size of one regex: far above what a routing rule needs,

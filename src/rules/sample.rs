@@ -46,6 +46,10 @@ pub trait LiveState {
     fn usable_servers(&self, backend: usize) -> Option<i64>;
     /// Whether the server is up and not in maintenance.
     fn server_up(&self, backend: usize, server: usize) -> Option<bool>;
+    /// Connections of the frontend now, over every core (`fe_conn`).
+    fn frontend_conns(&self, frontend: usize) -> Option<i64>;
+    /// Sessions of the backend now, over every core (`be_conn`).
+    fn backend_conns(&self, backend: usize) -> Option<i64>;
 }
 
 /// A handle on [`LiveState`]; none in unit tests and benches (then
@@ -355,6 +359,12 @@ pub enum Fetch {
     UniqueId,
     /// `nbsrv(<backend>)`: its usable servers, on this core.
     Nbsrv(usize),
+    /// `fe_conn`: connections of the frontend now, over every core
+    /// (this core's exact count plus the others' last published ones).
+    FeConn(usize),
+    /// `be_conn`: sessions of the backend now, over every core, as
+    /// `FeConn`.
+    BeConn(usize),
     /// `srv_is_up(<backend>/<server>)`.
     SrvIsUp {
         backend: usize,
@@ -391,6 +401,8 @@ impl Fetch {
                 | Fetch::Env(_)
                 | Fetch::Hostname(_)
                 | Fetch::Nbsrv(_)
+                | Fetch::FeConn(_)
+                | Fetch::BeConn(_)
                 | Fetch::SrvIsUp { .. }
                 | Fetch::UniqueId
         )
@@ -408,7 +420,9 @@ impl Fetch {
             | Fetch::Base32
             | Fetch::Date(_)
             | Fetch::Rand(_)
-            | Fetch::Nbsrv(_) => SampleType::Int,
+            | Fetch::Nbsrv(_)
+            | Fetch::FeConn(_)
+            | Fetch::BeConn(_) => SampleType::Int,
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SslFc | Fetch::HttpAuth(_) | Fetch::SrvIsUp { .. } => SampleType::Bool,
             Fetch::Stick(s) => s.sample_type(),
@@ -605,6 +619,18 @@ impl Fetch {
                 .live
                 .get()
                 .and_then(|l| l.usable_servers(*backend))
+                .is_some_and(|n| f(Sample::Int(n))),
+            Fetch::FeConn(frontend) => facts
+                .conn
+                .live
+                .get()
+                .and_then(|l| l.frontend_conns(*frontend))
+                .is_some_and(|n| f(Sample::Int(n))),
+            Fetch::BeConn(backend) => facts
+                .conn
+                .live
+                .get()
+                .and_then(|l| l.backend_conns(*backend))
                 .is_some_and(|n| f(Sample::Int(n))),
             Fetch::SrvIsUp { backend, server } => facts
                 .conn

@@ -129,6 +129,9 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     // Updates of keys other cores own wait until the mesh is joined.
     glommio::spawn_local(Rc::clone(&shard.current().stick).join(stick)).detach();
     glommio::spawn_local(Rc::clone(&shard.current().stick).purge_loop()).detach();
+    if shard.core_count() > 1 {
+        glommio::spawn_local(publish_conns(Rc::clone(&shard))).detach();
+    }
     let stats_listener = match super::observe::bind_stats(&shard.current()) {
         Ok(l) => l,
         Err(line) => {
@@ -586,5 +589,17 @@ async fn accept_loop(
             Ok(task) => task.detach(),
             Err(_) => break, // gate closed: we are stopping
         };
+    }
+}
+
+/// Every [`crate::stick::core::CONNS_EVERY`], sends this core's connection
+/// counts (of its current generation) to the other cores, for `fe_conn`
+/// and `be_conn`: each core adds the others' last counts to its own
+/// exact one, so that a rule reads only this core's memory.
+async fn publish_conns(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(crate::stick::core::CONNS_EVERY).await;
+        let ctx = shard.current();
+        ctx.stick.publish_conns(&ctx.conn_counts());
     }
 }

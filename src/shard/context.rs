@@ -251,4 +251,33 @@ impl crate::rules::sample::LiveState for CoreContext {
         (server < rt.server_count())
             .then(|| rt.is_server_up(server) && !rt.is_server_disabled(server))
     }
+
+    fn frontend_conns(&self, frontend: usize) -> Option<i64> {
+        let here = self.stats.borrow().frontends.get(frontend)?.sessions_cur;
+        let there = self
+            .stick
+            .peers_conns(self.generation, |c| c.frontends.get(frontend).copied());
+        i64::try_from(here + there).ok()
+    }
+
+    fn backend_conns(&self, backend: usize) -> Option<i64> {
+        let here = self.stats.borrow().backends.get(backend)?.sessions_cur;
+        let there = self
+            .stick
+            .peers_conns(self.generation, |c| c.backends.get(backend).copied());
+        i64::try_from(here + there).ok()
+    }
+}
+
+impl CoreContext {
+    /// This core's current connections per frontend and sessions per
+    /// backend, for the other cores' `fe_conn`/`be_conn`.
+    pub fn conn_counts(&self) -> crate::stick::core::ConnCounts {
+        let stats = self.stats.borrow();
+        crate::stick::core::ConnCounts {
+            generation: self.generation,
+            frontends: stats.frontends.iter().map(|f| f.sessions_cur).collect(),
+            backends: stats.backends.iter().map(|b| b.sessions_cur).collect(),
+        }
+    }
 }

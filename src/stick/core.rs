@@ -63,7 +63,25 @@ pub enum StickMsg {
         id: u32,
         used: u64,
     },
+    /// The sender's connection counts (`fe_conn`, `be_conn`), published
+    /// every [`CONNS_EVERY`]; no answer.
+    Conns(ConnCounts),
 }
+
+/// One core's current connections per frontend and sessions per backend,
+/// indexed as the configuration of `generation` lists them.
+#[derive(Debug, Clone)]
+pub struct ConnCounts {
+    pub generation: u64,
+    pub frontends: Arc<[u64]>,
+    pub backends: Arc<[u64]>,
+}
+
+/// How often a core publishes its connection counts to the others: how
+/// old the other cores' part of `fe_conn`/`be_conn` may be. A message per
+/// peer per period whatever the traffic; the request path reads only
+/// this core's copies.
+pub const CONNS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What an awaited message brings back.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +148,8 @@ pub struct StickCore {
     pub sent: Cell<u64>,
     /// Updates applied here for another core.
     pub served: Cell<u64>,
+    /// Each peer's connection counts as it last published them, by peer.
+    peer_conns: RefCell<Vec<Option<ConnCounts>>>,
 }
 
 impl StickCore {
@@ -146,6 +166,7 @@ impl StickCore {
             epoch: Instant::now(),
             sent: Cell::new(0),
             served: Cell::new(0),
+            peer_conns: RefCell::new(Vec::new()),
         }
     }
 
@@ -235,9 +256,41 @@ impl StickCore {
                 let used = self.used_here(table);
                 reply(senders, peer, StickMsg::Counted { id, used });
             }
+            StickMsg::Conns(counts) => {
+                let mut all = self.peer_conns.borrow_mut();
+                if all.len() <= peer {
+                    all.resize(peer + 1, None);
+                }
+                all[peer] = Some(counts);
+            }
             StickMsg::Answer { id, values } => self.answered(id, Reply::Values(values)),
             StickMsg::Counted { id, used } => self.answered(id, Reply::Used(used)),
         }
+    }
+
+    /// Sends this core's connection counts to every other core; a peer
+    /// whose channel is full misses this one (the next comes a period
+    /// later).
+    pub fn publish_conns(&self, counts: &ConnCounts) {
+        let senders = self.senders.borrow().clone();
+        let Some(senders) = senders else { return };
+        for peer in (0..self.peers.get()).filter(|p| *p != self.me.get()) {
+            let _ = senders.try_send_to(peer, StickMsg::Conns(counts.clone()));
+        }
+    }
+
+    /// The other cores' connections: the sum over peers of what `pick`
+    /// reads in their last counts of `generation` (a peer still on
+    /// another generation during a reload counts 0 until it publishes
+    /// again).
+    pub fn peers_conns(&self, generation: u64, pick: impl Fn(&ConnCounts) -> Option<u64>) -> u64 {
+        self.peer_conns
+            .borrow()
+            .iter()
+            .flatten()
+            .filter(|c| c.generation == generation)
+            .filter_map(&pick)
+            .sum()
     }
 
     fn answered(&self, id: u32, reply: Reply) {
@@ -471,4 +524,34 @@ pub struct TableDump {
     /// Entries the core holds (before filters).
     pub used: usize,
     pub entries: Vec<Listed>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(generation: u64, frontends: &[u64], backends: &[u64]) -> ConnCounts {
+        ConnCounts {
+            generation,
+            frontends: frontends.into(),
+            backends: backends.into(),
+        }
+    }
+
+    /// The other cores' part of `fe_conn`/`be_conn`: their last counts of
+    /// this generation, summed; a peer on another generation counts 0.
+    #[test]
+    fn peers_conns_sum_the_counts_of_this_generation() {
+        let core = StickCore::new(3);
+        *core.peer_conns.borrow_mut() = vec![
+            None,
+            Some(counts(4, &[2, 7], &[1])),
+            Some(counts(4, &[3, 0], &[5])),
+        ];
+        assert_eq!(core.peers_conns(4, |c| c.frontends.first().copied()), 5);
+        assert_eq!(core.peers_conns(4, |c| c.backends.first().copied()), 6);
+        assert_eq!(core.peers_conns(4, |c| c.backends.get(1).copied()), 0);
+        core.peer_conns.borrow_mut()[2] = Some(counts(5, &[9, 9], &[9]));
+        assert_eq!(core.peers_conns(4, |c| c.frontends.first().copied()), 2);
+    }
 }

@@ -7,17 +7,6 @@ use super::{err, Env, Parsed};
 use crate::rules::body_fetch::BodyFetch;
 use crate::rules::Fetch;
 
-const NAMES: [&str; 4] = [
-    "req.body",
-    "req.body_len",
-    "req.body_size",
-    "req.body_param",
-];
-
-pub(super) fn is_body_fetch(name: &str) -> bool {
-    NAMES.contains(&name)
-}
-
 pub(super) fn parse_body_fetch(
     at: usize,
     name: &str,

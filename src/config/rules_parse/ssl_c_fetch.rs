@@ -22,10 +22,6 @@ const NAMES: [(&str, Option<CertFetch>); 10] = [
     ("ssl_c_i_dn", None),
 ];
 
-pub(super) fn is_ssl_c_fetch(name: &str) -> bool {
-    NAMES.iter().any(|(n, _)| *n == name)
-}
-
 pub(super) fn parse_ssl_c_fetch(
     at: usize,
     name: &str,

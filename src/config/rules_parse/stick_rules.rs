@@ -169,10 +169,27 @@ fn parse_stored(at: usize, item: &str) -> Parsed<Stored> {
     Ok(Stored { data, period })
 }
 
-/// Whether `name` is a stick-table fetch (`sc_*`, `sc0_*`.., `src_*`,
-/// `table_cnt`, `table_avl`).
-pub(super) fn is_stick_fetch(name: &str) -> bool {
-    matches!(name, "table_cnt" | "table_avl") || split_fetch(name).is_some()
+/// The counters a stick-table fetch reads (the `<x>` of `sc_<x>`,
+/// `src_<x>`); `trackers` and `tracked` are about a tracked entry, `sc`
+/// only.
+pub(super) fn reads(src: bool) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = DataType::ALL
+        .into_iter()
+        .filter(|d| !matches!(d, DataType::Gpc0 | DataType::Gpt0 | DataType::ServerId))
+        .map(DataType::name)
+        .collect();
+    names.extend([
+        "kbytes_in",
+        "kbytes_out",
+        "get_gpc0",
+        "inc_gpc0",
+        "get_gpt0",
+        "clr_gpc0",
+    ]);
+    if !src {
+        names.extend(["tracked", "trackers"]);
+    }
+    names
 }
 
 /// `(slot, what)`: `sc_x` has its slot in the arguments (`None`),
@@ -504,7 +521,7 @@ pub(crate) fn parse_stick_rule(line: &str, env: &Env<'_>) -> Parsed<crate::stick
 /// as in HAProxy.
 pub(crate) fn stick_rule_table(line: &str) -> Option<Option<String>> {
     let words = Words::new(line).ok()?;
-    let names: Vec<&str> = words.words.iter().map(|(_, w)| w.as_str()).collect();
+    let names: Vec<&str> = words.texts().collect();
     let at = names.iter().position(|w| *w == "table");
     Some(at.and_then(|i| names.get(i + 1)).map(|s| s.to_string()))
 }

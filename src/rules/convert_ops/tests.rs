@@ -309,4 +309,20 @@ fn docs_list_every_converter() {
         );
         assert!(docs.contains(&row), "docs/configuration.md lacks {row}");
     }
+    // And the other way: every converter the docs table lists is one.
+    let start = docs
+        .find("| Converter | Input | Output | What it gives |")
+        .expect("docs/configuration.md has the converter table");
+    for row in docs[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let usage = row.split('|').nth(1).unwrap_or("").trim().trim_matches('`');
+        let name = usage.split('(').next().unwrap_or("");
+        assert!(
+            CONVERTERS.iter().any(|c| c.name == name),
+            "docs/configuration.md documents converter `{name}`, which is not in the table"
+        );
+    }
 }

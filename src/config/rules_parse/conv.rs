@@ -4,9 +4,9 @@
 //! Arguments are split on commas outside parentheses; `\,` is a comma
 //! inside an argument.
 
-use super::error::did_you_mean;
-use super::rules_parse::{compile_regex, Env, Located};
-use super::values::Invalid;
+use super::{compile_regex, Env, Located};
+use crate::config::error::did_you_mean;
+use crate::config::values::Invalid;
 use crate::maps::MapRef;
 use crate::rules::convert_ops::table::TableArg;
 use crate::rules::convert_ops::{self, cast, find, map_variant, Arg, ArgKind, Conv, ValType};
@@ -24,7 +24,7 @@ fn err<T>(at: usize, message: impl Into<String>, hint: impl Into<String>) -> Par
 }
 
 /// `text` split on commas outside parentheses, each piece with its offset.
-pub(super) fn split_chain(text: &str) -> Vec<(usize, &str)> {
+pub(crate) fn split_chain(text: &str) -> Vec<(usize, &str)> {
     split_on_commas(text, true)
 }
 
@@ -60,7 +60,7 @@ fn hint_list() -> String {
 }
 
 /// The converters after a fetch of type `input`, and the chain's type.
-pub(super) fn parse_converters(
+pub(crate) fn parse_converters(
     at: usize,
     pieces: &[(usize, &str)],
     input: ValType,
@@ -233,7 +233,7 @@ fn table_arg(at: usize, name: &str, table: &str, env: &Env<'_>) -> Parsed<TableA
     let Some(read) = convert_ops::table::read_of(name) else {
         return err(at, format!("unknown converter `{name}`"), hint_list());
     };
-    let table = super::rules_parse::stick_rules::table_named(at, Some(table), env)?;
+    let table = super::stick_rules::table_named(at, Some(table), env)?;
     if let Some(data) = read.needs() {
         if table.slot_of(data).is_none() {
             let stored: Vec<&str> = table.store.iter().map(|s| s.data.name()).collect();
