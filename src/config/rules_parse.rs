@@ -21,6 +21,7 @@ use crate::rules::{
     TcpAction, Term, UseBackend, Userlist,
 };
 
+mod actions_extra;
 pub(crate) mod stick_rules;
 
 /// An error and the byte offset in the line where it is.
@@ -1294,6 +1295,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "replace-uri",
     "set-uri",
     "replace-value",
+    "set-method",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1307,6 +1309,8 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "unset-var",
     "replace-value",
     "set-status",
+    "return",
+    "redirect",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1485,8 +1489,7 @@ fn deny_status(words: &mut Words, default: u16) -> Parsed<u16> {
 }
 
 fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
-    const HINT: &str =
-        "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query]";
+    const HINT: &str = "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query] [append-slash] [set-cookie NAME[=value]] [clear-cookie NAME]";
     let Some((kat, kind)) = words.argument() else {
         return err(
             words.here(),
@@ -1511,17 +1514,15 @@ fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
         target,
         code: 302,
         drop_query: false,
+        append_slash: false,
+        cookie: None,
     };
     while let Some((oat, option)) = words.argument() {
         match option.as_str() {
             "code" => redirect.code = status_arg(words, "code", &REDIRECT_CODES)?,
             "drop-query" => redirect.drop_query = true,
             "append-slash" | "set-cookie" | "clear-cookie" => {
-                return err(
-                    oat,
-                    format!("redirect option `{option}` is not supported by percore"),
-                    HINT,
-                )
+                actions_extra::redirect_option(oat, &option, words, &mut redirect)?
             }
             _ => return err(oat, format!("unknown redirect option `{option}`"), HINT),
         }
@@ -1718,6 +1719,7 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         }
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
+        "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
         other if stick_rules::is_stick_action(other) => {
             RequestAction::Stick(stick_rules::parse_stick_action(at, other, &mut words, env)?)
         }
@@ -1751,6 +1753,11 @@ fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseA
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
         }
         "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
+        "return" => ResponseAction::Return(parse_return(&mut words, env)?),
+        "redirect" => ResponseAction::Redirect(actions_extra::response_redirect(
+            at,
+            parse_redirect(&mut words, env)?,
+        )?),
         other if super::var_parse::is_var_action(other) => {
             ResponseAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
         }

@@ -118,6 +118,7 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplacePath { .. }
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
+            | HeaderEdit::SetMethod(_)
             | HeaderEdit::SetStatus { .. } => None,
         };
         let before = name.as_deref().map_or(0, |n| count(&view, n));
@@ -140,6 +141,7 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplacePath { .. }
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
+            | HeaderEdit::SetMethod(_)
             | HeaderEdit::SetStatus { .. } => {}
         }
         let framing_after: Vec<_> = FRAMING.iter().map(|f| fields_named(&current, f)).collect();

@@ -64,6 +64,10 @@ pub enum HeaderEdit {
         regex: Regex,
         with: Format,
     },
+    /// `set-method <fmt>`: the method of the request line. A rendered
+    /// value that is no token, or CONNECT, leaves the method unchanged
+    /// (CONNECT's target and tunnel are decided on the received request).
+    SetMethod(Format),
     /// `set-status <code> [reason <text>]` (responses).
     SetStatus {
         code: u16,
@@ -86,6 +90,20 @@ pub struct Redirect {
     pub target: RedirectTarget,
     pub code: u16,
     pub drop_query: bool,
+    /// `append-slash`: a path not ending with `/` gets one (prefix and
+    /// scheme redirects, which carry the request's path).
+    pub append_slash: bool,
+    /// `set-cookie` / `clear-cookie`: a Set-Cookie field on the redirect.
+    pub cookie: Option<RedirectCookie>,
+}
+
+/// The cookie a redirect sets or clears, as written (`NAME[=value]`).
+#[derive(Debug, Clone)]
+pub enum RedirectCookie {
+    /// `Set-Cookie: NAME[=value]; path=/;`.
+    Set(Box<str>),
+    /// `Set-Cookie: NAME[=]; path=/; Max-Age=0;`.
+    Clear(Box<str>),
 }
 
 /// A response percore builds itself (`return`).
@@ -136,6 +154,21 @@ pub enum ResponseAction {
     Edit(HeaderEdit),
     /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
     SetVar(super::vars::SetVarRef),
+    /// `return ...`: the server's response is dropped and this one sent.
+    Return(Reply),
+    /// `redirect location <fmt> ...`: the same with a redirect.
+    Redirect(Redirect),
+}
+
+/// How the response rules of a section ended, when a rule ended them.
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseEnd<'r> {
+    /// `deny`: an error page with this status instead of the response.
+    Deny(u16),
+    /// `return`: this answer instead of the response.
+    Return(&'r Reply),
+    /// `redirect`: this redirect instead of the response.
+    Redirect(&'r Redirect),
 }
 
 /// How the request rules of one section ended.
@@ -173,8 +206,8 @@ pub enum Step<'r> {
 pub enum ResponseStep<'r> {
     /// A rule rewrites the response; evaluation resumes at rule `next`.
     Edit { next: usize, edit: &'r HeaderEdit },
-    /// The evaluation ended; `Some(status)`: a rule denied the response.
-    Done(Option<u16>),
+    /// The evaluation ended; `Some`: a rule replaces the response.
+    Done(Option<ResponseEnd<'r>>),
 }
 
 /// The routing rules of a frontend or a backend.
@@ -289,7 +322,8 @@ impl HttpRules {
             })
     }
 
-    /// Runs the `http-response` rules; `Some(status)` when one denies.
+    /// Runs the `http-response` rules; `Some` when one replaces the
+    /// response.
     /// Every rule sees the response as received: use
     /// [`HttpRules::step_response`] for rules that must see the rewrites of
     /// earlier ones.
@@ -297,7 +331,7 @@ impl HttpRules {
         &'r self,
         facts: &Facts<'_>,
         edits: &mut Vec<&'r HeaderEdit>,
-    ) -> Option<u16> {
+    ) -> Option<ResponseEnd<'r>> {
         let mut from = 0;
         loop {
             match self.step_response(from, facts) {
@@ -311,7 +345,7 @@ impl HttpRules {
     }
 
     /// Runs the `http-response` rules from index `from` until one whose
-    /// condition holds rewrites the response or denies it (as
+    /// condition holds rewrites the response or replaces it (as
     /// [`HttpRules::step_request`]).
     pub fn step_response<'r>(&'r self, from: usize, facts: &Facts<'_>) -> ResponseStep<'r> {
         for (index, rule) in self.response.iter().enumerate().skip(from) {
@@ -323,7 +357,13 @@ impl HttpRules {
                     set.run(facts);
                     continue;
                 }
-                ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
+                ResponseAction::Deny { status } => {
+                    ResponseStep::Done(Some(ResponseEnd::Deny(*status)))
+                }
+                ResponseAction::Return(reply) => {
+                    ResponseStep::Done(Some(ResponseEnd::Return(reply)))
+                }
+                ResponseAction::Redirect(r) => ResponseStep::Done(Some(ResponseEnd::Redirect(r))),
                 ResponseAction::Edit(edit) => ResponseStep::Edit {
                     next: index + 1,
                     edit,

@@ -101,7 +101,22 @@ pub fn prepare(edit: &HeaderEdit, facts: &Facts<'_>, bufs: &mut EditBuffers) {
         | HeaderEdit::ReplaceUri { with, .. }
         | HeaderEdit::ReplaceValue { with, .. }
         | HeaderEdit::SetUri(with) => render(with, facts, &mut bufs.value),
+        HeaderEdit::SetMethod(format) => {
+            render(format, facts, &mut bufs.value);
+            if !is_method_token(&bufs.value) {
+                bufs.value.clear();
+            }
+        }
     }
+}
+
+/// A method the request line may carry after `set-method`: a token
+/// (RFC 9110 5.6.2), not CONNECT.
+pub(crate) fn is_method_token(m: &[u8]) -> bool {
+    !m.is_empty()
+        && m != b"CONNECT"
+        && m.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
 }
 
 /// Applies `edit` to `head` with the value [`prepare`] rendered.
@@ -184,6 +199,7 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
                 changed
             })
         }
+        HeaderEdit::SetMethod(_) => set_method(head, bufs, &value),
         HeaderEdit::SetStatus { code, reason } => {
             let reason = reason
                 .as_deref()
@@ -394,6 +410,23 @@ fn drop_target_breaks(out: &mut Vec<u8>, start: usize) {
     out.truncate(kept);
 }
 
+/// `<method> <target> <version>`: replaces the method; an empty `method`
+/// (the rendered value was no token) or a CONNECT request (its target is
+/// an authority) leaves the line as it is.
+fn set_method(head: &mut Vec<u8>, bufs: &mut EditBuffers, method: &[u8]) {
+    let Some(sp) = head.iter().position(|&b| b == b' ') else {
+        return;
+    };
+    if method.is_empty() || head[..sp] == *b"CONNECT" {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    out.extend_from_slice(method);
+    out.extend_from_slice(&head[sp..]);
+    std::mem::swap(head, out);
+}
+
 /// `HTTP/1.1 <code> <reason>`: the status line of a response head.
 fn set_status(head: &mut Vec<u8>, bufs: &mut EditBuffers, code: u16, reason: &[u8]) {
     let Some(line_end) = find_crlf(head, 0) else {
@@ -602,6 +635,20 @@ mod tests {
         let query = HeaderEdit::SetQuery(Format::literal(b"x=1 HTTP/1.0"));
         let out = run(HEAD, &[Edit::Rule(&query)]);
         assert_eq!(out.lines().next().map(|l| l.split(' ').count()), Some(3));
+    }
+
+    #[test]
+    fn set_method() {
+        let m = HeaderEdit::SetMethod(Format::literal(b"POST"));
+        assert!(run(HEAD, &[Edit::Rule(&m)]).starts_with("POST /a/b?x=1 HTTP/1.1\r\nHost: h"));
+        // Rendered values that are no token, and CONNECT, change nothing.
+        for bad in [&b"GE T"[..], b"", b"CONNECT", b"G/T"] {
+            let m = HeaderEdit::SetMethod(Format::literal(bad));
+            assert!(run(HEAD, &[Edit::Rule(&m)]).starts_with("GET /a/b"));
+        }
+        let connect = "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n";
+        let m = HeaderEdit::SetMethod(Format::literal(b"GET"));
+        assert!(run(connect, &[Edit::Rule(&m)]).starts_with("CONNECT h:443"));
     }
 
     #[test]

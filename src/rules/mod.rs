@@ -28,8 +28,8 @@ pub mod vars;
 pub mod view;
 
 pub use action::{
-    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction,
-    ResponseStep, Rule, Step, UseBackend, Verdict,
+    HeaderEdit, HttpRules, Redirect, RedirectCookie, RedirectTarget, Reply, RequestAction,
+    ResponseAction, ResponseEnd, ResponseStep, Rule, Step, UseBackend, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};

@@ -27,7 +27,9 @@ use crate::http::{
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
 use crate::rules::view::{field_spans, run_request_rules, RuleRun};
-use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
+use crate::rules::{
+    ConnFacts, Facts, HttpRules, RequestView, ResponseEnd, ResponseStep, TlsFacts, Verdict,
+};
 use crate::stick::{persist, Key, Scope, TableDef, Tracked};
 use std::sync::Arc;
 
@@ -47,6 +49,11 @@ pub(super) struct RouteState<'c> {
     /// Entries the backend's `stick on|store-request` rules write the
     /// server into once it answers.
     stick_keys: Vec<(Arc<TableDef>, Key)>,
+    /// The method of the request as forwarded (`set-method` may change
+    /// it): the server's response is read by it (HEAD: no body).
+    pub sent_method: Method,
+    /// The client's request is a HEAD.
+    client_head: bool,
 }
 
 impl RouteState<'_> {
@@ -78,6 +85,8 @@ impl RouteState<'_> {
             response_fields: Vec::new(),
             answer: Vec::new(),
             stick_keys: Vec::new(),
+            sent_method: Method::Get,
+            client_head: false,
         }
     }
 }
@@ -97,6 +106,7 @@ impl<'c> RouteState<'c> {
             backend,
             server,
             directed: self.hint.sticky == Some(server),
+            head_only: self.client_head,
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
@@ -182,6 +192,8 @@ pub(super) async fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    st.sent_method = head.method_kind;
+    st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy
     // counts each request of the stream's tracked counters).
     st.conn.stick.new_request().await;
@@ -238,6 +250,7 @@ pub(super) async fn request<'c>(
         st.stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
     }
     let current = st.view.current(head);
+    st.sent_method = current.method_kind;
     let facts = Facts::request(&st.conn, &current);
     st.hint = PickHint {
         hash: be
@@ -380,6 +393,8 @@ pub(super) struct ResponseHook<'a, 'c> {
     pub server: usize,
     /// The request named this server in its persistence cookie.
     pub directed: bool,
+    /// The client asked HEAD: an answer a rule gives has no body.
+    pub head_only: bool,
     pub edits: &'a mut Vec<Edit<'c>>,
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
@@ -389,12 +404,40 @@ pub(super) struct ResponseHook<'a, 'c> {
 }
 
 impl<'c> ResponseHook<'_, 'c> {
+    /// Writes to `out` the answer an `http-response return|redirect`
+    /// rule gives instead of `head` (the server's response); its status.
+    pub fn write_answer(
+        &self,
+        end: ResponseEnd<'c>,
+        head: &ResponseHead<'_>,
+        out: &mut Vec<u8>,
+        close: bool,
+    ) -> u16 {
+        out.clear();
+        let facts = Facts::response(self.conn, head);
+        match end {
+            ResponseEnd::Return(reply) => {
+                write_reply(out, reply, &facts, self.head_only, close);
+                reply.status
+            }
+            ResponseEnd::Redirect(r) => {
+                write_redirect(out, r, &facts, close);
+                r.code
+            }
+            ResponseEnd::Deny(status) => status,
+        }
+    }
+
     /// Runs the backend's then the frontend's `http-response` rules on a
     /// response head already written to `out`, and rewrites `out`. Each
     /// rule sees the response as the rules before it left it (once a rule
-    /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
-    /// denied the response.
-    pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
+    /// rewrote it, its fields are read from `out`). `Err`: a rule replaces
+    /// the response (deny, return, redirect).
+    pub fn apply(
+        &mut self,
+        head: &ResponseHead<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ResponseEnd<'c>> {
         self.conn.stick.response_status(head.status);
         let be: &'c Backend = self.backend;
         if let Some(core) = self.conn.stick.core() {
@@ -432,7 +475,7 @@ impl<'c> ResponseHook<'_, 'c> {
                     };
                     let facts = Facts::response(self.conn, &current);
                     match rules.step_response(from, &facts) {
-                        ResponseStep::Done(Some(status)) => return Err(status),
+                        ResponseStep::Done(Some(end)) => return Err(end),
                         ResponseStep::Done(None) => break,
                         ResponseStep::Edit { next, edit } => {
                             edit::prepare(edit, &facts, self.bufs);

@@ -795,7 +795,7 @@ impl Session<'_> {
                         )
                         .await;
                         let info = RequestInfo {
-                            method: head.method_kind,
+                            method: self.route.sent_method,
                             version: head.version,
                             framing: head.framing,
                             keep_alive: head.keep_alive,

@@ -1,0 +1,154 @@
+//! The `http-request` / `http-response` actions of issue #18 through the
+//! real binary and a real backend: `set-method`, `http-response return`
+//! and `redirect`, the `redirect` options `append-slash`, `set-cookie` and
+//! `clear-cookie` (their fields checked against HAProxy 2.6's).
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+use common::http_backend::*;
+use common::*;
+
+/// Answers with the method it received as the body; `/missing` is a 404,
+/// `/broken` a 500.
+fn backend() -> HttpBackend {
+    HttpBackend::start(|r| {
+        let status = match r.target.as_str() {
+            "/missing" => 404,
+            "/broken" => 500,
+            _ => 200,
+        };
+        let headers = r
+            .header("x-seen-method")
+            .map(|m| vec![format!("X-Seen-Method: {m}")])
+            .unwrap_or_default();
+        Reply::Full(status, headers, r.method.clone().into_bytes())
+    })
+}
+
+fn proxy(frontend: &str, be: &HttpBackend) -> Proxy {
+    Proxy::start(&http_config(frontend, &servers(&[be.addr])))
+}
+
+/// Sends `req` on the connection, reads one response.
+fn exchange(rd: &mut BufReader<TcpStream>, req: &str, head: bool) -> (u16, String, String) {
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    let (status, head, body) = read_response(rd, head).expect("a response");
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn get(target: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n")
+}
+
+#[test]
+fn set_method_changes_what_the_server_and_later_rules_see() {
+    let be = backend();
+    let proxy = proxy(
+        r#"http-request = [
+  "set-method POST if { path /post }",
+  "set-method %[req.hdr(x-method)] if { req.hdr(x-method) -m found }",
+  "set-method HEAD if { path /head }",
+  "set-header X-Seen-Method %[method]",
+]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, _, body) = exchange(&mut rd, &get("/post"), false);
+    assert_eq!((status, body.as_str()), (200, "POST"));
+    let req = "GET /x HTTP/1.1\r\nHost: h\r\nX-Method: PURGE\r\n\r\n";
+    let (_, _, body) = exchange(&mut rd, req, false);
+    assert_eq!(body, "PURGE");
+    // A rendered value that is no method leaves the method alone.
+    let req = "GET /x HTTP/1.1\r\nHost: h\r\nX-Method: G T\r\n\r\n";
+    let (_, _, body) = exchange(&mut rd, req, false);
+    assert_eq!(body, "GET");
+    let received = be.received();
+    assert_eq!(received[0].header("x-seen-method"), Some("POST"));
+    assert_eq!(received[1].header("x-seen-method"), Some("PURGE"));
+
+    // A GET sent as HEAD: percore reads the server's answer as the answer
+    // to a HEAD (no body), and the connection goes on.
+    let (status, head, _) = exchange(&mut rd, &get("/head"), true);
+    assert_eq!(status, 200);
+    assert!(head.contains("X-Seen-Method: HEAD"), "{head}");
+    let (_, _, body) = exchange(&mut rd, &get("/after"), false);
+    assert_eq!(body, "GET");
+}
+
+#[test]
+fn http_response_return_and_redirect_replace_the_server_answer() {
+    let be = backend();
+    let proxy = proxy(
+        r#"http-response = [
+  "return status 503 content-type text/plain lf-string \"was %[status]\" hdr X-Why broken if { status 500 }",
+  "redirect location /gone code 303 set-cookie LOST=1 if { status 404 }",
+]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, head, body) = exchange(&mut rd, &get("/broken"), false);
+    assert_eq!((status, body.as_str()), (503, "was 500"));
+    assert!(
+        head.to_ascii_lowercase().contains("x-why: broken"),
+        "{head}"
+    );
+    // The client connection stays usable.
+    let (status, head, _) = exchange(&mut rd, &get("/missing"), false);
+    assert_eq!(status, 303);
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("location: /gone\r\n"), "{head}");
+    assert!(lower.contains("set-cookie: lost=1; path=/;\r\n"), "{head}");
+    let (status, _, body) = exchange(&mut rd, &get("/ok"), false);
+    assert_eq!((status, body.as_str()), (200, "GET"));
+    // HEAD: the answer has no body.
+    let (status, head, _) = exchange(&mut rd, "HEAD /broken HTTP/1.1\r\nHost: h\r\n\r\n", true);
+    assert_eq!(status, 503);
+    assert!(head.contains("content-length: 7"), "{head}");
+    let (status, _, _) = exchange(&mut rd, &get("/ok"), false);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn redirect_options_append_slash_and_cookies() {
+    let be = backend();
+    let proxy = proxy(
+        r#"http-request = [
+  "redirect prefix https://new.example append-slash drop-query set-cookie MOVED=yes if { path_beg /dir }",
+  "redirect scheme https append-slash if { path_beg /s }",
+  "redirect location /bye clear-cookie SESSION= if { path /logout }",
+]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let location = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .map(str::to_string)
+    };
+    let cookie = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .map(str::to_string)
+    };
+    let (status, head, _) = exchange(&mut rd, &get("/dir/a?x=1"), false);
+    assert_eq!(status, 302);
+    assert_eq!(
+        location(&head).as_deref(),
+        Some("https://new.example/dir/a/")
+    );
+    assert_eq!(cookie(&head).as_deref(), Some("MOVED=yes; path=/;"));
+    let (_, head, _) = exchange(&mut rd, &get("/dir/"), false);
+    assert_eq!(location(&head).as_deref(), Some("https://new.example/dir/"));
+    let (_, head, _) = exchange(&mut rd, &get("/s?q"), false);
+    assert_eq!(location(&head).as_deref(), Some("https://h/s/?q"));
+    assert_eq!(cookie(&head), None);
+    let (_, head, _) = exchange(&mut rd, &get("/logout"), false);
+    assert_eq!(location(&head).as_deref(), Some("/bye"));
+    assert_eq!(
+        cookie(&head).as_deref(),
+        Some("SESSION=; path=/; Max-Age=0;")
+    );
+}
