@@ -99,6 +99,7 @@ fn bench(c: &mut Criterion) {
             status: Some(200),
             request_line: "GET /static/app.js?v=3 HTTP/1.1",
             captured_request_headers: &captures,
+            captured_response_headers: &[],
         }),
     };
     let conn = ConnFacts {
@@ -110,6 +111,7 @@ fn bench(c: &mut Criterion) {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
     };
     let facts = Facts {
         conn: &conn,

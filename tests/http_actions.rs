@@ -152,3 +152,121 @@ fn redirect_options_append_slash_and_cookies() {
         Some("SESSION=; path=/; Max-Age=0;")
     );
 }
+
+/// A frontend with every kind of capture slot, logging with `log_format`
+/// to `log`.
+fn capturing_config(be: &HttpBackend, log: &std::path::Path, log_format: &str) -> String {
+    format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{log}" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+log = true
+log-format = '{log_format}'
+capture-request-header = [{{ name = "Host", len = 20 }}]
+capture-response-header = [{{ name = "X-Seen-Method", len = 3 }}]
+declare-capture = [{{ type = "response", len = 10 }}, {{ type = "request", len = 8 }}]
+http-request = [
+  "capture req.hdr(user-agent) len 5",
+  "capture path id 1 if {{ path_beg /a }}",
+]
+http-response = ["capture res.hdr(content-length),add(1000) id 1"]
+
+[[backend]]
+name = "be"
+{servers}
+"#,
+        log = log.display(),
+        servers = servers(&[be.addr]),
+    )
+}
+
+#[test]
+fn captures_fill_the_log_slots() {
+    let be = backend();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let format = "LOG|%hr|%hrl|%hs|%hsl|%{+Q}hs|%ST";
+    let proxy = Proxy::start(&capturing_config(&be, &log, format));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let req = "GET /a/b/c/d/e HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\nX-Seen-Method: POSTX\r\n\r\n";
+    assert_eq!(exchange(&mut rd, req, false).0, 200);
+    // The `id 1` rule's condition does not hold: its slot stays empty.
+    let req = "GET /z HTTP/1.1\r\nHost: h|2\r\n\r\n";
+    assert_eq!(exchange(&mut rd, req, false).0, 200);
+    let lines = wait_for_lines(&log, 2);
+    assert!(
+        lines[0].ends_with(
+            "LOG|{example.com|/a/b/c/d|curl/}|example.com /a/b/c/d curl/|{POS|1003}|POS 1003|{\"POS\"|\"1003\"}|200"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("LOG|{h#7C2||}|h#7C2  |{|1003}| 1003|{\"\"|\"1003\"}|200"),
+        "{}",
+        lines[1]
+    );
+
+    // httplog: the request then the response slots, in braces.
+    let log2 = dir.path().join("httplog.log");
+    let proxy = Proxy::start(
+        &capturing_config(&be, &log2, "httplog")
+            .replace("log-format = 'httplog'", "log-format = \"httplog\""),
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let req = "GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
+    assert_eq!(exchange(&mut rd, req, false).0, 200);
+    let line = &wait_for_lines(&log2, 1)[0];
+    assert!(
+        line.contains(" {example.com|/a|curl/} {|1003} \"GET /a HTTP/1.1\""),
+        "{line}"
+    );
+}
+
+/// The capture configuration errors, each with its place and a hint.
+#[test]
+fn capture_configuration_errors() {
+    use percore::config::load_str;
+    let base = |frontend: &str, backend: &str| {
+        format!(
+            "[defaults]\nmode = \"http\"\n\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:18080\"]\ndefault_backend = \"be\"\n{frontend}\n\n[[backend]]\nname = \"be\"\nservers = [{{ name = \"s\", addr = \"127.0.0.1:9000\" }}]\n{backend}\n"
+        )
+    };
+    let errors = |text: String| -> Vec<String> {
+        match load_str(&text, std::path::Path::new("t.toml")) {
+            Ok(_) => panic!("expected errors for:\n{text}"),
+            Err(errors) => errors.0.iter().map(|e| format!("{e}")).collect(),
+        }
+    };
+    let e = errors(base("", "http-request = [\"capture path len 4\"]"));
+    assert!(e[0].contains("backend \"be\" has capture rules"), "{e:?}");
+    assert!(e[0].contains("frontends"), "{e:?}");
+    let e = errors(base("http-response = [\"capture status id 0\"]", ""));
+    assert!(
+        e[0].contains("capture id 0: the frontend has 0 response capture slots"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("declare-capture"), "{e:?}");
+    let e = errors(base("declare-capture = [{ type = \"req\", len = 4 }]", ""));
+    assert!(e[0].contains("invalid capture type \"req\""), "{e:?}");
+    let e = errors(base("declare-capture = [{ type = \"request\" }]", ""));
+    assert!(e[0].contains("declare-capture has no len"), "{e:?}");
+    let e = errors(base(
+        "capture-response-header = [{ name = \"a b\", len = 4 }]",
+        "",
+    ));
+    assert!(e[0].contains("invalid header name"), "{e:?}");
+    let e = errors(base("http-request = [\"capture path len 0\"]", ""));
+    assert!(e[0].contains("out of range"), "{e:?}");
+    assert!(e[0].contains(":8:"), "{e:?}");
+}

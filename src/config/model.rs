@@ -493,8 +493,21 @@ pub struct FrontendLog {
     /// Skip sessions that carried no data from the client.
     pub dontlognull: bool,
     pub captures: Vec<HeaderCapture>,
+    /// `capture-response-header`: HAProxy's `capture response header`.
+    pub response_captures: Vec<HeaderCapture>,
+    /// `declare-capture`: slots for `http-request|http-response capture
+    /// ... id <n>` (their lengths), after the header captures.
+    pub declared: DeclaredCaptures,
     /// `unique-id-format` (and `unique-id-header`).
     pub unique_id: Option<UniqueId>,
+}
+
+/// HAProxy's `declare capture request|response len <n>`: the lengths of
+/// the declared slots of each side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredCaptures {
+    pub request: Vec<usize>,
+    pub response: Vec<usize>,
 }
 
 impl FrontendLog {
@@ -504,6 +517,8 @@ impl FrontendLog {
             format: LogFormat::Tcp,
             dontlognull: false,
             captures: Vec::new(),
+            response_captures: Vec::new(),
+            declared: DeclaredCaptures::default(),
             unique_id: None,
         }
     }

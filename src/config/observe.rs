@@ -8,14 +8,15 @@ use std::path::PathBuf;
 
 use super::error::{Diagnostics, Reported, Span};
 use super::model::{
-    Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming, LogTarget, Mode,
-    StatsPage, UniqueId,
+    DeclaredCaptures, Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming,
+    LogTarget, Mode, StatsPage, UniqueId,
 };
 use super::reader::{Node, TableView};
 use super::values;
 
 const LOG_TARGET_KEYS: &[&str] = &["target", "format", "facility", "tag"];
 const CAPTURE_KEYS: &[&str] = &["name", "len"];
+const DECLARE_KEYS: &[&str] = &["type", "len"];
 const STATS_KEYS: &[&str] = &["bind", "uri", "auth", "hide-version", "refresh"];
 
 /// Longest capture HAProxy's default buffers make useful.
@@ -356,9 +357,10 @@ pub(crate) fn read_frontend_log(
             log.dontlognull = b.value;
         }
     }
-    if let Some(n) = table.get("capture-request-header") {
-        log.captures = read_captures(diag, &n);
-        if mode == Some(Mode::Tcp) && !log.captures.is_empty() {
+    for key in ["capture-request-header", "capture-response-header"] {
+        let Some(n) = table.get(key) else { continue };
+        let captures = read_captures(diag, &n);
+        if mode == Some(Mode::Tcp) && !captures.is_empty() {
             diag.warn(
                 n.span.as_ref(),
                 &n.path,
@@ -366,8 +368,73 @@ pub(crate) fn read_frontend_log(
                 Some("captures apply to mode http frontends".into()),
             );
         }
+        match key {
+            "capture-request-header" => log.captures = captures,
+            _ => log.response_captures = captures,
+        }
+    }
+    if let Some(n) = table.get("declare-capture") {
+        log.declared = read_declared(diag, &n);
     }
     (log, log_node.and_then(|n| n.span))
+}
+
+/// `declare-capture = [{ type = "request"|"response", len = <n> }]`.
+fn read_declared(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> DeclaredCaptures {
+    let mut declared = DeclaredCaptures::default();
+    let Ok(elements) = node.array(diag) else {
+        return declared;
+    };
+    for element in &elements {
+        let Ok(table) = element.table(diag) else {
+            continue;
+        };
+        table.check_keys(diag, DECLARE_KEYS);
+        let side = match table.get("type") {
+            Some(n) => match n.string(diag) {
+                Ok(t) if t.value == "request" => Some(&mut declared.request),
+                Ok(t) if t.value == "response" => Some(&mut declared.response),
+                Ok(t) => {
+                    diag.error(
+                        t.span.as_ref(),
+                        &n.path,
+                        format!("invalid capture type {:?}", t.value),
+                        Some("type = \"request\" or \"response\"".into()),
+                    );
+                    None
+                }
+                Err(_) => None,
+            },
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "declare-capture has no type",
+                    Some("write { type = \"request\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        let len = match table.get("len") {
+            Some(n) => n
+                .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
+                .ok()
+                .map(|l| l.value),
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "declare-capture has no len",
+                    Some("HAProxy requires `len`: write { type = \"request\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        if let (Some(side), Some(len)) = (side, len) {
+            side.push(len);
+        }
+    }
+    declared
 }
 
 fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCapture> {

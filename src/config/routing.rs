@@ -422,6 +422,22 @@ pub(crate) fn attach_rules(
                     }),
                 );
             }
+            let captures = rules
+                .request
+                .iter()
+                .any(|r| matches!(r.action, crate::rules::RequestAction::Capture(_)))
+                || rules
+                    .response
+                    .iter()
+                    .any(|r| matches!(r.action, crate::rules::ResponseAction::Capture(_)));
+            if captures && !is_frontend {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    format!("backend \"{name}\" has capture rules"),
+                    Some("capture slots belong to frontends: put the capture rules in the frontends that route here (HAProxy allows id captures in backends)".into()),
+                );
+            }
             if !rules.is_empty() || !rules.acls.is_empty() {
                 *rules_slot = rules;
             }
@@ -430,6 +446,11 @@ pub(crate) fn attach_rules(
             }
             if is_frontend {
                 if let Some(f) = frontends.iter_mut().find(|f| f.name == name) {
+                    if let Err((message, hint)) =
+                        super::rules_parse::resolve_capture_slots(&mut f.log, &mut f.rules)
+                    {
+                        diag.error(table.span.as_ref(), &table.path, message, Some(hint));
+                    }
                     let env = Env {
                         acls: &[],
                         userlists: cx.userlists,

@@ -22,6 +22,7 @@ use crate::rules::{
 };
 
 mod actions_extra;
+pub(crate) use actions_extra::resolve_capture_slots;
 pub(crate) mod stick_rules;
 
 /// An error and the byte offset in the line where it is.
@@ -1296,6 +1297,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "set-uri",
     "replace-value",
     "set-method",
+    "capture",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1311,6 +1313,7 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "set-status",
     "return",
     "redirect",
+    "capture",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1720,6 +1723,11 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
         "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
+        "capture" => RequestAction::Capture(actions_extra::parse_capture(
+            &mut words,
+            env,
+            crate::rules::CaptureSide::Request,
+        )?),
         other if stick_rules::is_stick_action(other) => {
             RequestAction::Stick(stick_rules::parse_stick_action(at, other, &mut words, env)?)
         }
@@ -1754,6 +1762,11 @@ fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseA
         }
         "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
         "return" => ResponseAction::Return(parse_return(&mut words, env)?),
+        "capture" => ResponseAction::Capture(actions_extra::parse_capture(
+            &mut words,
+            env,
+            crate::rules::CaptureSide::Response,
+        )?),
         "redirect" => ResponseAction::Redirect(actions_extra::response_redirect(
             at,
             parse_redirect(&mut words, env)?,
@@ -1816,6 +1829,7 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -1988,6 +2002,7 @@ mod converter_tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

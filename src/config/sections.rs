@@ -70,6 +70,8 @@ const FRONTEND_KEYS: &[&str] = &[
     "log-format",
     "dontlognull",
     "capture-request-header",
+    "capture-response-header",
+    "declare-capture",
     "unique-id-format",
     "unique-id-header",
     "acl",

@@ -133,6 +133,7 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert!(matches!(
@@ -150,6 +151,7 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

@@ -193,7 +193,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
     let c = run(
         "global\n    daemon\n    user haproxy\n    log ring@buf local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
-         stick-table type ip size 1m\n    http-request capture req.hdr(host) len 10\n    default_backend b\n\
+         stick-table type ip size 1m\n    http-request silent-drop\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
          backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto fcgi\n\
          resolvers dns\n    nameserver ns 10.0.0.1:53\n",
@@ -203,10 +203,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         ("haproxy.cfg:2: daemon: ", "systemd"),
         ("haproxy.cfg:4: log ring@buf local0: ", "unix:/path"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
-        (
-            "haproxy.cfg:10: http-request capture req.hdr(host) len 10: ",
-            "actions",
-        ),
+        ("haproxy.cfg:10: http-request silent-drop: ", "actions"),
         (
             "haproxy.cfg:12: tcp-request session track-sc0 src: ",
             "tcp-request rules",

@@ -101,6 +101,7 @@ pub fn header_edit(data: &[u8]) {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();

@@ -497,8 +497,10 @@ impl CustomFormat {
                 let captures = http.map_or(&[][..], |h| h.captured_request_headers);
                 captured_headers(out, captures, var == Var::CapturedRequestHeaders, flags);
             }
-            // No response captures: nothing, as HAProxy without them.
-            Var::CapturedResponseHeaders | Var::CapturedResponseHeadersList => {}
+            Var::CapturedResponseHeaders | Var::CapturedResponseHeadersList => {
+                let captures = http.map_or(&[][..], |h| h.captured_response_headers);
+                captured_headers(out, captures, var == Var::CapturedResponseHeaders, flags);
+            }
             Var::RequestLine => request_text(out, http.map(|h| h.request_line), flags),
             Var::Method => request_text(
                 out,

@@ -94,6 +94,9 @@ pub struct HttpLog<'a> {
     /// Values of the `capture-request-header` entries, in config order;
     /// empty strings for absent headers.
     pub captured_request_headers: &'a [String],
+    /// Values of the response capture slots (`capture-response-header`,
+    /// `declare-capture` response slots), in slot order.
+    pub captured_response_headers: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

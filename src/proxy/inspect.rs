@@ -65,6 +65,7 @@ pub async fn connection(
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -143,6 +144,7 @@ pub async fn content(
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

@@ -68,6 +68,7 @@ pub async fn serve(
             vars: Rc::clone(&vars),
             live: crate::rules::sample::Live::of(&ctx),
             unique_id: Default::default(),
+            captures: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -230,6 +231,7 @@ fn log_facts(
         vars: Default::default(),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
     })
 }
 

@@ -143,6 +143,8 @@ pub enum RequestAction {
     Stick(crate::stick::StickAction),
     /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
     SetVar(super::vars::SetVarRef),
+    /// `capture <sample> len|id <n>`: fills a capture slot, goes on.
+    Capture(super::capture::CaptureRule),
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +160,8 @@ pub enum ResponseAction {
     Return(Reply),
     /// `redirect location <fmt> ...`: the same with a redirect.
     Redirect(Redirect),
+    /// `capture <sample> id <n>`: fills a capture slot, goes on.
+    Capture(super::capture::CaptureRule),
 }
 
 /// How the response rules of a section ended, when a rule ended them.
@@ -290,6 +294,10 @@ impl HttpRules {
                         action,
                     }
                 }
+                RequestAction::Capture(capture) => {
+                    capture.run(facts);
+                    continue;
+                }
                 RequestAction::SetVar(set) => {
                     set.run(facts);
                     if facts.conn.stick.wants() {
@@ -318,6 +326,7 @@ impl HttpRules {
                         | RequestAction::Edit(_)
                         | RequestAction::Stick(_)
                         | RequestAction::SetVar(_)
+                        | RequestAction::Capture(_)
                 )
             })
     }
@@ -355,6 +364,10 @@ impl HttpRules {
             return match &rule.action {
                 ResponseAction::SetVar(set) => {
                     set.run(facts);
+                    continue;
+                }
+                ResponseAction::Capture(capture) => {
+                    capture.run(facts);
                     continue;
                 }
                 ResponseAction::Deny { status } => {

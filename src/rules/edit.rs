@@ -570,6 +570,7 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

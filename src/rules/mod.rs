@@ -15,6 +15,7 @@
 pub mod action;
 pub mod auth;
 pub mod balance;
+pub mod capture;
 pub mod cond;
 pub mod convert_ops;
 pub mod edit;
@@ -33,6 +34,7 @@ pub use action::{
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};
+pub use capture::{CaptureRule, CaptureSide, Captured, SlotRef};
 pub use cond::{Acl, AclRef, AclTest, Condition, Term};
 pub use convert_ops::{Conv, Value};
 pub use edit::{Edit, EditBuffers};

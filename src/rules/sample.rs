@@ -36,6 +36,9 @@ pub struct ConnFacts {
     /// The current request's unique id (`unique-id-format`; the
     /// `unique-id` fetch), empty without one.
     pub unique_id: std::cell::RefCell<Box<str>>,
+    /// What `capture` rules and response header captures took from the
+    /// current request (`%hr`, `%hs`).
+    pub captures: super::capture::Captured,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a

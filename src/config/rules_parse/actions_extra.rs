@@ -5,7 +5,9 @@
 
 use super::{err, parse_format, Env, Parsed, Words};
 use crate::rules::edit::is_method_token;
-use crate::rules::{HeaderEdit, Part, Redirect, RedirectCookie, RedirectTarget};
+use crate::rules::{
+    CaptureRule, CaptureSide, HeaderEdit, Part, Redirect, RedirectCookie, RedirectTarget, SlotRef,
+};
 
 /// `set-method <fmt>`.
 pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<HeaderEdit> {
@@ -27,6 +29,121 @@ pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<Heade
         }
     }
     Ok(HeaderEdit::SetMethod(format))
+}
+
+/// HAProxy's longest capture with its default buffers (as
+/// `capture-request-header`).
+const MAX_CAPTURE_LEN: usize = 16384;
+
+/// `capture <sample> len <n>` (requests) or `capture <sample> id <n>`
+/// (both sides); the slot is resolved with the frontend's
+/// (`resolve_capture_slots`).
+pub(super) fn parse_capture(
+    words: &mut Words,
+    env: &Env<'_>,
+    side: CaptureSide,
+) -> Parsed<CaptureRule> {
+    let hint = match side {
+        CaptureSide::Request => "write capture <sample> len <n> or capture <sample> id <n>, e.g. capture req.hdr(user-agent) len 32",
+        CaptureSide::Response => "write capture <sample> id <n> (a slot of declare-capture or capture-response-header), e.g. capture res.hdr(server) id 0",
+    };
+    let Some((sat, sample)) = words.argument() else {
+        return err(words.here(), "`capture` needs a sample", hint);
+    };
+    // The sample is a fetch with converters, as inside %[...].
+    let sample = parse_format(sat, &format!("%[{sample}]"), env)
+        .map_err(|(at, invalid)| (at.saturating_sub(2).max(sat), invalid))?;
+    let Some((kat, keyword)) = words.argument() else {
+        return err(words.here(), "`capture` needs len <n> or id <n>", hint);
+    };
+    let Some((nat, number)) = words.argument() else {
+        return err(words.here(), format!("`{keyword}` needs a number"), hint);
+    };
+    let number = match number.parse::<usize>() {
+        Ok(n) => n,
+        Err(_) => return err(nat, format!("invalid number `{number}`"), hint),
+    };
+    let written = match keyword.as_str() {
+        "len" if side == CaptureSide::Response => {
+            return err(
+                kat,
+                "http-response capture takes id <n>",
+                "declare the slot with declare-capture = [{ type = \"response\", len = <n> }] and write capture <sample> id <n>",
+            )
+        }
+        "len" if number == 0 || number > MAX_CAPTURE_LEN => {
+            return err(nat, format!("capture len {number} is out of range"), "a len from 1 to 16384")
+        }
+        "len" => SlotRef::New { len: number },
+        "id" => SlotRef::Id(number),
+        _ => return err(kat, format!("unexpected `{keyword}`"), hint),
+    };
+    Ok(CaptureRule {
+        side,
+        sample,
+        written,
+        slot: 0,
+        len: 0,
+    })
+}
+
+/// Numbers the capture slots of a frontend's `capture` rules (see
+/// `rules::capture`): a `len` rule adds a request slot after the header
+/// captures and the `declare-capture` ones; an `id` rule takes the length
+/// of the slot it names. The first `id` naming no slot is the error.
+pub(crate) fn resolve_capture_slots(
+    log: &mut crate::config::FrontendLog,
+    rules: &mut crate::rules::HttpRules,
+) -> Result<(), (String, String)> {
+    let request = rules
+        .request
+        .iter_mut()
+        .filter_map(|r| match &mut r.action {
+            crate::rules::RequestAction::Capture(c) => Some(c),
+            _ => None,
+        });
+    let response = rules
+        .response
+        .iter_mut()
+        .filter_map(|r| match &mut r.action {
+            crate::rules::ResponseAction::Capture(c) => Some(c),
+            _ => None,
+        });
+    // `len` rules first: an `id` may name the slot of a later one.
+    let mut captures: Vec<&mut CaptureRule> = request.chain(response).collect();
+    for c in captures.iter_mut() {
+        if let SlotRef::New { len } = c.written {
+            c.slot = log.captures.len() + log.declared.request.len();
+            c.len = len;
+            log.declared.request.push(len);
+        }
+    }
+    for c in captures {
+        let SlotRef::Id(id) = c.written else { continue };
+        let (headers, declared, side) = match c.side {
+            CaptureSide::Request => (&log.captures, &log.declared.request, "request"),
+            CaptureSide::Response => (&log.response_captures, &log.declared.response, "response"),
+        };
+        let len = match id.checked_sub(headers.len()) {
+            None => headers.get(id).map(|h| h.len),
+            Some(d) => declared.get(d).copied(),
+        };
+        let Some(len) = len else {
+            return Err((
+                format!(
+                    "capture id {id}: the frontend has {} {side} capture slots",
+                    headers.len() + declared.len()
+                ),
+                format!(
+                    "slots are numbered from 0: the capture-{side}-header entries, then declare-capture = [{{ type = \"{side}\", len = <n> }}] entries{}",
+                    if side == "request" { ", then capture ... len <n> rules" } else { "" }
+                ),
+            ));
+        };
+        c.slot = id;
+        c.len = len;
+    }
+    Ok(())
 }
 
 /// The `redirect` options `append-slash`, `set-cookie NAME[=value]` and
@@ -92,7 +209,8 @@ mod tests {
     use std::path::Path;
 
     use super::super::{parse_http_request, parse_http_response, Env};
-    use crate::rules::{HeaderEdit, RedirectCookie, RequestAction, ResponseAction};
+    use super::resolve_capture_slots;
+    use crate::rules::{HeaderEdit, RedirectCookie, RequestAction, ResponseAction, SlotRef};
 
     fn env(response: bool) -> Env<'static> {
         Env {
@@ -203,5 +321,78 @@ mod tests {
         assert_eq!(refused("return status 99", true).0, 14);
         assert_eq!(refused("return string x", true).0, 15);
         assert_eq!(refused("redirect location /x code 200", true).0, 26);
+    }
+
+    #[test]
+    fn capture_lines() {
+        let RequestAction::Capture(c) = request("capture req.hdr(host),lower len 12") else {
+            panic!("not a capture");
+        };
+        assert_eq!(c.written, SlotRef::New { len: 12 });
+        assert!(matches!(
+            request("capture path id 3"),
+            RequestAction::Capture(_)
+        ));
+        assert_eq!(
+            refused("capture", false),
+            (7, "`capture` needs a sample".into())
+        );
+        assert_eq!(refused("capture pth len 3", false).0, 8);
+        assert_eq!(refused("capture req.hdr(x),nope len 3", false).0, 19);
+        assert_eq!(refused("capture path", false).0, 12);
+        assert_eq!(refused("capture path len", false).0, 16);
+        assert_eq!(refused("capture path len x", false).0, 17);
+        assert_eq!(refused("capture path len 0", false).0, 17);
+        assert_eq!(refused("capture path len 16385", false).0, 17);
+        assert_eq!(refused("capture path size 3", false).0, 13);
+        let (at, message) = refused("capture res.hdr(server) len 3", true);
+        assert_eq!(at, 24);
+        assert!(message.contains("takes id"), "{message}");
+        assert!(parse_http_response("capture res.hdr(server) id 0", &env(true)).is_ok());
+    }
+
+    #[test]
+    fn capture_slots_are_numbered_per_frontend() {
+        use crate::config::{FrontendLog, HeaderCapture};
+        use crate::rules::{HttpRules, Rule};
+        let mut log = FrontendLog::off();
+        log.captures.push(HeaderCapture {
+            name: "Host".into(),
+            len: 20,
+        });
+        log.declared.request.push(8);
+        let mut rules = HttpRules::default();
+        for line in [
+            "capture path id 1",
+            "capture path len 5",
+            "capture path id 2",
+        ] {
+            rules.request.push(Rule {
+                action: request(line),
+                cond: None,
+            });
+        }
+        assert!(resolve_capture_slots(&mut log, &mut rules).is_ok());
+        let slots: Vec<(usize, usize)> = rules
+            .request
+            .iter()
+            .map(|r| match &r.action {
+                RequestAction::Capture(c) => (c.slot, c.len),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(slots, [(1, 8), (2, 5), (2, 5)]);
+        assert_eq!(log.declared.request, [8, 5]);
+        // A response id past the slots.
+        let mut log = FrontendLog::off();
+        let mut rules = HttpRules::default();
+        let e = env(true);
+        let rule = parse_http_response("capture res.hdr(server) id 0", &e)
+            .map_err(|(_, i)| i.message)
+            .unwrap();
+        rules.response.push(rule);
+        let (message, hint) = resolve_capture_slots(&mut log, &mut rules).unwrap_err();
+        assert!(message.contains("0 response capture slots"), "{message}");
+        assert!(hint.contains("declare-capture"), "{hint}");
     }
 }

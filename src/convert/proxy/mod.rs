@@ -363,19 +363,37 @@ impl<'a> State<'a> {
                 }
                 self.add(Side::Both, e, problems)
             }
-            "capture" if arg == "request" && line.word(2) == "header" && line.word(4) == "len" => {
+            "capture"
+                if (arg == "request" || arg == "response")
+                    && line.word(2) == "header"
+                    && line.word(4) == "len" =>
+            {
                 if let Some(len) = int_word(line, 5, problems) {
                     let v = Val::Table(vec![
                         ("name".into(), Val::str(line.word(3))),
                         ("len".into(), Val::Int(len)),
                     ]);
-                    self.add(Side::Front, pushed(&["capture-request-header"], v, line), problems)
+                    let key = format!("capture-{arg}-header");
+                    self.add(Side::Front, pushed(&[&key], v, line), problems)
                 }
             }
             "capture" => problems.push(line.problem(
-                "percore captures request headers only",
-                "capture request header <name> len <n>",
+                "percore captures request and response headers (cookie captures are not supported)",
+                "capture request|response header <name> len <n>",
             )),
+            "declare"
+                if arg == "capture"
+                    && matches!(line.word(2).as_str(), "request" | "response")
+                    && line.word(3) == "len" =>
+            {
+                if let Some(len) = int_word(line, 4, problems) {
+                    let v = Val::Table(vec![
+                        ("type".into(), Val::str(line.word(2))),
+                        ("len".into(), Val::Int(len)),
+                    ]);
+                    self.add(Side::Front, pushed(&["declare-capture"], v, line), problems)
+                }
+            }
             "http-check" => self.check_line(line, CheckKind::Http, problems),
             "tcp-check" => self.check_line(line, CheckKind::Tcp, problems),
             "stats" => self.stats(line, problems),

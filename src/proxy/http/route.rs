@@ -19,7 +19,7 @@ use crate::net::proxy_protocol::Tlvs;
 use super::client::ClientIo;
 use super::io::{Clock, Lane, Shared};
 use crate::backend::PickHint;
-use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
+use crate::config::{Backend, Config, CookieMode, Frontend, HeaderCapture, Timeouts};
 use crate::http::{
     write_request_head, BodyFraming, ClientSide, ConnectionMode, HeaderSpan, Headers, Method,
     RequestHead, ResponseHead,
@@ -28,7 +28,8 @@ use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
 use crate::rules::view::{field_spans, run_request_rules, RuleRun};
 use crate::rules::{
-    ConnFacts, Facts, HttpRules, RequestView, ResponseEnd, ResponseStep, TlsFacts, Verdict,
+    CaptureSide, ConnFacts, Facts, HttpRules, RequestView, ResponseEnd, ResponseStep, TlsFacts,
+    Verdict,
 };
 use crate::stick::{persist, Key, Scope, TableDef, Tracked};
 use std::sync::Arc;
@@ -77,6 +78,7 @@ impl RouteState<'_> {
                 vars,
                 live,
                 unique_id: Default::default(),
+                captures: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -107,6 +109,7 @@ impl<'c> RouteState<'c> {
             server,
             directed: self.hint.sticky == Some(server),
             head_only: self.client_head,
+            response_captures: &frontend.log.response_captures,
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
@@ -192,6 +195,7 @@ pub(super) async fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    st.conn.captures.clear();
     st.sent_method = head.method_kind;
     st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy
@@ -395,6 +399,8 @@ pub(super) struct ResponseHook<'a, 'c> {
     pub directed: bool,
     /// The client asked HEAD: an answer a rule gives has no body.
     pub head_only: bool,
+    /// The frontend's `capture-response-header` entries.
+    pub response_captures: &'c [HeaderCapture],
     pub edits: &'a mut Vec<Edit<'c>>,
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
@@ -452,6 +458,12 @@ impl<'c> ResponseHook<'_, 'c> {
             }
             if !keys.is_empty() {
                 persist::store(core, keys, self.server);
+            }
+        }
+        for (slot, capture) in self.response_captures.iter().enumerate() {
+            if let Some(value) = head.headers.find(&capture.name) {
+                let value = crate::log::capture::cut(&String::from_utf8_lossy(value), capture.len);
+                self.conn.captures.write(CaptureSide::Response, slot, value);
             }
         }
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()

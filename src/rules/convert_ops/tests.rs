@@ -11,6 +11,7 @@ fn conn() -> ConnFacts {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
     }
 }
 
