@@ -112,6 +112,7 @@ fn bench(c: &mut Criterion) {
         live: Default::default(),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     };
     let facts = Facts {
         conn: &conn,

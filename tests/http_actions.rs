@@ -270,3 +270,57 @@ fn capture_configuration_errors() {
     assert!(e[0].contains("out of range"), "{e:?}");
     assert!(e[0].contains(":8:"), "{e:?}");
 }
+
+/// `set-log-level`: `silent` writes no line, a level sets the syslog
+/// severity of the request's line (`<PRI>` = facility * 8 + severity).
+#[test]
+fn set_log_level_silences_or_sets_the_severity() {
+    let be = backend();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let raw = dir.path().join("raw.log");
+    let config = format!(
+        r#"
+[global]
+threads = 1
+log = [{{ target = "file:{log}", format = "rfc3164", facility = "local0" }}, {{ target = "file:{raw}", format = "raw" }}]
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+log = true
+log-format = "LOG %HU %ST"
+http-request = [
+  "set-log-level silent if {{ path /health }}",
+  "set-log-level err if {{ path_beg /err }}",
+]
+http-response = ["set-log-level debug if {{ status 404 }}"]
+
+[[backend]]
+name = "be"
+{servers}
+"#,
+        log = log.display(),
+        raw = raw.display(),
+        servers = servers(&[be.addr]),
+    );
+    let proxy = Proxy::start(&config);
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    for target in ["/health", "/err", "/missing", "/ok", "/health"] {
+        exchange(&mut rd, &get(target), false);
+    }
+    let lines = wait_for_lines(&log, 3);
+    // local0 = 16: err 131, debug 135, info 134.
+    let pri: Vec<&str> = lines.iter().map(|l| &l[..5]).collect();
+    assert_eq!(pri, ["<131>", "<135>", "<134>"], "{lines:#?}");
+    assert!(lines[0].ends_with("LOG /err 200"), "{lines:#?}");
+    assert!(lines[1].ends_with("LOG /missing 404"), "{lines:#?}");
+    assert!(lines[2].ends_with("LOG /ok 200"), "{lines:#?}");
+    let raw = wait_for_lines(&raw, 3);
+    assert_eq!(raw, ["LOG /err 200", "LOG /missing 404", "LOG /ok 200"]);
+}

@@ -1298,6 +1298,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "replace-value",
     "set-method",
     "capture",
+    "set-log-level",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1314,6 +1315,7 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "return",
     "redirect",
     "capture",
+    "set-log-level",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -1723,6 +1725,7 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
         "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
+        "set-log-level" => RequestAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
         "capture" => RequestAction::Capture(actions_extra::parse_capture(
             &mut words,
             env,
@@ -1762,6 +1765,7 @@ fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseA
         }
         "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
         "return" => ResponseAction::Return(parse_return(&mut words, env)?),
+        "set-log-level" => ResponseAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
         "capture" => ResponseAction::Capture(actions_extra::parse_capture(
             &mut words,
             env,
@@ -1830,6 +1834,7 @@ mod tests {
             live: Default::default(),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -2003,6 +2008,7 @@ mod converter_tests {
             live: Default::default(),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

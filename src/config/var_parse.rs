@@ -134,6 +134,7 @@ mod tests {
             live: Default::default(),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert!(matches!(
@@ -152,6 +153,7 @@ mod tests {
             live: Default::default(),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

@@ -102,6 +102,7 @@ pub fn header_edit(data: &[u8]) {
         live: Default::default(),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();

@@ -52,6 +52,25 @@ impl CoreLog {
         self.emit(|out| format_record(out, format, record, clock, facts));
     }
 
+    /// As [`Self::log`], at syslog `severity` (`set-log-level`).
+    pub fn log_at(
+        &self,
+        format: &LogFormat,
+        record: &LogRecord<'_>,
+        facts: Option<&Facts<'_>>,
+        severity: u8,
+    ) {
+        if severity == super::syslog::SEVERITY_INFO {
+            return self.log(format, record, facts);
+        }
+        let clock = self.clock.get().unwrap_or(Clock::utc());
+        self.emit(|out| {
+            out.push(super::syslog::LEVEL_MARK);
+            out.push(char::from(b'0' + severity.min(7)));
+            format_record(out, format, record, clock, facts)
+        });
+    }
+
     /// The next request number of the process (`%rt`): cores share
     /// nothing, so core `i` of `n` hands out `i`, `i + n`, `i + 2n`...,
     /// unique across cores without a shared counter (not consecutive).

@@ -5,7 +5,26 @@ use crate::config::LogFraming;
 use std::fmt::Write;
 
 /// Syslog severity of access-log lines (HAProxy logs traffic at `info`).
-const SEVERITY_INFO: u8 = 6;
+pub const SEVERITY_INFO: u8 = 6;
+
+/// Starts a pending line whose severity is not `info` (`set-log-level`),
+/// followed by the severity digit; the writer takes both off. Log lines
+/// never start with a control byte otherwise (formats escape them).
+pub const LEVEL_MARK: char = '\x1f';
+
+/// A pending line's severity and text.
+pub fn split_level(line: &str) -> (u8, &str) {
+    let b = line.as_bytes();
+    match (b.first(), b.get(1)) {
+        (Some(0x1f), Some(d @ b'0'..=b'7')) => (d - b'0', &line[2..]),
+        _ => (SEVERITY_INFO, line),
+    }
+}
+
+/// HAProxy's level names, by severity.
+pub const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// What stays the same for every line of one target.
 #[derive(Debug, Clone)]
@@ -23,7 +42,8 @@ impl Framer {
     /// the HOSTNAME (the syslog server records the sender). RFC 5424:
     /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`.
     pub fn frame(&self, out: &mut String, line: &str, date: &Date) {
-        let pri = u16::from(self.facility) * 8 + u16::from(SEVERITY_INFO);
+        let (severity, line) = split_level(line);
+        let pri = u16::from(self.facility) * 8 + u16::from(severity);
         match self.framing {
             LogFraming::Raw => {}
             LogFraming::Rfc3164 => {
@@ -83,6 +103,14 @@ mod tests {
             hostname: "lb1".into(),
             pid: 42,
         }
+    }
+
+    #[test]
+    fn a_marked_line_has_its_severity() {
+        assert_eq!(split_level("\x1f3LOG a"), (3, "LOG a"));
+        assert_eq!(split_level("LOG a"), (SEVERITY_INFO, "LOG a"));
+        assert_eq!(split_level("\x1f"), (SEVERITY_INFO, "\x1f"));
+        assert_eq!(split_level("\x1f9x"), (SEVERITY_INFO, "\x1f9x"));
     }
 
     #[test]

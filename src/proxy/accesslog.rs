@@ -45,11 +45,18 @@ pub fn emit(
     {
         return;
     }
+    let level = conn.and_then(|c| c.log_level.get());
     let facts = conn.map(|conn| crate::rules::Facts {
         conn,
         req: None,
         res: None,
         payload: None,
     });
-    ctx.log.log(&log.format, record, facts.as_ref());
+    match level {
+        None => ctx.log.log(&log.format, record, facts.as_ref()),
+        Some(crate::rules::LogLevel::Silent) => {}
+        Some(crate::rules::LogLevel::Severity(s)) => {
+            ctx.log.log_at(&log.format, record, facts.as_ref(), s)
+        }
+    }
 }

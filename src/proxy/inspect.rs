@@ -66,6 +66,7 @@ pub async fn connection(
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -145,6 +146,7 @@ pub async fn content(
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

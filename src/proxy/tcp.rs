@@ -69,6 +69,7 @@ pub async fn serve(
             live: crate::rules::sample::Live::of(&ctx),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -232,6 +233,7 @@ fn log_facts(
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     })
 }
 

@@ -145,6 +145,17 @@ pub enum RequestAction {
     SetVar(super::vars::SetVarRef),
     /// `capture <sample> len|id <n>`: fills a capture slot, goes on.
     Capture(super::capture::CaptureRule),
+    /// `set-log-level <level>`: the request's log line, goes on.
+    SetLogLevel(LogLevel),
+}
+
+/// The level of a request's log line (`set-log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// No line at all.
+    Silent,
+    /// A syslog severity, 0 (emerg) to 7 (debug).
+    Severity(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +173,8 @@ pub enum ResponseAction {
     Redirect(Redirect),
     /// `capture <sample> id <n>`: fills a capture slot, goes on.
     Capture(super::capture::CaptureRule),
+    /// `set-log-level <level>`: the request's log line, goes on.
+    SetLogLevel(LogLevel),
 }
 
 /// How the response rules of a section ended, when a rule ended them.
@@ -298,6 +311,10 @@ impl HttpRules {
                     capture.run(facts);
                     continue;
                 }
+                RequestAction::SetLogLevel(level) => {
+                    facts.conn.log_level.set(Some(*level));
+                    continue;
+                }
                 RequestAction::SetVar(set) => {
                     set.run(facts);
                     if facts.conn.stick.wants() {
@@ -327,6 +344,7 @@ impl HttpRules {
                         | RequestAction::Stick(_)
                         | RequestAction::SetVar(_)
                         | RequestAction::Capture(_)
+                        | RequestAction::SetLogLevel(_)
                 )
             })
     }
@@ -368,6 +386,10 @@ impl HttpRules {
                 }
                 ResponseAction::Capture(capture) => {
                     capture.run(facts);
+                    continue;
+                }
+                ResponseAction::SetLogLevel(level) => {
+                    facts.conn.log_level.set(Some(*level));
                     continue;
                 }
                 ResponseAction::Deny { status } => {

@@ -571,6 +571,7 @@ mod tests {
             live: Default::default(),
             unique_id: Default::default(),
             captures: Default::default(),
+            log_level: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

@@ -29,8 +29,8 @@ pub mod vars;
 pub mod view;
 
 pub use action::{
-    HeaderEdit, HttpRules, Redirect, RedirectCookie, RedirectTarget, Reply, RequestAction,
-    ResponseAction, ResponseEnd, ResponseStep, Rule, Step, UseBackend, Verdict,
+    HeaderEdit, HttpRules, LogLevel, Redirect, RedirectCookie, RedirectTarget, Reply,
+    RequestAction, ResponseAction, ResponseEnd, ResponseStep, Rule, Step, UseBackend, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};

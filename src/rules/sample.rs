@@ -39,6 +39,8 @@ pub struct ConnFacts {
     /// What `capture` rules and response header captures took from the
     /// current request (`%hr`, `%hs`).
     pub captures: super::capture::Captured,
+    /// `set-log-level` of the current request (`None`: the default).
+    pub log_level: std::cell::Cell<Option<super::action::LogLevel>>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a

@@ -4,9 +4,11 @@
 //! after the action name and leaves the condition to `finish`.
 
 use super::{err, parse_format, Env, Parsed, Words};
+use crate::log::syslog::LEVELS;
 use crate::rules::edit::is_method_token;
 use crate::rules::{
-    CaptureRule, CaptureSide, HeaderEdit, Part, Redirect, RedirectCookie, RedirectTarget, SlotRef,
+    CaptureRule, CaptureSide, HeaderEdit, LogLevel, Part, Redirect, RedirectCookie, RedirectTarget,
+    SlotRef,
 };
 
 /// `set-method <fmt>`.
@@ -29,6 +31,21 @@ pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<Heade
         }
     }
     Ok(HeaderEdit::SetMethod(format))
+}
+
+/// `set-log-level <level>`: a syslog level name or `silent`.
+pub(super) fn parse_log_level(words: &mut Words) -> Parsed<LogLevel> {
+    const HINT: &str = "write set-log-level emerg|alert|crit|err|warning|notice|info|debug|silent";
+    let Some((at, name)) = words.argument() else {
+        return err(words.here(), "`set-log-level` needs a level", HINT);
+    };
+    if name == "silent" {
+        return Ok(LogLevel::Silent);
+    }
+    match LEVELS.iter().position(|l| *l == name) {
+        Some(severity) => Ok(LogLevel::Severity(severity as u8)),
+        None => err(at, format!("unknown log level `{name}`"), HINT),
+    }
 }
 
 /// HAProxy's longest capture with its default buffers (as
@@ -321,6 +338,25 @@ mod tests {
         assert_eq!(refused("return status 99", true).0, 14);
         assert_eq!(refused("return string x", true).0, 15);
         assert_eq!(refused("redirect location /x code 200", true).0, 26);
+    }
+
+    #[test]
+    fn set_log_level() {
+        use crate::rules::LogLevel;
+        assert!(matches!(
+            request("set-log-level silent if { path /health }"),
+            RequestAction::SetLogLevel(LogLevel::Silent)
+        ));
+        assert!(matches!(
+            request("set-log-level err"),
+            RequestAction::SetLogLevel(LogLevel::Severity(3))
+        ));
+        assert!(parse_http_response("set-log-level debug", &env(true)).is_ok());
+        assert_eq!(refused("set-log-level", false).0, 13);
+        let (at, message) = refused("set-log-level loud", false);
+        assert_eq!(at, 14);
+        assert!(message.contains("unknown log level"), "{message}");
+        assert_eq!(refused("set-log-level info x", true).0, 19);
     }
 
     #[test]

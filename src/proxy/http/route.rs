@@ -79,6 +79,7 @@ impl RouteState<'_> {
                 live,
                 unique_id: Default::default(),
                 captures: Default::default(),
+                log_level: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -196,6 +197,7 @@ pub(super) async fn request<'c>(
     st.edits.clear();
     st.view.clear();
     st.conn.captures.clear();
+    st.conn.log_level.set(None);
     st.sent_method = head.method_kind;
     st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy

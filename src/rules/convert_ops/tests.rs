@@ -12,6 +12,7 @@ fn conn() -> ConnFacts {
         live: Default::default(),
         unique_id: Default::default(),
         captures: Default::default(),
+        log_level: Default::default(),
     }
 }
 
