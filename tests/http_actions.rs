@@ -324,3 +324,43 @@ name = "be"
     let raw = wait_for_lines(&raw, 3);
     assert_eq!(raw, ["LOG /err 200", "LOG /missing 404", "LOG /ok 200"]);
 }
+
+/// Answers with the target it received as the body.
+fn target_echo() -> HttpBackend {
+    HttpBackend::start(|r| ok(&r.target))
+}
+
+#[test]
+fn normalize_uri_rewrites_what_later_rules_and_the_server_see() {
+    let be = target_echo();
+    let proxy = proxy(
+        r#"http-request = [
+  "normalize-uri path-merge-slashes",
+  "normalize-uri path-strip-dot",
+  "normalize-uri path-strip-dotdot full",
+  "normalize-uri percent-decode-unreserved",
+  "normalize-uri percent-to-uppercase",
+  "normalize-uri query-sort-by-name",
+  "normalize-uri fragment-strip",
+  "deny if { path_beg /admin }",
+]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let cases = [
+        ("//a/./b//c/../d?z=1&a=%2f", "/a/b/d?a=%2F&z=1"),
+        ("/%7Euser/%41", "/~user/A"),
+        ("/../../x#frag", "/x"),
+    ];
+    for (sent, seen) in cases {
+        let (status, _, body) = exchange(&mut rd, &get(sent), false);
+        assert_eq!((status, body.as_str()), (200, seen), "{sent}");
+    }
+    // The ACL sees the normalized path (a deny closes: one connection
+    // each).
+    for sneaky in ["/public/../admin", "//admin", "/%61dmin", "/./admin"] {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let (status, _, _) = exchange(&mut rd, &get(sneaky), false);
+        assert_eq!(status, 403, "{sneaky}");
+    }
+}

@@ -1299,6 +1299,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "set-method",
     "capture",
     "set-log-level",
+    "normalize-uri",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1726,6 +1727,7 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
         "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
         "set-log-level" => RequestAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
+        "normalize-uri" => RequestAction::Edit(actions_extra::parse_normalize_uri(&mut words)?),
         "capture" => RequestAction::Capture(actions_extra::parse_capture(
             &mut words,
             env,

@@ -121,6 +121,7 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
             | HeaderEdit::SetMethod(_)
+            | HeaderEdit::NormalizeUri(_)
             | HeaderEdit::SetStatus { .. } => None,
         };
         let before = name.as_deref().map_or(0, |n| count(&view, n));
@@ -144,6 +145,7 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
             | HeaderEdit::SetMethod(_)
+            | HeaderEdit::NormalizeUri(_)
             | HeaderEdit::SetStatus { .. } => {}
         }
         let framing_after: Vec<_> = FRAMING.iter().map(|f| fields_named(&current, f)).collect();

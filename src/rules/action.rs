@@ -68,6 +68,8 @@ pub enum HeaderEdit {
     /// value that is no token, or CONNECT, leaves the method unchanged
     /// (CONNECT's target and tunnel are decided on the received request).
     SetMethod(Format),
+    /// `normalize-uri <kind>`: the request target normalized.
+    NormalizeUri(super::normalize::NormalizeUri),
     /// `set-status <code> [reason <text>]` (responses).
     SetStatus {
         code: u16,

@@ -96,7 +96,9 @@ pub fn prepare(edit: &HeaderEdit, facts: &Facts<'_>, bufs: &mut EditBuffers) {
         HeaderEdit::SetPath(format) | HeaderEdit::SetQuery(format) => {
             render(format, facts, &mut bufs.value)
         }
-        HeaderEdit::Del { .. } | HeaderEdit::SetStatus { .. } => bufs.value.clear(),
+        HeaderEdit::Del { .. } | HeaderEdit::SetStatus { .. } | HeaderEdit::NormalizeUri(_) => {
+            bufs.value.clear()
+        }
         HeaderEdit::ReplacePath { with, .. }
         | HeaderEdit::ReplaceUri { with, .. }
         | HeaderEdit::ReplaceValue { with, .. }
@@ -200,6 +202,9 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
             })
         }
         HeaderEdit::SetMethod(_) => set_method(head, bufs, &value),
+        HeaderEdit::NormalizeUri(kind) => rewrite_whole_target(head, bufs, |target, out| {
+            super::normalize::normalize(*kind, target, out)
+        }),
         HeaderEdit::SetStatus { code, reason } => {
             let reason = reason
                 .as_deref()

@@ -20,6 +20,7 @@ pub mod cond;
 pub mod convert_ops;
 pub mod edit;
 pub mod format;
+pub mod normalize;
 pub mod pattern;
 pub mod reply;
 pub mod sample;

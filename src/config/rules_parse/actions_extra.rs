@@ -33,6 +33,37 @@ pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<Heade
     Ok(HeaderEdit::SetMethod(format))
 }
 
+/// `normalize-uri <kind> [full]`.
+pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
+    use crate::rules::normalize::{NormalizeUri, KINDS};
+    let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
+    let hint = format!("write normalize-uri <kind>, kinds: {}", names.join(", "));
+    let Some((at, name)) = words.argument() else {
+        return err(words.here(), "`normalize-uri` needs a kind", hint);
+    };
+    let Some(&(_, mut kind)) = KINDS.iter().find(|(n, _)| *n == name) else {
+        return err(at, format!("unknown normalize-uri kind `{name}`"), hint);
+    };
+    match (kind, words.peek()) {
+        (NormalizeUri::PathStripDotdot { .. }, Some("full")) => {
+            words.next();
+            kind = NormalizeUri::PathStripDotdot { full: true };
+        }
+        (
+            NormalizeUri::PercentDecodeUnreserved | NormalizeUri::PercentToUppercase,
+            Some("strict"),
+        ) => {
+            return err(
+                words.here(),
+                "`strict` is not supported by percore",
+                "without strict an invalid %-sequence is kept as it is; refuse such requests with a rule (e.g. deny if { url -m reg %($|.$|[^0-9a-fA-F]|.[^0-9a-fA-F]) })",
+            )
+        }
+        _ => {}
+    }
+    Ok(HeaderEdit::NormalizeUri(kind))
+}
+
 /// `set-log-level <level>`: a syslog level name or `silent`.
 pub(super) fn parse_log_level(words: &mut Words) -> Parsed<LogLevel> {
     const HINT: &str = "write set-log-level emerg|alert|crit|err|warning|notice|info|debug|silent";
@@ -338,6 +369,32 @@ mod tests {
         assert_eq!(refused("return status 99", true).0, 14);
         assert_eq!(refused("return string x", true).0, 15);
         assert_eq!(refused("redirect location /x code 200", true).0, 26);
+    }
+
+    #[test]
+    fn normalize_uri() {
+        use crate::rules::normalize::NormalizeUri;
+        assert!(matches!(
+            request("normalize-uri path-strip-dotdot full"),
+            RequestAction::Edit(HeaderEdit::NormalizeUri(NormalizeUri::PathStripDotdot {
+                full: true
+            }))
+        ));
+        assert!(matches!(
+            request("normalize-uri fragment-strip if { path_beg /a }"),
+            RequestAction::Edit(HeaderEdit::NormalizeUri(NormalizeUri::FragmentStrip))
+        ));
+        assert_eq!(refused("normalize-uri", false).0, 13);
+        let (at, message) = refused("normalize-uri path-strip-dots", false);
+        assert_eq!(at, 14);
+        assert!(message.contains("unknown normalize-uri kind"), "{message}");
+        let (at, message) = refused("normalize-uri percent-to-uppercase strict", false);
+        assert_eq!(at, 35);
+        assert!(message.contains("strict"), "{message}");
+        assert_eq!(refused("normalize-uri path-strip-dot full", false).0, 29);
+        assert!(refused("normalize-uri path-strip-dot", true)
+            .1
+            .contains("unknown"));
     }
 
     #[test]
