@@ -113,6 +113,7 @@ fn bench(c: &mut Criterion) {
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     };
     let facts = Facts {
         conn: &conn,

@@ -121,6 +121,7 @@ use_backend = ["%[req.hdr(host),lower,map(hosts.map,dflt)]"]
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
         src: "203.0.113.9:51234".parse().unwrap(),
         dst: "127.0.0.1:18080".parse().unwrap(),
         tls: None,

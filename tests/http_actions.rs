@@ -364,3 +364,26 @@ fn normalize_uri_rewrites_what_later_rules_and_the_server_see() {
         assert_eq!(status, 403, "{sneaky}");
     }
 }
+
+/// `set-timeout server`: this request's wait for the response head. The
+/// backend never answers `/hang` (it holds the connection far longer than
+/// the test runs), so the answer can only be the timeout's 504.
+#[test]
+fn set_timeout_server_applies_to_the_request() {
+    let be = HttpBackend::start(|r| {
+        if r.target == "/hang" {
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
+        ok("fast")
+    });
+    let proxy = proxy(
+        r#"http-request = ["set-timeout server 200ms if { path /hang }"]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, _, body) = exchange(&mut rd, &get("/fast"), false);
+    assert_eq!((status, body.as_str()), (200, "fast"));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, _, _) = exchange(&mut rd, &get("/hang"), false);
+    assert_eq!(status, 504);
+}

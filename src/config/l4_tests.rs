@@ -169,6 +169,7 @@ fn tcp_request_rules_and_sni_routing() {
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     };
     let acls = &fe.rules.acls;
     let lan = rules.connection(acls, &conn("10.1.1.1:5"));

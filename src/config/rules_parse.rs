@@ -1300,6 +1300,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "capture",
     "set-log-level",
     "normalize-uri",
+    "set-timeout",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1728,6 +1729,7 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
         "set-log-level" => RequestAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
         "normalize-uri" => RequestAction::Edit(actions_extra::parse_normalize_uri(&mut words)?),
+        "set-timeout" => RequestAction::SetTimeout(actions_extra::parse_set_timeout(&mut words)?),
         "capture" => RequestAction::Capture(actions_extra::parse_capture(
             &mut words,
             env,
@@ -1837,6 +1839,7 @@ mod tests {
             unique_id: Default::default(),
             captures: Default::default(),
             log_level: Default::default(),
+            timeouts: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -2011,6 +2014,7 @@ mod converter_tests {
             unique_id: Default::default(),
             captures: Default::default(),
             log_level: Default::default(),
+            timeouts: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

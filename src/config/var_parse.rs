@@ -135,6 +135,7 @@ mod tests {
             unique_id: Default::default(),
             captures: Default::default(),
             log_level: Default::default(),
+            timeouts: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert!(matches!(
@@ -154,6 +155,7 @@ mod tests {
             unique_id: Default::default(),
             captures: Default::default(),
             log_level: Default::default(),
+            timeouts: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

@@ -103,6 +103,7 @@ pub fn header_edit(data: &[u8]) {
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();

@@ -67,6 +67,7 @@ pub async fn connection(
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -147,6 +148,7 @@ pub async fn content(
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

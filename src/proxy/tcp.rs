@@ -70,6 +70,7 @@ pub async fn serve(
             unique_id: Default::default(),
             captures: Default::default(),
             log_level: Default::default(),
+            timeouts: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -234,6 +235,7 @@ fn log_facts(
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     })
 }
 

@@ -149,6 +149,23 @@ pub enum RequestAction {
     Capture(super::capture::CaptureRule),
     /// `set-log-level <level>`: the request's log line, goes on.
     SetLogLevel(LogLevel),
+    /// `set-timeout server|tunnel <time>`: this request's timeout, goes on.
+    SetTimeout(TimeoutOverride),
+}
+
+/// `set-timeout server|tunnel <time>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutOverride {
+    Server(std::time::Duration),
+    Tunnel(std::time::Duration),
+}
+
+/// The timeouts rules set for the current request (`None`: the
+/// sections').
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxnTimeouts {
+    pub server: Option<std::time::Duration>,
+    pub tunnel: Option<std::time::Duration>,
 }
 
 /// The level of a request's log line (`set-log-level`).
@@ -317,6 +334,15 @@ impl HttpRules {
                     facts.conn.log_level.set(Some(*level));
                     continue;
                 }
+                RequestAction::SetTimeout(t) => {
+                    let mut timeouts = facts.conn.timeouts.get();
+                    match *t {
+                        TimeoutOverride::Server(d) => timeouts.server = Some(d),
+                        TimeoutOverride::Tunnel(d) => timeouts.tunnel = Some(d),
+                    }
+                    facts.conn.timeouts.set(timeouts);
+                    continue;
+                }
                 RequestAction::SetVar(set) => {
                     set.run(facts);
                     if facts.conn.stick.wants() {
@@ -347,6 +373,7 @@ impl HttpRules {
                         | RequestAction::SetVar(_)
                         | RequestAction::Capture(_)
                         | RequestAction::SetLogLevel(_)
+                        | RequestAction::SetTimeout(_)
                 )
             })
     }

@@ -31,7 +31,8 @@ pub mod view;
 
 pub use action::{
     HeaderEdit, HttpRules, LogLevel, Redirect, RedirectCookie, RedirectTarget, Reply,
-    RequestAction, ResponseAction, ResponseEnd, ResponseStep, Rule, Step, UseBackend, Verdict,
+    RequestAction, ResponseAction, ResponseEnd, ResponseStep, Rule, Step, TimeoutOverride,
+    TxnTimeouts, UseBackend, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};

@@ -41,6 +41,8 @@ pub struct ConnFacts {
     pub captures: super::capture::Captured,
     /// `set-log-level` of the current request (`None`: the default).
     pub log_level: std::cell::Cell<Option<super::action::LogLevel>>,
+    /// `set-timeout` of the current request.
+    pub timeouts: std::cell::Cell<super::action::TxnTimeouts>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a

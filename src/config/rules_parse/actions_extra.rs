@@ -8,7 +8,7 @@ use crate::log::syslog::LEVELS;
 use crate::rules::edit::is_method_token;
 use crate::rules::{
     CaptureRule, CaptureSide, HeaderEdit, LogLevel, Part, Redirect, RedirectCookie, RedirectTarget,
-    SlotRef,
+    SlotRef, TimeoutOverride,
 };
 
 /// `set-method <fmt>`.
@@ -62,6 +62,43 @@ pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
         _ => {}
     }
     Ok(HeaderEdit::NormalizeUri(kind))
+}
+
+/// `set-timeout server|tunnel <time>` (HAProxy's time units, `ms` by
+/// default).
+pub(super) fn parse_set_timeout(words: &mut Words) -> Parsed<TimeoutOverride> {
+    const HINT: &str = "write set-timeout server|tunnel <time>, e.g. set-timeout server 30s";
+    let Some((kat, kind)) = words.argument() else {
+        return err(words.here(), "`set-timeout` needs server or tunnel", HINT);
+    };
+    if !matches!(kind.as_str(), "server" | "tunnel") {
+        return err(
+            kat,
+            format!("unknown timeout `{kind}` for set-timeout"),
+            "percore sets server and tunnel (HAProxy 2.6 has no other); write set-timeout server|tunnel <time>",
+        );
+    }
+    let Some((tat, time)) = words.argument() else {
+        return err(
+            words.here(),
+            format!("`set-timeout {kind}` needs a time"),
+            HINT,
+        );
+    };
+    let time = match crate::config::values::parse_duration(&time) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            return err(
+                tat,
+                format!("invalid time `{time}`"),
+                "a time such as 500ms, 30s, 2m (0 is refused)",
+            )
+        }
+    };
+    Ok(match kind.as_str() {
+        "server" => TimeoutOverride::Server(time),
+        _ => TimeoutOverride::Tunnel(time),
+    })
 }
 
 /// `set-log-level <level>`: a syslog level name or `silent`.
@@ -395,6 +432,28 @@ mod tests {
         assert!(refused("normalize-uri path-strip-dot", true)
             .1
             .contains("unknown"));
+    }
+
+    #[test]
+    fn set_timeout() {
+        use crate::rules::TimeoutOverride;
+        use std::time::Duration;
+        assert!(matches!(
+            request("set-timeout server 5s if { path_beg /slow }"),
+            RequestAction::SetTimeout(TimeoutOverride::Server(d)) if d == Duration::from_secs(5)
+        ));
+        assert!(matches!(
+            request("set-timeout tunnel 250"),
+            RequestAction::SetTimeout(TimeoutOverride::Tunnel(d)) if d == Duration::from_millis(250)
+        ));
+        assert_eq!(refused("set-timeout", false).0, 11);
+        let (at, message) = refused("set-timeout client 5s", false);
+        assert_eq!(at, 12);
+        assert!(message.contains("unknown timeout"), "{message}");
+        assert_eq!(refused("set-timeout server", false).0, 18);
+        assert_eq!(refused("set-timeout server 5x", false).0, 19);
+        assert_eq!(refused("set-timeout server 0", false).0, 19);
+        assert!(refused("set-timeout server 5s", true).1.contains("unknown"));
     }
 
     #[test]

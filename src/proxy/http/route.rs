@@ -80,6 +80,7 @@ impl RouteState<'_> {
                 unique_id: Default::default(),
                 captures: Default::default(),
                 log_level: Default::default(),
+                timeouts: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -198,6 +199,7 @@ pub(super) async fn request<'c>(
     st.view.clear();
     st.conn.captures.clear();
     st.conn.log_level.set(None);
+    st.conn.timeouts.set(Default::default());
     st.sent_method = head.method_kind;
     st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy

@@ -632,7 +632,13 @@ async fn serve_generation(
     if let RunEnd::Tunnel(server, slot) = end {
         let be = &ctx.config.backends[s.be_id];
         let settings = TunnelSettings {
-            idle_timeout: tunnel_idle_timeout(&fe.timeouts, &be.timeouts),
+            idle_timeout: s
+                .route
+                .conn
+                .timeouts
+                .get()
+                .tunnel
+                .or_else(|| tunnel_idle_timeout(&fe.timeouts, &be.timeouts)),
             splice: ctx.config.global.tune.splice,
             bufsize,
         };
@@ -987,7 +993,8 @@ impl Session<'_> {
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
-            server: be.timeouts.server,
+            // `http-request set-timeout server` wins for this request.
+            server: self.route.conn.timeouts.get().server.or(be.timeouts.server),
         };
         self.out.reserve(HEAD_CAPACITY);
         loop {

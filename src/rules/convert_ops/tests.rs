@@ -13,6 +13,7 @@ fn conn() -> ConnFacts {
         unique_id: Default::default(),
         captures: Default::default(),
         log_level: Default::default(),
+        timeouts: Default::default(),
     }
 }
 
