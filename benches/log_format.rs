@@ -114,6 +114,7 @@ fn bench(c: &mut Criterion) {
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let facts = Facts {
         conn: &conn,

@@ -122,6 +122,7 @@ use_backend = ["%[req.hdr(host),lower,map(hosts.map,dflt)]"]
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
         src: "203.0.113.9:51234".parse().unwrap(),
         dst: "127.0.0.1:18080".parse().unwrap(),
         tls: None,

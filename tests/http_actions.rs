@@ -387,3 +387,34 @@ fn set_timeout_server_applies_to_the_request() {
     let (status, _, _) = exchange(&mut rd, &get("/hang"), false);
     assert_eq!(status, 504);
 }
+
+/// `early-hint`: an HTTP/1.1 client gets a 103 Early Hints with the
+/// rules' fields before the server's answer; an HTTP/1.0 client does not
+/// (it knows no 1xx).
+#[test]
+fn early_hints_come_before_the_response() {
+    let be = backend();
+    let proxy = proxy(
+        r#"http-request = [
+  "early-hint Link \"</style.css>; rel=preload; as=style\" if { path / }",
+  "early-hint Link </app.js>;rel=preload;as=script if { path / }",
+  "early-hint X-Client %[src] if { path / }",
+]"#,
+        &be,
+    );
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, head, _) = exchange(&mut rd, &get("/"), false);
+    assert_eq!(status, 103);
+    assert_eq!(
+        head,
+        "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nLink: </app.js>;rel=preload;as=script\r\nX-Client: 127.0.0.1\r\n\r\n"
+    );
+    let (status, _, body) = read_response(&mut rd, false).expect("the final response");
+    assert_eq!((status, body.as_slice()), (200, &b"GET"[..]));
+    // No hint rule holds: no 103.
+    let (status, _, _) = exchange(&mut rd, &get("/other"), false);
+    assert_eq!(status, 200);
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    let (status, _, _) = exchange(&mut rd, "GET / HTTP/1.0\r\n\r\n", false);
+    assert_eq!(status, 200);
+}

@@ -1301,6 +1301,7 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "set-log-level",
     "normalize-uri",
     "set-timeout",
+    "early-hint",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -1730,6 +1731,7 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         "set-log-level" => RequestAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
         "normalize-uri" => RequestAction::Edit(actions_extra::parse_normalize_uri(&mut words)?),
         "set-timeout" => RequestAction::SetTimeout(actions_extra::parse_set_timeout(&mut words)?),
+        "early-hint" => actions_extra::parse_early_hint(&mut words, env)?,
         "capture" => RequestAction::Capture(actions_extra::parse_capture(
             &mut words,
             env,
@@ -1840,6 +1842,7 @@ mod tests {
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -2015,6 +2018,7 @@ mod converter_tests {
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

@@ -136,6 +136,7 @@ mod tests {
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
         };
         let step = rules.content(0, &[], &conn, b"get / HTTP/1.0\r\n", true);
         assert!(matches!(
@@ -156,6 +157,7 @@ mod tests {
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
             ..conn.clone()
         };
         let step = rules.content(0, &[], &conn2, b"POST", true);

@@ -104,6 +104,7 @@ pub fn header_edit(data: &[u8]) {
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();

@@ -68,6 +68,7 @@ pub async fn connection(
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -149,6 +150,7 @@ pub async fn content(
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

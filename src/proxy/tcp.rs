@@ -71,6 +71,7 @@ pub async fn serve(
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -236,6 +237,7 @@ fn log_facts(
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     })
 }
 

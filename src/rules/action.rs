@@ -151,6 +151,12 @@ pub enum RequestAction {
     SetLogLevel(LogLevel),
     /// `set-timeout server|tunnel <time>`: this request's timeout, goes on.
     SetTimeout(TimeoutOverride),
+    /// `early-hint <name> <fmt>`: a field of the 103 Early Hints sent
+    /// before the request is forwarded, goes on.
+    EarlyHint {
+        name: Box<str>,
+        value: Format,
+    },
 }
 
 /// `set-timeout server|tunnel <time>`.
@@ -334,6 +340,25 @@ impl HttpRules {
                     facts.conn.log_level.set(Some(*level));
                     continue;
                 }
+                RequestAction::EarlyHint { name, value } => {
+                    let mut hints = facts.conn.early_hints.borrow_mut();
+                    hints.extend_from_slice(name.as_bytes());
+                    hints.extend_from_slice(b": ");
+                    let start = hints.len();
+                    value.render(facts, &mut hints);
+                    // A rendered value must not break the interim head.
+                    let mut kept = start;
+                    for i in start..hints.len() {
+                        let b = hints[i];
+                        if b == b'\t' || !b.is_ascii_control() {
+                            hints[kept] = b;
+                            kept += 1;
+                        }
+                    }
+                    hints.truncate(kept);
+                    hints.extend_from_slice(b"\r\n");
+                    continue;
+                }
                 RequestAction::SetTimeout(t) => {
                     let mut timeouts = facts.conn.timeouts.get();
                     match *t {
@@ -374,6 +399,7 @@ impl HttpRules {
                         | RequestAction::Capture(_)
                         | RequestAction::SetLogLevel(_)
                         | RequestAction::SetTimeout(_)
+                        | RequestAction::EarlyHint { .. }
                 )
             })
     }

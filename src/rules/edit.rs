@@ -578,6 +578,7 @@ mod tests {
             captures: Default::default(),
             log_level: Default::default(),
             timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,

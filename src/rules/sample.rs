@@ -43,6 +43,9 @@ pub struct ConnFacts {
     pub log_level: std::cell::Cell<Option<super::action::LogLevel>>,
     /// `set-timeout` of the current request.
     pub timeouts: std::cell::Cell<super::action::TxnTimeouts>,
+    /// The fields `early-hint` rules gave the current request
+    /// (`name: value\r\n` each), for its 103 Early Hints.
+    pub early_hints: std::cell::RefCell<Vec<u8>>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a

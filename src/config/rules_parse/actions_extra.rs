@@ -1,14 +1,16 @@
 //! `http-request` / `http-response` actions added after the first rule
 //! set (issue #18): `set-method`, `return` and `redirect` on responses,
-//! the cookie and slash options of `redirect`. Each parser reads the words
-//! after the action name and leaves the condition to `finish`.
+//! the cookie and slash options of `redirect`, `capture`,
+//! `normalize-uri`, `set-timeout`, `early-hint`, `set-log-level`. Each
+//! parser reads the words after the action name and leaves the condition
+//! to `finish`.
 
 use super::{err, parse_format, Env, Parsed, Words};
 use crate::log::syslog::LEVELS;
 use crate::rules::edit::is_method_token;
 use crate::rules::{
     CaptureRule, CaptureSide, HeaderEdit, LogLevel, Part, Redirect, RedirectCookie, RedirectTarget,
-    SlotRef, TimeoutOverride,
+    RequestAction, SlotRef, TimeoutOverride,
 };
 
 /// `set-method <fmt>`.
@@ -99,6 +101,32 @@ pub(super) fn parse_set_timeout(words: &mut Words) -> Parsed<TimeoutOverride> {
         "server" => TimeoutOverride::Server(time),
         _ => TimeoutOverride::Tunnel(time),
     })
+}
+
+/// `early-hint <name> <fmt>`.
+pub(super) fn parse_early_hint(words: &mut Words, env: &Env<'_>) -> Parsed<RequestAction> {
+    const HINT: &str = "write early-hint <name> <value>, e.g. early-hint Link \"</style.css>; rel=preload; as=style\"";
+    let Some((nat, name)) = words.argument() else {
+        return err(words.here(), "`early-hint` needs a header name", HINT);
+    };
+    let name = super::header_name(nat, &name)?;
+    let Some((vat, value)) = words.argument() else {
+        return err(words.here(), "`early-hint` needs a value", HINT);
+    };
+    let value = parse_format(vat, &value, env)?;
+    let bad = |b: &u8| b.is_ascii_control() && *b != b'\t';
+    if value
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
+    {
+        return err(
+            vat,
+            "`early-hint` value holds a control character",
+            "a field value may hold visible characters, spaces and tabs only",
+        );
+    }
+    Ok(RequestAction::EarlyHint { name, value })
 }
 
 /// `set-log-level <level>`: a syslog level name or `silent`.
@@ -454,6 +482,21 @@ mod tests {
         assert_eq!(refused("set-timeout server 5x", false).0, 19);
         assert_eq!(refused("set-timeout server 0", false).0, 19);
         assert!(refused("set-timeout server 5s", true).1.contains("unknown"));
+    }
+
+    #[test]
+    fn early_hint() {
+        assert!(matches!(
+            request("early-hint Link \"</a.css>; rel=preload\" if { path / }"),
+            RequestAction::EarlyHint { .. }
+        ));
+        assert_eq!(refused("early-hint", false).0, 10);
+        assert_eq!(refused("early-hint Link", false).0, 15);
+        assert_eq!(refused("early-hint \"a b\" x", false).0, 11);
+        assert_eq!(refused("early-hint Content-Length 3", false).0, 11);
+        assert_eq!(refused("early-hint Link \"a\\x01\"", false).0, 16);
+        assert_eq!(refused("early-hint Link %ci", false).0, 16);
+        assert!(refused("early-hint Link x", true).1.contains("unknown"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl RouteState<'_> {
                 captures: Default::default(),
                 log_level: Default::default(),
                 timeouts: Default::default(),
+                early_hints: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -200,6 +201,7 @@ pub(super) async fn request<'c>(
     st.conn.captures.clear();
     st.conn.log_level.set(None);
     st.conn.timeouts.set(Default::default());
+    st.conn.early_hints.borrow_mut().clear();
     st.sent_method = head.method_kind;
     st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy
@@ -367,6 +369,28 @@ fn local(
             LocalAnswer::Prepared { close }
         }
     })
+}
+
+/// Sends the 103 Early Hints the `early-hint` rules of the request gave
+/// (none: nothing is sent); false if the client is gone. HTTP/1.1 clients
+/// only (an HTTP/2 client's stream relays it as informational HEADERS).
+pub(super) async fn send_early_hints(
+    st: &mut RouteState<'_>,
+    clock: &Clock,
+    client: &RefCell<ClientIo>,
+    timeout: Option<Duration>,
+) -> bool {
+    {
+        let hints = st.conn.early_hints.borrow();
+        if hints.is_empty() {
+            return true;
+        }
+        st.answer.clear();
+        st.answer.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
+        st.answer.extend_from_slice(&hints);
+        st.answer.extend_from_slice(b"\r\n");
+    }
+    answer(clock, client, &st.answer, timeout).await
 }
 
 /// Sends a prepared answer; false if the client is gone.

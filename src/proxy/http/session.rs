@@ -816,6 +816,20 @@ impl Session<'_> {
                                 if let Some(name) = unique_id.and_then(|u| u.header.as_deref()) {
                                     add_header(&mut self.head, name, self.trace.unique_id());
                                 }
+                                // `early-hint` rules: the 103 goes before
+                                // the request (1xx are for HTTP/1.1).
+                                let timeout = self.fe.timeouts.client;
+                                if info.version == crate::http::Version::Http11
+                                    && !route::send_early_hints(
+                                        &mut self.route,
+                                        &self.clock,
+                                        &self.client,
+                                        timeout,
+                                    )
+                                    .await
+                                {
+                                    return Head::Closed;
+                                }
                                 Head::Request(info)
                             }
                             Routed::Local(answer) => Head::Local(answer),

@@ -14,6 +14,7 @@ fn conn() -> ConnFacts {
         captures: Default::default(),
         log_level: Default::default(),
         timeouts: Default::default(),
+        early_hints: Default::default(),
     }
 }
 
