@@ -418,3 +418,37 @@ fn early_hints_come_before_the_response() {
     let (status, _, _) = exchange(&mut rd, "GET / HTTP/1.0\r\n\r\n", false);
     assert_eq!(status, 200);
 }
+
+/// The same over HTTP/2 (prior knowledge): curl sees the 103 as an
+/// informational HEADERS frame before the 200.
+#[test]
+fn early_hints_reach_http2_clients() {
+    if !have("curl") {
+        eprintln!("curl not installed: skipped");
+        return;
+    }
+    let be = backend();
+    let config = http_config(
+        "http-request = [\"early-hint Link </a.css>;rel=preload\"]",
+        &servers(&[be.addr]),
+    )
+    .replace(
+        "bind = [\"127.0.0.1:{port}\"]",
+        "bind = [{ addr = \"127.0.0.1:{port}\", proto = \"h2\" }]",
+    );
+    let proxy = Proxy::start(&config);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-i", "--http2-prior-knowledge", "--max-time", "10"])
+        .arg(format!("http://{}/", proxy.addr()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hint = text.find("HTTP/2 103").expect(&text);
+    assert!(
+        text[hint..].contains("link: </a.css>;rel=preload"),
+        "{text}"
+    );
+    let fin = text.find("HTTP/2 200").expect(&text);
+    assert!(hint < fin, "{text}");
+    assert!(text.ends_with("GET"), "{text}");
+}
