@@ -452,3 +452,73 @@ fn early_hints_reach_http2_clients() {
     assert!(hint < fin, "{text}");
     assert!(text.ends_with("GET"), "{text}");
 }
+
+/// Syslog over TCP: each line is one RFC 6587 octet-counted message
+/// (`LEN SP MSG`), here RFC 5424 framed, on one connection.
+#[test]
+fn logs_reach_a_tcp_syslog_server_octet_counted() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let syslog = listener.local_addr().unwrap();
+    let be = backend();
+    let config = http_config(
+        "log = true\nlog-format = \"LOG %HU %ST\"",
+        &servers(&[be.addr]),
+    )
+    .replace(
+        "[defaults]",
+        &format!(
+            "log = [{{ target = \"tcp@{syslog}\", format = \"rfc5424\", tag = \"pc\" }}]\n\n[defaults]"
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    for target in ["/one", "/missing"] {
+        exchange(&mut rd, &get(target), false);
+    }
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut messages = Vec::new();
+    let mut bytes = Vec::new();
+    while messages.len() < 2 {
+        // LEN SP MSG: parse whatever whole messages arrived.
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).unwrap();
+        assert!(n > 0, "the connection closed after {messages:?}");
+        bytes.extend_from_slice(&chunk[..n]);
+        while let Some(sp) = bytes.iter().position(|&b| b == b' ') {
+            let len: usize = std::str::from_utf8(&bytes[..sp]).unwrap().parse().unwrap();
+            if bytes.len() < sp + 1 + len {
+                break;
+            }
+            let msg = String::from_utf8(bytes[sp + 1..sp + 1 + len].to_vec()).unwrap();
+            bytes.drain(..sp + 1 + len);
+            messages.push(msg);
+        }
+    }
+    assert!(messages[0].starts_with("<134>1 "), "{messages:?}");
+    assert!(messages[0].contains(" pc "), "{messages:?}");
+    assert!(messages[0].ends_with(" - - LOG /one 200"), "{messages:?}");
+    assert!(
+        messages[1].ends_with(" - - LOG /missing 404"),
+        "{messages:?}"
+    );
+    assert!(bytes.is_empty());
+}
+
+#[test]
+fn a_bad_tcp_syslog_address_is_refused_where_it_is_written() {
+    use percore::config::load_str;
+    let text = "[global]\nlog = [{ target = \"tcp://host-name:514\" }]\n\n[defaults]\nmode = \"http\"\n\n[[frontend]]\nname = \"fe\"\nbind = [\"127.0.0.1:18080\"]\ndefault_backend = \"be\"\n\n[[backend]]\nname = \"be\"\nservers = [{ name = \"s\", addr = \"127.0.0.1:9000\" }]\n";
+    let errors = match load_str(text, std::path::Path::new("t.toml")) {
+        Ok(_) => panic!("expected an error"),
+        Err(errors) => errors.0,
+    };
+    let e = format!("{}", errors[0]);
+    assert!(e.contains("t.toml:2:"), "{e}");
+    assert!(
+        e.contains("invalid syslog address \"host-name:514\""),
+        "{e}"
+    );
+    assert!(e.contains("tcp://IP:port"), "{e}");
+}

@@ -457,6 +457,8 @@ pub enum LogDest {
     File(std::path::PathBuf),
     /// Syslog over UDP.
     Udp(SocketAddr),
+    /// Syslog over TCP, octet-counted (RFC 6587 3.4.1).
+    Tcp(SocketAddr),
     /// Syslog to a local datagram socket such as `/dev/log` (HAProxy `log
     /// /dev/log`).
     Unix(std::path::PathBuf),

@@ -144,7 +144,7 @@ fn read_log_format(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogFor
 }
 
 const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\", \
-     \"udp://IP:port\" (syslog; port 514 if left out) or \"unix:/dev/log\" (a local syslog socket)";
+     \"udp://IP:port\" (syslog; port 514 if left out), \"tcp://IP:port\" (syslog over TCP, octet-counted) or \"unix:/dev/log\" (a local syslog socket)";
 
 fn keyword<T: Copy>(
     diag: &mut Diagnostics<'_>,
@@ -193,12 +193,16 @@ fn parse_target(text: &str) -> Result<LogDest, String> {
         }
         return Ok(LogDest::Unix(path));
     }
-    if let Some(addr) = text.strip_prefix("udp://") {
+    // `tcp@` is HAProxy's spelling (`log tcp@10.0.0.1:514 local0`).
+    let udp = text.strip_prefix("udp://").or(text.strip_prefix("udp@"));
+    let tcp = text.strip_prefix("tcp://").or(text.strip_prefix("tcp@"));
+    if let Some(addr) = udp.or(tcp) {
         let parsed = addr
             .parse::<SocketAddr>()
             .or_else(|_| format!("{addr}:514").parse::<SocketAddr>())
             .or_else(|_| format!("[{addr}]:514").parse::<SocketAddr>());
         return match parsed {
+            Ok(a) if a.port() != 0 && tcp.is_some() => Ok(LogDest::Tcp(a)),
             Ok(a) if a.port() != 0 => Ok(LogDest::Udp(a)),
             _ => Err(format!("invalid syslog address \"{addr}\"")),
         };
@@ -238,7 +242,7 @@ fn read_log_target(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogTar
         }
     };
     let mut framing = match dest {
-        Some(LogDest::Udp(_) | LogDest::Unix(_)) => LogFraming::Rfc3164,
+        Some(LogDest::Udp(_) | LogDest::Unix(_) | LogDest::Tcp(_)) => LogFraming::Rfc3164,
         _ => LogFraming::Raw,
     };
     let mut facility = 16;
