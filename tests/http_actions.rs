@@ -522,3 +522,53 @@ fn a_bad_tcp_syslog_address_is_refused_where_it_is_written() {
     );
     assert!(e.contains("tcp://IP:port"), "{e}");
 }
+
+/// `log-format-sd`: the structured data of RFC 5424 lines; other framings
+/// leave it out.
+#[test]
+fn log_format_sd_fills_rfc5424_structured_data() {
+    let be = backend();
+    let dir = tempfile::tempdir().unwrap();
+    let rfc5424 = dir.path().join("5424.log");
+    let rfc3164 = dir.path().join("3164.log");
+    let config = http_config(
+        "log = true\nlog-format = \"LOG %HU\"\nlog-format-sd = '[req@32473 status=\"%ST\" src=\"%[src]\"]'",
+        &servers(&[be.addr]),
+    )
+    .replace(
+        "[defaults]",
+        &format!(
+            "log = [{{ target = \"file:{}\", format = \"rfc5424\" }}, {{ target = \"file:{}\", format = \"rfc3164\" }}]\n\n[defaults]",
+            rfc5424.display(),
+            rfc3164.display()
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    exchange(&mut rd, &get("/sd"), false);
+    let line = &wait_for_lines(&rfc5424, 1)[0];
+    assert!(
+        line.ends_with(" - [req@32473 status=\"200\" src=\"127.0.0.1\"] LOG /sd"),
+        "{line}"
+    );
+    let line = &wait_for_lines(&rfc3164, 1)[0];
+    assert!(line.ends_with("]: LOG /sd"), "{line}");
+
+    // A sample that has no value at log time is refused where it is.
+    use percore::config::load_str;
+    let bad = http_config(
+        "log = true\nlog-format-sd = '[a b=\"%[path]\"]'",
+        &servers(&[be.addr]),
+    )
+    .replace("{port}", "18080");
+    let errors = match load_str(&bad, std::path::Path::new("t.toml")) {
+        Ok(_) => panic!("expected an error"),
+        Err(errors) => errors.0,
+    };
+    let e = format!("{}", errors[0]);
+    assert!(e.contains("log-format-sd"), "{e}");
+    assert!(
+        e.contains("has no value when the log line is written"),
+        "{e}"
+    );
+}

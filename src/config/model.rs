@@ -502,6 +502,9 @@ pub struct FrontendLog {
     pub declared: DeclaredCaptures,
     /// `unique-id-format` (and `unique-id-header`).
     pub unique_id: Option<UniqueId>,
+    /// `log-format-sd`: the RFC 5424 STRUCTURED-DATA of each line (used
+    /// by `format = "rfc5424"` targets only, as in HAProxy).
+    pub sd: Option<std::sync::Arc<crate::log::custom::CustomFormat>>,
 }
 
 /// HAProxy's `declare capture request|response len <n>`: the lengths of
@@ -522,6 +525,7 @@ impl FrontendLog {
             response_captures: Vec::new(),
             declared: DeclaredCaptures::default(),
             unique_id: None,
+            sd: None,
         }
     }
 }

@@ -356,6 +356,20 @@ pub(crate) fn read_frontend_log(
         }
     }
     log.unique_id = read_unique_id(diag, table);
+    if let Some(n) = table.get("log-format-sd") {
+        if let Ok(text) = n.string(diag).map(|t| t.value) {
+            match crate::log::custom::CustomFormat::parse(&text) {
+                Ok(format) => log.sd = Some(std::sync::Arc::new(format)),
+                Err(e) => {
+                    let invalid = values::Invalid {
+                        message: e.message,
+                        hint: Some(e.hint),
+                    };
+                    super::routing::report_line(diag, &n, &text, (e.at, invalid));
+                }
+            }
+        }
+    }
     if let Some(n) = table.get("dontlognull") {
         if let Ok(b) = n.bool(diag) {
             log.dontlognull = b.value;

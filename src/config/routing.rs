@@ -570,9 +570,10 @@ fn compile_log_samples(
 ) {
     use crate::log::custom::{CustomFormat, FormatError, LogSample};
     let hostname = crate::log::syslog::hostname();
-    for key in ["log-format", "unique-id-format"] {
+    for key in ["log-format", "unique-id-format", "log-format-sd"] {
         let compiled_once = match key {
             "log-format" => matches!(log.format, super::model::LogFormat::Custom(_)),
+            "log-format-sd" => log.sd.is_some(),
             _ => log.unique_id.is_some(),
         };
         let Some(node) = table.get(key).filter(|_| compiled_once) else {
@@ -598,6 +599,7 @@ fn compile_log_samples(
                 let format = Arc::new(format);
                 match (key, &mut log.unique_id) {
                     ("log-format", _) => log.format = super::model::LogFormat::Custom(format),
+                    ("log-format-sd", _) => log.sd = Some(format),
                     (_, Some(uid)) => uid.format = format,
                     _ => {}
                 }

@@ -68,6 +68,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "errorfile",
     "log",
     "log-format",
+    "log-format-sd",
     "dontlognull",
     "capture-request-header",
     "capture-response-header",

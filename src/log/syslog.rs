@@ -12,6 +12,27 @@ pub const SEVERITY_INFO: u8 = 6;
 /// never start with a control byte otherwise (formats escape them).
 pub const LEVEL_MARK: char = '\x1f';
 
+/// Around a pending line's structured data (`log-format-sd`), after the
+/// level mark if any: `SD_MARK sd SD_MARK line`.
+pub const SD_MARK: char = '\x1e';
+
+/// A pending line's structured data (`None`: none) and text, once the
+/// level mark is off.
+pub fn split_sd(line: &str) -> (Option<&str>, &str) {
+    let Some(rest) = line.strip_prefix(SD_MARK) else {
+        return (None, line);
+    };
+    match rest.split_once(SD_MARK) {
+        Some((sd, text)) => (Some(sd), text),
+        None => (None, line),
+    }
+}
+
+/// A pending line's text without its marks.
+pub fn bare(line: &str) -> &str {
+    split_sd(split_level(line).1).1
+}
+
 /// A pending line's severity and text.
 pub fn split_level(line: &str) -> (u8, &str) {
     let b = line.as_bytes();
@@ -43,6 +64,9 @@ impl Framer {
     /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`.
     pub fn frame(&self, out: &mut String, line: &str, date: &Date) {
         let (severity, line) = split_level(line);
+        let (sd, line) = split_sd(line);
+        // STRUCTURED-DATA: `-` when there is none (RFC 5424 6.3).
+        let sd = sd.filter(|sd| !sd.is_empty()).unwrap_or("-");
         let pri = u16::from(self.facility) * 8 + u16::from(severity);
         match self.framing {
             LogFraming::Raw => {}
@@ -63,7 +87,7 @@ impl Framer {
                 };
                 let _ = write!(
                     out,
-                    "<{pri}>1 {} {host} {} {} - - ",
+                    "<{pri}>1 {} {host} {} {} - {sd} ",
                     date.rfc3339(),
                     self.tag,
                     self.pid
@@ -103,6 +127,25 @@ mod tests {
             hostname: "lb1".into(),
             pid: 42,
         }
+    }
+
+    #[test]
+    fn structured_data_goes_in_rfc5424_only() {
+        let line = "\x1f3\x1e[a@1 b=\"c\"]\x1eLOG x";
+        assert_eq!(bare(line), "LOG x");
+        assert_eq!(split_sd("\x1e[s]\x1eL"), (Some("[s]"), "L"));
+        assert_eq!(split_sd("\x1eunclosed"), (None, "\x1eunclosed"));
+        let date = crate::log::date::Clock::utc().date(std::time::SystemTime::UNIX_EPOCH);
+        let mut out = String::new();
+        framer(LogFraming::Rfc5424).frame(&mut out, line, &date);
+        assert!(out.starts_with("<131>1 "), "{out}");
+        assert!(out.ends_with(" - [a@1 b=\"c\"] LOG x"), "{out}");
+        out.clear();
+        framer(LogFraming::Rfc3164).frame(&mut out, line, &date);
+        assert!(out.ends_with(": LOG x"), "{out}");
+        out.clear();
+        framer(LogFraming::Rfc5424).frame(&mut out, "\x1e\x1eLOG y", &date);
+        assert!(out.ends_with(" - - LOG y"), "{out}");
     }
 
     #[test]

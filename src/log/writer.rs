@@ -186,14 +186,18 @@ fn write_loop(receiver: Receiver<Batch>, mut targets: Vec<Target>, clock: Clock)
                     }
                     send_stream(sink, framed.as_bytes())
                 }
-                (sink, LogFraming::Raw) if !batch.text.contains(super::syslog::LEVEL_MARK) => {
+                (sink, LogFraming::Raw)
+                    if !batch
+                        .text
+                        .contains([super::syslog::LEVEL_MARK, super::syslog::SD_MARK]) =>
+                {
                     write_all(sink, batch.text.as_bytes())
                 }
                 (sink, LogFraming::Raw) => {
                     // Lines of another level than info: their mark goes.
                     framed.clear();
                     for line in batch.text.lines() {
-                        framed.push_str(super::syslog::split_level(line).1);
+                        framed.push_str(super::syslog::bare(line));
                         framed.push('\n');
                     }
                     write_all(sink, framed.as_bytes())

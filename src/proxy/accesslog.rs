@@ -52,11 +52,12 @@ pub fn emit(
         res: None,
         payload: None,
     });
-    match level {
-        None => ctx.log.log(&log.format, record, facts.as_ref()),
-        Some(crate::rules::LogLevel::Silent) => {}
-        Some(crate::rules::LogLevel::Severity(s)) => {
-            ctx.log.log_at(&log.format, record, facts.as_ref(), s)
-        }
-    }
+    let severity = match level {
+        Some(crate::rules::LogLevel::Silent) => return,
+        Some(crate::rules::LogLevel::Severity(s)) => s,
+        None => crate::log::syslog::SEVERITY_INFO,
+    };
+    let sd = log.sd.as_deref();
+    ctx.log
+        .log_with(&log.format, record, facts.as_ref(), severity, sd);
 }
