@@ -764,3 +764,36 @@ fn a_dropped_stats_page_before_global_does_not_stop_the_conversion() {
         c.problems
     );
 }
+
+/// The lines of issue #18's actions convert as written: captures and
+/// their slots, log-format-sd, the new actions, syslog over TCP.
+#[test]
+fn new_actions_and_capture_lines_convert() {
+    let c = run(&format!(
+        "global\n    log tcp@127.0.0.1:601 local0\n\
+         defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   capture response header Server len 20\n    declare capture request len 12\n\
+         \x20   log-format-sd \"[x@1 s=\\\"%ST\\\"]\"\n\
+         \x20   http-request capture path id 0\n    http-request set-method POST\n\
+         \x20   http-request normalize-uri path-merge-slashes\n\
+         \x20   http-response capture res.hdr(x-a) id 0\n    http-response set-log-level silent\n\
+         \x20   default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    let all = f.to_string();
+    for needed in [
+        "capture-response-header",
+        "declare-capture",
+        "log-format-sd",
+        "capture path id 0",
+        "set-method POST",
+        "set-log-level silent",
+    ] {
+        assert!(all.contains(needed), "no {needed} in {all}");
+    }
+    assert!(c.toml.contains("tcp://127.0.0.1:601"), "{}", c.toml);
+    check_loads(&c);
+}

@@ -351,7 +351,7 @@ impl<'a> State<'a> {
                     "move the target to a global log line and write log global here",
                 )),
             },
-            "log-format" | "unique-id-format" => self.log_format(line, problems),
+            "log-format" | "unique-id-format" | "log-format-sd" => self.log_format(line, problems),
             "unique-id-header" => {
                 self.add(Side::Front, entry(&["unique-id-header"], Val::str(arg), line), problems)
             }
