@@ -100,6 +100,7 @@ fn bench(c: &mut Criterion) {
             request_line: "GET /static/app.js?v=3 HTTP/1.1",
             captured_request_headers: &captures,
             captured_response_headers: &[],
+            captured_cookies: (None, None),
         }),
     };
     let conn = ConnFacts {

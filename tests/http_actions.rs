@@ -572,3 +572,56 @@ fn log_format_sd_fills_rfc5424_structured_data() {
         "{e}"
     );
 }
+
+/// `capture-cookie`: `%CC` / `%CS` and httplog's two cookie fields show
+/// the request's and the response's cookie whose name begins so.
+#[test]
+fn captured_cookies_appear_in_the_log() {
+    let be = HttpBackend::start(|r| {
+        let headers = match r.target.as_str() {
+            "/login" => vec!["Set-Cookie: SESSIONID=new-0123456789; Path=/".to_string()],
+            _ => vec![],
+        };
+        Reply::Full(200, headers, b"ok".to_vec())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = |format: &str| {
+        http_config(
+            &format!("log = true\nlog-format = '{format}'\ncapture-cookie = {{ name = \"SESS\", len = 16 }}"),
+            &servers(&[be.addr]),
+        )
+        .replace(
+            "[defaults]",
+            &format!("log = [{{ target = \"file:{}\" }}]\n\n[defaults]", log.display()),
+        )
+    };
+    let proxy = Proxy::start(&config("LOG|%CC|%CS|%{+Q}CC"));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    exchange(
+        &mut rd,
+        "GET /login HTTP/1.1\r\nHost: h\r\nCookie: a=1; SESSIONID=old\r\n\r\n",
+        false,
+    );
+    exchange(&mut rd, &get("/none"), false);
+    let lines = wait_for_lines(&log, 2);
+    assert!(
+        lines[0].ends_with("LOG|SESSIONID=old|SESSIONID=new-01|\"SESSIONID=old\""),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with("LOG|-|-|\"\""), "{lines:?}");
+    drop(proxy);
+    std::fs::remove_file(&log).unwrap();
+    let proxy = Proxy::start(&config("httplog").replace("'httplog'", "\"httplog\""));
+    let mut rd = BufReader::new(connect(proxy.addr()));
+    exchange(
+        &mut rd,
+        "GET /login HTTP/1.1\r\nHost: h\r\nCookie: SESSIONID=old\r\n\r\n",
+        false,
+    );
+    let line = &wait_for_lines(&log, 1)[0];
+    assert!(
+        line.contains(" SESSIONID=old SESSIONID=new-01 ---- "),
+        "{line}"
+    );
+}

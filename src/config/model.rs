@@ -497,6 +497,9 @@ pub struct FrontendLog {
     pub captures: Vec<HeaderCapture>,
     /// `capture-response-header`: HAProxy's `capture response header`.
     pub response_captures: Vec<HeaderCapture>,
+    /// `capture-cookie`: HAProxy's `capture cookie <name> len <n>` (`%CC`,
+    /// `%CS`); `name` is the cookie name's beginning.
+    pub cookie_capture: Option<HeaderCapture>,
     /// `declare-capture`: slots for `http-request|http-response capture
     /// ... id <n>` (their lengths), after the header captures.
     pub declared: DeclaredCaptures,
@@ -523,6 +526,7 @@ impl FrontendLog {
             dontlognull: false,
             captures: Vec::new(),
             response_captures: Vec::new(),
+            cookie_capture: None,
             declared: DeclaredCaptures::default(),
             unique_id: None,
             sd: None,

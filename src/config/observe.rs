@@ -391,6 +391,11 @@ pub(crate) fn read_frontend_log(
             _ => log.response_captures = captures,
         }
     }
+    if let Some(n) = table.get("capture-cookie") {
+        // One table (HAProxy takes one `capture cookie` per proxy); the
+        // name is a cookie name's beginning, not a header name.
+        log.cookie_capture = read_captures(diag, &n).pop();
+    }
     if let Some(n) = table.get("declare-capture") {
         log.declared = read_declared(diag, &n);
     }
@@ -455,9 +460,15 @@ fn read_declared(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> DeclaredCapture
     declared
 }
 
+/// A list of `{ name, len }`, or one such table (`capture-cookie`).
 fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCapture> {
-    let Ok(elements) = node.array(diag) else {
-        return Vec::new();
+    let elements = if node.is_array() {
+        let Ok(elements) = node.array(diag) else {
+            return Vec::new();
+        };
+        elements
+    } else {
+        vec![node.clone()]
     };
     let mut captures = Vec::new();
     for element in &elements {

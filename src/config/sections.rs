@@ -72,6 +72,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "dontlognull",
     "capture-request-header",
     "capture-response-header",
+    "capture-cookie",
     "declare-capture",
     "unique-id-format",
     "unique-id-header",

@@ -773,6 +773,7 @@ fn new_actions_and_capture_lines_convert() {
         "global\n    log tcp@127.0.0.1:601 local0\n\
          defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
          \x20   capture response header Server len 20\n    declare capture request len 12\n\
+         \x20   capture cookie SESS len 32\n\
          \x20   log-format-sd \"[x@1 s=\\\"%ST\\\"]\"\n\
          \x20   http-request capture path id 0\n    http-request set-method POST\n\
          \x20   http-request normalize-uri path-merge-slashes\n\
@@ -786,6 +787,7 @@ fn new_actions_and_capture_lines_convert() {
     let all = f.to_string();
     for needed in [
         "capture-response-header",
+        "capture-cookie",
         "declare-capture",
         "log-format-sd",
         "capture path id 0",

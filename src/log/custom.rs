@@ -473,8 +473,10 @@ impl CustomFormat {
             ),
             Var::BytesRead => number(out, r.bytes_read, flags),
             Var::BytesUploaded => number(out, r.bytes_uploaded, flags),
-            // Cookie captures are not supported: HAProxy's "none".
-            Var::CapturedRequestCookie | Var::CapturedResponseCookie => text(out, None, flags),
+            Var::CapturedRequestCookie => text(out, http.and_then(|h| h.captured_cookies.0), flags),
+            Var::CapturedResponseCookie => {
+                text(out, http.and_then(|h| h.captured_cookies.1), flags)
+            }
             Var::TerminationState => out.push_str(r.termination.as_str()),
             Var::TerminationStateCookie => {
                 out.push_str(r.termination.as_str());

@@ -88,10 +88,24 @@ pub fn tcplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     counts(out, r);
 }
 
+/// A captured cookie in httplog: `-` when none, escaped as the captures.
+struct Cookie<'a>(Option<&'a str>);
+
+impl std::fmt::Display for Cookie<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(c) = self.0.filter(|c| !c.is_empty()) else {
+            return f.write_str("-");
+        };
+        let mut escaped = String::new();
+        escape_into(&mut escaped, c, b"\"#{|} ");
+        f.write_str(&escaped)
+    }
+}
+
 /// HAProxy's httplog:
 /// `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
-/// %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`. Cookie captures are not
-/// supported (`- -`, cookie state `--`); `%hr` and `%hs` appear only
+/// %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`. Captured cookies (`-`
+/// without), cookie state `--` (not supported); `%hr` and `%hs` appear only
 /// when the frontend has request (response) capture slots.
 pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     let Some(h) = &r.http else {
@@ -99,7 +113,7 @@ pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     };
     let _ = write!(
         out,
-        "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} - - {}-- ",
+        "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} {} {} {}-- ",
         r.client.ip(),
         r.client.port(),
         clock.date(h.request_date).haproxy(),
@@ -113,6 +127,8 @@ pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         ms(h.t_active),
         h.status.map_or(-1, i32::from),
         r.bytes_read,
+        Cookie(h.captured_cookies.0),
+        Cookie(h.captured_cookies.1),
         r.termination.as_str(),
     );
     counts(out, r);
@@ -332,6 +348,7 @@ pub(super) mod tests {
             request_line: "GET /index.html?q=\"x\" HTTP/1.1",
             captured_request_headers: &captures,
             captured_response_headers: &[],
+            captured_cookies: (None, None),
         });
         let mut out = String::new();
         format_record(&mut out, &LogFormat::Http, &r, Clock::utc(), None);

@@ -64,6 +64,9 @@ fn truncate(s: &mut String, len: usize) {
 pub struct Captured {
     request: RefCell<Vec<(usize, String)>>,
     response: RefCell<Vec<(usize, String)>>,
+    /// `capture-cookie`: `name=value` from the request's Cookie and the
+    /// response's Set-Cookie (`%CC`, `%CS`).
+    pub cookie: RefCell<(Option<String>, Option<String>)>,
 }
 
 impl Captured {
@@ -72,6 +75,27 @@ impl Captured {
     pub fn clear(&self) {
         self.request.borrow_mut().clear();
         self.response.borrow_mut().clear();
+        let mut cookie = self.cookie.borrow_mut();
+        if cookie.0.is_some() || cookie.1.is_some() {
+            *cookie = (None, None);
+        }
+    }
+
+    /// `capture cookie`: the first cookie of a Cookie field (`set_cookie`:
+    /// a Set-Cookie field, its first pair) whose name begins with `name`,
+    /// as `name=value`, cut to `len`.
+    pub fn cookie_from(value: &[u8], name: &str, len: usize, set_cookie: bool) -> Option<String> {
+        let pairs: &mut dyn Iterator<Item = &[u8]> = if set_cookie {
+            &mut value.split(|&b| b == b';').take(1)
+        } else {
+            &mut value.split(|&b| b == b';')
+        };
+        let pair = pairs
+            .map(super::sample::trim)
+            .find(|p| p.starts_with(name.as_bytes()) && p.contains(&b'='))?;
+        let mut s = String::from_utf8_lossy(pair).into_owned();
+        truncate(&mut s, len);
+        Some(s)
     }
 
     pub fn write(&self, side: CaptureSide, slot: usize, value: String) {
@@ -125,6 +149,18 @@ mod tests {
         assert_eq!(c.slots(CaptureSide::Response, 2, &[]), ["", ""]);
         c.clear();
         assert_eq!(c.slots(CaptureSide::Request, 1, &base), ["host"]);
+        let cookie = |v: &str, set| Captured::cookie_from(v.as_bytes(), "SE", 12, set);
+        assert_eq!(
+            cookie("a=1; SESSION=abc; SE=2", false).as_deref(),
+            Some("SESSION=abc")
+        );
+        assert_eq!(
+            cookie("a=1; SESSIONID=0123456789", false).as_deref(),
+            Some("SESSIONID=01")
+        );
+        assert_eq!(cookie("a=1", false), None);
+        assert_eq!(cookie("SEEN=1; Path=/", true).as_deref(), Some("SEEN=1"));
+        assert_eq!(cookie("a=1; SEEN=1", true), None);
         let mut s = "héllo".to_string();
         truncate(&mut s, 2);
         assert_eq!(s, "h");

@@ -377,9 +377,18 @@ impl<'a> State<'a> {
                     self.add(Side::Front, pushed(&[&key], v, line), problems)
                 }
             }
+            "capture" if arg == "cookie" && line.word(3) == "len" => {
+                if let Some(len) = int_word(line, 4, problems) {
+                    let v = Val::Table(vec![
+                        ("name".into(), Val::str(line.word(2))),
+                        ("len".into(), Val::Int(len)),
+                    ]);
+                    self.add(Side::Front, entry(&["capture-cookie"], v, line), problems)
+                }
+            }
             "capture" => problems.push(line.problem(
-                "percore captures request and response headers (cookie captures are not supported)",
-                "capture request|response header <name> len <n>",
+                "percore captures request and response headers and one cookie",
+                "capture request|response header <name> len <n>, capture cookie <name> len <n>",
             )),
             "declare"
                 if arg == "capture"

@@ -263,6 +263,7 @@ impl RequestTrace {
                 request_line: &self.request_line,
                 captured_request_headers: &self.captured,
                 captured_response_headers: &[],
+                captured_cookies: (None, None),
             }),
         };
         let mut id = std::mem::take(&mut self.unique_id);
@@ -476,6 +477,7 @@ impl RequestTrace {
             0 => Vec::new(),
             n => conn.captures.slots(CaptureSide::Response, n, &[]),
         };
+        let cookies = conn.captures.cookie.borrow();
         let record = LogRecord {
             client: self.peer,
             frontend_addr: Some(self.local),
@@ -521,6 +523,7 @@ impl RequestTrace {
                     &[]
                 },
                 captured_response_headers: &response_captures,
+                captured_cookies: (cookies.0.as_deref(), cookies.1.as_deref()),
             }),
         };
         accesslog::emit(ctx, self.frontend, &record, Some(conn));

@@ -113,6 +113,7 @@ impl<'c> RouteState<'c> {
             directed: self.hint.sticky == Some(server),
             head_only: self.client_head,
             response_captures: &frontend.log.response_captures,
+            cookie_capture: frontend.log.cookie_capture.as_ref(),
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
@@ -217,6 +218,14 @@ pub(super) async fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
+    if let Some(c) = &fe.log.cookie_capture {
+        let found = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+            .find_map(|(_, v)| crate::rules::Captured::cookie_from(v, &c.name, c.len, false));
+        st.conn.captures.cookie.borrow_mut().0 = found;
+    }
     let verdict = section_rules(&fe.rules, st, head).await;
     let answer = Answer {
         head_only,
@@ -429,6 +438,8 @@ pub(super) struct ResponseHook<'a, 'c> {
     pub head_only: bool,
     /// The frontend's `capture-response-header` entries.
     pub response_captures: &'c [HeaderCapture],
+    /// The frontend's `capture-cookie`.
+    pub cookie_capture: Option<&'c HeaderCapture>,
     pub edits: &'a mut Vec<Edit<'c>>,
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
@@ -487,6 +498,14 @@ impl<'c> ResponseHook<'_, 'c> {
             if !keys.is_empty() {
                 persist::store(core, keys, self.server);
             }
+        }
+        if let Some(c) = self.cookie_capture {
+            let found = head
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+                .find_map(|(_, v)| crate::rules::Captured::cookie_from(v, &c.name, c.len, true));
+            self.conn.captures.cookie.borrow_mut().1 = found;
         }
         for (slot, capture) in self.response_captures.iter().enumerate() {
             if let Some(value) = head.headers.find(&capture.name) {
