@@ -625,3 +625,87 @@ fn captured_cookies_appear_in_the_log() {
         "{line}"
     );
 }
+
+/// The same rules through HAProxy 2.6 (when installed) and percore: what
+/// the client gets (status, Location, Set-Cookie, body) and what the
+/// server sees (method and target) must agree. `append-slash` is used
+/// with `drop-query` only, where both agree (see docs/configuration.md).
+/// (`normalize-uri` is experimental in HAProxy 2.6.)
+#[test]
+fn actions_agree_with_haproxy() {
+    let be = HttpBackend::start(|r| {
+        let status = if r.target == "/broken" { 500 } else { 200 };
+        Reply::Full(
+            status,
+            vec![],
+            format!("{} {}", r.method, r.target).into_bytes(),
+        )
+    });
+    let rules = [
+        "http-request set-method PUT if { path /put }",
+        "http-request normalize-uri path-merge-slashes",
+        "http-request normalize-uri path-strip-dotdot",
+        "http-request normalize-uri percent-to-uppercase",
+        "http-request normalize-uri query-sort-by-name",
+        "http-request redirect prefix /new append-slash drop-query set-cookie MOVED=1 if { path_beg /old }",
+        "http-request redirect location /bye clear-cookie S= if { path /logout }",
+        "http-response return status 503 content-type text/plain string down if { status 500 }",
+    ];
+    let haproxy_cfg = format!(
+        "global\n  expose-experimental-directives\n\
+         defaults\n  mode http\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n\
+         frontend fe\n  bind 127.0.0.1:{{port}}\n  {}\n  default_backend be\n\
+         backend be\n  server s {}\n",
+        rules.join("\n  "),
+        be.addr
+    );
+    let Some(haproxy) = common::haproxy::start(&haproxy_cfg) else {
+        eprintln!("haproxy not installed: skipped");
+        return;
+    };
+    let (mut req_rules, mut res_rules) = (Vec::new(), Vec::new());
+    for r in rules {
+        let (list, rest) = match r.strip_prefix("http-request ") {
+            Some(rest) => (&mut req_rules, rest),
+            None => (&mut res_rules, &r["http-response ".len()..]),
+        };
+        list.push(format!("{rest:?}"));
+    }
+    let proxy = proxy(
+        &format!(
+            "http-request = [{}]\nhttp-response = [{}]",
+            req_rules.join(", "),
+            res_rules.join(", ")
+        ),
+        &be,
+    );
+    let ask = |port: u16, target: &str| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut rd = BufReader::new(connect(addr));
+        let req = format!("GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let (status, head, body) = exchange(&mut rd, &req, false);
+        let field = |name: &str| {
+            head.lines()
+                .find_map(|l| {
+                    let (n, v) = l.split_once(": ")?;
+                    n.eq_ignore_ascii_case(name).then(|| v.to_string())
+                })
+                .unwrap_or_default()
+        };
+        (status, field("location"), field("set-cookie"), body)
+    };
+    for target in [
+        "/put",
+        "//a//b/../c?z=%2f&a=1",
+        "/old/x?q=1",
+        "/old/",
+        "/logout",
+        "/broken",
+    ] {
+        assert_eq!(
+            ask(proxy.addr().port(), target),
+            ask(haproxy.port, target),
+            "{target}: percore (left) and HAProxy (right) differ"
+        );
+    }
+}
