@@ -99,6 +99,8 @@ fn bench(c: &mut Criterion) {
             status: Some(200),
             request_line: "GET /static/app.js?v=3 HTTP/1.1",
             captured_request_headers: &captures,
+            captured_response_headers: &[],
+            captured_cookies: (None, None),
         }),
     };
     let conn = ConnFacts {
@@ -110,6 +112,10 @@ fn bench(c: &mut Criterion) {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let facts = Facts {
         conn: &conn,

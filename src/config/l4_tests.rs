@@ -167,6 +167,10 @@ fn tcp_request_rules_and_sni_routing() {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let acls = &fe.rules.acls;
     let lan = rules.connection(acls, &conn("10.1.1.1:5"));

@@ -463,6 +463,8 @@ pub enum LogDest {
     File(std::path::PathBuf),
     /// Syslog over UDP.
     Udp(SocketAddr),
+    /// Syslog over TCP, octet-counted (RFC 6587 3.4.1).
+    Tcp(SocketAddr),
     /// Syslog to a local datagram socket such as `/dev/log` (HAProxy `log
     /// /dev/log`).
     Unix(std::path::PathBuf),
@@ -499,8 +501,27 @@ pub struct FrontendLog {
     /// Skip sessions that carried no data from the client.
     pub dontlognull: bool,
     pub captures: Vec<HeaderCapture>,
+    /// `capture-response-header`: HAProxy's `capture response header`.
+    pub response_captures: Vec<HeaderCapture>,
+    /// `capture-cookie`: HAProxy's `capture cookie <name> len <n>` (`%CC`,
+    /// `%CS`); `name` is the cookie name's beginning.
+    pub cookie_capture: Option<HeaderCapture>,
+    /// `declare-capture`: slots for `http-request|http-response capture
+    /// ... id <n>` (their lengths), after the header captures.
+    pub declared: DeclaredCaptures,
     /// `unique-id-format` (and `unique-id-header`).
     pub unique_id: Option<UniqueId>,
+    /// `log-format-sd`: the RFC 5424 STRUCTURED-DATA of each line (used
+    /// by `format = "rfc5424"` targets only, as in HAProxy).
+    pub sd: Option<std::sync::Arc<crate::log::custom::CustomFormat>>,
+}
+
+/// HAProxy's `declare capture request|response len <n>`: the lengths of
+/// the declared slots of each side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredCaptures {
+    pub request: Vec<usize>,
+    pub response: Vec<usize>,
 }
 
 impl FrontendLog {
@@ -510,7 +531,11 @@ impl FrontendLog {
             format: LogFormat::Tcp,
             dontlognull: false,
             captures: Vec::new(),
+            response_captures: Vec::new(),
+            cookie_capture: None,
+            declared: DeclaredCaptures::default(),
             unique_id: None,
+            sd: None,
         }
     }
 }

@@ -8,14 +8,15 @@ use std::path::PathBuf;
 
 use super::error::{Diagnostics, Reported, Span};
 use super::model::{
-    Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming, LogTarget, Mode,
-    StatsPage, UniqueId,
+    DeclaredCaptures, Frontend, FrontendLog, HeaderCapture, LogDest, LogFormat, LogFraming,
+    LogTarget, Mode, StatsPage, UniqueId,
 };
 use super::reader::{Node, TableView};
 use super::values;
 
 const LOG_TARGET_KEYS: &[&str] = &["target", "format", "facility", "tag"];
 const CAPTURE_KEYS: &[&str] = &["name", "len"];
+const DECLARE_KEYS: &[&str] = &["type", "len"];
 const STATS_KEYS: &[&str] = &["bind", "uri", "auth", "hide-version", "refresh"];
 
 /// Longest capture HAProxy's default buffers make useful.
@@ -143,7 +144,7 @@ fn read_log_format(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogFor
 }
 
 const TARGET_HINT: &str = "write \"stdout\", \"stderr\", \"file:/absolute/path\", \
-     \"udp://IP:port\" (syslog; port 514 if left out) or \"unix:/dev/log\" (a local syslog socket)";
+     \"udp://IP:port\" (syslog; port 514 if left out), \"tcp://IP:port\" (syslog over TCP, octet-counted) or \"unix:/dev/log\" (a local syslog socket)";
 
 fn keyword<T: Copy>(
     diag: &mut Diagnostics<'_>,
@@ -192,12 +193,16 @@ fn parse_target(text: &str) -> Result<LogDest, String> {
         }
         return Ok(LogDest::Unix(path));
     }
-    if let Some(addr) = text.strip_prefix("udp://") {
+    // `tcp@` is HAProxy's spelling (`log tcp@10.0.0.1:514 local0`).
+    let udp = text.strip_prefix("udp://").or(text.strip_prefix("udp@"));
+    let tcp = text.strip_prefix("tcp://").or(text.strip_prefix("tcp@"));
+    if let Some(addr) = udp.or(tcp) {
         let parsed = addr
             .parse::<SocketAddr>()
             .or_else(|_| format!("{addr}:514").parse::<SocketAddr>())
             .or_else(|_| format!("[{addr}]:514").parse::<SocketAddr>());
         return match parsed {
+            Ok(a) if a.port() != 0 && tcp.is_some() => Ok(LogDest::Tcp(a)),
             Ok(a) if a.port() != 0 => Ok(LogDest::Udp(a)),
             _ => Err(format!("invalid syslog address \"{addr}\"")),
         };
@@ -237,7 +242,7 @@ fn read_log_target(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Option<LogTar
         }
     };
     let mut framing = match dest {
-        Some(LogDest::Udp(_) | LogDest::Unix(_)) => LogFraming::Rfc3164,
+        Some(LogDest::Udp(_) | LogDest::Unix(_) | LogDest::Tcp(_)) => LogFraming::Rfc3164,
         _ => LogFraming::Raw,
     };
     let mut facility = 16;
@@ -351,14 +356,29 @@ pub(crate) fn read_frontend_log(
         }
     }
     log.unique_id = read_unique_id(diag, table);
+    if let Some(n) = table.get("log-format-sd") {
+        if let Ok(text) = n.string(diag).map(|t| t.value) {
+            match crate::log::custom::CustomFormat::parse(&text) {
+                Ok(format) => log.sd = Some(std::sync::Arc::new(format)),
+                Err(e) => {
+                    let invalid = values::Invalid {
+                        message: e.message,
+                        hint: Some(e.hint),
+                    };
+                    super::routing::report_line(diag, &n, &text, (e.at, invalid));
+                }
+            }
+        }
+    }
     if let Some(n) = table.get("dontlognull") {
         if let Ok(b) = n.bool(diag) {
             log.dontlognull = b.value;
         }
     }
-    if let Some(n) = table.get("capture-request-header") {
-        log.captures = read_captures(diag, &n);
-        if mode == Some(Mode::Tcp) && !log.captures.is_empty() {
+    for key in ["capture-request-header", "capture-response-header"] {
+        let Some(n) = table.get(key) else { continue };
+        let captures = read_captures(diag, &n);
+        if mode == Some(Mode::Tcp) && !captures.is_empty() {
             diag.warn(
                 n.span.as_ref(),
                 &n.path,
@@ -366,13 +386,89 @@ pub(crate) fn read_frontend_log(
                 Some("captures apply to mode http frontends".into()),
             );
         }
+        match key {
+            "capture-request-header" => log.captures = captures,
+            _ => log.response_captures = captures,
+        }
+    }
+    if let Some(n) = table.get("capture-cookie") {
+        // One table (HAProxy takes one `capture cookie` per proxy); the
+        // name is a cookie name's beginning, not a header name.
+        log.cookie_capture = read_captures(diag, &n).pop();
+    }
+    if let Some(n) = table.get("declare-capture") {
+        log.declared = read_declared(diag, &n);
     }
     (log, log_node.and_then(|n| n.span))
 }
 
-fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCapture> {
+/// `declare-capture = [{ type = "request"|"response", len = <n> }]`.
+fn read_declared(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> DeclaredCaptures {
+    let mut declared = DeclaredCaptures::default();
     let Ok(elements) = node.array(diag) else {
-        return Vec::new();
+        return declared;
+    };
+    for element in &elements {
+        let Ok(table) = element.table(diag) else {
+            continue;
+        };
+        table.check_keys(diag, DECLARE_KEYS);
+        let side = match table.get("type") {
+            Some(n) => match n.string(diag) {
+                Ok(t) if t.value == "request" => Some(&mut declared.request),
+                Ok(t) if t.value == "response" => Some(&mut declared.response),
+                Ok(t) => {
+                    diag.error(
+                        t.span.as_ref(),
+                        &n.path,
+                        format!("invalid capture type {:?}", t.value),
+                        Some("type = \"request\" or \"response\"".into()),
+                    );
+                    None
+                }
+                Err(_) => None,
+            },
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "declare-capture has no type",
+                    Some("write { type = \"request\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        let len = match table.get("len") {
+            Some(n) => n
+                .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
+                .ok()
+                .map(|l| l.value),
+            None => {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    "declare-capture has no len",
+                    Some("HAProxy requires `len`: write { type = \"request\", len = 64 }".into()),
+                );
+                None
+            }
+        };
+        if let (Some(side), Some(len)) = (side, len) {
+            side.push(len);
+        }
+    }
+    declared
+}
+
+/// A list of `{ name, len }`, or one such table (`capture-cookie`).
+fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCapture> {
+    let elements = if node.is_array() {
+        let Ok(elements) = node.array(diag) else {
+            return Vec::new();
+        };
+        elements
+    } else {
+        vec![node.clone()]
     };
     let mut captures = Vec::new();
     for element in &elements {

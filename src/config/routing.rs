@@ -434,6 +434,22 @@ pub(crate) fn attach_rules(
                     }),
                 );
             }
+            let captures = rules
+                .request
+                .iter()
+                .any(|r| matches!(r.action, crate::rules::RequestAction::Capture(_)))
+                || rules
+                    .response
+                    .iter()
+                    .any(|r| matches!(r.action, crate::rules::ResponseAction::Capture(_)));
+            if captures && !is_frontend {
+                diag.error(
+                    table.span.as_ref(),
+                    &table.path,
+                    format!("backend \"{name}\" has capture rules"),
+                    Some("capture slots belong to frontends: put the capture rules in the frontends that route here (HAProxy allows id captures in backends)".into()),
+                );
+            }
             if !rules.is_empty() || !rules.acls.is_empty() {
                 *rules_slot = rules;
             }
@@ -442,6 +458,11 @@ pub(crate) fn attach_rules(
             }
             if is_frontend {
                 if let Some(f) = frontends.iter_mut().find(|f| f.name == name) {
+                    if let Err((message, hint)) =
+                        super::rules_parse::resolve_capture_slots(&mut f.log, &mut f.rules)
+                    {
+                        diag.error(table.span.as_ref(), &table.path, message, Some(hint));
+                    }
                     let env = Env {
                         acls: &[],
                         userlists: cx.userlists,
@@ -563,9 +584,10 @@ fn compile_log_samples(
 ) {
     use crate::log::custom::{CustomFormat, FormatError, LogSample};
     let hostname = crate::log::syslog::hostname();
-    for key in ["log-format", "unique-id-format"] {
+    for key in ["log-format", "unique-id-format", "log-format-sd"] {
         let compiled_once = match key {
             "log-format" => matches!(log.format, super::model::LogFormat::Custom(_)),
+            "log-format-sd" => log.sd.is_some(),
             _ => log.unique_id.is_some(),
         };
         let Some(node) = table.get(key).filter(|_| compiled_once) else {
@@ -591,6 +613,7 @@ fn compile_log_samples(
                 let format = Arc::new(format);
                 match (key, &mut log.unique_id) {
                     ("log-format", _) => log.format = super::model::LogFormat::Custom(format),
+                    ("log-format-sd", _) => log.sd = Some(format),
                     (_, Some(uid)) => uid.format = format,
                     _ => {}
                 }

@@ -24,12 +24,14 @@ use crate::rules::{
 };
 
 pub(crate) mod acl;
+mod actions_extra;
 mod body_fetch;
 pub(crate) mod conv;
 pub(crate) mod fetch;
 pub(crate) mod fetch_table;
 pub(crate) mod lexer;
 mod ssl_c_fetch;
+pub(crate) use actions_extra::resolve_capture_slots;
 pub(crate) mod stick_rules;
 pub(crate) mod value;
 
@@ -292,6 +294,12 @@ pub(crate) const REQUEST_ACTIONS: &[&str] = &[
     "replace-uri",
     "set-uri",
     "replace-value",
+    "set-method",
+    "capture",
+    "set-log-level",
+    "normalize-uri",
+    "set-timeout",
+    "early-hint",
 ];
 /// The `http-response` actions percore has.
 pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
@@ -305,6 +313,10 @@ pub(crate) const RESPONSE_ACTIONS: &[&str] = &[
     "unset-var",
     "replace-value",
     "set-status",
+    "return",
+    "redirect",
+    "capture",
+    "set-log-level",
 ];
 
 fn unknown_action<T>(at: usize, action: &str, known: &[&str], kind: &str) -> Parsed<T> {
@@ -483,8 +495,7 @@ fn deny_status(words: &mut Words, default: u16) -> Parsed<u16> {
 }
 
 fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
-    const HINT: &str =
-        "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query]";
+    const HINT: &str = "write redirect scheme|location|prefix <value> [code 301|302|303|307|308] [drop-query] [append-slash] [set-cookie NAME[=value]] [clear-cookie NAME]";
     let Some((kat, kind)) = words.argument() else {
         return err(
             words.here(),
@@ -509,17 +520,15 @@ fn parse_redirect(words: &mut Words, env: &Env<'_>) -> Parsed<Redirect> {
         target,
         code: 302,
         drop_query: false,
+        append_slash: false,
+        cookie: None,
     };
     while let Some((oat, option)) = words.argument() {
         match option.as_str() {
             "code" => redirect.code = status_arg(words, "code", &REDIRECT_CODES)?,
             "drop-query" => redirect.drop_query = true,
             "append-slash" | "set-cookie" | "clear-cookie" => {
-                return err(
-                    oat,
-                    format!("redirect option `{option}` is not supported by percore"),
-                    HINT,
-                )
+                actions_extra::redirect_option(oat, &option, words, &mut redirect)?
             }
             _ => return err(oat, format!("unknown redirect option `{option}`"), HINT),
         }
@@ -716,6 +725,16 @@ fn parse_http_request_words(line: &str, env: &Env<'_>) -> Parsed<Rule<RequestAct
         }
         "redirect" => RequestAction::Redirect(parse_redirect(&mut words, env)?),
         "return" => RequestAction::Return(parse_return(&mut words, env)?),
+        "set-method" => RequestAction::Edit(actions_extra::parse_set_method(&mut words, env)?),
+        "set-log-level" => RequestAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
+        "normalize-uri" => RequestAction::Edit(actions_extra::parse_normalize_uri(&mut words)?),
+        "set-timeout" => RequestAction::SetTimeout(actions_extra::parse_set_timeout(&mut words)?),
+        "early-hint" => actions_extra::parse_early_hint(&mut words, env)?,
+        "capture" => RequestAction::Capture(actions_extra::parse_capture(
+            &mut words,
+            env,
+            crate::rules::CaptureSide::Request,
+        )?),
         other if stick_rules::is_stick_action(other) => {
             RequestAction::Stick(stick_rules::parse_stick_action(at, other, &mut words, env)?)
         }
@@ -749,6 +768,17 @@ fn parse_http_response_words(line: &str, env: &Env<'_>) -> Parsed<Rule<ResponseA
             return unknown_action(at, &action, RESPONSE_ACTIONS, "http-response")
         }
         "set-status" => ResponseAction::Edit(parse_set_status(&mut words)?),
+        "return" => ResponseAction::Return(parse_return(&mut words, env)?),
+        "set-log-level" => ResponseAction::SetLogLevel(actions_extra::parse_log_level(&mut words)?),
+        "capture" => ResponseAction::Capture(actions_extra::parse_capture(
+            &mut words,
+            env,
+            crate::rules::CaptureSide::Response,
+        )?),
+        "redirect" => ResponseAction::Redirect(actions_extra::response_redirect(
+            at,
+            parse_redirect(&mut words, env)?,
+        )?),
         other if super::var_parse::is_var_action(other) => {
             ResponseAction::SetVar(super::var_parse::parse_set_var(at, other, &mut words, env)?)
         }
@@ -809,6 +839,10 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
+            log_level: Default::default(),
+            timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
@@ -983,6 +1017,10 @@ mod converter_tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
+            log_level: Default::default(),
+            timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "10.1.2.3:5555".parse().unwrap(),
             dst: "127.0.0.1:8080".parse().unwrap(),
             tls: None,

@@ -212,10 +212,12 @@ impl Global {
             t if t.starts_with("unix@") || t.starts_with("ring@") => {
                 problems.push(line.problem(
                     format!("percore cannot log to {t}"),
-                    "percore logs to udp://IP:port, unix:/path (a syslog socket), file:/path, stdout or stderr",
+                    "percore logs to udp://IP:port, tcp://IP:port, unix:/path (a syslog socket), file:/path, stdout or stderr",
                 ));
                 return;
             }
+            // Syslog over TCP (octet-counted, as HAProxy's ring forwarding).
+            t if t.starts_with("tcp@") => format!("tcp://{}", &t[4..]),
             t => {
                 let t = t
                     .strip_prefix("udp@")

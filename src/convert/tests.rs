@@ -193,7 +193,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
     let c = run(
         "global\n    daemon\n    user haproxy\n    log ring@buf local0\n\
          frontend f\n    bind :80 accept-proxy\n    tcp-request content reject\n    option foo\n\
-         stick-table type ip size 1m\n    http-request capture req.hdr(host) len 10\n    default_backend b\n\
+         stick-table type ip size 1m\n    http-request silent-drop\n    default_backend b\n\
          tcp-request session track-sc0 src\n\
          backend b\n    server s 127.0.0.1:9001 send-proxy-v2-ssl\n    server h 127.0.0.1:9002 proto fcgi\n\
          resolvers dns\n    nameserver ns 10.0.0.1:53\n",
@@ -203,10 +203,7 @@ fn what_percore_lacks_is_reported_with_a_hint() {
         ("haproxy.cfg:2: daemon: ", "systemd"),
         ("haproxy.cfg:4: log ring@buf local0: ", "unix:/path"),
         ("haproxy.cfg:8: option foo: ", "hint:"),
-        (
-            "haproxy.cfg:10: http-request capture req.hdr(host) len 10: ",
-            "actions",
-        ),
+        ("haproxy.cfg:10: http-request silent-drop: ", "actions"),
         (
             "haproxy.cfg:12: tcp-request session track-sc0 src: ",
             "tcp-request rules",
@@ -800,4 +797,39 @@ fn mtls_bind_options_convert() {
         "{bind}"
     );
     assert!(bind.contains("crl-file = \"/r.crl\""), "{bind}");
+}
+
+/// The lines of issue #18's actions convert as written: captures and
+/// their slots, log-format-sd, the new actions, syslog over TCP.
+#[test]
+fn new_actions_and_capture_lines_convert() {
+    let c = run(&format!(
+        "global\n    log tcp@127.0.0.1:601 local0\n\
+         defaults\n    mode http\n{TIMEOUTS}frontend f\n    bind 127.0.0.1:8001\n\
+         \x20   capture response header Server len 20\n    declare capture request len 12\n\
+         \x20   capture cookie SESS len 32\n\
+         \x20   log-format-sd \"[x@1 s=\\\"%ST\\\"]\"\n\
+         \x20   http-request capture path id 0\n    http-request set-method POST\n\
+         \x20   http-request normalize-uri path-merge-slashes\n\
+         \x20   http-response capture res.hdr(x-a) id 0\n    http-response set-log-level silent\n\
+         \x20   default_backend b\n\
+         backend b\n    server s 127.0.0.1:9001\n"
+    ));
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let d = doc(&c);
+    let f = nth(&d, "frontend", 0);
+    let all = f.to_string();
+    for needed in [
+        "capture-response-header",
+        "capture-cookie",
+        "declare-capture",
+        "log-format-sd",
+        "capture path id 0",
+        "set-method POST",
+        "set-log-level silent",
+    ] {
+        assert!(all.contains(needed), "no {needed} in {all}");
+    }
+    assert!(c.toml.contains("tcp://127.0.0.1:601"), "{}", c.toml);
+    check_loads(&c);
 }

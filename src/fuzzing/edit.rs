@@ -103,6 +103,10 @@ pub fn header_edit(data: &[u8]) {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let mut view = RequestView::default();
     let mut bufs = EditBuffers::default();
@@ -120,6 +124,8 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplacePath { .. }
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
+            | HeaderEdit::SetMethod(_)
+            | HeaderEdit::NormalizeUri(_)
             | HeaderEdit::SetStatus { .. } => None,
         };
         let before = name.as_deref().map_or(0, |n| count(&view, n));
@@ -142,6 +148,8 @@ pub fn header_edit(data: &[u8]) {
             | HeaderEdit::ReplacePath { .. }
             | HeaderEdit::ReplaceUri { .. }
             | HeaderEdit::SetUri(_)
+            | HeaderEdit::SetMethod(_)
+            | HeaderEdit::NormalizeUri(_)
             | HeaderEdit::SetStatus { .. } => {}
         }
         let framing_after: Vec<_> = FRAMING.iter().map(|f| fields_named(&current, f)).collect();

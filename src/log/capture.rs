@@ -1,4 +1,5 @@
-//! `capture request header NAME len N`: the values a log line shows.
+//! `capture request|response header NAME len N`: the values a log line
+//! shows.
 
 use crate::config::HeaderCapture;
 use crate::http::Headers;
@@ -9,13 +10,14 @@ pub fn capture_request_headers(headers: &Headers<'_>, captures: &[HeaderCapture]
     captures
         .iter()
         .map(|c| match headers.find(&c.name) {
-            Some(value) => truncate(&String::from_utf8_lossy(value), c.len),
+            Some(value) => cut(&String::from_utf8_lossy(value), c.len),
             None => String::new(),
         })
         .collect()
 }
 
-fn truncate(s: &str, len: usize) -> String {
+/// `s` cut to `len` bytes on a character boundary.
+pub fn cut(s: &str, len: usize) -> String {
     let mut end = len.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -51,6 +53,6 @@ mod tests {
             capture_request_headers(&head.headers, &captures),
             vec!["example.com".to_string(), "curl".into(), String::new()]
         );
-        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(cut("héllo", 2), "h");
     }
 }

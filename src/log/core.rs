@@ -52,6 +52,43 @@ impl CoreLog {
         self.emit(|out| format_record(out, format, record, clock, facts));
     }
 
+    /// As [`Self::log`], at syslog `severity` (`set-log-level`) and with
+    /// the line's RFC 5424 structured data rendered by `sd`
+    /// (`log-format-sd`). Both travel in front of the pending line, marked
+    /// (`syslog::LEVEL_MARK`, `syslog::SD_MARK`); the writer takes them off.
+    pub fn log_with(
+        &self,
+        format: &LogFormat,
+        record: &LogRecord<'_>,
+        facts: Option<&Facts<'_>>,
+        severity: u8,
+        sd: Option<&super::custom::CustomFormat>,
+    ) {
+        if severity == super::syslog::SEVERITY_INFO && sd.is_none() {
+            return self.log(format, record, facts);
+        }
+        let clock = self.clock.get().unwrap_or(Clock::utc());
+        self.emit(|out| {
+            if severity != super::syslog::SEVERITY_INFO {
+                out.push(super::syslog::LEVEL_MARK);
+                out.push(char::from(b'0' + severity.min(7)));
+            }
+            if let Some(sd) = sd {
+                out.push(super::syslog::SD_MARK);
+                let start = out.len();
+                sd.render(out, record, clock, facts);
+                // The mark ends the structured data.
+                if out[start..].contains(super::syslog::SD_MARK) {
+                    let clean = out[start..].replace(super::syslog::SD_MARK, "");
+                    out.truncate(start);
+                    out.push_str(&clean);
+                }
+                out.push(super::syslog::SD_MARK);
+            }
+            format_record(out, format, record, clock, facts)
+        });
+    }
+
     /// The next request number of the process (`%rt`): cores share
     /// nothing, so core `i` of `n` hands out `i`, `i + n`, `i + 2n`...,
     /// unique across cores without a shared counter (not consecutive).

@@ -474,8 +474,10 @@ impl CustomFormat {
             ),
             Var::BytesRead => number(out, r.bytes_read, flags),
             Var::BytesUploaded => number(out, r.bytes_uploaded, flags),
-            // Cookie captures are not supported: HAProxy's "none".
-            Var::CapturedRequestCookie | Var::CapturedResponseCookie => text(out, None, flags),
+            Var::CapturedRequestCookie => text(out, http.and_then(|h| h.captured_cookies.0), flags),
+            Var::CapturedResponseCookie => {
+                text(out, http.and_then(|h| h.captured_cookies.1), flags)
+            }
             Var::TerminationState => out.push_str(termination_state(r.end).as_str()),
             Var::TerminationStateCookie => {
                 out.push_str(termination_state(r.end).as_str());
@@ -498,8 +500,10 @@ impl CustomFormat {
                 let captures = http.map_or(&[][..], |h| h.captured_request_headers);
                 captured_headers(out, captures, var == Var::CapturedRequestHeaders, flags);
             }
-            // No response captures: nothing, as HAProxy without them.
-            Var::CapturedResponseHeaders | Var::CapturedResponseHeadersList => {}
+            Var::CapturedResponseHeaders | Var::CapturedResponseHeadersList => {
+                let captures = http.map_or(&[][..], |h| h.captured_response_headers);
+                captured_headers(out, captures, var == Var::CapturedResponseHeaders, flags);
+            }
             Var::RequestLine => request_text(out, http.map(|h| h.request_line), flags),
             Var::Method => request_text(
                 out,

@@ -89,18 +89,32 @@ pub fn tcplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     counts(out, r);
 }
 
+/// A captured cookie in httplog: `-` when none, escaped as the captures.
+struct Cookie<'a>(Option<&'a str>);
+
+impl std::fmt::Display for Cookie<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(c) = self.0.filter(|c| !c.is_empty()) else {
+            return f.write_str("-");
+        };
+        let mut escaped = String::new();
+        escape_into(&mut escaped, c, b"\"#{|} ");
+        f.write_str(&escaped)
+    }
+}
+
 /// HAProxy's httplog:
 /// `%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc
-/// %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`. Cookie captures are not
-/// supported (`- -`, cookie state `--`); `%hr` appears only when request
-/// headers are captured, `%hs` never (no response captures yet).
+/// %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r`. Captured cookies (`-`
+/// without), cookie state `--` (not supported); `%hr` and `%hs` appear only
+/// when the frontend has request (response) capture slots.
 pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
     let Some(h) = &r.http else {
         return tcplog(out, r, clock);
     };
     let _ = write!(
         out,
-        "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} - - {}-- ",
+        "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} {} {} {}-- ",
         r.client.ip(),
         r.client.port(),
         clock.date(h.request_date).haproxy(),
@@ -114,12 +128,24 @@ pub fn httplog(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         ms(h.t_active),
         h.status.map_or(-1, i32::from),
         r.bytes_read,
+        Cookie(h.captured_cookies.0),
+        Cookie(h.captured_cookies.1),
         termination_state(r.end),
     );
     counts(out, r);
     if !h.captured_request_headers.is_empty() {
         out.push_str(" {");
         for (i, value) in h.captured_request_headers.iter().enumerate() {
+            if i > 0 {
+                out.push('|');
+            }
+            escape_into(out, value, b"\"#{|}");
+        }
+        out.push('}');
+    }
+    if !h.captured_response_headers.is_empty() {
+        out.push_str(" {");
+        for (i, value) in h.captured_response_headers.iter().enumerate() {
             if i > 0 {
                 out.push('|');
             }
@@ -224,14 +250,19 @@ pub fn json(out: &mut String, r: &LogRecord<'_>, clock: Clock) {
         let _ = write!(out, ",\"status\":{}", h.status.map_or(-1, i32::from));
         out.push_str(",\"request\":");
         json_str(out, h.request_line);
-        out.push_str(",\"captured_request_headers\":[");
-        for (i, v) in h.captured_request_headers.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+        for (key, values) in [
+            ("captured_request_headers", h.captured_request_headers),
+            ("captured_response_headers", h.captured_response_headers),
+        ] {
+            let _ = write!(out, ",\"{key}\":[");
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_str(out, v);
             }
-            json_str(out, v);
+            out.push(']');
         }
-        out.push(']');
     }
     out.push('}');
 }
@@ -323,6 +354,8 @@ pub(super) mod tests {
             status: Some(200),
             request_line: "GET /index.html?q=\"x\" HTTP/1.1",
             captured_request_headers: &captures,
+            captured_response_headers: &[],
+            captured_cookies: (None, None),
         });
         let mut out = String::new();
         format_record(&mut out, &LogFormat::Http, &r, Clock::utc(), None);

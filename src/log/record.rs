@@ -36,6 +36,12 @@ pub struct HttpLog<'a> {
     /// Values of the `capture-request-header` entries, in config order;
     /// empty strings for absent headers.
     pub captured_request_headers: &'a [String],
+    /// Values of the response capture slots (`capture-response-header`,
+    /// `declare-capture` response slots), in slot order.
+    pub captured_response_headers: &'a [String],
+    /// `capture-cookie`: the request's and the response's cookie (`%CC`,
+    /// `%CS`; `None` logs `-`).
+    pub captured_cookies: (Option<&'a str>, Option<&'a str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

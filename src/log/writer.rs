@@ -3,14 +3,15 @@
 //! or failing target only slows this thread; cores never wait for it (they
 //! drop and count lines when the channel is full, see [`super::CoreLog`]).
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::net::UdpSocket;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::date::Clock;
 use super::syslog::{hostname, Framer};
@@ -51,7 +52,14 @@ enum Sink {
     /// path is kept to connect later: the daemon may start after percore
     /// (as at boot), and a restarted daemon has a new socket there.
     Unix(Option<UnixDatagram>, PathBuf),
+    /// Syslog over TCP; `None` until connected (at the first batch, and
+    /// again after the connection broke).
+    Tcp(Option<TcpStream>, SocketAddr),
 }
+
+/// How long the writer thread waits for a TCP syslog server to accept or
+/// to take a batch before it counts the batch as lost.
+const TCP_WAIT: Duration = Duration::from_secs(2);
 
 struct Target {
     sink: Sink,
@@ -108,6 +116,9 @@ impl LogWriter {
                     Sink::Unix(unix_connect(path).ok(), path.clone()),
                     format!("unix:{}", path.display()),
                 ),
+                // Connected by the writer thread (a server down at start
+                // is not an error, as for unix sockets).
+                LogDest::Tcp(addr) => (Sink::Tcp(None, *addr), format!("tcp://{addr}")),
             };
             opened.push(Target {
                 sink,
@@ -164,7 +175,33 @@ fn write_loop(receiver: Receiver<Batch>, mut targets: Vec<Target>, clock: Clock)
                     }
                     result
                 }
-                (sink, LogFraming::Raw) => write_all(sink, batch.text.as_bytes()),
+                (sink @ Sink::Tcp(..), _) => {
+                    // RFC 6587 octet counting: `LEN SP MSG` per line.
+                    framed.clear();
+                    let mut message = String::new();
+                    for line in batch.text.lines() {
+                        message.clear();
+                        target.framer.frame(&mut message, line, &date);
+                        let _ = write!(framed, "{} {message}", message.len());
+                    }
+                    send_stream(sink, framed.as_bytes())
+                }
+                (sink, LogFraming::Raw)
+                    if !batch
+                        .text
+                        .contains([super::syslog::LEVEL_MARK, super::syslog::SD_MARK]) =>
+                {
+                    write_all(sink, batch.text.as_bytes())
+                }
+                (sink, LogFraming::Raw) => {
+                    // Lines of another level than info: their mark goes.
+                    framed.clear();
+                    for line in batch.text.lines() {
+                        framed.push_str(super::syslog::bare(line));
+                        framed.push('\n');
+                    }
+                    write_all(sink, framed.as_bytes())
+                }
                 (sink, _) => {
                     framed.clear();
                     for line in batch.text.lines() {
@@ -199,7 +236,33 @@ fn write_all(sink: &mut Sink, bytes: &[u8]) -> io::Result<()> {
         Sink::Stderr => io::stderr().lock().write_all(bytes),
         Sink::File(f) => f.write_all(bytes),
         Sink::Udp(_) | Sink::Unix(..) => send_datagram(sink, bytes),
+        Sink::Tcp(..) => send_stream(sink, bytes),
     }
+}
+
+/// One batch to a TCP syslog server: connects if needed; a broken
+/// connection is connected again and the batch sent once more.
+fn send_stream(sink: &mut Sink, bytes: &[u8]) -> io::Result<()> {
+    let Sink::Tcp(stream, addr) = sink else {
+        return Ok(());
+    };
+    let connect = |addr: &SocketAddr| -> io::Result<TcpStream> {
+        let s = TcpStream::connect_timeout(addr, TCP_WAIT)?;
+        s.set_write_timeout(Some(TCP_WAIT))?;
+        Ok(s)
+    };
+    if let Some(s) = stream.as_mut() {
+        if s.write_all(bytes).is_ok() {
+            return Ok(());
+        }
+    }
+    *stream = None;
+    let s = stream.insert(connect(addr)?);
+    let sent = s.write_all(bytes);
+    if sent.is_err() {
+        *stream = None;
+    }
+    sent
 }
 
 fn unix_connect(path: &std::path::Path) -> io::Result<UnixDatagram> {

@@ -42,11 +42,19 @@ pub fn emit(
     if log.dontlognull && record.bytes_uploaded == 0 && record.end.is_none() {
         return;
     }
+    let level = conn.and_then(|c| c.log_level.get());
     let facts = conn.map(|conn| crate::rules::Facts {
         conn,
         req: None,
         res: None,
         payload: None,
     });
-    ctx.log.log(&log.format, record, facts.as_ref());
+    let severity = match level {
+        Some(crate::rules::LogLevel::Silent) => return,
+        Some(crate::rules::LogLevel::Severity(s)) => s,
+        None => crate::log::syslog::SEVERITY_INFO,
+    };
+    let sd = log.sd.as_deref();
+    ctx.log
+        .log_with(&log.format, record, facts.as_ref(), severity, sd);
 }

@@ -65,6 +65,10 @@ pub async fn connection(
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let mut verdict = ConnectionVerdict {
         reject: false,
@@ -144,6 +148,10 @@ pub async fn content(
         vars: Rc::clone(vars),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     };
     let bufsize = ctx.config.global.tune.bufsize;
     let deadline = rules.inspect_delay.map(|d| accepted + d);

@@ -69,6 +69,10 @@ pub async fn serve(
             vars: Rc::clone(&vars),
             live: crate::rules::sample::Live::of(&ctx),
             unique_id: Default::default(),
+            captures: Default::default(),
+            log_level: Default::default(),
+            timeouts: Default::default(),
+            early_hints: Default::default(),
         };
         let payload_more = std::cell::Cell::new(false);
         let facts = Facts::content(
@@ -231,6 +235,10 @@ fn log_facts(
         vars: Default::default(),
         live: crate::rules::sample::Live::of(ctx),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     })
 }
 

@@ -64,6 +64,12 @@ pub enum HeaderEdit {
         regex: Regex,
         with: Format,
     },
+    /// `set-method <fmt>`: the method of the request line. A rendered
+    /// value that is no token, or CONNECT, leaves the method unchanged
+    /// (CONNECT's target and tunnel are decided on the received request).
+    SetMethod(Format),
+    /// `normalize-uri <kind>`: the request target normalized.
+    NormalizeUri(super::normalize::NormalizeUri),
     /// `set-status <code> [reason <text>]` (responses).
     SetStatus {
         code: u16,
@@ -86,6 +92,20 @@ pub struct Redirect {
     pub target: RedirectTarget,
     pub code: u16,
     pub drop_query: bool,
+    /// `append-slash`: a path not ending with `/` gets one (prefix and
+    /// scheme redirects, which carry the request's path).
+    pub append_slash: bool,
+    /// `set-cookie` / `clear-cookie`: a Set-Cookie field on the redirect.
+    pub cookie: Option<RedirectCookie>,
+}
+
+/// The cookie a redirect sets or clears, as written (`NAME[=value]`).
+#[derive(Debug, Clone)]
+pub enum RedirectCookie {
+    /// `Set-Cookie: NAME[=value]; path=/;`.
+    Set(Box<str>),
+    /// `Set-Cookie: NAME[=]; path=/; Max-Age=0;`.
+    Clear(Box<str>),
 }
 
 /// A response percore builds itself (`return`).
@@ -125,6 +145,42 @@ pub enum RequestAction {
     Stick(crate::stick::StickAction),
     /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
     SetVar(super::vars::SetVarRef),
+    /// `capture <sample> len|id <n>`: fills a capture slot, goes on.
+    Capture(super::capture::CaptureRule),
+    /// `set-log-level <level>`: the request's log line, goes on.
+    SetLogLevel(LogLevel),
+    /// `set-timeout server|tunnel <time>`: this request's timeout, goes on.
+    SetTimeout(TimeoutOverride),
+    /// `early-hint <name> <fmt>`: a field of the 103 Early Hints sent
+    /// before the request is forwarded, goes on.
+    EarlyHint {
+        name: Box<str>,
+        value: Format,
+    },
+}
+
+/// `set-timeout server|tunnel <time>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutOverride {
+    Server(std::time::Duration),
+    Tunnel(std::time::Duration),
+}
+
+/// The timeouts rules set for the current request (`None`: the
+/// sections').
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxnTimeouts {
+    pub server: Option<std::time::Duration>,
+    pub tunnel: Option<std::time::Duration>,
+}
+
+/// The level of a request's log line (`set-log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// No line at all.
+    Silent,
+    /// A syslog severity, 0 (emerg) to 7 (debug).
+    Severity(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +192,25 @@ pub enum ResponseAction {
     Edit(HeaderEdit),
     /// `set-var`, `set-var-fmt`, `unset-var`: runs and goes on.
     SetVar(super::vars::SetVarRef),
+    /// `return ...`: the server's response is dropped and this one sent.
+    Return(Reply),
+    /// `redirect location <fmt> ...`: the same with a redirect.
+    Redirect(Redirect),
+    /// `capture <sample> id <n>`: fills a capture slot, goes on.
+    Capture(super::capture::CaptureRule),
+    /// `set-log-level <level>`: the request's log line, goes on.
+    SetLogLevel(LogLevel),
+}
+
+/// How the response rules of a section ended, when a rule ended them.
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseEnd<'r> {
+    /// `deny`: an error page with this status instead of the response.
+    Deny(u16),
+    /// `return`: this answer instead of the response.
+    Return(&'r Reply),
+    /// `redirect`: this redirect instead of the response.
+    Redirect(&'r Redirect),
 }
 
 /// How the request rules of one section ended.
@@ -173,8 +248,8 @@ pub enum Step<'r> {
 pub enum ResponseStep<'r> {
     /// A rule rewrites the response; evaluation resumes at rule `next`.
     Edit { next: usize, edit: &'r HeaderEdit },
-    /// The evaluation ended; `Some(status)`: a rule denied the response.
-    Done(Option<u16>),
+    /// The evaluation ended; `Some`: a rule replaces the response.
+    Done(Option<ResponseEnd<'r>>),
 }
 
 /// The routing rules of a frontend or a backend.
@@ -257,6 +332,42 @@ impl HttpRules {
                         action,
                     }
                 }
+                RequestAction::Capture(capture) => {
+                    capture.run(facts);
+                    continue;
+                }
+                RequestAction::SetLogLevel(level) => {
+                    facts.conn.log_level.set(Some(*level));
+                    continue;
+                }
+                RequestAction::EarlyHint { name, value } => {
+                    let mut hints = facts.conn.early_hints.borrow_mut();
+                    hints.extend_from_slice(name.as_bytes());
+                    hints.extend_from_slice(b": ");
+                    let start = hints.len();
+                    value.render(facts, &mut hints);
+                    // A rendered value must not break the interim head.
+                    let mut kept = start;
+                    for i in start..hints.len() {
+                        let b = hints[i];
+                        if b == b'\t' || !b.is_ascii_control() {
+                            hints[kept] = b;
+                            kept += 1;
+                        }
+                    }
+                    hints.truncate(kept);
+                    hints.extend_from_slice(b"\r\n");
+                    continue;
+                }
+                RequestAction::SetTimeout(t) => {
+                    let mut timeouts = facts.conn.timeouts.get();
+                    match *t {
+                        TimeoutOverride::Server(d) => timeouts.server = Some(d),
+                        TimeoutOverride::Tunnel(d) => timeouts.tunnel = Some(d),
+                    }
+                    facts.conn.timeouts.set(timeouts);
+                    continue;
+                }
                 RequestAction::SetVar(set) => {
                     set.run(facts);
                     if facts.conn.stick.wants() {
@@ -285,11 +396,16 @@ impl HttpRules {
                         | RequestAction::Edit(_)
                         | RequestAction::Stick(_)
                         | RequestAction::SetVar(_)
+                        | RequestAction::Capture(_)
+                        | RequestAction::SetLogLevel(_)
+                        | RequestAction::SetTimeout(_)
+                        | RequestAction::EarlyHint { .. }
                 )
             })
     }
 
-    /// Runs the `http-response` rules; `Some(status)` when one denies.
+    /// Runs the `http-response` rules; `Some` when one replaces the
+    /// response.
     /// Every rule sees the response as received: use
     /// [`HttpRules::step_response`] for rules that must see the rewrites of
     /// earlier ones.
@@ -297,7 +413,7 @@ impl HttpRules {
         &'r self,
         facts: &Facts<'_>,
         edits: &mut Vec<&'r HeaderEdit>,
-    ) -> Option<u16> {
+    ) -> Option<ResponseEnd<'r>> {
         let mut from = 0;
         loop {
             match self.step_response(from, facts) {
@@ -311,7 +427,7 @@ impl HttpRules {
     }
 
     /// Runs the `http-response` rules from index `from` until one whose
-    /// condition holds rewrites the response or denies it (as
+    /// condition holds rewrites the response or replaces it (as
     /// [`HttpRules::step_request`]).
     pub fn step_response<'r>(&'r self, from: usize, facts: &Facts<'_>) -> ResponseStep<'r> {
         for (index, rule) in self.response.iter().enumerate().skip(from) {
@@ -323,7 +439,21 @@ impl HttpRules {
                     set.run(facts);
                     continue;
                 }
-                ResponseAction::Deny { status } => ResponseStep::Done(Some(*status)),
+                ResponseAction::Capture(capture) => {
+                    capture.run(facts);
+                    continue;
+                }
+                ResponseAction::SetLogLevel(level) => {
+                    facts.conn.log_level.set(Some(*level));
+                    continue;
+                }
+                ResponseAction::Deny { status } => {
+                    ResponseStep::Done(Some(ResponseEnd::Deny(*status)))
+                }
+                ResponseAction::Return(reply) => {
+                    ResponseStep::Done(Some(ResponseEnd::Return(reply)))
+                }
+                ResponseAction::Redirect(r) => ResponseStep::Done(Some(ResponseEnd::Redirect(r))),
                 ResponseAction::Edit(edit) => ResponseStep::Edit {
                     next: index + 1,
                     edit,

@@ -96,12 +96,29 @@ pub fn prepare(edit: &HeaderEdit, facts: &Facts<'_>, bufs: &mut EditBuffers) {
         HeaderEdit::SetPath(format) | HeaderEdit::SetQuery(format) => {
             render(format, facts, &mut bufs.value)
         }
-        HeaderEdit::Del { .. } | HeaderEdit::SetStatus { .. } => bufs.value.clear(),
+        HeaderEdit::Del { .. } | HeaderEdit::SetStatus { .. } | HeaderEdit::NormalizeUri(_) => {
+            bufs.value.clear()
+        }
         HeaderEdit::ReplacePath { with, .. }
         | HeaderEdit::ReplaceUri { with, .. }
         | HeaderEdit::ReplaceValue { with, .. }
         | HeaderEdit::SetUri(with) => render(with, facts, &mut bufs.value),
+        HeaderEdit::SetMethod(format) => {
+            render(format, facts, &mut bufs.value);
+            if !is_method_token(&bufs.value) {
+                bufs.value.clear();
+            }
+        }
     }
+}
+
+/// A method the request line may carry after `set-method`: a token
+/// (RFC 9110 5.6.2), not CONNECT.
+pub(crate) fn is_method_token(m: &[u8]) -> bool {
+    !m.is_empty()
+        && m != b"CONNECT"
+        && m.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
 }
 
 /// Applies `edit` to `head` with the value [`prepare`] rendered.
@@ -184,6 +201,10 @@ pub fn apply_prepared(head: &mut Vec<u8>, edit: &HeaderEdit, bufs: &mut EditBuff
                 changed
             })
         }
+        HeaderEdit::SetMethod(_) => set_method(head, bufs, &value),
+        HeaderEdit::NormalizeUri(kind) => rewrite_whole_target(head, bufs, |target, out| {
+            super::normalize::normalize(*kind, target, out)
+        }),
         HeaderEdit::SetStatus { code, reason } => {
             let reason = reason
                 .as_deref()
@@ -394,6 +415,23 @@ fn drop_target_breaks(out: &mut Vec<u8>, start: usize) {
     out.truncate(kept);
 }
 
+/// `<method> <target> <version>`: replaces the method; an empty `method`
+/// (the rendered value was no token) or a CONNECT request (its target is
+/// an authority) leaves the line as it is.
+fn set_method(head: &mut Vec<u8>, bufs: &mut EditBuffers, method: &[u8]) {
+    let Some(sp) = head.iter().position(|&b| b == b' ') else {
+        return;
+    };
+    if method.is_empty() || head[..sp] == *b"CONNECT" {
+        return;
+    }
+    let out = &mut bufs.scratch;
+    out.clear();
+    out.extend_from_slice(method);
+    out.extend_from_slice(&head[sp..]);
+    std::mem::swap(head, out);
+}
+
 /// `HTTP/1.1 <code> <reason>`: the status line of a response head.
 fn set_status(head: &mut Vec<u8>, bufs: &mut EditBuffers, code: u16, reason: &[u8]) {
     let Some(line_end) = find_crlf(head, 0) else {
@@ -537,6 +575,10 @@ mod tests {
             vars: Default::default(),
             live: Default::default(),
             unique_id: Default::default(),
+            captures: Default::default(),
+            log_level: Default::default(),
+            timeouts: Default::default(),
+            early_hints: Default::default(),
             src: "192.0.2.1:4000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             tls: None,
@@ -602,6 +644,20 @@ mod tests {
         let query = HeaderEdit::SetQuery(Format::literal(b"x=1 HTTP/1.0"));
         let out = run(HEAD, &[Edit::Rule(&query)]);
         assert_eq!(out.lines().next().map(|l| l.split(' ').count()), Some(3));
+    }
+
+    #[test]
+    fn set_method() {
+        let m = HeaderEdit::SetMethod(Format::literal(b"POST"));
+        assert!(run(HEAD, &[Edit::Rule(&m)]).starts_with("POST /a/b?x=1 HTTP/1.1\r\nHost: h"));
+        // Rendered values that are no token, and CONNECT, change nothing.
+        for bad in [&b"GE T"[..], b"", b"CONNECT", b"G/T"] {
+            let m = HeaderEdit::SetMethod(Format::literal(bad));
+            assert!(run(HEAD, &[Edit::Rule(&m)]).starts_with("GET /a/b"));
+        }
+        let connect = "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n";
+        let m = HeaderEdit::SetMethod(Format::literal(b"GET"));
+        assert!(run(connect, &[Edit::Rule(&m)]).starts_with("CONNECT h:443"));
     }
 
     #[test]

@@ -16,11 +16,13 @@ pub mod action;
 pub mod auth;
 pub mod balance;
 pub mod body_fetch;
+pub mod capture;
 pub mod cert_fetch;
 pub mod cond;
 pub mod convert_ops;
 pub mod edit;
 pub mod format;
+pub mod normalize;
 pub mod pattern;
 pub mod reply;
 pub mod sample;
@@ -30,11 +32,13 @@ pub mod vars;
 pub mod view;
 
 pub use action::{
-    HeaderEdit, HttpRules, Redirect, RedirectTarget, Reply, RequestAction, ResponseAction,
-    ResponseStep, Rule, Step, UseBackend, Verdict,
+    HeaderEdit, HttpRules, LogLevel, Redirect, RedirectCookie, RedirectTarget, Reply,
+    RequestAction, ResponseAction, ResponseEnd, ResponseStep, Rule, Step, TimeoutOverride,
+    TxnTimeouts, UseBackend, Verdict,
 };
 pub use auth::{Password, User, Userlist};
 pub use balance::{hash_bytes, CookieMode, CookiePersistence, HashKey, HashType};
+pub use capture::{CaptureRule, CaptureSide, Captured, SlotRef};
 pub use cond::{Acl, AclRef, AclTest, Condition, Term};
 pub use convert_ops::{Conv, Value};
 pub use edit::{Edit, EditBuffers};

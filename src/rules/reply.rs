@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::action::{Redirect, RedirectTarget, Reply};
+use super::action::{Redirect, RedirectCookie, RedirectTarget, Reply};
 use super::sample::Facts;
 
 /// Reason phrase of the statuses rules may produce.
@@ -119,6 +119,9 @@ pub fn write_redirect(out: &mut Vec<u8>, r: &Redirect, facts: &Facts<'_>, close:
     };
     let uri = |out: &mut Vec<u8>| {
         out.extend_from_slice(path.as_bytes());
+        if r.append_slash && !path.ends_with('/') {
+            out.push(b'/');
+        }
         if let Some(q) = query {
             out.push(b'?');
             out.extend_from_slice(q.as_bytes());
@@ -147,5 +150,15 @@ pub fn write_redirect(out: &mut Vec<u8>, r: &Redirect, facts: &Facts<'_>, close:
     }
     strip_line_breaks(out, start);
     out.extend_from_slice(b"\r\n");
+    // As HAProxy 2.6 writes them (trailing `;` included).
+    match &r.cookie {
+        Some(RedirectCookie::Set(cookie)) => {
+            let _ = write!(out, "set-cookie: {cookie}; path=/;\r\n");
+        }
+        Some(RedirectCookie::Clear(cookie)) => {
+            let _ = write!(out, "set-cookie: {cookie}; path=/; Max-Age=0;\r\n");
+        }
+        None => {}
+    }
     end_head(out, 0, close);
 }

@@ -36,6 +36,16 @@ pub struct ConnFacts {
     /// The current request's unique id (`unique-id-format`; the
     /// `unique-id` fetch), empty without one.
     pub unique_id: std::cell::RefCell<Box<str>>,
+    /// What `capture` rules and response header captures took from the
+    /// current request (`%hr`, `%hs`).
+    pub captures: super::capture::Captured,
+    /// `set-log-level` of the current request (`None`: the default).
+    pub log_level: std::cell::Cell<Option<super::action::LogLevel>>,
+    /// `set-timeout` of the current request.
+    pub timeouts: std::cell::Cell<super::action::TxnTimeouts>,
+    /// The fields `early-hint` rules gave the current request
+    /// (`name: value\r\n` each), for its 103 Early Hints.
+    pub early_hints: std::cell::RefCell<Vec<u8>>,
 }
 
 /// What rules may read of the proxy's state on this core: the servers a

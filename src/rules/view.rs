@@ -5,9 +5,10 @@
 //! copy, no allocation); the first rewrite serializes it once into a
 //! per-connection buffer, and each rewrite then edits that buffer.
 //!
-//! What decides framing and the connection (method, version, body
-//! framing, keep-alive, upgrade) always comes from the request as
-//! received: rules cannot rewrite Content-Length, Transfer-Encoding or
+//! What decides framing and the connection (version, body framing,
+//! keep-alive, upgrade) always comes from the request as received; the
+//! method is the rewritten one (`set-method`), and the session reads the
+//! server's response by the method it was sent: rules cannot rewrite Content-Length, Transfer-Encoding or
 //! Connection (refused at load).
 
 use super::action::HeaderEdit;
@@ -15,7 +16,7 @@ use super::edit::{self, find_crlf, lines, EditBuffers};
 use super::sample::{trim, ConnFacts, Facts};
 use super::{HttpRules, Step, Verdict};
 use crate::http::request::{split_target, strip_userinfo};
-use crate::http::{HeaderSpan, Headers, RequestHead, TargetForm};
+use crate::http::{HeaderSpan, Headers, Method, RequestHead, TargetForm};
 
 /// The rewritten request of one connection (reused from request to
 /// request).
@@ -45,6 +46,12 @@ impl RequestView {
         }
         let mut head = *received;
         head.headers = Headers::new(&self.head, &self.spans);
+        if let Some(method) = self.method() {
+            // `set-method`: rules after it, and the server, see the new
+            // one (never CONNECT: `edit` refuses to write it).
+            head.method = method;
+            head.method_kind = Method::from_token(method);
+        }
         if let Some(target) = self.target() {
             let (form, path, query) = split_target(head.method_kind, target).unwrap_or_else(|_| {
                 // set-path may write something that is no valid target;
@@ -94,6 +101,12 @@ impl RequestView {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
+    }
+
+    /// The method of the rewritten start line.
+    fn method(&self) -> Option<&str> {
+        let sp = self.head.iter().position(|&b| b == b' ')?;
+        std::str::from_utf8(&self.head[..sp]).ok()
     }
 
     /// The request target of the rewritten start line; `None` if it is not

@@ -351,7 +351,7 @@ impl<'a> State<'a> {
                     "move the target to a global log line and write log global here",
                 )),
             },
-            "log-format" | "unique-id-format" => self.log_format(line, problems),
+            "log-format" | "unique-id-format" | "log-format-sd" => self.log_format(line, problems),
             "unique-id-header" => {
                 self.add(Side::Front, entry(&["unique-id-header"], Val::str(arg), line), problems)
             }
@@ -363,19 +363,46 @@ impl<'a> State<'a> {
                 }
                 self.add(Side::Both, e, problems)
             }
-            "capture" if arg == "request" && line.word(2) == "header" && line.word(4) == "len" => {
+            "capture"
+                if (arg == "request" || arg == "response")
+                    && line.word(2) == "header"
+                    && line.word(4) == "len" =>
+            {
                 if let Some(len) = int_word(line, 5, problems) {
                     let v = Val::Table(vec![
                         ("name".into(), Val::str(line.word(3))),
                         ("len".into(), Val::Int(len)),
                     ]);
-                    self.add(Side::Front, pushed(&["capture-request-header"], v, line), problems)
+                    let key = format!("capture-{arg}-header");
+                    self.add(Side::Front, pushed(&[&key], v, line), problems)
+                }
+            }
+            "capture" if arg == "cookie" && line.word(3) == "len" => {
+                if let Some(len) = int_word(line, 4, problems) {
+                    let v = Val::Table(vec![
+                        ("name".into(), Val::str(line.word(2))),
+                        ("len".into(), Val::Int(len)),
+                    ]);
+                    self.add(Side::Front, entry(&["capture-cookie"], v, line), problems)
                 }
             }
             "capture" => problems.push(line.problem(
-                "percore captures request headers only",
-                "capture request header <name> len <n>",
+                "percore captures request and response headers and one cookie",
+                "capture request|response header <name> len <n>, capture cookie <name> len <n>",
             )),
+            "declare"
+                if arg == "capture"
+                    && matches!(line.word(2).as_str(), "request" | "response")
+                    && line.word(3) == "len" =>
+            {
+                if let Some(len) = int_word(line, 4, problems) {
+                    let v = Val::Table(vec![
+                        ("type".into(), Val::str(line.word(2))),
+                        ("len".into(), Val::Int(len)),
+                    ]);
+                    self.add(Side::Front, pushed(&["declare-capture"], v, line), problems)
+                }
+            }
             "http-check" => self.check_line(line, CheckKind::Http, problems),
             "tcp-check" => self.check_line(line, CheckKind::Tcp, problems),
             "stats" => self.stats(line, problems),

@@ -28,6 +28,8 @@ fn http_record(captures: &[String]) -> LogRecord<'_> {
         status: Some(200),
         request_line: "GET /a/b?q=\"x\"&r=] HTTP/1.1",
         captured_request_headers: captures,
+        captured_response_headers: &[],
+        captured_cookies: (None, None),
     });
     r
 }

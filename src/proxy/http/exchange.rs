@@ -18,9 +18,11 @@ use super::report::ResponseSeen;
 use super::route::ResponseHook;
 use super::server::ServerIo;
 use crate::http::{
-    write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseParser, Version,
+    write_response_head, BodyFraming, ConnectionMode, Method, ParseStatus, ResponseHead,
+    ResponseParser, Version,
 };
 use crate::net::blame::{Blame, Cause, Side, Stage};
+use crate::rules::ResponseEnd;
 
 /// What the session knows about the request being served.
 #[derive(Debug, Clone, Copy)]
@@ -282,6 +284,46 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
     }
 }
 
+/// An `http-response` rule replaced the server's response: `deny` gives
+/// an error page (by the session), `return` and `redirect` write their
+/// answer to `out`, to be sent by [`answered`]; its status. `keep`: the
+/// client connection may carry another request.
+fn answer_instead<'c>(
+    end: ResponseEnd<'c>,
+    head: &ResponseHead<'_>,
+    keep: bool,
+    hook: &mut ResponseHook<'_, 'c>,
+    out: &mut Vec<u8>,
+) -> Result<u16, Down> {
+    match end {
+        ResponseEnd::Deny(status) => Err(Down::Denied(status)),
+        _ => Ok(hook.write_answer(end, head, out, !keep)),
+    }
+}
+
+/// Sends the answer a rule gave instead of the server's response. The
+/// server's body is never read: its connection is not reused.
+async fn answered(
+    status: u16,
+    keep: bool,
+    (client, timeout): (&RefCell<ClientIo>, Option<Duration>),
+    out: &[u8],
+    responded: &Cell<bool>,
+    seen: &ResponseSeen,
+    clock: &Clock,
+) -> Result<Outcome, Down> {
+    seen.final_head(status);
+    responded.set(true);
+    clock
+        .send(Lane::Down, &mut Shared(client), out, timeout)
+        .await
+        .map_err(|_| Down::ClientGone)?;
+    Ok(Outcome::Done {
+        client_keep: keep,
+        server_keep: false,
+    })
+}
+
 /// Polls both halves; the exchange ends when the response side ends, or
 /// when the client side fails (nothing more can be delivered then).
 /// Returns the response result (if it ended) and the upload result (if it
@@ -392,7 +434,13 @@ async fn response(
             };
             out.clear();
             write_response_head(out, &head, req.version, mode);
-            hook.apply(&head, out).map_err(Down::Denied)?;
+            if let Err(end) = hook.apply(&head, out) {
+                let status = answer_instead(end, &head, false, hook, out)?;
+                buf.consume(buf.len());
+                bytes_down.set(bytes_down.get() + out.len() as u64);
+                let to = (client, timeouts.client);
+                return answered(status, false, to, out, responded, seen, clock).await;
+            }
             buf.consume(head_len);
             responded.set(true);
             clock
@@ -412,7 +460,13 @@ async fn response(
         let mut progress = BodyProgress::new(head.framing);
         out.clear();
         write_response_head(out, &head, req.version, mode);
-        hook.apply(&head, out).map_err(Down::Denied)?;
+        if let Err(end) = hook.apply(&head, out) {
+            let status = answer_instead(end, &head, req.keep_alive, hook, out)?;
+            buf.consume(buf.len());
+            bytes_down.set(bytes_down.get() + out.len() as u64);
+            let to = (client, timeouts.client);
+            return answered(status, req.keep_alive, to, out, responded, seen, clock).await;
+        }
         let more_ready = buf.is_full();
         buf.consume(head_len);
         let claimed = progress.claim(buf.filled()).map_err(|_| Down::Bad)?;

@@ -14,12 +14,15 @@ use std::time::{Instant, SystemTime};
 use crate::config::{HeaderCapture, UniqueId};
 use crate::http::{HeadError, RequestHead};
 use crate::log::custom::CustomFormat;
+use std::borrow::Cow;
+
 use crate::log::{capture_request_headers, HttpLog, LogRecord};
 use crate::net::blame::{Blame, Cause, Side, Stage};
 use crate::net::tunnel::TunnelReport;
 use crate::proxy::accesslog;
 use crate::proxy::connect::{warn_if_no_server, Attempts, ConnectFailure};
 use crate::proxy::count;
+use crate::rules::CaptureSide;
 use crate::rules::{ConnFacts, Facts};
 use crate::shard::sessions::SessionId;
 use crate::shard::CoreContext;
@@ -263,6 +266,8 @@ impl RequestTrace {
                 status: None,
                 request_line: &self.request_line,
                 captured_request_headers: &self.captured,
+                captured_response_headers: &[],
+                captured_cookies: (None, None),
             }),
         };
         let mut id = std::mem::take(&mut self.unique_id);
@@ -466,6 +471,23 @@ impl RequestTrace {
             Some(_) => self.request_line.as_str(),
             None => "<BADREQ>",
         };
+        // The capture rules' slots over the header captures (built only
+        // when the frontend has such slots).
+        let request_slots = fe_log.captures.len() + fe_log.declared.request.len();
+        let request_captures = match request_slots > self.captured.len() {
+            true => Cow::Owned(conn.captures.slots(
+                CaptureSide::Request,
+                request_slots,
+                &self.captured,
+            )),
+            false => Cow::Borrowed(&self.captured[..]),
+        };
+        let response_slots = fe_log.response_captures.len() + fe_log.declared.response.len();
+        let response_captures = match response_slots {
+            0 => Vec::new(),
+            n => conn.captures.slots(CaptureSide::Response, n, &[]),
+        };
+        let cookies = conn.captures.cookie.borrow();
         let record = LogRecord {
             client: self.peer,
             frontend_addr: Some(self.local),
@@ -506,10 +528,12 @@ impl RequestTrace {
                 status,
                 request_line,
                 captured_request_headers: if self.head_done.is_some() {
-                    &self.captured
+                    &request_captures
                 } else {
                     &[]
                 },
+                captured_response_headers: &response_captures,
+                captured_cookies: (cookies.0.as_deref(), cookies.1.as_deref()),
             }),
         };
         accesslog::emit(ctx, self.frontend, &record, Some(conn));

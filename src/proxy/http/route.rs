@@ -19,7 +19,7 @@ use crate::net::proxy_protocol::Tlvs;
 use super::client::ClientIo;
 use super::io::{Clock, Lane, Shared};
 use crate::backend::PickHint;
-use crate::config::{Backend, Config, CookieMode, Frontend, Timeouts};
+use crate::config::{Backend, Config, CookieMode, Frontend, HeaderCapture, Timeouts};
 use crate::http::{
     write_request_head, BodyFraming, ClientSide, ConnectionMode, HeaderSpan, Headers, Method,
     RequestHead, ResponseHead,
@@ -27,7 +27,10 @@ use crate::http::{
 use crate::rules::edit::{self, Edit, EditBuffers};
 use crate::rules::reply::{write_auth, write_redirect, write_reply};
 use crate::rules::view::{field_spans, run_request_rules, RuleRun};
-use crate::rules::{ConnFacts, Facts, HttpRules, RequestView, ResponseStep, TlsFacts, Verdict};
+use crate::rules::{
+    CaptureSide, ConnFacts, Facts, HttpRules, RequestView, ResponseEnd, ResponseStep, TlsFacts,
+    Verdict,
+};
 use crate::stick::{persist, Key, Scope, TableDef, Tracked};
 use std::sync::Arc;
 
@@ -47,6 +50,11 @@ pub(super) struct RouteState<'c> {
     /// Entries the backend's `stick on|store-request` rules write the
     /// server into once it answers.
     stick_keys: Vec<(Arc<TableDef>, Key)>,
+    /// The method of the request as forwarded (`set-method` may change
+    /// it): the server's response is read by it (HEAD: no body).
+    pub sent_method: Method,
+    /// The client's request is a HEAD.
+    client_head: bool,
 }
 
 impl RouteState<'_> {
@@ -70,6 +78,10 @@ impl RouteState<'_> {
                 vars,
                 live,
                 unique_id: Default::default(),
+                captures: Default::default(),
+                log_level: Default::default(),
+                timeouts: Default::default(),
+                early_hints: Default::default(),
             },
             hint: PickHint::default(),
             edits: Vec::new(),
@@ -78,6 +90,8 @@ impl RouteState<'_> {
             response_fields: Vec::new(),
             answer: Vec::new(),
             stick_keys: Vec::new(),
+            sent_method: Method::Get,
+            client_head: false,
         }
     }
 }
@@ -97,6 +111,9 @@ impl<'c> RouteState<'c> {
             backend,
             server,
             directed: self.hint.sticky == Some(server),
+            head_only: self.client_head,
+            response_captures: &frontend.log.response_captures,
+            cookie_capture: frontend.log.cookie_capture.as_ref(),
             edits: &mut self.edits,
             fields: &mut self.response_fields,
             bufs: &mut self.bufs,
@@ -182,6 +199,12 @@ pub(super) async fn request<'c>(
 ) -> Routed {
     st.edits.clear();
     st.view.clear();
+    st.conn.captures.clear();
+    st.conn.log_level.set(None);
+    st.conn.timeouts.set(Default::default());
+    st.conn.early_hints.borrow_mut().clear();
+    st.sent_method = head.method_kind;
+    st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy
     // counts each request of the stream's tracked counters).
     st.conn.stick.new_request().await;
@@ -195,6 +218,14 @@ pub(super) async fn request<'c>(
         );
     let head_only = head.method_kind == Method::Head;
 
+    if let Some(c) = &fe.log.cookie_capture {
+        let found = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
+            .find_map(|(_, v)| crate::rules::Captured::cookie_from(v, &c.name, c.len, false));
+        st.conn.captures.cookie.borrow_mut().0 = found;
+    }
     let verdict = section_rules(&fe.rules, st, head).await;
     let answer = Answer {
         head_only,
@@ -238,6 +269,7 @@ pub(super) async fn request<'c>(
         st.stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
     }
     let current = st.view.current(head);
+    st.sent_method = current.method_kind;
     let facts = Facts::request(&st.conn, &current);
     st.hint = PickHint {
         hash: be
@@ -348,6 +380,28 @@ fn local(
     })
 }
 
+/// Sends the 103 Early Hints the `early-hint` rules of the request gave
+/// (none: nothing is sent); false if the client is gone. HTTP/1.1 clients
+/// only (an HTTP/2 client's stream relays it as informational HEADERS).
+pub(super) async fn send_early_hints(
+    st: &mut RouteState<'_>,
+    clock: &Clock,
+    client: &RefCell<ClientIo>,
+    timeout: Option<Duration>,
+) -> bool {
+    {
+        let hints = st.conn.early_hints.borrow();
+        if hints.is_empty() {
+            return true;
+        }
+        st.answer.clear();
+        st.answer.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
+        st.answer.extend_from_slice(&hints);
+        st.answer.extend_from_slice(b"\r\n");
+    }
+    answer(clock, client, &st.answer, timeout).await
+}
+
 /// Sends a prepared answer; false if the client is gone.
 pub(super) async fn answer(
     clock: &Clock,
@@ -380,6 +434,12 @@ pub(super) struct ResponseHook<'a, 'c> {
     pub server: usize,
     /// The request named this server in its persistence cookie.
     pub directed: bool,
+    /// The client asked HEAD: an answer a rule gives has no body.
+    pub head_only: bool,
+    /// The frontend's `capture-response-header` entries.
+    pub response_captures: &'c [HeaderCapture],
+    /// The frontend's `capture-cookie`.
+    pub cookie_capture: Option<&'c HeaderCapture>,
     pub edits: &'a mut Vec<Edit<'c>>,
     /// The fields of `out` once a rule rewrote it.
     pub fields: &'a mut Vec<HeaderSpan>,
@@ -389,12 +449,40 @@ pub(super) struct ResponseHook<'a, 'c> {
 }
 
 impl<'c> ResponseHook<'_, 'c> {
+    /// Writes to `out` the answer an `http-response return|redirect`
+    /// rule gives instead of `head` (the server's response); its status.
+    pub fn write_answer(
+        &self,
+        end: ResponseEnd<'c>,
+        head: &ResponseHead<'_>,
+        out: &mut Vec<u8>,
+        close: bool,
+    ) -> u16 {
+        out.clear();
+        let facts = Facts::response(self.conn, head);
+        match end {
+            ResponseEnd::Return(reply) => {
+                write_reply(out, reply, &facts, self.head_only, close);
+                reply.status
+            }
+            ResponseEnd::Redirect(r) => {
+                write_redirect(out, r, &facts, close);
+                r.code
+            }
+            ResponseEnd::Deny(status) => status,
+        }
+    }
+
     /// Runs the backend's then the frontend's `http-response` rules on a
     /// response head already written to `out`, and rewrites `out`. Each
     /// rule sees the response as the rules before it left it (once a rule
-    /// rewrote it, its fields are read from `out`). `Err(status)`: a rule
-    /// denied the response.
-    pub fn apply(&mut self, head: &ResponseHead<'_>, out: &mut Vec<u8>) -> Result<(), u16> {
+    /// rewrote it, its fields are read from `out`). `Err`: a rule replaces
+    /// the response (deny, return, redirect).
+    pub fn apply(
+        &mut self,
+        head: &ResponseHead<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ResponseEnd<'c>> {
         self.conn.stick.response_status(head.status);
         let be: &'c Backend = self.backend;
         if let Some(core) = self.conn.stick.core() {
@@ -409,6 +497,20 @@ impl<'c> ResponseHook<'_, 'c> {
             }
             if !keys.is_empty() {
                 persist::store(core, keys, self.server);
+            }
+        }
+        if let Some(c) = self.cookie_capture {
+            let found = head
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"set-cookie"))
+                .find_map(|(_, v)| crate::rules::Captured::cookie_from(v, &c.name, c.len, true));
+            self.conn.captures.cookie.borrow_mut().1 = found;
+        }
+        for (slot, capture) in self.response_captures.iter().enumerate() {
+            if let Some(value) = head.headers.find(&capture.name) {
+                let value = crate::log::capture::cut(&String::from_utf8_lossy(value), capture.len);
+                self.conn.captures.write(CaptureSide::Response, slot, value);
             }
         }
         if self.frontend.response.is_empty() && be.rules.response.is_empty() && be.cookie.is_none()
@@ -432,7 +534,7 @@ impl<'c> ResponseHook<'_, 'c> {
                     };
                     let facts = Facts::response(self.conn, &current);
                     match rules.step_response(from, &facts) {
-                        ResponseStep::Done(Some(status)) => return Err(status),
+                        ResponseStep::Done(Some(end)) => return Err(end),
                         ResponseStep::Done(None) => break,
                         ResponseStep::Edit { next, edit } => {
                             edit::prepare(edit, &facts, self.bufs);

@@ -671,7 +671,13 @@ async fn serve_generation(
     if let RunEnd::Tunnel(server, slot) = end {
         let be = &ctx.config.backends[s.be_id];
         let settings = TunnelSettings {
-            idle_timeout: tunnel_idle_timeout(&fe.timeouts, &be.timeouts),
+            idle_timeout: s
+                .route
+                .conn
+                .timeouts
+                .get()
+                .tunnel
+                .or_else(|| tunnel_idle_timeout(&fe.timeouts, &be.timeouts)),
             splice: ctx.config.global.tune.splice,
             bufsize,
         };
@@ -873,7 +879,7 @@ impl Session<'_> {
                         )
                         .await;
                         let info = RequestInfo {
-                            method: head.method_kind,
+                            method: self.route.sent_method,
                             version: head.version,
                             framing: head.framing,
                             keep_alive: head.keep_alive,
@@ -893,6 +899,20 @@ impl Session<'_> {
                                 }
                                 if let Some(name) = unique_id.and_then(|u| u.header.as_deref()) {
                                     add_header(&mut self.head, name, self.trace.unique_id());
+                                }
+                                // `early-hint` rules: the 103 goes before
+                                // the request (1xx are for HTTP/1.1).
+                                let timeout = self.fe.timeouts.client;
+                                if info.version == crate::http::Version::Http11
+                                    && !route::send_early_hints(
+                                        &mut self.route,
+                                        &self.clock,
+                                        &self.client,
+                                        timeout,
+                                    )
+                                    .await
+                                {
+                                    return Head::Closed;
                                 }
                                 Head::Request(info)
                             }
@@ -1075,7 +1095,8 @@ impl Session<'_> {
         let be = &ctx.config.backends[be_id];
         let timeouts = ExchangeTimeouts {
             client: self.fe.timeouts.client,
-            server: be.timeouts.server,
+            // `http-request set-timeout server` wins for this request.
+            server: self.route.conn.timeouts.get().server.or(be.timeouts.server),
         };
         self.out.reserve(HEAD_CAPACITY);
         loop {

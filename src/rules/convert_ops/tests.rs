@@ -11,6 +11,10 @@ fn conn() -> ConnFacts {
         vars: Default::default(),
         live: Default::default(),
         unique_id: Default::default(),
+        captures: Default::default(),
+        log_level: Default::default(),
+        timeouts: Default::default(),
+        early_hints: Default::default(),
     }
 }
 
