@@ -48,6 +48,7 @@ http-request = [
   "deny if blocked",
   "deny deny_status 410 if {{ path_beg -f {} }}",
   "deny deny_status 404 if {{ path_reg -f {} }}",
+  "deny deny_status 429 if {{ hdr(host) -i -f {} }}",
 ]
 
 [[backend]]
@@ -58,6 +59,7 @@ name = "be"
         dir.join("blocked.lst").display(),
         dir.join("paths.lst").display(),
         dir.join("regs.lst").display(),
+        dir.join("hosts.lst").display(),
         servers(&[be.addr])
     );
     (Proxy::start(&text), be)
@@ -70,6 +72,7 @@ fn acl_pattern_files_change_on_every_core() {
     std::fs::write(dir.path().join("blocked.lst"), "# none yet\n").unwrap();
     std::fs::write(dir.path().join("paths.lst"), "/admin\n").unwrap();
     std::fs::write(dir.path().join("regs.lst"), "").unwrap();
+    std::fs::write(dir.path().join("hosts.lst"), "blocked.example\n").unwrap();
     let (proxy, _be) = start(dir.path());
     let sock = dir.path().join("admin.sock");
     let blocked = dir.path().join("blocked.lst").display().to_string();
@@ -140,6 +143,7 @@ fn bad_acl_commands_answer_an_error_and_change_nothing() {
     std::fs::write(dir.path().join("blocked.lst"), "10.0.0.0/8\n").unwrap();
     std::fs::write(dir.path().join("paths.lst"), "/admin\n").unwrap();
     std::fs::write(dir.path().join("regs.lst"), "").unwrap();
+    std::fs::write(dir.path().join("hosts.lst"), "blocked.example\n").unwrap();
     let (proxy, _be) = start(dir.path());
     let sock = dir.path().join("admin.sock");
     let blocked = dir.path().join("blocked.lst").display().to_string();
@@ -179,6 +183,14 @@ fn bad_acl_commands_answer_an_error_and_change_nothing() {
         bad_re.starts_with("Failed to add an ACL entry: "),
         "{bad_re}"
     );
+    // A file read only at load (-i): a clear refusal.
+    let hosts = dir.path().join("hosts.lst").display().to_string();
+    let frozen = socat(&sock, &format!("add acl {hosts} x.example"));
+    assert!(
+        frozen.starts_with("This pattern file is read only at load"),
+        "{frozen}"
+    );
+    assert!(!socat(&sock, "show acl").contains("hosts.lst"));
     // Nothing changed.
     assert_eq!(
         socat(&sock, &format!("show acl {blocked}"))

@@ -13,6 +13,8 @@ use super::{MapData, MatchKind};
 #[derive(Debug, Default)]
 pub struct MapRegistry {
     maps: RefCell<Vec<Arc<MapData>>>,
+    /// ACL `-f` files inlined at load (not live).
+    frozen: RefCell<Vec<PathBuf>>,
 }
 
 impl MapRegistry {
@@ -75,6 +77,19 @@ impl MapRegistry {
         let map = Arc::new(map);
         self.maps.borrow_mut().push(Arc::clone(&map));
         Ok(map)
+    }
+
+    /// Notes an ACL `-f` file whose patterns were inlined at load.
+    pub fn note_frozen_patterns(&self, base_dir: &Path, file: &str) {
+        let path = base_dir.join(file);
+        let mut frozen = self.frozen.borrow_mut();
+        if !frozen.contains(&path) {
+            frozen.push(path);
+        }
+    }
+
+    pub fn frozen_acl_files(&self) -> Vec<PathBuf> {
+        self.frozen.borrow().clone()
     }
 
     pub fn into_maps(self) -> Vec<Arc<MapData>> {

@@ -13,6 +13,10 @@ use crate::admin::apply::CoreRequest;
 use crate::config::Config;
 use crate::maps::{core, MapChange, MapData};
 
+/// A file some ACL uses with `-i`, with other patterns or another `-f`,
+/// or with a match method that is not matched live (dir, dom, len, int).
+const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -i, with other patterns or files, or with -m dir|dom|len|int. Reload to change it.\n";
+
 const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
 
 /// `show acl [<acl>]`: the pattern files, or one file's patterns on this
@@ -67,6 +71,10 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
     };
     let files = resolve(config, name, true);
     let Some(&first) = files.first() else {
+        let base = config.source.parent().unwrap_or(std::path::Path::new("."));
+        if config.frozen_acl_files.contains(&base.join(name)) {
+            return Err(FROZEN.into());
+        }
         return Err(UNKNOWN_ACL.into());
     };
     let change = match kind {

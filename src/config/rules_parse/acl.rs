@@ -149,7 +149,12 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                 .or_else(|e| err(fat, e, PATTERN_FILE_HINT))?;
             Matcher::File(set)
         }
-        None => build_matcher(at, checked, method, icase, &patterns)?,
+        None => {
+            for (_, file) in &files {
+                env.maps.note_frozen_patterns(env.base_dir, file);
+            }
+            build_matcher(at, checked, method, icase, &patterns)?
+        }
     };
     Ok(AclTest {
         fetch,
