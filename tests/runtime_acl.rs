@@ -164,10 +164,7 @@ fn bad_acl_commands_answer_an_error_and_change_nothing() {
         socat(&sock, &format!("del acl {blocked}")),
         "This command expects two parameters: ACL identifier and key.\n\n"
     );
-    assert_eq!(
-        socat(&sock, "clear acl"),
-        "'clear acl' expects an ACL identifier.\n\n"
-    );
+    assert_eq!(socat(&sock, "clear acl"), "Missing ACL identifier.\n\n");
     assert_eq!(
         socat(&sock, &format!("del acl {blocked} 192.168.0.0/16")),
         "Key not found.\n\n"

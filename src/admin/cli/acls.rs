@@ -64,7 +64,7 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
     let usage = match kind {
         Kind::AddAcl => "'add acl' expects two parameters: ACL identifier and pattern.\n",
         Kind::DelAcl => "This command expects two parameters: ACL identifier and key.\n",
-        _ => "'clear acl' expects an ACL identifier.\n",
+        _ => "Missing ACL identifier.\n",
     };
     let Some(name) = arg(0) else {
         return Err(usage.into());
