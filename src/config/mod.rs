@@ -170,6 +170,7 @@ pub(crate) fn load_with(
         backends,
         stats: stats.map(|s| s.page),
         userlists,
+        frozen_acl_files: maps.frozen_acl_files(),
         maps: maps.into_maps(),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })

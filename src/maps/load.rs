@@ -13,6 +13,8 @@ use super::{MapData, MatchKind};
 #[derive(Debug, Default)]
 pub struct MapRegistry {
     maps: RefCell<Vec<Arc<MapData>>>,
+    /// ACL `-f` files inlined at load (not live).
+    frozen: RefCell<Vec<PathBuf>>,
 }
 
 impl MapRegistry {
@@ -31,7 +33,7 @@ impl MapRegistry {
             .maps
             .borrow()
             .iter()
-            .find(|m| m.path == path && m.kind == kind)
+            .find(|m| !m.acl && m.path == path && m.kind == kind)
         {
             return Ok(Arc::clone(m));
         }
@@ -39,6 +41,55 @@ impl MapRegistry {
         let map = Arc::new(read(&path, kind, used_at.to_string(), uid)?);
         self.maps.borrow_mut().push(Arc::clone(&map));
         Ok(map)
+    }
+
+    /// The pattern file of an ACL (`-f <file>`, one pattern per line)
+    /// for `kind`, read now if no ACL used it yet.
+    pub fn get_or_load_patterns(
+        &self,
+        base_dir: &Path,
+        file: &str,
+        kind: MatchKind,
+        used_at: &str,
+    ) -> Result<Arc<MapData>, String> {
+        let path = base_dir.join(file);
+        if let Some(m) = self
+            .maps
+            .borrow()
+            .iter()
+            .find(|m| m.acl && m.path == path && m.kind == kind)
+        {
+            return Ok(Arc::clone(m));
+        }
+        let uid = self.maps.borrow().len();
+        let text = std::fs::read(&path)
+            .map_err(|e| format!("cannot read pattern file {}: {e}", path.display()))?;
+        let mut map = MapData::new(path, kind, used_at.to_string(), uid);
+        map.acl = true;
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = crate::rules::sample::trim(line.strip_suffix(b"\r").unwrap_or(line));
+            if line.is_empty() || line[0] == b'#' {
+                continue;
+            }
+            map.add(line, b"")
+                .map_err(|e| format!("{}:{}: {e}", map.path.display(), n + 1))?;
+        }
+        let map = Arc::new(map);
+        self.maps.borrow_mut().push(Arc::clone(&map));
+        Ok(map)
+    }
+
+    /// Notes an ACL `-f` file whose patterns were inlined at load.
+    pub fn note_frozen_patterns(&self, base_dir: &Path, file: &str) {
+        let path = base_dir.join(file);
+        let mut frozen = self.frozen.borrow_mut();
+        if !frozen.contains(&path) {
+            frozen.push(path);
+        }
+    }
+
+    pub fn frozen_acl_files(&self) -> Vec<PathBuf> {
+        self.frozen.borrow().clone()
     }
 
     pub fn into_maps(self) -> Vec<Arc<MapData>> {

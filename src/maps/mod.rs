@@ -134,6 +134,9 @@ pub struct MapData {
     pub used_at: String,
     /// The id `show map` lists (`#<id>` names it).
     pub uid: usize,
+    /// A pattern file of an ACL (`-f <file>`: keys only, `show acl`,
+    /// `add acl`), not a map.
+    pub acl: bool,
     entries: Vec<Entry>,
     compiled: Vec<Compiled>,
     index: Index,
@@ -160,6 +163,7 @@ impl MapData {
             kind,
             used_at,
             uid,
+            acl: false,
             entries: Vec::new(),
             compiled: Vec::new(),
             index: Index::default(),
@@ -345,16 +349,7 @@ impl MapData {
                 let Value::Ip(ip) = cast(key.clone(), ValType::Ip)? else {
                     return None;
                 };
-                let ip = ip.to_canonical();
-                let lens = if ip.is_ipv4() {
-                    &ix.v4_lens
-                } else {
-                    &ix.v6_lens
-                };
-                lens.iter().find_map(|&p| {
-                    let (bits, v4) = mask(ip, p);
-                    ix.nets.get(&(p, bits, v4)).copied()
-                })
+                self.find_ip(ip)
             }
             MatchKind::Int => {
                 let Value::Int(v) = cast(key.clone(), ValType::Int)? else {
@@ -381,6 +376,38 @@ impl MapData {
                 };
                 self.find_bytes(s)
             }
+        }
+    }
+
+    fn find_ip(&self, ip: IpAddr) -> Option<usize> {
+        let ix = &self.index;
+        let ip = ip.to_canonical();
+        let lens = if ip.is_ipv4() {
+            &ix.v4_lens
+        } else {
+            &ix.v6_lens
+        };
+        lens.iter().find_map(|&p| {
+            let (bits, v4) = mask(ip, p);
+            ix.nets.get(&(p, bits, v4)).copied()
+        })
+    }
+
+    /// Whether an ACL sample matches one of the patterns (an ACL's
+    /// `-f <file>` read live): a string against the string kinds, an
+    /// address (or a string holding one, as the inlined matcher) against
+    /// `ip`. Never allocates.
+    pub fn matches_sample(&self, sample: crate::rules::sample::Sample<'_>) -> bool {
+        use crate::rules::sample::Sample;
+        match (self.kind, sample) {
+            (MatchKind::Ip, Sample::Ip(ip)) => self.find_ip(ip).is_some(),
+            (MatchKind::Ip, Sample::Str(s)) => std::str::from_utf8(s)
+                .ok()
+                .and_then(|t| t.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| self.find_ip(ip).is_some()),
+            (MatchKind::Int, _) => false,
+            (_, Sample::Str(s)) => self.find_bytes(s).is_some(),
+            _ => false,
         }
     }
 

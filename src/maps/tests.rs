@@ -163,3 +163,72 @@ fn a_large_map_loads_and_finds() {
     assert_eq!(m.len(), 100_000);
     assert_eq!(get(&m, "host99999.example.com").as_deref(), Some("be9"));
 }
+
+/// An ACL's live pattern file answers as the inlined matcher of the same
+/// patterns, for every method that is read live.
+#[test]
+fn live_acl_patterns_match_as_the_inlined_matcher() {
+    use crate::rules::sample::Sample;
+    use crate::rules::{Matcher, StrPatterns};
+    let strs = |p: &[&str]| StrPatterns {
+        patterns: p.iter().map(|s| s.as_bytes().into()).collect(),
+        icase: false,
+    };
+    let live = |kind: MatchKind, p: &[&str]| {
+        let mut m = MapData::new("t.lst".into(), kind, String::new(), 0);
+        m.acl = true;
+        for pat in p {
+            m.add(pat.as_bytes(), b"").unwrap();
+        }
+        Matcher::File(Arc::new(m))
+    };
+    let pats = ["/admin", "/a", ".php", "img"];
+    let samples = [
+        "/admin", "/admin/x", "/a", "/b", "/x.php", "/x.phps", "/img/1", "", "/A",
+    ];
+    let regs = ["^/adm", "\\.php$"];
+    let cases: Vec<(Matcher, Matcher)> = vec![
+        (Matcher::Str(strs(&pats)), live(MatchKind::Str, &pats)),
+        (Matcher::Beg(strs(&pats)), live(MatchKind::Beg, &pats)),
+        (Matcher::End(strs(&pats)), live(MatchKind::End, &pats)),
+        (Matcher::Sub(strs(&pats)), live(MatchKind::Sub, &pats)),
+        (
+            Matcher::Reg(
+                regs.iter()
+                    .map(|r| crate::rules::pattern::compile_regex(r, false).unwrap())
+                    .collect(),
+            ),
+            live(MatchKind::Reg, &regs),
+        ),
+    ];
+    for (inline, file) in &cases {
+        for s in samples {
+            let sample = Sample::Str(s.as_bytes());
+            assert_eq!(
+                inline.matches(sample),
+                file.matches(sample),
+                "{inline:?} {s}"
+            );
+        }
+    }
+    let nets = ["10.0.0.0/8", "192.168.1.1", "2001:db8::/32"];
+    let inline = Matcher::Ip(nets.iter().map(|n| n.parse().unwrap()).collect());
+    let file = live(MatchKind::Ip, &nets);
+    for ip in [
+        "10.1.2.3",
+        "11.0.0.1",
+        "192.168.1.1",
+        "192.168.1.2",
+        "2001:db8::1",
+        "::1",
+    ] {
+        let sample = Sample::Ip(ip.parse().unwrap());
+        assert_eq!(inline.matches(sample), file.matches(sample), "{ip}");
+        let sample = Sample::Str(ip.as_bytes());
+        assert_eq!(
+            inline.matches(sample),
+            file.matches(sample),
+            "{ip} as a string"
+        );
+    }
+}

@@ -41,6 +41,9 @@ pub enum Matcher {
     Len(Vec<IntRange>),
     Int(Vec<IntRange>),
     Ip(Vec<Network>),
+    /// The patterns of an ACL's `-f <file>`, read from this core's live
+    /// copy (the runtime API's `add acl`/`del acl`/`clear acl` change it).
+    File(std::sync::Arc<crate::maps::MapData>),
 }
 
 /// String patterns; lowercased when `icase`.
@@ -89,6 +92,9 @@ impl Matcher {
     pub fn matches(&self, sample: Sample<'_>) -> bool {
         match (self, sample) {
             (Matcher::Found, _) => true,
+            (Matcher::File(file), sample) => {
+                crate::maps::core::with_current(file, |m| m.matches_sample(sample))
+            }
             (Matcher::Bool, Sample::Bool(b)) => b,
             (Matcher::Bool, Sample::Int(i)) => i != 0,
             (Matcher::Str(p), Sample::Str(s)) => p.any(|pat| eq(s, pat, p.icase)),

@@ -43,6 +43,10 @@ pub enum Kind {
     SetMap,
     DelMap,
     ClearMap,
+    ShowAcl,
+    AddAcl,
+    DelAcl,
+    ClearAcl,
 }
 
 pub struct Spec {
@@ -72,11 +76,25 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::GetSocks,
     },
     Spec {
+        words: &["add", "acl"],
+        usage: "add acl <acl> <pattern>",
+        help: "add an acl entry",
+        level: Operator,
+        kind: Kind::AddAcl,
+    },
+    Spec {
         words: &["add", "map"],
         usage: "add map <map> <key> <value>",
         help: "add a map entry",
         level: Operator,
         kind: Kind::AddMap,
+    },
+    Spec {
+        words: &["clear", "acl"],
+        usage: "clear acl <acl>",
+        help: "clear the content of an acl",
+        level: Operator,
+        kind: Kind::ClearAcl,
     },
     Spec {
         words: &["clear", "counters"],
@@ -98,6 +116,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "remove an entry from a table (filter: data/key)",
         level: Operator,
         kind: Kind::ClearTable,
+    },
+    Spec {
+        words: &["del", "acl"],
+        usage: "del acl <acl> [<key>|#<ref>]",
+        help: "delete acl entries",
+        level: Operator,
+        kind: Kind::DelAcl,
     },
     Spec {
         words: &["del", "map"],
@@ -198,6 +223,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "change a server's weight (use 'set server' instead)",
         level: Admin,
         kind: Kind::SetWeight,
+    },
+    Spec {
+        words: &["show", "acl"],
+        usage: "show acl [<acl>]",
+        help: "report available acls or dump an acl's contents",
+        level: Operator,
+        kind: Kind::ShowAcl,
     },
     Spec {
         words: &["show", "backend"],

@@ -292,6 +292,13 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
         Kind::ShowTable => super::stick_table::show(cli, args).await,
         Kind::ClearTable => super::stick_table::clear(cli, args).await,
         Kind::SetTable => super::stick_table::set(cli, args).await,
+        Kind::ShowAcl => super::acls::show(&cli.ctx().config, arg(0)),
+        Kind::AddAcl | Kind::DelAcl | Kind::ClearAcl => {
+            match super::acls::change(&cli.ctx().config, spec.kind, args) {
+                Ok(request) => apply(cli, request).await,
+                Err(message) => message,
+            }
+        }
         Kind::ShowMap => super::maps::show(&cli.ctx().config, arg(0)),
         Kind::AddMap | Kind::SetMap | Kind::DelMap | Kind::ClearMap => {
             match super::maps::change(&cli.ctx().config, spec.kind, args) {

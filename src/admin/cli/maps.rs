@@ -14,14 +14,15 @@ use crate::maps::{core, EntryRef, MapChange, MapData};
 
 const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
 
-/// The maps (one per match kind) loaded from the file `name` names.
-fn resolve(config: &Config, name: &str) -> Vec<usize> {
+/// The maps (one per match kind) loaded from the file `name` names;
+/// ACL pattern files when `acl`.
+pub(super) fn resolve(config: &Config, name: &str, acl: bool) -> Vec<usize> {
     let base = config.source.parent().unwrap_or(std::path::Path::new("."));
     let path = match name.strip_prefix('#') {
         Some(id) => match id.parse::<usize>() {
             Ok(uid) => match config.maps.iter().find(|m| m.uid == uid) {
-                Some(m) => m.path.clone(),
-                None => return Vec::new(),
+                Some(m) if m.acl == acl => m.path.clone(),
+                _ => return Vec::new(),
             },
             Err(_) => return Vec::new(),
         },
@@ -31,7 +32,7 @@ fn resolve(config: &Config, name: &str) -> Vec<usize> {
         .maps
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.path == path)
+        .filter(|(_, m)| m.acl == acl && m.path == path)
         .map(|(i, _)| i)
         .collect()
 }
@@ -42,7 +43,7 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
     let Some(name) = name else {
         let mut out = String::from("# id (file) description\n");
         let mut seen: Vec<&std::path::Path> = Vec::new();
-        for m in &config.maps {
+        for m in config.maps.iter().filter(|m| !m.acl) {
             if seen.contains(&m.path.as_path()) {
                 continue;
             }
@@ -58,7 +59,7 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
         }
         return out;
     };
-    let Some(&first) = resolve(config, name).first() else {
+    let Some(&first) = resolve(config, name, false).first() else {
         return UNKNOWN_MAP.into();
     };
     core::with_current(&config.maps[first], |m| {
@@ -76,7 +77,7 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
 }
 
 /// `#<ref>` or a key.
-fn entry(word: &str) -> EntryRef {
+pub(super) fn entry(word: &str) -> EntryRef {
     match word
         .strip_prefix('#')
         .and_then(|r| u64::from_str_radix(r.trim_start_matches("0x"), 16).ok())
@@ -99,7 +100,7 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
     let Some(name) = arg(0) else {
         return Err(usage.into());
     };
-    let maps = resolve(config, name);
+    let maps = resolve(config, name, false);
     let Some(&first) = maps.first() else {
         return Err(UNKNOWN_MAP.into());
     };

@@ -15,6 +15,7 @@
 //! answered; with it, a `> ` prompt follows every answered line and
 //! `quit` ends the session.
 
+mod acls;
 pub(crate) mod command;
 mod exec;
 mod maps;

@@ -10,6 +10,7 @@ use super::{err, in_raw_word, parse_fetch, Env, Parsed, Words};
 use crate::config::error::did_you_mean;
 use crate::config::values::Invalid;
 use crate::http::Network;
+use crate::maps::MatchKind;
 use crate::rules::convert_ops::ValType;
 use crate::rules::{
     AclRef, AclTest, Condition, Fetch, IntRange, Matcher, SampleType, StrPatterns, Term,
@@ -34,6 +35,8 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
     let mut method: Option<(usize, String)> = suffix.map(|s| (at, s.to_string()));
     let mut patterns: Vec<(usize, String)> = Vec::new();
     let mut flags_done = false;
+    // The `-f` files, for a live pattern set.
+    let mut files: Vec<(usize, String)> = Vec::new();
     while let Some(word) = words.peek() {
         if stop_at_brace && word == "}" {
             break;
@@ -62,6 +65,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                         "write -f <file> (one pattern per line)",
                     )?;
                     patterns.extend(read_pattern_file(fat, &file, env.base_dir)?);
+                    files.push((fat, file));
                 }
                 "--" => flags_done = true,
                 // Forbids DNS resolution of address patterns: percore
@@ -124,12 +128,74 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
     } else {
         Some(ty)
     };
-    let matcher = build_matcher(at, checked, method, icase, &patterns)?;
+    let matcher = match live_file(method.1, icase, &files, &patterns) {
+        Some((fat, file, kind)) => {
+            // Checked as the inlined matcher would be (an empty file is
+            // fine: `add acl` fills it), then read live.
+            let probe = [(
+                fat,
+                LIVE_PROBE[usize::from(kind == MatchKind::Ip)].to_string(),
+            )];
+            let checking: &[(usize, String)] = if patterns.is_empty() {
+                &probe
+            } else {
+                &patterns
+            };
+            build_matcher(at, checked, method, icase, checking)?;
+            let used_at = env.base_dir.display().to_string();
+            let set = env
+                .maps
+                .get_or_load_patterns(env.base_dir, file, kind, &used_at)
+                .or_else(|e| err(fat, e, PATTERN_FILE_HINT))?;
+            Matcher::File(set)
+        }
+        None => {
+            for (_, file) in &files {
+                env.maps.note_frozen_patterns(env.base_dir, file);
+            }
+            build_matcher(at, checked, method, icase, &patterns)?
+        }
+    };
     Ok(AclTest {
         fetch,
         converters,
         matcher,
     })
+}
+
+/// A valid pattern of each kind, to check an empty live file's fetch and
+/// method as if it had one: a string, an address.
+const LIVE_PROBE: [&str; 2] = ["x", "127.0.0.1"];
+
+const PATTERN_FILE_HINT: &str =
+    "-f paths are relative to the configuration file; one pattern per line, # comments";
+
+/// The match methods whose `-f` file is read live from the core's copy
+/// (`add acl`, `del acl`, `clear acl` change it). The others (`dir`,
+/// `dom`, `len`, `int`, and `-i`) keep the patterns the file had at load.
+const LIVE_METHODS: [(&str, MatchKind); 6] = [
+    ("str", MatchKind::Str),
+    ("beg", MatchKind::Beg),
+    ("end", MatchKind::End),
+    ("sub", MatchKind::Sub),
+    ("reg", MatchKind::Reg),
+    ("ip", MatchKind::Ip),
+];
+
+/// The one `-f` file of an ACL that has no other pattern, when its
+/// method can be matched live.
+fn live_file<'f>(
+    method: &str,
+    icase: bool,
+    files: &'f [(usize, String)],
+    patterns: &[(usize, String)],
+) -> Option<(usize, &'f str, MatchKind)> {
+    let [(fat, file)] = files else { return None };
+    if icase || patterns.iter().any(|(pat, _)| pat != fat) {
+        return None;
+    }
+    let kind = LIVE_METHODS.iter().find(|(m, _)| *m == method)?.1;
+    Some((*fat, file.as_str(), kind))
 }
 
 fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, String)>> {
@@ -144,7 +210,7 @@ fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, S
         Err(e) => err(
             at,
             format!("cannot read pattern file {}: {e}", path.display()),
-            "-f paths are relative to the configuration file; one pattern per line, # comments",
+            PATTERN_FILE_HINT,
         ),
     }
 }

@@ -1,0 +1,117 @@
+//! `show acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
+//! the pattern files of ACLs (`-f <file>`), worded as HAProxy 2.6 answers
+//! them. A pattern file is kept as a map with keys only
+//! (`crate::maps::MapData` with `acl` set), so a change takes the maps'
+//! path: checked here, then applied by every core to its own copy before
+//! the command is answered.
+
+use std::sync::Arc;
+
+use super::command::Kind;
+use super::maps::{entry, resolve};
+use crate::admin::apply::CoreRequest;
+use crate::config::Config;
+use crate::maps::{core, MapChange, MapData};
+
+/// A file some ACL uses with `-i`, with other patterns or another `-f`,
+/// or with a match method that is not matched live (dir, dom, len, int).
+const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -i, with other patterns or files, or with -m dir|dom|len|int. Reload to change it.\n";
+
+const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
+
+/// `show acl [<acl>]`: the pattern files, or one file's patterns on this
+/// core (every core holds the same).
+pub fn show(config: &Config, name: Option<&str>) -> String {
+    let Some(name) = name else {
+        let mut out = String::from("# id (file) description\n");
+        let mut seen: Vec<&std::path::Path> = Vec::new();
+        for m in config.maps.iter().filter(|m| m.acl) {
+            if seen.contains(&m.path.as_path()) {
+                continue;
+            }
+            seen.push(&m.path);
+            let count = core::with_current(m, MapData::len);
+            out.push_str(&format!(
+                "{} ({}) pattern loaded from file '{}' used by acl at file '{}'. curr_ver=0 next_ver=0 entry_cnt={count}\n",
+                m.uid,
+                m.path.display(),
+                m.path.display(),
+                config.source.display(),
+            ));
+        }
+        return out;
+    };
+    let Some(&first) = resolve(config, name, true).first() else {
+        return UNKNOWN_ACL.into();
+    };
+    core::with_current(&config.maps[first], |m| {
+        let mut out = String::new();
+        for e in m.entries() {
+            out.push_str(&format!(
+                "0x{:016x} {}\n",
+                e.id,
+                String::from_utf8_lossy(&e.key)
+            ));
+        }
+        out
+    })
+}
+
+/// Checks a change and makes the request every core applies; the error
+/// is the answer.
+pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreRequest, String> {
+    let arg = |i: usize| args.get(i).map(String::as_str);
+    let usage = match kind {
+        Kind::AddAcl => "'add acl' expects two parameters: ACL identifier and pattern.\n",
+        Kind::DelAcl => "This command expects two parameters: ACL identifier and key.\n",
+        _ => "Missing ACL identifier.\n",
+    };
+    let Some(name) = arg(0) else {
+        return Err(usage.into());
+    };
+    let files = resolve(config, name, true);
+    let Some(&first) = files.first() else {
+        let base = config.source.parent().unwrap_or(std::path::Path::new("."));
+        if config.frozen_acl_files.contains(&base.join(name)) {
+            return Err(FROZEN.into());
+        }
+        return Err(UNKNOWN_ACL.into());
+    };
+    let change = match kind {
+        Kind::AddAcl => {
+            if arg(1).is_none() {
+                return Err(usage.into());
+            }
+            // The pattern is the rest of the line, as in a pattern file.
+            let pattern = args[1..].join(" ");
+            let loaded: Vec<&Arc<MapData>> = files.iter().map(|&i| &config.maps[i]).collect();
+            for m in &loaded {
+                if let Err(e) = m.check_key(pattern.as_bytes()) {
+                    return Err(format!("Failed to add an ACL entry: {e}.\n"));
+                }
+            }
+            MapChange::Add {
+                key: pattern.into_bytes().into(),
+                value: Box::default(),
+            }
+        }
+        Kind::DelAcl => {
+            if arg(1).is_none() {
+                return Err(usage.into());
+            }
+            let at = match arg(1) {
+                Some(r) if r.starts_with('#') => entry(r),
+                _ => crate::maps::EntryRef::Key(args[1..].join(" ").into_bytes().into()),
+            };
+            if core::with_current(&config.maps[first], |m| m.count(&at)) == 0 {
+                return Err("Key not found.\n".into());
+            }
+            MapChange::Del(at)
+        }
+        _ => MapChange::Clear,
+    };
+    Ok(CoreRequest::Map {
+        maps: files,
+        change,
+    })
+}
