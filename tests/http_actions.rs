@@ -709,3 +709,33 @@ fn actions_agree_with_haproxy() {
         );
     }
 }
+
+/// `deny deny_status 401|407` answer with HAProxy's own pages for those
+/// codes (they fell back to the 500 page, which has no 401 or 407).
+#[test]
+fn deny_with_401_and_407_answers_haproxys_pages() {
+    let be = backend();
+    let proxy = proxy(
+        r#"http-request = [
+  "deny deny_status 401 if { path /a }",
+  "deny deny_status 407 if { path /b }",
+]"#,
+        &be,
+    );
+    for (target, status) in [("/a", 401), ("/b", 407)] {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let (got, head, body) = exchange(&mut rd, &get(target), false);
+        assert_eq!(got, status, "{head}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} Unauthorized")),
+            "{head}"
+        );
+        assert_eq!(
+            body,
+            format!(
+                "<html><body><h1>{status} Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n"
+            )
+        );
+    }
+    assert_eq!(be.received().len(), 0, "denied requests reach no server");
+}

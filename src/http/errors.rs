@@ -37,6 +37,11 @@ const DEFAULTS: &[(u16, &str, &str)] = &[
         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
     ),
     (
+        401,
+        "Unauthorized",
+        "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+    ),
+    (
         403,
         "Forbidden",
         "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
@@ -50,6 +55,12 @@ const DEFAULTS: &[(u16, &str, &str)] = &[
         405,
         "Method Not Allowed",
         "<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n",
+    ),
+    (
+        407,
+        // HAProxy's reason phrase for 407 too.
+        "Unauthorized",
+        "<html><body><h1>407 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
     ),
     (
         408,
@@ -344,9 +355,11 @@ mod tests {
         let expected = [
             (200, 58),
             (400, 90),
+            (401, 112),
             (403, 93),
             (404, 83),
             (405, 146),
+            (407, 112),
             (408, 110),
             (410, 114),
             (413, 106),
