@@ -438,26 +438,39 @@ fn read_declared(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> DeclaredCapture
                 None
             }
         };
-        let len = match table.get("len") {
-            Some(n) => n
-                .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
-                .ok()
-                .map(|l| l.value),
-            None => {
-                diag.error(
-                    table.span.as_ref(),
-                    &table.path,
-                    "declare-capture has no len",
-                    Some("HAProxy requires `len`: write { type = \"request\", len = 64 }".into()),
-                );
-                None
-            }
-        };
+        let len = capture_len(diag, &table, "declare-capture", "type = \"request\"");
         if let (Some(side), Some(len)) = (side, len) {
             side.push(len);
         }
     }
     declared
+}
+
+/// The `len` of a capture table (`what` names it in the error, `example`
+/// is the rest of the table the hint shows); HAProxy requires it.
+fn capture_len(
+    diag: &mut Diagnostics<'_>,
+    table: &TableView<'_>,
+    what: &str,
+    example: &str,
+) -> Option<usize> {
+    match table.get("len") {
+        Some(n) => n
+            .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
+            .ok()
+            .map(|l| l.value),
+        None => {
+            diag.error(
+                table.span.as_ref(),
+                &table.path,
+                format!("{what} has no len"),
+                Some(format!(
+                    "HAProxy requires `len`: write {{ {example}, len = 64 }}"
+                )),
+            );
+            None
+        }
+    }
 }
 
 /// A list of `{ name, len }`, or one such table (`capture-cookie`).
@@ -500,21 +513,7 @@ fn read_captures(diag: &mut Diagnostics<'_>, node: &Node<'_>) -> Vec<HeaderCaptu
                 None
             }
         };
-        let len = match table.get("len") {
-            Some(n) => n
-                .integer_in::<usize>(diag, 1..=MAX_CAPTURE_LEN)
-                .ok()
-                .map(|l| l.value),
-            None => {
-                diag.error(
-                    table.span.as_ref(),
-                    &table.path,
-                    "capture has no len",
-                    Some("HAProxy requires `len`: write { name = \"Host\", len = 64 }".into()),
-                );
-                None
-            }
-        };
+        let len = capture_len(diag, &table, "capture", "name = \"Host\"");
         if let (Some(name), Some(len)) = (name, len) {
             captures.push(HeaderCapture { name, len });
         }

@@ -16,6 +16,7 @@ use super::date::Clock;
 use super::record::LogRecord;
 use crate::net::blame::termination_state;
 use crate::rules::convert_ops::run_chain;
+use crate::rules::format::matching_bracket;
 use crate::rules::sample::{Facts, Fetch};
 use crate::rules::{Conv, Value};
 
@@ -598,19 +599,6 @@ fn render_sample(out: &mut String, sample: &LogSample, flags: Flags, facts: Opti
         }
         quote(out, flags);
     });
-}
-
-fn matching_bracket(s: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ']' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 fn lookup(at: usize, name: &str) -> Result<Var, FormatError> {

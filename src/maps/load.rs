@@ -29,18 +29,11 @@ impl MapRegistry {
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self
-            .maps
-            .borrow()
-            .iter()
-            .find(|m| !m.acl && m.path == path && m.kind == kind)
-        {
-            return Ok(Arc::clone(m));
+        if let Some(m) = self.loaded(&path, kind, false) {
+            return Ok(m);
         }
-        let uid = self.maps.borrow().len();
-        let map = Arc::new(read(&path, kind, used_at.to_string(), uid)?);
-        self.maps.borrow_mut().push(Arc::clone(&map));
-        Ok(map)
+        let map = read(&path, kind, used_at.to_string(), self.next_uid())?;
+        Ok(self.keep(map))
     }
 
     /// The pattern file of an ACL (`-f <file>`, one pattern per line)
@@ -53,15 +46,10 @@ impl MapRegistry {
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self
-            .maps
-            .borrow()
-            .iter()
-            .find(|m| m.acl && m.path == path && m.kind == kind)
-        {
-            return Ok(Arc::clone(m));
+        if let Some(m) = self.loaded(&path, kind, true) {
+            return Ok(m);
         }
-        let uid = self.maps.borrow().len();
+        let uid = self.next_uid();
         let text = std::fs::read(&path)
             .map_err(|e| format!("cannot read pattern file {}: {e}", path.display()))?;
         let mut map = MapData::new(path, kind, used_at.to_string(), uid);
@@ -74,9 +62,28 @@ impl MapRegistry {
             map.add(line, b"")
                 .map_err(|e| format!("{}:{}: {e}", map.path.display(), n + 1))?;
         }
+        Ok(self.keep(map))
+    }
+
+    /// The map (or with `acl` the ACL pattern file) already read from
+    /// `path` for `kind`: each is read once however many rules use it.
+    fn loaded(&self, path: &Path, kind: MatchKind, acl: bool) -> Option<Arc<MapData>> {
+        self.maps
+            .borrow()
+            .iter()
+            .find(|m| m.acl == acl && m.path == path && m.kind == kind)
+            .cloned()
+    }
+
+    /// The id the next map read gets: its place in the list.
+    fn next_uid(&self) -> usize {
+        self.maps.borrow().len()
+    }
+
+    fn keep(&self, map: MapData) -> Arc<MapData> {
         let map = Arc::new(map);
         self.maps.borrow_mut().push(Arc::clone(&map));
-        Ok(map)
+        map
     }
 
     /// Notes an ACL `-f` file whose patterns were inlined at load.

@@ -44,3 +44,19 @@ impl Format {
         }
     }
 }
+
+/// The offset of the `]` that closes a `%[` sample in `s` (which starts
+/// after the `%[`): brackets inside converter arguments' parentheses do
+/// not count. Shared by rule values and log formats.
+pub fn matching_bracket(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ']' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}

@@ -3,6 +3,7 @@
 
 use super::{err, parse_fetch, Env, Parsed};
 use crate::rules::convert_ops::ValType;
+use crate::rules::format::matching_bracket;
 use crate::rules::{Fetch, Format, Part};
 
 /// A value with `%[fetch,converter...]` parts.
@@ -48,19 +49,6 @@ pub(crate) fn parse_format(at: usize, text: &str, env: &Env<'_>) -> Parsed<Forma
         parts.push(Part::Literal(literal.into()));
     }
     Ok(Format { parts })
-}
-
-fn matching_bracket(s: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ']' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The inside of a log format's `%[...]`: a fetch that has a value when
