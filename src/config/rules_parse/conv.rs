@@ -4,24 +4,12 @@
 //! Arguments are split on commas outside parentheses; `\,` is a comma
 //! inside an argument.
 
-use super::{compile_regex, Env, Located};
+use super::lexer::split_call;
+use super::{compile_regex, err, Env, Parsed};
 use crate::config::error::did_you_mean;
-use crate::config::values::Invalid;
 use crate::maps::MapRef;
 use crate::rules::convert_ops::table::TableArg;
 use crate::rules::convert_ops::{self, cast, find, map_variant, Arg, ArgKind, Conv, ValType};
-
-type Parsed<T> = Result<T, Located>;
-
-fn err<T>(at: usize, message: impl Into<String>, hint: impl Into<String>) -> Parsed<T> {
-    Err((
-        at,
-        Invalid {
-            message: message.into(),
-            hint: Some(hint.into()),
-        },
-    ))
-}
 
 /// `text` split on commas outside parentheses, each piece with its offset.
 pub(crate) fn split_chain(text: &str) -> Vec<(usize, &str)> {
@@ -96,26 +84,13 @@ fn castable(from: ValType, to: ValType) -> bool {
 }
 
 fn parse_converter(at: usize, text: &str, env: &Env<'_>) -> Parsed<Conv> {
-    let (name, args) = match text.find('(') {
-        Some(open) => {
-            if !text.ends_with(')') {
-                return err(
-                    at + text.len(),
-                    format!("`{text}`: missing `)`"),
-                    "write converter arguments in parentheses, e.g. regsub(^/api,)",
-                );
-            }
-            let inner = &text[open + 1..text.len() - 1];
-            (
-                &text[..open],
-                split_on_commas(inner, false)
-                    .into_iter()
-                    .map(|(o, a)| (open + 1 + o, a))
-                    .collect::<Vec<_>>(),
-            )
-        }
-        None => (text, Vec::new()),
-    };
+    let (name, inner) = split_call(at, text, "converter", "regsub(^/api,)")?;
+    let args: Vec<_> = inner.map_or_else(Vec::new, |(from, inner)| {
+        split_on_commas(inner, false)
+            .into_iter()
+            .map(|(o, a)| (from + o, a))
+            .collect()
+    });
     let Some(def) = find(name) else {
         let names = convert_ops::names();
         let hint = match did_you_mean(name, &names) {

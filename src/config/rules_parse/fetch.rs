@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::fetch_table::{find, Allowed, FetchDef, Output, FETCHES};
+use super::lexer::split_call;
 use super::{backend_id, err, stick_rules, Env, Parsed, Section};
 use crate::config::error::did_you_mean;
 use crate::rules::{Fetch, SampleType, Side};
@@ -42,24 +43,10 @@ pub(crate) fn parse_fetch(
     text: &str,
     env: &Env<'_>,
 ) -> Parsed<(Fetch, Option<&'static str>)> {
-    let (name, args) = match text.find('(') {
-        Some(open) => {
-            if !text.ends_with(')') {
-                return err(
-                    at + text.len(),
-                    format!("`{text}`: missing `)`"),
-                    "write fetch arguments in parentheses, e.g. hdr(host)",
-                );
-            }
-            let inner = &text[open + 1..text.len() - 1];
-            let args: Vec<&str> = if inner.is_empty() {
-                Vec::new()
-            } else {
-                inner.split(',').collect()
-            };
-            (&text[..open], args)
-        }
-        None => (text, Vec::new()),
+    let (name, inner) = split_call(at, text, "fetch", "hdr(host)")?;
+    let args: Vec<&str> = match inner {
+        Some((_, inner)) if !inner.is_empty() => inner.split(',').collect(),
+        _ => Vec::new(),
     };
     // A fetch's own name first: `req.body_len` is a fetch, not
     // `req.body -m len`.

@@ -17,6 +17,33 @@ fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Invalid {
 const QUOTING_HINT: &str = "words are separated by spaces; quote a word with \"...\" or '...', \
      or escape a space as \\ ; escapes: \\\\ \\\" \\' \\r \\n \\t \\xHH";
 
+/// A fetch or converter call, `name` or `name(<args>)`: the name, and the
+/// text between the parentheses with its offset in `text`. `what` and
+/// `example` word the error for a missing `)`.
+pub(crate) fn split_call<'t>(
+    at: usize,
+    text: &'t str,
+    what: &str,
+    example: &str,
+) -> Parsed<(&'t str, Option<(usize, &'t str)>)> {
+    match text.find('(') {
+        Some(open) => {
+            if !text.ends_with(')') {
+                return err(
+                    at + text.len(),
+                    format!("`{text}`: missing `)`"),
+                    format!("write {what} arguments in parentheses, e.g. {example}"),
+                );
+            }
+            Ok((
+                &text[..open],
+                Some((open + 1, &text[open + 1..text.len() - 1])),
+            ))
+        }
+        None => Ok((text, None)),
+    }
+}
+
 /// Splits a line into words the way HAProxy's configuration parser does:
 /// spaces and tabs separate words; `"..."` groups and keeps escapes active,
 /// `'...'` groups verbatim; outside single quotes `\\`, `\ `, `\"`, `\'`,
