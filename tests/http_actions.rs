@@ -365,6 +365,76 @@ fn normalize_uri_rewrites_what_later_rules_and_the_server_see() {
     }
 }
 
+/// HAProxy 2.6's built-in 400 page (`errors/400.http` body).
+const HAPROXY_400_BODY: &str =
+    "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n";
+
+/// `normalize-uri percent-to-uppercase|percent-decode-unreserved strict`:
+/// a `%` not followed by two hex digits, in path, query or fragment,
+/// answers HAProxy's 400 page and closes; the request reaches no server,
+/// is logged PR and counted as a request error. Valid targets go on
+/// normalized. A backend's rule does the same (HAProxy's ACT_RET_INV).
+#[test]
+fn normalize_uri_strict_answers_400_to_invalid_percent_sequences() {
+    let be = target_echo();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = http_config(
+        r#"log = true
+log-format = "LOG %ST %tsc %HU"
+http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"#,
+        &format!(
+            "{}\nhttp-request = [\"normalize-uri percent-decode-unreserved strict if {{ path_beg /d }}\"]",
+            servers(&[be.addr])
+        ),
+    )
+    .replace(
+        "[defaults]",
+        &format!("log = [{{ target = \"file:{}\" }}]\n\n[defaults]", log.display()),
+    );
+    let stats: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let proxy = Proxy::start(&format!("{config}\n[stats]\nbind = \"{stats}\"\n"));
+    let cases = [
+        ("/u/%2f?x=%2a", Some("/u/%2F?x=%2A")),
+        ("/u/%zz", None),
+        ("/u/%2", None),
+        ("/u/a%", None),
+        ("/u?q=%g1", None),
+        ("/d/%41%2f", Some("/d/A%2f")),
+        ("/d?x=%", None),
+        ("/d/%4", None),
+        // Without a strict rule an invalid sequence is forwarded.
+        ("/x/%zz", Some("/x/%zz")),
+    ];
+    for (sent, seen) in cases {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let (status, head, body) = exchange(&mut rd, &get(sent), false);
+        match seen {
+            Some(seen) => assert_eq!((status, body.as_str()), (200, seen), "{sent}"),
+            None => {
+                assert_eq!((status, body.as_str()), (400, HAPROXY_400_BODY), "{sent}");
+                assert!(head.contains("connection: close"), "{sent}: {head}");
+                // The connection is closed after the page.
+                assert!(read_response(&mut rd, false).is_none(), "{sent}");
+            }
+        }
+    }
+    let forwarded: Vec<String> = be.received().into_iter().map(|r| r.target).collect();
+    assert_eq!(forwarded, ["/u/%2F?x=%2A", "/d/A%2f", "/x/%zz"]);
+    let lines = wait_for_lines(&log, cases.len());
+    for ((sent, seen), line) in cases.iter().zip(&lines) {
+        let expected = match seen {
+            Some(_) => format!("LOG 200 ---- {sent}"),
+            None => format!("LOG 400 PR-- {sent}"),
+        };
+        assert!(line.ends_with(&expected), "{line} (wanted {expected})");
+    }
+    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 9);
+    let fe = &v["frontends"][0];
+    assert_eq!(fe["request_errors"], 6, "{v}");
+    assert_eq!(fe["denied_requests"], 0, "{v}");
+}
+
 /// `set-timeout server`: this request's wait for the response head. The
 /// backend never answers `/hang` (it holds the connection far longer than
 /// the test runs), so the answer can only be the timeout's 504.
@@ -630,7 +700,8 @@ fn captured_cookies_appear_in_the_log() {
 /// the client gets (status, Location, Set-Cookie, body) and what the
 /// server sees (method and target) must agree. `append-slash` is used
 /// with `drop-query` only, where both agree (see docs/configuration.md).
-/// (`normalize-uri` is experimental in HAProxy 2.6.)
+/// (`normalize-uri` is experimental in HAProxy 2.6.) `strict` answers
+/// invalid `%`-sequences with the same 400 page.
 #[test]
 fn actions_agree_with_haproxy() {
     let be = HttpBackend::start(|r| {
@@ -645,7 +716,8 @@ fn actions_agree_with_haproxy() {
         "http-request set-method PUT if { path /put }",
         "http-request normalize-uri path-merge-slashes",
         "http-request normalize-uri path-strip-dotdot",
-        "http-request normalize-uri percent-to-uppercase",
+        "http-request normalize-uri percent-to-uppercase strict",
+        "http-request normalize-uri percent-decode-unreserved strict if { path_beg /d }",
         "http-request normalize-uri query-sort-by-name",
         "http-request redirect prefix /new append-slash drop-query set-cookie MOVED=1 if { path_beg /old }",
         "http-request redirect location /bye clear-cookie S= if { path /logout }",
@@ -701,6 +773,10 @@ fn actions_agree_with_haproxy() {
         "/old/",
         "/logout",
         "/broken",
+        "/d/%41%2f?b&a=%7e",
+        // `strict`: HAProxy's 400 page.
+        "/bad%zz",
+        "/q?x=%",
     ] {
         assert_eq!(
             ask(proxy.addr().port(), target),

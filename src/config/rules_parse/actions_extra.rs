@@ -35,7 +35,7 @@ pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<Heade
     Ok(HeaderEdit::SetMethod(format))
 }
 
-/// `normalize-uri <kind> [full]`.
+/// `normalize-uri <kind> [full|strict]`.
 pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
     use crate::rules::normalize::{NormalizeUri, KINDS};
     let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
@@ -46,22 +46,22 @@ pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
     let Some(&(_, mut kind)) = KINDS.iter().find(|(n, _)| *n == name) else {
         return err(at, format!("unknown normalize-uri kind `{name}`"), hint);
     };
-    match (kind, words.peek()) {
-        (NormalizeUri::PathStripDotdot { .. }, Some("full")) => {
-            words.next();
-            kind = NormalizeUri::PathStripDotdot { full: true };
+    let option = match kind {
+        NormalizeUri::PathStripDotdot { .. } => "full",
+        NormalizeUri::PercentDecodeUnreserved { .. } | NormalizeUri::PercentToUppercase { .. } => {
+            "strict"
         }
-        (
-            NormalizeUri::PercentDecodeUnreserved | NormalizeUri::PercentToUppercase,
-            Some("strict"),
-        ) => {
-            return err(
-                words.here(),
-                "`strict` is not supported by percore",
-                "without strict an invalid %-sequence is kept as it is; refuse such requests with a rule (e.g. deny if { url -m reg %($|.$|[^0-9a-fA-F]|.[^0-9a-fA-F]) })",
-            )
-        }
-        _ => {}
+        _ => return Ok(HeaderEdit::NormalizeUri(kind)),
+    };
+    if words.peek() == Some(option) {
+        words.next();
+        kind = match kind {
+            NormalizeUri::PathStripDotdot { .. } => NormalizeUri::PathStripDotdot { full: true },
+            NormalizeUri::PercentDecodeUnreserved { .. } => {
+                NormalizeUri::PercentDecodeUnreserved { strict: true }
+            }
+            _ => NormalizeUri::PercentToUppercase { strict: true },
+        };
     }
     Ok(HeaderEdit::NormalizeUri(kind))
 }
@@ -114,18 +114,7 @@ pub(super) fn parse_early_hint(words: &mut Words, env: &Env<'_>) -> Parsed<Reque
         return err(words.here(), "`early-hint` needs a value", HINT);
     };
     let value = parse_format(vat, &value, env)?;
-    let bad = |b: &u8| b.is_ascii_control() && *b != b'\t';
-    if value
-        .parts
-        .iter()
-        .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
-    {
-        return err(
-            vat,
-            "`early-hint` value holds a control character",
-            "a field value may hold visible characters, spaces and tabs only",
-        );
-    }
+    super::check_literal_bytes("early-hint", vat, &value, false)?;
     Ok(RequestAction::EarlyHint { name, value })
 }
 
@@ -455,9 +444,34 @@ mod tests {
         let (at, message) = refused("normalize-uri path-strip-dots", false);
         assert_eq!(at, 14);
         assert!(message.contains("unknown normalize-uri kind"), "{message}");
-        let (at, message) = refused("normalize-uri percent-to-uppercase strict", false);
-        assert_eq!(at, 35);
-        assert!(message.contains("strict"), "{message}");
+        for (line, kind) in [
+            (
+                "normalize-uri percent-to-uppercase strict",
+                NormalizeUri::PercentToUppercase { strict: true },
+            ),
+            (
+                "normalize-uri percent-decode-unreserved strict if { path_beg /a }",
+                NormalizeUri::PercentDecodeUnreserved { strict: true },
+            ),
+            (
+                "normalize-uri percent-decode-unreserved",
+                NormalizeUri::PercentDecodeUnreserved { strict: false },
+            ),
+        ] {
+            assert!(
+                matches!(request(line), RequestAction::Edit(HeaderEdit::NormalizeUri(k)) if k == kind),
+                "{line}"
+            );
+        }
+        // Each option belongs to its kinds.
+        assert_eq!(
+            refused("normalize-uri percent-to-uppercase full", false).0,
+            35
+        );
+        assert_eq!(
+            refused("normalize-uri path-strip-dotdot strict", false).0,
+            32
+        );
         assert_eq!(refused("normalize-uri path-strip-dot full", false).0, 29);
         assert!(refused("normalize-uri path-strip-dot", true)
             .1
@@ -496,7 +510,9 @@ mod tests {
         assert_eq!(refused("early-hint Link", false).0, 15);
         assert_eq!(refused("early-hint \"a b\" x", false).0, 11);
         assert_eq!(refused("early-hint Content-Length 3", false).0, 11);
-        assert_eq!(refused("early-hint Link \"a\\x01\"", false).0, 16);
+        let (at, message) = refused("early-hint Link \"a\\x01\"", false);
+        assert_eq!(at, 16);
+        assert_eq!(message, "`early-hint` value holds a control character");
         assert_eq!(refused("early-hint Link %ci", false).0, 16);
         assert!(refused("early-hint Link x", true).1.contains("unknown"));
     }

@@ -1315,6 +1315,13 @@ impl Session<'_> {
                 self.send_error(status, backend.is_some()).await;
                 false
             }
+            LocalAnswer::BadRequest { backend } => {
+                // As a request that fails to parse: PR, a request error.
+                self.trace.refused(BAD_REQUEST);
+                self.be_id = backend.unwrap_or(self.be_id);
+                self.send_error(400, backend.is_some()).await;
+                false
+            }
             LocalAnswer::Tarpit {
                 status,
                 hold,
