@@ -233,6 +233,116 @@ fn captures_fill_the_log_slots() {
     );
 }
 
+/// The backend of [`backend_id_captures_write_the_routing_frontends_slots`]
+/// in HAProxy's syntax and percore's.
+const BACKEND_CAPTURES: [&str; 4] = [
+    "http-request capture path id 0",
+    "http-request capture req.hdr(x-a) id 1",
+    "http-request capture req.hdr(x-b) id 7",
+    "http-response capture res.hdr(content-length) id 0",
+];
+
+/// `capture ... id <n>` in a backend writes slot `n` of the frontend that
+/// routed the request, cut to that frontend's slot (a header capture's
+/// slot too); a slot the frontend lacks captures nothing. Three frontends
+/// with different slots share the backend; the log lines match HAProxy
+/// 2.6's for the same configuration.
+#[test]
+fn backend_id_captures_write_the_routing_frontends_slots() {
+    let be = target_echo();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let ports = [free_port(), free_port(), free_port()];
+    let frontends = [
+        "declare-capture = [{ type = \"request\", len = 4 }, { type = \"response\", len = 3 }]",
+        "capture-request-header = [{ name = \"Host\", len = 2 }]\ndeclare-capture = [{ type = \"request\", len = 8 }]",
+        "",
+    ];
+    let mut config = format!(
+        "[global]\nthreads = 1\nlog = [{{ target = \"file:{}\" }}]\n\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"2s\", client = \"30s\", server = \"30s\" }}\n",
+        log.display()
+    );
+    for (i, (port, slots)) in ports.iter().zip(frontends).enumerate() {
+        config += &format!(
+            "\n[[frontend]]\nname = \"fe{n}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"be\"\nlog = true\nlog-format = \"FE{n} %hr %hs %HU\"\n{slots}\n",
+            n = i + 1
+        );
+    }
+    let (request, response): (Vec<&str>, Vec<&str>) = BACKEND_CAPTURES
+        .iter()
+        .partition(|r| r.starts_with("http-request"));
+    let quoted = |rules: Vec<&str>, prefix: &str| -> String {
+        rules
+            .iter()
+            .map(|r| format!("{:?}", &r[prefix.len()..]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    config += &format!(
+        "\n[[backend]]\nname = \"be\"\n{}\nhttp-request = [{}]\nhttp-response = [{}]\n",
+        servers(&[be.addr]),
+        quoted(request, "http-request "),
+        quoted(response, "http-response "),
+    );
+    let mut proxy = Proxy::spawn(&config, &[]);
+    proxy.wait_listening();
+    let ask = |port: u16| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut rd = BufReader::new(connect(addr));
+        let req = "GET /abcdefghij HTTP/1.1\r\nHost: hostname\r\nX-A: valueofxa-long\r\nX-B: b\r\nConnection: close\r\n\r\n";
+        assert_eq!(exchange(&mut rd, req, false).0, 200);
+    };
+    for port in ports {
+        ask(port);
+    }
+    let mut ours = wait_for_lines(&log, 3);
+    ours.sort();
+    let expected = [
+        "FE1 {/abc} {11} /abcdefghij",
+        "FE2 {/a|valueofx} /abcdefghij",
+        "FE3 /abcdefghij",
+    ];
+    for (line, want) in ours.iter().zip(expected) {
+        assert!(line.ends_with(want), "{line} (wanted {want})");
+    }
+
+    let haproxy_ports = [free_port(), free_port()];
+    let haproxy_frontends = [
+        "declare capture request len 4\n  declare capture response len 3",
+        "capture request header Host len 2\n  declare capture request len 8",
+        "",
+    ];
+    let mut haproxy_cfg = "global\n  log stderr format raw local0\n\
+         defaults\n  mode http\n  log global\n  option dontlognull\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+        .to_string();
+    let bind_ports = [
+        "{port}".to_string(),
+        haproxy_ports[0].to_string(),
+        haproxy_ports[1].to_string(),
+    ];
+    for (i, (port, slots)) in bind_ports.iter().zip(haproxy_frontends).enumerate() {
+        haproxy_cfg += &format!(
+            "frontend fe{n}\n  bind 127.0.0.1:{port}\n  log-format \"FE{n} %hr %hs %HU\"\n  {slots}\n  default_backend be\n",
+            n = i + 1
+        );
+    }
+    haproxy_cfg += &format!(
+        "backend be\n  {}\n  server s {}\n",
+        BACKEND_CAPTURES.join("\n  "),
+        be.addr
+    );
+    let Some(haproxy) = common::haproxy::start(&haproxy_cfg) else {
+        eprintln!("haproxy not installed: comparison skipped");
+        return;
+    };
+    for port in [haproxy.port, haproxy_ports[0], haproxy_ports[1]] {
+        ask(port);
+    }
+    let mut theirs = wait_for_matching_lines(|| haproxy.stderr(), |l| l.starts_with("FE"), 3);
+    theirs.sort();
+    assert_eq!(theirs, expected, "HAProxy 2.6");
+}
+
 /// The capture configuration errors, each with its place and a hint.
 #[test]
 fn capture_configuration_errors() {
@@ -248,9 +358,13 @@ fn capture_configuration_errors() {
             Err(errors) => errors.0.iter().map(|e| format!("{e}")).collect(),
         }
     };
+    // HAProxy: "proxy 'be' has no frontend capability".
     let e = errors(base("", "http-request = [\"capture path len 4\"]"));
-    assert!(e[0].contains("backend \"be\" has capture rules"), "{e:?}");
-    assert!(e[0].contains("frontends"), "{e:?}");
+    assert!(
+        e[0].contains("backend \"be\": capture ... len in a backend"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("frontends that route here"), "{e:?}");
     let e = errors(base("http-response = [\"capture status id 0\"]", ""));
     assert!(
         e[0].contains("capture id 0: the frontend has 0 response capture slots"),

@@ -31,7 +31,7 @@ pub(crate) mod fetch;
 pub(crate) mod fetch_table;
 pub(crate) mod lexer;
 mod ssl_c_fetch;
-pub(crate) use actions_extra::resolve_capture_slots;
+pub(crate) use actions_extra::{resolve_backend_capture_slots, resolve_capture_slots};
 pub(crate) mod stick_rules;
 pub(crate) mod value;
 

@@ -425,17 +425,37 @@ pub fn stats_when(
     }
 }
 
+/// Waits until the file at `path` (a log file percore writes) holds `n`
+/// lines; returns all its lines.
 pub fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    wait_for_matching_lines(
+        || std::fs::read_to_string(path).unwrap_or_default(),
+        |_| true,
+        n,
+    )
+}
+
+/// Waits until `read()` (a log file, a process's stderr) holds `n` lines
+/// that `keep` accepts; returns those lines (all of them, in order).
+pub fn wait_for_matching_lines(
+    read: impl Fn() -> String,
+    keep: impl Fn(&str) -> bool,
+    n: usize,
+) -> Vec<String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let text = read();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| keep(l))
+            .map(str::to_string)
+            .collect();
         if lines.len() >= n {
             return lines;
         }
         assert!(
             Instant::now() < deadline,
-            "only {} of {n} log lines:\n{text}",
+            "only {} of {n} lines:\n{text}",
             lines.len()
         );
         thread::sleep(Duration::from_millis(20));

@@ -189,14 +189,8 @@ pub(super) fn parse_capture(
     })
 }
 
-/// Numbers the capture slots of a frontend's `capture` rules (see
-/// `rules::capture`): a `len` rule adds a request slot after the header
-/// captures and the `declare-capture` ones; an `id` rule takes the length
-/// of the slot it names. The first `id` naming no slot is the error.
-pub(crate) fn resolve_capture_slots(
-    log: &mut crate::config::FrontendLog,
-    rules: &mut crate::rules::HttpRules,
-) -> Result<(), (String, String)> {
+/// The `capture` rules of a section, request rules first.
+fn capture_rules(rules: &mut crate::rules::HttpRules) -> Vec<&mut CaptureRule> {
     let request = rules
         .request
         .iter_mut()
@@ -211,8 +205,19 @@ pub(crate) fn resolve_capture_slots(
             crate::rules::ResponseAction::Capture(c) => Some(c),
             _ => None,
         });
+    request.chain(response).collect()
+}
+
+/// Numbers the capture slots of a frontend's `capture` rules (see
+/// `rules::capture`): a `len` rule adds a request slot after the header
+/// captures and the `declare-capture` ones; an `id` rule takes the length
+/// of the slot it names. The first `id` naming no slot is the error.
+pub(crate) fn resolve_capture_slots(
+    log: &mut crate::config::FrontendLog,
+    rules: &mut crate::rules::HttpRules,
+) -> Result<(), (String, String)> {
+    let mut captures = capture_rules(rules);
     // `len` rules first: an `id` may name the slot of a later one.
-    let mut captures: Vec<&mut CaptureRule> = request.chain(response).collect();
     for c in captures.iter_mut() {
         if let SlotRef::New { len } = c.written {
             c.slot = log.captures.len() + log.declared.request.len();
@@ -244,6 +249,29 @@ pub(crate) fn resolve_capture_slots(
         };
         c.slot = id;
         c.len = len;
+    }
+    Ok(())
+}
+
+/// The `capture` rules of a backend, as HAProxy has them: an `id` rule
+/// writes slot `id` of the frontend that routed the request, which only
+/// the request knows (a backend may be reached from frontends with other
+/// slots). Its value is kept up to the longest slot and cut to the
+/// frontend's slot when the log reads it; a frontend without that slot
+/// shows nothing. A `len` rule declares a frontend slot: refused, as
+/// HAProxy does ("proxy has no frontend capability").
+pub(crate) fn resolve_backend_capture_slots(
+    rules: &mut crate::rules::HttpRules,
+) -> Result<(), (String, String)> {
+    for c in capture_rules(rules) {
+        let SlotRef::Id(id) = c.written else {
+            return Err((
+                "capture ... len in a backend: the slot it declares would belong to a frontend".into(),
+                "write the rule in the frontends that route here, or declare-capture = [{ type = \"request\", len = <n> }] in them and capture <sample> id <n> here".into(),
+            ));
+        };
+        c.slot = id;
+        c.len = MAX_CAPTURE_LEN;
     }
     Ok(())
 }
@@ -311,7 +339,7 @@ mod tests {
     use std::path::Path;
 
     use super::super::{parse_http_request, parse_http_response, Env};
-    use super::resolve_capture_slots;
+    use super::{resolve_backend_capture_slots, resolve_capture_slots, MAX_CAPTURE_LEN};
     use crate::rules::{HeaderEdit, RedirectCookie, RequestAction, ResponseAction, SlotRef};
 
     fn env(response: bool) -> Env<'static> {
@@ -606,6 +634,38 @@ mod tests {
         rules.response.push(rule);
         let (message, hint) = resolve_capture_slots(&mut log, &mut rules).unwrap_err();
         assert!(message.contains("0 response capture slots"), "{message}");
+        assert!(hint.contains("declare-capture"), "{hint}");
+    }
+
+    /// A backend's `id` rules keep their id (the routing frontend's slot)
+    /// and the longest length; a `len` rule is refused.
+    #[test]
+    fn backend_captures_take_the_frontends_slots() {
+        use crate::rules::{HttpRules, Rule};
+        let mut rules = HttpRules::default();
+        rules.request.push(Rule {
+            action: request("capture path id 7"),
+            cond: None,
+        });
+        let rule = parse_http_response("capture status id 2", &env(true))
+            .map_err(|(_, i)| i.message)
+            .unwrap();
+        rules.response.push(rule);
+        assert!(resolve_backend_capture_slots(&mut rules).is_ok());
+        let RequestAction::Capture(c) = &rules.request[0].action else {
+            unreachable!()
+        };
+        assert_eq!((c.slot, c.len), (7, MAX_CAPTURE_LEN));
+        let ResponseAction::Capture(c) = &rules.response[0].action else {
+            unreachable!()
+        };
+        assert_eq!((c.slot, c.len), (2, MAX_CAPTURE_LEN));
+        rules.request.push(Rule {
+            action: request("capture path len 3"),
+            cond: None,
+        });
+        let (message, hint) = resolve_backend_capture_slots(&mut rules).unwrap_err();
+        assert!(message.contains("len in a backend"), "{message}");
         assert!(hint.contains("declare-capture"), "{hint}");
     }
 }

@@ -472,20 +472,33 @@ impl RequestTrace {
             None => "<BADREQ>",
         };
         // The capture rules' slots over the header captures (built only
-        // when the frontend has such slots).
+        // when the frontend has such slots or a rule wrote one: a
+        // backend's `id` rule may write a header capture's slot).
+        let request_lens = fe_log
+            .captures
+            .iter()
+            .map(|c| c.len)
+            .chain(fe_log.declared.request.iter().copied());
         let request_slots = fe_log.captures.len() + fe_log.declared.request.len();
-        let request_captures = match request_slots > self.captured.len() {
+        let written = conn.captures.any(CaptureSide::Request);
+        let request_captures = match written || request_slots > self.captured.len() {
             true => Cow::Owned(conn.captures.slots(
                 CaptureSide::Request,
-                request_slots,
+                request_lens,
                 &self.captured,
             )),
             false => Cow::Borrowed(&self.captured[..]),
         };
-        let response_slots = fe_log.response_captures.len() + fe_log.declared.response.len();
-        let response_captures = match response_slots {
-            0 => Vec::new(),
-            n => conn.captures.slots(CaptureSide::Response, n, &[]),
+        let response_lens = fe_log
+            .response_captures
+            .iter()
+            .map(|c| c.len)
+            .chain(fe_log.declared.response.iter().copied());
+        let response_captures = match response_lens.clone().next() {
+            None => Vec::new(),
+            Some(_) => conn
+                .captures
+                .slots(CaptureSide::Response, response_lens, &[]),
         };
         let cookies = conn.captures.cookie.borrow();
         let record = LogRecord {
