@@ -5,6 +5,7 @@
 mod common;
 
 use common::http_backend::*;
+use common::pki::TestCa;
 use common::*;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,9 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// A CA and the leaf certificates it signs, written as PEM files.
 struct Pki {
-    dir: tempfile::TempDir,
-    ca: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca: TestCa,
 }
 
 struct Leaf {
@@ -31,33 +30,28 @@ struct Leaf {
 
 impl Pki {
     fn new() -> Pki {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "percore test CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        let issuer = rcgen::Issuer::new(params, ca_key);
-        Pki { dir, ca, issuer }
+        Pki {
+            ca: TestCa::new("percore test CA"),
+        }
     }
 
     fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.ca.ca_file()
+    }
+
+    fn dir(&self) -> &Path {
+        self.ca.dir()
     }
 
     fn leaf(&self, file: &str, names: &[&str]) -> Leaf {
-        let key = rcgen::KeyPair::generate().unwrap();
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, names[0]);
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let bundle = self.dir.path().join(file);
+        let (cert, key) = self.ca.sign(params);
+        let bundle = self.dir().join(file);
         std::fs::write(&bundle, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
         Leaf {
             bundle,
@@ -68,7 +62,7 @@ impl Pki {
 
     fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
+        roots.add(self.ca.ca_cert().der().clone()).unwrap();
         roots
     }
 
@@ -137,7 +131,7 @@ fn tcp_offload_picks_certificates_by_sni() {
     let exact = pki.leaf("exact.pem", &["www.example.com"]);
     let wild = pki.leaf("wild.pem", &["*.example.com"]);
     // A directory of bundles, loaded in name order: "a-" is the default.
-    let dir = pki.dir.path().join("certs");
+    let dir = pki.dir().join("certs");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&default.bundle, dir.join("a-default.pem")).unwrap();
     std::fs::copy(&exact.bundle, dir.join("b-exact.pem")).unwrap();
@@ -392,7 +386,7 @@ fn openssl_versions_and_session_resumption() {
 
     // Resumption, TLS 1.2 (session ticket) and TLS 1.3 (PSK ticket).
     for version in ["-tls1_2", "-tls1_3"] {
-        let sess_path = pki.dir.path().join(format!("sess{version}.pem"));
+        let sess_path = pki.dir().join(format!("sess{version}.pem"));
         let sess = toml_path(&sess_path);
         let first = s_client_until(
             &[
@@ -949,7 +943,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
     );
     let addr = format!("127.0.0.1:{}", proxy.port);
     let ca = toml_path(&pki.ca_file());
-    let sess_path = pki.dir.path().join("sess.pem");
+    let sess_path = pki.dir().join("sess.pem");
     let sess = toml_path(&sess_path);
     let first = s_client_until(
         &[

@@ -5,6 +5,7 @@
 pub mod h2raw;
 pub mod haproxy;
 pub mod http_backend;
+pub mod pki;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
