@@ -153,14 +153,12 @@ fn redirect_options_append_slash_and_cookies() {
     );
 }
 
-/// A frontend with every kind of capture slot, logging with `log_format`
-/// to `log`.
-fn capturing_config(be: &HttpBackend, log: &std::path::Path, log_format: &str) -> String {
+/// A frontend with every kind of capture slot, logging with `log_format`.
+fn capturing_config(be: &HttpBackend, log_format: &str) -> String {
     format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -185,7 +183,6 @@ http-response = ["capture res.hdr(content-length),add(1000) id 1"]
 name = "be"
 {servers}
 "#,
-        log = log.display(),
         servers = servers(&[be.addr]),
     )
 }
@@ -193,17 +190,15 @@ name = "be"
 #[test]
 fn captures_fill_the_log_slots() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let format = "LOG|%hr|%hrl|%hs|%hsl|%{+Q}hs|%ST";
-    let proxy = Proxy::start(&capturing_config(&be, &log, format));
+    let (proxy, log) = Proxy::start_logging(&capturing_config(&be, format));
     let mut rd = BufReader::new(connect(proxy.addr()));
     let req = "GET /a/b/c/d/e HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\nX-Seen-Method: POSTX\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
     // The `id 1` rule's condition does not hold: its slot stays empty.
     let req = "GET /z HTTP/1.1\r\nHost: h|2\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     assert!(
         lines[0].ends_with(
             "LOG|{example.com|/a/b/c/d|curl/}|example.com /a/b/c/d curl/|{POS|1003}|POS 1003|{\"POS\"|\"1003\"}|200"
@@ -218,15 +213,14 @@ fn captures_fill_the_log_slots() {
     );
 
     // httplog: the request then the response slots, in braces.
-    let log2 = dir.path().join("httplog.log");
-    let proxy = Proxy::start(
-        &capturing_config(&be, &log2, "httplog")
+    let (proxy, log) = Proxy::start_logging(
+        &capturing_config(&be, "httplog")
             .replace("log-format = 'httplog'", "log-format = \"httplog\""),
     );
     let mut rd = BufReader::new(connect(proxy.addr()));
     let req = "GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
-    let line = &wait_for_lines(&log2, 1)[0];
+    let line = &log.wait_for_lines(1)[0];
     assert!(
         line.contains(" {example.com|/a|curl/} {|1003} \"GET /a HTTP/1.1\""),
         "{line}"
@@ -250,18 +244,14 @@ const BACKEND_CAPTURES: [&str; 4] = [
 #[test]
 fn backend_id_captures_write_the_routing_frontends_slots() {
     let be = target_echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let log = LogFile::new();
     let ports = [free_port(), free_port(), free_port()];
     let frontends = [
         "declare-capture = [{ type = \"request\", len = 4 }, { type = \"response\", len = 3 }]",
         "capture-request-header = [{ name = \"Host\", len = 2 }]\ndeclare-capture = [{ type = \"request\", len = 8 }]",
         "",
     ];
-    let mut config = format!(
-        "[global]\nthreads = 1\nlog = [{{ target = \"file:{}\" }}]\n\n[defaults]\nmode = \"http\"\ntimeout = {{ connect = \"2s\", client = \"30s\", server = \"30s\" }}\n",
-        log.display()
-    );
+    let mut config = "[global]\nthreads = 1\n\n[defaults]\nmode = \"http\"\ntimeout = { connect = \"2s\", client = \"30s\", server = \"30s\" }\n".to_string();
     for (i, (port, slots)) in ports.iter().zip(frontends).enumerate() {
         config += &format!(
             "\n[[frontend]]\nname = \"fe{n}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"be\"\nlog = true\nlog-format = \"FE{n} %hr %hs %HU\"\n{slots}\n",
@@ -284,7 +274,7 @@ fn backend_id_captures_write_the_routing_frontends_slots() {
         quoted(request, "http-request "),
         quoted(response, "http-response "),
     );
-    let mut proxy = Proxy::spawn(&config, &[]);
+    let mut proxy = Proxy::spawn(&log.added_to(&config), &[]);
     proxy.wait_listening();
     let ask = |port: u16| {
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -295,7 +285,7 @@ fn backend_id_captures_write_the_routing_frontends_slots() {
     for port in ports {
         ask(port);
     }
-    let mut ours = wait_for_lines(&log, 3);
+    let mut ours = log.wait_for_lines(3);
     ours.sort();
     let expected = [
         "FE1 {/abc} {11} /abcdefghij",
@@ -390,14 +380,12 @@ fn capture_configuration_errors() {
 #[test]
 fn set_log_level_silences_or_sets_the_severity() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    let raw = dir.path().join("raw.log");
+    let (log, raw) = (LogFile::new(), LogFile::new());
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}", format = "rfc3164", facility = "local0" }}, {{ target = "file:{raw}", format = "raw" }}]
+log = [{log}, {raw}]
 
 [defaults]
 mode = "http"
@@ -419,8 +407,8 @@ http-response = ["set-log-level debug if {{ status 404 }}"]
 name = "be"
 {servers}
 "#,
-        log = log.display(),
-        raw = raw.display(),
+        log = log.target_with("format = \"rfc3164\", facility = \"local0\""),
+        raw = raw.target_with("format = \"raw\""),
         servers = servers(&[be.addr]),
     );
     let proxy = Proxy::start(&config);
@@ -428,14 +416,14 @@ name = "be"
     for target in ["/health", "/err", "/missing", "/ok", "/health"] {
         exchange(&mut rd, &get(target), false);
     }
-    let lines = wait_for_lines(&log, 3);
+    let lines = log.wait_for_lines(3);
     // local0 = 16: err 131, debug 135, info 134.
     let pri: Vec<&str> = lines.iter().map(|l| &l[..5]).collect();
     assert_eq!(pri, ["<131>", "<135>", "<134>"], "{lines:#?}");
     assert!(lines[0].ends_with("LOG /err 200"), "{lines:#?}");
     assert!(lines[1].ends_with("LOG /missing 404"), "{lines:#?}");
     assert!(lines[2].ends_with("LOG /ok 200"), "{lines:#?}");
-    let raw = wait_for_lines(&raw, 3);
+    let raw = raw.wait_for_lines(3);
     assert_eq!(raw, ["LOG /err 200", "LOG /missing 404", "LOG /ok 200"]);
 }
 
@@ -491,8 +479,6 @@ const HAPROXY_400_BODY: &str =
 #[test]
 fn normalize_uri_strict_answers_400_to_invalid_percent_sequences() {
     let be = target_echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let config = http_config(
         r#"log = true
 log-format = "LOG %ST %tsc %HU"
@@ -501,13 +487,9 @@ http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"
             "{}\nhttp-request = [\"normalize-uri percent-decode-unreserved strict if {{ path_beg /d }}\"]",
             servers(&[be.addr])
         ),
-    )
-    .replace(
-        "[defaults]",
-        &format!("log = [{{ target = \"file:{}\" }}]\n\n[defaults]", log.display()),
     );
     let stats: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let proxy = Proxy::start(&format!("{config}\n[stats]\nbind = \"{stats}\"\n"));
+    let (proxy, log) = Proxy::start_logging(&format!("{config}\n[stats]\nbind = \"{stats}\"\n"));
     let cases = [
         ("/u/%2f?x=%2a", Some("/u/%2F?x=%2A")),
         ("/u/%zz", None),
@@ -535,7 +517,7 @@ http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"
     }
     let forwarded: Vec<String> = be.received().into_iter().map(|r| r.target).collect();
     assert_eq!(forwarded, ["/u/%2F?x=%2A", "/d/A%2f", "/x/%zz"]);
-    let lines = wait_for_lines(&log, cases.len());
+    let lines = log.wait_for_lines(cases.len());
     for ((sent, seen), line) in cases.iter().zip(&lines) {
         let expected = match seen {
             Some(_) => format!("LOG 200 ---- {sent}"),
@@ -712,9 +694,7 @@ fn a_bad_tcp_syslog_address_is_refused_where_it_is_written() {
 #[test]
 fn log_format_sd_fills_rfc5424_structured_data() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let rfc5424 = dir.path().join("5424.log");
-    let rfc3164 = dir.path().join("3164.log");
+    let (rfc5424, rfc3164) = (LogFile::new(), LogFile::new());
     let config = http_config(
         "log = true\nlog-format = \"LOG %HU\"\nlog-format-sd = '[req@32473 status=\"%ST\" src=\"%[src]\"]'",
         &servers(&[be.addr]),
@@ -722,20 +702,20 @@ fn log_format_sd_fills_rfc5424_structured_data() {
     .replace(
         "[defaults]",
         &format!(
-            "log = [{{ target = \"file:{}\", format = \"rfc5424\" }}, {{ target = \"file:{}\", format = \"rfc3164\" }}]\n\n[defaults]",
-            rfc5424.display(),
-            rfc3164.display()
+            "log = [{}, {}]\n\n[defaults]",
+            rfc5424.target_with("format = \"rfc5424\""),
+            rfc3164.target_with("format = \"rfc3164\""),
         ),
     );
     let proxy = Proxy::start(&config);
     let mut rd = BufReader::new(connect(proxy.addr()));
     exchange(&mut rd, &get("/sd"), false);
-    let line = &wait_for_lines(&rfc5424, 1)[0];
+    let line = &rfc5424.wait_for_lines(1)[0];
     assert!(
         line.ends_with(" - [req@32473 status=\"200\" src=\"127.0.0.1\"] LOG /sd"),
         "{line}"
     );
-    let line = &wait_for_lines(&rfc3164, 1)[0];
+    let line = &rfc3164.wait_for_lines(1)[0];
     assert!(line.ends_with("]: LOG /sd"), "{line}");
 
     // A sample that has no value at log time is refused where it is.
@@ -768,17 +748,12 @@ fn captured_cookies_appear_in_the_log() {
         };
         Reply::Full(200, headers, b"ok".to_vec())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let log = LogFile::new();
     let config = |format: &str| {
-        http_config(
+        log.added_to(&http_config(
             &format!("log = true\nlog-format = '{format}'\ncapture-cookie = {{ name = \"SESS\", len = 16 }}"),
             &servers(&[be.addr]),
-        )
-        .replace(
-            "[defaults]",
-            &format!("log = [{{ target = \"file:{}\" }}]\n\n[defaults]", log.display()),
-        )
+        ))
     };
     let proxy = Proxy::start(&config("LOG|%CC|%CS|%{+Q}CC"));
     let mut rd = BufReader::new(connect(proxy.addr()));
@@ -788,14 +763,14 @@ fn captured_cookies_appear_in_the_log() {
         false,
     );
     exchange(&mut rd, &get("/none"), false);
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     assert!(
         lines[0].ends_with("LOG|SESSIONID=old|SESSIONID=new-01|\"SESSIONID=old\""),
         "{lines:?}"
     );
     assert!(lines[1].ends_with("LOG|-|-|\"\""), "{lines:?}");
     drop(proxy);
-    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(log.path()).unwrap();
     let proxy = Proxy::start(&config("httplog").replace("'httplog'", "\"httplog\""));
     let mut rd = BufReader::new(connect(proxy.addr()));
     exchange(
@@ -803,7 +778,7 @@ fn captured_cookies_appear_in_the_log() {
         "GET /login HTTP/1.1\r\nHost: h\r\nCookie: SESSIONID=old\r\n\r\n",
         false,
     );
-    let line = &wait_for_lines(&log, 1)[0];
+    let line = &log.wait_for_lines(1)[0];
     assert!(
         line.contains(" SESSIONID=old SESSIONID=new-01 ---- "),
         "{line}"

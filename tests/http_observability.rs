@@ -72,8 +72,6 @@ fn http_counters_and_log_lines_add_up_over_all_cores() {
         }
     });
     let dead = closed_addr();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = free_port();
     let dead_port = free_port();
     let config = format!(
@@ -81,7 +79,6 @@ fn http_counters_and_log_lines_add_up_over_all_cores() {
 [global]
 threads = "auto"
 maxconn = 2000
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -114,10 +111,9 @@ servers = [{{ name = "gone", addr = "{dead}" }}]
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let proxy_addr = proxy.addr();
     let dead_fe: SocketAddr = format!("127.0.0.1:{dead_port}").parse().unwrap();
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
@@ -224,7 +220,7 @@ bind = "127.0.0.1:{stats_port}"
     );
 
     // One log line per request.
-    let lines = wait_for_lines(&log, (n200 + n404 + n503) as usize);
+    let lines = log.wait_for_lines((n200 + n404 + n503) as usize);
     let field = |line: &str, i: usize| line.split(' ').nth(i).unwrap().to_string();
     let (mut seen200, mut seen404, mut seen503) = (0, 0, 0);
     let mut logged_bytes = 0u64;
@@ -338,14 +334,11 @@ fn http_errors_are_counted_and_logged_with_their_termination_state() {
         "/stall" => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
         _ => ok("fine"),
     });
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats_port = free_port();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -368,10 +361,9 @@ servers = [{{ name = "s1", addr = "{app}" }}]
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     let addr = proxy.addr();
 
@@ -408,7 +400,7 @@ bind = "127.0.0.1:{stats_port}"
         assert_eq!(status, 408);
     }
 
-    let lines = wait_for_lines(&log, 9);
+    let lines = log.wait_for_lines(9);
     let records: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -491,14 +483,11 @@ bind = "127.0.0.1:{stats_port}"
 #[test]
 fn requests_answered_by_rules_are_counted_and_logged() {
     let app = HttpBackend::start(|_| ok("from the server"));
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats_port = free_port();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -523,10 +512,9 @@ servers = [{{ name = "s1", addr = "{app}" }}]
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     let addr = proxy.addr();
     let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
@@ -535,7 +523,7 @@ bind = "127.0.0.1:{stats_port}"
     assert_eq!(closing(addr, &req("/ping")).0, 200);
     assert_eq!(closing(addr, &req("/served")).0, 200);
 
-    let lines = wait_for_lines(&log, 4);
+    let lines = log.wait_for_lines(4);
     let state_of = |request: &str| {
         let line = lines
             .iter()

@@ -426,6 +426,76 @@ pub fn stats_when(
     }
 }
 
+/// A file percore writes its log lines to (a `file:` log target), alone
+/// in a temporary directory that lives as long as it.
+pub struct LogFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl LogFile {
+    pub fn new() -> LogFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        LogFile { _dir: dir, path }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The path as a configuration writes it.
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.path.display()
+    }
+
+    /// `{ target = "file:<path>" }`, an element of `[global]`'s `log`.
+    pub fn target(&self) -> String {
+        format!("{{ target = \"file:{}\" }}", self.path.display())
+    }
+
+    /// [`LogFile::target`] with `options` (`format = "raw"`, ...).
+    pub fn target_with(&self, options: &str) -> String {
+        format!("{{ target = \"file:{}\", {options} }}", self.path.display())
+    }
+
+    /// `log = [{ target = "file:<path>" }]`, an entry of `[global]`.
+    pub fn global_entry(&self) -> String {
+        format!("log = [{}]", self.target())
+    }
+
+    /// `config` with this file as its global log target: the entry goes
+    /// first in its `[global]` table (one is added if it has none).
+    pub fn added_to(&self, config: &str) -> String {
+        let entry = self.global_entry();
+        match config.find("[global]\n") {
+            Some(at) => {
+                let after = at + "[global]\n".len();
+                format!("{}{entry}\n{}", &config[..after], &config[after..])
+            }
+            None => format!("[global]\n{entry}\n\n{config}"),
+        }
+    }
+
+    /// What percore wrote so far (empty before the first line).
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+
+    /// Waits until the file holds `n` lines; returns all its lines.
+    pub fn wait_for_lines(&self, n: usize) -> Vec<String> {
+        wait_for_lines(&self.path, n)
+    }
+}
+
+impl Proxy {
+    /// [`Proxy::start`] with `config` logging to a new [`LogFile`].
+    pub fn start_logging(config: &str) -> (Proxy, LogFile) {
+        let log = LogFile::new();
+        (Proxy::start(&log.added_to(config)), log)
+    }
+}
+
 /// Waits until the file at `path` (a log file percore writes) holds `n`
 /// lines; returns all its lines.
 pub fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
