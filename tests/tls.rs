@@ -223,15 +223,6 @@ fn http_tls_config(bind: &str, backend_servers: &str) -> String {
         .replace("bind = [\"127.0.0.1:{port}\"]", &format!("bind = [{bind}]"))
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 #[test]
 fn curl_over_https_with_alpn_and_forwarded_proto() {
     assert!(have("curl"), "curl is required (.ci/run installs it)");
@@ -457,8 +448,6 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     let pki = Pki::new();
     let leaf = pki.leaf("site.pem", &["site.test"]);
     let echo = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = tcp_tls_config(
         &format!(
@@ -469,17 +458,10 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
         "1s",
     )
     .replace(
-        "maxconn = 100",
-        &format!(
-            "maxconn = 100\nlog = [{{ target = \"file:{}\" }}]",
-            log.display()
-        ),
-    )
-    .replace(
         "default_backend = \"plain\"",
         "default_backend = \"plain\"\nlog = true",
     ) + &format!("\n[stats]\nbind = \"{stats}\"\n");
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let mut silent = connect(proxy.addr());
     // Half a ClientHello record header, then silence.
     silent.write_all(&[0x16, 0x03]).unwrap();
@@ -495,7 +477,7 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     }
     assert_eq!(echo.accepted(), 0, "no server for an unfinished handshake");
     stats_when(stats, |v| v["frontends"][0]["ssl_failed_handshakes"] == 1);
-    let lines = wait_for_lines(&log, 1);
+    let lines = log.wait_for_lines(1);
     assert!(
         lines[0].ends_with(&format!(
             " tls/127.0.0.1:{}: SSL handshake failure (timeout)",
@@ -769,8 +751,8 @@ servers = [{{ name = "s1", addr = "{}" }}]
 /// One line of the log file per failed client handshake, e.g.
 /// `127.0.0.1:40000 [22/Nov/2026:04:00:00.123] fe/127.0.0.1:8443: SSL
 /// handshake failure (received corrupt message ...)`.
-fn handshake_failure_lines(log: &Path, n: usize) -> Vec<String> {
-    let lines = wait_for_lines(log, n);
+fn handshake_failure_lines(log: &LogFile, n: usize) -> Vec<String> {
+    let lines = log.wait_for_lines(n);
     assert_eq!(lines.len(), n, "{lines:#?}");
     lines
 }
@@ -784,8 +766,6 @@ fn failed_client_handshakes_are_counted_and_logged() {
     let pki = Pki::new();
     let leaf = pki.leaf("site.pem", &["site.test"]);
     let be = HttpBackend::ok();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = free_port();
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     // TLS 1.3 only, one suite: old clients and other suites are refused.
@@ -797,13 +777,9 @@ fn failed_client_handshakes_are_counted_and_logged() {
         &servers(&[be.addr]),
     )
     .replace("threads = 1", "threads = 2")
-    .replace(
-        "maxconn = 1000",
-        &format!("maxconn = 1000\nlog = [{{ target = \"file:{}\" }}]", log.display()),
-    )
     .replace("default_backend = \"be\"", "default_backend = \"be\"\nlog = true")
         + &format!("\n[stats]\nbind = \"{stats}\"\n");
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let addr = proxy.addr();
     let port = addr.port().to_string();
     let connect_arg = format!("127.0.0.1:{port}");
@@ -1087,14 +1063,11 @@ fn one_failed_request(server: SocketAddr) -> (serde_json::Value, serde_json::Val
 /// percore closes, logged with tcplog): the log line as written.
 fn one_failed_session(mode: &str, server: SocketAddr) -> (String, serde_json::Value, String) {
     let check_target = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{}" }}]
 
 [defaults]
 mode = "{mode}"
@@ -1115,11 +1088,10 @@ servers = [{{ name = "up", addr = "{server}", ssl = true, verify = "none", check
 [stats]
 bind = "{stats}"
 "#,
-        log.display(),
         check_target.addr.port(),
         format = if mode == "http" { "json" } else { "tcplog" },
     );
-    let mut proxy = Proxy::start(&config);
+    let (mut proxy, log) = Proxy::start_logging(&config);
     if mode == "http" {
         let (status, _, _) = get(&proxy).unwrap();
         assert_eq!(status, 503);
@@ -1128,7 +1100,7 @@ bind = "{stats}"
         let (got, _) = read_to_end_or_error(&mut s);
         assert!(got.is_empty(), "{got:?}");
     }
-    let line = wait_for_lines(&log, 1).remove(0);
+    let line = log.wait_for_lines(1).remove(0);
     let v = stats_when(stats, |v| v["backends"][0]["conn_errors"] == 1);
     let stderr = proxy.wait_for_stderr("Server be/up is DOWN", 1);
     (line, v, stderr)

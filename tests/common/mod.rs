@@ -145,6 +145,18 @@ impl Proxy {
         }
     }
 
+    /// Waits until stderr has `nth + 1` lines holding every needle;
+    /// returns line `nth` of them (from 0).
+    pub fn wait_for_stderr_line(&self, needles: &[&str], nth: usize) -> String {
+        let holds = |l: &str| needles.iter().all(|n| l.contains(n));
+        wait_for_matching_lines(|| self.stderr(), holds, nth + 1).swap_remove(nth)
+    }
+
+    /// The lines of stderr holding `needle`.
+    pub fn count_stderr_lines(&self, needle: &str) -> usize {
+        self.stderr().lines().filter(|l| l.contains(needle)).count()
+    }
+
     pub fn wait_listening(&mut self) {
         if let Err(stderr) = self.listening() {
             panic!("percore exited early:\n{stderr}");
@@ -529,6 +541,16 @@ pub fn wait_for_matching_lines(
             "only {} of {n} lines:\n{text}",
             lines.len()
         );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded by [`PATIENCE`]) until `done` holds; `what` names it in
+/// the failure.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
         thread::sleep(Duration::from_millis(20));
     }
 }
