@@ -541,14 +541,11 @@ servers = [
             v1_forced.addr, v2_traffic.addr, plain.addr
         ),
     ));
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while seen_v1.lock().unwrap().is_empty()
-        || seen_v2.lock().unwrap().is_empty()
-        || plain.accepted() == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "no checks seen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("checks seen by the three servers", || {
+        !seen_v1.lock().unwrap().is_empty()
+            && !seen_v2.lock().unwrap().is_empty()
+            && plain.accepted() > 0
+    });
     assert_eq!(seen_v1.lock().unwrap()[0], "PROXY UNKNOWN");
     assert_eq!(seen_v2.lock().unwrap()[0], "v2 LOCAL");
     // A connect-only check sends nothing on a plain server.
@@ -635,14 +632,10 @@ fn http_server_connections_with_a_proxy_header_are_private() {
     // A leaves: its server connection is closed with it, not pooled
     // (http-reuse always would hand a pooled one to the next client).
     drop(a);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while closed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the private server connection outlived its client"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the private server connection closed with its client",
+        || closed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+    );
     // Client B gets its own connection and header.
     let mut b = connect(proxy.addr());
     assert_eq!(get_body(&mut b), expect(&b));

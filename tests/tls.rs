@@ -911,7 +911,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
             toml_path(&leaf.bundle)
         )
     };
-    let proxy = Proxy::start(&tcp_tls_config(&bind(&old), echo.addr, "30s"));
+    let mut proxy = Proxy::start(&tcp_tls_config(&bind(&old), echo.addr, "30s"));
     let client = pki.client(&[]);
     assert_eq!(
         leaf_of(&tls_connect(client.clone(), proxy.addr(), "site.test")),
@@ -942,15 +942,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
         tcp_tls_config(&bind(&new), echo.addr, "30s").replace("{port}", &proxy.port.to_string());
     std::fs::write(proxy.dir.path().join("percore.toml"), config).unwrap();
     proxy.signal(libc::SIGHUP);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !proxy.stderr().contains("applied on") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload: {}",
-            proxy.stderr()
-        );
-        thread::sleep(std::time::Duration::from_millis(20));
-    }
+    proxy.wait_for_stderr("applied on", 1);
     // New handshakes get the new certificate...
     assert_eq!(
         leaf_of(&tls_connect(client, proxy.addr(), "site.test")),
