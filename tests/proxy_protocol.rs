@@ -651,13 +651,8 @@ fn http_server_connections_with_a_proxy_header_are_private() {
 fn curl_haproxy_protocol_to_accept_proxy_binds() {
     let backend = HttpBackend::ok();
     let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let bundle = dir.path().join("site.pem");
-    std::fs::write(&bundle, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let bundle =
+        common::pki::write_self_signed_bundle(&dir.path().join("site.pem"), &["localhost"]);
     let tls_port = free_port();
     let proxy = Proxy::start(&http_config(
         "",

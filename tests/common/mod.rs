@@ -624,14 +624,8 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A self-signed certificate for `h2.test`, chain and key in one PEM.
+/// A self-signed certificate for `h2.test`, chain and key in one PEM
+/// (`site.pem` in `dir`).
 pub fn site_bundle(dir: &std::path::Path) -> PathBuf {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["h2.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let path = dir.join("site.pem");
-    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
-    path
+    pki::write_self_signed_bundle(&dir.join("site.pem"), &["h2.test"])
 }

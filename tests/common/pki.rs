@@ -80,3 +80,22 @@ impl TestCa {
         path
     }
 }
+
+/// A self-signed certificate for `names` (its subject alternative names;
+/// the first is also its common name), with its key.
+pub fn self_signed(names: &[&str]) -> (Certificate, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names[0]);
+    let cert = params.self_signed(&key).unwrap();
+    (cert, key)
+}
+
+/// [`self_signed`] written at `path` as one PEM bundle, the certificate
+/// then the key (what a `crt` takes); returns `path`.
+pub fn write_self_signed_bundle(path: &Path, names: &[&str]) -> PathBuf {
+    let (cert, key) = self_signed(names);
+    std::fs::write(path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    path.to_path_buf()
+}
