@@ -481,7 +481,7 @@ fn normalize_uri_strict_answers_400_to_invalid_percent_sequences() {
     let be = target_echo();
     let config = http_config(
         r#"log = true
-log-format = "LOG %ST %tsc %HU"
+log-format = "LOG %ST %tsc %b/%s %HU"
 http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"#,
         &format!(
             "{}\nhttp-request = [\"normalize-uri percent-decode-unreserved strict if {{ path_beg /d }}\"]",
@@ -520,8 +520,10 @@ http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"
     let lines = log.wait_for_lines(cases.len());
     for ((sent, seen), line) in cases.iter().zip(&lines) {
         let expected = match seen {
-            Some(_) => format!("LOG 200 ---- {sent}"),
-            None => format!("LOG 400 PR-- {sent}"),
+            Some(_) => format!("LOG 200 ---- be/s1 {sent}"),
+            // HAProxy names the section whose rule refused.
+            None if sent.starts_with("/d") => format!("LOG 400 PR-- be/<NOSRV> {sent}"),
+            None => format!("LOG 400 PR-- fe/<NOSRV> {sent}"),
         };
         assert!(line.ends_with(&expected), "{line} (wanted {expected})");
     }

@@ -508,6 +508,7 @@ http-request = [
 [[backend]]
 name = "be"
 servers = [{{ name = "s1", addr = "{app}" }}]
+http-request = ["deny deny_status 429 if {{ path /limited }}"]
 
 [stats]
 bind = "127.0.0.1:{stats_port}"
@@ -522,25 +523,33 @@ bind = "127.0.0.1:{stats_port}"
     assert_eq!(closing(addr, &req("/old")).0, 301);
     assert_eq!(closing(addr, &req("/ping")).0, 200);
     assert_eq!(closing(addr, &req("/served")).0, 200);
+    assert_eq!(closing(addr, &req("/limited")).0, 429);
 
-    let lines = log.wait_for_lines(4);
-    let state_of = |request: &str| {
+    let lines = log.wait_for_lines(5);
+    let record = |request: &str| -> serde_json::Value {
         let line = lines
             .iter()
             .find(|l| l.contains(request))
             .unwrap_or_else(|| panic!("no line for {request}: {lines:#?}"));
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        serde_json::from_str(line).unwrap()
+    };
+    let state_of = |request: &str| {
+        let r = record(request);
         (r["status"].clone(), r["termination_state"].clone())
     };
     assert_eq!(state_of("GET /private/x"), (403.into(), "PR".into()));
     assert_eq!(state_of("GET /old"), (301.into(), "LR".into()));
     assert_eq!(state_of("GET /ping"), (200.into(), "LR".into()));
     assert_eq!(state_of("GET /served"), (200.into(), "--".into()));
+    assert_eq!(state_of("GET /limited"), (429.into(), "PR".into()));
+    // HAProxy names the section whose rule denied (checked with 2.6).
+    assert_eq!(record("GET /private/x")["backend"], "fe");
+    assert_eq!(record("GET /limited")["backend"], "be");
 
-    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 4);
+    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 5);
     let fe = &v["frontends"][0];
-    assert_eq!(fe["denied_requests"], 1, "{v}");
-    assert_eq!(fe["responses"]["4xx"], 1, "{v}");
+    assert_eq!(fe["denied_requests"], 2, "{v}");
+    assert_eq!(fe["responses"]["4xx"], 2, "{v}");
     assert_eq!(fe["responses"]["3xx"], 1, "{v}");
     assert_eq!(fe["responses"]["2xx"], 2, "{v}");
     assert_eq!(v["backends"][0]["requests_total"], 1, "only /served: {v}");

@@ -98,6 +98,9 @@ pub(super) struct RequestTrace {
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
     reached_backend: bool,
+    /// A rule of the backend answered the request (`deny`, `tarpit`, a
+    /// bad request): the log names that backend, as HAProxy's does.
+    answered_in_backend: bool,
     /// The server connection the request went out on.
     server: Option<usize>,
     connected_at: Option<Instant>,
@@ -141,6 +144,7 @@ impl RequestTrace {
             request_id: None,
             attempts: Attempts::default(),
             reached_backend: false,
+            answered_in_backend: false,
             server: None,
             connected_at: None,
             seen: ResponseSeen::default(),
@@ -169,6 +173,7 @@ impl RequestTrace {
         self.request_id = None;
         self.attempts = Attempts::default();
         self.reached_backend = false;
+        self.answered_in_backend = false;
         self.server = None;
         self.connected_at = None;
         self.seen.clear();
@@ -307,6 +312,14 @@ impl RequestTrace {
     pub(super) fn answered_locally(&mut self, status: Option<u16>) {
         self.error_status = status;
         self.end = Some(Blame::new(Side::Local, Stage::Request, Cause::Answered));
+    }
+
+    /// A rule of `backend` answered the request (after [`Self::denied`]
+    /// or [`Self::refused`]): logged with that backend and `<NOSRV>`,
+    /// not counted as one of its requests.
+    pub(super) fn answered_in_backend(&mut self, backend: usize) {
+        self.backend = Some(backend);
+        self.answered_in_backend = true;
     }
 
     /// No rule chose a backend and the frontend has none by default: a
@@ -512,7 +525,7 @@ impl RequestTrace {
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
             backend: match be {
-                Some(be) if self.reached_backend => &be.name,
+                Some(be) if self.reached_backend || self.answered_in_backend => &be.name,
                 _ => &fe.name,
             },
             server: be.zip(server).map(|(be, s)| be.servers[s].name.as_str()),
