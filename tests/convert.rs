@@ -604,19 +604,10 @@ fn files_under(root: &Path, text: &str) -> String {
     for who in ["haproxy", "percore"] {
         std::fs::create_dir_all(root.join(format!("run-{who}"))).unwrap();
     }
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params =
-        rcgen::CertificateParams::new(vec!["www.example.com".into(), "*.example.com".into()])
-            .unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "www.example.com");
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(
-        etc.join("certs/site.pem"),
-        format!("{}{}", cert.pem(), key.serialize_pem()),
-    )
-    .unwrap();
+    common::pki::write_self_signed_bundle(
+        &etc.join("certs/site.pem"),
+        &["www.example.com", "*.example.com"],
+    );
     let pages: BTreeMap<u16, &str> = [(503, "Service Unavailable"), (403, "Forbidden")].into();
     for (code, reason) in pages {
         let body = format!("<h1>{code} {reason} (custom page)</h1>\n");

@@ -11,61 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{closed_addr, Proxy, PATIENCE};
-
-/// Waits until the proxy's stderr has a line containing every needle;
-/// returns that line.
-fn wait_for_line(proxy: &Proxy, needles: &[&str]) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = proxy.stderr();
-        if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no line with {needles:?} in:\n{log}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Lines containing `needle`.
-fn count_lines(proxy: &Proxy, needle: &str) -> usize {
-    proxy
-        .stderr()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
-}
-
-/// Waits for the next line containing every needle, after `seen` of them.
-fn wait_for_nth_line(proxy: &Proxy, needles: &[&str], seen: usize) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = proxy.stderr();
-        let matching: Vec<&str> = log
-            .lines()
-            .filter(|l| needles.iter().all(|n| l.contains(n)))
-            .collect();
-        if matching.len() > seen {
-            return matching[seen].to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no new line with {needles:?} in:\n{log}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{closed_addr, wait_for_matching_lines, wait_until, Proxy, PATIENCE};
 
 type Handler = Arc<dyn Fn(TcpStream) + Send + Sync>;
 
@@ -236,7 +182,7 @@ servers = [
     wait_until("load reaching s1", || s1.accepted() > 0);
 
     s1.kill();
-    let down = wait_for_line(&proxy, &["Server be/s1 is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/s1 is DOWN"], 0);
     let marked_down = Instant::now();
     assert!(
         down.starts_with("[WARNING] Server be/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: "),
@@ -253,7 +199,7 @@ servers = [
 
     let s1_before = s1.accepted();
     s1.revive();
-    let up = wait_for_line(&proxy, &["Server be/s1 is UP"]);
+    let up = proxy.wait_for_stderr_line(&["Server be/s1 is UP"], 0);
     assert!(
         up.starts_with(
             "[WARNING] Server be/s1 is UP, reason: Layer4 check passed, check duration: "
@@ -337,22 +283,22 @@ servers = [ {{ name = "socks", addr = "{traffic}", check = true, inter = "100ms"
             socks.addr.port()
         ),
     ));
-    let down = wait_for_line(&proxy, &["Server be/socks is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/socks is DOWN"], 0);
     assert!(
         down.contains("reason: Layer7 invalid response, info: \"TCPCHK did not match content '0500' at step 3\""),
         "{down}"
     );
-    wait_for_line(&proxy, &["[ALERT] backend be has no server available!"]);
+    proxy.wait_for_stderr_line(&["[ALERT] backend be has no server available!"], 0);
 
     good.store(true, Ordering::SeqCst);
-    let up = wait_for_line(&proxy, &["Server be/socks is UP"]);
+    let up = proxy.wait_for_stderr_line(&["Server be/socks is UP"], 0);
     assert!(
         up.contains("reason: Layer7 check passed, info: \"(tcp-check)\""),
         "{up}"
     );
 
     good.store(false, Ordering::SeqCst);
-    let again = wait_for_nth_line(&proxy, &["Server be/socks is DOWN"], 1);
+    let again = proxy.wait_for_stderr_line(&["Server be/socks is DOWN"], 1);
     assert!(again.contains("did not match content '0500'"), "{again}");
 }
 
@@ -398,7 +344,7 @@ servers = [ {{ name = "app", addr = "{}", check = true, port = {}, inter = "100m
             web.addr.port()
         ),
     ));
-    let down = wait_for_line(&proxy, &["Server be/app is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/app is DOWN"], 0);
     assert!(
         down.contains("reason: Layer7 wrong status, code: 200, info: \"OK\", check duration: "),
         "{down}"
@@ -407,7 +353,7 @@ servers = [ {{ name = "app", addr = "{}", check = true, port = {}, inter = "100m
         down.ends_with("0 active and 0 backup servers left."),
         "{down}"
     );
-    wait_for_line(&proxy, &["[ALERT] backend be has no server available!"]);
+    proxy.wait_for_stderr_line(&["[ALERT] backend be has no server available!"], 0);
     {
         let heads = heads.lock().unwrap();
         let first = heads.first().expect("a check request");
@@ -423,15 +369,15 @@ servers = [ {{ name = "app", addr = "{}", check = true, port = {}, inter = "100m
     client.write_all(b"hello").unwrap();
     let (got, _) = common::read_to_end_or_error(&mut client);
     assert!(got.is_empty(), "{got:?}");
-    let refused = wait_for_line(
-        &proxy,
+    let refused = proxy.wait_for_stderr_line(
         &["backend be has no server available; closed the connection from"],
+        0,
     );
     assert!(refused.starts_with("[WARNING] frontend fe:"), "{refused}");
     assert_eq!(app.accepted(), 0, "no traffic may reach a DOWN server");
 
     status.store(204, Ordering::SeqCst);
-    let up = wait_for_line(&proxy, &["Server be/app is UP"]);
+    let up = proxy.wait_for_stderr_line(&["Server be/app is UP"], 0);
     assert!(
         up.contains("reason: Layer7 check passed, code: 204, info: \"No Content\""),
         "{up}"
@@ -455,7 +401,7 @@ servers = [ {{ name = "slow", addr = "{}", check = true, inter = "100ms", fall =
             hang.addr
         ),
     ));
-    let down = wait_for_line(&proxy, &["Server be/slow is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/slow is DOWN"], 0);
     assert!(
         down.contains(
             "reason: Layer7 timeout, info: \"(expect string '+PONG') at step 2 of tcp-check\""
@@ -486,7 +432,7 @@ servers = [
         assert_eq!(exchange(proxy.addr(), b"x").as_deref(), Some(&b"px"[..]));
     }
     primary.kill();
-    let down = wait_for_line(&proxy, &["Server be/p1 is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/p1 is DOWN"], 0);
     assert!(
         down.ends_with("0 active and 2 backup servers left."),
         "{down}"
@@ -496,7 +442,7 @@ servers = [
         assert_eq!(exchange(proxy.addr(), b"x").as_deref(), Some(&b"bx"[..]));
     }
     primary.revive();
-    wait_for_line(&proxy, &["Server be/p1 is UP"]);
+    proxy.wait_for_stderr_line(&["Server be/p1 is UP"], 0);
     for _ in 0..5 {
         assert_eq!(exchange(proxy.addr(), b"x").as_deref(), Some(&b"px"[..]));
     }
@@ -521,12 +467,12 @@ servers = [
             b1.addr, b2.addr
         ),
     ));
-    wait_for_line(
-        &proxy,
+    proxy.wait_for_stderr_line(
         &[
             "Server be/p1 is DOWN",
             "0 active and 2 backup servers left.",
         ],
+        0,
     );
     let mut tags = std::collections::HashSet::new();
     wait_until("both backups answering", || {
@@ -556,12 +502,12 @@ servers = [
             good.addr
         ),
     ));
-    let seen_down = || count_lines(&proxy, "Server be/bad is DOWN") > 0;
+    let seen_down = || proxy.count_stderr_lines("Server be/bad is DOWN") > 0;
     wait_until("passive mark-down", || {
         let _ = exchange(proxy.addr(), b"x");
         seen_down()
     });
-    let down = wait_for_line(&proxy, &["Server be/bad is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/bad is DOWN"], 0);
     assert!(
         down.contains("reason: Health analyze, info: \"Detected 2 consecutive errors, last one was: L4 unsuccessful connection\"."),
         "{down}"
@@ -603,13 +549,13 @@ servers = [ {{ name = "w", addr = "{}", check = true, inter = "100ms", rise = 1,
             web.addr
         ),
     ));
-    let down = wait_for_line(&proxy, &["Server be/w is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/w is DOWN"], 0);
     assert!(
         down.contains("reason: Layer7 invalid response, code: 200, info: \"HTTP content check did not match (rstring all systems? go)\""),
         "{down}"
     );
     ready.store(true, Ordering::SeqCst);
-    let up = wait_for_line(&proxy, &["Server be/w is UP"]);
+    let up = proxy.wait_for_stderr_line(&["Server be/w is UP"], 0);
     assert!(
         up.contains("reason: Layer7 check passed, code: 200"),
         "{up}"
@@ -617,13 +563,12 @@ servers = [ {{ name = "w", addr = "{}", check = true, inter = "100ms", rise = 1,
 }
 
 /// Mode http, every core, a stats endpoint and an httplog file.
-fn http_config(log: &std::path::Path, stats_port: u16, backend: &str) -> String {
+fn http_config(stats_port: u16, backend: &str) -> String {
     format!(
         r#"
 [global]
 threads = "auto"
 maxconn = 1000
-log = [{{ target = "file:{}" }}]
 
 [defaults]
 mode = "http"
@@ -642,8 +587,7 @@ name = "be"
 
 [stats]
 bind = "127.0.0.1:{stats_port}"
-"#,
-        log.display()
+"#
     )
 }
 
@@ -685,11 +629,8 @@ fn passive_layer7_errors_mark_a_server_answering_500_down() {
     // show that `bad` is broken.
     let bad = HttpBackend::start(|_| Reply::Full(500, vec![], b"broken".to_vec()));
     let good = HttpBackend::start(|_| ok("good"));
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = common::free_port();
-    let proxy = Proxy::start(&http_config(
-        &log,
+    let (proxy, log) = Proxy::start_logging(&http_config(
         stats_port,
         &format!(
             r#"servers = [
@@ -702,9 +643,9 @@ fn passive_layer7_errors_mark_a_server_answering_500_down() {
     wait_until("passive layer7 mark-down", || {
         let answer = http_get(proxy.addr(), "/");
         assert!(answer.is_some(), "every request gets an answer");
-        count_lines(&proxy, "Server be/bad is DOWN") > 0
+        proxy.count_stderr_lines("Server be/bad is DOWN") > 0
     });
-    let down = wait_for_line(&proxy, &["Server be/bad is DOWN"]);
+    let down = proxy.wait_for_stderr_line(&["Server be/bad is DOWN"], 0);
     assert!(
         down.contains("reason: Health analyze, info: \"Detected 2 consecutive errors, last one was: Wrong http response\"."),
         "{down}"
@@ -724,28 +665,21 @@ fn passive_layer7_errors_mark_a_server_answering_500_down() {
     }
     assert_eq!(bad.received().len(), reached_bad, "traffic after DOWN");
     // The 500s were logged as the server's answers.
-    wait_until("a logged 500 from bad", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.contains(" fe be/bad ") && l.contains(" 500 "))
-    });
+    let logged_500 = |l: &str| l.contains(" fe be/bad ") && l.contains(" 500 ");
+    wait_for_matching_lines(|| log.read(), logged_500, 1);
 }
 
 #[test]
 fn http_answers_503_and_logs_when_every_server_is_down() {
     let dead = closed_addr();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = common::free_port();
-    let proxy = Proxy::start(&http_config(
-        &log,
+    let (proxy, log) = Proxy::start_logging(&http_config(
         stats_port,
         &format!(
             "retries = 0\nservers = [ {{ name = \"s1\", addr = \"{dead}\", check = true, inter = \"100ms\", rise = 1, fall = 1 }} ]"
         ),
     ));
-    wait_for_line(&proxy, &["[ALERT] backend be has no server available!"]);
+    proxy.wait_for_stderr_line(&["[ALERT] backend be has no server available!"], 0);
     wait_until("every core has s1 DOWN", || {
         server_status(stats_port, 0) == "DOWN"
     });
@@ -758,22 +692,13 @@ fn http_answers_503_and_logs_when_every_server_is_down() {
             String::from_utf8_lossy(&body)
         );
     }
-    let refused = wait_for_line(
-        &proxy,
+    let refused = proxy.wait_for_stderr_line(
         &["backend be has no server available; closed the connection from"],
+        0,
     );
     assert!(refused.starts_with("[WARNING] frontend fe:"), "{refused}");
     // One access-log line per refused request, without a server.
-    let deadline = Instant::now() + PATIENCE;
-    let lines = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() >= 5 {
-            break lines;
-        }
-        assert!(Instant::now() < deadline, "log:\n{text}");
-        thread::sleep(Duration::from_millis(20));
-    };
+    let lines = log.wait_for_lines(5);
     assert_eq!(lines.len(), 5, "{lines:#?}");
     for line in &lines {
         let f: Vec<&str> = line.split(' ').collect();

@@ -17,46 +17,36 @@ use common::http_backend::{http_config, ok, HttpBackend, Reply};
 use common::*;
 
 /// A mode http configuration whose frontend has `binds` (TOML list
-/// elements, `{port}` for the test port), logs to `log`, and has a stats
-/// endpoint on `stats`.
-fn h2_config(binds: &str, frontend: &str, backend: &str, log: &Path, stats: u16) -> String {
-    http_config(&format!("log = true\n{frontend}"), backend)
-        .replace(
-            "bind = [\"127.0.0.1:{port}\"]",
-            &format!("bind = [{binds}]"),
-        )
-        .replace(
-            "maxconn = 1000",
-            &format!("maxconn = 1000\nlog = [\"file:{}\"]", log.display()),
-        )
-        + &format!("\n[stats]\nbind = \"127.0.0.1:{stats}\"\n")
+/// elements, `{port}` for the test port), logs (to the global targets),
+/// and has a stats endpoint on `stats`.
+fn h2_config(binds: &str, frontend: &str, backend: &str, stats: u16) -> String {
+    http_config(&format!("log = true\n{frontend}"), backend).replace(
+        "bind = [\"127.0.0.1:{port}\"]",
+        &format!("bind = [{binds}]"),
+    ) + &format!("\n[stats]\nbind = \"127.0.0.1:{stats}\"\n")
 }
 
 struct Setup {
     proxy: Proxy,
-    log: PathBuf,
+    log: LogFile,
     stats: std::net::SocketAddr,
-    _dir: tempfile::TempDir,
 }
 
 /// percore with an h2c bind (`proto = "h2"`) on the test port.
 fn h2c(frontend: &str, backend: &str, global: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = free_port();
     let config = h2_config(
         r#"{ addr = "127.0.0.1:{port}", proto = "h2" }"#,
         frontend,
         backend,
-        &log,
         stats_port,
     )
     .replace("maxconn = 1000", &format!("maxconn = 1000\n{global}"));
+    let (proxy, log) = Proxy::start_logging(&config);
     Setup {
-        proxy: Proxy::start(&config),
+        proxy,
         log,
         stats: format!("127.0.0.1:{stats_port}").parse().unwrap(),
-        _dir: dir,
     }
 }
 
@@ -79,7 +69,6 @@ fn curl_speaks_h2_over_tls_and_http11_on_the_same_bind() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = site_bundle(dir.path());
     let be = HttpBackend::start(|r| ok(&format!("{} {}", r.method, r.target)));
-    let log = dir.path().join("access.log");
     let config = h2_config(
         &format!(
             r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}", alpn = "h2,http/1.1" }}"#,
@@ -87,10 +76,9 @@ fn curl_speaks_h2_over_tls_and_http11_on_the_same_bind() {
         ),
         "forwardfor = true\nx-forwarded-proto = true",
         &servers(&[be.addr]),
-        &log,
         free_port(),
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let url = |path: &str| format!("https://h2.test:{}{path}", proxy.port);
     let resolve = format!("h2.test:{}:127.0.0.1", proxy.port);
     let ca = bundle.display().to_string();
@@ -130,7 +118,7 @@ fn curl_speaks_h2_over_tls_and_http11_on_the_same_bind() {
     assert_eq!(got[2].body, b"posted body");
     assert_eq!(got[2].header("content-length"), Some("11"));
 
-    let lines = wait_for_lines(&log, 3);
+    let lines = log.wait_for_lines(3);
     assert!(
         lines[0].ends_with("\"GET /over/h2?q=1 HTTP/2.0\""),
         "{lines:?}"
@@ -162,7 +150,7 @@ fn h2c_streams_share_one_connection_and_one_log_line_each() {
         "one connection: {v}"
     );
     assert_eq!(v["backends"][0]["requests_total"], 40);
-    let lines = wait_for_lines(&s.log, 40);
+    let lines = s.log.wait_for_lines(40);
     assert!(lines.iter().all(|l| l.ends_with("\"GET /many HTTP/2.0\"")));
     // http-reuse safe: after the first stream, idle server connections are
     // shared, so 40 requests took fewer than 40 server connections only if
@@ -202,10 +190,9 @@ fn h2load_many_streams_over_tls() {
         ),
         "",
         &servers(&[be.addr]),
-        &dir.path().join("access.log"),
         stats,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, _log) = Proxy::start_logging(&config);
     let out = Command::new("h2load")
         .args(["-n", "2000", "-c", "4", "-m", "32"])
         .arg(format!("https://127.0.0.1:{}/load", proxy.port))
@@ -333,7 +320,7 @@ use_backend = ["other if { hdr(host) -i other.test }", "gone if { path_beg /gone
     assert!(out.starts_with("HTTP/2 503"), "{out}");
     assert!(out.ends_with("sorry, h2"), "the backend's errorfile: {out}");
 
-    let lines = wait_for_lines(&s.log, 5);
+    let lines = s.log.wait_for_lines(5);
     assert!(
         lines[3].contains(" 403 ") && lines[3].ends_with("\"GET /private/x HTTP/2.0\""),
         "{lines:?}"
@@ -480,7 +467,7 @@ fn malformed_requests_are_stream_errors_and_never_forwarded() {
     let requests = v["frontends"][0]["requests_total"].as_u64().unwrap_or(0);
     assert!((1..=3).contains(&requests), "{v}");
     assert_eq!(v["frontends"][0]["h2_connection_errors"], 2, "{v}");
-    let lines = wait_for_lines(&s.log, 5);
+    let lines = s.log.wait_for_lines(5);
     let goaways = lines
         .iter()
         .filter(|l| l.ends_with("HTTP/2 connection error (GOAWAY PROTOCOL_ERROR sent)"));
@@ -581,7 +568,7 @@ fn rapid_reset_ends_with_enhance_your_calm_and_few_server_requests() {
         v["frontends"][0]["requests_total"].as_u64().unwrap() < 150,
         "{v}"
     );
-    let lines = wait_for_lines(&s.log, 1);
+    let lines = s.log.wait_for_lines(1);
     eprintln!("{lines:?}");
     assert!(
         lines.iter().any(|l| l.contains("HTTP/2 connection error")),
@@ -663,7 +650,7 @@ fn cancelling_most_streams_mid_response_uses_up_the_budget() {
     assert!((100..=110).contains(&served), "{served} server requests");
     let v = stats_when(s.stats, |v| v["frontends"][0]["h2_connection_errors"] == 1);
     assert_eq!(v["frontends"][0]["h2_connection_errors"], 1);
-    let lines = wait_for_lines(&s.log, served + 1);
+    let lines = s.log.wait_for_lines(served + 1);
     assert!(
         lines
             .iter()
@@ -801,17 +788,14 @@ fn ping_settings_and_window_update_floods_are_bounded() {
 fn a_client_that_never_opens_its_window_is_closed_at_timeout_client() {
     let be = HttpBackend::start(|_| Reply::Full(200, vec![], vec![b'z'; 200_000]));
     // timeout client 1s (the shared configuration says 5m).
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats = free_port();
     let config = h2_config(
         r#"{ addr = "127.0.0.1:{port}", proto = "h2" }"#,
         "timeout = { client = \"1s\" }",
         &servers(&[be.addr]),
-        &log,
         stats,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let mut c = H2Conn::open(proxy.addr(), &[(h2raw::SETTINGS_INITIAL_WINDOW_SIZE, 0)]);
     c.send(&h2raw::headers(
         1,
@@ -839,7 +823,7 @@ fn a_client_that_never_opens_its_window_is_closed_at_timeout_client() {
             .any(|f| f.stream == 1 && f.kind == h2raw::RST_STREAM),
         "{frames:?}"
     );
-    let lines = wait_for_lines(&log, 1);
+    let lines = log.wait_for_lines(1);
     assert!(
         lines[0].contains(" cD") || lines[0].contains(" CD"),
         "{lines:?}"
@@ -868,14 +852,14 @@ fn show_sess_lists_streams_and_a_reload_applies_to_the_next_stream() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("admin.sock");
     let stats = free_port();
+    let log = LogFile::new();
     let config = |server: std::net::SocketAddr| {
-        h2_config(
+        log.added_to(&h2_config(
             r#"{ addr = "127.0.0.1:{port}", proto = "h2" }"#,
             "",
             &servers(&[server]),
-            &dir.path().join("access.log"),
             stats,
-        )
+        ))
         .replace(
             "maxconn = 1000",
             &format!(
@@ -941,7 +925,6 @@ window.addEventListener('load', function () {
     });
     let dir = tempfile::tempdir().unwrap();
     let bundle = site_bundle(dir.path());
-    let log = dir.path().join("access.log");
     let config = h2_config(
         &format!(
             r#"{{ addr = "127.0.0.1:{{port}}", ssl = true, crt = "{}", alpn = ["h2", "http/1.1"] }}"#,
@@ -949,10 +932,9 @@ window.addEventListener('load', function () {
         ),
         "",
         &servers(&[be.addr]),
-        &log,
         free_port(),
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let profile = dir.path().join("chromium-profile");
     // Headless, as root in CI (no sandbox), trusting the test's
     // self-signed certificate; the virtual time budget lets the load
@@ -976,7 +958,7 @@ window.addEventListener('load', function () {
         "{dom}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines = wait_for_lines(&log, 1);
+    let lines = log.wait_for_lines(1);
     assert!(lines[0].ends_with("\"GET /page HTTP/2.0\""), "{lines:?}");
 }
 
@@ -1038,16 +1020,13 @@ fn interim_responses_and_trailers_pass_both_ways() {
 #[test]
 fn a_proxy_header_before_the_preface_names_the_client_of_every_stream() {
     let be = HttpBackend::ok();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let config = h2_config(
         r#"{ addr = "127.0.0.1:{port}", proto = "h2", accept-proxy = true }"#,
         "forwardfor = true",
         &servers(&[be.addr]),
-        &log,
         free_port(),
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 80\r\n";
     let mut c = H2Conn::open_after(proxy.addr(), header, &[]);
     let block = h2raw::request_block("GET", "/pp", &[]);
@@ -1062,7 +1041,7 @@ fn a_proxy_header_before_the_preface_names_the_client_of_every_stream() {
             .all(|r| r.header("x-forwarded-for") == Some("192.0.2.7")),
         "{got:?}"
     );
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     assert!(
         lines.iter().all(|l| l.starts_with("192.0.2.7:40000 ")),
         "{lines:?}"
@@ -1155,30 +1134,29 @@ impl Drop for Nghttpd {
 }
 
 /// percore with an HTTP/1.1 bind (the test port) and an h2c bind, in
-/// front of `backend`; returns the proxy and the h2c port.
-fn both_binds(backend: &str, dir: &Path) -> (Proxy, u16) {
+/// front of `backend`; returns the proxy, its log and the h2c port.
+fn both_binds(backend: &str) -> (Proxy, LogFile, u16) {
     let h2c_port = free_port();
     let config = h2_config(
         &format!(r#""127.0.0.1:{{port}}", {{ addr = "127.0.0.1:{h2c_port}", proto = "h2" }}"#),
         "",
         backend,
-        &dir.join("access.log"),
         free_port(),
     );
-    (Proxy::start(&config), h2c_port)
+    let (proxy, log) = Proxy::start_logging(&config);
+    (proxy, log, h2c_port)
 }
 
 #[test]
 fn an_h2_server_answers_http11_and_h2_clients_with_trailers_both_ways() {
     assert!(have("curl"), "curl is required");
     let server = Nghttpd::start(None, &["--trailer=x-trail: yes"]);
-    let dir = tempfile::tempdir().unwrap();
     // `default-server` gives the protocol, as HAProxy's does.
     let backend = format!(
         "default-server = {{ proto = \"h2\" }}\nservers = [{{ name = \"n1\", addr = \"{}\" }}]",
         server.addr()
     );
-    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let (proxy, _log, h2c_port) = both_binds(&backend);
 
     // HTTP/1.1 client: the response trailers arrive in the last chunk.
     let (ok, body, err) = curl(&[
@@ -1228,12 +1206,11 @@ fn concurrent_requests_share_few_h2_server_connections() {
         "h2load is required (.ci/run installs nghttp2-client)"
     );
     let server = Nghttpd::start(None, &[]);
-    let dir = tempfile::tempdir().unwrap();
     let backend = format!(
         "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
         server.addr()
     );
-    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let (proxy, _log, h2c_port) = both_binds(&backend);
     let run = |args: &[&str]| {
         let out = Command::new("h2load").args(args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -1266,7 +1243,7 @@ fn an_h2_server_over_tls_is_chosen_by_alpn() {
         "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\", ssl = true, verify = \"none\" }}]",
         server.addr()
     );
-    let (proxy, _) = both_binds(&backend, dir.path());
+    let (proxy, _log, _) = both_binds(&backend);
     let (ok, body, err) = curl(&[&format!("http://127.0.0.1:{}/index.html", proxy.port)]);
     assert!(ok, "{err}\n{}", proxy.stderr());
     assert_eq!(body, "hello over h2\n", "{}", proxy.stderr());
@@ -1277,12 +1254,11 @@ fn an_h2_server_over_tls_is_chosen_by_alpn() {
 fn a_dead_h2_server_connection_is_replaced() {
     assert!(have("curl"), "curl is required");
     let server = Nghttpd::start(None, &[]);
-    let dir = tempfile::tempdir().unwrap();
     let backend = format!(
         "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
         server.addr()
     );
-    let (proxy, _) = both_binds(&backend, dir.path());
+    let (proxy, _log, _) = both_binds(&backend);
     let url = format!("http://127.0.0.1:{}/index.html", proxy.port);
     let (ok, body, err) = curl(&[&url]);
     assert!(ok && body == "hello over h2\n", "{err}");
@@ -1313,12 +1289,11 @@ fn a_full_h2_server_connection_makes_percore_open_another() {
     // flight. Over its limit a server refuses streams (RST_STREAM), so
     // "all succeeded" says percore never went over it.
     let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
-    let dir = tempfile::tempdir().unwrap();
     let backend = format!(
         "servers = [{{ name = \"n1\", addr = \"{}\", proto = \"h2\" }}]",
         server.addr()
     );
-    let (proxy, h2c_port) = both_binds(&backend, dir.path());
+    let (proxy, _log, h2c_port) = both_binds(&backend);
     let out = Command::new("h2load")
         .args(["-n", "400", "-c", "1", "-m", "40"])
         .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))

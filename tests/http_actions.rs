@@ -153,14 +153,12 @@ fn redirect_options_append_slash_and_cookies() {
     );
 }
 
-/// A frontend with every kind of capture slot, logging with `log_format`
-/// to `log`.
-fn capturing_config(be: &HttpBackend, log: &std::path::Path, log_format: &str) -> String {
+/// A frontend with every kind of capture slot, logging with `log_format`.
+fn capturing_config(be: &HttpBackend, log_format: &str) -> String {
     format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -185,7 +183,6 @@ http-response = ["capture res.hdr(content-length),add(1000) id 1"]
 name = "be"
 {servers}
 "#,
-        log = log.display(),
         servers = servers(&[be.addr]),
     )
 }
@@ -193,17 +190,15 @@ name = "be"
 #[test]
 fn captures_fill_the_log_slots() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let format = "LOG|%hr|%hrl|%hs|%hsl|%{+Q}hs|%ST";
-    let proxy = Proxy::start(&capturing_config(&be, &log, format));
+    let (proxy, log) = Proxy::start_logging(&capturing_config(&be, format));
     let mut rd = BufReader::new(connect(proxy.addr()));
     let req = "GET /a/b/c/d/e HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\nX-Seen-Method: POSTX\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
     // The `id 1` rule's condition does not hold: its slot stays empty.
     let req = "GET /z HTTP/1.1\r\nHost: h|2\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     assert!(
         lines[0].ends_with(
             "LOG|{example.com|/a/b/c/d|curl/}|example.com /a/b/c/d curl/|{POS|1003}|POS 1003|{\"POS\"|\"1003\"}|200"
@@ -218,19 +213,124 @@ fn captures_fill_the_log_slots() {
     );
 
     // httplog: the request then the response slots, in braces.
-    let log2 = dir.path().join("httplog.log");
-    let proxy = Proxy::start(
-        &capturing_config(&be, &log2, "httplog")
+    let (proxy, log) = Proxy::start_logging(
+        &capturing_config(&be, "httplog")
             .replace("log-format = 'httplog'", "log-format = \"httplog\""),
     );
     let mut rd = BufReader::new(connect(proxy.addr()));
     let req = "GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
     assert_eq!(exchange(&mut rd, req, false).0, 200);
-    let line = &wait_for_lines(&log2, 1)[0];
+    let line = &log.wait_for_lines(1)[0];
     assert!(
         line.contains(" {example.com|/a|curl/} {|1003} \"GET /a HTTP/1.1\""),
         "{line}"
     );
+}
+
+/// The backend of [`backend_id_captures_write_the_routing_frontends_slots`]
+/// in HAProxy's syntax and percore's.
+const BACKEND_CAPTURES: [&str; 4] = [
+    "http-request capture path id 0",
+    "http-request capture req.hdr(x-a) id 1",
+    "http-request capture req.hdr(x-b) id 7",
+    "http-response capture res.hdr(content-length) id 0",
+];
+
+/// `capture ... id <n>` in a backend writes slot `n` of the frontend that
+/// routed the request, cut to that frontend's slot (a header capture's
+/// slot too); a slot the frontend lacks captures nothing. Three frontends
+/// with different slots share the backend; the log lines match HAProxy
+/// 2.6's for the same configuration.
+#[test]
+fn backend_id_captures_write_the_routing_frontends_slots() {
+    let be = target_echo();
+    let log = LogFile::new();
+    let ports = [free_port(), free_port(), free_port()];
+    let frontends = [
+        "declare-capture = [{ type = \"request\", len = 4 }, { type = \"response\", len = 3 }]",
+        "capture-request-header = [{ name = \"Host\", len = 2 }]\ndeclare-capture = [{ type = \"request\", len = 8 }]",
+        "",
+    ];
+    let mut config = "[global]\nthreads = 1\n\n[defaults]\nmode = \"http\"\ntimeout = { connect = \"2s\", client = \"30s\", server = \"30s\" }\n".to_string();
+    for (i, (port, slots)) in ports.iter().zip(frontends).enumerate() {
+        config += &format!(
+            "\n[[frontend]]\nname = \"fe{n}\"\nbind = [\"127.0.0.1:{port}\"]\ndefault_backend = \"be\"\nlog = true\nlog-format = \"FE{n} %hr %hs %HU\"\n{slots}\n",
+            n = i + 1
+        );
+    }
+    let (request, response): (Vec<&str>, Vec<&str>) = BACKEND_CAPTURES
+        .iter()
+        .partition(|r| r.starts_with("http-request"));
+    let quoted = |rules: Vec<&str>, prefix: &str| -> String {
+        rules
+            .iter()
+            .map(|r| format!("{:?}", &r[prefix.len()..]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    config += &format!(
+        "\n[[backend]]\nname = \"be\"\n{}\nhttp-request = [{}]\nhttp-response = [{}]\n",
+        servers(&[be.addr]),
+        quoted(request, "http-request "),
+        quoted(response, "http-response "),
+    );
+    let mut proxy = Proxy::spawn(&log.added_to(&config), &[]);
+    proxy.wait_listening();
+    let ask = |port: u16| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut rd = BufReader::new(connect(addr));
+        let req = "GET /abcdefghij HTTP/1.1\r\nHost: hostname\r\nX-A: valueofxa-long\r\nX-B: b\r\nConnection: close\r\n\r\n";
+        assert_eq!(exchange(&mut rd, req, false).0, 200);
+    };
+    for port in ports {
+        ask(port);
+    }
+    let mut ours = log.wait_for_lines(3);
+    ours.sort();
+    let expected = [
+        "FE1 {/abc} {11} /abcdefghij",
+        "FE2 {/a|valueofx} /abcdefghij",
+        "FE3 /abcdefghij",
+    ];
+    for (line, want) in ours.iter().zip(expected) {
+        assert!(line.ends_with(want), "{line} (wanted {want})");
+    }
+
+    let haproxy_ports = [free_port(), free_port()];
+    let haproxy_frontends = [
+        "declare capture request len 4\n  declare capture response len 3",
+        "capture request header Host len 2\n  declare capture request len 8",
+        "",
+    ];
+    let mut haproxy_cfg = "global\n  log stderr format raw local0\n\
+         defaults\n  mode http\n  log global\n  option dontlognull\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+        .to_string();
+    let bind_ports = [
+        "{port}".to_string(),
+        haproxy_ports[0].to_string(),
+        haproxy_ports[1].to_string(),
+    ];
+    for (i, (port, slots)) in bind_ports.iter().zip(haproxy_frontends).enumerate() {
+        haproxy_cfg += &format!(
+            "frontend fe{n}\n  bind 127.0.0.1:{port}\n  log-format \"FE{n} %hr %hs %HU\"\n  {slots}\n  default_backend be\n",
+            n = i + 1
+        );
+    }
+    haproxy_cfg += &format!(
+        "backend be\n  {}\n  server s {}\n",
+        BACKEND_CAPTURES.join("\n  "),
+        be.addr
+    );
+    let Some(haproxy) = common::haproxy::start(&haproxy_cfg) else {
+        eprintln!("haproxy not installed: comparison skipped");
+        return;
+    };
+    for port in [haproxy.port, haproxy_ports[0], haproxy_ports[1]] {
+        ask(port);
+    }
+    let mut theirs = wait_for_matching_lines(|| haproxy.stderr(), |l| l.starts_with("FE"), 3);
+    theirs.sort();
+    assert_eq!(theirs, expected, "HAProxy 2.6");
 }
 
 /// The capture configuration errors, each with its place and a hint.
@@ -248,9 +348,13 @@ fn capture_configuration_errors() {
             Err(errors) => errors.0.iter().map(|e| format!("{e}")).collect(),
         }
     };
+    // HAProxy: "proxy 'be' has no frontend capability".
     let e = errors(base("", "http-request = [\"capture path len 4\"]"));
-    assert!(e[0].contains("backend \"be\" has capture rules"), "{e:?}");
-    assert!(e[0].contains("frontends"), "{e:?}");
+    assert!(
+        e[0].contains("backend \"be\": capture ... len in a backend"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("frontends that route here"), "{e:?}");
     let e = errors(base("http-response = [\"capture status id 0\"]", ""));
     assert!(
         e[0].contains("capture id 0: the frontend has 0 response capture slots"),
@@ -276,14 +380,12 @@ fn capture_configuration_errors() {
 #[test]
 fn set_log_level_silences_or_sets_the_severity() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    let raw = dir.path().join("raw.log");
+    let (log, raw) = (LogFile::new(), LogFile::new());
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}", format = "rfc3164", facility = "local0" }}, {{ target = "file:{raw}", format = "raw" }}]
+log = [{log}, {raw}]
 
 [defaults]
 mode = "http"
@@ -305,8 +407,8 @@ http-response = ["set-log-level debug if {{ status 404 }}"]
 name = "be"
 {servers}
 "#,
-        log = log.display(),
-        raw = raw.display(),
+        log = log.target_with("format = \"rfc3164\", facility = \"local0\""),
+        raw = raw.target_with("format = \"raw\""),
         servers = servers(&[be.addr]),
     );
     let proxy = Proxy::start(&config);
@@ -314,14 +416,14 @@ name = "be"
     for target in ["/health", "/err", "/missing", "/ok", "/health"] {
         exchange(&mut rd, &get(target), false);
     }
-    let lines = wait_for_lines(&log, 3);
+    let lines = log.wait_for_lines(3);
     // local0 = 16: err 131, debug 135, info 134.
     let pri: Vec<&str> = lines.iter().map(|l| &l[..5]).collect();
     assert_eq!(pri, ["<131>", "<135>", "<134>"], "{lines:#?}");
     assert!(lines[0].ends_with("LOG /err 200"), "{lines:#?}");
     assert!(lines[1].ends_with("LOG /missing 404"), "{lines:#?}");
     assert!(lines[2].ends_with("LOG /ok 200"), "{lines:#?}");
-    let raw = wait_for_lines(&raw, 3);
+    let raw = raw.wait_for_lines(3);
     assert_eq!(raw, ["LOG /err 200", "LOG /missing 404", "LOG /ok 200"]);
 }
 
@@ -363,6 +465,72 @@ fn normalize_uri_rewrites_what_later_rules_and_the_server_see() {
         let (status, _, _) = exchange(&mut rd, &get(sneaky), false);
         assert_eq!(status, 403, "{sneaky}");
     }
+}
+
+/// HAProxy 2.6's built-in 400 page (`errors/400.http` body).
+const HAPROXY_400_BODY: &str =
+    "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n";
+
+/// `normalize-uri percent-to-uppercase|percent-decode-unreserved strict`:
+/// a `%` not followed by two hex digits, in path, query or fragment,
+/// answers HAProxy's 400 page and closes; the request reaches no server,
+/// is logged PR and counted as a request error. Valid targets go on
+/// normalized. A backend's rule does the same (HAProxy's ACT_RET_INV).
+#[test]
+fn normalize_uri_strict_answers_400_to_invalid_percent_sequences() {
+    let be = target_echo();
+    let config = http_config(
+        r#"log = true
+log-format = "LOG %ST %tsc %b/%s %HU"
+http-request = ["normalize-uri percent-to-uppercase strict if { path_beg /u }"]"#,
+        &format!(
+            "{}\nhttp-request = [\"normalize-uri percent-decode-unreserved strict if {{ path_beg /d }}\"]",
+            servers(&[be.addr])
+        ),
+    );
+    let stats: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (proxy, log) = Proxy::start_logging(&format!("{config}\n[stats]\nbind = \"{stats}\"\n"));
+    let cases = [
+        ("/u/%2f?x=%2a", Some("/u/%2F?x=%2A")),
+        ("/u/%zz", None),
+        ("/u/%2", None),
+        ("/u/a%", None),
+        ("/u?q=%g1", None),
+        ("/d/%41%2f", Some("/d/A%2f")),
+        ("/d?x=%", None),
+        ("/d/%4", None),
+        // Without a strict rule an invalid sequence is forwarded.
+        ("/x/%zz", Some("/x/%zz")),
+    ];
+    for (sent, seen) in cases {
+        let mut rd = BufReader::new(connect(proxy.addr()));
+        let (status, head, body) = exchange(&mut rd, &get(sent), false);
+        match seen {
+            Some(seen) => assert_eq!((status, body.as_str()), (200, seen), "{sent}"),
+            None => {
+                assert_eq!((status, body.as_str()), (400, HAPROXY_400_BODY), "{sent}");
+                assert!(head.contains("connection: close"), "{sent}: {head}");
+                // The connection is closed after the page.
+                assert!(read_response(&mut rd, false).is_none(), "{sent}");
+            }
+        }
+    }
+    let forwarded: Vec<String> = be.received().into_iter().map(|r| r.target).collect();
+    assert_eq!(forwarded, ["/u/%2F?x=%2A", "/d/A%2f", "/x/%zz"]);
+    let lines = log.wait_for_lines(cases.len());
+    for ((sent, seen), line) in cases.iter().zip(&lines) {
+        let expected = match seen {
+            Some(_) => format!("LOG 200 ---- be/s1 {sent}"),
+            // HAProxy names the section whose rule refused.
+            None if sent.starts_with("/d") => format!("LOG 400 PR-- be/<NOSRV> {sent}"),
+            None => format!("LOG 400 PR-- fe/<NOSRV> {sent}"),
+        };
+        assert!(line.ends_with(&expected), "{line} (wanted {expected})");
+    }
+    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 9);
+    let fe = &v["frontends"][0];
+    assert_eq!(fe["request_errors"], 6, "{v}");
+    assert_eq!(fe["denied_requests"], 0, "{v}");
 }
 
 /// `set-timeout server`: this request's wait for the response head. The
@@ -528,9 +696,7 @@ fn a_bad_tcp_syslog_address_is_refused_where_it_is_written() {
 #[test]
 fn log_format_sd_fills_rfc5424_structured_data() {
     let be = backend();
-    let dir = tempfile::tempdir().unwrap();
-    let rfc5424 = dir.path().join("5424.log");
-    let rfc3164 = dir.path().join("3164.log");
+    let (rfc5424, rfc3164) = (LogFile::new(), LogFile::new());
     let config = http_config(
         "log = true\nlog-format = \"LOG %HU\"\nlog-format-sd = '[req@32473 status=\"%ST\" src=\"%[src]\"]'",
         &servers(&[be.addr]),
@@ -538,20 +704,20 @@ fn log_format_sd_fills_rfc5424_structured_data() {
     .replace(
         "[defaults]",
         &format!(
-            "log = [{{ target = \"file:{}\", format = \"rfc5424\" }}, {{ target = \"file:{}\", format = \"rfc3164\" }}]\n\n[defaults]",
-            rfc5424.display(),
-            rfc3164.display()
+            "log = [{}, {}]\n\n[defaults]",
+            rfc5424.target_with("format = \"rfc5424\""),
+            rfc3164.target_with("format = \"rfc3164\""),
         ),
     );
     let proxy = Proxy::start(&config);
     let mut rd = BufReader::new(connect(proxy.addr()));
     exchange(&mut rd, &get("/sd"), false);
-    let line = &wait_for_lines(&rfc5424, 1)[0];
+    let line = &rfc5424.wait_for_lines(1)[0];
     assert!(
         line.ends_with(" - [req@32473 status=\"200\" src=\"127.0.0.1\"] LOG /sd"),
         "{line}"
     );
-    let line = &wait_for_lines(&rfc3164, 1)[0];
+    let line = &rfc3164.wait_for_lines(1)[0];
     assert!(line.ends_with("]: LOG /sd"), "{line}");
 
     // A sample that has no value at log time is refused where it is.
@@ -584,17 +750,12 @@ fn captured_cookies_appear_in_the_log() {
         };
         Reply::Full(200, headers, b"ok".to_vec())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let log = LogFile::new();
     let config = |format: &str| {
-        http_config(
+        log.added_to(&http_config(
             &format!("log = true\nlog-format = '{format}'\ncapture-cookie = {{ name = \"SESS\", len = 16 }}"),
             &servers(&[be.addr]),
-        )
-        .replace(
-            "[defaults]",
-            &format!("log = [{{ target = \"file:{}\" }}]\n\n[defaults]", log.display()),
-        )
+        ))
     };
     let proxy = Proxy::start(&config("LOG|%CC|%CS|%{+Q}CC"));
     let mut rd = BufReader::new(connect(proxy.addr()));
@@ -604,14 +765,14 @@ fn captured_cookies_appear_in_the_log() {
         false,
     );
     exchange(&mut rd, &get("/none"), false);
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     assert!(
         lines[0].ends_with("LOG|SESSIONID=old|SESSIONID=new-01|\"SESSIONID=old\""),
         "{lines:?}"
     );
     assert!(lines[1].ends_with("LOG|-|-|\"\""), "{lines:?}");
     drop(proxy);
-    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(log.path()).unwrap();
     let proxy = Proxy::start(&config("httplog").replace("'httplog'", "\"httplog\""));
     let mut rd = BufReader::new(connect(proxy.addr()));
     exchange(
@@ -619,7 +780,7 @@ fn captured_cookies_appear_in_the_log() {
         "GET /login HTTP/1.1\r\nHost: h\r\nCookie: SESSIONID=old\r\n\r\n",
         false,
     );
-    let line = &wait_for_lines(&log, 1)[0];
+    let line = &log.wait_for_lines(1)[0];
     assert!(
         line.contains(" SESSIONID=old SESSIONID=new-01 ---- "),
         "{line}"
@@ -630,7 +791,8 @@ fn captured_cookies_appear_in_the_log() {
 /// the client gets (status, Location, Set-Cookie, body) and what the
 /// server sees (method and target) must agree. `append-slash` is used
 /// with `drop-query` only, where both agree (see docs/configuration.md).
-/// (`normalize-uri` is experimental in HAProxy 2.6.)
+/// (`normalize-uri` is experimental in HAProxy 2.6.) `strict` answers
+/// invalid `%`-sequences with the same 400 page.
 #[test]
 fn actions_agree_with_haproxy() {
     let be = HttpBackend::start(|r| {
@@ -645,7 +807,8 @@ fn actions_agree_with_haproxy() {
         "http-request set-method PUT if { path /put }",
         "http-request normalize-uri path-merge-slashes",
         "http-request normalize-uri path-strip-dotdot",
-        "http-request normalize-uri percent-to-uppercase",
+        "http-request normalize-uri percent-to-uppercase strict",
+        "http-request normalize-uri percent-decode-unreserved strict if { path_beg /d }",
         "http-request normalize-uri query-sort-by-name",
         "http-request redirect prefix /new append-slash drop-query set-cookie MOVED=1 if { path_beg /old }",
         "http-request redirect location /bye clear-cookie S= if { path /logout }",
@@ -701,6 +864,10 @@ fn actions_agree_with_haproxy() {
         "/old/",
         "/logout",
         "/broken",
+        "/d/%41%2f?b&a=%7e",
+        // `strict`: HAProxy's 400 page.
+        "/bad%zz",
+        "/q?x=%",
     ] {
         assert_eq!(
             ask(proxy.addr().port(), target),

@@ -72,8 +72,6 @@ fn http_counters_and_log_lines_add_up_over_all_cores() {
         }
     });
     let dead = closed_addr();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = free_port();
     let dead_port = free_port();
     let config = format!(
@@ -81,7 +79,6 @@ fn http_counters_and_log_lines_add_up_over_all_cores() {
 [global]
 threads = "auto"
 maxconn = 2000
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -114,10 +111,9 @@ servers = [{{ name = "gone", addr = "{dead}" }}]
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let proxy_addr = proxy.addr();
     let dead_fe: SocketAddr = format!("127.0.0.1:{dead_port}").parse().unwrap();
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
@@ -224,7 +220,7 @@ bind = "127.0.0.1:{stats_port}"
     );
 
     // One log line per request.
-    let lines = wait_for_lines(&log, (n200 + n404 + n503) as usize);
+    let lines = log.wait_for_lines((n200 + n404 + n503) as usize);
     let field = |line: &str, i: usize| line.split(' ').nth(i).unwrap().to_string();
     let (mut seen200, mut seen404, mut seen503) = (0, 0, 0);
     let mut logged_bytes = 0u64;
@@ -338,14 +334,11 @@ fn http_errors_are_counted_and_logged_with_their_termination_state() {
         "/stall" => Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
         _ => ok("fine"),
     });
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats_port = free_port();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -368,10 +361,9 @@ servers = [{{ name = "s1", addr = "{app}" }}]
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     let addr = proxy.addr();
 
@@ -408,7 +400,7 @@ bind = "127.0.0.1:{stats_port}"
         assert_eq!(status, 408);
     }
 
-    let lines = wait_for_lines(&log, 9);
+    let lines = log.wait_for_lines(9);
     let records: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -491,14 +483,11 @@ bind = "127.0.0.1:{stats_port}"
 #[test]
 fn requests_answered_by_rules_are_counted_and_logged() {
     let app = HttpBackend::start(|_| ok("from the server"));
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats_port = free_port();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -519,14 +508,14 @@ http-request = [
 [[backend]]
 name = "be"
 servers = [{{ name = "s1", addr = "{app}" }}]
+http-request = ["deny deny_status 429 if {{ path /limited }}"]
 
 [stats]
 bind = "127.0.0.1:{stats_port}"
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     let addr = proxy.addr();
     let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
@@ -534,25 +523,33 @@ bind = "127.0.0.1:{stats_port}"
     assert_eq!(closing(addr, &req("/old")).0, 301);
     assert_eq!(closing(addr, &req("/ping")).0, 200);
     assert_eq!(closing(addr, &req("/served")).0, 200);
+    assert_eq!(closing(addr, &req("/limited")).0, 429);
 
-    let lines = wait_for_lines(&log, 4);
-    let state_of = |request: &str| {
+    let lines = log.wait_for_lines(5);
+    let record = |request: &str| -> serde_json::Value {
         let line = lines
             .iter()
             .find(|l| l.contains(request))
             .unwrap_or_else(|| panic!("no line for {request}: {lines:#?}"));
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        serde_json::from_str(line).unwrap()
+    };
+    let state_of = |request: &str| {
+        let r = record(request);
         (r["status"].clone(), r["termination_state"].clone())
     };
     assert_eq!(state_of("GET /private/x"), (403.into(), "PR".into()));
     assert_eq!(state_of("GET /old"), (301.into(), "LR".into()));
     assert_eq!(state_of("GET /ping"), (200.into(), "LR".into()));
     assert_eq!(state_of("GET /served"), (200.into(), "--".into()));
+    assert_eq!(state_of("GET /limited"), (429.into(), "PR".into()));
+    // HAProxy names the section whose rule denied (checked with 2.6).
+    assert_eq!(record("GET /private/x")["backend"], "fe");
+    assert_eq!(record("GET /limited")["backend"], "be");
 
-    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 4);
+    let v = stats_when(stats, |v| v["frontends"][0]["requests_total"] == 5);
     let fe = &v["frontends"][0];
-    assert_eq!(fe["denied_requests"], 1, "{v}");
-    assert_eq!(fe["responses"]["4xx"], 1, "{v}");
+    assert_eq!(fe["denied_requests"], 2, "{v}");
+    assert_eq!(fe["responses"]["4xx"], 2, "{v}");
     assert_eq!(fe["responses"]["3xx"], 1, "{v}");
     assert_eq!(fe["responses"]["2xx"], 2, "{v}");
     assert_eq!(v["backends"][0]["requests_total"], 1, "only /served: {v}");

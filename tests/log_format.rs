@@ -11,7 +11,6 @@ use common::http_backend::*;
 use common::*;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 /// Every field a value that should agree, separated by `|` so that empty
 /// variables cannot shift fields; `%B` last, compared apart.
@@ -57,42 +56,24 @@ fn backend() -> HttpBackend {
     })
 }
 
-/// The `LOG|...` lines of a text, in order.
-fn log_lines(text: &str) -> Vec<String> {
-    text.lines()
+/// Waits until `read()` holds `n` lines with a `LOG|...` part (after a
+/// syslog header or HAProxy's own words); returns those parts in order.
+fn wait_lines(read: impl Fn() -> String, n: usize) -> Vec<String> {
+    wait_for_matching_lines(read, |l| l.contains("LOG|"), n)
+        .iter()
         .filter_map(|l| l.find("LOG|").map(|at| l[at..].to_string()))
         .collect()
-}
-
-fn wait_lines(read: impl Fn() -> String, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let lines = log_lines(&read());
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} lines:\n{}",
-            lines.len(),
-            read()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The log lines and the size of each answer.
 type Run = (Vec<String>, Vec<u64>);
 
 fn percore_lines(app: SocketAddr, dead: SocketAddr) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let dead_port = free_port();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -123,9 +104,8 @@ name = "dead"
 retries = 0
 servers = [{{ name = "gone", addr = "{dead}" }}]
 "#,
-        log = log.display(),
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let mut sizes: Vec<u64> = REQUESTS
         .iter()
         .map(|(r, _)| send(proxy.addr(), r))
@@ -134,10 +114,7 @@ servers = [{{ name = "gone", addr = "{dead}" }}]
         format!("127.0.0.1:{dead_port}").parse().unwrap(),
         REQUESTS[0].0,
     ));
-    let lines = wait_lines(
-        || std::fs::read_to_string(&log).unwrap_or_default(),
-        REQUESTS.len() + 1,
-    );
+    let lines = wait_lines(|| log.read(), REQUESTS.len() + 1);
     (lines, sizes)
 }
 
@@ -274,13 +251,10 @@ servers = [{ name = "web1", addr = "127.0.0.1:1" }]
 #[test]
 fn unique_id_reaches_the_server_the_rules_and_the_log() {
     let app = HttpBackend::start(|_| ok("ok"));
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -301,17 +275,16 @@ http-request = ["set-header X-Copy %[unique-id]"]
 name = "app"
 servers = [{{ name = "web1", addr = "{app}" }}]
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     for path in ["/one", "/two"] {
         send(
             proxy.addr(),
             &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
         );
     }
-    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 2);
+    let lines = wait_lines(|| log.read(), 2);
     let received = app.received();
     assert_eq!(received.len(), 2);
     let mut ids = Vec::new();
@@ -374,13 +347,10 @@ default_backend = "app"
 #[test]
 fn samples_in_log_format_read_the_connection() {
     let app = HttpBackend::start(|_| ok("ok"));
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -399,15 +369,14 @@ http-request = ["set-var(txn.who) hdr(host)"]
 name = "app"
 servers = [{{ name = "web1", addr = "{app}" }}]
 "#,
-        log = log.display(),
         app = app.addr,
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     send(
         proxy.addr(),
         "GET / HTTP/1.1\r\nHost: alice\r\nConnection: close\r\n\r\n",
     );
-    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 1);
+    let lines = wait_lines(|| log.read(), 1);
     let port = proxy.addr().port();
     assert_eq!(lines[0], format!("LOG|127.0.0.1|\"ALICE\"|-|{port}|200"));
 }
@@ -442,21 +411,16 @@ servers = [{ name = "web1", addr = "127.0.0.1:1" }]
 #[test]
 fn custom_format_in_mode_tcp() {
     let backend = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    let config = tcp_config(
-        &format!("log = [{{ target = \"file:{}\" }}]", log.display()),
-        &servers(&[backend.addr]),
-    )
+    let config = tcp_config("", &servers(&[backend.addr]))
     .replace(
         "default_backend = \"be\"",
         "default_backend = \"be\"\nlog = true\ndontlognull = true\nlog-format = 'LOG|%ci|%f|%ft|%b/%s|%B|%U|%ts|%[dst_port]|%ST|%r|%HM|%{+Q}ID'",
     );
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let mut s = connect(proxy.addr());
     assert_eq!(roundtrip(&mut s, b"hello"), b"hello");
     drop(s);
-    let lines = wait_lines(|| std::fs::read_to_string(&log).unwrap_or_default(), 1);
+    let lines = wait_lines(|| log.read(), 1);
     let port = proxy.addr().port();
     // HTTP variables in a tcp session: `-`, -1 for the status, `""` quoted.
     assert_eq!(

@@ -8,87 +8,35 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::http_backend::{http_config, ok, HttpBackend};
+use common::pki::TestCa;
 use common::{free_port, run_percore, servers, Proxy};
 
-/// A CA, files in a temporary directory.
-struct Ca {
-    dir: tempfile::TempDir,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "percore tests");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), cert.pem()).unwrap();
-        Ca {
-            dir,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    /// A certificate for `cn` with `serial`: (cert file, key file).
-    fn issue(&self, cn: &str, serial: u8, server: bool) -> (PathBuf, PathBuf) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let names = if server { vec![cn.to_string()] } else { vec![] };
-        let mut params = rcgen::CertificateParams::new(names).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CountryName, "FR");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[serial]));
-        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2045, 6, 7);
-        params.extended_key_usages = vec![if server {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let crt = self.dir.path().join(format!("{cn}.crt"));
-        let keyfile = self.dir.path().join(format!("{cn}.key"));
-        std::fs::write(&crt, cert.pem()).unwrap();
-        std::fs::write(&keyfile, key.serialize_pem()).unwrap();
-        (crt, keyfile)
-    }
-
-    /// A revocation list naming `serial`.
-    fn crl(&self, serial: u8) -> PathBuf {
-        let params = rcgen::CertificateRevocationListParams {
-            this_update: rcgen::date_time_ymd(2024, 1, 1),
-            next_update: rcgen::date_time_ymd(2099, 1, 1),
-            crl_number: rcgen::SerialNumber::from(1u64),
-            issuing_distribution_point: None,
-            revoked_certs: vec![rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from_slice(&[serial]),
-                revocation_time: rcgen::date_time_ymd(2024, 6, 1),
-                reason_code: None,
-                invalidity_date: None,
-            }],
-            key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        let crl = params.signed_by(&self.issuer).unwrap();
-        let path = self.dir.path().join("ca.crl");
-        std::fs::write(&path, crl.pem().unwrap()).unwrap();
-        path
-    }
+/// A certificate for `cn` with `serial`, signed by `ca`: (cert file, key
+/// file) in the CA's directory.
+fn issue(ca: &TestCa, cn: &str, serial: u8, server: bool) -> (PathBuf, PathBuf) {
+    let names = if server { vec![cn.to_string()] } else { vec![] };
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CountryName, "FR");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[serial]));
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2045, 6, 7);
+    params.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let (cert, key) = ca.sign(params);
+    let crt = ca.dir().join(format!("{cn}.crt"));
+    let keyfile = ca.dir().join(format!("{cn}.key"));
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&keyfile, key.serialize_pem()).unwrap();
+    (crt, keyfile)
 }
 
 /// The backend answers with the headers the rules set.
@@ -121,8 +69,8 @@ const RULES: &str = r#"http-request = [
 ]"#;
 
 /// percore with a TLS bind whose extra options are `bind_extra`.
-fn mtls_proxy(ca: &Ca, be: &HttpBackend, bind_extra: &str) -> Proxy {
-    let (crt, key) = ca.issue("site.test", 1, true);
+fn mtls_proxy(ca: &TestCa, be: &HttpBackend, bind_extra: &str) -> Proxy {
+    let (crt, key) = issue(ca, "site.test", 1, true);
     let bind = format!(
         "bind = [{{ addr = \"127.0.0.1:{{port}}\", ssl = true, crt = \"{}\", key = \"{}\", {bind_extra} }}]",
         crt.display(),
@@ -135,11 +83,11 @@ fn mtls_proxy(ca: &Ca, be: &HttpBackend, bind_extra: &str) -> Proxy {
 
 /// curl over TLS to `proxy` (trusting `ca`), with `extra` arguments:
 /// (exit success, stdout, stderr).
-fn curl(proxy: &Proxy, ca: &Ca, extra: &[&str]) -> (bool, String, String) {
+fn curl(proxy: &Proxy, ca: &TestCa, extra: &[&str]) -> (bool, String, String) {
     curl_port(proxy.port, ca, extra)
 }
 
-fn curl_port(port: u16, ca: &Ca, extra: &[&str]) -> (bool, String, String) {
+fn curl_port(port: u16, ca: &TestCa, extra: &[&str]) -> (bool, String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "30", "--cacert"])
         .arg(ca.ca_file())
@@ -169,7 +117,7 @@ fn with_cert<'a>(crt: &'a Path, key: &'a Path) -> [&'a str; 4] {
 
 #[test]
 fn verify_required_refuses_a_client_without_a_certificate() {
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = echoing_backend();
     let ca_file = ca.ca_file();
     let proxy = mtls_proxy(
@@ -185,7 +133,7 @@ fn verify_required_refuses_a_client_without_a_certificate() {
 
 #[test]
 fn a_verified_client_certificate_is_read_by_the_rules() {
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = echoing_backend();
     let ca_file = ca.ca_file();
     let proxy = mtls_proxy(
@@ -193,7 +141,7 @@ fn a_verified_client_certificate_is_read_by_the_rules() {
         &be,
         &format!("verify = \"required\", ca-file = \"{}\"", ca_file.display()),
     );
-    let (crt, key) = ca.issue("alice", 0x42, false);
+    let (crt, key) = issue(&ca, "alice", 0x42, false);
     let (ok, out, err) = curl(&proxy, &ca, &with_cert(&crt, &key));
     assert!(ok, "{err}");
     let der = {
@@ -223,8 +171,8 @@ fn a_verified_client_certificate_is_read_by_the_rules() {
 
 #[test]
 fn a_certificate_from_another_ca_is_refused() {
-    let ca = Ca::new("client CA");
-    let other = Ca::new("someone else");
+    let ca = TestCa::new("client CA");
+    let other = TestCa::new("someone else");
     let be = echoing_backend();
     let ca_file = ca.ca_file();
     let proxy = mtls_proxy(
@@ -232,7 +180,7 @@ fn a_certificate_from_another_ca_is_refused() {
         &be,
         &format!("verify = \"optional\", ca-file = \"{}\"", ca_file.display()),
     );
-    let (crt, key) = other.issue("mallory", 7, false);
+    let (crt, key) = issue(&other, "mallory", 7, false);
     let (ok, out, _) = curl(&proxy, &ca, &with_cert(&crt, &key));
     assert!(!ok, "{out}");
     assert!(be.received().is_empty());
@@ -240,7 +188,7 @@ fn a_certificate_from_another_ca_is_refused() {
 
 #[test]
 fn verify_optional_lets_a_client_without_a_certificate_in() {
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = echoing_backend();
     let ca_file = ca.ca_file();
     let proxy = mtls_proxy(
@@ -254,7 +202,7 @@ fn verify_optional_lets_a_client_without_a_certificate_in() {
         out.starts_with("dn=- used=0 has=0 verify=0 issuer=- "),
         "{out}"
     );
-    let (crt, key) = ca.issue("bob", 9, false);
+    let (crt, key) = issue(&ca, "bob", 9, false);
     let (ok, out, err) = curl(&proxy, &ca, &with_cert(&crt, &key));
     assert!(ok, "{err}");
     assert!(out.starts_with("dn=bob used=1 "), "{out}");
@@ -262,7 +210,7 @@ fn verify_optional_lets_a_client_without_a_certificate_in() {
 
 #[test]
 fn a_revoked_certificate_is_refused() {
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = echoing_backend();
     let crl = ca.crl(0x66);
     let ca_file = ca.ca_file();
@@ -275,10 +223,10 @@ fn a_revoked_certificate_is_refused() {
             crl.display()
         ),
     );
-    let (crt, key) = ca.issue("revoked", 0x66, false);
+    let (crt, key) = issue(&ca, "revoked", 0x66, false);
     let (ok, out, _) = curl(&proxy, &ca, &with_cert(&crt, &key));
     assert!(!ok, "{out}");
-    let (crt, key) = ca.issue("fine", 0x67, false);
+    let (crt, key) = issue(&ca, "fine", 0x67, false);
     let (ok, out, err) = curl(&proxy, &ca, &with_cert(&crt, &key));
     assert!(ok, "{err}");
     assert!(out.starts_with("dn=fine used=1"), "{out}");
@@ -298,8 +246,8 @@ fn plain_connections_give_no_client_certificate_sample() {
 
 #[test]
 fn bad_client_certificate_settings_are_refused_at_load() {
-    let ca = Ca::new("client CA");
-    let (crt, key) = ca.issue("site.test", 1, true);
+    let ca = TestCa::new("client CA");
+    let (crt, key) = issue(&ca, "site.test", 1, true);
     let ca_file = ca.ca_file();
     let check = |bind_extra: &str, frontend: &str| {
         let bind = format!(
@@ -375,7 +323,7 @@ fn the_certificate_outlives_an_idle_pause_between_requests() {
     use std::io::{BufReader, Write};
     use std::sync::Arc;
 
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = echoing_backend();
     let ca_file = ca.ca_file();
     let proxy = mtls_proxy(
@@ -383,7 +331,7 @@ fn the_certificate_outlives_an_idle_pause_between_requests() {
         &be,
         &format!("verify = \"required\", ca-file = \"{}\"", ca_file.display()),
     );
-    let (crt, key) = ca.issue("carol", 3, false);
+    let (crt, key) = issue(&ca, "carol", 3, false);
     let load = |path: &Path| std::fs::read(path).unwrap();
     let chain: Vec<rustls::pki_types::CertificateDer<'static>> = rustls_pki_certs(&load(&crt));
     let key = rustls_pki_key(&load(&key));
@@ -439,7 +387,7 @@ fn rustls_pki_key(pem: &[u8]) -> rustls::pki_types::PrivateKeyDer<'static> {
 /// every `ssl_c_*` fetch gives the same value.
 #[test]
 fn the_fetches_give_what_haproxy_gives() {
-    let ca = Ca::new("client CA");
+    let ca = TestCa::new("client CA");
     let be = HttpBackend::start(|r| {
         let mut fields: Vec<String> = r
             .headers
@@ -465,8 +413,8 @@ fn the_fetches_give_what_haproxy_gives() {
         ("x-c-na", "ssl_c_notafter"),
         ("x-c-der", "ssl_c_der,hex"),
     ];
-    let (site_crt, site_key) = ca.issue("site.test", 1, true);
-    let bundle = ca.dir.path().join("bundle.pem");
+    let (site_crt, site_key) = issue(&ca, "site.test", 1, true);
+    let bundle = ca.dir().join("bundle.pem");
     std::fs::write(
         &bundle,
         std::fs::read_to_string(&site_crt).unwrap() + &std::fs::read_to_string(&site_key).unwrap(),
@@ -502,7 +450,7 @@ fn the_fetches_give_what_haproxy_gives() {
     )
     .replace("bind = [\"127.0.0.1:{port}\"]", &bind);
     let proxy = Proxy::start(&config);
-    let (crt, key) = ca.issue("dave", 0x8f, false);
+    let (crt, key) = issue(&ca, "dave", 0x8f, false);
     let (ok_h, theirs, err_h) = curl_port(haproxy.port, &ca, &with_cert(&crt, &key));
     let (ok_p, ours, err_p) = curl_port(proxy.port, &ca, &with_cert(&crt, &key));
     assert!(ok_h && ok_p, "{err_h} {err_p}");

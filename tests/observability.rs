@@ -345,19 +345,23 @@ fn assert_tcplog(line: &str, server: &str, bytes: &str, state: &str) {
 #[test]
 fn tcplog_to_a_file_with_dontlognull_and_errors() {
     let backend = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let log = LogFile::new();
     let stats_port = free_port();
-    let global = format!("log = [{{ target = \"file:{}\" }}]", log.display());
     let frontend = "log = true\nlog-format = \"tcplog\"\ndontlognull = true";
-    let config = config_with(&global, frontend, &servers(&[backend.addr]), stats_port, "");
+    let config = config_with(
+        &log.global_entry(),
+        frontend,
+        &servers(&[backend.addr]),
+        stats_port,
+        "",
+    );
     let proxy = Proxy::start(&config);
     drive(proxy.addr(), 20, 64);
     // Null connections: connect and close without a byte: not logged.
     for _ in 0..5 {
         drop(connect(proxy.addr()));
     }
-    let lines = wait_for_lines(&log, 20);
+    let lines = log.wait_for_lines(20);
     for line in &lines {
         assert_tcplog(line, "s1", "64", "--");
     }
@@ -369,19 +373,14 @@ fn tcplog_to_a_file_with_dontlognull_and_errors() {
     assert_eq!(v["process"]["log_dropped"], 0);
     let (status, stderr) = proxy.stop();
     assert!(status.success(), "{stderr}");
-    assert_eq!(
-        std::fs::read_to_string(&log).unwrap().lines().count(),
-        20,
-        "null connections logged"
-    );
+    assert_eq!(log.read().lines().count(), 20, "null connections logged");
 
     // A refused server is logged with SC and -1 for the connect time.
-    let log2 = dir.path().join("errors.log");
-    let global = format!("log = [{{ target = \"file:{}\" }}]", log2.display());
+    let log2 = LogFile::new();
     let dead = closed_addr();
     let backend = format!("retries = 0\n{}", servers(&[dead]));
     let config = config_with(
-        &global,
+        &log2.global_entry(),
         "log = true\ndontlognull = true",
         &backend,
         free_port(),
@@ -390,7 +389,7 @@ fn tcplog_to_a_file_with_dontlognull_and_errors() {
     let proxy = Proxy::start(&config);
     let mut s = connect(proxy.addr());
     let _ = read_to_end_or_error(&mut s);
-    let lines = wait_for_lines(&log2, 1);
+    let lines = log2.wait_for_lines(1);
     assert_tcplog(&lines[0], "s1", "0", "SC");
     assert!(lines[0].contains("/-1/"), "{}", lines[0]);
     drop(proxy);
@@ -399,11 +398,9 @@ fn tcplog_to_a_file_with_dontlognull_and_errors() {
 #[test]
 fn json_log_lines_parse() {
     let backend = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
-    let global = format!("log = [{{ target = \"file:{}\" }}]", log.display());
+    let log = LogFile::new();
     let config = config_with(
-        &global,
+        &log.global_entry(),
         "log = true\nlog-format = \"json\"",
         &servers(&[backend.addr]),
         free_port(),
@@ -411,7 +408,7 @@ fn json_log_lines_parse() {
     );
     let proxy = Proxy::start(&config);
     drive(proxy.addr(), 3, 33);
-    let lines = wait_for_lines(&log, 3);
+    let lines = log.wait_for_lines(3);
     for line in lines {
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));

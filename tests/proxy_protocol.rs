@@ -9,7 +9,7 @@ use common::http_backend::*;
 use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
@@ -47,21 +47,17 @@ fn toml_path(p: &Path) -> String {
 /// listener; `mode`, backend body and client timeout as given.
 struct Edge {
     proxy: Proxy,
-    log: PathBuf,
+    log: LogFile,
     stats: SocketAddr,
-    _logdir: tempfile::TempDir,
 }
 
 fn edge(mode: &str, backend: &str, frontend_extra: &str, client_timeout: &str) -> Edge {
-    let logdir = tempfile::tempdir().unwrap();
-    let log = logdir.path().join("access.log");
     let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = format!(
         r#"
 [global]
 threads = 1
 maxconn = 100
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "{mode}"
@@ -81,14 +77,9 @@ name = "be"
 [stats]
 bind = "{stats}"
 "#,
-        log = toml_path(&log),
     );
-    Edge {
-        proxy: Proxy::start(&config),
-        log,
-        stats,
-        _logdir: logdir,
-    }
+    let (proxy, log) = Proxy::start_logging(&config);
+    Edge { proxy, log, stats }
 }
 
 // ------------------------------------------------------------ addresses
@@ -167,7 +158,7 @@ http-request = [
     assert_eq!(h(3, "x-forwarded-for"), "2001:db8::7");
     assert_eq!(h(3, "x-dst"), "2001:db8::1:80");
 
-    let lines = wait_for_lines(&e.log, 5);
+    let lines = e.log.wait_for_lines(5);
     assert!(lines[0].starts_with("192.0.2.1:1234 ["), "{lines:?}");
     assert!(lines[2].starts_with("127.0.0.1:"), "{lines:?}");
     assert!(lines[3].starts_with("2001:db8::7:5000 ["), "{lines:?}");
@@ -227,7 +218,7 @@ fn refused(send: impl FnOnce(&mut TcpStream), reason: &str) {
         Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}"),
     }
     stats_when(e.stats, |v| v["frontends"][0]["proxy_errors"] == 1);
-    let lines = wait_for_lines(&e.log, 1);
+    let lines = e.log.wait_for_lines(1);
     let want = format!(
         " edge/127.0.0.1:{}: PROXY protocol error (",
         e.proxy.addr().port()
@@ -375,7 +366,7 @@ fn closing_before_any_byte_is_not_an_error() {
     c.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"ping");
     drop(c);
-    let lines = wait_for_lines(&e.log, 1);
+    let lines = e.log.wait_for_lines(1);
     assert!(lines[0].starts_with("192.0.2.1:1234 ["), "{lines:?}");
     let v = stats_json(e.stats);
     assert_eq!(v["frontends"][0]["proxy_errors"], 0);
@@ -550,14 +541,11 @@ servers = [
             v1_forced.addr, v2_traffic.addr, plain.addr
         ),
     ));
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while seen_v1.lock().unwrap().is_empty()
-        || seen_v2.lock().unwrap().is_empty()
-        || plain.accepted() == 0
-    {
-        assert!(std::time::Instant::now() < deadline, "no checks seen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("checks seen by the three servers", || {
+        !seen_v1.lock().unwrap().is_empty()
+            && !seen_v2.lock().unwrap().is_empty()
+            && plain.accepted() > 0
+    });
     assert_eq!(seen_v1.lock().unwrap()[0], "PROXY UNKNOWN");
     assert_eq!(seen_v2.lock().unwrap()[0], "v2 LOCAL");
     // A connect-only check sends nothing on a plain server.
@@ -644,14 +632,10 @@ fn http_server_connections_with_a_proxy_header_are_private() {
     // A leaves: its server connection is closed with it, not pooled
     // (http-reuse always would hand a pooled one to the next client).
     drop(a);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while closed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the private server connection outlived its client"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the private server connection closed with its client",
+        || closed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+    );
     // Client B gets its own connection and header.
     let mut b = connect(proxy.addr());
     assert_eq!(get_body(&mut b), expect(&b));
@@ -667,13 +651,8 @@ fn http_server_connections_with_a_proxy_header_are_private() {
 fn curl_haproxy_protocol_to_accept_proxy_binds() {
     let backend = HttpBackend::ok();
     let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let bundle = dir.path().join("site.pem");
-    std::fs::write(&bundle, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let bundle =
+        common::pki::write_self_signed_bundle(&dir.path().join("site.pem"), &["localhost"]);
     let tls_port = free_port();
     let proxy = Proxy::start(&http_config(
         "",

@@ -192,24 +192,11 @@ fn shapes(dir: &Path) -> Shapes {
     }
 }
 
-/// Waits until stderr holds `n` lines containing `needle`.
-fn wait_for_log(proxy: &Proxy, needle: &str, n: usize) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = proxy.stderr();
-        if log.matches(needle).count() >= n {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no {needle:?} x{n} in:\n{log}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn twenty_reloads_under_load_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let shapes = shapes(dir.path());
-    let (proxy, path) = start(&shapes, false);
+    let (mut proxy, path) = start(&shapes, false);
     let web: SocketAddr = format!("127.0.0.1:{}", shapes.web).parse().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -337,7 +324,7 @@ fn twenty_reloads_under_load_lose_nothing() {
             } else {
                 libc::SIGUSR2
             });
-            wait_for_log(&proxy, "applied on", round);
+            proxy.wait_for_stderr("applied on", round);
         }
         // The new routes and listeners are in force once it is applied.
         let want = if with_extra { "extra" } else { "plain" };
@@ -375,13 +362,13 @@ fn twenty_reloads_under_load_lose_nothing() {
 fn invalid_reload_keeps_the_running_config() {
     let dir = tempfile::tempdir().unwrap();
     let shapes = shapes(dir.path());
-    let (proxy, path) = start(&shapes, false);
+    let (mut proxy, path) = start(&shapes, false);
     let web: SocketAddr = format!("127.0.0.1:{}", shapes.web).parse().unwrap();
     let mut bad = shapes.config(true);
     bad.push_str("[[backend]]\nname = \"broken\"\nbalance = \"sometimes\"\n");
     std::fs::write(&path, &bad).unwrap();
     proxy.signal(libc::SIGHUP);
-    let log = wait_for_log(&proxy, "reload refused", 1);
+    let log = proxy.wait_for_stderr("reload refused", 1);
     assert!(
         log.contains("percore.toml:") && log.contains("balance"),
         "errors are located: {log}"
@@ -447,7 +434,7 @@ servers = [
     proxy.port = port;
     proxy.wait_listening();
     assert_eq!(socat(&sock, "set server app/kept state maint"), "\n");
-    wait_for_log(&proxy, "app/down is DOWN", 1);
+    proxy.wait_for_stderr("app/down is DOWN", 1);
     std::fs::write(
         proxy.dir.path().join("percore.toml"),
         config(

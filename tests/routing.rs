@@ -1001,14 +1001,11 @@ use_backend = [
 #[test]
 fn no_default_backend_answers_503_when_no_rule_matches() {
     let b = named_backend("b");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let text = format!(
         r#"
 [global]
 threads = 1
 maxconn = 1000
-log = [{{ target = "file:{log}" }}]
 
 [defaults]
 mode = "http"
@@ -1025,10 +1022,9 @@ use_backend = "b if {{ path_beg /b }}"
 name = "b"
 {servers}
 "#,
-        log = log.display(),
         servers = servers_of(&[&b]),
     );
-    let proxy = Proxy::start(&text);
+    let (proxy, log) = Proxy::start_logging(&text);
     let mut conn = client(&proxy);
     let (status, _, body) = ask(&mut conn, &get("/b/1"));
     assert_eq!(
@@ -1039,7 +1035,7 @@ name = "b"
     assert_eq!(status, 503);
     assert!(String::from_utf8_lossy(&body).contains("No server is available"));
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
-    let lines = wait_for_lines(&log, 2);
+    let lines = log.wait_for_lines(2);
     let line = &lines[1];
     assert!(line.contains(" edge edge/<NOSRV> "), "{line}");
     assert!(line.contains(" 503 "), "{line}");

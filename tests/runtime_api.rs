@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http_backend::{read_response, HttpBackend, Reply};
-use common::{free_port, run_percore, socat, Proxy, PATIENCE};
+use common::{free_port, run_percore, socat, wait_until, Proxy, PATIENCE};
 
 /// A backend that answers every request with its own name.
 fn named(name: &'static str) -> HttpBackend {
@@ -572,14 +572,6 @@ fn check_target() -> CheckTarget {
         }
     });
     CheckTarget { port, hits }
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

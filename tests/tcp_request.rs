@@ -181,12 +181,7 @@ impl Drop for Killed {
 
 /// `openssl s_server` with a self-signed certificate for `name`.
 fn tls_server(dir: &std::path::Path, name: &str) -> (Killed, SocketAddr) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
+    let (cert, key) = pki::self_signed(&[name]);
     let (cert_path, key_path) = (
         dir.join(format!("{name}.crt")),
         dir.join(format!("{name}.key")),

@@ -5,6 +5,7 @@
 mod common;
 
 use common::http_backend::*;
+use common::pki::TestCa;
 use common::*;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,9 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// A CA and the leaf certificates it signs, written as PEM files.
 struct Pki {
-    dir: tempfile::TempDir,
-    ca: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca: TestCa,
 }
 
 struct Leaf {
@@ -31,33 +30,28 @@ struct Leaf {
 
 impl Pki {
     fn new() -> Pki {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "percore test CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        let issuer = rcgen::Issuer::new(params, ca_key);
-        Pki { dir, ca, issuer }
+        Pki {
+            ca: TestCa::new("percore test CA"),
+        }
     }
 
     fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.ca.ca_file()
+    }
+
+    fn dir(&self) -> &Path {
+        self.ca.dir()
     }
 
     fn leaf(&self, file: &str, names: &[&str]) -> Leaf {
-        let key = rcgen::KeyPair::generate().unwrap();
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, names[0]);
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let bundle = self.dir.path().join(file);
+        let (cert, key) = self.ca.sign(params);
+        let bundle = self.dir().join(file);
         std::fs::write(&bundle, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
         Leaf {
             bundle,
@@ -68,7 +62,7 @@ impl Pki {
 
     fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
+        roots.add(self.ca.ca_cert().der().clone()).unwrap();
         roots
     }
 
@@ -137,7 +131,7 @@ fn tcp_offload_picks_certificates_by_sni() {
     let exact = pki.leaf("exact.pem", &["www.example.com"]);
     let wild = pki.leaf("wild.pem", &["*.example.com"]);
     // A directory of bundles, loaded in name order: "a-" is the default.
-    let dir = pki.dir.path().join("certs");
+    let dir = pki.dir().join("certs");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&default.bundle, dir.join("a-default.pem")).unwrap();
     std::fs::copy(&exact.bundle, dir.join("b-exact.pem")).unwrap();
@@ -227,15 +221,6 @@ fn tcp_offload_moves_large_streams_and_half_closes() {
 fn http_tls_config(bind: &str, backend_servers: &str) -> String {
     http_config("x-forwarded-proto = true", backend_servers)
         .replace("bind = [\"127.0.0.1:{port}\"]", &format!("bind = [{bind}]"))
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 #[test]
@@ -392,7 +377,7 @@ fn openssl_versions_and_session_resumption() {
 
     // Resumption, TLS 1.2 (session ticket) and TLS 1.3 (PSK ticket).
     for version in ["-tls1_2", "-tls1_3"] {
-        let sess_path = pki.dir.path().join(format!("sess{version}.pem"));
+        let sess_path = pki.dir().join(format!("sess{version}.pem"));
         let sess = toml_path(&sess_path);
         let first = s_client_until(
             &[
@@ -463,8 +448,6 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     let pki = Pki::new();
     let leaf = pki.leaf("site.pem", &["site.test"]);
     let echo = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = tcp_tls_config(
         &format!(
@@ -475,17 +458,10 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
         "1s",
     )
     .replace(
-        "maxconn = 100",
-        &format!(
-            "maxconn = 100\nlog = [{{ target = \"file:{}\" }}]",
-            log.display()
-        ),
-    )
-    .replace(
         "default_backend = \"plain\"",
         "default_backend = \"plain\"\nlog = true",
     ) + &format!("\n[stats]\nbind = \"{stats}\"\n");
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let mut silent = connect(proxy.addr());
     // Half a ClientHello record header, then silence.
     silent.write_all(&[0x16, 0x03]).unwrap();
@@ -501,7 +477,7 @@ fn a_handshake_that_never_finishes_is_closed_at_timeout_client() {
     }
     assert_eq!(echo.accepted(), 0, "no server for an unfinished handshake");
     stats_when(stats, |v| v["frontends"][0]["ssl_failed_handshakes"] == 1);
-    let lines = wait_for_lines(&log, 1);
+    let lines = log.wait_for_lines(1);
     assert!(
         lines[0].ends_with(&format!(
             " tls/127.0.0.1:{}: SSL handshake failure (timeout)",
@@ -775,8 +751,8 @@ servers = [{{ name = "s1", addr = "{}" }}]
 /// One line of the log file per failed client handshake, e.g.
 /// `127.0.0.1:40000 [22/Nov/2026:04:00:00.123] fe/127.0.0.1:8443: SSL
 /// handshake failure (received corrupt message ...)`.
-fn handshake_failure_lines(log: &Path, n: usize) -> Vec<String> {
-    let lines = wait_for_lines(log, n);
+fn handshake_failure_lines(log: &LogFile, n: usize) -> Vec<String> {
+    let lines = log.wait_for_lines(n);
     assert_eq!(lines.len(), n, "{lines:#?}");
     lines
 }
@@ -790,8 +766,6 @@ fn failed_client_handshakes_are_counted_and_logged() {
     let pki = Pki::new();
     let leaf = pki.leaf("site.pem", &["site.test"]);
     let be = HttpBackend::ok();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
     let stats_port = free_port();
     let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
     // TLS 1.3 only, one suite: old clients and other suites are refused.
@@ -803,13 +777,9 @@ fn failed_client_handshakes_are_counted_and_logged() {
         &servers(&[be.addr]),
     )
     .replace("threads = 1", "threads = 2")
-    .replace(
-        "maxconn = 1000",
-        &format!("maxconn = 1000\nlog = [{{ target = \"file:{}\" }}]", log.display()),
-    )
     .replace("default_backend = \"be\"", "default_backend = \"be\"\nlog = true")
         + &format!("\n[stats]\nbind = \"{stats}\"\n");
-    let proxy = Proxy::start(&config);
+    let (proxy, log) = Proxy::start_logging(&config);
     let addr = proxy.addr();
     let port = addr.port().to_string();
     let connect_arg = format!("127.0.0.1:{port}");
@@ -941,7 +911,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
             toml_path(&leaf.bundle)
         )
     };
-    let proxy = Proxy::start(&tcp_tls_config(&bind(&old), echo.addr, "30s"));
+    let mut proxy = Proxy::start(&tcp_tls_config(&bind(&old), echo.addr, "30s"));
     let client = pki.client(&[]);
     assert_eq!(
         leaf_of(&tls_connect(client.clone(), proxy.addr(), "site.test")),
@@ -949,7 +919,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
     );
     let addr = format!("127.0.0.1:{}", proxy.port);
     let ca = toml_path(&pki.ca_file());
-    let sess_path = pki.dir.path().join("sess.pem");
+    let sess_path = pki.dir().join("sess.pem");
     let sess = toml_path(&sess_path);
     let first = s_client_until(
         &[
@@ -972,15 +942,7 @@ fn a_reload_serves_new_certificates_and_keeps_tickets_valid() {
         tcp_tls_config(&bind(&new), echo.addr, "30s").replace("{port}", &proxy.port.to_string());
     std::fs::write(proxy.dir.path().join("percore.toml"), config).unwrap();
     proxy.signal(libc::SIGHUP);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !proxy.stderr().contains("applied on") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload: {}",
-            proxy.stderr()
-        );
-        thread::sleep(std::time::Duration::from_millis(20));
-    }
+    proxy.wait_for_stderr("applied on", 1);
     // New handshakes get the new certificate...
     assert_eq!(
         leaf_of(&tls_connect(client, proxy.addr(), "site.test")),
@@ -1093,14 +1055,11 @@ fn one_failed_request(server: SocketAddr) -> (serde_json::Value, serde_json::Val
 /// percore closes, logged with tcplog): the log line as written.
 fn one_failed_session(mode: &str, server: SocketAddr) -> (String, serde_json::Value, String) {
     let check_target = Backend::echo();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.json");
     let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = format!(
         r#"
 [global]
 threads = 1
-log = [{{ target = "file:{}" }}]
 
 [defaults]
 mode = "{mode}"
@@ -1121,11 +1080,10 @@ servers = [{{ name = "up", addr = "{server}", ssl = true, verify = "none", check
 [stats]
 bind = "{stats}"
 "#,
-        log.display(),
         check_target.addr.port(),
         format = if mode == "http" { "json" } else { "tcplog" },
     );
-    let mut proxy = Proxy::start(&config);
+    let (mut proxy, log) = Proxy::start_logging(&config);
     if mode == "http" {
         let (status, _, _) = get(&proxy).unwrap();
         assert_eq!(status, 503);
@@ -1134,7 +1092,7 @@ bind = "{stats}"
         let (got, _) = read_to_end_or_error(&mut s);
         assert!(got.is_empty(), "{got:?}");
     }
-    let line = wait_for_lines(&log, 1).remove(0);
+    let line = log.wait_for_lines(1).remove(0);
     let v = stats_when(stats, |v| v["backends"][0]["conn_errors"] == 1);
     let stderr = proxy.wait_for_stderr("Server be/up is DOWN", 1);
     (line, v, stderr)

@@ -408,7 +408,7 @@ pub(crate) fn attach_rules(
                     .position(|n| *n == name)
                     .map(Section::Backend)
             };
-            let (rules, tcp_rules, stick_rules) = read_rules(
+            let (mut rules, tcp_rules, stick_rules) = read_rules(
                 diag,
                 &table,
                 (is_frontend, mode, own_table.as_ref(), section),
@@ -434,21 +434,17 @@ pub(crate) fn attach_rules(
                     }),
                 );
             }
-            let captures = rules
-                .request
-                .iter()
-                .any(|r| matches!(r.action, crate::rules::RequestAction::Capture(_)))
-                || rules
-                    .response
-                    .iter()
-                    .any(|r| matches!(r.action, crate::rules::ResponseAction::Capture(_)));
-            if captures && !is_frontend {
-                diag.error(
-                    table.span.as_ref(),
-                    &table.path,
-                    format!("backend \"{name}\" has capture rules"),
-                    Some("capture slots belong to frontends: put the capture rules in the frontends that route here (HAProxy allows id captures in backends)".into()),
-                );
+            if !is_frontend {
+                if let Err((message, hint)) =
+                    super::rules_parse::resolve_backend_capture_slots(&mut rules)
+                {
+                    diag.error(
+                        table.span.as_ref(),
+                        &table.path,
+                        format!("backend \"{name}\": {message}"),
+                        Some(hint),
+                    );
+                }
             }
             if !rules.is_empty() || !rules.acls.is_empty() {
                 *rules_slot = rules;

@@ -31,7 +31,7 @@ pub(crate) mod fetch;
 pub(crate) mod fetch_table;
 pub(crate) mod lexer;
 mod ssl_c_fetch;
-pub(crate) use actions_extra::resolve_capture_slots;
+pub(crate) use actions_extra::{resolve_backend_capture_slots, resolve_capture_slots};
 pub(crate) mod stick_rules;
 pub(crate) mod value;
 
@@ -353,6 +353,40 @@ fn header_name(at: usize, name: &str) -> Parsed<Box<str>> {
     Ok(name.into())
 }
 
+/// Refuses a control byte (HTAB excepted) in the literal parts of
+/// `format`, the value `action` writes: written with a TOML or `\xHH`
+/// escape it would reach the server inside a field or the request line
+/// (found by fuzzing, fuzz/corpus/header_edit). `in_target`: the value
+/// goes into the request target, where a space is refused too. Rendered
+/// samples are filtered at run time (`rules::edit`).
+pub(super) fn check_literal_bytes(
+    action: &str,
+    at: usize,
+    format: &Format,
+    in_target: bool,
+) -> Parsed<()> {
+    let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || (in_target && *b == b' ');
+    if format
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
+    {
+        return err(
+            at,
+            format!(
+                "`{action}` value holds a control character{}",
+                if in_target { " or a space" } else { "" }
+            ),
+            if in_target {
+                "a path or query is sent as written: percent-encode it (%20 for a space)"
+            } else {
+                "a field value may hold visible characters, spaces and tabs only"
+            },
+        );
+    }
+    Ok(())
+}
+
 /// set-header / add-header / del-header / replace-header.
 fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<Option<HeaderEdit>> {
     let name_of = |words: &mut Words| -> Parsed<Box<str>> {
@@ -372,33 +406,12 @@ fn parse_header_edit(action: &str, words: &mut Words, env: &Env<'_>) -> Parsed<O
         match words.argument() {
             Some((vat, v)) => {
                 let format = parse_format(vat, &v, env)?;
-                // A control byte (written with a TOML or \xHH escape) would
-                // reach the server inside a field or the request line; a
-                // space would split the request line. Found by fuzzing
-                // (fuzz/corpus/header_edit).
+                // A space would split the request line.
                 let target = matches!(
                     action,
                     "set-path" | "set-query" | "set-uri" | "replace-path" | "replace-uri"
                 );
-                let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || (target && *b == b' ');
-                if format
-                    .parts
-                    .iter()
-                    .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
-                {
-                    return err(
-                        vat,
-                        format!(
-                            "`{action}` value holds a control character{}",
-                            if target { " or a space" } else { "" }
-                        ),
-                        if target {
-                            "a path or query is sent as written: percent-encode it (%20 for a space)"
-                        } else {
-                            "a field value may hold visible characters, spaces and tabs only"
-                        },
-                    );
-                }
+                check_literal_bytes(action, vat, &format, target)?;
                 Ok(format)
             }
             None => err(

@@ -224,6 +224,10 @@ pub enum Verdict<'r> {
     Auth(&'r str),
     Redirect(&'r Redirect),
     Return(&'r Reply),
+    /// A rule found the request invalid (`normalize-uri ... strict` and
+    /// an invalid `%`-sequence): 400, logged and counted as a bad request
+    /// (HAProxy's ACT_RET_INV).
+    BadRequest,
 }
 
 /// One step of [`HttpRules::step_request`].
@@ -320,6 +324,13 @@ impl HttpRules {
                 RequestAction::Auth { realm } => Verdict::Auth(realm),
                 RequestAction::Redirect(r) => Verdict::Redirect(r),
                 RequestAction::Return(r) => Verdict::Return(r),
+                RequestAction::Edit(HeaderEdit::NormalizeUri(kind))
+                    if facts
+                        .req
+                        .is_some_and(|req| kind.refuses(req.target.as_bytes())) =>
+                {
+                    Verdict::BadRequest
+                }
                 RequestAction::Edit(edit) => {
                     return Step::Edit {
                         next: index + 1,

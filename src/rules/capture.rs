@@ -4,7 +4,8 @@
 //! `{...}` blocks). Slots are numbered per side as HAProxy numbers them
 //! for a frontend: the header captures (`capture-request-header`,
 //! `capture-response-header`), then `declare-capture` slots, then (request
-//! side) one slot per `capture ... len` rule, in rule order.
+//! side) one slot per `capture ... len` rule, in rule order. A backend's
+//! `id` rules write the slots of the frontend that routed the request.
 
 use std::cell::RefCell;
 
@@ -28,7 +29,9 @@ pub enum SlotRef {
 }
 
 /// One capture rule; `slot` and `len` are resolved when the frontend's
-/// slots are known (`config::routing`).
+/// slots are known (`config::routing`). A backend's rule has `slot` = its
+/// `id` and the longest `len`: the slot's length is the routing
+/// frontend's, applied when the log reads the slots ([`Captured::slots`]).
 #[derive(Debug, Clone)]
 pub struct CaptureRule {
     pub side: CaptureSide,
@@ -114,15 +117,24 @@ impl Captured {
         !self.side(side).borrow().is_empty()
     }
 
-    /// The `slots` values of `side` for the log: `base` (the header
-    /// captures taken from the head) with the written values over it,
-    /// empty where nothing was captured.
-    pub fn slots(&self, side: CaptureSide, slots: usize, base: &[String]) -> Vec<String> {
-        let mut out: Vec<String> = base.iter().take(slots).cloned().collect();
-        out.resize(slots, String::new());
+    /// The values of `side` for the log, one per slot of the frontend
+    /// (`lens`: their lengths): `base` (the header captures taken from the
+    /// head) with the written values over it, each cut to its slot, empty
+    /// where nothing was captured. A write past the slots (a backend's
+    /// `id` the frontend has no slot for) is not shown, as in HAProxy.
+    pub fn slots(
+        &self,
+        side: CaptureSide,
+        lens: impl IntoIterator<Item = usize>,
+        base: &[String],
+    ) -> Vec<String> {
+        let lens: Vec<usize> = lens.into_iter().collect();
+        let mut out: Vec<String> = base.iter().take(lens.len()).cloned().collect();
+        out.resize(lens.len(), String::new());
         for (slot, value) in self.side(side).borrow().iter() {
-            if let Some(s) = out.get_mut(*slot) {
+            if let (Some(s), Some(&len)) = (out.get_mut(*slot), lens.get(*slot)) {
                 s.clone_from(value);
+                truncate(s, len);
             }
         }
         out
@@ -143,12 +155,17 @@ mod tests {
         c.write(CaptureSide::Request, 9, "out of range".into());
         let base = ["host".to_string()];
         assert_eq!(
-            c.slots(CaptureSide::Request, 3, &base),
+            c.slots(CaptureSide::Request, [20, 4, 20], &base),
             ["zero", "", "again"]
         );
-        assert_eq!(c.slots(CaptureSide::Response, 2, &[]), ["", ""]);
+        // A backend's write is cut to the frontend's slot.
+        assert_eq!(
+            c.slots(CaptureSide::Request, [2, 1, 3], &base),
+            ["ze", "", "aga"]
+        );
+        assert_eq!(c.slots(CaptureSide::Response, [1, 1], &[]), ["", ""]);
         c.clear();
-        assert_eq!(c.slots(CaptureSide::Request, 1, &base), ["host"]);
+        assert_eq!(c.slots(CaptureSide::Request, [20], &base), ["host"]);
         let cookie = |v: &str, set| Captured::cookie_from(v.as_bytes(), "SE", 12, set);
         assert_eq!(
             cookie("a=1; SESSION=abc; SE=2", false).as_deref(),

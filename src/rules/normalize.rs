@@ -12,11 +12,12 @@ pub enum NormalizeUri {
     PathStripDotdot { full: bool },
     /// `path-merge-slashes`: `//` → `/`.
     PathMergeSlashes,
-    /// `percent-decode-unreserved`: `%41` → `A` for letters, digits and
-    /// `-._~`, in path and query.
-    PercentDecodeUnreserved,
-    /// `percent-to-uppercase`: `%2f` → `%2F`.
-    PercentToUppercase,
+    /// `percent-decode-unreserved [strict]`: `%41` → `A` for letters,
+    /// digits and `-._~`, in path and query. `strict`: a request with an
+    /// invalid `%`-sequence is refused (400) instead of kept as written.
+    PercentDecodeUnreserved { strict: bool },
+    /// `percent-to-uppercase [strict]`: `%2f` → `%2F` (`strict` as above).
+    PercentToUppercase { strict: bool },
     /// `query-sort-by-name`: the query's parameters sorted by name (stable).
     QuerySortByName,
     /// `fragment-strip`: the `#fragment` goes.
@@ -26,7 +27,7 @@ pub enum NormalizeUri {
 }
 
 /// The names `normalize-uri` takes, with what they build (`full` is read
-/// after `path-strip-dotdot`).
+/// after `path-strip-dotdot`, `strict` after the two percent kinds).
 pub const KINDS: &[(&str, NormalizeUri)] = &[
     ("path-strip-dot", NormalizeUri::PathStripDot),
     (
@@ -36,24 +37,61 @@ pub const KINDS: &[(&str, NormalizeUri)] = &[
     ("path-merge-slashes", NormalizeUri::PathMergeSlashes),
     (
         "percent-decode-unreserved",
-        NormalizeUri::PercentDecodeUnreserved,
+        NormalizeUri::PercentDecodeUnreserved { strict: false },
     ),
-    ("percent-to-uppercase", NormalizeUri::PercentToUppercase),
+    (
+        "percent-to-uppercase",
+        NormalizeUri::PercentToUppercase { strict: false },
+    ),
     ("query-sort-by-name", NormalizeUri::QuerySortByName),
     ("fragment-strip", NormalizeUri::FragmentStrip),
     ("fragment-encode", NormalizeUri::FragmentEncode),
 ];
 
-/// Writes `target` normalized by `kind` to `out`.
-pub fn normalize(kind: NormalizeUri, target: &[u8], out: &mut Vec<u8>) {
-    // Absolute form keeps its scheme and authority.
-    let path_start = match target.windows(3).position(|w| w == b"://") {
+impl NormalizeUri {
+    /// Whether this normalizer refuses `target`: a `strict` percent kind
+    /// and an invalid `%`-sequence (a `%` not followed by two hex digits)
+    /// anywhere after the authority, query and fragment included, as
+    /// HAProxy 2.6 does (checked against it). The request is then answered
+    /// 400 and goes nowhere.
+    pub fn refuses(self, target: &[u8]) -> bool {
+        match self {
+            NormalizeUri::PercentDecodeUnreserved { strict: true }
+            | NormalizeUri::PercentToUppercase { strict: true } => {
+                has_invalid_percent(&target[path_start(target)..])
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Where the path of a request target starts: 0, or after the scheme and
+/// authority of an absolute-form target (its length if it has no path).
+fn path_start(target: &[u8]) -> usize {
+    match target.windows(3).position(|w| w == b"://") {
         Some(p) => target[p + 3..]
             .iter()
             .position(|&b| b == b'/')
             .map_or(target.len(), |q| p + 3 + q),
         None => 0,
-    };
+    }
+}
+
+/// A `%` not followed by two hex digits.
+fn has_invalid_percent(text: &[u8]) -> bool {
+    text.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(text.get(i + 1).copied().and_then(hex).is_some()
+                && text.get(i + 2).copied().and_then(hex).is_some())
+    })
+}
+
+/// Writes `target` normalized by `kind` to `out` (a target `kind`
+/// [refuses](NormalizeUri::refuses) is never forwarded: the rule answers
+/// 400 before this runs).
+pub fn normalize(kind: NormalizeUri, target: &[u8], out: &mut Vec<u8>) {
+    // Absolute form keeps its scheme and authority.
+    let path_start = path_start(target);
     out.extend_from_slice(&target[..path_start]);
     let rest = &target[path_start..];
     let fragment_at = rest.iter().position(|&b| b == b'#').unwrap_or(rest.len());
@@ -83,11 +121,11 @@ pub fn normalize(kind: NormalizeUri, target: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(query);
             out.extend_from_slice(fragment);
         }
-        NormalizeUri::PercentDecodeUnreserved => {
+        NormalizeUri::PercentDecodeUnreserved { .. } => {
             percent(before_fragment, out, true);
             out.extend_from_slice(fragment);
         }
-        NormalizeUri::PercentToUppercase => {
+        NormalizeUri::PercentToUppercase { .. } => {
             percent(before_fragment, out, false);
             out.extend_from_slice(fragment);
         }
@@ -252,15 +290,47 @@ mod tests {
         assert_eq!(run(full, "/../a"), "/a");
         assert_eq!(run(full, "/a/../../b?q"), "/b?q");
         assert_eq!(run(PathMergeSlashes, "//a///b/?x=//"), "/a/b/?x=//");
-        assert_eq!(
-            run(PercentDecodeUnreserved, "/%41%2f%7e?q=%2D%25"),
-            "/A%2f~?q=-%25"
-        );
-        assert_eq!(run(PercentToUppercase, "/%2f%zz?%ab"), "/%2F%zz?%AB");
+        let decode = PercentDecodeUnreserved { strict: false };
+        assert_eq!(run(decode, "/%41%2f%7e?q=%2D%25"), "/A%2f~?q=-%25");
+        let upper = PercentToUppercase { strict: false };
+        assert_eq!(run(upper, "/%2f%zz?%ab"), "/%2F%zz?%AB");
         assert_eq!(run(QuerySortByName, "/p?b=2&a=1&c&a=0"), "/p?a=1&a=0&b=2&c");
         assert_eq!(run(QuerySortByName, "/p"), "/p");
         assert_eq!(run(FragmentStrip, "/p?q#frag"), "/p?q");
         assert_eq!(run(FragmentEncode, "/p#frag"), "/p%23frag");
         assert_eq!(run(PathMergeSlashes, "http://h:8//a//b"), "http://h:8/a/b");
+    }
+
+    /// The targets HAProxy 2.6 answers 400 with `strict` (and forwards
+    /// without it).
+    #[test]
+    fn strict_refuses_invalid_percent_sequences() {
+        use NormalizeUri::*;
+        for strict in [
+            PercentDecodeUnreserved { strict: true },
+            PercentToUppercase { strict: true },
+        ] {
+            for bad in [
+                "/%zz",
+                "/%2",
+                "/a%",
+                "/p?q=%g1",
+                "/p?x=%",
+                "/p#%zz",
+                "http://h/%4",
+            ] {
+                assert!(strict.refuses(bad.as_bytes()), "{strict:?} {bad}");
+            }
+            for good in ["/%2f%7E", "/p?x=%2a", "/", "http://h%zz/a", "*"] {
+                assert!(!strict.refuses(good.as_bytes()), "{strict:?} {good}");
+            }
+        }
+        for lax in [
+            PercentDecodeUnreserved { strict: false },
+            PercentToUppercase { strict: false },
+            PathStripDot,
+        ] {
+            assert!(!lax.refuses(b"/%zz"), "{lax:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod h2raw;
 pub mod haproxy;
 pub mod http_backend;
+pub mod pki;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -142,6 +143,18 @@ impl Proxy {
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until stderr has `nth + 1` lines holding every needle;
+    /// returns line `nth` of them (from 0).
+    pub fn wait_for_stderr_line(&self, needles: &[&str], nth: usize) -> String {
+        let holds = |l: &str| needles.iter().all(|n| l.contains(n));
+        wait_for_matching_lines(|| self.stderr(), holds, nth + 1).swap_remove(nth)
+    }
+
+    /// The lines of stderr holding `needle`.
+    pub fn count_stderr_lines(&self, needle: &str) -> usize {
+        self.stderr().lines().filter(|l| l.contains(needle)).count()
     }
 
     pub fn wait_listening(&mut self) {
@@ -425,19 +438,119 @@ pub fn stats_when(
     }
 }
 
+/// A file percore writes its log lines to (a `file:` log target), alone
+/// in a temporary directory that lives as long as it.
+pub struct LogFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl LogFile {
+    pub fn new() -> LogFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        LogFile { _dir: dir, path }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The path as a configuration writes it.
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.path.display()
+    }
+
+    /// `{ target = "file:<path>" }`, an element of `[global]`'s `log`.
+    pub fn target(&self) -> String {
+        format!("{{ target = \"file:{}\" }}", self.path.display())
+    }
+
+    /// [`LogFile::target`] with `options` (`format = "raw"`, ...).
+    pub fn target_with(&self, options: &str) -> String {
+        format!("{{ target = \"file:{}\", {options} }}", self.path.display())
+    }
+
+    /// `log = [{ target = "file:<path>" }]`, an entry of `[global]`.
+    pub fn global_entry(&self) -> String {
+        format!("log = [{}]", self.target())
+    }
+
+    /// `config` with this file as its global log target: the entry goes
+    /// first in its `[global]` table (one is added if it has none).
+    pub fn added_to(&self, config: &str) -> String {
+        let entry = self.global_entry();
+        match config.find("[global]\n") {
+            Some(at) => {
+                let after = at + "[global]\n".len();
+                format!("{}{entry}\n{}", &config[..after], &config[after..])
+            }
+            None => format!("[global]\n{entry}\n\n{config}"),
+        }
+    }
+
+    /// What percore wrote so far (empty before the first line).
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+
+    /// Waits until the file holds `n` lines; returns all its lines.
+    pub fn wait_for_lines(&self, n: usize) -> Vec<String> {
+        wait_for_lines(&self.path, n)
+    }
+}
+
+impl Proxy {
+    /// [`Proxy::start`] with `config` logging to a new [`LogFile`].
+    pub fn start_logging(config: &str) -> (Proxy, LogFile) {
+        let log = LogFile::new();
+        (Proxy::start(&log.added_to(config)), log)
+    }
+}
+
+/// Waits until the file at `path` (a log file percore writes) holds `n`
+/// lines; returns all its lines.
 pub fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    wait_for_matching_lines(
+        || std::fs::read_to_string(path).unwrap_or_default(),
+        |_| true,
+        n,
+    )
+}
+
+/// Waits until `read()` (a log file, a process's stderr) holds `n` lines
+/// that `keep` accepts; returns those lines (all of them, in order).
+pub fn wait_for_matching_lines(
+    read: impl Fn() -> String,
+    keep: impl Fn(&str) -> bool,
+    n: usize,
+) -> Vec<String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let text = read();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| keep(l))
+            .map(str::to_string)
+            .collect();
         if lines.len() >= n {
             return lines;
         }
         assert!(
             Instant::now() < deadline,
-            "only {} of {n} log lines:\n{text}",
+            "only {} of {n} lines:\n{text}",
             lines.len()
         );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded by [`PATIENCE`]) until `done` holds; `what` names it in
+/// the failure.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -511,14 +624,8 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A self-signed certificate for `h2.test`, chain and key in one PEM.
+/// A self-signed certificate for `h2.test`, chain and key in one PEM
+/// (`site.pem` in `dir`).
 pub fn site_bundle(dir: &std::path::Path) -> PathBuf {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["h2.test".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let path = dir.join("site.pem");
-    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
-    path
+    pki::write_self_signed_bundle(&dir.join("site.pem"), &["h2.test"])
 }

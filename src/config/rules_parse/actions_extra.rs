@@ -35,7 +35,7 @@ pub(super) fn parse_set_method(words: &mut Words, env: &Env<'_>) -> Parsed<Heade
     Ok(HeaderEdit::SetMethod(format))
 }
 
-/// `normalize-uri <kind> [full]`.
+/// `normalize-uri <kind> [full|strict]`.
 pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
     use crate::rules::normalize::{NormalizeUri, KINDS};
     let names: Vec<&str> = KINDS.iter().map(|(n, _)| *n).collect();
@@ -46,22 +46,22 @@ pub(super) fn parse_normalize_uri(words: &mut Words) -> Parsed<HeaderEdit> {
     let Some(&(_, mut kind)) = KINDS.iter().find(|(n, _)| *n == name) else {
         return err(at, format!("unknown normalize-uri kind `{name}`"), hint);
     };
-    match (kind, words.peek()) {
-        (NormalizeUri::PathStripDotdot { .. }, Some("full")) => {
-            words.next();
-            kind = NormalizeUri::PathStripDotdot { full: true };
+    let option = match kind {
+        NormalizeUri::PathStripDotdot { .. } => "full",
+        NormalizeUri::PercentDecodeUnreserved { .. } | NormalizeUri::PercentToUppercase { .. } => {
+            "strict"
         }
-        (
-            NormalizeUri::PercentDecodeUnreserved | NormalizeUri::PercentToUppercase,
-            Some("strict"),
-        ) => {
-            return err(
-                words.here(),
-                "`strict` is not supported by percore",
-                "without strict an invalid %-sequence is kept as it is; refuse such requests with a rule (e.g. deny if { url -m reg %($|.$|[^0-9a-fA-F]|.[^0-9a-fA-F]) })",
-            )
-        }
-        _ => {}
+        _ => return Ok(HeaderEdit::NormalizeUri(kind)),
+    };
+    if words.peek() == Some(option) {
+        words.next();
+        kind = match kind {
+            NormalizeUri::PathStripDotdot { .. } => NormalizeUri::PathStripDotdot { full: true },
+            NormalizeUri::PercentDecodeUnreserved { .. } => {
+                NormalizeUri::PercentDecodeUnreserved { strict: true }
+            }
+            _ => NormalizeUri::PercentToUppercase { strict: true },
+        };
     }
     Ok(HeaderEdit::NormalizeUri(kind))
 }
@@ -114,18 +114,7 @@ pub(super) fn parse_early_hint(words: &mut Words, env: &Env<'_>) -> Parsed<Reque
         return err(words.here(), "`early-hint` needs a value", HINT);
     };
     let value = parse_format(vat, &value, env)?;
-    let bad = |b: &u8| b.is_ascii_control() && *b != b'\t';
-    if value
-        .parts
-        .iter()
-        .any(|p| matches!(p, Part::Literal(l) if l.iter().any(bad)))
-    {
-        return err(
-            vat,
-            "`early-hint` value holds a control character",
-            "a field value may hold visible characters, spaces and tabs only",
-        );
-    }
+    super::check_literal_bytes("early-hint", vat, &value, false)?;
     Ok(RequestAction::EarlyHint { name, value })
 }
 
@@ -200,14 +189,8 @@ pub(super) fn parse_capture(
     })
 }
 
-/// Numbers the capture slots of a frontend's `capture` rules (see
-/// `rules::capture`): a `len` rule adds a request slot after the header
-/// captures and the `declare-capture` ones; an `id` rule takes the length
-/// of the slot it names. The first `id` naming no slot is the error.
-pub(crate) fn resolve_capture_slots(
-    log: &mut crate::config::FrontendLog,
-    rules: &mut crate::rules::HttpRules,
-) -> Result<(), (String, String)> {
+/// The `capture` rules of a section, request rules first.
+fn capture_rules(rules: &mut crate::rules::HttpRules) -> Vec<&mut CaptureRule> {
     let request = rules
         .request
         .iter_mut()
@@ -222,8 +205,19 @@ pub(crate) fn resolve_capture_slots(
             crate::rules::ResponseAction::Capture(c) => Some(c),
             _ => None,
         });
+    request.chain(response).collect()
+}
+
+/// Numbers the capture slots of a frontend's `capture` rules (see
+/// `rules::capture`): a `len` rule adds a request slot after the header
+/// captures and the `declare-capture` ones; an `id` rule takes the length
+/// of the slot it names. The first `id` naming no slot is the error.
+pub(crate) fn resolve_capture_slots(
+    log: &mut crate::config::FrontendLog,
+    rules: &mut crate::rules::HttpRules,
+) -> Result<(), (String, String)> {
+    let mut captures = capture_rules(rules);
     // `len` rules first: an `id` may name the slot of a later one.
-    let mut captures: Vec<&mut CaptureRule> = request.chain(response).collect();
     for c in captures.iter_mut() {
         if let SlotRef::New { len } = c.written {
             c.slot = log.captures.len() + log.declared.request.len();
@@ -255,6 +249,29 @@ pub(crate) fn resolve_capture_slots(
         };
         c.slot = id;
         c.len = len;
+    }
+    Ok(())
+}
+
+/// The `capture` rules of a backend, as HAProxy has them: an `id` rule
+/// writes slot `id` of the frontend that routed the request, which only
+/// the request knows (a backend may be reached from frontends with other
+/// slots). Its value is kept up to the longest slot and cut to the
+/// frontend's slot when the log reads it; a frontend without that slot
+/// shows nothing. A `len` rule declares a frontend slot: refused, as
+/// HAProxy does ("proxy has no frontend capability").
+pub(crate) fn resolve_backend_capture_slots(
+    rules: &mut crate::rules::HttpRules,
+) -> Result<(), (String, String)> {
+    for c in capture_rules(rules) {
+        let SlotRef::Id(id) = c.written else {
+            return Err((
+                "capture ... len in a backend: the slot it declares would belong to a frontend".into(),
+                "write the rule in the frontends that route here, or declare-capture = [{ type = \"request\", len = <n> }] in them and capture <sample> id <n> here".into(),
+            ));
+        };
+        c.slot = id;
+        c.len = MAX_CAPTURE_LEN;
     }
     Ok(())
 }
@@ -322,7 +339,7 @@ mod tests {
     use std::path::Path;
 
     use super::super::{parse_http_request, parse_http_response, Env};
-    use super::resolve_capture_slots;
+    use super::{resolve_backend_capture_slots, resolve_capture_slots, MAX_CAPTURE_LEN};
     use crate::rules::{HeaderEdit, RedirectCookie, RequestAction, ResponseAction, SlotRef};
 
     fn env(response: bool) -> Env<'static> {
@@ -455,9 +472,34 @@ mod tests {
         let (at, message) = refused("normalize-uri path-strip-dots", false);
         assert_eq!(at, 14);
         assert!(message.contains("unknown normalize-uri kind"), "{message}");
-        let (at, message) = refused("normalize-uri percent-to-uppercase strict", false);
-        assert_eq!(at, 35);
-        assert!(message.contains("strict"), "{message}");
+        for (line, kind) in [
+            (
+                "normalize-uri percent-to-uppercase strict",
+                NormalizeUri::PercentToUppercase { strict: true },
+            ),
+            (
+                "normalize-uri percent-decode-unreserved strict if { path_beg /a }",
+                NormalizeUri::PercentDecodeUnreserved { strict: true },
+            ),
+            (
+                "normalize-uri percent-decode-unreserved",
+                NormalizeUri::PercentDecodeUnreserved { strict: false },
+            ),
+        ] {
+            assert!(
+                matches!(request(line), RequestAction::Edit(HeaderEdit::NormalizeUri(k)) if k == kind),
+                "{line}"
+            );
+        }
+        // Each option belongs to its kinds.
+        assert_eq!(
+            refused("normalize-uri percent-to-uppercase full", false).0,
+            35
+        );
+        assert_eq!(
+            refused("normalize-uri path-strip-dotdot strict", false).0,
+            32
+        );
         assert_eq!(refused("normalize-uri path-strip-dot full", false).0, 29);
         assert!(refused("normalize-uri path-strip-dot", true)
             .1
@@ -496,7 +538,9 @@ mod tests {
         assert_eq!(refused("early-hint Link", false).0, 15);
         assert_eq!(refused("early-hint \"a b\" x", false).0, 11);
         assert_eq!(refused("early-hint Content-Length 3", false).0, 11);
-        assert_eq!(refused("early-hint Link \"a\\x01\"", false).0, 16);
+        let (at, message) = refused("early-hint Link \"a\\x01\"", false);
+        assert_eq!(at, 16);
+        assert_eq!(message, "`early-hint` value holds a control character");
         assert_eq!(refused("early-hint Link %ci", false).0, 16);
         assert!(refused("early-hint Link x", true).1.contains("unknown"));
     }
@@ -590,6 +634,38 @@ mod tests {
         rules.response.push(rule);
         let (message, hint) = resolve_capture_slots(&mut log, &mut rules).unwrap_err();
         assert!(message.contains("0 response capture slots"), "{message}");
+        assert!(hint.contains("declare-capture"), "{hint}");
+    }
+
+    /// A backend's `id` rules keep their id (the routing frontend's slot)
+    /// and the longest length; a `len` rule is refused.
+    #[test]
+    fn backend_captures_take_the_frontends_slots() {
+        use crate::rules::{HttpRules, Rule};
+        let mut rules = HttpRules::default();
+        rules.request.push(Rule {
+            action: request("capture path id 7"),
+            cond: None,
+        });
+        let rule = parse_http_response("capture status id 2", &env(true))
+            .map_err(|(_, i)| i.message)
+            .unwrap();
+        rules.response.push(rule);
+        assert!(resolve_backend_capture_slots(&mut rules).is_ok());
+        let RequestAction::Capture(c) = &rules.request[0].action else {
+            unreachable!()
+        };
+        assert_eq!((c.slot, c.len), (7, MAX_CAPTURE_LEN));
+        let ResponseAction::Capture(c) = &rules.response[0].action else {
+            unreachable!()
+        };
+        assert_eq!((c.slot, c.len), (2, MAX_CAPTURE_LEN));
+        rules.request.push(Rule {
+            action: request("capture path len 3"),
+            cond: None,
+        });
+        let (message, hint) = resolve_backend_capture_slots(&mut rules).unwrap_err();
+        assert!(message.contains("len in a backend"), "{message}");
         assert!(hint.contains("declare-capture"), "{hint}");
     }
 }

@@ -98,6 +98,9 @@ pub(super) struct RequestTrace {
     pub(super) attempts: Attempts,
     /// The request was handed to the backend (HAProxy's backend `req_tot`).
     reached_backend: bool,
+    /// A rule of the backend answered the request (`deny`, `tarpit`, a
+    /// bad request): the log names that backend, as HAProxy's does.
+    answered_in_backend: bool,
     /// The server connection the request went out on.
     server: Option<usize>,
     connected_at: Option<Instant>,
@@ -141,6 +144,7 @@ impl RequestTrace {
             request_id: None,
             attempts: Attempts::default(),
             reached_backend: false,
+            answered_in_backend: false,
             server: None,
             connected_at: None,
             seen: ResponseSeen::default(),
@@ -169,6 +173,7 @@ impl RequestTrace {
         self.request_id = None;
         self.attempts = Attempts::default();
         self.reached_backend = false;
+        self.answered_in_backend = false;
         self.server = None;
         self.connected_at = None;
         self.seen.clear();
@@ -307,6 +312,14 @@ impl RequestTrace {
     pub(super) fn answered_locally(&mut self, status: Option<u16>) {
         self.error_status = status;
         self.end = Some(Blame::new(Side::Local, Stage::Request, Cause::Answered));
+    }
+
+    /// A rule of `backend` answered the request (after [`Self::denied`]
+    /// or [`Self::refused`]): logged with that backend and `<NOSRV>`,
+    /// not counted as one of its requests.
+    pub(super) fn answered_in_backend(&mut self, backend: usize) {
+        self.backend = Some(backend);
+        self.answered_in_backend = true;
     }
 
     /// No rule chose a backend and the frontend has none by default: a
@@ -472,20 +485,33 @@ impl RequestTrace {
             None => "<BADREQ>",
         };
         // The capture rules' slots over the header captures (built only
-        // when the frontend has such slots).
+        // when the frontend has such slots or a rule wrote one: a
+        // backend's `id` rule may write a header capture's slot).
+        let request_lens = fe_log
+            .captures
+            .iter()
+            .map(|c| c.len)
+            .chain(fe_log.declared.request.iter().copied());
         let request_slots = fe_log.captures.len() + fe_log.declared.request.len();
-        let request_captures = match request_slots > self.captured.len() {
+        let written = conn.captures.any(CaptureSide::Request);
+        let request_captures = match written || request_slots > self.captured.len() {
             true => Cow::Owned(conn.captures.slots(
                 CaptureSide::Request,
-                request_slots,
+                request_lens,
                 &self.captured,
             )),
             false => Cow::Borrowed(&self.captured[..]),
         };
-        let response_slots = fe_log.response_captures.len() + fe_log.declared.response.len();
-        let response_captures = match response_slots {
-            0 => Vec::new(),
-            n => conn.captures.slots(CaptureSide::Response, n, &[]),
+        let response_lens = fe_log
+            .response_captures
+            .iter()
+            .map(|c| c.len)
+            .chain(fe_log.declared.response.iter().copied());
+        let response_captures = match response_lens.clone().next() {
+            None => Vec::new(),
+            Some(_) => conn
+                .captures
+                .slots(CaptureSide::Response, response_lens, &[]),
         };
         let cookies = conn.captures.cookie.borrow();
         let record = LogRecord {
@@ -499,7 +525,7 @@ impl RequestTrace {
             frontend: &fe.name,
             // HAProxy names the frontend when no backend was reached.
             backend: match be {
-                Some(be) if self.reached_backend => &be.name,
+                Some(be) if self.reached_backend || self.answered_in_backend => &be.name,
                 _ => &fe.name,
             },
             server: be.zip(server).map(|(be, s)| be.servers[s].name.as_str()),

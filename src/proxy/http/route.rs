@@ -173,6 +173,9 @@ pub(super) enum LocalAnswer {
         hold: Duration,
         backend: Option<usize>,
     },
+    /// A rule found the request invalid: 400, then close. `backend`: as
+    /// for `Deny`.
+    BadRequest { backend: Option<usize> },
     /// No `use_backend` matched and the frontend has no
     /// `default_backend`: a 503, logged `<NOSRV>` (HAProxy).
     NoBackend,
@@ -349,6 +352,9 @@ fn local(
         Verdict::Reject => LocalAnswer::Reject,
         Verdict::Deny(status) => LocalAnswer::Deny {
             status,
+            backend: answer.backend,
+        },
+        Verdict::BadRequest => LocalAnswer::BadRequest {
             backend: answer.backend,
         },
         Verdict::Tarpit(status) => LocalAnswer::Tarpit {

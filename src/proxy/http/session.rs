@@ -1311,8 +1311,15 @@ impl Session<'_> {
             }
             LocalAnswer::Deny { status, backend } => {
                 self.trace.denied(Some(status), false);
-                self.be_id = backend.unwrap_or(self.be_id);
+                self.answered_in(backend);
                 self.send_error(status, backend.is_some()).await;
+                false
+            }
+            LocalAnswer::BadRequest { backend } => {
+                // As a request that fails to parse: PR, a request error.
+                self.trace.refused(BAD_REQUEST);
+                self.answered_in(backend);
+                self.send_error(400, backend.is_some()).await;
                 false
             }
             LocalAnswer::Tarpit {
@@ -1323,7 +1330,7 @@ impl Session<'_> {
                 self.trace.denied(Some(status), true);
                 let held = glommio::timer::sleep(hold);
                 self.ctx.sessions.unless_killed(self.id, held).await;
-                self.be_id = backend.unwrap_or(self.be_id);
+                self.answered_in(backend);
                 self.send_error(status, backend.is_some()).await;
                 false
             }
@@ -1345,6 +1352,15 @@ impl Session<'_> {
         };
         self.finish_request();
         keep
+    }
+
+    /// A local answer of a backend's rule (`Some`): its errorfiles apply
+    /// and the log names it.
+    fn answered_in(&mut self, backend: Option<usize>) {
+        if let Some(b) = backend {
+            self.be_id = b;
+            self.trace.answered_in_backend(b);
+        }
     }
 
     /// The client as a server connection may have to tell it.
