@@ -170,7 +170,10 @@ pub(crate) struct Idle {
     pub(crate) frontend: usize,
     client: Stream,
     peer: SocketAddr,
-    proxied: Option<Proxied>,
+    /// Boxed here (and `attached`): most connections have neither, and
+    /// every idle connection would otherwise carry their room (about 90
+    /// bytes) while it waits.
+    proxied: Option<Box<Proxied>>,
     /// Its entry in the core's session registry (`show sess` lists it).
     registered: Registered,
     accepted: Instant,
@@ -181,18 +184,35 @@ pub(crate) struct Idle {
     requests: u64,
     /// What the connection tracks in stick tables.
     tracked: Tracked,
-    /// The connection's variables (`sess` ones outlive a pause).
-    vars: Rc<crate::rules::vars::Vars>,
+    /// The connection's variables; dropped at a pause unless it has `sess`
+    /// ones (see [`Idle::pause`]).
+    vars: Option<Rc<crate::rules::vars::Vars>>,
     /// The client's certificate (mTLS), read at the first request: kept
     /// across pauses so that it is read once per connection.
     client_cert: Option<Rc<PeerCert>>,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
-    attached: Option<Attached>,
+    attached: Option<Box<Attached>>,
 }
 
 impl Idle {
+    /// Accepted less than `IDLE_GRACE` before `now` and still waiting for
+    /// its first request: a client whose request may be on its way.
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        self.requests == 0 && now < self.accepted + IDLE_GRACE
+    }
+
+    /// Hands the connection back to wait without a task. It keeps its
+    /// variables only if a `sess` one is set (the transaction's would be
+    /// cleared by the next request anyway): an idle connection then holds
+    /// no variable store (about 150 bytes); a new one is made when it is
+    /// served again.
+    fn pause(mut self) -> Ending {
+        self.vars = self.vars.filter(|v| v.outlives_pause());
+        Ending::Idle(self)
+    }
+
     /// The client's TCP connection, for waiting on its socket.
     pub(crate) fn socket(&self) -> &crate::net::Conn {
         self.client.tcp()
@@ -203,7 +223,7 @@ impl Idle {
     /// connection is counted open under.
     pub(crate) fn close(mut self) -> (Rc<CoreContext>, usize) {
         if let Some(a) = self.attached.take() {
-            park(&self.ctx, &self.ctx.config.frontends[self.frontend], a);
+            park(&self.ctx, &self.ctx.config.frontends[self.frontend], *a);
         }
         (self.ctx, self.frontend)
     }
@@ -221,9 +241,17 @@ pub(crate) enum Ending {
     Idle(Idle),
 }
 
-/// Serves one client connection from its accept: waits for its first
-/// request within `IDLE_GRACE` in this task, then hands it back as
-/// [`Ending::Idle`] if it has sent nothing yet.
+/// Serves one client connection from its accept: reads once, and hands it
+/// back as [`Ending::Idle`] if it has sent nothing yet.
+///
+/// No grace in this task for a request that is about to come (as between
+/// two requests of a session): when clients connect in a burst, each
+/// task's memory would be held by all of them at once, freed only to stay
+/// resident beside the parked connections' own allocations (10,000
+/// connections opened in a second: 1,050–1,730 bytes each with a 100 ms
+/// grace, 600 without; docs/benchmarks.md). A request that follows the
+/// handshake by a moment costs a park and a wake instead of a timer,
+/// which measured the same per connection (`loadtest http-close`).
 pub(crate) async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
@@ -242,58 +270,70 @@ pub(crate) async fn serve(
         frontend,
         client,
         peer,
-        proxied,
+        proxied: proxied.map(Box::new),
         registered,
         accepted,
         deadline,
         requests: 0,
         attached: None,
         tracked,
-        vars,
+        vars: Some(vars),
         client_cert: None,
     };
-    serve_from(idle, true).await
+    serve_from(idle).await
 }
 
 /// Serves a parked connection whose socket became readable or whose
 /// deadline passed; hands it back as [`Ending::Idle`] if the wake-up found
 /// nothing to read.
 pub(crate) async fn resume(idle: Idle) -> Ending {
-    serve_from(idle, false).await
+    serve_from(idle).await
 }
 
-/// Waits for the next request of `idle` (within `IDLE_GRACE` when `grace`,
-/// else only what is there already), then serves requests until the
-/// connection closes or idles.
-async fn serve_from(idle: Idle, grace: bool) -> Ending {
-    let (mut idle, mut grace) = (idle, grace);
+/// At a soft stop, a connection that [`Idle::is_fresh`]: waits for its first
+/// bytes until `IDLE_GRACE` after its accept (as its task did before it was
+/// parked at once) and serves them, or hands it back to be closed quietly.
+pub(crate) async fn finish_fresh(idle: Idle) -> Ending {
+    let grace_end = idle.accepted + IDLE_GRACE;
+    let until = idle.deadline.map_or(grace_end, |d| d.min(grace_end));
+    let readable = {
+        let socket = idle.socket();
+        let readable = std::future::poll_fn(|cx| match socket.wake_on_read(cx.waker()) {
+            Ok(false) => std::task::Poll::Pending,
+            // Something came, or the socket cannot be waited on: a read
+            // tells which.
+            Ok(true) | Err(_) => std::task::Poll::Ready(true),
+        });
+        let sleep = async {
+            glommio::timer::sleep(until.saturating_duration_since(Instant::now())).await;
+            false
+        };
+        futures_lite::future::or(readable, sleep).await
+    };
+    // A passed first deadline is answered (408) by the session.
+    if readable || idle.deadline.is_some_and(|d| d <= Instant::now()) {
+        serve_from(idle).await
+    } else {
+        idle.pause()
+    }
+}
+
+/// Reads what the next request of `idle` sent so far (handing the
+/// connection back to wait without a task if nothing), then serves
+/// requests until the connection closes or idles.
+async fn serve_from(mut idle: Idle) -> Ending {
     loop {
         let mut client_buf = RecvBuf::new(idle.ctx.config.global.tune.bufsize);
         let clock = Clock::new();
         let expired = idle.deadline.is_some_and(|d| d <= Instant::now());
         let got = if expired {
             Err(IoFail::Timeout)
-        } else if grace {
-            // Until the client's first bytes arrive, the connection holds
-            // only this small future and its socket: no session, no buffer.
-            let now = Instant::now();
-            let wait_until = idle
-                .deadline
-                .map_or(now + IDLE_GRACE, |d| d.min(now + IDLE_GRACE));
-            let read = client_buf.read_from(&mut idle.client);
-            match clock.until(Lane::Up, Some(wait_until), read).await {
-                Err(IoFail::Timeout) if idle.deadline.is_none_or(|d| d > wait_until) => {
-                    clock.disarm();
-                    return Ending::Idle(idle);
-                }
-                got => got,
-            }
         } else {
             let read = client_buf.read_from(&mut idle.client);
             match futures_lite::future::poll_once(read).await {
                 // Woken for nothing (an event for bytes an earlier read
                 // took): wait again, outside a task.
-                None => return Ending::Idle(idle),
+                None => return idle.pause(),
                 Some(got) => got.map_err(|_| IoFail::Io),
             }
         };
@@ -308,7 +348,8 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             // check): nothing to answer or log either.
             _ => {
                 clock.disarm();
-                return Ending::Closed(idle.ctx, idle.frontend).with_attached_parked(idle.attached);
+                return Ending::Closed(idle.ctx, idle.frontend)
+                    .with_attached_parked(idle.attached.map(|a| *a));
             }
         }
         let Idle {
@@ -333,10 +374,10 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             accepted,
             session: registered.id(),
             requests,
-            attached,
-            proxied,
+            attached: attached.map(|a| *a),
+            proxied: proxied.map(|p| *p),
             tracked,
-            vars,
+            vars: vars.unwrap_or_default(),
             client_cert,
         };
         // The session's state machine is large (parsers, nested exchange
@@ -384,17 +425,16 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             frontend,
             client,
             peer,
-            proxied,
+            proxied: proxied.map(Box::new),
             registered,
             accepted,
             deadline,
             requests,
             tracked,
-            vars,
+            vars: Some(vars),
             client_cert,
-            attached,
+            attached: attached.map(Box::new),
         };
-        grace = false;
     }
 }
 
