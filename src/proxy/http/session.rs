@@ -244,14 +244,18 @@ pub(crate) enum Ending {
 /// Serves one client connection from its accept: reads once, and hands it
 /// back as [`Ending::Idle`] if it has sent nothing yet.
 ///
-/// No grace in this task for a request that is about to come (as between
-/// two requests of a session): when clients connect in a burst, each
-/// task's memory would be held by all of them at once, freed only to stay
-/// resident beside the parked connections' own allocations (10,000
-/// connections opened in a second: 1,050–1,730 bytes each with a 100 ms
-/// grace, 600 without; docs/benchmarks.md). A request that follows the
-/// handshake by a moment costs a park and a wake instead of a timer,
-/// which measured the same per connection (`loadtest http-close`).
+/// A plain connection gets no grace in this task for a request that is
+/// about to come (as between two requests of a session): when clients
+/// connect in a burst, each task's memory would be held by all of them at
+/// once, freed only to stay resident beside the parked connections' own
+/// allocations (10,000 connections opened in a second: 1,050–1,730 bytes
+/// each with a 100 ms grace, 600 without; docs/benchmarks.md). A request
+/// that follows the handshake by a moment costs a park and a wake instead
+/// of a timer, which measured the same per connection (`loadtest
+/// http-close`). A TLS connection keeps `IDLE_GRACE`: its task already
+/// lived through the handshake, and its request follows the handshake's
+/// last flight (there a park and a wake measured 5 µs more per full
+/// handshake, `loadtest tls`).
 pub(crate) async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
@@ -280,14 +284,17 @@ pub(crate) async fn serve(
         vars: Some(vars),
         client_cert: None,
     };
-    serve_from(idle).await
+    // See above: a TLS connection waits in its task until `IDLE_GRACE`
+    // after its accept.
+    let grace_end = idle.client.is_tls().then_some(accepted + IDLE_GRACE);
+    serve_from(idle, grace_end).await
 }
 
 /// Serves a parked connection whose socket became readable or whose
 /// deadline passed; hands it back as [`Ending::Idle`] if the wake-up found
 /// nothing to read.
 pub(crate) async fn resume(idle: Idle) -> Ending {
-    serve_from(idle).await
+    serve_from(idle, None).await
 }
 
 /// At a soft stop, a connection that [`Idle::is_fresh`]: waits for its first
@@ -295,39 +302,33 @@ pub(crate) async fn resume(idle: Idle) -> Ending {
 /// parked at once) and serves them, or hands it back to be closed quietly.
 pub(crate) async fn finish_fresh(idle: Idle) -> Ending {
     let grace_end = idle.accepted + IDLE_GRACE;
-    let until = idle.deadline.map_or(grace_end, |d| d.min(grace_end));
-    let readable = {
-        let socket = idle.socket();
-        let readable = std::future::poll_fn(|cx| match socket.wake_on_read(cx.waker()) {
-            Ok(false) => std::task::Poll::Pending,
-            // Something came, or the socket cannot be waited on: a read
-            // tells which.
-            Ok(true) | Err(_) => std::task::Poll::Ready(true),
-        });
-        let sleep = async {
-            glommio::timer::sleep(until.saturating_duration_since(Instant::now())).await;
-            false
-        };
-        futures_lite::future::or(readable, sleep).await
-    };
-    // A passed first deadline is answered (408) by the session.
-    if readable || idle.deadline.is_some_and(|d| d <= Instant::now()) {
-        serve_from(idle).await
-    } else {
-        idle.pause()
-    }
+    serve_from(idle, Some(grace_end)).await
 }
 
-/// Reads what the next request of `idle` sent so far (handing the
-/// connection back to wait without a task if nothing), then serves
-/// requests until the connection closes or idles.
-async fn serve_from(mut idle: Idle) -> Ending {
+/// Waits for the next request of `idle` in this task until `grace_end`
+/// (`None`: only reads what is there already), handing the connection back
+/// to wait without a task if nothing came, then serves requests until the
+/// connection closes or idles.
+async fn serve_from(mut idle: Idle, grace_end: Option<Instant>) -> Ending {
+    let mut grace_end = grace_end;
     loop {
         let mut client_buf = RecvBuf::new(idle.ctx.config.global.tune.bufsize);
         let clock = Clock::new();
         let expired = idle.deadline.is_some_and(|d| d <= Instant::now());
         let got = if expired {
             Err(IoFail::Timeout)
+        } else if let Some(grace_end) = grace_end {
+            // Until the client's first bytes arrive, the connection holds
+            // only this small future and its socket: no session, no buffer.
+            let wait_until = idle.deadline.map_or(grace_end, |d| d.min(grace_end));
+            let read = client_buf.read_from(&mut idle.client);
+            match clock.until(Lane::Up, Some(wait_until), read).await {
+                Err(IoFail::Timeout) if idle.deadline.is_none_or(|d| d > wait_until) => {
+                    clock.disarm();
+                    return idle.pause();
+                }
+                got => got,
+            }
         } else {
             let read = client_buf.read_from(&mut idle.client);
             match futures_lite::future::poll_once(read).await {
@@ -435,6 +436,7 @@ async fn serve_from(mut idle: Idle) -> Ending {
             client_cert,
             attached: attached.map(Box::new),
         };
+        grace_end = None;
     }
 }
 
