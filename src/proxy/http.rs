@@ -28,4 +28,4 @@ pub(crate) mod server;
 pub mod session;
 
 pub(crate) use session::serve;
-pub(crate) use session::{move_to_newest, resume, serve_carried, Ending, Idle};
+pub(crate) use session::{finish_fresh, move_to_newest, resume, serve_carried, Ending, Idle};

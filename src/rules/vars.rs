@@ -158,6 +158,12 @@ impl Vars {
         }
     }
 
+    /// Whether a connection waiting for its next request must keep these
+    /// variables: only `sess` ones outlive the transaction.
+    pub fn outlives_pause(&self) -> bool {
+        !self.sess.borrow().is_empty()
+    }
+
     /// The response starts: the request's variables are gone.
     pub fn response_starts(&self) {
         if !self.req.borrow().is_empty() {

@@ -159,10 +159,7 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
     super::trim::start();
 
     let gate = Gate::new();
-    let lot = {
-        let shard = Rc::clone(&shard);
-        ParkingLot::start(gate.clone(), async move { shard.stop.soft.wait().await })
-    };
+    let lot = ParkingLot::start(gate.clone());
     let accepting = Accepting {
         shard: Rc::clone(&shard),
         gate,
@@ -215,8 +212,11 @@ pub async fn run_core(start: CoreStart) -> CoreReport {
         running.task.await;
     }
 
-    // Listeners are closed: drain established connections until they end,
-    // the grace period runs out, or a second signal asks for a hard stop.
+    // Listeners are closed: idle connections close (those accepted a moment
+    // ago get the moment their request needs, in tasks of the gate), then
+    // established connections drain until they end, the grace period runs
+    // out, or a second signal asks for a hard stop.
+    accepting.lot.stop();
     let grace = config.global.hard_stop_after;
     let drained = futures_lite::future::or(
         async {

@@ -2,11 +2,13 @@
 //!
 //! An edge node spends its life with mostly idle keep-alive clients, and
 //! HAProxy keeps no stream for an idle connection: only the connection
-//! itself. Here a connection that has waited `IDLE_GRACE` for its first or
-//! next request (`proxy::http::session`) leaves its task and is parked in
-//! this core's table as an `http::Idle`: its socket, addresses, session
-//! registry entry, deadline and (if private) its server connection, about
-//! 300 bytes. The task, its timer and its buffers are gone.
+//! itself. Here a connection whose first request has not come when it is
+//! accepted, or that has waited `IDLE_GRACE` for its next one
+//! (`proxy::http::session`), leaves its task and is parked in this core's
+//! table as an `http::Idle`: its socket, addresses, session registry
+//! entry, deadline, about 230 bytes (a PROXY header's facts, a private
+//! server connection and `sess` variables, when it has them, are boxed
+//! beside). The task, its timer and its buffers are gone.
 //!
 //! A parked connection is woken by its socket or its deadline:
 //! - the socket's entry in the core's epoll (`net::readiness`) is given a
@@ -20,14 +22,17 @@
 //! Either way the lot's task takes the connection out and spawns a task
 //! that resumes it (`http::resume`): it reads, answers (a passed first
 //! deadline is a 408, as in the session), or finds nothing and is parked
-//! again. At a soft stop every parked connection is closed, as HAProxy
-//! closes idle connections when it stops.
+//! again. At a soft stop, once the listeners are closed, every parked
+//! connection is closed, as HAProxy closes idle connections when it stops,
+//! except one accepted less than `IDLE_GRACE` ago that has not sent its
+//! first request yet: it gets the rest of that moment, as it would have had
+//! inside a task, so that a client whose request was on its way is served
+//! (`http::finish_fresh`; a binary upgrade loses no connection).
 //!
 //! Everything here belongs to one core: no lock, no atomic.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::rc::{Rc, Weak};
 use std::task::{Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Instant;
@@ -102,9 +107,9 @@ thread_local! {
 }
 
 impl ParkingLot {
-    /// Makes this core's lot and starts its task, which runs until `stop`
-    /// completes (then closes what is parked).
-    pub(crate) fn start(gate: Gate, stop: impl Future<Output = ()> + 'static) -> Rc<ParkingLot> {
+    /// Makes this core's lot and starts its task, which runs until
+    /// [`ParkingLot::stop`].
+    pub(crate) fn start(gate: Gate) -> Rc<ParkingLot> {
         let lot = Rc::new(ParkingLot {
             table: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
@@ -118,8 +123,43 @@ impl ParkingLot {
         });
         LOT.with(|l| *l.borrow_mut() = Rc::downgrade(&lot));
         let running = Rc::clone(&lot);
-        glommio::spawn_local(async move { running.run(stop).await }).detach();
+        glommio::spawn_local(async move { running.run().await }).detach();
         lot
+    }
+
+    /// The core is stopping and its listeners are closed: closes every
+    /// parked connection, but serves those accepted a moment ago whose
+    /// first request may be on its way in tasks of the gate (which the stop
+    /// drains; so this must come before the gate closes). From now on a
+    /// connection that would be parked is closed.
+    pub(crate) fn stop(self: &Rc<Self>) {
+        if self.stopping.replace(true) {
+            return;
+        }
+        let parked: Vec<Parked> = self
+            .table
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(|p| p.parked.take())
+            .collect();
+        self.deadlines.borrow_mut().clear();
+        let now = Instant::now();
+        for p in parked {
+            if !p.idle.is_fresh(now) || !self.gate.is_open() {
+                close(p);
+                continue;
+            }
+            let lot = Rc::clone(self);
+            let Parked { idle, slots } = p;
+            let task = self.gate.spawn(async move {
+                let ending = http::finish_fresh(idle).await;
+                lot.conclude(ending, slots);
+            });
+            if let Ok(task) = task {
+                task.detach();
+            }
+        }
+        self.wake_task();
     }
 
     /// Parks `parked`, or closes it if its socket cannot be waited on or
@@ -231,9 +271,8 @@ impl ParkingLot {
         }
     }
 
-    async fn run(self: Rc<Self>, stop: impl Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        loop {
+    async fn run(self: Rc<Self>) {
+        while !self.stopping.get() {
             let woken = std::mem::take(&mut *self.woken.borrow_mut());
             for key in woken {
                 if let Some(parked) = self.take(key) {
@@ -260,8 +299,8 @@ impl ParkingLot {
             self.timer_at.set(next);
             self.rearm.set(false);
             let work = std::future::poll_fn(|cx| {
-                if !self.woken.borrow().is_empty() || self.rearm.get() {
-                    return Poll::Ready(false);
+                if !self.woken.borrow().is_empty() || self.rearm.get() || self.stopping.get() {
+                    return Poll::Ready(());
                 }
                 *self.task.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
@@ -273,30 +312,10 @@ impl ParkingLot {
                     }
                     None => std::future::pending().await,
                 }
-                false
             };
-            let stopped = async {
-                stop.as_mut().await;
-                true
-            };
-            let stopped =
-                futures_lite::future::or(stopped, futures_lite::future::or(work, timer)).await;
-            if stopped {
-                break;
-            }
+            futures_lite::future::or(work, timer).await;
         }
-        self.stopping.set(true);
         self.task.borrow_mut().take();
-        let parked: Vec<Parked> = self
-            .table
-            .borrow_mut()
-            .iter_mut()
-            .filter_map(|p| p.parked.take())
-            .collect();
-        self.deadlines.borrow_mut().clear();
-        for p in parked {
-            close(p);
-        }
     }
 }
 

@@ -132,6 +132,11 @@ fn read_to_close(mut client: TcpStream) -> mpsc::Receiver<Vec<u8>> {
     rx
 }
 
+// The HTTP tests send their request before the session starts: a
+// connection with nothing to read yet is handed back to wait without a task
+// (`Ending::Idle`, which the accept loop parks), and these tests run
+// `serve_connection` without the core's parking lot.
+
 async fn until(what: &str, mut ok: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !ok() {
@@ -218,15 +223,15 @@ fn shutting_down_a_session_ends_an_http_exchange_waiting_for_its_response() {
     let ctx = core(backend(silent));
     run(async move {
         let (conn, peer, mut client) = connect_client();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
             async move {
                 serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
             }
         });
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .unwrap();
         let received = read_to_close(client);
         until("the request has its server", || {
             !with_server(&ctx).is_empty()
@@ -249,15 +254,15 @@ fn an_http_connection_between_requests_uses_no_server() {
     let ctx = core(backend(answers));
     run(async move {
         let (conn, peer, mut client) = connect_client();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
             async move {
                 serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
             }
         });
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .unwrap();
         // Read off the executor's thread, which must keep running the
         // session meanwhile.
         let (tx, rx) = mpsc::channel();
@@ -307,15 +312,15 @@ fn invalid_heads_are_captured_where_they_are_refused() {
     run(async move {
         // An invalid request: 400, kept by the frontend.
         let (conn, peer, mut client) = connect_client();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
+            .unwrap();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
             async move {
                 serve_connection(ctx, (1, 0), Mode::Http, conn, peer).await;
             }
         });
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
-            .unwrap();
         let received = read_to_close(client);
         bounded("the refused request", task).await;
         assert!(received
@@ -325,15 +330,15 @@ fn invalid_heads_are_captured_where_they_are_refused() {
 
         // An invalid response: 502, kept by the backend.
         let (conn, peer2, mut client) = connect_client();
+        client
+            .write_all(b"GET /x HTTP/1.1\r\nHost: b\r\n\r\n")
+            .unwrap();
         let task = glommio::spawn_local({
             let ctx = Rc::clone(&ctx);
             async move {
                 serve_connection(ctx, (1, 0), Mode::Http, conn, peer2).await;
             }
         });
-        client
-            .write_all(b"GET /x HTTP/1.1\r\nHost: b\r\n\r\n")
-            .unwrap();
         let received = read_to_close(client);
         bounded("the refused response", task).await;
         assert!(received

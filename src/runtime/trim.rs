@@ -3,9 +3,10 @@
 //! mimalloc returns a freed page to the OS only after `purge_delay`
 //! (10 ms), and only when the thread that owns it next frees nearby: a
 //! core that goes quiet after a burst keeps the burst's memory resident.
-//! An edge node sees exactly that: 10,000 clients connect, each gets a task
-//! for its first 100 ms, then waits parked in a ~300-byte place
-//! (`runtime::parking`); the tasks' memory, freed at once, stayed resident.
+//! An edge node sees exactly that: 10,000 clients connect, and (before the
+//! first read no longer waited) each got a task for its first 100 ms, then
+//! waited parked in a ~300-byte place (`runtime::parking`); the tasks'
+//! memory, freed at once, stayed resident.
 //! Measured with `loadtest idle` (10,000 connections, docs/benchmarks.md):
 //! 2,688 bytes per idle connection and 2,018 per idle keep-alive session
 //! without this; 853 and 946 with it (HAProxy 2.6: 1,136 and 1,137).

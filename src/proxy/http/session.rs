@@ -170,7 +170,10 @@ pub(crate) struct Idle {
     pub(crate) frontend: usize,
     client: Stream,
     peer: SocketAddr,
-    proxied: Option<Proxied>,
+    /// Boxed here (and `attached`): most connections have neither, and
+    /// every idle connection would otherwise carry their room (about 90
+    /// bytes) while it waits.
+    proxied: Option<Box<Proxied>>,
     /// Its entry in the core's session registry (`show sess` lists it).
     registered: Registered,
     accepted: Instant,
@@ -181,18 +184,35 @@ pub(crate) struct Idle {
     requests: u64,
     /// What the connection tracks in stick tables.
     tracked: Tracked,
-    /// The connection's variables (`sess` ones outlive a pause).
-    vars: Rc<crate::rules::vars::Vars>,
+    /// The connection's variables; dropped at a pause unless it has `sess`
+    /// ones (see [`Idle::pause`]).
+    vars: Option<Rc<crate::rules::vars::Vars>>,
     /// The client's certificate (mTLS), read at the first request: kept
     /// across pauses so that it is read once per connection.
     client_cert: Option<Rc<PeerCert>>,
     /// A private server connection (`http-reuse never`, or one that began
     /// with a PROXY header) stays with its client; a shareable one waits
     /// in the core's pool instead.
-    attached: Option<Attached>,
+    attached: Option<Box<Attached>>,
 }
 
 impl Idle {
+    /// Accepted less than `IDLE_GRACE` before `now` and still waiting for
+    /// its first request: a client whose request may be on its way.
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        self.requests == 0 && now < self.accepted + IDLE_GRACE
+    }
+
+    /// Hands the connection back to wait without a task. It keeps its
+    /// variables only if a `sess` one is set (the transaction's would be
+    /// cleared by the next request anyway): an idle connection then holds
+    /// no variable store (about 150 bytes); a new one is made when it is
+    /// served again.
+    fn pause(mut self) -> Ending {
+        self.vars = self.vars.filter(|v| v.outlives_pause());
+        Ending::Idle(self)
+    }
+
     /// The client's TCP connection, for waiting on its socket.
     pub(crate) fn socket(&self) -> &crate::net::Conn {
         self.client.tcp()
@@ -203,7 +223,7 @@ impl Idle {
     /// connection is counted open under.
     pub(crate) fn close(mut self) -> (Rc<CoreContext>, usize) {
         if let Some(a) = self.attached.take() {
-            park(&self.ctx, &self.ctx.config.frontends[self.frontend], a);
+            park(&self.ctx, &self.ctx.config.frontends[self.frontend], *a);
         }
         (self.ctx, self.frontend)
     }
@@ -221,9 +241,21 @@ pub(crate) enum Ending {
     Idle(Idle),
 }
 
-/// Serves one client connection from its accept: waits for its first
-/// request within `IDLE_GRACE` in this task, then hands it back as
-/// [`Ending::Idle`] if it has sent nothing yet.
+/// Serves one client connection from its accept: reads once, and hands it
+/// back as [`Ending::Idle`] if it has sent nothing yet.
+///
+/// A plain connection gets no grace in this task for a request that is
+/// about to come (as between two requests of a session): when clients
+/// connect in a burst, each task's memory would be held by all of them at
+/// once, freed only to stay resident beside the parked connections' own
+/// allocations (10,000 connections opened in a second: 1,050–1,730 bytes
+/// each with a 100 ms grace, 600 without; docs/benchmarks.md). A request
+/// that follows the handshake by a moment costs a park and a wake instead
+/// of a timer, which measured the same per connection (`loadtest
+/// http-close`). A TLS connection keeps `IDLE_GRACE`: its task already
+/// lived through the handshake, and its request follows the handshake's
+/// last flight (there a park and a wake measured 5 µs more per full
+/// handshake, `loadtest tls`).
 pub(crate) async fn serve(
     ctx: Rc<CoreContext>,
     frontend: usize,
@@ -242,49 +274,58 @@ pub(crate) async fn serve(
         frontend,
         client,
         peer,
-        proxied,
+        proxied: proxied.map(Box::new),
         registered,
         accepted,
         deadline,
         requests: 0,
         attached: None,
         tracked,
-        vars,
+        vars: Some(vars),
         client_cert: None,
     };
-    serve_from(idle, true).await
+    // See above: a TLS connection waits in its task until `IDLE_GRACE`
+    // after its accept.
+    let grace_end = idle.client.is_tls().then_some(accepted + IDLE_GRACE);
+    serve_from(idle, grace_end).await
 }
 
 /// Serves a parked connection whose socket became readable or whose
 /// deadline passed; hands it back as [`Ending::Idle`] if the wake-up found
 /// nothing to read.
 pub(crate) async fn resume(idle: Idle) -> Ending {
-    serve_from(idle, false).await
+    serve_from(idle, None).await
 }
 
-/// Waits for the next request of `idle` (within `IDLE_GRACE` when `grace`,
-/// else only what is there already), then serves requests until the
+/// At a soft stop, a connection that [`Idle::is_fresh`]: waits for its first
+/// bytes until `IDLE_GRACE` after its accept (as its task did before it was
+/// parked at once) and serves them, or hands it back to be closed quietly.
+pub(crate) async fn finish_fresh(idle: Idle) -> Ending {
+    let grace_end = idle.accepted + IDLE_GRACE;
+    serve_from(idle, Some(grace_end)).await
+}
+
+/// Waits for the next request of `idle` in this task until `grace_end`
+/// (`None`: only reads what is there already), handing the connection back
+/// to wait without a task if nothing came, then serves requests until the
 /// connection closes or idles.
-async fn serve_from(idle: Idle, grace: bool) -> Ending {
-    let (mut idle, mut grace) = (idle, grace);
+async fn serve_from(mut idle: Idle, grace_end: Option<Instant>) -> Ending {
+    let mut grace_end = grace_end;
     loop {
         let mut client_buf = RecvBuf::new(idle.ctx.config.global.tune.bufsize);
         let clock = Clock::new();
         let expired = idle.deadline.is_some_and(|d| d <= Instant::now());
         let got = if expired {
             Err(IoFail::Timeout)
-        } else if grace {
+        } else if let Some(grace_end) = grace_end {
             // Until the client's first bytes arrive, the connection holds
             // only this small future and its socket: no session, no buffer.
-            let now = Instant::now();
-            let wait_until = idle
-                .deadline
-                .map_or(now + IDLE_GRACE, |d| d.min(now + IDLE_GRACE));
+            let wait_until = idle.deadline.map_or(grace_end, |d| d.min(grace_end));
             let read = client_buf.read_from(&mut idle.client);
             match clock.until(Lane::Up, Some(wait_until), read).await {
                 Err(IoFail::Timeout) if idle.deadline.is_none_or(|d| d > wait_until) => {
                     clock.disarm();
-                    return Ending::Idle(idle);
+                    return idle.pause();
                 }
                 got => got,
             }
@@ -293,7 +334,7 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             match futures_lite::future::poll_once(read).await {
                 // Woken for nothing (an event for bytes an earlier read
                 // took): wait again, outside a task.
-                None => return Ending::Idle(idle),
+                None => return idle.pause(),
                 Some(got) => got.map_err(|_| IoFail::Io),
             }
         };
@@ -308,7 +349,8 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             // check): nothing to answer or log either.
             _ => {
                 clock.disarm();
-                return Ending::Closed(idle.ctx, idle.frontend).with_attached_parked(idle.attached);
+                return Ending::Closed(idle.ctx, idle.frontend)
+                    .with_attached_parked(idle.attached.map(|a| *a));
             }
         }
         let Idle {
@@ -333,10 +375,10 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             accepted,
             session: registered.id(),
             requests,
-            attached,
-            proxied,
+            attached: attached.map(|a| *a),
+            proxied: proxied.map(|p| *p),
             tracked,
-            vars,
+            vars: vars.unwrap_or_default(),
             client_cert,
         };
         // The session's state machine is large (parsers, nested exchange
@@ -384,17 +426,17 @@ async fn serve_from(idle: Idle, grace: bool) -> Ending {
             frontend,
             client,
             peer,
-            proxied,
+            proxied: proxied.map(Box::new),
             registered,
             accepted,
             deadline,
             requests,
             tracked,
-            vars,
+            vars: Some(vars),
             client_cert,
-            attached,
+            attached: attached.map(Box::new),
         };
-        grace = false;
+        grace_end = None;
     }
 }
 
