@@ -1,4 +1,4 @@
-//! `show acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
+//! `show acl`, `get acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
 //! the pattern files of ACLs (`-f <file>`), worded as HAProxy 2.6 answers
 //! them. A pattern file is kept as a map with keys only
 //! (`crate::maps::MapData` with `acl` set), so a change takes the maps'
@@ -11,11 +11,11 @@ use super::command::Kind;
 use super::maps::{entry, resolve};
 use crate::admin::apply::CoreRequest;
 use crate::config::Config;
-use crate::maps::{core, MapChange, MapData};
+use crate::maps::{core, MapChange, MapData, MatchKind};
 
-/// A file some ACL uses with `-i`, with other patterns or another `-f`,
-/// or with a match method that is not matched live (dir, dom, len, int).
-const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -i, with other patterns or files, or with -m dir|dom|len|int. Reload to change it.\n";
+/// A file only ACLs with `-m found` or `-m bool` use (they take no
+/// pattern, so the file is read once at load and must be empty).
+const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -m found or -m bool, which take no pattern. Reload to change it.\n";
 
 const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
 
@@ -55,6 +55,60 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
         }
         out
     })
+}
+
+/// `get acl <acl> <value>`: how each way the file is matched answers
+/// `value` on this core, one line per way as HAProxy 2.6 prints them.
+/// HAProxy keeps one pattern list for the methods that parse and index
+/// patterns alike (`sub`, `end`, `dir`, `dom`; `int`, `len`) and prints
+/// it with the first ACL's method: so does this.
+pub fn get(config: &Config, args: &[String]) -> String {
+    let (Some(name), Some(value)) = (args.first(), args.get(1)) else {
+        return "Missing ACL identifier and/or key.\n".into();
+    };
+    let files = resolve(config, name, true);
+    if files.is_empty() {
+        return UNKNOWN_ACL.into();
+    }
+    let mut shown: Vec<(u8, bool)> = Vec::new();
+    let mut out = String::new();
+    for &i in &files {
+        let file = &config.maps[i];
+        let family = (index_family(file.kind), file.icase);
+        if shown.contains(&family) {
+            continue;
+        }
+        shown.push(family);
+        let sample = crate::rules::sample::Sample::Str(value.as_bytes());
+        let case = if file.icase {
+            "insensitive"
+        } else {
+            "sensitive"
+        };
+        out.push_str(&format!("type={}, case={case}, match=", file.kind.name()));
+        core::with_current(file, |m| match m.matching_entry(sample) {
+            Some(e) => out.push_str(&format!(
+                "yes, idx={}, pattern=\"{}\"\n",
+                m.kind.index_name(m.icase),
+                String::from_utf8_lossy(&e.key)
+            )),
+            None => out.push_str("no\n"),
+        });
+    }
+    out
+}
+
+/// Which of HAProxy's pattern lists a match method's patterns go in:
+/// methods with the same one share it.
+fn index_family(kind: MatchKind) -> u8 {
+    match kind {
+        MatchKind::Str => 0,
+        MatchKind::Beg => 1,
+        MatchKind::Sub | MatchKind::End | MatchKind::Dir | MatchKind::Dom => 2,
+        MatchKind::Reg => 3,
+        MatchKind::Int | MatchKind::Len => 4,
+        MatchKind::Ip => 5,
+    }
 }
 
 /// Checks a change and makes the request every core applies; the error

@@ -44,6 +44,7 @@ pub enum Kind {
     DelMap,
     ClearMap,
     ShowAcl,
+    GetAcl,
     AddAcl,
     DelAcl,
     ClearAcl,
@@ -158,6 +159,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "enable a disabled server (use 'set server' instead)",
         level: Admin,
         kind: Kind::EnableServer,
+    },
+    Spec {
+        words: &["get", "acl"],
+        usage: "get acl <acl> <value>",
+        help: "report the patterns matching a sample for an ACL",
+        level: Operator,
+        kind: Kind::GetAcl,
     },
     Spec {
         words: &["get", "weight"],
@@ -460,6 +468,7 @@ mod tests {
         assert_eq!(
             text,
             "The following commands are valid at this level:\n  \
+             get acl <acl> <value>                   : report the patterns matching a sample for an ACL\n  \
              get weight <bk>/<srv>                   : report a server's current weight\n  \
              help [<command>]                        : list matching or all commands\n  \
              prompt                                  : toggle interactive mode with prompt\n  \

@@ -293,6 +293,7 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
         Kind::ClearTable => super::stick_table::clear(cli, args).await,
         Kind::SetTable => super::stick_table::set(cli, args).await,
         Kind::ShowAcl => super::acls::show(&cli.ctx().config, arg(0)),
+        Kind::GetAcl => super::acls::get(&cli.ctx().config, args),
         Kind::AddAcl | Kind::DelAcl | Kind::ClearAcl => {
             match super::acls::change(&cli.ctx().config, spec.kind, args) {
                 Ok(request) => apply(cli, request).await,
