@@ -246,6 +246,11 @@ fn method_acls(dir: &Path) -> Vec<(&'static str, String, u16)> {
             404,
         ),
         ("g_reg", format!("path_reg -i -f {}", f("regs.lst")), 405),
+        (
+            "h_map",
+            format!("hdr(host),map({}) -m str blocked", f("m.map")),
+            403,
+        ),
     ]
 }
 
@@ -254,6 +259,7 @@ fn start_methods(dir: &Path) -> (Proxy, HttpBackend) {
         std::fs::write(dir.join(name), text).unwrap();
     }
     std::fs::write(dir.join("empty.lst"), "").unwrap();
+    std::fs::write(dir.join("m.map"), "a.example blocked\n").unwrap();
     let acls = method_acls(dir);
     let table: Vec<String> = acls
         .iter()
@@ -531,4 +537,86 @@ fn bad_patterns_for_each_method_are_refused() {
     );
     assert_eq!(statuses_with(&proxy, "/", "X-L: abcde\r\n", 4), 413);
     assert_eq!(statuses_with(&proxy, "/", "X-L: abc\r\n", 4), 200);
+}
+
+#[test]
+fn versioned_changes_apply_at_commit_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_methods(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let Some((_haproxy, hsock)) = haproxy_with_methods(dir.path()) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let hosts = dir.path().join("hosts.lst").display().to_string();
+    let map = dir.path().join("m.map").display().to_string();
+    // Each command, its answer from percore, which must be HAProxy's.
+    let both = |command: String, want: &str| {
+        assert_eq!(socat(&sock, &command), want, "percore: {command}");
+        assert_eq!(socat(&hsock, &command), want, "haproxy: {command}");
+    };
+    let out_of_range = "Version number out of range.\n\n";
+    both(format!("prepare acl {hosts}"), "New version created: 1\n\n");
+    both(format!("add acl @1 {hosts} new1.example"), "\n");
+    both(
+        format!("add acl @9 {hosts} x.example"),
+        "Version number in the future, please use 'prepare acl' before.\n\n",
+    );
+    both(
+        format!("get acl {hosts} NEW1.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    // Not matched before the commit, on any core.
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 200);
+    assert_eq!(statuses_with(&proxy, "/", "Host: foo.example\r\n", 8), 429);
+    let shown = socat(&sock, &format!("show acl @1 {hosts}"));
+    assert!(shown.ends_with(" new1.example\n\n"), "{shown}");
+    assert!(socat(&sock, "show acl").contains("curr_ver=0 next_ver=1 entry_cnt=2"));
+    both(format!("commit acl @9 {hosts}"), out_of_range);
+    both(format!("commit acl {hosts}"), "Missing version number.\n\n");
+    both("commit acl @1".into(), "Missing ACL identifier.\n\n");
+    let unknown = "Unknown ACL identifier. Please use #<id> or <file>.\n\n";
+    both("prepare acl /no/such.lst".into(), unknown);
+    both("prepare acl".into(), unknown);
+    both("commit acl @1 /no/such.lst".into(), unknown);
+    both(format!("commit acl @1 {hosts}"), "\n");
+    both(
+        format!("get acl {hosts} NEW1.example"),
+        "type=str, case=insensitive, match=yes, idx=list, pattern=\"new1.example\"\n\n",
+    );
+    both(
+        format!("get acl {hosts} foo.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    both(format!("commit acl @1 {hosts}"), out_of_range);
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 429);
+    assert_eq!(statuses_with(&proxy, "/", "Host: foo.example\r\n", 8), 200);
+    assert!(socat(&sock, "show acl").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
+    // clear @<ver> empties a prepared version only.
+    both(format!("prepare acl {hosts}"), "New version created: 2\n\n");
+    both(format!("add acl @2 {hosts} two.example"), "\n");
+    both(format!("clear acl @2 {hosts}"), "\n");
+    both(format!("commit acl @2 {hosts}"), "\n");
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 200);
+    assert_eq!(socat(&sock, &format!("show acl {hosts}")), "\n");
+
+    // Maps: the same forms.
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 4), 200);
+    both(format!("prepare map {map}"), "New version created: 1\n\n");
+    both(format!("add map @1 {map} b.example blocked"), "\n");
+    both(
+        format!("add map @2 {map} c.example blocked"),
+        "Version number in the future, please use 'prepare map' before.\n\n",
+    );
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 8), 200);
+    assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 403);
+    both(
+        "prepare map /no/such.map".into(),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n",
+    );
+    both(format!("commit map @2 {map}"), out_of_range);
+    both(format!("commit map @1 {map}"), "\n");
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 8), 403);
+    assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 200);
+    assert!(socat(&sock, "show map").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
 }

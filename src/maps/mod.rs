@@ -137,7 +137,8 @@ struct Index {
     /// Key bytes -> position of the first entry with this key (str, end,
     /// dir, dom), or per length (beg).
     by_key: HashMap<Box<[u8]>, usize>,
-    /// beg: the key lengths present, longest first.
+    /// beg: the key lengths present, longest first; end: the key
+    /// lengths present.
     lens: Vec<usize>,
     /// ip: (prefix length, masked address) -> position.
     nets: HashMap<(u8, u128, bool), usize>,
@@ -167,6 +168,13 @@ pub struct MapData {
     /// An ACL read with `-i`: string keys are indexed lowercased (shown
     /// as written) and regexes compiled case-insensitive.
     pub icase: bool,
+    /// The version matching reads (`curr_ver` of `show map`/`show acl`).
+    pub curr_ver: u32,
+    /// The last version `prepare map|acl` made (`next_ver`).
+    pub next_ver: u32,
+    /// Entries of other versions (`add map|acl @<ver>`): not matched
+    /// until `commit` makes their version the current one.
+    pending: Vec<(u32, Entry)>,
     entries: Vec<Entry>,
     compiled: Vec<Compiled>,
     index: Index,
@@ -195,6 +203,9 @@ impl MapData {
             uid,
             acl: false,
             icase: false,
+            curr_ver: 0,
+            next_ver: 0,
+            pending: Vec::new(),
             entries: Vec::new(),
             compiled: Vec::new(),
             index: Index::default(),
@@ -204,6 +215,39 @@ impl MapData {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The entries of version `ver` (`show map|acl @<ver>`).
+    pub fn entries_at(&self, ver: u32) -> Vec<&Entry> {
+        if ver == self.curr_ver {
+            return self.entries.iter().collect();
+        }
+        self.pending
+            .iter()
+            .filter(|(v, _)| *v == ver)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// `commit map|acl @<ver>`: the entries of `ver` become the ones
+    /// matched; those of the versions before it are dropped, those of
+    /// later prepared versions kept (as HAProxy).
+    fn commit(&mut self, ver: u32) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter(|(v, _)| *v >= ver)
+            .partition(|(v, _)| *v == ver);
+        self.pending = later;
+        self.clear();
+        for (_, entry) in now {
+            // Checked when it was added.
+            if let Ok(compiled) = self.compile(&entry.key) {
+                self.entries.push(entry);
+                self.compiled.push(compiled);
+                self.index_one(self.entries.len() - 1);
+            }
+        }
+        self.curr_ver = ver;
     }
 
     pub fn len(&self) -> usize {
@@ -286,8 +330,14 @@ impl MapData {
         };
         let ix = &mut self.index;
         match (&self.compiled[pos], self.kind) {
-            (_, MatchKind::Str | MatchKind::End) => {
+            (_, MatchKind::Str) => {
                 ix.by_key.entry(key.into()).or_insert(pos);
+            }
+            (_, MatchKind::End) => {
+                ix.by_key.entry(key.into()).or_insert(pos);
+                if !ix.lens.contains(&key.len()) {
+                    ix.lens.push(key.len());
+                }
             }
             (_, MatchKind::Dir) => {
                 ix.by_key
@@ -511,9 +561,15 @@ impl MapData {
                 .iter()
                 .filter(|&&l| l <= s.len())
                 .find_map(|&l| ix.by_key.get(&s[..l]).copied()),
-            MatchKind::End => {
-                (0..=s.len()).fold(None, |best, at| min(best, ix.by_key.get(&s[at..]).copied()))
-            }
+            // Only the suffixes as long as some key: a handful of probes
+            // for a typical file, not one per byte of the sample.
+            MatchKind::End => ix
+                .lens
+                .iter()
+                .filter(|&&l| l <= s.len())
+                .fold(None, |best, &l| {
+                    min(best, ix.by_key.get(&s[s.len() - l..]).copied())
+                }),
             MatchKind::Dir | MatchKind::Dom => {
                 let delim = if self.kind == MatchKind::Dom {
                     dom_delim
@@ -592,10 +648,28 @@ thread_local! {
 /// A runtime API change to a map, as every core applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MapChange {
-    Add { key: Box<[u8]>, value: Box<[u8]> },
-    Set { at: EntryRef, value: Box<[u8]> },
+    Add {
+        key: Box<[u8]>,
+        value: Box<[u8]>,
+    },
+    Set {
+        at: EntryRef,
+        value: Box<[u8]>,
+    },
     Del(EntryRef),
     Clear,
+    /// `prepare map|acl`: version `ver` is made (empty).
+    Prepare(u32),
+    /// `add map|acl @<ver>`.
+    AddAt {
+        ver: u32,
+        key: Box<[u8]>,
+        value: Box<[u8]>,
+    },
+    /// `clear map|acl @<ver>`.
+    ClearAt(u32),
+    /// `commit map|acl @<ver>`.
+    Commit(u32),
 }
 
 /// Which entries a change names: every one with a key, or one by id.
@@ -648,6 +722,23 @@ impl MapData {
                 self.remove(None, Some(*id));
             }
             MapChange::Clear => self.clear(),
+            MapChange::Prepare(ver) => self.next_ver = *ver,
+            MapChange::AddAt { ver, key, value } if *ver == self.curr_ver => {
+                let _ = self.add(key, value);
+            }
+            MapChange::AddAt { ver, key, value } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let entry = Entry {
+                    id,
+                    key: key.clone(),
+                    value: (**value).into(),
+                };
+                self.pending.push((*ver, entry));
+            }
+            MapChange::ClearAt(ver) if *ver == self.curr_ver => self.clear(),
+            MapChange::ClearAt(ver) => self.pending.retain(|(v, _)| v != ver),
+            MapChange::Commit(ver) => self.commit(*ver),
         }
     }
 }

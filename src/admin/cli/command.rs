@@ -45,6 +45,10 @@ pub enum Kind {
     ClearMap,
     ShowAcl,
     GetAcl,
+    PrepareAcl,
+    CommitAcl,
+    PrepareMap,
+    CommitMap,
     AddAcl,
     DelAcl,
     ClearAcl,
@@ -78,21 +82,21 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["add", "acl"],
-        usage: "add acl <acl> <pattern>",
+        usage: "add acl [@<ver>] <acl> <pattern>",
         help: "add an acl entry",
         level: Operator,
         kind: Kind::AddAcl,
     },
     Spec {
         words: &["add", "map"],
-        usage: "add map <map> <key> <value>",
+        usage: "add map [@<ver>] <map> <key> <value>",
         help: "add a map entry",
         level: Operator,
         kind: Kind::AddMap,
     },
     Spec {
         words: &["clear", "acl"],
-        usage: "clear acl <acl>",
+        usage: "clear acl [@<ver>] <acl>",
         help: "clear the content of an acl",
         level: Operator,
         kind: Kind::ClearAcl,
@@ -106,7 +110,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["clear", "map"],
-        usage: "clear map <map>",
+        usage: "clear map [@<ver>] <map>",
         help: "clear the content of a map",
         level: Operator,
         kind: Kind::ClearMap,
@@ -117,6 +121,20 @@ pub const COMMANDS: &[Spec] = &[
         help: "remove an entry from a table (filter: data/key)",
         level: Operator,
         kind: Kind::ClearTable,
+    },
+    Spec {
+        words: &["commit", "acl"],
+        usage: "commit acl @<ver> <acl>",
+        help: "commit the ACL at this version",
+        level: Operator,
+        kind: Kind::CommitAcl,
+    },
+    Spec {
+        words: &["commit", "map"],
+        usage: "commit map @<ver> <map>",
+        help: "commit the map at this version",
+        level: Operator,
+        kind: Kind::CommitMap,
     },
     Spec {
         words: &["del", "acl"],
@@ -184,6 +202,20 @@ pub const COMMANDS: &[Spec] = &[
     // Not in HAProxy 2.6's stats socket (its master CLI has `reload`), so
     // kept out of `help` and the unknown-command lists, which match 2.6's.
     Spec {
+        words: &["prepare", "acl"],
+        usage: "prepare acl <acl>",
+        help: "prepare a new version for atomic ACL replacement",
+        level: Operator,
+        kind: Kind::PrepareAcl,
+    },
+    Spec {
+        words: &["prepare", "map"],
+        usage: "prepare map <acl>",
+        help: "prepare a new version for atomic map replacement",
+        level: Operator,
+        kind: Kind::PrepareMap,
+    },
+    Spec {
         words: &["reload"],
         usage: "reload",
         help: "",
@@ -234,7 +266,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["show", "acl"],
-        usage: "show acl [<acl>]",
+        usage: "show acl [[@<ver>] <acl>]",
         help: "report available acls or dump an acl's contents",
         level: Operator,
         kind: Kind::ShowAcl,
@@ -269,7 +301,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["show", "map"],
-        usage: "show map [<map>]",
+        usage: "show map [[@<ver>] <map>]",
         help: "report available maps or dump a map's contents",
         level: Operator,
         kind: Kind::ShowMap,
