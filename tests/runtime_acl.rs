@@ -600,6 +600,19 @@ fn versioned_changes_apply_at_commit_as_haproxy() {
     assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 200);
     assert_eq!(socat(&sock, &format!("show acl {hosts}")), "\n");
 
+    // A version that is not a number, on percore only (HAProxy 2.6
+    // answers `add acl @abc` with an empty line).
+    for command in [
+        format!("add acl @abc {hosts} x.example"),
+        format!("clear acl @-1 {hosts}"),
+        format!("commit acl @abc {hosts}"),
+        format!("show acl @abc {hosts}"),
+    ] {
+        assert_eq!(socat(&sock, &command), out_of_range, "{command}");
+    }
+    assert_eq!(socat(&sock, &format!("show acl @7 {hosts}")), "\n");
+    assert!(socat(&sock, "show acl").contains("curr_ver=2 next_ver=2 entry_cnt=0"));
+
     // Maps: the same forms.
     assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 4), 200);
     both(format!("prepare map {map}"), "New version created: 1\n\n");
