@@ -330,3 +330,38 @@ fn live_acl_patterns_match_as_the_inlined_matcher() {
         );
     }
 }
+
+/// `prepare`, `add @<ver>`, `clear @<ver>`, `commit`: a prepared version
+/// is not matched until its commit, which drops the older versions and
+/// keeps the later ones.
+#[test]
+fn versions_are_matched_from_their_commit() {
+    use crate::rules::sample::Sample;
+    let mut m = map(MatchKind::Str, "a x\n");
+    let has = |m: &MapData, k: &str| m.matches_sample(Sample::Str(k.as_bytes()));
+    let add = |ver: u32, k: &str| MapChange::AddAt {
+        ver,
+        key: k.as_bytes().into(),
+        value: b"v".to_vec().into(),
+    };
+    m.apply(&MapChange::Prepare(1));
+    m.apply(&MapChange::Prepare(2));
+    m.apply(&add(1, "b"));
+    m.apply(&add(2, "c"));
+    m.apply(&add(2, "d"));
+    assert!(has(&m, "a") && !has(&m, "b") && !has(&m, "c"));
+    assert_eq!(m.entries_at(1).len(), 1);
+    assert_eq!(m.entries_at(2).len(), 2);
+    m.apply(&MapChange::ClearAt(2));
+    m.apply(&add(2, "c"));
+    m.apply(&MapChange::Commit(1));
+    assert!(!has(&m, "a") && has(&m, "b") && !has(&m, "c"));
+    assert_eq!((m.curr_ver, m.next_ver), (1, 2));
+    // The current version changes directly; the later one was kept.
+    m.apply(&add(1, "e"));
+    assert!(has(&m, "e"));
+    assert_eq!(m.entries_at(2).len(), 1);
+    m.apply(&MapChange::Commit(2));
+    assert!(has(&m, "c") && !has(&m, "b") && !has(&m, "e"));
+    assert_eq!(m.len(), 1);
+}
