@@ -201,12 +201,56 @@ impl<'c> Router<'c> {
     }
 }
 
+/// The ACLs of [`CONFIG`] that [`FILE_ACLS`] reads from `-f` files
+/// instead (live pattern files, the runtime API's `add acl` changes
+/// them), with the file each reads and its lines.
+const FILE_ACLS: [(&str, &str, &str, &str); 4] = [
+    (
+        "hdr(host) -i chat.example.com",
+        "hdr(host) -i -f",
+        "hosts.lst",
+        "Chat.Example.com\n",
+    ),
+    (
+        "hdr_beg(host) -i game.",
+        "hdr_beg(host) -i -f",
+        "game.lst",
+        "game.\n",
+    ),
+    (
+        "path_end -i .jpg .png .css .js .woff2",
+        "path_end -i -f",
+        "ext.lst",
+        ".jpg\n.png\n.CSS\n.js\n.woff2\n",
+    ),
+    (
+        "hdr_sub(User-Agent) -i sqlmap nikto masscan",
+        "hdr_sub(User-Agent) -i -f",
+        "ua.lst",
+        "sqlmap\nNikto\nmasscan\n",
+    ),
+];
+
 fn bench(c: &mut Criterion) {
     let config = load_str(CONFIG, Path::new("bench.toml")).expect("valid bench config");
+    run(c, "routing_20_acls", &config);
+    // The same routing with four `-i` ACLs reading live `-f` files.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut text = CONFIG.to_string();
+    for (inline, flags, file, lines) in FILE_ACLS {
+        let path = dir.path().join(file);
+        std::fs::write(&path, lines).expect("pattern file written");
+        text = text.replace(inline, &format!("{flags} {}", path.display()));
+    }
+    let config = load_str(&text, Path::new("bench.toml")).expect("valid bench config");
+    run(c, "routing_20_acls_4_files", &config);
+}
+
+fn run(c: &mut Criterion, group_name: &str, config: &Config) {
     let acls = config.frontends[0].rules.acls.len();
     assert_eq!(acls, 20, "the frontend has 20 ACLs");
     let mut router = Router {
-        config: &config,
+        config,
         conn: ConnFacts {
             pp: None,
             vars: Default::default(),
@@ -236,7 +280,7 @@ fn bench(c: &mut Criterion) {
     let requests = [STATIC, API, PAGE, WEBSOCKET, API_V2];
     let expected = ["static", "api", "app", "chat", "api_v2"];
 
-    let mut group = c.benchmark_group("routing_20_acls");
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(1));
     for ((name, raw), want) in names.iter().zip(requests).zip(expected) {
         let (be, _) = router.route(&mut parser, raw);
@@ -258,7 +302,7 @@ fn bench(c: &mut Criterion) {
             black_box(router.route(&mut parser, raw));
         }
         let per_request = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / rounds as f64;
-        println!("allocations per request, {name}: {per_request:.2}");
+        println!("allocations per request, {group_name}/{name}: {per_request:.2}");
     }
     group.finish();
 }

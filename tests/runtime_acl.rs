@@ -8,23 +8,37 @@ mod common;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
+use common::haproxy;
 use common::http_backend::*;
 use common::*;
 
 /// The status of one request for `path` on a new connection (two cores:
-/// connections spread over both).
-fn status(proxy: &Proxy, path: &str) -> u16 {
+/// connections spread over both), with `headers` (`Host: x` if they
+/// have no Host).
+fn status_with(proxy: &Proxy, path: &str, headers: &str) -> u16 {
     let mut rd = BufReader::new(connect(proxy.addr()));
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        ""
+    } else {
+        "Host: x\r\n"
+    };
+    let req = format!("GET {path} HTTP/1.1\r\n{host}{headers}\r\n");
     rd.get_mut().write_all(req.as_bytes()).unwrap();
     read_response(&mut rd, false).expect("a response").0
 }
 
 /// The status every one of `n` requests got (they must agree).
-fn statuses(proxy: &Proxy, path: &str, n: usize) -> u16 {
-    let all: Vec<u16> = (0..n).map(|_| status(proxy, path)).collect();
-    assert!(all.iter().all(|s| *s == all[0]), "{path}: {all:?}");
+fn statuses_with(proxy: &Proxy, path: &str, headers: &str, n: usize) -> u16 {
+    let all: Vec<u16> = (0..n).map(|_| status_with(proxy, path, headers)).collect();
+    assert!(
+        all.iter().all(|s| *s == all[0]),
+        "{path} {headers:?}: {all:?}"
+    );
     all[0]
+}
+
+fn statuses(proxy: &Proxy, path: &str, n: usize) -> u16 {
+    statuses_with(proxy, path, "", n)
 }
 
 fn start(dir: &Path) -> (Proxy, HttpBackend) {
@@ -180,14 +194,13 @@ fn bad_acl_commands_answer_an_error_and_change_nothing() {
         bad_re.starts_with("Failed to add an ACL entry: "),
         "{bad_re}"
     );
-    // A file read only at load (-i): a clear refusal.
+    // A -i file is live too.
     let hosts = dir.path().join("hosts.lst").display().to_string();
-    let frozen = socat(&sock, &format!("add acl {hosts} x.example"));
-    assert!(
-        frozen.starts_with("This pattern file is read only at load"),
-        "{frozen}"
+    assert!(socat(&sock, "show acl").contains("hosts.lst"));
+    assert_eq!(
+        socat(&sock, &format!("del acl {hosts} nothing.example")),
+        "Key not found.\n\n"
     );
-    assert!(!socat(&sock, "show acl").contains("hosts.lst"));
     // Nothing changed.
     assert_eq!(
         socat(&sock, &format!("show acl {blocked}"))
@@ -199,4 +212,424 @@ fn bad_acl_commands_answer_an_error_and_change_nothing() {
     assert_eq!(socat(&sock, &format!("show acl {regs}")), "\n");
     assert_eq!(statuses(&proxy, "/", 4), 200);
     assert_eq!(statuses(&proxy, "/admin", 4), 410);
+}
+
+/// The pattern files of the live-method test, with their first content.
+const METHOD_FILES: [(&str, &str); 7] = [
+    ("hosts.lst", "Foo.example\nbar.example\n"),
+    ("dirs.lst", "images/png\n"),
+    ("doms.lst", "Example.com\n"),
+    ("ints.lst", "2\n5:6\n"),
+    ("a.lst", "/a1\n"),
+    ("b.lst", "/b1\n"),
+    ("regs.lst", "^/adm.*\\.PHP$\n"),
+];
+
+/// One ACL per method that used to be read only at load (named so that
+/// their order is the same however the table is sorted), as percore's
+/// `acl` table and as HAProxy lines.
+fn method_acls(dir: &Path) -> Vec<(&'static str, String, u16)> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("a_host", format!("hdr(host) -i -f {}", f("hosts.lst")), 429),
+        ("b_dirs", format!("path_dir -f {}", f("dirs.lst")), 410),
+        (
+            "c_doms",
+            format!("hdr_dom(host) -i -f {}", f("doms.lst")),
+            425,
+        ),
+        ("d_n", format!("hdr_cnt(x-n) -f {}", f("ints.lst")), 400),
+        ("e_l", format!("hdr_len(x-l) -f {}", f("ints.lst")), 413),
+        (
+            "f_two",
+            format!("path -f {} -f {} /fixed", f("a.lst"), f("b.lst")),
+            404,
+        ),
+        ("g_reg", format!("path_reg -i -f {}", f("regs.lst")), 405),
+        (
+            "h_map",
+            format!("hdr(host),map({}) -m str blocked", f("m.map")),
+            403,
+        ),
+    ]
+}
+
+fn start_methods(dir: &Path) -> (Proxy, HttpBackend) {
+    for (name, text) in METHOD_FILES {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    std::fs::write(dir.join("empty.lst"), "").unwrap();
+    std::fs::write(dir.join("m.map"), "a.example blocked\n").unwrap();
+    let acls = method_acls(dir);
+    let table: Vec<String> = acls
+        .iter()
+        .map(|(name, line, _)| format!("{name} = {line:?}"))
+        .chain(std::iter::once(format!(
+            "z_found = \"req.cook(s) -m found -f {}\"",
+            dir.join("empty.lst").display()
+        )))
+        .collect();
+    let rules: Vec<String> = acls
+        .iter()
+        .map(|(name, _, code)| format!("  \"deny deny_status {code} if {name}\","))
+        .chain(std::iter::once(
+            "  \"deny deny_status 403 if z_found\",".into(),
+        ))
+        .collect();
+    let be = HttpBackend::start(|_| ok("ok"));
+    let text = format!(
+        r#"
+[global]
+threads = 2
+stats-socket = {{ path = "{}", level = "admin" }}
+
+[defaults]
+mode = "http"
+timeout = {{ connect = "2s", client = "30s", server = "30s" }}
+
+[[frontend]]
+name = "fe"
+bind = ["127.0.0.1:{{port}}"]
+default_backend = "be"
+acl = {{ {} }}
+http-request = [
+{}
+]
+
+[[backend]]
+name = "be"
+{}
+"#,
+        dir.join("admin.sock").display(),
+        table.join(", "),
+        rules.join("\n"),
+        servers(&[be.addr])
+    );
+    (Proxy::start(&text), be)
+}
+
+/// HAProxy 2.6 with the same ACLs on the same files, for `get acl`'s
+/// answers; `None` when it is not installed.
+fn haproxy_with_methods(dir: &Path) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
+    let sock = dir.join("haproxy.sock");
+    let acls = method_acls(dir);
+    let lines: Vec<String> = acls
+        .iter()
+        .map(|(name, line, _)| format!("  acl {name} {line}"))
+        .collect();
+    let names: Vec<&str> = acls.iter().map(|(name, _, _)| *name).collect();
+    let config = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request deny if {}\n",
+        sock.display(),
+        lines.join("\n"),
+        names.join(" || ")
+    );
+    haproxy::start(&config).map(|h| (h, sock))
+}
+
+/// `get acl` questions whose answers must be HAProxy's, byte for byte.
+fn get_acl_questions(dir: &Path) -> Vec<String> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    [
+        ("hosts.lst", "FOO.EXAMPLE"),
+        ("hosts.lst", "nope.example"),
+        ("hosts.lst", "NEW.example"),
+        ("dirs.lst", "/x/images/png/y"),
+        ("dirs.lst", "/x/images"),
+        ("dirs.lst", "a?images/png"),
+        ("dirs.lst", "/v1/api/users"),
+        ("doms.lst", "WWW.EXAMPLE.COM:80"),
+        ("doms.lst", "example.comx"),
+        ("ints.lst", "2"),
+        ("ints.lst", "3"),
+        ("ints.lst", "6"),
+        ("ints.lst", "abc"),
+        ("a.lst", "/a1"),
+        ("b.lst", "/b1"),
+        ("b.lst", "/fixed"),
+        ("regs.lst", "/ADMIN/x.php"),
+        ("regs.lst", "/admin/x.txt"),
+    ]
+    .iter()
+    .map(|(file, value)| format!("get acl {} {value}", f(file)))
+    .chain([
+        "get acl".to_string(),
+        format!("get acl {}", f("hosts.lst")),
+        "get acl /no/such.lst x".to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn every_match_method_reads_its_files_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_methods(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let f = |name: &str| dir.path().join(name).display().to_string();
+
+    assert_eq!(statuses(&proxy, "/", 4), 200);
+    // -i: the file's case and the request's do not matter.
+    assert_eq!(statuses_with(&proxy, "/", "Host: FOO.EXAMPLE\r\n", 4), 429);
+    assert_eq!(statuses_with(&proxy, "/", "Host: new.example\r\n", 4), 200);
+    assert_eq!(
+        socat(&sock, &format!("add acl {} NEW.Example", f("hosts.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses_with(&proxy, "/", "Host: new.EXAMPLE\r\n", 8), 429);
+    assert_eq!(
+        socat(&sock, &format!("del acl {} NEW.Example", f("hosts.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses_with(&proxy, "/", "Host: new.example\r\n", 8), 200);
+    // A host longer than the stack buffer is lowercased too.
+    let long = format!("{}.FOO.EXAMPLE", "A".repeat(300));
+    assert_eq!(
+        socat(&sock, &format!("add acl {} {long}", f("hosts.lst"))),
+        "\n"
+    );
+    let header = format!("Host: {}\r\n", long.to_ascii_lowercase());
+    assert_eq!(statuses_with(&proxy, "/", &header, 8), 429);
+
+    // dir.
+    assert_eq!(statuses(&proxy, "/x/images/png/y", 4), 410);
+    assert_eq!(statuses(&proxy, "/v1/api/users", 4), 200);
+    assert_eq!(
+        socat(&sock, &format!("add acl {} api", f("dirs.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses(&proxy, "/v1/api/users", 8), 410);
+    assert_eq!(statuses(&proxy, "/v1/apis/users", 8), 200);
+
+    // dom with -i.
+    assert_eq!(
+        statuses_with(&proxy, "/", "Host: WWW.EXAMPLE.COM\r\n", 4),
+        425
+    );
+    assert_eq!(socat(&sock, &format!("clear acl {}", f("doms.lst"))), "\n");
+    assert_eq!(
+        statuses_with(&proxy, "/", "Host: www.example.com\r\n", 8),
+        200
+    );
+
+    // int and len share a file: a change holds for both.
+    let (two, three) = ("X-N: a\r\nX-N: b\r\n", "X-N: a\r\nX-N: b\r\nX-N: c\r\n");
+    assert_eq!(statuses_with(&proxy, "/", two, 4), 400);
+    assert_eq!(statuses_with(&proxy, "/", three, 4), 200);
+    assert_eq!(statuses_with(&proxy, "/", "X-L: abcdef\r\n", 4), 413);
+    assert_eq!(statuses_with(&proxy, "/", "X-L: abc\r\n", 4), 200);
+    assert_eq!(
+        socat(&sock, &format!("add acl {} 3:4", f("ints.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses_with(&proxy, "/", three, 8), 400);
+    assert_eq!(statuses_with(&proxy, "/", "X-L: abc\r\n", 8), 413);
+
+    // Two files and an inline pattern: each file is live, the inline
+    // pattern stays.
+    for path in ["/a1", "/b1", "/fixed"] {
+        assert_eq!(statuses(&proxy, path, 4), 404, "{path}");
+    }
+    assert_eq!(statuses(&proxy, "/other", 4), 200);
+    assert_eq!(
+        socat(&sock, &format!("add acl {} /other", f("b.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses(&proxy, "/other", 8), 404);
+    assert_eq!(socat(&sock, &format!("clear acl {}", f("a.lst"))), "\n");
+    assert_eq!(statuses(&proxy, "/a1", 8), 200);
+    assert_eq!(statuses(&proxy, "/fixed", 8), 404);
+
+    // reg -i.
+    assert_eq!(statuses(&proxy, "/ADMIN/x.php", 4), 405);
+    assert_eq!(statuses(&proxy, "/admin/x.txt", 4), 200);
+    assert_eq!(
+        socat(&sock, &format!("add acl {} \\.TXT$", f("regs.lst"))),
+        "\n"
+    );
+    assert_eq!(statuses(&proxy, "/admin/x.txt", 8), 405);
+
+    // The -i file shows its patterns as written.
+    let shown = socat(&sock, &format!("show acl {}", f("hosts.lst")));
+    assert!(shown.contains(" Foo.example\n"), "{shown}");
+}
+
+#[test]
+fn get_acl_answers_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, _be) = start_methods(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let Some((_haproxy, hsock)) = haproxy_with_methods(dir.path()) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let compare = |when: &str| {
+        for q in get_acl_questions(dir.path()) {
+            assert_eq!(socat(&sock, &q), socat(&hsock, &q), "{when}: {q}");
+        }
+    };
+    let first = &get_acl_questions(dir.path())[0];
+    assert_eq!(
+        socat(&sock, first),
+        "type=str, case=insensitive, match=yes, idx=list, pattern=\"Foo.example\"\n\n"
+    );
+    compare("as loaded");
+    // The same changes on both.
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    for change in [
+        format!("add acl {} NEW.Example", f("hosts.lst")),
+        format!("add acl {} api", f("dirs.lst")),
+        format!("add acl {} 3:4", f("ints.lst")),
+        format!("add acl {} /fixed", f("b.lst")),
+        format!("clear acl {}", f("regs.lst")),
+    ] {
+        assert_eq!(socat(&sock, &change), socat(&hsock, &change), "{change}");
+    }
+    compare("after changes");
+}
+
+#[test]
+fn bad_patterns_for_each_method_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_methods(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    for (file, pattern) in [
+        ("ints.lst", "abc"),
+        ("ints.lst", "5:x"),
+        ("ints.lst", "12abc"),
+        ("regs.lst", "([a-z]"),
+    ] {
+        let answer = socat(&sock, &format!("add acl {} {pattern}", f(file)));
+        assert!(
+            answer.starts_with("Failed to add an ACL entry: ") && answer.contains(pattern),
+            "{file} {pattern}: {answer}"
+        );
+    }
+    // An ACL that takes no pattern reads its file at load only.
+    let frozen = socat(&sock, &format!("add acl {} x", f("empty.lst")));
+    assert!(
+        frozen.starts_with("This pattern file is read only at load"),
+        "{frozen}"
+    );
+    // get acl: missing words, unknown file.
+    assert_eq!(
+        socat(&sock, "get acl"),
+        "Missing ACL identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get acl {}", f("ints.lst"))),
+        "Missing ACL identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get acl /no/such.lst x"),
+        "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get acl {} x", f("empty.lst"))),
+        "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+    );
+    // Nothing changed.
+    assert_eq!(
+        socat(&sock, &format!("show acl {}", f("ints.lst")))
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(statuses_with(&proxy, "/", "X-L: abcde\r\n", 4), 413);
+    assert_eq!(statuses_with(&proxy, "/", "X-L: abc\r\n", 4), 200);
+}
+
+#[test]
+fn versioned_changes_apply_at_commit_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_methods(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let Some((_haproxy, hsock)) = haproxy_with_methods(dir.path()) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let hosts = dir.path().join("hosts.lst").display().to_string();
+    let map = dir.path().join("m.map").display().to_string();
+    // Each command, its answer from percore, which must be HAProxy's.
+    let both = |command: String, want: &str| {
+        assert_eq!(socat(&sock, &command), want, "percore: {command}");
+        assert_eq!(socat(&hsock, &command), want, "haproxy: {command}");
+    };
+    let out_of_range = "Version number out of range.\n\n";
+    both(format!("prepare acl {hosts}"), "New version created: 1\n\n");
+    both(format!("add acl @1 {hosts} new1.example"), "\n");
+    both(
+        format!("add acl @9 {hosts} x.example"),
+        "Version number in the future, please use 'prepare acl' before.\n\n",
+    );
+    both(
+        format!("get acl {hosts} NEW1.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    // Not matched before the commit, on any core.
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 200);
+    assert_eq!(statuses_with(&proxy, "/", "Host: foo.example\r\n", 8), 429);
+    let shown = socat(&sock, &format!("show acl @1 {hosts}"));
+    assert!(shown.ends_with(" new1.example\n\n"), "{shown}");
+    assert!(socat(&sock, "show acl").contains("curr_ver=0 next_ver=1 entry_cnt=2"));
+    both(format!("commit acl @9 {hosts}"), out_of_range);
+    both(format!("commit acl {hosts}"), "Missing version number.\n\n");
+    both("commit acl @1".into(), "Missing ACL identifier.\n\n");
+    let unknown = "Unknown ACL identifier. Please use #<id> or <file>.\n\n";
+    both("prepare acl /no/such.lst".into(), unknown);
+    both("prepare acl".into(), unknown);
+    both("commit acl @1 /no/such.lst".into(), unknown);
+    both(format!("commit acl @1 {hosts}"), "\n");
+    both(
+        format!("get acl {hosts} NEW1.example"),
+        "type=str, case=insensitive, match=yes, idx=list, pattern=\"new1.example\"\n\n",
+    );
+    both(
+        format!("get acl {hosts} foo.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    both(format!("commit acl @1 {hosts}"), out_of_range);
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 429);
+    assert_eq!(statuses_with(&proxy, "/", "Host: foo.example\r\n", 8), 200);
+    assert!(socat(&sock, "show acl").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
+    // clear @<ver> empties a prepared version only.
+    both(format!("prepare acl {hosts}"), "New version created: 2\n\n");
+    both(format!("add acl @2 {hosts} two.example"), "\n");
+    both(format!("clear acl @2 {hosts}"), "\n");
+    both(format!("commit acl @2 {hosts}"), "\n");
+    assert_eq!(statuses_with(&proxy, "/", "Host: new1.example\r\n", 8), 200);
+    assert_eq!(socat(&sock, &format!("show acl {hosts}")), "\n");
+
+    // A version that is not a number, on percore only (HAProxy 2.6
+    // answers `add acl @abc` with an empty line).
+    for command in [
+        format!("add acl @abc {hosts} x.example"),
+        format!("clear acl @-1 {hosts}"),
+        format!("commit acl @abc {hosts}"),
+        format!("show acl @abc {hosts}"),
+    ] {
+        assert_eq!(socat(&sock, &command), out_of_range, "{command}");
+    }
+    assert_eq!(socat(&sock, &format!("show acl @7 {hosts}")), "\n");
+    assert!(socat(&sock, "show acl").contains("curr_ver=2 next_ver=2 entry_cnt=0"));
+
+    // Maps: the same forms.
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 4), 200);
+    both(format!("prepare map {map}"), "New version created: 1\n\n");
+    both(format!("add map @1 {map} b.example blocked"), "\n");
+    both(
+        format!("add map @2 {map} c.example blocked"),
+        "Version number in the future, please use 'prepare map' before.\n\n",
+    );
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 8), 200);
+    assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 403);
+    both(
+        "prepare map /no/such.map".into(),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n",
+    );
+    both(format!("commit map @2 {map}"), out_of_range);
+    both(format!("commit map @1 {map}"), "\n");
+    assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 8), 403);
+    assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 200);
+    assert!(socat(&sock, "show map").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
 }

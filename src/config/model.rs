@@ -32,9 +32,9 @@ pub struct Config {
     /// The map files the rules read (`map(<file>)`), as loaded; each core
     /// applies runtime changes to its own copy (`crate::maps::core`).
     pub maps: Vec<Arc<crate::maps::MapData>>,
-    /// ACL `-f` files read only at load (a match method or flag that is
-    /// not matched live, see `rules_parse::acl`): `add acl` on them says
-    /// so instead of "unknown".
+    /// ACL `-f` files read only at load (only `-m found`/`-m bool` ACLs,
+    /// which take no pattern, read them; see `rules_parse::acl`): `add
+    /// acl` on them says so instead of "unknown".
     pub frozen_acl_files: Vec<std::path::PathBuf>,
     /// Non-fatal findings (e.g. a missing timeout), printed at start like
     /// HAProxy's `[WARNING]` lines.

@@ -29,7 +29,7 @@ impl MapRegistry {
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self.loaded(&path, kind, false) {
+        if let Some(m) = self.loaded(&path, kind, false, false) {
             return Ok(m);
         }
         let map = read(&path, kind, used_at.to_string(), self.next_uid())?;
@@ -37,16 +37,17 @@ impl MapRegistry {
     }
 
     /// The pattern file of an ACL (`-f <file>`, one pattern per line)
-    /// for `kind`, read now if no ACL used it yet.
+    /// for `kind` (and `-i` when `icase`), read now if no ACL used it
+    /// that way yet.
     pub fn get_or_load_patterns(
         &self,
         base_dir: &Path,
         file: &str,
-        kind: MatchKind,
+        (kind, icase): (MatchKind, bool),
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self.loaded(&path, kind, true) {
+        if let Some(m) = self.loaded(&path, kind, true, icase) {
             return Ok(m);
         }
         let uid = self.next_uid();
@@ -54,6 +55,7 @@ impl MapRegistry {
             .map_err(|e| format!("cannot read pattern file {}: {e}", path.display()))?;
         let mut map = MapData::new(path, kind, used_at.to_string(), uid);
         map.acl = true;
+        map.icase = icase;
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
             let line = crate::rules::sample::trim(line.strip_suffix(b"\r").unwrap_or(line));
             if line.is_empty() || line[0] == b'#' {
@@ -67,11 +69,11 @@ impl MapRegistry {
 
     /// The map (or with `acl` the ACL pattern file) already read from
     /// `path` for `kind`: each is read once however many rules use it.
-    fn loaded(&self, path: &Path, kind: MatchKind, acl: bool) -> Option<Arc<MapData>> {
+    fn loaded(&self, path: &Path, kind: MatchKind, acl: bool, icase: bool) -> Option<Arc<MapData>> {
         self.maps
             .borrow()
             .iter()
-            .find(|m| m.acl == acl && m.path == path && m.kind == kind)
+            .find(|m| m.acl == acl && m.path == path && m.kind == kind && m.icase == icase)
             .cloned()
     }
 

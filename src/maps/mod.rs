@@ -42,6 +42,9 @@ pub enum MatchKind {
     Reg,
     Ip,
     Int,
+    /// The length of a string sample against integer patterns (ACL
+    /// pattern files only: no `map_len` converter).
+    Len,
 }
 
 impl MatchKind {
@@ -56,6 +59,7 @@ impl MatchKind {
             "reg" => MatchKind::Reg,
             "ip" => MatchKind::Ip,
             "int" => MatchKind::Int,
+            "len" => MatchKind::Len,
             _ => return None,
         })
     }
@@ -71,8 +75,31 @@ impl MatchKind {
             MatchKind::Reg => "reg",
             MatchKind::Ip => "ip",
             MatchKind::Int => "int",
+            MatchKind::Len => "len",
         }
     }
+
+    /// How HAProxy indexes a pattern file for this kind, as `get acl`
+    /// prints it: prefix and exact strings and addresses in trees (exact
+    /// and prefix strings only when case counts), the rest in lists.
+    pub fn index_name(self, icase: bool) -> &'static str {
+        match self {
+            MatchKind::Str | MatchKind::Beg if !icase => "tree",
+            MatchKind::Ip => "tree",
+            _ => "list",
+        }
+    }
+}
+
+/// The delimiters of `-m dir` (HAProxy: slashes and question marks).
+pub fn dir_delim(b: u8) -> bool {
+    b == b'/' || b == b'?'
+}
+
+/// The delimiters of `-m dom` (HAProxy: dots, colons, slashes and
+/// question marks).
+pub fn dom_delim(b: u8) -> bool {
+    matches!(b, b'.' | b':' | b'/' | b'?')
 }
 
 /// Why a key cannot be in a map of some match kind.
@@ -110,7 +137,8 @@ struct Index {
     /// Key bytes -> position of the first entry with this key (str, end,
     /// dir, dom), or per length (beg).
     by_key: HashMap<Box<[u8]>, usize>,
-    /// beg: the key lengths present, longest first.
+    /// beg: the key lengths present, longest first; end: the key
+    /// lengths present.
     lens: Vec<usize>,
     /// ip: (prefix length, masked address) -> position.
     nets: HashMap<(u8, u128, bool), usize>,
@@ -137,6 +165,16 @@ pub struct MapData {
     /// A pattern file of an ACL (`-f <file>`: keys only, `show acl`,
     /// `add acl`), not a map.
     pub acl: bool,
+    /// An ACL read with `-i`: string keys are indexed lowercased (shown
+    /// as written) and regexes compiled case-insensitive.
+    pub icase: bool,
+    /// The version matching reads (`curr_ver` of `show map`/`show acl`).
+    pub curr_ver: u32,
+    /// The last version `prepare map|acl` made (`next_ver`).
+    pub next_ver: u32,
+    /// Entries of other versions (`add map|acl @<ver>`): not matched
+    /// until `commit` makes their version the current one.
+    pending: Vec<(u32, Entry)>,
     entries: Vec<Entry>,
     compiled: Vec<Compiled>,
     index: Index,
@@ -164,6 +202,10 @@ impl MapData {
             used_at,
             uid,
             acl: false,
+            icase: false,
+            curr_ver: 0,
+            next_ver: 0,
+            pending: Vec::new(),
             entries: Vec::new(),
             compiled: Vec::new(),
             index: Index::default(),
@@ -173,6 +215,39 @@ impl MapData {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The entries of version `ver` (`show map|acl @<ver>`).
+    pub fn entries_at(&self, ver: u32) -> Vec<&Entry> {
+        if ver == self.curr_ver {
+            return self.entries.iter().collect();
+        }
+        self.pending
+            .iter()
+            .filter(|(v, _)| *v == ver)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// `commit map|acl @<ver>`: the entries of `ver` become the ones
+    /// matched; those of the versions before it are dropped, those of
+    /// later prepared versions kept (as HAProxy).
+    fn commit(&mut self, ver: u32) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter(|(v, _)| *v >= ver)
+            .partition(|(v, _)| *v == ver);
+        self.pending = later;
+        self.clear();
+        for (_, entry) in now {
+            // Checked when it was added.
+            if let Ok(compiled) = self.compile(&entry.key) {
+                self.entries.push(entry);
+                self.compiled.push(compiled);
+                self.index_one(self.entries.len() - 1);
+            }
+        }
+        self.curr_ver = ver;
     }
 
     pub fn len(&self) -> usize {
@@ -191,7 +266,7 @@ impl MapData {
                 let pattern = std::str::from_utf8(key)
                     .map_err(|_| KeyError::Regex(text(), "not UTF-8".into()))?;
                 Compiled::Regex(
-                    crate::rules::pattern::compile_regex(pattern, false)
+                    crate::rules::pattern::compile_regex(pattern, self.icase)
                         .map_err(|e| KeyError::Regex(text(), e))?,
                 )
             }
@@ -205,7 +280,7 @@ impl MapData {
                     prefix: net.prefix(),
                 }
             }
-            MatchKind::Int => {
+            MatchKind::Int | MatchKind::Len => {
                 let int = |s: &[u8]| -> Result<i64, KeyError> {
                     std::str::from_utf8(s)
                         .ok()
@@ -246,24 +321,36 @@ impl MapData {
     }
 
     fn index_one(&mut self, pos: usize) {
-        let key = &self.entries[pos].key;
+        let lowered;
+        let key: &[u8] = if self.icase {
+            lowered = self.entries[pos].key.to_ascii_lowercase();
+            &lowered
+        } else {
+            &self.entries[pos].key
+        };
         let ix = &mut self.index;
         match (&self.compiled[pos], self.kind) {
-            (_, MatchKind::Str | MatchKind::End) => {
-                ix.by_key.entry(key.clone()).or_insert(pos);
+            (_, MatchKind::Str) => {
+                ix.by_key.entry(key.into()).or_insert(pos);
+            }
+            (_, MatchKind::End) => {
+                ix.by_key.entry(key.into()).or_insert(pos);
+                if !ix.lens.contains(&key.len()) {
+                    ix.lens.push(key.len());
+                }
             }
             (_, MatchKind::Dir) => {
                 ix.by_key
-                    .entry(trim_delims(key, b'/').into())
+                    .entry(trim_delims(key, dir_delim).into())
                     .or_insert(pos);
             }
             (_, MatchKind::Dom) => {
                 ix.by_key
-                    .entry(trim_delims(key, b'.').into())
+                    .entry(trim_delims(key, dom_delim).into())
                     .or_insert(pos);
             }
             (_, MatchKind::Beg) => {
-                ix.by_key.entry(key.clone()).or_insert(pos);
+                ix.by_key.entry(key.into()).or_insert(pos);
                 if !ix.lens.contains(&key.len()) {
                     ix.lens.push(key.len());
                     ix.lens.sort_unstable_by(|a, b| b.cmp(a));
@@ -343,7 +430,6 @@ impl MapData {
 
     /// The position of the entry matching `key`.
     fn find(&self, key: &Value<'_>) -> Option<usize> {
-        let ix = &self.index;
         match self.kind {
             MatchKind::Ip => {
                 let Value::Ip(ip) = cast(key.clone(), ValType::Ip)? else {
@@ -355,14 +441,7 @@ impl MapData {
                 let Value::Int(v) = cast(key.clone(), ValType::Int)? else {
                     return None;
                 };
-                let exact = ix.ints.get(&v).copied();
-                let ranged = ix.list.iter().copied().find(|&pos| {
-                    matches!(self.compiled[pos], Compiled::Range(lo, hi) if lo <= v && v <= hi)
-                });
-                match (exact, ranged) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                self.find_int(v)
             }
             _ => {
                 let mut buf = Vec::new();
@@ -376,6 +455,19 @@ impl MapData {
                 };
                 self.find_bytes(s)
             }
+        }
+    }
+
+    /// The first entry (exact value or range) holding `v`.
+    fn find_int(&self, v: i64) -> Option<usize> {
+        let ix = &self.index;
+        let exact = ix.ints.get(&v).copied();
+        let ranged = ix.list.iter().copied().find(
+            |&pos| matches!(self.compiled[pos], Compiled::Range(lo, hi) if lo <= v && v <= hi),
+        );
+        match (exact, ranged) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -394,21 +486,66 @@ impl MapData {
     }
 
     /// Whether an ACL sample matches one of the patterns (an ACL's
-    /// `-f <file>` read live): a string against the string kinds, an
-    /// address (or a string holding one, as the inlined matcher) against
-    /// `ip`. Never allocates.
+    /// `-f <file>` read live). Never allocates.
     pub fn matches_sample(&self, sample: crate::rules::sample::Sample<'_>) -> bool {
+        self.find_sample(sample).is_some()
+    }
+
+    /// The pattern an ACL sample matches (`get acl`): a string against
+    /// the string kinds (lowercased first with `-i`), its length against
+    /// `len`, an integer (or a boolean, or a string holding one, as the
+    /// inlined matcher) against `int`, an address (or a string holding
+    /// one) against `ip`.
+    pub fn matching_entry(&self, sample: crate::rules::sample::Sample<'_>) -> Option<&Entry> {
+        self.find_sample(sample).map(|pos| &self.entries[pos])
+    }
+
+    fn find_sample(&self, sample: crate::rules::sample::Sample<'_>) -> Option<usize> {
         use crate::rules::sample::Sample;
         match (self.kind, sample) {
-            (MatchKind::Ip, Sample::Ip(ip)) => self.find_ip(ip).is_some(),
+            (MatchKind::Ip, Sample::Ip(ip)) => self.find_ip(ip),
             (MatchKind::Ip, Sample::Str(s)) => std::str::from_utf8(s)
                 .ok()
                 .and_then(|t| t.trim().parse::<IpAddr>().ok())
-                .is_some_and(|ip| self.find_ip(ip).is_some()),
-            (MatchKind::Int, _) => false,
-            (_, Sample::Str(s)) => self.find_bytes(s).is_some(),
-            _ => false,
+                .and_then(|ip| self.find_ip(ip)),
+            (MatchKind::Int, Sample::Int(v)) => self.find_int(v),
+            (MatchKind::Int, Sample::Bool(b)) => self.find_int(b.into()),
+            (MatchKind::Int, Sample::Str(s)) => str2int(s).and_then(|v| self.find_int(v)),
+            (MatchKind::Len, Sample::Str(s)) => self.find_int(s.len() as i64),
+            (MatchKind::Ip | MatchKind::Int | MatchKind::Len, _) => None,
+            (_, Sample::Str(s)) => self.find_str(s),
+            _ => None,
         }
+    }
+
+    /// [`Self::find_bytes`], with the sample lowercased first when the
+    /// keys were indexed lowercased (`-i`): on the stack up to
+    /// [`LOWER_ON_STACK`] bytes, else in this thread's reused buffer, so
+    /// that a request costs no allocation.
+    fn find_str(&self, s: &[u8]) -> Option<usize> {
+        let lowered_index = matches!(
+            self.kind,
+            MatchKind::Str | MatchKind::Beg | MatchKind::End | MatchKind::Dir | MatchKind::Dom
+        );
+        if !self.icase || !lowered_index || !s.iter().any(u8::is_ascii_uppercase) {
+            return self.find_bytes(s);
+        }
+        if s.len() <= LOWER_ON_STACK {
+            let mut buf = [0u8; LOWER_ON_STACK];
+            let lower = &mut buf[..s.len()];
+            lower.copy_from_slice(s);
+            lower.make_ascii_lowercase();
+            return self.find_bytes(lower);
+        }
+        LOWER_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                buf.extend(s.iter().map(u8::to_ascii_lowercase));
+                self.find_bytes(&buf)
+            }
+            // Not reentered in practice; stay correct if it ever is.
+            Err(_) => self.find_bytes(&s.to_ascii_lowercase()),
+        })
     }
 
     fn find_bytes(&self, s: &[u8]) -> Option<usize> {
@@ -424,12 +561,21 @@ impl MapData {
                 .iter()
                 .filter(|&&l| l <= s.len())
                 .find_map(|&l| ix.by_key.get(&s[..l]).copied()),
-            MatchKind::End => {
-                (0..=s.len()).fold(None, |best, at| min(best, ix.by_key.get(&s[at..]).copied()))
-            }
+            // Only the suffixes as long as some key: a handful of probes
+            // for a typical file, not one per byte of the sample.
+            MatchKind::End => ix
+                .lens
+                .iter()
+                .filter(|&&l| l <= s.len())
+                .fold(None, |best, &l| {
+                    min(best, ix.by_key.get(&s[s.len() - l..]).copied())
+                }),
             MatchKind::Dir | MatchKind::Dom => {
-                let dom = self.kind == MatchKind::Dom;
-                let delim = |b: u8| b == b'/' || (dom && b == b'.');
+                let delim = if self.kind == MatchKind::Dom {
+                    dom_delim
+                } else {
+                    dir_delim
+                };
                 // Every run of whole delimited parts of `s`.
                 let starts =
                     std::iter::once(0).chain((0..s.len()).filter(|&i| delim(s[i])).map(|i| i + 1));
@@ -446,16 +592,22 @@ impl MapData {
                 }
                 best
             }
-            MatchKind::Sub => self
-                .entries
-                .iter()
-                .position(|e| e.key.is_empty() || s.windows(e.key.len()).any(|w| w == &*e.key)),
+            MatchKind::Sub => self.entries.iter().position(|e| {
+                e.key.is_empty()
+                    || s.windows(e.key.len()).any(|w| {
+                        if self.icase {
+                            w.eq_ignore_ascii_case(&e.key)
+                        } else {
+                            w == &*e.key
+                        }
+                    })
+            }),
             MatchKind::Reg => {
                 ix.list.iter().copied().find(
                     |&pos| matches!(&self.compiled[pos], Compiled::Regex(re) if re.is_match(s)),
                 )
             }
-            MatchKind::Ip | MatchKind::Int => None,
+            MatchKind::Ip | MatchKind::Int | MatchKind::Len => None,
         }
     }
 
@@ -465,15 +617,17 @@ impl MapData {
     }
 }
 
-fn trim_delims(mut p: &[u8], delim: u8) -> &[u8] {
+/// `p` without its leading and trailing delimiters (HAProxy ignores
+/// them in `dir` and `dom` patterns).
+pub fn trim_delims(mut p: &[u8], delim: fn(u8) -> bool) -> &[u8] {
     while let [d, rest @ ..] = p {
-        if *d != delim {
+        if !delim(*d) {
             break;
         }
         p = rest;
     }
     while let [rest @ .., d] = p {
-        if *d != delim {
+        if !delim(*d) {
             break;
         }
         p = rest;
@@ -481,13 +635,41 @@ fn trim_delims(mut p: &[u8], delim: u8) -> &[u8] {
     p
 }
 
+/// Samples up to this long are lowercased on the stack for a `-i`
+/// pattern file (a host, most paths); longer ones in [`LOWER_SCRATCH`].
+const LOWER_ON_STACK: usize = 256;
+
+thread_local! {
+    /// This core's buffer for lowercasing long samples: it keeps its
+    /// capacity, so only the first long sample allocates.
+    static LOWER_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A runtime API change to a map, as every core applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MapChange {
-    Add { key: Box<[u8]>, value: Box<[u8]> },
-    Set { at: EntryRef, value: Box<[u8]> },
+    Add {
+        key: Box<[u8]>,
+        value: Box<[u8]>,
+    },
+    Set {
+        at: EntryRef,
+        value: Box<[u8]>,
+    },
     Del(EntryRef),
     Clear,
+    /// `prepare map|acl`: version `ver` is made (empty).
+    Prepare(u32),
+    /// `add map|acl @<ver>`.
+    AddAt {
+        ver: u32,
+        key: Box<[u8]>,
+        value: Box<[u8]>,
+    },
+    /// `clear map|acl @<ver>`.
+    ClearAt(u32),
+    /// `commit map|acl @<ver>`.
+    Commit(u32),
 }
 
 /// Which entries a change names: every one with a key, or one by id.
@@ -540,6 +722,23 @@ impl MapData {
                 self.remove(None, Some(*id));
             }
             MapChange::Clear => self.clear(),
+            MapChange::Prepare(ver) => self.next_ver = *ver,
+            MapChange::AddAt { ver, key, value } if *ver == self.curr_ver => {
+                let _ = self.add(key, value);
+            }
+            MapChange::AddAt { ver, key, value } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let entry = Entry {
+                    id,
+                    key: key.clone(),
+                    value: (**value).into(),
+                };
+                self.pending.push((*ver, entry));
+            }
+            MapChange::ClearAt(ver) if *ver == self.curr_ver => self.clear(),
+            MapChange::ClearAt(ver) => self.pending.retain(|(v, _)| v != ver),
+            MapChange::Commit(ver) => self.commit(*ver),
         }
     }
 }

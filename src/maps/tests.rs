@@ -174,24 +174,92 @@ fn live_acl_patterns_match_as_the_inlined_matcher() {
         patterns: p.iter().map(|s| s.as_bytes().into()).collect(),
         icase: false,
     };
-    let live = |kind: MatchKind, p: &[&str]| {
+    let live_case = |kind: MatchKind, p: &[&str], icase: bool| {
         let mut m = MapData::new("t.lst".into(), kind, String::new(), 0);
         m.acl = true;
+        m.icase = icase;
         for pat in p {
             m.add(pat.as_bytes(), b"").unwrap();
         }
-        Matcher::File(Arc::new(m))
+        Matcher::Live(Box::new(crate::rules::LivePatterns {
+            files: vec![Arc::new(m)],
+            fixed: None,
+        }))
     };
-    let pats = ["/admin", "/a", ".php", "img"];
+    let live = |kind: MatchKind, p: &[&str]| live_case(kind, p, false);
+    let pats = ["/admin", "/a", ".php", "img", "Ex.Com", "/v1/API/"];
     let samples = [
-        "/admin", "/admin/x", "/a", "/b", "/x.php", "/x.phps", "/img/1", "", "/A",
+        "/admin",
+        "/admin/x",
+        "/a",
+        "/b",
+        "/x.php",
+        "/x.phps",
+        "/img/1",
+        "",
+        "/A",
+        "/ADMIN/x",
+        "www.ex.com",
+        "WWW.EX.COM:80",
+        "a?ex.com",
+        "/v1/api/users",
+        "/V1/API/USERS",
+        "/v1/apis",
     ];
+    let lower = |p: &[&str]| StrPatterns {
+        patterns: p
+            .iter()
+            .map(|s| s.to_ascii_lowercase().into_bytes().into())
+            .collect(),
+        icase: true,
+    };
     let regs = ["^/adm", "\\.php$"];
     let cases: Vec<(Matcher, Matcher)> = vec![
         (Matcher::Str(strs(&pats)), live(MatchKind::Str, &pats)),
         (Matcher::Beg(strs(&pats)), live(MatchKind::Beg, &pats)),
         (Matcher::End(strs(&pats)), live(MatchKind::End, &pats)),
         (Matcher::Sub(strs(&pats)), live(MatchKind::Sub, &pats)),
+        (Matcher::Dir(strs(&pats)), live(MatchKind::Dir, &pats)),
+        (Matcher::Dom(strs(&pats)), live(MatchKind::Dom, &pats)),
+        (
+            Matcher::Str(lower(&pats)),
+            live_case(MatchKind::Str, &pats, true),
+        ),
+        (
+            Matcher::Beg(lower(&pats)),
+            live_case(MatchKind::Beg, &pats, true),
+        ),
+        (
+            Matcher::End(lower(&pats)),
+            live_case(MatchKind::End, &pats, true),
+        ),
+        (
+            Matcher::Sub(lower(&pats)),
+            live_case(MatchKind::Sub, &pats, true),
+        ),
+        (
+            Matcher::Dir(lower(&pats)),
+            live_case(MatchKind::Dir, &pats, true),
+        ),
+        (
+            Matcher::Dom(lower(&pats)),
+            live_case(MatchKind::Dom, &pats, true),
+        ),
+        (
+            Matcher::Reg(
+                regs.iter()
+                    .map(|r| crate::rules::pattern::compile_regex(r, true).unwrap())
+                    .collect(),
+            ),
+            live_case(MatchKind::Reg, &regs, true),
+        ),
+        (
+            Matcher::Len(vec![
+                crate::rules::IntRange { min: 2, max: 2 },
+                crate::rules::IntRange { min: 6, max: 8 },
+            ]),
+            live(MatchKind::Len, &["2", "6:8"]),
+        ),
         (
             Matcher::Reg(
                 regs.iter()
@@ -210,6 +278,36 @@ fn live_acl_patterns_match_as_the_inlined_matcher() {
                 "{inline:?} {s}"
             );
         }
+    }
+    // A sample longer than the stack buffer is lowercased too.
+    let long = format!("/{}/ADMIN", "X".repeat(400));
+    let file = live_case(MatchKind::Sub, &["/admin"], true);
+    assert!(file.matches(Sample::Str(long.as_bytes())));
+    let file = live_case(MatchKind::End, &["/admin"], true);
+    assert!(file.matches(Sample::Str(long.as_bytes())));
+    let ints = ["10", "20:30", ":-5"];
+    let inline = Matcher::Int(vec![
+        crate::rules::IntRange { min: 10, max: 10 },
+        crate::rules::IntRange { min: 20, max: 30 },
+        crate::rules::IntRange {
+            min: i64::MIN,
+            max: -5,
+        },
+    ]);
+    let file = live(MatchKind::Int, &ints);
+    for v in [10, 11, 20, 25, 30, 31, -5, -4, 0] {
+        assert_eq!(
+            inline.matches(Sample::Int(v)),
+            file.matches(Sample::Int(v)),
+            "{v}"
+        );
+        let text = v.to_string();
+        let sample = Sample::Str(text.as_bytes());
+        assert_eq!(
+            inline.matches(sample),
+            file.matches(sample),
+            "{v} as a string"
+        );
     }
     let nets = ["10.0.0.0/8", "192.168.1.1", "2001:db8::/32"];
     let inline = Matcher::Ip(nets.iter().map(|n| n.parse().unwrap()).collect());
@@ -231,4 +329,39 @@ fn live_acl_patterns_match_as_the_inlined_matcher() {
             "{ip} as a string"
         );
     }
+}
+
+/// `prepare`, `add @<ver>`, `clear @<ver>`, `commit`: a prepared version
+/// is not matched until its commit, which drops the older versions and
+/// keeps the later ones.
+#[test]
+fn versions_are_matched_from_their_commit() {
+    use crate::rules::sample::Sample;
+    let mut m = map(MatchKind::Str, "a x\n");
+    let has = |m: &MapData, k: &str| m.matches_sample(Sample::Str(k.as_bytes()));
+    let add = |ver: u32, k: &str| MapChange::AddAt {
+        ver,
+        key: k.as_bytes().into(),
+        value: b"v".to_vec().into(),
+    };
+    m.apply(&MapChange::Prepare(1));
+    m.apply(&MapChange::Prepare(2));
+    m.apply(&add(1, "b"));
+    m.apply(&add(2, "c"));
+    m.apply(&add(2, "d"));
+    assert!(has(&m, "a") && !has(&m, "b") && !has(&m, "c"));
+    assert_eq!(m.entries_at(1).len(), 1);
+    assert_eq!(m.entries_at(2).len(), 2);
+    m.apply(&MapChange::ClearAt(2));
+    m.apply(&add(2, "c"));
+    m.apply(&MapChange::Commit(1));
+    assert!(!has(&m, "a") && has(&m, "b") && !has(&m, "c"));
+    assert_eq!((m.curr_ver, m.next_ver), (1, 2));
+    // The current version changes directly; the later one was kept.
+    m.apply(&add(1, "e"));
+    assert!(has(&m, "e"));
+    assert_eq!(m.entries_at(2).len(), 1);
+    m.apply(&MapChange::Commit(2));
+    assert!(has(&m, "c") && !has(&m, "b") && !has(&m, "e"));
+    assert_eq!(m.len(), 1);
 }

@@ -429,7 +429,7 @@ pub fn map_variant(name: &str) -> Option<(crate::maps::MatchKind, ValType)> {
         Some((k, o)) => (k, Some(o)),
         None => (rest, None),
     };
-    let kind = MatchKind::from_name(kind)?;
+    let kind = MatchKind::from_name(kind).filter(|k| *k != MatchKind::Len)?;
     let out = match out {
         None | Some("str") => ValType::Str,
         Some("int") => ValType::Int,

@@ -43,7 +43,7 @@ pub use cond::{Acl, AclRef, AclTest, Condition, Term};
 pub use convert_ops::{Conv, Value};
 pub use edit::{Edit, EditBuffers};
 pub use format::{Format, Part};
-pub use pattern::{IntRange, Matcher, StrPatterns};
+pub use pattern::{IntRange, LivePatterns, Matcher, StrPatterns};
 pub use sample::{ConnFacts, Facts, Fetch, Payload, Sample, SampleType, Side, TlsFacts};
 pub use tcp_request::{TcpAction, TcpRules};
 pub use view::RequestView;

@@ -6,6 +6,7 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use super::sample::Sample;
 use crate::http::Network;
+use crate::maps::{dir_delim, dom_delim, trim_delims};
 
 /// An integer pattern: `N`, `N:M`, `N:`, `:M`, or `eq|ge|gt|le|lt N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +42,18 @@ pub enum Matcher {
     Len(Vec<IntRange>),
     Int(Vec<IntRange>),
     Ip(Vec<Network>),
-    /// The patterns of an ACL's `-f <file>`, read from this core's live
-    /// copy (the runtime API's `add acl`/`del acl`/`clear acl` change it).
-    File(std::sync::Arc<crate::maps::MapData>),
+    /// An ACL with `-f <file>`: each file read from this core's live
+    /// copy (the runtime API's `add acl`/`del acl`/`clear acl` change
+    /// it), beside the patterns written inline (fixed).
+    Live(Box<LivePatterns>),
+}
+
+/// The patterns of an ACL that reads `-f` files.
+#[derive(Debug, Clone)]
+pub struct LivePatterns {
+    pub files: Vec<std::sync::Arc<crate::maps::MapData>>,
+    /// The patterns written on the ACL line itself, if any.
+    pub fixed: Option<Matcher>,
 }
 
 /// String patterns; lowercased when `icase`.
@@ -92,8 +102,11 @@ impl Matcher {
     pub fn matches(&self, sample: Sample<'_>) -> bool {
         match (self, sample) {
             (Matcher::Found, _) => true,
-            (Matcher::File(file), sample) => {
-                crate::maps::core::with_current(file, |m| m.matches_sample(sample))
+            (Matcher::Live(live), sample) => {
+                live.fixed.as_ref().is_some_and(|m| m.matches(sample))
+                    || live.files.iter().any(|file| {
+                        crate::maps::core::with_current(file, |m| m.matches_sample(sample))
+                    })
             }
             (Matcher::Bool, Sample::Bool(b)) => b,
             (Matcher::Bool, Sample::Int(i)) => i != 0,
@@ -106,13 +119,11 @@ impl Matcher {
             }
             (Matcher::Sub(p), Sample::Str(s)) => p.any(|pat| contains(s, pat, p.icase)),
             (Matcher::Dir(p), Sample::Str(s)) => {
-                p.any(|pat| delimited(s, trim_delims(pat, b'/'), p.icase, |b| b == b'/'))
+                p.any(|pat| delimited(s, trim_delims(pat, dir_delim), p.icase, dir_delim))
             }
-            (Matcher::Dom(p), Sample::Str(s)) => p.any(|pat| {
-                delimited(s, trim_delims(pat, b'.'), p.icase, |b| {
-                    b == b'.' || b == b'/'
-                })
-            }),
+            (Matcher::Dom(p), Sample::Str(s)) => {
+                p.any(|pat| delimited(s, trim_delims(pat, dom_delim), p.icase, dom_delim))
+            }
             (Matcher::Reg(res), Sample::Str(s)) => res.iter().any(|re| re.is_match(s)),
             (Matcher::Len(ranges), Sample::Str(s)) => {
                 let len = s.len() as i64;
@@ -157,23 +168,6 @@ pub fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String> {
 /// Compiled size of one regex: far above what a routing rule needs,
 /// small enough that a hostile map line cannot take much memory.
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-fn trim_delims(pat: &[u8], delim: u8) -> &[u8] {
-    let mut p = pat;
-    while let [d, rest @ ..] = p {
-        if *d != delim {
-            break;
-        }
-        p = rest;
-    }
-    while let [rest @ .., d] = p {
-        if *d != delim {
-            break;
-        }
-        p = rest;
-    }
-    p
-}
 
 #[cfg(test)]
 mod tests {

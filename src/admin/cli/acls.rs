@@ -1,4 +1,4 @@
-//! `show acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
+//! `show acl`, `get acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
 //! the pattern files of ACLs (`-f <file>`), worded as HAProxy 2.6 answers
 //! them. A pattern file is kept as a map with keys only
 //! (`crate::maps::MapData` with `acl` set), so a change takes the maps'
@@ -8,64 +8,109 @@
 use std::sync::Arc;
 
 use super::command::Kind;
-use super::maps::{entry, resolve};
+use super::maps::{entry, resolve, show_entries, split_version, version_for_change};
 use crate::admin::apply::CoreRequest;
 use crate::config::Config;
-use crate::maps::{core, MapChange, MapData};
+use crate::maps::{core, MapChange, MapData, MatchKind};
 
-/// A file some ACL uses with `-i`, with other patterns or another `-f`,
-/// or with a match method that is not matched live (dir, dom, len, int).
-const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -i, with other patterns or files, or with -m dir|dom|len|int. Reload to change it.\n";
+/// A file only ACLs with `-m found` or `-m bool` use (they take no
+/// pattern, so the file is read once at load and must be empty).
+const FROZEN: &str = "This pattern file is read only at load by percore: an ACL uses it with -m found or -m bool, which take no pattern. Reload to change it.\n";
 
-const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
+pub(super) const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
 
-/// `show acl [<acl>]`: the pattern files, or one file's patterns on this
-/// core (every core holds the same).
-pub fn show(config: &Config, name: Option<&str>) -> String {
-    let Some(name) = name else {
-        let mut out = String::from("# id (file) description\n");
-        let mut seen: Vec<&std::path::Path> = Vec::new();
-        for m in config.maps.iter().filter(|m| m.acl) {
-            if seen.contains(&m.path.as_path()) {
-                continue;
-            }
-            seen.push(&m.path);
-            let count = core::with_current(m, MapData::len);
-            out.push_str(&format!(
-                "{} ({}) pattern loaded from file '{}' used by acl at file '{}'. curr_ver=0 next_ver=0 entry_cnt={count}\n",
-                m.uid,
-                m.path.display(),
-                m.path.display(),
-                config.source.display(),
-            ));
+/// `show acl [[@<ver>] <acl>]`: the pattern files, or one file's
+/// patterns on this core (every core holds the same).
+pub fn show(config: &Config, args: &[String]) -> String {
+    if !args.is_empty() {
+        return show_entries(config, args, true);
+    }
+    let mut out = String::from("# id (file) description\n");
+    let mut seen: Vec<&std::path::Path> = Vec::new();
+    for m in config.maps.iter().filter(|m| m.acl) {
+        if seen.contains(&m.path.as_path()) {
+            continue;
         }
-        return out;
+        seen.push(&m.path);
+        let (curr, next, count) = core::with_current(m, |d| (d.curr_ver, d.next_ver, d.len()));
+        out.push_str(&format!(
+            "{} ({}) pattern loaded from file '{}' used by acl at file '{}'. curr_ver={curr} next_ver={next} entry_cnt={count}\n",
+            m.uid,
+            m.path.display(),
+            m.path.display(),
+            config.source.display(),
+        ));
+    }
+    out
+}
+
+/// `get acl <acl> <value>`: how each way the file is matched answers
+/// `value` on this core, one line per way as HAProxy 2.6 prints them.
+/// HAProxy keeps one pattern list for the methods that parse and index
+/// patterns alike (`sub`, `end`, `dir`, `dom`; `int`, `len`) and prints
+/// it with the first ACL's method: so does this.
+pub fn get(config: &Config, args: &[String]) -> String {
+    let (Some(name), Some(value)) = (args.first(), args.get(1)) else {
+        return "Missing ACL identifier and/or key.\n".into();
     };
-    let Some(&first) = resolve(config, name, true).first() else {
+    let files = resolve(config, name, true);
+    if files.is_empty() {
         return UNKNOWN_ACL.into();
-    };
-    core::with_current(&config.maps[first], |m| {
-        let mut out = String::new();
-        for e in m.entries() {
-            out.push_str(&format!(
-                "0x{:016x} {}\n",
-                e.id,
-                String::from_utf8_lossy(&e.key)
-            ));
+    }
+    let mut shown: Vec<(u8, bool)> = Vec::new();
+    let mut out = String::new();
+    for &i in &files {
+        let file = &config.maps[i];
+        let family = (index_family(file.kind), file.icase);
+        if shown.contains(&family) {
+            continue;
         }
-        out
-    })
+        shown.push(family);
+        let sample = crate::rules::sample::Sample::Str(value.as_bytes());
+        let case = if file.icase {
+            "insensitive"
+        } else {
+            "sensitive"
+        };
+        out.push_str(&format!("type={}, case={case}, match=", file.kind.name()));
+        core::with_current(file, |m| match m.matching_entry(sample) {
+            Some(e) => out.push_str(&format!(
+                "yes, idx={}, pattern=\"{}\"\n",
+                m.kind.index_name(m.icase),
+                String::from_utf8_lossy(&e.key)
+            )),
+            None => out.push_str("no\n"),
+        });
+    }
+    out
+}
+
+/// Which of HAProxy's pattern lists a match method's patterns go in:
+/// methods with the same one share it.
+fn index_family(kind: MatchKind) -> u8 {
+    match kind {
+        MatchKind::Str => 0,
+        MatchKind::Beg => 1,
+        MatchKind::Sub | MatchKind::End | MatchKind::Dir | MatchKind::Dom => 2,
+        MatchKind::Reg => 3,
+        MatchKind::Int | MatchKind::Len => 4,
+        MatchKind::Ip => 5,
+    }
 }
 
 /// Checks a change and makes the request every core applies; the error
 /// is the answer.
 pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreRequest, String> {
-    let arg = |i: usize| args.get(i).map(String::as_str);
     let usage = match kind {
         Kind::AddAcl => "'add acl' expects two parameters: ACL identifier and pattern.\n",
         Kind::DelAcl => "This command expects two parameters: ACL identifier and key.\n",
         _ => "Missing ACL identifier.\n",
     };
+    let (ver, args) = match kind {
+        Kind::AddAcl | Kind::ClearAcl => split_version(args),
+        _ => (None, args),
+    };
+    let arg = |i: usize| args.get(i).map(String::as_str);
     let Some(name) = arg(0) else {
         return Err(usage.into());
     };
@@ -76,6 +121,10 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
             return Err(FROZEN.into());
         }
         return Err(UNKNOWN_ACL.into());
+    };
+    let ver = match ver {
+        Some(v) => Some(version_for_change(&config.maps[first], v, true)?),
+        None => None,
     };
     let change = match kind {
         Kind::AddAcl => {
@@ -90,9 +139,17 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
                     return Err(format!("Failed to add an ACL entry: {e}.\n"));
                 }
             }
-            MapChange::Add {
-                key: pattern.into_bytes().into(),
-                value: Box::default(),
+            let key = pattern.into_bytes().into();
+            match ver {
+                Some(ver) => MapChange::AddAt {
+                    ver,
+                    key,
+                    value: Box::default(),
+                },
+                None => MapChange::Add {
+                    key,
+                    value: Box::default(),
+                },
             }
         }
         Kind::DelAcl => {
@@ -108,7 +165,7 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
             }
             MapChange::Del(at)
         }
-        _ => MapChange::Clear,
+        _ => ver.map_or(MapChange::Clear, MapChange::ClearAt),
     };
     Ok(CoreRequest::Map {
         maps: files,

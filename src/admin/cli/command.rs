@@ -44,6 +44,11 @@ pub enum Kind {
     DelMap,
     ClearMap,
     ShowAcl,
+    GetAcl,
+    PrepareAcl,
+    CommitAcl,
+    PrepareMap,
+    CommitMap,
     AddAcl,
     DelAcl,
     ClearAcl,
@@ -77,21 +82,21 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["add", "acl"],
-        usage: "add acl <acl> <pattern>",
+        usage: "add acl [@<ver>] <acl> <pattern>",
         help: "add an acl entry",
         level: Operator,
         kind: Kind::AddAcl,
     },
     Spec {
         words: &["add", "map"],
-        usage: "add map <map> <key> <value>",
+        usage: "add map [@<ver>] <map> <key> <value>",
         help: "add a map entry",
         level: Operator,
         kind: Kind::AddMap,
     },
     Spec {
         words: &["clear", "acl"],
-        usage: "clear acl <acl>",
+        usage: "clear acl [@<ver>] <acl>",
         help: "clear the content of an acl",
         level: Operator,
         kind: Kind::ClearAcl,
@@ -105,7 +110,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["clear", "map"],
-        usage: "clear map <map>",
+        usage: "clear map [@<ver>] <map>",
         help: "clear the content of a map",
         level: Operator,
         kind: Kind::ClearMap,
@@ -116,6 +121,20 @@ pub const COMMANDS: &[Spec] = &[
         help: "remove an entry from a table (filter: data/key)",
         level: Operator,
         kind: Kind::ClearTable,
+    },
+    Spec {
+        words: &["commit", "acl"],
+        usage: "commit acl @<ver> <acl>",
+        help: "commit the ACL at this version",
+        level: Operator,
+        kind: Kind::CommitAcl,
+    },
+    Spec {
+        words: &["commit", "map"],
+        usage: "commit map @<ver> <map>",
+        help: "commit the map at this version",
+        level: Operator,
+        kind: Kind::CommitMap,
     },
     Spec {
         words: &["del", "acl"],
@@ -160,6 +179,13 @@ pub const COMMANDS: &[Spec] = &[
         kind: Kind::EnableServer,
     },
     Spec {
+        words: &["get", "acl"],
+        usage: "get acl <acl> <value>",
+        help: "report the patterns matching a sample for an ACL",
+        level: Operator,
+        kind: Kind::GetAcl,
+    },
+    Spec {
         words: &["get", "weight"],
         usage: "get weight <bk>/<srv>",
         help: "report a server's current weight",
@@ -175,6 +201,20 @@ pub const COMMANDS: &[Spec] = &[
     },
     // Not in HAProxy 2.6's stats socket (its master CLI has `reload`), so
     // kept out of `help` and the unknown-command lists, which match 2.6's.
+    Spec {
+        words: &["prepare", "acl"],
+        usage: "prepare acl <acl>",
+        help: "prepare a new version for atomic ACL replacement",
+        level: Operator,
+        kind: Kind::PrepareAcl,
+    },
+    Spec {
+        words: &["prepare", "map"],
+        usage: "prepare map <acl>",
+        help: "prepare a new version for atomic map replacement",
+        level: Operator,
+        kind: Kind::PrepareMap,
+    },
     Spec {
         words: &["reload"],
         usage: "reload",
@@ -226,7 +266,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["show", "acl"],
-        usage: "show acl [<acl>]",
+        usage: "show acl [[@<ver>] <acl>]",
         help: "report available acls or dump an acl's contents",
         level: Operator,
         kind: Kind::ShowAcl,
@@ -261,7 +301,7 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         words: &["show", "map"],
-        usage: "show map [<map>]",
+        usage: "show map [[@<ver>] <map>]",
         help: "report available maps or dump a map's contents",
         level: Operator,
         kind: Kind::ShowMap,
@@ -460,6 +500,7 @@ mod tests {
         assert_eq!(
             text,
             "The following commands are valid at this level:\n  \
+             get acl <acl> <value>                   : report the patterns matching a sample for an ACL\n  \
              get weight <bk>/<srv>                   : report a server's current weight\n  \
              help [<command>]                        : list matching or all commands\n  \
              prompt                                  : toggle interactive mode with prompt\n  \

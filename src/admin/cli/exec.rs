@@ -292,14 +292,36 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
         Kind::ShowTable => super::stick_table::show(cli, args).await,
         Kind::ClearTable => super::stick_table::clear(cli, args).await,
         Kind::SetTable => super::stick_table::set(cli, args).await,
-        Kind::ShowAcl => super::acls::show(&cli.ctx().config, arg(0)),
+        Kind::ShowAcl => super::acls::show(&cli.ctx().config, args),
+        Kind::PrepareAcl | Kind::PrepareMap => {
+            let acl = spec.kind == Kind::PrepareAcl;
+            match super::maps::prepare(&cli.ctx().config, args, acl) {
+                Ok((request, ver)) => {
+                    let failed = apply(cli, request).await;
+                    if failed.is_empty() {
+                        format!("New version created: {ver}\n")
+                    } else {
+                        failed
+                    }
+                }
+                Err(message) => message,
+            }
+        }
+        Kind::CommitAcl | Kind::CommitMap => {
+            let acl = spec.kind == Kind::CommitAcl;
+            match super::maps::commit(&cli.ctx().config, args, acl) {
+                Ok(request) => apply(cli, request).await,
+                Err(message) => message,
+            }
+        }
+        Kind::GetAcl => super::acls::get(&cli.ctx().config, args),
         Kind::AddAcl | Kind::DelAcl | Kind::ClearAcl => {
             match super::acls::change(&cli.ctx().config, spec.kind, args) {
                 Ok(request) => apply(cli, request).await,
                 Err(message) => message,
             }
         }
-        Kind::ShowMap => super::maps::show(&cli.ctx().config, arg(0)),
+        Kind::ShowMap => super::maps::show(&cli.ctx().config, args),
         Kind::AddMap | Kind::SetMap | Kind::DelMap | Kind::ClearMap => {
             match super::maps::change(&cli.ctx().config, spec.kind, args) {
                 Ok(request) => apply(cli, request).await,

@@ -39,8 +39,8 @@ pub(super) fn resolve(config: &Config, name: &str, acl: bool) -> Vec<usize> {
 
 /// `show map [<map>]`: the list of maps, or one map's entries on this
 /// core (every core holds the same).
-pub fn show(config: &Config, name: Option<&str>) -> String {
-    let Some(name) = name else {
+pub fn show(config: &Config, args: &[String]) -> String {
+    if args.is_empty() {
         let mut out = String::from("# id (file) description\n");
         let mut seen: Vec<&std::path::Path> = Vec::new();
         for m in config.maps.iter().filter(|m| !m.acl) {
@@ -48,9 +48,9 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
                 continue;
             }
             seen.push(&m.path);
-            let count = core::with_current(m, MapData::len);
+            let (curr, next, count) = core::with_current(m, |d| (d.curr_ver, d.next_ver, d.len()));
             out.push_str(&format!(
-                "{} ({}) pattern loaded from file '{}' used by map at file '{}'. curr_ver=0 next_ver=0 entry_cnt={count}\n",
+                "{} ({}) pattern loaded from file '{}' used by map at file '{}'. curr_ver={curr} next_ver={next} entry_cnt={count}\n",
                 m.uid,
                 m.path.display(),
                 m.path.display(),
@@ -59,18 +59,122 @@ pub fn show(config: &Config, name: Option<&str>) -> String {
         }
         return out;
     };
-    let Some(&first) = resolve(config, name, false).first() else {
-        return UNKNOWN_MAP.into();
+    show_entries(config, args, false)
+}
+
+/// The `@<ver>` word the versioned forms take before the map or ACL
+/// name, and the words after it.
+pub(super) fn split_version(args: &[String]) -> (Option<&str>, &[String]) {
+    match args.first().and_then(|a| a.strip_prefix('@')) {
+        Some(ver) => (Some(ver), &args[1..]),
+        None => (None, args),
+    }
+}
+
+const OUT_OF_RANGE: &str = "Version number out of range.\n";
+
+/// The version `add|clear map|acl @<ver>` names, checked against the
+/// last one prepared.
+pub(super) fn version_for_change(map: &Arc<MapData>, ver: &str, acl: bool) -> Result<u32, String> {
+    let next = core::with_current(map, |m| m.next_ver);
+    match ver.parse::<u32>() {
+        Ok(v) if v <= next => Ok(v),
+        Ok(_) => Err(format!(
+            "Version number in the future, please use 'prepare {}' before.\n",
+            if acl { "acl" } else { "map" }
+        )),
+        Err(_) => Err(OUT_OF_RANGE.into()),
+    }
+}
+
+fn unknown(acl: bool) -> &'static str {
+    if acl {
+        super::acls::UNKNOWN_ACL
+    } else {
+        UNKNOWN_MAP
+    }
+}
+
+/// `prepare map|acl <name>`: the request that makes the next version on
+/// every core, and that version.
+pub fn prepare(config: &Config, args: &[String], acl: bool) -> Result<(CoreRequest, u32), String> {
+    let maps = args
+        .first()
+        .map(|name| resolve(config, name, acl))
+        .unwrap_or_default();
+    let Some(&first) = maps.first() else {
+        return Err(unknown(acl).into());
+    };
+    let ver = core::with_current(&config.maps[first], |m| m.next_ver).wrapping_add(1);
+    Ok((
+        CoreRequest::Map {
+            maps,
+            change: MapChange::Prepare(ver),
+        },
+        ver,
+    ))
+}
+
+/// `commit map|acl @<ver> <name>`: a version after the current one, up
+/// to the last prepared.
+pub fn commit(config: &Config, args: &[String], acl: bool) -> Result<CoreRequest, String> {
+    let (ver, rest) = split_version(args);
+    let Some(ver) = ver else {
+        return Err("Missing version number.\n".into());
+    };
+    let Some(name) = rest.first() else {
+        return Err(if acl {
+            "Missing ACL identifier.\n"
+        } else {
+            "Missing map identifier.\n"
+        }
+        .into());
+    };
+    let maps = resolve(config, name, acl);
+    let Some(&first) = maps.first() else {
+        return Err(unknown(acl).into());
+    };
+    let (curr, next) = core::with_current(&config.maps[first], |m| (m.curr_ver, m.next_ver));
+    match ver.parse::<u32>() {
+        Ok(v) if v > curr && v <= next => Ok(CoreRequest::Map {
+            maps,
+            change: MapChange::Commit(v),
+        }),
+        _ => Err(OUT_OF_RANGE.into()),
+    }
+}
+
+/// `show map|acl [@<ver>] <name>`'s lines: one per entry of the version
+/// (the current one without `@<ver>`), `0x<ref> <key>` and the value
+/// for a map.
+pub(super) fn show_entries(config: &Config, args: &[String], acl: bool) -> String {
+    let (ver, rest) = split_version(args);
+    let Some(&first) = rest
+        .first()
+        .map(|name| resolve(config, name, acl))
+        .unwrap_or_default()
+        .first()
+    else {
+        return unknown(acl).into();
     };
     core::with_current(&config.maps[first], |m| {
+        let ver = match ver.map(str::parse::<u32>) {
+            None => m.curr_ver,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return OUT_OF_RANGE.into(),
+        };
         let mut out = String::new();
-        for e in m.entries() {
+        for e in m.entries_at(ver) {
             out.push_str(&format!(
-                "0x{:016x} {} {}\n",
+                "0x{:016x} {}",
                 e.id,
-                String::from_utf8_lossy(&e.key),
-                String::from_utf8_lossy(&e.value)
+                String::from_utf8_lossy(&e.key)
             ));
+            if !acl {
+                out.push(' ');
+                out.push_str(&String::from_utf8_lossy(&e.value));
+            }
+            out.push('\n');
         }
         out
     })
@@ -90,19 +194,27 @@ pub(super) fn entry(word: &str) -> EntryRef {
 /// Checks a change and makes the request every core applies; the error
 /// is the answer.
 pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreRequest, String> {
-    let arg = |i: usize| args.get(i).map(String::as_str);
     let usage = match kind {
         Kind::AddMap => "'add map' expects three parameters: map identifier, key and value.\n",
         Kind::SetMap => "'set map' expects three parameters: map identifier, key and value.\n",
         Kind::DelMap => "This command expects two parameters: map identifier and key.\n",
         _ => "'clear map' expects a map identifier.\n",
     };
+    let (ver, args) = match kind {
+        Kind::AddMap | Kind::ClearMap => split_version(args),
+        _ => (None, args),
+    };
+    let arg = |i: usize| args.get(i).map(String::as_str);
     let Some(name) = arg(0) else {
         return Err(usage.into());
     };
     let maps = resolve(config, name, false);
     let Some(&first) = maps.first() else {
         return Err(UNKNOWN_MAP.into());
+    };
+    let ver = match ver {
+        Some(v) => Some(version_for_change(&config.maps[first], v, false)?),
+        None => None,
     };
     let loaded: Vec<&Arc<MapData>> = maps.iter().map(|&i| &config.maps[i]).collect();
     let change = match kind {
@@ -117,9 +229,16 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
                     return Err(format!("Failed to add a map entry: {e}.\n"));
                 }
             }
-            MapChange::Add {
-                key: key.as_bytes().into(),
-                value: value.into_bytes().into(),
+            match ver {
+                Some(ver) => MapChange::AddAt {
+                    ver,
+                    key: key.as_bytes().into(),
+                    value: value.into_bytes().into(),
+                },
+                None => MapChange::Add {
+                    key: key.as_bytes().into(),
+                    value: value.into_bytes().into(),
+                },
             }
         }
         Kind::SetMap => {
@@ -145,7 +264,7 @@ pub fn change(config: &Config, kind: Kind, args: &[String]) -> Result<CoreReques
             }
             MapChange::Del(at)
         }
-        _ => MapChange::Clear,
+        _ => ver.map_or(MapChange::Clear, MapChange::ClearAt),
     };
     Ok(CoreRequest::Map { maps, change })
 }

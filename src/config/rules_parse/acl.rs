@@ -13,7 +13,8 @@ use crate::http::Network;
 use crate::maps::MatchKind;
 use crate::rules::convert_ops::ValType;
 use crate::rules::{
-    AclRef, AclTest, Condition, Fetch, IntRange, Matcher, SampleType, StrPatterns, Term,
+    AclRef, AclTest, Condition, Fetch, IntRange, LivePatterns, Matcher, SampleType, StrPatterns,
+    Term,
 };
 
 const MATCH_METHODS: [&str; 12] = [
@@ -64,7 +65,6 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                         "file name after -f",
                         "write -f <file> (one pattern per line)",
                     )?;
-                    patterns.extend(read_pattern_file(fat, &file, env.base_dir)?);
                     files.push((fat, file));
                 }
                 "--" => flags_done = true,
@@ -128,29 +128,39 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
     } else {
         Some(ty)
     };
-    let matcher = match live_file(method.1, icase, &files, &patterns) {
-        Some((fat, file, kind)) => {
-            // Checked as the inlined matcher would be (an empty file is
-            // fine: `add acl` fills it), then read live.
-            let probe = [(
-                fat,
-                LIVE_PROBE[usize::from(kind == MatchKind::Ip)].to_string(),
-            )];
+    let live_kind = LIVE_METHODS
+        .iter()
+        .find(|(m, _)| *m == method.1)
+        .map(|(_, k)| *k);
+    let matcher = match live_kind {
+        Some(kind) if !files.is_empty() => {
+            // Checked as the inlined matcher would be, with the inline
+            // patterns or a probe (an empty file is fine: `add acl`
+            // fills it); the files' lines are checked as they are read.
+            let probe = [(files[0].0, live_probe(kind).to_string())];
             let checking: &[(usize, String)] = if patterns.is_empty() {
                 &probe
             } else {
                 &patterns
             };
-            build_matcher(at, checked, method, icase, checking)?;
+            let inline = build_matcher(at, checked, method, icase, checking)?;
             let used_at = env.base_dir.display().to_string();
-            let set = env
-                .maps
-                .get_or_load_patterns(env.base_dir, file, kind, &used_at)
-                .or_else(|e| err(fat, e, PATTERN_FILE_HINT))?;
-            Matcher::File(set)
+            let files = files
+                .iter()
+                .map(|(fat, file)| {
+                    env.maps
+                        .get_or_load_patterns(env.base_dir, file, (kind, icase), &used_at)
+                        .or_else(|e| err(*fat, e, PATTERN_FILE_HINT))
+                })
+                .collect::<Parsed<Vec<_>>>()?;
+            Matcher::Live(Box::new(LivePatterns {
+                files,
+                fixed: (!patterns.is_empty()).then_some(inline),
+            }))
         }
-        None => {
-            for (_, file) in &files {
+        _ => {
+            for (fat, file) in &files {
+                patterns.extend(read_pattern_file(*fat, file, env.base_dir)?);
                 env.maps.note_frozen_patterns(env.base_dir, file);
             }
             build_matcher(at, checked, method, icase, &patterns)?
@@ -164,39 +174,34 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
 }
 
 /// A valid pattern of each kind, to check an empty live file's fetch and
-/// method as if it had one: a string, an address.
-const LIVE_PROBE: [&str; 2] = ["x", "127.0.0.1"];
+/// method as if it had one.
+fn live_probe(kind: MatchKind) -> &'static str {
+    match kind {
+        MatchKind::Ip => "127.0.0.1",
+        MatchKind::Int | MatchKind::Len => "1",
+        _ => "x",
+    }
+}
 
 const PATTERN_FILE_HINT: &str =
     "-f paths are relative to the configuration file; one pattern per line, # comments";
 
-/// The match methods whose `-f` file is read live from the core's copy
-/// (`add acl`, `del acl`, `clear acl` change it). The others (`dir`,
-/// `dom`, `len`, `int`, and `-i`) keep the patterns the file had at load.
-const LIVE_METHODS: [(&str, MatchKind); 6] = [
+/// The match methods whose `-f` files are read live from the core's copy
+/// (`add acl`, `del acl`, `clear acl` change them): all those that take
+/// patterns. `found` and `bool` take none, so a file for them is read
+/// at load (and must be empty).
+const LIVE_METHODS: [(&str, MatchKind); 10] = [
     ("str", MatchKind::Str),
     ("beg", MatchKind::Beg),
     ("end", MatchKind::End),
     ("sub", MatchKind::Sub),
+    ("dir", MatchKind::Dir),
+    ("dom", MatchKind::Dom),
     ("reg", MatchKind::Reg),
     ("ip", MatchKind::Ip),
+    ("int", MatchKind::Int),
+    ("len", MatchKind::Len),
 ];
-
-/// The one `-f` file of an ACL that has no other pattern, when its
-/// method can be matched live.
-fn live_file<'f>(
-    method: &str,
-    icase: bool,
-    files: &'f [(usize, String)],
-    patterns: &[(usize, String)],
-) -> Option<(usize, &'f str, MatchKind)> {
-    let [(fat, file)] = files else { return None };
-    if icase || patterns.iter().any(|(pat, _)| pat != fat) {
-        return None;
-    }
-    let kind = LIVE_METHODS.iter().find(|(m, _)| *m == method)?.1;
-    Some((*fat, file.as_str(), kind))
-}
 
 fn read_pattern_file(at: usize, file: &str, base: &Path) -> Parsed<Vec<(usize, String)>> {
     let path = base.join(file);
