@@ -353,6 +353,107 @@ mod tests {
     use super::*;
     use std::future::Future;
 
+    fn is_ready(fut: impl Future<Output = ()>) -> bool {
+        let fut = std::pin::pin!(fut);
+        fut.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+
+    #[test]
+    fn the_first_connection_carries_one_stream_until_the_servers_settings() {
+        let pool = H2Pool::new();
+        assert!(matches!(pool.pick(0, 0), Pick::Connect));
+        // What `proxy::h2::server::announce` lists: the connecting
+        // request's stream counted.
+        let conn = H2Conn::connecting();
+        assert!(conn.open_stream());
+        pool.add(0, 0, Rc::clone(&conn));
+        // The server's limit is not known: the next request waits for the
+        // SETTINGS instead of connecting one more.
+        let Pick::Wait(waited) = pool.pick(0, 0) else {
+            panic!("a second request does not wait");
+        };
+        assert!(Rc::ptr_eq(&waited, &conn));
+        assert!(!is_ready(conn.settled()));
+        // Another server's connections are its own.
+        assert!(matches!(pool.pick(0, 1), Pick::Connect));
+        // The connection fails: the waiters look again, and connect.
+        conn.failed();
+        assert!(is_ready(conn.settled()));
+        assert!(matches!(pool.pick(0, 0), Pick::Connect));
+        assert_eq!(pool.count(0, 0), 0);
+    }
+
+    #[test]
+    fn a_connection_without_settings_takes_the_limit_the_server_gave_before() {
+        let pool = H2Pool::new();
+        pool.learned.borrow_mut().insert((0, 0), 3);
+        let conn = H2Conn::connecting();
+        assert!(conn.open_stream());
+        pool.add(0, 0, Rc::clone(&conn));
+        for _ in 1..3 {
+            let Pick::Room(room) = pool.pick(0, 0) else {
+                panic!("room below the learned limit");
+            };
+            assert!(room.open_stream());
+        }
+        assert_eq!(conn.streams(), 3);
+        assert!(matches!(pool.pick(0, 0), Pick::Wait(_)));
+        // A stream ends: room again, on the same connection.
+        conn.stream_ended();
+        assert!(matches!(pool.pick(0, 0), Pick::Room(_)));
+    }
+
+    #[test]
+    fn the_servers_settings_are_seen_and_give_the_limit() {
+        // An h2 client and server over an in-memory pipe: the client told
+        // the sentinel, as `proxy::h2::server` does, the server 7 streams.
+        futures_lite::future::block_on(async {
+            let (client_io, server_io) = tokio::io::duplex(1 << 16);
+            let mut client = h2::client::Builder::new();
+            client.initial_max_send_streams(UNSETTLED_STREAMS);
+            let (send, driver) = client
+                .handshake::<_, Bytes>(client_io)
+                .await
+                .expect("client preface written");
+            let pool = H2Pool::new();
+            let conn = H2Conn::connecting();
+            assert!(conn.open_stream());
+            conn.opened(send);
+            pool.add(0, 0, Rc::clone(&conn));
+            assert!(!conn.check_settled());
+            assert!(matches!(pool.pick(0, 0), Pick::Wait(_)));
+            let server = async {
+                let mut server = h2::server::Builder::new();
+                server.max_concurrent_streams(7);
+                let mut accepted = server
+                    .handshake::<_, Bytes>(server_io)
+                    .await
+                    .expect("server preface");
+                std::future::poll_fn(|cx| {
+                    let _ = accepted.poll_accept(cx);
+                    Poll::Pending
+                })
+                .await
+            };
+            let mut driver = std::pin::pin!(driver);
+            // What the connection's driver task does after each turn.
+            let settled = std::future::poll_fn(|cx| {
+                let _ = driver.as_mut().poll(cx);
+                if conn.check_settled() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
+            futures_lite::future::or(settled, server).await;
+            assert!(is_ready(conn.settled()));
+            // Room up to the server's 7; the limit is learned for the
+            // server's next connections.
+            assert!(matches!(pool.pick(0, 0), Pick::Room(_)));
+            assert_eq!(pool.learned.borrow().get(&(0, 0)), Some(&7));
+        });
+    }
+
     #[test]
     fn an_idle_connection_closes_only_without_streams() {
         // A handle needs a connection; the counting is what is tested, on
