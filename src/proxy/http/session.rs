@@ -1272,11 +1272,12 @@ impl Session<'_> {
     /// in a way worth retrying: waits for those SETTINGS, then takes a
     /// stream on a connection with room, waits for the next connection
     /// being made, or connects it (`shard::h2pool`: one at a time per
-    /// server and core). The wait is bounded by `timeout queue` (else
-    /// `timeout connect`): past it the request gets a 503, `sQ` and
-    /// counted as a queue timeout, as when no server slot came. Also returns whether the
-    /// stream is on a connection it did not make. `None` if it failed (the
-    /// client had its error page).
+    /// server and core; one connect attempt, no retry). The waits are
+    /// bounded by `timeout queue` (else `timeout connect`) in all: past it
+    /// the request gets a 503 `sQ`, counted as a queue timeout, as when no
+    /// server slot came. Also returns whether the stream is on a
+    /// connection it did not make. `None` if it failed (the client had its
+    /// error page).
     async fn h2_stream(
         &mut self,
         mut waiting: Option<Rc<H2Conn>>,
