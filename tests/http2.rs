@@ -1330,9 +1330,6 @@ fn a_full_h2_server_connection_makes_percore_open_another() {
         "{text}\n{}",
         proxy.stderr()
     );
-    // 4 when each connection fills up to the limit (measured); the first
-    // one, made before the server's SETTINGS came, may hold more streams,
-    // which h2 queues until the server takes them.
     // 40 streams at 10 per connection: 4 (measured: 4 every run). One
     // more at most, for a request that comes before the stream whose
     // response it follows has left its connection. Before the pool let
