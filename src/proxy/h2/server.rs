@@ -4,14 +4,17 @@
 //! the stream a request takes on it (`upstream::ServerStream`).
 //!
 //! The connections live in the core's `shard::h2pool::H2Pool`: a request
-//! takes a stream on one with room, or the session connects a new one
-//! through the usual balancing, retry and redispatch loop, so a connect
-//! failure, `timeout connect` and the server's `maxconn` (which counts
-//! requests, as for HTTP/1.1) behave as they do for HTTP/1.1 servers.
+//! takes a stream on one with room, waits for the server's SETTINGS on the
+//! one connection that has not had them yet, or the session connects a
+//! new one through the usual balancing, retry and redispatch loop, so a
+//! connect failure, `timeout connect` and the server's `maxconn` (which
+//! counts requests, as for HTTP/1.1) behave as they do for HTTP/1.1
+//! servers.
 
+use std::future::Future;
 use std::io;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::Reason;
@@ -20,7 +23,7 @@ use super::io::{Activity, TokioIo};
 use super::upstream::ServerStream;
 use crate::config::Tune;
 use crate::net::Stream;
-use crate::shard::h2pool::{H2Conn, INITIAL_STREAMS};
+use crate::shard::h2pool::{H2Conn, Pick, UNSETTLED_STREAMS};
 use crate::shard::pool::PURGE_DELAY;
 use crate::shard::CoreContext;
 
@@ -38,9 +41,10 @@ fn builder(tune: &Tune) -> h2::client::Builder {
         .header_table_size(h2.header_table_size)
         // Request bytes queued per stream before a write waits.
         .max_send_buffer_size(tune.bufsize)
-        // Streams percore opens before the server's SETTINGS say how many
-        // it takes (h2's default, written down).
-        .initial_max_send_streams(INITIAL_STREAMS)
+        // Not a limit: the pool decides how many streams a connection
+        // takes before the server's SETTINGS; this value tells when they
+        // came (`H2Conn::check_settled`).
+        .initial_max_send_streams(UNSETTLED_STREAMS)
         // Servers push nothing to a proxy.
         .enable_push(false)
         .max_concurrent_reset_streams(h2.max_concurrent_streams as usize)
@@ -48,23 +52,70 @@ fn builder(tune: &Tune) -> h2::client::Builder {
     b
 }
 
-/// A stream to `server` of `backend` on a connection the core already
-/// has (or is connecting), if one has room.
-pub(crate) fn pooled_stream(
-    ctx: &CoreContext,
-    backend: usize,
-    server: usize,
-) -> Option<Box<ServerStream>> {
-    let conn = ctx.h2_pool.pick(backend, server)?;
-    ServerStream::open(ctx, backend, server, conn).map(Box::new)
+/// What the core's pool offers a request to `server` of `backend`.
+pub(crate) enum Pooled {
+    /// A stream on a connection the core already has (or is connecting).
+    Stream(Box<ServerStream>),
+    /// Every connection is full and this one has not had the server's
+    /// SETTINGS yet: wait for them (bounded by [`wait_limit`]), then
+    /// ask again.
+    Wait(Rc<H2Conn>),
+    /// Connect one more (and [`announce`] it).
+    Connect,
+}
+
+pub(crate) fn pooled(ctx: &CoreContext, backend: usize, server: usize) -> Pooled {
+    match ctx.h2_pool.pick(backend, server) {
+        Pick::Room(conn) => match ServerStream::open(ctx, backend, server, conn) {
+            Some(stream) => Pooled::Stream(Box::new(stream)),
+            None => Pooled::Connect,
+        },
+        Pick::Wait(conn) => Pooled::Wait(conn),
+        Pick::Connect => Pooled::Connect,
+    }
+}
+
+/// How long a connection's SETTINGS, or a request waiting for a stream,
+/// wait when the backend has neither `timeout connect` nor `timeout queue`.
+const WAIT_DEFAULT: Duration = Duration::from_secs(5);
+
+/// How long a new connection waits for the server's SETTINGS before it is
+/// closed: they are part of connecting, so `timeout connect`.
+pub(crate) fn settings_limit(ctx: &CoreContext, backend: usize) -> Duration {
+    ctx.config.backends[backend]
+        .timeouts
+        .connect
+        .unwrap_or(WAIT_DEFAULT)
+}
+
+/// How long a request waits for a stream on the server's connections
+/// (their SETTINGS, then the next connection): a queue of sorts, so
+/// `timeout queue`, which defaults to `timeout connect` as HAProxy's does.
+/// A request never waits forever for a server that says nothing.
+pub(crate) fn wait_limit(ctx: &CoreContext, backend: usize) -> Duration {
+    ctx.backends[backend]
+        .borrow()
+        .queue_timeout()
+        .unwrap_or(WAIT_DEFAULT)
 }
 
 /// Lists a connection to the server that the caller is about to make, so
 /// that requests arriving meanwhile wait for it rather than each making
-/// one more. The caller hands it to [`connected`], or fails it.
+/// one more. The caller's own stream on it is counted now: the requests
+/// that join it while it connects see it (else one stream more than the
+/// server's limit went out ahead of its SETTINGS, and was refused). The
+/// caller hands it to [`connected`], or fails it.
 pub(crate) fn announce(ctx: &CoreContext, backend: usize, server: usize) -> Rc<H2Conn> {
-    let conn = H2Conn::connecting();
+    let conn = unlisted();
     ctx.h2_pool.add(backend, server, Rc::clone(&conn));
+    conn
+}
+
+/// A connection about to be made, with the caller's stream counted.
+fn unlisted() -> Rc<H2Conn> {
+    let conn = H2Conn::connecting();
+    // A new entry takes a stream.
+    conn.open_stream();
     conn
 }
 
@@ -83,7 +134,7 @@ pub(crate) async fn connected(
     let entry = match announced {
         Some(entry) => entry,
         None if be.servers[server].send_proxy.is_none() => announce(ctx, backend, server),
-        None => H2Conn::connecting(),
+        None => unlisted(),
     };
     let io = TokioIo::new(stream, Rc::new(Activity::default()));
     let handshake = builder(&ctx.config.global.tune)
@@ -101,28 +152,47 @@ pub(crate) async fn connected(
         "backend \"{}\" server \"{}\"",
         be.name, be.servers[server].name
     );
-    glommio::spawn_local(drive(conn, Rc::clone(&entry), names)).detach();
-    ServerStream::open(ctx, backend, server, entry)
-        .map(Box::new)
-        .ok_or_else(|| io::Error::from(io::ErrorKind::ConnectionReset))
+    let settle = settings_limit(ctx, backend);
+    glommio::spawn_local(drive(conn, Rc::clone(&entry), names, settle)).detach();
+    Ok(Box::new(ServerStream::counted(ctx, backend, server, entry)))
 }
 
-/// Reads and writes the connection's frames until it ends; closes it once
-/// it has had no stream for `PURGE_DELAY` (HAProxy's `pool-purge-delay`,
-/// as for idle HTTP/1.1 connections).
-async fn drive<C>(conn: C, entry: Rc<H2Conn>, names: String)
+/// Reads and writes the connection's frames until it ends; tells the pool
+/// when the server's SETTINGS came, and closes the connection if they did
+/// not within `settle` (requests wait for them); closes it once it has had
+/// no stream for `PURGE_DELAY` (HAProxy's `pool-purge-delay`, as for idle
+/// HTTP/1.1 connections).
+async fn drive<C>(conn: C, entry: Rc<H2Conn>, names: String, settle: Duration)
 where
-    C: std::future::Future<Output = Result<(), h2::Error>>,
+    C: Future<Output = Result<(), h2::Error>>,
 {
     let mut conn = std::pin::pin!(conn);
+    let settle_by = Instant::now() + settle;
     let ended = loop {
+        let settled = entry.check_settled();
+        let pause = if settled {
+            PURGE_DELAY
+        } else {
+            settle_by.saturating_duration_since(Instant::now())
+        };
         let tick = async {
-            glommio::timer::sleep(PURGE_DELAY).await;
+            glommio::timer::sleep(pause).await;
             None
         };
-        let polled = async { Some(conn.as_mut().await) };
+        // Each turn of h2's connection may apply the SETTINGS.
+        let polled = std::future::poll_fn(|cx| {
+            let turn = conn.as_mut().poll(cx);
+            entry.check_settled();
+            turn.map(Some)
+        });
         match futures_lite::future::or(polled, tick).await {
             Some(ended) => break ended,
+            None if !entry.check_settled() => {
+                eprintln!(
+                    "[WARNING] {names}: no HTTP/2 SETTINGS from the server within {settle:?}; connection closed"
+                );
+                break Ok(());
+            }
             None => {
                 if let Some(since) = Instant::now().checked_sub(PURGE_DELAY) {
                     entry.close_if_idle_since(since);

@@ -83,9 +83,21 @@ impl ServerStream {
         if !conn.open_stream() {
             return None;
         }
+        Some(Self::counted(ctx, backend, server, conn))
+    }
+
+    /// The stream `conn` already counts (`H2Conn::open_stream`): the one
+    /// of the request that made the connection, counted when it was
+    /// announced.
+    pub(super) fn counted(
+        ctx: &CoreContext,
+        backend: usize,
+        server: usize,
+        conn: Rc<H2Conn>,
+    ) -> Self {
         let srv = &ctx.config.backends[backend].servers[server];
         let bufsize = ctx.config.global.tune.bufsize;
-        Some(ServerStream {
+        ServerStream {
             conn,
             send: None,
             scheme: if srv.ssl.is_some() { "https" } else { "http" },
@@ -99,7 +111,7 @@ impl ServerStream {
             head_out_read: 0,
             body: None,
             reader: None,
-        })
+        }
     }
 
     /// An h2 error as the session sees it; one that concerns the whole

@@ -38,6 +38,7 @@ use crate::shard::error_snapshot::ErrorSource;
 use crate::shard::h2pool::H2Conn;
 use crate::shard::sessions::{Registered, SessionId};
 use crate::shard::CoreContext;
+use h2::server::Pooled;
 
 /// After an error page, how long and how much of the client's remaining
 /// input is read and dropped before closing, so that the close does not
@@ -68,6 +69,21 @@ struct Attached {
 /// A request refused as invalid (its head, or the chunked framing of the
 /// body bytes that came with it): `PR`, 400, as HAProxy.
 const BAD_REQUEST: Blame = Blame::proxy(Stage::Request, Cause::Invalid);
+
+/// What the balancing loop hands the session: a connection or a stream,
+/// or, for a `proto = "h2"` server whose connections are all full while
+/// one of them waits for the server's SETTINGS, that connection (the
+/// request waits for it with its server slot, then looks again).
+enum Reached {
+    Io(ServerIo),
+    H2Wait(Rc<H2Conn>),
+}
+
+impl From<Stream> for Reached {
+    fn from(stream: Stream) -> Self {
+        Reached::Io(ServerIo::Socket(stream))
+    }
+}
 
 /// How the request head wait ended.
 enum Head {
@@ -1063,7 +1079,7 @@ impl Session<'_> {
             |slot| {
                 if let Some(a) = attached.take() {
                     if a.backend == be_id && a.server == slot.server() {
-                        return Some(ServerIo::Socket(a.stream));
+                        return Some(Reached::Io(ServerIo::Socket(a.stream)));
                     }
                     park(ctx, fe, a);
                 }
@@ -1084,8 +1100,10 @@ impl Session<'_> {
                     // A stream on a connection another request opened: as
                     // HAProxy's `http-reuse` does for HTTP/2 servers, any
                     // request may share one (a refused stream is retried).
-                    if let Some(stream) = h2::server::pooled_stream(ctx, be_id, slot.server()) {
-                        return Some(ServerIo::H2(stream));
+                    match h2::server::pooled(ctx, be_id, slot.server()) {
+                        Pooled::Stream(stream) => return Some(Reached::Io(ServerIo::H2(stream))),
+                        Pooled::Wait(conn) => return Some(Reached::H2Wait(conn)),
+                        Pooled::Connect => {}
                     }
                     // None has room: the connection this request makes is
                     // listed at once, for the requests that come meanwhile.
@@ -1095,7 +1113,7 @@ impl Session<'_> {
                 if may_take_idle && !private {
                     ctx.http_pool
                         .take(be_id, slot.server())
-                        .map(ServerIo::Socket)
+                        .map(|s| Reached::Io(ServerIo::Socket(s)))
                 } else {
                     None
                 }
@@ -1105,7 +1123,7 @@ impl Session<'_> {
         if let Some(a) = attached.take() {
             park(ctx, fe, a);
         }
-        let (stream, slot, mut reused) = match got {
+        let (reached, slot, mut reused) = match got {
             Ok(got) => got,
             Err(failure) => {
                 if let Some(listed) = announced.take() {
@@ -1125,6 +1143,18 @@ impl Session<'_> {
             }
             !reused
         });
+        let stream = match reached {
+            Reached::Io(stream) => stream,
+            Reached::H2Wait(conn) => {
+                let at = (be_id, slot.server());
+                let Some((stream, pooled)) = self.h2_stream(Some(conn), at, slot.addr()).await
+                else {
+                    return Next::Close;
+                };
+                reused = pooled;
+                stream
+            }
+        };
         let Some(mut stream) = self
             .speak_to(stream, (be_id, slot.server()), announced)
             .await
@@ -1203,6 +1233,21 @@ impl Session<'_> {
                     progress = BodyProgress::new(req.framing);
                     claimed = 0;
                     let addr = slot.addr();
+                    let srv = &be.servers[slot.server()];
+                    if srv.proto == ServerProto::H2 && srv.send_proxy.is_none() {
+                        // Through the pool: each refused stream connecting
+                        // its own connection is what it prevents.
+                        let at = (be_id, slot.server());
+                        let Some((s, _)) = self.h2_stream(None, at, addr).await else {
+                            return Next::Close;
+                        };
+                        ctx.sessions
+                            .set_server(self.id, be_id, slot.server(), s.own_fd());
+                        stream = s;
+                        // Retried once, as on a new connection.
+                        reused = false;
+                        continue;
+                    }
                     let reconnect = crate::proxy::connect::connect_server(
                         ctx,
                         be_id,
@@ -1258,6 +1303,89 @@ impl Session<'_> {
                         self.send_error(status, true).await;
                     }
                     return Next::Close;
+                }
+            }
+        }
+    }
+
+    /// A stream to `server`, a `proto = "h2"` one, for a request that found
+    /// its connections full while `waiting` had not had the server's
+    /// SETTINGS yet, or (`None`) whose stream on a pooled connection failed
+    /// in a way worth retrying: waits for those SETTINGS, then takes a
+    /// stream on a connection with room, waits for the next connection
+    /// being made, or connects it (`shard::h2pool`: one at a time per
+    /// server and core; one connect attempt, no retry). The waits are
+    /// bounded by `timeout queue` (else `timeout connect`) in all: past it
+    /// the request gets a 503 `sQ`, counted as a queue timeout, as when no
+    /// server slot came. Also returns whether the stream is on a
+    /// connection it did not make. `None` if it failed (the client had its
+    /// error page).
+    async fn h2_stream(
+        &mut self,
+        mut waiting: Option<Rc<H2Conn>>,
+        (backend, server): (usize, usize),
+        addr: SocketAddr,
+    ) -> Option<(ServerIo, bool)> {
+        let ctx = self.ctx;
+        let deadline = Instant::now() + h2::server::wait_limit(ctx, backend);
+        loop {
+            if let Some(conn) = waiting.take() {
+                let settled = async {
+                    conn.settled().await;
+                    true
+                };
+                let expired = async {
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    false
+                };
+                let waited = futures_lite::future::or(settled, expired);
+                let failure = match ctx.sessions.unless_killed(self.id, waited).await {
+                    Some(true) => None,
+                    Some(false) => {
+                        ctx.stats.borrow_mut().backends[backend].queue_timeouts += 1;
+                        Some(ConnectFailure::QueueTimeout)
+                    }
+                    None => Some(ConnectFailure::Killed { in_queue: true }),
+                };
+                if let Some(failure) = failure {
+                    self.trace.connect_failed(ctx, backend, failure);
+                    if let Some(status) = failure.blame().error_status() {
+                        self.send_error(status, true).await;
+                    }
+                    return None;
+                }
+            }
+            match h2::server::pooled(ctx, backend, server) {
+                Pooled::Stream(stream) => return Some((ServerIo::H2(stream), true)),
+                Pooled::Wait(conn) => waiting = Some(conn),
+                Pooled::Connect => {
+                    let announced = h2::server::announce(ctx, backend, server);
+                    let connect = crate::proxy::connect::connect_server(
+                        ctx,
+                        backend,
+                        server,
+                        addr,
+                        self.client_ends(),
+                    );
+                    let connected = ctx.sessions.unless_killed(self.id, connect).await;
+                    let failure = match connected {
+                        Some(Ok(s)) => {
+                            ctx.health.connect_succeeded(backend, server);
+                            let at = (backend, server);
+                            let spoken = self.speak_to(s.into(), at, Some(announced)).await;
+                            return spoken.map(|s| (s, false));
+                        }
+                        Some(Err(e)) => {
+                            ConnectFailure::Attempt(attempt_failed(ctx, backend, server, &e))
+                        }
+                        None => ConnectFailure::Killed { in_queue: false },
+                    };
+                    announced.failed();
+                    self.trace.connect_failed(ctx, backend, failure);
+                    if let Some(status) = failure.blame().error_status() {
+                        self.send_error(status, true).await;
+                    }
+                    return None;
                 }
             }
         }
