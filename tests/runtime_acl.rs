@@ -41,7 +41,11 @@ fn statuses(proxy: &Proxy, path: &str, n: usize) -> u16 {
     statuses_with(proxy, path, "", n)
 }
 
-fn start(dir: &Path) -> (Proxy, HttpBackend) {
+/// percore on two cores with an admin socket in `dir`, one frontend with
+/// `acl_table` (the inside of its `acl = { ... }`) and `rules` (its
+/// `http-request` lines, one quoted rule per line), before a backend that
+/// answers "ok".
+fn start_with(dir: &Path, acl_table: &str, rules: &str) -> (Proxy, HttpBackend) {
     let be = HttpBackend::start(|_| ok("ok"));
     let text = format!(
         r#"
@@ -57,12 +61,9 @@ timeout = {{ connect = "2s", client = "30s", server = "30s" }}
 name = "fe"
 bind = ["127.0.0.1:{{port}}"]
 default_backend = "be"
-acl = {{ blocked = "src -f {}" }}
+acl = {{ {acl_table} }}
 http-request = [
-  "deny if blocked",
-  "deny deny_status 410 if {{ path_beg -f {} }}",
-  "deny deny_status 404 if {{ path_reg -f {} }}",
-  "deny deny_status 429 if {{ hdr(host) -i -f {} }}",
+{rules}
 ]
 
 [[backend]]
@@ -70,13 +71,23 @@ name = "be"
 {}
 "#,
         dir.join("admin.sock").display(),
-        dir.join("blocked.lst").display(),
-        dir.join("paths.lst").display(),
-        dir.join("regs.lst").display(),
-        dir.join("hosts.lst").display(),
         servers(&[be.addr])
     );
     (Proxy::start(&text), be)
+}
+
+fn start(dir: &Path) -> (Proxy, HttpBackend) {
+    let f = |name: &str| dir.join(name).display().to_string();
+    start_with(
+        dir,
+        &format!("blocked = \"src -f {}\"", f("blocked.lst")),
+        &format!(
+            "  \"deny if blocked\",\n  \"deny deny_status 410 if {{ path_beg -f {} }}\",\n  \"deny deny_status 404 if {{ path_reg -f {} }}\",\n  \"deny deny_status 429 if {{ hdr(host) -i -f {} }}\",",
+            f("paths.lst"),
+            f("regs.lst"),
+            f("hosts.lst")
+        ),
+    )
 }
 
 #[test]
@@ -276,36 +287,7 @@ fn start_methods(dir: &Path) -> (Proxy, HttpBackend) {
             "  \"deny deny_status 403 if z_found\",".into(),
         ))
         .collect();
-    let be = HttpBackend::start(|_| ok("ok"));
-    let text = format!(
-        r#"
-[global]
-threads = 2
-stats-socket = {{ path = "{}", level = "admin" }}
-
-[defaults]
-mode = "http"
-timeout = {{ connect = "2s", client = "30s", server = "30s" }}
-
-[[frontend]]
-name = "fe"
-bind = ["127.0.0.1:{{port}}"]
-default_backend = "be"
-acl = {{ {} }}
-http-request = [
-{}
-]
-
-[[backend]]
-name = "be"
-{}
-"#,
-        dir.join("admin.sock").display(),
-        table.join(", "),
-        rules.join("\n"),
-        servers(&[be.addr])
-    );
-    (Proxy::start(&text), be)
+    start_with(dir, &table.join(", "), &rules.join("\n"))
 }
 
 /// HAProxy 2.6 with the same ACLs on the same files, for `get acl`'s

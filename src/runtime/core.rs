@@ -531,10 +531,18 @@ async fn accept_loop(
         if interrupted(&ctx) {
             continue;
         }
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            wake().await;
-            None
-        })
+        // The wake is polled first: a reload is acknowledged once every
+        // core applied it, which may be before this loop, woken by the
+        // retirement, runs again; a connection that arrived meanwhile must
+        // be accepted under the new generation, not the retired one (a
+        // loaded machine served such a first request with the old routes).
+        let accepted = futures_lite::future::or(
+            async {
+                wake().await;
+                None
+            },
+            async { Some(listener.accept().await) },
+        )
         .await;
         let (stream, peer) = match accepted {
             None => continue,
