@@ -53,6 +53,16 @@ pub(crate) struct Parked {
     slots: Slots,
 }
 
+/// How a connection taken out of the table is served.
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    /// Its socket or its deadline woke it (`http::resume`).
+    Woken,
+    /// At a stop, accepted a moment ago: it gets the rest of its first
+    /// moment for a request on its way (`http::finish_fresh`).
+    Fresh,
+}
+
 /// A place in the table: its index and the generation that tells the
 /// connection there now from one that was there before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,18 +155,10 @@ impl ParkingLot {
         self.deadlines.borrow_mut().clear();
         let now = Instant::now();
         for p in parked {
-            if !p.idle.is_fresh(now) || !self.gate.is_open() {
+            if p.idle.is_fresh(now) {
+                self.serve(p, Resume::Fresh);
+            } else {
                 close(p);
-                continue;
-            }
-            let lot = Rc::clone(self);
-            let Parked { idle, slots } = p;
-            let task = self.gate.spawn(async move {
-                let ending = http::finish_fresh(idle).await;
-                lot.conclude(ending, slots);
-            });
-            if let Ok(task) = task {
-                task.detach();
             }
         }
         self.wake_task();
@@ -248,14 +250,27 @@ impl ParkingLot {
 
     /// Serves a connection taken out of the table in a task of its own.
     fn resume(self: &Rc<Self>, parked: Parked) {
-        if self.stopping.get() || !self.gate.is_open() {
+        if self.stopping.get() {
+            close(parked);
+            return;
+        }
+        self.serve(parked, Resume::Woken);
+    }
+
+    /// Spawns the task that serves `parked` in the gate (closes it if the
+    /// gate is closed); the task ends by handing it back here.
+    fn serve(self: &Rc<Self>, parked: Parked, how: Resume) {
+        if !self.gate.is_open() {
             close(parked);
             return;
         }
         let lot = Rc::clone(self);
         let Parked { idle, slots } = parked;
         let task = self.gate.spawn(async move {
-            let ending = http::resume(idle).await;
+            let ending = match how {
+                Resume::Woken => http::resume(idle).await,
+                Resume::Fresh => http::finish_fresh(idle).await,
+            };
             lot.conclude(ending, slots);
         });
         if let Ok(task) = task {
