@@ -615,3 +615,186 @@ fn versioned_changes_apply_at_commit_as_haproxy() {
     assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 200);
     assert!(socat(&sock, "show map").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
 }
+
+/// The map files of the `get map` tests, with their content.
+const LOOKUP_MAPS: [(&str, &str); 7] = [
+    ("str.map", "a.example one\nB.example two\n"),
+    ("beg.map", "/api v_api\n/api/v2 v_api2\n"),
+    ("ip.map", "10.0.0.0/8 192.168.0.1\n10.1.0.0/16 ::1\n"),
+    ("int.map", "2 20\n5:6 56\n"),
+    ("sub.map", "png img\n"),
+    ("reg.map", "^/adm.*\\.php$ php\n"),
+    ("dom.map", "example.com dom\n"),
+];
+
+/// ACLs reading the maps through converters (and one pattern file), as
+/// percore's `acl` table and as HAProxy lines; named so that their order
+/// is the same however the table is sorted, since `get map` prints one
+/// line per way a file is read, in the order the rules first read it.
+fn lookup_acls(dir: &Path) -> Vec<(&'static str, String)> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("a_str", format!("hdr(host),map({}) -m found", f("str.map"))),
+        ("b_beg", format!("path,map_beg({}) -m found", f("beg.map"))),
+        // Two value types: two lines.
+        ("c_ipip", format!("src,map_ip_ip({}) -m found", f("ip.map"))),
+        ("d_ip", format!("src,map_ip({}) -m found", f("ip.map"))),
+        (
+            "e_int",
+            format!("req.hdr_cnt(x),map_int_int({}) -m found", f("int.map")),
+        ),
+        // sub and end share HAProxy's pattern list: one line.
+        ("f_sub", format!("path,map_sub({}) -m found", f("sub.map"))),
+        ("g_end", format!("path,map_end({}) -m found", f("sub.map"))),
+        ("h_reg", format!("path,map_reg({}) -m found", f("reg.map"))),
+        (
+            "i_dom",
+            format!("hdr(host),map_dom({}) -m found", f("dom.map")),
+        ),
+        ("j_hosts", format!("hdr(host) -i -f {}", f("hosts.lst"))),
+    ]
+}
+
+fn write_lookup_files(dir: &Path) {
+    for (name, text) in LOOKUP_MAPS {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    std::fs::write(dir.join("hosts.lst"), "A.example\nb.example\n").unwrap();
+}
+
+fn start_lookups(dir: &Path) -> (Proxy, HttpBackend) {
+    write_lookup_files(dir);
+    let acls = lookup_acls(dir);
+    let table: Vec<String> = acls
+        .iter()
+        .map(|(name, line)| format!("{name} = {line:?}"))
+        .collect();
+    let rules: Vec<String> = acls
+        .iter()
+        .map(|(name, _)| format!("  \"deny if {name}\","))
+        .collect();
+    start_with(dir, &table.join(", "), &rules.join("\n"))
+}
+
+fn haproxy_with_lookups(dir: &Path) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
+    let sock = dir.join("haproxy.sock");
+    let acls = lookup_acls(dir);
+    let lines: Vec<String> = acls
+        .iter()
+        .map(|(name, line)| format!("  acl {name} {line}"))
+        .collect();
+    let names: Vec<&str> = acls.iter().map(|(name, _)| *name).collect();
+    let config = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request deny if {}\n",
+        sock.display(),
+        lines.join("\n"),
+        names.join(" || ")
+    );
+    haproxy::start(&config).map(|h| (h, sock))
+}
+
+/// `get map` questions whose answers must be HAProxy's, byte for byte:
+/// found and not found for each kind, a pattern file through `get map`
+/// and a map through `get acl`, and bad input.
+fn get_map_questions(dir: &Path) -> Vec<String> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    [
+        ("str.map", "a.example"),
+        ("str.map", "A.example"),
+        ("str.map", "B.example"),
+        ("beg.map", "/api/v2/x"),
+        ("beg.map", "/api"),
+        ("beg.map", "/x"),
+        ("ip.map", "10.1.2.3"),
+        ("ip.map", "10.2.0.1"),
+        ("ip.map", "::ffff:10.2.0.1"),
+        ("ip.map", "11.0.0.1"),
+        ("ip.map", "abc"),
+        ("int.map", "2"),
+        ("int.map", "6"),
+        ("int.map", "5abc"),
+        ("int.map", "3"),
+        ("int.map", "x"),
+        ("sub.map", "/a.png"),
+        ("sub.map", "/a.pngx"),
+        ("sub.map", "/a.gif"),
+        ("reg.map", "/admin/x.php"),
+        ("reg.map", "/admin/x.phpx"),
+        ("dom.map", "www.example.com"),
+        ("dom.map", "example.comx"),
+        ("dom.map", "EXAMPLE.com"),
+        ("hosts.lst", "B.EXAMPLE"),
+        ("hosts.lst", "zz"),
+    ]
+    .iter()
+    .map(|(file, value)| format!("get map {} {value}", f(file)))
+    .chain([
+        format!("get acl {} a.example", f("str.map")),
+        format!("get acl {} /a.png", f("sub.map")),
+        "get map".to_string(),
+        format!("get map {}", f("str.map")),
+        "get map /no/such.map x".to_string(),
+        "get acl /no/such.map x".to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn get_map_answers_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, _be) = start_lookups(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    // percore's own answers first (they hold without HAProxy too).
+    assert_eq!(
+        socat(&sock, &format!("get map {} a.example", f("str.map"))),
+        "type=str, case=sensitive, found=yes, idx=tree, key=\"a.example\", value=\"one\", type=\"str\"\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {} A.example", f("str.map"))),
+        "type=str, case=sensitive, found=no\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {} 10.1.2.3", f("ip.map"))),
+        "type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"ipv6\"\n\
+         type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"str\"\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map"),
+        "Missing map identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {}", f("str.map"))),
+        "Missing map identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map /no/such.map x"),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map #99 x"),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    );
+    let Some((_haproxy, hsock)) = haproxy_with_lookups(dir.path()) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let compare = |when: &str| {
+        for q in get_map_questions(dir.path()) {
+            assert_eq!(socat(&sock, &q), socat(&hsock, &q), "{when}: {q}");
+        }
+    };
+    compare("as loaded");
+    // The same changes on both: get map reads the live copy.
+    for change in [
+        format!("add map {} A.example three", f("str.map")),
+        format!("del map {} a.example", f("str.map")),
+        format!("add map {} /ap short", f("beg.map")),
+        format!("add map {} 3 30", f("int.map")),
+        format!("clear map {}", f("reg.map")),
+        format!("add acl {} zz", f("hosts.lst")),
+    ] {
+        assert_eq!(socat(&sock, &change), socat(&hsock, &change), "{change}");
+    }
+    compare("after changes");
+}

@@ -7,33 +7,47 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{MapData, MatchKind};
+use super::{MapData, MapUse, MatchKind};
+use crate::rules::convert_ops::ValType;
 
 /// The maps one configuration load read, in the order first used.
 #[derive(Debug, Default)]
 pub struct MapRegistry {
     maps: RefCell<Vec<Arc<MapData>>>,
+    /// The ways converters read the maps, in the order first used.
+    uses: RefCell<Vec<MapUse>>,
     /// ACL `-f` files inlined at load (not live).
     frozen: RefCell<Vec<PathBuf>>,
 }
 
 impl MapRegistry {
     /// The map of `file` (relative to `base_dir`) for `kind`, read now if
-    /// no rule used it yet. The error says what is wrong and where in the
-    /// map file.
+    /// no rule used it yet, noting that a converter gives its values as
+    /// `output`. The error says what is wrong and where in the map file.
     pub fn get_or_load(
         &self,
         base_dir: &Path,
         file: &str,
-        kind: MatchKind,
+        (kind, output): (MatchKind, ValType),
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self.loaded(&path, kind, false, false) {
-            return Ok(m);
+        let map = match self.loaded(&path, kind, false, false) {
+            Some(m) => m,
+            None => self.keep(read(&path, kind, used_at.to_string(), self.next_uid())?),
+        };
+        let at = self
+            .maps
+            .borrow()
+            .iter()
+            .position(|m| Arc::ptr_eq(m, &map))
+            .unwrap_or_default();
+        let used = MapUse { map: at, output };
+        let mut uses = self.uses.borrow_mut();
+        if !uses.contains(&used) {
+            uses.push(used);
         }
-        let map = read(&path, kind, used_at.to_string(), self.next_uid())?;
-        Ok(self.keep(map))
+        Ok(map)
     }
 
     /// The pattern file of an ACL (`-f <file>`, one pattern per line)
@@ -99,6 +113,10 @@ impl MapRegistry {
 
     pub fn frozen_acl_files(&self) -> Vec<PathBuf> {
         self.frozen.borrow().clone()
+    }
+
+    pub fn map_uses(&self) -> Vec<MapUse> {
+        self.uses.borrow().clone()
     }
 
     pub fn into_maps(self) -> Vec<Arc<MapData>> {
