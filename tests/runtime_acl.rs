@@ -798,3 +798,55 @@ fn get_map_answers_as_haproxy() {
     }
     compare("after changes");
 }
+
+/// `show acl <acl>`'s patterns without the entry ids (percore's and
+/// HAProxy's differ).
+fn patterns(sock: &Path, file: &str) -> Vec<String> {
+    socat(sock, &format!("show acl {file}"))
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_string()))
+        .collect()
+}
+
+#[test]
+fn del_acl_on_a_case_insensitive_file_takes_the_pattern_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_lookups(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let hosts = dir.path().join("hosts.lst").display().to_string();
+    // Each command and its answer on percore, which must be HAProxy's
+    // when HAProxy is installed.
+    let haproxy = haproxy_with_lookups(dir.path());
+    let both = |command: String, want: &str| {
+        assert_eq!(socat(&sock, &command), want, "percore: {command}");
+        if let Some((_, hsock)) = &haproxy {
+            assert_eq!(socat(hsock, &command), want, "haproxy: {command}");
+        }
+    };
+    // HAProxy 2.6 compares the stored pattern byte for byte, -i or not:
+    // a pattern differing only in case deletes nothing.
+    both(format!("del acl {hosts} a.example"), "Key not found.\n\n");
+    both(format!("del acl {hosts} B.EXAMPLE"), "Key not found.\n\n");
+    both(format!("add acl {hosts} C.example"), "\n");
+    both(format!("add acl {hosts} c.EXAMPLE"), "\n");
+    // Deletes the one written so, not the other.
+    both(format!("del acl {hosts} C.example"), "\n");
+    both(
+        format!("get acl {hosts} c.example"),
+        "type=str, case=insensitive, match=yes, idx=list, pattern=\"c.EXAMPLE\"\n\n",
+    );
+    both(format!("del acl {hosts} A.example"), "\n");
+    both(
+        format!("get acl {hosts} a.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    let want = ["b.example", "c.EXAMPLE"];
+    assert_eq!(patterns(&sock, &hosts), want);
+    if let Some((_, hsock)) = &haproxy {
+        assert_eq!(patterns(hsock, &hosts), want);
+    }
+    // The request path agrees, on every core (`A.example` is in no map:
+    // str.map has `a.example`).
+    assert_eq!(statuses_with(&proxy, "/", "Host: C.Example\r\n", 8), 403);
+    assert_eq!(statuses_with(&proxy, "/", "Host: A.example\r\n", 8), 200);
+}
