@@ -850,3 +850,102 @@ fn del_acl_on_a_case_insensitive_file_takes_the_pattern_as_written() {
     assert_eq!(statuses_with(&proxy, "/", "Host: C.Example\r\n", 8), 403);
     assert_eq!(statuses_with(&proxy, "/", "Host: A.example\r\n", 8), 200);
 }
+
+/// The status one request with `headers` got from `addr`.
+fn status_at(addr: std::net::SocketAddr, headers: &str) -> u16 {
+    let mut rd = BufReader::new(connect(addr));
+    let req = format!("GET / HTTP/1.1\r\n{headers}\r\n");
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    read_response(&mut rd, false).expect("a response").0
+}
+
+#[test]
+fn ignore_case_applies_to_the_patterns_after_it_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exact.lst"), "Exact.example\n").unwrap();
+    std::fs::write(dir.path().join("generic.lst"), "Generic.example\n").unwrap();
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    let acls = [
+        // After a pattern, `-i` is a pattern: the ACL keeps case.
+        (
+            "a_inline",
+            "hdr(host) a.example -i B.example".to_string(),
+            410,
+        ),
+        (
+            "b_files",
+            format!("hdr(x-ua) -f {} -i -f {}", f("exact.lst"), f("generic.lst")),
+            429,
+        ),
+    ];
+    let table: Vec<String> = acls
+        .iter()
+        .map(|(name, line, _)| format!("{name} = {line:?}"))
+        .collect();
+    let rules: Vec<String> = acls
+        .iter()
+        .map(|(name, _, code)| format!("  \"deny deny_status {code} if {name}\","))
+        .collect();
+    let (proxy, _be) = start_with(dir.path(), &table.join(", "), &rules.join("\n"));
+    let sock = dir.path().join("admin.sock");
+    let cases = [
+        ("Host: a.example\r\n", 410),
+        ("Host: A.EXAMPLE\r\n", 200),
+        ("Host: B.example\r\n", 410),
+        ("Host: b.example\r\n", 200),
+        ("Host: -i\r\n", 410),
+        ("Host: x\r\nX-UA: Exact.example\r\n", 429),
+        ("Host: x\r\nX-UA: exact.example\r\n", 200),
+        ("Host: x\r\nX-UA: Generic.example\r\n", 429),
+        ("Host: x\r\nX-UA: GENERIC.EXAMPLE\r\n", 429),
+    ];
+    for (headers, want) in cases {
+        assert_eq!(statuses_with(&proxy, "/", headers, 4), want, "{headers:?}");
+    }
+    // A pattern added at runtime follows its file's case.
+    assert_eq!(
+        socat(&sock, &format!("add acl {} New.example", f("exact.lst"))),
+        "\n"
+    );
+    assert_eq!(
+        statuses_with(&proxy, "/", "Host: x\r\nX-UA: new.example\r\n", 8),
+        200
+    );
+    let questions = [
+        format!("get acl {} EXACT.example", f("exact.lst")),
+        format!("get acl {} GENERIC.example", f("generic.lst")),
+    ];
+    assert_eq!(
+        socat(&sock, &questions[0]),
+        "type=str, case=sensitive, match=no\n\n"
+    );
+
+    // HAProxy answers the same requests and questions alike.
+    let lines: Vec<String> = acls
+        .iter()
+        .map(|(name, line, code)| {
+            format!("  acl {name} {line}\n  http-request deny deny_status {code} if {name}")
+        })
+        .collect();
+    let hsock = dir.path().join("haproxy.sock");
+    let config = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request return status 200\n",
+        hsock.display(),
+        lines.join("\n"),
+    );
+    let Some(haproxy) = haproxy::start(&config) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", haproxy.port).parse().unwrap();
+    for (headers, want) in cases {
+        assert_eq!(status_at(addr, headers), want, "haproxy: {headers:?}");
+    }
+    assert_eq!(
+        socat(&hsock, &format!("add acl {} New.example", f("exact.lst"))),
+        "\n"
+    );
+    for q in &questions {
+        assert_eq!(socat(&sock, q), socat(&hsock, q), "{q}");
+    }
+}
