@@ -32,16 +32,14 @@ impl MapRegistry {
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        let map = match self.loaded(&path, kind, false, false) {
-            Some(m) => m,
-            None => self.keep(read(&path, kind, used_at.to_string(), self.next_uid())?),
+        let at = match self.position(&path, kind, false, false) {
+            Some(at) => at,
+            None => {
+                self.keep(read(&path, kind, used_at.to_string(), self.next_uid())?);
+                self.maps.borrow().len() - 1
+            }
         };
-        let at = self
-            .maps
-            .borrow()
-            .iter()
-            .position(|m| Arc::ptr_eq(m, &map))
-            .unwrap_or_default();
+        let map = Arc::clone(&self.maps.borrow()[at]);
         let used = MapUse { map: at, output };
         let mut uses = self.uses.borrow_mut();
         if !uses.contains(&used) {
@@ -84,11 +82,16 @@ impl MapRegistry {
     /// The map (or with `acl` the ACL pattern file) already read from
     /// `path` for `kind`: each is read once however many rules use it.
     fn loaded(&self, path: &Path, kind: MatchKind, acl: bool, icase: bool) -> Option<Arc<MapData>> {
+        let at = self.position(path, kind, acl, icase)?;
+        Some(Arc::clone(&self.maps.borrow()[at]))
+    }
+
+    /// [`Self::loaded`]'s place in the list.
+    fn position(&self, path: &Path, kind: MatchKind, acl: bool, icase: bool) -> Option<usize> {
         self.maps
             .borrow()
             .iter()
-            .find(|m| m.acl == acl && m.path == path && m.kind == kind && m.icase == icase)
-            .cloned()
+            .position(|m| m.acl == acl && m.path == path && m.kind == kind && m.icase == icase)
     }
 
     /// The id the next map read gets: its place in the list.
