@@ -615,3 +615,337 @@ fn versioned_changes_apply_at_commit_as_haproxy() {
     assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 200);
     assert!(socat(&sock, "show map").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
 }
+
+/// The map files of the `get map` tests, with their content.
+const LOOKUP_MAPS: [(&str, &str); 7] = [
+    ("str.map", "a.example one\nB.example two\n"),
+    ("beg.map", "/api v_api\n/api/v2 v_api2\n"),
+    ("ip.map", "10.0.0.0/8 192.168.0.1\n10.1.0.0/16 ::1\n"),
+    ("int.map", "2 20\n5:6 56\n"),
+    ("sub.map", "png img\n"),
+    ("reg.map", "^/adm.*\\.php$ php\n"),
+    ("dom.map", "example.com dom\n"),
+];
+
+/// ACLs reading the maps through converters (and one pattern file), as
+/// percore's `acl` table and as HAProxy lines; named so that their order
+/// is the same however the table is sorted, since `get map` prints one
+/// line per way a file is read, in the order the rules first read it.
+fn lookup_acls(dir: &Path) -> Vec<(&'static str, String)> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("a_str", format!("hdr(host),map({}) -m found", f("str.map"))),
+        ("b_beg", format!("path,map_beg({}) -m found", f("beg.map"))),
+        // Two value types: two lines.
+        ("c_ipip", format!("src,map_ip_ip({}) -m found", f("ip.map"))),
+        ("d_ip", format!("src,map_ip({}) -m found", f("ip.map"))),
+        (
+            "e_int",
+            format!("req.hdr_cnt(x),map_int_int({}) -m found", f("int.map")),
+        ),
+        // sub and end share HAProxy's pattern list: one line.
+        ("f_sub", format!("path,map_sub({}) -m found", f("sub.map"))),
+        ("g_end", format!("path,map_end({}) -m found", f("sub.map"))),
+        ("h_reg", format!("path,map_reg({}) -m found", f("reg.map"))),
+        (
+            "i_dom",
+            format!("hdr(host),map_dom({}) -m found", f("dom.map")),
+        ),
+        ("j_hosts", format!("hdr(host) -i -f {}", f("hosts.lst"))),
+    ]
+}
+
+fn write_lookup_files(dir: &Path) {
+    for (name, text) in LOOKUP_MAPS {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    std::fs::write(dir.join("hosts.lst"), "A.example\nb.example\n").unwrap();
+}
+
+fn start_lookups(dir: &Path) -> (Proxy, HttpBackend) {
+    write_lookup_files(dir);
+    let acls = lookup_acls(dir);
+    let table: Vec<String> = acls
+        .iter()
+        .map(|(name, line)| format!("{name} = {line:?}"))
+        .collect();
+    let rules: Vec<String> = acls
+        .iter()
+        .map(|(name, _)| format!("  \"deny if {name}\","))
+        .collect();
+    start_with(dir, &table.join(", "), &rules.join("\n"))
+}
+
+fn haproxy_with_lookups(dir: &Path) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
+    let sock = dir.join("haproxy.sock");
+    let acls = lookup_acls(dir);
+    let lines: Vec<String> = acls
+        .iter()
+        .map(|(name, line)| format!("  acl {name} {line}"))
+        .collect();
+    let names: Vec<&str> = acls.iter().map(|(name, _)| *name).collect();
+    let config = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request deny if {}\n",
+        sock.display(),
+        lines.join("\n"),
+        names.join(" || ")
+    );
+    haproxy::start(&config).map(|h| (h, sock))
+}
+
+/// `get map` questions whose answers must be HAProxy's, byte for byte:
+/// found and not found for each kind, a pattern file through `get map`
+/// and a map through `get acl`, and bad input.
+fn get_map_questions(dir: &Path) -> Vec<String> {
+    let f = |name: &str| dir.join(name).display().to_string();
+    [
+        ("str.map", "a.example"),
+        ("str.map", "A.example"),
+        ("str.map", "B.example"),
+        ("beg.map", "/api/v2/x"),
+        ("beg.map", "/api"),
+        ("beg.map", "/x"),
+        ("ip.map", "10.1.2.3"),
+        ("ip.map", "10.2.0.1"),
+        ("ip.map", "::ffff:10.2.0.1"),
+        ("ip.map", "11.0.0.1"),
+        ("ip.map", "abc"),
+        ("int.map", "2"),
+        ("int.map", "6"),
+        ("int.map", "5abc"),
+        ("int.map", "3"),
+        ("int.map", "x"),
+        ("sub.map", "/a.png"),
+        ("sub.map", "/a.pngx"),
+        ("sub.map", "/a.gif"),
+        ("reg.map", "/admin/x.php"),
+        ("reg.map", "/admin/x.phpx"),
+        ("dom.map", "www.example.com"),
+        ("dom.map", "example.comx"),
+        ("dom.map", "EXAMPLE.com"),
+        ("hosts.lst", "B.EXAMPLE"),
+        ("hosts.lst", "zz"),
+    ]
+    .iter()
+    .map(|(file, value)| format!("get map {} {value}", f(file)))
+    .chain([
+        format!("get acl {} a.example", f("str.map")),
+        format!("get acl {} /a.png", f("sub.map")),
+        "get map".to_string(),
+        format!("get map {}", f("str.map")),
+        "get map /no/such.map x".to_string(),
+        "get acl /no/such.map x".to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn get_map_answers_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, _be) = start_lookups(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    // percore's own answers first (they hold without HAProxy too).
+    assert_eq!(
+        socat(&sock, &format!("get map {} a.example", f("str.map"))),
+        "type=str, case=sensitive, found=yes, idx=tree, key=\"a.example\", value=\"one\", type=\"str\"\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {} A.example", f("str.map"))),
+        "type=str, case=sensitive, found=no\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {} 10.1.2.3", f("ip.map"))),
+        "type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"ipv6\"\n\
+         type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"str\"\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map"),
+        "Missing map identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, &format!("get map {}", f("str.map"))),
+        "Missing map identifier and/or key.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map /no/such.map x"),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    );
+    assert_eq!(
+        socat(&sock, "get map #99 x"),
+        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    );
+    let Some((_haproxy, hsock)) = haproxy_with_lookups(dir.path()) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let compare = |when: &str| {
+        for q in get_map_questions(dir.path()) {
+            assert_eq!(socat(&sock, &q), socat(&hsock, &q), "{when}: {q}");
+        }
+    };
+    compare("as loaded");
+    // The same changes on both: get map reads the live copy.
+    for change in [
+        format!("add map {} A.example three", f("str.map")),
+        format!("del map {} a.example", f("str.map")),
+        format!("add map {} /ap short", f("beg.map")),
+        format!("add map {} 3 30", f("int.map")),
+        format!("clear map {}", f("reg.map")),
+        format!("add acl {} zz", f("hosts.lst")),
+    ] {
+        assert_eq!(socat(&sock, &change), socat(&hsock, &change), "{change}");
+    }
+    compare("after changes");
+}
+
+/// `show acl <acl>`'s patterns without the entry ids (percore's and
+/// HAProxy's differ).
+fn patterns(sock: &Path, file: &str) -> Vec<String> {
+    socat(sock, &format!("show acl {file}"))
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_string()))
+        .collect()
+}
+
+#[test]
+fn del_acl_on_a_case_insensitive_file_takes_the_pattern_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _be) = start_lookups(dir.path());
+    let sock = dir.path().join("admin.sock");
+    let hosts = dir.path().join("hosts.lst").display().to_string();
+    // Each command and its answer on percore, which must be HAProxy's
+    // when HAProxy is installed.
+    let haproxy = haproxy_with_lookups(dir.path());
+    let both = |command: String, want: &str| {
+        assert_eq!(socat(&sock, &command), want, "percore: {command}");
+        if let Some((_, hsock)) = &haproxy {
+            assert_eq!(socat(hsock, &command), want, "haproxy: {command}");
+        }
+    };
+    // HAProxy 2.6 compares the stored pattern byte for byte, -i or not:
+    // a pattern differing only in case deletes nothing.
+    both(format!("del acl {hosts} a.example"), "Key not found.\n\n");
+    both(format!("del acl {hosts} B.EXAMPLE"), "Key not found.\n\n");
+    both(format!("add acl {hosts} C.example"), "\n");
+    both(format!("add acl {hosts} c.EXAMPLE"), "\n");
+    // Deletes the one written so, not the other.
+    both(format!("del acl {hosts} C.example"), "\n");
+    both(
+        format!("get acl {hosts} c.example"),
+        "type=str, case=insensitive, match=yes, idx=list, pattern=\"c.EXAMPLE\"\n\n",
+    );
+    both(format!("del acl {hosts} A.example"), "\n");
+    both(
+        format!("get acl {hosts} a.example"),
+        "type=str, case=insensitive, match=no\n\n",
+    );
+    let want = ["b.example", "c.EXAMPLE"];
+    assert_eq!(patterns(&sock, &hosts), want);
+    if let Some((_, hsock)) = &haproxy {
+        assert_eq!(patterns(hsock, &hosts), want);
+    }
+    // The request path agrees, on every core (`A.example` is in no map:
+    // str.map has `a.example`).
+    assert_eq!(statuses_with(&proxy, "/", "Host: C.Example\r\n", 8), 403);
+    assert_eq!(statuses_with(&proxy, "/", "Host: A.example\r\n", 8), 200);
+}
+
+/// The status one request with `headers` got from `addr`.
+fn status_at(addr: std::net::SocketAddr, headers: &str) -> u16 {
+    let mut rd = BufReader::new(connect(addr));
+    let req = format!("GET / HTTP/1.1\r\n{headers}\r\n");
+    rd.get_mut().write_all(req.as_bytes()).unwrap();
+    read_response(&mut rd, false).expect("a response").0
+}
+
+#[test]
+fn ignore_case_applies_to_the_patterns_after_it_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exact.lst"), "Exact.example\n").unwrap();
+    std::fs::write(dir.path().join("generic.lst"), "Generic.example\n").unwrap();
+    let f = |name: &str| dir.path().join(name).display().to_string();
+    let acls = [
+        // After a pattern, `-i` is a pattern: the ACL keeps case.
+        (
+            "a_inline",
+            "hdr(host) a.example -i B.example".to_string(),
+            410,
+        ),
+        (
+            "b_files",
+            format!("hdr(x-ua) -f {} -i -f {}", f("exact.lst"), f("generic.lst")),
+            429,
+        ),
+    ];
+    let table: Vec<String> = acls
+        .iter()
+        .map(|(name, line, _)| format!("{name} = {line:?}"))
+        .collect();
+    let rules: Vec<String> = acls
+        .iter()
+        .map(|(name, _, code)| format!("  \"deny deny_status {code} if {name}\","))
+        .collect();
+    let (proxy, _be) = start_with(dir.path(), &table.join(", "), &rules.join("\n"));
+    let sock = dir.path().join("admin.sock");
+    let cases = [
+        ("Host: a.example\r\n", 410),
+        ("Host: A.EXAMPLE\r\n", 200),
+        ("Host: B.example\r\n", 410),
+        ("Host: b.example\r\n", 200),
+        ("Host: -i\r\n", 410),
+        ("Host: x\r\nX-UA: Exact.example\r\n", 429),
+        ("Host: x\r\nX-UA: exact.example\r\n", 200),
+        ("Host: x\r\nX-UA: Generic.example\r\n", 429),
+        ("Host: x\r\nX-UA: GENERIC.EXAMPLE\r\n", 429),
+    ];
+    for (headers, want) in cases {
+        assert_eq!(statuses_with(&proxy, "/", headers, 4), want, "{headers:?}");
+    }
+    // A pattern added at runtime follows its file's case.
+    assert_eq!(
+        socat(&sock, &format!("add acl {} New.example", f("exact.lst"))),
+        "\n"
+    );
+    assert_eq!(
+        statuses_with(&proxy, "/", "Host: x\r\nX-UA: new.example\r\n", 8),
+        200
+    );
+    let questions = [
+        format!("get acl {} EXACT.example", f("exact.lst")),
+        format!("get acl {} GENERIC.example", f("generic.lst")),
+    ];
+    assert_eq!(
+        socat(&sock, &questions[0]),
+        "type=str, case=sensitive, match=no\n\n"
+    );
+
+    // HAProxy answers the same requests and questions alike.
+    let lines: Vec<String> = acls
+        .iter()
+        .map(|(name, line, code)| {
+            format!("  acl {name} {line}\n  http-request deny deny_status {code} if {name}")
+        })
+        .collect();
+    let hsock = dir.path().join("haproxy.sock");
+    let config = format!(
+        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request return status 200\n",
+        hsock.display(),
+        lines.join("\n"),
+    );
+    let Some(haproxy) = haproxy::start(&config) else {
+        eprintln!("haproxy is not installed: skipped");
+        return;
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", haproxy.port).parse().unwrap();
+    for (headers, want) in cases {
+        assert_eq!(status_at(addr, headers), want, "haproxy: {headers:?}");
+    }
+    assert_eq!(
+        socat(&hsock, &format!("add acl {} New.example", f("exact.lst"))),
+        "\n"
+    );
+    for q in &questions {
+        assert_eq!(socat(&sock, q), socat(&hsock, q), "{q}");
+    }
+}

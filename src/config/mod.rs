@@ -171,6 +171,7 @@ pub(crate) fn load_with(
         stats: stats.map(|s| s.page),
         userlists,
         frozen_acl_files: maps.frozen_acl_files(),
+        map_uses: maps.map_uses(),
         maps: maps.into_maps(),
         warnings: diag.warnings.iter().map(ToString::to_string).collect(),
     })

@@ -36,6 +36,9 @@ pub struct Config {
     /// which take no pattern, read them; see `rules_parse::acl`): `add
     /// acl` on them says so instead of "unknown".
     pub frozen_acl_files: Vec<std::path::PathBuf>,
+    /// The ways converters read the maps, in the order first used (`get
+    /// map` answers a line for each).
+    pub map_uses: Vec<crate::maps::MapUse>,
     /// Non-fatal findings (e.g. a missing timeout), printed at start like
     /// HAProxy's `[WARNING]` lines.
     pub warnings: Vec<String>,

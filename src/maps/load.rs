@@ -7,33 +7,45 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{MapData, MatchKind};
+use super::{MapData, MapUse, MatchKind};
+use crate::rules::convert_ops::ValType;
 
 /// The maps one configuration load read, in the order first used.
 #[derive(Debug, Default)]
 pub struct MapRegistry {
     maps: RefCell<Vec<Arc<MapData>>>,
+    /// The ways converters read the maps, in the order first used.
+    uses: RefCell<Vec<MapUse>>,
     /// ACL `-f` files inlined at load (not live).
     frozen: RefCell<Vec<PathBuf>>,
 }
 
 impl MapRegistry {
     /// The map of `file` (relative to `base_dir`) for `kind`, read now if
-    /// no rule used it yet. The error says what is wrong and where in the
-    /// map file.
+    /// no rule used it yet, noting that a converter gives its values as
+    /// `output`. The error says what is wrong and where in the map file.
     pub fn get_or_load(
         &self,
         base_dir: &Path,
         file: &str,
-        kind: MatchKind,
+        (kind, output): (MatchKind, ValType),
         used_at: &str,
     ) -> Result<Arc<MapData>, String> {
         let path = base_dir.join(file);
-        if let Some(m) = self.loaded(&path, kind, false, false) {
-            return Ok(m);
+        let at = match self.position(&path, kind, false, false) {
+            Some(at) => at,
+            None => {
+                self.keep(read(&path, kind, used_at.to_string(), self.next_uid())?);
+                self.maps.borrow().len() - 1
+            }
+        };
+        let map = Arc::clone(&self.maps.borrow()[at]);
+        let used = MapUse { map: at, output };
+        let mut uses = self.uses.borrow_mut();
+        if !uses.contains(&used) {
+            uses.push(used);
         }
-        let map = read(&path, kind, used_at.to_string(), self.next_uid())?;
-        Ok(self.keep(map))
+        Ok(map)
     }
 
     /// The pattern file of an ACL (`-f <file>`, one pattern per line)
@@ -70,11 +82,16 @@ impl MapRegistry {
     /// The map (or with `acl` the ACL pattern file) already read from
     /// `path` for `kind`: each is read once however many rules use it.
     fn loaded(&self, path: &Path, kind: MatchKind, acl: bool, icase: bool) -> Option<Arc<MapData>> {
+        let at = self.position(path, kind, acl, icase)?;
+        Some(Arc::clone(&self.maps.borrow()[at]))
+    }
+
+    /// [`Self::loaded`]'s place in the list.
+    fn position(&self, path: &Path, kind: MatchKind, acl: bool, icase: bool) -> Option<usize> {
         self.maps
             .borrow()
             .iter()
-            .find(|m| m.acl == acl && m.path == path && m.kind == kind && m.icase == icase)
-            .cloned()
+            .position(|m| m.acl == acl && m.path == path && m.kind == kind && m.icase == icase)
     }
 
     /// The id the next map read gets: its place in the list.
@@ -99,6 +116,10 @@ impl MapRegistry {
 
     pub fn frozen_acl_files(&self) -> Vec<PathBuf> {
         self.frozen.borrow().clone()
+    }
+
+    pub fn map_uses(&self) -> Vec<MapUse> {
+        self.uses.borrow().clone()
     }
 
     pub fn into_maps(self) -> Vec<Arc<MapData>> {

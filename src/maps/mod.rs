@@ -91,6 +91,16 @@ impl MatchKind {
     }
 }
 
+/// One way the converters read a map file: its match kind (the map,
+/// by its place in `Config::maps`) and the type its values are given
+/// as. HAProxy keeps one pattern expression per way, and `get map`
+/// answers one line for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapUse {
+    pub map: usize,
+    pub output: ValType,
+}
+
 /// The delimiters of `-m dir` (HAProxy: slashes and question marks).
 pub fn dir_delim(b: u8) -> bool {
     b == b'/' || b == b'?'
@@ -614,6 +624,12 @@ impl MapData {
     /// The value of the entry matching `key`, as raw bytes.
     pub fn lookup_raw(&self, key: &Value<'_>) -> Option<&Arc<[u8]>> {
         self.find(key).map(|pos| &self.entries[pos].value)
+    }
+
+    /// The entry a converter's `key` matches (`get map`): the lookup of
+    /// [`Self::lookup_raw`].
+    pub fn matching_entry_for(&self, key: &Value<'_>) -> Option<&Entry> {
+        self.find(key).map(|pos| &self.entries[pos])
     }
 }
 

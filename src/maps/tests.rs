@@ -365,3 +365,47 @@ fn versions_are_matched_from_their_commit() {
     assert!(has(&m, "c") && !has(&m, "b") && !has(&m, "e"));
     assert_eq!(m.len(), 1);
 }
+
+#[test]
+fn the_registry_notes_each_way_a_map_is_read_once_in_first_use_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.map"), "10.0.0.0/8 1.2.3.4\n").unwrap();
+    let reg = load::MapRegistry::default();
+    let get = |kind, output| {
+        reg.get_or_load(dir.path(), "m.map", (kind, output), "")
+            .unwrap()
+    };
+    let ip_ip = get(MatchKind::Ip, ValType::Ip);
+    let str_str = get(MatchKind::Str, ValType::Str);
+    let ip_str = get(MatchKind::Ip, ValType::Str);
+    get(MatchKind::Ip, ValType::Ip);
+    // One map per match kind, whatever the value type.
+    assert!(Arc::ptr_eq(&ip_ip, &ip_str));
+    assert!(!Arc::ptr_eq(&ip_ip, &str_str));
+    let uses = reg.map_uses();
+    assert_eq!(
+        uses,
+        [
+            MapUse {
+                map: 0,
+                output: ValType::Ip
+            },
+            MapUse {
+                map: 1,
+                output: ValType::Str
+            },
+            MapUse {
+                map: 0,
+                output: ValType::Str
+            },
+        ]
+    );
+    // A matching entry through the converters' lookup.
+    let e = ip_ip
+        .matching_entry_for(&Value::Str(b"10.9.8.7".as_slice().into()))
+        .unwrap();
+    assert_eq!(&*e.key, b"10.0.0.0/8");
+    assert!(ip_ip
+        .matching_entry_for(&Value::Str(b"11.0.0.1".as_slice().into()))
+        .is_none());
+}

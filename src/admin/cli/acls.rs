@@ -1,4 +1,4 @@
-//! `show acl`, `get acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
+//! `show acl`, `add acl`, `del acl`, `clear acl`: HAProxy's commands for
 //! the pattern files of ACLs (`-f <file>`), worded as HAProxy 2.6 answers
 //! them. A pattern file is kept as a map with keys only
 //! (`crate::maps::MapData` with `acl` set), so a change takes the maps'
@@ -11,7 +11,7 @@ use super::command::Kind;
 use super::maps::{entry, resolve, show_entries, split_version, version_for_change};
 use crate::admin::apply::CoreRequest;
 use crate::config::Config;
-use crate::maps::{core, MapChange, MapData, MatchKind};
+use crate::maps::{core, MapChange, MapData};
 
 /// A file only ACLs with `-m found` or `-m bool` use (they take no
 /// pattern, so the file is read once at load and must be empty).
@@ -42,60 +42,6 @@ pub fn show(config: &Config, args: &[String]) -> String {
         ));
     }
     out
-}
-
-/// `get acl <acl> <value>`: how each way the file is matched answers
-/// `value` on this core, one line per way as HAProxy 2.6 prints them.
-/// HAProxy keeps one pattern list for the methods that parse and index
-/// patterns alike (`sub`, `end`, `dir`, `dom`; `int`, `len`) and prints
-/// it with the first ACL's method: so does this.
-pub fn get(config: &Config, args: &[String]) -> String {
-    let (Some(name), Some(value)) = (args.first(), args.get(1)) else {
-        return "Missing ACL identifier and/or key.\n".into();
-    };
-    let files = resolve(config, name, true);
-    if files.is_empty() {
-        return UNKNOWN_ACL.into();
-    }
-    let mut shown: Vec<(u8, bool)> = Vec::new();
-    let mut out = String::new();
-    for &i in &files {
-        let file = &config.maps[i];
-        let family = (index_family(file.kind), file.icase);
-        if shown.contains(&family) {
-            continue;
-        }
-        shown.push(family);
-        let sample = crate::rules::sample::Sample::Str(value.as_bytes());
-        let case = if file.icase {
-            "insensitive"
-        } else {
-            "sensitive"
-        };
-        out.push_str(&format!("type={}, case={case}, match=", file.kind.name()));
-        core::with_current(file, |m| match m.matching_entry(sample) {
-            Some(e) => out.push_str(&format!(
-                "yes, idx={}, pattern=\"{}\"\n",
-                m.kind.index_name(m.icase),
-                String::from_utf8_lossy(&e.key)
-            )),
-            None => out.push_str("no\n"),
-        });
-    }
-    out
-}
-
-/// Which of HAProxy's pattern lists a match method's patterns go in:
-/// methods with the same one share it.
-fn index_family(kind: MatchKind) -> u8 {
-    match kind {
-        MatchKind::Str => 0,
-        MatchKind::Beg => 1,
-        MatchKind::Sub | MatchKind::End | MatchKind::Dir | MatchKind::Dom => 2,
-        MatchKind::Reg => 3,
-        MatchKind::Int | MatchKind::Len => 4,
-        MatchKind::Ip => 5,
-    }
 }
 
 /// Checks a change and makes the request every core applies; the error

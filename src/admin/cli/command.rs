@@ -45,6 +45,7 @@ pub enum Kind {
     ClearMap,
     ShowAcl,
     GetAcl,
+    GetMap,
     PrepareAcl,
     CommitAcl,
     PrepareMap,
@@ -184,6 +185,14 @@ pub const COMMANDS: &[Spec] = &[
         help: "report the patterns matching a sample for an ACL",
         level: Operator,
         kind: Kind::GetAcl,
+    },
+    Spec {
+        words: &["get", "map"],
+        // HAProxy 2.6's usage line, `<acl>` included.
+        usage: "get map <acl> <value>",
+        help: "report the keys and values matching a sample for a map",
+        level: Operator,
+        kind: Kind::GetMap,
     },
     Spec {
         words: &["get", "weight"],
@@ -501,6 +510,7 @@ mod tests {
             text,
             "The following commands are valid at this level:\n  \
              get acl <acl> <value>                   : report the patterns matching a sample for an ACL\n  \
+             get map <acl> <value>                   : report the keys and values matching a sample for a map\n  \
              get weight <bk>/<srv>                   : report a server's current weight\n  \
              help [<command>]                        : list matching or all commands\n  \
              prompt                                  : toggle interactive mode with prompt\n  \

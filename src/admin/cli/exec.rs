@@ -314,7 +314,8 @@ pub async fn run(cli: &Cli, session: &mut Session, spec: &Spec, args: &[String])
                 Err(message) => message,
             }
         }
-        Kind::GetAcl => super::acls::get(&cli.ctx().config, args),
+        Kind::GetAcl => super::lookup::get(&cli.ctx().config, args, true),
+        Kind::GetMap => super::lookup::get(&cli.ctx().config, args, false),
         Kind::AddAcl | Kind::DelAcl | Kind::ClearAcl => {
             match super::acls::change(&cli.ctx().config, spec.kind, args) {
                 Ok(request) => apply(cli, request).await,

@@ -12,7 +12,7 @@ use crate::admin::apply::CoreRequest;
 use crate::config::Config;
 use crate::maps::{core, EntryRef, MapChange, MapData};
 
-const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
+pub(super) const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
 
 /// The maps (one per match kind) loaded from the file `name` names;
 /// ACL pattern files when `acl`.

@@ -18,6 +18,7 @@
 mod acls;
 pub(crate) mod command;
 mod exec;
+mod lookup;
 mod maps;
 mod servers_state;
 mod stick_table;

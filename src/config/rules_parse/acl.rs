@@ -36,8 +36,11 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
     let mut method: Option<(usize, String)> = suffix.map(|s| (at, s.to_string()));
     let mut patterns: Vec<(usize, String)> = Vec::new();
     let mut flags_done = false;
-    // The `-f` files, for a live pattern set.
-    let mut files: Vec<(usize, String)> = Vec::new();
+    // The `-f` files, for a live pattern set, each with whether a `-i`
+    // came before it: as in HAProxy, `-i` applies to the patterns after
+    // it (`-f a.lst -i -f b.lst`: only b.lst ignores case; the patterns
+    // written on the line come after every flag).
+    let mut files: Vec<(usize, String, bool)> = Vec::new();
     while let Some(word) = words.peek() {
         if stop_at_brace && word == "}" {
             break;
@@ -65,7 +68,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
                         "file name after -f",
                         "write -f <file> (one pattern per line)",
                     )?;
-                    files.push((fat, file));
+                    files.push((fat, file, icase));
                 }
                 "--" => flags_done = true,
                 // Forbids DNS resolution of address patterns: percore
@@ -147,9 +150,9 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
             let used_at = env.base_dir.display().to_string();
             let files = files
                 .iter()
-                .map(|(fat, file)| {
+                .map(|(fat, file, file_icase)| {
                     env.maps
-                        .get_or_load_patterns(env.base_dir, file, (kind, icase), &used_at)
+                        .get_or_load_patterns(env.base_dir, file, (kind, *file_icase), &used_at)
                         .or_else(|e| err(*fat, e, PATTERN_FILE_HINT))
                 })
                 .collect::<Parsed<Vec<_>>>()?;
@@ -159,7 +162,7 @@ fn parse_acl_words(words: &mut Words, stop_at_brace: bool, env: &Env<'_>) -> Par
             }))
         }
         _ => {
-            for (fat, file) in &files {
+            for (fat, file, _) in &files {
                 patterns.extend(read_pattern_file(*fat, file, env.base_dir)?);
                 env.maps.note_frozen_patterns(env.base_dir, file);
             }

@@ -153,7 +153,7 @@ fn parse_converter(at: usize, text: &str, env: &Env<'_>) -> Parsed<Conv> {
                 let used_at = env.base_dir.display().to_string();
                 let map = env
                     .maps
-                    .get_or_load(env.base_dir, raw.trim(), kind, &used_at)
+                    .get_or_load(env.base_dir, raw.trim(), (kind, out), &used_at)
                     .or_else(|e| {
                         err(
                             aat,
