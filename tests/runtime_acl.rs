@@ -293,13 +293,26 @@ fn start_methods(dir: &Path) -> (Proxy, HttpBackend) {
 /// HAProxy 2.6 with the same ACLs on the same files, for `get acl`'s
 /// answers; `None` when it is not installed.
 fn haproxy_with_methods(dir: &Path) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
+    let acls: Vec<(&str, String)> = method_acls(dir)
+        .into_iter()
+        .map(|(name, line, _)| (name, line))
+        .collect();
+    haproxy_denying(dir, &acls)
+}
+
+/// HAProxy 2.6 with a stats socket in `dir` and one frontend that denies
+/// any request matching one of `acls` (name, ACL line); `None` when it is
+/// not installed.
+fn haproxy_denying(
+    dir: &Path,
+    acls: &[(&str, String)],
+) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
     let sock = dir.join("haproxy.sock");
-    let acls = method_acls(dir);
     let lines: Vec<String> = acls
         .iter()
-        .map(|(name, line, _)| format!("  acl {name} {line}"))
+        .map(|(name, line)| format!("  acl {name} {line}"))
         .collect();
-    let names: Vec<&str> = acls.iter().map(|(name, _, _)| *name).collect();
+    let names: Vec<&str> = acls.iter().map(|(name, _)| *name).collect();
     let config = format!(
         "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request deny if {}\n",
         sock.display(),
@@ -677,20 +690,7 @@ fn start_lookups(dir: &Path) -> (Proxy, HttpBackend) {
 }
 
 fn haproxy_with_lookups(dir: &Path) -> Option<(haproxy::Haproxy, std::path::PathBuf)> {
-    let sock = dir.join("haproxy.sock");
-    let acls = lookup_acls(dir);
-    let lines: Vec<String> = acls
-        .iter()
-        .map(|(name, line)| format!("  acl {name} {line}"))
-        .collect();
-    let names: Vec<&str> = acls.iter().map(|(name, _)| *name).collect();
-    let config = format!(
-        "global\n  stats socket {} level admin\ndefaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\nfrontend fe\n  bind 127.0.0.1:{{port}}\n{}\n  http-request deny if {}\n",
-        sock.display(),
-        lines.join("\n"),
-        names.join(" || ")
-    );
-    haproxy::start(&config).map(|h| (h, sock))
+    haproxy_denying(dir, &lookup_acls(dir))
 }
 
 /// `get map` questions whose answers must be HAProxy's, byte for byte:
