@@ -203,11 +203,14 @@ fn custom_format_lines_match_haproxy_field_by_field() {
         };
         assert_eq!(x.parse::<u64>().unwrap(), *our_size, "{what}: percore %B");
         // (HAProxy's own error page is counted differently again: left out.)
+        // HAProxy's own count is only bounded: usually 8 below what its
+        // client received, but a loaded CI run saw 20 below for the POST
+        // (49 of 69); it is HAProxy's figure, not percore's, under test.
         if what != DEAD {
-            assert_eq!(
-                y.parse::<u64>().unwrap() + 8,
-                *their_size,
-                "{what}: haproxy %B"
+            let logged = y.parse::<u64>().unwrap();
+            assert!(
+                logged + 8 <= *their_size && logged > 0,
+                "{what}: haproxy %B {logged}, its client received {their_size}"
             );
         }
         let n = a.len() - 1;
