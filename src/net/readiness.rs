@@ -33,6 +33,17 @@ use futures_lite::io::AsyncReadExt;
 /// Events collected per `epoll_wait`.
 const BATCH: usize = 256;
 
+/// How long the driver waits in its own epoll set, after a turn that
+/// found events, before it sleeps through glommio (see `drive`).
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The longest the driver keeps the executor from a turn of glommio's own
+/// loop by lingering: glommio processes its timers, cross-core channels
+/// and io_uring completions only when its run queue empties (or its
+/// 100 ms preemption timer fires), and a driver that lingers and finds
+/// events never lets the queue empty.
+const LINGER_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A socket's entry: index in the core's table and its generation (entries
 /// are reused; a stale event for an old generation is ignored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +99,8 @@ pub struct Readiness {
     driver_started: Cell<bool>,
     /// Events collected so far (how busy the core's sockets are).
     collected: Cell<u64>,
+    /// `epoll_pwait2` is missing (a kernel before 5.11): no linger.
+    no_linger: Cell<bool>,
 }
 
 thread_local! {
@@ -115,6 +128,7 @@ impl Readiness {
                 free: RefCell::new(Vec::new()),
                 driver_started: Cell::new(false),
                 collected: Cell::new(0),
+                no_linger: Cell::new(false),
             });
             *c = Some(Rc::clone(&r));
             Ok(r)
@@ -334,15 +348,21 @@ impl Readiness {
     /// yield, the connections whose sockets became ready run first.
     pub fn collect_now(&self) {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
-        self.collect(&mut events);
+        self.collect(&mut events, None);
     }
 
     /// Collects events and wakes their tasks, for the executor's lifetime.
     async fn drive(&self) {
         let mut events: Vec<libc::epoll_event> =
             vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
+        // The last collect found events: the core is busy and its next
+        // event is likely near.
+        let mut busy = false;
+        // When glommio's loop last had its turn (the driver's last wait).
+        let mut last_turn = std::time::Instant::now();
         loop {
-            if self.collect(&mut events) > 0 {
+            if self.collect(&mut events, None) > 0 {
+                busy = true;
                 // Collect again once the woken tasks ran: under load, more
                 // events arrive meanwhile (a server's answer to the request
                 // just sent), and a non-blocking epoll_wait costs one
@@ -354,19 +374,74 @@ impl Readiness {
                 futures_lite::future::yield_now().await;
                 continue;
             }
+            let lingering = std::mem::take(&mut busy)
+                && !self.no_linger.get()
+                && last_turn.elapsed() < LINGER_BUDGET;
+            if lingering {
+                // Before sleeping through glommio — a turn of its reactor
+                // re-arms its preemption timers in each ring, enters the
+                // kernel for each, and issues a membarrier: about 9 system
+                // calls, docs/benchmarks.md — wait for the next event in
+                // this epoll set for a moment, blocking the thread. At
+                // moderate load one comes well within it; an idle core
+                // pays one such wait after its last event. The tasks woken
+                // behind the driver run first (the yield); glommio's own
+                // events (timers, cross-core messages) wait at most
+                // `LINGER_BUDGET` and one `LINGER`.
+                futures_lite::future::yield_now().await;
+                if self.collect(&mut events, Some(LINGER)) > 0 {
+                    busy = true;
+                    futures_lite::future::yield_now().await;
+                    continue;
+                }
+            }
             wait_readable(self.epfd.as_raw_fd()).await;
+            last_turn = std::time::Instant::now();
         }
     }
 
-    fn collect(&self, events: &mut [libc::epoll_event]) -> usize {
-        // SAFETY: `events` is a valid, writable array of its length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epfd.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                0,
-            )
+    /// Collects the events there are, or (`linger`) the first that comes
+    /// within that time, blocking the thread.
+    fn collect(
+        &self,
+        events: &mut [libc::epoll_event],
+        linger: Option<std::time::Duration>,
+    ) -> usize {
+        let n = match linger {
+            // SAFETY: `events` is a valid, writable array of its length.
+            None => unsafe {
+                libc::epoll_wait(
+                    self.epfd.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as libc::c_int,
+                    0,
+                )
+            },
+            Some(linger) => {
+                let timeout = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: linger.subsec_nanos().into(),
+                };
+                // SAFETY: `events` is a valid, writable array of its
+                // length, `timeout` a valid timespec; no signal mask (its
+                // size is then not read). A raw syscall: the C library's
+                // wrapper is newer than some systems percore runs on.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_epoll_pwait2,
+                        self.epfd.as_raw_fd(),
+                        events.as_mut_ptr(),
+                        events.len() as libc::c_int,
+                        &timeout as *const libc::timespec,
+                        std::ptr::null::<libc::sigset_t>(),
+                        0usize,
+                    )
+                };
+                if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                    self.no_linger.set(true);
+                }
+                rc as libc::c_int
+            }
         };
         if n <= 0 {
             return 0;
