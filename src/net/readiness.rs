@@ -14,10 +14,12 @@
 //! hits EAGAIN leaves its waker in the socket's entry. A driver task,
 //! started on first use in each executor, collects events with
 //! `epoll_wait(0)` and wakes those tasks, collecting again after they ran
-//! while events keep coming; when a collect finds none it waits for the
-//! epoll fd itself through a single glommio poll. So io_uring costs one poll
-//! per idle period, however many sockets the events concern, and an event
-//! that arrives while no task waits costs only the kernel's epoll callback.
+//! while events keep coming; when a collect finds none right after one
+//! that found some, it lingers up to `LINGER` in `epoll_pwait2` (see
+//! `drive`), and when that finds none too it waits for the epoll fd itself
+//! through a single glommio poll. So io_uring costs one poll per idle
+//! period, however many sockets the events concern, and an event that
+//! arrives while no task waits costs only the kernel's epoll callback.
 //!
 //! Everything here is per thread (no locks, no atomics): an entry is only
 //! ever touched by the executor that registered it.
