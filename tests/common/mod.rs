@@ -20,12 +20,27 @@ use std::time::{Duration, Instant};
 /// blocking CI. Never used to assert speed.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// A port on 127.0.0.1 that nothing listens on, for percore to bind.
+///
+/// Taken below Linux's ephemeral range (32768 and up by default): a port
+/// the kernel handed out as free could be given a moment later to another
+/// test's outgoing connection as its source port, and percore's bind then
+/// fails (a CI run saw "address already in use"). Ports are handed out in
+/// turn from a start that depends on the process id, each checked free by
+/// binding it, so the tests of one binary never get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: usize = 20_000;
+    const COUNT: usize = 12_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let start = (std::process::id() as usize % 64) * (COUNT / 64);
+    let _ = NEXT.compare_exchange(usize::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT);
 }
 
 /// An address where nothing listens: connecting to it is refused, for the
