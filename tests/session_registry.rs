@@ -58,9 +58,10 @@ fn connections_and_requests_allocate_nothing_once_warm() {
         .map(|_| sessions.register(0, 0, client, -1))
         .collect();
     drop(warm);
-    futures_lite::future::block_on(
-        sessions.unless_killed(sessions.register(0, 0, client, -1).id(), async {}),
-    );
+    futures_lite::future::block_on(sessions.unless_killed(
+        sessions.register(0, 0, client, -1).id(),
+        std::pin::pin!(async {}),
+    ));
 
     let mut live = Vec::with_capacity(64);
     let before = allocations();
@@ -72,7 +73,8 @@ fn connections_and_requests_allocate_nothing_once_warm() {
         let id = s.id();
         sessions.set_backend(id, 1);
         for _request in 0..4 {
-            let ready = sessions.unless_killed(id, async { 1 });
+            let ready = std::pin::pin!(async { 1 });
+            let ready = sessions.unless_killed(id, ready);
             assert_eq!(futures_lite::future::block_on(ready), Some(1));
             sessions.set_server(id, 1, round % 3, None);
             sessions.clear_server(id);

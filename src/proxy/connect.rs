@@ -12,6 +12,7 @@ use crate::tls::HandshakeError;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 /// HAProxy waits min(timeout connect, 1s) before retrying the same server so
@@ -214,7 +215,8 @@ pub async fn session_server_connection<T: From<Stream>>(
     reuse: impl FnMut(&ServerSlot) -> Option<T>,
 ) -> Result<(T, ServerSlot, bool), ConnectFailure> {
     let connecting = server_connection_hinted(ctx, backend_id, client, hint, attempts, reuse);
-    match ctx.sessions.unless_killed(session, connecting).await {
+    let got = ctx.sessions.unless_killed(session, pin!(connecting)).await;
+    match got {
         Some(got) => got,
         // Dropping the attempt gave back its slot or connection; the queue
         // time is only recorded once a slot came.
@@ -273,7 +275,20 @@ pub async fn server_connection_hinted<T: From<Stream>>(
             attempts.t_connect = Some(Duration::ZERO);
             return Ok((stream, slot, true));
         }
-        let connected = connect_server(ctx, backend_id, slot.server(), slot.addr(), client).await;
+        // Boxed: a connect's future (TCP, PROXY header, a TLS handshake)
+        // is a few KiB, and inline it would make this future that big for
+        // every request, whose kept or pooled connection never connects —
+        // each `.await` of an async fn moves its whole future, and rustc
+        // stores an awaited future twice in its caller's (rust-lang/rust
+        // #62958), so the size doubles at every level up to the session.
+        let connected = Box::pin(connect_server(
+            ctx,
+            backend_id,
+            slot.server(),
+            slot.addr(),
+            client,
+        ))
+        .await;
         match connected {
             Ok(stream) => {
                 ctx.health.connect_succeeded(backend_id, slot.server());

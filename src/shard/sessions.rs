@@ -32,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
@@ -271,10 +271,17 @@ impl Sessions {
     /// Runs `fut` unless the session is killed first (then `None`, and
     /// `fut` is dropped). For waits that are not on the session's sockets.
     /// `fut` is polled first: one that is ready at once costs nothing more.
-    pub async fn unless_killed<T>(&self, id: SessionId, fut: impl Future<Output = T>) -> Option<T> {
-        let mut fut = pin!(fut);
+    /// The caller pins it (`pin!`, `Box::pin`): taken by value and pinned
+    /// here, it would be kept twice in this future's state (rustc's layout,
+    /// rust-lang/rust #62958), and a session's connect path is awaited for
+    /// every request.
+    pub async fn unless_killed<T>(
+        &self,
+        id: SessionId,
+        mut fut: impl Future<Output = T> + Unpin,
+    ) -> Option<T> {
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            if let Poll::Ready(v) = Pin::new(&mut fut).poll(cx) {
                 return Poll::Ready(Some(v));
             }
             let mut slab = self.slab.borrow_mut();

@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -239,7 +239,7 @@ pub(super) async fn run(x: Exchange<'_, '_>, head: &[u8]) -> Outcome {
         &mut hook,
         clock,
     );
-    let (down, up) = race(up, down).await;
+    let (down, up) = race(pin!(up), pin!(down)).await;
 
     let up_ok = matches!(up, Some(Ok(())));
     match (down, up) {
@@ -328,13 +328,18 @@ async fn answered(
 /// when the client side fails (nothing more can be delivered then).
 /// Returns the response result (if it ended) and the upload result (if it
 /// ended).
-async fn race<U, D>(up: U, down: D) -> (Option<Result<Outcome, Down>>, Option<Result<(), Up>>)
+///
+/// Takes both pinned where the caller made them: passed by value they would
+/// be moved into this future and, as rustc lays out futures, kept twice
+/// (rust-lang/rust #62958) — a few KiB copied for every request.
+async fn race<U, D>(
+    mut up: Pin<&mut U>,
+    mut down: Pin<&mut D>,
+) -> (Option<Result<Outcome, Down>>, Option<Result<(), Up>>)
 where
     U: Future<Output = Result<(), Up>>,
     D: Future<Output = Result<Outcome, Down>>,
 {
-    let mut up = pin!(up);
-    let mut down = pin!(down);
     let mut up_result: Option<Result<(), Up>> = None;
     let down_result = poll_fn(|cx| {
         if up_result.is_none() {

@@ -136,8 +136,9 @@ async fn section_rules<'c>(
                 st.conn.stick.next_rule();
                 return verdict;
             }
+            // Boxed: see `request`.
             RuleRun::Lookup { at } => {
-                st.conn.stick.resolve().await;
+                Box::pin(st.conn.stick.resolve()).await;
                 from = at;
             }
             RuleRun::Stick { next, action } => {
@@ -145,7 +146,7 @@ async fn section_rules<'c>(
                     let current = st.view.current(head);
                     action.key(&Facts::request(&st.conn, &current))
                 };
-                st.conn.stick.perform(action, key, Scope::Request).await;
+                Box::pin(st.conn.stick.perform(action, key, Scope::Request)).await;
                 from = next;
             }
         }
@@ -209,8 +210,14 @@ pub(super) async fn request<'c>(
     st.sent_method = head.method_kind;
     st.client_head = head.method_kind == Method::Head;
     // The connection's tracked entries count this request (HAProxy
-    // counts each request of the stream's tracked counters).
-    st.conn.stick.new_request().await;
+    // counts each request of the stream's tracked counters). Each stick
+    // table step is awaited boxed, only where tables are: inline, their
+    // futures would make this one larger for every request, and an
+    // awaited future is moved whole and kept twice in its caller's
+    // (rust-lang/rust #62958), up to the session's.
+    if st.conn.stick.core().is_some() {
+        Box::pin(st.conn.stick.new_request()).await;
+    }
     st.conn.vars.new_transaction();
     // Only requests without a body can keep the connection after a local
     // answer: the body would otherwise be read as the next request.
@@ -268,7 +275,8 @@ pub(super) async fn request<'c>(
         let current = st.view.current(head);
         let facts = Facts::request(&st.conn, &current);
         let acls = &be.rules.acls;
-        stuck = persist::matched(&be.stick_rules, acls, &facts, core, be.servers.len()).await;
+        let matched = persist::matched(&be.stick_rules, acls, &facts, core, be.servers.len());
+        stuck = Box::pin(matched).await;
         st.stick_keys = persist::request_keys(&be.stick_rules, acls, &facts);
     }
     let current = st.view.current(head);

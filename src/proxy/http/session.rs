@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -1147,7 +1148,9 @@ impl Session<'_> {
             Reached::Io(stream) => stream,
             Reached::H2Wait(conn) => {
                 let at = (be_id, slot.server());
-                let Some((stream, pooled)) = self.h2_stream(Some(conn), at, slot.addr()).await
+                // Boxed, as every HTTP/2-only wait here: see `speak_to`.
+                let Some((stream, pooled)) =
+                    Box::pin(self.h2_stream(Some(conn), at, slot.addr())).await
                 else {
                     return Next::Close;
                 };
@@ -1238,7 +1241,7 @@ impl Session<'_> {
                         // Through the pool: each refused stream connecting
                         // its own connection is what it prevents.
                         let at = (be_id, slot.server());
-                        let Some((s, _)) = self.h2_stream(None, at, addr).await else {
+                        let Some((s, _)) = Box::pin(self.h2_stream(None, at, addr)).await else {
                             return Next::Close;
                         };
                         ctx.sessions
@@ -1248,13 +1251,14 @@ impl Session<'_> {
                         reused = false;
                         continue;
                     }
-                    let reconnect = crate::proxy::connect::connect_server(
+                    // Boxed: see `server_connection_hinted`.
+                    let reconnect = Box::pin(crate::proxy::connect::connect_server(
                         ctx,
                         be_id,
                         slot.server(),
                         addr,
                         self.client_ends(),
-                    );
+                    ));
                     // Not a wait on the session's sockets: a kill must end
                     // it by itself.
                     let Some(reconnected) = ctx.sessions.unless_killed(self.id, reconnect).await
@@ -1339,7 +1343,7 @@ impl Session<'_> {
                     false
                 };
                 let waited = futures_lite::future::or(settled, expired);
-                let failure = match ctx.sessions.unless_killed(self.id, waited).await {
+                let failure = match ctx.sessions.unless_killed(self.id, pin!(waited)).await {
                     Some(true) => None,
                     Some(false) => {
                         ctx.stats.borrow_mut().backends[backend].queue_timeouts += 1;
@@ -1367,7 +1371,7 @@ impl Session<'_> {
                         addr,
                         self.client_ends(),
                     );
-                    let connected = ctx.sessions.unless_killed(self.id, connect).await;
+                    let connected = ctx.sessions.unless_killed(self.id, pin!(connect)).await;
                     let failure = match connected {
                         Some(Ok(s)) => {
                             ctx.health.connect_succeeded(backend, server);
@@ -1401,20 +1405,33 @@ impl Session<'_> {
         (backend, server): (usize, usize),
         announced: Option<Rc<H2Conn>>,
     ) -> Option<ServerIo> {
-        let ctx = self.ctx;
-        let stream = match got {
+        match got {
             ServerIo::Socket(stream)
-                if ctx.config.backends[backend].servers[server].proto == ServerProto::H2 =>
+                if self.ctx.config.backends[backend].servers[server].proto == ServerProto::H2 =>
             {
-                stream
+                // Boxed: an HTTP/2 handshake's future is large, and every
+                // request awaits `speak_to` (an awaited future is moved
+                // whole and stored twice in its caller's; see
+                // `server_connection_hinted`).
+                Box::pin(self.handshake_h2(stream, (backend, server), announced)).await
             }
             other => {
                 if let Some(listed) = announced {
                     listed.failed();
                 }
-                return Some(other);
+                Some(other)
             }
-        };
+        }
+    }
+
+    /// [`Session::speak_to`] for a new connection to an HTTP/2 server.
+    async fn handshake_h2(
+        &mut self,
+        stream: Stream,
+        (backend, server): (usize, usize),
+        announced: Option<Rc<H2Conn>>,
+    ) -> Option<ServerIo> {
+        let ctx = self.ctx;
         match h2::server::connected(ctx, (backend, server), stream, announced).await {
             Ok(stream) => Some(ServerIo::H2(stream)),
             Err(_) => {
@@ -1499,7 +1516,7 @@ impl Session<'_> {
             } => {
                 self.trace.denied(Some(status), true);
                 let held = glommio::timer::sleep(hold);
-                self.ctx.sessions.unless_killed(self.id, held).await;
+                self.ctx.sessions.unless_killed(self.id, pin!(held)).await;
                 self.answered_in(backend);
                 self.send_error(status, backend.is_some()).await;
                 false

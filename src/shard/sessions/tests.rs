@@ -215,7 +215,12 @@ fn a_wait_that_is_not_on_a_socket_ends_when_killed() {
         let registered = sessions.register(0, 0, addr("127.0.0.1:1000"), -1);
         let id = registered.id();
         // A ready future passes through.
-        assert_eq!(sessions.unless_killed(id, async { 5 }).await, Some(5));
+        assert_eq!(
+            sessions
+                .unless_killed(id, std::pin::pin!(async { 5 }))
+                .await,
+            Some(5)
+        );
         let waiter = {
             let sessions = std::rc::Rc::clone(&sessions);
             glommio::spawn_local(async move {
