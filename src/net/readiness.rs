@@ -15,7 +15,8 @@
 //! started on first use in each executor, collects events with
 //! `epoll_wait(0)` and wakes those tasks, collecting again after they ran
 //! while events keep coming; when a collect finds none right after one
-//! that found some, it lingers up to `LINGER` in `epoll_pwait2` (see
+//! that found some, it lingers in `epoll_pwait2` until glommio's loop is
+//! due a turn (`TURN_DUE`, see
 //! `drive`), and when that finds none too it waits for the epoll fd itself
 //! through a single glommio poll. So io_uring costs one poll per idle
 //! period, however many sockets the events concern, and an event that
@@ -35,16 +36,15 @@ use futures_lite::io::AsyncReadExt;
 /// Events collected per `epoll_wait`.
 const BATCH: usize = 256;
 
-/// How long the driver waits in its own epoll set, after a turn that
-/// found events, before it sleeps through glommio (see `drive`).
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
-
 /// The longest the driver keeps the executor from a turn of glommio's own
-/// loop by lingering: glommio processes its timers, cross-core channels
-/// and io_uring completions only when its run queue empties (or its
-/// 100 ms preemption timer fires), and a driver that lingers and finds
-/// events never lets the queue empty.
-const LINGER_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+/// loop by lingering in its epoll set: glommio processes its timers,
+/// cross-core channels and io_uring completions only when its run queue
+/// empties (or its 100 ms preemption timer fires), and a driver that
+/// lingers never lets the queue empty. So glommio's events are at most
+/// this late while the core has socket events (HAProxy's timers have a
+/// millisecond's resolution too); an idle core's driver sleeps through
+/// glommio once this has passed.
+const TURN_DUE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A socket's entry: index in the core's table and its generation (entries
 /// are reused; a stale event for an old generation is ignored).
@@ -103,6 +103,9 @@ pub struct Readiness {
     collected: Cell<u64>,
     /// `epoll_pwait2` is missing (a kernel before 5.11): no linger.
     no_linger: Cell<bool>,
+    /// A task gave way (`collect_now`) and is queued again: the driver
+    /// must not block in its epoll set while it waits to run.
+    gave_way: Cell<bool>,
 }
 
 thread_local! {
@@ -131,6 +134,7 @@ impl Readiness {
                 driver_started: Cell::new(false),
                 collected: Cell::new(0),
                 no_linger: Cell::new(false),
+                gave_way: Cell::new(false),
             });
             *c = Some(Rc::clone(&r));
             Ok(r)
@@ -347,8 +351,11 @@ impl Readiness {
     /// before it polls io_uring, where the driver's wait for the epoll fd
     /// completes; a transfer that never meets EAGAIN would keep every
     /// other connection of the core waiting that long. With this and a
-    /// yield, the connections whose sockets became ready run first.
+    /// yield, the connections whose sockets became ready run first. The
+    /// caller yields next: its task is queued, so the driver does not
+    /// linger (block) until it ran.
     pub fn collect_now(&self) {
+        self.gave_way.set(true);
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
         self.collect(&mut events, None);
     }
@@ -376,22 +383,25 @@ impl Readiness {
                 futures_lite::future::yield_now().await;
                 continue;
             }
-            let lingering = std::mem::take(&mut busy)
-                && !self.no_linger.get()
-                && last_turn.elapsed() < LINGER_BUDGET;
-            if lingering {
+            if std::mem::take(&mut busy) && !self.no_linger.get() {
                 // Before sleeping through glommio — a turn of its reactor
                 // re-arms its preemption timers in each ring, enters the
                 // kernel for each, and issues a membarrier: about 9 system
                 // calls, docs/benchmarks.md — wait for the next event in
-                // this epoll set for a moment, blocking the thread. At
-                // moderate load one comes well within it; an idle core
-                // pays one such wait after its last event. The tasks woken
-                // behind the driver run first (the yield); glommio's own
-                // events (timers, cross-core messages) wait at most
-                // `LINGER_BUDGET` and one `LINGER`.
+                // this epoll set, blocking the thread, until glommio's loop
+                // is due a turn. Under load one comes well within it; a
+                // core that goes idle pays one such wait after its last
+                // event (blocked, not on the CPU). The tasks woken behind
+                // the driver run first (the yield).
                 futures_lite::future::yield_now().await;
-                if self.collect(&mut events, Some(LINGER)) > 0 {
+                if self.gave_way.replace(false) {
+                    // A large transfer's task gave way and is queued
+                    // again: collect once more rather than block it.
+                    busy = true;
+                    continue;
+                }
+                let linger = TURN_DUE.saturating_sub(last_turn.elapsed());
+                if !linger.is_zero() && self.collect(&mut events, Some(linger)) > 0 {
                     busy = true;
                     futures_lite::future::yield_now().await;
                     continue;
@@ -421,7 +431,7 @@ impl Readiness {
             },
             Some(linger) => {
                 let timeout = libc::timespec {
-                    tv_sec: 0,
+                    tv_sec: linger.as_secs().try_into().unwrap_or(libc::time_t::MAX),
                     tv_nsec: linger.subsec_nanos().into(),
                 };
                 // SAFETY: `events` is a valid, writable array of its
