@@ -13,11 +13,12 @@
 //! joins. Reads and writes are plain non-blocking syscalls, and a task that
 //! hits EAGAIN leaves its waker in the socket's entry. A driver task,
 //! started on first use in each executor, collects events with
-//! `epoll_wait(0)` and wakes those tasks, collecting again after they ran
-//! while events keep coming; when a collect finds none right after one
-//! that found some, it lingers in `epoll_pwait2` until glommio's loop is
-//! due a turn (`TURN_DUE`, see
-//! `drive`), and when that finds none too it waits for the epoll fd itself
+//! `epoll_wait(0)` and wakes those tasks; once they ran it collects again
+//! with `epoll_pwait2`, which returns the events that came meanwhile at
+//! once or waits for the next one until glommio's loop is due a turn
+//! (`TURN_DUE`, see `drive`); glommio gets that turn without sleeping
+//! (`glommio_turn`). Only when a wait finds nothing does the driver wait
+//! for the epoll fd itself
 //! through a single glommio poll. So io_uring costs one poll per idle
 //! period, however many sockets the events concern, and an event that
 //! arrives while no task waits costs only the kernel's epoll callback.
@@ -36,14 +37,14 @@ use futures_lite::io::AsyncReadExt;
 /// Events collected per `epoll_wait`.
 const BATCH: usize = 256;
 
-/// The longest the driver keeps the executor from a turn of glommio's own
-/// loop by lingering in its epoll set: glommio processes its timers,
-/// cross-core channels and io_uring completions only when its run queue
-/// empties (or its 100 ms preemption timer fires), and a driver that
-/// lingers never lets the queue empty. So glommio's events are at most
-/// this late while the core has socket events (HAProxy's timers have a
-/// millisecond's resolution too); an idle core's driver sleeps through
-/// glommio once this has passed.
+/// How often glommio's own loop gets a turn while the core has socket
+/// events: glommio processes its timers, cross-core channels and io_uring
+/// completions only when its run queue empties (or its 100 ms preemption
+/// timer fires), and a driver that keeps finding events, or lingers in its
+/// epoll set, never lets the queue empty. So glommio's events are at most
+/// this late (HAProxy's timers have a millisecond's resolution too); an
+/// idle core's driver sleeps through glommio once this has passed without
+/// an event.
 const TURN_DUE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A socket's entry: index in the core's table and its generation (entries
@@ -367,46 +368,49 @@ impl Readiness {
         // The last collect found events: the core is busy and its next
         // event is likely near.
         let mut busy = false;
-        // When glommio's loop last had its turn (the driver's last wait).
+        // When glommio's loop last had its turn.
         let mut last_turn = std::time::Instant::now();
         loop {
-            if self.collect(&mut events, None) > 0 {
-                busy = true;
-                // Collect again once the woken tasks ran: under load, more
-                // events arrive meanwhile (a server's answer to the request
-                // just sent), and a non-blocking epoll_wait costs one
-                // syscall where waiting through glommio costs a turn of its
-                // loop (timer re-arms, the epoll fd's poll; measured 4
-                // io_uring_enter and 4 other syscalls a turn). Only a
-                // collect that finds nothing waits, so this never spins on
-                // an idle core.
+            let mut linger = None;
+            let mut gave_way = false;
+            if busy {
+                // The tasks just woken run, and those they wake in turn
+                // (an HTTP/2 stream waking its connection's task), before
+                // the driver collects again — and perhaps blocks.
                 futures_lite::future::yield_now().await;
+                futures_lite::future::yield_now().await;
+                if last_turn.elapsed() >= TURN_DUE {
+                    glommio_turn().await;
+                    last_turn = std::time::Instant::now();
+                }
+                gave_way = self.gave_way.replace(false);
+                if !gave_way && !self.no_linger.get() {
+                    // Wait for the next event in this epoll set, blocking
+                    // the thread (not on the CPU), until glommio's loop is
+                    // due a turn, rather than sleep through glommio: a
+                    // turn of its reactor that sleeps re-arms its
+                    // preemption timers in each ring, enters the kernel
+                    // for each and issues a membarrier — about 9 system
+                    // calls, docs/benchmarks.md. Events already there are
+                    // returned at once, as by a non-blocking collect.
+                    linger = Some(TURN_DUE.saturating_sub(last_turn.elapsed()));
+                }
+            }
+            if self.collect(&mut events, linger) > 0 {
+                busy = true;
                 continue;
             }
-            if std::mem::take(&mut busy) && !self.no_linger.get() {
-                // Before sleeping through glommio — a turn of its reactor
-                // re-arms its preemption timers in each ring, enters the
-                // kernel for each, and issues a membarrier: about 9 system
-                // calls, docs/benchmarks.md — wait for the next event in
-                // this epoll set, blocking the thread, until glommio's loop
-                // is due a turn. Under load one comes well within it; a
-                // core that goes idle pays one such wait after its last
-                // event (blocked, not on the CPU). The tasks woken behind
-                // the driver run first (the yield).
-                futures_lite::future::yield_now().await;
-                if self.gave_way.replace(false) {
-                    // A large transfer's task gave way and is queued
-                    // again: collect once more rather than block it.
-                    busy = true;
-                    continue;
-                }
-                let linger = TURN_DUE.saturating_sub(last_turn.elapsed());
-                if !linger.is_zero() && self.collect(&mut events, Some(linger)) > 0 {
-                    busy = true;
-                    futures_lite::future::yield_now().await;
-                    continue;
-                }
+            if gave_way {
+                // A large transfer's task gave way and is queued again:
+                // collect again once it ran rather than block it.
+                busy = true;
+                continue;
             }
+            // Nothing came within the linger (or, the first time, right
+            // away): the core is idle; sleep through glommio until the
+            // epoll fd has events. Only a collect that finds nothing
+            // waits, so this never spins on an idle core.
+            busy = false;
             wait_readable(self.epfd.as_raw_fd()).await;
             last_turn = std::time::Instant::now();
         }
@@ -505,6 +509,17 @@ fn interest(token: Token, write: bool) -> libc::epoll_event {
         events: events as u32,
         u64: token.to_data(),
     }
+}
+
+/// Lets glommio's loop have a turn without sleeping: a timer due a
+/// moment from now parks the driver, glommio runs the other queued tasks,
+/// polls its rings and runs its due timers and cross-core channels (about
+/// 3 `io_uring_enter`, no membarrier), then wakes the driver from that
+/// timer. While the core has events the driver never lets glommio's run
+/// queue empty otherwise, and glommio's own preemption timer fires only
+/// every 100 ms.
+async fn glommio_turn() {
+    glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
 }
 
 /// Waits until `fd` (the epoll fd) is readable, through one glommio poll.
