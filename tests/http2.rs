@@ -1308,12 +1308,15 @@ fn a_full_h2_server_connection_makes_percore_open_another() {
     // 40 streams at 10 per connection: 4 (measured: 4 nearly every run).
     // A few more when requests come before the streams whose responses
     // they follow have left their connections (one run of the suite saw
-    // more than 5 on a loaded machine). Before the pool let only one
-    // connection wait for the server's SETTINGS, a loaded machine saw 31
-    // (see the next test, which makes that case certain).
+    // more than 5 on a loaded machine); fewer when the first connections'
+    // streams are answered before the pool has grown to 4 (it grows one
+    // connection at a time, and a request waits for a stream meanwhile:
+    // a CI run saw 3). Before the pool let only one connection wait for
+    // the server's SETTINGS, a loaded machine saw 31 (see the next test,
+    // which makes that case certain).
     let conns = server.connections();
     assert!(
-        (4..=8).contains(&conns),
+        (2..=8).contains(&conns),
         "{conns} server connection(s) for 40 concurrent requests"
     );
     let frames = server.frames();
@@ -1468,10 +1471,12 @@ fn requests_wait_for_the_one_connection_that_has_not_had_the_servers_settings() 
     // What a loaded machine does by chance, made certain: the server's
     // SETTINGS (10 streams per connection) come only once all 40 requests
     // are in percore. The requests past the first wait for them on the
-    // one connection; then the pool grows one connection at a time to 4.
-    // Before, all 40 streams went out on the first connection ahead of
-    // the SETTINGS, the server refused 30, and each refused request
-    // connected its own: 31 connections.
+    // one connection; then the pool grows one connection at a time, to 4
+    // unless the first connections' streams are answered before it got
+    // there (a CI run saw 3; see the test above). Before, all 40 streams
+    // went out on the first connection ahead of the SETTINGS, the server
+    // refused 30, and each refused request connected its own: 31
+    // connections.
     let server = Nghttpd::start(None, &["--max-concurrent-streams=10"]);
     let slow = SlowSettings::start(server.addr());
     let dir = tempfile::tempdir().unwrap();
@@ -1484,7 +1489,7 @@ fn requests_wait_for_the_one_connection_that_has_not_had_the_servers_settings() 
     );
     let conns = server.connections();
     assert!(
-        (4..=8).contains(&conns),
+        (2..=8).contains(&conns),
         "{conns} server connection(s) for 40 concurrent requests"
     );
     assert_eq!(slow.accepted(), conns);
