@@ -13,12 +13,12 @@
 //! joins. Reads and writes are plain non-blocking syscalls, and a task that
 //! hits EAGAIN leaves its waker in the socket's entry. A driver task,
 //! started on first use in each executor, collects events with
-//! `epoll_wait(0)` and wakes those tasks; once they ran it collects again
-//! with `epoll_pwait2`, which returns the events that came meanwhile at
-//! once or waits for the next one until glommio's loop is due a turn
-//! (`TURN_DUE`, see `drive`); glommio gets that turn without sleeping
-//! (`glommio_turn`). Only when a wait finds nothing does the driver wait
-//! for the epoll fd itself
+//! `epoll_wait(0)` and wakes those tasks, collecting again after they ran
+//! while events keep coming; when a collect finds none right after one
+//! that found some, it lingers in `epoll_pwait2` until glommio's loop is
+//! due a turn (`TURN_DUE`, see `drive`), and gives glommio that turn
+//! without sleeping (`glommio_turn`). Only when a linger finds nothing
+//! does the driver wait for the epoll fd itself
 //! through a single glommio poll. So io_uring costs one poll per idle
 //! period, however many sockets the events concern, and an event that
 //! arrives while no task waits costs only the kernel's epoll callback.
@@ -371,46 +371,52 @@ impl Readiness {
         // When glommio's loop last had its turn.
         let mut last_turn = std::time::Instant::now();
         loop {
-            let mut linger = None;
-            let mut gave_way = false;
-            if busy {
-                // The tasks just woken run, and those they wake in turn
-                // (an HTTP/2 stream waking its connection's task), before
-                // the driver collects again — and perhaps blocks.
-                futures_lite::future::yield_now().await;
+            if self.collect(&mut events, None) > 0 {
+                busy = true;
+                // Collect again once the woken tasks ran: under load, more
+                // events arrive meanwhile (a server's answer to the request
+                // just sent), and a non-blocking epoll_wait costs one
+                // system call where sleeping through glommio costs about
+                // 9. Only a collect that finds nothing waits, so this
+                // never spins on an idle core.
                 futures_lite::future::yield_now().await;
                 if last_turn.elapsed() >= TURN_DUE {
                     glommio_turn().await;
                     last_turn = std::time::Instant::now();
                 }
-                gave_way = self.gave_way.replace(false);
-                if !gave_way && !self.no_linger.get() {
-                    // Wait for the next event in this epoll set, blocking
-                    // the thread (not on the CPU), until glommio's loop is
-                    // due a turn, rather than sleep through glommio: a
-                    // turn of its reactor that sleeps re-arms its
-                    // preemption timers in each ring, enters the kernel
-                    // for each and issues a membarrier — about 9 system
-                    // calls, docs/benchmarks.md. Events already there are
-                    // returned at once, as by a non-blocking collect.
-                    linger = Some(TURN_DUE.saturating_sub(last_turn.elapsed()));
+                continue;
+            }
+            if std::mem::take(&mut busy) && !self.no_linger.get() {
+                // The tasks woken behind the driver (those the last woken
+                // ones woke: an HTTP/2 stream waking its connection's
+                // task) run before it may block.
+                futures_lite::future::yield_now().await;
+                if self.gave_way.replace(false) {
+                    // A large transfer's task gave way and is queued
+                    // again: collect again once it ran rather than block.
+                    busy = true;
+                    continue;
                 }
-            }
-            if self.collect(&mut events, linger) > 0 {
-                busy = true;
-                continue;
-            }
-            if gave_way {
-                // A large transfer's task gave way and is queued again:
-                // collect again once it ran rather than block it.
-                busy = true;
-                continue;
+                if last_turn.elapsed() >= TURN_DUE {
+                    glommio_turn().await;
+                    last_turn = std::time::Instant::now();
+                }
+                // Wait for the next event in this epoll set, blocking the
+                // thread (not on the CPU), until glommio's loop is due a
+                // turn, rather than sleep through glommio: a turn of its
+                // reactor that sleeps re-arms its preemption timers in
+                // each ring, enters the kernel for each and issues a
+                // membarrier — about 9 system calls, docs/benchmarks.md.
+                let linger = TURN_DUE.saturating_sub(last_turn.elapsed());
+                if self.collect(&mut events, Some(linger)) > 0 {
+                    busy = true;
+                    futures_lite::future::yield_now().await;
+                    continue;
+                }
             }
             // Nothing came within the linger (or, the first time, right
             // away): the core is idle; sleep through glommio until the
-            // epoll fd has events. Only a collect that finds nothing
-            // waits, so this never spins on an idle core.
-            busy = false;
+            // epoll fd has events.
             wait_readable(self.epfd.as_raw_fd()).await;
             last_turn = std::time::Instant::now();
         }
