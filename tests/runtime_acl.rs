@@ -507,21 +507,16 @@ fn bad_patterns_for_each_method_are_refused() {
         "{frozen}"
     );
     // get acl: missing words, unknown file.
-    assert_eq!(
-        socat(&sock, "get acl"),
-        "Missing ACL identifier and/or key.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, &format!("get acl {}", f("ints.lst"))),
-        "Missing ACL identifier and/or key.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, "get acl /no/such.lst x"),
-        "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, &format!("get acl {} x", f("empty.lst"))),
-        "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+    let missing = "Missing ACL identifier and/or key.\n\n";
+    let unknown = "Unknown ACL identifier. Please use #<id> or <file>.\n\n";
+    assert_answers(
+        &sock,
+        &[
+            ("get acl".to_string(), missing),
+            (format!("get acl {}", f("ints.lst")), missing),
+            ("get acl /no/such.lst x".to_string(), unknown),
+            (format!("get acl {} x", f("empty.lst")), unknown),
+        ],
     );
     // Nothing changed.
     assert_eq!(
@@ -627,6 +622,13 @@ fn versioned_changes_apply_at_commit_as_haproxy() {
     assert_eq!(statuses_with(&proxy, "/", "Host: b.example\r\n", 8), 403);
     assert_eq!(statuses_with(&proxy, "/", "Host: a.example\r\n", 8), 200);
     assert!(socat(&sock, "show map").contains("curr_ver=1 next_ver=1 entry_cnt=1"));
+}
+
+/// Asks each question on the runtime API and checks the whole answer.
+fn assert_answers(sock: &Path, cases: &[(String, &str)]) {
+    for (question, answer) in cases {
+        assert_eq!(socat(sock, question), *answer, "{question}");
+    }
 }
 
 /// The map files of the `get map` tests, with their content.
@@ -746,34 +748,29 @@ fn get_map_answers_as_haproxy() {
     let sock = dir.path().join("admin.sock");
     let f = |name: &str| dir.path().join(name).display().to_string();
     // percore's own answers first (they hold without HAProxy too).
-    assert_eq!(
-        socat(&sock, &format!("get map {} a.example", f("str.map"))),
-        "type=str, case=sensitive, found=yes, idx=tree, key=\"a.example\", value=\"one\", type=\"str\"\n\n"
-    );
-    assert_eq!(
-        socat(&sock, &format!("get map {} A.example", f("str.map"))),
-        "type=str, case=sensitive, found=no\n\n"
-    );
-    assert_eq!(
-        socat(&sock, &format!("get map {} 10.1.2.3", f("ip.map"))),
-        "type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"ipv6\"\n\
-         type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"str\"\n\n"
-    );
-    assert_eq!(
-        socat(&sock, "get map"),
-        "Missing map identifier and/or key.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, &format!("get map {}", f("str.map"))),
-        "Missing map identifier and/or key.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, "get map /no/such.map x"),
-        "Unknown map identifier. Please use #<id> or <file>.\n\n"
-    );
-    assert_eq!(
-        socat(&sock, "get map #99 x"),
-        "Unknown map identifier. Please use #<id> or <file>.\n\n"
+    let missing = "Missing map identifier and/or key.\n\n";
+    let unknown = "Unknown map identifier. Please use #<id> or <file>.\n\n";
+    assert_answers(
+        &sock,
+        &[
+            (
+                format!("get map {} a.example", f("str.map")),
+                "type=str, case=sensitive, found=yes, idx=tree, key=\"a.example\", value=\"one\", type=\"str\"\n\n",
+            ),
+            (
+                format!("get map {} A.example", f("str.map")),
+                "type=str, case=sensitive, found=no\n\n",
+            ),
+            (
+                format!("get map {} 10.1.2.3", f("ip.map")),
+                "type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"ipv6\"\n\
+                 type=ip, case=sensitive, found=yes, idx=tree, key=\"10.1.0.0/16\", value=\"::1\", type=\"str\"\n\n",
+            ),
+            ("get map".to_string(), missing),
+            (format!("get map {}", f("str.map")), missing),
+            ("get map /no/such.map x".to_string(), unknown),
+            ("get map #99 x".to_string(), unknown),
+        ],
     );
     let Some((_haproxy, hsock)) = haproxy_with_lookups(dir.path()) else {
         eprintln!("haproxy is not installed: skipped");
