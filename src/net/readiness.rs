@@ -391,15 +391,17 @@ impl Readiness {
                 // ones woke: an HTTP/2 stream waking its connection's
                 // task) run before it may block.
                 futures_lite::future::yield_now().await;
-                if self.gave_way.replace(false) {
-                    // A large transfer's task gave way and is queued
-                    // again: collect again once it ran rather than block.
-                    busy = true;
-                    continue;
-                }
                 if last_turn.elapsed() >= TURN_DUE {
                     glommio_turn().await;
                     last_turn = std::time::Instant::now();
+                }
+                if self.gave_way.replace(false) {
+                    // A large transfer's task gave way and is queued
+                    // again: collect again once it ran rather than block
+                    // (glommio still had its turn when due, above: such a
+                    // transfer may raise no event for a while).
+                    busy = true;
+                    continue;
                 }
                 // Wait for the next event in this epoll set, blocking the
                 // thread (not on the CPU), until glommio's loop is due a
