@@ -380,10 +380,7 @@ impl Readiness {
                 // 9. Only a collect that finds nothing waits, so this
                 // never spins on an idle core.
                 futures_lite::future::yield_now().await;
-                if last_turn.elapsed() >= TURN_DUE {
-                    glommio_turn().await;
-                    last_turn = std::time::Instant::now();
-                }
+                last_turn = turn_if_due(last_turn).await;
                 continue;
             }
             if std::mem::take(&mut busy) && !self.no_linger.get() {
@@ -391,10 +388,7 @@ impl Readiness {
                 // ones woke: an HTTP/2 stream waking its connection's
                 // task) run before it may block.
                 futures_lite::future::yield_now().await;
-                if last_turn.elapsed() >= TURN_DUE {
-                    glommio_turn().await;
-                    last_turn = std::time::Instant::now();
-                }
+                last_turn = turn_if_due(last_turn).await;
                 if self.gave_way.replace(false) {
                     // A large transfer's task gave way and is queued
                     // again: collect again once it ran rather than block
@@ -528,6 +522,16 @@ fn interest(token: Token, write: bool) -> libc::epoll_event {
 /// every 100 ms.
 async fn glommio_turn() {
     glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
+}
+
+/// [`glommio_turn`] if `TURN_DUE` has passed since `last_turn`; returns
+/// when glommio last had its turn.
+async fn turn_if_due(last_turn: std::time::Instant) -> std::time::Instant {
+    if last_turn.elapsed() < TURN_DUE {
+        return last_turn;
+    }
+    glommio_turn().await;
+    std::time::Instant::now()
 }
 
 /// Waits until `fd` (the epoll fd) is readable, through one glommio poll.
