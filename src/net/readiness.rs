@@ -17,19 +17,23 @@
 //! while events keep coming; when a collect finds none right after one
 //! that found some, it lingers in `epoll_pwait2` until glommio's loop is
 //! due a turn (`TURN_DUE`, see `drive`), and gives glommio that turn
-//! without sleeping (`glommio_turn`). Only when a linger finds nothing
-//! does the driver wait for the epoll fd itself
-//! through a single glommio poll. So io_uring costs one poll per idle
+//! without sleeping (`glommio_turn`); another core that sends this one a
+//! message a request waits for cuts the linger short (`Nudge`). Only
+//! when a linger finds nothing does the driver wait for the epoll fd
+//! itself through a single glommio poll. So io_uring costs one poll per idle
 //! period, however many sockets the events concern, and an event that
 //! arrives while no task waits costs only the kernel's epoll callback.
 //!
 //! Everything here is per thread (no locks, no atomics): an entry is only
-//! ever touched by the executor that registered it.
+//! ever touched by the executor that registered it. The one exception is
+//! the `Nudge`, which other cores poke.
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 
 use futures_lite::io::AsyncReadExt;
@@ -41,11 +45,135 @@ const BATCH: usize = 256;
 /// events: glommio processes its timers, cross-core channels and io_uring
 /// completions only when its run queue empties (or its 100 ms preemption
 /// timer fires), and a driver that keeps finding events, or lingers in its
-/// epoll set, never lets the queue empty. So glommio's events are at most
-/// this late (HAProxy's timers have a millisecond's resolution too); an
-/// idle core's driver sleeps through glommio once this has passed without
-/// an event.
-const TURN_DUE: std::time::Duration = std::time::Duration::from_millis(1);
+/// epoll set, never lets the queue empty. So glommio's timers (timeouts,
+/// health-check intervals, periodic tasks) and the messages of other cores
+/// that nothing waits on (statistics, health, runtime API commands) are at
+/// most this late while the core is busy; a message a request waits for
+/// (a stick-table update sent to the key's owner, its answer) pokes the
+/// receiver's `Nudge` and gets its turn at once. An idle core's driver
+/// sleeps through glommio once this has passed without an event.
+///
+/// Each turn costs glommio's loop re-arming its preemption timers (about 3
+/// `io_uring_enter`), and a linger that runs out on a core that is merely
+/// quiet (a WebSocket message every few hundred µs) costs a sleep through
+/// glommio (about 9 system calls): at 1 ms a WebSocket message cost
+/// 1.1–1.35× HAProxy's CPU, at 4 ms 0.95–1.05× (docs/benchmarks.md, "A
+/// lone event, round 7"). 4 ms is also well within the millisecond-scale
+/// timeouts an operator configures.
+const TURN_DUE: std::time::Duration = std::time::Duration::from_millis(4);
+
+/// The epoll data of a core's `Nudge` eventfd: no entry has this token
+/// (entries are indexed from 0 and never reach `u32::MAX`).
+const NUDGE_DATA: u64 = u64::MAX;
+
+/// Lets another core ask this core's glommio loop for a turn now, rather
+/// than when `TURN_DUE` says: a core that sends this one a message a
+/// request is waiting for (a stick-table update to the key's owner, the
+/// owner's answer) pokes it after the send. glommio wakes the receiving
+/// task only in its own loop, and notifies a core's executor only while
+/// glommio itself sleeps, not while the driver lingers in its epoll set.
+///
+/// A poke sets `wanted`, which the driver takes before every linger and
+/// after every batch of events; if the driver is lingering (blocked in
+/// `epoll_pwait2`), the poke also writes the eventfd, which is in the
+/// driver's epoll set, so the linger ends. Both sides store their flag
+/// before loading the other's (sequentially consistent), so either the
+/// driver sees `wanted` before it blocks or the poker sees `lingering`
+/// and writes: no poke is lost.
+#[derive(Debug)]
+pub struct Nudge {
+    eventfd: OwnedFd,
+    /// Another core asked for a turn since the driver last took one.
+    wanted: AtomicBool,
+    /// The driver is blocked (or about to block) in its linger.
+    lingering: AtomicBool,
+}
+
+impl Nudge {
+    fn new() -> io::Result<Nudge> {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Nudge {
+            // SAFETY: `fd` was just created and is owned by nobody else.
+            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            wanted: AtomicBool::new(false),
+            lingering: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks for a turn of the owning core's glommio loop (called from
+    /// another core, after sending it a message).
+    pub fn poke(&self) {
+        self.wanted.store(true, Ordering::SeqCst);
+        if self.lingering.load(Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to an eventfd this
+            // struct owns. A failure (EAGAIN: the counter is full, so a
+            // wake-up is pending anyway) needs no handling.
+            unsafe {
+                libc::write(
+                    self.eventfd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+        }
+    }
+
+    /// Whether a turn was asked for since the last call (which takes it).
+    fn take(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::SeqCst)
+    }
+
+    /// Resets the eventfd's counter after it woke a linger.
+    fn drain(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from an eventfd this
+        // struct owns; non-blocking, and a failure (nothing to read)
+        // leaves nothing to reset.
+        unsafe {
+            libc::read(
+                self.eventfd.as_raw_fd(),
+                (&mut count as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+    }
+}
+
+/// The `Nudge` of every core of a channel mesh, by the core's place in
+/// the mesh: each core publishes its own once it joined, and pokes a
+/// peer's after sending it a message. A peer that has not published yet
+/// is not poked; its glommio loop still gets its turn within `TURN_DUE`.
+#[derive(Debug)]
+pub struct NudgeBoard {
+    places: Box<[OnceLock<Arc<Nudge>>]>,
+}
+
+impl NudgeBoard {
+    pub fn new(cores: usize) -> NudgeBoard {
+        NudgeBoard {
+            places: (0..cores).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Publishes the calling core's nudge at its place in the mesh.
+    pub fn publish(&self, place: usize, nudge: Arc<Nudge>) {
+        if let Some(slot) = self.places.get(place) {
+            let _ = slot.set(nudge);
+        }
+    }
+
+    /// Pokes the core at `place`, if it published its nudge.
+    pub fn poke(&self, place: usize) {
+        if let Some(nudge) = self.places.get(place).and_then(OnceLock::get) {
+            nudge.poke();
+        }
+    }
+}
 
 /// A socket's entry: index in the core's table and its generation (entries
 /// are reused; a stale event for an old generation is ignored).
@@ -107,6 +235,8 @@ pub struct Readiness {
     /// A task gave way (`collect_now`) and is queued again: the driver
     /// must not block in its epoll set while it waits to run.
     gave_way: Cell<bool>,
+    /// Other cores' requests for a turn of this core's glommio loop.
+    nudge: Arc<Nudge>,
 }
 
 thread_local! {
@@ -127,15 +257,35 @@ impl Readiness {
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // SAFETY: `fd` was just created and is owned by nobody else.
+            let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let nudge = Nudge::new()?;
+            let mut ev = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+                u64: NUDGE_DATA,
+            };
+            // SAFETY: valid epoll fd and event struct; the eventfd is open
+            // for as long as the epoll instance (both live in `Readiness`).
+            let rc = unsafe {
+                libc::epoll_ctl(
+                    epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    nudge.eventfd.as_raw_fd(),
+                    &mut ev,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
             let r = Rc::new(Readiness {
-                // SAFETY: `fd` was just created and is owned by nobody else.
-                epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+                epfd,
                 entries: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
                 driver_started: Cell::new(false),
                 collected: Cell::new(0),
                 no_linger: Cell::new(false),
                 gave_way: Cell::new(false),
+                nudge: Arc::new(nudge),
             });
             *c = Some(Rc::clone(&r));
             Ok(r)
@@ -270,6 +420,11 @@ impl Readiness {
         self.release(token);
     }
 
+    /// This core's `Nudge`, for the other cores that send it messages.
+    pub fn nudge(&self) -> Arc<Nudge> {
+        Arc::clone(&self.nudge)
+    }
+
     /// Socket events collected on this core so far.
     pub fn collected(&self) -> u64 {
         self.collected.get()
@@ -380,7 +535,7 @@ impl Readiness {
                 // 9. Only a collect that finds nothing waits, so this
                 // never spins on an idle core.
                 futures_lite::future::yield_now().await;
-                last_turn = turn_if_due(last_turn).await;
+                last_turn = self.turn_if_due(last_turn).await;
                 continue;
             }
             if std::mem::take(&mut busy) && !self.no_linger.get() {
@@ -388,7 +543,7 @@ impl Readiness {
                 // ones woke: an HTTP/2 stream waking its connection's
                 // task) run before it may block.
                 futures_lite::future::yield_now().await;
-                last_turn = turn_if_due(last_turn).await;
+                last_turn = self.turn_if_due(last_turn).await;
                 if self.gave_way.replace(false) {
                     // A large transfer's task gave way and is queued
                     // again: collect again once it ran rather than block
@@ -404,7 +559,18 @@ impl Readiness {
                 // each ring, enters the kernel for each and issues a
                 // membarrier — about 9 system calls, docs/benchmarks.md.
                 let linger = TURN_DUE.saturating_sub(last_turn.elapsed());
-                if self.collect(&mut events, Some(linger)) > 0 {
+                self.nudge.lingering.store(true, Ordering::SeqCst);
+                if self.nudge.take() {
+                    // Another core poked after the turn just above.
+                    self.nudge.lingering.store(false, Ordering::Relaxed);
+                    glommio_turn().await;
+                    last_turn = std::time::Instant::now();
+                    busy = true;
+                    continue;
+                }
+                let found = self.collect(&mut events, Some(linger));
+                self.nudge.lingering.store(false, Ordering::Relaxed);
+                if found > 0 {
                     busy = true;
                     futures_lite::future::yield_now().await;
                     continue;
@@ -416,6 +582,17 @@ impl Readiness {
             wait_readable(self.epfd.as_raw_fd()).await;
             last_turn = std::time::Instant::now();
         }
+    }
+
+    /// [`glommio_turn`] if another core asked for one (`Nudge`) or
+    /// `TURN_DUE` has passed since `last_turn`; returns when glommio last
+    /// had its turn.
+    async fn turn_if_due(&self, last_turn: std::time::Instant) -> std::time::Instant {
+        if !self.nudge.take() && last_turn.elapsed() < TURN_DUE {
+            return last_turn;
+        }
+        glommio_turn().await;
+        std::time::Instant::now()
     }
 
     /// Collects the events there are, or (`linger`) the first that comes
@@ -470,6 +647,11 @@ impl Readiness {
         {
             let mut entries = self.entries.borrow_mut();
             for ev in &events[..n] {
+                if ev.u64 == NUDGE_DATA {
+                    // The driver takes the turn it asks for (`Nudge::take`).
+                    self.nudge.drain();
+                    continue;
+                }
                 let token = Token::from_data(ev.u64);
                 let Some(e) = entries.get_mut(token.index as usize) else {
                     continue;
@@ -520,18 +702,17 @@ fn interest(token: Token, write: bool) -> libc::epoll_event {
 /// timer. While the core has events the driver never lets glommio's run
 /// queue empty otherwise, and glommio's own preemption timer fires only
 /// every 100 ms.
+///
+/// glommio runs its due timers before its cross-core channels, so the
+/// driver is queued ahead of the tasks the turn woke (the receiver of
+/// another core's answer, and the request that answer wakes in its turn).
+/// Two yields let both run before the driver may block in a linger:
+/// without them a stick-table request that crossed cores waited for the
+/// next linger to run out (up to `TURN_DUE`).
 async fn glommio_turn() {
     glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
-}
-
-/// [`glommio_turn`] if `TURN_DUE` has passed since `last_turn`; returns
-/// when glommio last had its turn.
-async fn turn_if_due(last_turn: std::time::Instant) -> std::time::Instant {
-    if last_turn.elapsed() < TURN_DUE {
-        return last_turn;
-    }
-    glommio_turn().await;
-    std::time::Instant::now()
+    futures_lite::future::yield_now().await;
+    futures_lite::future::yield_now().await;
 }
 
 /// Waits until `fd` (the epoll fd) is readable, through one glommio poll.
@@ -563,4 +744,64 @@ async fn wait_readable(fd: RawFd) {
         std::future::Future::poll(read.as_mut(), cx).map(|_| ())
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the nudge's eventfd has a wake-up pending (without taking it).
+    fn eventfd_readable(nudge: &Nudge) -> bool {
+        let mut fds = libc::pollfd {
+            fd: nudge.eventfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut fds, 1, 0) };
+        n == 1 && fds.revents & libc::POLLIN != 0
+    }
+
+    #[test]
+    fn a_poke_is_taken_once() {
+        let nudge = Nudge::new().unwrap();
+        assert!(!nudge.take());
+        nudge.poke();
+        assert!(nudge.take());
+        assert!(!nudge.take(), "a poke asks for one turn");
+    }
+
+    #[test]
+    fn a_poke_wakes_a_linger_only_while_there_is_one() {
+        let nudge = Nudge::new().unwrap();
+        // The driver is running or asleep in glommio: the flag is enough
+        // (glommio notifies its own sleep), no system call.
+        nudge.poke();
+        assert!(!eventfd_readable(&nudge));
+        assert!(nudge.take());
+        // The driver lingers in its epoll set: only the eventfd ends that.
+        nudge.lingering.store(true, Ordering::SeqCst);
+        nudge.poke();
+        assert!(eventfd_readable(&nudge));
+        nudge.drain();
+        assert!(!eventfd_readable(&nudge));
+        assert!(
+            nudge.take(),
+            "the turn is still asked for after the wake-up"
+        );
+    }
+
+    #[test]
+    fn the_board_pokes_only_published_places() {
+        let board = NudgeBoard::new(2);
+        let nudge = Arc::new(Nudge::new().unwrap());
+        board.poke(1);
+        board.poke(7);
+        board.publish(1, Arc::clone(&nudge));
+        assert!(!nudge.take());
+        board.poke(0);
+        assert!(!nudge.take());
+        board.poke(1);
+        assert!(nudge.take());
+    }
 }

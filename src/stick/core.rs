@@ -10,6 +10,9 @@
 //! but the channels (single-producer single-consumer rings per pair of
 //! cores): no lock, no shared counter. Updates of one key are applied one
 //! at a time by its owner, in arrival order, so a limit of N admits N.
+//! Every message sent pokes its receiver (`readiness::Nudge`): glommio
+//! delivers cross-core messages only in its own loop, which a busy or
+//! lingering core gives a turn only every few milliseconds otherwise.
 //!
 //! Each core answers from one task per peer, between its own sessions'
 //! polls: a saturated owner delays the answers (the requests that track
@@ -37,6 +40,7 @@ use super::filter::Filter;
 use super::key::Key;
 use super::table::{Listed, Snapshot, Table, Update};
 use crate::config::Config;
+use crate::net::readiness::{NudgeBoard, Readiness};
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -92,7 +96,42 @@ enum Reply {
     Used(u64),
 }
 
-pub type StickMesh = MeshBuilder<StickMsg, Full>;
+/// The channels between the cores, and where each core's `Nudge` is found
+/// (the receiver of a message is poked after the send, so that its glommio
+/// loop delivers the message now: requests wait for the answers).
+#[derive(Clone)]
+pub struct StickMesh {
+    channels: MeshBuilder<StickMsg, Full>,
+    nudges: Arc<NudgeBoard>,
+}
+
+/// This core's ends of the mesh: every message sent pokes its receiver.
+struct Peers {
+    senders: Senders<StickMsg>,
+    nudges: Arc<NudgeBoard>,
+}
+
+impl Peers {
+    async fn send_to(&self, peer: usize, msg: StickMsg) -> Result<(), GlommioError<StickMsg>> {
+        self.senders.send_to(peer, msg).await?;
+        self.nudges.poke(peer);
+        Ok(())
+    }
+
+    /// Sends without waiting. Gives the message back when the peer's
+    /// channel is full (to be sent later); a closed channel (the peer is
+    /// stopping) drops it.
+    fn try_send_to(&self, peer: usize, msg: StickMsg) -> Option<StickMsg> {
+        match self.senders.try_send_to(peer, msg) {
+            Ok(()) => {
+                self.nudges.poke(peer);
+                None
+            }
+            Err(GlommioError::WouldBlock(ResourceType::Channel(msg))) => Some(msg),
+            Err(_) => None,
+        }
+    }
+}
 
 /// How often idle tables are purged of expired entries.
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -101,7 +140,11 @@ const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const CHANNEL_SIZE: usize = 1024;
 
 pub fn mesh(cores: usize) -> StickMesh {
-    MeshBuilder::full(cores.max(1), CHANNEL_SIZE)
+    let cores = cores.max(1);
+    StickMesh {
+        channels: MeshBuilder::full(cores, CHANNEL_SIZE),
+        nudges: Arc::new(NudgeBoard::new(cores)),
+    }
 }
 
 /// An answer being waited for.
@@ -131,7 +174,7 @@ impl Future for Answer {
 pub struct StickCore {
     /// The tables' parts this core owns, by `TableDef::uid`.
     tables: RefCell<HashMap<u64, Table>>,
-    senders: RefCell<Option<Rc<Senders<StickMsg>>>>,
+    senders: RefCell<Option<Rc<Peers>>>,
     waiting: RefCell<HashMap<u32, Rc<Waiting>>>,
     next_id: Cell<u32>,
     /// Cores sharing the tables (1 until the mesh is joined).
@@ -211,16 +254,22 @@ impl StickCore {
     /// ends. Spawn it detached: joining waits for every core (a core that
     /// failed to start never joins, and the process stops).
     pub async fn join(self: Rc<Self>, mesh: StickMesh) {
-        let Ok((senders, mut receivers)) = mesh.join().await else {
+        let Ok((senders, mut receivers)) = mesh.channels.join().await else {
             eprintln!(
                 "[WARNING] stick tables: cannot join the cores' mesh; each core keeps its own entries"
             );
             self.joined.fire();
             return;
         };
-        let senders = Rc::new(senders);
         self.me.set(senders.peer_id());
         self.peers.set(senders.nr_consumers().max(1));
+        if let Ok(readiness) = Readiness::current() {
+            mesh.nudges.publish(senders.peer_id(), readiness.nudge());
+        }
+        let senders = Rc::new(Peers {
+            senders,
+            nudges: mesh.nudges,
+        });
         *self.senders.borrow_mut() = Some(Rc::clone(&senders));
         self.joined.fire();
         for (peer, receiver) in receivers.streams() {
@@ -237,7 +286,7 @@ impl StickCore {
         }
     }
 
-    fn receive(&self, peer: usize, msg: StickMsg, senders: &Rc<Senders<StickMsg>>) {
+    fn receive(&self, peer: usize, msg: StickMsg, senders: &Rc<Peers>) {
         match msg {
             StickMsg::Ask {
                 id,
@@ -420,9 +469,7 @@ impl StickCore {
             key,
             update,
         };
-        if let Err(GlommioError::WouldBlock(ResourceType::Channel(msg))) =
-            senders.try_send_to(owner, msg)
-        {
+        if let Some(msg) = senders.try_send_to(owner, msg) {
             glommio::spawn_local(async move {
                 let _ = senders.send_to(owner, msg).await;
             })
@@ -503,10 +550,8 @@ impl StickCore {
 /// Sends an answer to `peer` without blocking the receiving loop (the
 /// peer may be sending to us at the same time): when its channel is
 /// full, a task sends it later.
-fn reply(senders: &Rc<Senders<StickMsg>>, peer: usize, msg: StickMsg) {
-    if let Err(GlommioError::WouldBlock(ResourceType::Channel(msg))) =
-        senders.try_send_to(peer, msg)
-    {
+fn reply(senders: &Rc<Peers>, peer: usize, msg: StickMsg) {
+    if let Some(msg) = senders.try_send_to(peer, msg) {
         let senders = Rc::clone(senders);
         glommio::spawn_local(async move {
             let _ = senders.send_to(peer, msg).await;
