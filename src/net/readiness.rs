@@ -57,7 +57,7 @@ const BATCH: usize = 256;
 /// `io_uring_enter`), and a linger that runs out on a core that is merely
 /// quiet (a WebSocket message every few hundred µs) costs a sleep through
 /// glommio (about 9 system calls): at 1 ms a WebSocket message cost
-/// 1.1–1.35× HAProxy's CPU, at 4 ms 0.95–1.05× (docs/benchmarks.md, "A
+/// 1.1–1.35× HAProxy's CPU, at 4 ms 0.95–1.03× (docs/benchmarks.md, "A
 /// lone event, round 7"). 4 ms is also well within the millisecond-scale
 /// timeouts an operator configures.
 const TURN_DUE: std::time::Duration = std::time::Duration::from_millis(4);
